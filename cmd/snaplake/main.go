@@ -1,0 +1,64 @@
+// Command snaplake is the operator's CLI: relocate an export by hand, run the whole
+// pipeline offline (demo) and query the local lake.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `snaplake: nightly RDS snapshot -> S3 Parquet -> Athena, without servers.
+
+Usage:
+  snaplake relocate --bucket B --export-id ID --snapshot-date YYYY-MM-DD [flags]
+  snaplake demo [--rows N] [--home DIR]
+  snaplake query [--home DIR] [--format table|csv|json] "SQL"
+
+Run 'snaplake <command> -h' for a command's flags.
+`
+
+// errUsage marks a command-line mistake: exit code 2, usage already printed.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "relocate":
+		err = runRelocate(ctx, args[1:], stdout, stderr)
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "query":
+		err = runQuery(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "snaplake: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "snaplake %s: %v\n", args[0], err)
+		return 1
+	}
+}

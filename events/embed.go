@@ -1,0 +1,188 @@
+// Package events holds snaplake's EventBridge patterns and real-shaped sample events,
+// embedded once and used by the CDK app, the offline event bus and the tests alike.
+package events
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+)
+
+//go:embed patterns/*.json samples/*.json
+var files embed.FS
+
+// Pattern names, one per file under patterns/.
+const (
+	SnapshotCreated = "snapshot-created"
+	ExportFinished  = "export-finished"
+	CrawlerFinished = "crawler-finished"
+)
+
+// PatternNames lists every embedded pattern.
+func PatternNames() []string {
+	return []string{SnapshotCreated, ExportFinished, CrawlerFinished}
+}
+
+// Vars fills a pattern's placeholders. Each placeholder may take several values: an
+// array element that mentions "${Name}" is repeated once for every value of Name.
+type Vars map[string][]string
+
+// Params are what a deployment configures about its event routing.
+type Params struct {
+	DBInstanceIDs          []string // the RDS instances whose snapshots are exported
+	CrawlerNames           []string // the crawlers whose runs the pipeline waits for
+	IncludeManualSnapshots bool     // also export manual snapshots (RDS-EVENT-0042)
+}
+
+// Vars turns deployment parameters into pattern variables.
+func (p Params) Vars() Vars {
+	ids := []string{EventAutomatedSnapshotCreated}
+	if p.IncludeManualSnapshots {
+		ids = append(ids, EventManualSnapshotCreated)
+	}
+	var prefixes []string
+	for _, id := range p.DBInstanceIDs {
+		prefixes = append(prefixes, "rds:"+id+"-")
+		if p.IncludeManualSnapshots {
+			prefixes = append(prefixes, id+"-")
+		}
+	}
+	return Vars{
+		"SnapshotCreatedEventId": ids,
+		"SnapshotPrefix":         prefixes,
+		"CrawlerName":            p.CrawlerNames,
+	}
+}
+
+// RawPattern returns the embedded pattern template, placeholders unfilled.
+func RawPattern(name string) ([]byte, error) {
+	b, err := files.ReadFile(path.Join("patterns", name+".json"))
+	if err != nil {
+		return nil, fmt.Errorf("read event pattern %q: %w", name, err)
+	}
+	return b, nil
+}
+
+// Pattern returns the named pattern with its placeholders filled from vars. It fails
+// when a placeholder has no values, so a deployment never matches on a literal "${...}".
+func Pattern(name string, vars Vars) (map[string]any, error) {
+	raw, err := RawPattern(name)
+	if err != nil {
+		return nil, err
+	}
+	var tmpl map[string]any
+	if err := json.Unmarshal(raw, &tmpl); err != nil {
+		return nil, fmt.Errorf("parse event pattern %q: %w", name, err)
+	}
+	out, err := fill(tmpl, vars)
+	if err != nil {
+		return nil, fmt.Errorf("fill event pattern %q: %w", name, err)
+	}
+	return out.(map[string]any), nil
+}
+
+// PatternJSON is Pattern serialized.
+func PatternJSON(name string, vars Vars) ([]byte, error) {
+	p, err := Pattern(name, vars)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(p)
+}
+
+func fill(v any, vars Vars) (any, error) {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			f, err := fill(e, vars)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = f
+		}
+		return out, nil
+	case []any:
+		var out []any
+		for _, e := range t {
+			name := placeholder(e)
+			if name == "" {
+				out = append(out, e)
+				continue
+			}
+			vals := vars[name]
+			if len(vals) == 0 {
+				return nil, fmt.Errorf("no values for ${%s}", name)
+			}
+			for _, val := range vals {
+				out = append(out, substitute(e, name, val))
+			}
+		}
+		return out, nil
+	default:
+		return v, nil
+	}
+}
+
+// placeholder returns the name of the first ${Name} in e, or "".
+func placeholder(e any) string {
+	b, _ := json.Marshal(e)
+	s := string(b)
+	i := strings.Index(s, "${")
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(s[i:], "}")
+	if j < 0 {
+		return ""
+	}
+	return s[i+2 : i+j]
+}
+
+func substitute(e any, name, val string) any {
+	switch t := e.(type) {
+	case string:
+		return strings.ReplaceAll(t, "${"+name+"}", val)
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = substitute(x, name, val)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = substitute(x, name, val)
+		}
+		return out
+	default:
+		return e
+	}
+}
+
+// Sample returns the embedded sample event with the given file name (without .json).
+func Sample(name string) ([]byte, error) {
+	b, err := files.ReadFile(path.Join("samples", name+".json"))
+	if err != nil {
+		return nil, fmt.Errorf("read sample event %q: %w", name, err)
+	}
+	return b, nil
+}
+
+// SampleNames lists the embedded sample events, sorted.
+func SampleNames() ([]string, error) {
+	entries, err := fs.ReadDir(files, "samples")
+	if err != nil {
+		return nil, fmt.Errorf("list sample events: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".json"))
+	}
+	sort.Strings(names)
+	return names, nil
+}

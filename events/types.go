@@ -1,0 +1,124 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// RDS event ids snaplake reacts to. Match on these, never on Message text.
+const (
+	EventAutomatedSnapshotCreated = "RDS-EVENT-0091"
+	EventManualSnapshotCreated    = "RDS-EVENT-0042"
+	EventExportCompleted          = "RDS-EVENT-0161"
+	EventExportFailed             = "RDS-EVENT-0159"
+	EventExportCanceled           = "RDS-EVENT-0160"
+)
+
+// Event sources and detail types.
+const (
+	SourceRDS             = "aws.rds"
+	SourceGlue            = "aws.glue"
+	DetailTypeRDSSnapshot = "RDS DB Snapshot Event"
+	DetailTypeCrawler     = "Glue Crawler State Change"
+)
+
+// Envelope is an EventBridge event with its detail left raw.
+type Envelope struct {
+	Version    string          `json:"version,omitempty"`
+	ID         string          `json:"id"`
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Account    string          `json:"account"`
+	Time       time.Time       `json:"time"`
+	Region     string          `json:"region"`
+	Resources  []string        `json:"resources"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// RDSSnapshotDetail is the detail of an "RDS DB Snapshot Event" (snapshot created,
+// export completed/failed/canceled). For export events SourceIdentifier and SourceArn
+// name the SNAPSHOT, not the export task.
+type RDSSnapshotDetail struct {
+	EventCategories  []string `json:"EventCategories"`
+	SourceType       string   `json:"SourceType"`
+	SourceArn        string   `json:"SourceArn"`
+	Date             string   `json:"Date"`
+	SourceIdentifier string   `json:"SourceIdentifier"`
+	Message          string   `json:"Message"`
+	EventID          string   `json:"EventID"`
+}
+
+// CrawlerStateDetail is the detail of a "Glue Crawler State Change" event. Counts are strings.
+type CrawlerStateDetail struct {
+	CrawlerName       string `json:"crawlerName"`
+	State             string `json:"state"`
+	Message           string `json:"message,omitempty"`
+	ErrorMessage      string `json:"errorMessage,omitempty"`
+	TablesCreated     string `json:"tablesCreated,omitempty"`
+	TablesUpdated     string `json:"tablesUpdated,omitempty"`
+	TablesDeleted     string `json:"tablesDeleted,omitempty"`
+	PartitionsCreated string `json:"partitionsCreated,omitempty"`
+	PartitionsUpdated string `json:"partitionsUpdated,omitempty"`
+	PartitionsDeleted string `json:"partitionsDeleted,omitempty"`
+	RunningTimeSec    string `json:"runningTime (sec),omitempty"`
+	CompletionDate    string `json:"completionDate,omitempty"`
+	CloudWatchLogLink string `json:"cloudWatchLogLink,omitempty"`
+	AccountID         string `json:"accountId,omitempty"`
+}
+
+// Crawler states.
+const (
+	CrawlerStarted   = "Started"
+	CrawlerSucceeded = "Succeeded"
+	CrawlerFailed    = "Failed"
+)
+
+// InvalidEventError says an event is malformed or not one snaplake handles.
+type InvalidEventError struct {
+	Reason string
+}
+
+func (e *InvalidEventError) Error() string { return "invalid event: " + e.Reason }
+
+// ParseEnvelope decodes an EventBridge event.
+func ParseEnvelope(raw []byte) (Envelope, error) {
+	var env Envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return Envelope{}, &InvalidEventError{Reason: fmt.Sprintf("not an EventBridge event: %v", err)}
+	}
+	if env.Source == "" || env.DetailType == "" || len(env.Detail) == 0 {
+		return Envelope{}, &InvalidEventError{Reason: "missing source, detail-type or detail"}
+	}
+	return env, nil
+}
+
+// RDSSnapshot decodes the detail of an RDS snapshot event.
+func (e Envelope) RDSSnapshot() (RDSSnapshotDetail, error) {
+	if e.Source != SourceRDS || e.DetailType != DetailTypeRDSSnapshot {
+		return RDSSnapshotDetail{}, &InvalidEventError{Reason: fmt.Sprintf("want %s %q, got %s %q", SourceRDS, DetailTypeRDSSnapshot, e.Source, e.DetailType)}
+	}
+	var d RDSSnapshotDetail
+	if err := json.Unmarshal(e.Detail, &d); err != nil {
+		return RDSSnapshotDetail{}, &InvalidEventError{Reason: fmt.Sprintf("RDS snapshot detail: %v", err)}
+	}
+	if d.EventID == "" || d.SourceIdentifier == "" {
+		return RDSSnapshotDetail{}, &InvalidEventError{Reason: "RDS snapshot detail lacks EventID or SourceIdentifier"}
+	}
+	return d, nil
+}
+
+// CrawlerState decodes the detail of a Glue crawler state change event.
+func (e Envelope) CrawlerState() (CrawlerStateDetail, error) {
+	if e.Source != SourceGlue || e.DetailType != DetailTypeCrawler {
+		return CrawlerStateDetail{}, &InvalidEventError{Reason: fmt.Sprintf("want %s %q, got %s %q", SourceGlue, DetailTypeCrawler, e.Source, e.DetailType)}
+	}
+	var d CrawlerStateDetail
+	if err := json.Unmarshal(e.Detail, &d); err != nil {
+		return CrawlerStateDetail{}, &InvalidEventError{Reason: fmt.Sprintf("crawler detail: %v", err)}
+	}
+	if d.CrawlerName == "" || d.State == "" {
+		return CrawlerStateDetail{}, &InvalidEventError{Reason: "crawler detail lacks crawlerName or state"}
+	}
+	return d, nil
+}

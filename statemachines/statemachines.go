@@ -1,0 +1,60 @@
+// Package statemachines embeds snaplake's Step Functions definitions (Amazon States
+// Language, JSONPath), the one copy the CDK app deploys and the offline runner executes.
+package statemachines
+
+import (
+	_ "embed"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Export is the nightly export workflow. Its ${Name} placeholders are filled by
+// CloudFormation DefinitionSubstitutions when deployed, and by Render offline.
+//
+//go:embed export.asl.json
+var Export []byte
+
+// Placeholders of the export workflow.
+const (
+	StartExportFunctionArn   = "StartExportFunctionArn"
+	AwaitCallbackFunctionArn = "AwaitCallbackFunctionArn"
+	RelocateFunctionArn      = "RelocateFunctionArn"
+	CrawlerNamePrefix        = "CrawlerNamePrefix"
+	NotificationTopicArn     = "NotificationTopicArn"
+)
+
+var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
+
+// Placeholders returns the sorted names of the ${Name} placeholders in def.
+func Placeholders(def []byte) []string {
+	seen := map[string]bool{}
+	for _, m := range placeholderRE.FindAllSubmatch(def, -1) {
+		seen[string(m[1])] = true
+	}
+	var names []string
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Render substitutes every placeholder in def, as CloudFormation's
+// DefinitionSubstitutions would. A placeholder without a value is an error.
+func Render(def []byte, subs map[string]string) ([]byte, error) {
+	var missing []string
+	for _, n := range Placeholders(def) {
+		if _, ok := subs[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("render state machine: no value for %s", strings.Join(missing, ", "))
+	}
+	out := placeholderRE.ReplaceAllFunc(def, func(m []byte) []byte {
+		return []byte(subs[string(m[2:len(m)-1])])
+	})
+	return out, nil
+}
