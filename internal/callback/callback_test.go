@@ -1,0 +1,286 @@
+package callback
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/snaplake/snaplake/events"
+)
+
+// newStore returns a Store on a real in-process S3 server.
+func newStore(t *testing.T) Store {
+	t.Helper()
+	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(srv.Close)
+	client := s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(srv.URL),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider("k", "s", ""),
+	})
+	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("lake")}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	return Store{S3: client, Bucket: "lake", Prefix: "callbacks/"}
+}
+
+// recordingSFN stands in for Step Functions' token API: it records calls and can
+// answer that a token is gone.
+type recordingSFN struct {
+	mu       sync.Mutex
+	success  map[string]string // token -> output
+	failure  map[string][2]string
+	gone     map[string]bool
+	otherErr error
+}
+
+func newRecordingSFN() *recordingSFN {
+	return &recordingSFN{success: map[string]string{}, failure: map[string][2]string{}, gone: map[string]bool{}}
+}
+
+func (r *recordingSFN) SendTaskSuccess(_ context.Context, in *sfn.SendTaskSuccessInput, _ ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.otherErr != nil {
+		return nil, r.otherErr
+	}
+	if r.gone[*in.TaskToken] {
+		return nil, &sfntypes.TaskTimedOut{Message: aws.String("Task Timed Out")}
+	}
+	r.success[*in.TaskToken] = *in.Output
+	return &sfn.SendTaskSuccessOutput{}, nil
+}
+
+func (r *recordingSFN) SendTaskFailure(_ context.Context, in *sfn.SendTaskFailureInput, _ ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gone[*in.TaskToken] {
+		return nil, &sfntypes.TaskDoesNotExist{Message: aws.String("no such task")}
+	}
+	r.failure[*in.TaskToken] = [2]string{*in.Error, *in.Cause}
+	return &sfn.SendTaskFailureOutput{}, nil
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func rdsEvent(eventID, snapshot, message string) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"version":"0","id":"e1","detail-type":"RDS DB Snapshot Event","source":"aws.rds",
+	"account":"123456789012","time":"2026-11-20T04:00:00Z","region":"eu-west-1",
+	"resources":["arn:aws:rds:eu-west-1:123456789012:snapshot:%[2]s"],
+	"detail":{"EventCategories":["notification"],"SourceType":"SNAPSHOT","SourceArn":"arn:aws:rds:eu-west-1:123456789012:snapshot:%[2]s",
+	"Date":"2026-11-20T04:00:00.000Z","SourceIdentifier":"%[2]s","Message":"%[3]s","EventID":"%[1]s"}}`, eventID, snapshot, message))
+}
+
+func crawlerEvent(crawler, state, completion, errMsg string) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"version":"0","id":"e2","detail-type":"Glue Crawler State Change","source":"aws.glue",
+	"account":"123456789012","time":"2026-11-20T05:00:00Z","region":"eu-west-1","resources":[],
+	"detail":{"crawlerName":"%s","state":"%s","message":"Crawler %s","completionDate":"%s","errorMessage":"%s",
+	"tablesCreated":"1","tablesUpdated":"0","tablesDeleted":"0","partitionsCreated":"1","partitionsUpdated":"0","partitionsDeleted":"0","accountId":"123456789012"}}`,
+		crawler, state, state, completion, errMsg))
+}
+
+func TestStorePerKey(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	a := Wait{Kind: KindExport, Key: "rds:db-a-2026-11-20-03-10", Token: "tok-a", Execution: "exec-a"}
+	b := Wait{Kind: KindExport, Key: "rds:db-b-2026-11-20-03-10", Token: "tok-b", Execution: "exec-b"}
+	for _, w := range []Wait{a, b} {
+		if err := st.Put(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []Wait{a, b} {
+		got, ok, err := st.Get(ctx, want.Kind, want.Key)
+		if err != nil || !ok {
+			t.Fatalf("get %s: ok=%v err=%v", want.Key, ok, err)
+		}
+		if got.Token != want.Token || got.Execution != want.Execution {
+			t.Errorf("get %s = %+v, want token %s", want.Key, got, want.Token)
+		}
+	}
+	if st.objectKey(KindExport, a.Key) == st.objectKey(KindCrawl, a.Key) {
+		t.Error("export and crawl waits share an object")
+	}
+	if err := st.Delete(ctx, a.Kind, a.Key); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := st.Get(ctx, a.Kind, a.Key); ok {
+		t.Error("wait a still stored after Delete")
+	}
+	if _, ok, _ := st.Get(ctx, b.Kind, b.Key); !ok {
+		t.Error("deleting a removed b")
+	}
+}
+
+func TestStoreRejectsBadInput(t *testing.T) {
+	st := newStore(t)
+	var iw *InvalidWaitError
+	for _, w := range []Wait{
+		{Kind: "backup", Key: "k", Token: "t"},
+		{Kind: KindExport, Key: "", Token: "t"},
+		{Kind: KindExport, Key: "k", Token: ""},
+	} {
+		if err := st.Put(context.Background(), w); !errors.As(err, &iw) {
+			t.Errorf("Put(%+v) = %v, want *InvalidWaitError", w, err)
+		}
+	}
+}
+
+func TestResumeExportOutcomes(t *testing.T) {
+	tests := []struct {
+		name      string
+		eventID   string
+		wantOK    bool
+		wantError string
+	}{
+		{"completed", events.EventExportCompleted, true, ""},
+		{"failed", events.EventExportFailed, false, ErrExportFailed},
+		{"canceled", events.EventExportCanceled, false, ErrExportCanceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := newStore(t)
+			rec := newRecordingSFN()
+			await := AwaitHandler{Store: st, Log: quietLog()}
+			// Two databases' executions overlap: each must be resumed by its own event only.
+			for _, db := range []string{"a", "b"} {
+				if _, err := await.Handle(ctx, AwaitRequest{Kind: KindExport, Key: "rds:db-" + db + "-2026-11-20-03-10", Token: "tok-" + db, Execution: "exec-" + db}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := ResumeHandler{Store: st, SFN: rec, Log: quietLog()}
+			res, err := h.Handle(ctx, rdsEvent(tt.eventID, "rds:db-a-2026-11-20-03-10", "Export task "+tt.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Execution != "exec-a" {
+				t.Errorf("resumed %q, want exec-a", res.Execution)
+			}
+			if tt.wantOK {
+				if _, ok := rec.success["tok-a"]; !ok || len(rec.failure) != 0 {
+					t.Errorf("success=%v failure=%v, want success for tok-a only", rec.success, rec.failure)
+				}
+			} else {
+				got := rec.failure["tok-a"]
+				if got[0] != tt.wantError || !strings.Contains(got[1], tt.name) || len(rec.success) != 0 {
+					t.Errorf("failure=%v success=%v, want %s with the message as cause", rec.failure, rec.success, tt.wantError)
+				}
+			}
+			if _, ok := rec.success["tok-b"]; ok {
+				t.Error("database b's execution was resumed by a's event")
+			}
+			if _, ok, _ := st.Get(ctx, KindExport, "rds:db-a-2026-11-20-03-10"); ok {
+				t.Error("a's token still stored after resuming it")
+			}
+			if _, ok, _ := st.Get(ctx, KindExport, "rds:db-b-2026-11-20-03-10"); !ok {
+				t.Error("b's token was removed")
+			}
+			// The same event delivered again finds nobody waiting and is acknowledged.
+			again, err := h.Handle(ctx, rdsEvent(tt.eventID, "rds:db-a-2026-11-20-03-10", "again"))
+			if err != nil || again.Outcome != OutcomeNoWaiter {
+				t.Errorf("redelivery = %+v, %v; want %s", again, err, OutcomeNoWaiter)
+			}
+		})
+	}
+}
+
+func TestResumeCrawl(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	rec := newRecordingSFN()
+	registered := time.Date(2026, 11, 20, 5, 0, 0, 0, time.UTC)
+	await := AwaitHandler{Store: st, Log: quietLog(), Now: func() time.Time { return registered }}
+	if _, err := await.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-c", Execution: "exec-c"}); err != nil {
+		t.Fatal(err)
+	}
+	h := ResumeHandler{Store: st, SFN: rec, Log: quietLog()}
+
+	// A run that ended before this wait began is an earlier execution's.
+	res, err := h.Handle(ctx, crawlerEvent("snaplake-warehouse", "Succeeded", "2026-11-20T04:59:00Z", ""))
+	if err != nil || res.Outcome != OutcomeStale || len(rec.success) != 0 {
+		t.Fatalf("stale event: %+v %v success=%v", res, err, rec.success)
+	}
+	// Started is not an outcome.
+	if res, err := h.Handle(ctx, crawlerEvent("snaplake-warehouse", "Started", "", "")); err != nil || res.Outcome != OutcomeIgnored {
+		t.Fatalf("started event: %+v %v", res, err)
+	}
+	// Another crawler's run resumes nobody.
+	if res, err := h.Handle(ctx, crawlerEvent("snaplake-other", "Succeeded", "2026-11-20T05:03:00Z", "")); err != nil || res.Outcome != OutcomeNoWaiter {
+		t.Fatalf("other crawler: %+v %v", res, err)
+	}
+	res, err = h.Handle(ctx, crawlerEvent("snaplake-warehouse", "Failed", "2026-11-20T05:03:00Z", "Insufficient Lake Formation permission"))
+	if err != nil || res.Outcome != OutcomeFailed {
+		t.Fatalf("failed crawl: %+v %v", res, err)
+	}
+	if got := rec.failure["tok-c"]; got[0] != ErrCrawlerFailed || got[1] != "Insufficient Lake Formation permission" {
+		t.Errorf("failure = %v", got)
+	}
+}
+
+func TestResumeTokenGone(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	rec := newRecordingSFN()
+	rec.gone["tok-x"] = true
+	if err := st.Put(ctx, Wait{Kind: KindExport, Key: "rds:x-2026-11-20-03-10", Token: "tok-x", Execution: "exec-x"}); err != nil {
+		t.Fatal(err)
+	}
+	h := ResumeHandler{Store: st, SFN: rec, Log: quietLog()}
+	res, err := h.Handle(ctx, rdsEvent(events.EventExportCompleted, "rds:x-2026-11-20-03-10", "Export task completed"))
+	if err != nil || res.Outcome != OutcomeGone {
+		t.Fatalf("got %+v %v, want %s", res, err, OutcomeGone)
+	}
+	if _, ok, _ := st.Get(ctx, KindExport, "rds:x-2026-11-20-03-10"); ok {
+		t.Error("a dead execution's token is still stored")
+	}
+}
+
+func TestResumeKeepsTokenWhenStepFunctionsFails(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	rec := newRecordingSFN()
+	rec.otherErr = errors.New("connection reset")
+	if err := st.Put(ctx, Wait{Kind: KindExport, Key: "rds:x-2026-11-20-03-10", Token: "tok-x", Execution: "exec-x"}); err != nil {
+		t.Fatal(err)
+	}
+	h := ResumeHandler{Store: st, SFN: rec, Log: quietLog()}
+	if _, err := h.Handle(ctx, rdsEvent(events.EventExportCompleted, "rds:x-2026-11-20-03-10", "Export task completed")); err == nil {
+		t.Fatal("want an error so EventBridge retries")
+	}
+	if _, ok, _ := st.Get(ctx, KindExport, "rds:x-2026-11-20-03-10"); !ok {
+		t.Error("token deleted although the execution was not resumed")
+	}
+}
+
+func TestResumeRejectsMalformedEvents(t *testing.T) {
+	h := ResumeHandler{Store: newStore(t), SFN: newRecordingSFN(), Log: quietLog()}
+	for name, raw := range map[string]string{
+		"not json":       `{"source":`,
+		"foreign source": `{"source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{"state":"running"}}`,
+		"no detail":      `{"source":"aws.rds","detail-type":"RDS DB Snapshot Event"}`,
+		"no event id":    `{"source":"aws.rds","detail-type":"RDS DB Snapshot Event","detail":{"SourceIdentifier":"rds:x"}}`,
+	} {
+		var ie *events.InvalidEventError
+		if _, err := h.Handle(context.Background(), json.RawMessage(raw)); !errors.As(err, &ie) {
+			t.Errorf("%s: err = %v, want *events.InvalidEventError", name, err)
+		}
+	}
+}
