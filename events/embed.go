@@ -82,6 +82,9 @@ func Pattern(name string, vars Vars) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fill event pattern %q: %w", name, err)
 	}
+	if b, _ := json.Marshal(out); strings.Contains(string(b), "${") {
+		return nil, fmt.Errorf("fill event pattern %q: unfilled placeholder in %s", name, b)
+	}
 	return out.(map[string]any), nil
 }
 

@@ -87,7 +87,7 @@ func ParseEnvelope(raw []byte) (Envelope, error) {
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return Envelope{}, &InvalidEventError{Reason: fmt.Sprintf("not an EventBridge event: %v", err)}
 	}
-	if env.Source == "" || env.DetailType == "" || len(env.Detail) == 0 {
+	if env.Source == "" || env.DetailType == "" || len(env.Detail) == 0 || string(env.Detail) == "null" {
 		return Envelope{}, &InvalidEventError{Reason: "missing source, detail-type or detail"}
 	}
 	return env, nil

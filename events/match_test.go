@@ -1,0 +1,519 @@
+package events_test
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"quamina.net/go/quamina"
+
+	"github.com/snaplake/snaplake/events"
+)
+
+// deployed is the routing of the reference deployment the samples are written for.
+var deployed = events.Params{
+	DBInstanceIDs: []string{"warehouse-prod"},
+	CrawlerNames:  []string{"snaplake-warehouse"},
+}
+
+// none marks a sample that no pattern may match.
+var none = []string{}
+
+// expectAutomatedOnly says which patterns match each sample when only automated
+// snapshots are exported. Every sample must be listed: a new sample without an
+// expectation fails TestPatternsMatchExactlyTheIntendedSamples.
+var expectAutomatedOnly = map[string][]string{
+	"snapshot-created-automated":       {events.SnapshotCreated},
+	"snapshot-created-manual":          none, // 0042 is only routed when manual snapshots are included
+	"export-completed":                 {events.ExportFinished},
+	"export-failed":                    {events.ExportFinished},
+	"export-canceled":                  {events.ExportFinished},
+	"export-completed-manual-snapshot": none, // the "warehouse-prod-" prefix is only added for manual snapshots
+	"crawler-started":                  none, // the pipeline waits for the end of a run, not its start
+	"crawler-succeeded":                {events.CrawlerFinished},
+	"crawler-failed":                   {events.CrawlerFinished},
+
+	// Known limit of prefix matching: "rds:warehouse-prod-" is a prefix of the automated
+	// snapshots of an instance named "warehouse-prod-replica". EventBridge has no
+	// "prefix followed by a date" operator, so the rule lets these through and the
+	// start-export Lambda re-checks the instance id exactly before exporting.
+	"nearmiss-replica-snapshot-created": {events.SnapshotCreated},
+
+	"nearmiss-other-instance-snapshot-created":        none, // "warehouse-production-": the trailing hyphen keeps it out
+	"nearmiss-snapshot-created-message-other-eventid": none, // same Message text, EventID 0090 ("creating")
+	"nearmiss-cluster-snapshot-created":               none, // Aurora 0169, "RDS DB Cluster Snapshot Event"
+	"nearmiss-cluster-export-completed":               none, // Aurora 0164
+	"nearmiss-custom-source-snapshot-created":         none, // source "custom.rds" is not AWS
+	"nearmiss-export-completed-cluster-source-type":   none, // 0161 but SourceType CLUSTER_SNAPSHOT
+	"nearmiss-other-crawler-succeeded":                none, // someone else's crawler
+}
+
+// expectWithManual differs from expectAutomatedOnly only where manual snapshots matter.
+var expectWithManual = with(expectAutomatedOnly, map[string][]string{
+	"snapshot-created-manual":          {events.SnapshotCreated},
+	"export-completed-manual-snapshot": {events.ExportFinished},
+})
+
+func with(base, overrides map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(base))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range overrides {
+		out[k] = v
+	}
+	return out
+}
+
+// newMatcher loads every filled pattern into one quamina matcher, each under its own name.
+func newMatcher(t *testing.T, p events.Params) *quamina.Quamina {
+	t.Helper()
+	q, err := quamina.New()
+	if err != nil {
+		t.Fatalf("new quamina matcher: %v", err)
+	}
+	for _, name := range events.PatternNames() {
+		pattern, err := events.PatternJSON(name, p.Vars())
+		if err != nil {
+			t.Fatalf("fill pattern %s: %v", name, err)
+		}
+		if err := q.AddPattern(name, string(pattern)); err != nil {
+			t.Fatalf("add pattern %s to quamina: %v\n%s", name, err, pattern)
+		}
+	}
+	return q
+}
+
+// matches returns the sorted names of the patterns the event matches.
+func matches(t *testing.T, q *quamina.Quamina, event []byte) []string {
+	t.Helper()
+	got, err := q.MatchesForEvent(event)
+	if err != nil {
+		t.Fatalf("match event: %v", err)
+	}
+	names := []string{}
+	for _, x := range got {
+		names = append(names, x.(string))
+	}
+	sort.Strings(names)
+	return names
+}
+
+func sampleNames(t *testing.T) []string {
+	t.Helper()
+	names, err := events.SampleNames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) == 0 {
+		t.Fatal("no embedded sample events")
+	}
+	return names
+}
+
+func sample(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := events.Sample(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestPatternsMatchExactlyTheIntendedSamples(t *testing.T) {
+	manual := deployed
+	manual.IncludeManualSnapshots = true
+	tables := []struct {
+		name   string
+		params events.Params
+		expect map[string][]string
+	}{
+		{"automated snapshots only", deployed, expectAutomatedOnly},
+		{"manual snapshots included", manual, expectWithManual},
+	}
+	samples := sampleNames(t)
+	for _, tc := range tables {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newMatcher(t, tc.params)
+			for _, s := range samples {
+				want, ok := tc.expect[s]
+				if !ok {
+					t.Errorf("sample %s has no expectation: add it to the expectation table", s)
+					continue
+				}
+				want = slices.Sorted(slices.Values(want))
+				if got := matches(t, q, sample(t, s)); !slices.Equal(got, want) {
+					t.Errorf("sample %s matched %v, want %v", s, got, want)
+				}
+			}
+			for s := range tc.expect {
+				if !slices.Contains(samples, s) {
+					t.Errorf("expectation for %s, but no sample of that name is embedded", s)
+				}
+			}
+		})
+	}
+}
+
+// Rewording a Message must not change routing: AWS has reworded these messages before.
+func TestPatternsIgnoreMessageText(t *testing.T) {
+	manual := deployed
+	manual.IncludeManualSnapshots = true
+	for _, p := range []events.Params{deployed, manual} {
+		q := newMatcher(t, p)
+		for _, s := range sampleNames(t) {
+			raw := sample(t, s)
+			var ev map[string]any
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				t.Fatalf("decode sample %s: %v", s, err)
+			}
+			detail := ev["detail"].(map[string]any)
+			for _, field := range []string{"Message", "message"} {
+				if _, ok := detail[field]; ok {
+					detail[field] = "The snapshot export task reworded itself"
+				}
+			}
+			reworded, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := matches(t, q, reworded), matches(t, q, raw); !slices.Equal(got, want) {
+				t.Errorf("manual=%v sample %s: reworded message matched %v, original %v", p.IncludeManualSnapshots, s, got, want)
+			}
+		}
+	}
+	for _, name := range events.PatternNames() {
+		raw, err := events.RawPattern(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pattern map[string]any
+		if err := json.Unmarshal(raw, &pattern); err != nil {
+			t.Fatalf("decode pattern %s: %v", name, err)
+		}
+		detail, _ := pattern["detail"].(map[string]any)
+		for _, field := range []string{"Message", "message"} {
+			if _, ok := detail[field]; ok {
+				t.Errorf("pattern %s matches on detail.%s; match on EventID or state instead", name, field)
+			}
+		}
+	}
+}
+
+func TestPatternFillsPlaceholders(t *testing.T) {
+	tests := []struct {
+		name    string
+		pattern string
+		params  events.Params
+		path    []string
+		want    any
+	}{
+		{
+			name:    "one instance, automated only",
+			pattern: events.SnapshotCreated,
+			params:  deployed,
+			path:    []string{"detail", "SourceIdentifier"},
+			want:    []any{map[string]any{"prefix": "rds:warehouse-prod-"}},
+		},
+		{
+			name:    "several instances expand into several prefixes",
+			pattern: events.SnapshotCreated,
+			params:  events.Params{DBInstanceIDs: []string{"warehouse-prod", "billing"}},
+			path:    []string{"detail", "SourceIdentifier"},
+			want: []any{
+				map[string]any{"prefix": "rds:warehouse-prod-"},
+				map[string]any{"prefix": "rds:billing-"},
+			},
+		},
+		{
+			name:    "manual snapshots add the bare instance prefix",
+			pattern: events.ExportFinished,
+			params:  events.Params{DBInstanceIDs: []string{"warehouse-prod", "billing"}, IncludeManualSnapshots: true},
+			path:    []string{"detail", "SourceIdentifier"},
+			want: []any{
+				map[string]any{"prefix": "rds:warehouse-prod-"},
+				map[string]any{"prefix": "warehouse-prod-"},
+				map[string]any{"prefix": "rds:billing-"},
+				map[string]any{"prefix": "billing-"},
+			},
+		},
+		{
+			name:    "automated snapshot event id only",
+			pattern: events.SnapshotCreated,
+			params:  deployed,
+			path:    []string{"detail", "EventID"},
+			want:    []any{events.EventAutomatedSnapshotCreated},
+		},
+		{
+			name:    "manual snapshot event id added",
+			pattern: events.SnapshotCreated,
+			params:  events.Params{DBInstanceIDs: []string{"warehouse-prod"}, IncludeManualSnapshots: true},
+			path:    []string{"detail", "EventID"},
+			want:    []any{events.EventAutomatedSnapshotCreated, events.EventManualSnapshotCreated},
+		},
+		{
+			name:    "export events by id",
+			pattern: events.ExportFinished,
+			params:  deployed,
+			path:    []string{"detail", "EventID"},
+			want:    []any{events.EventExportCompleted, events.EventExportFailed, events.EventExportCanceled},
+		},
+		{
+			name:    "several crawlers",
+			pattern: events.CrawlerFinished,
+			params:  events.Params{CrawlerNames: []string{"snaplake-warehouse", "snaplake-billing"}},
+			path:    []string{"detail", "crawlerName"},
+			want:    []any{"snaplake-warehouse", "snaplake-billing"},
+		},
+		{
+			name:    "crawler end states",
+			pattern: events.CrawlerFinished,
+			params:  deployed,
+			path:    []string{"detail", "state"},
+			want:    []any{events.CrawlerSucceeded, events.CrawlerFailed},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := events.Pattern(tc.pattern, tc.params.Vars())
+			if err != nil {
+				t.Fatalf("Pattern(%s): %v", tc.pattern, err)
+			}
+			var got any = p
+			for _, k := range tc.path {
+				m, ok := got.(map[string]any)
+				if !ok {
+					t.Fatalf("pattern %s: %s is not an object", tc.pattern, k)
+				}
+				got = m[k]
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("pattern %s %s = %#v, want %#v", tc.pattern, strings.Join(tc.path, "."), got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPatternJSONLeavesNoPlaceholder(t *testing.T) {
+	manual := deployed
+	manual.IncludeManualSnapshots = true
+	for _, name := range events.PatternNames() {
+		raw, err := events.RawPattern(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), "${") {
+			t.Errorf("raw pattern %s has no placeholder: this test no longer proves filling", name)
+		}
+		for _, p := range []events.Params{deployed, manual} {
+			b, err := events.PatternJSON(name, p.Vars())
+			if err != nil {
+				t.Fatalf("PatternJSON(%s): %v", name, err)
+			}
+			if strings.Contains(string(b), "${") {
+				t.Errorf("PatternJSON(%s) left a placeholder: %s", name, b)
+			}
+			var back map[string]any
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Errorf("PatternJSON(%s) is not JSON: %v", name, err)
+			}
+		}
+	}
+}
+
+func TestPatternMissingVariables(t *testing.T) {
+	tests := []struct {
+		pattern     string
+		vars        events.Vars
+		placeholder string
+	}{
+		{events.SnapshotCreated, events.Params{CrawlerNames: []string{"c"}}.Vars(), "SnapshotPrefix"},
+		{events.ExportFinished, events.Params{CrawlerNames: []string{"c"}}.Vars(), "SnapshotPrefix"},
+		{events.CrawlerFinished, events.Params{DBInstanceIDs: []string{"warehouse-prod"}}.Vars(), "CrawlerName"},
+		{events.SnapshotCreated, events.Vars{"SnapshotPrefix": {"rds:x-"}}, "SnapshotCreatedEventId"},
+		{events.CrawlerFinished, events.Vars{"CrawlerName": {}}, "CrawlerName"},
+		{events.CrawlerFinished, nil, "CrawlerName"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.pattern+"/"+tc.placeholder, func(t *testing.T) {
+			_, err := events.Pattern(tc.pattern, tc.vars)
+			if err == nil {
+				t.Fatalf("Pattern(%s) filled without ${%s}", tc.pattern, tc.placeholder)
+			}
+			if !strings.Contains(err.Error(), tc.placeholder) || !strings.Contains(err.Error(), tc.pattern) {
+				t.Errorf("error %q should name pattern %s and placeholder %s", err, tc.pattern, tc.placeholder)
+			}
+			if _, err := events.PatternJSON(tc.pattern, tc.vars); err == nil {
+				t.Errorf("PatternJSON(%s) filled without ${%s}", tc.pattern, tc.placeholder)
+			}
+		})
+	}
+	if _, err := events.Pattern("no-such-pattern", deployed.Vars()); err == nil {
+		t.Error("Pattern of an unknown name succeeded")
+	}
+}
+
+// The samples must look like what EventBridge delivers, or the tests above prove little.
+func TestSamplesAreRealShaped(t *testing.T) {
+	for _, s := range sampleNames(t) {
+		t.Run(s, func(t *testing.T) {
+			env, err := events.ParseEnvelope(sample(t, s))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if env.Version != "0" || env.ID == "" || len(env.Account) != 12 || env.Region == "" || env.Time.IsZero() || env.Resources == nil {
+				t.Errorf("envelope fields missing or odd: %+v", env)
+			}
+			switch env.Source {
+			case events.SourceGlue:
+				d, err := env.CrawlerState()
+				if err != nil {
+					t.Fatalf("crawler detail: %v", err)
+				}
+				if d.AccountID != env.Account {
+					t.Errorf("detail accountId %q, envelope account %q", d.AccountID, env.Account)
+				}
+				if (d.State == events.CrawlerFailed) != (d.ErrorMessage != "") {
+					t.Errorf("state %s with errorMessage %q: only Failed carries one", d.State, d.ErrorMessage)
+				}
+			default:
+				if env.DetailType != events.DetailTypeRDSSnapshot && env.DetailType != "RDS DB Cluster Snapshot Event" {
+					t.Fatalf("unexpected detail-type %q", env.DetailType)
+				}
+				var d events.RDSSnapshotDetail
+				if err := json.Unmarshal(env.Detail, &d); err != nil {
+					t.Fatalf("RDS detail: %v", err)
+				}
+				if !strings.HasSuffix(d.SourceArn, ":"+d.SourceIdentifier) {
+					t.Errorf("SourceArn %s does not end with SourceIdentifier %s", d.SourceArn, d.SourceIdentifier)
+				}
+				if len(env.Resources) != 1 || env.Resources[0] != d.SourceArn {
+					t.Errorf("resources %v, want [%s]", env.Resources, d.SourceArn)
+				}
+				if !strings.HasPrefix(d.EventID, "RDS-EVENT-") || d.Message == "" || len(d.EventCategories) == 0 {
+					t.Errorf("detail incomplete: %+v", d)
+				}
+			}
+		})
+	}
+}
+
+func TestSamplesDecodeToTypedDetails(t *testing.T) {
+	const snap = "rds:warehouse-prod-2026-11-20-03-10"
+	rds := []struct {
+		sample, eventID, sourceID string
+	}{
+		{"snapshot-created-automated", events.EventAutomatedSnapshotCreated, snap},
+		{"snapshot-created-manual", events.EventManualSnapshotCreated, "warehouse-prod-before-migration-2026-11-19"},
+		{"export-completed", events.EventExportCompleted, snap},
+		{"export-failed", events.EventExportFailed, snap},
+		{"export-canceled", events.EventExportCanceled, snap},
+	}
+	for _, tc := range rds {
+		env, err := events.ParseEnvelope(sample(t, tc.sample))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.sample, err)
+		}
+		d, err := env.RDSSnapshot()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.sample, err)
+		}
+		if d.EventID != tc.eventID || d.SourceIdentifier != tc.sourceID || d.SourceType != "SNAPSHOT" {
+			t.Errorf("%s: got %s %s %s, want %s %s SNAPSHOT", tc.sample, d.EventID, d.SourceIdentifier, d.SourceType, tc.eventID, tc.sourceID)
+		}
+	}
+	glue := []struct {
+		sample, state string
+		failed        bool
+	}{
+		{"crawler-started", events.CrawlerStarted, false},
+		{"crawler-succeeded", events.CrawlerSucceeded, false},
+		{"crawler-failed", events.CrawlerFailed, true},
+	}
+	for _, tc := range glue {
+		env, err := events.ParseEnvelope(sample(t, tc.sample))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.sample, err)
+		}
+		d, err := env.CrawlerState()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.sample, err)
+		}
+		if d.CrawlerName != "snaplake-warehouse" || d.State != tc.state || (d.ErrorMessage != "") != tc.failed {
+			t.Errorf("%s: got %+v", tc.sample, d)
+		}
+	}
+	env, err := events.ParseEnvelope(sample(t, "crawler-succeeded"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := env.CrawlerState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.TablesUpdated != "3" || d.PartitionsCreated != "12" || d.RunningTimeSec != "76" {
+		t.Errorf("crawler counts not decoded: %+v", d)
+	}
+}
+
+func TestMalformedEventsGiveInvalidEventError(t *testing.T) {
+	const rdsDetail = `{"EventID":"RDS-EVENT-0091","SourceIdentifier":"rds:warehouse-prod-2026-11-20-03-10"}`
+	const glueDetail = `{"crawlerName":"snaplake-warehouse","state":"Succeeded"}`
+	envelope := func(source, detailType, detail string) string {
+		return `{"id":"1","source":"` + source + `","detail-type":"` + detailType + `","account":"123456789012","time":"2026-11-20T03:12:41Z","region":"eu-west-1","resources":[],"detail":` + detail + `}`
+	}
+	tests := []struct {
+		name   string
+		raw    string
+		decode string // "envelope", "rds" or "crawler": the step that must fail
+	}{
+		{"not JSON", `{"source":`, "envelope"},
+		{"JSON array", `[]`, "envelope"},
+		{"empty object", `{}`, "envelope"},
+		{"no detail", `{"source":"aws.rds","detail-type":"RDS DB Snapshot Event"}`, "envelope"},
+		{"no source", envelope("", events.DetailTypeRDSSnapshot, rdsDetail), "envelope"},
+		{"bad time", strings.Replace(envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, rdsDetail), "2026-11-20T03:12:41Z", "yesterday", 1), "envelope"},
+		{"rds detail is a string", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `"rds:x"`), "rds"},
+		{"rds detail null", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `null`), "rds"},
+		{"rds detail without EventID", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `{"SourceIdentifier":"rds:x"}`), "rds"},
+		{"rds detail without SourceIdentifier", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `{"EventID":"RDS-EVENT-0091"}`), "rds"},
+		{"rds EventID of wrong type", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `{"EventID":91,"SourceIdentifier":"rds:x"}`), "rds"},
+		{"glue event read as rds", envelope(events.SourceGlue, events.DetailTypeCrawler, glueDetail), "rds"},
+		{"cluster snapshot event read as rds", envelope(events.SourceRDS, "RDS DB Cluster Snapshot Event", rdsDetail), "rds"},
+		{"custom source read as rds", envelope("custom.rds", events.DetailTypeRDSSnapshot, rdsDetail), "rds"},
+		{"rds event read as crawler", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, rdsDetail), "crawler"},
+		{"crawler detail without state", envelope(events.SourceGlue, events.DetailTypeCrawler, `{"crawlerName":"snaplake-warehouse"}`), "crawler"},
+		{"crawler detail without name", envelope(events.SourceGlue, events.DetailTypeCrawler, `{"state":"Failed"}`), "crawler"},
+		{"crawler counts as numbers", envelope(events.SourceGlue, events.DetailTypeCrawler, `{"crawlerName":"c","state":"Succeeded","tablesCreated":1}`), "crawler"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env, err := events.ParseEnvelope([]byte(tc.raw))
+			if tc.decode != "envelope" {
+				if err != nil {
+					t.Fatalf("ParseEnvelope: %v (the failure belongs in the %s decode)", err, tc.decode)
+				}
+				switch tc.decode {
+				case "rds":
+					_, err = env.RDSSnapshot()
+				case "crawler":
+					_, err = env.CrawlerState()
+				}
+			}
+			if err == nil {
+				t.Fatalf("%s decode of %s succeeded", tc.decode, tc.raw)
+			}
+			var invalid *events.InvalidEventError
+			if !errors.As(err, &invalid) {
+				t.Fatalf("error %v (%T) is not an *InvalidEventError", err, err)
+			}
+			if invalid.Reason == "" || !strings.HasPrefix(err.Error(), "invalid event: ") {
+				t.Errorf("error %q lacks a reason", err)
+			}
+		})
+	}
+}
