@@ -478,7 +478,7 @@ func TestMalformedEventsGiveInvalidEventError(t *testing.T) {
 		{"no source", envelope("", events.DetailTypeRDSSnapshot, rdsDetail), "envelope"},
 		{"bad time", strings.Replace(envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, rdsDetail), "2026-11-20T03:12:41Z", "yesterday", 1), "envelope"},
 		{"rds detail is a string", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `"rds:x"`), "rds"},
-		{"rds detail null", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `null`), "rds"},
+		{"rds detail null", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `null`), "envelope"},
 		{"rds detail without EventID", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `{"SourceIdentifier":"rds:x"}`), "rds"},
 		{"rds detail without SourceIdentifier", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `{"EventID":"RDS-EVENT-0091"}`), "rds"},
 		{"rds EventID of wrong type", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `{"EventID":91,"SourceIdentifier":"rds:x"}`), "rds"},
