@@ -2,9 +2,29 @@ package callback
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 )
+
+// ExportStatus is the RDS call that tells whether an export already finished.
+type ExportStatus interface {
+	DescribeExportTasks(ctx context.Context, in *rds.DescribeExportTasksInput, optFns ...func(*rds.Options)) (*rds.DescribeExportTasksOutput, error)
+}
+
+// CrawlerStarter is the Glue call that starts a crawl.
+type CrawlerStarter interface {
+	StartCrawler(ctx context.Context, in *glue.StartCrawlerInput, optFns ...func(*glue.Options)) (*glue.StartCrawlerOutput, error)
+}
 
 // AwaitRequest is what a waitForTaskToken state sends to the await function.
 type AwaitRequest struct {
@@ -12,23 +32,43 @@ type AwaitRequest struct {
 	Key       string `json:"key"`
 	Token     string `json:"token"`
 	Execution string `json:"execution"`
+	ExportID  string `json:"exportId,omitempty"` // kind export: the export task to check
 }
 
 // AwaitResult acknowledges the stored wait (the execution itself waits for the callback).
 type AwaitResult struct {
-	Kind string `json:"kind"`
-	Key  string `json:"key"`
+	Kind     string `json:"kind"`
+	Key      string `json:"key"`
+	Finished bool   `json:"finished,omitempty"` // the awaited thing had already ended; the wait was resumed at once
 }
 
-// AwaitHandler stores a task token under its correlation key.
+// CrawlerRunningError says the crawler is busy with another run; the state machine
+// retries until it is free.
+type CrawlerRunningError struct{ Crawler string }
+
+func (e *CrawlerRunningError) Error() string { return "crawler " + e.Crawler + " is already running" }
+
+// CrawlerNotFoundError says no crawler has that name.
+type CrawlerNotFoundError struct{ Crawler string }
+
+func (e *CrawlerNotFoundError) Error() string { return "crawler " + e.Crawler + " does not exist" }
+
+// AwaitHandler parks a task token under its correlation key BEFORE the awaited thing
+// can end, so its event always finds the token:
+//   - kind crawl: stores the token, then starts the crawler itself;
+//   - kind export: stores the token, then asks RDS whether the export already ended
+//     (a re-run, or an export faster than this call) and if so resumes the wait itself.
 type AwaitHandler struct {
 	Store Store
+	SFN   SFN
+	RDS   ExportStatus
+	Glue  CrawlerStarter
 	Log   *slog.Logger
 	Now   func() time.Time // defaults to time.Now
 }
 
-// Handle stores the wait. A wait already stored for the key is replaced (and logged):
-// the newer execution is the one that can still be resumed.
+// Handle stores the wait and triggers or checks what it waits for. A wait already
+// stored for the key is replaced (and logged): the newer execution is the live one.
 func (h AwaitHandler) Handle(ctx context.Context, req AwaitRequest) (AwaitResult, error) {
 	now := time.Now
 	if h.Now != nil {
@@ -37,16 +77,95 @@ func (h AwaitHandler) Handle(ctx context.Context, req AwaitRequest) (AwaitResult
 	if err := validate(req.Kind, req.Key); err != nil {
 		return AwaitResult{}, err
 	}
+	if req.Kind == KindExport && req.ExportID == "" {
+		return AwaitResult{}, &InvalidWaitError{Field: "exportId", Reason: "is required for an export wait"}
+	}
+	log := h.Log.With("kind", req.Kind, "key", req.Key, "execution", req.Execution)
 	if prev, ok, err := h.Store.Get(ctx, req.Kind, req.Key); err != nil {
 		return AwaitResult{}, err
 	} else if ok && prev.Execution != req.Execution {
-		h.Log.WarnContext(ctx, "replacing the wait of another execution", "kind", req.Kind, "key", req.Key,
-			"previousExecution", prev.Execution, "execution", req.Execution)
+		log.WarnContext(ctx, "replacing the wait of another execution", "previousExecution", prev.Execution)
 	}
 	w := Wait{Kind: req.Kind, Key: req.Key, Token: req.Token, Execution: req.Execution, RegisteredAt: now().UTC()}
 	if err := h.Store.Put(ctx, w); err != nil {
 		return AwaitResult{}, err
 	}
-	h.Log.InfoContext(ctx, "waiting for callback", "kind", req.Kind, "key", req.Key, "execution", req.Execution)
-	return AwaitResult{Kind: req.Kind, Key: req.Key}, nil
+	res := AwaitResult{Kind: req.Kind, Key: req.Key}
+	switch req.Kind {
+	case KindCrawl:
+		if err := h.startCrawler(ctx, req.Key); err != nil {
+			// Nothing will resume this token: drop it; the state's retry stores a new one.
+			if derr := h.Store.Delete(ctx, req.Kind, req.Key); derr != nil {
+				log.WarnContext(ctx, "could not drop the token of a crawl that did not start", "error", derr)
+			}
+			return AwaitResult{}, err
+		}
+		log.InfoContext(ctx, "started crawler; waiting for its state change event")
+	case KindExport:
+		finished, err := h.checkExport(ctx, log, w, req.ExportID)
+		if err != nil {
+			return AwaitResult{}, err
+		}
+		res.Finished = finished
+		if !finished {
+			log.InfoContext(ctx, "waiting for the export's completion event", "exportId", req.ExportID)
+		}
+	}
+	return res, nil
+}
+
+func (h AwaitHandler) startCrawler(ctx context.Context, name string) error {
+	if h.Glue == nil {
+		return fmt.Errorf("start crawler %s: no Glue client configured", name)
+	}
+	_, err := h.Glue.StartCrawler(ctx, &glue.StartCrawlerInput{Name: aws.String(name)})
+	var running *gluetypes.CrawlerRunningException
+	var notFound *gluetypes.EntityNotFoundException
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &running):
+		return &CrawlerRunningError{Crawler: name}
+	case errors.As(err, &notFound):
+		return &CrawlerNotFoundError{Crawler: name}
+	default:
+		return fmt.Errorf("start crawler %s: %w", name, err)
+	}
+}
+
+// checkExport resumes the wait at once when the export has already ended.
+func (h AwaitHandler) checkExport(ctx context.Context, log *slog.Logger, w Wait, exportID string) (bool, error) {
+	if h.RDS == nil || h.SFN == nil {
+		return false, nil
+	}
+	out, err := h.RDS.DescribeExportTasks(ctx, &rds.DescribeExportTasksInput{ExportTaskIdentifier: aws.String(exportID)})
+	if err != nil {
+		return false, fmt.Errorf("check export %s: %w", exportID, err)
+	}
+	if len(out.ExportTasks) == 0 {
+		return false, nil
+	}
+	task := out.ExportTasks[0]
+	status := strings.ToUpper(aws.ToString(task.Status))
+	var serr error
+	switch status {
+	case "COMPLETE":
+		body, _ := json.Marshal(map[string]string{"exportId": exportID, "status": status, "snapshotId": w.Key})
+		_, serr = h.SFN.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(w.Token), Output: aws.String(string(body))})
+	case "FAILED":
+		_, serr = h.SFN.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(w.Token), Error: aws.String(ErrExportFailed), Cause: aws.String(aws.ToString(task.FailureCause))})
+	case "CANCELED", "CANCELING":
+		_, serr = h.SFN.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(w.Token), Error: aws.String(ErrExportCanceled), Cause: aws.String("export " + exportID + " was canceled")})
+	default:
+		return false, nil
+	}
+	var res ResumeResult
+	if err := (ResumeHandler{Log: log}).settle(ctx, log, w, serr, &res); err != nil {
+		return false, err
+	}
+	if err := h.Store.Delete(ctx, w.Kind, w.Key); err != nil {
+		return false, err
+	}
+	log.InfoContext(ctx, "export had already ended; resumed the wait at once", "exportId", exportID, "status", status)
+	return true, nil
 }

@@ -15,6 +15,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
@@ -162,7 +166,7 @@ func TestResumeExportOutcomes(t *testing.T) {
 			await := AwaitHandler{Store: st, Log: quietLog()}
 			// Two databases' executions overlap: each must be resumed by its own event only.
 			for _, db := range []string{"a", "b"} {
-				if _, err := await.Handle(ctx, AwaitRequest{Kind: KindExport, Key: "rds:db-" + db + "-2026-11-20-03-10", Token: "tok-" + db, Execution: "exec-" + db}); err != nil {
+				if _, err := await.Handle(ctx, AwaitRequest{Kind: KindExport, Key: "rds:db-" + db + "-2026-11-20-03-10", Token: "tok-" + db, Execution: "exec-" + db, ExportID: "db-" + db + "-2026-11-20-03-10"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -207,7 +211,7 @@ func TestResumeCrawl(t *testing.T) {
 	st := newStore(t)
 	rec := newRecordingSFN()
 	registered := time.Date(2026, 11, 20, 5, 0, 0, 0, time.UTC)
-	await := AwaitHandler{Store: st, Log: quietLog(), Now: func() time.Time { return registered }}
+	await := AwaitHandler{Store: st, Glue: &memGlue{store: st}, Log: quietLog(), Now: func() time.Time { return registered }}
 	if _, err := await.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-c", Execution: "exec-c"}); err != nil {
 		t.Fatal(err)
 	}
@@ -282,5 +286,100 @@ func TestResumeRejectsMalformedEvents(t *testing.T) {
 		if _, err := h.Handle(context.Background(), json.RawMessage(raw)); !errors.As(err, &ie) {
 			t.Errorf("%s: err = %v, want *events.InvalidEventError", name, err)
 		}
+	}
+}
+
+// memGlue records StartCrawler calls and checks the token was parked first.
+type memGlue struct {
+	store   Store
+	running map[string]bool
+	started []string
+	parked  []bool
+}
+
+func (g *memGlue) StartCrawler(ctx context.Context, in *glue.StartCrawlerInput, _ ...func(*glue.Options)) (*glue.StartCrawlerOutput, error) {
+	name := aws.ToString(in.Name)
+	if name == "snaplake-missing" {
+		return nil, &gluetypes.EntityNotFoundException{Message: aws.String("Crawler entry with name snaplake-missing does not exist")}
+	}
+	if g.running[name] {
+		return nil, &gluetypes.CrawlerRunningException{Message: aws.String("Crawler with name " + name + " has already started")}
+	}
+	_, ok, _ := g.store.Get(ctx, KindCrawl, name)
+	g.parked = append(g.parked, ok)
+	g.started = append(g.started, name)
+	return &glue.StartCrawlerOutput{}, nil
+}
+
+func TestAwaitCrawlParksTokenBeforeStarting(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	g := &memGlue{store: st, running: map[string]bool{"snaplake-busy": true}}
+	h := AwaitHandler{Store: st, Glue: g, Log: quietLog()}
+	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "t1", Execution: "e1"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.started) != 1 || !g.parked[0] {
+		t.Fatalf("started=%v parked-before-start=%v", g.started, g.parked)
+	}
+	var running *CrawlerRunningError
+	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-busy", Token: "t2", Execution: "e2"}); !errors.As(err, &running) {
+		t.Errorf("busy crawler: %v, want *CrawlerRunningError", err)
+	}
+	if _, ok, _ := st.Get(ctx, KindCrawl, "snaplake-busy"); ok {
+		t.Error("token of a crawl that never started is still parked")
+	}
+	var missing *CrawlerNotFoundError
+	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-missing", Token: "t3", Execution: "e3"}); !errors.As(err, &missing) {
+		t.Errorf("missing crawler: %v, want *CrawlerNotFoundError", err)
+	}
+}
+
+type memExports map[string]rdstypes.ExportTask
+
+func (m memExports) DescribeExportTasks(_ context.Context, in *rds.DescribeExportTasksInput, _ ...func(*rds.Options)) (*rds.DescribeExportTasksOutput, error) {
+	t, ok := m[aws.ToString(in.ExportTaskIdentifier)]
+	if !ok {
+		return &rds.DescribeExportTasksOutput{}, nil
+	}
+	return &rds.DescribeExportTasksOutput{ExportTasks: []rdstypes.ExportTask{t}}, nil
+}
+
+func TestAwaitExportThatAlreadyEnded(t *testing.T) {
+	exports := memExports{
+		"done":    {Status: aws.String("COMPLETE")},
+		"broken":  {Status: aws.String("FAILED"), FailureCause: aws.String("S3 bucket gone")},
+		"running": {Status: aws.String("IN_PROGRESS")},
+	}
+	for id, want := range map[string]string{"done": "success", "broken": ErrExportFailed, "running": "wait"} {
+		t.Run(id, func(t *testing.T) {
+			ctx := context.Background()
+			st := newStore(t)
+			rec := newRecordingSFN()
+			h := AwaitHandler{Store: st, SFN: rec, RDS: exports, Log: quietLog()}
+			res, err := h.Handle(ctx, AwaitRequest{Kind: KindExport, Key: "rds:x-" + id, Token: "tok", Execution: "e", ExportID: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, parked, _ := st.Get(ctx, KindExport, "rds:x-"+id)
+			switch want {
+			case "success":
+				if _, ok := rec.success["tok"]; !ok || !res.Finished || parked {
+					t.Errorf("finished=%v parked=%v success=%v", res.Finished, parked, rec.success)
+				}
+			case "wait":
+				if res.Finished || !parked || len(rec.success)+len(rec.failure) != 0 {
+					t.Errorf("finished=%v parked=%v", res.Finished, parked)
+				}
+			default:
+				if got := rec.failure["tok"]; got[0] != want || got[1] != "S3 bucket gone" || parked {
+					t.Errorf("failure=%v parked=%v", got, parked)
+				}
+			}
+		})
+	}
+	var iw *InvalidWaitError
+	if _, err := (AwaitHandler{Store: newStore(t), Log: quietLog()}).Handle(context.Background(), AwaitRequest{Kind: KindExport, Key: "k", Token: "t"}); !errors.As(err, &iw) {
+		t.Errorf("export wait without export id: %v", err)
 	}
 }
