@@ -153,7 +153,11 @@ func (h AwaitHandler) checkExport(ctx context.Context, log *slog.Logger, w Wait,
 		body, _ := json.Marshal(map[string]string{"exportId": exportID, "status": status, "snapshotId": w.Key})
 		_, serr = h.SFN.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(w.Token), Output: aws.String(string(body))})
 	case "FAILED":
-		_, serr = h.SFN.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(w.Token), Error: aws.String(ErrExportFailed), Cause: aws.String(aws.ToString(task.FailureCause))})
+		cause := aws.ToString(task.FailureCause)
+		if cause == "" {
+			cause = "export " + exportID + " failed; RDS reported no cause"
+		}
+		_, serr = h.SFN.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(w.Token), Error: aws.String(ErrExportFailed), Cause: aws.String(cause)})
 	case "CANCELED", "CANCELING":
 		_, serr = h.SFN.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(w.Token), Error: aws.String(ErrExportCanceled), Cause: aws.String("export " + exportID + " was canceled")})
 	default:
