@@ -2,11 +2,47 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+
+	"github.com/snaplake/snaplake/internal/local/demo"
 )
 
-// runDemo is a placeholder until the demo command lands.
+// runDemo runs one night of the pipeline offline: `snaplake demo [--rows N] [--home DIR]`.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("demo: not built yet")
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rows := fs.Int("rows", demo.DefaultRows, "rows in the sample database when it is first created")
+	home := fs.String("home", defaultHome(), "directory kept between runs (MariaDB and S3 data, catalog); env SNAPLAKE_HOME")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: snaplake demo [--rows N] [--home DIR]
+
+Runs one night of the snaplake pipeline on this machine: a local MariaDB with a sample
+warehouse database, a nightly snapshot, the RDS-EVENT-0091 event on a local bus, the
+deployed state machine run by aws-local-stepfunctions with the real Lambda handlers, an
+export to a local S3 server, relocation, a crawl, and an analyst query. Each run is
+the next night: a new snapshot_date partition appears.
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 || *rows < 1 {
+		fs.Usage()
+		return errUsage
+	}
+	_, err := demo.Run(ctx, demo.Options{Home: *home, Rows: *rows, Out: stdout})
+	return err
+}
+
+// defaultHome is where the offline lake lives: SNAPLAKE_HOME, else .snaplake.
+func defaultHome() string {
+	if h := os.Getenv("SNAPLAKE_HOME"); h != "" {
+		return h
+	}
+	return ".snaplake"
 }

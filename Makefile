@@ -1,0 +1,86 @@
+# snaplake: `make demo` runs the nightly pipeline offline; `make test` runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+VERSITYGW   := $(GOBIN)/versitygw
+VERSITYGW_VERSION := v1.8.0
+LAMBDAS     := startexport awaitcallback resume relocate
+NODE_BIN    := tools/node_modules/.bin
+CDK         := CDK_DISABLE_VERSION_CHECK=1 $(NODE_BIN)/cdk
+GOTEST_FLAGS ?=
+
+export GOFLAGS := -mod=mod
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export SNAPLAKE_NODE_MODULES := $(CURDIR)/tools/node_modules
+
+.PHONY: all deps build lambdas cli test vet validate demo synth deploy bench fuzz clean
+
+all: build
+
+## deps: install what a fresh Debian machine lacks (MariaDB, versitygw, the npm tools, Go modules)
+deps: tools/node_modules/.installed $(VERSITYGW) mariadb
+	$(GO) mod download
+
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(VERSITYGW):
+	$(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+.PHONY: mariadb
+mariadb:
+	@if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then \
+		echo "installing mariadb-server (apt)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mariadb-server >/dev/null \
+		|| { echo "could not install mariadb-server: run 'apt-get install -y mariadb-server' as root"; exit 1; }; \
+	fi
+
+## build: the Lambda bootstraps (linux/arm64, provided.al2023) and the CLI
+build: lambdas cli
+
+lambdas:
+	@for f in $(LAMBDAS); do \
+		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+			-o build/lambda/$$f/bootstrap ./functions/$$f; \
+	done
+	@echo "built build/lambda/{$(shell echo $(LAMBDAS) | tr ' ' ',')}/bootstrap"
+
+cli:
+	$(GO) build -o build/snaplake ./cmd/snaplake
+
+## test: every test, including the offline end-to-end run and cdk-nag (no AWS account)
+test: deps build validate vet
+	$(GO) test $(GOTEST_FLAGS) -count=1 -timeout 40m ./...
+
+validate: tools/node_modules/.installed
+	@for f in statemachines/*.asl.json; do $(NODE_BIN)/asl-validator --json-path $$f; done
+
+vet:
+	$(GO) vet ./...
+
+## demo: one night of the pipeline on this machine, then an analyst query
+demo: deps cli
+	./build/snaplake demo $(DEMO_FLAGS)
+
+## synth / deploy: the CDK app (configure cdk.json context first)
+synth: deps build
+	$(CDK) synth --no-notices
+
+deploy: deps build
+	$(CDK) deploy --no-notices
+
+## bench: relocation against the published mover, export against a raw scan
+bench: deps cli
+	$(GO) test -run '^$$' -bench BenchmarkExport -benchtime 1x -timeout 30m ./internal/local/rdsexport/
+	$(GO) test -run '^$$' -bench BenchmarkRelocate -benchtime 1x -timeout 30m ./internal/relocate/
+
+## fuzz: the export id derivation
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzFromSnapshot -fuzztime 60s ./internal/exportid/
+
+clean:
+	rm -rf build cdk.out
