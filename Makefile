@@ -23,6 +23,9 @@ all: build
 deps: tools/node_modules/.installed $(VERSITYGW) mariadb
 	$(GO) mod download
 
+.PHONY: tools
+tools: tools/node_modules/.installed
+
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	touch $@

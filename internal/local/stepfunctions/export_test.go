@@ -1,0 +1,182 @@
+package stepfunctions
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/snaplake/snaplake/statemachines"
+)
+
+func renderExport(t *testing.T) []byte {
+	t.Helper()
+	def, err := statemachines.Render(statemachines.Export, map[string]string{
+		statemachines.StartExportFunctionArn:   "arn:aws:lambda:us-east-1:000000000000:function:start-export",
+		statemachines.AwaitCallbackFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:await-callback",
+		statemachines.RelocateFunctionArn:      "arn:aws:lambda:us-east-1:000000000000:function:relocate",
+		statemachines.CrawlerNamePrefix:        "snaplake-",
+		statemachines.NotificationTopicArn:     "arn:aws:sns:us-east-1:000000000000:snaplake-alerts",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
+// CrawlerRunningError is what the await function returns when the crawler is busy: Lambda names
+// the error after its Go type.
+type CrawlerRunningError struct{ Crawler string }
+
+func (e *CrawlerRunningError) Error() string { return "crawler " + e.Crawler + " is running" }
+
+// exportTasks plays the export's functions and services: StartExport starts an export,
+// the await-callback tasks have the callback sent right away (as the resume function would once
+// RDS or Glue report), with exportFailure deciding how the export ends.
+type exportTasks struct {
+	t             *testing.T
+	tokens        *Tokens
+	exportFailure *TaskError
+
+	mu        sync.Mutex
+	crawlers  []string
+	salesBusy bool
+	notified  []string
+	waits     map[string]string // callback kind/key -> token
+}
+
+func (x *exportTasks) run(ctx context.Context, call TaskCall) (json.RawMessage, error) {
+	switch call.State {
+	case "StartExport":
+		if got := jsonField(x.t, call.Input, "Payload", "detail", "SourceIdentifier"); got != "rds:prod-db-2026-11-20-03-10" {
+			return nil, fmt.Errorf("StartExport got event %s", call.Input)
+		}
+		return json.RawMessage(`{"exportId":"prod-db-2026-11-20-03-10","snapshotId":"rds:prod-db-2026-11-20-03-10",
+			"snapshotArn":"arn:aws:rds:us-east-1:000000000000:snapshot:rds:prod-db-2026-11-20-03-10","snapshotDate":"2026-11-20",
+			"action":"started","exportTimeoutSeconds":30,"crawlTimeoutSeconds":30}`), nil
+	case "WaitForExport", "Crawl":
+		var in struct {
+			FunctionName string
+			Payload      struct{ Kind, Key, Token, Execution string }
+		}
+		if err := json.Unmarshal(call.Input, &in); err != nil {
+			return nil, err
+		}
+		if in.Payload.Token != call.Token || in.Payload.Execution != call.Execution || !strings.HasSuffix(in.FunctionName, ":function:await-callback") {
+			return nil, fmt.Errorf("%s got %s", call.State, call.Input)
+		}
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		if in.Payload.Kind == "crawl" {
+			// The await function starts the crawler itself; the first start of sales finds
+			// another execution's crawl still running, which the definition retries.
+			x.crawlers = append(x.crawlers, in.Payload.Key)
+			if in.Payload.Key == "snaplake-sales" && !x.salesBusy {
+				x.salesBusy = true
+				return nil, &CrawlerRunningError{Crawler: in.Payload.Key}
+			}
+		}
+		x.waits[in.Payload.Kind+"/"+in.Payload.Key] = call.Token
+		go x.callback(in.Payload.Kind, call.Token)
+		return json.RawMessage(`{"stored":true}`), nil
+	case "Relocate":
+		if got := jsonField(x.t, call.Input, "Payload", "snapshotDate"); got != "2026-11-20" {
+			return nil, fmt.Errorf("Relocate got %s", call.Input)
+		}
+		return json.RawMessage(`{"moved":4,"skipped":0,"bytes":4096,"databases":["sales","hr"]}`), nil
+	case "NotifyFailure":
+		msg, _ := jsonField(x.t, call.Input, "Message").(string)
+		x.mu.Lock()
+		x.notified = append(x.notified, msg)
+		x.mu.Unlock()
+		return json.RawMessage(`{"MessageId":"1"}`), nil
+	}
+	return nil, &TaskError{Name: "States.Runtime", Cause: "unexpected state " + call.State}
+}
+
+func (x *exportTasks) callback(kind, token string) {
+	ctx := context.Background()
+	var err error
+	if kind == "export" && x.exportFailure != nil {
+		_, err = x.tokens.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(token), Error: aws.String(x.exportFailure.Name), Cause: aws.String(x.exportFailure.Cause)})
+	} else {
+		_, err = x.tokens.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(token), Output: aws.String(fmt.Sprintf(`{"kind":%q,"status":"COMPLETE"}`, kind))})
+	}
+	if err != nil {
+		x.t.Errorf("callback %s: %v", kind, err)
+	}
+}
+
+const snapshotEvent = `{"version":"0","id":"4f1c2d3e-0000-1111-2222-333344445555","detail-type":"RDS DB Snapshot Event","source":"aws.rds",
+ "resources":["arn:aws:rds:us-east-1:000000000000:snapshot:rds:prod-db-2026-11-20-03-10"],
+ "detail":{"EventCategories":["creation"],"SourceType":"SNAPSHOT","SourceArn":"arn:aws:rds:us-east-1:000000000000:snapshot:rds:prod-db-2026-11-20-03-10",
+ "Date":"2026-11-20T03:10:00Z","SourceIdentifier":"rds:prod-db-2026-11-20-03-10","Message":"Automated snapshot created","EventID":"RDS-EVENT-0091"}}`
+
+func TestRealExportDefinition(t *testing.T) {
+	def := renderExport(t)
+	tests := []struct {
+		name          string
+		exportFailure *TaskError
+		wantStatus    string
+		wantError     string
+		wantCrawlers  []string
+		wantNotified  int
+	}{
+		{"happy path", nil, StatusSucceeded, "", []string{"snaplake-hr", "snaplake-sales", "snaplake-sales"}, 0},
+		{"export failed", &TaskError{Name: "ExportFailed", Cause: "export prod-db-2026-11-20-03-10: FAILED: S3 access denied"}, StatusFailed, "ExportFailed", nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRunner(t, nil)
+			x := &exportTasks{t: t, tokens: r.Tokens, exportFailure: tt.exportFailure, waits: map[string]string{}}
+			r.Tasks = x.run
+			res := run(t, r, "export-"+strings.ReplaceAll(tt.name, " ", "-"), def, snapshotEvent)
+			if res.Status != tt.wantStatus || res.Error != tt.wantError {
+				t.Fatalf("result %s %s: %s, want %s %s (states %v)", res.Status, res.Error, res.Cause, tt.wantStatus, tt.wantError, res.States)
+			}
+			sort.Strings(x.crawlers)
+			if !reflect.DeepEqual(x.crawlers, tt.wantCrawlers) {
+				t.Fatalf("crawlers started %v, want %v", x.crawlers, tt.wantCrawlers)
+			}
+			if len(x.notified) != tt.wantNotified {
+				t.Fatalf("%d notifications, want %d", len(x.notified), tt.wantNotified)
+			}
+			if tt.wantStatus == StatusSucceeded {
+				wantStart := []string{"StartExport", "ExportAlreadyHandled", "WaitForExport", "Relocate", "CrawlDatabases"}
+				if len(res.States) != len(wantStart)+3 || !reflect.DeepEqual(res.States[:len(wantStart)], wantStart) || res.States[len(res.States)-1] != "Done" {
+					t.Fatalf("states %v", res.States)
+				}
+				inMap := append([]string(nil), res.States[len(wantStart):len(res.States)-1]...)
+				sort.Strings(inMap)
+				if !reflect.DeepEqual(inMap, []string{"Crawl", "Crawl"}) { // a retry enters no state
+					t.Fatalf("Map states %v", res.States)
+				}
+				// Each crawl was awaited through its own token, keyed by crawler name.
+				if x.waits["crawl/snaplake-sales"] == "" || x.waits["crawl/snaplake-sales"] == x.waits["crawl/snaplake-hr"] {
+					t.Fatalf("crawl waits %v", x.waits)
+				}
+				if got := jsonField(t, res.Output, "relocate", "moved"); got != float64(4) {
+					t.Fatalf("relocate.moved %v in %s", got, res.Output)
+				}
+				return
+			}
+			if res.Cause != tt.exportFailure.Cause {
+				t.Fatalf("cause %q, want %q", res.Cause, tt.exportFailure.Cause)
+			}
+			want := []string{"StartExport", "ExportAlreadyHandled", "WaitForExport", "NotifyFailure", "Failed"}
+			if !reflect.DeepEqual(res.States, want) {
+				t.Fatalf("states %v, want %v", res.States, want)
+			}
+			if !strings.Contains(x.notified[0], "ExportFailed") || !strings.Contains(x.notified[0], "rds:prod-db-2026-11-20-03-10") {
+				t.Fatalf("notification %s", x.notified[0])
+			}
+		})
+	}
+}
