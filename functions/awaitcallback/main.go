@@ -1,5 +1,6 @@
 // Command awaitcallback is the Lambda a waitForTaskToken state calls to park its task
-// token under the snapshot or crawler it waits for (see internal/callback).
+// token under the snapshot or crawler it waits for, then start the crawl or check the
+// export (see internal/callback).
 package main
 
 import (
@@ -8,6 +9,9 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/callback"
@@ -15,27 +19,26 @@ import (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "awaitcallback")
-	store, err := storeFromEnv(context.Background())
+	bucket := os.Getenv("BUCKET")
+	if bucket == "" {
+		log.Error("cannot start", "error", "environment variable BUCKET is not set")
+		os.Exit(1)
+	}
+	cfg, err := awsconfig.Load(context.Background())
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		os.Exit(1)
-	}
-	h := callback.AwaitHandler{Store: store, Log: log}
-	lambda.Start(h.Handle)
-}
-
-func storeFromEnv(ctx context.Context) (callback.Store, error) {
-	bucket := os.Getenv("BUCKET")
-	if bucket == "" {
-		return callback.Store{}, &callback.InvalidWaitError{Field: "BUCKET", Reason: "environment variable is not set"}
-	}
-	cfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		return callback.Store{}, err
 	}
 	prefix := os.Getenv("CALLBACK_PREFIX")
 	if prefix == "" {
 		prefix = "callbacks/"
 	}
-	return callback.Store{S3: awsconfig.NewS3(cfg), Bucket: bucket, Prefix: prefix, KMSKeyID: os.Getenv("KMS_KEY_ID")}, nil
+	h := callback.AwaitHandler{
+		Store: callback.Store{S3: awsconfig.NewS3(cfg), Bucket: bucket, Prefix: prefix, KMSKeyID: os.Getenv("KMS_KEY_ID")},
+		SFN:   sfn.NewFromConfig(cfg),
+		RDS:   rds.NewFromConfig(cfg),
+		Glue:  glue.NewFromConfig(cfg),
+		Log:   log,
+	}
+	lambda.Start(h.Handle)
 }

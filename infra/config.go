@@ -1,0 +1,301 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Context keys read from cdk.json (or `cdk synth -c key=value`).
+const (
+	KeyDBInstanceIDs          = "snaplake:dbInstanceIds"
+	KeyDatabases              = "snaplake:databases"
+	KeyRetentionDays          = "snaplake:retentionDays"
+	KeyNotificationEmail      = "snaplake:notificationEmail"
+	KeyExportTimeoutHours     = "snaplake:exportTimeoutHours"
+	KeyCrawlTimeoutMinutes    = "snaplake:crawlTimeoutMinutes"
+	KeyIncludeManualSnapshots = "snaplake:includeManualSnapshots"
+	KeyGlueDatabasePrefix     = "snaplake:glueDatabasePrefix"
+	KeyLambdaAssetDir         = "snaplake:lambdaAssetDir"
+	KeyLogRetentionDays       = "snaplake:logRetentionDays"
+)
+
+// CrawlerNamePrefix starts every crawler's name; the state machine builds the name
+// from it and the database, so it is fixed here and substituted into the definition.
+const CrawlerNamePrefix = "snaplake-"
+
+// FunctionNames are the Lambda functions the stack deploys; each one's code is the
+// directory <lambdaAssetDir>/<name>/ holding the `bootstrap` binary.
+var FunctionNames = []string{"startexport", "awaitcallback", "resume", "relocate"}
+
+// Config is the deployment's configuration, read from the CDK context.
+type Config struct {
+	DBInstanceIDs          []string // RDS instances whose snapshots are exported
+	Databases              []string // source MySQL databases exported and catalogued
+	RetentionDays          int      // days of snapshot partitions kept under data/
+	NotificationEmail      string   // optional subscriber of the failure topic
+	ExportTimeoutHours     int
+	CrawlTimeoutMinutes    int
+	IncludeManualSnapshots bool
+	GlueDatabasePrefix     string
+	LambdaAssetDir         string
+	LogRetentionDays       int
+}
+
+// ConfigError names the context key that is missing or wrong.
+type ConfigError struct {
+	Key    string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("context %s: %s", e.Key, e.Reason) }
+
+// DefaultConfig holds the values used for keys the context does not set.
+func DefaultConfig() Config {
+	return Config{
+		RetentionDays:       7,
+		ExportTimeoutHours:  12,
+		CrawlTimeoutMinutes: 60,
+		LambdaAssetDir:      filepath.Join("build", "lambda"),
+		LogRetentionDays:    90,
+	}
+}
+
+// logRetention maps the retention periods CloudWatch Logs accepts, in days, to the
+// names of CDK's awslogs.RetentionDays.
+var logRetention = map[int]string{
+	1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
+	30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS",
+	150: "FIVE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS",
+	545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS", 1827: "FIVE_YEARS",
+	2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+	3653: "TEN_YEARS",
+}
+
+var (
+	// RDS DB instance identifier rules: a letter first, letters, digits and single hyphens, no trailing hyphen.
+	instanceIDRE = regexp.MustCompile(`^[A-Za-z](?:[A-Za-z0-9]|-[A-Za-z0-9])*$`)
+	// Athena reads lower-case letters, digits and underscores without quoting.
+	glueNameRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+	emailRE    = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+)
+
+// ParseConfig reads the configuration through lookup, which returns a context value
+// or nil. Values from cdk.json arrive as JSON types, values from `-c key=value` as
+// strings: both are accepted. Every problem found is reported, each naming its key.
+func ParseConfig(lookup func(key string) any) (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	fail := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)})
+	}
+
+	var err error
+	if c.DBInstanceIDs, err = stringList(lookup(KeyDBInstanceIDs)); err != nil {
+		fail(KeyDBInstanceIDs, "%v", err)
+	} else if len(c.DBInstanceIDs) == 0 {
+		fail(KeyDBInstanceIDs, "required: list the RDS DB instance identifiers whose snapshots to export")
+	}
+	for i, id := range c.DBInstanceIDs {
+		// RDS stores identifiers lower-cased, so its snapshot ids and events carry them so.
+		c.DBInstanceIDs[i] = strings.ToLower(id)
+		if len(id) > 63 || !instanceIDRE.MatchString(id) {
+			fail(KeyDBInstanceIDs, "%q is not an RDS DB instance identifier (1-63 letters, digits, single hyphens, starting with a letter)", id)
+		}
+	}
+	if dup := duplicate(c.DBInstanceIDs, strings.ToLower); dup != "" {
+		fail(KeyDBInstanceIDs, "%q is listed twice", dup)
+	}
+
+	if c.Databases, err = stringList(lookup(KeyDatabases)); err != nil {
+		fail(KeyDatabases, "%v", err)
+	} else if len(c.Databases) == 0 {
+		fail(KeyDatabases, "required: list the source MySQL databases to export and catalog")
+	}
+	if c.GlueDatabasePrefix, err = stringValue(lookup(KeyGlueDatabasePrefix)); err != nil {
+		fail(KeyGlueDatabasePrefix, "%v", err)
+	} else if c.GlueDatabasePrefix != "" && !glueNameRE.MatchString(c.GlueDatabasePrefix) {
+		fail(KeyGlueDatabasePrefix, "%q must be lower-case letters, digits and underscores (a Glue database name prefix)", c.GlueDatabasePrefix)
+	}
+	for _, db := range c.Databases {
+		name := c.GlueDatabasePrefix + strings.ToLower(db)
+		if !glueNameRE.MatchString(strings.ToLower(db)) || len(name) > 255 {
+			fail(KeyDatabases, "%q is not usable as a Glue database name once lower-cased (letters, digits, underscores; at most 255 bytes with the prefix)", db)
+		}
+	}
+	if dup := duplicate(c.Databases, strings.ToLower); dup != "" {
+		fail(KeyDatabases, "%q is listed twice (names are compared lower-cased, as Glue stores them)", dup)
+	}
+
+	intKey := func(key string, dst *int, lo, hi int) {
+		v, err := intValue(lookup(key), *dst)
+		switch {
+		case err != nil:
+			fail(key, "%v", err)
+		case v < lo || v > hi:
+			fail(key, "%d is out of range [%d, %d]", v, lo, hi)
+		default:
+			*dst = v
+		}
+	}
+	intKey(KeyRetentionDays, &c.RetentionDays, 1, 3650)
+	// Step Functions task timeouts stop at 99999999 s; an export over a week is stuck.
+	intKey(KeyExportTimeoutHours, &c.ExportTimeoutHours, 1, 168)
+	intKey(KeyCrawlTimeoutMinutes, &c.CrawlTimeoutMinutes, 1, 24*60)
+	intKey(KeyLogRetentionDays, &c.LogRetentionDays, 1, 3653)
+	if _, ok := logRetention[c.LogRetentionDays]; !ok {
+		valid := slices.Sorted(maps.Keys(logRetention))
+		fail(KeyLogRetentionDays, "%d is not a CloudWatch Logs retention period (one of %v)", c.LogRetentionDays, valid)
+	}
+
+	if c.IncludeManualSnapshots, err = boolValue(lookup(KeyIncludeManualSnapshots)); err != nil {
+		fail(KeyIncludeManualSnapshots, "%v", err)
+	}
+	if c.NotificationEmail, err = stringValue(lookup(KeyNotificationEmail)); err != nil {
+		fail(KeyNotificationEmail, "%v", err)
+	} else if c.NotificationEmail != "" && !emailRE.MatchString(c.NotificationEmail) {
+		fail(KeyNotificationEmail, "%q is not an e-mail address", c.NotificationEmail)
+	}
+	if dir, err := stringValue(lookup(KeyLambdaAssetDir)); err != nil {
+		fail(KeyLambdaAssetDir, "%v", err)
+	} else if dir != "" {
+		c.LambdaAssetDir = dir
+	}
+
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// CheckLambdaAssets reports the function directories that lack a bootstrap binary, so
+// a synth without `make lambdas` fails with the fix rather than a jsii stack trace.
+func (c Config) CheckLambdaAssets() error {
+	var errs []error
+	for _, name := range FunctionNames {
+		p := filepath.Join(c.LambdaAssetDir, name, "bootstrap")
+		if _, err := os.Stat(p); err != nil {
+			errs = append(errs, &ConfigError{Key: KeyLambdaAssetDir, Reason: fmt.Sprintf("no Lambda binary at %s (build it with GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -o %s ./functions/%s): %v", p, p, name, err)})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// GlueDatabaseName is the catalog database of a source database.
+func (c Config) GlueDatabaseName(db string) string {
+	return c.GlueDatabasePrefix + strings.ToLower(db)
+}
+
+// CrawlerName is the crawler of a source database, as the state machine names it.
+func CrawlerName(db string) string { return CrawlerNamePrefix + strings.ToLower(db) }
+
+// CrawlerNames lists the crawlers of every configured database.
+func (c Config) CrawlerNames() []string {
+	out := make([]string, 0, len(c.Databases))
+	for _, db := range c.Databases {
+		out = append(out, CrawlerName(db))
+	}
+	return out
+}
+
+func stringList(v any) ([]string, error) {
+	var raw []string
+	switch t := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		// `-c key=a,b` on the command line; a JSON array string is accepted too.
+		s := strings.TrimSpace(t)
+		s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+		for _, p := range strings.Split(s, ",") {
+			raw = append(raw, strings.Trim(strings.TrimSpace(p), `"`))
+		}
+	case []any:
+		for i, e := range t {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("element %d is %T, want a string", i, e)
+			}
+			raw = append(raw, s)
+		}
+	case []string:
+		raw = t
+	default:
+		return nil, fmt.Errorf("is %T, want a list of strings", v)
+	}
+	var out []string
+	for _, s := range raw {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func stringValue(v any) (string, error) {
+	switch t := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return strings.TrimSpace(t), nil
+	default:
+		return "", fmt.Errorf("is %T, want a string", v)
+	}
+}
+
+func intValue(v any, def int) (int, error) {
+	switch t := v.(type) {
+	case nil:
+		return def, nil
+	case float64:
+		if t != float64(int(t)) {
+			return 0, fmt.Errorf("%v is not a whole number", t)
+		}
+		return int(t), nil
+	case int:
+		return t, nil
+	case string:
+		n, err := strconv.Atoi(strings.TrimSpace(t))
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a whole number", t)
+		}
+		return n, nil
+	default:
+		return 0, fmt.Errorf("is %T, want a number", v)
+	}
+}
+
+func boolValue(v any) (bool, error) {
+	switch t := v.(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return t, nil
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(t))
+		if err != nil {
+			return false, fmt.Errorf("%q is not true or false", t)
+		}
+		return b, nil
+	default:
+		return false, fmt.Errorf("is %T, want true or false", v)
+	}
+}
+
+func duplicate(list []string, norm func(string) string) string {
+	seen := map[string]bool{}
+	for _, s := range list {
+		k := norm(s)
+		if seen[k] {
+			return s
+		}
+		seen[k] = true
+	}
+	return ""
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// suppression is one cdk-nag rule that does not apply to a construct, with why.
+// appliesTo narrows it to named findings ("Resource::*", "Action::s3:PutObject*"); an
+// entry starting with "regex:" is a JavaScript regular expression literal.
+type suppression struct {
+	id        string
+	reason    string
+	appliesTo []string
+}
+
+func nagRule(id, reason string) suppression { return suppression{id: id, reason: reason} }
+
+func (r suppression) withAppliesTo(findings ...string) suppression {
+	r.appliesTo = append(r.appliesTo, findings...)
+	return r
+}
+
+// wildcards suppresses AwsSolutions-IAM5 for the listed wildcard findings only.
+func wildcards(reason string, findings ...string) suppression {
+	return suppression{id: "AwsSolutions-IAM5", reason: reason, appliesTo: findings}
+}
+
+// objectsUnder matches the IAM5 finding for the lake bucket's objects under prefix.
+func objectsUnder(prefix string) string {
+	return `regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/` + regexp.QuoteMeta(strings.TrimSuffix(prefix, "/")) + `\/\*$/g`
+}
+
+type pendingSuppression struct {
+	construct constructs.IConstruct
+	rules     []suppression
+}
+
+// suppress records suppressions; applySuppressions attaches them once per construct,
+// merging those of one rule, because cdk-nag keeps only one entry per rule id.
+func (s *snaplake) suppress(c constructs.IConstruct, rules ...suppression) {
+	s.pending = append(s.pending, pendingSuppression{construct: c, rules: rules})
+}
+
+func (s *snaplake) applySuppressions() {
+	type merged struct {
+		construct constructs.IConstruct
+		byID      map[string]*suppression
+		order     []string
+	}
+	byPath := map[string]*merged{}
+	var paths []string
+	for _, p := range s.pending {
+		path := *p.construct.Node().Path()
+		m := byPath[path]
+		if m == nil {
+			m = &merged{construct: p.construct, byID: map[string]*suppression{}}
+			byPath[path] = m
+			paths = append(paths, path)
+		}
+		for _, r := range p.rules {
+			cur := m.byID[r.id]
+			if cur == nil {
+				r := r
+				m.byID[r.id] = &r
+				m.order = append(m.order, r.id)
+				continue
+			}
+			cur.reason += " " + r.reason
+			cur.appliesTo = append(cur.appliesTo, r.appliesTo...)
+		}
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		m := byPath[path]
+		var list []*cdknag.NagPackSuppression
+		for _, id := range m.order {
+			r := m.byID[id]
+			sup := &cdknag.NagPackSuppression{Id: jsii.String(r.id), Reason: jsii.String(r.reason)}
+			if len(r.appliesTo) > 0 {
+				var applies []any
+				for _, a := range r.appliesTo {
+					if re, ok := strings.CutPrefix(a, "regex:"); ok {
+						applies = append(applies, &cdknag.RegexAppliesTo{Regex: jsii.String(re)})
+					} else {
+						applies = append(applies, jsii.String(a))
+					}
+				}
+				sup.AppliesTo = &applies
+			}
+			list = append(list, sup)
+		}
+		// Children too: a role's findings are reported on its DefaultPolicy.
+		cdknag.NagSuppressions_AddResourceSuppressions(m.construct, &list, jsii.Bool(true))
+	}
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/statemachines"
+)
+
+// ruleNames are the EventBridge rules, one per embedded pattern.
+var ruleNames = events.PatternNames()
+
+// ruleName is a rule's physical name. It is fixed (not generated) so the key policy
+// can name the rules' ARNs without depending on the rules, which depend on the key.
+func (s *snaplake) ruleName(pattern string) string { return s.name + "-" + pattern }
+
+// Substitutions returns the values of the export workflow's placeholders.
+func (s *snaplake) substitutions() map[string]*string {
+	return map[string]*string{
+		statemachines.StartExportFunctionArn:   s.fns["startexport"].FunctionArn(),
+		statemachines.AwaitCallbackFunctionArn: s.fns["awaitcallback"].FunctionArn(),
+		statemachines.RelocateFunctionArn:      s.fns["relocate"].FunctionArn(),
+		statemachines.CrawlerNamePrefix:        jsii.String(CrawlerNamePrefix),
+		statemachines.NotificationTopicArn:     s.topic.TopicArn(),
+	}
+}
+
+func (s *snaplake) addStateMachine() {
+	subs := s.substitutions()
+	// A placeholder added to the definition without a value here would deploy as a
+	// literal "${Name}"; one removed would leave a stale value. Fail the synth instead.
+	var keys []string
+	for k := range subs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if want := statemachines.Placeholders(statemachines.Export); !slices.Equal(keys, want) {
+		panic(fmt.Sprintf("export state machine placeholders are %v, the stack substitutes %v", want, keys))
+	}
+
+	role := awsiam.NewRole(s.stack, jsii.String("StateMachineRole"), &awsiam.RoleProps{
+		Description: jsii.String("snaplake export workflow"),
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("states.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}},
+		}),
+	})
+	var fnArns []string
+	for _, name := range []string{"startexport", "awaitcallback", "relocate"} {
+		arn := *s.fns[name].FunctionArn()
+		// ARN:* covers qualified invocations (versions, aliases), which lambda:invoke
+		// may use; the statement names the three functions and nothing else.
+		fnArns = append(fnArns, arn, arn+":*")
+	}
+	role.AddToPolicy(statement([]string{"lambda:InvokeFunction"}, fnArns...))
+	role.AddToPolicy(statement([]string{"sns:Publish"}, *s.topic.TopicArn()))
+	// Publishing to a KMS-encrypted topic needs the publisher to use the key.
+	role.AddToPolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *s.key.KeyArn()))
+
+	lg := s.logGroup("StateMachineLogs", s.stateLogGroupPrefix()+"export")
+	s.stateMachine = awsstepfunctions.NewStateMachine(s.stack, jsii.String("ExportStateMachine"), &awsstepfunctions.StateMachineProps{
+		Comment:                 jsii.String("snaplake nightly export: RDS snapshot to Parquet in S3, relocated, crawled, queried with Athena"),
+		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(string(statemachines.Export))),
+		DefinitionSubstitutions: &subs,
+		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
+		Role:                    role,
+		TracingEnabled:          jsii.Bool(true),
+		Logs: &awsstepfunctions.LogOptions{
+			Destination:          lg,
+			Level:                awsstepfunctions.LogLevel_ALL,
+			IncludeExecutionData: jsii.Bool(true),
+		},
+	})
+	// The resume function answers this state machine's task tokens. The IAM Service
+	// Authorization Reference lists no resource type for SendTask*, but Step Functions
+	// authorizes them against the state machine that issued the token (its
+	// AccessDenied names the stateMachine ARN, and CDK's grantTaskResponse scopes them
+	// so), which keeps the function from completing any other workflow's tasks.
+	s.fns["resume"].AddToRolePolicy(statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure"}, *s.stateMachine.StateMachineArn()))
+	// The await function resumes a wait itself when the export already ended. A policy
+	// of its own, not the role's default one: the function must not depend on the state
+	// machine that invokes it (a dependency cycle).
+	awsiam.NewPolicy(s.stack, jsii.String("AwaitCallbackTaskResponse"), &awsiam.PolicyProps{
+		Roles:      &[]awsiam.IRole{s.fns["awaitcallback"].Role()},
+		Statements: &[]awsiam.PolicyStatement{statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure"}, *s.stateMachine.StateMachineArn())},
+	})
+	s.suppress(role,
+		wildcards("Log delivery (logs:CreateLogDelivery, GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) and X-Ray (PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) support only Resource \"*\"; CDK adds them for logging level ALL and tracing.",
+			"Resource::*"),
+		wildcards("lambda:InvokeFunction on the qualified ARNs (ARN:*) of the three workflow functions only.",
+			`regex:/^Resource::<(StartExport|AwaitCallback|Relocate)[A-Za-z0-9]+\.Arn>:\*$/g`))
+}
+
+func (s *snaplake) addRules() {
+	params := events.Params{
+		DBInstanceIDs:          s.cfg.DBInstanceIDs,
+		CrawlerNames:           s.cfg.CrawlerNames(),
+		IncludeManualSnapshots: s.cfg.IncludeManualSnapshots,
+	}
+	vars := params.Vars()
+	// EventBridge retries delivery for up to a day; what still fails lands in the
+	// dead-letter queue rather than vanishing (a lost snapshot event is a lost night).
+	retry := func() (awscdk.Duration, *float64) { return awscdk.Duration_Hours(jsii.Number(24)), jsii.Number(185) }
+
+	targets := map[string]awsevents.IRuleTarget{}
+	age, attempts := retry()
+	targets[events.SnapshotCreated] = awseventstargets.NewSfnStateMachine(s.stateMachine, &awseventstargets.SfnStateMachineProps{
+		DeadLetterQueue: s.dlq, MaxEventAge: age, RetryAttempts: attempts,
+	})
+	for _, name := range []string{events.ExportFinished, events.CrawlerFinished} {
+		targets[name] = awseventstargets.NewLambdaFunction(s.fns["resume"], &awseventstargets.LambdaFunctionProps{
+			DeadLetterQueue: s.dlq, MaxEventAge: age, RetryAttempts: attempts,
+		})
+	}
+	descriptions := map[string]string{
+		events.SnapshotCreated: "Starts the export workflow when a configured instance's snapshot is created",
+		events.ExportFinished:  "Resumes the execution waiting for a snapshot export that finished",
+		events.CrawlerFinished: "Resumes the execution waiting for a snaplake crawler run that finished",
+	}
+	for _, name := range ruleNames {
+		pattern, err := events.Pattern(name, vars)
+		if err != nil {
+			panic(fmt.Sprintf("event rule %s: %v", name, err))
+		}
+		rule := awsevents.NewRule(s.stack, jsii.String(ruleID(name)), &awsevents.RuleProps{
+			RuleName:    jsii.String(s.ruleName(name)),
+			Description: jsii.String(descriptions[name]),
+			// Placeholder so the L2 construct validates; the embedded pattern replaces
+			// it verbatim below, so what deploys is exactly events.Pattern's output.
+			EventPattern: &awsevents.EventPattern{Source: jsii.Strings("aws.rds")},
+		})
+		rule.Node().DefaultChild().(awsevents.CfnRule).AddPropertyOverride(jsii.String("EventPattern"), pattern)
+		rule.AddTarget(targets[name])
+	}
+}
+
+// ruleID turns "snapshot-created" into the construct id "SnapshotCreatedRule".
+func ruleID(pattern string) string {
+	out := []rune{}
+	up := true
+	for _, r := range pattern {
+		if r == '-' {
+			up = true
+			continue
+		}
+		if up && r >= 'a' && r <= 'z' {
+			r -= 'a' - 'A'
+		}
+		up = false
+		out = append(out, r)
+	}
+	return string(out) + "Rule"
+}
