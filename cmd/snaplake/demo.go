@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/snaplake/snaplake/internal/local/demo"
 )
@@ -15,7 +14,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rows := fs.Int("rows", demo.DefaultRows, "rows in the sample database when it is first created")
-	home := fs.String("home", defaultHome(), "directory kept between runs (MariaDB and S3 data, catalog); env SNAPLAKE_HOME")
+	home := fs.String("home", "", "directory kept between runs: MariaDB and S3 data, catalog (default $SNAPLAKE_HOME, else "+defaultHomeDir+")")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: snaplake demo [--rows N] [--home DIR]
 
@@ -35,14 +34,6 @@ the next night: a new snapshot_date partition appears.
 		fs.Usage()
 		return errUsage
 	}
-	_, err := demo.Run(ctx, demo.Options{Home: *home, Rows: *rows, Out: stdout})
+	_, err := demo.Run(ctx, demo.Options{Home: resolveHome(*home), Rows: *rows, Out: stdout})
 	return err
-}
-
-// defaultHome is where the offline lake lives: SNAPLAKE_HOME, else .snaplake.
-func defaultHome() string {
-	if h := os.Getenv("SNAPLAKE_HOME"); h != "" {
-		return h
-	}
-	return ".snaplake"
 }

@@ -3,10 +3,87 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/snaplake/snaplake/internal/local/glue"
+	"github.com/snaplake/snaplake/internal/local/lake"
 )
 
-// runQuery is a placeholder until the query command lands.
+const queryUsage = `Usage: snaplake query [--home DIR] [--format table|csv|json] "SQL"
+
+Runs SQL (DuckDB dialect) over the local lake with Athena's names:
+  SELECT count(*) FROM warehouse.file_downloads
+  WHERE snapshot_date = (SELECT max(snapshot_date) FROM "warehouse"."file_downloads$partitions")
+
+Flags:
+`
+
+// defaultHomeDir is where `snaplake demo` keeps the local lake when neither --home nor
+// SNAPLAKE_HOME says otherwise.
+const defaultHomeDir = ".snaplake"
+
+// runQuery answers SQL from the catalog at <home>/catalog.json and the objects the
+// local S3 server keeps under <home>/s3.
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("query: not built yet")
+	fset := flag.NewFlagSet("query", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	home := fset.String("home", "", "local lake directory (default $SNAPLAKE_HOME, else "+defaultHomeDir+")")
+	format := fset.String("format", "table", "output format: "+strings.Join(lake.Formats, ", "))
+	fset.Usage = func() {
+		fmt.Fprint(fset.Output(), queryUsage)
+		fset.PrintDefaults()
+	}
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage // the flag package printed the mistake and the usage
+	}
+	if !slices.Contains(lake.Formats, *format) {
+		fmt.Fprintf(stderr, "snaplake query: unknown format %q\n\n", *format)
+		fset.Usage()
+		return errUsage
+	}
+	sql := strings.TrimSpace(strings.Join(fset.Args(), " "))
+	if sql == "" {
+		fmt.Fprint(stderr, "snaplake query: no SQL given\n\n")
+		fset.Usage()
+		return errUsage
+	}
+
+	dir := resolveHome(*home)
+	catalogPath := filepath.Join(dir, "catalog.json")
+	if _, err := os.Stat(catalogPath); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no local lake in %s: run `snaplake demo` (or `make demo`) first", dir)
+	} else if err != nil {
+		return fmt.Errorf("open local lake in %s: %w", dir, err)
+	}
+	cat, err := glue.OpenCatalog(catalogPath)
+	if err != nil {
+		return fmt.Errorf("open local lake in %s: %w", dir, err)
+	}
+	l := &lake.Lake{Catalog: cat, Root: filepath.Join(dir, "s3")}
+	res, err := l.Query(ctx, sql)
+	if err != nil {
+		return err
+	}
+	return lake.Format(stdout, res, *format)
+}
+
+// resolveHome resolves the lake directory: the flag, else SNAPLAKE_HOME, else .snaplake.
+func resolveHome(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if env := os.Getenv("SNAPLAKE_HOME"); env != "" {
+		return env
+	}
+	return defaultHomeDir
 }

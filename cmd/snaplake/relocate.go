@@ -2,11 +2,89 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/relocate"
 )
 
-// runRelocate is a placeholder until the relocate command lands.
+const relocateUsage = `Usage: snaplake relocate --bucket B --export-id ID --snapshot-date YYYY-MM-DD [flags]
+
+Moves the table files of s3://B/<source-prefix><export-id>/ into
+<dest-prefix><database>/<table>/snapshot_date=YYYY-MM-DD/, verifies the copies, deletes
+the sources, and prints one line of JSON summary. Safe to run again after a failure.
+AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) points it at a local S3 server.
+
+Flags:
+`
+
+// runRelocate is `snaplake relocate`: the relocate Lambda's code, run by hand.
 func runRelocate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("relocate: not built yet")
+	fs := flag.NewFlagSet("relocate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, relocateUsage)
+		fs.PrintDefaults()
+	}
+	var o relocate.Options
+	fs.StringVar(&o.Bucket, "bucket", "", "bucket holding the export and the lake (required)")
+	fs.StringVar(&o.ExportID, "export-id", "", "export task identifier: the folder below --source-prefix (required)")
+	fs.StringVar(&o.SnapshotDate, "snapshot-date", "", "snapshot date YYYY-MM-DD of the partition to write (required)")
+	fs.StringVar(&o.SourcePrefix, "source-prefix", relocate.DefaultSourcePrefix, "key prefix where exports land")
+	fs.StringVar(&o.DestPrefix, "dest-prefix", relocate.DefaultDestPrefix, "key prefix of the crawled lake")
+	fs.IntVar(&o.Concurrency, "concurrency", relocate.DefaultConcurrency, "S3 requests in flight")
+	fs.Int64Var(&o.MultipartThreshold, "multipart-threshold", relocate.DefaultMultipartThreshold, "objects larger than this many bytes are copied in parts")
+	fs.Int64Var(&o.PartSize, "part-size", relocate.DefaultPartSize, "bytes per part of a multipart copy")
+	fs.StringVar(&o.KMSKeyID, "kms-key-id", "", "KMS key for SSE-KMS on every copy (empty: bucket default encryption)")
+	fs.IntVar(&o.Retention, "retention", relocate.DefaultRetention, "snapshot_date partitions to keep per table (0 keeps all)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	var missing []string
+	for _, f := range []struct{ name, value string }{{"--bucket", o.Bucket}, {"--export-id", o.ExportID}, {"--snapshot-date", o.SnapshotDate}} {
+		if f.value == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "snaplake relocate: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	case len(missing) > 0:
+		fmt.Fprintf(stderr, "snaplake relocate: missing %v\n", missing)
+		fs.Usage()
+		return errUsage
+	case o.Concurrency < 1:
+		fmt.Fprintf(stderr, "snaplake relocate: --concurrency must be at least 1, got %d\n", o.Concurrency)
+		fs.Usage()
+		return errUsage
+	}
+
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg, err := awsconfig.Load(ctx, config.WithHTTPClient(relocate.NewHTTPClient(o.Concurrency)))
+	if err != nil {
+		return err
+	}
+	client := awsconfig.NewS3(cfg)
+	sum, err := relocate.Run(ctx, client, o, log)
+	if err != nil {
+		return err
+	}
+	line, err := json.Marshal(sum)
+	if err != nil {
+		return fmt.Errorf("encode relocate summary: %w", err)
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", line)
+	return err
 }

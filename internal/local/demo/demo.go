@@ -86,10 +86,10 @@ func (e *HomeInUseError) Error() string {
 }
 
 // ExecutionFailedError says the nightly execution did not succeed.
-type ExecutionFailedError struct{ Status, Error, Cause string }
+type ExecutionFailedError struct{ Status, Name, Cause string }
 
 func (e *ExecutionFailedError) Error() string {
-	return fmt.Sprintf("nightly execution %s: %s: %s", e.Status, e.Error, e.Cause)
+	return fmt.Sprintf("nightly execution %s: %s: %s", e.Status, e.Name, e.Cause)
 }
 
 type state struct {
@@ -297,7 +297,7 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 	for _, r := range rep.Executions {
 		p.line("%s execution %s: %s", mark(r.Status == stepfunctions.StatusSucceeded), r.Status, strings.Join(r.States, " → "))
 		if r.Status != stepfunctions.StatusSucceeded && failed == nil {
-			failed = &ExecutionFailedError{Status: r.Status, Error: r.Error, Cause: r.Cause}
+			failed = &ExecutionFailedError{Status: r.Status, Name: r.Error, Cause: r.Cause}
 		}
 	}
 	for _, n := range rep.Notifications {
