@@ -217,6 +217,10 @@ func TestResumeCrawl(t *testing.T) {
 	}
 	h := ResumeHandler{Store: st, SFN: rec, Log: quietLog()}
 
+	// Glue's completionDate has whole seconds: a run ending in the second the wait began is this one's.
+	if res, err := (ResumeHandler{Store: st, SFN: newRecordingSFN(), Log: quietLog()}).Handle(ctx, crawlerEvent("snaplake-warehouse", "Started", "", "")); err != nil || res.Outcome != OutcomeIgnored {
+		t.Fatalf("started: %+v %v", res, err)
+	}
 	// A run that ended before this wait began is an earlier execution's.
 	res, err := h.Handle(ctx, crawlerEvent("snaplake-warehouse", "Succeeded", "2026-11-20T04:59:00Z", ""))
 	if err != nil || res.Outcome != OutcomeStale || len(rec.success) != 0 {
@@ -381,5 +385,21 @@ func TestAwaitExportThatAlreadyEnded(t *testing.T) {
 	var iw *InvalidWaitError
 	if _, err := (AwaitHandler{Store: newStore(t), Log: quietLog()}).Handle(context.Background(), AwaitRequest{Kind: KindExport, Key: "k", Token: "t"}); !errors.As(err, &iw) {
 		t.Errorf("export wait without export id: %v", err)
+	}
+}
+
+func TestResumeCrawlEndingInTheSecondTheWaitBegan(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	rec := newRecordingSFN()
+	registered := time.Date(2026, 11, 20, 5, 0, 0, 628_000_000, time.UTC)
+	await := AwaitHandler{Store: st, Glue: &memGlue{store: st}, Log: quietLog(), Now: func() time.Time { return registered }}
+	if _, err := await.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok", Execution: "e"}); err != nil {
+		t.Fatal(err)
+	}
+	h := ResumeHandler{Store: st, SFN: rec, Log: quietLog()}
+	res, err := h.Handle(ctx, crawlerEvent("snaplake-warehouse", "Succeeded", "2026-11-20T05:00:00Z", ""))
+	if err != nil || res.Outcome != OutcomeSucceeded {
+		t.Fatalf("got %+v %v, want %s", res, err, OutcomeSucceeded)
 	}
 }

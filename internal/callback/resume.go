@@ -88,8 +88,9 @@ func (h ResumeHandler) Handle(ctx context.Context, raw json.RawMessage) (ResumeR
 	res := ResumeResult{Kind: v.kind, Key: v.key, Execution: w.Execution}
 	log = log.With("execution", w.Execution)
 	// A crawler is shared by executions one after another: an event for a run that
-	// ended before this wait began belongs to an earlier execution.
-	if !v.completedAt.IsZero() && v.completedAt.Before(w.RegisteredAt) {
+	// ended before this wait began belongs to an earlier execution. Glue reports
+	// completionDate in whole seconds, so compare at that precision.
+	if !v.completedAt.IsZero() && v.completedAt.Before(w.RegisteredAt.Truncate(time.Second)) {
 		log.InfoContext(ctx, "event is older than the wait; acknowledged", "completedAt", v.completedAt, "registeredAt", w.RegisteredAt)
 		res.Outcome = OutcomeStale
 		return res, nil

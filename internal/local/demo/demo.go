@@ -325,7 +325,7 @@ FROM warehouse.file_downloads d
 JOIN warehouse.projects p ON p.id = d.project_id AND p.snapshot_date = d.snapshot_date
 WHERE d.snapshot_date = (SELECT max(snapshot_date) FROM "warehouse"."file_downloads$partitions")
 GROUP BY p.name
-ORDER BY downloads DESC
+ORDER BY downloads DESC, project
 LIMIT 5`
 
 func (p *printer) analystQuery(ctx context.Context, lk *lake.Lake) error {

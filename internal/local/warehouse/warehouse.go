@@ -137,14 +137,14 @@ func Create(ctx context.Context, db *sql.DB, s Sizes) error {
 
 // downloadsInsert inserts downloads with ids from first to first+n-1.
 func downloadsInsert(first, n int, s Sizes, when string) string {
-	return fmt.Sprintf(`INSERT INTO %s.file_downloads SELECT %d + seq - 1,
+	return fmt.Sprintf(`INSERT INTO %[1]s.file_downloads SELECT %[2]d + seq - 1,
 		1 + (seq * 48271 + %[2]d) %% %[4]d,
 		1 + (seq * 16807 + %[2]d) %% %[5]d,
 		1 + (seq * 69621 + %[2]d) %% %[6]d,
 		%[7]s,
 		ELT(1 + (seq + %[2]d) %% 4, 'web', 'python', 'r', 'cli'),
 		(seq * 9973) %% 2000000000
-		FROM seq_1_to_%[3]d`, Database, first, n, s.Files, s.Projects, s.Users, when)
+		FROM %[1]s.seq_1_to_%[3]d`, Database, first, n, s.Files, s.Projects, s.Users, when)
 }
 
 // AddDay appends one day of downloads (about 1% of the table) dated day, so each
