@@ -79,7 +79,7 @@ deploy: deps build
 ## bench: relocation against the published mover, export against a raw scan
 bench: deps cli
 	$(GO) test -run '^$$' -bench BenchmarkExport -benchtime 1x -timeout 30m ./internal/local/rdsexport/
-	$(GO) test -run '^$$' -bench BenchmarkRelocate -benchtime 1x -timeout 30m ./internal/relocate/
+	$(GO) run ./internal/relocate/relocatebench
 
 ## fuzz: the export id derivation
 fuzz:

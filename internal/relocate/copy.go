@@ -1,0 +1,170 @@
+package relocate
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// copyAll copies the files at todo with at most Concurrency requests in flight,
+// counting each part of a multipart copy as one request.
+func (r *run) copyAll(ctx context.Context, todo []int32) error {
+	if len(todo) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	requests := make(chan struct{}, r.o.Concurrency)
+	// Multipart coordinators hold no request slot while their parts run (that could
+	// deadlock); this bounds how many of them exist at once.
+	coordinators := make(chan struct{}, r.o.Concurrency)
+	var wg sync.WaitGroup
+	for _, i := range todo {
+		multipart := r.files[i].size > r.o.MultipartThreshold
+		slot := requests
+		if multipart {
+			slot = coordinators
+		}
+		if !acquire(ctx, slot) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slot }()
+			var err error
+			if multipart {
+				err = r.copyMultipart(ctx, requests, i)
+			} else {
+				err = r.copyObject(ctx, i)
+			}
+			if err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+func (r *run) sse() (types.ServerSideEncryption, *string, *bool) {
+	if r.o.KMSKeyID == "" {
+		return "", nil, nil
+	}
+	// The bucket key cuts KMS requests from one per object to one per bucket key
+	// period; without it 64 parallel copies can hit KMS request quotas.
+	return types.ServerSideEncryptionAwsKms, aws.String(r.o.KMSKeyID), aws.Bool(true)
+}
+
+func (r *run) copyObject(ctx context.Context, i int32) error {
+	f := &r.files[i]
+	src, dst := r.exportPrefix+f.rel, r.destKey(f)
+	in := &s3.CopyObjectInput{
+		Bucket:     aws.String(r.o.Bucket),
+		Key:        aws.String(dst),
+		CopySource: aws.String(copySource(r.o.Bucket, src)),
+	}
+	in.ServerSideEncryption, in.SSEKMSKeyId, in.BucketKeyEnabled = r.sse()
+	if _, err := r.api.CopyObject(ctx, in); err != nil {
+		return fmt.Errorf("copy s3://%s/%s to %s: %w", r.o.Bucket, src, dst, r.s3err(err))
+	}
+	return nil
+}
+
+// copyMultipart copies one large object with UploadPartCopy, its parts running
+// concurrently within the shared request bound, and aborts the upload on failure.
+func (r *run) copyMultipart(ctx context.Context, requests chan struct{}, i int32) error {
+	f := &r.files[i]
+	src, dst := r.exportPrefix+f.rel, r.destKey(f)
+	if !acquire(ctx, requests) {
+		return context.Cause(ctx)
+	}
+	in := &s3.CreateMultipartUploadInput{Bucket: aws.String(r.o.Bucket), Key: aws.String(dst)}
+	in.ServerSideEncryption, in.SSEKMSKeyId, in.BucketKeyEnabled = r.sse()
+	created, err := r.api.CreateMultipartUpload(ctx, in)
+	<-requests
+	if err != nil {
+		return fmt.Errorf("start multipart copy of s3://%s/%s to %s: %w", r.o.Bucket, src, dst, r.s3err(err))
+	}
+	uploadID := created.UploadId
+	partSize := r.o.partSize(f.size)
+	n := int((f.size + partSize - 1) / partSize)
+	log := r.log.With(slog.String("source", src), slog.String("dest", dst), slog.String("uploadId", aws.ToString(uploadID)))
+	log.Info("relocate multipart copy", slog.Int64("size", f.size), slog.Int64("partSize", partSize), slog.Int("parts", n))
+
+	abort := func(cause error) error {
+		// The run's context may be what failed: abort on a fresh deadline so the
+		// parts do not linger (and bill) until a lifecycle rule removes them.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, err := r.api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(r.o.Bucket), Key: aws.String(dst), UploadId: uploadID,
+		}); err != nil {
+			log.Warn("relocate abort multipart copy failed", slog.Any("error", err))
+		}
+		return cause
+	}
+
+	parts := make([]types.CompletedPart, n)
+	pctx, pcancel := context.WithCancelCause(ctx)
+	defer pcancel(nil)
+	var wg sync.WaitGroup
+	source := aws.String(copySource(r.o.Bucket, src))
+	for k := 0; k < n; k++ {
+		if !acquire(pctx, requests) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-requests }()
+			first := int64(k) * partSize
+			last := min(first+partSize, f.size) - 1
+			num := aws.Int32(int32(k + 1))
+			out, err := r.api.UploadPartCopy(pctx, &s3.UploadPartCopyInput{
+				Bucket:          aws.String(r.o.Bucket),
+				Key:             aws.String(dst),
+				UploadId:        uploadID,
+				PartNumber:      num,
+				CopySource:      source,
+				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
+			})
+			if err != nil {
+				pcancel(fmt.Errorf("copy part %d (bytes %d-%d) of s3://%s/%s to %s: %w", k+1, first, last, r.o.Bucket, src, dst, r.s3err(err)))
+				return
+			}
+			part := types.CompletedPart{PartNumber: num}
+			if out.CopyPartResult != nil {
+				part.ETag = out.CopyPartResult.ETag
+			}
+			parts[k] = part
+		}()
+	}
+	wg.Wait()
+	if pctx.Err() != nil {
+		return abort(context.Cause(pctx))
+	}
+	if !acquire(ctx, requests) {
+		return abort(context.Cause(ctx))
+	}
+	_, err = r.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket:          aws.String(r.o.Bucket),
+		Key:             aws.String(dst),
+		UploadId:        uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	<-requests
+	if err != nil {
+		return abort(fmt.Errorf("complete multipart copy of s3://%s/%s to %s: %w", r.o.Bucket, src, dst, r.s3err(err)))
+	}
+	return nil
+}

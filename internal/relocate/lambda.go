@@ -1,0 +1,29 @@
+package relocate
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Request is the Lambda input the state machine sends after the export completes.
+type Request struct {
+	ExportID     string `json:"exportId"`
+	SnapshotDate string `json:"snapshotDate"`
+}
+
+// Handler serves the relocate Lambda: Defaults carries the bucket, prefixes, KMS key,
+// retention and tuning from the environment; each request names the export and date.
+type Handler struct {
+	API      API
+	Defaults Options
+	Log      *slog.Logger
+}
+
+// Handle relocates one export and returns the summary as the Lambda result, whose
+// databases drive one Glue crawl each.
+func (h Handler) Handle(ctx context.Context, req Request) (Summary, error) {
+	opts := h.Defaults
+	opts.ExportID = req.ExportID
+	opts.SnapshotDate = req.SnapshotDate
+	return Run(ctx, h.API, opts, h.Log)
+}

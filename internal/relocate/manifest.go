@@ -1,0 +1,109 @@
+package relocate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// manifest is the export's file set as first seen, kept at the export root.
+type manifest struct {
+	Version      int             `json:"version"`
+	ExportID     string          `json:"exportId"`
+	SnapshotDate string          `json:"snapshotDate"`
+	DestPrefix   string          `json:"destPrefix"`
+	Files        []manifestEntry `json:"files"`
+}
+
+type manifestEntry struct {
+	Key  string `json:"key"` // relative to the export root
+	Size int64  `json:"size"`
+}
+
+// syncManifest merges the stored manifest (files already moved by an earlier run)
+// into the file set. It returns the write of the manifest (a no-op when the stored
+// one is complete), which must finish before anything is deleted, so a manifest
+// always covers every file a run deletes.
+func (r *run) syncManifest(ctx context.Context) (func(context.Context) error, error) {
+	key := r.exportPrefix + manifestName
+	changed := !r.manifestFound
+	if r.manifestFound {
+		m, err := r.readManifest(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if m.SnapshotDate != r.o.SnapshotDate || m.DestPrefix != r.o.DestPrefix {
+			return nil, &InvalidOptionError{Field: "SnapshotDate", Value: r.o.SnapshotDate,
+				Reason: fmt.Sprintf("export %s was already relocated to %ssnapshot_date=%s (manifest s3://%s/%s); run again with those options",
+					r.o.ExportID, m.DestPrefix, m.SnapshotDate, r.o.Bucket, key)}
+		}
+		inSource, seen := len(r.files), 0
+		for _, e := range m.Files {
+			if i, ok := r.byRel[e.Key]; ok {
+				seen++
+				if r.files[i].size != e.Size {
+					changed = true // the export rewrote a file: record its new size
+				}
+				continue
+			}
+			db, name, _, ok := tableFile(e.Key)
+			if !ok {
+				return nil, fmt.Errorf("read manifest s3://%s/%s: %q is not a table file", r.o.Bucket, key, e.Key)
+			}
+			r.addFile(e.Key, db, name, e.Size, false)
+		}
+		if seen < inSource {
+			changed = true // files in the export that the manifest lacks
+		}
+	}
+	if !changed {
+		return func(context.Context) error { return nil }, nil
+	}
+	return func(ctx context.Context) error { return r.writeManifest(ctx, key) }, nil
+}
+
+func (r *run) readManifest(ctx context.Context, key string) (*manifest, error) {
+	out, err := r.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.o.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, fmt.Errorf("read manifest s3://%s/%s: %w", r.o.Bucket, key, r.s3err(err))
+	}
+	defer out.Body.Close()
+	var m manifest
+	if err := json.NewDecoder(out.Body).Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode manifest s3://%s/%s: %w", r.o.Bucket, key, err)
+	}
+	if m.Version != 1 {
+		return nil, fmt.Errorf("read manifest s3://%s/%s: unknown version %d", r.o.Bucket, key, m.Version)
+	}
+	return &m, nil
+}
+
+func (r *run) writeManifest(ctx context.Context, key string) error {
+	m := manifest{Version: 1, ExportID: r.o.ExportID, SnapshotDate: r.o.SnapshotDate, DestPrefix: r.o.DestPrefix,
+		Files: make([]manifestEntry, len(r.files))}
+	for i := range r.files {
+		m.Files[i] = manifestEntry{Key: r.files[i].rel, Size: r.files[i].size}
+	}
+	body, err := json.Marshal(&m)
+	if err != nil {
+		return fmt.Errorf("encode manifest of export %s: %w", r.o.ExportID, err)
+	}
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(r.o.Bucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   aws.String("application/json"),
+	}
+	in.ServerSideEncryption, in.SSEKMSKeyId, in.BucketKeyEnabled = r.sse()
+	if _, err := r.api.PutObject(ctx, in); err != nil {
+		return fmt.Errorf("write manifest s3://%s/%s: %w", r.o.Bucket, key, r.s3err(err))
+	}
+	r.log.Info("relocate wrote manifest", slog.String("key", key), slog.Int("files", len(r.files)), slog.Int("bytes", len(body)))
+	return nil
+}
