@@ -78,7 +78,8 @@ deploy: deps build
 
 ## bench: relocation against the published mover, export against a raw scan
 bench: deps cli
-	$(GO) test -run '^$$' -bench BenchmarkExport -benchtime 1x -timeout 30m ./internal/local/rdsexport/
+	$(GO) test -run '^$$' -bench Export -benchtime 1x -timeout 30m ./internal/mysqlparquet/ | tee /tmp/snaplake-bench-export.log | grep -v '^export:'
+	@grep '^export:' /tmp/snaplake-bench-export.log
 	$(GO) run ./internal/relocate/relocatebench
 
 ## fuzz: the export id derivation

@@ -1,0 +1,30 @@
+package mariadb
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+)
+
+// StartForTest starts a server in t.TempDir() and stops it when the test ends.
+func StartForTest(t testing.TB) *Server {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := Start(context.Background(), t.TempDir(), log)
+	if err != nil {
+		t.Fatalf("start mariadb: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("stop mariadb: %v", err)
+		}
+	})
+	return s
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}

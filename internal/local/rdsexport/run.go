@@ -1,0 +1,273 @@
+package rdsexport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/uuid"
+
+	"github.com/snaplake/snaplake/internal/mysqlparquet"
+)
+
+// exportTable is one table of an export: source names and where it lives.
+type exportTable struct {
+	db, table, schema string
+}
+
+func (t exportTable) target() string { return t.db + "." + t.table }
+
+// tableOutcome is what export_tables_info reports for a table.
+type tableOutcome struct {
+	table  exportTable
+	result mysqlparquet.TableResult
+	start  time.Time
+	end    time.Time
+}
+
+func (s *Service) run(ctx context.Context, id string) {
+	log := s.logger().With("export_id", id)
+	info := s.update(id, func(t *rdstypes.ExportTask) { t.Status = aws.String(StatusInProgress) })
+	s.mu.Lock()
+	snap := s.tasks[id].snapshot
+	s.mu.Unlock()
+
+	outcomes, err := s.export(ctx, id, info, snap)
+	end := time.Now().UTC()
+	if err != nil {
+		log.Error("export task failed", "snapshot", snap.ID, "err", err)
+		info = s.update(id, func(t *rdstypes.ExportTask) {
+			t.Status = aws.String(StatusFailed)
+			t.FailureCause = aws.String(err.Error())
+			t.TaskEndTime = aws.Time(end)
+		})
+		s.publish(ctx, snap, "RDS-EVENT-0159", "Export task failed: "+err.Error(), end)
+		return
+	}
+	var bytes int64
+	for _, o := range outcomes {
+		bytes += o.result.Bytes
+	}
+	info = s.update(id, func(t *rdstypes.ExportTask) {
+		t.Status = aws.String(StatusComplete)
+		t.PercentProgress = aws.Int32(100)
+		t.TaskEndTime = aws.Time(end)
+		t.TotalExtractedDataInGB = aws.Int32(int32(bytes >> 30))
+	})
+	// export_info is written last: its presence says the export is whole.
+	if err := s.putJSON(ctx, info, "export_info_"+id+".json", exportInfo(info, bytes)); err != nil {
+		log.Error("export task failed writing export_info", "err", err)
+		s.update(id, func(t *rdstypes.ExportTask) {
+			t.Status = aws.String(StatusFailed)
+			t.FailureCause = aws.String(err.Error())
+		})
+		s.publish(ctx, snap, "RDS-EVENT-0159", "Export task failed: "+err.Error(), end)
+		return
+	}
+	log.Info("export task completed", "snapshot", snap.ID, "tables", len(outcomes), "bytes", bytes,
+		"took", end.Sub(*info.TaskStartTime).Round(time.Millisecond))
+	s.publish(ctx, snap, "RDS-EVENT-0161", "Export task completed", end)
+}
+
+func (s *Service) export(ctx context.Context, id string, info rdstypes.ExportTask, snap Snapshot) ([]tableOutcome, error) {
+	if s.FailNext != nil {
+		if reason := s.FailNext(id); reason != "" {
+			return nil, errors.New(reason)
+		}
+	}
+	tables, err := s.selectTables(ctx, snap, info.ExportOnly)
+	if err != nil {
+		return nil, err
+	}
+	conc := s.TableConcurrency
+	if conc <= 0 {
+		conc = 2
+	}
+	outcomes := make([]tableOutcome, len(tables))
+	var (
+		mu       sync.Mutex
+		done     int
+		rows     int64
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, conc)
+	for i, tbl := range tables {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			start := time.Now().UTC()
+			res, err := s.exportTable(ctx, info, tbl)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("export table %s: %w", tbl.target(), err)
+				}
+				cancel()
+				return
+			}
+			outcomes[i] = tableOutcome{table: tbl, result: res, start: start, end: time.Now().UTC()}
+			done++
+			rows += res.Rows
+			pct := int32(done * 100 / len(tables))
+			if done < len(tables) {
+				pct = min(pct, 99) // 100 only once the metadata is written
+			}
+			s.update(id, func(t *rdstypes.ExportTask) { t.PercentProgress = aws.Int32(pct) })
+			s.logger().Info("exported table", "export_id", id, "table", tbl.target(), "rows", res.Rows, "files", res.Files, "bytes", res.Bytes)
+			if s.Progress != nil {
+				s.Progress(id, done, len(tables), rows)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n := max(len(outcomes), 1)
+	key := fmt.Sprintf("export_tables_info_%s_from_1_to_%d.json", id, n)
+	if err := s.putJSON(ctx, info, key, tablesInfo(outcomes)); err != nil {
+		return nil, err
+	}
+	return outcomes, nil
+}
+
+// selectTables expands ExportOnly ("db" or "db.table"; empty means all) into
+// tables, sorted by database and table.
+func (s *Service) selectTables(ctx context.Context, snap Snapshot, only []string) ([]exportTable, error) {
+	dbs := make([]string, 0, len(snap.Databases))
+	for db := range snap.Databases {
+		dbs = append(dbs, db)
+	}
+	slices.Sort(dbs)
+	var out []exportTable
+	for _, db := range dbs {
+		schema := snap.Databases[db]
+		names, err := mysqlparquet.Tables(ctx, s.DB, schema)
+		if err != nil {
+			return nil, fmt.Errorf("list tables of database %s (schema %s): %w", db, schema, err)
+		}
+		for _, name := range names {
+			if len(only) > 0 && !slices.Contains(only, db) && !slices.Contains(only, db+"."+name) {
+				continue
+			}
+			out = append(out, exportTable{db: db, table: name, schema: schema})
+		}
+	}
+	for _, e := range only {
+		if strings.Contains(e, ".") && !slices.ContainsFunc(out, func(t exportTable) bool { return t.target() == e }) {
+			return nil, fmt.Errorf("ExportOnly table %s does not exist in snapshot %s", e, snap.ID)
+		}
+	}
+	return out, nil
+}
+
+// exportRoot is "<prefix>/<export-id>", the exportedFilesPath of RDS.
+func exportRoot(info rdstypes.ExportTask) string {
+	p := strings.Trim(aws.ToString(info.S3Prefix), "/")
+	if p == "" {
+		return *info.ExportTaskIdentifier
+	}
+	return p + "/" + *info.ExportTaskIdentifier
+}
+
+func (s *Service) exportTable(ctx context.Context, info rdstypes.ExportTask, tbl exportTable) (mysqlparquet.TableResult, error) {
+	base := path.Join(exportRoot(info), tbl.db, tbl.target())
+	newFile := func(i int) (io.WriteCloser, error) {
+		f, err := os.CreateTemp(s.TempDir, "rdsexport-*.parquet")
+		if err != nil {
+			return nil, fmt.Errorf("create staging file: %w", err)
+		}
+		key := fmt.Sprintf("%s/1/part-%05d-%s-c000.gz.parquet", base, i, uuid.NewString())
+		return &stagedObject{File: f, ctx: ctx, s3: s.S3, bucket: *info.S3Bucket, key: key}, nil
+	}
+	res, err := mysqlparquet.ExportTable(ctx, s.DB, tbl.schema, tbl.table, newFile, mysqlparquet.Options{RowsPerFile: s.RowsPerFile})
+	if err != nil {
+		return res, err
+	}
+	if _, err := s.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: info.S3Bucket, Key: aws.String(base + "/_SUCCESS"), Body: strings.NewReader(""), ContentLength: aws.Int64(0),
+	}); err != nil {
+		return res, fmt.Errorf("put s3://%s/%s/_SUCCESS: %w", *info.S3Bucket, base, err)
+	}
+	return res, nil
+}
+
+// stagedObject writes a Parquet file to a local temporary file and uploads
+// it on Close, so that memory does not hold whole files.
+type stagedObject struct {
+	*os.File
+	ctx         context.Context
+	s3          S3API
+	bucket, key string
+}
+
+func (o *stagedObject) Close() error {
+	defer os.Remove(o.Name())
+	defer o.File.Close()
+	size, err := o.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("size staging file %s: %w", o.Name(), err)
+	}
+	if _, err := o.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind staging file %s: %w", o.Name(), err)
+	}
+	if _, err := o.s3.PutObject(o.ctx, &s3.PutObjectInput{
+		Bucket: aws.String(o.bucket), Key: aws.String(o.key), Body: io.NewSectionReader(o.File, 0, size), ContentLength: aws.Int64(size),
+	}); err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", o.bucket, o.key, err)
+	}
+	return nil
+}
+
+func (s *Service) putJSON(ctx context.Context, info rdstypes.ExportTask, name string, v any) error {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", name, err)
+	}
+	key := exportRoot(info) + "/" + name
+	if _, err := s.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: info.S3Bucket, Key: aws.String(key), Body: strings.NewReader(string(body)),
+		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/json"),
+	}); err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", *info.S3Bucket, key, err)
+	}
+	return nil
+}
+
+func (s *Service) publish(ctx context.Context, snap Snapshot, eventID, message string, at time.Time) {
+	if s.Publish == nil {
+		return
+	}
+	body, err := json.Marshal(snapshotEvent(s.Account, s.Region, snap, eventID, message, at))
+	if err != nil {
+		s.logger().Error("encode export event", "snapshot", snap.ID, "event_id", eventID, "err", err)
+		return
+	}
+	if err := s.Publish(ctx, body); err != nil {
+		s.logger().Error("publish export event", "snapshot", snap.ID, "event_id", eventID, "err", err)
+	}
+}
