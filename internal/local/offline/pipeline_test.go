@@ -39,7 +39,8 @@ const (
 	outcomeComplete = "complete"
 	outcomeFail     = "fail"
 	outcomeCancel   = "cancel"
-	outcomeHold     = "hold" // the test publishes the event itself
+	outcomeHold     = "hold"  // the test publishes the event itself
+	outcomeEmpty    = "empty" // completes without writing a file (a bucket emptied meanwhile)
 )
 
 type scriptedRDS struct {
@@ -77,6 +78,9 @@ func (r *scriptedRDS) StartExportTask(ctx context.Context, in *rds.StartExportTa
 			db+"/"+db+".customer_address/1/part-00000-bbbb-c000.gz.parquet",
 			db+"/"+db+".customer_address/2/part-00003-cccc-c000.gz.parquet",
 		)
+	}
+	if outcome == outcomeEmpty {
+		keys, outcome = nil, outcomeComplete
 	}
 	for _, k := range keys {
 		if _, err := r.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: in.S3BucketName, Key: aws.String(prefix + k), Body: strings.NewReader("bytes of " + k)}); err != nil {
@@ -371,6 +375,22 @@ func TestFailurePaths(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMissingExportFailsWithNotification(t *testing.T) {
+	f := newFixture(t, []string{"warehouse-prod"})
+	f.rds.outcome["rds:warehouse-prod-2026-11-20-03-10"] = outcomeEmpty
+	publish(t, f, snapshotEvent(t, "ev-1", "warehouse-prod"), events.SnapshotCreated)
+	res := f.results(t)
+	if len(res) != 1 || res[0].Status != stepfunctions.StatusFailed || res[0].Error != "ExportNotFoundError" {
+		t.Fatalf("results = %+v", res)
+	}
+	if n := f.p.Notifications(); len(n) != 1 || !strings.Contains(n[0].Message, "ExportNotFoundError") {
+		t.Errorf("notifications = %+v", n)
+	}
+	if len(f.glue.runs) != 0 || len(f.keys(t, "data/")) != 0 {
+		t.Errorf("crawled %v / relocated %v after a missing export", f.glue.runs, f.keys(t, "data/"))
 	}
 }
 
