@@ -3,6 +3,8 @@ package relocate
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 )
 
 // Request is the Lambda input the state machine sends after the export completes.
@@ -20,10 +22,17 @@ type Handler struct {
 }
 
 // Handle relocates one export and returns the summary as the Lambda result, whose
-// databases drive one Glue crawl each.
+// databases drive one Glue crawl each. Glue names are lower case, and the state
+// machine names each crawler "snaplake-<database>", so the databases it returns are
+// lower-cased (a MySQL schema "Shop" is crawled by "snaplake-shop").
 func (h Handler) Handle(ctx context.Context, req Request) (Summary, error) {
 	opts := h.Defaults
 	opts.ExportID = req.ExportID
 	opts.SnapshotDate = req.SnapshotDate
-	return Run(ctx, h.API, opts, h.Log)
+	sum, err := Run(ctx, h.API, opts, h.Log)
+	for i, db := range sum.Databases {
+		sum.Databases[i] = strings.ToLower(db)
+	}
+	sum.Databases = slices.Compact(sum.Databases)
+	return sum, err
 }

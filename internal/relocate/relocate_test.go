@@ -9,8 +9,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/relocate"
 )
 
@@ -407,5 +409,31 @@ func TestOptionsFromEnv(t *testing.T) {
 				t.Fatalf("OptionsFromEnv = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestLambdaReturnsGlueDatabaseNames(t *testing.T) {
+	ctx := context.Background()
+	srv, err := s3server.StartFake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	if err := srv.CreateBucket(ctx, "lake"); err != nil {
+		t.Fatal(err)
+	}
+	client := srv.Client()
+	for _, k := range []string{"exports/e1/Shop/Shop.Orders/1/part-00000-a.gz.parquet", "exports/e1/shop/shop.items/1/part-00000-b.gz.parquet"} {
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("lake"), Key: aws.String(k), Body: strings.NewReader("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := relocate.Handler{API: client, Defaults: relocate.Options{Bucket: "lake", Retention: 7}}
+	sum, err := h.Handle(ctx, relocate.Request{ExportID: "e1", SnapshotDate: "2026-11-20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sum.Databases, []string{"shop"}) {
+		t.Errorf("databases = %v, want [shop]: crawler names are snaplake-<lower-case database>", sum.Databases)
 	}
 }
