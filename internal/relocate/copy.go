@@ -12,12 +12,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// copyAll copies the files at todo with at most Concurrency requests in flight,
-// counting each part of a multipart copy as one request.
-func (r *run) copyAll(ctx context.Context, todo []int32) error {
-	if len(todo) == 0 {
-		return nil
-	}
+// copyJob is one object to copy. It carries its own keys so that copies can run
+// while the listing is still adding files.
+type copyJob struct {
+	src, dst string
+	size     int64
+}
+
+func (r *run) job(i int32) copyJob {
+	f := &r.files[i]
+	return copyJob{src: r.exportPrefix + f.rel, dst: r.destKey(f), size: f.size}
+}
+
+// copyAll copies the jobs it receives until jobs is closed, with at most Concurrency
+// requests in flight, counting each part of a multipart copy as one request.
+func (r *run) copyAll(ctx context.Context, jobs <-chan copyJob) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	requests := make(chan struct{}, r.o.Concurrency)
@@ -25,8 +34,8 @@ func (r *run) copyAll(ctx context.Context, todo []int32) error {
 	// deadlock); this bounds how many of them exist at once.
 	coordinators := make(chan struct{}, r.o.Concurrency)
 	var wg sync.WaitGroup
-	for _, i := range todo {
-		multipart := r.files[i].size > r.o.MultipartThreshold
+	for i := range jobs {
+		multipart := i.size > r.o.MultipartThreshold
 		slot := requests
 		if multipart {
 			slot = coordinators
@@ -65,9 +74,8 @@ func (r *run) sse() (types.ServerSideEncryption, *string, *bool) {
 	return types.ServerSideEncryptionAwsKms, aws.String(r.o.KMSKeyID), aws.Bool(true)
 }
 
-func (r *run) copyObject(ctx context.Context, i int32) error {
-	f := &r.files[i]
-	src, dst := r.exportPrefix+f.rel, r.destKey(f)
+func (r *run) copyObject(ctx context.Context, j copyJob) error {
+	src, dst := j.src, j.dst
 	in := &s3.CopyObjectInput{
 		Bucket:     aws.String(r.o.Bucket),
 		Key:        aws.String(dst),
@@ -82,9 +90,9 @@ func (r *run) copyObject(ctx context.Context, i int32) error {
 
 // copyMultipart copies one large object with UploadPartCopy, its parts running
 // concurrently within the shared request bound, and aborts the upload on failure.
-func (r *run) copyMultipart(ctx context.Context, requests chan struct{}, i int32) error {
-	f := &r.files[i]
-	src, dst := r.exportPrefix+f.rel, r.destKey(f)
+func (r *run) copyMultipart(ctx context.Context, requests chan struct{}, j copyJob) error {
+	src, dst := j.src, j.dst
+	f := &j
 	if !acquire(ctx, requests) {
 		return context.Cause(ctx)
 	}

@@ -132,62 +132,18 @@ func (r *run) destKey(f *file) string {
 }
 
 func (r *run) run(ctx context.Context) error {
-	if err := r.listSource(ctx); err != nil {
-		return err
-	}
-	writeManifest, err := r.syncManifest(ctx)
+	found, err := r.probeManifest(ctx)
 	if err != nil {
 		return err
 	}
-	r.describe()
-
-	// Without a manifest no earlier run got as far as copying (the manifest is
-	// stored before the copies finish), so there is nothing to find at the
-	// destination yet: skip that listing. Re-copying is harmless anyway.
-	if r.manifestFound {
-		if err := r.scanTables(ctx, false); err != nil {
-			return err
-		}
+	if found {
+		err = r.resume(ctx)
+	} else {
+		err = r.fresh(ctx)
 	}
-	var todo []int32
-	for i := range r.files {
-		f := &r.files[i]
-		if f.destSize == f.size {
-			continue
-		}
-		if !f.inSource {
-			return &LostFileError{Bucket: r.o.Bucket, Source: r.exportPrefix + f.rel, Dest: r.destKey(f)}
-		}
-		todo = append(todo, int32(i))
-		r.tables[f.table].copied = true
-	}
-	var copyBytes int64
-	for _, i := range todo {
-		copyBytes += r.files[i].size
-	}
-	r.log.Info("relocate copying", slog.Int("files", len(r.files)), slog.Int("toCopy", len(todo)),
-		slog.Int64("bytes", copyBytes), slog.Int("concurrency", r.o.Concurrency))
-
-	// The manifest only has to exist before the first deletion: store it while
-	// the copies run.
-	copyCtx, cancelCopies := context.WithCancelCause(ctx)
-	defer cancelCopies(nil)
-	manifestDone := make(chan error, 1)
-	go func() {
-		err := writeManifest(copyCtx)
-		if err != nil {
-			cancelCopies(err)
-		}
-		manifestDone <- err
-	}()
-	copyErr := r.copyAll(copyCtx, todo)
-	if err := <-manifestDone; err != nil {
+	if err != nil {
 		return err
 	}
-	if copyErr != nil {
-		return copyErr
-	}
-
 	if err := r.scanTables(ctx, true); err != nil {
 		return err
 	}
@@ -203,8 +159,122 @@ func (r *run) run(ctx context.Context) error {
 	return r.prune(ctx)
 }
 
-// listSource reads the whole export folder, page by page without limit.
-func (r *run) listSource(ctx context.Context) error {
+// fresh relocates an export no run has touched (it has no manifest): nothing of it
+// is at the destination yet, so each page of the listing is copied as it arrives
+// instead of after the whole listing (100 round trips for 100,000 objects).
+func (r *run) fresh(ctx context.Context) error {
+	copyCtx, cancelCopies := context.WithCancelCause(ctx)
+	defer cancelCopies(nil)
+	jobs := make(chan copyJob, 2*maxDeleteBatch)
+	copied := make(chan error, 1)
+	go func() {
+		err := r.copyAll(copyCtx, jobs)
+		if err != nil {
+			cancelCopies(err)
+		}
+		copied <- err
+	}()
+	listErr := r.listSource(ctx, func(i int32) {
+		r.tables[r.files[i].table].copied = true
+		select {
+		case jobs <- r.job(i):
+		case <-copyCtx.Done(): // a copy failed: the run stops below
+		}
+	})
+	close(jobs)
+	if listErr == nil && r.manifestFound {
+		listErr = fmt.Errorf("relocate export %s: another run wrote its manifest meanwhile; run again when it ends", r.o.ExportID)
+	}
+	if listErr != nil {
+		cancelCopies(listErr)
+		<-copied
+		return listErr
+	}
+	r.describe()
+	r.log.Info("relocate listed export; copies under way", slog.Int("files", len(r.files)), slog.Int("concurrency", r.o.Concurrency))
+	// The manifest must exist before the first deletion: store it while copies run.
+	manifestErr := r.writeManifest(copyCtx, r.exportPrefix+manifestName)
+	if manifestErr != nil {
+		cancelCopies(manifestErr)
+	}
+	copyErr := <-copied
+	if manifestErr != nil {
+		return manifestErr
+	}
+	return copyErr
+}
+
+// resume continues a run that was interrupted: the manifest says which files were
+// already moved, a listing of the destination which copies already landed.
+func (r *run) resume(ctx context.Context) error {
+	if err := r.listSource(ctx, nil); err != nil {
+		return err
+	}
+	writeManifest, err := r.syncManifest(ctx)
+	if err != nil {
+		return err
+	}
+	r.describe()
+	if err := r.scanTables(ctx, false); err != nil {
+		return err
+	}
+	var todo []int32
+	var copyBytes int64
+	for i := range r.files {
+		f := &r.files[i]
+		if f.destSize == f.size {
+			continue
+		}
+		if !f.inSource {
+			return &LostFileError{Bucket: r.o.Bucket, Source: r.exportPrefix + f.rel, Dest: r.destKey(f)}
+		}
+		todo = append(todo, int32(i))
+		copyBytes += f.size
+		r.tables[f.table].copied = true
+	}
+	r.log.Info("relocate resuming", slog.Int("files", len(r.files)), slog.Int("toCopy", len(todo)),
+		slog.Int64("bytes", copyBytes), slog.Int("concurrency", r.o.Concurrency))
+	jobs := make(chan copyJob, len(todo))
+	for _, i := range todo {
+		jobs <- r.job(i)
+	}
+	close(jobs)
+	copyCtx, cancelCopies := context.WithCancelCause(ctx)
+	defer cancelCopies(nil)
+	manifestDone := make(chan error, 1)
+	go func() {
+		err := writeManifest(copyCtx)
+		if err != nil {
+			cancelCopies(err)
+		}
+		manifestDone <- err
+	}()
+	copyErr := r.copyAll(copyCtx, jobs)
+	if err := <-manifestDone; err != nil {
+		return err
+	}
+	return copyErr
+}
+
+// probeManifest reports whether an earlier run left its manifest.
+func (r *run) probeManifest(ctx context.Context) (bool, error) {
+	key := r.exportPrefix + manifestName
+	out, err := r.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.o.Bucket), Key: aws.String(key)})
+	if err != nil {
+		var nsk *types.NoSuchKey
+		var api smithy.APIError
+		if errors.As(err, &nsk) || (errors.As(err, &api) && api.ErrorCode() == "NoSuchKey") {
+			return false, nil
+		}
+		return false, fmt.Errorf("look for manifest s3://%s/%s: %w", r.o.Bucket, key, r.s3err(err))
+	}
+	out.Body.Close()
+	return true, nil
+}
+
+// listSource reads the whole export folder, page by page without limit, calling
+// added (if set) for each table file as it is listed.
+func (r *run) listSource(ctx context.Context, added func(i int32)) error {
 	objects := 0
 	err := r.list(ctx, r.exportPrefix, "", func(o types.Object) {
 		objects++
@@ -219,7 +289,10 @@ func (r *run) listSource(ctx context.Context) error {
 			r.sum.Skipped++
 			return
 		}
-		r.addFile(rel, db, name, aws.ToInt64(o.Size), true)
+		i := r.addFile(rel, db, name, aws.ToInt64(o.Size), true)
+		if added != nil {
+			added(i)
+		}
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("list export s3://%s/%s: %w", r.o.Bucket, r.exportPrefix, err)
