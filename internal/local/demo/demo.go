@@ -93,7 +93,8 @@ func (e *ExecutionFailedError) Error() string {
 }
 
 type state struct {
-	LastNight string `json:"lastNight"` // the last night attempted, YYYY-MM-DD
+	LastNight string `json:"lastNight"`         // the last night that ran to its end, YYYY-MM-DD
+	Pending   string `json:"pending,omitempty"` // a night that started and never ended (a killed run)
 	Nights    int    `json:"nights"`
 }
 
@@ -172,17 +173,34 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 		return rep, err
 	}
 	night := time.Now().UTC().Truncate(24 * time.Hour)
-	if st.LastNight != "" {
+	switch {
+	case st.Pending != "":
+		// An earlier run was killed mid-night: remove what it left and run that night again.
+		if night, err = time.Parse("2006-01-02", st.Pending); err != nil {
+			return rep, fmt.Errorf("read %s: pending %q: %w", filepath.Join(home, "state.json"), st.Pending, err)
+		}
+		t = time.Now()
+		n, err := removeNight(ctx, client, night)
+		if err != nil {
+			return rep, err
+		}
+		p.stage("recover unfinished night "+st.Pending, fmt.Sprintf("an earlier run stopped midway: %d partial objects removed, night runs again", n), time.Since(t))
+	case st.LastNight != "":
 		last, err := time.Parse("2006-01-02", st.LastNight)
 		if err != nil {
 			return rep, fmt.Errorf("read %s: lastNight %q: %w", filepath.Join(home, "state.json"), st.LastNight, err)
 		}
 		night = last.AddDate(0, 0, 1)
 	}
-	// A night is used once, even if it fails: as in RDS, its export id cannot be reused.
-	st.LastNight, st.Nights = night.Format("2006-01-02"), st.Nights+1
+	st.Pending = night.Format("2006-01-02")
 	if err := saveState(home, st); err != nil {
 		return rep, err
+	}
+	// The night has ended, well or not, once its execution has: it is not run again
+	// (as in RDS, its export id cannot be reused).
+	nightEnded := func() error {
+		st.LastNight, st.Pending, st.Nights = st.Pending, "", st.Nights+1
+		return saveState(home, st)
 	}
 	if exists {
 		t = time.Now()
@@ -290,6 +308,9 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 	}
 	rep.Notifications = pipeline.Notifications()
 	rep.ExportsRun = int(counted.started.Load())
+	if err := nightEnded(); err != nil {
+		return rep, err
+	}
 	if err := saveNotifications(home, rep.Notifications); err != nil {
 		return rep, err
 	}
@@ -541,6 +562,43 @@ func dropOldSnapshots(ctx context.Context, db *sql.DB, keep string) error {
 		}
 	}
 	return nil
+}
+
+// removeNight deletes what a killed run left of one night in the lake: the export
+// folder, the night's partitions and its task tokens.
+func removeNight(ctx context.Context, client *s3.Client, night time.Time) (int, error) {
+	date := night.Format("2006-01-02")
+	exportID := InstanceID + "-" + date + "-03-00"
+	var keys []s3types.ObjectIdentifier
+	for _, prefix := range []string{"exports/" + exportID + "/", "data/", "callbacks/"} {
+		pg := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(Bucket), Prefix: aws.String(prefix)})
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("list s3://%s/%s: %w", Bucket, prefix, err)
+			}
+			for _, o := range page.Contents {
+				k := aws.ToString(o.Key)
+				if prefix == "data/" && !strings.Contains(k, "/snapshot_date="+date+"/") {
+					continue
+				}
+				keys = append(keys, s3types.ObjectIdentifier{Key: o.Key})
+			}
+		}
+	}
+	total := len(keys)
+	for len(keys) > 0 {
+		n := min(len(keys), 1000)
+		out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(Bucket), Delete: &s3types.Delete{Objects: keys[:n], Quiet: aws.Bool(true)}})
+		if err != nil {
+			return 0, fmt.Errorf("remove the unfinished night %s: %w", date, err)
+		}
+		if len(out.Errors) > 0 {
+			return 0, fmt.Errorf("remove the unfinished night %s: %s: %s", date, aws.ToString(out.Errors[0].Key), aws.ToString(out.Errors[0].Message))
+		}
+		keys = keys[n:]
+	}
+	return total, nil
 }
 
 func loadState(home string) (state, error) {

@@ -155,6 +155,40 @@ func TestNightsEndToEnd(t *testing.T) {
 		t.Errorf("first night's partition changed: %s rows", got)
 	}
 
+	// A run killed midway leaves its night pending and partial files behind: the next
+	// run removes them and runs that night again.
+	st, err := loadState(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Pending = "2030-01-01"
+	if err := saveState(home, st); err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(home, "s3", Bucket, "data", "warehouse", "projects", "snapshot_date=2030-01-01", "1", "part-00000-partial.gz.parquet")
+	if err := os.MkdirAll(filepath.Dir(junk), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(junk, []byte("half a parquet file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recovered, out, err := run(Options{})
+	if err != nil {
+		t.Fatalf("recovering night: %v\n%s", err, out)
+	}
+	if recovered.SnapshotDate != "2030-01-01" || !strings.Contains(out, "recover unfinished night 2030-01-01") {
+		t.Errorf("recovered night %s; output:\n%s", recovered.SnapshotDate, out)
+	}
+	if _, err := os.Stat(junk); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("partial file still there: %v", err)
+	}
+	if got := one("SELECT count(*) FROM warehouse.projects WHERE snapshot_date = '2030-01-01'"); got != fmt.Sprint(recovered.SourceCounts["projects"]) {
+		t.Errorf("recovered night has %s projects, the snapshot %d", got, recovered.SourceCounts["projects"])
+	}
+	if st, _ := loadState(home); st.Pending != "" || st.LastNight != "2030-01-01" {
+		t.Errorf("state after recovery = %+v", st)
+	}
+
 	// Night 3: the export fails (RDS-EVENT-0159): the execution fails promptly and
 	// a notification is recorded; the lake is untouched.
 	failed, out, err := run(Options{FailExport: "The export failed: simulated S3 write error"})
@@ -169,7 +203,7 @@ func TestNightsEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(string(saved), failed.SnapshotID) {
 		t.Errorf("notifications.jsonl: %v %q", err, saved)
 	}
-	if parts := query(`SELECT snapshot_date FROM "warehouse"."file_downloads$partitions"`); len(parts) != 2 {
+	if parts := query(`SELECT snapshot_date FROM "warehouse"."file_downloads$partitions"`); len(parts) != 3 {
 		t.Errorf("a failed night changed the partitions: %v", parts)
 	}
 
