@@ -33,6 +33,9 @@ type AwaitRequest struct {
 	Token     string `json:"token"`
 	Execution string `json:"execution"`
 	ExportID  string `json:"exportId,omitempty"` // kind export: the export task to check
+	// TimeoutSeconds is the waiting state's timeout: a crawl wait older than that
+	// belongs to an execution that gave up, and no longer holds the crawler.
+	TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
 }
 
 // AwaitResult acknowledges the stored wait (the execution itself waits for the callback).
@@ -42,11 +45,16 @@ type AwaitResult struct {
 	Finished bool   `json:"finished,omitempty"` // the awaited thing had already ended; the wait was resumed at once
 }
 
-// CrawlerRunningError says the crawler is busy with another run; the state machine
-// retries until it is free.
-type CrawlerRunningError struct{ Crawler string }
+// CrawlerRunningError says the crawler is busy with another run, or another execution
+// waits for its run; the state machine retries until it is free.
+type CrawlerRunningError struct{ Crawler, Holder string }
 
-func (e *CrawlerRunningError) Error() string { return "crawler " + e.Crawler + " is already running" }
+func (e *CrawlerRunningError) Error() string {
+	if e.Holder != "" {
+		return "crawler " + e.Crawler + " is crawling for execution " + e.Holder
+	}
+	return "crawler " + e.Crawler + " is already running"
+}
 
 // CrawlerNotFoundError says no crawler has that name.
 type CrawlerNotFoundError struct{ Crawler string }
@@ -81,27 +89,36 @@ func (h AwaitHandler) Handle(ctx context.Context, req AwaitRequest) (AwaitResult
 		return AwaitResult{}, &InvalidWaitError{Field: "exportId", Reason: "is required for an export wait"}
 	}
 	log := h.Log.With("kind", req.Kind, "key", req.Key, "execution", req.Execution)
-	if prev, ok, err := h.Store.Get(ctx, req.Kind, req.Key); err != nil {
-		return AwaitResult{}, err
-	} else if ok && prev.Execution != req.Execution {
-		log.WarnContext(ctx, "replacing the wait of another execution", "previousExecution", prev.Execution)
-	}
 	w := Wait{Kind: req.Kind, Key: req.Key, Token: req.Token, Execution: req.Execution, RegisteredAt: now().UTC()}
-	if err := h.Store.Put(ctx, w); err != nil {
-		return AwaitResult{}, err
+	if req.TimeoutSeconds > 0 {
+		w.ExpiresAt = w.RegisteredAt.Add(time.Duration(req.TimeoutSeconds) * time.Second)
 	}
 	res := AwaitResult{Kind: req.Kind, Key: req.Key}
 	switch req.Kind {
 	case KindCrawl:
+		if err := h.parkCrawl(ctx, log, w); err != nil {
+			return AwaitResult{}, err
+		}
 		if err := h.startCrawler(ctx, req.Key); err != nil {
-			// Nothing will resume this token: drop it; the state's retry stores a new one.
-			if derr := h.Store.Delete(ctx, req.Kind, req.Key); derr != nil {
-				log.WarnContext(ctx, "could not drop the token of a crawl that did not start", "error", derr)
+			// Nothing will resume this token: drop it (if still ours); the state's
+			// retry parks a new one.
+			if cur, ok, gerr := h.Store.Get(ctx, req.Kind, req.Key); gerr == nil && ok && cur.Token == w.Token {
+				if derr := h.Store.Delete(ctx, req.Kind, req.Key); derr != nil {
+					log.WarnContext(ctx, "could not drop the token of a crawl that did not start", "error", derr)
+				}
 			}
 			return AwaitResult{}, err
 		}
 		log.InfoContext(ctx, "started crawler; waiting for its state change event")
 	case KindExport:
+		if prev, ok, err := h.Store.Get(ctx, req.Kind, req.Key); err != nil {
+			return AwaitResult{}, err
+		} else if ok && prev.Execution != req.Execution {
+			log.WarnContext(ctx, "replacing the wait of another execution", "previousExecution", prev.Execution)
+		}
+		if err := h.Store.Put(ctx, w); err != nil {
+			return AwaitResult{}, err
+		}
 		finished, err := h.checkExport(ctx, log, w, req.ExportID)
 		if err != nil {
 			return AwaitResult{}, err
@@ -112,6 +129,35 @@ func (h AwaitHandler) Handle(ctx context.Context, req AwaitRequest) (AwaitResult
 		}
 	}
 	return res, nil
+}
+
+// parkCrawl stores a crawl wait without ever replacing another execution's live one:
+// executions share a crawler one after another, and the event of the running crawl
+// must find the token of the execution that started it.
+func (h AwaitHandler) parkCrawl(ctx context.Context, log *slog.Logger, w Wait) error {
+	prev, ok, err := h.Store.Get(ctx, w.Kind, w.Key)
+	if err != nil {
+		return err
+	}
+	if ok && prev.Execution == w.Execution {
+		return h.Store.Put(ctx, w) // this execution's own retry
+	}
+	if ok {
+		if prev.ExpiresAt.IsZero() || w.RegisteredAt.Before(prev.ExpiresAt) {
+			return &CrawlerRunningError{Crawler: w.Key, Holder: prev.Execution}
+		}
+		log.WarnContext(ctx, "taking over the crawler from an execution whose wait expired", "previousExecution", prev.Execution, "expiredAt", prev.ExpiresAt)
+		if err := h.Store.Delete(ctx, w.Kind, w.Key); err != nil {
+			return err
+		}
+	}
+	if err := h.Store.PutNew(ctx, w); err != nil {
+		if errors.Is(err, ErrWaitExists) {
+			return &CrawlerRunningError{Crawler: w.Key}
+		}
+		return err
+	}
+	return nil
 }
 
 func (h AwaitHandler) startCrawler(ctx context.Context, name string) error {

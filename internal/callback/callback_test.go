@@ -403,3 +403,51 @@ func TestResumeCrawlEndingInTheSecondTheWaitBegan(t *testing.T) {
 		t.Fatalf("got %+v %v, want %s", res, err, OutcomeSucceeded)
 	}
 }
+
+func TestCrawlWaitNeverReplacesAnotherExecutionsLiveWait(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	now := time.Date(2026, 11, 20, 5, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	g := &memGlue{store: st, running: map[string]bool{}}
+	a := AwaitHandler{Store: st, Glue: g, Log: quietLog(), Now: clock}
+	if _, err := a.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-a", Execution: "exec-a", TimeoutSeconds: 3600}); err != nil {
+		t.Fatal(err)
+	}
+	g.running["snaplake-warehouse"] = true // A's crawl runs
+	var running *CrawlerRunningError
+	if _, err := a.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-b", Execution: "exec-b", TimeoutSeconds: 3600}); !errors.As(err, &running) || running.Holder != "exec-a" {
+		t.Fatalf("second execution: %v, want *CrawlerRunningError held by exec-a", err)
+	}
+	if w, ok, _ := st.Get(ctx, KindCrawl, "snaplake-warehouse"); !ok || w.Token != "tok-a" {
+		t.Fatalf("A's token replaced: %+v %v", w, ok)
+	}
+	if len(g.started) != 1 {
+		t.Errorf("crawler started %d times", len(g.started))
+	}
+	// An execution whose wait expired (it timed out) no longer holds the crawler.
+	g.running["snaplake-warehouse"] = false
+	now = now.Add(2 * time.Hour)
+	if _, err := a.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-c", Execution: "exec-c", TimeoutSeconds: 3600}); err != nil {
+		t.Fatalf("taking over an expired wait: %v", err)
+	}
+	if w, _, _ := st.Get(ctx, KindCrawl, "snaplake-warehouse"); w.Token != "tok-c" {
+		t.Errorf("token = %s, want tok-c", w.Token)
+	}
+}
+
+func TestPutNewIsConditional(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	w := Wait{Kind: KindCrawl, Key: "c", Token: "t1", Execution: "e1"}
+	if err := st.PutNew(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	w.Token, w.Execution = "t2", "e2"
+	err := st.PutNew(ctx, w)
+	got, _, _ := st.Get(ctx, KindCrawl, "c")
+	// S3 refuses the second write (If-None-Match: *).
+	if !errors.Is(err, ErrWaitExists) || got.Token != "t1" {
+		t.Errorf("second PutNew: %v, stored token %s", err, got.Token)
+	}
+}

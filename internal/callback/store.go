@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 // Kinds of waits, each with its own correlation key.
@@ -30,7 +31,12 @@ type Wait struct {
 	Token        string    `json:"token"`
 	Execution    string    `json:"execution"`
 	RegisteredAt time.Time `json:"registeredAt"`
+	// ExpiresAt is when the waiting state times out; a wait past it is abandoned.
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
+
+// ErrWaitExists says PutNew found a wait already stored for the key.
+var ErrWaitExists = errors.New("a wait is already stored for this key")
 
 // S3API is the part of S3 the store uses.
 type S3API interface {
@@ -75,7 +81,13 @@ func (s Store) objectKey(kind, key string) string {
 }
 
 // Put stores w, replacing an earlier wait for the same key.
-func (s Store) Put(ctx context.Context, w Wait) error {
+func (s Store) Put(ctx context.Context, w Wait) error { return s.put(ctx, w, false) }
+
+// PutNew stores w only if no wait is stored for its key (an S3 conditional write),
+// else it returns ErrWaitExists.
+func (s Store) PutNew(ctx context.Context, w Wait) error { return s.put(ctx, w, true) }
+
+func (s Store) put(ctx context.Context, w Wait, onlyNew bool) error {
 	if err := validate(w.Kind, w.Key); err != nil {
 		return err
 	}
@@ -96,7 +108,14 @@ func (s Store) Put(ctx context.Context, w Wait) error {
 		in.ServerSideEncryption = s3types.ServerSideEncryptionAwsKms
 		in.SSEKMSKeyId = aws.String(s.KMSKeyID)
 	}
+	if onlyNew {
+		in.IfNoneMatch = aws.String("*")
+	}
 	if _, err := s.S3.PutObject(ctx, in); err != nil {
+		var ae smithy.APIError
+		if onlyNew && errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict") {
+			return ErrWaitExists
+		}
 		return fmt.Errorf("store wait %s/%s in s3://%s/%s: %w", w.Kind, w.Key, s.Bucket, *in.Key, err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package relocate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 // copyJob is one object to copy. It carries its own keys so that copies can run
@@ -83,9 +85,31 @@ func (r *run) copyObject(ctx context.Context, j copyJob) error {
 	}
 	in.ServerSideEncryption, in.SSEKMSKeyId, in.BucketKeyEnabled = r.sse()
 	if _, err := r.api.CopyObject(ctx, in); err != nil {
+		if isNoSuchKey(err) {
+			// Another run of the same export (a re-delivered event) moved it first.
+			if moved, lerr := r.atDestination(ctx, j); lerr == nil && moved {
+				r.log.Info("relocate source already moved by another run", slog.String("source", src), slog.String("dest", dst))
+				return nil
+			}
+		}
 		return fmt.Errorf("copy s3://%s/%s to %s: %w", r.o.Bucket, src, dst, r.s3err(err))
 	}
 	return nil
+}
+
+// atDestination reports whether j's destination holds an object of j's size.
+func (r *run) atDestination(ctx context.Context, j copyJob) (bool, error) {
+	out, err := r.api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(r.o.Bucket), Prefix: aws.String(j.dst), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return false, err
+	}
+	return len(out.Contents) == 1 && aws.ToString(out.Contents[0].Key) == j.dst && aws.ToInt64(out.Contents[0].Size) == j.size, nil
+}
+
+func isNoSuchKey(err error) bool {
+	var nsk *types.NoSuchKey
+	var api smithy.APIError
+	return errors.As(err, &nsk) || (errors.As(err, &api) && api.ErrorCode() == "NoSuchKey")
 }
 
 // copyMultipart copies one large object with UploadPartCopy, its parts running

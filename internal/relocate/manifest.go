@@ -83,7 +83,32 @@ func (r *run) readManifest(ctx context.Context, key string) (*manifest, error) {
 	return &m, nil
 }
 
+// writeManifest stores the manifest of every file this run knows. A manifest only
+// ever grows: what is stored already (another run of the same export, started by a
+// re-delivered event, may have written it and moved files since) is merged first,
+// so no moved file ever drops out of it and is later taken for an earlier export's.
 func (r *run) writeManifest(ctx context.Context, key string) error {
+	stored, err := r.readManifest(ctx, key)
+	switch {
+	case err == nil:
+		if stored.SnapshotDate != r.o.SnapshotDate || stored.DestPrefix != r.o.DestPrefix {
+			return &InvalidOptionError{Field: "SnapshotDate", Value: r.o.SnapshotDate,
+				Reason: fmt.Sprintf("another run relocates export %s to %ssnapshot_date=%s", r.o.ExportID, stored.DestPrefix, stored.SnapshotDate)}
+		}
+		for _, e := range stored.Files {
+			if _, ok := r.byRel[e.Key]; ok {
+				continue
+			}
+			db, name, _, ok := tableFile(e.Key)
+			if !ok {
+				return fmt.Errorf("read manifest s3://%s/%s: %q is not a table file", r.o.Bucket, key, e.Key)
+			}
+			r.addFile(e.Key, db, name, e.Size, false)
+		}
+		r.describe()
+	case !isNoSuchKey(err):
+		return err
+	}
 	m := manifest{Version: 1, ExportID: r.o.ExportID, SnapshotDate: r.o.SnapshotDate, DestPrefix: r.o.DestPrefix,
 		Files: make([]manifestEntry, len(r.files))}
 	for i := range r.files {

@@ -182,9 +182,6 @@ func (r *run) fresh(ctx context.Context) error {
 		}
 	})
 	close(jobs)
-	if listErr == nil && r.manifestFound {
-		listErr = fmt.Errorf("relocate export %s: another run wrote its manifest meanwhile; run again when it ends", r.o.ExportID)
-	}
 	if listErr != nil {
 		cancelCopies(listErr)
 		<-copied
@@ -193,6 +190,7 @@ func (r *run) fresh(ctx context.Context) error {
 	r.describe()
 	r.log.Info("relocate listed export; copies under way", slog.Int("files", len(r.files)), slog.Int("concurrency", r.o.Concurrency))
 	// The manifest must exist before the first deletion: store it while copies run.
+	// It merges what another run of this export (a re-delivered event) stored meanwhile.
 	manifestErr := r.writeManifest(copyCtx, r.exportPrefix+manifestName)
 	if manifestErr != nil {
 		cancelCopies(manifestErr)

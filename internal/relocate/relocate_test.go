@@ -437,3 +437,28 @@ func TestLambdaReturnsGlueDatabaseNames(t *testing.T) {
 		t.Errorf("databases = %v, want [shop]: crawler names are snaplake-<lower-case database>", sum.Databases)
 	}
 }
+
+// TestConcurrentRunsOfOneExportConverge: a re-delivered event can start a second
+// relocation of the same export while the first runs; both must succeed and leave
+// exactly one copy of every file.
+func TestConcurrentRunsOfOneExportConverge(t *testing.T) {
+	ctx := context.Background()
+	s := startFake(t)
+	c := s.Client()
+	e := makeExport("db-2026-03-01-04-05", standardTables)
+	seed(t, s, e)
+	want := e.expectedDest("2026-03-01")
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := relocate.Run(ctx, c, opts(e.id, "2026-03-01"), nil)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent run: %v", err)
+		}
+	}
+	assertRelocated(t, c, e, "data/", want)
+}

@@ -207,7 +207,7 @@ func newFixture(t *testing.T, instances []string) *fixture {
 		S3: client, Bucket: bucket, RDS: f.rds, Glue: f.glue,
 		DBInstanceIDs: instances, Databases: []string{"warehouse"}, Retention: 7,
 		ExportTimeout: 30 * time.Second, CrawlTimeout: 30 * time.Second,
-		RetryInterval: 20 * time.Millisecond,
+		RetryInterval: 200 * time.Millisecond, // 60 crawler retries: 12 s for the other crawl to end
 		Log:           log,
 	})
 	if err != nil {
