@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+	"unicode"
 
 	"github.com/duckdb/duckdb-go/v2"
 )
@@ -43,7 +43,7 @@ func formatTable(w io.Writer, r Result) error {
 	cells := make([][]string, len(r.Rows))
 	widths := make([]int, len(r.Columns))
 	for i, c := range r.Columns {
-		widths[i] = utf8.RuneCountInString(c)
+		widths[i] = displayWidth(c)
 	}
 	for i, row := range r.Rows {
 		cells[i] = make([]string, len(row))
@@ -53,7 +53,7 @@ func formatTable(w io.Writer, r Result) error {
 				s = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(text(v, typeOf(r, j)))
 			}
 			cells[i][j] = s
-			widths[j] = max(widths[j], utf8.RuneCountInString(s))
+			widths[j] = max(widths[j], displayWidth(s))
 		}
 	}
 	var b bytes.Buffer
@@ -64,7 +64,7 @@ func formatTable(w io.Writer, r Result) error {
 			if j > 0 {
 				l.WriteString(" |")
 			}
-			pad := strings.Repeat(" ", widths[j]-utf8.RuneCountInString(s))
+			pad := strings.Repeat(" ", widths[j]-displayWidth(s))
 			l.WriteByte(' ')
 			if numeric(typeOf(r, j)) {
 				l.WriteString(pad + s)
@@ -269,4 +269,24 @@ func timeString(t time.Time, typ string) string {
 	default:
 		return t.UTC().Format("2006-01-02 15:04:05.999999")
 	}
+}
+
+// displayWidth is how many terminal columns s takes: East Asian wide characters and
+// most emoji take two, combining marks none.
+func displayWidth(s string) int {
+	w := 0
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.Mn, r) || r == '\u200d':
+		case r >= 0x1100 && (r <= 0x115f || r == 0x2329 || r == 0x232a ||
+			(r >= 0x2e80 && r <= 0xa4cf && r != 0x303f) || (r >= 0xac00 && r <= 0xd7a3) ||
+			(r >= 0xf900 && r <= 0xfaff) || (r >= 0xfe30 && r <= 0xfe4f) || (r >= 0xff00 && r <= 0xff60) ||
+			(r >= 0xffe0 && r <= 0xffe6) || (r >= 0x1f300 && r <= 0x1f64f) || (r >= 0x1f900 && r <= 0x1f9ff) ||
+			(r >= 0x20000 && r <= 0x3fffd)):
+			w += 2
+		default:
+			w++
+		}
+	}
+	return w
 }

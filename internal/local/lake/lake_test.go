@@ -339,3 +339,24 @@ func BenchmarkQueryLatestPartition(b *testing.B) {
 		}
 	}
 }
+
+func TestTableFormatAlignsWideCharacters(t *testing.T) {
+	var b strings.Builder
+	r := Result{Columns: []string{"project", "n"}, Types: []string{"VARCHAR", "BIGINT"}, Rows: [][]any{{"データ project", int64(1)}, {"Étude", int64(22)}}}
+	if err := Format(&b, r, "table"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	// Every line of the grid (not the row count) ends its first column at the same screen column.
+	var col []int
+	for _, l := range lines[:len(lines)-1] {
+		i := strings.IndexAny(l, "|+")
+		col = append(col, displayWidth(l[:i]))
+	}
+	for _, c := range col[1:] {
+		if c != col[0] {
+			t.Errorf("columns misaligned %v in:\n%s", col, b.String())
+			break
+		}
+	}
+}
