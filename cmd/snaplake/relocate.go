@@ -72,6 +72,7 @@ func runRelocate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	relocate.TuneGC(relocate.DefaultMemoryLimit)
 	cfg, err := awsconfig.Load(ctx, config.WithHTTPClient(relocate.NewHTTPClient(o.Concurrency)))
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ func main() {
 		log.Error("relocate lambda cannot start", slog.Any("error", err))
 		os.Exit(1)
 	}
+	relocate.TuneGC(relocate.DefaultMemoryLimit)
 	lambda.Start(h.Handle)
 }
 

@@ -37,12 +37,16 @@ func main() {
 	latency := flag.Duration("latency", 20*time.Millisecond, "delay the proxy adds to every request")
 	concurrency := flag.Int("concurrency", relocate.DefaultConcurrency, "relocate concurrency")
 	rssObjects := flag.Int("rss-objects", 100000, "objects relocated by a child process whose peak RSS is measured (0 skips)")
+	server = flag.String("server", "gofakes3", "local S3 server: gofakes3 (in-process) or versitygw (a separate process)")
 	child := flag.Bool("child", false, "internal: relocate as a child process configured by the environment")
 	bucket := flag.String("bucket", "", "internal: child's bucket")
 	exportID := flag.String("export-id", "", "internal: child's export id")
 	flag.Parse()
 
 	ctx := context.Background()
+	// As the relocate Lambda and CLI do. The gofakes3 server runs in this process
+	// too, so it gets the same settings.
+	relocate.TuneGC(relocate.DefaultMemoryLimit)
 	if path := os.Getenv("RELOCATEBENCH_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err == nil {
@@ -66,8 +70,21 @@ func main() {
 
 const date = "2026-07-01"
 
+var server *string
+
 func bench(ctx context.Context, n int, latency time.Duration, concurrency, rssObjects int) error {
-	srv, err := s3server.StartFake()
+	var srv *s3server.Server
+	var err error
+	if *server == "versitygw" {
+		dir, derr := os.MkdirTemp("", "relocatebench-")
+		if derr != nil {
+			return derr
+		}
+		defer os.RemoveAll(dir)
+		srv, err = s3server.StartVersityGW(ctx, dir, nil)
+	} else {
+		srv, err = s3server.StartFake()
+	}
 	if err != nil {
 		return err
 	}
@@ -132,29 +149,61 @@ func bench(ctx context.Context, n int, latency time.Duration, concurrency, rssOb
 }
 
 // seed writes an RDS-export-shaped folder of n small objects in tables of perTable
-// files (current naming convention), with metadata files and _SUCCESS markers.
+// files (current naming convention), with metadata files and _SUCCESS markers:
+// straight into gofakes3's backend, or through the S3 API of another server.
 func seed(srv *s3server.Server, bucket, exportID string, n, perTable int) error {
-	put := func(key string, body []byte) error {
-		if _, err := srv.Backend.PutObject(bucket, key, map[string]string{}, bytes.NewReader(body), int64(len(body)), nil); err != nil {
-			return fmt.Errorf("seed %s/%s: %w", bucket, key, err)
-		}
-		return nil
+	type object struct {
+		key  string
+		body []byte
 	}
 	root := "exports/" + exportID + "/"
 	body := bytes.Repeat([]byte("p"), 256)
+	var objects []object
 	for i := range n {
 		t := i / perTable
 		key := fmt.Sprintf("%sdb%d/db%d.table%03d/%d/part-%05d-%08x-c000.gz.parquet", root, t%4, t%4, t, i%3+1, i, i*2654435761)
-		if err := put(key, body); err != nil {
-			return err
-		}
+		objects = append(objects, object{key, body})
 	}
 	for _, k := range []string{"export_info_" + exportID + ".json", "export_tables_info_" + exportID + "_from_1_to_9.json", "_SUCCESS"} {
-		if err := put(root+k, []byte("{}")); err != nil {
-			return err
-		}
+		objects = append(objects, object{root + k, []byte("{}")})
 	}
-	return nil
+	if srv.Backend != nil {
+		for _, o := range objects {
+			if _, err := srv.Backend.PutObject(bucket, o.key, map[string]string{}, bytes.NewReader(o.body), int64(len(o.body)), nil); err != nil {
+				return fmt.Errorf("seed %s/%s: %w", bucket, o.key, err)
+			}
+		}
+		return nil
+	}
+	client := srv.Client()
+	work := make(chan object)
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range work {
+				if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(o.key), Body: bytes.NewReader(o.body)}); err != nil {
+					select {
+					case errs <- fmt.Errorf("seed %s/%s: %w", bucket, o.key, err):
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for _, o := range objects {
+		work <- o
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
 }
 
 // baseLatency is the mean time of a CopyObject straight to the server: what the
