@@ -82,6 +82,10 @@ func Exists(ctx context.Context, db *sql.DB) (bool, error) {
 	return n == len(Tables), nil
 }
 
+// staging is where Create builds the tables before moving them into Database in one
+// atomic RENAME, so an interrupted Create never leaves a half-filled sample behind.
+const staging = Database + "_staging"
+
 // Create makes the sample database with deterministic rows, generated inside MariaDB
 // by its sequence engine (seq_1_to_N), which is far faster than client inserts. An
 // existing, incomplete database is dropped first.
@@ -94,9 +98,9 @@ func Create(ctx context.Context, db *sql.DB, s Sizes) error {
 	stmts := []string{
 		"SET SESSION sql_mode = ''", // the sample has zero dates, as old MySQL data does
 		"SET SESSION unique_checks = 0",
-		"DROP DATABASE IF EXISTS " + Database,
-		"CREATE DATABASE " + Database + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-		"USE " + Database,
+		"DROP DATABASE IF EXISTS " + staging,
+		"CREATE DATABASE " + staging + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+		"USE " + staging,
 	}
 	stmts = append(stmts, ddl...)
 	stmts = append(stmts,
@@ -125,8 +129,15 @@ func Create(ctx context.Context, db *sql.DB, s Sizes) error {
 			1 + (seq * 40503) %% %[3]d,
 			TIMESTAMP('2024-01-01') + INTERVAL (seq * 41) %% 650 DAY + INTERVAL ((seq * 7919) %% 86400000) * 1000 MICROSECOND
 			FROM seq_1_to_%[1]d`, s.Files, s.Projects, s.Users),
-		downloadsInsert(1, s.Downloads, s, "TIMESTAMP('2024-01-01') + INTERVAL (seq * 43) % 680 DAY + INTERVAL (seq * 11) % 86400 SECOND"),
+		downloadsInsert(staging, 1, s.Downloads, s, "TIMESTAMP('2024-01-01') + INTERVAL (seq * 43) % 680 DAY + INTERVAL (seq * 11) % 86400 SECOND"),
+		"DROP DATABASE IF EXISTS "+Database,
+		"CREATE DATABASE "+Database+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
 	)
+	var renames []string
+	for _, t := range Tables {
+		renames = append(renames, fmt.Sprintf("%s.%s TO %s.%s", staging, t, Database, t))
+	}
+	stmts = append(stmts, "RENAME TABLE "+strings.Join(renames, ", "), "DROP DATABASE "+staging)
 	for _, q := range stmts {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("create sample database: %s: %w", firstLine(q), err)
@@ -136,7 +147,7 @@ func Create(ctx context.Context, db *sql.DB, s Sizes) error {
 }
 
 // downloadsInsert inserts downloads with ids from first to first+n-1.
-func downloadsInsert(first, n int, s Sizes, when string) string {
+func downloadsInsert(database string, first, n int, s Sizes, when string) string {
 	return fmt.Sprintf(`INSERT INTO %[1]s.file_downloads SELECT %[2]d + seq - 1,
 		1 + (seq * 48271 + %[2]d) %% %[4]d,
 		1 + (seq * 16807 + %[2]d) %% %[5]d,
@@ -144,7 +155,7 @@ func downloadsInsert(first, n int, s Sizes, when string) string {
 		%[7]s,
 		ELT(1 + (seq + %[2]d) %% 4, 'web', 'python', 'r', 'cli'),
 		(seq * 9973) %% 2000000000
-		FROM %[1]s.seq_1_to_%[3]d`, Database, first, n, s.Files, s.Projects, s.Users, when)
+		FROM %[1]s.seq_1_to_%[3]d`, database, first, n, s.Files, s.Projects, s.Users, when)
 }
 
 // AddDay appends one day of downloads (about 1% of the table) dated day, so each
@@ -163,7 +174,7 @@ func AddDay(ctx context.Context, db *sql.DB, day time.Time) (int, error) {
 	}
 	n := max(s.Downloads/100, 10)
 	when := fmt.Sprintf("TIMESTAMP('%s') + INTERVAL (seq * 7) %% 86400 SECOND", day.UTC().Format("2006-01-02"))
-	if _, err := db.ExecContext(ctx, downloadsInsert(int(maxID.Int64)+1, n, s, when)); err != nil {
+	if _, err := db.ExecContext(ctx, downloadsInsert(Database, int(maxID.Int64)+1, n, s, when)); err != nil {
 		return 0, fmt.Errorf("add downloads of %s: %w", day.Format("2006-01-02"), err)
 	}
 	return n, nil
