@@ -57,6 +57,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case ctx.Err() != nil:
+		fmt.Fprintf(stderr, "snaplake %s: interrupted (%v); the processes it started are stopped\n", args[0], err)
+		return 130
 	default:
 		fmt.Fprintf(stderr, "snaplake %s: %v\n", args[0], err)
 		return 1

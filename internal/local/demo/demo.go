@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/snaplake/snaplake/internal/callback"
 	"github.com/snaplake/snaplake/internal/export"
@@ -125,6 +126,8 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 	}
 	defer logFile.Close()
 	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The MySQL driver's own messages (a connection cut by Ctrl-C) go to the log too.
+	_ = mysql.SetLogger(mysqlLogger{log})
 	p := &printer{out: opts.Out, rep: &rep}
 	total := time.Now()
 	p.line("snaplake demo: home %s (log: %s)", home, filepath.Join(home, "demo.log"))
@@ -304,6 +307,11 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 		if err != nil {
 			return rep, fmt.Errorf("execution %s: %w", e.ARN(), err)
 		}
+		if r.Status == stepfunctions.StatusAborted {
+			// Stopped from here (Ctrl-C), not a failure of the night: it stays
+			// pending, and the next run removes its partial output and runs it again.
+			return rep, fmt.Errorf("interrupted: execution %s aborted", e.ARN())
+		}
 		rep.Executions = append(rep.Executions, r)
 	}
 	rep.Notifications = pipeline.Notifications()
@@ -370,6 +378,10 @@ func (p *printer) analystQuery(ctx context.Context, lk *lake.Lake) error {
 	fmt.Fprintln(p.out)
 	return nil
 }
+
+type mysqlLogger struct{ log *slog.Logger }
+
+func (l mysqlLogger) Print(v ...any) { l.log.Warn("mysql driver", "message", fmt.Sprint(v...)) }
 
 // countingRDS counts the exports that really started.
 type countingRDS struct {
