@@ -19,22 +19,18 @@ import (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "awaitcallback")
-	bucket := os.Getenv("BUCKET")
-	if bucket == "" {
-		log.Error("cannot start", "error", "environment variable BUCKET is not set")
-		os.Exit(1)
-	}
 	cfg, err := awsconfig.Load(context.Background())
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		os.Exit(1)
 	}
-	prefix := os.Getenv("CALLBACK_PREFIX")
-	if prefix == "" {
-		prefix = "callbacks/"
+	store, err := callback.StoreFromEnv(os.Getenv, awsconfig.NewS3(cfg))
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		os.Exit(1)
 	}
 	h := callback.AwaitHandler{
-		Store: callback.Store{S3: awsconfig.NewS3(cfg), Bucket: bucket, Prefix: prefix, KMSKeyID: os.Getenv("KMS_KEY_ID")},
+		Store: store,
 		SFN:   sfn.NewFromConfig(cfg),
 		RDS:   rds.NewFromConfig(cfg),
 		Glue:  glue.NewFromConfig(cfg),

@@ -16,25 +16,16 @@ import (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "resume")
-	ctx := context.Background()
-	bucket := os.Getenv("BUCKET")
-	if bucket == "" {
-		log.Error("cannot start", "error", "environment variable BUCKET is not set")
-		os.Exit(1)
-	}
-	cfg, err := awsconfig.Load(ctx)
+	cfg, err := awsconfig.Load(context.Background())
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		os.Exit(1)
 	}
-	prefix := os.Getenv("CALLBACK_PREFIX")
-	if prefix == "" {
-		prefix = "callbacks/"
+	store, err := callback.StoreFromEnv(os.Getenv, awsconfig.NewS3(cfg))
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		os.Exit(1)
 	}
-	h := callback.ResumeHandler{
-		Store: callback.Store{S3: awsconfig.NewS3(cfg), Bucket: bucket, Prefix: prefix},
-		SFN:   sfn.NewFromConfig(cfg),
-		Log:   log,
-	}
+	h := callback.ResumeHandler{Store: store, SFN: sfn.NewFromConfig(cfg), Log: log}
 	lambda.Start(h.Handle)
 }

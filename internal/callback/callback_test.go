@@ -451,3 +451,15 @@ func TestPutNewIsConditional(t *testing.T) {
 		t.Errorf("second PutNew: %v, stored token %s", err, got.Token)
 	}
 }
+
+func TestStoreFromEnv(t *testing.T) {
+	env := map[string]string{"BUCKET": "lake", "KMS_KEY_ID": "arn:key"}
+	st, err := StoreFromEnv(func(k string) string { return env[k] }, nil)
+	if err != nil || st.Bucket != "lake" || st.Prefix != "callbacks/" || st.KMSKeyID != "arn:key" {
+		t.Errorf("StoreFromEnv = %+v, %v", st, err)
+	}
+	var iw *InvalidWaitError
+	if _, err := StoreFromEnv(func(string) string { return "" }, nil); !errors.As(err, &iw) || iw.Field != "BUCKET" {
+		t.Errorf("without BUCKET: %v", err)
+	}
+}

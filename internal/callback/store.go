@@ -150,3 +150,16 @@ func (s Store) Delete(ctx context.Context, kind, key string) error {
 	}
 	return nil
 }
+
+// StoreFromEnv builds the store the await and resume functions share from their
+// environment: BUCKET (required), CALLBACK_PREFIX (default "callbacks/"), KMS_KEY_ID.
+func StoreFromEnv(getenv func(string) string, s3 S3API) (Store, error) {
+	st := Store{S3: s3, Bucket: getenv("BUCKET"), Prefix: getenv("CALLBACK_PREFIX"), KMSKeyID: getenv("KMS_KEY_ID")}
+	if st.Bucket == "" {
+		return Store{}, &InvalidWaitError{Field: "BUCKET", Reason: "environment variable is not set"}
+	}
+	if st.Prefix == "" {
+		st.Prefix = "callbacks/"
+	}
+	return st, nil
+}
