@@ -153,10 +153,10 @@ func (r *run) run(ctx context.Context) error {
 	if err := r.deleteStale(ctx); err != nil {
 		return err
 	}
-	if err := r.deleteSources(ctx); err != nil {
-		return err
-	}
-	return r.prune(ctx)
+	// Every copy is verified: deleting the sources and pruning older dates touch
+	// disjoint keys, so they run at once.
+	steps := []func(context.Context) error{r.deleteSources, r.prune}
+	return forEach(ctx, len(steps), len(steps), func(ctx context.Context, i int) error { return steps[i](ctx) })
 }
 
 // fresh relocates an export no run has touched (it has no manifest): nothing of it
