@@ -431,6 +431,7 @@ type printer struct {
 
 	mu          sync.Mutex
 	exportStart time.Time
+	crawlStart  map[string]time.Time // by execution
 	lastTables  int
 }
 
@@ -465,6 +466,15 @@ func (p *printer) exportProgress(exportID string, tablesDone, tablesTotal int, r
 
 func (p *printer) observe(o offline.Observation) {
 	switch o.Kind {
+	case "task-start":
+		if o.State == "Crawl" {
+			p.mu.Lock()
+			if p.crawlStart == nil {
+				p.crawlStart = map[string]time.Time{}
+			}
+			p.crawlStart[o.Execution] = time.Now()
+			p.mu.Unlock()
+		}
 	case "execution-started":
 		p.line("→ state machine execution started: %s", o.Execution)
 	case "task-end":
@@ -497,7 +507,10 @@ func (p *printer) observe(o offline.Observation) {
 			p.mu.Unlock()
 			p.stage("export (Parquet to S3, RDS layout)", "RDS-EVENT-0161 → resume → execution continues", d)
 		case o.Resume.Kind == callback.KindCrawl && o.Resume.Outcome == callback.OutcomeSucceeded:
-			p.stage("crawl "+o.Resume.Key, "Glue Crawler State Change: Succeeded → resume", 0)
+			p.mu.Lock()
+			d := time.Since(p.crawlStart[o.Resume.Execution])
+			p.mu.Unlock()
+			p.stage("crawl "+o.Resume.Key, "Glue Crawler State Change: Succeeded → resume", d)
 		case o.Resume.Outcome == callback.OutcomeFailed:
 			p.line("✗ %s %s failed → the execution is told", o.Resume.Kind, o.Resume.Key)
 		}
