@@ -132,16 +132,7 @@ func (r *run) destKey(f *file) string {
 }
 
 func (r *run) run(ctx context.Context) error {
-	found, err := r.probeManifest(ctx)
-	if err != nil {
-		return err
-	}
-	if found {
-		err = r.resume(ctx)
-	} else {
-		err = r.fresh(ctx)
-	}
-	if err != nil {
+	if err := r.listAndCopy(ctx); err != nil {
 		return err
 	}
 	if err := r.scanTables(ctx, true); err != nil {
@@ -159,33 +150,73 @@ func (r *run) run(ctx context.Context) error {
 	return forEach(ctx, len(steps), len(steps), func(ctx context.Context, i int) error { return steps[i](ctx) })
 }
 
-// fresh relocates an export no run has touched (it has no manifest): nothing of it
-// is at the destination yet, so each page of the listing is copied as it arrives
-// instead of after the whole listing (100 round trips for 100,000 objects).
-func (r *run) fresh(ctx context.Context) error {
+type probeResult struct {
+	found bool
+	err   error
+}
+
+// listAndCopy lists the export and copies what is not at its destination yet.
+//
+// An export no run has touched has no manifest: nothing of it is at the destination,
+// so each page of the listing is copied as it arrives instead of after the whole
+// listing (100 round trips for 100,000 objects). Whether a manifest exists is asked
+// while the first page is listed; no copy starts before the answer, so a re-run with
+// other options is refused before it changes anything.
+func (r *run) listAndCopy(ctx context.Context) error {
+	probed := make(chan probeResult, 1)
+	go func() {
+		found, err := r.probeManifest(ctx)
+		probed <- probeResult{found, err}
+	}()
 	copyCtx, cancelCopies := context.WithCancelCause(ctx)
 	defer cancelCopies(nil)
 	jobs := make(chan copyJob, 2*maxDeleteBatch)
 	copied := make(chan error, 1)
-	go func() {
-		err := r.copyAll(copyCtx, jobs)
-		if err != nil {
-			cancelCopies(err)
+	var probe probeResult
+	decided, fresh := false, false
+	decide := func() {
+		if decided {
+			return
 		}
-		copied <- err
-	}()
+		decided = true
+		probe = <-probed
+		fresh = probe.err == nil && !probe.found
+		if fresh {
+			go func() {
+				err := r.copyAll(copyCtx, jobs)
+				if err != nil {
+					cancelCopies(err)
+				}
+				copied <- err
+			}()
+		}
+	}
 	listErr := r.listSource(ctx, func(i int32) {
+		decide()
+		if !fresh {
+			return
+		}
 		r.tables[r.files[i].table].copied = true
 		select {
 		case jobs <- r.job(i):
 		case <-copyCtx.Done(): // a copy failed: the run stops below
 		}
 	})
+	decide()
 	close(jobs)
-	if listErr != nil {
-		cancelCopies(listErr)
-		<-copied
-		return listErr
+	err := probe.err
+	if err == nil {
+		err = listErr
+	}
+	if err != nil {
+		cancelCopies(err)
+		if fresh {
+			<-copied
+		}
+		return err
+	}
+	if !fresh {
+		return r.resume(ctx)
 	}
 	r.describe()
 	r.log.Info("relocate listed export; copies under way", slog.Int("files", len(r.files)), slog.Int("concurrency", r.o.Concurrency))
@@ -202,12 +233,10 @@ func (r *run) fresh(ctx context.Context) error {
 	return copyErr
 }
 
-// resume continues a run that was interrupted: the manifest says which files were
-// already moved, a listing of the destination which copies already landed.
+// resume continues a run that was interrupted, on the listed export: the manifest
+// says which files were already moved, a listing of the destination which copies
+// already landed.
 func (r *run) resume(ctx context.Context) error {
-	if err := r.listSource(ctx, nil); err != nil {
-		return err
-	}
 	writeManifest, err := r.syncManifest(ctx)
 	if err != nil {
 		return err
