@@ -6,6 +6,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/google/uuid"
+
+	"github.com/snaplake/snaplake/events"
 )
 
 // The metadata files follow the field names public parsers of real exports
@@ -152,16 +154,9 @@ type Event struct {
 	Detail     EventDetail `json:"detail"`
 }
 
-// EventDetail is the detail of an "RDS DB Snapshot Event".
-type EventDetail struct {
-	EventCategories  []string `json:"EventCategories"`
-	SourceType       string   `json:"SourceType"`
-	SourceArn        string   `json:"SourceArn"`
-	Date             string   `json:"Date"`
-	SourceIdentifier string   `json:"SourceIdentifier"`
-	Message          string   `json:"Message"`
-	EventID          string   `json:"EventID"`
-}
+// EventDetail is the detail of an "RDS DB Snapshot Event": the type the pipeline's
+// own functions decode, so the stand-in cannot drift from what they read.
+type EventDetail = events.RDSSnapshotDetail
 
 // snapshotEvent names the snapshot, not the export task: RDS export events
 // do, and consumers must correlate by snapshot.
