@@ -3,6 +3,7 @@ package mariadb
 import (
 	"context"
 	"log/slog"
+	"os"
 	"testing"
 )
 
@@ -27,4 +28,22 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// StartForMain starts one server for a whole test binary, from TestMain, in a new
+// temporary directory; stop shuts it down and removes the directory.
+func StartForMain(name string) (s *Server, stop func(), err error) {
+	dir, err := os.MkdirTemp("", name+"-")
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err = Start(context.Background(), dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return s, func() {
+		s.Stop()
+		os.RemoveAll(dir)
+	}, nil
 }

@@ -58,18 +58,14 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "rdsexport-test-")
+	var stop func()
+	var err error
+	server, stop, err = mariadb.StartForMain("rdsexport-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	server, err = mariadb.Start(context.Background(), dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer server.Stop()
+	defer stop()
 	db, err := server.DB("")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
