@@ -122,3 +122,17 @@ func (e Envelope) CrawlerState() (CrawlerStateDetail, error) {
 	}
 	return d, nil
 }
+
+// Event is an EventBridge event with a typed detail, as a service emits it: what the
+// offline stand-ins publish, in the shape Envelope decodes.
+type Event[D any] struct {
+	Version    string   `json:"version"`
+	ID         string   `json:"id"`
+	DetailType string   `json:"detail-type"`
+	Source     string   `json:"source"`
+	Account    string   `json:"account"`
+	Time       string   `json:"time"` // RFC 3339
+	Region     string   `json:"region"`
+	Resources  []string `json:"resources"`
+	Detail     D        `json:"detail"`
+}

@@ -45,7 +45,7 @@ func seedLake(t *testing.T, client *s3.Client) {
 	put(t, client, "data/other/orders/snapshot_date=2026-11-20/1/part-00000.gz.parquet", parquetFile(t, customers(1)))
 }
 
-func newService(t testing.TB, client S3API, ev *events) *Service {
+func newService(t testing.TB, client S3API, ev *published) *Service {
 	t.Helper()
 	cat, err := OpenCatalog(filepath.Join(t.TempDir(), "catalog.json"))
 	if err != nil {
@@ -112,7 +112,7 @@ func checkEnvelope(t *testing.T, ev map[string]any) map[string]any {
 func TestCrawlBuildsCatalogAndPublishesEvent(t *testing.T) {
 	client := newS3(t)
 	seedLake(t, client)
-	ev := &events{}
+	ev := &published{}
 	s := newService(t, client, ev)
 
 	crawl(t, s, "snaplake-warehouse")
@@ -204,7 +204,7 @@ func TestCrawlBuildsCatalogAndPublishesEvent(t *testing.T) {
 func TestRecrawlDropsVanishedPartitionsAndTables(t *testing.T) {
 	client := newS3(t)
 	seedLake(t, client)
-	ev := &events{}
+	ev := &published{}
 	s := newService(t, client, ev)
 	crawl(t, s, "snaplake-warehouse")
 	before, err := s.Catalog.Table("warehouse", "customer_address")
@@ -280,7 +280,7 @@ func TestRecrawlDropsVanishedPartitionsAndTables(t *testing.T) {
 func TestCrawlIgnoresOtherPrefixes(t *testing.T) {
 	client := newS3(t)
 	seedLake(t, client)
-	s := newService(t, client, &events{})
+	s := newService(t, client, &published{})
 	crawl(t, s, "snaplake-warehouse")
 	// A table another crawler owns must survive this crawler's deletions.
 	other := Table{Database: "warehouse", Name: "manual", Location: "s3://elsewhere/manual/"}
@@ -303,7 +303,7 @@ func TestCrawlPaginatesListing(t *testing.T) {
 		put(t, client, fmt.Sprintf("data/warehouse/aaa/snapshot_date=2026-11-20/%04d.json", i), nil)
 	}
 	put(t, client, "data/warehouse/zzz/snapshot_date=2026-11-20/1/part-0.gz.parquet", parquetFile(t, customers(1)))
-	s := newService(t, client, &events{})
+	s := newService(t, client, &published{})
 	crawl(t, s, "snaplake-warehouse")
 	tables, err := s.Catalog.Tables("warehouse")
 	if err != nil {
@@ -329,7 +329,7 @@ func TestStartCrawlerErrors(t *testing.T) {
 	client := newS3(t)
 	seedLake(t, client)
 	gate := &gatedS3{S3API: client, open: make(chan struct{})}
-	s := newService(t, gate, &events{})
+	s := newService(t, gate, &published{})
 	ctx := context.Background()
 
 	if _, err := s.StartCrawler(ctx, &glue.StartCrawlerInput{Name: aws.String("snaplake-warehouse")}); err != nil {
@@ -393,7 +393,7 @@ func TestCrawlFailures(t *testing.T) {
 			if tt.name == "unreadable Parquet" {
 				put(t, client, "data/warehouse/broken/snapshot_date=2026-11-20/1/part-0.gz.parquet", []byte("not parquet at all"))
 			}
-			ev := &events{}
+			ev := &published{}
 			s := newService(t, client, ev)
 			s.FailNext = tt.failNext
 			crawl(t, s, tt.crawler)
@@ -419,7 +419,7 @@ func TestCrawlFailures(t *testing.T) {
 func TestPublishStarted(t *testing.T) {
 	client := newS3(t)
 	seedLake(t, client)
-	ev := &events{}
+	ev := &published{}
 	s := newService(t, client, ev)
 	s.PublishStarted = true
 	crawl(t, s, "snaplake-warehouse")
@@ -463,7 +463,7 @@ func TestSchemaReadUsesRangedReads(t *testing.T) {
 	body := parquetFile(t, rows)
 	put(t, client, addressNew, body)
 	counter := &countingS3{S3API: client}
-	s := newService(t, counter, &events{})
+	s := newService(t, counter, &published{})
 	crawl(t, s, "snaplake-warehouse")
 
 	if _, err := s.Catalog.Table("warehouse", "customer_address"); err != nil {
@@ -514,7 +514,7 @@ func BenchmarkCrawl(b *testing.B) {
 			put(b, client, fmt.Sprintf("data/warehouse/t%02d/snapshot_date=%s/1/part-0.gz.parquet", i, date), parquetFile(b, customers(100)))
 		}
 	}
-	s := newService(b, client, &events{})
+	s := newService(b, client, &published{})
 	for b.Loop() {
 		crawl(b, s, "snaplake-warehouse")
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/snaplake/snaplake/events"
 )
 
 // Event field values as AWS sends them.
@@ -18,19 +20,6 @@ const (
 	defaultAccount = "123456789012"
 	defaultRegion  = "us-east-1"
 )
-
-// eventEnvelope is the EventBridge envelope around every AWS service event.
-type eventEnvelope struct {
-	Version    string   `json:"version"`
-	ID         string   `json:"id"`
-	DetailType string   `json:"detail-type"`
-	Source     string   `json:"source"`
-	Account    string   `json:"account"`
-	Time       string   `json:"time"`
-	Region     string   `json:"region"`
-	Resources  []string `json:"resources"`
-	Detail     any      `json:"detail"`
-}
 
 // Detail shapes follow the examples in the EventBridge user guide; counts are strings there.
 type startedDetail struct {
@@ -88,7 +77,7 @@ func (s *Service) logLink(crawler string) string {
 }
 
 func (s *Service) envelope(at time.Time, detail any) ([]byte, error) {
-	b, err := json.Marshal(eventEnvelope{
+	b, err := json.Marshal(events.Event[any]{
 		Version:    "0",
 		ID:         newEventID(),
 		DetailType: EventDetailType,

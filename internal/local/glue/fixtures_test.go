@@ -105,26 +105,26 @@ func customers(n int) []customerRow {
 	return rows
 }
 
-// events collects what the Service publishes.
-type events struct {
+// published collects what the Service publishes.
+type published struct {
 	mu   sync.Mutex
 	list [][]byte
 }
 
-func (e *events) publish(_ context.Context, ev []byte) error {
+func (e *published) publish(_ context.Context, ev []byte) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.list = append(e.list, append([]byte(nil), ev...))
 	return nil
 }
 
-func (e *events) all() [][]byte {
+func (e *published) all() [][]byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([][]byte(nil), e.list...)
 }
 
-func (e *events) last(t *testing.T) map[string]any {
+func (e *published) last(t *testing.T) map[string]any {
 	t.Helper()
 	all := e.all()
 	if len(all) == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/snaplake/snaplake/internal/local/glue"
+	"github.com/snaplake/snaplake/internal/local/s3server"
 )
 
 // Lake is the local lake: the catalog the crawler stand-in writes and the directory the
@@ -47,10 +48,8 @@ func (e *UnknownTableError) Error() string {
 }
 
 // ObjectPath is where the local S3 server (versitygw's posix backend) keeps the bytes
-// of s3://bucket/key: the one place that knows the mapping.
-func ObjectPath(root, bucket, key string) string {
-	return filepath.Join(root, bucket, filepath.FromSlash(key))
-}
+// of s3://bucket/key.
+func ObjectPath(root, bucket, key string) string { return s3server.PosixPath(root, bucket, key) }
 
 // Query runs sql in a fresh in-memory DuckDB in which every catalog table is a view.
 // Each call sees the catalog and files as they are now, as an Athena query does.

@@ -142,17 +142,7 @@ func tablesInfo(outcomes []tableOutcome) TablesInfo {
 }
 
 // Event is an EventBridge event as RDS sends it.
-type Event struct {
-	Version    string      `json:"version"`
-	ID         string      `json:"id"`
-	DetailType string      `json:"detail-type"`
-	Source     string      `json:"source"`
-	Account    string      `json:"account"`
-	Time       string      `json:"time"`
-	Region     string      `json:"region"`
-	Resources  []string    `json:"resources"`
-	Detail     EventDetail `json:"detail"`
-}
+type Event = events.Event[EventDetail]
 
 // EventDetail is the detail of an "RDS DB Snapshot Event": the type the pipeline's
 // own functions decode, so the stand-in cannot drift from what they read.

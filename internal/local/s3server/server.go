@@ -74,7 +74,13 @@ func (s *Server) Env() []string {
 // regular file mirroring the key ("/" becomes a directory), with S3 metadata in
 // extended attributes (user.*). Readers such as DuckDB can open it directly.
 func (s *Server) ObjectPath(bucket, key string) string {
-	return filepath.Join(s.Dir, bucket, filepath.FromSlash(key))
+	return PosixPath(s.Dir, bucket, key)
+}
+
+// PosixPath is ObjectPath for a versitygw root dir that is not running (the offline
+// lake read by DuckDB between demo runs): the one place that knows the mapping.
+func PosixPath(dir, bucket, key string) string {
+	return filepath.Join(dir, bucket, filepath.FromSlash(key))
 }
 
 // CreateBucket creates bucket on the server.
