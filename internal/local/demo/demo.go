@@ -297,7 +297,9 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 		log.Warn("waiting for crawls", "error", err)
 	}
 	if ctx.Err() != nil {
-		return rep, fmt.Errorf("interrupted: %w", ctx.Err())
+		// Stopped from here (Ctrl-C), not a failure of the night: it stays pending,
+		// and the next run removes its partial output and runs it again.
+		return rep, fmt.Errorf("stopped before the night ended (it runs again next time): %w", ctx.Err())
 	}
 	if len(errs) > 0 {
 		return rep, fmt.Errorf("event delivery failed: %w", errors.Join(errs...))
@@ -306,11 +308,6 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 		r, err := e.Wait()
 		if err != nil {
 			return rep, fmt.Errorf("execution %s: %w", e.ARN(), err)
-		}
-		if r.Status == stepfunctions.StatusAborted {
-			// Stopped from here (Ctrl-C), not a failure of the night: it stays
-			// pending, and the next run removes its partial output and runs it again.
-			return rep, fmt.Errorf("interrupted: execution %s aborted", e.ARN())
 		}
 		rep.Executions = append(rep.Executions, r)
 	}

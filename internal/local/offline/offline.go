@@ -259,10 +259,14 @@ func (p *Pipeline) Notifications() []Notification {
 	return append([]Notification(nil), p.notifications...)
 }
 
-// Wait waits for every execution started so far and for the bus's deliveries.
+// Wait waits for every execution started so far and for the bus's deliveries. The
+// rule targets that start executions run on the bus's goroutines, so the bus is
+// drained first (every execution is then counted), then the executions, then the
+// deliveries they caused (resumes).
 func (p *Pipeline) Wait() []error {
+	p.Bus.Wait()
 	p.execWG.Wait()
-	return p.Bus.Wait()
+	return p.Bus.Wait() // every target error so far
 }
 
 // task routes one Task state to the Lambda handler or the stand-in behind its resource.
