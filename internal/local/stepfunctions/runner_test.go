@@ -290,10 +290,15 @@ func TestConcurrentExecutionsOwnTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "both executions waiting", func() bool { return len(r.Tokens.Waiting()) == 2 })
-	mu.Lock()
-	tokA, tokB := tokens[a.ARN()], tokens[b.ARN()]
-	mu.Unlock()
+	// A token is registered before its Task's handler runs (as in Step Functions, where the
+	// token exists before the Lambda is invoked), so wait for both handlers too.
+	var tokA, tokB string
+	waitFor(t, "both executions waiting and both handlers called", func() bool {
+		mu.Lock()
+		tokA, tokB = tokens[a.ARN()], tokens[b.ARN()]
+		mu.Unlock()
+		return len(r.Tokens.Waiting()) == 2 && tokA != "" && tokB != ""
+	})
 	if tokA == "" || tokB == "" || tokA == tokB {
 		t.Fatalf("tokens a=%q b=%q", tokA, tokB)
 	}
