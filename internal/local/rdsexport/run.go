@@ -59,13 +59,16 @@ func (s *Service) run(ctx context.Context, id string) {
 	for _, o := range outcomes {
 		bytes += o.result.Bytes
 	}
-	info = s.update(id, func(t *rdstypes.ExportTask) {
+	complete := func(t *rdstypes.ExportTask) {
 		t.Status = aws.String(StatusComplete)
 		t.PercentProgress = aws.Int32(100)
 		t.TaskEndTime = aws.Time(end)
 		t.TotalExtractedDataInGB = aws.Int32(int32(bytes >> 30))
-	})
-	// export_info is written last: its presence says the export is whole.
+	}
+	// export_info is written last: its presence says the export is whole. Only then does
+	// DescribeExportTasks say COMPLETE, so nobody who polls sees a complete export without it.
+	info = s.update(id, func(*rdstypes.ExportTask) {})
+	complete(&info)
 	if err := s.putJSON(ctx, info, "export_info_"+id+".json", exportInfo(info, bytes)); err != nil {
 		log.Error("export task failed writing export_info", "err", err)
 		s.update(id, func(t *rdstypes.ExportTask) {
@@ -75,6 +78,7 @@ func (s *Service) run(ctx context.Context, id string) {
 		s.publish(ctx, snap, "RDS-EVENT-0159", "Export task failed: "+err.Error(), end)
 		return
 	}
+	info = s.update(id, complete)
 	log.Info("export task completed", "snapshot", snap.ID, "tables", len(outcomes), "bytes", bytes,
 		"took", end.Sub(*info.TaskStartTime).Round(time.Millisecond))
 	s.publish(ctx, snap, "RDS-EVENT-0161", "Export task completed", end)
