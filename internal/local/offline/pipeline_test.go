@@ -423,7 +423,7 @@ func TestDuplicateSnapshotEvent(t *testing.T) {
 		if !slices.Contains(r.States, "DuplicateEvent") {
 			t.Fatalf("first execution to end: %s %v", r.Status, r.States)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("the duplicate execution did not end on its own")
 	}
 	f.rds.finish(context.Background(), "warehouse-prod-2026-11-20-03-10", outcomeComplete)
@@ -549,7 +549,7 @@ func TestMalformedEventFailsWithNotification(t *testing.T) {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting until %s", what)

@@ -52,7 +52,7 @@ func run(t testing.TB, r *Runner, name string, def []byte, input string) Result 
 // waitFor polls cond until it holds or 10 s have passed.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
