@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,42 +28,23 @@ func (r *run) job(i int32) copyJob {
 // copyAll copies the jobs it receives until jobs is closed, with at most Concurrency
 // requests in flight, counting each part of a multipart copy as one request.
 func (r *run) copyAll(ctx context.Context, jobs <-chan copyJob) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	g := newGroup(ctx)
 	requests := make(chan struct{}, r.o.Concurrency)
 	// Multipart coordinators hold no request slot while their parts run (that could
 	// deadlock); this bounds how many of them exist at once.
 	coordinators := make(chan struct{}, r.o.Concurrency)
-	var wg sync.WaitGroup
-	for i := range jobs {
-		multipart := i.size > r.o.MultipartThreshold
-		slot := requests
-		if multipart {
-			slot = coordinators
+	for j := range jobs {
+		var started bool
+		if j.size > r.o.MultipartThreshold {
+			started = g.Go(coordinators, func(ctx context.Context) error { return r.copyMultipart(ctx, requests, j) })
+		} else {
+			started = g.Go(requests, func(ctx context.Context) error { return r.copyObject(ctx, j) })
 		}
-		if !acquire(ctx, slot) {
+		if !started {
 			break
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slot }()
-			var err error
-			if multipart {
-				err = r.copyMultipart(ctx, requests, i)
-			} else {
-				err = r.copyObject(ctx, i)
-			}
-			if err != nil {
-				cancel(err)
-			}
-		}()
 	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	return nil
+	return g.Wait()
 }
 
 func (r *run) sse() (types.ServerSideEncryption, *string, *bool) {
@@ -147,22 +127,14 @@ func (r *run) copyMultipart(ctx context.Context, requests chan struct{}, j copyJ
 	}
 
 	parts := make([]types.CompletedPart, n)
-	pctx, pcancel := context.WithCancelCause(ctx)
-	defer pcancel(nil)
-	var wg sync.WaitGroup
+	g := newGroup(ctx)
 	source := aws.String(copySource(r.o.Bucket, src))
 	for k := 0; k < n; k++ {
-		if !acquire(pctx, requests) {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-requests }()
+		if !g.Go(requests, func(ctx context.Context) error {
 			first := int64(k) * partSize
 			last := min(first+partSize, f.size) - 1
 			num := aws.Int32(int32(k + 1))
-			out, err := r.api.UploadPartCopy(pctx, &s3.UploadPartCopyInput{
+			out, err := r.api.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
 				Bucket:          aws.String(r.o.Bucket),
 				Key:             aws.String(dst),
 				UploadId:        uploadID,
@@ -171,19 +143,20 @@ func (r *run) copyMultipart(ctx context.Context, requests chan struct{}, j copyJ
 				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
 			})
 			if err != nil {
-				pcancel(fmt.Errorf("copy part %d (bytes %d-%d) of s3://%s/%s to %s: %w", k+1, first, last, r.o.Bucket, src, dst, r.s3err(err)))
-				return
+				return fmt.Errorf("copy part %d (bytes %d-%d) of s3://%s/%s to %s: %w", k+1, first, last, r.o.Bucket, src, dst, r.s3err(err))
 			}
 			part := types.CompletedPart{PartNumber: num}
 			if out.CopyPartResult != nil {
 				part.ETag = out.CopyPartResult.ETag
 			}
 			parts[k] = part
-		}()
+			return nil
+		}) {
+			break
+		}
 	}
-	wg.Wait()
-	if pctx.Err() != nil {
-		return abort(context.Cause(pctx))
+	if err := g.Wait(); err != nil {
+		return abort(err)
 	}
 	if !acquire(ctx, requests) {
 		return abort(context.Cause(ctx))
