@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"quamina.net/go/quamina"
 
@@ -515,5 +516,31 @@ func TestMalformedEventsGiveInvalidEventError(t *testing.T) {
 				t.Errorf("error %q lacks a reason", err)
 			}
 		})
+	}
+}
+
+// The stand-ins build RDS events with NewRDSSnapshotEvent: from the sample's own values it
+// must give back the sample, field for field.
+func TestNewRDSSnapshotEventRebuildsTheSample(t *testing.T) {
+	var want events.Event[events.RDSSnapshotDetail]
+	if err := json.Unmarshal(sample(t, "snapshot-created-automated"), &want); err != nil {
+		t.Fatal(err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, want.Detail.Date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := want.Detail
+	d.SourceType, d.Date = "", ""
+	got := events.NewRDSSnapshotEvent(want.ID, want.Account, want.Region, at.In(time.FixedZone("CET", 3600)), d)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("rebuilt\n%+v\nwant\n%+v", got, want)
+	}
+	raw, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := matches(t, newMatcher(t, deployed), raw); !reflect.DeepEqual(m, []string{events.SnapshotCreated}) {
+		t.Fatalf("rebuilt event matched %v, want [%s]", m, events.SnapshotCreated)
 	}
 }

@@ -136,3 +136,23 @@ type Event[D any] struct {
 	Resources  []string `json:"resources"`
 	Detail     D        `json:"detail"`
 }
+
+// NewRDSSnapshotEvent is an "RDS DB Snapshot Event" about the snapshot d.SourceArn names,
+// as RDS puts it on the bus at the given time: the envelope, the snapshot as its resource,
+// SourceType and Date are filled in; d gives the rest.
+func NewRDSSnapshotEvent(id, account, region string, at time.Time, d RDSSnapshotDetail) Event[RDSSnapshotDetail] {
+	at = at.UTC()
+	d.SourceType = "SNAPSHOT"
+	d.Date = at.Format("2006-01-02T15:04:05.000Z")
+	return Event[RDSSnapshotDetail]{
+		Version:    "0",
+		ID:         id,
+		DetailType: DetailTypeRDSSnapshot,
+		Source:     SourceRDS,
+		Account:    account,
+		Time:       at.Format(time.RFC3339),
+		Region:     region,
+		Resources:  []string{d.SourceArn},
+		Detail:     d,
+	}
+}

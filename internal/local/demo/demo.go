@@ -25,6 +25,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/callback"
 	"github.com/snaplake/snaplake/internal/export"
 	"github.com/snaplake/snaplake/internal/local/glue"
@@ -404,18 +405,14 @@ func (r snapshotResolver) ResolveSnapshot(_ context.Context, arn string) (rdsexp
 }
 
 func snapshotCreatedEvent(rep Report, night time.Time, n int) []byte {
-	at := night.Add(3*time.Hour + 2*time.Minute)
-	ev := map[string]any{
-		"version": "0", "id": fmt.Sprintf("snaplake-demo-%s-%d", rep.SnapshotDate, n),
-		"detail-type": "RDS DB Snapshot Event", "source": "aws.rds",
-		"account": offline.Account, "time": at.Format(time.RFC3339), "region": offline.Region,
-		"resources": []string{rep.SnapshotARN},
-		"detail": map[string]any{
-			"EventCategories": []string{"creation"}, "SourceType": "SNAPSHOT",
-			"SourceArn": rep.SnapshotARN, "Date": at.Format("2006-01-02T15:04:05.000Z"),
-			"SourceIdentifier": rep.SnapshotID, "Message": "Automated snapshot created", "EventID": "RDS-EVENT-0091",
-		},
-	}
+	ev := events.NewRDSSnapshotEvent(fmt.Sprintf("snaplake-demo-%s-%d", rep.SnapshotDate, n), offline.Account, offline.Region,
+		night.Add(3*time.Hour+2*time.Minute), events.RDSSnapshotDetail{
+			EventCategories:  []string{"creation"},
+			SourceArn:        rep.SnapshotARN,
+			SourceIdentifier: rep.SnapshotID,
+			Message:          "Automated snapshot created",
+			EventID:          events.EventAutomatedSnapshotCreated,
+		})
 	b, _ := json.Marshal(ev)
 	return b
 }

@@ -10,12 +10,6 @@ import (
 	"github.com/snaplake/snaplake/events"
 )
 
-// Event field values as AWS sends them.
-const (
-	EventSource     = "aws.glue"
-	EventDetailType = "Glue Crawler State Change"
-)
-
 const (
 	defaultAccount = "123456789012"
 	defaultRegion  = "us-east-1"
@@ -80,8 +74,8 @@ func (s *Service) envelope(at time.Time, detail any) ([]byte, error) {
 	b, err := json.Marshal(events.Event[any]{
 		Version:    "0",
 		ID:         newEventID(),
-		DetailType: EventDetailType,
-		Source:     EventSource,
+		DetailType: events.DetailTypeCrawler,
+		Source:     events.SourceGlue,
 		Account:    s.account(),
 		Time:       at.UTC().Format(time.RFC3339),
 		Region:     s.region(),
@@ -89,7 +83,7 @@ func (s *Service) envelope(at time.Time, detail any) ([]byte, error) {
 		Detail:     detail,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("encode %s event: %w", EventDetailType, err)
+		return nil, fmt.Errorf("encode %s event: %w", events.DetailTypeCrawler, err)
 	}
 	return b, nil
 }

@@ -151,23 +151,11 @@ type EventDetail = events.RDSSnapshotDetail
 // snapshotEvent names the snapshot, not the export task: RDS export events
 // do, and consumers must correlate by snapshot.
 func snapshotEvent(account, region string, snap Snapshot, eventID, message string, at time.Time) Event {
-	return Event{
-		Version:    "0",
-		ID:         uuid.NewString(),
-		DetailType: "RDS DB Snapshot Event",
-		Source:     "aws.rds",
-		Account:    account,
-		Time:       at.UTC().Format(time.RFC3339),
-		Region:     region,
-		Resources:  []string{snap.Arn},
-		Detail: EventDetail{
-			EventCategories:  []string{"notification"},
-			SourceType:       "SNAPSHOT",
-			SourceArn:        snap.Arn,
-			Date:             at.UTC().Format(isoMillis),
-			SourceIdentifier: snap.ID,
-			Message:          message,
-			EventID:          eventID,
-		},
-	}
+	return events.NewRDSSnapshotEvent(uuid.NewString(), account, region, at, EventDetail{
+		EventCategories:  []string{"notification"},
+		SourceArn:        snap.Arn,
+		SourceIdentifier: snap.ID,
+		Message:          message,
+		EventID:          eventID,
+	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/uuid"
 
+	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/mysqlparquet"
 )
 
@@ -52,7 +53,7 @@ func (s *Service) run(ctx context.Context, id string) {
 			t.FailureCause = aws.String(err.Error())
 			t.TaskEndTime = aws.Time(end)
 		})
-		s.publish(ctx, snap, "RDS-EVENT-0159", "Export task failed: "+err.Error(), end)
+		s.publish(ctx, snap, events.EventExportFailed, "Export task failed: "+err.Error(), end)
 		return
 	}
 	var bytes int64
@@ -75,13 +76,13 @@ func (s *Service) run(ctx context.Context, id string) {
 			t.Status = aws.String(StatusFailed)
 			t.FailureCause = aws.String(err.Error())
 		})
-		s.publish(ctx, snap, "RDS-EVENT-0159", "Export task failed: "+err.Error(), end)
+		s.publish(ctx, snap, events.EventExportFailed, "Export task failed: "+err.Error(), end)
 		return
 	}
 	info = s.update(id, complete)
 	log.Info("export task completed", "snapshot", snap.ID, "tables", len(outcomes), "bytes", bytes,
 		"took", end.Sub(*info.TaskStartTime).Round(time.Millisecond))
-	s.publish(ctx, snap, "RDS-EVENT-0161", "Export task completed", end)
+	s.publish(ctx, snap, events.EventExportCompleted, "Export task completed", end)
 }
 
 func (s *Service) export(ctx context.Context, id string, info rdstypes.ExportTask, snap Snapshot) ([]tableOutcome, error) {
