@@ -7,25 +7,24 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/callback"
+	"github.com/snaplake/snaplake/internal/lambdamain"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "resume")
-	cfg, err := awsconfig.Load(context.Background())
-	if err != nil {
-		log.Error("cannot start", "error", err)
-		os.Exit(1)
-	}
-	store, err := callback.StoreFromEnv(os.Getenv, awsconfig.NewS3(cfg))
-	if err != nil {
-		log.Error("cannot start", "error", err)
-		os.Exit(1)
-	}
-	h := callback.ResumeHandler{Store: store, SFN: sfn.NewFromConfig(cfg), Log: log}
-	lambda.Start(h.Handle)
+	lambdamain.Start("resume", func(ctx context.Context, log *slog.Logger) (any, error) {
+		cfg, err := awsconfig.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		store, err := callback.StoreFromEnv(os.Getenv, awsconfig.NewS3(cfg))
+		if err != nil {
+			return nil, err
+		}
+		h := callback.ResumeHandler{Store: store, SFN: sfn.NewFromConfig(cfg), Log: log}
+		return h.Handle, nil
+	})
 }
