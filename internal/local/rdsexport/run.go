@@ -68,8 +68,7 @@ func (s *Service) run(ctx context.Context, id string) {
 	}
 	// export_info is written last: its presence says the export is whole. Only then does
 	// DescribeExportTasks say COMPLETE, so nobody who polls sees a complete export without it.
-	info = s.update(id, func(*rdstypes.ExportTask) {})
-	complete(&info)
+	complete(&info) // the copy taken at the start; only the progress changed since
 	if err := s.putJSON(ctx, info, "export_info_"+id+".json", exportInfo(info, bytes)); err != nil {
 		log.Error("export task failed writing export_info", "err", err)
 		s.update(id, func(t *rdstypes.ExportTask) {
