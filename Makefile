@@ -15,7 +15,7 @@ export GOFLAGS := -mod=mod
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SNAPLAKE_NODE_MODULES := $(CURDIR)/tools/node_modules
 
-.PHONY: all deps build lambdas cli test vet validate demo synth deploy bench fuzz clean
+.PHONY: all deps build lambdas cli test vet validate demo synth deploy bench fuzz clean contract
 
 all: build
 
@@ -80,7 +80,12 @@ deploy: deps build
 bench: deps cli
 	$(GO) test -run '^$$' -bench Export -benchtime 1x -timeout 30m ./internal/mysqlparquet/ | tee /tmp/snaplake-bench-export.log | grep -v '^export:'
 	@grep '^export:' /tmp/snaplake-bench-export.log
-	$(GO) run ./internal/relocate/relocatebench
+	$(GO) run ./internal/local/relocatebench
+
+## contract: regenerate the offline contract (each function's environment and IAM
+## policies, resolved from the synthesized template); review its diff before committing
+contract: deps build
+	$(GO) test ./infra -run TestOfflineContractMatchesTemplate -count=1 -update-contract
 
 ## fuzz: the export id derivation
 fuzz:

@@ -8,18 +8,22 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // WorkGroupName is the Athena workgroup analysts query the lake with.
 const WorkGroupName = "snaplake"
 
-// CrawlerConfiguration makes every table folder one table partitioned by its
-// snapshot_date=... folders. Table level counts from the bucket (level 1):
-// s3://bucket(1)/data(2)/<db>(3)/<table>(4)/snapshot_date=.../. New partitions
-// inherit the table's schema, so a day's export never forks the table.
+// CrawlerConfiguration makes each include path exactly one table ("Create a single
+// schema for each S3 include path"), partitioned by the folders below it, so the
+// table level never depends on how Glue counts TableLevelConfiguration levels (its
+// documentation is ambiguous). The state machine points the crawler at one include
+// path per table folder before each run. New partitions inherit the table's schema,
+// so a day's export never forks the table.
 var CrawlerConfiguration = mustJSON(map[string]any{
 	"Version":       1.0,
-	"Grouping":      map[string]any{"TableLevelConfiguration": 4},
+	"Grouping":      map[string]any{"TableGroupingPolicy": "CombineCompatibleSchemas"},
 	"CrawlerOutput": map[string]any{"Partitions": map[string]any{"AddOrUpdateBehavior": "InheritFromTable"}},
 })
 
@@ -48,16 +52,18 @@ func (s *snaplake) addCatalog() []string {
 
 	role := awsiam.NewRole(s.stack, jsii.String("CrawlerRole"), &awsiam.RoleProps{
 		Description: jsii.String("snaplake Glue crawlers: read data/<database>/ and update the catalog"),
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("glue.amazonaws.com"), nil),
-		ManagedPolicies: &[]awsiam.IManagedPolicy{
-			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("service-role/AWSGlueServiceRole")),
-		},
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("glue.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}},
+		}),
+		// No AWSGlueServiceRole: it grants glue:* and s3:ListBucket on "*". The
+		// crawler gets the catalog, S3, KMS and log actions it uses, scoped below.
 	})
+	s.tagRole(role, deploy.RoleCrawler)
 	var dataPrefixes []any
 	var objects []string
 	for _, db := range s.cfg.Databases {
-		dataPrefixes = append(dataPrefixes, DataPrefix+db+"/*")
-		objects = append(objects, *s.bucket.ArnForObjects(jsii.String(DataPrefix + db + "/*")))
+		dataPrefixes = append(dataPrefixes, deploy.DataPrefix+db+"/*")
+		objects = append(objects, *s.bucket.ArnForObjects(jsii.String(deploy.DataPrefix + db + "/*")))
 	}
 	role.AddToPolicy(statement([]string{"s3:GetObject"}, objects...))
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -66,15 +72,38 @@ func (s *snaplake) addCatalog() []string {
 		Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": dataPrefixes}},
 	}))
 	role.AddToPolicy(statement([]string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}, *keyArn))
+	// The catalog: this stack's Glue databases and their tables and partitions only.
+	catalog := []string{s.arn("glue", "catalog")}
+	for _, db := range s.cfg.Databases {
+		name := s.cfg.GlueDatabaseName(db)
+		catalog = append(catalog, s.arn("glue", "database/"+name), s.arn("glue", "table/"+name+"/*"))
+	}
+	role.AddToPolicy(statement([]string{
+		"glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable",
+		"glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:CreatePartition", "glue:BatchCreatePartition",
+		"glue:UpdatePartition", "glue:BatchUpdatePartition", "glue:DeletePartition", "glue:BatchDeletePartition",
+	}, catalog...))
+	// Reading its security configuration has no resource type: "*" only.
+	role.AddToPolicy(statement([]string{"glue:GetSecurityConfiguration"}, "*"))
+	// Crawler logs go to /aws-glue/crawlers-role/<role>-<security configuration>.
+	role.AddToPolicy(statement([]string{"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
+		s.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*"), s.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*")))
+	// The crawl wait hands the role back to Glue when it updates the crawler's targets.
+	s.fns[deploy.FnAwaitCallback].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("iam:PassRole"),
+		Resources:  jsii.Strings(*role.RoleArn()),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "glue.amazonaws.com"}},
+	}))
 	// The security configuration encrypts the crawler's log group, which Glue names
 	// after the role and the configuration; associating the key needs this.
 	role.AddToPolicy(statement([]string{"logs:AssociateKmsKey"}, s.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*")))
 	s.suppress(role,
-		nagRule("AwsSolutions-IAM4", "AWSGlueServiceRole is the AWS-maintained crawler policy (catalog updates, its own /aws-glue/ logs); S3 and KMS access are granted inline for this bucket and key only.").withAppliesTo(
-			"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSGlueServiceRole"),
-		wildcards("Crawlers read every file under their own database's data/<database>/ prefix; Glue names the encrypted crawler log group after the role.",
+		wildcards("Crawlers read every file under their own database's data/<database>/ prefix and update that database's tables; Glue names the encrypted crawler log group after the role; glue:GetSecurityConfiguration has no resource type.",
 			`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/data\/.*\/\*$/g`,
-			"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"+glueCrawlerLogGroupPrefix+"*"))
+			`regex:/^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table\/.*\/\*$/g`,
+			"Resource::*",
+			"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"+glueCrawlerLogGroupPrefix+"*",
+			"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*"))
 
 	var names []string
 	for _, db := range s.cfg.Databases {
@@ -88,12 +117,18 @@ func (s *snaplake) addCatalog() []string {
 			},
 		})
 		awsglue.NewCfnCrawler(s.stack, jsii.String("Crawler-"+strings.ToLower(db)), &awsglue.CfnCrawlerProps{
-			Name:         jsii.String(CrawlerName(db)),
-			Description:  jsii.String("Catalogs data/" + db + "/: one table per folder, partitioned by snapshot_date"),
+			Name:         jsii.String(deploy.CrawlerName(db)),
+			Description:  jsii.String("Catalogs data/" + db + "/: one table per include path, partitioned by snapshot_date; the export workflow sets the include paths before each run"),
 			Role:         role.RoleArn(),
 			DatabaseName: gdb.Ref(),
 			Targets: &awsglue.CfnCrawler_TargetsProperty{
-				S3Targets: []*awsglue.CfnCrawler_S3TargetProperty{{Path: jsii.String("s3://" + *s.bucket.BucketName() + "/" + DataPrefix + db + "/")}},
+				// Until the first night sets one include path per table folder, a run
+				// by hand crawls nothing: with one table per include path, the whole
+				// database folder would otherwise become one table.
+				S3Targets: []*awsglue.CfnCrawler_S3TargetProperty{{
+					Path:       jsii.String("s3://" + *s.bucket.BucketName() + "/" + deploy.DataPrefix + db + "/"),
+					Exclusions: jsii.Strings("**"),
+				}},
 			},
 			SchemaChangePolicy: &awsglue.CfnCrawler_SchemaChangePolicyProperty{
 				UpdateBehavior: jsii.String("UPDATE_IN_DATABASE"),
@@ -119,7 +154,7 @@ func (s *snaplake) addAthena() string {
 			PublishCloudWatchMetricsEnabled: jsii.Bool(true),
 			EngineVersion:                   &awsathena.CfnWorkGroup_EngineVersionProperty{SelectedEngineVersion: jsii.String("Athena engine version 3")},
 			ResultConfiguration: &awsathena.CfnWorkGroup_ResultConfigurationProperty{
-				OutputLocation: jsii.String("s3://" + *s.bucket.BucketName() + "/" + AthenaResultsPrefix),
+				OutputLocation: jsii.String("s3://" + *s.bucket.BucketName() + "/" + deploy.AthenaResultsPrefix),
 				EncryptionConfiguration: &awsathena.CfnWorkGroup_EncryptionConfigurationProperty{
 					EncryptionOption: jsii.String("SSE_KMS"),
 					KmsKey:           s.key.KeyArn(),

@@ -10,6 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+	_ "time/tzdata" // validate snaplake:snapshotTimeZone the way the Lambda will load it
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // Context keys read from cdk.json (or `cdk synth -c key=value`).
@@ -24,15 +28,13 @@ const (
 	KeyGlueDatabasePrefix     = "snaplake:glueDatabasePrefix"
 	KeyLambdaAssetDir         = "snaplake:lambdaAssetDir"
 	KeyLogRetentionDays       = "snaplake:logRetentionDays"
+	KeyExportRecheckMinutes   = "snaplake:exportRecheckMinutes"
+	KeySnapshotTimeZone       = "snaplake:snapshotTimeZone"
 )
-
-// CrawlerNamePrefix starts every crawler's name; the state machine builds the name
-// from it and the database, so it is fixed here and substituted into the definition.
-const CrawlerNamePrefix = "snaplake-"
 
 // FunctionNames are the Lambda functions the stack deploys; each one's code is the
 // directory <lambdaAssetDir>/<name>/ holding the `bootstrap` binary.
-var FunctionNames = []string{"startexport", "awaitcallback", "resume", "relocate"}
+var FunctionNames = deploy.Functions
 
 // Config is the deployment's configuration, read from the CDK context.
 type Config struct {
@@ -41,7 +43,9 @@ type Config struct {
 	RetentionDays          int      // days of snapshot partitions kept under data/
 	NotificationEmail      string   // optional subscriber of the failure topic
 	ExportTimeoutHours     int
+	ExportRecheckMinutes   int    // how often a waiting export asks RDS for its status
 	CrawlTimeoutMinutes    int
+	SnapshotTimeZone       string // IANA zone of the snapshot_date partitions
 	IncludeManualSnapshots bool
 	GlueDatabasePrefix     string
 	LambdaAssetDir         string
@@ -59,11 +63,13 @@ func (e *ConfigError) Error() string { return fmt.Sprintf("context %s: %s", e.Ke
 // DefaultConfig holds the values used for keys the context does not set.
 func DefaultConfig() Config {
 	return Config{
-		RetentionDays:       7,
-		ExportTimeoutHours:  12,
-		CrawlTimeoutMinutes: 60,
-		LambdaAssetDir:      filepath.Join("build", "lambda"),
-		LogRetentionDays:    90,
+		RetentionDays:        deploy.DefaultRetentionDays,
+		ExportTimeoutHours:   int(deploy.DefaultExportTimeout / time.Hour),
+		ExportRecheckMinutes: int(deploy.DefaultExportRecheck / time.Minute),
+		CrawlTimeoutMinutes:  int(deploy.DefaultCrawlTimeout / time.Minute),
+		SnapshotTimeZone:     deploy.DefaultSnapshotTimeZone,
+		LambdaAssetDir:       filepath.Join("build", "lambda"),
+		LogRetentionDays:     deploy.DefaultLogRetentionDays,
 	}
 }
 
@@ -148,6 +154,19 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 	// Step Functions task timeouts stop at 99999999 s; an export over a week is stuck.
 	intKey(KeyExportTimeoutHours, &c.ExportTimeoutHours, 1, 168)
 	intKey(KeyCrawlTimeoutMinutes, &c.CrawlTimeoutMinutes, 1, 24*60)
+	intKey(KeyExportRecheckMinutes, &c.ExportRecheckMinutes, 1, 24*60)
+	if c.ExportRecheckMinutes > c.ExportTimeoutHours*60 {
+		fail(KeyExportRecheckMinutes, "%d minutes is longer than the export timeout (%d hours)", c.ExportRecheckMinutes, c.ExportTimeoutHours)
+	}
+	if tz, err := stringValue(lookup(KeySnapshotTimeZone)); err != nil {
+		fail(KeySnapshotTimeZone, "%v", err)
+	} else if tz != "" {
+		if _, err := time.LoadLocation(tz); err != nil {
+			fail(KeySnapshotTimeZone, "%q is not an IANA time zone name (like UTC or Europe/Berlin)", tz)
+		} else {
+			c.SnapshotTimeZone = tz
+		}
+	}
 	intKey(KeyLogRetentionDays, &c.LogRetentionDays, 1, 3653)
 	if _, ok := logRetention[c.LogRetentionDays]; !ok {
 		valid := slices.Sorted(maps.Keys(logRetention))
@@ -189,17 +208,14 @@ func (c Config) CheckLambdaAssets() error {
 
 // GlueDatabaseName is the catalog database of a source database.
 func (c Config) GlueDatabaseName(db string) string {
-	return c.GlueDatabasePrefix + strings.ToLower(db)
+	return deploy.GlueDatabaseName(c.GlueDatabasePrefix, db)
 }
-
-// CrawlerName is the crawler of a source database, as the state machine names it.
-func CrawlerName(db string) string { return CrawlerNamePrefix + strings.ToLower(db) }
 
 // CrawlerNames lists the crawlers of every configured database.
 func (c Config) CrawlerNames() []string {
 	out := make([]string, 0, len(c.Databases))
 	for _, db := range c.Databases {
-		out = append(out, CrawlerName(db))
+		out = append(out, deploy.CrawlerName(db))
 	}
 	return out
 }

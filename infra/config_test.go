@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 func lookupFrom(m map[string]any) func(string) any {
@@ -36,8 +38,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	if n := got.GlueDatabaseName("Shop"); n != "shop" {
 		t.Errorf("GlueDatabaseName(Shop) = %q, want shop", n)
 	}
-	if n := CrawlerName("Shop"); n != "snaplake-shop" {
-		t.Errorf("CrawlerName(Shop) = %q, want snaplake-shop", n)
+	if n := deploy.CrawlerName("Shop"); n != "snaplake-shop" {
+		t.Errorf("deploy.CrawlerName(Shop) = %q, want snaplake-shop", n)
 	}
 }
 

@@ -9,11 +9,13 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
-// functionSpec is what differs between the four functions.
+// functionSpec is what differs between the functions.
 type functionSpec struct {
-	name        string
+	name        string // one of deploy.Functions
 	id          string
 	description string
 	timeout     awscdk.Duration
@@ -23,16 +25,18 @@ type functionSpec struct {
 
 // newFunction creates a function with its own role (no managed policy: it may write
 // to its own log group and nothing else until granted), its own encrypted log group,
-// JSON logs and active X-Ray tracing.
+// JSON logs and active X-Ray tracing. Function and role carry the tag
+// snaplake:function=<name>, by which the offline contract and `snaplake doctor` find them.
 func (s *snaplake) newFunction(spec functionSpec, extra func(*awslambda.FunctionProps)) awslambda.Function {
 	role := awsiam.NewRole(s.stack, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
 		Description: jsii.String("snaplake " + spec.name + " function"),
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 	})
+	awscdk.Tags_Of(role).Add(jsii.String(deploy.TagFunction), jsii.String(spec.name), nil)
 	lg := s.logGroup(spec.id+"Logs", s.logGroupPrefix()+"lambda/"+spec.name)
 	role.AddToPolicy(statement([]string{"logs:CreateLogStream", "logs:PutLogEvents"}, *lg.LogGroupArn()))
 
-	env := map[string]*string{"LOG_LEVEL": jsii.String("INFO")}
+	env := map[string]*string{deploy.EnvLogLevel: jsii.String("INFO")}
 	for k, v := range spec.env {
 		env[k] = jsii.String(v)
 	}
@@ -56,11 +60,25 @@ func (s *snaplake) newFunction(spec functionSpec, extra func(*awslambda.Function
 		extra(props)
 	}
 	fn := awslambda.NewFunction(s.stack, jsii.String(spec.id), props)
+	awscdk.Tags_Of(fn).Add(jsii.String(deploy.TagFunction), jsii.String(spec.name), nil)
 	// Active tracing makes CDK add xray:PutTraceSegments and xray:PutTelemetryRecords:
 	// X-Ray has no resource-level permissions for them.
-	s.suppress(role, wildcards("X-Ray PutTraceSegments/PutTelemetryRecords and rds:DescribeExportTasks (startexport, awaitcallback) support only Resource \"*\".", "Resource::*"))
+	s.suppress(role, wildcards("X-Ray PutTraceSegments/PutTelemetryRecords, rds:StartExportTask and rds:DescribeExportTasks have no resource type in the IAM Service Authorization Reference: only Resource \"*\" authorizes them.", "Resource::*"))
 	s.fns[spec.name] = fn
 	return fn
+}
+
+// listUnder allows ListBucket on the lake bucket for keys under the prefixes only.
+func (s *snaplake) listUnder(prefixes ...string) awsiam.PolicyStatement {
+	var likes []string
+	for _, p := range prefixes {
+		likes = append(likes, p+"*")
+	}
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("s3:ListBucket"),
+		Resources:  jsii.Strings(*s.bucket.BucketArn()),
+		Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": likes}},
+	})
 }
 
 func (s *snaplake) addFunctions() {
@@ -69,34 +87,33 @@ func (s *snaplake) addFunctions() {
 	c := s.cfg
 
 	start := s.newFunction(functionSpec{
-		name: "startexport", id: "StartExport",
+		name: deploy.FnStartExport, id: "StartExport",
 		description: "Validates a snapshot-created event and starts the RDS export to S3",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(1)), memoryMB: 256,
 		env: map[string]string{
-			"BUCKET":                   bucket,
-			"EXPORT_PREFIX":            ExportPrefix,
-			"EXPORT_ROLE_ARN":          *s.exportRole.RoleArn(),
-			"KMS_KEY_ID":               keyArn,
-			"DB_INSTANCE_IDS":          strings.Join(c.DBInstanceIDs, ","),
-			"DATABASES":                strings.Join(c.Databases, ","),
-			"INCLUDE_MANUAL_SNAPSHOTS": strconv.FormatBool(c.IncludeManualSnapshots),
-			"EXPORT_TIMEOUT_SECONDS":   strconv.Itoa(c.ExportTimeoutHours * 3600),
-			"CRAWL_TIMEOUT_SECONDS":    strconv.Itoa(c.CrawlTimeoutMinutes * 60),
+			deploy.EnvBucket:                 bucket,
+			deploy.EnvExportPrefix:           deploy.ExportPrefix,
+			deploy.EnvExportRoleArn:          *s.exportRole.RoleArn(),
+			deploy.EnvKMSKeyID:               keyArn,
+			deploy.EnvDBInstanceIDs:          strings.Join(c.DBInstanceIDs, ","),
+			deploy.EnvDatabases:              strings.Join(c.Databases, ","),
+			deploy.EnvIncludeManualSnapshots: strconv.FormatBool(c.IncludeManualSnapshots),
+			deploy.EnvExportTimeoutSeconds:   strconv.Itoa(c.ExportTimeoutHours * 3600),
+			deploy.EnvExportRecheckSeconds:   strconv.Itoa(c.ExportRecheckMinutes * 60),
+			deploy.EnvCrawlTimeoutSeconds:    strconv.Itoa(c.CrawlTimeoutMinutes * 60),
+			deploy.EnvSnapshotTimeZone:       c.SnapshotTimeZone,
 		},
 	}, nil)
-	var snapshots []string
-	for _, id := range c.DBInstanceIDs {
-		// RDS authorizes StartExportTask against the snapshot's ARN (its AccessDenied
-		// names "on resource: arn:aws:rds:R:A:snapshot:<id>").
-		snapshots = append(snapshots, s.arn("rds", "snapshot:rds:"+id+"-*"))
-		if c.IncludeManualSnapshots {
-			snapshots = append(snapshots, s.arn("rds", "snapshot:"+id+"-*"))
-		}
-	}
-	start.AddToRolePolicy(statement([]string{"rds:StartExportTask"}, snapshots...))
-	// DescribeExportTasks has no resource type in the IAM Service Authorization
-	// Reference (access level List): it only works with Resource "*".
+	// The IAM Service Authorization Reference lists no resource type for
+	// rds:StartExportTask, so only "*" authorizes it. What an export can reach is
+	// bounded instead by the one role it may pass (below), which writes only under
+	// exports/, and by the function re-checking that the snapshot is a configured
+	// instance's.
+	start.AddToRolePolicy(statement([]string{"rds:StartExportTask"}, "*"))
+	// DescribeExportTasks has no resource type either (access level List).
 	start.AddToRolePolicy(statement([]string{"rds:DescribeExportTasks"}, "*"))
+	// DescribeDBSnapshots gives the snapshot's creation time, its snapshot_date.
+	start.AddToRolePolicy(statement([]string{"rds:DescribeDBSnapshots"}, s.snapshotArns()...))
 	start.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("iam:PassRole"),
 		Resources: jsii.Strings(*s.exportRole.RoleArn()),
@@ -112,71 +129,97 @@ func (s *snaplake) addFunctions() {
 		Conditions: &map[string]any{"Bool": map[string]any{"kms:GrantIsForAWSResource": "true"}},
 	}))
 	s.suppress(start.Role(),
-		wildcards("rds:StartExportTask is limited to the automated (and, if enabled, manual) snapshots of the configured instances; their names end in a timestamp.",
+		wildcards("rds:DescribeDBSnapshots is limited to the automated (and, if enabled, manual) snapshots of the configured instances; their names end in a timestamp.",
 			`regex:/^Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:snapshot:.*-\*$/g`))
 
+	callbacks := *s.bucket.ArnForObjects(jsii.String(deploy.CallbackPrefix + "*"))
 	await := s.newFunction(functionSpec{
-		name: "awaitcallback", id: "AwaitCallback",
+		name: deploy.FnAwaitCallback, id: "AwaitCallback",
 		description: "Stores a waiting execution's task token under callbacks/",
 		timeout:     awscdk.Duration_Seconds(jsii.Number(30)), memoryMB: 256,
-		env: map[string]string{"BUCKET": bucket, "CALLBACK_PREFIX": CallbackPrefix, "KMS_KEY_ID": keyArn},
+		env: map[string]string{
+			deploy.EnvBucket: bucket, deploy.EnvCallbackPrefix: deploy.CallbackPrefix, deploy.EnvKMSKeyID: keyArn,
+			deploy.EnvDestPrefix: deploy.DataPrefix,
+		},
 	}, nil)
-	await.AddToRolePolicy(statement([]string{"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}, *s.bucket.ArnForObjects(jsii.String(CallbackPrefix + "*"))))
+	await.AddToRolePolicy(statement([]string{"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}, callbacks))
+	// A wait is looked up before it exists. Without ListBucket S3 answers a GET of a
+	// missing key with 403, not 404; the store also copes with 403 by listing the key
+	// (internal/callback), so ListBucket is scoped to callbacks/ only.
+	await.AddToRolePolicy(s.listUnder(deploy.CallbackPrefix))
 	await.AddToRolePolicy(statement([]string{"kms:GenerateDataKey", "kms:Decrypt"}, keyArn))
-	// The crawl wait parks its token, then starts the crawler itself, so even an instant
-	// crawl's event finds the token: StartCrawler on this stack's crawlers only.
+	// The crawl wait parks its token, points the crawler at exactly the night's table
+	// folders (GetCrawler, then UpdateCrawler with every field, since UpdateCrawler's
+	// treatment of omitted fields is not documented), then starts it, so even an
+	// instant crawl's event finds the token.
 	var crawlers []string
 	for _, name := range c.CrawlerNames() {
 		crawlers = append(crawlers, s.arn("glue", "crawler/"+name))
 	}
-	await.AddToRolePolicy(statement([]string{"glue:StartCrawler"}, crawlers...))
-	// The export wait asks whether the export already ended (a re-run, or an export
-	// that beat the token). DescribeExportTasks has no resource type: "*" only.
+	await.AddToRolePolicy(statement([]string{"glue:GetCrawler", "glue:UpdateCrawler", "glue:StartCrawler"}, crawlers...))
+	// The export wait asks whether the export already ended (a re-run, an export that
+	// beat the token, or a lost completion event at a periodic re-check).
 	await.AddToRolePolicy(statement([]string{"rds:DescribeExportTasks"}, "*"))
-	s.suppress(await.Role(), wildcards("Task tokens are stored as callbacks/<kind>/<key>.json, one object per waiting task.", objectsUnder(CallbackPrefix)))
+	s.suppress(await.Role(), wildcards("Task tokens are stored as callbacks/<kind>/<key>.json, one object per waiting task; the list permission is limited to that prefix.", objectsUnder(deploy.CallbackPrefix)))
 
 	// resume runs asynchronously from EventBridge: a failed resume is retried twice
 	// by Lambda, then kept in the dead-letter queue, so the event that would have
 	// resumed an execution is not lost before the execution's own timeout.
 	resume := s.newFunction(functionSpec{
-		name: "resume", id: "Resume",
+		name: deploy.FnResume, id: "Resume",
 		description: "Resumes the execution waiting for an export or crawl that finished",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(1)), memoryMB: 256,
-		env: map[string]string{"BUCKET": bucket, "CALLBACK_PREFIX": CallbackPrefix},
+		env:         map[string]string{deploy.EnvBucket: bucket, deploy.EnvCallbackPrefix: deploy.CallbackPrefix},
 	}, func(p *awslambda.FunctionProps) {
 		p.DeadLetterQueue = s.dlq
 		p.RetryAttempts = jsii.Number(2)
 		p.MaxEventAge = awscdk.Duration_Hours(jsii.Number(6))
 	})
-	resume.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:DeleteObject"}, *s.bucket.ArnForObjects(jsii.String(CallbackPrefix + "*"))))
+	resume.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:DeleteObject"}, callbacks))
+	resume.AddToRolePolicy(s.listUnder(deploy.CallbackPrefix))
 	// Decrypt reads the token; GenerateDataKey writes to the encrypted dead-letter queue.
 	resume.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
-	s.suppress(resume.Role(), wildcards("Task tokens are read from callbacks/<kind>/<key>.json, one object per waiting task.", objectsUnder(CallbackPrefix)))
+	// A failed export's notification carries RDS's FailureCause, not the event's text.
+	resume.AddToRolePolicy(statement([]string{"rds:DescribeExportTasks"}, "*"))
+	s.suppress(resume.Role(), wildcards("Task tokens are read from callbacks/<kind>/<key>.json, one object per waiting task.", objectsUnder(deploy.CallbackPrefix)))
 
 	relocate := s.newFunction(functionSpec{
-		name: "relocate", id: "Relocate",
+		name: deploy.FnRelocate, id: "Relocate",
 		description: "Moves an export's table files to data/<database>/<table>/snapshot_date=YYYY-MM-DD/",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(15)), memoryMB: 1024,
 		env: map[string]string{
-			"BUCKET":              bucket,
-			"SOURCE_PREFIX":       ExportPrefix,
-			"DEST_PREFIX":         DataPrefix,
-			"KMS_KEY_ID":          keyArn,
-			"RETENTION":           strconv.Itoa(c.RetentionDays),
-			"CONCURRENCY":         "64",
-			"MULTIPART_THRESHOLD": "5368709120",
+			deploy.EnvBucket:             bucket,
+			deploy.EnvSourcePrefix:       deploy.ExportPrefix,
+			deploy.EnvDestPrefix:         deploy.DataPrefix,
+			deploy.EnvKMSKeyID:           keyArn,
+			deploy.EnvRetention:          strconv.Itoa(c.RetentionDays),
+			deploy.EnvConcurrency:        "64",
+			deploy.EnvMultipartThreshold: "5368709120",
 		},
 	}, nil)
-	exports := *s.bucket.ArnForObjects(jsii.String(ExportPrefix + "*"))
-	data := *s.bucket.ArnForObjects(jsii.String(DataPrefix + "*"))
-	relocate.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:    jsii.Strings("s3:ListBucket"),
-		Resources:  jsii.Strings(*s.bucket.BucketArn()),
-		Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": []string{ExportPrefix + "*", DataPrefix + "*"}}},
-	}))
+	exports := *s.bucket.ArnForObjects(jsii.String(deploy.ExportPrefix + "*"))
+	manifests := *s.bucket.ArnForObjects(jsii.String(deploy.ExportPrefix + "*/" + deploy.RelocateManifestName))
+	data := *s.bucket.ArnForObjects(jsii.String(deploy.DataPrefix + "*"))
+	relocate.AddToRolePolicy(s.listUnder(deploy.ExportPrefix, deploy.DataPrefix))
 	relocate.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:DeleteObject"}, exports))
+	// The resume manifest is the one object relocation writes under exports/.
+	relocate.AddToRolePolicy(statement([]string{"s3:PutObject"}, manifests))
 	relocate.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, data))
 	relocate.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
-	s.suppress(relocate.Role(), wildcards("Relocation reads every file of an export under exports/ and writes the tables' partitions under data/.",
-		objectsUnder(ExportPrefix), objectsUnder(DataPrefix)))
+	s.suppress(relocate.Role(), wildcards("Relocation reads every file of an export under exports/, writes its resume manifest there, and writes the tables' partitions under data/.",
+		objectsUnder(deploy.ExportPrefix), objectsUnder(deploy.DataPrefix),
+		`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/exports\/\*\/`+strings.ReplaceAll(deploy.RelocateManifestName, ".", `\.`)+`$/g`))
+}
+
+// snapshotArns are the ARNs of the configured instances' snapshots: automated ones
+// (rds:<instance>-YYYY-MM-DD-HH-MM) and, if enabled, manual ones (<instance>-...).
+func (s *snaplake) snapshotArns() []string {
+	var out []string
+	for _, id := range s.cfg.DBInstanceIDs {
+		out = append(out, s.arn("rds", "snapshot:rds:"+id+"-*"))
+		if s.cfg.IncludeManualSnapshots {
+			out = append(out, s.arn("rds", "snapshot:"+id+"-*"))
+		}
+	}
+	return out
 }

@@ -16,14 +16,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
-)
 
-// Prefixes of the lake bucket, shared with the functions through their environment.
-const (
-	ExportPrefix        = "exports/"
-	DataPrefix          = "data/"
-	CallbackPrefix      = "callbacks/"
-	AthenaResultsPrefix = "athena-results/"
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // SnaplakeStackProps configures the stack.
@@ -44,6 +38,7 @@ type snaplake struct {
 	exportRole   awsiam.Role
 	fns          map[string]awslambda.Function
 	stateMachine awsstepfunctions.StateMachine
+	roles        map[string]awsiam.IRole // service roles by deploy.Role* name
 	pending      []pendingSuppression
 }
 
@@ -57,7 +52,7 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 		cfg = props.Config
 	}
 	stack := awscdk.NewStack(scope, jsii.String(id), &sprops)
-	s := &snaplake{stack: stack, cfg: cfg, name: *stack.StackName(), fns: map[string]awslambda.Function{}}
+	s := &snaplake{stack: stack, cfg: cfg, name: *stack.StackName(), fns: map[string]awslambda.Function{}, roles: map[string]awsiam.IRole{}}
 
 	for _, n := range ruleNames {
 		if r := s.ruleName(n); len(r) > 64 {
@@ -73,6 +68,8 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	s.addRules()
 	dbNames := s.addCatalog()
 	workgroup := s.addAthena()
+	analyst := s.addAnalystPolicy(workgroup, dbNames)
+	s.addAlarms()
 	s.applySuppressions()
 
 	out := func(id, value, desc string) {
@@ -83,6 +80,10 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	out("TopicArn", *s.topic.TopicArn(), "Failure notifications")
 	out("WorkGroupName", workgroup, "Athena workgroup to query the lake with")
 	out("GlueDatabases", strings.Join(dbNames, ","), "Glue databases, one per source database")
+	out("AnalystPolicyArn", *analyst.ManagedPolicyArn(), "Attach to analysts' roles or groups: query the lake with Athena in the snaplake workgroup")
+	out("DeadLetterQueueUrl", *s.dlq.QueueUrl(), "Events and resumes that failed every retry")
+	out("KeyArn", *s.key.KeyArn(), "The KMS key of the lake, its logs, topic and queue")
+	out("RoleArns", s.roleArns(), "JSON: the role of each function and service, for snaplake doctor")
 	return stack
 }
 
@@ -166,10 +167,10 @@ func (s *snaplake) addStorage() {
 		LifecycleRules: &[]*awss3.LifecycleRule{
 			// Relocation moves the table files out; what remains is the export's
 			// metadata (export_info, export_tables_info), kept two weeks for audit.
-			{Id: jsii.String("expire-exports"), Prefix: jsii.String(ExportPrefix), Expiration: awscdk.Duration_Days(jsii.Number(14))},
-			{Id: jsii.String("expire-athena-results"), Prefix: jsii.String(AthenaResultsPrefix), Expiration: awscdk.Duration_Days(jsii.Number(30))},
+			{Id: jsii.String("expire-exports"), Prefix: jsii.String(deploy.ExportPrefix), Expiration: awscdk.Duration_Days(jsii.Number(14))},
+			{Id: jsii.String("expire-athena-results"), Prefix: jsii.String(deploy.AthenaResultsPrefix), Expiration: awscdk.Duration_Days(jsii.Number(30))},
 			// A callback left behind by an execution that timed out is of no use after its run.
-			{Id: jsii.String("expire-callbacks"), Prefix: jsii.String(CallbackPrefix), Expiration: awscdk.Duration_Days(jsii.Number(30))},
+			{Id: jsii.String("expire-callbacks"), Prefix: jsii.String(deploy.CallbackPrefix), Expiration: awscdk.Duration_Days(jsii.Number(30))},
 			{Id: jsii.String("abort-incomplete-multipart-uploads"), AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7))},
 		},
 	})
@@ -201,7 +202,8 @@ func (s *snaplake) addExportRole() {
 			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}},
 		}),
 	})
-	exports := *s.bucket.ArnForObjects(jsii.String(ExportPrefix + "*"))
+	s.tagRole(s.exportRole, deploy.RoleExport)
+	exports := *s.bucket.ArnForObjects(jsii.String(deploy.ExportPrefix + "*"))
 	// The action wildcards are the ones the RDS documentation lists for the export role.
 	s.exportRole.AddToPolicy(statement([]string{"s3:PutObject*", "s3:GetObject*", "s3:DeleteObject*"}, exports))
 	// Bucket-level actions: RDS checks the bucket before it writes; AWS documents no
@@ -210,7 +212,7 @@ func (s *snaplake) addExportRole() {
 	s.exportRole.AddToPolicy(statement([]string{"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"}, *s.key.KeyArn()))
 	s.suppress(s.exportRole,
 		wildcards("The RDS export role needs the s3:*Object* action families the RDS documentation lists, on exports/ only.",
-			"Action::s3:PutObject*", "Action::s3:GetObject*", "Action::s3:DeleteObject*", objectsUnder(ExportPrefix)))
+			"Action::s3:PutObject*", "Action::s3:GetObject*", "Action::s3:DeleteObject*", objectsUnder(deploy.ExportPrefix)))
 }
 
 func (s *snaplake) logGroup(id, name string) awslogs.LogGroup {
@@ -227,4 +229,23 @@ func statement(actions []string, resources ...string) awsiam.PolicyStatement {
 		Actions:   jsii.Strings(actions...),
 		Resources: jsii.Strings(resources...),
 	})
+}
+
+// tagRole marks a service role with what it is for and remembers it for the outputs.
+func (s *snaplake) tagRole(role awsiam.IRole, name string) {
+	awscdk.Tags_Of(role).Add(jsii.String(deploy.TagRole), jsii.String(name), nil)
+	s.roles[name] = role
+}
+
+// roleArns is the RoleArns output: {"<function or service role>": "<role ARN>"}, the
+// names `snaplake doctor` finds in the recorded permission list.
+func (s *snaplake) roleArns() string {
+	parts := []string{}
+	for _, name := range deploy.Functions {
+		parts = append(parts, fmt.Sprintf("%q:%q", name, *s.fns[name].Role().RoleArn()))
+	}
+	for _, name := range []string{deploy.RoleExport, deploy.RoleCrawler, deploy.RoleStateMachine} {
+		parts = append(parts, fmt.Sprintf("%q:%q", name, *s.roles[name].RoleArn()))
+	}
+	return *awscdk.Fn_Join(jsii.String(""), jsii.Strings("{", strings.Join(parts, ","), "}"))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/statemachines"
 )
 
@@ -625,8 +626,8 @@ func TestStateMachineDeploysEmbeddedDefinition(t *testing.T) {
 		t.Errorf("DefinitionSubstitutions keys %v, want %v", keys, want)
 	}
 	subs := p["DefinitionSubstitutions"].(map[string]any)
-	if subs[statemachines.CrawlerNamePrefix] != CrawlerNamePrefix {
-		t.Errorf("CrawlerNamePrefix = %v, want %s", subs[statemachines.CrawlerNamePrefix], CrawlerNamePrefix)
+	if subs[statemachines.CrawlerNamePrefix] != deploy.CrawlerNamePrefix {
+		t.Errorf("CrawlerNamePrefix = %v, want %s", subs[statemachines.CrawlerNamePrefix], deploy.CrawlerNamePrefix)
 	}
 	for key, fn := range map[string]string{
 		statemachines.StartExportFunctionArn: "StartExport", statemachines.AwaitCallbackFunctionArn: "AwaitCallback",

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/statemachines"
 )
 
@@ -26,10 +27,10 @@ func (s *snaplake) ruleName(pattern string) string { return s.name + "-" + patte
 // Substitutions returns the values of the export workflow's placeholders.
 func (s *snaplake) substitutions() map[string]*string {
 	return map[string]*string{
-		statemachines.StartExportFunctionArn:   s.fns["startexport"].FunctionArn(),
-		statemachines.AwaitCallbackFunctionArn: s.fns["awaitcallback"].FunctionArn(),
-		statemachines.RelocateFunctionArn:      s.fns["relocate"].FunctionArn(),
-		statemachines.CrawlerNamePrefix:        jsii.String(CrawlerNamePrefix),
+		statemachines.StartExportFunctionArn:   s.fns[deploy.FnStartExport].FunctionArn(),
+		statemachines.AwaitCallbackFunctionArn: s.fns[deploy.FnAwaitCallback].FunctionArn(),
+		statemachines.RelocateFunctionArn:      s.fns[deploy.FnRelocate].FunctionArn(),
+		statemachines.CrawlerNamePrefix:        jsii.String(deploy.CrawlerNamePrefix),
 		statemachines.NotificationTopicArn:     s.topic.TopicArn(),
 	}
 }
@@ -53,8 +54,9 @@ func (s *snaplake) addStateMachine() {
 			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}},
 		}),
 	})
+	s.tagRole(role, deploy.RoleStateMachine)
 	var fnArns []string
-	for _, name := range []string{"startexport", "awaitcallback", "relocate"} {
+	for _, name := range []string{deploy.FnStartExport, deploy.FnAwaitCallback, deploy.FnRelocate} {
 		arn := *s.fns[name].FunctionArn()
 		// ARN:* covers qualified invocations (versions, aliases), which lambda:invoke
 		// may use; the statement names the three functions and nothing else.
@@ -84,12 +86,12 @@ func (s *snaplake) addStateMachine() {
 	// authorizes them against the state machine that issued the token (its
 	// AccessDenied names the stateMachine ARN, and CDK's grantTaskResponse scopes them
 	// so), which keeps the function from completing any other workflow's tasks.
-	s.fns["resume"].AddToRolePolicy(statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure"}, *s.stateMachine.StateMachineArn()))
+	s.fns[deploy.FnResume].AddToRolePolicy(statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure"}, *s.stateMachine.StateMachineArn()))
 	// The await function resumes a wait itself when the export already ended. A policy
 	// of its own, not the role's default one: the function must not depend on the state
 	// machine that invokes it (a dependency cycle).
 	awsiam.NewPolicy(s.stack, jsii.String("AwaitCallbackTaskResponse"), &awsiam.PolicyProps{
-		Roles:      &[]awsiam.IRole{s.fns["awaitcallback"].Role()},
+		Roles:      &[]awsiam.IRole{s.fns[deploy.FnAwaitCallback].Role()},
 		Statements: &[]awsiam.PolicyStatement{statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure"}, *s.stateMachine.StateMachineArn())},
 	})
 	s.suppress(role,
@@ -116,7 +118,7 @@ func (s *snaplake) addRules() {
 		DeadLetterQueue: s.dlq, MaxEventAge: age, RetryAttempts: attempts,
 	})
 	for _, name := range []string{events.ExportFinished, events.CrawlerFinished} {
-		targets[name] = awseventstargets.NewLambdaFunction(s.fns["resume"], &awseventstargets.LambdaFunctionProps{
+		targets[name] = awseventstargets.NewLambdaFunction(s.fns[deploy.FnResume], &awseventstargets.LambdaFunctionProps{
 			DeadLetterQueue: s.dlq, MaxEventAge: age, RetryAttempts: attempts,
 		})
 	}

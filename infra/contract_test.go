@@ -1,0 +1,464 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/local/contract"
+)
+
+var updateContract = flag.Bool("update-contract", false, "rewrite internal/local/contract/contract.json from the synthesized template")
+
+// TestOfflineContractMatchesTemplate synthesizes the stack with the offline context,
+// resolves the template into the offline account, and compares the result with the
+// contract the offline run reads. A change to any function's environment or any
+// role's policy fails here until the contract is regenerated (`make contract`).
+func TestOfflineContractMatchesTemplate(t *testing.T) {
+	dir := t.TempDir()
+	writeDummyAssets(t, dir)
+	ctx := contract.Context()
+	ctx[KeyLambdaAssetDir] = dir
+	cfg, err := ParseConfig(lookupFrom(ctx))
+	if err != nil {
+		t.Fatalf("offline context: %v", err)
+	}
+	s := synth(t, cfg)
+	got, err := resolveContract(s.json)
+	if err != nil {
+		t.Fatalf("resolve the template: %v", err)
+	}
+	b, err := got.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("..", "internal", "local", "contract", contract.File)
+	if *updateContract {
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", path)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, want) {
+		t.Errorf("%s differs from the synthesized template; run `make contract` and review the diff:\n%s", path, lineDiff(string(want), string(b)))
+	}
+}
+
+// lineDiff shows the first lines that differ, enough to see what changed.
+func lineDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out []string
+	for i := 0; i < len(al) || i < len(bl); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			out = append(out, fmt.Sprintf("line %d:\n  committed: %s\n  template:  %s", i+1, x, y))
+		}
+		if len(out) == 10 {
+			break
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// resolver turns a CloudFormation template's intrinsic functions into the values
+// they take once deployed into the offline account.
+type resolver struct {
+	resources map[string]map[string]any
+}
+
+func (r *resolver) physicalName(id string) string {
+	return contract.Stack + "-" + id
+}
+
+func (r *resolver) props(id string) map[string]any {
+	p, _ := r.resources[id]["Properties"].(map[string]any)
+	return p
+}
+
+func (r *resolver) typ(id string) string {
+	t, _ := r.resources[id]["Type"].(string)
+	return t
+}
+
+var nonBucket = regexp.MustCompile(`[^a-z0-9-]`)
+
+func (r *resolver) ref(id string) (string, error) {
+	switch id {
+	case "AWS::Partition":
+		return "aws", nil
+	case "AWS::Region":
+		return contract.Region, nil
+	case "AWS::AccountId":
+		return contract.Account, nil
+	case "AWS::URLSuffix":
+		return "amazonaws.com", nil
+	case "AWS::StackName":
+		return contract.Stack, nil
+	}
+	if _, ok := r.resources[id]; !ok {
+		return "", fmt.Errorf("Ref to unknown resource %s", id)
+	}
+	p := r.props(id)
+	named := func(key string) (string, error) {
+		if v, ok := p[key]; ok {
+			return r.str(v)
+		}
+		return r.physicalName(id), nil
+	}
+	switch r.typ(id) {
+	case "AWS::S3::Bucket":
+		if v, ok := p["BucketName"]; ok {
+			return r.str(v)
+		}
+		return nonBucket.ReplaceAllString(strings.ToLower(r.physicalName(id)), ""), nil
+	case "AWS::KMS::Key":
+		sum := sha256.Sum256([]byte(id))
+		h := hex.EncodeToString(sum[:])
+		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32], nil
+	case "AWS::IAM::Role":
+		return named("RoleName")
+	case "AWS::IAM::ManagedPolicy":
+		name, err := named("ManagedPolicyName")
+		return "arn:aws:iam::" + contract.Account + ":policy/" + name, err
+	case "AWS::Lambda::Function":
+		return named("FunctionName")
+	case "AWS::SNS::Topic":
+		name, err := named("TopicName")
+		return fmt.Sprintf("arn:aws:sns:%s:%s:%s", contract.Region, contract.Account, name), err
+	case "AWS::SQS::Queue":
+		name, err := named("QueueName")
+		return fmt.Sprintf("https://sqs.%s.amazonaws.com/%s/%s", contract.Region, contract.Account, name), err
+	case "AWS::StepFunctions::StateMachine":
+		name, err := named("StateMachineName")
+		return fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", contract.Region, contract.Account, name), err
+	case "AWS::Logs::LogGroup":
+		return named("LogGroupName")
+	case "AWS::Glue::Database":
+		return r.str(p["DatabaseInput"].(map[string]any)["Name"])
+	case "AWS::Glue::Crawler", "AWS::Glue::SecurityConfiguration", "AWS::Athena::WorkGroup", "AWS::Events::Rule", "AWS::CloudWatch::Alarm":
+		key := "Name"
+		if r.typ(id) == "AWS::CloudWatch::Alarm" {
+			key = "AlarmName"
+		}
+		return named(key)
+	}
+	return "", fmt.Errorf("Ref to %s (%s): no offline physical name for this type", id, r.typ(id))
+}
+
+func (r *resolver) getAtt(id, attr string) (string, error) {
+	name, err := r.ref(id)
+	if err != nil {
+		return "", err
+	}
+	arn := func(service, res string) string {
+		return fmt.Sprintf("arn:aws:%s:%s:%s:%s", service, contract.Region, contract.Account, res)
+	}
+	switch r.typ(id) + "." + attr {
+	case "AWS::S3::Bucket.Arn":
+		return "arn:aws:s3:::" + name, nil
+	case "AWS::IAM::Role.Arn":
+		return "arn:aws:iam::" + contract.Account + ":role/" + name, nil
+	case "AWS::KMS::Key.Arn":
+		return arn("kms", "key/"+name), nil
+	case "AWS::Lambda::Function.Arn":
+		return arn("lambda", "function:"+name), nil
+	case "AWS::SQS::Queue.Arn":
+		return arn("sqs", name[strings.LastIndex(name, "/")+1:]), nil
+	case "AWS::SQS::Queue.QueueName":
+		return name[strings.LastIndex(name, "/")+1:], nil
+	case "AWS::SNS::Topic.TopicArn":
+		return name, nil
+	case "AWS::SNS::Topic.TopicName":
+		return name[strings.LastIndex(name, ":")+1:], nil
+	case "AWS::Logs::LogGroup.Arn":
+		return arn("logs", "log-group:"+name+":*"), nil
+	case "AWS::StepFunctions::StateMachine.Arn":
+		return name, nil
+	case "AWS::StepFunctions::StateMachine.Name":
+		return name[strings.LastIndex(name, ":")+1:], nil
+	}
+	return "", fmt.Errorf("Fn::GetAtt %s.%s (%s): not resolvable offline", id, attr, r.typ(id))
+}
+
+func (r *resolver) str(v any) (string, error) {
+	out, err := r.resolve(v)
+	if err != nil {
+		return "", err
+	}
+	s, ok := out.(string)
+	if !ok {
+		return "", fmt.Errorf("%v resolves to %T, want a string", v, out)
+	}
+	return s, nil
+}
+
+// resolve replaces every intrinsic function in v by its value.
+func (r *resolver) resolve(v any) (any, error) {
+	switch t := v.(type) {
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			x, err := r.resolve(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = x
+		}
+		return out, nil
+	case map[string]any:
+		if len(t) == 1 {
+			for k, arg := range t {
+				switch k {
+				case "Ref":
+					return r.ref(arg.(string))
+				case "Fn::GetAtt":
+					a := arg.([]any)
+					return r.getAtt(a[0].(string), a[1].(string))
+				case "Fn::Join":
+					a := arg.([]any)
+					parts, err := r.resolve(a[1])
+					if err != nil {
+						return nil, err
+					}
+					var ss []string
+					for _, p := range parts.([]any) {
+						ss = append(ss, fmt.Sprint(p))
+					}
+					return strings.Join(ss, a[0].(string)), nil
+				case "Fn::Select":
+					a := arg.([]any)
+					list, err := r.resolve(a[1])
+					if err != nil {
+						return nil, err
+					}
+					idx := int(a[0].(float64))
+					return list.([]any)[idx], nil
+				case "Fn::Split":
+					a := arg.([]any)
+					s, err := r.str(a[1])
+					if err != nil {
+						return nil, err
+					}
+					var out []any
+					for _, p := range strings.Split(s, a[0].(string)) {
+						out = append(out, p)
+					}
+					return out, nil
+				case "Fn::Sub", "Fn::If", "Fn::ImportValue", "Fn::FindInMap", "Fn::Base64", "Fn::GetAZs":
+					return nil, fmt.Errorf("%s is not resolvable offline", k)
+				}
+			}
+		}
+		out := map[string]any{}
+		for k, e := range t {
+			x, err := r.resolve(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = x
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func tagValue(props map[string]any, key string) string {
+	for _, tg := range asList(props["Tags"]) {
+		if m, ok := tg.(map[string]any); ok && m["Key"] == key {
+			s, _ := m["Value"].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// rolePolicies resolves every identity policy attached to the role: inline policies,
+// AWS::IAM::Policy resources naming it, and managed policies of this template. An AWS
+// managed policy cannot be evaluated offline and is an error.
+func (r *resolver) role(id string) (contract.Role, error) {
+	name, err := r.ref(id)
+	if err != nil {
+		return contract.Role{}, err
+	}
+	arn, _ := r.getAtt(id, "Arn")
+	role := contract.Role{Name: name, Arn: arn}
+	add := func(doc any) error {
+		res, err := r.resolve(doc)
+		if err != nil {
+			return fmt.Errorf("policy of role %s: %w", id, err)
+		}
+		b, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		role.Policies = append(role.Policies, b)
+		return nil
+	}
+	p := r.props(id)
+	for _, pol := range asList(p["Policies"]) {
+		if m, ok := pol.(map[string]any); ok {
+			if err := add(m["PolicyDocument"]); err != nil {
+				return role, err
+			}
+		}
+	}
+	for _, mp := range asList(p["ManagedPolicyArns"]) {
+		if mp == nil {
+			continue
+		}
+		return role, fmt.Errorf("role %s has the managed policy %v: the offline run cannot evaluate it; grant inline what it needs", id, mp)
+	}
+	var ids []string
+	for pid := range r.resources {
+		ids = append(ids, pid)
+	}
+	sort.Strings(ids)
+	for _, pid := range ids {
+		if r.typ(pid) != "AWS::IAM::Policy" && r.typ(pid) != "AWS::IAM::ManagedPolicy" {
+			continue
+		}
+		pp := r.props(pid)
+		for _, ro := range asList(pp["Roles"]) {
+			if m, ok := ro.(map[string]any); ok && m["Ref"] == id {
+				if err := add(pp["PolicyDocument"]); err != nil {
+					return role, err
+				}
+			}
+		}
+	}
+	return role, nil
+}
+
+// resolveContract reads the deployment out of a synthesized template.
+func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
+	r := &resolver{resources: map[string]map[string]any{}}
+	for id, res := range tmpl["Resources"].(map[string]any) {
+		r.resources[id] = res.(map[string]any)
+	}
+	c := &contract.Contract{
+		Stack: contract.Stack, Account: contract.Account, Region: contract.Region,
+		Functions: map[string]contract.Function{}, Roles: map[string]contract.Role{}, Outputs: map[string]string{},
+	}
+	for name, o := range tmpl["Outputs"].(map[string]any) {
+		v, err := r.str(o.(map[string]any)["Value"])
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %w", name, err)
+		}
+		c.Outputs[name] = v
+	}
+	c.Bucket = c.Outputs["BucketName"]
+	c.TopicArn = c.Outputs["TopicArn"]
+	c.StateMachineArn = c.Outputs["StateMachineArn"]
+	c.KMSKeyArn = c.Outputs["KeyArn"]
+
+	var ids []string
+	for id := range r.resources {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		p := r.props(id)
+		switch r.typ(id) {
+		case "AWS::Lambda::Function":
+			name := tagValue(p, deploy.TagFunction)
+			if name == "" {
+				return nil, fmt.Errorf("function %s has no %s tag", id, deploy.TagFunction)
+			}
+			fn := contract.Function{Environment: map[string]string{}}
+			var err error
+			if fn.Name, err = r.ref(id); err != nil {
+				return nil, err
+			}
+			fn.Arn, _ = r.getAtt(id, "Arn")
+			vars, _ := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+			for k, v := range vars {
+				if fn.Environment[k], err = r.str(v); err != nil {
+					return nil, fmt.Errorf("function %s variable %s: %w", name, k, err)
+				}
+			}
+			roleID := p["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+			if fn.Role, err = r.role(roleID); err != nil {
+				return nil, err
+			}
+			c.Functions[name] = fn
+		case "AWS::IAM::Role":
+			if name := tagValue(p, deploy.TagRole); name != "" {
+				role, err := r.role(id)
+				if err != nil {
+					return nil, err
+				}
+				c.Roles[name] = role
+			}
+		case "AWS::SQS::Queue":
+			c.DeadLetterQueueArn, _ = r.getAtt(id, "Arn")
+		case "AWS::StepFunctions::StateMachine":
+			subs, err := r.resolve(p["DefinitionSubstitutions"])
+			if err != nil {
+				return nil, fmt.Errorf("state machine substitutions: %w", err)
+			}
+			c.DefinitionSubstitutions = map[string]string{}
+			for k, v := range subs.(map[string]any) {
+				c.DefinitionSubstitutions[k] = fmt.Sprint(v)
+			}
+		case "AWS::Glue::Crawler":
+			cr := contract.Crawler{}
+			var err error
+			if cr.Name, err = r.str(p["Name"]); err != nil {
+				return nil, err
+			}
+			if cr.Database, err = r.str(p["DatabaseName"]); err != nil {
+				return nil, err
+			}
+			if cr.RoleArn, err = r.str(p["Role"]); err != nil {
+				return nil, err
+			}
+			cr.Configuration, _ = p["Configuration"].(string)
+			for _, tg := range asList(p["Targets"].(map[string]any)["S3Targets"]) {
+				m := tg.(map[string]any)
+				path, err := r.str(m["Path"])
+				if err != nil {
+					return nil, err
+				}
+				target := contract.Target{Path: path}
+				for _, e := range asList(m["Exclusions"]) {
+					if e != nil {
+						target.Exclusions = append(target.Exclusions, e.(string))
+					}
+				}
+				cr.Targets = append(cr.Targets, target)
+			}
+			c.Crawlers = append(c.Crawlers, cr)
+		}
+	}
+	for _, name := range deploy.Functions {
+		if _, ok := c.Functions[name]; !ok {
+			return nil, fmt.Errorf("the template has no function tagged %s=%s", deploy.TagFunction, name)
+		}
+	}
+	for _, name := range []string{deploy.RoleExport, deploy.RoleCrawler, deploy.RoleStateMachine} {
+		if _, ok := c.Roles[name]; !ok {
+			return nil, fmt.Errorf("the template has no role tagged %s=%s", deploy.TagRole, name)
+		}
+	}
+	return c, nil
+}

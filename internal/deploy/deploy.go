@@ -1,0 +1,105 @@
+// Package deploy owns the names and defaults that the CDK app, the Lambda functions
+// and the offline run share: bucket prefixes, function names, environment variable
+// names, crawler naming and timeouts. Each is spelled here once.
+package deploy
+
+import (
+	"strings"
+	"time"
+)
+
+// Prefixes of the lake bucket. Each ends with "/" so that no prefix is a prefix of a
+// sibling's name.
+const (
+	ExportPrefix        = "exports/"        // RDS writes each export under exports/<export id>/
+	DataPrefix          = "data/"           // data/<database>/<table>/snapshot_date=YYYY-MM-DD/
+	CallbackPrefix      = "callbacks/"      // callbacks/<kind>/<key>.json: parked task tokens
+	AthenaResultsPrefix = "athena-results/" // the Athena workgroup's query results
+)
+
+// Function names: the folder of each function's code (functions/<name>, and
+// <lambdaAssetDir>/<name>/bootstrap), and the name it logs under.
+const (
+	FnStartExport   = "startexport"
+	FnAwaitCallback = "awaitcallback"
+	FnResume        = "resume"
+	FnRelocate      = "relocate"
+)
+
+// Functions lists every Lambda function the stack deploys.
+var Functions = []string{FnStartExport, FnAwaitCallback, FnResume, FnRelocate}
+
+// Environment variable names the functions read and the stack sets.
+const (
+	EnvBucket                 = "BUCKET"
+	EnvKMSKeyID               = "KMS_KEY_ID"
+	EnvLogLevel               = "LOG_LEVEL"
+	EnvExportPrefix           = "EXPORT_PREFIX"
+	EnvExportRoleArn          = "EXPORT_ROLE_ARN"
+	EnvDBInstanceIDs          = "DB_INSTANCE_IDS"
+	EnvDatabases              = "DATABASES"
+	EnvIncludeManualSnapshots = "INCLUDE_MANUAL_SNAPSHOTS"
+	EnvExportTimeoutSeconds   = "EXPORT_TIMEOUT_SECONDS"
+	EnvExportRecheckSeconds   = "EXPORT_RECHECK_SECONDS"
+	EnvCrawlTimeoutSeconds    = "CRAWL_TIMEOUT_SECONDS"
+	EnvSnapshotTimeZone       = "SNAPSHOT_TIME_ZONE"
+	EnvCallbackPrefix         = "CALLBACK_PREFIX"
+	EnvSourcePrefix           = "SOURCE_PREFIX"
+	EnvDestPrefix             = "DEST_PREFIX"
+	EnvRetention              = "RETENTION"
+	EnvConcurrency            = "CONCURRENCY"
+	EnvMultipartThreshold     = "MULTIPART_THRESHOLD"
+	EnvPartSize               = "PART_SIZE"
+)
+
+// Defaults of the deployment settings.
+const (
+	DefaultRetentionDays = 7
+	DefaultExportTimeout = 12 * time.Hour
+	// DefaultExportRecheck is how often a waiting export asks RDS for its status, so a
+	// lost completion event (RDS sends events on a best-effort basis) costs minutes.
+	DefaultExportRecheck    = 15 * time.Minute
+	DefaultCrawlTimeout     = 60 * time.Minute
+	DefaultSnapshotTimeZone = "UTC"
+	DefaultLogRetentionDays = 90
+)
+
+// CrawlerNamePrefix starts every crawler's name; the state machine builds a crawler's
+// name from it and the (lower-cased) database name the relocation returns.
+const CrawlerNamePrefix = "snaplake-"
+
+// CrawlerName is the crawler of a source database.
+func CrawlerName(db string) string { return CrawlerNamePrefix + strings.ToLower(db) }
+
+// GlueDatabaseName is the catalog database of a source database.
+func GlueDatabaseName(prefix, db string) string { return prefix + strings.ToLower(db) }
+
+// SplitList reads a comma-separated environment value, dropping empty items.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// RelocateManifestName is the file relocation keeps at an export's root
+// (exports/<export id>/<name>) to resume after a kill; its role may write only this
+// object under exports/.
+const RelocateManifestName = "_snaplake_relocate_manifest.json"
+
+// Tags that name what each resource is for; the offline contract and
+// `snaplake doctor` find the functions and roles by them.
+const (
+	TagFunction = "snaplake:function" // on each Lambda function and its role: the function name
+	TagRole     = "snaplake:role"     // on each service role: one of the Role* names below
+)
+
+// Service roles the stack creates besides the functions' roles.
+const (
+	RoleExport       = "rds-export"    // assumed by RDS to write an export into exports/
+	RoleCrawler      = "glue-crawler"  // assumed by Glue to crawl data/<database>/
+	RoleStateMachine = "state-machine" // assumed by Step Functions to run the workflow
+)
