@@ -3,21 +3,33 @@ package export
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
+
+// minExportRecheck keeps a waiting execution from asking RDS more than once a minute:
+// an export takes 30 minutes or more, so a finer recheck only spends API calls.
+const minExportRecheck = time.Minute
 
 // Config is what a deployment sets for the start-export function.
 type Config struct {
 	Bucket                 string   // the lake bucket
-	Prefix                 string   // where exports land, "exports/"
+	Prefix                 string   // where exports land, deploy.ExportPrefix
 	RoleArn                string   // the role RDS assumes to write the export
 	KMSKeyID               string   // the pipeline key; RDS requires one
 	DBInstanceIDs          []string // instances whose snapshots are exported
 	Databases              []string // ExportOnly: source databases to export (empty: all)
 	IncludeManualSnapshots bool
 	ExportTimeout          time.Duration
-	CrawlTimeout           time.Duration
+	// ExportRecheck is how often the state machine asks RDS for the export's status
+	// while it waits for the completion event (zero: deploy.DefaultExportRecheck,
+	// at most ExportTimeout).
+	ExportRecheck time.Duration
+	CrawlTimeout  time.Duration
+	// SnapshotZone is the zone whose calendar day of the snapshot's creation names
+	// its partition, snapshot_date=YYYY-MM-DD (nil: UTC).
+	SnapshotZone *time.Location
 }
 
 // ConfigError names the setting that is missing or wrong.
@@ -25,44 +37,85 @@ type ConfigError struct{ Name, Reason string }
 
 func (e *ConfigError) Error() string { return fmt.Sprintf("configuration %s: %s", e.Name, e.Reason) }
 
-// ConfigFromEnv reads the function's environment (see the CDK stack for the values).
+// ConfigFromEnv reads the function's environment; the names are deploy's Env* constants.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		Bucket:        getenv("BUCKET"),
-		Prefix:        getenv("EXPORT_PREFIX"),
-		RoleArn:       getenv("EXPORT_ROLE_ARN"),
-		KMSKeyID:      getenv("KMS_KEY_ID"),
-		DBInstanceIDs: splitList(getenv("DB_INSTANCE_IDS")),
-		Databases:     splitList(getenv("DATABASES")),
-		ExportTimeout: 12 * time.Hour,
-		CrawlTimeout:  time.Hour,
+		Bucket:        getenv(deploy.EnvBucket),
+		Prefix:        getenv(deploy.EnvExportPrefix),
+		RoleArn:       getenv(deploy.EnvExportRoleArn),
+		KMSKeyID:      getenv(deploy.EnvKMSKeyID),
+		DBInstanceIDs: deploy.SplitList(getenv(deploy.EnvDBInstanceIDs)),
+		Databases:     deploy.SplitList(getenv(deploy.EnvDatabases)),
 	}
 	if c.Prefix == "" {
-		c.Prefix = "exports/"
+		c.Prefix = deploy.ExportPrefix
 	}
-	for name, v := range map[string]string{"BUCKET": c.Bucket, "EXPORT_ROLE_ARN": c.RoleArn, "KMS_KEY_ID": c.KMSKeyID} {
-		if v == "" {
-			return Config{}, &ConfigError{Name: name, Reason: "not set"}
+	for _, req := range []struct{ name, v string }{
+		{deploy.EnvBucket, c.Bucket}, {deploy.EnvExportRoleArn, c.RoleArn}, {deploy.EnvKMSKeyID, c.KMSKeyID},
+	} {
+		if req.v == "" {
+			return Config{}, &ConfigError{Name: req.name, Reason: "not set"}
 		}
 	}
 	if len(c.DBInstanceIDs) == 0 {
-		return Config{}, &ConfigError{Name: "DB_INSTANCE_IDS", Reason: "not set: list the DB instances whose snapshots to export"}
+		return Config{}, &ConfigError{Name: deploy.EnvDBInstanceIDs, Reason: "not set: list the DB instances whose snapshots to export"}
 	}
-	if v := getenv("INCLUDE_MANUAL_SNAPSHOTS"); v != "" {
+	if v := getenv(deploy.EnvIncludeManualSnapshots); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return Config{}, &ConfigError{Name: "INCLUDE_MANUAL_SNAPSHOTS", Reason: fmt.Sprintf("%q is not true or false", v)}
+			return Config{}, &ConfigError{Name: deploy.EnvIncludeManualSnapshots, Reason: fmt.Sprintf("%q is not true or false", v)}
 		}
 		c.IncludeManualSnapshots = b
 	}
 	var err error
-	if c.ExportTimeout, err = seconds(getenv, "EXPORT_TIMEOUT_SECONDS", c.ExportTimeout); err != nil {
+	if c.ExportTimeout, err = seconds(getenv, deploy.EnvExportTimeoutSeconds, deploy.DefaultExportTimeout); err != nil {
 		return Config{}, err
 	}
-	if c.CrawlTimeout, err = seconds(getenv, "CRAWL_TIMEOUT_SECONDS", c.CrawlTimeout); err != nil {
+	if c.CrawlTimeout, err = seconds(getenv, deploy.EnvCrawlTimeoutSeconds, deploy.DefaultCrawlTimeout); err != nil {
+		return Config{}, err
+	}
+	if c.ExportRecheck, err = readExportRecheck(getenv, c.ExportTimeout); err != nil {
+		return Config{}, err
+	}
+	if c.SnapshotZone, err = loadSnapshotZone(getenv(deploy.EnvSnapshotTimeZone)); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// readExportRecheck reads the recheck interval. A value the deployment sets must lie
+// between a minute and the export timeout; the default is only shortened to a
+// shorter export timeout, so setting the timeout alone never breaks the function.
+func readExportRecheck(getenv func(string) string, timeout time.Duration) (time.Duration, error) {
+	name := deploy.EnvExportRecheckSeconds
+	if getenv(name) == "" {
+		return min(deploy.DefaultExportRecheck, timeout), nil
+	}
+	d, err := seconds(getenv, name, 0)
+	if err != nil {
+		return 0, err
+	}
+	if d < minExportRecheck || d > timeout {
+		return 0, &ConfigError{Name: name, Reason: fmt.Sprintf("%d seconds is not between %d and the export timeout (%d seconds)",
+			int(d/time.Second), int(minExportRecheck/time.Second), int(timeout/time.Second))}
+	}
+	return d, nil
+}
+
+// loadSnapshotZone loads the IANA zone that dates snapshots. "Local" is refused: it
+// would date partitions by whatever zone the Lambda host happens to run in.
+func loadSnapshotZone(name string) (*time.Location, error) {
+	if name == "" {
+		name = deploy.DefaultSnapshotTimeZone
+	}
+	if name == "Local" {
+		return nil, &ConfigError{Name: deploy.EnvSnapshotTimeZone, Reason: `"Local" is not an IANA time zone name; name the zone, e.g. "Europe/Berlin" or "UTC"`}
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, &ConfigError{Name: deploy.EnvSnapshotTimeZone, Reason: fmt.Sprintf("%q is not an IANA time zone name: %v", name, err)}
+	}
+	return loc, nil
 }
 
 func seconds(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
@@ -77,12 +130,22 @@ func seconds(getenv func(string) string, name string, def time.Duration) (time.D
 	return time.Duration(n) * time.Second, nil
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
+// exportRecheck is the configured recheck interval, or the default for a Config
+// built by hand (as the offline pipeline does) that leaves it zero.
+func (c Config) exportRecheck() time.Duration {
+	if c.ExportRecheck > 0 {
+		return c.ExportRecheck
 	}
-	return out
+	if c.ExportTimeout > 0 {
+		return min(deploy.DefaultExportRecheck, c.ExportTimeout)
+	}
+	return deploy.DefaultExportRecheck
+}
+
+// snapshotZone is the configured zone, UTC when unset.
+func (c Config) snapshotZone() *time.Location {
+	if c.SnapshotZone == nil {
+		return time.UTC
+	}
+	return c.SnapshotZone
 }

@@ -1,5 +1,6 @@
 // Package export starts the RDS snapshot export for a snapshot-created event: it
-// validates the event, derives the export id and treats a re-delivered event as a no-op.
+// validates the event, ignores other instances' snapshots, dates the snapshot by its
+// creation, derives the export id and treats a re-delivered event as a no-op.
 package export
 
 import (
@@ -15,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/awserr"
 	"github.com/snaplake/snaplake/internal/exportid"
 )
 
@@ -25,6 +26,7 @@ import (
 type RDS interface {
 	StartExportTask(ctx context.Context, in *rds.StartExportTaskInput, optFns ...func(*rds.Options)) (*rds.StartExportTaskOutput, error)
 	DescribeExportTasks(ctx context.Context, in *rds.DescribeExportTasksInput, optFns ...func(*rds.Options)) (*rds.DescribeExportTasksOutput, error)
+	DescribeDBSnapshots(ctx context.Context, in *rds.DescribeDBSnapshotsInput, optFns ...func(*rds.Options)) (*rds.DescribeDBSnapshotsOutput, error)
 }
 
 // Actions the state machine branches on.
@@ -32,17 +34,26 @@ const (
 	ActionStarted   = "started"   // a new export runs: wait for its completion event
 	ActionDuplicate = "duplicate" // the export already runs: another execution waits for it
 	ActionCompleted = "completed" // the export already finished (a re-run): relocate now
+	// ActionIgnored: the snapshot is not one of a configured instance, only a name
+	// the event pattern's prefix cannot tell apart ("rds:prod-replica-..." for "prod").
+	// Nothing to do, and nothing went wrong.
+	ActionIgnored = "ignored"
 )
 
-// Result is what the state machine receives.
+// Result is what the state machine receives. Every field but Reason is always
+// present (empty when it does not apply), as the state machine selects each by path.
 type Result struct {
-	ExportID             string `json:"exportId"`
-	SnapshotID           string `json:"snapshotId"`
-	SnapshotArn          string `json:"snapshotArn"`
-	SnapshotDate         string `json:"snapshotDate"`
-	Action               string `json:"action"`
-	ExportTimeoutSeconds int    `json:"exportTimeoutSeconds"`
-	CrawlTimeoutSeconds  int    `json:"crawlTimeoutSeconds"`
+	ExportID     string `json:"exportId"`
+	SnapshotID   string `json:"snapshotId"`
+	SnapshotArn  string `json:"snapshotArn"`
+	SnapshotDate string `json:"snapshotDate"` // the snapshot's creation day in Config.SnapshotZone
+	Action       string `json:"action"`
+	Reason       string `json:"reason,omitempty"` // why a snapshot was ignored
+	// ExportRecheckSeconds is how often the waiting execution asks RDS for the
+	// export's status: RDS sends its completion event on a best-effort basis.
+	ExportRecheckSeconds int `json:"exportRecheckSeconds"`
+	ExportTimeoutSeconds int `json:"exportTimeoutSeconds"`
+	CrawlTimeoutSeconds  int `json:"crawlTimeoutSeconds"`
 }
 
 // Handler starts exports. Its zero value is not usable: build it from Config.
@@ -52,15 +63,21 @@ type Handler struct {
 	Log    *slog.Logger
 }
 
-// ForeignSnapshotError says the snapshot does not belong to a configured DB instance.
-type ForeignSnapshotError struct {
+// SnapshotNotFoundError says RDS does not know the snapshot the event names, or
+// does not know it any more (deleted between the event and this call).
+type SnapshotNotFoundError struct {
 	SnapshotID string
-	Instances  []string
+	Err        error // RDS's answer, a *rdstypes.DBSnapshotNotFoundFault, or nil
 }
 
-func (e *ForeignSnapshotError) Error() string {
-	return fmt.Sprintf("snapshot %q is not a snapshot of a configured DB instance (%s)", e.SnapshotID, strings.Join(e.Instances, ", "))
+func (e *SnapshotNotFoundError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("snapshot %s not found in RDS", e.SnapshotID)
+	}
+	return fmt.Sprintf("snapshot %s not found in RDS: %v", e.SnapshotID, e.Err)
 }
+
+func (e *SnapshotNotFoundError) Unwrap() error { return e.Err }
 
 // ExportFailedError says the export for this snapshot exists and failed or was canceled.
 type ExportFailedError struct {
@@ -80,36 +97,46 @@ func (e *ExportConflictError) Error() string {
 	return fmt.Sprintf("export id %s already names an export of %s, not of %s", e.ExportID, e.OtherSourceArn, e.SnapshotArn)
 }
 
-// ThrottledError marks an AWS throttling answer; the state machine retries it with backoff.
-type ThrottledError struct{ Op string }
-
-func (e *ThrottledError) Error() string { return e.Op + ": throttled by AWS" }
-
 var automatedSnapshotRE = regexp.MustCompile(`^rds:(.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$`)
 
 // Handle starts the export for a snapshot-created event. The event is the whole
-// EventBridge event, as the rule passes it to the state machine.
+// EventBridge event, as the rule passes it to the state machine. A throttled AWS
+// call comes back as *awserr.ThrottledError, which the state machine retries.
 func (h Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, error) {
+	res, err := h.handle(ctx, raw)
+	return res, awserr.Surface(err)
+}
+
+func (h Handler) handle(ctx context.Context, raw json.RawMessage) (Result, error) {
 	snap, err := h.snapshot(raw)
 	if err != nil {
 		h.Log.WarnContext(ctx, "rejecting event", "error", err)
 		return Result{}, err
 	}
+	res := Result{
+		SnapshotID:           snap.SourceIdentifier,
+		SnapshotArn:          snap.SourceArn,
+		ExportRecheckSeconds: int(h.Config.exportRecheck() / time.Second),
+		ExportTimeoutSeconds: int(h.Config.ExportTimeout / time.Second),
+		CrawlTimeoutSeconds:  int(h.Config.CrawlTimeout / time.Second),
+	}
+	if !h.ownSnapshot(snap) {
+		// The event pattern can only match "rds:<instance>-" by prefix, so the
+		// snapshots of "<instance>-replica" arrive too, every night: not a failure.
+		res.Action = ActionIgnored
+		res.Reason = fmt.Sprintf("snapshot %s is not a snapshot of a configured DB instance (%s)",
+			snap.SourceIdentifier, strings.Join(h.Config.DBInstanceIDs, ", "))
+		h.Log.InfoContext(ctx, "ignoring snapshot of another DB instance",
+			"snapshot", snap.SourceIdentifier, "instances", h.Config.DBInstanceIDs)
+		return res, nil
+	}
 	id, err := exportid.FromSnapshot(snap.SourceIdentifier)
 	if err != nil {
 		return Result{}, fmt.Errorf("derive export id for snapshot %s: %w", snap.SourceIdentifier, err)
 	}
-	date, err := snapshotDate(snap)
-	if err != nil {
+	res.ExportID = id
+	if res.SnapshotDate, err = h.snapshotDate(ctx, snap); err != nil {
 		return Result{}, err
-	}
-	res := Result{
-		ExportID:             id,
-		SnapshotID:           snap.SourceIdentifier,
-		SnapshotArn:          snap.SourceArn,
-		SnapshotDate:         date,
-		ExportTimeoutSeconds: int(h.Config.ExportTimeout / time.Second),
-		CrawlTimeoutSeconds:  int(h.Config.CrawlTimeout / time.Second),
 	}
 	log := h.Log.With("snapshot", snap.SourceIdentifier, "exportId", id)
 
@@ -129,25 +156,52 @@ func (h Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, error
 	switch {
 	case err == nil:
 		res.Action = ActionStarted
-		log.InfoContext(ctx, "started export", "bucket", h.Config.Bucket, "prefix", h.Config.Prefix, "databases", h.Config.Databases)
+		log.InfoContext(ctx, "started export", "bucket", h.Config.Bucket, "prefix", h.Config.Prefix,
+			"databases", h.Config.Databases, "snapshotDate", res.SnapshotDate)
 		return res, nil
 	case errors.As(err, &exists):
 		// EventBridge delivers at least once: the same snapshot again is not a failure.
 		return h.existing(ctx, log, res)
-	case isThrottle(err):
-		return Result{}, &ThrottledError{Op: "start export " + id}
 	default:
 		return Result{}, fmt.Errorf("start export %s of %s: %w", id, snap.SourceArn, err)
 	}
+}
+
+// snapshotDate is the calendar day, in the configured zone, on which RDS created the
+// snapshot: the partition its tables land in. The event's own Date is when RDS
+// reported the snapshot, which can fall on the next day.
+func (h Handler) snapshotDate(ctx context.Context, d events.RDSSnapshotDetail) (string, error) {
+	in := &rds.DescribeDBSnapshotsInput{DBSnapshotIdentifier: aws.String(d.SourceIdentifier)}
+	// RDS requires SnapshotType along with the identifier of an automated snapshot.
+	if d.EventID == events.EventAutomatedSnapshotCreated {
+		in.SnapshotType = aws.String("automated")
+	} else {
+		in.SnapshotType = aws.String("manual")
+	}
+	out, err := h.RDS.DescribeDBSnapshots(ctx, in)
+	var notFound *rdstypes.DBSnapshotNotFoundFault
+	switch {
+	case errors.As(err, &notFound):
+		return "", &SnapshotNotFoundError{SnapshotID: d.SourceIdentifier, Err: err}
+	case err != nil:
+		return "", fmt.Errorf("describe snapshot %s: %w", d.SourceIdentifier, err)
+	}
+	for _, s := range out.DBSnapshots {
+		if !strings.EqualFold(aws.ToString(s.DBSnapshotIdentifier), d.SourceIdentifier) {
+			continue
+		}
+		if s.SnapshotCreateTime == nil {
+			return "", fmt.Errorf("describe snapshot %s: RDS gives no creation time (status %q)", d.SourceIdentifier, aws.ToString(s.Status))
+		}
+		return s.SnapshotCreateTime.In(h.Config.snapshotZone()).Format("2006-01-02"), nil
+	}
+	return "", &SnapshotNotFoundError{SnapshotID: d.SourceIdentifier}
 }
 
 // existing decides what a second event for an already exported snapshot means.
 func (h Handler) existing(ctx context.Context, log *slog.Logger, res Result) (Result, error) {
 	out, err := h.RDS.DescribeExportTasks(ctx, &rds.DescribeExportTasksInput{ExportTaskIdentifier: aws.String(res.ExportID)})
 	if err != nil {
-		if isThrottle(err) {
-			return Result{}, &ThrottledError{Op: "describe export " + res.ExportID}
-		}
 		return Result{}, fmt.Errorf("describe existing export %s: %w", res.ExportID, err)
 	}
 	if len(out.ExportTasks) == 0 {
@@ -170,7 +224,8 @@ func (h Handler) existing(ctx context.Context, log *slog.Logger, res Result) (Re
 	return res, nil
 }
 
-// snapshot validates the event and that it names a snapshot of a configured instance.
+// snapshot validates the event: an RDS snapshot-created event this deployment routes,
+// naming one snapshot. Whose snapshot it is, is ownSnapshot's question.
 func (h Handler) snapshot(raw json.RawMessage) (events.RDSSnapshotDetail, error) {
 	env, err := events.ParseEnvelope(raw)
 	if err != nil {
@@ -195,8 +250,8 @@ func (h Handler) snapshot(raw json.RawMessage) (events.RDSSnapshotDetail, error)
 	if d.SourceArn == "" || !strings.HasSuffix(d.SourceArn, ":snapshot:"+d.SourceIdentifier) {
 		return d, &events.InvalidEventError{Reason: fmt.Sprintf("SourceArn %q does not name snapshot %q", d.SourceArn, d.SourceIdentifier)}
 	}
-	if !h.ownSnapshot(d) {
-		return d, &ForeignSnapshotError{SnapshotID: d.SourceIdentifier, Instances: h.Config.DBInstanceIDs}
+	if d.EventID == events.EventAutomatedSnapshotCreated && !automatedSnapshotRE.MatchString(d.SourceIdentifier) {
+		return d, &events.InvalidEventError{Reason: fmt.Sprintf("%q is not an automated snapshot id (rds:<instance>-YYYY-MM-DD-HH-MM)", d.SourceIdentifier)}
 	}
 	return d, nil
 }
@@ -220,27 +275,6 @@ func (h Handler) ownSnapshot(d events.RDSSnapshotDetail) bool {
 		if strings.HasPrefix(strings.ToLower(d.SourceIdentifier), strings.ToLower(id)+"-") {
 			return true
 		}
-	}
-	return false
-}
-
-// snapshotDate is the UTC day the snapshot was taken, the partition its tables land in.
-func snapshotDate(d events.RDSSnapshotDetail) (string, error) {
-	t, err := time.Parse(time.RFC3339Nano, d.Date)
-	if err != nil {
-		return "", &events.InvalidEventError{Reason: fmt.Sprintf("snapshot Date %q is not an RFC 3339 time", d.Date)}
-	}
-	return t.UTC().Format("2006-01-02"), nil
-}
-
-func isThrottle(err error) bool {
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	switch ae.ErrorCode() {
-	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException":
-		return true
 	}
 	return false
 }
