@@ -2,7 +2,7 @@
 // mover (seed 003: one listed page, then copy and delete one object at a time) on a
 // local S3 server behind a fixed per-request latency, and its peak RSS on a large export.
 //
-// Run: go run ./internal/relocate/relocatebench  (flags: -n, -latency, -concurrency, -rss-objects)
+// Run: go run ./internal/local/relocatebench  (flags: -n, -latency, -concurrency, -rss-objects)
 // The last line is: relocate: N objects, X obj/s, R x baseline, P% of bound
 // Environment: RELOCATEBENCH_LOG=1 shows phase logs and the child's heap,
 // RELOCATEBENCH_SKIP_BASELINE=1 runs only the mover, RELOCATEBENCH_CPUPROFILE=file profiles.
