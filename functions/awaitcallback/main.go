@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"os"
@@ -14,11 +15,12 @@ import (
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/callback"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/lambdamain"
 )
 
 func main() {
-	lambdamain.Start("awaitcallback", func(ctx context.Context, log *slog.Logger) (any, error) {
+	lambdamain.Start(deploy.FnAwaitCallback, func(ctx context.Context, log *slog.Logger) (any, error) {
 		cfg, err := awsconfig.Load(ctx)
 		if err != nil {
 			return nil, err
@@ -32,7 +34,9 @@ func main() {
 			SFN:   sfn.NewFromConfig(cfg),
 			RDS:   rds.NewFromConfig(cfg),
 			Glue:  glue.NewFromConfig(cfg),
-			Log:   log,
+			// The table folders the crawler is pointed at live under DEST_PREFIX.
+			DataPrefix: cmp.Or(os.Getenv(deploy.EnvDestPrefix), deploy.DataPrefix),
+			Log:        log,
 		}
 		return h.Handle, nil
 	})

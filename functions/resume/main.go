@@ -7,15 +7,17 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/callback"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/lambdamain"
 )
 
 func main() {
-	lambdamain.Start("resume", func(ctx context.Context, log *slog.Logger) (any, error) {
+	lambdamain.Start(deploy.FnResume, func(ctx context.Context, log *slog.Logger) (any, error) {
 		cfg, err := awsconfig.Load(ctx)
 		if err != nil {
 			return nil, err
@@ -24,7 +26,7 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
-		h := callback.ResumeHandler{Store: store, SFN: sfn.NewFromConfig(cfg), Log: log}
+		h := callback.ResumeHandler{Store: store, SFN: sfn.NewFromConfig(cfg), RDS: rds.NewFromConfig(cfg), Log: log}
 		return h.Handle, nil
 	})
 }

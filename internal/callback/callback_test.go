@@ -16,9 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/local/s3server"
@@ -205,7 +208,7 @@ func TestResumeCrawl(t *testing.T) {
 	rec := newRecordingSFN()
 	registered := time.Date(2026, 11, 20, 5, 0, 0, 0, time.UTC)
 	await := AwaitHandler{Store: st, Glue: &memGlue{store: st}, Log: quietLog(), Now: func() time.Time { return registered }}
-	if _, err := await.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-c", Execution: "exec-c"}); err != nil {
+	if _, err := await.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-c", Execution: "exec-c", Folder: "warehouse", Tables: []string{"users"}}); err != nil {
 		t.Fatal(err)
 	}
 	h := ResumeHandler{Store: st, SFN: rec, Log: quietLog()}
@@ -286,12 +289,34 @@ func TestResumeRejectsMalformedEvents(t *testing.T) {
 	}
 }
 
-// memGlue records StartCrawler calls and checks the token was parked first.
+// memGlue records crawler calls and checks the token was parked first.
 type memGlue struct {
 	store   Store
 	running map[string]bool
 	started []string
 	parked  []bool
+	updates []*glue.UpdateCrawlerInput
+}
+
+func (g *memGlue) GetCrawler(_ context.Context, in *glue.GetCrawlerInput, _ ...func(*glue.Options)) (*glue.GetCrawlerOutput, error) {
+	name := aws.ToString(in.Name)
+	if name == "snaplake-missing" {
+		return nil, &gluetypes.EntityNotFoundException{Message: aws.String("Crawler entry with name snaplake-missing does not exist")}
+	}
+	return &glue.GetCrawlerOutput{Crawler: &gluetypes.Crawler{
+		Name: aws.String(name), Role: aws.String("arn:aws:iam::1:role/crawler"), DatabaseName: aws.String("warehouse"),
+		Configuration: aws.String(`{"Version":1.0}`),
+		Targets:       &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String("s3://lake/data/warehouse/"), Exclusions: []string{"**"}}}},
+		SchemaChangePolicy: &gluetypes.SchemaChangePolicy{DeleteBehavior: gluetypes.DeleteBehaviorDeleteFromDatabase},
+	}}, nil
+}
+
+func (g *memGlue) UpdateCrawler(_ context.Context, in *glue.UpdateCrawlerInput, _ ...func(*glue.Options)) (*glue.UpdateCrawlerOutput, error) {
+	if g.running[aws.ToString(in.Name)] {
+		return nil, &gluetypes.CrawlerRunningException{Message: aws.String("Crawler with name " + aws.ToString(in.Name) + " is running")}
+	}
+	g.updates = append(g.updates, in)
+	return &glue.UpdateCrawlerOutput{}, nil
 }
 
 func (g *memGlue) StartCrawler(ctx context.Context, in *glue.StartCrawlerInput, _ ...func(*glue.Options)) (*glue.StartCrawlerOutput, error) {
@@ -313,21 +338,21 @@ func TestAwaitCrawlParksTokenBeforeStarting(t *testing.T) {
 	st := newStore(t)
 	g := &memGlue{store: st, running: map[string]bool{"snaplake-busy": true}}
 	h := AwaitHandler{Store: st, Glue: g, Log: quietLog()}
-	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "t1", Execution: "e1"}); err != nil {
+	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "t1", Execution: "e1", Folder: "warehouse", Tables: []string{"users"}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(g.started) != 1 || !g.parked[0] {
 		t.Fatalf("started=%v parked-before-start=%v", g.started, g.parked)
 	}
 	var running *CrawlerRunningError
-	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-busy", Token: "t2", Execution: "e2"}); !errors.As(err, &running) {
+	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-busy", Token: "t2", Execution: "e2", Folder: "warehouse", Tables: []string{"users"}}); !errors.As(err, &running) {
 		t.Errorf("busy crawler: %v, want *CrawlerRunningError", err)
 	}
 	if _, ok, _ := st.Get(ctx, KindCrawl, "snaplake-busy"); ok {
 		t.Error("token of a crawl that never started is still parked")
 	}
 	var missing *CrawlerNotFoundError
-	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-missing", Token: "t3", Execution: "e3"}); !errors.As(err, &missing) {
+	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-missing", Token: "t3", Execution: "e3", Folder: "warehouse", Tables: []string{"users"}}); !errors.As(err, &missing) {
 		t.Errorf("missing crawler: %v, want *CrawlerNotFoundError", err)
 	}
 }
@@ -387,7 +412,7 @@ func TestResumeCrawlEndingInTheSecondTheWaitBegan(t *testing.T) {
 	rec := newRecordingSFN()
 	registered := time.Date(2026, 11, 20, 5, 0, 0, 628_000_000, time.UTC)
 	await := AwaitHandler{Store: st, Glue: &memGlue{store: st}, Log: quietLog(), Now: func() time.Time { return registered }}
-	if _, err := await.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok", Execution: "e"}); err != nil {
+	if _, err := await.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok", Execution: "e", Folder: "warehouse", Tables: []string{"users"}}); err != nil {
 		t.Fatal(err)
 	}
 	h := ResumeHandler{Store: st, SFN: rec, Log: quietLog()}
@@ -404,12 +429,12 @@ func TestCrawlWaitNeverReplacesAnotherExecutionsLiveWait(t *testing.T) {
 	clock := func() time.Time { return now }
 	g := &memGlue{store: st, running: map[string]bool{}}
 	a := AwaitHandler{Store: st, Glue: g, Log: quietLog(), Now: clock}
-	if _, err := a.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-a", Execution: "exec-a", TimeoutSeconds: 3600}); err != nil {
+	if _, err := a.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-a", Execution: "exec-a", TimeoutSeconds: 3600, Folder: "warehouse", Tables: []string{"users"}}); err != nil {
 		t.Fatal(err)
 	}
 	g.running["snaplake-warehouse"] = true // A's crawl runs
 	var running *CrawlerRunningError
-	if _, err := a.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-b", Execution: "exec-b", TimeoutSeconds: 3600}); !errors.As(err, &running) || running.Holder != "exec-a" {
+	if _, err := a.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-b", Execution: "exec-b", TimeoutSeconds: 3600, Folder: "warehouse", Tables: []string{"users"}}); !errors.As(err, &running) || running.Holder != "exec-a" {
 		t.Fatalf("second execution: %v, want *CrawlerRunningError held by exec-a", err)
 	}
 	if w, ok, _ := st.Get(ctx, KindCrawl, "snaplake-warehouse"); !ok || w.Token != "tok-a" {
@@ -421,7 +446,7 @@ func TestCrawlWaitNeverReplacesAnotherExecutionsLiveWait(t *testing.T) {
 	// An execution whose wait expired (it timed out) no longer holds the crawler.
 	g.running["snaplake-warehouse"] = false
 	now = now.Add(2 * time.Hour)
-	if _, err := a.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-c", Execution: "exec-c", TimeoutSeconds: 3600}); err != nil {
+	if _, err := a.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-c", Execution: "exec-c", TimeoutSeconds: 3600, Folder: "warehouse", Tables: []string{"users"}}); err != nil {
 		t.Fatalf("taking over an expired wait: %v", err)
 	}
 	if w, _, _ := st.Get(ctx, KindCrawl, "snaplake-warehouse"); w.Token != "tok-c" {
@@ -454,5 +479,133 @@ func TestStoreFromEnv(t *testing.T) {
 	var iw *InvalidWaitError
 	if _, err := StoreFromEnv(func(string) string { return "" }, nil); !errors.As(err, &iw) || iw.Field != "BUCKET" {
 		t.Errorf("without BUCKET: %v", err)
+	}
+}
+
+func TestCrawlPointsTheCrawlerAtEachTableFolder(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	g := &memGlue{store: st, running: map[string]bool{}}
+	h := AwaitHandler{Store: st, Glue: g, DataPrefix: "data/", Log: quietLog()}
+	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "t", Execution: "e", Folder: "Warehouse", Tables: []string{"customer", "customer_address"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.updates) != 1 || len(g.started) != 1 {
+		t.Fatalf("updates=%d starts=%d, want 1 each", len(g.updates), len(g.started))
+	}
+	u := g.updates[0]
+	var paths []string
+	for _, tg := range u.Targets.S3Targets {
+		paths = append(paths, aws.ToString(tg.Path))
+		if len(tg.Exclusions) != 0 {
+			t.Errorf("target %s keeps exclusions %v", aws.ToString(tg.Path), tg.Exclusions)
+		}
+	}
+	want := []string{"s3://lake/data/Warehouse/customer/", "s3://lake/data/Warehouse/customer_address/"}
+	if strings.Join(paths, " ") != strings.Join(want, " ") {
+		t.Errorf("include paths %v, want %v", paths, want)
+	}
+	// Every field of the definition goes back: UpdateCrawler's treatment of omitted ones is undocumented.
+	if aws.ToString(u.Role) == "" || aws.ToString(u.Configuration) == "" || aws.ToString(u.DatabaseName) != "warehouse" || u.SchemaChangePolicy == nil {
+		t.Errorf("update dropped fields: role=%q conf=%q db=%q policy=%v", aws.ToString(u.Role), aws.ToString(u.Configuration), aws.ToString(u.DatabaseName), u.SchemaChangePolicy)
+	}
+	var iw *InvalidWaitError
+	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-x", Token: "t2", Execution: "e2", Folder: "w", Tables: []string{"a/b"}}); !errors.As(err, &iw) {
+		t.Errorf("table with a slash: %v, want *InvalidWaitError", err)
+	}
+	if _, ok, _ := st.Get(ctx, KindCrawl, "snaplake-x"); ok {
+		t.Error("the token of a crawl that never started is still parked")
+	}
+}
+
+func TestExportWaitNewestExecutionWins(t *testing.T) {
+	older := AwaitRequest{Kind: KindExport, Key: "rds:x-2026-11-20-03-00", Token: "tok-old", Execution: "exec-old", ExportID: "x", ExecutionStartedAt: "2026-11-20T03:10:00Z"}
+	newer := AwaitRequest{Kind: KindExport, Key: "rds:x-2026-11-20-03-00", Token: "tok-new", Execution: "exec-new", ExportID: "x", ExecutionStartedAt: "2026-11-20T09:00:00Z"}
+	running := memExports{"x": {Status: aws.String("IN_PROGRESS")}}
+	for _, order := range [][]AwaitRequest{{older, newer}, {newer, older}} {
+		t.Run(order[0].Execution+"-first", func(t *testing.T) {
+			ctx := context.Background()
+			st := newStore(t)
+			rec := newRecordingSFN()
+			h := AwaitHandler{Store: st, SFN: rec, RDS: running, Log: quietLog()}
+			for _, req := range order {
+				if _, err := h.Handle(ctx, req); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w, ok, _ := st.Get(ctx, KindExport, older.Key)
+			if !ok || w.Token != "tok-new" {
+				t.Fatalf("stored wait %+v (found %v), want the newer execution's", w, ok)
+			}
+			out, ok := rec.success["tok-old"]
+			if !ok || !strings.Contains(out, `"status":"superseded"`) || !strings.Contains(out, "exec-new") {
+				t.Errorf("older execution resumed with %q (resumed: %v), want status superseded by exec-new", out, ok)
+			}
+			if _, ok := rec.success["tok-new"]; ok {
+				t.Error("the newer execution was resumed; it must keep waiting for the export")
+			}
+		})
+	}
+	// A re-check by the same execution replaces its own wait and supersedes nobody.
+	ctx := context.Background()
+	st := newStore(t)
+	rec := newRecordingSFN()
+	h := AwaitHandler{Store: st, SFN: rec, RDS: running, Log: quietLog()}
+	again := older
+	again.Token = "tok-old-2"
+	for _, req := range []AwaitRequest{older, again} {
+		if _, err := h.Handle(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w, _, _ := st.Get(ctx, KindExport, older.Key); w.Token != "tok-old-2" || len(rec.success) != 0 {
+		t.Errorf("re-check: stored %s, resumed %v", w.Token, rec.success)
+	}
+}
+
+func TestResumeFailedExportCarriesRDSFailureCause(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	rec := newRecordingSFN()
+	exports := memExports{"x": {Status: aws.String("FAILED"), FailureCause: aws.String("The IAM role arn:aws:iam::1:role/export is not authorized to write to the S3 bucket")}}
+	await := AwaitHandler{Store: st, SFN: rec, RDS: memExports{"x": {Status: aws.String("IN_PROGRESS")}}, Log: quietLog()}
+	if _, err := await.Handle(ctx, AwaitRequest{Kind: KindExport, Key: "rds:x-1", Token: "tok", Execution: "e", ExportID: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	h := ResumeHandler{Store: st, SFN: rec, RDS: exports, Log: quietLog()}
+	if _, err := h.Handle(ctx, rdsEvent(events.EventExportFailed, "rds:x-1", "The snapshot export task failed.")); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.failure["tok"]
+	if got[0] != ErrExportFailed || !strings.Contains(got[1], "not authorized to write to the S3 bucket") {
+		t.Errorf("failure = %v, want ExportFailed with RDS's FailureCause", got)
+	}
+}
+
+// deniedMissing answers a GET of a missing key as S3 does for a caller without
+// s3:ListBucket: 403 AccessDenied.
+type deniedMissing struct{ S3API }
+
+func (d deniedMissing) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	out, err := d.S3API.GetObject(ctx, in, optFns...)
+	var nsk *s3types.NoSuchKey
+	if errors.As(err, &nsk) {
+		return nil, &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: s3:ListBucket"}
+	}
+	return out, err
+}
+
+func TestStoreGetTellsMissingFromDenied(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	st.S3 = deniedMissing{st.S3}
+	if _, ok, err := st.Get(ctx, KindExport, "rds:nobody-waits"); err != nil || ok {
+		t.Fatalf("missing wait behind a 403: ok=%v err=%v, want absent", ok, err)
+	}
+	if err := st.Put(ctx, Wait{Kind: KindExport, Key: "k", Token: "t", Execution: "e"}); err != nil {
+		t.Fatal(err)
+	}
+	if w, ok, err := st.Get(ctx, KindExport, "k"); err != nil || !ok || w.Token != "t" {
+		t.Fatalf("stored wait: %+v %v %v", w, ok, err)
 	}
 }

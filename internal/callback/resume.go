@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/awserr"
 )
 
 // SFN is the part of Step Functions the resume function calls.
@@ -51,7 +53,10 @@ type ResumeResult struct {
 type ResumeHandler struct {
 	Store Store
 	SFN   SFN
-	Log   *slog.Logger
+	// RDS, when set, gives a failed export's FailureCause: RDS-EVENT-0159 itself only
+	// says that the export failed.
+	RDS ExportStatus
+	Log *slog.Logger
 }
 
 type verdict struct {
@@ -64,9 +69,15 @@ type verdict struct {
 	ignoreReason string
 }
 
-// Handle processes one EventBridge event. An event nobody waits for is logged and
-// acknowledged, so EventBridge does not retry it forever.
+// Handle is HandleEvent with throttling surfaced as awserr.ThrottledError.
 func (h ResumeHandler) Handle(ctx context.Context, raw json.RawMessage) (ResumeResult, error) {
+	res, err := h.HandleEvent(ctx, raw)
+	return res, awserr.Surface(err)
+}
+
+// HandleEvent processes one EventBridge event. An event nobody waits for is logged and
+// acknowledged, so EventBridge does not retry it forever.
+func (h ResumeHandler) HandleEvent(ctx context.Context, raw json.RawMessage) (ResumeResult, error) {
 	v, err := judge(raw)
 	if err != nil {
 		h.Log.WarnContext(ctx, "rejecting event", "error", err)
@@ -106,6 +117,9 @@ func (h ResumeHandler) Handle(ctx context.Context, raw json.RawMessage) (ResumeR
 			return ResumeResult{}, err
 		}
 	} else {
+		if v.kind == KindExport {
+			v.cause = h.exportCause(ctx, log, w, v.cause)
+		}
 		_, err = h.SFN.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(w.Token), Error: aws.String(v.errName), Cause: aws.String(truncate(v.cause, 32768))})
 		res.Outcome = OutcomeFailed
 		if err = h.settle(ctx, log, w, err, &res); err != nil {
@@ -117,6 +131,25 @@ func (h ResumeHandler) Handle(ctx context.Context, raw json.RawMessage) (ResumeR
 	}
 	log.InfoContext(ctx, "resumed execution", "outcome", res.Outcome, "error", v.errName)
 	return res, nil
+}
+
+// exportCause is RDS's FailureCause of the wait's export, or the event's message when
+// RDS cannot say (the notification must still go out).
+func (h ResumeHandler) exportCause(ctx context.Context, log *slog.Logger, w Wait, message string) string {
+	if h.RDS == nil || w.ExportID == "" {
+		return message
+	}
+	out, err := h.RDS.DescribeExportTasks(ctx, &rds.DescribeExportTasksInput{ExportTaskIdentifier: aws.String(w.ExportID)})
+	if err != nil || len(out.ExportTasks) == 0 {
+		log.WarnContext(ctx, "could not read the export's failure cause; the notification carries the event's message", "exportId", w.ExportID, "error", err)
+		return message
+	}
+	task := out.ExportTasks[0]
+	cause := aws.ToString(task.FailureCause)
+	if cause == "" {
+		cause = message
+	}
+	return fmt.Sprintf("export %s is %s: %s", w.ExportID, aws.ToString(task.Status), cause)
 }
 
 // settle treats a token Step Functions no longer knows (timed out, already answered)
@@ -148,7 +181,7 @@ func judge(raw json.RawMessage) (verdict, error) {
 			return verdict{}, err
 		}
 		v := verdict{kind: KindExport, key: d.SourceIdentifier, cause: d.Message,
-			output: map[string]string{"eventId": d.EventID, "snapshotId": d.SourceIdentifier, "message": d.Message, "date": d.Date}}
+			output: map[string]string{"status": "COMPLETE", "eventId": d.EventID, "snapshotId": d.SourceIdentifier, "message": d.Message, "date": d.Date}}
 		switch d.EventID {
 		case events.EventExportCompleted:
 			v.ok = true

@@ -16,6 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/s3get"
 )
 
 // Kinds of waits, each with its own correlation key.
@@ -33,6 +36,10 @@ type Wait struct {
 	RegisteredAt time.Time `json:"registeredAt"`
 	// ExpiresAt is when the waiting state times out; a wait past it is abandoned.
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	// ExportID is the export an export wait waits for: a failure's cause is read from it.
+	ExportID string `json:"exportId,omitempty"`
+	// ExecutionStartedAt orders two executions waiting for one export: the newer wins.
+	ExecutionStartedAt time.Time `json:"executionStartedAt,omitzero"`
 }
 
 // ErrWaitExists says PutNew found a wait already stored for the key.
@@ -43,6 +50,8 @@ type S3API interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	// ListObjectsV2 tells a missing wait from a denied read (see s3get.Optional).
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
 // Store keeps one object per correlation key under Prefix: two executions waiting
@@ -127,13 +136,12 @@ func (s Store) Get(ctx context.Context, kind, key string) (w Wait, ok bool, err 
 		return Wait{}, false, err
 	}
 	k := s.objectKey(kind, key)
-	out, err := s.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(k)})
+	out, err := s3get.Optional(ctx, s.S3, s.Bucket, k)
 	if err != nil {
-		var nsk *s3types.NoSuchKey
-		if errors.As(err, &nsk) {
-			return Wait{}, false, nil
-		}
-		return Wait{}, false, fmt.Errorf("read wait s3://%s/%s: %w", s.Bucket, k, err)
+		return Wait{}, false, fmt.Errorf("read wait %s/%s: %w", kind, key, err)
+	}
+	if out == nil {
+		return Wait{}, false, nil
 	}
 	defer out.Body.Close()
 	if err := json.NewDecoder(out.Body).Decode(&w); err != nil {
@@ -152,14 +160,14 @@ func (s Store) Delete(ctx context.Context, kind, key string) error {
 }
 
 // StoreFromEnv builds the store the await and resume functions share from their
-// environment: BUCKET (required), CALLBACK_PREFIX (default "callbacks/"), KMS_KEY_ID.
+// environment: BUCKET (required), CALLBACK_PREFIX (default deploy.CallbackPrefix), KMS_KEY_ID.
 func StoreFromEnv(getenv func(string) string, s3 S3API) (Store, error) {
-	st := Store{S3: s3, Bucket: getenv("BUCKET"), Prefix: getenv("CALLBACK_PREFIX"), KMSKeyID: getenv("KMS_KEY_ID")}
+	st := Store{S3: s3, Bucket: getenv(deploy.EnvBucket), Prefix: getenv(deploy.EnvCallbackPrefix), KMSKeyID: getenv(deploy.EnvKMSKeyID)}
 	if st.Bucket == "" {
-		return Store{}, &InvalidWaitError{Field: "BUCKET", Reason: "environment variable is not set"}
+		return Store{}, &InvalidWaitError{Field: deploy.EnvBucket, Reason: "environment variable is not set"}
 	}
 	if st.Prefix == "" {
-		st.Prefix = "callbacks/"
+		st.Prefix = deploy.CallbackPrefix
 	}
 	return st, nil
 }
