@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/smithy-go"
@@ -305,8 +305,8 @@ func (g *memGlue) GetCrawler(_ context.Context, in *glue.GetCrawlerInput, _ ...f
 	}
 	return &glue.GetCrawlerOutput{Crawler: &gluetypes.Crawler{
 		Name: aws.String(name), Role: aws.String("arn:aws:iam::1:role/crawler"), DatabaseName: aws.String("warehouse"),
-		Configuration: aws.String(`{"Version":1.0}`),
-		Targets:       &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String("s3://lake/data/warehouse/"), Exclusions: []string{"**"}}}},
+		Configuration:      aws.String(`{"Version":1.0}`),
+		Targets:            &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String("s3://lake/data/warehouse/"), Exclusions: []string{"**"}}}},
 		SchemaChangePolicy: &gluetypes.SchemaChangePolicy{DeleteBehavior: gluetypes.DeleteBehaviorDeleteFromDatabase},
 	}}, nil
 }
