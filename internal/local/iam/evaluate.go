@@ -1,0 +1,179 @@
+package iam
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Decision is the outcome of evaluating identity policies for one request.
+type Decision uint8
+
+const (
+	// ImplicitDeny: no statement allows the request (and none denies it). It is
+	// the zero value, so a forgotten decision denies.
+	ImplicitDeny Decision = iota
+	// Allow: some statement allows the request and none denies it.
+	Allow
+	// ExplicitDeny: a Deny statement matches; it wins over every Allow.
+	ExplicitDeny
+)
+
+func (d Decision) String() string {
+	switch d {
+	case Allow:
+		return "Allow"
+	case ExplicitDeny:
+		return "ExplicitDeny"
+	case ImplicitDeny:
+		return "ImplicitDeny"
+	}
+	return fmt.Sprintf("Decision(%d)", uint8(d))
+}
+
+// noResourceTypeActions lists actions whose row in the Service Authorization
+// Reference has an empty "Resource types" column.
+//
+// IAM Service Authorization Reference: empty Resource types column means Resource "*".
+// Such an action is authorized against the resource "*" whatever ARN the call
+// names, so only a statement whose Resource matches the literal "*" can allow it:
+// a statement scoped to arn:aws:rds:...:snapshot:* does NOT allow
+// rds:StartExportTask, and the call fails on AWS although the ARN looks covered.
+//
+// Add to this table only from the Reference, never by guess, since a wrong
+// entry denies calls that AWS allows.
+var noResourceTypeActions = []string{
+	"rds:DescribeExportTasks",
+	"rds:StartExportTask",
+	"xray:PutTraceSegments",
+	"xray:PutTelemetryRecords",
+	"xray:GetSamplingRules",
+	"xray:GetSamplingTargets",
+	"logs:CreateLogDelivery",
+	"logs:GetLogDelivery",
+	"logs:UpdateLogDelivery",
+	"logs:DeleteLogDelivery",
+	"logs:ListLogDeliveries",
+	"logs:PutResourcePolicy",
+	"logs:DescribeResourcePolicies",
+	"logs:DescribeLogGroups",
+	"cloudwatch:PutMetricData",
+	"cloudwatch:GetMetricData",
+	"cloudwatch:ListMetrics",
+	"cloudwatch:GetMetricStatistics",
+	"s3:ListAllMyBuckets",
+	"kms:CreateKey",
+	"kms:ListKeys",
+	"kms:ListAliases",
+	"lambda:ListFunctions",
+	"sqs:ListQueues",
+	"sns:ListTopics",
+	"states:ListStateMachines",
+	"secretsmanager:ListSecrets",
+	"secretsmanager:GetRandomPassword",
+	"ssm:DescribeParameters",
+}
+
+// noResourceType is noResourceTypeActions keyed by lower-case name.
+var noResourceType = func() map[string]bool {
+	m := make(map[string]bool, len(noResourceTypeActions))
+	for _, a := range noResourceTypeActions {
+		m[strings.ToLower(a)] = true
+	}
+	return m
+}()
+
+// NoResourceType reports (case-insensitively) whether the IAM Service
+// Authorization Reference lists action without a resource type, in which case
+// only Resource "*" authorizes it.
+func NoResourceType(action string) bool {
+	return noResourceType[strings.ToLower(action)]
+}
+
+// requestKeys is a request's condition keys with lower-cased names, built once
+// per evaluation because key names are case-insensitive.
+type requestKeys map[string][]string
+
+func newRequestKeys(ctx map[string][]string) requestKeys {
+	keys := make(requestKeys, len(ctx))
+	for k, v := range ctx {
+		lk := strings.ToLower(k)
+		keys[lk] = append(keys[lk], v...)
+	}
+	return keys
+}
+
+// evalRequest is a Request prepared once for all statements.
+type evalRequest struct {
+	action   string // lower-cased
+	resource string // "*" for NoResourceType actions
+	keys     requestKeys
+}
+
+func prepare(req Request) evalRequest {
+	r := evalRequest{action: strings.ToLower(req.Action), resource: req.Resource, keys: newRequestKeys(req.Context)}
+	if NoResourceType(req.Action) {
+		r.resource = "*"
+	}
+	return r
+}
+
+// Evaluate decides req against one policy alone.
+func (p Policy) Evaluate(req Request) Decision {
+	return Evaluate([]Policy{p}, req)
+}
+
+// Evaluate decides req against all the identity policies of one principal, with
+// IAM's logic for identity policies: an explicit Deny in any statement wins,
+// otherwise any matching Allow allows, otherwise the request is implicitly denied.
+// (There are no resource policies, permissions boundaries, session policies or
+// SCPs in the offline run.)
+func Evaluate(policies []Policy, req Request) Decision {
+	r := prepare(req)
+	allowed := false
+	for _, p := range policies {
+		for _, s := range p.statements {
+			if !s.matches(r) {
+				continue
+			}
+			if s.deny {
+				return ExplicitDeny
+			}
+			allowed = true
+		}
+	}
+	if allowed {
+		return Allow
+	}
+	return ImplicitDeny
+}
+
+// matches reports whether the statement applies to the request: its action, its
+// resource and all its conditions match.
+func (s *statement) matches(r evalRequest) bool {
+	actionIn := false
+	for _, p := range s.actions {
+		if p.matchGlob(r.action, r.keys) {
+			actionIn = true
+			break
+		}
+	}
+	if actionIn == s.notAction {
+		return false
+	}
+	resourceIn := false
+	for _, p := range s.resources {
+		if p.matchGlob(r.resource, r.keys) {
+			resourceIn = true
+			break
+		}
+	}
+	if resourceIn == s.notResource {
+		return false
+	}
+	for i := range s.conditions {
+		if !s.conditions[i].eval(r.keys) {
+			return false
+		}
+	}
+	return true
+}
