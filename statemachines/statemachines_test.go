@@ -2,6 +2,11 @@ package statemachines
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/snaplake/snaplake/internal/callback"
 )
 
 func TestPlaceholdersAndRender(t *testing.T) {
@@ -70,7 +77,8 @@ func TestEveryFailureIsNotified(t *testing.T) {
 			if s.Type == "Map" {
 				walk(s.ItemProcessor.States, false)
 			}
-			if !top || name == "NotifyFailure" || (s.Type != "Task" && s.Type != "Map") {
+			// A warning's failure must not fail the night: it goes on to the crawl.
+			if !top || name == "NotifyFailure" || name == "NotifyTableProblems" || (s.Type != "Task" && s.Type != "Map") {
 				continue
 			}
 			caught := false
@@ -110,4 +118,90 @@ func TestValidatesWithASLValidator(t *testing.T) {
 	if out, err := exec.Command(bin, "--json-path", def).CombinedOutput(); err == nil {
 		t.Errorf("asl-validator accepted a transition to a missing state:\n%s", out)
 	}
+}
+
+// TestErrorNamesAreReal fails when a Retry or Catch names an error that is neither
+// a States.*, Lambda.* or SNS.* (service integration) name nor the Go type name of an
+// error some handler package declares: Lambda reports a Go handler's error by its
+// type name, so any other name never matches and its retry is dead code.
+func TestErrorNamesAreReal(t *testing.T) {
+	declared := handlerErrorNames(t)
+	for _, want := range []string{"ThrottledError", "CrawlerRunningError"} {
+		if !declared[want] {
+			t.Fatalf("the scan of the handler packages missed %s (found %v): the check would mean nothing", want, declared)
+		}
+	}
+	var names []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if eq, ok := x["ErrorEquals"].([]any); ok {
+				for _, e := range eq {
+					names = append(names, e.(string))
+				}
+			}
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	var def any
+	if err := json.Unmarshal(Export, &def); err != nil {
+		t.Fatal(err)
+	}
+	walk(def)
+	if len(names) < 10 {
+		t.Fatalf("found only %d ErrorEquals names", len(names))
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "States.") || strings.HasPrefix(n, "Lambda.") || strings.HasPrefix(n, "SNS.") || n == "Sandbox.Timedout" {
+			continue
+		}
+		if !declared[n] {
+			t.Errorf("ErrorEquals names %q, which no handler returns (handler error types: %v)", n, slices.Sorted(maps.Keys(declared)))
+		}
+	}
+}
+
+// handlerErrorNames are the types with an Error() string method declared in the
+// packages the workflow's Lambdas are built from.
+func handlerErrorNames(t *testing.T) map[string]bool {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "internal")
+	out := map[string]bool{}
+	for _, pkg := range []string{"awserr", "callback", "export", "relocate", "exportid", "s3get"} {
+		fset := token.NewFileSet()
+		pkgs, err := parser.ParseDir(fset, filepath.Join(root, pkg), func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+		if err != nil {
+			t.Fatalf("parse %s: %v", pkg, err)
+		}
+		for _, p := range pkgs {
+			for _, f := range p.Files {
+				for _, d := range f.Decls {
+					fd, ok := d.(*ast.FuncDecl)
+					if !ok || fd.Recv == nil || fd.Name.Name != "Error" || fd.Type.Params.NumFields() != 0 {
+						continue
+					}
+					typ := fd.Recv.List[0].Type
+					if st, ok := typ.(*ast.StarExpr); ok {
+						typ = st.X
+					}
+					if id, ok := typ.(*ast.Ident); ok {
+						out[id.Name] = true
+					}
+				}
+			}
+		}
+	}
+	// The waits are failed by name with SendTaskFailure: those names are real too.
+	for _, n := range []string{callback.ErrExportFailed, callback.ErrExportCanceled, callback.ErrCrawlerFailed} {
+		out[n] = true
+	}
+	return out
 }

@@ -69,6 +69,9 @@ type Runner struct {
 	Tasks         TaskFunc      // handles every Task state
 	Tokens        *Tokens       // where .waitForTaskToken invocations wait for their callback; set by Start when nil
 	RetryInterval time.Duration // if > 0, every Retry interval of every state is this (tests, demo); 0 = as defined
+	// StateMachineArn names the machine the executions belong to ($$.StateMachine.Id,
+	// and the prefix of execution ARNs); empty: an offline default.
+	StateMachineArn string
 	Log           *slog.Logger  // default slog.Default()
 
 	mu         sync.Mutex
@@ -103,10 +106,15 @@ type Execution struct {
 
 	pid int // node's, for tests
 
+	startedAt time.Time // $$.Execution.StartTime
+
 	done   chan struct{}
 	result Result
 	err    error
 }
+
+// StartedAt is when the execution started ($$.Execution.StartTime).
+func (e *Execution) StartedAt() time.Time { return e.startedAt }
 
 // ARN returns the execution's ARN.
 func (e *Execution) ARN() string { return e.arn }
@@ -118,12 +126,23 @@ func (e *Execution) Wait() (Result, error) {
 	return e.result, e.err
 }
 
-func executionARN(name string) string {
-	return fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", region, account, machineName, name)
+// MachineArn is the state machine's ARN: StateMachineArn, or a default offline one.
+func (r *Runner) MachineArn() string {
+	if r.StateMachineArn != "" {
+		return r.StateMachineArn
+	}
+	return fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", region, account, machineName)
 }
 
-func stateMachineARN() string {
-	return fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", region, account, machineName)
+// executionARN is arn:aws:states:R:A:execution:<machine name>:<name>, as AWS names
+// an execution of the machine arn:aws:states:R:A:stateMachine:<machine name>.
+func (r *Runner) executionARN(name string) string {
+	return strings.Replace(r.MachineArn(), ":stateMachine:", ":execution:", 1) + ":" + name
+}
+
+func (r *Runner) machineName() string {
+	arn := r.MachineArn()
+	return arn[strings.LastIndex(arn, ":")+1:]
 }
 
 // validateName applies StartExecution's rules for execution names.
@@ -187,7 +206,7 @@ func (r *Runner) Start(ctx context.Context, name string, definition, input []byt
 				return prev, nil
 			}
 		}
-		return nil, &sfntypes.ExecutionAlreadyExists{Message: aws.String("Execution Already Exists: '" + executionARN(name) + "'")}
+		return nil, &sfntypes.ExecutionAlreadyExists{Message: aws.String("Execution Already Exists: '" + r.executionARN(name) + "'")}
 	}
 	if r.executions == nil {
 		r.executions = map[string]*Execution{}
@@ -201,7 +220,7 @@ func (r *Runner) Start(ctx context.Context, name string, definition, input []byt
 	if r.Log == nil {
 		r.Log = slog.Default()
 	}
-	arn := executionARN(name)
+	arn := r.executionARN(name)
 	e := &Execution{
 		runner:      r,
 		name:        name,
@@ -210,6 +229,7 @@ func (r *Runner) Start(ctx context.Context, name string, definition, input []byt
 		log:         r.Log.With("execution", arn),
 		invocations: map[string]*invocation{},
 		done:        make(chan struct{}),
+		startedAt:   time.Now().UTC(),
 	}
 	r.executions[name] = e
 	r.mu.Unlock()
@@ -326,8 +346,8 @@ func (e *Execution) launch(ctx context.Context, node, modules string, definition
 		Definition:  definition,
 		Input:       e.input,
 		Context: map[string]any{
-			"Execution":    map[string]any{"Id": e.arn, "Name": e.name},
-			"StateMachine": map[string]any{"Id": stateMachineARN(), "Name": machineName},
+			"Execution":    map[string]any{"Id": e.arn, "Name": e.name, "StartTime": e.startedAt.Format(time.RFC3339Nano)},
+			"StateMachine": map[string]any{"Id": e.runner.MachineArn(), "Name": e.runner.machineName()},
 			"Task":         map[string]any{"Token": tokenPlaceholder},
 		},
 		Bridge:           "http://" + ln.Addr().String() + "/" + secret,
