@@ -1,5 +1,7 @@
 // Command snaplake is the operator's CLI: relocate an export by hand, run the whole
-// pipeline offline (demo) and query the local lake.
+// pipeline offline (demo) and query the local lake. It only dispatches: the operator
+// commands live in internal/opscli, kept free of the offline environment by the
+// boundary test; demo and query in internal/local/localcli.
 package main
 
 import (
@@ -10,6 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/snaplake/snaplake/internal/local/localcli"
+	"github.com/snaplake/snaplake/internal/opscli"
 )
 
 const usage = `snaplake: nightly RDS snapshot -> S3 Parquet -> Athena, without servers.
@@ -21,9 +26,6 @@ Usage:
 
 Run 'snaplake <command> -h' for a command's flags.
 `
-
-// errUsage marks a command-line mistake: exit code 2, usage already printed.
-var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -40,11 +42,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "relocate":
-		err = runRelocate(ctx, args[1:], stdout, stderr)
+		err = opscli.Relocate(ctx, args[1:], stdout, stderr)
 	case "demo":
-		err = runDemo(ctx, args[1:], stdout, stderr)
+		err = localcli.Demo(ctx, args[1:], stdout, stderr)
 	case "query":
-		err = runQuery(ctx, args[1:], stdout, stderr)
+		err = localcli.Query(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -55,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.Is(err, opscli.ErrUsage):
 		return 2
 	case ctx.Err() != nil:
 		fmt.Fprintf(stderr, "snaplake %s: interrupted (%v); the processes it started are stopped\n", args[0], err)

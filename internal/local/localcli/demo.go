@@ -1,4 +1,4 @@
-package main
+package localcli
 
 import (
 	"context"
@@ -7,10 +7,11 @@ import (
 	"io"
 
 	"github.com/snaplake/snaplake/internal/local/demo"
+	"github.com/snaplake/snaplake/internal/opscli"
 )
 
-// runDemo runs one night of the pipeline offline: `snaplake demo [--rows N] [--home DIR]`.
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// Demo runs one night of the pipeline offline: `snaplake demo [--rows N] [--home DIR]`.
+func Demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rows := fs.Int("rows", demo.DefaultRows, "rows in the sample database when it is first created")
@@ -28,11 +29,11 @@ the next night: a new snapshot_date partition appears.
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return errUsage
+		return opscli.ErrUsage
 	}
 	if fs.NArg() > 0 || *rows < 1 {
 		fs.Usage()
-		return errUsage
+		return opscli.ErrUsage
 	}
 	_, err := demo.Run(ctx, demo.Options{Home: resolveHome(*home), Rows: *rows, Out: stdout})
 	return err

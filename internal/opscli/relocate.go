@@ -1,4 +1,4 @@
-package main
+package opscli
 
 import (
 	"context"
@@ -25,8 +25,8 @@ AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) points it at a local S3 server.
 Flags:
 `
 
-// runRelocate is `snaplake relocate`: the relocate Lambda's code, run by hand.
-func runRelocate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// Relocate is `snaplake relocate`: the relocate Lambda's code, run by hand.
+func Relocate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relocate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -48,7 +48,7 @@ func runRelocate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return errUsage
+		return ErrUsage
 	}
 	var missing []string
 	for _, f := range []struct{ name, value string }{{"--bucket", o.Bucket}, {"--export-id", o.ExportID}, {"--snapshot-date", o.SnapshotDate}} {
@@ -60,15 +60,15 @@ func runRelocate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case fs.NArg() > 0:
 		fmt.Fprintf(stderr, "snaplake relocate: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
-		return errUsage
+		return ErrUsage
 	case len(missing) > 0:
 		fmt.Fprintf(stderr, "snaplake relocate: missing %v\n", missing)
 		fs.Usage()
-		return errUsage
+		return ErrUsage
 	case o.Concurrency < 1:
 		fmt.Fprintf(stderr, "snaplake relocate: --concurrency must be at least 1, got %d\n", o.Concurrency)
 		fs.Usage()
-		return errUsage
+		return ErrUsage
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))

@@ -1,4 +1,4 @@
-package main
+package localcli
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/lake"
+	"github.com/snaplake/snaplake/internal/opscli"
 )
 
 const queryUsage = `Usage: snaplake query [--home DIR] [--format table|csv|json] "SQL"
@@ -25,13 +26,9 @@ Runs SQL (DuckDB dialect) over the local lake with Athena's names:
 Flags:
 `
 
-// defaultHomeDir is where `snaplake demo` keeps the local lake when neither --home nor
-// SNAPLAKE_HOME says otherwise.
-const defaultHomeDir = ".snaplake"
-
-// runQuery answers SQL from the catalog at <home>/catalog.json and the objects the
+// Query answers SQL from the catalog at <home>/catalog.json and the objects the
 // local S3 server keeps under <home>/s3.
-func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Query(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("query", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	home := fset.String("home", "", "local lake directory (default $SNAPLAKE_HOME, else "+defaultHomeDir+")")
@@ -44,18 +41,18 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return errUsage // the flag package printed the mistake and the usage
+		return opscli.ErrUsage // the flag package printed the mistake and the usage
 	}
 	if !slices.Contains(lake.Formats, *format) {
 		fmt.Fprintf(stderr, "snaplake query: unknown format %q\n\n", *format)
 		fset.Usage()
-		return errUsage
+		return opscli.ErrUsage
 	}
 	sql := strings.TrimSpace(strings.Join(fset.Args(), " "))
 	if sql == "" {
 		fmt.Fprint(stderr, "snaplake query: no SQL given\n\n")
 		fset.Usage()
-		return errUsage
+		return opscli.ErrUsage
 	}
 
 	dir := resolveHome(*home)
@@ -75,15 +72,4 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return lake.Format(stdout, res, *format)
-}
-
-// resolveHome resolves the lake directory: the flag, else SNAPLAKE_HOME, else .snaplake.
-func resolveHome(flagValue string) string {
-	if flagValue != "" {
-		return flagValue
-	}
-	if env := os.Getenv("SNAPLAKE_HOME"); env != "" {
-		return env
-	}
-	return defaultHomeDir
 }

@@ -1,4 +1,4 @@
-package main
+package localcli
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/lake"
+	"github.com/snaplake/snaplake/internal/opscli"
 )
 
 type queryTestRow struct {
@@ -67,18 +68,17 @@ func queryTestHome(t *testing.T) string {
 const latestCount = `SELECT count(*) AS n FROM warehouse.file_downloads
   WHERE snapshot_date = (SELECT max(snapshot_date) FROM "warehouse"."file_downloads$partitions")`
 
-func TestRunQuery(t *testing.T) {
+func TestQuery(t *testing.T) {
 	home := queryTestHome(t)
 	empty := t.TempDir()
 	tests := []struct {
-		name       string
-		env        string // SNAPLAKE_HOME
-		args       []string
-		wantErr    error  // errors.Is target, when the error is a sentinel
-		errHas     string // substring of the error, when one is expected
-		stdout     string
-		stderrHas  string
-		exitStatus int
+		name      string
+		env       string // SNAPLAKE_HOME
+		args      []string
+		wantErr   error  // errors.Is target, when the error is a sentinel
+		errHas    string // substring of the error, when one is expected
+		stdout    string
+		stderrHas string
 	}{
 		{name: "table", args: []string{"--home", home, latestCount},
 			stdout: " n\n---\n 3\n(1 row)\n"},
@@ -88,24 +88,24 @@ func TestRunQuery(t *testing.T) {
 		{name: "json, SQL in several arguments", args: []string{"-home=" + home, "-format=json", "SELECT", "*", `FROM "warehouse"."file_downloads$partitions" ORDER BY 1`},
 			stdout: "[\n  {\"snapshot_date\": \"2026-11-19\"},\n  {\"snapshot_date\": \"2026-11-20\"}\n]\n"},
 		{name: "no lake yet", args: []string{"--home", empty, "SELECT 1"},
-			errHas: "no local lake in " + empty + ": run `snaplake demo` (or `make demo`) first", exitStatus: 1},
+			errHas: "no local lake in " + empty + ": run `snaplake demo` (or `make demo`) first"},
 		{name: "unknown table", args: []string{"--home", home, "SELECT * FROM warehouse.downloads"},
-			errHas: "table warehouse.downloads does not exist; tables: warehouse.file_downloads", exitStatus: 1},
+			errHas: "table warehouse.downloads does not exist; tables: warehouse.file_downloads"},
 		{name: "bad SQL", args: []string{"--home", home, "SELEC 1"},
-			errHas: "syntax error", exitStatus: 1},
+			errHas: "syntax error"},
 		{name: "unknown flag", args: []string{"--hom", home, "SELECT 1"},
-			wantErr: errUsage, stderrHas: "Usage: snaplake query", exitStatus: 2},
+			wantErr: opscli.ErrUsage, stderrHas: "Usage: snaplake query"},
 		{name: "unknown format", args: []string{"--home", home, "--format", "xml", "SELECT 1"},
-			wantErr: errUsage, stderrHas: `unknown format "xml"`, exitStatus: 2},
+			wantErr: opscli.ErrUsage, stderrHas: `unknown format "xml"`},
 		{name: "no SQL", args: []string{"--home", home},
-			wantErr: errUsage, stderrHas: "no SQL given", exitStatus: 2},
+			wantErr: opscli.ErrUsage, stderrHas: "no SQL given"},
 		{name: "help", args: []string{"-h"}, stderrHas: "Usage: snaplake query"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("SNAPLAKE_HOME", tt.env)
 			var stdout, stderr bytes.Buffer
-			err := runQuery(context.Background(), tt.args, &stdout, &stderr)
+			err := Query(context.Background(), tt.args, &stdout, &stderr)
 			switch {
 			case tt.wantErr != nil:
 				if !errors.Is(err, tt.wantErr) {
@@ -123,11 +123,6 @@ func TestRunQuery(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), tt.stderrHas) {
 				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.stderrHas)
-			}
-
-			// The same arguments through the CLI dispatcher give the exit status.
-			if code := run(context.Background(), append([]string{"query"}, tt.args...), &bytes.Buffer{}, &bytes.Buffer{}); code != tt.exitStatus {
-				t.Errorf("exit status = %d, want %d", code, tt.exitStatus)
 			}
 		})
 	}
