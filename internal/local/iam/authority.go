@@ -64,6 +64,22 @@ type Grant struct {
 	Principal string
 	Action    string
 	Resource  string
+	// Context is the request's condition keys as the caller passed them, canonical:
+	// "key=v1,v2;key2=v" with keys lower-cased and sorted ("" when none).
+	Context string
+}
+
+// canonicalContext writes a request context as Grant.Context.
+func canonicalContext(ctx map[string][]string) string {
+	var parts []string
+	for k, vs := range ctx {
+		if len(vs) == 0 {
+			continue
+		}
+		parts = append(parts, strings.ToLower(k)+"="+strings.Join(vs, ","))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ";")
 }
 
 // Authority authorizes the calls of the offline run's principals and records the
@@ -132,7 +148,7 @@ func (a *Authority) Authorize(principal string, req Request) error {
 	if svc, op, ok := strings.Cut(req.Action, ":"); !ok || svc == "" || op == "" {
 		return fmt.Errorf("iam: action %q is not of the form service:Operation", req.Action)
 	}
-	g := Grant{Principal: principal, Action: req.Action, Resource: req.Resource}
+	g := Grant{Principal: principal, Action: req.Action, Resource: req.Resource, Context: canonicalContext(req.Context)}
 	p, ok := a.Principal(principal)
 	if !ok {
 		a.record(g, false)
@@ -188,7 +204,7 @@ func sortedGrants(m map[Grant]struct{}) []Grant {
 		out = append(out, g)
 	}
 	slices.SortFunc(out, func(x, y Grant) int {
-		return cmp.Or(cmp.Compare(x.Principal, y.Principal), cmp.Compare(x.Action, y.Action), cmp.Compare(x.Resource, y.Resource))
+		return cmp.Or(cmp.Compare(x.Principal, y.Principal), cmp.Compare(x.Action, y.Action), cmp.Compare(x.Resource, y.Resource), cmp.Compare(x.Context, y.Context))
 	})
 	return out
 }

@@ -187,18 +187,18 @@ func TestAuthorityRecordsGrants(t *testing.T) {
 		_ = a.Authorize(c.principal, Request{Action: c.action, Resource: c.resource})
 	}
 	wantAllowed := []Grant{
-		{"Exporter", "rds:StartExportTask", "arn:aws:rds:eu-west-1:000000000000:snapshot:s"}, // the real ARN, not "*"
-		{"Exporter", "s3:GetObject", "arn:aws:s3:::lake/a"},
-		{"Exporter", "s3:GetObject", "arn:aws:s3:::lake/b"},
-		{"Exporter", "s3:ListBucket", "arn:aws:s3:::lake"},
+		{"Exporter", "rds:StartExportTask", "arn:aws:rds:eu-west-1:000000000000:snapshot:s", ""}, // the real ARN, not "*"
+		{"Exporter", "s3:GetObject", "arn:aws:s3:::lake/a", ""},
+		{"Exporter", "s3:GetObject", "arn:aws:s3:::lake/b", ""},
+		{"Exporter", "s3:ListBucket", "arn:aws:s3:::lake", ""},
 	}
 	if got := a.Allowed(); !reflect.DeepEqual(got, wantAllowed) {
 		t.Errorf("Allowed =\n%v\nwant\n%v", got, wantAllowed)
 	}
 	wantDenied := []Grant{
-		{"Exporter", "s3:DeleteObject", "arn:aws:s3:::lake/a"},
-		{"Ghost", "s3:GetObject", "arn:aws:s3:::lake/a"},
-		{"Nobody", "glue:GetTable", "t"},
+		{"Exporter", "s3:DeleteObject", "arn:aws:s3:::lake/a", ""},
+		{"Ghost", "s3:GetObject", "arn:aws:s3:::lake/a", ""},
+		{"Nobody", "glue:GetTable", "t", ""},
 	}
 	if got := a.Denied(); !reflect.DeepEqual(got, wantDenied) {
 		t.Errorf("Denied =\n%v\nwant\n%v", got, wantDenied)
