@@ -84,6 +84,9 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	out("DeadLetterQueueUrl", *s.dlq.QueueUrl(), "Events and resumes that failed every retry")
 	out("KeyArn", *s.key.KeyArn(), "The KMS key of the lake, its logs, topic and queue")
 	out("RoleArns", s.roleArns(), "JSON: the role of each function and service, for snaplake doctor")
+	out("FunctionArns", s.functionArns(), "JSON: each function's ARN, for snaplake doctor")
+	out("DBInstanceIds", strings.Join(cfg.DBInstanceIDs, ","), "RDS instances whose snapshots are exported")
+	out("SourceDatabases", strings.Join(cfg.Databases, ","), "Source MySQL databases exported, as configured")
 	return stack
 }
 
@@ -235,6 +238,15 @@ func statement(actions []string, resources ...string) awsiam.PolicyStatement {
 func (s *snaplake) tagRole(role awsiam.IRole, name string) {
 	awscdk.Tags_Of(role).Add(jsii.String(deploy.TagRole), jsii.String(name), nil)
 	s.roles[name] = role
+}
+
+// functionArns is the FunctionArns output: {"<function>": "<function ARN>"}.
+func (s *snaplake) functionArns() string {
+	parts := []string{}
+	for _, name := range deploy.Functions {
+		parts = append(parts, fmt.Sprintf("%q:%q", name, *s.fns[name].FunctionArn()))
+	}
+	return *awscdk.Fn_Join(jsii.String(""), jsii.Strings("{", strings.Join(parts, ","), "}"))
 }
 
 // roleArns is the RoleArns output: {"<function or service role>": "<role ARN>"}, the
