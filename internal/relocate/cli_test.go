@@ -64,10 +64,14 @@ func TestCLIRelocatePrintsSummaryLine(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &sum); err != nil {
 		t.Fatalf("stdout is not a JSON summary: %v\n%s", err, stdout)
 	}
-	if sum.Moved != 570 || sum.Skipped != 8 || sum.Tables != 3 || !slices.Equal(sum.Databases, []string{"crm", "shop"}) || sum.Bytes <= 0 {
-		t.Fatalf("summary %s, want 570 moved, 8 skipped, 3 tables of [crm shop]", lines[0])
+	if sum.Moved != 570 || sum.Skipped != 9 || sum.Tables != 3 || !slices.Equal(sum.Databases, []string{"crm", "shop"}) || sum.Bytes <= 0 {
+		t.Fatalf("summary %s, want 570 moved, 9 skipped, 3 tables of [crm shop]", lines[0])
 	}
-	for _, field := range []string{`"moved":`, `"skipped":`, `"bytes":`, `"seconds":`, `"databases":`, `"tables":`, `"prunedPartitions":`, `"replaced":`} {
+	if len(sum.Crawl) != 2 || sum.Crawl[1].Database != "shop" || !slices.Equal(sum.Crawl[1].Tables, []string{"orders"}) {
+		t.Errorf("crawl targets %+v, want crm and shop with [orders]", sum.Crawl)
+	}
+	for _, field := range []string{`"moved":`, `"skipped":`, `"bytes":`, `"seconds":`, `"databases":`, `"tables":`, `"prunedPartitions":`, `"replaced":`,
+		`"crawl":[{"database":"crm","folder":"crm","tables":["contacts","notes"]}`, `"problems":[]`} {
 		if !strings.Contains(lines[0], field) {
 			t.Errorf("summary line lacks %s: %s", field, lines[0])
 		}

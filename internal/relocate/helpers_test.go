@@ -3,6 +3,7 @@ package relocate_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -54,6 +55,8 @@ type tableSpec struct {
 	files     int
 	batches   int    // 0: older convention, files directly under the base prefix
 	nameExtra string // inserted in file names, to put '=', ' ' and '+' in keys
+	// status and warning go to the table's perTableStatus entry; "" is COMPLETE.
+	status, warning string
 }
 
 var standardTables = []tableSpec{
@@ -102,18 +105,82 @@ func makeExport(id string, tables []tableSpec) export {
 		add(base+"_SUCCESS", false)
 	}
 	add("export_info_"+id+".json", false)
-	add("export_tables_info_"+id+"_from_1_to_5.json", false)
+	// RDS splits the tables info into several files; the first holds one table.
+	for _, part := range splitTables(tables) {
+		e.objects[part.name(id)] = tablesInfo(part.tables)
+		e.kept = append(e.kept, part.name(id))
+	}
 	add("_SUCCESS", false)
 	add("shop/readme.txt", false)            // not under a base prefix
 	add("other/shop.stray/x.parquet", false) // second folder is not <db>.<table>
 	return e
 }
 
+type tablesInfoPart struct {
+	from, to int
+	tables   []tableSpec
+}
+
+func (p tablesInfoPart) name(id string) string {
+	return fmt.Sprintf("export_tables_info_%s_from_%d_to_%d.json", id, p.from, p.to)
+}
+
+func splitTables(tables []tableSpec) []tablesInfoPart {
+	if len(tables) < 2 {
+		return []tablesInfoPart{{1, max(len(tables), 1), tables}}
+	}
+	return []tablesInfoPart{{1, 1, tables[:1]}, {2, len(tables), tables[1:]}}
+}
+
+// tablesInfo is an export_tables_info file as RDS writes it, with the fields Run
+// does not read, so that a test fails if it chokes on them.
+func tablesInfo(tables []tableSpec) []byte {
+	type entry struct {
+		Target          string         `json:"target"`
+		Status          string         `json:"status"`
+		WarningMessage  string         `json:"warningMessage,omitempty"`
+		SizeGB          float64        `json:"sizeGB"`
+		TableStatistics map[string]any `json:"tableStatistics"`
+		SchemaMetadata  map[string]any `json:"schemaMetadata"`
+	}
+	entries := []entry{}
+	for _, ts := range tables {
+		status := ts.status
+		if status == "" {
+			status = "COMPLETE"
+		}
+		entries = append(entries, entry{
+			Target: ts.db + "." + ts.table, Status: status, WarningMessage: ts.warning,
+			TableStatistics: map[string]any{"extractedRows": ts.files * 10, "partitioningInfo": map[string]any{"numberOfPartitions": ts.files}},
+			SchemaMetadata: map[string]any{"originalTypeMappings": []map[string]any{
+				{"columnName": "id", "originalType": "bigint", "expectedExportedType": "int64"}}},
+		})
+	}
+	b, err := json.MarshalIndent(map[string]any{"perTableStatus": entries}, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// flatName is the destination file name of rest (the path below a table's base
+// prefix), written out independently of relocate's own implementation.
+func flatName(rest string) string {
+	name := strings.NewReplacer("(", "(28)", "_", "(5F)", "/", "_").Replace(rest)
+	switch {
+	case strings.HasPrefix(rest, "/"):
+		name = "(2F)" + name[1:]
+	case strings.HasPrefix(rest, "."):
+		name = "(2E)" + name[1:]
+	}
+	return name
+}
+
 func (e export) dest(rel, destPrefix, date string) string {
 	db, after, _ := strings.Cut(rel, "/")
 	dbTable, rest, _ := strings.Cut(after, "/")
 	table := strings.TrimPrefix(dbTable, db+".")
-	return destPrefix + db + "/" + table + "/snapshot_date=" + date + "/" + rest
+	return destPrefix + db + "/" + table + "/snapshot_date=" + date + "/" + flatName(rest)
 }
 
 // expectedDest is the destination key -> content after relocating e.
@@ -210,10 +277,12 @@ func contents(t *testing.T, c *s3.Client, prefix string) map[string][]byte {
 }
 
 // assertRelocated checks the destination holds exactly want (key and content) under
-// prefix, and that the export folder holds only the files that must stay.
+// prefix, with no folder between a snapshot_date partition and its files, and that the
+// export folder holds only the files that must stay.
 func assertRelocated(t *testing.T, c *s3.Client, e export, destPrefix string, want map[string][]byte) {
 	t.Helper()
 	got := contents(t, c, destPrefix)
+	assertFlat(t, slices.Collect(maps.Keys(got)))
 	for k, body := range want {
 		g, ok := got[k]
 		switch {
@@ -241,6 +310,22 @@ func assertRelocated(t *testing.T, c *s3.Client, e export, destPrefix string, wa
 	}
 	if extra := len(left) - len(e.kept) - 1; extra != 0 { // 1: the manifest
 		t.Errorf("export folder holds %d objects, want %d kept + manifest: %v", len(left), len(e.kept), slices.Sorted(maps.Keys(left)))
+	}
+}
+
+// assertFlat fails for a key with a folder level between snapshot_date=… and the file:
+// a Glue crawler would make a partition column of it.
+func assertFlat(t *testing.T, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		_, after, ok := strings.Cut(k, "/snapshot_date=")
+		if !ok {
+			continue
+		}
+		_, file, _ := strings.Cut(after, "/")
+		if file == "" || strings.Contains(file, "/") || strings.HasPrefix(file, "_") || strings.HasPrefix(file, ".") {
+			t.Errorf("destination %s: want a visible file directly in its snapshot_date partition", k)
+		}
 	}
 }
 

@@ -22,9 +22,10 @@ type Handler struct {
 }
 
 // Handle relocates one export and returns the summary as the Lambda result, whose
-// databases drive one Glue crawl each. Glue names are lower case, and the state
-// machine names each crawler "snaplake-<database>", so the databases it returns are
-// lower-cased (a MySQL schema "Shop" is crawled by "snaplake-shop").
+// crawl targets drive one Glue crawl each (and whose problems name the tables RDS did
+// not export whole). Glue names are lower case, and the state machine names each
+// crawler "snaplake-<database>", so the databases it returns are lower-cased (a MySQL
+// schema "Shop" is crawled by "snaplake-shop"), as Run already does for Crawl.
 func (h Handler) Handle(ctx context.Context, req Request) (Summary, error) {
 	opts := h.Defaults
 	opts.ExportID = req.ExportID

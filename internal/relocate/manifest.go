@@ -11,6 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
+// manifestVersion 2 is the flat layout: a file's destination is its partition plus
+// partitionFileName of its path. Version 1 manifests were written by relocations that
+// kept RDS's batch folders below the partition, so their moved files are elsewhere.
+const manifestVersion = 2
+
 // manifest is the export's file set as first seen, kept at the export root.
 type manifest struct {
 	Version      int             `json:"version"`
@@ -77,8 +82,14 @@ func (r *run) readManifest(ctx context.Context, key string) (*manifest, error) {
 	if err := json.NewDecoder(out.Body).Decode(&m); err != nil {
 		return nil, fmt.Errorf("decode manifest s3://%s/%s: %w", r.o.Bucket, key, err)
 	}
-	if m.Version != 1 {
-		return nil, fmt.Errorf("read manifest s3://%s/%s: unknown version %d", r.o.Bucket, key, m.Version)
+	switch m.Version {
+	case manifestVersion:
+	case 1:
+		return nil, fmt.Errorf("read manifest s3://%s/%s: version 1 was written by a relocation that kept RDS's batch folders "+
+			"below snapshot_date=%s, while this release writes files directly in the partition; finish export %s with the release that started it",
+			r.o.Bucket, key, m.SnapshotDate, r.o.ExportID)
+	default:
+		return nil, fmt.Errorf("read manifest s3://%s/%s: unknown version %d (this release writes %d)", r.o.Bucket, key, m.Version, manifestVersion)
 	}
 	return &m, nil
 }
@@ -109,7 +120,7 @@ func (r *run) writeManifest(ctx context.Context, key string) error {
 	case !isNoSuchKey(err):
 		return err
 	}
-	m := manifest{Version: 1, ExportID: r.o.ExportID, SnapshotDate: r.o.SnapshotDate, DestPrefix: r.o.DestPrefix,
+	m := manifest{Version: manifestVersion, ExportID: r.o.ExportID, SnapshotDate: r.o.SnapshotDate, DestPrefix: r.o.DestPrefix,
 		Files: make([]manifestEntry, len(r.files))}
 	for i := range r.files {
 		m.Files[i] = manifestEntry{Key: r.files[i].rel, Size: r.files[i].size}

@@ -3,11 +3,13 @@
 package relocate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,12 +34,14 @@ type API interface {
 
 var _ API = (*s3.Client)(nil)
 
-// Summary is what one Run did. On a re-run of a finished export Moved is 0 while
-// Databases and Tables still describe the whole export.
+// Summary is what one Run did; the Lambda returns it to the state machine. On a re-run
+// of a finished export Moved is 0 while Databases, Tables, Crawl and Problems still
+// describe the whole export.
 type Summary struct {
 	// Moved counts table files whose source this run deleted after verifying the copy.
 	Moved int `json:"moved"`
-	// Skipped counts objects left in the export folder: metadata, _SUCCESS, strays.
+	// Skipped counts objects left in the export folder: metadata, _SUCCESS and other
+	// hidden files, strays.
 	Skipped int     `json:"skipped"`
 	Bytes   int64   `json:"bytes"`
 	Seconds float64 `json:"seconds"`
@@ -53,10 +57,50 @@ type Summary struct {
 	// Replaced counts objects of an earlier export for the same date deleted from
 	// this date's partitions.
 	Replaced int `json:"replaced"`
+	// Crawl has one entry per source database folder with table files in this export,
+	// sorted by database: what each crawler must crawl. Like Databases it comes from
+	// the manifest too, so it is whole on a re-run. Never null.
+	Crawl []CrawlTarget `json:"crawl"`
+	// Problems lists the tables RDS did not export whole, from the export's
+	// export_tables_info_*.json files: a status other than COMPLETE, or a warning.
+	// Those files stay in the export folder, so a re-run reports them again. Sorted by
+	// table, at most maxProblems entries (ProblemsOmitted counts the rest; every one
+	// is logged), each warning cut to maxWarningBytes. Never null.
+	Problems        []TableProblem `json:"problems"`
+	ProblemsOmitted int            `json:"problemsOmitted"`
+}
+
+// CrawlTarget is one database's share of an export, as a crawler needs it.
+type CrawlTarget struct {
+	// Database is the source database lower-cased, as Glue names are: the crawler is
+	// snaplake-<database>.
+	Database string `json:"database"`
+	// Folder is the database's folder under DestPrefix, in the case RDS exported it.
+	Folder string `json:"folder"`
+	// Tables are the sorted table folders under Folder that this export relocated (in
+	// this run or an earlier run of it): the crawler's include paths are
+	// DestPrefix<Folder>/<table>/.
+	Tables []string `json:"tables"`
+}
+
+// TableProblem is a table RDS skipped, failed or warned about in this export. Its
+// partition for this snapshot date is missing or incomplete, so Athena's newest
+// partition of it is an older export.
+type TableProblem struct {
+	// Table is the perTableStatus target, "<database>.<table>" (a warning about a
+	// whole database names the database alone).
+	Table string `json:"table"`
+	// Status is as RDS wrote it ("" when the entry has none).
+	Status  string `json:"status"`
+	Warning string `json:"warning,omitempty"`
 }
 
 // Run moves every table file of the export s3://Bucket/SourcePrefix/ExportID/ to
-// DestPrefix<db>/<table>/snapshot_date=SnapshotDate/<path below the table's folder>.
+// DestPrefix<db>/<table>/snapshot_date=SnapshotDate/<name>, where name is the file's
+// path below the table's base prefix folded into one file name (partitionFileName):
+// no folder level remains between the partition and the file, so a crawler finds
+// snapshot_date as the only partition key. It also reads the export's
+// export_tables_info files and reports the tables RDS did not export whole.
 //
 // It is safe to kill at any point and run again with the same options: it writes a
 // manifest of the export before deleting anything, copies only what is not already at
@@ -78,6 +122,7 @@ func Run(ctx context.Context, api API, opts Options, log *slog.Logger) (Summary,
 		exportPrefix: o.SourcePrefix + o.ExportID + "/",
 		byRel:        make(map[string]int32),
 		tableIdx:     make(map[string]int32),
+		sum:          Summary{Crawl: []CrawlTarget{}, Problems: []TableProblem{}},
 		log: log.With(slog.String("bucket", o.Bucket), slog.String("exportId", o.ExportID),
 			slog.String("snapshotDate", o.SnapshotDate)),
 	}
@@ -89,6 +134,7 @@ func Run(ctx context.Context, api API, opts Options, log *slog.Logger) (Summary,
 	}
 	r.log.Info("relocate done", slog.Int("moved", r.sum.Moved), slog.Int("skipped", r.sum.Skipped),
 		slog.Int64("bytes", r.sum.Bytes), slog.Int("tables", r.sum.Tables), slog.Int("replaced", r.sum.Replaced),
+		slog.Int("problemTables", len(r.sum.Problems)+r.sum.ProblemsOmitted),
 		slog.Int("prunedPartitions", r.sum.PrunedPartitions), slog.Float64("seconds", r.sum.Seconds))
 	return r.sum, nil
 }
@@ -107,6 +153,7 @@ type run struct {
 	tableIdx map[string]int32 // table base prefix -> index in tables
 
 	manifestFound bool
+	tablesInfo    []string // keys of export_tables_info_*.json at the export root
 }
 
 type file struct {
@@ -128,14 +175,21 @@ type table struct {
 
 func (r *run) destKey(f *file) string {
 	t := r.tables[f.table]
-	return t.partition + f.rel[len(t.base):]
+	return t.partition + partitionFileName(f.rel[len(t.base):])
 }
 
 func (r *run) run(ctx context.Context) error {
 	if err := r.listAndCopy(ctx); err != nil {
 		return err
 	}
-	if err := r.scanTables(ctx, true); err != nil {
+	// Listing the destination and reading the export's tables info are independent
+	// reads; both finish before anything is deleted, so a malformed tables-info file
+	// stops the run with every source still in place.
+	reads := []func(context.Context) error{
+		func(ctx context.Context) error { return r.scanTables(ctx, true) },
+		r.readTablesInfo,
+	}
+	if err := forEach(ctx, len(reads), len(reads), func(ctx context.Context, i int) error { return reads[i](ctx) }); err != nil {
 		return err
 	}
 	if err := r.verify(); err != nil {
@@ -311,6 +365,9 @@ func (r *run) listSource(ctx context.Context, added func(i int32)) error {
 			r.manifestFound = true
 			return
 		}
+		if tablesInfoFile(rel) {
+			r.tablesInfo = append(r.tablesInfo, key)
+		}
 		db, name, _, ok := tableFile(rel)
 		if !ok {
 			r.sum.Skipped++
@@ -351,12 +408,25 @@ func (r *run) addFile(rel, db, name string, size int64, inSource bool) int32 {
 }
 
 func (r *run) describe() {
-	dbs := make([]string, 0, 4)
+	byFolder := make(map[string][]string, 4)
 	for _, t := range r.tables {
-		dbs = append(dbs, t.db)
+		byFolder[t.db] = append(byFolder[t.db], t.name)
+	}
+	dbs := make([]string, 0, len(byFolder))
+	crawl := make([]CrawlTarget, 0, len(byFolder))
+	for folder, tables := range byFolder {
+		dbs = append(dbs, folder)
+		slices.Sort(tables)
+		crawl = append(crawl, CrawlTarget{Database: strings.ToLower(folder), Folder: folder, Tables: tables})
 	}
 	slices.Sort(dbs)
-	r.sum.Databases = slices.Compact(dbs)
+	// MySQL schema names are case-sensitive, so "Shop" and "shop" can both exist; they
+	// share one crawler and stay two entries, ordered by folder.
+	slices.SortFunc(crawl, func(a, b CrawlTarget) int {
+		return cmp.Or(strings.Compare(a.Database, b.Database), strings.Compare(a.Folder, b.Folder))
+	})
+	r.sum.Databases = dbs
+	r.sum.Crawl = crawl
 	r.sum.Tables = len(r.tables)
 }
 
@@ -379,9 +449,13 @@ func (r *run) scanTables(ctx context.Context, again bool) error {
 		ti := r.tableIdx[t.base]
 		err := r.list(ctx, t.partition, "", func(o types.Object) {
 			key := aws.ToString(o.Key)
-			if i, ok := r.byRel[t.base+key[len(t.partition):]]; ok && r.files[i].table == ti {
-				r.files[i].destSize = aws.ToInt64(o.Size)
-				return
+			// Any other object is stale, including an earlier export's files in the
+			// nested layout (<batch>/part-…), whose names hold a '/'.
+			if rest, ok := parsePartitionFileName(key[len(t.partition):]); ok {
+				if i, ok := r.byRel[t.base+rest]; ok && r.files[i].table == ti {
+					r.files[i].destSize = aws.ToInt64(o.Size)
+					return
+				}
 			}
 			t.stale = append(t.stale, key)
 		}, nil)
