@@ -31,6 +31,12 @@ type ExportInfo struct {
 	TotalExportedDataInGB float64  `json:"totalExportedDataInGB"`
 }
 
+// TableStatusComplete is the perTableStatus status of a table exported whole, the
+// one value public parsers of real exports rely on. AWS documents neither this field
+// nor the values it takes for a table it skipped or failed (its guide only says such
+// tables "are skipped" or "the export fails"); see TableOutcome to produce them.
+const TableStatusComplete = "COMPLETE"
+
 // TablesInfo is export_tables_info_<export-id>_from_<n>_to_<m>.json.
 type TablesInfo struct {
 	PerTableStatus []TableStatus `json:"perTableStatus"`
@@ -38,7 +44,9 @@ type TablesInfo struct {
 
 // TableStatus reports one exported table.
 type TableStatus struct {
-	Target          string          `json:"target"` // "db.table"
+	// Target is "db.table"; public parsers also met entries naming a database alone
+	// that carry only a warningMessage.
+	Target          string          `json:"target"`
 	Status          string          `json:"status"`
 	WarningMessage  string          `json:"warningMessage,omitempty"`
 	SizeGB          float64         `json:"sizeGB"`
@@ -114,7 +122,7 @@ func tablesInfo(outcomes []tableOutcome) TablesInfo {
 	for _, o := range outcomes {
 		st := TableStatus{
 			Target: o.table.target(),
-			Status: "COMPLETE",
+			Status: TableStatusComplete,
 			SizeGB: float64(o.result.Bytes) / (1 << 30),
 			TableStatistics: TableStatistics{
 				ExtractedRows:       o.result.Rows,
