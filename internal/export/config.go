@@ -8,9 +8,11 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 )
 
-// minExportRecheck keeps a waiting execution from asking RDS more than once a minute:
-// an export takes 30 minutes or more, so a finer recheck only spends API calls.
-const minExportRecheck = time.Minute
+// minExportRecheck is the shortest recheck the function accepts. The stack sets whole
+// minutes (snaplake:exportRecheckMinutes, at least 1: an export takes 30 minutes or
+// more, so a finer recheck only spends API calls); the offline run shortens it to
+// seconds so its tests can lose an event and see it found.
+const minExportRecheck = time.Second
 
 // Config is what a deployment sets for the start-export function.
 type Config struct {
@@ -84,7 +86,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 }
 
 // readExportRecheck reads the recheck interval. A value the deployment sets must lie
-// between a minute and the export timeout; the default is only shortened to a
+// between a second and the export timeout; the default is only shortened to a
 // shorter export timeout, so setting the timeout alone never breaks the function.
 func readExportRecheck(getenv func(string) string, timeout time.Duration) (time.Duration, error) {
 	name := deploy.EnvExportRecheckSeconds

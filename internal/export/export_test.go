@@ -267,7 +267,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{deploy.EnvBucket, ""}, {deploy.EnvExportRoleArn, ""}, {deploy.EnvKMSKeyID, ""},
 		{deploy.EnvDBInstanceIDs, " , "}, {deploy.EnvExportTimeoutSeconds, "soon"}, {deploy.EnvIncludeManualSnapshots, "maybe"},
 		{deploy.EnvCrawlTimeoutSeconds, "0"},
-		{deploy.EnvExportRecheckSeconds, "59"},   // under a minute
+		{deploy.EnvExportRecheckSeconds, "0"},    // no recheck at all
 		{deploy.EnvExportRecheckSeconds, "3601"}, // longer than the export timeout
 		{deploy.EnvExportRecheckSeconds, "often"},
 		{deploy.EnvSnapshotTimeZone, "Europe/Atlantis"},

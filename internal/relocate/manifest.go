@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/snaplake/snaplake/internal/s3get"
 )
 
 // manifestVersion 2 is the flat layout: a file's destination is its partition plus
@@ -72,10 +75,19 @@ func (r *run) syncManifest(ctx context.Context) (func(context.Context) error, er
 	return func(ctx context.Context) error { return r.writeManifest(ctx, key) }, nil
 }
 
+// errNoManifest says the export has no manifest (yet).
+var errNoManifest = errors.New("no manifest")
+
+// readManifest reads the export's manifest; errNoManifest when there is none. The
+// function may list only exports/ and data/, so S3 answers a GET of a missing
+// manifest with 403: s3get.Optional tells that from a denied read.
 func (r *run) readManifest(ctx context.Context, key string) (*manifest, error) {
-	out, err := r.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.o.Bucket), Key: aws.String(key)})
+	out, err := s3get.Optional(ctx, r.api, r.o.Bucket, key)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest s3://%s/%s: %w", r.o.Bucket, key, r.s3err(err))
+	}
+	if out == nil {
+		return nil, errNoManifest
 	}
 	defer out.Body.Close()
 	var m manifest
@@ -117,7 +129,7 @@ func (r *run) writeManifest(ctx context.Context, key string) error {
 			r.addFile(e.Key, db, name, e.Size, false)
 		}
 		r.describe()
-	case !isNoSuchKey(err):
+	case !errors.Is(err, errNoManifest):
 		return err
 	}
 	m := manifest{Version: manifestVersion, ExportID: r.o.ExportID, SnapshotDate: r.o.SnapshotDate, DestPrefix: r.o.DestPrefix,

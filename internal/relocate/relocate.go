@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/snaplake/snaplake/internal/s3get"
 )
 
 // API is the part of *s3.Client that Run uses.
@@ -340,14 +342,12 @@ func (r *run) resume(ctx context.Context) error {
 // probeManifest reports whether an earlier run left its manifest.
 func (r *run) probeManifest(ctx context.Context) (bool, error) {
 	key := r.exportPrefix + manifestName
-	out, err := r.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.o.Bucket), Key: aws.String(key)})
+	out, err := s3get.Optional(ctx, r.api, r.o.Bucket, key)
 	if err != nil {
-		var nsk *types.NoSuchKey
-		var api smithy.APIError
-		if errors.As(err, &nsk) || (errors.As(err, &api) && api.ErrorCode() == "NoSuchKey") {
-			return false, nil
-		}
 		return false, fmt.Errorf("look for manifest s3://%s/%s: %w", r.o.Bucket, key, r.s3err(err))
+	}
+	if out == nil {
+		return false, nil
 	}
 	out.Body.Close()
 	return true, nil

@@ -3,68 +3,56 @@
 package offline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/callback"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export"
+	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/eventbus"
+	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 	"github.com/snaplake/snaplake/internal/relocate"
 	"github.com/snaplake/snaplake/statemachines"
 )
 
-// Names the offline account uses, as a deployment would.
-const (
-	Account       = "000000000000"
-	Region        = "us-east-1"
-	CrawlerPrefix = "snaplake-"
-	TopicArn      = "arn:aws:sns:" + Region + ":" + Account + ":snaplake-notifications"
-)
-
-// Function names as deployed; the state machine invokes them by ARN.
-const (
-	FnStartExport   = "snaplake-startexport"
-	FnAwaitCallback = "snaplake-awaitcallback"
-	FnRelocate      = "snaplake-relocate"
-)
-
-func functionArn(name string) string {
-	return "arn:aws:lambda:" + Region + ":" + Account + ":function:" + name
-}
-
-// S3 is what the Lambda handlers need of S3; *s3.Client satisfies it.
-type S3 interface {
-	callback.S3API
-	relocate.API
-}
-
-// Config describes one offline deployment.
+// Config describes one offline deployment: the contract's functions, bound to
+// stand-ins through the account's IAM.
 type Config struct {
-	S3            S3
-	Bucket        string
-	RDS           export.RDS              // the export stand-in
-	Glue          callback.CrawlerStarter // the crawler stand-in
-	DBInstanceIDs []string
-	Databases     []string // source databases exported and crawled
-	Retention     int      // snapshot_date partitions kept per table
-	ExportTimeout time.Duration
-	CrawlTimeout  time.Duration
+	// Account holds the contract (each function's environment and policies, read
+	// from the synthesized template), the IAM authority and the authorizing S3
+	// endpoint every handler and service role reaches S3 through.
+	Account *Account
+	RDS     export.RDS        // the export stand-in
+	Glue    callback.Crawlers // the crawler stand-in
+	// Timing replaces the deployed timeouts, which no test or demo can sit through.
+	// Zero fields keep the contract's values.
+	Timing        Timing
 	NodeModules   string        // aws-local-stepfunctions; empty: found by the runner
 	RetryInterval time.Duration // shortens every Retry interval offline
 	Log           *slog.Logger
 	// Observe, if set, hears of every task and resume as it happens (progress display).
 	Observe func(Observation)
+}
+
+// Timing is the deployed environment's timing variables, overridable offline.
+type Timing struct {
+	ExportTimeout time.Duration // EXPORT_TIMEOUT_SECONDS
+	ExportRecheck time.Duration // EXPORT_RECHECK_SECONDS
+	CrawlTimeout  time.Duration // CRAWL_TIMEOUT_SECONDS
 }
 
 // Observation is one thing that happened in the pipeline.
@@ -90,11 +78,15 @@ type Notification struct {
 // Pipeline is a running offline deployment.
 type Pipeline struct {
 	cfg        Config
+	acct       *Account
 	log        *slog.Logger
 	definition []byte
 	Bus        *eventbus.Bus
 	Tokens     *stepfunctions.Tokens
 	Runner     *stepfunctions.Runner
+
+	// handlers by deployed function ARN, as the state machine invokes them.
+	handlers map[string]func(ctx context.Context, payload json.RawMessage) (any, error)
 
 	startExport export.Handler
 	await       callback.AwaitHandler
@@ -107,25 +99,34 @@ type Pipeline struct {
 	execWG        sync.WaitGroup
 }
 
-// New builds the pipeline: the rendered state machine, the bus with the project's
-// rules, and the Lambda handlers bound to the stand-ins.
+// env returns a function's deployed environment with the timing overrides applied.
+func (cfg Config) env(fn contract.Function) func(string) string {
+	env := maps.Clone(fn.Environment)
+	set := func(name string, d time.Duration) {
+		if _, deployed := env[name]; deployed && d > 0 {
+			env[name] = strconv.Itoa(int(d / time.Second))
+		}
+	}
+	set(deploy.EnvExportTimeoutSeconds, cfg.Timing.ExportTimeout)
+	set(deploy.EnvExportRecheckSeconds, cfg.Timing.ExportRecheck)
+	set(deploy.EnvCrawlTimeoutSeconds, cfg.Timing.CrawlTimeout)
+	return func(k string) string { return env[k] }
+}
+
+// New builds the pipeline from the contract: the state machine rendered with the
+// template's substitutions, the bus with the project's rules for the deployed
+// instances and crawlers, and each Lambda handler built from its deployed
+// environment by the same code its main runs, calling AWS as its own role.
 func New(cfg Config) (*Pipeline, error) {
+	if cfg.Account == nil {
+		return nil, errors.New("offline pipeline: no Account")
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	if cfg.ExportTimeout == 0 {
-		cfg.ExportTimeout = 30 * time.Minute
-	}
-	if cfg.CrawlTimeout == 0 {
-		cfg.CrawlTimeout = 10 * time.Minute
-	}
-	def, err := statemachines.Render(statemachines.Export, map[string]string{
-		statemachines.StartExportFunctionArn:   functionArn(FnStartExport),
-		statemachines.AwaitCallbackFunctionArn: functionArn(FnAwaitCallback),
-		statemachines.RelocateFunctionArn:      functionArn(FnRelocate),
-		statemachines.CrawlerNamePrefix:        CrawlerPrefix,
-		statemachines.NotificationTopicArn:     TopicArn,
-	})
+	acct := cfg.Account
+	c := acct.Contract
+	def, err := statemachines.Render(statemachines.Export, c.DefinitionSubstitutions)
 	if err != nil {
 		return nil, err
 	}
@@ -133,38 +134,79 @@ func New(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := callback.Store{S3: cfg.S3, Bucket: cfg.Bucket, Prefix: "callbacks/"}
 	p := &Pipeline{
 		cfg:        cfg,
+		acct:       acct,
 		log:        cfg.Log,
 		definition: def,
 		Bus:        bus,
 		Tokens:     stepfunctions.NewTokens(),
+		handlers:   map[string]func(context.Context, json.RawMessage) (any, error){},
 	}
-	p.startExport = export.Handler{RDS: cfg.RDS, Log: cfg.Log.With("function", FnStartExport), Config: export.Config{
-		Bucket: cfg.Bucket, Prefix: "exports/",
-		RoleArn:       "arn:aws:iam::" + Account + ":role/snaplake-rds-export",
-		KMSKeyID:      "arn:aws:kms:" + Region + ":" + Account + ":key/offline",
-		DBInstanceIDs: cfg.DBInstanceIDs, Databases: cfg.Databases,
-		ExportTimeout: cfg.ExportTimeout, CrawlTimeout: cfg.CrawlTimeout,
-	}}
-	p.await = callback.AwaitHandler{Store: store, SFN: p.Tokens, RDS: cfg.RDS, Glue: cfg.Glue, Log: cfg.Log.With("function", FnAwaitCallback)}
-	p.resume = callback.ResumeHandler{Store: store, SFN: p.Tokens, Log: cfg.Log.With("function", "snaplake-resume")}
-	p.relocate = relocate.Handler{API: cfg.S3, Log: cfg.Log.With("function", FnRelocate), Defaults: relocate.Options{
-		Bucket: cfg.Bucket, SourcePrefix: "exports/", DestPrefix: "data/", Retention: cfg.Retention,
-	}}
+	fn := func(name string) contract.Function { return c.Functions[name] }
+	logFor := func(name string) *slog.Logger { return cfg.Log.With("function", name) }
+
+	startEnv := cfg.env(fn(deploy.FnStartExport))
+	exportCfg, err := export.ConfigFromEnv(startEnv)
+	if err != nil {
+		return nil, fmt.Errorf("startexport's deployed environment: %w", err)
+	}
+	p.startExport = export.Handler{RDS: acct.RDS(deploy.FnStartExport, cfg.RDS), Config: exportCfg, Log: logFor(deploy.FnStartExport)}
+
+	awaitEnv := cfg.env(fn(deploy.FnAwaitCallback))
+	awaitStore, err := callback.StoreFromEnv(awaitEnv, acct.S3(deploy.FnAwaitCallback))
+	if err != nil {
+		return nil, fmt.Errorf("awaitcallback's deployed environment: %w", err)
+	}
+	p.await = callback.AwaitHandler{
+		Store: awaitStore, SFN: acct.SFN(deploy.FnAwaitCallback, p.Tokens),
+		RDS: acct.RDS(deploy.FnAwaitCallback, cfg.RDS), Glue: acct.Glue(deploy.FnAwaitCallback, cfg.Glue),
+		DataPrefix: cmp.Or(awaitEnv(deploy.EnvDestPrefix), deploy.DataPrefix), Log: logFor(deploy.FnAwaitCallback),
+	}
+
+	resumeStore, err := callback.StoreFromEnv(cfg.env(fn(deploy.FnResume)), acct.S3(deploy.FnResume))
+	if err != nil {
+		return nil, fmt.Errorf("resume's deployed environment: %w", err)
+	}
+	p.resume = callback.ResumeHandler{Store: resumeStore, SFN: acct.SFN(deploy.FnResume, p.Tokens), RDS: acct.RDS(deploy.FnResume, cfg.RDS), Log: logFor(deploy.FnResume)}
+
+	relocateOpts, err := relocate.OptionsFromEnv(cfg.env(fn(deploy.FnRelocate)))
+	if err != nil {
+		return nil, fmt.Errorf("relocate's deployed environment: %w", err)
+	}
+	p.relocate = relocate.Handler{API: acct.S3(deploy.FnRelocate), Defaults: relocateOpts, Log: logFor(deploy.FnRelocate)}
+
+	p.handlers[fn(deploy.FnStartExport).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
+		return p.startExport.Handle(ctx, payload)
+	}
+	p.handlers[fn(deploy.FnAwaitCallback).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
+		var req callback.AwaitRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, err
+		}
+		return p.await.Handle(ctx, req)
+	}
+	p.handlers[fn(deploy.FnRelocate).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
+		var req relocate.Request
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, err
+		}
+		return p.relocate.Handle(ctx, req)
+	}
+
 	p.Runner = &stepfunctions.Runner{
-		NodeModules:   cfg.NodeModules,
-		Tasks:         p.task,
-		Tokens:        p.Tokens,
-		RetryInterval: cfg.RetryInterval,
-		Log:           cfg.Log.With("component", "stepfunctions"),
+		NodeModules:     cfg.NodeModules,
+		Tasks:           p.task,
+		Tokens:          p.Tokens,
+		RetryInterval:   cfg.RetryInterval,
+		StateMachineArn: c.StateMachineArn,
+		Log:             cfg.Log.With("component", "stepfunctions"),
 	}
 	var crawlers []string
-	for _, db := range cfg.Databases {
-		crawlers = append(crawlers, CrawlerPrefix+strings.ToLower(db))
+	for _, cr := range c.Crawlers {
+		crawlers = append(crawlers, cr.Name)
 	}
-	vars := events.Params{DBInstanceIDs: cfg.DBInstanceIDs, CrawlerNames: crawlers}.Vars()
+	vars := events.Params{DBInstanceIDs: exportCfg.DBInstanceIDs, CrawlerNames: crawlers, IncludeManualSnapshots: exportCfg.IncludeManualSnapshots}.Vars()
 	rules := []struct {
 		pattern string
 		target  eventbus.Target
@@ -294,8 +336,15 @@ func (p *Pipeline) task(ctx context.Context, call stepfunctions.TaskCall) (out j
 		if err := json.Unmarshal(call.Input, &in); err != nil {
 			return nil, fmt.Errorf("state %s: decode sns:publish parameters: %w", call.State, err)
 		}
-		if in.TopicArn != TopicArn {
+		if in.TopicArn != p.acct.Contract.TopicArn {
 			return nil, &stepfunctions.TaskError{Name: "SNS.NotFoundException", Cause: "Topic does not exist: " + in.TopicArn}
+		}
+		// The state machine's role publishes to the KMS-encrypted topic.
+		if err := p.acct.authorize(deploy.RoleStateMachine, "SNS", "Publish",
+			iam.Request{Action: "sns:Publish", Resource: in.TopicArn},
+			iam.Request{Action: "kms:GenerateDataKey", Resource: p.acct.Contract.KMSKeyArn},
+		); err != nil {
+			return nil, &stepfunctions.TaskError{Name: "SNS.AuthorizationErrorException", Cause: err.Error()}
 		}
 		p.mu.Lock()
 		p.notifications = append(p.notifications, Notification{TopicArn: in.TopicArn, Subject: in.Subject, Message: in.Message, At: time.Now().UTC()})
@@ -309,33 +358,19 @@ func (p *Pipeline) task(ctx context.Context, call stepfunctions.TaskCall) (out j
 }
 
 // invoke runs a Lambda handler in-process with the payload the state machine sent,
-// encoding its result as the Lambda runtime would.
+// encoding its result as the Lambda runtime would. The state machine's role must be
+// allowed to invoke the function.
 func (p *Pipeline) invoke(ctx context.Context, fn string, payload json.RawMessage) (json.RawMessage, error) {
-	name := fn[strings.LastIndex(fn, ":")+1:]
-	var (
-		result any
-		err    error
-	)
-	switch name {
-	case FnStartExport:
-		result, err = p.startExport.Handle(ctx, payload)
-	case FnAwaitCallback:
-		var req callback.AwaitRequest
-		if err = json.Unmarshal(payload, &req); err == nil {
-			result, err = p.await.Handle(ctx, req)
-		}
-	case FnRelocate:
-		var req relocate.Request
-		if err = json.Unmarshal(payload, &req); err == nil {
-			result, err = p.relocate.Handle(ctx, req)
-		}
-	default:
+	h, ok := p.handlers[fn]
+	if !ok {
 		return nil, &stepfunctions.TaskError{Name: "Lambda.ResourceNotFoundException", Cause: "Function not found: " + fn}
 	}
+	if err := p.acct.IAM.Authorize(deploy.RoleStateMachine, iam.Request{Action: "lambda:InvokeFunction", Resource: fn}); err != nil {
+		return nil, &stepfunctions.TaskError{Name: "Lambda.AWSLambdaException", Cause: err.Error()}
+	}
+	result, err := h(ctx, payload)
 	if err != nil {
 		return nil, stepfunctions.LambdaError(err)
 	}
 	return json.Marshal(result)
 }
-
-var _ S3 = (*s3.Client)(nil)

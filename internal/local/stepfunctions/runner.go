@@ -495,3 +495,6 @@ func (l *lineLogger) tail() string {
 	}
 	return strings.Join(l.last, "\n")
 }
+
+// Done is closed when the execution has ended.
+func (e *Execution) Done() <-chan struct{} { return e.done }

@@ -140,3 +140,15 @@ func (t *Tokens) Waiting() []string {
 	sort.Strings(tokens)
 	return tokens
 }
+
+// Execution returns the ARN of the execution whose task waits on token (pending only):
+// Step Functions authorizes SendTask* against the state machine that issued the token.
+func (t *Tokens) Execution(token string) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.pending[token]
+	if !ok {
+		return "", false
+	}
+	return w.execution, true
+}
