@@ -23,16 +23,22 @@ type Column struct {
 	Type string `json:"type"`
 }
 
-// Table is a catalog table: one folder of the lake, partitioned by snapshot_date.
+// Table is a catalog table: one include path of a crawler, one table folder of the lake.
 type Table struct {
-	Database      string   `json:"database"`
-	Name          string   `json:"name"`
-	Location      string   `json:"location"` // s3://bucket/prefix/table/
-	Columns       []Column `json:"columns"`
+	Database string   `json:"database"`
+	Name     string   `json:"name"`
+	Location string   `json:"location"` // s3://bucket/prefix/table/
+	Columns  []Column `json:"columns"`
+	// PartitionKeys are the partition columns, one per folder level below Location:
+	// [snapshot_date] for a table relocation wrote.
 	PartitionKeys []Column `json:"partitionKeys"`
-	// Partitions holds the snapshot_date values, sorted ascending.
-	Partitions []string  `json:"partitions"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	// Partitions holds the distinct values of the first partition key (snapshot_date
+	// in the lake), sorted ascending: all a reader of a one-key table needs.
+	Partitions []string `json:"partitions"`
+	// PartitionValues holds, for a table with more than one partition key, every
+	// partition's values in PartitionKeys order, sorted; absent otherwise.
+	PartitionValues [][]string `json:"partitionValues,omitempty"`
+	UpdatedAt       time.Time  `json:"updatedAt"`
 }
 
 // TableNotFoundError reports a lookup of a table the catalog does not hold.

@@ -2,10 +2,13 @@ package glue
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -179,5 +182,46 @@ func TestColumnsOfMapsParquetTypesToGlue(t *testing.T) {
 		if got[tt.column] != tt.want {
 			t.Errorf("column %s: type %q, want %q", tt.column, got[tt.column], tt.want)
 		}
+	}
+}
+
+// TestCatalogFileFormat: a one-key table is written as before partition values existed
+// (readers such as snaplake query depend on it); a table with more keys adds them.
+func TestCatalogFileFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catalog.json")
+	c, err := OpenCatalog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := Table{Database: "w", Name: "flat", PartitionKeys: []Column{{"snapshot_date", "string"}}, Partitions: []string{"2026-11-20"}}
+	nested := Table{Database: "w", Name: "nested", PartitionKeys: []Column{{"snapshot_date", "string"}, {"partition_1", "string"}},
+		Partitions: []string{"2026-11-20"}, PartitionValues: [][]string{{"2026-11-20", "1"}, {"2026-11-20", "2"}}}
+	for _, tb := range []Table{flat, nested} {
+		if err := c.Put(tb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Tables []map[string]any `json:"tables"`
+	}
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	wantKeys := [][]string{
+		{"columns", "database", "location", "name", "partitionKeys", "partitions", "updatedAt"},
+		{"columns", "database", "location", "name", "partitionKeys", "partitionValues", "partitions", "updatedAt"},
+	}
+	for i, tb := range file.Tables {
+		if got := slices.Sorted(maps.Keys(tb)); !slices.Equal(got, wantKeys[i]) {
+			t.Errorf("table %v written with keys %v, want %v", tb["name"], got, wantKeys[i])
+		}
+	}
+	got, err := c.Table("w", "nested")
+	if err != nil || !reflect.DeepEqual(got.PartitionValues, nested.PartitionValues) {
+		t.Errorf("nested table read back as %+v, %v", got, err)
 	}
 }

@@ -2,9 +2,9 @@ package glue
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -16,29 +16,50 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// PartitionKey is the one partition column of every lake table, a string as the
-// crawler infers it from snapshot_date=YYYY-MM-DD folder names.
+// PartitionKey is the partition column relocation writes for every lake table, a
+// string as the crawler infers it from snapshot_date=YYYY-MM-DD folder names.
 const PartitionKey = "snapshot_date"
 
-// Crawler is the configuration of one crawler: it crawls s3://Bucket/Prefix into Database.
+// Crawler is the configuration of one crawler, the part of Glue's CreateCrawler and
+// UpdateCrawler fields that matter for S3 targets.
 type Crawler struct {
-	Name     string
+	Name string
+	// Role is the IAM role the crawler runs as. The stand-in does not assume it: every
+	// S3 request goes through Service.S3, which the offline run builds to act as this
+	// role, so a grant the role lacks fails the crawl as in AWS.
+	Role string
+	// Database is the catalog database the crawler writes its tables to.
 	Database string
-	Bucket   string
-	Prefix   string // like "data/warehouse/"
+	// Targets are the S3 include paths, like "s3://lake/data/shop/customer/". Each is
+	// one table named after its last folder (lower-cased); every folder level between
+	// the path and a data file is a partition key: key=value folders give the column
+	// "key", other folders give partition_<depth> (depth 0 is the first folder below
+	// the path). A path without a trailing '/' is a folder all the same, so
+	// .../customer never reads .../customer_address/.
+	Targets []string
+	// Configuration is the crawler's JSON configuration, kept for GetCrawler.
+	Configuration string
+	// SchemaChangePolicy and RecrawlPolicy are kept for GetCrawler. A table whose
+	// include path has lost all its files is deleted unless DeleteBehavior is LOG.
+	SchemaChangePolicy *gluetypes.SchemaChangePolicy
+	RecrawlPolicy      *gluetypes.RecrawlPolicy
 }
 
-// S3API is what a crawl needs from S3; *s3.Client satisfies it.
+// S3API is what a crawl needs from S3; *s3.Client satisfies it. A crawl lists each
+// include path with that path as Prefix and reads Parquet footers with ranged GetObject.
 type S3API interface {
 	ListObjectsV2(ctx context.Context, params *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 	GetObject(ctx context.Context, params *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
 // Service runs crawls the way the Glue API does: StartCrawler returns at once, the
-// crawl runs in the background and its end is announced by an EventBridge-shaped event.
+// crawl runs in the background and its end is announced by an EventBridge-shaped
+// event. GetCrawler and UpdateCrawler read and change a crawler's configuration.
 type Service struct {
-	S3       S3API
-	Catalog  *Catalog
+	S3      S3API
+	Catalog *Catalog
+	// Crawlers is the configuration of every crawler. Set it before the first call;
+	// afterwards it changes only through UpdateCrawler.
 	Crawlers []Crawler
 	// Publish receives each "Glue Crawler State Change" event, as EventBridge JSON.
 	// Nil drops them.
@@ -52,9 +73,41 @@ type Service struct {
 	// PublishStarted also publishes the "Started" event AWS sends when a crawl begins.
 	PublishStarted bool
 
-	mu      sync.Mutex
-	running map[string]bool
-	wg      sync.WaitGroup
+	mu     sync.Mutex // guards Crawlers and states
+	states map[string]*crawlerState
+	wg     sync.WaitGroup
+}
+
+// crawlerState is what GetCrawler reports beyond the configuration.
+type crawlerState struct {
+	running     bool
+	version     int64
+	lastUpdated time.Time
+	last        *gluetypes.LastCrawlInfo
+}
+
+// state returns the state of the named crawler; s.mu must be held.
+func (s *Service) state(name string) *crawlerState {
+	if s.states == nil {
+		s.states = map[string]*crawlerState{}
+	}
+	st := s.states[name]
+	if st == nil {
+		st = &crawlerState{version: 1}
+		s.states[name] = st
+	}
+	return st
+}
+
+// crawler finds the named crawler's index; s.mu must be held.
+func (s *Service) crawler(name string) (int, error) {
+	i := slices.IndexFunc(s.Crawlers, func(c Crawler) bool { return c.Name == name })
+	if i < 0 {
+		return -1, &gluetypes.EntityNotFoundException{
+			Message: aws.String(fmt.Sprintf("Crawler entry with name %s does not exist", name)),
+		}
+	}
+	return i, nil
 }
 
 // StartCrawler starts the named crawler. It has the signature of (*glue.Client).StartCrawler,
@@ -69,25 +122,22 @@ func (s *Service) StartCrawler(ctx context.Context, in *glue.StartCrawlerInput, 
 	if in != nil {
 		name = aws.ToString(in.Name)
 	}
-	i := slices.IndexFunc(s.Crawlers, func(c Crawler) bool { return c.Name == name })
-	if i < 0 {
-		return nil, &gluetypes.EntityNotFoundException{
-			Message: aws.String(fmt.Sprintf("Crawler entry with name %s does not exist", name)),
-		}
-	}
-	cr := s.Crawlers[i]
-
 	s.mu.Lock()
-	if s.running[name] {
+	i, err := s.crawler(name)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	st := s.state(name)
+	if st.running {
 		s.mu.Unlock()
 		return nil, &gluetypes.CrawlerRunningException{
 			Message: aws.String(fmt.Sprintf("Crawler with name %s has already started", name)),
 		}
 	}
-	if s.running == nil {
-		s.running = map[string]bool{}
-	}
-	s.running[name] = true
+	cr := s.Crawlers[i]
+	cr.Targets = slices.Clone(cr.Targets) // an UpdateCrawler after the crawl ends must not change this one
+	st.running = true
 	s.wg.Add(1)
 	s.mu.Unlock()
 
@@ -95,21 +145,178 @@ func (s *Service) StartCrawler(ctx context.Context, in *glue.StartCrawlerInput, 
 	crawlCtx := context.WithoutCancel(ctx)
 	go func() {
 		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.running, name)
-			s.mu.Unlock()
-		}()
-		s.crawl(crawlCtx, cr)
+		start := time.Now()
+		errMsg := s.crawl(crawlCtx, cr, start)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		st := s.state(name)
+		st.running = false
+		st.last = &gluetypes.LastCrawlInfo{
+			Status:    gluetypes.LastCrawlStatusSucceeded,
+			StartTime: aws.Time(start.UTC()),
+			LogGroup:  aws.String(logGroup),
+			LogStream: aws.String(name),
+		}
+		if errMsg != "" {
+			st.last.Status = gluetypes.LastCrawlStatusFailed
+			st.last.ErrorMessage = aws.String(errMsg)
+		}
 	}()
 	return &glue.StartCrawlerOutput{}, nil
+}
+
+// GetCrawler returns the named crawler's configuration and state, with the signature
+// of (*glue.Client).GetCrawler and its *gluetypes.EntityNotFoundException.
+func (s *Service) GetCrawler(_ context.Context, in *glue.GetCrawlerInput, _ ...func(*glue.Options)) (*glue.GetCrawlerOutput, error) {
+	var name string
+	if in != nil {
+		name = aws.ToString(in.Name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, err := s.crawler(name)
+	if err != nil {
+		return nil, err
+	}
+	cr := s.Crawlers[i]
+	st := s.state(name)
+	out := &gluetypes.Crawler{
+		Name:               aws.String(cr.Name),
+		Role:               aws.String(cr.Role),
+		DatabaseName:       aws.String(cr.Database),
+		Targets:            &gluetypes.CrawlerTargets{S3Targets: make([]gluetypes.S3Target, len(cr.Targets))},
+		SchemaChangePolicy: clonePtr(cr.SchemaChangePolicy),
+		RecrawlPolicy:      clonePtr(cr.RecrawlPolicy),
+		State:              gluetypes.CrawlerStateReady,
+		Version:            st.version,
+	}
+	for j, p := range cr.Targets {
+		out.Targets.S3Targets[j] = gluetypes.S3Target{Path: aws.String(p)}
+	}
+	if cr.Configuration != "" {
+		out.Configuration = aws.String(cr.Configuration)
+	}
+	if st.running {
+		out.State = gluetypes.CrawlerStateRunning
+	}
+	if !st.lastUpdated.IsZero() {
+		out.LastUpdated = aws.Time(st.lastUpdated)
+	}
+	if st.last != nil {
+		last := *st.last
+		out.LastCrawl = &last
+	}
+	return &glue.GetCrawlerOutput{Crawler: out}, nil
+}
+
+// UpdateCrawler changes the named crawler, with the signature of
+// (*glue.Client).UpdateCrawler: the fields given replace the configured ones (Targets
+// as a whole), the fields left nil stay. It returns *gluetypes.EntityNotFoundException
+// for an unknown crawler, *gluetypes.CrawlerRunningException while it runs, and
+// *gluetypes.InvalidInputException for an invalid S3 path or for a setting the stand-in
+// does not implement (other target kinds, exclusions, a table prefix, classifiers, a
+// schedule, Lake Formation credentials...), so a configuration that would crawl
+// differently in AWS fails loudly here. Description is accepted and not kept.
+func (s *Service) UpdateCrawler(_ context.Context, in *glue.UpdateCrawlerInput, _ ...func(*glue.Options)) (*glue.UpdateCrawlerOutput, error) {
+	if in == nil {
+		in = &glue.UpdateCrawlerInput{}
+	}
+	name := aws.ToString(in.Name)
+	invalid := func(format string, args ...any) error {
+		return &gluetypes.InvalidInputException{Message: aws.String(fmt.Sprintf("crawler %s: ", name) + fmt.Sprintf(format, args...))}
+	}
+	// Read-modify-write callers send back every field GetCrawler returned, so only a
+	// value that would change the crawl counts as set.
+	for _, f := range []struct {
+		field string
+		set   bool
+	}{
+		{"CatalogId", aws.ToString(in.CatalogId) != ""},
+		{"Classifiers", len(in.Classifiers) > 0},
+		{"CrawlerSecurityConfiguration", aws.ToString(in.CrawlerSecurityConfiguration) != ""},
+		{"LakeFormationConfiguration", in.LakeFormationConfiguration != nil && aws.ToBool(in.LakeFormationConfiguration.UseLakeFormationCredentials)},
+		{"LineageConfiguration", in.LineageConfiguration != nil && in.LineageConfiguration.CrawlerLineageSettings == gluetypes.CrawlerLineageSettingsEnable},
+		{"Schedule", aws.ToString(in.Schedule) != ""},
+		{"TablePrefix", aws.ToString(in.TablePrefix) != ""},
+	} {
+		if f.set {
+			return nil, invalid("the offline Glue stand-in does not implement %s", f.field)
+		}
+	}
+	var targets []string
+	if in.Targets != nil {
+		t := in.Targets
+		if len(t.CatalogTargets)+len(t.DeltaTargets)+len(t.DynamoDBTargets)+len(t.HudiTargets)+
+			len(t.IcebergTargets)+len(t.JdbcTargets)+len(t.MongoDBTargets) > 0 {
+			return nil, invalid("the offline Glue stand-in crawls S3 targets only")
+		}
+		for _, st := range t.S3Targets {
+			p := aws.ToString(st.Path)
+			if len(st.Exclusions) > 0 || st.SampleSize != nil || st.EventQueueArn != nil || st.DlqEventQueueArn != nil || st.ConnectionName != nil {
+				return nil, invalid("S3 target %s: the offline Glue stand-in implements Path only", p)
+			}
+			if _, err := parseTarget(p); err != nil {
+				return nil, invalid("%v", err)
+			}
+			targets = append(targets, p)
+		}
+	}
+	if in.Configuration != nil && !json.Valid([]byte(*in.Configuration)) {
+		return nil, invalid("Configuration is not valid JSON")
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, err := s.crawler(name)
+	if err != nil {
+		return nil, err
+	}
+	st := s.state(name)
+	if st.running {
+		return nil, &gluetypes.CrawlerRunningException{
+			Message: aws.String(fmt.Sprintf("Crawler with name %s is running; you must stop it using StopCrawler before updating it", name)),
+		}
+	}
+	cr := s.Crawlers[i]
+	if in.Targets != nil {
+		cr.Targets = targets
+	}
+	if in.Role != nil {
+		cr.Role = *in.Role
+	}
+	if in.DatabaseName != nil {
+		cr.Database = *in.DatabaseName
+	}
+	if in.Configuration != nil {
+		cr.Configuration = *in.Configuration
+	}
+	if in.SchemaChangePolicy != nil {
+		cr.SchemaChangePolicy = clonePtr(in.SchemaChangePolicy)
+	}
+	if in.RecrawlPolicy != nil {
+		cr.RecrawlPolicy = clonePtr(in.RecrawlPolicy)
+	}
+	s.Crawlers[i] = cr
+	st.version++
+	st.lastUpdated = time.Now().UTC()
+	s.logger().Info("crawler updated", "crawler", name, "database", cr.Database, "targets", len(cr.Targets), "version", st.version)
+	return &glue.UpdateCrawlerOutput{}, nil
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // Running reports whether the named crawler is crawling.
 func (s *Service) Running(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.running[name]
+	st := s.states[name]
+	return st != nil && st.running
 }
 
 // Wait blocks until no crawl runs, or ctx ends. Crawl failures are not returned:
@@ -135,15 +342,10 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// crawlStats are the counts the Succeeded event reports.
-type crawlStats struct {
-	tablesCreated, tablesUpdated, tablesDeleted             int
-	partitionsCreated, partitionsUpdated, partitionsDeleted int
-}
-
-func (s *Service) crawl(ctx context.Context, cr Crawler) {
-	log := s.logger().With("crawler", cr.Name, "database", cr.Database, "location", "s3://"+cr.Bucket+"/"+cr.Prefix)
-	start := time.Now()
+// crawl runs one crawl and publishes its events. It returns the error message of a
+// failed crawl, "" on success.
+func (s *Service) crawl(ctx context.Context, cr Crawler, start time.Time) string {
+	log := s.logger().With("crawler", cr.Name, "database", cr.Database, "targets", strings.Join(cr.Targets, ","))
 	log.InfoContext(ctx, "crawl started")
 	if s.PublishStarted {
 		ev, err := s.startedEvent(cr, start)
@@ -155,7 +357,7 @@ func (s *Service) crawl(ctx context.Context, cr Crawler) {
 			log.ErrorContext(ctx, "crawl failed", "error", msg, "cause", "FailNext hook")
 			ev, err := s.failedEvent(cr, time.Now(), msg)
 			s.publish(ctx, log, ev, err)
-			return
+			return msg
 		}
 	}
 
@@ -165,14 +367,15 @@ func (s *Service) crawl(ctx context.Context, cr Crawler) {
 		log.ErrorContext(ctx, "crawl failed", "error", err)
 		ev, encErr := s.failedEvent(cr, end, err.Error())
 		s.publish(ctx, log, ev, encErr)
-		return
+		return err.Error()
 	}
 	log.InfoContext(ctx, "crawl succeeded",
 		"tables_created", stats.tablesCreated, "tables_updated", stats.tablesUpdated,
 		"tables_deleted", stats.tablesDeleted, "partitions_created", stats.partitionsCreated,
-		"partitions_deleted", stats.partitionsDeleted, "duration", end.Sub(start))
+		"partitions_deleted", stats.partitionsDeleted, "warnings", len(stats.warnings), "duration", end.Sub(start))
 	ev, encErr := s.succeededEvent(cr, start, end, stats)
 	s.publish(ctx, log, ev, encErr)
+	return ""
 }
 
 func (s *Service) publish(ctx context.Context, log *slog.Logger, event []byte, err error) {
@@ -186,171 +389,4 @@ func (s *Service) publish(ctx context.Context, log *slog.Logger, event []byte, e
 	if err := s.Publish(ctx, event); err != nil {
 		log.ErrorContext(ctx, "publish crawler event", "error", err)
 	}
-}
-
-// object is one listed Parquet file.
-type object struct {
-	key  string
-	size int64
-}
-
-// foundTable is a table folder as the listing shows it.
-type foundTable struct {
-	folder     string
-	partitions map[string][]object // snapshot_date -> files
-}
-
-func (s *Service) run(ctx context.Context, log *slog.Logger, cr Crawler) (crawlStats, error) {
-	prefix := cr.Prefix
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/" // data/db/customer must not also crawl data/db/customer_address
-	}
-	found, err := s.list(ctx, log, cr.Bucket, prefix)
-	if err != nil {
-		return crawlStats{}, err
-	}
-
-	now := time.Now().UTC()
-	crawled := map[string]Table{}
-	for _, ft := range found {
-		name := strings.ToLower(ft.folder)
-		dates := slices.Sorted(maps.Keys(ft.partitions))
-		newest := ft.partitions[dates[len(dates)-1]]
-		slices.SortFunc(newest, func(a, b object) int { return strings.Compare(a.key, b.key) })
-		cols, err := readSchema(ctx, s.S3, cr.Bucket, newest[0].key, newest[0].size)
-		if err != nil {
-			return crawlStats{}, fmt.Errorf("infer schema of table %s.%s: %w", cr.Database, name, err)
-		}
-		crawled[name] = Table{
-			Database:      cr.Database,
-			Name:          name,
-			Location:      "s3://" + cr.Bucket + "/" + prefix + ft.folder + "/",
-			Columns:       cols,
-			PartitionKeys: []Column{{Name: PartitionKey, Type: "string"}},
-			Partitions:    dates,
-			UpdatedAt:     now,
-		}
-	}
-
-	var stats crawlStats
-	owned := "s3://" + cr.Bucket + "/" + prefix
-	err = s.Catalog.update(func(st *catalogFile) error {
-		st.ensureDatabase(cr.Database)
-		old := map[string]Table{}
-		for _, t := range st.Tables {
-			if t.Database == cr.Database && strings.HasPrefix(t.Location, owned) {
-				old[t.Name] = t
-			}
-		}
-		for _, name := range slices.Sorted(maps.Keys(old)) {
-			if _, ok := crawled[name]; !ok {
-				stats.tablesDeleted++
-				stats.partitionsDeleted += len(old[name].Partitions)
-				st.deleteTable(cr.Database, name)
-				log.InfoContext(ctx, "table deleted: its folder is gone", "table", name)
-			}
-		}
-		for _, name := range slices.Sorted(maps.Keys(crawled)) {
-			t := crawled[name]
-			prev, existed := old[name]
-			if !existed {
-				stats.tablesCreated++
-				stats.partitionsCreated += len(t.Partitions)
-				st.putTable(t)
-				continue
-			}
-			added, removed := diff(prev.Partitions, t.Partitions)
-			stats.partitionsCreated += added
-			stats.partitionsDeleted += removed
-			if added == 0 && removed == 0 && slices.Equal(prev.Columns, t.Columns) && prev.Location == t.Location {
-				t.UpdatedAt = prev.UpdatedAt
-			} else {
-				stats.tablesUpdated++
-			}
-			st.putTable(t)
-		}
-		return nil
-	})
-	if err != nil {
-		return crawlStats{}, fmt.Errorf("record tables of crawler %s: %w", cr.Name, err)
-	}
-	return stats, nil
-}
-
-// list reads every key under prefix and groups the Parquet files by table folder and
-// snapshot_date. Anything else (export metadata, _SUCCESS markers, stray files) is skipped.
-func (s *Service) list(ctx context.Context, log *slog.Logger, bucket, prefix string) ([]foundTable, error) {
-	tables := map[string]*foundTable{}
-	ignored := 0
-	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
-	for {
-		out, err := s.S3.ListObjectsV2(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
-		}
-		for _, o := range out.Contents {
-			key := aws.ToString(o.Key)
-			if strings.HasSuffix(key, "/") {
-				continue // folder marker
-			}
-			folder, date, why := classify(strings.TrimPrefix(key, prefix))
-			if why != "" {
-				log.DebugContext(ctx, "object ignored", "key", key, "reason", why)
-				ignored++
-				continue
-			}
-			ft := tables[folder]
-			if ft == nil {
-				ft = &foundTable{folder: folder, partitions: map[string][]object{}}
-				tables[folder] = ft
-			}
-			ft.partitions[date] = append(ft.partitions[date], object{key: key, size: aws.ToInt64(o.Size)})
-		}
-		if !aws.ToBool(out.IsTruncated) || out.NextContinuationToken == nil {
-			break
-		}
-		in.ContinuationToken = out.NextContinuationToken
-	}
-	if ignored > 0 {
-		log.InfoContext(ctx, "objects ignored: not Parquet files of a snapshot_date= partition", "count", ignored)
-	}
-	out := make([]foundTable, 0, len(tables))
-	for _, name := range slices.Sorted(maps.Keys(tables)) {
-		out = append(out, *tables[name])
-	}
-	return out, nil
-}
-
-// classify places a key (relative to the crawl prefix) in a table partition, or says why not.
-func classify(rel string) (folder, date, why string) {
-	parts := strings.Split(rel, "/")
-	if len(parts) < 3 {
-		return "", "", "not inside a table's snapshot_date= folder"
-	}
-	if !strings.HasSuffix(parts[len(parts)-1], ".parquet") {
-		return "", "", "not a .parquet file"
-	}
-	value, ok := strings.CutPrefix(parts[1], PartitionKey+"=")
-	if !ok || value == "" {
-		return "", "", "second level is not a snapshot_date= folder"
-	}
-	if parts[0] == "" {
-		return "", "", "empty table folder name"
-	}
-	return parts[0], value, ""
-}
-
-// diff counts the values of b missing from a (added) and of a missing from b (removed).
-func diff(a, b []string) (added, removed int) {
-	for _, v := range b {
-		if !slices.Contains(a, v) {
-			added++
-		}
-	}
-	for _, v := range a {
-		if !slices.Contains(b, v) {
-			removed++
-		}
-	}
-	return added, removed
 }

@@ -20,10 +20,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
+// The lake as relocation writes it: files directly in their snapshot_date partition.
 const (
-	customerOld = "data/warehouse/customer/snapshot_date=2026-11-19/1/part-00000-aaa-c000.gz.parquet"
-	customerNew = "data/warehouse/customer/snapshot_date=2026-11-20/1/part-00000-bbb-c000.gz.parquet"
-	addressNew  = "data/warehouse/customer_address/snapshot_date=2026-11-20/1/part-00000-ccc-c000.gz.parquet"
+	customerOld = "data/warehouse/customer/snapshot_date=2026-11-19/1_part-00000-aaa-c000.gz.parquet"
+	customerNew = "data/warehouse/customer/snapshot_date=2026-11-20/1_part-00000-bbb-c000.gz.parquet"
+	addressNew  = "data/warehouse/customer_address/snapshot_date=2026-11-20/1_part-00000-ccc-c000.gz.parquet"
+
+	customerPath = "s3://" + lakeBucket + "/data/warehouse/customer/"
+	addressPath  = "s3://" + lakeBucket + "/data/warehouse/customer_address/"
 )
 
 // seedLake writes two tables (customer and customer_address, a prefix trap) and the
@@ -32,7 +36,8 @@ func seedLake(t *testing.T, client *s3.Client) {
 	t.Helper()
 	put(t, client, customerOld, parquetFile(t, customers(2)))
 	put(t, client, customerNew, parquetFile(t, customers(3)))
-	put(t, client, "data/warehouse/customer/snapshot_date=2026-11-20/1/_SUCCESS", nil)
+	put(t, client, "data/warehouse/customer/snapshot_date=2026-11-20/_SUCCESS", nil)
+	put(t, client, "data/warehouse/customer/snapshot_date=2026-11-20/.part-00000-bbb-c000.gz.parquet.crc", []byte("crc"))
 	put(t, client, addressNew, parquetFile(t, []addressRow{{ID: 1, CustomerID: 1, City: "Lyon", Lat: 45.76}}))
 	put(t, client, "data/warehouse/customer_address/snapshot_date=2026-11-20/_SUCCESS", nil)
 	// Export metadata: never a table, wherever it lands.
@@ -55,8 +60,9 @@ func newService(t testing.TB, client S3API, ev *published) *Service {
 		S3:      client,
 		Catalog: cat,
 		Crawlers: []Crawler{
-			{Name: "snaplake-warehouse", Database: "warehouse", Bucket: lakeBucket, Prefix: "data/warehouse/"},
-			{Name: "snaplake-missing", Database: "missing", Bucket: "no-such-bucket", Prefix: "data/missing/"},
+			{Name: "snaplake-warehouse", Role: "arn:aws:iam::111122223333:role/snaplake-crawler", Database: "warehouse",
+				Targets: []string{customerPath, addressPath}},
+			{Name: "snaplake-missing", Database: "missing", Targets: []string{"s3://no-such-bucket/data/missing/t/"}},
 		},
 		Publish: ev.publish,
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -230,7 +236,7 @@ func TestRecrawlDropsVanishedPartitionsAndTables(t *testing.T) {
 			name: "partition removed, one added",
 			change: func() {
 				del(t, client, customerOld)
-				put(t, client, "data/warehouse/customer/snapshot_date=2026-11-21/1/part-00000-ddd.gz.parquet", parquetFile(t, customers(4)))
+				put(t, client, "data/warehouse/customer/snapshot_date=2026-11-21/1_part-00000-ddd.gz.parquet", parquetFile(t, customers(4)))
 			},
 			counts: map[string]string{"tablesCreated": "0", "tablesUpdated": "1", "tablesDeleted": "0",
 				"partitionsCreated": "1", "partitionsDeleted": "1"},
@@ -277,19 +283,39 @@ func TestRecrawlDropsVanishedPartitionsAndTables(t *testing.T) {
 	}
 }
 
-func TestCrawlIgnoresOtherPrefixes(t *testing.T) {
+func TestCrawlLeavesOtherTablesAlone(t *testing.T) {
 	client := newS3(t)
 	seedLake(t, client)
 	s := newService(t, client, &published{})
 	crawl(t, s, "snaplake-warehouse")
+	address, err := s.Catalog.Table("warehouse", "customer_address")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A table another crawler owns must survive this crawler's deletions.
 	other := Table{Database: "warehouse", Name: "manual", Location: "s3://elsewhere/manual/"}
 	if err := s.Catalog.Put(other); err != nil {
 		t.Fatal(err)
 	}
+	// The next run crawls customer only: customer_address is not looked at, even
+	// though its files are gone.
+	if _, err := s.UpdateCrawler(context.Background(), &glue.UpdateCrawlerInput{Name: aws.String("snaplake-warehouse"),
+		Targets: &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String(customerPath)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	del(t, client, addressNew)
+	put(t, client, "data/warehouse/customer/snapshot_date=2026-11-21/part-0.gz.parquet", parquetFile(t, customers(1)))
 	crawl(t, s, "snaplake-warehouse")
+
 	if _, err := s.Catalog.Table("warehouse", "manual"); err != nil {
-		t.Errorf("table outside the crawler's location was touched: %v", err)
+		t.Errorf("table outside the crawler's targets was touched: %v", err)
+	}
+	got, err := s.Catalog.Table("warehouse", "customer_address")
+	if err != nil || !got.UpdatedAt.Equal(address.UpdatedAt) || !slices.Equal(got.Partitions, address.Partitions) {
+		t.Errorf("customer_address, not in this run's targets, changed: %+v, %v", got, err)
+	}
+	if c, _ := s.Catalog.Table("warehouse", "customer"); !slices.Equal(c.Partitions, []string{"2026-11-19", "2026-11-20", "2026-11-21"}) {
+		t.Errorf("customer partitions %v after its recrawl", c.Partitions)
 	}
 	if _, err := s.Catalog.Table("warehouse", "orders"); err == nil {
 		t.Error("table of data/other/ crawled into warehouse")
@@ -298,19 +324,20 @@ func TestCrawlIgnoresOtherPrefixes(t *testing.T) {
 
 func TestCrawlPaginatesListing(t *testing.T) {
 	client := newS3(t)
-	// 1100 keys that sort before the only table: it is on the second listing page.
+	// 1100 keys that sort before the only data file: it is on the second listing page.
 	for i := range 1100 {
-		put(t, client, fmt.Sprintf("data/warehouse/aaa/snapshot_date=2026-11-20/%04d.json", i), nil)
+		put(t, client, fmt.Sprintf("data/warehouse/zzz/snapshot_date=2026-11-20/%04d.json", i), nil)
 	}
-	put(t, client, "data/warehouse/zzz/snapshot_date=2026-11-20/1/part-0.gz.parquet", parquetFile(t, customers(1)))
+	put(t, client, "data/warehouse/zzz/snapshot_date=2026-11-20/part-0.gz.parquet", parquetFile(t, customers(1)))
 	s := newService(t, client, &published{})
+	s.Crawlers[0].Targets = []string{"s3://" + lakeBucket + "/data/warehouse/zzz/"}
 	crawl(t, s, "snaplake-warehouse")
 	tables, err := s.Catalog.Tables("warehouse")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tables) != 1 || tables[0].Name != "zzz" {
-		t.Fatalf("tables = %+v, want only zzz", tables)
+	if len(tables) != 1 || tables[0].Name != "zzz" || !slices.Equal(tables[0].Partitions, []string{"2026-11-20"}) {
+		t.Fatalf("tables = %+v, want only zzz with partition 2026-11-20", tables)
 	}
 }
 
@@ -391,7 +418,7 @@ func TestCrawlFailures(t *testing.T) {
 			client := newS3(t)
 			seedLake(t, client)
 			if tt.name == "unreadable Parquet" {
-				put(t, client, "data/warehouse/broken/snapshot_date=2026-11-20/1/part-0.gz.parquet", []byte("not parquet at all"))
+				put(t, client, "data/warehouse/customer/snapshot_date=2026-11-21/part-0.gz.parquet", []byte("not parquet at all"))
 			}
 			ev := &published{}
 			s := newService(t, client, ev)
@@ -509,12 +536,15 @@ func TestS3ReaderAt(t *testing.T) {
 // BenchmarkCrawl measures one crawl of 20 tables with 2 partitions each.
 func BenchmarkCrawl(b *testing.B) {
 	client := newS3(b)
+	var targets []string
 	for i := range 20 {
 		for _, date := range []string{"2026-11-19", "2026-11-20"} {
-			put(b, client, fmt.Sprintf("data/warehouse/t%02d/snapshot_date=%s/1/part-0.gz.parquet", i, date), parquetFile(b, customers(100)))
+			put(b, client, fmt.Sprintf("data/warehouse/t%02d/snapshot_date=%s/1_part-0.gz.parquet", i, date), parquetFile(b, customers(100)))
 		}
+		targets = append(targets, fmt.Sprintf("s3://%s/data/warehouse/t%02d/", lakeBucket, i))
 	}
 	s := newService(b, client, &published{})
+	s.Crawlers[0].Targets = targets
 	for b.Loop() {
 		crawl(b, s, "snaplake-warehouse")
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/snaplake/snaplake/events"
@@ -67,7 +68,7 @@ func (s *Service) region() string {
 func (s *Service) logLink(crawler string) string {
 	r := s.region()
 	return "https://console.aws.amazon.com/cloudwatch/home?region=" + r +
-		"#logEventViewer:group=/aws-glue/crawlers;stream=" + crawler
+		"#logEventViewer:group=" + logGroup + ";stream=" + crawler
 }
 
 func (s *Service) envelope(at time.Time, detail any) ([]byte, error) {
@@ -99,6 +100,10 @@ func (s *Service) startedEvent(cr Crawler, at time.Time) ([]byte, error) {
 }
 
 func (s *Service) succeededEvent(cr Crawler, start, end time.Time, st crawlStats) ([]byte, error) {
+	warning := "N/A" // what AWS sends when there is nothing to say
+	if len(st.warnings) > 0 {
+		warning = strings.Join(st.warnings, "; ")
+	}
 	return s.envelope(end, succeededDetail{
 		CrawlerName:       cr.Name,
 		State:             "Succeeded",
@@ -110,7 +115,7 @@ func (s *Service) succeededEvent(cr Crawler, start, end time.Time, st crawlStats
 		PartitionsCreated: strconv.Itoa(st.partitionsCreated),
 		PartitionsUpdated: strconv.Itoa(st.partitionsUpdated),
 		PartitionsDeleted: strconv.Itoa(st.partitionsDeleted),
-		WarningMessage:    "N/A",
+		WarningMessage:    warning,
 		RunningTimeSec:    strconv.Itoa(int(end.Sub(start).Seconds())),
 		CompletionDate:    end.UTC().Format(time.RFC3339),
 		CloudWatchLogLink: s.logLink(cr.Name),
