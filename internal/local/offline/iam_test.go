@@ -1,0 +1,184 @@
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/local/contract"
+	"github.com/snaplake/snaplake/internal/local/iam"
+	"github.com/snaplake/snaplake/internal/local/stepfunctions"
+)
+
+// night runs what every policy statement of the handlers and the workflow is for: an
+// export that succeeds and is announced twice (a duplicate waits, the older
+// execution is superseded), an export that fails (its cause is read from RDS), and
+// an export event nobody waits for. With strict, every step must happen; without, a
+// step that a denied call prevents is skipped after a while.
+func night(t *testing.T, f *fixture, strict bool) {
+	t.Helper()
+	ctx := context.Background()
+	wait := func(what string, cond func() bool) {
+		if strict {
+			waitUntil(t, what, cond)
+			return
+		}
+		for deadline := time.Now().Add(5 * time.Second); !cond() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	pub := func(ev []byte, rule string) {
+		if strict {
+			publish(t, f, ev, rule)
+			return
+		}
+		_, _ = f.p.Publish(ctx, ev)
+	}
+	f.rds.outcome["rds:warehouse-prod-2026-11-20-03-10"] = outcomeHold
+	f.rds.outcome["rds:billing-prod-2026-11-20-03-10"] = outcomeFail
+	pub(snapshotEvent(t, "ev-w1", "warehouse-prod"), events.SnapshotCreated)
+	wait("the first execution waits", func() bool { return len(f.p.Tokens.Waiting()) >= 1 })
+	pub(snapshotEvent(t, "ev-w2", "warehouse-prod"), events.SnapshotCreated)
+	wait("the first execution is superseded", func() bool {
+		for _, e := range f.p.Executions() {
+			select {
+			case <-e.Done():
+				if r, _ := e.Wait(); slices.Contains(r.States, "Superseded") {
+					return true
+				}
+			default:
+			}
+		}
+		return false
+	})
+	pub(snapshotEvent(t, "ev-b", "billing-prod"), events.SnapshotCreated)
+	stray, err := events.Sample("export-completed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub([]byte(strings.ReplaceAll(string(stray), "warehouse-prod", "warehouse-prod-gone")), events.ExportFinished)
+	f.rds.mu.Lock()
+	_, started := f.rds.tasks["warehouse-prod-2026-11-20-03-10"]
+	f.rds.mu.Unlock()
+	if started {
+		f.rds.finish(ctx, "warehouse-prod-2026-11-20-03-10", outcomeComplete)
+	}
+	done := make(chan struct{})
+	go func() { f.p.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the night did not end within 90 s")
+	}
+}
+
+// denied are the calls of principal the authority refused, but for S3's missing-key
+// probe (ListBucket with no s3:prefix), which a function with a prefix-scoped
+// ListBucket always fails and handles (internal/s3get).
+func denied(a *iam.Authority, principal string) []iam.Grant {
+	var out []iam.Grant
+	for _, d := range a.Denied() {
+		if d.Principal == principal && !(d.Action == "s3:ListBucket" && d.Context == "") {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// offlineOnlyActions are granted for the Lambda and Step Functions services' own
+// calls (logs, traces, the dead-letter queue), which no handler makes: the infra
+// tests check their scope, nothing offline exercises them.
+func offlineOnly(stmt string) bool {
+	var s struct{ Action any }
+	if err := json.Unmarshal([]byte(stmt), &s); err != nil {
+		return false
+	}
+	actions := []string{}
+	switch a := s.Action.(type) {
+	case string:
+		actions = append(actions, a)
+	case []any:
+		for _, x := range a {
+			actions = append(actions, fmt.Sprint(x))
+		}
+	}
+	for _, a := range actions {
+		if !strings.HasPrefix(a, "logs:") && !strings.HasPrefix(a, "xray:") && !strings.HasPrefix(a, "sqs:") {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTheNightNeedsNoMoreThanThePolicies(t *testing.T) {
+	f := newFixture(t)
+	night(t, f, true)
+	res := f.results(t)
+	var done, superseded, failed int
+	for _, r := range res {
+		switch {
+		case r.Status == stepfunctions.StatusSucceeded && strings.Contains(strings.Join(r.States, " "), "Done"):
+			done++
+		case r.Status == stepfunctions.StatusSucceeded && strings.Contains(strings.Join(r.States, " "), "Superseded"):
+			superseded++
+		case r.Status == stepfunctions.StatusFailed && r.Error == "ExportFailed":
+			failed++
+		}
+	}
+	if done != 1 || superseded != 1 || failed != 1 {
+		t.Fatalf("done=%d superseded=%d failed=%d, want 1 each: %+v", done, superseded, failed, res)
+	}
+	for _, p := range f.acct.IAM.Principals() {
+		if d := denied(f.acct.IAM, p); len(d) != 0 {
+			t.Errorf("%s was denied %v", p, d)
+		}
+	}
+}
+
+// TestEveryStatementIsNeeded is the positive control of the IAM enforcement: with any
+// one statement removed from a handler's or the workflow's role, the same night is
+// refused a call with AccessDenied. A statement nothing needs would pass here and
+// fail this test: remove it from infra/.
+func TestEveryStatementIsNeeded(t *testing.T) {
+	c, err := contract.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := NewAuthority(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	principals := append(append([]string{}, deploy.Functions...), deploy.RoleStateMachine)
+	for _, principal := range principals {
+		for i := 0; i < base.StatementCount(principal); i++ {
+			stmt, err := base.StatementJSON(principal, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if offlineOnly(stmt) {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/%d", principal, i), func(t *testing.T) {
+				t.Parallel()
+				without, err := base.Without(principal, i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f := newFixture(t, fixtureOptions{iam: without})
+				night(t, f, false)
+				if d := denied(without, principal); len(d) == 0 {
+					t.Errorf("without statement %d of %s the night was refused nothing: the statement is not needed\n%s", i, principal, stmt)
+				} else {
+					t.Logf("without %s: denied %s on %s", stmt, d[0].Action, d[0].Resource)
+				}
+			})
+		}
+	}
+}
+
