@@ -116,3 +116,13 @@ func (c *Contract) Marshal() ([]byte, error) {
 	}
 	return append(b, '\n'), nil
 }
+
+// MustLoad is Load for the offline tools, whose contract is embedded and checked by
+// infra's tests: a contract that does not parse is a build defect, not bad input.
+func MustLoad() *Contract {
+	c, err := Load()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}

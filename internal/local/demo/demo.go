@@ -13,17 +13,26 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/local/contract"
+	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/offline"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 	"github.com/snaplake/snaplake/internal/local/warehouse"
 )
 
-// Fixed names of the offline deployment.
-const (
-	Bucket     = "snaplake-lake"
-	InstanceID = "snaplake-demo"
-	Crawler    = offline.CrawlerPrefix + warehouse.Database
+// The offline deployment the demo runs: the contract resolved from the synthesized
+// template (its bucket, functions, roles and crawlers).
+var (
+	deployed = contract.MustLoad()
+	// Bucket is the lake bucket's name as the offline contract resolves it.
+	Bucket = deployed.Bucket
+	// Crawler crawls the sample database.
+	Crawler = deploy.CrawlerName(warehouse.Database)
 )
+
+// InstanceID is the demo's RDS instance: one of the contract's instances.
+const InstanceID = "snaplake-demo"
 
 // DefaultRows is the default size of the sample database.
 const DefaultRows = 1_000_000
@@ -49,8 +58,11 @@ type Report struct {
 	SourceCounts  map[string]int64 // rows per table in the snapshot
 	Executions    []stepfunctions.Result
 	Notifications []offline.Notification
-	ExportsRun    int
-	Stages        []Stage
+	// Allowed is every call the night's roles were allowed, as the IAM authority
+	// recorded it (the reviewed permission list is made from it).
+	Allowed    []iam.Grant
+	ExportsRun int
+	Stages     []Stage
 }
 
 // Stage is one timed step of the run.
@@ -121,7 +133,7 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 		return rep, err
 	}
 
-	d, err := deploy(home, opts, srv, log, p, rep, night)
+	d, err := deployNight(home, opts, srv, log, p, rep, night)
 	if err != nil {
 		return rep, err
 	}

@@ -120,7 +120,7 @@ func takeSnapshot(ctx context.Context, pool *sql.DB, night time.Time, rep *Repor
 	t := time.Now()
 	rep.SnapshotDate = night.Format("2006-01-02")
 	rep.SnapshotID = fmt.Sprintf("rds:%s-%s-03-00", InstanceID, rep.SnapshotDate)
-	rep.SnapshotARN = fmt.Sprintf("arn:aws:rds:%s:%s:snapshot:%s", offline.Region, offline.Account, rep.SnapshotID)
+	rep.SnapshotARN = fmt.Sprintf("arn:aws:rds:%s:%s:snapshot:%s", deployed.Region, deployed.Account, rep.SnapshotID)
 	rep.SnapshotDB = "snap_" + strings.ReplaceAll(rep.SnapshotDate, "-", "") + "_" + warehouse.Database
 	if err := dropOldSnapshots(ctx, pool, rep.SnapshotDB); err != nil {
 		return err

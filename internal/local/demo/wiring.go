@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/offline"
@@ -24,6 +25,7 @@ import (
 // deployment is the offline pipeline around the real code, with its stand-ins for RDS
 // export, Glue, SNS and Step Functions.
 type deployment struct {
+	account    *offline.Account
 	pipeline   *offline.Pipeline
 	rds        *rdsexport.Service
 	glue       *glue.Service
@@ -33,7 +35,7 @@ type deployment struct {
 }
 
 // deploy builds the deployment for tonight's snapshot.
-func deploy(home string, opts Options, srv *servers, log *slog.Logger, p *printer, rep Report, night time.Time) (_ *deployment, err error) {
+func deployNight(home string, opts Options, srv *servers, log *slog.Logger, p *printer, rep Report, night time.Time) (_ *deployment, err error) {
 	d := &deployment{}
 	if d.catalog, err = glue.OpenCatalog(filepath.Join(home, "catalog.json")); err != nil {
 		return nil, err
@@ -49,24 +51,34 @@ func deploy(home string, opts Options, srv *servers, log *slog.Logger, p *printe
 	if d.exportPool, err = srv.db.DB(""); err != nil {
 		return nil, err
 	}
+	// Every call below is authorized as the role that makes it: RDS writes the export
+	// as the export role, the crawler reads as the crawler role, each function as its own.
+	if d.account, err = offline.NewAccount(srv.s3, offline.AccountOptions{Contract: deployed, Log: log}); err != nil {
+		d.close()
+		return nil, err
+	}
 	d.rds = &rdsexport.Service{
-		DB: d.exportPool, Snapshots: snapshots, S3: srv.client, Publish: publish,
+		DB: d.exportPool, Snapshots: snapshots, S3: d.account.S3(deploy.RoleExport), Publish: publish,
 		Progress: p.exportProgress, Log: log.With("component", "rds-export"),
-		Account: offline.Account, Region: offline.Region,
+		Account: deployed.Account, Region: deployed.Region,
 	}
 	if opts.FailExport != "" {
 		d.rds.FailNext = func(string) string { return opts.FailExport }
 	}
+	var crawlers []glue.Crawler
+	for _, cr := range deployed.Crawlers {
+		// No include paths yet: the crawl wait sets one per table folder before each run.
+		crawlers = append(crawlers, glue.Crawler{Name: cr.Name, Role: cr.RoleArn, Database: cr.Database, Configuration: cr.Configuration})
+	}
 	d.glue = &glue.Service{
-		S3: srv.client, Catalog: d.catalog, Publish: publish, Log: log.With("component", "glue"),
-		Account: offline.Account, Region: offline.Region,
-		Crawlers: []glue.Crawler{{Name: Crawler, Database: warehouse.Database, Bucket: Bucket, Prefix: "data/" + warehouse.Database + "/"}},
+		S3: d.account.S3(deploy.RoleCrawler), Catalog: d.catalog, Publish: publish, Log: log.With("component", "glue"),
+		Account: deployed.Account, Region: deployed.Region, Crawlers: crawlers,
 	}
 	d.counted = &countingRDS{RDS: d.rds}
 	d.pipeline, err = offline.New(offline.Config{
-		S3: srv.client, Bucket: Bucket, RDS: d.counted, Glue: d.glue,
-		DBInstanceIDs: []string{InstanceID}, Databases: []string{warehouse.Database}, Retention: 7,
-		ExportTimeout: 20 * time.Minute, CrawlTimeout: 10 * time.Minute,
+		Account: d.account, RDS: d.counted, Glue: d.glue,
+		// A lost completion event is found within 30 s rather than the deployed 15 min.
+		Timing:      offline.Timing{ExportTimeout: 20 * time.Minute, ExportRecheck: 30 * time.Second, CrawlTimeout: 10 * time.Minute},
 		NodeModules: opts.NodeModules, RetryInterval: 200 * time.Millisecond,
 		Log: log, Observe: p.observe,
 	})
@@ -78,6 +90,9 @@ func deploy(home string, opts Options, srv *servers, log *slog.Logger, p *printe
 }
 
 func (d *deployment) close() {
+	if d.account != nil {
+		d.account.Close()
+	}
 	if d.exportPool != nil {
 		d.exportPool.Close()
 	}
@@ -127,6 +142,7 @@ func (d *deployment) wait(ctx context.Context, rep *Report, log *slog.Logger) er
 		rep.Executions = append(rep.Executions, r)
 	}
 	rep.Notifications = d.pipeline.Notifications()
+	rep.Allowed = d.account.IAM.Allowed()
 	rep.ExportsRun = int(d.counted.started.Load())
 	return nil
 }
@@ -155,12 +171,12 @@ func (r snapshotResolver) ResolveSnapshot(_ context.Context, arn string) (rdsexp
 }
 
 func snapshotCreatedEvent(rep Report, night time.Time, n int) []byte {
-	ev := events.NewRDSSnapshotEvent(fmt.Sprintf("snaplake-demo-%s-%d", rep.SnapshotDate, n), offline.Account, offline.Region,
+	ev := events.NewRDSSnapshotEvent(fmt.Sprintf("snaplake-demo-%s-%d", rep.SnapshotDate, n), deployed.Account, deployed.Region,
 		night.Add(3*time.Hour+2*time.Minute), events.RDSSnapshotDetail{
 			EventCategories:  []string{"creation"},
 			SourceArn:        rep.SnapshotARN,
 			SourceIdentifier: rep.SnapshotID,
-			Message:          "Automated snapshot created",
+			Message:          "Automated snapshot created.",
 			EventID:          events.EventAutomatedSnapshotCreated,
 		})
 	b, _ := json.Marshal(ev)
