@@ -15,7 +15,7 @@ export GOFLAGS := -mod=mod
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SNAPLAKE_NODE_MODULES := $(CURDIR)/tools/node_modules
 
-.PHONY: all deps build lambdas cli test vet validate demo synth deploy bench fuzz clean contract
+.PHONY: all deps build lambdas cli test vet validate demo synth deploy bench fuzz clean contract permissions
 
 all: build
 
@@ -86,6 +86,12 @@ bench: deps cli
 ## policies, resolved from the synthesized template); review its diff before committing
 contract: deps build
 	$(GO) test ./infra -run TestOfflineContractMatchesTemplate -count=1 -update-contract
+
+## permissions: add the calls the offline runs were allowed to internal/doctor/permissions.txt
+## (review the diff: it is what snaplake doctor checks in the real account)
+permissions: deps
+	$(GO) test -count=1 -run TestTheNightNeedsNoMoreThanThePolicies ./internal/local/offline -update-permissions
+	$(GO) test -count=1 -run TestNightsEndToEnd ./internal/local/demo -update-permissions
 
 ## fuzz: the export id derivation
 fuzz:

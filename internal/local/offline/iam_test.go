@@ -3,7 +3,9 @@ package offline
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -139,7 +141,16 @@ func TestTheNightNeedsNoMoreThanThePolicies(t *testing.T) {
 			t.Errorf("%s was denied %v", p, d)
 		}
 	}
+	added, _, err := ComparePermissions(f.acct.Contract, f.acct.IAM.Allowed(), filepath.Join("..", "..", "..", PermissionsFile), *updatePermissions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added) > 0 {
+		t.Errorf("calls missing from %s (review them, then `make permissions`):\n  %s", PermissionsFile, strings.Join(added, "\n  "))
+	}
 }
+
+var updatePermissions = flag.Bool("update-permissions", false, "add this night's allowed calls to internal/doctor/permissions.txt")
 
 // TestEveryStatementIsNeeded is the positive control of the IAM enforcement: with any
 // one statement removed from a handler's or the workflow's role, the same night is

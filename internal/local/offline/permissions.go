@@ -1,0 +1,167 @@
+package offline
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/local/contract"
+	"github.com/snaplake/snaplake/internal/local/iam"
+)
+
+// PermissionsHeader starts the reviewed permission list (internal/doctor/permissions.txt).
+const PermissionsHeader = `# Every call the offline run made that IAM allowed, one per line:
+#   <principal> TAB <action> TAB <resource> TAB <condition keys>
+# Generated from the offline runs ("make permissions": the demo's nights and the offline pipeline's night):
+# a change here is a change of what the deployed roles are used for, to review like code.
+# The deployment's own names are placeholders ({bucket}, {kmsKey}, {role:<name>}, {instance}, ...)
+# and per-night names are examples ({exportId}, {table}, {date}, {file}, {key}); snaplake doctor
+# fills them in and asks IAM's policy simulator whether each is allowed in the real account.
+`
+
+// contextKeys are the condition keys the stack's policies test; the others the
+// offline run sets (kms:ViaService, s3:max-keys...) do not decide anything.
+var contextKeys = []string{"s3:prefix", "iam:passedtoservice", "kms:grantisforawsresource"}
+
+var (
+	snapshotRE = regexp.MustCompile(`snapshot:rds:(.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$`)
+	crawlerRE  = regexp.MustCompile(`crawler/` + regexp.QuoteMeta(deploy.CrawlerNamePrefix) + `[^/]+$`)
+)
+
+// PermissionLines turns the allowed grants of an offline run into the reviewed list:
+// the contract's names become placeholders, per-night names become examples, and
+// duplicates collapse, so the list changes only when what the roles do changes.
+func PermissionLines(c *contract.Contract, grants []iam.Grant) []string {
+	var lines []string
+	for _, g := range grants {
+		ctx := []string{}
+		for _, kv := range strings.Split(g.Context, ";") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || !slices.Contains(contextKeys, k) {
+				continue
+			}
+			if k == "s3:prefix" {
+				v = normKey(v)
+			}
+			ctx = append(ctx, k+"="+v)
+		}
+		lines = append(lines, g.Principal+"\t"+g.Action+"\t"+normResource(c, g.Resource)+"\t"+strings.Join(ctx, ";"))
+	}
+	slices.Sort(lines)
+	return slices.Compact(lines)
+}
+
+func normResource(c *contract.Contract, r string) string {
+	for name, fn := range c.Functions {
+		switch r {
+		case fn.Arn:
+			return "{function:" + name + "}"
+		case fn.Role.Arn:
+			return "{role:" + name + "}"
+		}
+	}
+	for name, role := range c.Roles {
+		if r == role.Arn {
+			return "{role:" + name + "}"
+		}
+	}
+	switch r {
+	case c.StateMachineArn:
+		return "{stateMachine}"
+	case c.TopicArn:
+		return "{topic}"
+	case c.KMSKeyArn:
+		return "{kmsKey}"
+	}
+	if rest, ok := strings.CutPrefix(r, "arn:aws:s3:::"+c.Bucket); ok {
+		if key, ok := strings.CutPrefix(rest, "/"); ok {
+			return "arn:aws:s3:::{bucket}/" + normKey(key)
+		}
+		return "arn:aws:s3:::{bucket}" + rest
+	}
+	r = strings.ReplaceAll(r, ":"+c.Region+":", ":{region}:")
+	r = strings.ReplaceAll(r, ":"+c.Account+":", ":{account}:")
+	r = snapshotRE.ReplaceAllString(r, "snapshot:rds:{instance}-{snapshotTime}")
+	r = crawlerRE.ReplaceAllString(r, "crawler/{crawler}")
+	return r
+}
+
+// normKey replaces the per-night parts of a lake key (or key prefix) by placeholders.
+func normKey(k string) string {
+	parts := strings.Split(k, "/")
+	switch {
+	case len(parts) >= 2 && parts[0]+"/" == deploy.ExportPrefix:
+		parts[1] = "{exportId}"
+		if len(parts) == 3 && parts[2] != "" && parts[2] != deploy.RelocateManifestName {
+			parts[2] = "{file}" // export_info_*, export_tables_info_*
+		}
+		if len(parts) >= 4 {
+			parts[2] = "{database}"
+			if parts[3] != "" {
+				parts[3] = "{database}.{table}"
+			}
+			if len(parts) >= 5 {
+				parts = append(parts[:4], "{file}")
+			}
+		}
+	case len(parts) >= 2 && parts[0]+"/" == deploy.DataPrefix:
+		names := []string{"", "{database}", "{table}", "snapshot_date={date}", "{file}"}
+		for i := 1; i < len(parts) && i < len(names); i++ {
+			if parts[i] != "" {
+				parts[i] = names[i]
+			}
+		}
+		if len(parts) > len(names) {
+			parts = parts[:len(names)]
+		}
+	case len(parts) == 3 && parts[0]+"/" == deploy.CallbackPrefix && parts[2] != "":
+		parts[2] = "{key}.json"
+	}
+	return strings.Join(parts, "/")
+}
+
+// PermissionsFile is the reviewed list, relative to the module root.
+const PermissionsFile = "internal/doctor/permissions.txt"
+
+// ComparePermissions checks the calls a run was allowed against the reviewed list at
+// path: new lists the calls the list lacks (a permission nobody reviewed). Runs take
+// different paths (which function resumes a failed export depends on timing), so a
+// listed call one run did not make is not an error; unused lists those. With update,
+// the new calls are added to the file.
+func ComparePermissions(c *contract.Contract, allowed []iam.Grant, path string, update bool) (added, unused []string, err error) {
+	lines := PermissionLines(c, allowed)
+	raw, err := os.ReadFile(path)
+	if err != nil && !(update && errors.Is(err, fs.ErrNotExist)) {
+		return nil, nil, err
+	}
+	var listed []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			listed = append(listed, l)
+		}
+	}
+	for _, l := range lines {
+		if !slices.Contains(listed, l) {
+			added = append(added, l)
+		}
+	}
+	for _, l := range listed {
+		if !slices.Contains(lines, l) {
+			unused = append(unused, l)
+		}
+	}
+	if update && len(added) > 0 {
+		all := append(slices.Clone(listed), added...)
+		slices.Sort(all)
+		all = slices.Compact(all)
+		if err := os.WriteFile(path, []byte(PermissionsHeader+"\n"+strings.Join(all, "\n")+"\n"), 0o644); err != nil {
+			return nil, nil, err
+		}
+		added = nil
+	}
+	return added, unused, nil
+}
