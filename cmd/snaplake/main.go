@@ -21,6 +21,7 @@ const usage = `snaplake: nightly RDS snapshot -> S3 Parquet -> Athena, without s
 
 Usage:
   snaplake relocate --bucket B --export-id ID --snapshot-date YYYY-MM-DD [flags]
+  snaplake doctor [--stack NAME]   check a deployed stack in a real account
   snaplake demo [--rows N] [--home DIR]
   snaplake query [--home DIR] [--format table|csv|json] "SQL"
 
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "relocate":
 		err = opscli.Relocate(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		err = opscli.Doctor(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = localcli.Demo(ctx, args[1:], stdout, stderr)
 	case "query":

@@ -25,6 +25,8 @@ func TestRunExitStatus(t *testing.T) {
 		{name: "unknown command", args: []string{"relocat"}, want: 2, stderrHas: `unknown command "relocat"`},
 		{name: "relocate help", args: []string{"relocate", "-h"}, want: 0, stderrHas: "Usage: snaplake relocate"},
 		{name: "relocate missing flags", args: []string{"relocate", "--bucket", "b"}, want: 2, stderrHas: "missing [--export-id --snapshot-date]"},
+		{name: "doctor help", args: []string{"doctor", "-h"}, want: 0, stderrHas: "Usage: snaplake doctor"},
+		{name: "doctor unexpected argument", args: []string{"doctor", "Snaplake"}, want: 2, stderrHas: `unexpected argument "Snaplake"`},
 		{name: "demo unexpected argument", args: []string{"demo", "now"}, want: 2, stderrHas: "Usage: snaplake demo"},
 		{name: "demo no rows", args: []string{"demo", "--rows", "0"}, want: 2, stderrHas: "Usage: snaplake demo"},
 		{name: "query help", args: []string{"query", "-h"}, want: 0, stderrHas: "Usage: snaplake query"},

@@ -1,0 +1,232 @@
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
+	"github.com/aws/smithy-go"
+)
+
+// The real clients satisfy the interfaces.
+var (
+	_ CloudFormation = (*cloudformation.Client)(nil)
+	_ EventBridge    = (*eventbridge.Client)(nil)
+	_ RDS            = (*rds.Client)(nil)
+	_ IAM            = (*awsiam.Client)(nil)
+	_ KMS            = (*kms.Client)(nil)
+)
+
+const (
+	testAccount = "123456789012"
+	testRegion  = "eu-west-1"
+	testKey     = "arn:aws:kms:eu-west-1:123456789012:key/1111-2222"
+)
+
+var testNow = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+func roleArn(name string) string {
+	return "arn:aws:iam::" + testAccount + ":role/Snaplake-" + name + "Role"
+}
+
+// world is a healthy deployment; each test breaks one thing.
+type world struct {
+	stackExists bool
+	describeErr error
+	outputs     map[string]string
+	rules       map[string]ebtypes.RuleState // absent: no such rule
+	retention   map[string]int32             // absent: no such instance
+	snapshots   map[string][]rdstypes.DBSnapshot
+	keyState    kmstypes.KeyState
+	keyPolicy   string
+	// deny decides a simulated (role, action, resource); "" allows.
+	deny    func(role, action, resource string, in *awsiam.SimulatePrincipalPolicyInput) iamtypes.PolicyEvaluationDecisionType
+	iamErr  error
+	iamLog  []*awsiam.SimulatePrincipalPolicyInput
+	rdsPage int // snapshots per DescribeDBSnapshots page
+}
+
+func newWorld() *world {
+	roles := map[string]string{}
+	for _, p := range principals() {
+		roles[p] = roleArn(p)
+	}
+	fns := map[string]string{}
+	for _, f := range []string{"startexport", "awaitcallback", "resume", "relocate"} {
+		fns[f] = "arn:aws:lambda:eu-west-1:123456789012:function:Snaplake-" + f
+	}
+	rj, _ := jsonString(roles)
+	fj, _ := jsonString(fns)
+	snap := func(inst string, age time.Duration, status string) rdstypes.DBSnapshot {
+		t := testNow.Add(-age)
+		return rdstypes.DBSnapshot{
+			DBSnapshotIdentifier: aws.String("rds:" + inst + "-" + t.Format("2006-01-02-15-04")),
+			Status:               aws.String(status),
+			SnapshotCreateTime:   &t,
+		}
+	}
+	return &world{
+		stackExists: true,
+		outputs: map[string]string{
+			"BucketName": "snaplake-lake", "StateMachineArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:Export",
+			"TopicArn": "arn:aws:sns:eu-west-1:123456789012:Notifications", "WorkGroupName": "snaplake", "GlueDatabases": "sales,hr",
+			"AnalystPolicyArn": "arn:aws:iam::123456789012:policy/Analyst", "DeadLetterQueueUrl": "https://sqs/dlq",
+			"KeyArn": testKey, "RoleArns": rj, "FunctionArns": fj, "DBInstanceIds": "prod-a,prod-b", "SourceDatabases": "Sales,hr",
+		},
+		rules: map[string]ebtypes.RuleState{
+			"Snaplake-snapshot-created": ebtypes.RuleStateEnabled,
+			"Snaplake-export-finished":  ebtypes.RuleStateEnabled,
+			"Snaplake-crawler-finished": ebtypes.RuleStateEnabled,
+		},
+		retention: map[string]int32{"prod-a": 7, "prod-b": 1},
+		snapshots: map[string][]rdstypes.DBSnapshot{
+			"prod-a": {snap("prod-a", 30*time.Hour, "available"), snap("prod-a", 5*time.Hour+12*time.Minute, "available"), snap("prod-a", 10*time.Minute, "creating")},
+			"prod-b": {snap("prod-b", 2*time.Hour, "available")},
+		},
+		keyState:  kmstypes.KeyStateEnabled,
+		keyPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"}]}`,
+		rdsPage:   2,
+	}
+}
+
+func jsonString(m map[string]string) (string, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, strconv.Quote(k)+":"+strconv.Quote(m[k]))
+	}
+	return "{" + strings.Join(parts, ",") + "}", nil
+}
+
+func (w *world) clients() Clients {
+	return Clients{CloudFormation: cfnFake{w}, EventBridge: ebFake{w}, RDS: rdsFake{w}, IAM: iamFake{w}, KMS: kmsFake{w}}
+}
+
+type cfnFake struct{ w *world }
+
+func (f cfnFake) DescribeStacks(_ context.Context, in *cloudformation.DescribeStacksInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
+	if f.w.describeErr != nil {
+		return nil, f.w.describeErr
+	}
+	name := aws.ToString(in.StackName)
+	if !f.w.stackExists || name != "Snaplake" {
+		return nil, &smithy.GenericAPIError{Code: "ValidationError", Message: "Stack with id " + name + " does not exist"}
+	}
+	var outs []cftypes.Output
+	for k, v := range f.w.outputs {
+		outs = append(outs, cftypes.Output{OutputKey: aws.String(k), OutputValue: aws.String(v)})
+	}
+	return &cloudformation.DescribeStacksOutput{Stacks: []cftypes.Stack{{
+		StackName:   aws.String(name),
+		StackId:     aws.String("arn:aws:cloudformation:eu-west-1:123456789012:stack/Snaplake/0f0f"),
+		StackStatus: cftypes.StackStatusUpdateComplete,
+		Outputs:     outs,
+	}}}, nil
+}
+
+type ebFake struct{ w *world }
+
+func (f ebFake) DescribeRule(_ context.Context, in *eventbridge.DescribeRuleInput, _ ...func(*eventbridge.Options)) (*eventbridge.DescribeRuleOutput, error) {
+	st, ok := f.w.rules[aws.ToString(in.Name)]
+	if !ok {
+		return nil, &ebtypes.ResourceNotFoundException{Message: aws.String("Rule " + aws.ToString(in.Name) + " does not exist.")}
+	}
+	return &eventbridge.DescribeRuleOutput{Name: in.Name, State: st}, nil
+}
+
+type rdsFake struct{ w *world }
+
+func (f rdsFake) DescribeDBInstances(_ context.Context, in *rds.DescribeDBInstancesInput, _ ...func(*rds.Options)) (*rds.DescribeDBInstancesOutput, error) {
+	id := aws.ToString(in.DBInstanceIdentifier)
+	days, ok := f.w.retention[id]
+	if !ok {
+		return nil, &rdstypes.DBInstanceNotFoundFault{Message: aws.String("DBInstance " + id + " not found.")}
+	}
+	return &rds.DescribeDBInstancesOutput{DBInstances: []rdstypes.DBInstance{{
+		DBInstanceIdentifier: aws.String(id), DBInstanceStatus: aws.String("available"), BackupRetentionPeriod: aws.Int32(days),
+	}}}, nil
+}
+
+// DescribeDBSnapshots pages rdsPage snapshots at a time, the Marker being the
+// offset, so that the newest snapshot may be on a later page.
+func (f rdsFake) DescribeDBSnapshots(_ context.Context, in *rds.DescribeDBSnapshotsInput, _ ...func(*rds.Options)) (*rds.DescribeDBSnapshotsOutput, error) {
+	if aws.ToString(in.SnapshotType) != "automated" {
+		return nil, fmt.Errorf("fake: want SnapshotType automated, got %q", aws.ToString(in.SnapshotType))
+	}
+	all := f.w.snapshots[aws.ToString(in.DBInstanceIdentifier)]
+	from, _ := strconv.Atoi(aws.ToString(in.Marker))
+	to := min(from+f.w.rdsPage, len(all))
+	out := &rds.DescribeDBSnapshotsOutput{DBSnapshots: all[from:to]}
+	if to < len(all) {
+		out.Marker = aws.String(strconv.Itoa(to))
+	}
+	return out, nil
+}
+
+type iamFake struct{ w *world }
+
+// SimulatePrincipalPolicy answers in the current API's shape (one result per
+// action, with ResourceSpecificResults).
+func (f iamFake) SimulatePrincipalPolicy(_ context.Context, in *awsiam.SimulatePrincipalPolicyInput, _ ...func(*awsiam.Options)) (*awsiam.SimulatePrincipalPolicyOutput, error) {
+	f.w.iamLog = append(f.w.iamLog, in)
+	if f.w.iamErr != nil {
+		return nil, f.w.iamErr
+	}
+	if in.ResourcePolicy != nil && in.CallerArn == nil {
+		return nil, &iamtypes.InvalidInputException{Message: aws.String("CallerArn is required with ResourcePolicy")}
+	}
+	out := &awsiam.SimulatePrincipalPolicyOutput{}
+	for _, a := range in.ActionNames {
+		er := iamtypes.EvaluationResult{EvalActionName: aws.String(a), EvalDecision: iamtypes.PolicyEvaluationDecisionTypeAllowed}
+		for _, r := range in.ResourceArns {
+			d := iamtypes.PolicyEvaluationDecisionTypeAllowed
+			if f.w.deny != nil {
+				if x := f.w.deny(aws.ToString(in.PolicySourceArn), a, r, in); x != "" {
+					d = x
+				}
+			}
+			if d != iamtypes.PolicyEvaluationDecisionTypeAllowed {
+				er.EvalDecision = d
+			}
+			er.ResourceSpecificResults = append(er.ResourceSpecificResults, iamtypes.ResourceSpecificResult{EvalResourceName: aws.String(r), EvalResourceDecision: d})
+		}
+		out.EvaluationResults = append(out.EvaluationResults, er)
+	}
+	return out, nil
+}
+
+type kmsFake struct{ w *world }
+
+func (f kmsFake) DescribeKey(_ context.Context, in *kms.DescribeKeyInput, _ ...func(*kms.Options)) (*kms.DescribeKeyOutput, error) {
+	if aws.ToString(in.KeyId) != testKey {
+		return nil, &kmstypes.NotFoundException{Message: aws.String("no key")}
+	}
+	return &kms.DescribeKeyOutput{KeyMetadata: &kmstypes.KeyMetadata{
+		KeyId: aws.String(testKey), Arn: aws.String(testKey), KeyState: f.w.keyState, Enabled: f.w.keyState == kmstypes.KeyStateEnabled,
+	}}, nil
+}
+
+func (f kmsFake) GetKeyPolicy(_ context.Context, in *kms.GetKeyPolicyInput, _ ...func(*kms.Options)) (*kms.GetKeyPolicyOutput, error) {
+	if aws.ToString(in.PolicyName) != "default" {
+		return nil, fmt.Errorf("fake: want PolicyName default, got %q", aws.ToString(in.PolicyName))
+	}
+	return &kms.GetKeyPolicyOutput{Policy: aws.String(f.w.keyPolicy), PolicyName: in.PolicyName}, nil
+}

@@ -1,0 +1,312 @@
+package doctor
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/snaplake/snaplake/internal/deploy"
+)
+
+// permissionsFile is every call the offline run made and IAM allowed, with the
+// deployment's names replaced by placeholders: the grants the deployed roles must
+// have. A test keeps it equal to what the offline run records.
+//
+//go:embed permissions.txt
+var permissionsFile []byte
+
+// Permission is one line of permissions.txt:
+//
+//	<principal>\t<action>\t<resource template>\t<context template>
+//
+// The context template is "key=value" pairs separated by ";" (a value may list
+// several values separated by ","), or empty; its tab may be left out when it is
+// empty.
+type Permission struct {
+	Line      int    // 1-based line number in the file
+	Principal string // a deploy.Fn* function or deploy.Role* service role name
+	Action    string // "service:Operation"
+	Resource  string // template
+	Context   string // template, "" when none
+}
+
+// Placeholders of the per-night parts of a resource: fixed examples that look like
+// what the pipeline names (see exportid, the RDS snapshot naming and relocate).
+var examples = map[string]string{
+	"exportId":     "snaplake-doctor-check",
+	"snapshotTime": "2026-01-01-03-00",
+	"table":        "doctor_check",
+	"date":         "2026-01-01",
+	"file":         "part-00000.gz.parquet",
+	"key":          "doctor-check",
+}
+
+// stackPlaceholders are filled from the stack and its outputs.
+// {crawler} is the crawler of each source database (deploy.CrawlerName), so it
+// expands with {database}: a line naming both checks matching pairs.
+var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "database", "crawler"}
+
+// principals are the names a line may start with, and that {role:<name>} may name.
+func principals() []string {
+	return append(slices.Clone(deploy.Functions), deploy.RoleExport, deploy.RoleCrawler, deploy.RoleStateMachine)
+}
+
+// Permissions returns the embedded permissions.txt, parsed.
+func Permissions() ([]Permission, error) {
+	return ParsePermissions(permissionsFile)
+}
+
+// ParsePermissions reads a permission list. Comment lines (starting with "#") and
+// blank lines are skipped. A line with the wrong number of fields, an unknown
+// principal, an action not of the form "service:Operation", a context pair
+// without "=" or an unknown placeholder is an error naming the line.
+func ParsePermissions(data []byte) ([]Permission, error) {
+	var out []Permission
+	for i, line := range strings.Split(string(data), "\n") {
+		n := i + 1
+		line = strings.TrimSuffix(line, "\r")
+		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		fields := strings.Split(line, "\t")
+		if len(fields) == 3 {
+			fields = append(fields, "")
+		}
+		if len(fields) != 4 {
+			return nil, fmt.Errorf("permissions.txt line %d: %d tab-separated fields, want 4 (principal, action, resource, context)", n, len(fields))
+		}
+		p := Permission{Line: n, Principal: fields[0], Action: fields[1], Resource: fields[2], Context: fields[3]}
+		if !slices.Contains(principals(), p.Principal) {
+			return nil, fmt.Errorf("permissions.txt line %d: unknown principal %q (want one of %s)", n, p.Principal, strings.Join(principals(), ", "))
+		}
+		if svc, op, ok := strings.Cut(p.Action, ":"); !ok || svc == "" || op == "" || strings.ContainsAny(p.Action, " {}") {
+			return nil, fmt.Errorf("permissions.txt line %d: action %q is not of the form service:Operation", n, p.Action)
+		}
+		if p.Resource == "" {
+			return nil, fmt.Errorf("permissions.txt line %d: no resource", n)
+		}
+		if err := checkTemplate(p.Resource); err != nil {
+			return nil, fmt.Errorf("permissions.txt line %d: resource: %w", n, err)
+		}
+		if _, err := parseContext(p.Context); err != nil {
+			return nil, fmt.Errorf("permissions.txt line %d: context: %w", n, err)
+		}
+		if err := checkTemplate(p.Context); err != nil {
+			return nil, fmt.Errorf("permissions.txt line %d: context: %w", n, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// checkTemplate rejects unknown or unclosed placeholders.
+func checkTemplate(s string) error {
+	_, err := fill(s, func(name string) (string, error) {
+		switch {
+		case slices.Contains(stackPlaceholders, name):
+		case examples[name] != "":
+		case strings.HasPrefix(name, "role:"):
+			if r := strings.TrimPrefix(name, "role:"); !slices.Contains(principals(), r) {
+				return "", fmt.Errorf("placeholder {%s}: no function or service role %q", name, r)
+			}
+		case strings.HasPrefix(name, "function:"):
+			if f := strings.TrimPrefix(name, "function:"); !slices.Contains(deploy.Functions, f) {
+				return "", fmt.Errorf("placeholder {%s}: no function %q", name, f)
+			}
+		default:
+			return "", fmt.Errorf("unknown placeholder {%s}", name)
+		}
+		return "", nil
+	})
+	return err
+}
+
+// fill replaces every {name} in s with value(name).
+func fill(s string, value func(name string) (string, error)) (string, error) {
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(s, '{')
+		if open < 0 {
+			if strings.IndexByte(s, '}') >= 0 {
+				return "", fmt.Errorf("%q: '}' without '{'", s)
+			}
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		end := strings.IndexByte(s[open:], '}')
+		if end < 0 {
+			return "", fmt.Errorf("%q: placeholder opened with '{' is never closed", s)
+		}
+		if strings.IndexByte(s[:open], '}') >= 0 {
+			return "", fmt.Errorf("%q: '}' without '{'", s)
+		}
+		v, err := value(s[open+1 : open+end])
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(s[:open])
+		b.WriteString(v)
+		s = s[open+end+1:]
+	}
+}
+
+// ContextValue is one condition key of a grant and its values.
+type ContextValue struct {
+	Key    string
+	Values []string
+}
+
+// parseContext reads "k=v1,v2;k2=v" (placeholders not yet filled).
+func parseContext(s string) ([]ContextValue, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []ContextValue
+	for _, pair := range strings.Split(s, ";") {
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q is not key=value", pair)
+		}
+		out = append(out, ContextValue{Key: k, Values: strings.Split(v, ",")})
+	}
+	return out, nil
+}
+
+// Values are what the placeholders stand for in one deployment.
+type Values struct {
+	Account, Region string
+	Bucket          string // BucketName
+	KMSKey          string // KeyArn
+	StateMachine    string // StateMachineArn
+	Topic           string // TopicArn
+	Roles           map[string]string
+	Functions       map[string]string
+	Instances       []string // DBInstanceIds: {instance} is checked for each
+	Databases       []string // SourceDatabases: {database} is checked for each
+}
+
+// Grant is one expanded permission: the principal's role must be allowed Action
+// on Resource in Context.
+type Grant struct {
+	Line      int // of permissions.txt
+	Principal string
+	Action    string
+	Resource  string
+	Context   []ContextValue
+}
+
+// ContextString is the grant's context as permissions.txt writes it.
+func (g Grant) ContextString() string {
+	parts := make([]string, 0, len(g.Context))
+	for _, c := range g.Context {
+		parts = append(parts, c.Key+"="+strings.Join(c.Values, ","))
+	}
+	return strings.Join(parts, ";")
+}
+
+// String names the grant in messages: "action on resource [with context]".
+func (g Grant) String() string {
+	s := g.Action + " on " + g.Resource
+	if c := g.ContextString(); c != "" {
+		s += " with " + c
+	}
+	return s
+}
+
+// Expand fills the permission's placeholders: one grant per DB instance when it
+// mentions {instance}, per source database when it mentions {database} or
+// {crawler}, per pair when it mentions both kinds. A value the deployment lacks (an empty instance list, a
+// role or function not in the outputs) is an error naming the line.
+func (p Permission) Expand(v Values) ([]Grant, error) {
+	both := p.Resource + "\t" + p.Context
+	instances, databases := []string{""}, []string{""}
+	if strings.Contains(both, "{instance}") {
+		if instances = v.Instances; len(instances) == 0 {
+			return nil, fmt.Errorf("permissions.txt line %d uses {instance} but the stack lists no DB instances", p.Line)
+		}
+	}
+	if strings.Contains(both, "{database}") || strings.Contains(both, "{crawler}") {
+		if databases = v.Databases; len(databases) == 0 {
+			return nil, fmt.Errorf("permissions.txt line %d uses {database} but the stack lists no source databases", p.Line)
+		}
+	}
+	var out []Grant
+	for _, inst := range instances {
+		for _, db := range databases {
+			value := func(name string) (string, error) {
+				var s string
+				switch name {
+				case "account":
+					s = v.Account
+				case "region":
+					s = v.Region
+				case "bucket":
+					s = v.Bucket
+				case "kmsKey":
+					s = v.KMSKey
+				case "stateMachine":
+					s = v.StateMachine
+				case "topic":
+					s = v.Topic
+				case "instance":
+					s = inst
+				case "database":
+					s = db
+				case "crawler":
+					s = deploy.CrawlerName(db)
+				default:
+					if ex, ok := examples[name]; ok {
+						return ex, nil
+					}
+					if r, ok := strings.CutPrefix(name, "role:"); ok {
+						if s = v.Roles[r]; s == "" {
+							return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack's RoleArns output has no %q", p.Line, name, r)
+						}
+						return s, nil
+					}
+					if f, ok := strings.CutPrefix(name, "function:"); ok {
+						if s = v.Functions[f]; s == "" {
+							return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack's FunctionArns output has no %q", p.Line, name, f)
+						}
+						return s, nil
+					}
+					return "", fmt.Errorf("permissions.txt line %d: unknown placeholder {%s}", p.Line, name)
+				}
+				if s == "" {
+					return "", fmt.Errorf("permissions.txt line %d: no value for {%s}", p.Line, name)
+				}
+				return s, nil
+			}
+			res, err := fill(p.Resource, value)
+			if err != nil {
+				return nil, err
+			}
+			tmpl, err := parseContext(p.Context)
+			if err != nil {
+				return nil, fmt.Errorf("permissions.txt line %d: context: %w", p.Line, err)
+			}
+			var ctx []ContextValue
+			for _, c := range tmpl {
+				cv := ContextValue{Key: c.Key}
+				for _, val := range c.Values {
+					f, err := fill(val, value)
+					if err != nil {
+						return nil, err
+					}
+					cv.Values = append(cv.Values, f)
+				}
+				ctx = append(ctx, cv)
+			}
+			g := Grant{Line: p.Line, Principal: p.Principal, Action: p.Action, Resource: res, Context: ctx}
+			if !slices.ContainsFunc(out, func(o Grant) bool { return sameGrant(o, g) }) {
+				out = append(out, g)
+			}
+		}
+	}
+	return out, nil
+}
+
+func sameGrant(a, b Grant) bool {
+	return a.Principal == b.Principal && a.Action == b.Action && a.Resource == b.Resource && a.ContextString() == b.ContextString()
+}

@@ -1,0 +1,123 @@
+package doctor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/smithy-go"
+
+	"github.com/snaplake/snaplake/internal/deploy"
+)
+
+// RequiredOutputs are the stack outputs doctor reads or an operator needs (see
+// infra/stack.go).
+var RequiredOutputs = []string{
+	"BucketName", "StateMachineArn", "TopicArn", "WorkGroupName", "GlueDatabases", "AnalystPolicyArn",
+	"DeadLetterQueueUrl", "KeyArn", "RoleArns", "FunctionArns", "DBInstanceIds", "SourceDatabases",
+}
+
+// stack is what the stack check found.
+type stack struct {
+	name    string
+	outputs map[string]string
+	bad     []string // required outputs missing or unreadable
+	values  Values
+}
+
+// lacks returns which of the outputs are missing or unreadable.
+func (s *stack) lacks(outputs ...string) []string {
+	var out []string
+	for _, o := range outputs {
+		if slices.Contains(s.bad, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// checkStack describes the stack and reads its outputs. It returns nil (and a
+// failed result) when the stack does not exist, and an error when it cannot be
+// described at all.
+func (r *run) checkStack(ctx context.Context) (*stack, error) {
+	name := r.cfg.Stack
+	out, err := r.c.CloudFormation.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(name)})
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "ValidationError" && strings.Contains(api.ErrorMessage(), "does not exist") {
+		r.fail("stack", name, "does not exist in this account and region",
+			"deploy it (cdk deploy), or point doctor at the right stack (--stack), account (AWS_PROFILE) and region (AWS_REGION)")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describe stack %s: %w", name, err)
+	}
+	if len(out.Stacks) == 0 {
+		r.fail("stack", name, "does not exist in this account and region",
+			"deploy it (cdk deploy), or point doctor at the right stack (--stack), account (AWS_PROFILE) and region (AWS_REGION)")
+		return nil, nil
+	}
+	cs := out.Stacks[0]
+	st := &stack{name: name, outputs: map[string]string{}}
+	for _, o := range cs.Outputs {
+		st.outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+	}
+	var problems []string
+	var missing []string
+	for _, o := range RequiredOutputs {
+		if _, ok := st.outputs[o]; !ok {
+			missing = append(missing, o)
+		}
+	}
+	if len(missing) > 0 {
+		st.bad = append(st.bad, missing...)
+		problems = append(problems, "missing outputs "+strings.Join(missing, ", "))
+	}
+
+	v := &st.values
+	// arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>
+	if parts := strings.SplitN(aws.ToString(cs.StackId), ":", 6); len(parts) == 6 && parts[3] != "" && parts[4] != "" {
+		v.Region, v.Account = parts[3], parts[4]
+	} else {
+		problems = append(problems, fmt.Sprintf("stack id %q is not an ARN with region and account", aws.ToString(cs.StackId)))
+		st.bad = append(st.bad, "StackId")
+	}
+	v.Bucket = st.outputs["BucketName"]
+	v.KMSKey = st.outputs["KeyArn"]
+	v.StateMachine = st.outputs["StateMachineArn"]
+	v.Topic = st.outputs["TopicArn"]
+	v.Instances = deploy.SplitList(st.outputs["DBInstanceIds"])
+	v.Databases = deploy.SplitList(st.outputs["SourceDatabases"])
+	for _, m := range []struct {
+		output string
+		into   *map[string]string
+	}{{"RoleArns", &v.Roles}, {"FunctionArns", &v.Functions}} {
+		raw, ok := st.outputs[m.output]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal([]byte(raw), m.into); err != nil || *m.into == nil {
+			st.bad = append(st.bad, m.output)
+			problems = append(problems, fmt.Sprintf("output %s is not a JSON object of names to ARNs (%.80q)", m.output, raw))
+		}
+	}
+	for _, o := range []string{"DBInstanceIds", "SourceDatabases"} {
+		if raw, ok := st.outputs[o]; ok && len(deploy.SplitList(raw)) == 0 {
+			st.bad = append(st.bad, o)
+			problems = append(problems, "output "+o+" is empty")
+		}
+	}
+
+	where := fmt.Sprintf("%s in account %s, %s", cs.StackStatus, v.Account, v.Region)
+	if len(problems) > 0 {
+		r.fail("stack", name, where+"; "+strings.Join(problems, "; "),
+			"deploy this version of snaplake (cdk deploy): its stack has every output doctor reads")
+	} else {
+		r.pass("stack", name, fmt.Sprintf("%s; all %d outputs present", where, len(RequiredOutputs)))
+	}
+	return st, nil
+}

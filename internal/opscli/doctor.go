@@ -1,0 +1,89 @@
+package opscli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+
+	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/doctor"
+)
+
+const doctorUsage = `Usage: snaplake doctor [--stack NAME] [--max-snapshot-age 26h]
+
+Checks a deployed snaplake stack in the account and region of the AWS configuration
+(AWS_PROFILE, AWS_REGION): the stack's outputs, its EventBridge rules, each source
+instance's automated backups and newest snapshot, that IAM's policy simulator allows
+every call the pipeline makes to the role making it, and the KMS key. One line per
+check, PASS or FAIL with the fix; exit status 1 when any check fails.
+
+The caller needs read access: cloudformation:DescribeStacks, events:DescribeRule,
+rds:DescribeDBInstances, rds:DescribeDBSnapshots, iam:SimulatePrincipalPolicy on the
+stack's roles, kms:DescribeKey and kms:GetKeyPolicy on its key.
+
+Flags:
+`
+
+// Doctor is `snaplake doctor`: the checks of package doctor against the real account.
+func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, doctorUsage)
+		fs.PrintDefaults()
+	}
+	var cfg doctor.Config
+	fs.StringVar(&cfg.Stack, "stack", doctor.DefaultStack, "CloudFormation stack name of the deployment")
+	fs.DurationVar(&cfg.MaxSnapshotAge, "max-snapshot-age", doctor.DefaultMaxSnapshotAge, "oldest acceptable newest automated snapshot")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return ErrUsage
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "snaplake doctor: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return ErrUsage
+	case cfg.Stack == "":
+		fmt.Fprintln(stderr, "snaplake doctor: --stack must not be empty")
+		fs.Usage()
+		return ErrUsage
+	case cfg.MaxSnapshotAge <= 0:
+		fmt.Fprintf(stderr, "snaplake doctor: --max-snapshot-age must be positive, got %s\n", cfg.MaxSnapshotAge)
+		fs.Usage()
+		return ErrUsage
+	}
+	cfg.Now = time.Now
+
+	aws, err := awsconfig.Load(ctx)
+	if err != nil {
+		return err
+	}
+	clients := doctor.Clients{
+		CloudFormation: cloudformation.NewFromConfig(aws),
+		EventBridge:    eventbridge.NewFromConfig(aws),
+		RDS:            rds.NewFromConfig(aws),
+		IAM:            awsiam.NewFromConfig(aws),
+		KMS:            kms.NewFromConfig(aws),
+	}
+	rep, err := doctor.Run(ctx, cfg, clients, stdout)
+	if err != nil {
+		return err
+	}
+	if n := rep.Failed(); n > 0 {
+		return fmt.Errorf("%d of %d checks failed", n, len(rep.Results))
+	}
+	_, err = fmt.Fprintf(stdout, "all %d checks passed\n", len(rep.Results))
+	return err
+}
