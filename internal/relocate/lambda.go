@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+
+	"github.com/snaplake/snaplake/internal/awserr"
 )
 
 // Request is the Lambda input the state machine sends after the export completes.
@@ -35,5 +37,7 @@ func (h Handler) Handle(ctx context.Context, req Request) (Summary, error) {
 		sum.Databases[i] = strings.ToLower(db)
 	}
 	sum.Databases = slices.Compact(sum.Databases)
-	return sum, err
+	// Throttling after the SDK's retries fails the state as ThrottledError, which the
+	// state machine retries with a long backoff.
+	return sum, awserr.Surface(err)
 }

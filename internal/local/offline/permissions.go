@@ -28,7 +28,7 @@ const PermissionsHeader = `# Every call the offline run made that IAM allowed, o
 var contextKeys = []string{"s3:prefix", "iam:passedtoservice", "kms:grantisforawsresource"}
 
 var (
-	snapshotRE = regexp.MustCompile(`snapshot:rds:(.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$`)
+	snapshotRE = regexp.MustCompile(`^arn:aws:rds:[^:]+:[^:]+:snapshot:rds:(.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$`)
 	crawlerRE  = regexp.MustCompile(`crawler/` + regexp.QuoteMeta(deploy.CrawlerNamePrefix) + `[^/]+$`)
 )
 
@@ -85,7 +85,8 @@ func normResource(c *contract.Contract, r string) string {
 	}
 	r = strings.ReplaceAll(r, ":"+c.Region+":", ":{region}:")
 	r = strings.ReplaceAll(r, ":"+c.Account+":", ":{account}:")
-	r = snapshotRE.ReplaceAllString(r, "snapshot:rds:{instance}-{snapshotTime}")
+	// Snapshots come from the events, whose account and region are the source's.
+	r = snapshotRE.ReplaceAllString(r, "arn:aws:rds:{region}:{account}:snapshot:rds:{instance}-{snapshotTime}")
 	r = crawlerRE.ReplaceAllString(r, "crawler/{crawler}")
 	return r
 }

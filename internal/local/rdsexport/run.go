@@ -53,7 +53,7 @@ func (s *Service) run(ctx context.Context, id string) {
 			t.FailureCause = aws.String(err.Error())
 			t.TaskEndTime = aws.Time(end)
 		})
-		s.publish(ctx, snap, events.EventExportFailed, "Export task failed: "+err.Error(), end)
+		s.publish(ctx, snap, events.EventExportFailed, "The snapshot export task failed.", end)
 		return
 	}
 	var bytes int64
@@ -75,13 +75,13 @@ func (s *Service) run(ctx context.Context, id string) {
 			t.Status = aws.String(StatusFailed)
 			t.FailureCause = aws.String(err.Error())
 		})
-		s.publish(ctx, snap, events.EventExportFailed, "Export task failed: "+err.Error(), end)
+		s.publish(ctx, snap, events.EventExportFailed, "The snapshot export task failed.", end)
 		return
 	}
 	info = s.update(id, complete)
 	log.Info("export task completed", "snapshot", snap.ID, "tables", len(outcomes), "bytes", bytes,
 		"took", end.Sub(*info.TaskStartTime).Round(time.Millisecond))
-	s.publish(ctx, snap, events.EventExportCompleted, "Export task completed", end)
+	s.publish(ctx, snap, events.EventExportCompleted, "The snapshot export task completed.", end)
 }
 
 func (s *Service) export(ctx context.Context, id string, info rdstypes.ExportTask, snap Snapshot) ([]tableOutcome, error) {
