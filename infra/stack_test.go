@@ -366,23 +366,18 @@ func asList(v any) []any {
 	return []any{v}
 }
 
-func TestIAMPoliciesAvoidStarResources(t *testing.T) {
-	s := defaultStack(t)
-	policies := s.resources("AWS::IAM::Policy")
-	roles := map[string]bool{}
+// starGrants lists the grants on "*" that the role's allow-list does not name, and
+// wildcard actions, in the template's identity policies.
+func starGrants(policies map[string]map[string]any) []string {
+	var bad []string
 	for id, r := range policies {
-		p := props(r)
-		for _, role := range asList(p["Roles"]) {
-			roles[fmt.Sprint(role)] = true
-		}
 		owner := roleOf(r)
-		for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+		for _, st := range props(r)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
 			stmt := st.(map[string]any)
 			actions := asList(stmt["Action"])
 			for _, a := range actions {
-				a := a.(string)
-				if a == "*" || strings.HasSuffix(a, ":*") {
-					t.Errorf("%s grants %s", id, a)
+				if a == "*" || strings.HasSuffix(a.(string), ":*") {
+					bad = append(bad, fmt.Sprintf("%s grants %s", id, a))
 				}
 			}
 			for _, res := range asList(stmt["Resource"]) {
@@ -391,10 +386,26 @@ func TestIAMPoliciesAvoidStarResources(t *testing.T) {
 				}
 				for _, a := range actions {
 					if !starAllowed[owner][a.(string)] {
-						t.Errorf("%s (role %s) grants %s on \"*\"", id, owner, a)
+						bad = append(bad, fmt.Sprintf("%s (role %s) grants %s on \"*\"", id, owner, a))
 					}
 				}
 			}
+		}
+	}
+	sort.Strings(bad)
+	return bad
+}
+
+func TestIAMPoliciesAvoidStarResources(t *testing.T) {
+	s := defaultStack(t)
+	policies := s.resources("AWS::IAM::Policy")
+	for _, b := range starGrants(policies) {
+		t.Error(b)
+	}
+	roles := map[string]bool{}
+	for _, r := range policies {
+		for _, role := range asList(props(r)["Roles"]) {
+			roles[fmt.Sprint(role)] = true
 		}
 	}
 	// Every function's role and the state machine's role has a policy that was checked.
@@ -407,6 +418,41 @@ func TestIAMPoliciesAvoidStarResources(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("no IAM policy attached to %s (roles with policies: %v)", want, roles)
+		}
+	}
+}
+
+// TestStarGrantIsCaught is the positive control: the same check on a copy of the
+// template where one scoped resource (relocate's s3:GetObject on data/*) is widened
+// to "*", and where a role is granted an action another role may hold on "*".
+func TestStarGrantIsCaught(t *testing.T) {
+	s := defaultStack(t)
+	tampered := normalize(t, s.resources("AWS::IAM::Policy")).(map[string]any)
+	policies := map[string]map[string]any{}
+	widened := 0
+	for id, r := range tampered {
+		policies[id] = r.(map[string]any)
+		if roleOf(policies[id]) != "RelocateRole" {
+			continue
+		}
+		stmts := props(policies[id])["PolicyDocument"].(map[string]any)["Statement"].([]any)
+		for _, st := range stmts {
+			stmt := st.(map[string]any)
+			if slices.Contains(asList(stmt["Action"]), any("s3:PutObject")) && widened == 0 {
+				stmt["Resource"] = "*"
+				widened++
+			}
+		}
+		// rds:DescribeExportTasks on "*" is allowed to startexport, not to relocate.
+		props(policies[id])["PolicyDocument"].(map[string]any)["Statement"] = append(stmts, map[string]any{"Action": "rds:DescribeExportTasks", "Effect": "Allow", "Resource": "*"})
+	}
+	if widened != 1 {
+		t.Fatalf("found no relocate s3:PutObject statement to widen")
+	}
+	bad := strings.Join(starGrants(policies), "\n")
+	for _, want := range []string{`grants s3:PutObject on "*"`, `grants rds:DescribeExportTasks on "*"`} {
+		if !strings.Contains(bad, want) {
+			t.Errorf("the check missed %q; it reported:\n%s", want, bad)
 		}
 	}
 }

@@ -80,8 +80,8 @@ type CrawlTarget struct {
 	// Folder is the database's folder under DestPrefix, in the case RDS exported it.
 	Folder string `json:"folder"`
 	// Tables are the sorted table folders under Folder that this export relocated (in
-	// this run or an earlier run of it): the crawler's include paths are
-	// DestPrefix<Folder>/<table>/.
+	// this run or an earlier run of it) and, from the Lambda handler, every other table
+	// folder already there: the crawler's include paths are DestPrefix<Folder>/<table>/.
 	Tables []string `json:"tables"`
 }
 

@@ -490,6 +490,11 @@ func TestExportThatNeverEndsTimesOutWithNotification(t *testing.T) {
 func TestTablesRDSSkippedAreReportedOnce(t *testing.T) {
 	f := newFixture(t)
 	f.rds.outcome["rds:warehouse-prod-2026-11-20-03-10"] = outcomeSkipped
+	// Yesterday audit_log was exported; tonight RDS fails it.
+	if _, err := f.admin.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(f.bucket),
+		Key: aws.String("data/warehouse/audit_log/snapshot_date=2026-11-19/1_part-00000-dddd-c000.gz.parquet"), Body: strings.NewReader("yesterday")}); err != nil {
+		t.Fatal(err)
+	}
 	publish(t, f, snapshotEvent(t, "ev-1", "warehouse-prod"), events.SnapshotCreated)
 	res := f.results(t)
 	if len(res) != 1 || res[0].Status != stepfunctions.StatusSucceeded {
@@ -501,6 +506,12 @@ func TestTablesRDSSkippedAreReportedOnce(t *testing.T) {
 	n := f.p.Notifications()
 	if len(n) != 1 || n[0].Subject != "snaplake export: tables not exported" || !strings.Contains(n[0].Message, "warehouse.audit_log") {
 		t.Errorf("notifications = %+v, want one warning naming warehouse.audit_log", n)
+	}
+	// The crawler still crawls the table RDS skipped tonight: every table folder is an
+	// include path, so no table's catalog entry depends on Glue's treatment of tables
+	// outside the include paths.
+	if got := f.glue.targets["snaplake-warehouse"]; !slices.Contains(got, "s3://"+f.bucket+"/data/warehouse/audit_log/") || len(got) != 3 {
+		t.Errorf("include paths %v, want customer, customer_address and audit_log", got)
 	}
 }
 
