@@ -25,7 +25,7 @@ func (s *snaplake) addAnalystPolicy(workgroup string, glueDatabases []string) aw
 				"athena:GetWorkGroup", "athena:ListQueryExecutions", "athena:BatchGetQueryExecution",
 			}, s.arn("athena", "workgroup/"+workgroup)),
 			statement([]string{"glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition"}, catalog...),
-			statement([]string{"s3:GetObject"}, *s.bucket.ArnForObjects(jsii.String(deploy.DataPrefix+"*"))),
+			statement([]string{"s3:GetObject"}, *s.bucket.ArnForObjects(jsii.String(deploy.DataPrefix + "*"))),
 			statement([]string{"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, results),
 			statement([]string{"s3:GetBucketLocation"}, *s.bucket.BucketArn()),
 			s.listUnder(deploy.DataPrefix, deploy.AthenaResultsPrefix),

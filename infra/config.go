@@ -43,7 +43,7 @@ type Config struct {
 	RetentionDays          int      // days of snapshot partitions kept under data/
 	NotificationEmail      string   // optional subscriber of the failure topic
 	ExportTimeoutHours     int
-	ExportRecheckMinutes   int    // how often a waiting export asks RDS for its status
+	ExportRecheckMinutes   int // how often a waiting export asks RDS for its status
 	CrawlTimeoutMinutes    int
 	SnapshotTimeZone       string // IANA zone of the snapshot_date partitions
 	IncludeManualSnapshots bool

@@ -24,13 +24,15 @@ func TestParseConfigDefaults(t *testing.T) {
 		t.Fatalf("ParseConfig: %v", err)
 	}
 	want := Config{
-		DBInstanceIDs:       []string{"orders-prod"},
-		Databases:           []string{"Shop"},
-		RetentionDays:       7,
-		ExportTimeoutHours:  12,
-		CrawlTimeoutMinutes: 60,
-		LambdaAssetDir:      filepath.Join("build", "lambda"),
-		LogRetentionDays:    90,
+		DBInstanceIDs:        []string{"orders-prod"},
+		Databases:            []string{"Shop"},
+		RetentionDays:        7,
+		ExportTimeoutHours:   12,
+		ExportRecheckMinutes: 15,
+		CrawlTimeoutMinutes:  60,
+		SnapshotTimeZone:     "UTC",
+		LambdaAssetDir:       filepath.Join("build", "lambda"),
+		LogRetentionDays:     90,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseConfig = %+v, want %+v", got, want)
@@ -56,6 +58,8 @@ func TestParseConfigFromCommandLineStrings(t *testing.T) {
 		KeyLambdaAssetDir:         "/x/lambda",
 		KeyLogRetentionDays:       "30",
 		KeyNotificationEmail:      "ops@example.com",
+		KeyExportRecheckMinutes:   "10",
+		KeySnapshotTimeZone:       "Europe/Berlin",
 	}))
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
@@ -63,6 +67,7 @@ func TestParseConfigFromCommandLineStrings(t *testing.T) {
 	want := Config{
 		DBInstanceIDs: []string{"a-1", "b-2"}, Databases: []string{"shop", "crm"},
 		RetentionDays: 3, ExportTimeoutHours: 6, CrawlTimeoutMinutes: 30, IncludeManualSnapshots: true,
+		ExportRecheckMinutes: 10, SnapshotTimeZone: "Europe/Berlin",
 		GlueDatabasePrefix: "lake_", LambdaAssetDir: "/x/lambda", LogRetentionDays: 30, NotificationEmail: "ops@example.com",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -98,6 +103,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"retention zero", func(m map[string]any) { m[KeyRetentionDays] = 0.0 }, KeyRetentionDays, "out of range"},
 		{"retention fraction", func(m map[string]any) { m[KeyRetentionDays] = 1.5 }, KeyRetentionDays, "whole number"},
 		{"export timeout text", func(m map[string]any) { m[KeyExportTimeoutHours] = "soon" }, KeyExportTimeoutHours, "whole number"},
+		{"recheck longer than the timeout", func(m map[string]any) { m[KeyExportTimeoutHours] = 1.0; m[KeyExportRecheckMinutes] = 61.0 }, KeyExportRecheckMinutes, "longer than the export timeout"},
+		{"recheck zero", func(m map[string]any) { m[KeyExportRecheckMinutes] = 0.0 }, KeyExportRecheckMinutes, "out of range"},
+		{"time zone unknown", func(m map[string]any) { m[KeySnapshotTimeZone] = "Mars/Olympus" }, KeySnapshotTimeZone, "IANA time zone"},
 		{"export timeout too long", func(m map[string]any) { m[KeyExportTimeoutHours] = 200.0 }, KeyExportTimeoutHours, "out of range"},
 		{"crawl timeout zero", func(m map[string]any) { m[KeyCrawlTimeoutMinutes] = 0.0 }, KeyCrawlTimeoutMinutes, "out of range"},
 		{"log retention not offered", func(m map[string]any) { m[KeyLogRetentionDays] = 10.0 }, KeyLogRetentionDays, "not a CloudWatch Logs retention period"},

@@ -169,7 +169,7 @@ func (s *snaplake) addFunctions() {
 		name: deploy.FnResume, id: "Resume",
 		description: "Resumes the execution waiting for an export or crawl that finished",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(1)), memoryMB: 256,
-		env:         map[string]string{deploy.EnvBucket: bucket, deploy.EnvCallbackPrefix: deploy.CallbackPrefix},
+		env: map[string]string{deploy.EnvBucket: bucket, deploy.EnvCallbackPrefix: deploy.CallbackPrefix},
 	}, func(p *awslambda.FunctionProps) {
 		p.DeadLetterQueue = s.dlq
 		p.RetryAttempts = jsii.Number(2)
