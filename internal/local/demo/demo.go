@@ -151,6 +151,7 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 		return rep, err
 	}
 	p.outcome(rep, home)
+	p.permissions(rep, d.account.IAM.Denied())
 	if failed := firstFailure(rep.Executions); failed != nil {
 		return rep, failed
 	}

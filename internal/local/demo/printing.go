@@ -12,6 +12,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/callback"
 	"github.com/snaplake/snaplake/internal/local/glue"
+	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/lake"
 	"github.com/snaplake/snaplake/internal/local/offline"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
@@ -203,4 +204,26 @@ func thousands(n int64) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// permissions says that every call ran as its role, and what was refused: a refusal
+// other than S3's missing-key probe (a ListBucket without s3:prefix, which the
+// functions handle) is a policy the night needed and the stack lacks.
+func (p *printer) permissions(rep Report, denied []iam.Grant) {
+	roles := map[string]bool{}
+	for _, g := range rep.Allowed {
+		roles[g.Principal] = true
+	}
+	var refused []string
+	for _, g := range denied {
+		if g.Action == "s3:ListBucket" && g.Context == "" {
+			continue
+		}
+		refused = append(refused, g.Principal+" "+g.Action+" "+g.Resource)
+	}
+	detail := fmt.Sprintf("%d distinct calls allowed to %d roles by their synthesized policies", len(rep.Allowed), len(roles))
+	if len(refused) > 0 {
+		detail += "; DENIED: " + strings.Join(refused, ", ")
+	}
+	p.line("%s %-44s %9s%s", mark(len(refused) == 0), "IAM (each role's policy enforced)", "", detail)
 }
