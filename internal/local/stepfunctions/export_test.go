@@ -60,11 +60,14 @@ func (x *exportTasks) run(ctx context.Context, call TaskCall) (json.RawMessage, 
 		}
 		return json.RawMessage(`{"exportId":"prod-db-2026-11-20-03-10","snapshotId":"rds:prod-db-2026-11-20-03-10",
 			"snapshotArn":"arn:aws:rds:us-east-1:000000000000:snapshot:rds:prod-db-2026-11-20-03-10","snapshotDate":"2026-11-20",
-			"action":"started","exportTimeoutSeconds":30,"crawlTimeoutSeconds":30}`), nil
+			"action":"started","exportTimeoutSeconds":30,"exportRecheckSeconds":30,"crawlTimeoutSeconds":30}`), nil
 	case "WaitForExport", "Crawl":
 		var in struct {
 			FunctionName string
-			Payload      struct{ Kind, Key, Token, Execution string }
+			Payload      struct {
+				Kind, Key, Token, Execution, Folder string
+				Tables                              []string
+			}
 		}
 		if err := json.Unmarshal(call.Input, &in); err != nil {
 			return nil, err
@@ -74,6 +77,9 @@ func (x *exportTasks) run(ctx context.Context, call TaskCall) (json.RawMessage, 
 		}
 		x.mu.Lock()
 		defer x.mu.Unlock()
+		if in.Payload.Kind == "crawl" && (in.Payload.Folder == "" || len(in.Payload.Tables) != 1) {
+			return nil, fmt.Errorf("crawl %s without its database folder and table folders: %s", in.Payload.Key, call.Input)
+		}
 		if in.Payload.Kind == "crawl" {
 			// The await function starts the crawler itself; the first start of sales finds
 			// another execution's crawl still running, which the definition retries.
@@ -90,7 +96,8 @@ func (x *exportTasks) run(ctx context.Context, call TaskCall) (json.RawMessage, 
 		if got := jsonField(x.t, call.Input, "Payload", "snapshotDate"); got != "2026-11-20" {
 			return nil, fmt.Errorf("Relocate got %s", call.Input)
 		}
-		return json.RawMessage(`{"moved":4,"skipped":0,"bytes":4096,"databases":["sales","hr"]}`), nil
+		return json.RawMessage(`{"moved":4,"skipped":0,"bytes":4096,"databases":["sales","hr"],
+			"crawl":[{"database":"hr","folder":"hr","tables":["staff"]},{"database":"sales","folder":"Sales","tables":["orders"]}],"problems":[]}`), nil
 	case "NotifyFailure":
 		msg, _ := jsonField(x.t, call.Input, "Message").(string)
 		x.mu.Lock()
@@ -149,7 +156,7 @@ func TestRealExportDefinition(t *testing.T) {
 				t.Fatalf("%d notifications, want %d", len(x.notified), tt.wantNotified)
 			}
 			if tt.wantStatus == StatusSucceeded {
-				wantStart := []string{"StartExport", "ExportAlreadyHandled", "WaitForExport", "Relocate", "CrawlDatabases"}
+				wantStart := []string{"StartExport", "ExportAlreadyHandled", "BeginExportWait", "WaitForExport", "ExportWaitOutcome", "Relocate", "TablesMissing", "CrawlDatabases"}
 				if len(res.States) != len(wantStart)+3 || !reflect.DeepEqual(res.States[:len(wantStart)], wantStart) || res.States[len(res.States)-1] != "Done" {
 					t.Fatalf("states %v", res.States)
 				}
@@ -170,7 +177,7 @@ func TestRealExportDefinition(t *testing.T) {
 			if res.Cause != tt.exportFailure.Cause {
 				t.Fatalf("cause %q, want %q", res.Cause, tt.exportFailure.Cause)
 			}
-			want := []string{"StartExport", "ExportAlreadyHandled", "WaitForExport", "NotifyFailure", "Failed"}
+			want := []string{"StartExport", "ExportAlreadyHandled", "BeginExportWait", "WaitForExport", "NotifyFailure", "Failed"}
 			if !reflect.DeepEqual(res.States, want) {
 				t.Fatalf("states %v, want %v", res.States, want)
 			}
