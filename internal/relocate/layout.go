@@ -4,13 +4,15 @@ import (
 	"net/url"
 	"path"
 	"strings"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // manifestName is the file Run writes at the export root, before it deletes anything,
 // listing every table file of the export. A re-run after a crash reads it to tell this
 // export's files (already moved, sources gone) from an earlier export's leftovers in
 // the same partition, which are deleted. Glue never sees it: it is outside DestPrefix.
-const manifestName = "_snaplake_relocate_manifest.json"
+const manifestName = deploy.RelocateManifestName
 
 // tableFile splits a key relative to the export root into the table it belongs to.
 // ok is false for export metadata, folder markers, anything not under a

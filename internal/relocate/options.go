@@ -5,18 +5,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // Defaults applied by Run to zero-valued Options fields.
 const (
-	DefaultSourcePrefix             = "exports/"
-	DefaultDestPrefix               = "data/"
+	DefaultSourcePrefix             = deploy.ExportPrefix
+	DefaultDestPrefix               = deploy.DataPrefix
 	DefaultConcurrency              = 64
 	DefaultMultipartThreshold int64 = MaxCopyObjectSize
 	DefaultPartSize           int64 = 512 << 20
 	// DefaultRetention is what the CLI and the Lambda use when not told otherwise.
 	// Options.Retention itself is 0 = keep all, so a zero Options never prunes.
-	DefaultRetention = 7
+	DefaultRetention = deploy.DefaultRetentionDays
 )
 
 // S3 limits that shape the copy.
@@ -60,23 +62,23 @@ type Options struct {
 // DEST_PREFIX, KMS_KEY_ID, RETENTION (default 7), CONCURRENCY, MULTIPART_THRESHOLD, PART_SIZE.
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
 	o := Options{
-		Bucket:       getenv("BUCKET"),
-		SourcePrefix: getenv("SOURCE_PREFIX"),
-		DestPrefix:   getenv("DEST_PREFIX"),
-		KMSKeyID:     getenv("KMS_KEY_ID"),
+		Bucket:       getenv(deploy.EnvBucket),
+		SourcePrefix: getenv(deploy.EnvSourcePrefix),
+		DestPrefix:   getenv(deploy.EnvDestPrefix),
+		KMSKeyID:     getenv(deploy.EnvKMSKeyID),
 		Retention:    DefaultRetention,
 	}
 	if o.Bucket == "" {
-		return o, &InvalidOptionError{Field: "BUCKET", Value: "", Reason: "environment variable BUCKET must name the export bucket"}
+		return o, &InvalidOptionError{Field: deploy.EnvBucket, Value: "", Reason: "environment variable " + deploy.EnvBucket + " must name the export bucket"}
 	}
 	ints := []struct {
 		name string
 		set  func(int64)
 	}{
-		{"RETENTION", func(v int64) { o.Retention = int(v) }},
-		{"CONCURRENCY", func(v int64) { o.Concurrency = int(v) }},
-		{"MULTIPART_THRESHOLD", func(v int64) { o.MultipartThreshold = v }},
-		{"PART_SIZE", func(v int64) { o.PartSize = v }},
+		{deploy.EnvRetention, func(v int64) { o.Retention = int(v) }},
+		{deploy.EnvConcurrency, func(v int64) { o.Concurrency = int(v) }},
+		{deploy.EnvMultipartThreshold, func(v int64) { o.MultipartThreshold = v }},
+		{deploy.EnvPartSize, func(v int64) { o.PartSize = v }},
 	}
 	for _, iv := range ints {
 		s := getenv(iv.name)

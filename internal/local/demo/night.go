@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/offline"
 	"github.com/snaplake/snaplake/internal/local/warehouse"
 )
@@ -169,7 +170,7 @@ func removeNight(ctx context.Context, client *s3.Client, night time.Time) (int, 
 	date := night.Format("2006-01-02")
 	exportID := InstanceID + "-" + date + "-03-00"
 	var keys []s3types.ObjectIdentifier
-	for _, prefix := range []string{"exports/" + exportID + "/", "data/", "callbacks/"} {
+	for _, prefix := range []string{deploy.ExportPrefix + exportID + "/", deploy.DataPrefix, deploy.CallbackPrefix} {
 		pg := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(Bucket), Prefix: aws.String(prefix)})
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
@@ -178,7 +179,7 @@ func removeNight(ctx context.Context, client *s3.Client, night time.Time) (int, 
 			}
 			for _, o := range page.Contents {
 				k := aws.ToString(o.Key)
-				if prefix == "data/" && !strings.Contains(k, "/snapshot_date="+date+"/") {
+				if prefix == deploy.DataPrefix && !strings.Contains(k, "/snapshot_date="+date+"/") {
 					continue
 				}
 				keys = append(keys, s3types.ObjectIdentifier{Key: o.Key})
