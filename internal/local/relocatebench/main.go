@@ -164,9 +164,10 @@ func seed(srv *s3server.Server, bucket, exportID string, n, perTable int) error 
 		key := fmt.Sprintf("%sdb%d/db%d.table%03d/%d/part-%05d-%08x-c000.gz.parquet", root, t%4, t%4, t, i%3+1, i, i*2654435761)
 		objects = append(objects, object{key, body})
 	}
-	for _, k := range []string{"export_info_" + exportID + ".json", "export_tables_info_" + exportID + "_from_1_to_9.json", "_SUCCESS"} {
-		objects = append(objects, object{root + k, []byte("{}")})
-	}
+	objects = append(objects,
+		object{root + "export_info_" + exportID + ".json", []byte("{}")},
+		object{root + "export_tables_info_" + exportID + "_from_1_to_9.json", []byte(`{"perTableStatus":[]}`)},
+		object{root + "_SUCCESS", nil})
 	if srv.Backend != nil {
 		for _, o := range objects {
 			if _, err := srv.Backend.PutObject(bucket, o.key, map[string]string{}, bytes.NewReader(o.body), int64(len(o.body)), nil); err != nil {
