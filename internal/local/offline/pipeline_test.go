@@ -204,6 +204,7 @@ func (r *scriptedRDS) DescribeExportTasks(_ context.Context, in *rds.DescribeExp
 
 type scriptedGlue struct {
 	publish func(context.Context, []byte) ([]string, error)
+	s3      *s3.Client // as the crawler role: a crawl lists and reads each table folder
 	fail    map[string]string // crawler -> error message
 
 	mu      sync.Mutex
@@ -253,7 +254,26 @@ func (g *scriptedGlue) StartCrawler(_ context.Context, in *glue.StartCrawlerInpu
 		g.mu.Lock()
 		delete(g.running, name)
 		errMsg := g.fail[name]
+		targets := g.targets[name]
 		g.mu.Unlock()
+		// Read what a crawler reads, as its role: a denied read fails the crawl as it
+		// would in Glue.
+		for _, path := range targets {
+			if errMsg != "" {
+				break
+			}
+			bucket, prefix, _ := strings.Cut(strings.TrimPrefix(path, "s3://"), "/")
+			out, err := g.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+			if err == nil && len(out.Contents) > 0 {
+				var obj *s3.GetObjectOutput
+				if obj, err = g.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: out.Contents[0].Key}); err == nil {
+					obj.Body.Close()
+				}
+			}
+			if err != nil {
+				errMsg = strings.ReplaceAll(err.Error(), `"`, `'`)
+			}
+		}
 		state := "Succeeded"
 		if errMsg != "" {
 			state = "Failed"
@@ -316,7 +336,7 @@ func newFixture(t *testing.T, opts ...fixtureOptions) *fixture {
 	t.Cleanup(acct.Close)
 	f := &fixture{acct: acct, admin: srv.Client(), bucket: c.Bucket}
 	f.rds = &scriptedRDS{s3: acct.S3(deploy.RoleExport), tasks: map[string]rdstypes.ExportTask{}, outcome: map[string]string{}}
-	f.glue = &scriptedGlue{fail: map[string]string{}, running: map[string]bool{}, targets: map[string][]string{}}
+	f.glue = &scriptedGlue{s3: acct.S3(deploy.RoleCrawler), fail: map[string]string{}, running: map[string]bool{}, targets: map[string][]string{}}
 	timing := Timing{ExportTimeout: cmp.Or(o.timeout, 60*time.Second), ExportRecheck: cmp.Or(o.recheck, 30*time.Second), CrawlTimeout: 30 * time.Second}
 	p, err := New(Config{
 		Account: acct, RDS: f.rds, Glue: f.glue, Timing: timing,
@@ -738,5 +758,41 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestFailedNotificationStillFailsWithTheOriginalError(t *testing.T) {
+	c, err := contract.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := NewAuthority(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Take sns:Publish away from the workflow's role: NotifyFailure itself fails.
+	without := base
+	for i := 0; i < base.StatementCount(deploy.RoleStateMachine); i++ {
+		if st, _ := base.StatementJSON(deploy.RoleStateMachine, i); strings.Contains(st, "sns:Publish") {
+			if without, err = base.Without(deploy.RoleStateMachine, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if without == base {
+		t.Fatal("the workflow's role has no sns:Publish statement")
+	}
+	f := newFixture(t, fixtureOptions{iam: without})
+	f.rds.outcome["rds:warehouse-prod-2026-11-20-03-10"] = outcomeFail
+	publish(t, f, snapshotEvent(t, "ev-1", "warehouse-prod"), events.SnapshotCreated)
+	res := f.results(t)
+	if len(res) != 1 || res[0].Status != stepfunctions.StatusFailed || res[0].Error != "ExportFailed" {
+		t.Fatalf("results = %+v, want FAILED with ExportFailed, not the notification's error", res)
+	}
+	if !slices.Contains(res[0].States, "NotifyFailure") || res[0].States[len(res[0].States)-1] != "Failed" {
+		t.Errorf("states %v, want NotifyFailure then Failed", res[0].States)
+	}
+	if n := f.p.Notifications(); len(n) != 0 {
+		t.Errorf("notifications = %+v, want none (publishing was denied)", n)
 	}
 }
