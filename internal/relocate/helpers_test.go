@@ -17,11 +17,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/relocate"
 )
 
-const bucket = "lake"
+// bucket is the offline deployment's lake bucket, so that a test can also run the
+// mover as the relocate function's role (its policy names this bucket).
+var bucket = contract.MustLoad().Bucket
 
 func startFake(t *testing.T) *s3server.Server {
 	t.Helper()

@@ -12,6 +12,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/local/iam"
+	"github.com/snaplake/snaplake/internal/local/offline"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/relocate"
 )
@@ -63,6 +66,64 @@ func TestRunMultipartCopyOnVersityGW(t *testing.T) {
 	}
 	assertRelocated(t, c, e, "data/", want)
 	uploads, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: strp(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uploads.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left open", len(uploads.Uploads))
+	}
+}
+
+// TestRunMultipartAsTheRelocateRole moves the large export as the relocate Lambda
+// would in AWS: with its deployed environment (SSE-KMS with the stack's key) and every
+// request authorized against its deployed policy, multipart copies and their KMS use
+// included, on versitygw (which implements UploadPartCopy).
+func TestRunMultipartAsTheRelocateRole(t *testing.T) {
+	s := startVersity(t)
+	acct, err := offline.NewAccount(s, offline.AccountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(acct.Close)
+	e := largeExport("db-big-as-role")
+	seed(t, s, e)
+	o, err := relocate.OptionsFromEnv(acct.Contract.Functions[deploy.FnRelocate].Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.KMSKeyID == "" || o.Bucket != bucket {
+		t.Fatalf("deployed options %+v: want the stack's key and the lake bucket %s", o, bucket)
+	}
+	o.ExportID, o.SnapshotDate = e.id, "2026-05-02"
+	o.MultipartThreshold, o.PartSize, o.Concurrency = 1<<20, relocate.MinPartSize, 3
+	sum, err := relocate.Run(context.Background(), acct.S3(deploy.FnRelocate), o, nil)
+	if err != nil {
+		t.Fatalf("Run as the relocate role: %v", err)
+	}
+	if sum.Moved != 4 {
+		t.Fatalf("summary %+v, want 4 files moved", sum)
+	}
+	assertRelocated(t, s.Client(), e, "data/", e.expectedDest("2026-05-02"))
+	var denied []iam.Grant
+	for _, g := range acct.IAM.Denied() {
+		if !(g.Action == "s3:ListBucket" && g.Context == "") { // S3's missing-key probe
+			denied = append(denied, g)
+		}
+	}
+	if len(denied) > 0 {
+		t.Errorf("the relocate role was denied %v", denied)
+	}
+	// The copies read and wrote KMS-encrypted objects with the stack's key.
+	used := map[string]bool{}
+	for _, g := range acct.IAM.Allowed() {
+		if g.Principal == deploy.FnRelocate && g.Resource == acct.Contract.KMSKeyArn {
+			used[g.Action] = true
+		}
+	}
+	if !used["kms:Decrypt"] || !used["kms:GenerateDataKey"] {
+		t.Errorf("KMS actions authorized for relocate: %v, want Decrypt and GenerateDataKey", used)
+	}
+	uploads, err := s.Client().ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: strp(bucket)})
 	if err != nil {
 		t.Fatal(err)
 	}
