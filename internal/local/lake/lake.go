@@ -225,6 +225,13 @@ func parquetFiles(dir string) ([]string, error) {
 		if err != nil {
 			return err
 		}
+		// Athena, like Hive, ignores files and folders whose name starts with _ or .
+		if path != dir && (strings.HasPrefix(d.Name(), "_") || strings.HasPrefix(d.Name(), ".")) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if !d.IsDir() && strings.HasSuffix(d.Name(), ".parquet") {
 			files = append(files, path)
 		}
