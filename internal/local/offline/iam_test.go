@@ -187,7 +187,8 @@ func TestEveryStatementIsNeeded(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				f := newFixture(t, fixtureOptions{iam: without})
+				// A denied resume leaves a wait to its re-check or timeout: keep them short.
+				f := newFixture(t, fixtureOptions{iam: without, recheck: 2 * time.Second, timeout: 20 * time.Second, crawl: 5 * time.Second})
 				night(t, f, false)
 				if d := denied(without, principal); len(d) == 0 {
 					t.Errorf("without statement %d of %s the night was refused nothing: the statement is not needed\n%s", i, principal, stmt)

@@ -302,6 +302,7 @@ type fixtureOptions struct {
 	iam     *iam.Authority // nil: the contract's policies
 	recheck time.Duration  // EXPORT_RECHECK_SECONDS offline (default 30 s: never within a test)
 	timeout time.Duration  // EXPORT_TIMEOUT_SECONDS offline (default 60 s)
+	crawl   time.Duration  // CRAWL_TIMEOUT_SECONDS offline (default 30 s)
 }
 
 // newFixture deploys the contract offline on a fresh S3 server: every handler reaches
@@ -337,7 +338,7 @@ func newFixture(t *testing.T, opts ...fixtureOptions) *fixture {
 	f := &fixture{acct: acct, admin: srv.Client(), bucket: c.Bucket}
 	f.rds = &scriptedRDS{s3: acct.S3(deploy.RoleExport), tasks: map[string]rdstypes.ExportTask{}, outcome: map[string]string{}}
 	f.glue = &scriptedGlue{s3: acct.S3(deploy.RoleCrawler), fail: map[string]string{}, running: map[string]bool{}, targets: map[string][]string{}}
-	timing := Timing{ExportTimeout: cmp.Or(o.timeout, 60*time.Second), ExportRecheck: cmp.Or(o.recheck, 30*time.Second), CrawlTimeout: 30 * time.Second}
+	timing := Timing{ExportTimeout: cmp.Or(o.timeout, 60*time.Second), ExportRecheck: cmp.Or(o.recheck, 30*time.Second), CrawlTimeout: cmp.Or(o.crawl, 30*time.Second)}
 	p, err := New(Config{
 		Account: acct, RDS: f.rds, Glue: f.glue, Timing: timing,
 		RetryInterval: 200 * time.Millisecond, // 60 crawler retries: 12 s for the other crawl to end
