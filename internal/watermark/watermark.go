@@ -1,0 +1,247 @@
+// Package watermark keeps what the lake knows of each ingested table: the greatest
+// value of its monotonic column loaded so far, and which run is loading it now. There
+// is one watermark per table, whatever set loads it, so a table in two sets loads
+// each row once; a lease makes sure no two runs load one table at the same time.
+package watermark
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/s3get"
+)
+
+// Prefix is where the state lives in the lake bucket: Prefix<database>/<table>/.
+const Prefix = "state/ingest/"
+
+// S3API is the part of S3 the store uses; *s3.Client satisfies it.
+type S3API interface {
+	s3get.API
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+}
+
+// Store reads and writes the state of one lake bucket.
+type Store struct {
+	S3       S3API
+	Bucket   string
+	KMSKeyID string // SSE-KMS for the state objects; empty: the bucket's default
+	Now      func() time.Time
+}
+
+// Mark is a table's watermark object.
+type Mark struct {
+	LakeName string    `json:"lakeName"`
+	Column   string    `json:"column,omitempty"`
+	Value    *string   `json:"value,omitempty"` // nil: loaded whole (a full reload)
+	Run      string    `json:"run"`
+	LoadedAt time.Time `json:"loadedAt"`
+}
+
+// Lease says a run is loading a table until it commits or the lease expires.
+type Lease struct {
+	Run       string    `json:"run"`
+	Since     time.Time `json:"since"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// HeldError says another run holds the table's lease: the table is skipped, never
+// loaded concurrently.
+type HeldError struct {
+	Table string
+	Lease Lease
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("table %s is being loaded by run %s since %s", e.Table, e.Lease.Run, e.Lease.Since.Format(time.RFC3339))
+}
+
+func (s Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func dir(database, table string) string {
+	return Prefix + url.PathEscape(database) + "/" + url.PathEscape(table) + "/"
+}
+
+// Load reads the state of every table of database: one listing, then the objects it
+// found, read concurrently.
+func (s Store) Load(ctx context.Context, database string) (ingest.State, error) {
+	st := ingest.State{Tables: map[string]ingest.TableState{}}
+	prefix := Prefix + url.PathEscape(database) + "/"
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(s.S3, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return st, fmt.Errorf("list ingest state s3://%s/%s: %w", s.Bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		rel := strings.TrimPrefix(k, prefix)
+		tableEsc, file, ok := strings.Cut(rel, "/")
+		table, err := url.PathUnescape(tableEsc)
+		if !ok || err != nil || (file != "watermark.json" && file != "lease.json") {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var m Mark
+			var l Lease
+			target := any(&m)
+			if file == "lease.json" {
+				target = &l
+			}
+			found, err := s.read(ctx, k, target)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			if !found {
+				return
+			}
+			ts := st.Tables[table]
+			if file == "watermark.json" {
+				ts.LakeName, ts.Column, ts.Watermark = m.LakeName, m.Column, m.Value
+			} else if l.ExpiresAt.After(s.now()) {
+				ts.LoadingBy, ts.LoadingSince = l.Run, l.Since
+			}
+			st.Tables[table] = ts
+		}()
+	}
+	wg.Wait()
+	return st, errors.Join(errs...)
+}
+
+func (s Store) read(ctx context.Context, key string, v any) (bool, error) {
+	out, err := s3get.Optional(ctx, s.S3, s.Bucket, key)
+	if err != nil || out == nil {
+		return false, err
+	}
+	defer out.Body.Close()
+	if err := json.NewDecoder(out.Body).Decode(v); err != nil {
+		return false, fmt.Errorf("decode s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	return true, nil
+}
+
+func (s Store) put(ctx context.Context, key string, v any, onlyNew bool) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	in := &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key), Body: bytes.NewReader(body), ContentType: aws.String("application/json")}
+	if s.KMSKeyID != "" {
+		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(s.KMSKeyID)
+	}
+	if onlyNew {
+		in.IfNoneMatch = aws.String("*")
+	}
+	_, err = s.S3.PutObject(ctx, in)
+	return err
+}
+
+func preconditionFailed(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
+}
+
+// Acquire takes the table's lease for run until ttl from now. An expired lease of
+// another run is taken over; a live one gives *HeldError. The lease is created with
+// an S3 conditional write, so of two runs racing for it exactly one wins.
+func (s Store) Acquire(ctx context.Context, database, table, run string, ttl time.Duration) error {
+	key := dir(database, table) + "lease.json"
+	now := s.now()
+	lease := Lease{Run: run, Since: now, ExpiresAt: now.Add(ttl)}
+	for attempt := 0; attempt < 2; attempt++ {
+		err := s.put(ctx, key, lease, true)
+		if err == nil {
+			return nil
+		}
+		if !preconditionFailed(err) {
+			return fmt.Errorf("take the lease of %s.%s: %w", database, table, err)
+		}
+		var held Lease
+		found, rerr := s.read(ctx, key, &held)
+		if rerr != nil {
+			return fmt.Errorf("read the lease of %s.%s: %w", database, table, rerr)
+		}
+		if found && held.Run == run {
+			return nil // this run's own lease (a retried call)
+		}
+		if found && held.ExpiresAt.After(now) {
+			return &HeldError{Table: database + "." + table, Lease: held}
+		}
+		// Expired (its run died): remove it and try once more; a racing run that
+		// removed it first makes the conditional write fail again, and we report it.
+		if _, err := s.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}); err != nil {
+			return fmt.Errorf("remove the expired lease of %s.%s: %w", database, table, err)
+		}
+	}
+	var held Lease
+	_, _ = s.read(ctx, key, &held)
+	return &HeldError{Table: database + "." + table, Lease: held}
+}
+
+// Commit records the table's new watermark, then releases the run's lease. A run
+// that does not hold the lease may not commit: its rows would race another run's.
+func (s Store) Commit(ctx context.Context, database, table string, m Mark) error {
+	key := dir(database, table) + "lease.json"
+	var held Lease
+	found, err := s.read(ctx, key, &held)
+	if err != nil {
+		return err
+	}
+	if !found || held.Run != m.Run {
+		return &HeldError{Table: database + "." + table, Lease: held}
+	}
+	if m.LoadedAt.IsZero() {
+		m.LoadedAt = s.now()
+	}
+	if err := s.put(ctx, dir(database, table)+"watermark.json", m, false); err != nil {
+		return fmt.Errorf("record the watermark of %s.%s: %w", database, table, err)
+	}
+	return s.Release(ctx, database, table, m.Run)
+}
+
+// Release drops the run's lease (a run that loaded nothing, or failed).
+func (s Store) Release(ctx context.Context, database, table, run string) error {
+	key := dir(database, table) + "lease.json"
+	var held Lease
+	found, err := s.read(ctx, key, &held)
+	if err != nil || !found || held.Run != run {
+		return err
+	}
+	if _, err := s.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}); err != nil {
+		return fmt.Errorf("release the lease of %s.%s: %w", database, table, err)
+	}
+	return nil
+}
