@@ -1,0 +1,307 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// State is what the lake knows of the tables, filled by the caller from the
+// watermark store.
+//
+// There is ONE watermark per table, not per set: the daily and the frequent set
+// read and advance the same one, so a table in both sets loads each row once
+// (Glue's own job bookmarks are per job, which is how the two workflows this
+// replaces loaded the same rows twice). A table being loaded by one run is skipped
+// by any other, never loaded concurrently.
+type State struct {
+	// Tables by source table name.
+	Tables map[string]TableState `json:"tables,omitempty"`
+}
+
+// TableState is the lake's record of one table.
+type TableState struct {
+	// LakeName is the name the table was loaded under; kept while the table exists
+	// so that its folder never moves (see LakeNames).
+	LakeName string `json:"lakeName,omitempty"`
+	// Column is the watermark's column; a watermark of another column than the
+	// plan's is not used.
+	Column string `json:"column,omitempty"`
+	// Watermark is the greatest value of Column loaded so far (nil: never loaded).
+	Watermark *string `json:"watermark,omitempty"`
+	// LoadingBy names the run loading the table now ("" when none).
+	LoadingBy    string    `json:"loadingBy,omitempty"`
+	LoadingSince time.Time `json:"loadingSince,omitzero"`
+}
+
+// Plan is what one run of a set loads.
+type Plan struct {
+	Set      string    `json:"set"`
+	At       time.Time `json:"at"`
+	TimeZone string    `json:"timeZone"`
+	// Due says whether the set runs at At. When false the scheduler's run does
+	// nothing; Tables still shows what a due run would load.
+	Due      bool      `json:"due"`
+	NextRun  time.Time `json:"nextRun,omitzero"`
+	Schedule Schedule  `json:"schedule"`
+
+	Source Source `json:"source"`
+	// LakeDatabase is the normalized source database: the Glue database and the
+	// folder under raw/.
+	LakeDatabase string `json:"lakeDatabase"`
+	// Bucket is set by InBucket; without it the crawler targets are left out.
+	Bucket string `json:"bucket,omitempty"`
+
+	Tables  []PlannedTable `json:"tables"`
+	Skipped []SkippedTable `json:"skipped"`
+	// CrawlerTargets are the exact include paths of this run's tables, one folder
+	// each and ending in "/": the crawler crawls nothing else.
+	CrawlerTargets []string `json:"crawlerTargets,omitempty"`
+	// Renamed maps every source table whose lake name differs from its name.
+	Renamed map[string]string `json:"renamed"`
+	// Dropped lists tables the state knows that the source no longer has: they are
+	// not loaded, and their lake copy stays as it was.
+	Dropped []string `json:"dropped,omitempty"`
+}
+
+// Schedule is a set's effective schedule, as the plan reports it.
+type Schedule struct {
+	Every      string   `json:"every,omitempty"`
+	At         string   `json:"at,omitempty"`
+	Between    string   `json:"between,omitempty"`
+	Days       []string `json:"days,omitempty"`
+	Expression string   `json:"expression"` // EventBridge Scheduler cron in TimeZone
+}
+
+// PlannedTable is one table a run loads.
+type PlannedTable struct {
+	Source string `json:"source"`
+	Lake   string `json:"lake"`
+	Mode   string `json:"mode"`
+	// Column is the watermark column of an incremental load: the run loads the rows
+	// whose Column is greater than From, and records the greatest value it loaded.
+	Column string `json:"column,omitempty"`
+	// From is the watermark the load starts after; null: from the beginning.
+	From *string `json:"from"`
+	// Replace: the load replaces the lake copy atomically instead of adding to it.
+	// True for a full reload and for an incremental load from the beginning, so
+	// that a lost or changed watermark never duplicates rows.
+	Replace bool `json:"replace"`
+	// Why this mode and column.
+	Reason string `json:"reason"`
+	// Destination is the table's folder in the bucket: raw/<database>/<table>/.
+	Destination   string `json:"destination"`
+	CrawlerTarget string `json:"crawlerTarget,omitempty"`
+}
+
+// SkippedTable is a table of the set that this run does not load.
+type SkippedTable struct {
+	Source string `json:"source"`
+	Lake   string `json:"lake"`
+	Reason string `json:"reason"`
+}
+
+// RawPrefix is where the loads write, below the bucket.
+const RawPrefix = "raw/"
+
+// PlanRun plans the run of set at the instant at, over the tables discovery found
+// and the lake's state. It refuses (with every problem, each a *FieldError where
+// it is the config's) a config that does not validate, that names a table or
+// column the source does not have, or that asks an incremental load of a table
+// without a usable column.
+//
+// A table is planned whenever discovery finds it, with no change to the config: a
+// new table joins the next run of a set listing "all", and a dropped one leaves.
+func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (Plan, error) {
+	if errs := c.Validate(); len(errs) > 0 {
+		return Plan{}, fmt.Errorf("the ingest config is not valid: %w", errors.Join(errs...))
+	}
+	s, ok := c.Set(set)
+	if !ok {
+		return Plan{}, fmt.Errorf("unknown set %q: the sets are %q and %q", set, SetDaily, SetFrequent)
+	}
+	loc, _ := c.Location() // validated
+	expr, _ := s.ScheduleExpression(loc)
+	p := Plan{
+		Set:          set,
+		At:           at.In(loc),
+		TimeZone:     loc.String(),
+		Due:          s.Due(at, loc),
+		NextRun:      s.NextRun(at, loc),
+		Schedule:     Schedule{Every: s.Every, At: s.At, Between: s.Between, Days: s.Days, Expression: expr},
+		Source:       c.Source,
+		LakeDatabase: NormalizeName(c.Source.Database),
+		Tables:       []PlannedTable{},
+		Skipped:      []SkippedTable{},
+		Renamed:      map[string]string{},
+	}
+
+	errs := c.CheckTables(tables)
+	loads := make(map[string]load, len(tables))
+	for i := range tables {
+		l, err := c.chooseLoad(&tables[i])
+		if err != nil {
+			errs = append(errs, err)
+		}
+		loads[tables[i].Name] = l
+	}
+	if len(errs) > 0 {
+		return Plan{}, fmt.Errorf("the ingest config does not fit database %q: %w", c.Source.Database, errors.Join(errs...))
+	}
+
+	// Names are given over all tables, whatever the set, so that both sets agree.
+	names := make([]string, len(tables))
+	kept := map[string]string{}
+	for i, t := range tables {
+		names[i] = t.Name
+		if ts, ok := state.Tables[t.Name]; ok && ts.LakeName != "" {
+			kept[t.Name] = ts.LakeName
+		}
+	}
+	lake, err := LakeNames(names, kept)
+	if err != nil {
+		return Plan{}, err
+	}
+	for _, n := range names {
+		if lake[n] != n {
+			p.Renamed[n] = lake[n]
+		}
+	}
+	for _, n := range sortedKeys(state.Tables) {
+		if _, ok := loads[n]; !ok {
+			p.Dropped = append(p.Dropped, n)
+		}
+	}
+
+	members := slices.Sorted(slices.Values(names))
+	if !slices.Equal(s.Tables, []string{AllTables}) {
+		members = slices.Sorted(slices.Values(s.Tables))
+	}
+	for _, n := range members {
+		ts := state.Tables[n]
+		if ts.LoadingBy != "" {
+			reason := fmt.Sprintf("being loaded by run %s", ts.LoadingBy)
+			if !ts.LoadingSince.IsZero() {
+				reason += " since " + ts.LoadingSince.UTC().Format(time.RFC3339)
+			}
+			p.Skipped = append(p.Skipped, SkippedTable{Source: n, Lake: lake[n], Reason: reason + ": a table is never loaded by two runs at once"})
+			continue
+		}
+		l := loads[n]
+		pt := PlannedTable{
+			Source:      n,
+			Lake:        lake[n],
+			Mode:        l.mode,
+			Column:      l.column,
+			Reason:      l.reason,
+			Replace:     true,
+			Destination: RawPrefix + p.LakeDatabase + "/" + lake[n] + "/",
+		}
+		if l.mode == ModeIncremental {
+			switch {
+			case ts.Watermark == nil:
+				pt.Reason += "; no watermark yet: loads every row, replacing the lake copy"
+			case !strings.EqualFold(ts.Column, l.column):
+				pt.Reason += fmt.Sprintf("; the watermark is of column %q, not %q: loads every row again, replacing the lake copy", ts.Column, l.column)
+			default:
+				from := *ts.Watermark
+				pt.From, pt.Replace = &from, false
+			}
+		}
+		p.Tables = append(p.Tables, pt)
+	}
+	return p, nil
+}
+
+// InBucket returns the plan with its crawler targets in bucket.
+func (p Plan) InBucket(bucket string) Plan {
+	p.Bucket = bucket
+	p.Tables = slices.Clone(p.Tables)
+	p.CrawlerTargets = make([]string, len(p.Tables))
+	for i := range p.Tables {
+		target := "s3://" + bucket + "/" + p.Tables[i].Destination
+		p.Tables[i].CrawlerTarget, p.CrawlerTargets[i] = target, target
+	}
+	return p
+}
+
+// load is how a table loads.
+type load struct {
+	mode, column, reason string
+}
+
+// watermarkTypes are the column types a watermark can be read from and compared.
+var watermarkTypes = []string{
+	"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric",
+	"date", "datetime", "timestamp",
+}
+
+// chooseLoad decides a table's mode and watermark column.
+//
+// Without configuration, a table loads incrementally by its AUTO_INCREMENT column,
+// else by a full reload. An AUTO_INCREMENT value is given at insert and never
+// changes, so new rows load and rows updated later are not re-read: a table whose
+// rows change needs mode: full (or a column that changes with them). A column such
+// as updated_at is never chosen by itself: it is not strictly monotonic (rows of one
+// second tie, a transaction committing late carries an earlier time), and a
+// "greater than the watermark" load can miss such rows; configuring it accepts that.
+func (c Config) chooseLoad(t *Table) (load, error) {
+	tc := c.Tables[t.Name]
+	mode, modePath := tc.Mode, []string{"tables", t.Name, "mode"}
+	if mode == "" {
+		mode, modePath = c.Defaults.Mode, []string{"defaults", "mode"}
+	}
+	if mode == ModeFull {
+		return load{mode: ModeFull, reason: "mode full set in " + FormatPath(modePath)}, nil
+	}
+	column, columnPath := tc.Column, []string{"tables", t.Name, "column"}
+	if column == "" && c.Defaults.Column != "" && t.Column(c.Defaults.Column) != nil {
+		column, columnPath = c.Defaults.Column, []string{"defaults", "column"}
+	}
+	if column != "" {
+		col := t.Column(column)
+		if col == nil {
+			return load{}, nil // CheckTables reports it
+		}
+		if !slices.Contains(watermarkTypes, col.DataType) {
+			return load{}, fieldErr(columnPath,
+				"column %q of %q is %s: a watermark needs a number or a date/time column", col.Name, t.Name, col.ColumnType)
+		}
+		reason := "column " + col.Name + " set in " + FormatPath(columnPath)
+		if col.Nullable {
+			reason += "; rows where it is NULL are not loaded"
+		}
+		return load{mode: ModeIncremental, column: col.Name, reason: reason}, nil
+	}
+	if t.AutoIncrement != "" {
+		return load{mode: ModeIncremental, column: t.AutoIncrement,
+			reason: "AUTO_INCREMENT column " + t.AutoIncrement + ": new rows load, later updates to old rows are not re-read (set mode: full where rows change)"}, nil
+	}
+	hint := updateTimeColumn(t)
+	if mode == ModeIncremental {
+		suggestion := "a number or date/time column"
+		if hint != "" {
+			suggestion = "e.g. " + hint
+		}
+		return load{}, fieldErr(modePath,
+			"incremental load of %q needs a monotonic column, and it has no AUTO_INCREMENT column: set %s (%s), or mode: full",
+			t.Name, FormatPath([]string{"tables", t.Name, "column"}), suggestion)
+	}
+	reason := "full reload: no AUTO_INCREMENT column"
+	if hint != "" {
+		reason += "; " + hint + " is not chosen by itself, as it is not strictly monotonic: set it as the table's column to load incrementally"
+	}
+	return load{mode: ModeFull, reason: reason}, nil
+}
+
+// updateTimeColumn names a column that looks like a last-update time, for messages.
+func updateTimeColumn(t *Table) string {
+	for _, name := range []string{"updated_at", "modified_at", "last_updated", "updated", "modified"} {
+		if col := t.Column(name); col != nil && (col.DataType == "datetime" || col.DataType == "timestamp") {
+			return col.Name
+		}
+	}
+	return ""
+}

@@ -1,0 +1,250 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ErrUnknownTable and ErrUnknownColumn mark a config naming a table or column that
+// discovery did not find in the source database.
+var (
+	ErrUnknownTable  = errors.New("unknown table")
+	ErrUnknownColumn = errors.New("unknown column")
+)
+
+// FieldError is one problem of the ingest section. The config loader maps Path to
+// a line of snaplake.yaml.
+type FieldError struct {
+	// Path leads from the ingest section to the field: ["sets", "frequent", "every"];
+	// list indexes are decimal strings.
+	Path    []string
+	Problem string
+	// Err is ErrUnknownTable or ErrUnknownColumn where that is the problem, else nil.
+	Err error
+}
+
+// FieldPath is the field's path relative to the ingest section.
+func (e *FieldError) FieldPath() []string { return e.Path }
+
+func (e *FieldError) Error() string { return FormatPath(e.Path) + ": " + e.Problem }
+
+// Reason is what is wrong, without the field: the config loader prefixes its own
+// file:line: field.
+func (e *FieldError) Reason() string { return e.Problem }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+var plainKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// FormatPath writes a path the way an operator would point at it in the file:
+// ingest.sets.daily.tables[2], ingest.tables["order-items"].mode.
+func FormatPath(path []string) string {
+	var b strings.Builder
+	b.WriteString("ingest")
+	for _, p := range path {
+		switch {
+		case p != "" && strings.Trim(p, "0123456789") == "":
+			b.WriteString("[" + p + "]")
+		case plainKey.MatchString(p):
+			b.WriteString("." + p)
+		default:
+			b.WriteString("[" + strconv.Quote(p) + "]")
+		}
+	}
+	return b.String()
+}
+
+func with(path []string, more ...string) []string {
+	return append(slices.Clone(path), more...)
+}
+
+func fieldErr(path []string, format string, args ...any) error {
+	return &FieldError{Path: path, Problem: fmt.Sprintf(format, args...)}
+}
+
+// Validate returns every problem of the section, each a *FieldError. It needs no
+// database: the checks against the source's tables (unknown tables and columns, an
+// incremental table without a monotonic column) are made by CheckTables and PlanRun.
+func (c Config) Validate() []error {
+	var errs []error
+	if strings.TrimSpace(c.Source.Instance) == "" {
+		errs = append(errs, fieldErr([]string{"source", "instance"}, "missing: the RDS DB instance identifier (or host name) the tables are read from"))
+	}
+	if strings.TrimSpace(c.Source.Database) == "" {
+		errs = append(errs, fieldErr([]string{"source", "database"}, "missing: the MySQL schema whose tables are loaded"))
+	}
+	if _, err := c.Location(); err != nil {
+		errs = append(errs, fieldErr([]string{"timeZone"}, "%v", err))
+	}
+	for _, name := range sortedKeys(c.Sets) {
+		path := []string{"sets", name}
+		if _, known := DefaultSets()[name]; !known {
+			errs = append(errs, fieldErr(path, "unknown set %q: the stack schedules %q and %q", name, SetDaily, SetFrequent))
+			continue
+		}
+		s, _ := c.Set(name)
+		_, serrs := s.parse(path)
+		errs = append(errs, serrs...)
+		errs = append(errs, validateNames(with(path, "tables"), c.Sets[name].Tables, true)...)
+	}
+	errs = append(errs, validateTableConfig([]string{"defaults"}, c.Defaults)...)
+	for _, name := range sortedKeys(c.Tables) {
+		if strings.TrimSpace(name) == "" {
+			errs = append(errs, fieldErr([]string{"tables", name}, "empty table name"))
+			continue
+		}
+		errs = append(errs, validateTableConfig([]string{"tables", name}, c.Tables[name])...)
+	}
+	roles := map[string]int{}
+	for i, a := range c.Access {
+		path := []string{"access", strconv.Itoa(i)}
+		role := strings.TrimSpace(a.Role)
+		switch prev, dup := roles[role]; {
+		case role == "":
+			errs = append(errs, fieldErr(with(path, "role"), "missing: the IAM role (name or ARN) the grant is for"))
+		case dup:
+			errs = append(errs, fieldErr(with(path, "role"), "role %q is already granted in access[%d]: write one entry per role", role, prev))
+		default:
+			roles[role] = i
+		}
+		if len(a.Tables) == 0 {
+			errs = append(errs, fieldErr(with(path, "tables"), "role %q has no tables: list the tables it may read (or \"*\"), or remove the entry", a.Role))
+		}
+		errs = append(errs, validateNames(with(path, "tables"), a.Tables, false)...)
+		every := slices.Contains(a.Tables, "*")
+		for _, table := range sortedKeys(a.Columns) {
+			cpath := with(path, "columns", table)
+			if !every && !slices.Contains(a.Tables, table) {
+				errs = append(errs, fieldErr(cpath, "columns for %q, which is not among the role's tables: add it to tables or remove its columns", table))
+			}
+			if len(a.Columns[table]) == 0 {
+				errs = append(errs, fieldErr(cpath, "no columns listed: leave the table out of columns to grant all its columns"))
+			}
+			for j, col := range a.Columns[table] {
+				if strings.TrimSpace(col) == "" {
+					errs = append(errs, fieldErr(with(cpath, strconv.Itoa(j)), "empty column name"))
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// validateNames checks a list of table names: none empty or repeated, and the
+// wildcard (all for a set, * for a role) alone.
+func validateNames(path []string, names []string, set bool) []error {
+	var errs []error
+	wildcard := "*"
+	if set {
+		wildcard = AllTables
+	}
+	seen := map[string]bool{}
+	for i, n := range names {
+		p := with(path, strconv.Itoa(i))
+		switch {
+		case strings.TrimSpace(n) == "":
+			errs = append(errs, fieldErr(p, "empty table name"))
+		case n == wildcard && len(names) > 1:
+			errs = append(errs, fieldErr(p, "%q means every table: it must be the only entry", wildcard))
+		case seen[n]:
+			errs = append(errs, fieldErr(p, "%q is listed twice", n))
+		}
+		seen[n] = true
+	}
+	return errs
+}
+
+func validateTableConfig(path []string, t TableConfig) []error {
+	switch t.Mode {
+	case "", ModeIncremental:
+		return nil
+	case ModeFull:
+		if t.Column != "" {
+			return []error{fieldErr(with(path, "column"), "a full reload takes no column: remove column, or set mode: incremental")}
+		}
+		return nil
+	}
+	return []error{fieldErr(with(path, "mode"), "%q is not a load mode: use %q or %q (or leave it out to choose by the table's columns)", t.Mode, ModeIncremental, ModeFull)}
+}
+
+// CheckTables checks the config's references against the source's tables: every
+// table named in sets, tables and access exists, and so does every column named.
+// Each problem is a *FieldError wrapping ErrUnknownTable or ErrUnknownColumn.
+func (c Config) CheckTables(tables []Table) []error {
+	byName := make(map[string]*Table, len(tables))
+	for i := range tables {
+		byName[tables[i].Name] = &tables[i]
+	}
+	var errs []error
+	unknownTable := func(path []string, name string) {
+		errs = append(errs, &FieldError{Path: path, Err: ErrUnknownTable,
+			Problem: fmt.Sprintf("unknown table %q: database %q has no base table of that name%s", name, c.Source.Database, suggest(name, tables))})
+	}
+	unknownColumn := func(path []string, t *Table, col string) {
+		errs = append(errs, &FieldError{Path: path, Err: ErrUnknownColumn,
+			Problem: fmt.Sprintf("unknown column %q: table %q has columns %s", col, t.Name, strings.Join(t.columnNames(), ", "))})
+	}
+	for _, name := range sortedKeys(c.Sets) {
+		for i, n := range c.Sets[name].Tables {
+			if n != AllTables && byName[n] == nil {
+				unknownTable([]string{"sets", name, "tables", strconv.Itoa(i)}, n)
+			}
+		}
+	}
+	for _, name := range sortedKeys(c.Tables) {
+		t := byName[name]
+		switch {
+		case t == nil:
+			unknownTable([]string{"tables", name}, name)
+		case c.Tables[name].Column != "" && t.Column(c.Tables[name].Column) == nil:
+			unknownColumn([]string{"tables", name, "column"}, t, c.Tables[name].Column)
+		}
+	}
+	for i, a := range c.Access {
+		path := []string{"access", strconv.Itoa(i)}
+		for j, n := range a.Tables {
+			if n != "*" && byName[n] == nil {
+				unknownTable(with(path, "tables", strconv.Itoa(j)), n)
+			}
+		}
+		for _, name := range sortedKeys(a.Columns) {
+			t := byName[name]
+			if t == nil {
+				if slices.Contains(a.Tables, name) {
+					continue // reported under tables
+				}
+				unknownTable(with(path, "columns", name), name)
+				continue
+			}
+			for j, col := range a.Columns[name] {
+				if t.Column(col) == nil {
+					unknownColumn(with(path, "columns", name, strconv.Itoa(j)), t, col)
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// suggest names a table that differs from name only in case, the likeliest slip.
+func suggest(name string, tables []Table) string {
+	for _, t := range tables {
+		if strings.EqualFold(t.Name, name) {
+			return fmt.Sprintf(" (did you mean %q? table names are case-sensitive)", t.Name)
+		}
+	}
+	return ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
