@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -11,6 +13,10 @@ import (
 // command-line mistake (opscli.ErrUsage from any command), 130 interrupted.
 func TestRunExitStatus(t *testing.T) {
 	empty := t.TempDir()
+	invalidConfig := filepath.Join(empty, "snaplake.yaml")
+	if err := os.WriteFile(invalidConfig, []byte("federate: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	tests := []struct {
@@ -27,6 +33,10 @@ func TestRunExitStatus(t *testing.T) {
 		{name: "relocate missing flags", args: []string{"relocate", "--bucket", "b"}, want: 2, stderrHas: "missing [--export-id --snapshot-date]"},
 		{name: "doctor help", args: []string{"doctor", "-h"}, want: 0, stderrHas: "Usage: snaplake doctor"},
 		{name: "doctor unexpected argument", args: []string{"doctor", "Snaplake"}, want: 2, stderrHas: `unexpected argument "Snaplake"`},
+		{name: "config no subcommand", args: []string{"config"}, want: 2, stderrHas: "snaplake config validate FILE"},
+		{name: "config validate no file", args: []string{"config", "validate"}, want: 2, stderrHas: "want one FILE"},
+		{name: "config validate invalid", args: []string{"config", "validate", invalidConfig}, want: 1, stderrHas: "snaplake config: " + invalidConfig + ": 1 problem"},
+		{name: "config schema", args: []string{"config", "schema"}, want: 0},
 		{name: "demo unexpected argument", args: []string{"demo", "now"}, want: 2, stderrHas: "Usage: snaplake demo"},
 		{name: "demo no rows", args: []string{"demo", "--rows", "0"}, want: 2, stderrHas: "Usage: snaplake demo"},
 		{name: "query help", args: []string{"query", "-h"}, want: 0, stderrHas: "Usage: snaplake query"},
