@@ -1,0 +1,317 @@
+// Package grants turns the access rules of snaplake.yaml into Lake Formation grants and
+// plans the grants and revokes that make an account match them: the config is the one
+// source of truth for the databases snaplake manages.
+package grants
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/snaplake/snaplake/internal/ingest"
+)
+
+// Principals and names with a meaning of their own to Lake Formation.
+const (
+	// IAMAllowedPrincipals is the group that Lake Formation grants ALL on every new
+	// database and table by default, which leaves access to IAM alone (see Diff).
+	IAMAllowedPrincipals = "IAM_ALLOWED_PRINCIPALS"
+	// TableWildcard as a Grant's Table is every table of the database.
+	TableWildcard = "*"
+	// allTables is the table name ListPermissions reports a table-wildcard SELECT under.
+	allTables = "ALL_TABLES"
+)
+
+// Permissions the access rules grant.
+const (
+	Describe = "DESCRIBE"
+	Select   = "SELECT"
+)
+
+// Grant is one Lake Formation grant: permissions of a principal on a database, a table,
+// every table, or some columns of a table.
+type Grant struct {
+	// Principal is the DataLakePrincipalIdentifier: an IAM role ARN for the access
+	// rules; ListPermissions may also report IAM_ALLOWED_PRINCIPALS, users, groups.
+	Principal string `json:"principal"`
+	// Database is the Glue database.
+	Database string `json:"database"`
+	// Table is "" for a grant on the database itself, "*" (TableWildcard) for every
+	// table of the database, else a table's name in the catalog.
+	Table string `json:"table,omitempty"`
+	// Columns limits a SELECT to these columns (TableWithColumns); nil is every column.
+	Columns []string `json:"columns,omitempty"`
+	// ExcludedColumns is every column but these (a ColumnWildcard with exclusions). The
+	// access rules never produce it; it is kept from ListPermissions so that such a
+	// grant can be revoked exactly.
+	ExcludedColumns []string `json:"excludedColumns,omitempty"`
+	// Permissions are Lake Formation permissions: "SELECT", "DESCRIBE", "ALL"...
+	Permissions []string `json:"permissions"`
+	// GrantOption are the permissions the principal may grant on (a subset of
+	// Permissions). The access rules never grant it.
+	GrantOption []string `json:"grantOption,omitempty"`
+}
+
+// String is the grant's canonical form: equal grants print the same, whatever the
+// order of their permissions or columns.
+//
+//	arn:aws:iam::111122223333:role/analyst DESCRIBE on database sales
+//	arn:aws:iam::111122223333:role/analyst SELECT on table sales.orders
+//	arn:aws:iam::111122223333:role/analyst SELECT on table sales.*
+//	arn:aws:iam::111122223333:role/analyst SELECT on columns sales.customers(id,name)
+//	arn:aws:iam::111122223333:role/analyst SELECT on columns sales.customers(* except ssn)
+func (g Grant) String() string {
+	var b strings.Builder
+	b.WriteString(g.Principal)
+	b.WriteByte(' ')
+	b.WriteString(strings.Join(sortedSet(g.Permissions), ","))
+	if len(g.GrantOption) > 0 {
+		b.WriteString(" grantable ")
+		b.WriteString(strings.Join(sortedSet(g.GrantOption), ","))
+	}
+	b.WriteString(" on ")
+	b.WriteString(g.resource().String())
+	return b.String()
+}
+
+// resourceKey identifies what a grant is on, in canonical form.
+type resourceKey struct {
+	database, table string
+	columns         string // sorted, joined by listSep; "" is every column
+	excluded        string // sorted, joined by listSep: ColumnWildcard exclusions
+}
+
+// listSep joins column names in a resourceKey: a byte no catalog name holds.
+const listSep = "\x00"
+
+func (g Grant) resource() resourceKey {
+	return resourceKey{
+		database: g.Database,
+		table:    g.Table,
+		columns:  strings.Join(sortedSet(g.Columns), listSep),
+		excluded: strings.Join(sortedSet(g.ExcludedColumns), listSep),
+	}
+}
+
+func (r resourceKey) String() string {
+	switch {
+	case r.table == "":
+		return "database " + r.database
+	case r.columns != "":
+		return "columns " + r.database + "." + r.table + "(" + strings.ReplaceAll(r.columns, listSep, ",") + ")"
+	case r.excluded != "":
+		return "columns " + r.database + "." + r.table + "(* except " + strings.ReplaceAll(r.excluded, listSep, ",") + ")"
+	default:
+		return "table " + r.database + "." + r.table
+	}
+}
+
+// Errors of the access rules, wrapped in an *AccessError that names the rule.
+var (
+	ErrNoRole               = errors.New("no role")
+	ErrNoTables             = errors.New(`the role is given no tables: list them, or "*" for every table`)
+	ErrEmptyName            = errors.New("an empty table or column name")
+	ErrNoColumns            = errors.New("an empty column list: leave the table out of columns to grant every column")
+	ErrColumnsNotGranted    = errors.New("columns limit a table the role is not given: list the table under tables too")
+	ErrColumnsUnderWildcard = errors.New(`columns have no effect on a role that reads every table ("*"): Lake Formation grants add up`)
+	ErrUnknownTable         = errors.New("the table has no name in the lake: it is not among the source's tables")
+	ErrIAMAllowedPrincipals = errors.New(IAMAllowedPrincipals + " cannot be given access: it hands the tables to every IAM principal and switches Lake Formation off for them")
+)
+
+// AccessError is an access rule that cannot become grants.
+type AccessError struct {
+	Index int    // position of the rule in ingest.access
+	Role  string // the role as written
+	Table string // the table at fault, if one is
+	Err   error  // one of the Err* values above
+}
+
+func (e *AccessError) Error() string {
+	where := fmt.Sprintf("ingest.access[%d] (role %q", e.Index, e.Role)
+	if e.Table != "" {
+		where += fmt.Sprintf(", table %q", e.Table)
+	}
+	return where + "): " + e.Err.Error()
+}
+
+func (e *AccessError) Unwrap() error { return e.Err }
+
+// FieldPath is the field at fault relative to the ingest section, as internal/config
+// takes it to find the line: ["access", "2", "columns", "orders"].
+func (e *AccessError) FieldPath() []string {
+	path := []string{"access", strconv.Itoa(e.Index)}
+	switch {
+	case errors.Is(e.Err, ErrNoRole), errors.Is(e.Err, ErrIAMAllowedPrincipals):
+		return append(path, "role")
+	case errors.Is(e.Err, ErrUnknownTable):
+		return append(path, "tables")
+	case e.Table != "":
+		return append(path, "columns", e.Table)
+	default:
+		return append(path, "tables")
+	}
+}
+
+// Reason is the error without its field path, for internal/config.
+func (e *AccessError) Reason() string {
+	if e.Table != "" {
+		return fmt.Sprintf("role %q, table %q: %v", e.Role, e.Table, e.Err)
+	}
+	return fmt.Sprintf("role %q: %v", e.Role, e.Err)
+}
+
+// roleRules are the merged rules of one principal.
+type roleRules struct {
+	index     int    // first rule naming the principal
+	role      string // as first written
+	principal string
+	tables    map[string]bool // source names
+	tableIdx  map[string]int  // source table -> first rule giving it
+	wildcard  bool
+	columns   map[string][]string // source table -> source columns
+	colIndex  map[string]int      // source table -> rule that limited its columns
+}
+
+// Desired is the set of grants the access rules ask for on the Glue database db:
+//   - DESCRIBE on the database for every role, so the role can see it;
+//   - SELECT on each table the role is given, under its name in the lake
+//     (lakeName, the ingest planner's normalization of a source name; "" for a table
+//     the lake does not have is an error; sources that share a lake name share its
+//     grants);
+//   - SELECT on the listed columns only (TableWithColumns) for a table under columns;
+//   - SELECT on every table (TableWildcard) for "*", which covers the tables also
+//     listed by name.
+//
+// principalArn turns a role as written into its principal (a role name into
+// arn:aws:iam::<account>:role/<name>; RoleARN builds one). Rules whose roles have the
+// same principal merge, so a role written by name and by ARN is one role: their
+// tables and column limits are joined as if written in one rule (a table limited in
+// one rule and listed in another is limited). Glue keeps names in lower case, and so
+// does Desired for the database and column names.
+//
+// An error is an *AccessError naming the rule, the role and the table.
+func Desired(db string, access []ingest.Access, lakeName func(source string) string, principalArn func(role string) string) ([]Grant, error) {
+	db = strings.ToLower(strings.TrimSpace(db))
+	if db == "" {
+		return nil, errors.New("desired grants: no Glue database name")
+	}
+	var order []*roleRules
+	byPrincipal := map[string]*roleRules{}
+	for i, a := range access {
+		role := strings.TrimSpace(a.Role)
+		if role == "" {
+			return nil, &AccessError{Index: i, Role: a.Role, Err: ErrNoRole}
+		}
+		principal := principalArn(role)
+		if role == IAMAllowedPrincipals || principal == IAMAllowedPrincipals {
+			return nil, &AccessError{Index: i, Role: role, Err: ErrIAMAllowedPrincipals}
+		}
+		r := byPrincipal[principal]
+		if r == nil {
+			r = &roleRules{index: i, role: role, principal: principal,
+				tables: map[string]bool{}, tableIdx: map[string]int{}, columns: map[string][]string{}, colIndex: map[string]int{}}
+			byPrincipal[principal] = r
+			order = append(order, r)
+		}
+		for _, t := range a.Tables {
+			switch t = strings.TrimSpace(t); t {
+			case "":
+				return nil, &AccessError{Index: i, Role: role, Err: ErrEmptyName}
+			case TableWildcard:
+				r.wildcard = true
+			default:
+				if !r.tables[t] {
+					r.tables[t], r.tableIdx[t] = true, i
+				}
+			}
+		}
+		for _, t := range sortedKeys(a.Columns) {
+			cols := a.Columns[t]
+			t = strings.TrimSpace(t)
+			switch {
+			case t == "":
+				return nil, &AccessError{Index: i, Role: role, Err: ErrEmptyName}
+			case t == TableWildcard:
+				return nil, &AccessError{Index: i, Role: role, Table: t, Err: ErrColumnsUnderWildcard}
+			case len(cols) == 0:
+				return nil, &AccessError{Index: i, Role: role, Table: t, Err: ErrNoColumns}
+			}
+			for _, c := range cols {
+				c = strings.ToLower(strings.TrimSpace(c))
+				if c == "" {
+					return nil, &AccessError{Index: i, Role: role, Table: t, Err: ErrEmptyName}
+				}
+				r.columns[t] = append(r.columns[t], c)
+			}
+			if _, seen := r.colIndex[t]; !seen {
+				r.colIndex[t] = i
+			}
+		}
+	}
+
+	var out []Grant
+	for _, r := range order {
+		if !r.wildcard && len(r.tables) == 0 {
+			return nil, &AccessError{Index: r.index, Role: r.role, Err: ErrNoTables}
+		}
+		limited := sortedKeys(r.columns)
+		for _, t := range limited {
+			switch {
+			case r.wildcard:
+				return nil, &AccessError{Index: r.colIndex[t], Role: r.role, Table: t, Err: ErrColumnsUnderWildcard}
+			case !r.tables[t]:
+				return nil, &AccessError{Index: r.colIndex[t], Role: r.role, Table: t, Err: ErrColumnsNotGranted}
+			}
+		}
+		out = append(out, Grant{Principal: r.principal, Database: db, Permissions: []string{Describe}})
+		if r.wildcard {
+			out = append(out, Grant{Principal: r.principal, Database: db, Table: TableWildcard, Permissions: []string{Select}})
+			continue
+		}
+		for _, t := range sortedKeys(r.tables) {
+			name := lakeName(t)
+			if name == "" || name == TableWildcard {
+				return nil, &AccessError{Index: r.tableIdx[t], Role: r.role, Table: t, Err: ErrUnknownTable}
+			}
+			g := Grant{Principal: r.principal, Database: db, Table: name, Permissions: []string{Select}}
+			if cols, ok := r.columns[t]; ok {
+				g.Columns = sortedSet(cols)
+			}
+			out = append(out, g)
+		}
+	}
+	return normalize(out), nil
+}
+
+// RoleARN returns the principalArn of Desired for roles of one account: a role name
+// (with its path, if any: "team/analyst") becomes arn:<partition>:iam::<account>:role/<name>;
+// an ARN passes through.
+func RoleARN(partition, account string) func(role string) string {
+	return func(role string) string {
+		if strings.HasPrefix(role, "arn:") {
+			return role
+		}
+		return "arn:" + partition + ":iam::" + account + ":role/" + strings.TrimPrefix(role, "/")
+	}
+}
+
+// sortedSet is the sorted distinct values of s, nil when s is empty.
+func sortedSet(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,191 @@
+package opscli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
+
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/grants"
+	"github.com/snaplake/snaplake/internal/ingest"
+)
+
+const grantsUsage = `Usage: snaplake grants plan --config FILE [--current FILE] [--account ID] [flags]
+
+Prints the Lake Formation grants that make an account match the access rules of the
+config's ingest section, as JSON, one grant per line, sorted:
+  {"add": [...], "revoke": [...]}
+Apply the revokes first, then the adds (a column change is a revoke of the old
+columns and an add of the new: Lake Formation does not edit a grant in place).
+
+Each role gets DESCRIBE on the Glue database and SELECT on its tables, on some
+columns of a table, or on every table ("*"). On that database the config is the one
+source of truth: every other grant is revoked, whoever holds it, IAM_ALLOWED_PRINCIPALS
+(which switches Lake Formation off for a database or table) included; other databases
+are left alone, and so are the principals of --keep (the data lake administrators,
+the stack's crawler and job roles).
+
+--current is what the account holds: the JSON that
+  aws lakeformation list-permissions > current.json
+prints, or a JSON list of grants in the form the plan prints them. Without it, every
+grant is to add. A table is named in the lake as the ingest planner names it
+(ingest.NormalizeName); a name that collides with another table's gets a suffix that
+only a run with the source's table list knows.
+
+Flags:
+`
+
+// Grants is `snaplake grants plan`: the plan the grants Lambda applies, printed.
+func Grants(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "plan" {
+		switch {
+		case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+			fmt.Fprint(stderr, grantsUsage)
+			return nil
+		case len(args) > 0:
+			fmt.Fprintf(stderr, "snaplake grants: unknown subcommand %q\n", args[0])
+		}
+		fmt.Fprint(stderr, grantsUsage)
+		return ErrUsage
+	}
+	fs := flag.NewFlagSet("grants plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, grantsUsage)
+		fs.PrintDefaults()
+	}
+	var (
+		configPath, currentPath, account, partition, database, keep string
+	)
+	fs.StringVar(&configPath, "config", "", "snaplake.yaml with the ingest section (required)")
+	fs.StringVar(&currentPath, "current", "", "the account's grants: list-permissions JSON or a list of grants")
+	fs.StringVar(&account, "account", "", "AWS account ID of the roles the config names without an ARN")
+	fs.StringVar(&partition, "partition", "aws", "AWS partition of those role ARNs")
+	fs.StringVar(&database, "database", "", "Glue database of the grants (default: the normalized source database)")
+	fs.StringVar(&keep, "keep", "", "comma-separated principals whose grants are never revoked (data lake admins)")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return ErrUsage
+	}
+	usageErr := func(format string, a ...any) error {
+		fmt.Fprintf(stderr, "snaplake grants plan: "+format+"\n", a...)
+		fs.Usage()
+		return ErrUsage
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	case configPath == "":
+		return usageErr("missing --config")
+	case account != "" && !accountID.MatchString(account):
+		return usageErr("--account %q is not a 12-digit AWS account ID", account)
+	}
+
+	f, err := config.Load(configPath)
+	if err != nil {
+		return err // names the file, and the line of each problem
+	}
+	if f.Ingest == nil {
+		return fmt.Errorf("%s: no ingest section, so no access rules to plan", configPath)
+	}
+	in := f.Ingest
+	if account == "" {
+		for _, a := range in.Access {
+			if r := strings.TrimSpace(a.Role); r != "" && r != grants.IAMAllowedPrincipals && !strings.HasPrefix(r, "arn:") {
+				return usageErr("role %q is a name: give --account to make it an ARN (or write the ARN in %s)", r, configPath)
+			}
+		}
+	}
+	if database == "" {
+		database = ingest.NormalizeName(in.Source.Database)
+	}
+	desired, err := grants.Desired(database, in.Access, ingest.NormalizeName, grants.RoleARN(partition, account))
+	if err != nil {
+		return fmt.Errorf("%s: %w", configPath, err)
+	}
+	var current []grants.Grant
+	if currentPath != "" {
+		if current, err = readCurrentGrants(currentPath); err != nil {
+			return err
+		}
+	}
+	add, revoke := grants.Diff(desired, current, grants.Scope{
+		Databases: []string{database},
+		Keep:      deploy.SplitList(keep),
+	})
+	out, err := grants.Plan{Add: add, Revoke: revoke}.JSON()
+	if err != nil {
+		return err
+	}
+	if _, err := stdout.Write(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "grants plan: database %s, %d to add, %d to revoke\n", database, len(add), len(revoke))
+	return nil
+}
+
+var accountID = regexp.MustCompile(`^[0-9]{12}$`)
+
+// listedPermission is an entry of list-permissions output with the members grants
+// reads; LastUpdated is left out, as the AWS CLI's timestamp format is a setting.
+type listedPermission struct {
+	Principal                  *types.DataLakePrincipal
+	Resource                   *types.Resource
+	Permissions                []types.Permission
+	PermissionsWithGrantOption []types.Permission
+}
+
+// readCurrentGrants reads --current: `aws lakeformation list-permissions` output
+// ({"PrincipalResourcePermissions": [...]}) or a JSON list of grants.
+func readCurrentGrants(path string) ([]grants.Grant, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the current grants: %w", err)
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '[' {
+		var gs []grants.Grant
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&gs); err != nil {
+			return nil, fmt.Errorf("%s: not a list of grants: %w", path, err)
+		}
+		for i, g := range gs {
+			if g.Principal == "" || g.Database == "" || len(g.Permissions) == 0 {
+				return nil, fmt.Errorf("%s: grant %d: principal, database and permissions are required", path, i)
+			}
+		}
+		return gs, nil
+	}
+	var out struct {
+		PrincipalResourcePermissions *[]listedPermission
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("%s: not list-permissions output: %w", path, err)
+	}
+	if out.PrincipalResourcePermissions == nil {
+		return nil, fmt.Errorf("%s: no PrincipalResourcePermissions: not list-permissions output (nor a list of grants)", path)
+	}
+	listed := make([]types.PrincipalResourcePermissions, len(*out.PrincipalResourcePermissions))
+	for i, p := range *out.PrincipalResourcePermissions {
+		listed[i] = types.PrincipalResourcePermissions{Principal: p.Principal, Resource: p.Resource,
+			Permissions: p.Permissions, PermissionsWithGrantOption: p.PermissionsWithGrantOption}
+	}
+	gs, err := grants.FromListPermissions(listed)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return gs, nil
+}
