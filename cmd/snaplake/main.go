@@ -22,6 +22,8 @@ const usage = `snaplake: nightly RDS snapshot -> S3 Parquet -> Athena, without s
 Usage:
   snaplake relocate --bucket B --export-id ID --snapshot-date YYYY-MM-DD [flags]
   snaplake doctor [--stack NAME]   check a deployed stack in a real account
+  snaplake ingest plan --config FILE --set daily|frequent [--at RFC3339] [--mysql-dsn DSN] [--bucket B]
+                                   what a run of a table set loads, as JSON
   snaplake grants plan --config FILE [--current FILE] [--account ID]
                                    the Lake Formation grants to add and revoke
   snaplake config validate FILE    check a snaplake.yaml: FILE:LINE:COLUMN: FIELD: REASON
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = opscli.Relocate(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		err = opscli.Doctor(ctx, args[1:], stdout, stderr)
+	case "ingest":
+		err = opscli.Ingest(ctx, args[1:], stdout, stderr)
 	case "grants":
 		err = opscli.Grants(ctx, args[1:], stdout, stderr)
 	case "config":

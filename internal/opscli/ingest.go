@@ -1,0 +1,144 @@
+package opscli
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/ingest"
+)
+
+// MySQLDSNEnv is read when --mysql-dsn is not given.
+const MySQLDSNEnv = "SNAPLAKE_MYSQL_DSN"
+
+const ingestUsage = `Usage: snaplake ingest plan --config FILE --set daily|frequent [--at RFC3339] [--mysql-dsn DSN] [--bucket B]
+
+Prints, as JSON, the plan of one run of a table set: whether the set is due at --at
+(default now) in the config's time zone, and for each table its lake name, mode
+(incremental or full), watermark column and starting value, destination
+raw/<database>/<table>/ and crawler include path. It reads the config's ingest
+section and the source database's information_schema, and changes nothing.
+
+The lake's watermarks are not read: every incremental table starts from the
+beginning ("from": null, "replace": true). Without --bucket the crawler include
+paths are left out.
+
+--mysql-dsn (or ` + MySQLDSNEnv + `) uses go-sql-driver/mysql syntax:
+  user:password@tcp(host:3306)/
+
+Flags:
+`
+
+// Ingest is `snaplake ingest plan`: the reconfigure Lambda's planning, run by hand.
+func Ingest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "plan" {
+		switch {
+		case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+			fmt.Fprint(stderr, ingestUsage)
+			return nil
+		case len(args) > 0:
+			fmt.Fprintf(stderr, "snaplake ingest: unknown subcommand %q\n", args[0])
+		}
+		fmt.Fprint(stderr, ingestUsage)
+		return ErrUsage
+	}
+	fs := flag.NewFlagSet("ingest plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, ingestUsage)
+		fs.PrintDefaults()
+	}
+	var configPath, set, atText, dsn, bucket string
+	fs.StringVar(&configPath, "config", "", "snaplake.yaml with the ingest section (required)")
+	fs.StringVar(&set, "set", "", "the table set: daily or frequent (required)")
+	fs.StringVar(&atText, "at", "", "the run's time, RFC 3339 (default now)")
+	fs.StringVar(&dsn, "mysql-dsn", "", "the source database, go-sql-driver/mysql DSN (default $"+MySQLDSNEnv+")")
+	fs.StringVar(&bucket, "bucket", "", "the lake bucket, for the crawler include paths")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return ErrUsage
+	}
+	usageErr := func(format string, a ...any) error {
+		fmt.Fprintf(stderr, "snaplake ingest plan: "+format+"\n", a...)
+		fs.Usage()
+		return ErrUsage
+	}
+	if dsn == "" {
+		dsn = os.Getenv(MySQLDSNEnv)
+	}
+	at := time.Now()
+	switch {
+	case fs.NArg() > 0:
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	case configPath == "":
+		return usageErr("missing --config")
+	case set != ingest.SetDaily && set != ingest.SetFrequent:
+		return usageErr("--set must be %s or %s, got %q", ingest.SetDaily, ingest.SetFrequent, set)
+	case dsn == "":
+		return usageErr("missing --mysql-dsn (or %s)", MySQLDSNEnv)
+	case atText != "":
+		var err error
+		if at, err = time.Parse(time.RFC3339, atText); err != nil {
+			return usageErr("--at %q is not an RFC 3339 time such as 2026-03-30T08:00:00+02:00", atText)
+		}
+	}
+
+	c, err := loadIngest(configPath)
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return fmt.Errorf("--mysql-dsn: %w", err)
+	}
+	defer db.Close()
+	q := &ingest.CountingQueryer{Q: db}
+	start := time.Now()
+	tables, err := ingest.Discover(ctx, q, c.Source.Database)
+	if err != nil {
+		return err
+	}
+	plan, err := ingest.PlanRun(*c, set, at, tables, ingest.State{})
+	if err != nil {
+		return fmt.Errorf("%s: %w", configPath, err)
+	}
+	if bucket != "" {
+		plan = plan.InBucket(bucket)
+	}
+	out, err := json.MarshalIndent(plan, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode the plan: %w", err)
+	}
+	if _, err := fmt.Fprintf(stdout, "%s\n", out); err != nil {
+		return err
+	}
+	slog.New(slog.NewTextHandler(stderr, nil)).Info("ingest plan", "set", set, "due", plan.Due,
+		"tables", len(plan.Tables), "skipped", len(plan.Skipped), "renamed", len(plan.Renamed),
+		"metadata_queries", q.Queries(), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// loadIngest reads the ingest section of the config file; config.Load has already
+// checked it (naming the line of each problem).
+func loadIngest(path string) (*ingest.Config, error) {
+	f, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if f.Ingest == nil {
+		return nil, fmt.Errorf("%s: no ingest section, so no tables to plan", path)
+	}
+	return f.Ingest, nil
+}

@@ -1,0 +1,180 @@
+package opscli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/snaplake/snaplake/internal/local/mariadb"
+)
+
+func TestIngestUsage(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		env       string
+		wantUsage bool
+		stderrHas string
+	}{
+		{name: "help", args: []string{"-h"}, stderrHas: "Usage: snaplake ingest plan --config FILE --set daily|frequent"},
+		{name: "plan help", args: []string{"plan", "-h"}, stderrHas: "-mysql-dsn"},
+		{name: "no subcommand", args: nil, wantUsage: true, stderrHas: "Usage: snaplake ingest plan"},
+		{name: "unknown subcommand", args: []string{"plna"}, wantUsage: true, stderrHas: `unknown subcommand "plna"`},
+		{name: "no config", args: []string{"plan", "--set", "daily", "--mysql-dsn", "x"}, wantUsage: true, stderrHas: "missing --config"},
+		{name: "bad set", args: []string{"plan", "--config", "c", "--set", "hourly", "--mysql-dsn", "x"}, wantUsage: true, stderrHas: `--set must be daily or frequent, got "hourly"`},
+		{name: "no dsn", args: []string{"plan", "--config", "c", "--set", "daily"}, wantUsage: true, stderrHas: "missing --mysql-dsn (or SNAPLAKE_MYSQL_DSN)"},
+		{name: "bad at", args: []string{"plan", "--config", "c", "--set", "daily", "--at", "tomorrow"}, env: "root@tcp(127.0.0.1:1)/", wantUsage: true, stderrHas: `--at "tomorrow" is not an RFC 3339 time`},
+		{name: "argument", args: []string{"plan", "--config", "c", "--set", "daily", "now"}, wantUsage: true, stderrHas: `unexpected argument "now"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(MySQLDSNEnv, tt.env)
+			var stdout, stderr bytes.Buffer
+			err := Ingest(context.Background(), tt.args, &stdout, &stderr)
+			if got := errors.Is(err, ErrUsage); got != tt.wantUsage || !tt.wantUsage && err != nil {
+				t.Errorf("err = %v, want usage error %v", err, tt.wantUsage)
+			}
+			if !strings.Contains(stderr.String(), tt.stderrHas) {
+				t.Errorf("stderr %q, want it to contain %q", stderr.String(), tt.stderrHas)
+			}
+		})
+	}
+}
+
+const ingestConfig = `ingest:
+  source:
+    instance: shop-db
+    database: shop
+  timeZone: Europe/Berlin
+  sets:
+    frequent:
+      tables: [orders, customer]
+  tables:
+    audit:
+      mode: full
+`
+
+// TestIngestPlanAgainstMariaDB runs the command end to end: a config file, a real
+// MariaDB with tables whose names share a prefix or need normalizing, the JSON out.
+func TestIngestPlanAgainstMariaDB(t *testing.T) {
+	srv := mariadb.StartForTest(t)
+	db, err := srv.DB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		"CREATE DATABASE shop",
+		"CREATE TABLE shop.customer (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50))",
+		"CREATE TABLE shop.customer_address (id BIGINT AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT)",
+		"CREATE TABLE shop.orders (id BIGINT AUTO_INCREMENT PRIMARY KEY, updated_at DATETIME)",
+		"CREATE TABLE shop.`Order-Items` (order_id BIGINT, line INT, PRIMARY KEY (order_id, line))",
+		"CREATE TABLE shop.audit (id BIGINT AUTO_INCREMENT PRIMARY KEY, what TEXT)",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	dir := t.TempDir()
+	configPath := filepath.Join(dir, "snaplake.yaml")
+	if err := os.WriteFile(configPath, []byte(ingestConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(MySQLDSNEnv, srv.DSN(""))
+
+	var stdout, stderr bytes.Buffer
+	err = Ingest(context.Background(), []string{"plan", "--config", configPath, "--set", "frequent",
+		"--at", "2026-03-30T08:00:00+02:00", "--bucket", "lake"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("ingest plan: %v\n%s", err, stderr.String())
+	}
+	var plan struct {
+		Set, At, TimeZone, NextRun, LakeDatabase, Bucket string
+		Due                                              bool
+		Source                                           struct{ Instance, Database string }
+		Schedule                                         struct {
+			Every, At, Between, Expression string
+			Days                           []string
+		}
+		Tables []struct {
+			Source, Lake, Mode, Column, Reason, Destination, CrawlerTarget string
+			From                                                           *string
+			Replace                                                        bool
+		}
+		Skipped        []any
+		CrawlerTargets []string
+		Renamed        map[string]string
+		Dropped        []string
+	}
+	dec := json.NewDecoder(&stdout)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&plan); err != nil {
+		t.Fatalf("plan JSON: %v\n%s", err, stdout.String())
+	}
+	if plan.Set != "frequent" || !plan.Due || plan.TimeZone != "Europe/Berlin" || plan.LakeDatabase != "shop" || plan.Bucket != "lake" ||
+		plan.At != "2026-03-30T08:00:00+02:00" || plan.NextRun != "2026-03-30T08:15:00+02:00" || plan.Source.Database != "shop" ||
+		plan.Schedule.Expression != "cron(0/15 8-17 ? * MON-FRI *)" || len(plan.Skipped) != 0 {
+		t.Errorf("plan: %+v", plan)
+	}
+	if len(plan.Tables) != 2 {
+		t.Fatalf("frequent plans %d tables, want customer and orders: %+v", len(plan.Tables), plan.Tables)
+	}
+	c := plan.Tables[0]
+	if c.Source != "customer" || c.Lake != "customer" || c.Mode != "incremental" || c.Column != "id" || c.From != nil || !c.Replace ||
+		c.Destination != "raw/shop/customer/" || c.CrawlerTarget != "s3://lake/raw/shop/customer/" {
+		t.Errorf("customer: %+v", c)
+	}
+	// customer's include path is exactly its folder: customer_address is not crawled.
+	if want := []string{"s3://lake/raw/shop/customer/", "s3://lake/raw/shop/orders/"}; !slices.Equal(plan.CrawlerTargets, want) {
+		t.Errorf("crawler targets %v, want %v", plan.CrawlerTargets, want)
+	}
+	if plan.Renamed["Order-Items"] != "order_items" || len(plan.Renamed) != 1 {
+		t.Errorf("renamed %v, want Order-Items -> order_items", plan.Renamed)
+	}
+	if !strings.Contains(stderr.String(), "metadata_queries=3") {
+		t.Errorf("stderr %q, want the metadata query count", stderr.String())
+	}
+
+	// The daily set loads every table; audit is a full reload, as configured.
+	stdout.Reset()
+	if err := Ingest(context.Background(), []string{"plan", "--config", configPath, "--set", "daily",
+		"--at", "2026-03-30T02:00:00+02:00", "--mysql-dsn", srv.DSN("")}, &stdout, &stderr); err != nil {
+		t.Fatalf("ingest plan daily: %v", err)
+	}
+	out := stdout.String()
+	for _, want := range []string{`"due": true`, `"source": "Order-Items"`, `"lake": "customer_address"`,
+		`"mode": "full"`, `"reason": "mode full set in ingest.tables.audit.mode"`, `"from": null`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("daily plan lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "crawlerTarget") {
+		t.Errorf("without --bucket the plan has crawler targets:\n%s", out)
+	}
+
+	// A config naming a table the database lacks is refused, naming it and its field.
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(strings.Replace(ingestConfig, "[orders, customer]", "[orders, custmer]", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = Ingest(context.Background(), []string{"plan", "--config", bad, "--set", "frequent"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), bad+": ") ||
+		!strings.Contains(err.Error(), `ingest.sets.frequent.tables[1]: unknown table "custmer": database "shop" has no base table of that name`) {
+		t.Errorf("unknown table: %v", err)
+	}
+
+	// A config that does not validate is refused with its line, before any query.
+	if err := os.WriteFile(bad, []byte(strings.Replace(ingestConfig, "tables: [orders, customer]", "every: 15x", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = Ingest(context.Background(), []string{"plan", "--config", bad, "--set", "frequent"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), bad+":8:") || !strings.Contains(err.Error(), `ingest.sets.frequent.every: "15x" is not a duration`) {
+		t.Errorf("invalid config: %v", err)
+	}
+}
