@@ -76,7 +76,7 @@ synth: deps build
 deploy: deps build
 	$(CDK) deploy --no-notices
 
-## bench: relocation against the published mover, export against a raw scan
+## bench: export against a raw scan, relocation against the published mover, ingest planning for 300 tables
 bench: deps cli
 	$(GO) test -run '^$$' -bench Export -benchtime 1x -timeout 30m ./internal/mysqlparquet/ | tee /tmp/snaplake-bench-export.log | grep -v '^export:'
 	@grep '^export:' /tmp/snaplake-bench-export.log
@@ -94,9 +94,11 @@ permissions: deps
 	$(GO) test -count=1 -run TestTheNightNeedsNoMoreThanThePolicies ./internal/local/offline -update-permissions
 	$(GO) test -count=1 -run TestNightsEndToEnd ./internal/local/demo -update-permissions
 
-## fuzz: the export id derivation
+## fuzz: the export id derivation, relocation's file names, the config loader
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzFromSnapshot -fuzztime 60s ./internal/exportid/
+	$(GO) test -run '^$$' -fuzz FuzzPartitionFileName -fuzztime 60s ./internal/relocate/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/config/
 
 clean:
 	rm -rf build cdk.out
