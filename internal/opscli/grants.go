@@ -3,6 +3,7 @@ package opscli
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -38,9 +39,10 @@ the stack's crawler and job roles).
 --current is what the account holds: the JSON that
   aws lakeformation list-permissions > current.json
 prints, or a JSON list of grants in the form the plan prints them. Without it, every
-grant is to add. A table is named in the lake as the ingest planner names it
-(ingest.NormalizeName); a name that collides with another table's gets a suffix that
-only a run with the source's table list knows.
+grant is to add. A table is named in the lake as the ingest planner names it. With
+--mysql-dsn (or $SNAPLAKE_MYSQL_DSN) the source's tables are discovered, so a name
+that collides with another table's gets the same suffix as in the lake; without it
+each name is normalized on its own.
 
 Flags:
 `
@@ -73,6 +75,8 @@ func Grants(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&partition, "partition", "aws", "AWS partition of those role ARNs")
 	fs.StringVar(&database, "database", "", "Glue database of the grants (default: the normalized source database)")
 	fs.StringVar(&keep, "keep", "", "comma-separated principals whose grants are never revoked (data lake admins)")
+	var dsn string
+	fs.StringVar(&dsn, "mysql-dsn", "", "the source database, to name tables as the lake does (default $"+MySQLDSNEnv+")")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -111,7 +115,16 @@ func Grants(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if database == "" {
 		database = ingest.NormalizeName(in.Source.Database)
 	}
-	desired, err := grants.Desired(database, in.Access, ingest.NormalizeName, grants.RoleARN(partition, account))
+	lakeName := ingest.NormalizeName
+	if dsn == "" {
+		dsn = os.Getenv(MySQLDSNEnv)
+	}
+	if dsn != "" {
+		if lakeName, err = discoveredLakeNames(ctx, dsn, in.Source.Database); err != nil {
+			return err
+		}
+	}
+	desired, err := grants.Desired(database, in.Access, lakeName, grants.RoleARN(partition, account))
 	if err != nil {
 		return fmt.Errorf("%s: %w", configPath, err)
 	}
@@ -188,4 +201,28 @@ func readCurrentGrants(path string) ([]grants.Grant, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return gs, nil
+}
+
+// discoveredLakeNames names each source table as the lake does: from the whole table
+// list, so that colliding names get their suffix. A table the source lacks has no
+// lake name, which grants.Desired reports.
+func discoveredLakeNames(ctx context.Context, dsn, database string) (func(string) string, error) {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("--mysql-dsn: %w", err)
+	}
+	defer db.Close()
+	tables, err := ingest.Discover(ctx, db, database)
+	if err != nil {
+		return nil, err
+	}
+	var sources []string
+	for _, t := range tables {
+		sources = append(sources, t.Name)
+	}
+	names, err := ingest.LakeNames(sources, nil)
+	if err != nil {
+		return nil, err
+	}
+	return func(source string) string { return names[source] }, nil
 }

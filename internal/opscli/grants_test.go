@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/local/mariadb"
 	"os"
 	"path/filepath"
 	"strings"
@@ -271,5 +273,47 @@ func TestGrantsPlanErrors(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if err := Grants(context.Background(), []string{"plan", "-h"}, &stdout, &stderr); err != nil || !strings.Contains(stderr.String(), "Usage: snaplake grants plan") {
 		t.Errorf("plan -h: %v, stderr %q", err, stderr.String())
+	}
+}
+
+// With the source's tables, a table whose normalized name collides with another's is
+// granted under the suffixed lake name the planner gives it, never under the other
+// table's name.
+func TestGrantsPlanNamesTablesAsTheLake(t *testing.T) {
+	srv := mariadb.StartForTest(t)
+	db, err := srv.DB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		"CREATE DATABASE shop",
+		"CREATE TABLE shop.customer_address (id BIGINT PRIMARY KEY)",
+		"CREATE TABLE shop.`customer-address` (id BIGINT PRIMARY KEY)",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	cfg := writeFile(t, t.TempDir(), "snaplake.yaml", `ingest:
+  source: {instance: shop-db, database: shop}
+  access:
+    - role: arn:aws:iam::123456789012:role/support
+      tables: [customer-address]
+`)
+	var stdout, stderr bytes.Buffer
+	if err := Grants(context.Background(), []string{"plan", "--config", cfg, "--mysql-dsn", srv.DSN("")}, &stdout, &stderr); err != nil {
+		t.Fatalf("grants plan: %v\n%s", err, stderr.String())
+	}
+	names, err := ingest.LakeNames([]string{"customer_address", "customer-address"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := names["customer-address"]
+	if want == "customer_address" || !strings.Contains(stdout.String(), `"table":"`+want+`"`) {
+		t.Errorf("the grant for customer-address is not on its lake table %q:\n%s", want, stdout.String())
+	}
+	if strings.Contains(stdout.String(), `"table":"customer_address"`) {
+		t.Errorf("the grant for customer-address landed on the other table customer_address:\n%s", stdout.String())
 	}
 }
