@@ -25,7 +25,8 @@ type API interface {
 // A 403 may mean "missing" for a caller whose s3:ListBucket is limited by an
 // s3:prefix condition (whether S3 counts such a grant for the 404 rule is not
 // documented), so on AccessDenied the key is listed, with the key itself as the
-// prefix: not listed means missing; listed means the GET really was denied.
+// prefix: not listed means missing; listed means the object exists, and a second GET
+// tells whether it appeared in between or the read really is denied.
 func Optional(ctx context.Context, api API, bucket, key string) (*s3.GetObjectOutput, error) {
 	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err == nil {
@@ -44,9 +45,20 @@ func Optional(ctx context.Context, api API, bucket, key string) (*s3.GetObjectOu
 		return nil, fmt.Errorf("get s3://%s/%s: %w (and listing the key to tell a missing object from a denied one failed: %v)", bucket, key, err, lerr)
 	}
 	for _, o := range list.Contents {
-		if aws.ToString(o.Key) == key {
-			return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+		if aws.ToString(o.Key) != key {
+			continue
 		}
+		// Listed: either the GET really is denied, or the object was written between
+		// the GET and the listing (a wait parked while its event is handled). Ask once
+		// more: only a second 403 on an object that exists is a denial.
+		out, err2 := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		if err2 == nil {
+			return out, nil
+		}
+		if errors.As(err2, &nsk) {
+			return nil, nil // deleted again meanwhile
+		}
+		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err2)
 	}
 	return nil, nil
 }
