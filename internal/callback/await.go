@@ -249,12 +249,16 @@ func (h AwaitHandler) pointCrawler(ctx context.Context, log *slog.Logger, req Aw
 		SchemaChangePolicy:           cr.SchemaChangePolicy,
 		RecrawlPolicy:                cr.RecrawlPolicy,
 		LineageConfiguration:         cr.LineageConfiguration,
-		LakeFormationConfiguration:   cr.LakeFormationConfiguration,
 		Configuration:                cr.Configuration,
 		CrawlerSecurityConfiguration: cr.CrawlerSecurityConfiguration,
 	}
 	if cr.Schedule != nil {
 		in.Schedule = cr.Schedule.ScheduleExpression
+	}
+	// GetCrawler reports Lake Formation settings even when they are off (with an empty
+	// account id); send them back only when they are in use.
+	if lf := cr.LakeFormationConfiguration; lf != nil && aws.ToBool(lf.UseLakeFormationCredentials) {
+		in.LakeFormationConfiguration = lf
 	}
 	_, err = h.Glue.UpdateCrawler(ctx, in)
 	var running *gluetypes.CrawlerRunningException
