@@ -214,6 +214,9 @@ func TestDoctorAgainstTheOfflineAccount(t *testing.T) {
 	}
 
 	rep, out := doctorRun(t, c, auth)
+	if testing.Verbose() {
+		t.Logf("snaplake doctor on the offline deployment:\n%s", out)
+	}
 	for _, r := range rep.Results {
 		if r.Status != doctor.Pass {
 			t.Errorf("not passing on the offline deployment: %s", r)
