@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/duckdb/duckdb-go/v2"
-
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 )
@@ -54,6 +52,20 @@ func ObjectPath(root, bucket, key string) string { return s3server.PosixPath(roo
 // Query runs sql in a fresh in-memory DuckDB in which every catalog table is a view.
 // Each call sees the catalog and files as they are now, as an Athena query does.
 func (l *Lake) Query(ctx context.Context, query string) (Result, error) {
+	return l.run(ctx, query, nil)
+}
+
+// QueryAs runs sql as Query does, but as the role of a: only the tables and columns
+// Lake Formation grants it on a.Database are defined (see Access). A query naming a
+// table or column of the catalog that is not granted fails with a *NotGrantedError.
+func (l *Lake) QueryAs(ctx context.Context, query string, a *Access) (Result, error) {
+	if a == nil {
+		return Result{}, errors.New("query as a role: no access given")
+	}
+	return l.run(ctx, query, a)
+}
+
+func (l *Lake) run(ctx context.Context, query string, a *Access) (Result, error) {
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		return Result{}, fmt.Errorf("open DuckDB: %w", err)
@@ -66,26 +78,34 @@ func (l *Lake) Query(ctx context.Context, query string) (Result, error) {
 	}
 	defer conn.Close()
 
-	tables, err := l.define(ctx, conn)
+	sc, err := l.define(ctx, conn, a)
 	if err != nil {
 		return Result{}, err
 	}
 
 	rows, err := conn.QueryContext(ctx, query)
 	if err != nil {
-		return Result{}, queryError(err, query, tables)
+		return Result{}, sc.queryError(err, query)
 	}
 	defer rows.Close()
 	res, err := collect(rows)
 	if err != nil {
-		return Result{}, queryError(err, query, tables)
+		return Result{}, sc.queryError(err, query)
 	}
 	return res, nil
 }
 
-// define creates the schemas and views of every catalog table and returns their
-// qualified names.
-func (l *Lake) define(ctx context.Context, conn *sql.Conn) ([]string, error) {
+// schema is what one query's DuckDB holds: the visible tables, and the whole catalog
+// (to tell a table or column that is not granted from one that does not exist).
+type schema struct {
+	visible []string              // database.table of the views defined
+	catalog map[string]glue.Table // database.table -> every catalog table
+	access  *Access               // nil: every table and column
+}
+
+// define creates the schemas and views of every catalog table (of the granted ones
+// only, with a) and returns what it defined.
+func (l *Lake) define(ctx context.Context, conn *sql.Conn, a *Access) (*schema, error) {
 	stmts := []string{
 		// Nothing here may reach the network.
 		"SET autoinstall_known_extensions = false",
@@ -97,25 +117,43 @@ func (l *Lake) define(ctx context.Context, conn *sql.Conn) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list catalog databases: %w", err)
 	}
-	var names []string
+	sc := &schema{catalog: map[string]glue.Table{}, access: a}
+	var pathDBs []string
 	for _, db := range dbs {
-		stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+ident(db))
 		tables, err := l.Catalog.Tables(db)
 		if err != nil {
 			return nil, fmt.Errorf("list tables of catalog database %s: %w", db, err)
 		}
 		for _, t := range tables {
-			view, err := l.tableView(t)
+			sc.catalog[t.Database+"."+t.Name] = t
+		}
+		if a != nil && db != a.Database {
+			continue // Lake Formation governs a.Database only: the rest is not visible
+		}
+		pathDBs = append(pathDBs, db)
+		stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+ident(db))
+		for _, t := range tables {
+			var cols []string
+			if a != nil {
+				granted, ok := a.columns(t.Name)
+				if !ok {
+					continue
+				}
+				if cols, err = grantedColumns(t, granted); err != nil {
+					return nil, fmt.Errorf("role %s: %w", a.Role, err)
+				}
+			}
+			view, err := l.tableView(t, cols)
 			if err != nil {
 				return nil, err
 			}
 			stmts = append(stmts, view, partitionsView(t))
-			names = append(names, t.Database+"."+t.Name)
+			sc.visible = append(sc.visible, t.Database+"."+t.Name)
 		}
 	}
-	if len(dbs) > 0 {
+	if len(pathDBs) > 0 {
 		// Unqualified names resolve in the catalog databases, like Athena's current database.
-		path := strings.Join(append(slices.Clone(dbs), "main"), ",")
+		path := strings.Join(append(pathDBs, "main"), ",")
 		stmts = append(stmts, "SET search_path = "+literal(path))
 	}
 	for _, s := range stmts {
@@ -123,12 +161,13 @@ func (l *Lake) define(ctx context.Context, conn *sql.Conn) ([]string, error) {
 			return nil, fmt.Errorf("define the lake in DuckDB (%s): %w", firstLine(s), err)
 		}
 	}
-	return names, nil
+	return sc, nil
 }
 
 // tableView is the view of one table over the Parquet files of its catalog partitions;
 // files in partitions the crawler has not seen yet stay invisible, as in Athena.
-func (l *Lake) tableView(t glue.Table) (string, error) {
+// With cols, the view has only those columns (a column grant).
+func (l *Lake) tableView(t glue.Table, cols []string) (string, error) {
 	bucket, prefix, err := parseLocation(t.Location)
 	if err != nil {
 		return "", fmt.Errorf("table %s.%s: %w", t.Database, t.Name, err)
@@ -142,9 +181,20 @@ func (l *Lake) tableView(t glue.Table) (string, error) {
 		}
 		files = append(files, found...)
 	}
-	name := ident(t.Database) + "." + ident(t.Name)
+	create := "CREATE VIEW " + ident(t.Database) + "." + ident(t.Name) + " AS "
+	if cols != nil {
+		quoted := make([]string, len(cols))
+		for i, c := range cols {
+			quoted[i] = ident(c)
+		}
+		create += "SELECT " + strings.Join(quoted, ", ") + " FROM ("
+	}
+	end := ""
+	if cols != nil {
+		end = ") AS granted"
+	}
 	if len(files) == 0 {
-		return "CREATE VIEW " + name + " AS " + emptySelect(t), nil
+		return create + emptySelect(t) + end, nil
 	}
 	quoted := make([]string, len(files))
 	for i, f := range files {
@@ -164,9 +214,9 @@ func (l *Lake) tableView(t glue.Table) (string, error) {
 	}
 	// snapshot_date stays VARCHAR, as Athena reads the Glue string partition key;
 	// union_by_name keeps older partitions readable after a column is added.
-	return "CREATE VIEW " + name + " AS " + sel + " FROM read_parquet([" + strings.Join(quoted, ", ") + "], " +
+	return create + sel + " FROM read_parquet([" + strings.Join(quoted, ", ") + "], " +
 		"hive_partitioning = true, hive_types = {" + literal(glue.PartitionKey) + ": VARCHAR}, " +
-		"hive_types_autocast = false, union_by_name = true)", nil
+		"hive_types_autocast = false, union_by_name = true)" + end, nil
 }
 
 // partitionsView is Athena's "table$partitions" metadata table.
@@ -284,21 +334,6 @@ func collect(rows *sql.Rows) (Result, error) {
 		return Result{}, err
 	}
 	return res, nil
-}
-
-// missingTable matches DuckDB's catalog error for an unknown table or view.
-var missingTable = regexp.MustCompile(`Table with name (\S+?) does not exist`)
-
-// queryError turns DuckDB's unknown-table error into an *UnknownTableError and keeps
-// DuckDB's own message for every other failure.
-func queryError(err error, query string, tables []string) error {
-	var de *duckdb.Error
-	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeCatalog {
-		if m := missingTable.FindStringSubmatch(de.Msg); m != nil {
-			return &UnknownTableError{Name: qualifiedName(query, m[1]), Tables: tables}
-		}
-	}
-	return fmt.Errorf("run query: %w", err)
 }
 
 // qualifiedName finds how the query wrote table name (DuckDB's message drops the

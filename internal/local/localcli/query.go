@@ -12,16 +12,28 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/grants"
+	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/lake"
 	"github.com/snaplake/snaplake/internal/opscli"
 )
 
-const queryUsage = `Usage: snaplake query [--home DIR] [--format table|csv|json] "SQL"
+const queryUsage = `Usage: snaplake query [--home DIR] [--format table|csv|json] [--as ROLE --config FILE] "SQL"
 
 Runs SQL (DuckDB dialect) over the local lake with Athena's names:
   SELECT count(*) FROM warehouse.file_downloads
   WHERE snapshot_date = (SELECT max(snapshot_date) FROM "warehouse"."file_downloads$partitions")
+
+With --as, the query runs as ROLE (a role name or ARN) under the Lake Formation grants
+the access rules of FILE (ingest.access) give it, as 'snaplake grants plan' computes them:
+it sees only the granted tables of the lake database named after ingest.source.database,
+each with only its granted columns (SELECT * gives those), and their $partitions tables.
+Lake Formation governs that database, so the catalog's other databases are not visible.
+A table or column that is not granted is an error naming it, never an empty result.
+The views are an offline check of the grants, not a security boundary: SQL that reads
+files itself (read_parquet) is not limited.
 
 Flags:
 `
@@ -33,6 +45,8 @@ func Query(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset.SetOutput(stderr)
 	home := fset.String("home", "", "local lake directory (default $SNAPLAKE_HOME, else "+defaultHomeDir+")")
 	format := fset.String("format", "table", "output format: "+strings.Join(lake.Formats, ", "))
+	role := fset.String("as", "", "run as this IAM role (name or ARN), under its Lake Formation grants; needs --config")
+	configPath := fset.String("config", "", "snaplake.yaml whose ingest.access rules give --as its grants")
 	fset.Usage = func() {
 		fmt.Fprint(fset.Output(), queryUsage)
 		fset.PrintDefaults()
@@ -55,6 +69,23 @@ func Query(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return opscli.ErrUsage
 	}
 
+	if (*role == "") != (*configPath == "") {
+		if *role == "" {
+			fmt.Fprint(stderr, "snaplake query: --config is only used with --as\n\n")
+		} else {
+			fmt.Fprint(stderr, "snaplake query: --as needs --config, the file of the access rules\n\n")
+		}
+		fset.Usage()
+		return opscli.ErrUsage
+	}
+	var access *lake.Access
+	if *role != "" {
+		var err error
+		if access, err = roleAccess(*configPath, strings.TrimSpace(*role)); err != nil {
+			return err
+		}
+	}
+
 	dir := resolveHome(*home)
 	catalogPath := filepath.Join(dir, "catalog.json")
 	if _, err := os.Stat(catalogPath); errors.Is(err, fs.ErrNotExist) {
@@ -67,9 +98,77 @@ func Query(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("open local lake in %s: %w", dir, err)
 	}
 	l := &lake.Lake{Catalog: cat, Root: filepath.Join(dir, "s3")}
-	res, err := l.Query(ctx, sql)
+	var res lake.Result
+	if access != nil {
+		res, err = l.QueryAs(ctx, sql, access)
+	} else {
+		res, err = l.Query(ctx, sql)
+	}
 	if err != nil {
 		return err
 	}
 	return lake.Format(stdout, res, *format)
+}
+
+// offlineAccount is the account that role names become ARNs in offline.
+const offlineAccount = "000000000000"
+
+// roleAccess computes what role may read from the access rules of the config at path,
+// as `snaplake grants plan` computes the grants: on the lake database named after the
+// source database, with tables under their lake names. A role matches a rule written
+// by name or by ARN.
+func roleAccess(path, role string) (*lake.Access, error) {
+	if role == "" {
+		return nil, errors.New("snaplake query: --as names no role")
+	}
+	f, err := config.Load(path)
+	if err != nil {
+		return nil, err // names the file, and the line of each problem
+	}
+	if f.Ingest == nil {
+		return nil, fmt.Errorf("%s: no ingest section, so no access rules for role %s", path, role)
+	}
+	in := f.Ingest
+	arn := grants.RoleARN("aws", offlineAccount)
+	var principals, roles []string
+	for _, a := range in.Access {
+		r := strings.TrimSpace(a.Role)
+		if r == "" {
+			continue
+		}
+		roles = append(roles, r)
+		if arn(r) == arn(role) || roleName(r) == roleName(role) {
+			if p := arn(r); !slices.Contains(principals, p) {
+				principals = append(principals, p)
+			}
+		}
+	}
+	switch len(principals) {
+	case 0:
+		if len(roles) == 0 {
+			return nil, fmt.Errorf("role %s has no access rule in %s (ingest.access is empty)", role, path)
+		}
+		return nil, fmt.Errorf("role %s has no access rule in %s; roles: %s", role, path, strings.Join(slices.Compact(slices.Sorted(slices.Values(roles))), ", "))
+	case 1:
+	default:
+		return nil, fmt.Errorf("role %s matches several roles of %s (%s): give its ARN", role, path, strings.Join(principals, ", "))
+	}
+	database := ingest.NormalizeName(in.Source.Database)
+	desired, err := grants.Desired(database, in.Access, ingest.NormalizeName, arn)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return lake.AccessOf(role, database, principals[0], desired), nil
+}
+
+// roleName is the name of a role written as a name or an ARN (arn:...:role/path/name
+// gives path/name).
+func roleName(role string) string {
+	if !strings.HasPrefix(role, "arn:") {
+		return strings.TrimPrefix(role, "/")
+	}
+	if _, name, ok := strings.Cut(role, ":role/"); ok {
+		return name
+	}
+	return role
 }

@@ -141,3 +141,109 @@ func TestQueryHomeDefault(t *testing.T) {
 		t.Errorf("resolveHome(/x) = %q, want /x", got)
 	}
 }
+
+const accessConfig = `ingest:
+  source:
+    instance: shop-db
+    database: Warehouse
+  access:
+    - role: support
+      tables: [Users]
+      columns:
+        Users: [id, name]
+    - role: arn:aws:iam::111122223333:role/analytics
+      tables: ["*"]
+    - role: downloads
+      tables: [file_downloads]
+`
+
+func TestQueryAs(t *testing.T) {
+	home := queryTestHome(t)
+	cat, err := glue.OpenCatalog(filepath.Join(home, "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Catalogued with no files: an empty table, which needs no Parquet here.
+	err = cat.Put(glue.Table{
+		Database: "warehouse", Name: "users", Location: "s3://snaplake-lake/data/warehouse/users/",
+		Columns:       []glue.Column{{Name: "id", Type: "bigint"}, {Name: "name", Type: "string"}, {Name: "email", Type: "string"}},
+		PartitionKeys: []glue.Column{{Name: "snapshot_date", Type: "string"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "snaplake.yaml")
+	if err := os.WriteFile(cfg, []byte(accessConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	as := func(role string, sql ...string) []string {
+		return append([]string{"--home", home, "--format", "csv", "--as", role, "--config", cfg}, sql...)
+	}
+	tests := []struct {
+		name      string
+		args      []string
+		wantErr   error
+		errIs     string // the whole error message
+		errHas    string
+		stdout    string
+		stderrHas string
+	}{
+		{name: "granted columns only, SELECT *", args: as("support", "SELECT * FROM warehouse.users"),
+			stdout: "id,name\n"},
+		{name: "role as the ARN of the offline account", args: as("arn:aws:iam::000000000000:role/support", "SELECT id, name FROM users"),
+			stdout: "id,name\n"},
+		{name: "ungranted column", args: as("support", "SELECT id, email FROM warehouse.users"),
+			errIs: "column warehouse.users.email is not granted to role support (Lake Formation)"},
+		{name: "ungranted table", args: as("support", latestCount),
+			errIs: "table warehouse.file_downloads is not granted to role support (Lake Formation)"},
+		{name: "table grant", args: as("downloads", latestCount), stdout: "n\n3\n"},
+		{name: "table grant does not give other tables", args: as("downloads", "SELECT count(*) FROM warehouse.users"),
+			errIs: "table warehouse.users is not granted to role downloads (Lake Formation)"},
+		{name: "wildcard, role by name matching a rule's ARN", args: as("analytics",
+			"SELECT (SELECT count(*) FROM warehouse.users) AS u, (SELECT count(*) FROM warehouse.file_downloads) AS d"),
+			stdout: "u,d\n0,5\n"},
+		{name: "unknown table lists the granted ones", args: as("support", "SELECT * FROM warehouse.nope"),
+			errIs: "table warehouse.nope does not exist; tables: warehouse.users"},
+		{name: "unknown role", args: as("nobody", "SELECT 1"),
+			errIs: "role nobody has no access rule in " + cfg + "; roles: arn:aws:iam::111122223333:role/analytics, downloads, support"},
+		{name: "missing config", args: []string{"--home", home, "--as", "support", "--config", cfg + ".nope", "SELECT 1"},
+			errHas: cfg + ".nope"},
+		{name: "--as without --config", args: []string{"--home", home, "--as", "support", "SELECT 1"},
+			wantErr: opscli.ErrUsage, stderrHas: "--as needs --config"},
+		{name: "--config without --as", args: []string{"--home", home, "--config", cfg, "SELECT 1"},
+			wantErr: opscli.ErrUsage, stderrHas: "--config is only used with --as"},
+		{name: "without --as every table and column", args: []string{"--home", home, "--format", "csv",
+			"SELECT email FROM warehouse.users UNION ALL SELECT agent FROM sales_nothing.x"},
+			errHas: "table sales_nothing.x does not exist; tables: warehouse.file_downloads, warehouse.users"},
+		{name: "without --as nothing changes", args: []string{"--home", home, "--format", "csv", "SELECT * FROM warehouse.users"},
+			stdout: "id,name,email,snapshot_date\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := Query(context.Background(), tt.args, &stdout, &stderr)
+			switch {
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) {
+					t.Errorf("error = %v, want %v", err, tt.wantErr)
+				}
+			case tt.errIs != "":
+				if err == nil || err.Error() != tt.errIs {
+					t.Errorf("error = %v (stdout %q), want %q", err, stdout.String(), tt.errIs)
+				}
+			case tt.errHas != "":
+				if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+					t.Errorf("error = %v, want it to contain %q", err, tt.errHas)
+				}
+			case err != nil:
+				t.Fatalf("error = %v (stderr %s)", err, stderr.String())
+			}
+			if stdout.String() != tt.stdout {
+				t.Errorf("stdout = %q, want %q", stdout.String(), tt.stdout)
+			}
+			if !strings.Contains(stderr.String(), tt.stderrHas) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.stderrHas)
+			}
+		})
+	}
+}
