@@ -455,7 +455,7 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			return nil, fmt.Errorf("the template has no function tagged %s=%s", deploy.TagFunction, name)
 		}
 	}
-	for _, name := range []string{deploy.RoleExport, deploy.RoleCrawler, deploy.RoleStateMachine} {
+	for _, name := range deploy.ServiceRoles {
 		if _, ok := c.Roles[name]; !ok {
 			return nil, fmt.Errorf("the template has no role tagged %s=%s", deploy.TagRole, name)
 		}

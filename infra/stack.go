@@ -256,7 +256,7 @@ func (s *snaplake) roleArns() string {
 	for _, name := range deploy.Functions {
 		parts = append(parts, fmt.Sprintf("%q:%q", name, *s.fns[name].Role().RoleArn()))
 	}
-	for _, name := range []string{deploy.RoleExport, deploy.RoleCrawler, deploy.RoleStateMachine} {
+	for _, name := range deploy.ServiceRoles {
 		parts = append(parts, fmt.Sprintf("%q:%q", name, *s.roles[name].RoleArn()))
 	}
 	return *awscdk.Fn_Join(jsii.String(""), jsii.Strings("{", strings.Join(parts, ","), "}"))

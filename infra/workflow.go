@@ -114,8 +114,17 @@ func (s *snaplake) addRules() {
 
 	targets := map[string]awsevents.IRuleTarget{}
 	age, attempts := retry()
+	// EventBridge starts the workflow as this role (CDK would make one too; naming it
+	// lets the offline run authorize the start and snaplake doctor check it).
+	eventsRole := awsiam.NewRole(s.stack, jsii.String("EventsRole"), &awsiam.RoleProps{
+		Description: jsii.String("snaplake: EventBridge starts the export workflow"),
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}},
+		}),
+	})
+	s.tagRole(eventsRole, deploy.RoleEvents)
 	targets[events.SnapshotCreated] = awseventstargets.NewSfnStateMachine(s.stateMachine, &awseventstargets.SfnStateMachineProps{
-		DeadLetterQueue: s.dlq, MaxEventAge: age, RetryAttempts: attempts,
+		DeadLetterQueue: s.dlq, MaxEventAge: age, RetryAttempts: attempts, Role: eventsRole,
 	})
 	for _, name := range []string{events.ExportFinished, events.CrawlerFinished} {
 		targets[name] = awseventstargets.NewLambdaFunction(s.fns[deploy.FnResume], &awseventstargets.LambdaFunctionProps{

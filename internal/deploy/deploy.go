@@ -102,4 +102,8 @@ const (
 	RoleExport       = "rds-export"    // assumed by RDS to write an export into exports/
 	RoleCrawler      = "glue-crawler"  // assumed by Glue to crawl data/<database>/
 	RoleStateMachine = "state-machine" // assumed by Step Functions to run the workflow
+	RoleEvents       = "events"        // assumed by EventBridge to start the workflow
 )
+
+// ServiceRoles lists the service roles, in the order tools report them.
+var ServiceRoles = []string{RoleExport, RoleCrawler, RoleStateMachine, RoleEvents}

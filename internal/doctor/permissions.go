@@ -49,7 +49,7 @@ var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "state
 
 // principals are the names a line may start with, and that {role:<name>} may name.
 func principals() []string {
-	return append(slices.Clone(deploy.Functions), deploy.RoleExport, deploy.RoleCrawler, deploy.RoleStateMachine)
+	return append(slices.Clone(deploy.Functions), deploy.ServiceRoles...)
 }
 
 // Permissions returns the embedded permissions.txt, parsed.

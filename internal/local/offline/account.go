@@ -92,7 +92,7 @@ func NewAuthority(c *contract.Contract) (*iam.Authority, error) {
 			return nil, err
 		}
 	}
-	for _, name := range []string{deploy.RoleExport, deploy.RoleCrawler, deploy.RoleStateMachine} {
+	for _, name := range deploy.ServiceRoles {
 		role, ok := c.Roles[name]
 		if !ok {
 			return nil, fmt.Errorf("the contract has no role %s: regenerate it with `make contract`", name)

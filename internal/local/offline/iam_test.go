@@ -171,7 +171,7 @@ func TestEveryStatementIsNeeded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	principals := append(append([]string{}, deploy.Functions...), deploy.RoleStateMachine, deploy.RoleExport, deploy.RoleCrawler)
+	principals := append(append([]string{}, deploy.Functions...), deploy.RoleStateMachine, deploy.RoleExport, deploy.RoleCrawler, deploy.RoleEvents)
 	for _, principal := range principals {
 		for i := 0; i < base.StatementCount(principal); i++ {
 			stmt, err := base.StatementJSON(principal, i)

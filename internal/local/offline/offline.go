@@ -252,6 +252,11 @@ func (p *Pipeline) startExecution(ctx context.Context, event []byte) error {
 	if len(name) > 80 {
 		name = name[:80]
 	}
+	// The rule's target starts the execution as the events role.
+	if err := p.acct.authorize(deploy.RoleEvents, "SFN", "StartExecution",
+		iam.Request{Action: "states:StartExecution", Resource: p.acct.Contract.StateMachineArn}); err != nil {
+		return err
+	}
 	exec, err := p.Runner.Start(ctx, name, p.definition, event)
 	if err != nil {
 		var dup *sfntypes.ExecutionAlreadyExists
