@@ -199,4 +199,3 @@ func TestEveryStatementIsNeeded(t *testing.T) {
 		}
 	}
 }
-

@@ -204,7 +204,7 @@ func (r *scriptedRDS) DescribeExportTasks(_ context.Context, in *rds.DescribeExp
 
 type scriptedGlue struct {
 	publish func(context.Context, []byte) ([]string, error)
-	s3      *s3.Client // as the crawler role: a crawl lists and reads each table folder
+	s3      *s3.Client        // as the crawler role: a crawl lists and reads each table folder
 	fail    map[string]string // crawler -> error message
 
 	mu      sync.Mutex

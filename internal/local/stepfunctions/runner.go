@@ -72,7 +72,7 @@ type Runner struct {
 	// StateMachineArn names the machine the executions belong to ($$.StateMachine.Id,
 	// and the prefix of execution ARNs); empty: an offline default.
 	StateMachineArn string
-	Log           *slog.Logger  // default slog.Default()
+	Log             *slog.Logger // default slog.Default()
 
 	mu         sync.Mutex
 	executions map[string]*Execution // by name: names are unique per state machine, as in AWS
