@@ -206,9 +206,8 @@ func thousands(n int64) string {
 	return b.String()
 }
 
-// permissions says that every call ran as its role, and what was refused: a refusal
-// other than S3's missing-key probe (a ListBucket without s3:prefix, which the
-// functions handle) is a policy the night needed and the stack lacks.
+// permissions says that every call ran as its role, and what was refused: a policy
+// the night needed and the stack lacks.
 func (p *printer) permissions(rep Report, denied []iam.Grant) {
 	roles := map[string]bool{}
 	for _, g := range rep.Allowed {
@@ -216,9 +215,6 @@ func (p *printer) permissions(rep Report, denied []iam.Grant) {
 	}
 	var refused []string
 	for _, g := range denied {
-		if g.Action == "s3:ListBucket" && g.Context == "" {
-			continue
-		}
 		refused = append(refused, g.Principal+" "+g.Action+" "+g.Resource)
 	}
 	detail := fmt.Sprintf("%d distinct calls allowed to %d roles by their synthesized policies", len(rep.Allowed), len(roles))

@@ -145,17 +145,26 @@ func (a *Authority) Principals() []string {
 // Every decision is recorded, with the action and resource as passed: see
 // Allowed and Denied.
 func (a *Authority) Authorize(principal string, req Request) error {
+	err := a.Decide(principal, req)
+	var denied *AccessDeniedError
+	if err == nil || errors.As(err, &denied) {
+		a.record(Grant{Principal: principal, Action: req.Action, Resource: req.Resource, Context: canonicalContext(req.Context)}, err == nil)
+	}
+	return err
+}
+
+// Decide is Authorize without recording: for the checks a service makes on its own
+// behalf while answering another call (S3's missing-key rule asks whether the caller
+// may list the bucket), which are no calls of the caller's.
+func (a *Authority) Decide(principal string, req Request) error {
 	if svc, op, ok := strings.Cut(req.Action, ":"); !ok || svc == "" || op == "" {
 		return fmt.Errorf("iam: action %q is not of the form service:Operation", req.Action)
 	}
-	g := Grant{Principal: principal, Action: req.Action, Resource: req.Resource, Context: canonicalContext(req.Context)}
 	p, ok := a.Principal(principal)
 	if !ok {
-		a.record(g, false)
 		return &AccessDeniedError{Code: CodeFor(req.Action), Caller: principal, Action: req.Action, Resource: req.Resource, UnknownPrincipal: true}
 	}
 	d := Evaluate(p.Policies, p.withIdentityKeys(req))
-	a.record(g, d == Allow)
 	if d == Allow {
 		return nil
 	}

@@ -70,7 +70,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// bucket S3 answers 403, not 404, so a caller cannot probe for keys. S3 checks
 			// ListBucket with no s3:prefix in the request context, so a policy whose only
 			// ListBucket statement is conditioned on s3:prefix still gets 403 here.
-			if e := p.authorize(principal, &o, "s3:ListBucket", p.bucketARN(o.bucket), nil); e != nil {
+			if e := p.probe(principal, &o, "s3:ListBucket", p.bucketARN(o.bucket)); e != nil {
 				p.writeError(w, r, e)
 				return
 			}
@@ -129,7 +129,27 @@ func (p *Proxy) authenticate(r *http.Request) (principal string, presigned bool,
 
 // authorize asks the Authorizer and turns a denial into the error response S3 sends.
 func (p *Proxy) authorize(principal string, o *op, action, resource string, ctx map[string][]string) *s3Error {
-	err := p.auth.Authorize(principal, iam.Request{Action: action, Resource: resource, Context: ctx})
+	return p.denied(principal, o, action, resource, p.auth.Authorize(principal, iam.Request{Action: action, Resource: resource, Context: ctx}))
+}
+
+// decider is an Authorizer that can also decide without recording a call.
+type decider interface {
+	Decide(principal string, req iam.Request) error
+}
+
+// probe is a check S3 makes on its own while answering a call (the missing-key
+// rule): it is decided like any request but, with an Authorizer that records calls,
+// not recorded as one of the caller's.
+func (p *Proxy) probe(principal string, o *op, action, resource string) *s3Error {
+	req := iam.Request{Action: action, Resource: resource}
+	if d, ok := p.auth.(decider); ok {
+		return p.denied(principal, o, action, resource, d.Decide(principal, req))
+	}
+	return p.authorize(principal, o, action, resource, nil)
+}
+
+// denied turns an authorization error into S3's AccessDenied answer (nil when allowed).
+func (p *Proxy) denied(principal string, o *op, action, resource string, err error) *s3Error {
 	if err == nil {
 		return nil
 	}
