@@ -2,7 +2,6 @@ package opscli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,11 +43,8 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var cfg doctor.Config
 	fs.StringVar(&cfg.Stack, "stack", doctor.DefaultStack, "CloudFormation stack name of the deployment")
 	fs.DurationVar(&cfg.MaxSnapshotAge, "max-snapshot-age", doctor.DefaultMaxSnapshotAge, "oldest acceptable newest automated snapshot")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return ErrUsage
+	if done, err := parseFlags(fs, args); done {
+		return err
 	}
 	switch {
 	case fs.NArg() > 0:

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 
-	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/grants"
 	"github.com/snaplake/snaplake/internal/ingest"
@@ -49,16 +47,8 @@ Flags:
 
 // Grants is `snaplake grants plan`: the plan the grants Lambda applies, printed.
 func Grants(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "plan" {
-		switch {
-		case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
-			fmt.Fprint(stderr, grantsUsage)
-			return nil
-		case len(args) > 0:
-			fmt.Fprintf(stderr, "snaplake grants: unknown subcommand %q\n", args[0])
-		}
-		fmt.Fprint(stderr, grantsUsage)
-		return ErrUsage
+	if done, err := planSubcommand("grants", grantsUsage, args, stderr); done {
+		return err
 	}
 	fs := flag.NewFlagSet("grants plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -77,38 +67,26 @@ func Grants(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&keep, "keep", "", "comma-separated principals whose grants are never revoked (data lake admins)")
 	var dsn string
 	fs.StringVar(&dsn, "mysql-dsn", "", "the source database, to name tables as the lake does (default $"+MySQLDSNEnv+")")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return ErrUsage
-	}
-	usageErr := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "snaplake grants plan: "+format+"\n", a...)
-		fs.Usage()
-		return ErrUsage
+	if done, err := parseFlags(fs, args[1:]); done {
+		return err
 	}
 	switch {
 	case fs.NArg() > 0:
-		return usageErr("unexpected argument %q", fs.Arg(0))
+		return usageError(fs, "unexpected argument %q", fs.Arg(0))
 	case configPath == "":
-		return usageErr("missing --config")
+		return usageError(fs, "missing --config")
 	case account != "" && !accountID.MatchString(account):
-		return usageErr("--account %q is not a 12-digit AWS account ID", account)
+		return usageError(fs, "--account %q is not a 12-digit AWS account ID", account)
 	}
 
-	f, err := config.Load(configPath)
+	in, err := loadIngest(configPath)
 	if err != nil {
-		return err // names the file, and the line of each problem
+		return err
 	}
-	if f.Ingest == nil {
-		return fmt.Errorf("%s: no ingest section, so no access rules to plan", configPath)
-	}
-	in := f.Ingest
 	if account == "" {
 		for _, a := range in.Access {
 			if r := strings.TrimSpace(a.Role); r != "" && r != grants.IAMAllowedPrincipals && !strings.HasPrefix(r, "arn:") {
-				return usageErr("role %q is a name: give --account to make it an ARN (or write the ARN in %s)", r, configPath)
+				return usageError(fs, "role %q is a name: give --account to make it an ARN (or write the ARN in %s)", r, configPath)
 			}
 		}
 	}

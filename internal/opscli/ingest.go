@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,16 +40,8 @@ Flags:
 
 // Ingest is `snaplake ingest plan`: the reconfigure Lambda's planning, run by hand.
 func Ingest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "plan" {
-		switch {
-		case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
-			fmt.Fprint(stderr, ingestUsage)
-			return nil
-		case len(args) > 0:
-			fmt.Fprintf(stderr, "snaplake ingest: unknown subcommand %q\n", args[0])
-		}
-		fmt.Fprint(stderr, ingestUsage)
-		return ErrUsage
+	if done, err := planSubcommand("ingest", ingestUsage, args, stderr); done {
+		return err
 	}
 	fs := flag.NewFlagSet("ingest plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -64,16 +55,8 @@ func Ingest(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&atText, "at", "", "the run's time, RFC 3339 (default now)")
 	fs.StringVar(&dsn, "mysql-dsn", "", "the source database, go-sql-driver/mysql DSN (default $"+MySQLDSNEnv+")")
 	fs.StringVar(&bucket, "bucket", "", "the lake bucket, for the crawler include paths")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return ErrUsage
-	}
-	usageErr := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "snaplake ingest plan: "+format+"\n", a...)
-		fs.Usage()
-		return ErrUsage
+	if done, err := parseFlags(fs, args[1:]); done {
+		return err
 	}
 	if dsn == "" {
 		dsn = os.Getenv(MySQLDSNEnv)
@@ -81,17 +64,17 @@ func Ingest(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	at := time.Now()
 	switch {
 	case fs.NArg() > 0:
-		return usageErr("unexpected argument %q", fs.Arg(0))
+		return usageError(fs, "unexpected argument %q", fs.Arg(0))
 	case configPath == "":
-		return usageErr("missing --config")
+		return usageError(fs, "missing --config")
 	case set != ingest.SetDaily && set != ingest.SetFrequent:
-		return usageErr("--set must be %s or %s, got %q", ingest.SetDaily, ingest.SetFrequent, set)
+		return usageError(fs, "--set must be %s or %s, got %q", ingest.SetDaily, ingest.SetFrequent, set)
 	case dsn == "":
-		return usageErr("missing --mysql-dsn (or %s)", MySQLDSNEnv)
+		return usageError(fs, "missing --mysql-dsn (or %s)", MySQLDSNEnv)
 	case atText != "":
 		var err error
 		if at, err = time.Parse(time.RFC3339, atText); err != nil {
-			return usageErr("--at %q is not an RFC 3339 time such as 2026-03-30T08:00:00+02:00", atText)
+			return usageError(fs, "--at %q is not an RFC 3339 time such as 2026-03-30T08:00:00+02:00", atText)
 		}
 	}
 
@@ -138,7 +121,7 @@ func loadIngest(path string) (*ingest.Config, error) {
 		return nil, err
 	}
 	if f.Ingest == nil {
-		return nil, fmt.Errorf("%s: no ingest section, so no tables to plan", path)
+		return nil, fmt.Errorf("%s: no ingest section", path)
 	}
 	return f.Ingest, nil
 }

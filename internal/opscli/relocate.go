@@ -3,7 +3,6 @@ package opscli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,11 +43,8 @@ func Relocate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Int64Var(&o.PartSize, "part-size", relocate.DefaultPartSize, "bytes per part of a multipart copy")
 	fs.StringVar(&o.KMSKeyID, "kms-key-id", "", "KMS key for SSE-KMS on every copy (empty: bucket default encryption)")
 	fs.IntVar(&o.Retention, "retention", relocate.DefaultRetention, "snapshot_date partitions to keep per table (0 keeps all)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return ErrUsage
+	if done, err := parseFlags(fs, args); done {
+		return err
 	}
 	var missing []string
 	for _, f := range []struct{ name, value string }{{"--bucket", o.Bucket}, {"--export-id", o.ExportID}, {"--snapshot-date", o.SnapshotDate}} {
