@@ -4,7 +4,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
 	"os"
@@ -30,12 +29,11 @@ func main() {
 			return nil, err
 		}
 		h := callback.AwaitHandler{
-			Store: store,
-			SFN:   sfn.NewFromConfig(cfg),
-			RDS:   rds.NewFromConfig(cfg),
-			Glue:  glue.NewFromConfig(cfg),
-			// The table folders the crawler is pointed at live under DEST_PREFIX.
-			DataPrefix: cmp.Or(os.Getenv(deploy.EnvDestPrefix), deploy.DataPrefix),
+			Store:      store,
+			SFN:        sfn.NewFromConfig(cfg),
+			RDS:        rds.NewFromConfig(cfg),
+			Glue:       glue.NewFromConfig(cfg),
+			DataPrefix: callback.DataPrefixFromEnv(os.Getenv),
 			Log:        log,
 		}
 		return h.Handle, nil

@@ -171,3 +171,12 @@ func StoreFromEnv(getenv func(string) string, s3 S3API) (Store, error) {
 	}
 	return st, nil
 }
+
+// DataPrefixFromEnv is where the await function finds the table folders it points a
+// crawler at: DEST_PREFIX, default deploy.DataPrefix.
+func DataPrefixFromEnv(getenv func(string) string) string {
+	if p := getenv(deploy.EnvDestPrefix); p != "" {
+		return p
+	}
+	return deploy.DataPrefix
+}

@@ -3,7 +3,6 @@
 package offline
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -161,7 +160,7 @@ func New(cfg Config) (*Pipeline, error) {
 	p.await = callback.AwaitHandler{
 		Store: awaitStore, SFN: acct.SFN(deploy.FnAwaitCallback, p.Tokens),
 		RDS: acct.RDS(deploy.FnAwaitCallback, cfg.RDS), Glue: acct.Glue(deploy.FnAwaitCallback, cfg.Glue),
-		DataPrefix: cmp.Or(awaitEnv(deploy.EnvDestPrefix), deploy.DataPrefix), Log: logFor(deploy.FnAwaitCallback),
+		DataPrefix: callback.DataPrefixFromEnv(awaitEnv), Log: logFor(deploy.FnAwaitCallback),
 	}
 
 	resumeStore, err := callback.StoreFromEnv(cfg.env(fn(deploy.FnResume)), acct.S3(deploy.FnResume))
