@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -242,22 +243,26 @@ func (s *snaplake) tagRole(role awsiam.IRole, name string) {
 
 // functionArns is the FunctionArns output: {"<function>": "<function ARN>"}.
 func (s *snaplake) functionArns() string {
-	parts := []string{}
-	for _, name := range deploy.Functions {
-		parts = append(parts, fmt.Sprintf("%q:%q", name, *s.fns[name].FunctionArn()))
-	}
-	return *awscdk.Fn_Join(jsii.String(""), jsii.Strings("{", strings.Join(parts, ","), "}"))
+	return jsonObject(deploy.Functions, func(name string) string { return *s.fns[name].FunctionArn() })
 }
 
 // roleArns is the RoleArns output: {"<function or service role>": "<role ARN>"}, the
 // names `snaplake doctor` finds in the recorded permission list.
 func (s *snaplake) roleArns() string {
-	parts := []string{}
-	for _, name := range deploy.Functions {
-		parts = append(parts, fmt.Sprintf("%q:%q", name, *s.fns[name].Role().RoleArn()))
+	return jsonObject(append(slices.Clone(deploy.Functions), deploy.ServiceRoles...), func(name string) string {
+		if fn, ok := s.fns[name]; ok {
+			return *fn.Role().RoleArn()
+		}
+		return *s.roles[name].RoleArn()
+	})
+}
+
+// jsonObject writes {"name": value, ...} in the order of names; the values may be
+// CDK tokens, which CloudFormation resolves inside the string.
+func jsonObject(names []string, value func(string) string) string {
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = fmt.Sprintf("%q:%q", name, value(name))
 	}
-	for _, name := range deploy.ServiceRoles {
-		parts = append(parts, fmt.Sprintf("%q:%q", name, *s.roles[name].RoleArn()))
-	}
-	return *awscdk.Fn_Join(jsii.String(""), jsii.Strings("{", strings.Join(parts, ","), "}"))
+	return "{" + strings.Join(parts, ",") + "}"
 }
