@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -21,15 +22,16 @@ import (
 	"github.com/snaplake/snaplake/internal/local/warehouse"
 )
 
-// The offline deployment the demo runs: the contract resolved from the synthesized
-// template (its bucket, functions, roles and crawlers).
-var (
-	deployed = contract.MustLoad()
-	// Bucket is the lake bucket's name as the offline contract resolves it.
-	Bucket = deployed.Bucket
-	// Crawler crawls the sample database.
-	Crawler = deploy.CrawlerName(warehouse.Database)
-)
+// deployed is the offline deployment the demo runs: the contract resolved from the
+// synthesized template (its bucket, functions, roles and crawlers), read when a night
+// first needs it rather than at the start of every CLI command.
+var deployed = sync.OnceValue(contract.MustLoad)
+
+// lakeBucket is the lake bucket's name as the offline contract resolves it.
+func lakeBucket() string { return deployed().Bucket }
+
+// Crawler crawls the sample database.
+var Crawler = deploy.CrawlerName(warehouse.Database)
 
 // InstanceID is the demo's RDS instance: one of the contract's instances.
 const InstanceID = "snaplake-demo"

@@ -170,7 +170,7 @@ func TestNightsEndToEnd(t *testing.T) {
 	if err := saveState(home, st); err != nil {
 		t.Fatal(err)
 	}
-	junk := filepath.Join(home, "s3", Bucket, "data", "warehouse", "projects", "snapshot_date=2030-01-01", "1", "part-00000-partial.gz.parquet")
+	junk := filepath.Join(home, "s3", lakeBucket(), "data", "warehouse", "projects", "snapshot_date=2030-01-01", "1", "part-00000-partial.gz.parquet")
 	if err := os.MkdirAll(filepath.Dir(junk), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -253,10 +253,10 @@ var updatePermissions = flag.Bool("update-permissions", false, "rewrite internal
 // in review as a change of that file.
 func checkPermissions(t *testing.T, allowed []iam.Grant) {
 	t.Helper()
-	if n := len(offline.PermissionLines(deployed, allowed)); n < 30 {
+	if n := len(offline.PermissionLines(deployed(), allowed)); n < 30 {
 		t.Fatalf("only %d distinct allowed calls recorded: the nights did not run as their roles", n)
 	}
-	added, unused, err := offline.ComparePermissions(deployed, allowed, filepath.Join("..", "..", "..", offline.PermissionsFile), *updatePermissions)
+	added, unused, err := offline.ComparePermissions(deployed(), allowed, filepath.Join("..", "..", "..", offline.PermissionsFile), *updatePermissions)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func takeSnapshot(ctx context.Context, pool *sql.DB, night time.Time, rep *Repor
 	t := time.Now()
 	rep.SnapshotDate = night.Format("2006-01-02")
 	rep.SnapshotID = fmt.Sprintf("rds:%s-%s-03-00", InstanceID, rep.SnapshotDate)
-	rep.SnapshotARN = fmt.Sprintf("arn:aws:rds:%s:%s:snapshot:%s", deployed.Region, deployed.Account, rep.SnapshotID)
+	rep.SnapshotARN = fmt.Sprintf("arn:aws:rds:%s:%s:snapshot:%s", deployed().Region, deployed().Account, rep.SnapshotID)
 	rep.SnapshotDB = "snap_" + strings.ReplaceAll(rep.SnapshotDate, "-", "") + "_" + warehouse.Database
 	if err := dropOldSnapshots(ctx, pool, rep.SnapshotDB); err != nil {
 		return err
@@ -171,11 +171,11 @@ func removeNight(ctx context.Context, client *s3.Client, night time.Time) (int, 
 	exportID := InstanceID + "-" + date + "-03-00"
 	var keys []s3types.ObjectIdentifier
 	for _, prefix := range []string{deploy.ExportPrefix + exportID + "/", deploy.DataPrefix, deploy.CallbackPrefix} {
-		pg := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(Bucket), Prefix: aws.String(prefix)})
+		pg := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(lakeBucket()), Prefix: aws.String(prefix)})
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
 			if err != nil {
-				return 0, fmt.Errorf("list s3://%s/%s: %w", Bucket, prefix, err)
+				return 0, fmt.Errorf("list s3://%s/%s: %w", lakeBucket(), prefix, err)
 			}
 			for _, o := range page.Contents {
 				k := aws.ToString(o.Key)
@@ -189,7 +189,7 @@ func removeNight(ctx context.Context, client *s3.Client, night time.Time) (int, 
 	total := len(keys)
 	for len(keys) > 0 {
 		n := min(len(keys), 1000)
-		out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(Bucket), Delete: &s3types.Delete{Objects: keys[:n], Quiet: aws.Bool(true)}})
+		out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(lakeBucket()), Delete: &s3types.Delete{Objects: keys[:n], Quiet: aws.Bool(true)}})
 		if err != nil {
 			return 0, fmt.Errorf("remove the unfinished night %s: %w", date, err)
 		}

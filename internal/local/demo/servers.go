@@ -45,10 +45,10 @@ func startServers(ctx context.Context, home string, log *slog.Logger, p *printer
 		return nil, fmt.Errorf("start the S3 server: %w", err)
 	}
 	srv.client = srv.s3.Client()
-	if err := ensureBucket(ctx, srv.client, Bucket); err != nil {
+	if err := ensureBucket(ctx, srv.client, lakeBucket()); err != nil {
 		return nil, err
 	}
-	p.stage("S3 server (versitygw)", srv.s3.Endpoint+", bucket "+Bucket, time.Since(t))
+	p.stage("S3 server (versitygw)", srv.s3.Endpoint+", bucket "+lakeBucket(), time.Since(t))
 	if srv.pool, err = srv.db.DB(""); err != nil {
 		return nil, err
 	}

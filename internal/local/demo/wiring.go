@@ -53,26 +53,26 @@ func deployNight(home string, opts Options, srv *servers, log *slog.Logger, p *p
 	}
 	// Every call below is authorized as the role that makes it: RDS writes the export
 	// as the export role, the crawler reads as the crawler role, each function as its own.
-	if d.account, err = offline.NewAccount(srv.s3, offline.AccountOptions{Contract: deployed, Log: log}); err != nil {
+	if d.account, err = offline.NewAccount(srv.s3, offline.AccountOptions{Contract: deployed(), Log: log}); err != nil {
 		d.close()
 		return nil, err
 	}
 	d.rds = &rdsexport.Service{
 		DB: d.exportPool, Snapshots: snapshots, S3: d.account.S3(deploy.RoleExport), Publish: publish,
 		Progress: p.exportProgress, Log: log.With("component", "rds-export"),
-		Account: deployed.Account, Region: deployed.Region,
+		Account: deployed().Account, Region: deployed().Region,
 	}
 	if opts.FailExport != "" {
 		d.rds.FailNext = func(string) string { return opts.FailExport }
 	}
 	var crawlers []glue.Crawler
-	for _, cr := range deployed.Crawlers {
+	for _, cr := range deployed().Crawlers {
 		// No include paths yet: the crawl wait sets one per table folder before each run.
 		crawlers = append(crawlers, glue.Crawler{Name: cr.Name, Role: cr.RoleArn, Database: cr.Database, Configuration: cr.Configuration})
 	}
 	d.glue = &glue.Service{
 		S3: d.account.S3(deploy.RoleCrawler), Catalog: d.catalog, Publish: publish, Log: log.With("component", "glue"),
-		Account: deployed.Account, Region: deployed.Region, Crawlers: crawlers,
+		Account: deployed().Account, Region: deployed().Region, Crawlers: crawlers,
 	}
 	d.counted = &countingRDS{RDS: d.rds}
 	d.pipeline, err = offline.New(offline.Config{
@@ -171,7 +171,7 @@ func (r snapshotResolver) ResolveSnapshot(_ context.Context, arn string) (rdsexp
 }
 
 func snapshotCreatedEvent(rep Report, night time.Time, n int) []byte {
-	ev := events.NewRDSSnapshotEvent(fmt.Sprintf("snaplake-demo-%s-%d", rep.SnapshotDate, n), deployed.Account, deployed.Region,
+	ev := events.NewRDSSnapshotEvent(fmt.Sprintf("snaplake-demo-%s-%d", rep.SnapshotDate, n), deployed().Account, deployed().Region,
 		night.Add(3*time.Hour+2*time.Minute), events.RDSSnapshotDetail{
 			EventCategories:  []string{"creation"},
 			SourceArn:        rep.SnapshotARN,
