@@ -91,14 +91,8 @@ func (p *Proxy) deleteObjects(w http.ResponseWriter, r *http.Request, principal 
 	}
 	// The proxy may have to edit the response: ask for it uncompressed.
 	delete(h, "Accept-Encoding")
-	out, e := p.outbound(r, presigned, bytes.NewReader(body), int64(len(body)))
-	if e != nil {
-		p.writeError(w, r, e)
-		return
-	}
-	resp, err := p.transport.RoundTrip(out)
-	if err != nil {
-		p.backendFailed(w, r, err)
+	resp, ok := p.forward(w, r, presigned, bytes.NewReader(body), int64(len(body)))
+	if !ok {
 		return
 	}
 	defer resp.Body.Close()

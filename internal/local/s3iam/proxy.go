@@ -53,14 +53,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.deleteObjects(w, r, principal, &o, presigned)
 		return
 	}
-	out, e := p.outbound(r, presigned, nil, 0)
-	if e != nil {
-		p.writeError(w, r, e)
-		return
-	}
-	resp, err := p.transport.RoundTrip(out)
-	if err != nil {
-		p.backendFailed(w, r, err)
+	resp, ok := p.forward(w, r, presigned, nil, 0)
+	if !ok {
 		return
 	}
 	defer resp.Body.Close()
@@ -82,6 +76,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.relay(w, r, resp, &o)
+}
+
+// forward sends the authorized request (with body, when not nil) to the backend,
+// re-signed; ok is false when it failed and the client has its answer already.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, presigned bool, body io.Reader, n int64) (*http.Response, bool) {
+	out, e := p.outbound(r, presigned, body, n)
+	if e != nil {
+		p.writeError(w, r, e)
+		return nil, false
+	}
+	resp, err := p.transport.RoundTrip(out)
+	if err != nil {
+		p.backendFailed(w, r, err)
+		return nil, false
+	}
+	return resp, true
 }
 
 // authenticate returns the principal the request's SigV4 credential names.
