@@ -201,7 +201,7 @@ func (h AwaitHandler) supersede(ctx context.Context, log *slog.Logger, w Wait, b
 	}
 	_, serr := h.SFN.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(w.Token), Output: aws.String(string(body))})
 	var res ResumeResult
-	return (ResumeHandler{Log: log}).settle(ctx, log.With("execution", w.Execution), w, serr, &res)
+	return settle(ctx, log.With("execution", w.Execution), w, serr, &res)
 }
 
 // pointCrawler sets the crawler's include paths to exactly the database's table
@@ -351,7 +351,7 @@ func (h AwaitHandler) checkExport(ctx context.Context, log *slog.Logger, w Wait,
 		return false, nil
 	}
 	var res ResumeResult
-	if err := (ResumeHandler{Log: log}).settle(ctx, log, w, serr, &res); err != nil {
+	if err := settle(ctx, log, w, serr, &res); err != nil {
 		return false, err
 	}
 	if err := h.Store.Delete(ctx, w.Kind, w.Key); err != nil {

@@ -113,7 +113,7 @@ func (h ResumeHandler) HandleEvent(ctx context.Context, raw json.RawMessage) (Re
 		}
 		_, err = h.SFN.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(w.Token), Output: aws.String(string(out))})
 		res.Outcome = OutcomeSucceeded
-		if err = h.settle(ctx, log, w, err, &res); err != nil {
+		if err = settle(ctx, log, w, err, &res); err != nil {
 			return ResumeResult{}, err
 		}
 	} else {
@@ -122,7 +122,7 @@ func (h ResumeHandler) HandleEvent(ctx context.Context, raw json.RawMessage) (Re
 		}
 		_, err = h.SFN.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(w.Token), Error: aws.String(v.errName), Cause: aws.String(truncate(v.cause, 32768))})
 		res.Outcome = OutcomeFailed
-		if err = h.settle(ctx, log, w, err, &res); err != nil {
+		if err = settle(ctx, log, w, err, &res); err != nil {
 			return ResumeResult{}, err
 		}
 	}
@@ -154,7 +154,7 @@ func (h ResumeHandler) exportCause(ctx context.Context, log *slog.Logger, w Wait
 
 // settle treats a token Step Functions no longer knows (timed out, already answered)
 // as done: retrying would never succeed.
-func (h ResumeHandler) settle(ctx context.Context, log *slog.Logger, w Wait, err error, res *ResumeResult) error {
+func settle(ctx context.Context, log *slog.Logger, w Wait, err error, res *ResumeResult) error {
 	if err == nil {
 		return nil
 	}
