@@ -48,9 +48,10 @@ type Plan struct {
 	Schedule Schedule  `json:"schedule"`
 
 	Source Source `json:"source"`
-	// LakeDatabase is the normalized source database: the Glue database and the
-	// folder under raw/.
+	// LakeDatabase is the normalized source database: the folder under raw/.
 	LakeDatabase string `json:"lakeDatabase"`
+	// CatalogDatabase is the Glue database of the loaded tables (CatalogDatabase).
+	CatalogDatabase string `json:"catalogDatabase"`
 	// Bucket is set by InBucket; without it the crawler targets are left out.
 	Bucket string `json:"bucket,omitempty"`
 
@@ -106,6 +107,11 @@ type SkippedTable struct {
 // RawPrefix is where the loads write, below the bucket.
 const RawPrefix = "raw/"
 
+// CatalogDatabase is the Glue database the loaded tables of a source database are
+// in: raw_<normalized name>, apart from the nightly snapshots' database of the same
+// source (which has the source's own name and the same table names).
+func CatalogDatabase(source string) string { return "raw_" + NormalizeName(source) }
+
 // PlanRun plans the run of set at the instant at, over the tables discovery found
 // and the lake's state. It refuses (with every problem, each a *FieldError where
 // it is the config's) a config that does not validate, that names a table or
@@ -125,17 +131,18 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 	loc, _ := c.Location() // validated
 	expr, _ := s.ScheduleExpression(loc)
 	p := Plan{
-		Set:          set,
-		At:           at.In(loc),
-		TimeZone:     loc.String(),
-		Due:          s.Due(at, loc),
-		NextRun:      s.NextRun(at, loc),
-		Schedule:     Schedule{Every: s.Every, At: s.At, Between: s.Between, Days: s.Days, Expression: expr},
-		Source:       c.Source,
-		LakeDatabase: NormalizeName(c.Source.Database),
-		Tables:       []PlannedTable{},
-		Skipped:      []SkippedTable{},
-		Renamed:      map[string]string{},
+		Set:             set,
+		At:              at.In(loc),
+		TimeZone:        loc.String(),
+		Due:             s.Due(at, loc),
+		NextRun:         s.NextRun(at, loc),
+		Schedule:        Schedule{Every: s.Every, At: s.At, Between: s.Between, Days: s.Days, Expression: expr},
+		Source:          c.Source,
+		LakeDatabase:    NormalizeName(c.Source.Database),
+		CatalogDatabase: CatalogDatabase(c.Source.Database),
+		Tables:          []PlannedTable{},
+		Skipped:         []SkippedTable{},
+		Renamed:         map[string]string{},
 	}
 
 	errs := c.CheckTables(tables)
@@ -215,14 +222,21 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 	return p, nil
 }
 
-// InBucket returns the plan with its crawler targets in bucket.
+// InBucket returns the plan with its crawler targets in bucket: the folder of each
+// incremental table, whose loads the crawler registers as partitions. A fully
+// reloaded table is not crawled: its catalog entry is switched to the new
+// generation in one UpdateTable when the load is complete.
 func (p Plan) InBucket(bucket string) Plan {
 	p.Bucket = bucket
 	p.Tables = slices.Clone(p.Tables)
-	p.CrawlerTargets = make([]string, len(p.Tables))
+	p.CrawlerTargets = []string{}
 	for i := range p.Tables {
+		if p.Tables[i].Mode != ModeIncremental {
+			continue
+		}
 		target := "s3://" + bucket + "/" + p.Tables[i].Destination
-		p.Tables[i].CrawlerTarget, p.CrawlerTargets[i] = target, target
+		p.Tables[i].CrawlerTarget = target
+		p.CrawlerTargets = append(p.CrawlerTargets, target)
 	}
 	return p
 }

@@ -34,6 +34,10 @@ type Options struct {
 	// GzipLevel is the gzip level of the pages (default gzip.BestSpeed: the
 	// files are rewritten by nobody and read by Athena, and speed dominates).
 	GzipLevel int
+	// Where, when set, limits the rows read to an SQL condition, with Args as the
+	// values of its ? placeholders (an incremental load's watermark range).
+	Where string
+	Args  []any
 }
 
 func (o Options) withDefaults() Options {
@@ -108,6 +112,9 @@ func ExportTable(ctx context.Context, db *sql.DB, schema, table string, newFile 
 		names[i] = QuoteIdentifier(c.Name)
 	}
 	query := "SELECT " + strings.Join(names, ", ") + " FROM " + QuoteIdentifier(schema) + "." + QuoteIdentifier(table)
+	if opts.Where != "" {
+		query += " WHERE " + opts.Where
+	}
 	free := make(chan *batch, batchesInFlight)
 	for range batchesInFlight {
 		free <- newBatch(len(cols), opts.BatchRows)
@@ -115,7 +122,7 @@ func ExportTable(ctx context.Context, db *sql.DB, schema, table string, newFile 
 	full := make(chan *batch, batchesInFlight)
 	readErr := make(chan error, 1)
 	go func() {
-		readErr <- readTable(ctx, conn, query, cols, opts.BatchRows, free, full)
+		readErr <- readTable(ctx, conn, query, opts.Args, cols, opts.BatchRows, free, full)
 	}()
 
 	enc := newEncoder(cols, table, opts, newFile)
@@ -202,8 +209,10 @@ func (c *Column) numeric() bool {
 // readTable runs query and batches its rows. It reads through the driver
 // directly when the driver allows it: database/sql's Scan costs as much
 // again as the driver's own decoding, and the reader is half the work.
-func readTable(ctx context.Context, conn *sql.Conn, query string, cols []Column, batchRows int, free <-chan *batch, full chan<- *batch) error {
+func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, cols []Column, batchRows int, free <-chan *batch, full chan<- *batch) error {
 	defer close(full)
+	// With arguments, database/sql converts them; the driver's own interface is
+	// kept for plain reads.
 	direct := false
 	if err := conn.Raw(func(dc any) error {
 		_, direct = dc.(driver.QueryerContext)
@@ -211,6 +220,7 @@ func readTable(ctx context.Context, conn *sql.Conn, query string, cols []Column,
 	}); err != nil {
 		return err
 	}
+	direct = direct && len(args) == 0
 	if direct {
 		return conn.Raw(func(dc any) error {
 			drows, err := dc.(driver.QueryerContext).QueryContext(ctx, query, nil)
@@ -228,7 +238,7 @@ func readTable(ctx context.Context, conn *sql.Conn, query string, cols []Column,
 			})
 		})
 	}
-	rows, err := conn.QueryContext(ctx, query)
+	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}

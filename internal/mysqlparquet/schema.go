@@ -212,6 +212,29 @@ func mapType(c *Column, hasCharset bool) {
 	}
 }
 
+// HiveType is the column's type as Glue and Athena name it for the Parquet type it
+// is written as (bigint, decimal(12,2), timestamp...).
+func (c *Column) HiveType() string {
+	switch c.kind {
+	case kindBytes:
+		return "binary"
+	case kindInt32:
+		return "int"
+	case kindInt64:
+		return "bigint"
+	case kindDecimal32, kindDecimal64, kindDecimalFixed:
+		return fmt.Sprintf("decimal(%d,%d)", max(c.Precision, 1), c.Scale)
+	case kindDouble:
+		return "double"
+	case kindDate:
+		return "date"
+	case kindTimestamp:
+		return "timestamp"
+	default:
+		return "string"
+	}
+}
+
 // decimalBytes is the smallest two's-complement width holding precision digits.
 func decimalBytes(precision int) int {
 	for n := 1; n <= 16; n++ {

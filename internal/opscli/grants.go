@@ -91,7 +91,7 @@ func Grants(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if database == "" {
-		database = ingest.NormalizeName(in.Source.Database)
+		database = ingest.CatalogDatabase(in.Source.Database)
 	}
 	lakeName := ingest.NormalizeName
 	if dsn == "" {

@@ -37,7 +37,7 @@ const listPermissions = `{
     "PrincipalResourcePermissions": [
         {
             "Principal": {"DataLakePrincipalIdentifier": "IAM_ALLOWED_PRINCIPALS"},
-            "Resource": {"Database": {"CatalogId": "123456789012", "Name": "shop_eu"}},
+            "Resource": {"Database": {"CatalogId": "123456789012", "Name": "raw_shop_eu"}},
             "Permissions": ["ALL"],
             "PermissionsWithGrantOption": [],
             "LastUpdated": "2026-01-29T18:05:29.122000+13:00",
@@ -45,38 +45,38 @@ const listPermissions = `{
         },
         {
             "Principal": {"DataLakePrincipalIdentifier": "IAM_ALLOWED_PRINCIPALS"},
-            "Resource": {"Table": {"CatalogId": "123456789012", "DatabaseName": "shop_eu", "Name": "orders"}},
+            "Resource": {"Table": {"CatalogId": "123456789012", "DatabaseName": "raw_shop_eu", "Name": "orders"}},
             "Permissions": ["ALL", "ALTER", "DELETE", "DESCRIBE", "DROP", "INSERT"],
             "PermissionsWithGrantOption": [],
             "LastUpdated": 1769663129.122
         },
         {
             "Principal": {"DataLakePrincipalIdentifier": "IAM_ALLOWED_PRINCIPALS"},
-            "Resource": {"TableWithColumns": {"CatalogId": "123456789012", "DatabaseName": "shop_eu", "Name": "orders", "ColumnWildcard": {}}},
+            "Resource": {"TableWithColumns": {"CatalogId": "123456789012", "DatabaseName": "raw_shop_eu", "Name": "orders", "ColumnWildcard": {}}},
             "Permissions": ["SELECT"],
             "PermissionsWithGrantOption": []
         },
         {
             "Principal": {"DataLakePrincipalIdentifier": "arn:aws:iam::123456789012:role/support"},
-            "Resource": {"Database": {"CatalogId": "123456789012", "Name": "shop_eu"}},
+            "Resource": {"Database": {"CatalogId": "123456789012", "Name": "raw_shop_eu"}},
             "Permissions": ["DESCRIBE"],
             "PermissionsWithGrantOption": []
         },
         {
             "Principal": {"DataLakePrincipalIdentifier": "arn:aws:iam::123456789012:role/support"},
-            "Resource": {"TableWithColumns": {"CatalogId": "123456789012", "DatabaseName": "shop_eu", "Name": "orders", "ColumnWildcard": {}}},
+            "Resource": {"TableWithColumns": {"CatalogId": "123456789012", "DatabaseName": "raw_shop_eu", "Name": "orders", "ColumnWildcard": {}}},
             "Permissions": ["SELECT"],
             "PermissionsWithGrantOption": []
         },
         {
             "Principal": {"DataLakePrincipalIdentifier": "arn:aws:iam::123456789012:role/support"},
-            "Resource": {"TableWithColumns": {"CatalogId": "123456789012", "DatabaseName": "shop_eu", "Name": "customers", "ColumnWildcard": {}}},
+            "Resource": {"TableWithColumns": {"CatalogId": "123456789012", "DatabaseName": "raw_shop_eu", "Name": "customers", "ColumnWildcard": {}}},
             "Permissions": ["SELECT"],
             "PermissionsWithGrantOption": []
         },
         {
             "Principal": {"DataLakePrincipalIdentifier": "arn:aws:iam::123456789012:role/lake-admin"},
-            "Resource": {"Database": {"CatalogId": "123456789012", "Name": "shop_eu"}},
+            "Resource": {"Database": {"CatalogId": "123456789012", "Name": "raw_shop_eu"}},
             "Permissions": ["ALL"],
             "PermissionsWithGrantOption": ["ALL"]
         },
@@ -113,8 +113,8 @@ func TestGrantsPlan(t *testing.T) {
 	current := writeFile(t, dir, "current.json", listPermissions)
 
 	const (
-		analytics = `"principal":"arn:aws:iam::123456789012:role/analytics","database":"shop_eu"`
-		support   = `"principal":"arn:aws:iam::123456789012:role/support","database":"shop_eu"`
+		analytics = `"principal":"arn:aws:iam::123456789012:role/analytics","database":"raw_shop_eu"`
+		support   = `"principal":"arn:aws:iam::123456789012:role/support","database":"raw_shop_eu"`
 	)
 	allDesired := `{
   "add": [
@@ -138,7 +138,7 @@ func TestGrantsPlan(t *testing.T) {
 			name:      "without --current every grant is to add",
 			args:      []string{"plan", "--config", cfg, "--account", "123456789012"},
 			want:      allDesired,
-			stderrHas: "grants plan: database shop_eu, 6 to add, 0 to revoke",
+			stderrHas: "grants plan: database raw_shop_eu, 6 to add, 0 to revoke",
 		},
 		{
 			name: "against list-permissions output",
@@ -152,8 +152,8 @@ func TestGrantsPlan(t *testing.T) {
     {` + support + `,"table":"order_items","permissions":["SELECT"]}
   ],
   "revoke": [
-    {"principal":"IAM_ALLOWED_PRINCIPALS","database":"shop_eu","permissions":["ALL"]},
-    {"principal":"IAM_ALLOWED_PRINCIPALS","database":"shop_eu","table":"orders","permissions":["ALL","ALTER","DELETE","DESCRIBE","DROP","INSERT","SELECT"]},
+    {"principal":"IAM_ALLOWED_PRINCIPALS","database":"raw_shop_eu","permissions":["ALL"]},
+    {"principal":"IAM_ALLOWED_PRINCIPALS","database":"raw_shop_eu","table":"orders","permissions":["ALL","ALTER","DELETE","DESCRIBE","DROP","INSERT","SELECT"]},
     {` + support + `,"table":"customers","permissions":["SELECT"]}
   ]
 }
@@ -161,7 +161,7 @@ func TestGrantsPlan(t *testing.T) {
 			stderrHas: "4 to add, 3 to revoke",
 		},
 		{
-			name: "another Glue database: nothing of shop_eu is revoked",
+			name: "another Glue database: nothing of raw_shop_eu is revoked",
 			args: []string{"plan", "--config", cfg, "--current", current, "--account", "123456789012", "--database", "hr"},
 			want: `{
   "add": [

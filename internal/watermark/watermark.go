@@ -45,10 +45,22 @@ type Store struct {
 // Mark is a table's watermark object.
 type Mark struct {
 	LakeName string    `json:"lakeName"`
+	Mode     string    `json:"mode,omitempty"`
 	Column   string    `json:"column,omitempty"`
 	Value    *string   `json:"value,omitempty"` // nil: loaded whole (a full reload)
 	Run      string    `json:"run"`
 	LoadedAt time.Time `json:"loadedAt"`
+	// Generation is the folder a fully reloaded table's catalog entry points at.
+	Generation string `json:"generation,omitempty"`
+	// Retired are earlier generations, kept until no running query can still read
+	// them, then deleted.
+	Retired []Retired `json:"retired,omitempty"`
+}
+
+// Retired is a generation the catalog no longer points at.
+type Retired struct {
+	Folder string    `json:"folder"`
+	Since  time.Time `json:"since"`
 }
 
 // Lease says a run is loading a table until it commits or the lease expires.
@@ -175,40 +187,66 @@ func preconditionFailed(err error) bool {
 }
 
 // Acquire takes the table's lease for run until ttl from now. An expired lease of
-// another run is taken over; a live one gives *HeldError. The lease is created with
-// an S3 conditional write, so of two runs racing for it exactly one wins.
-func (s Store) Acquire(ctx context.Context, database, table, run string, ttl time.Duration) error {
-	key := dir(database, table) + "lease.json"
+// another run is taken over and returned (that run died: what it wrote is not
+// committed, and the caller removes it); a live one gives *HeldError. The lease is
+// created with an S3 conditional write, so of two runs racing for it exactly one wins.
+func (s Store) Acquire(ctx context.Context, database, table, run string, ttl time.Duration) (expired *Lease, err error) {
+	return s.acquire(ctx, dir(database, table)+"lease.json", database+"."+table, run, ttl)
+}
+
+// AcquireSet takes the lease of a set of database for run: two runs of one set
+// never overlap (the second is reported and does nothing).
+func (s Store) AcquireSet(ctx context.Context, database, set, run string, ttl time.Duration) (expired *Lease, err error) {
+	return s.acquire(ctx, setKey(database, set), "set "+set+" of "+database, run, ttl)
+}
+
+// ReleaseSet drops the run's lease of the set.
+func (s Store) ReleaseSet(ctx context.Context, database, set, run string) error {
+	return s.release(ctx, setKey(database, set), "set "+set+" of "+database, run)
+}
+
+// SetsPrefix holds the sets' leases, apart from the tables' state.
+const SetsPrefix = "state/ingest-sets/"
+
+func setKey(database, set string) string {
+	return SetsPrefix + url.PathEscape(database) + "/" + url.PathEscape(set) + "/lease.json"
+}
+
+func (s Store) acquire(ctx context.Context, key, what, run string, ttl time.Duration) (*Lease, error) {
 	now := s.now()
 	lease := Lease{Run: run, Since: now, ExpiresAt: now.Add(ttl)}
+	var expired *Lease
 	for attempt := 0; attempt < 2; attempt++ {
 		err := s.put(ctx, key, lease, true)
 		if err == nil {
-			return nil
+			return expired, nil
 		}
 		if !preconditionFailed(err) {
-			return fmt.Errorf("take the lease of %s.%s: %w", database, table, err)
+			return nil, fmt.Errorf("take the lease of %s: %w", what, err)
 		}
 		var held Lease
 		found, rerr := s.read(ctx, key, &held)
 		if rerr != nil {
-			return fmt.Errorf("read the lease of %s.%s: %w", database, table, rerr)
+			return nil, fmt.Errorf("read the lease of %s: %w", what, rerr)
 		}
 		if found && held.Run == run {
-			return nil // this run's own lease (a retried call)
+			return nil, nil // this run's own lease (a retried call)
 		}
 		if found && held.ExpiresAt.After(now) {
-			return &HeldError{Table: database + "." + table, Lease: held}
+			return nil, &HeldError{Table: what, Lease: held}
 		}
 		// Expired (its run died): remove it and try once more; a racing run that
 		// removed it first makes the conditional write fail again, and we report it.
+		if found {
+			expired = &held
+		}
 		if _, err := s.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}); err != nil {
-			return fmt.Errorf("remove the expired lease of %s.%s: %w", database, table, err)
+			return nil, fmt.Errorf("remove the expired lease of %s: %w", what, err)
 		}
 	}
 	var held Lease
 	_, _ = s.read(ctx, key, &held)
-	return &HeldError{Table: database + "." + table, Lease: held}
+	return nil, &HeldError{Table: what, Lease: held}
 }
 
 // Commit records the table's new watermark, then releases the run's lease. A run
@@ -234,14 +272,24 @@ func (s Store) Commit(ctx context.Context, database, table string, m Mark) error
 
 // Release drops the run's lease (a run that loaded nothing, or failed).
 func (s Store) Release(ctx context.Context, database, table, run string) error {
-	key := dir(database, table) + "lease.json"
+	return s.release(ctx, dir(database, table)+"lease.json", database+"."+table, run)
+}
+
+func (s Store) release(ctx context.Context, key, what, run string) error {
 	var held Lease
 	found, err := s.read(ctx, key, &held)
 	if err != nil || !found || held.Run != run {
 		return err
 	}
 	if _, err := s.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}); err != nil {
-		return fmt.Errorf("release the lease of %s.%s: %w", database, table, err)
+		return fmt.Errorf("release the lease of %s: %w", what, err)
 	}
 	return nil
+}
+
+// Mark reads a table's watermark object; found is false when the table was never
+// committed.
+func (s Store) Mark(ctx context.Context, database, table string) (m Mark, found bool, err error) {
+	found, err = s.read(ctx, dir(database, table)+"watermark.json", &m)
+	return m, found, err
 }

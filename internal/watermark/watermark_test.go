@@ -31,7 +31,7 @@ func TestOneWatermarkPerTableWhicheverSetLoadsIt(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	// The frequent set loads orders up to 41, then the daily set reads the same mark.
-	if err := s.Acquire(ctx, "warehouse", "orders", "frequent-0900", time.Hour); err != nil {
+	if _, err := s.Acquire(ctx, "warehouse", "orders", "frequent-0900", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Commit(ctx, "warehouse", "orders", Mark{LakeName: "orders", Column: "id", Value: ptr("41"), Run: "frequent-0900"}); err != nil {
@@ -56,7 +56,7 @@ func TestALoadedTableIsNeverLoadedConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := s.Acquire(ctx, "warehouse", "customer", string(rune('a'+i)), time.Hour)
+			_, err := s.Acquire(ctx, "warehouse", "customer", string(rune('a'+i)), time.Hour)
 			var held *HeldError
 			switch {
 			case err == nil:
@@ -82,11 +82,11 @@ func TestALoadedTableIsNeverLoadedConcurrently(t *testing.T) {
 	}
 	// An expired lease (its run died) is taken over.
 	*now = now.Add(2 * time.Hour)
-	if err := s.Acquire(ctx, "warehouse", "customer", "next", time.Hour); err != nil {
+	if _, err := s.Acquire(ctx, "warehouse", "customer", "next", time.Hour); err != nil {
 		t.Fatalf("taking over an expired lease: %v", err)
 	}
 	// Names that share a prefix are separate tables.
-	if err := s.Acquire(ctx, "warehouse", "customer_address", "other", time.Hour); err != nil {
+	if _, err := s.Acquire(ctx, "warehouse", "customer_address", "other", time.Hour); err != nil {
 		t.Fatalf("customer_address: %v", err)
 	}
 }
@@ -95,7 +95,7 @@ func TestNamesThatAreNotPathSegments(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	for _, table := range []string{"order-lines", "Übersicht", "select", "a/b", "x%20y"} {
-		if err := s.Acquire(ctx, "ware house", table, "r", time.Hour); err != nil {
+		if _, err := s.Acquire(ctx, "ware house", table, "r", time.Hour); err != nil {
 			t.Fatalf("%s: %v", table, err)
 		}
 		if err := s.Commit(ctx, "ware house", table, Mark{LakeName: "t", Column: "id", Value: ptr(table), Run: "r"}); err != nil {

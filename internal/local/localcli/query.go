@@ -153,7 +153,7 @@ func roleAccess(path, role string) (*lake.Access, error) {
 	default:
 		return nil, fmt.Errorf("role %s matches several roles of %s (%s): give its ARN", role, path, strings.Join(principals, ", "))
 	}
-	database := ingest.NormalizeName(in.Source.Database)
+	database := ingest.CatalogDatabase(in.Source.Database)
 	desired, err := grants.Desired(database, in.Access, ingest.NormalizeName, arn)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -54,7 +54,7 @@ func queryTestHome(t *testing.T) string {
 		}
 	}
 	err = cat.Put(glue.Table{
-		Database: "warehouse", Name: "file_downloads", Location: "s3://snaplake-lake/" + base,
+		Database: "raw_warehouse", Name: "file_downloads", Location: "s3://snaplake-lake/" + base,
 		Columns:       []glue.Column{{Name: "id", Type: "bigint"}, {Name: "agent", Type: "string"}},
 		PartitionKeys: []glue.Column{{Name: "snapshot_date", Type: "string"}},
 		Partitions:    []string{"2026-11-19", "2026-11-20"},
@@ -65,8 +65,8 @@ func queryTestHome(t *testing.T) string {
 	return home
 }
 
-const latestCount = `SELECT count(*) AS n FROM warehouse.file_downloads
-  WHERE snapshot_date = (SELECT max(snapshot_date) FROM "warehouse"."file_downloads$partitions")`
+const latestCount = `SELECT count(*) AS n FROM raw_warehouse.file_downloads
+  WHERE snapshot_date = (SELECT max(snapshot_date) FROM "raw_warehouse"."file_downloads$partitions")`
 
 func TestQuery(t *testing.T) {
 	home := queryTestHome(t)
@@ -83,14 +83,14 @@ func TestQuery(t *testing.T) {
 		{name: "table", args: []string{"--home", home, latestCount},
 			stdout: " n\n---\n 3\n(1 row)\n"},
 		{name: "home from SNAPLAKE_HOME, csv", env: home,
-			args:   []string{"--format", "csv", "SELECT snapshot_date, count(*) AS n FROM warehouse.file_downloads GROUP BY 1 ORDER BY 1"},
+			args:   []string{"--format", "csv", "SELECT snapshot_date, count(*) AS n FROM raw_warehouse.file_downloads GROUP BY 1 ORDER BY 1"},
 			stdout: "snapshot_date,n\n2026-11-19,2\n2026-11-20,3\n"},
-		{name: "json, SQL in several arguments", args: []string{"-home=" + home, "-format=json", "SELECT", "*", `FROM "warehouse"."file_downloads$partitions" ORDER BY 1`},
+		{name: "json, SQL in several arguments", args: []string{"-home=" + home, "-format=json", "SELECT", "*", `FROM "raw_warehouse"."file_downloads$partitions" ORDER BY 1`},
 			stdout: "[\n  {\"snapshot_date\": \"2026-11-19\"},\n  {\"snapshot_date\": \"2026-11-20\"}\n]\n"},
 		{name: "no lake yet", args: []string{"--home", empty, "SELECT 1"},
 			errHas: "no local lake in " + empty + ": run `snaplake demo` (or `make demo`) first"},
-		{name: "unknown table", args: []string{"--home", home, "SELECT * FROM warehouse.downloads"},
-			errHas: "table warehouse.downloads does not exist; tables: warehouse.file_downloads"},
+		{name: "unknown table", args: []string{"--home", home, "SELECT * FROM raw_warehouse.downloads"},
+			errHas: "table raw_warehouse.downloads does not exist; tables: raw_warehouse.file_downloads"},
 		{name: "bad SQL", args: []string{"--home", home, "SELEC 1"},
 			errHas: "syntax error"},
 		{name: "unknown flag", args: []string{"--hom", home, "SELECT 1"},
@@ -165,7 +165,7 @@ func TestQueryAs(t *testing.T) {
 	}
 	// Catalogued with no files: an empty table, which needs no Parquet here.
 	err = cat.Put(glue.Table{
-		Database: "warehouse", Name: "users", Location: "s3://snaplake-lake/data/warehouse/users/",
+		Database: "raw_warehouse", Name: "users", Location: "s3://snaplake-lake/data/warehouse/users/",
 		Columns:       []glue.Column{{Name: "id", Type: "bigint"}, {Name: "name", Type: "string"}, {Name: "email", Type: "string"}},
 		PartitionKeys: []glue.Column{{Name: "snapshot_date", Type: "string"}},
 	})
@@ -188,22 +188,22 @@ func TestQueryAs(t *testing.T) {
 		stdout    string
 		stderrHas string
 	}{
-		{name: "granted columns only, SELECT *", args: as("support", "SELECT * FROM warehouse.users"),
+		{name: "granted columns only, SELECT *", args: as("support", "SELECT * FROM raw_warehouse.users"),
 			stdout: "id,name\n"},
 		{name: "role as the ARN of the offline account", args: as("arn:aws:iam::000000000000:role/support", "SELECT id, name FROM users"),
 			stdout: "id,name\n"},
-		{name: "ungranted column", args: as("support", "SELECT id, email FROM warehouse.users"),
-			errIs: "column warehouse.users.email is not granted to role support (Lake Formation)"},
+		{name: "ungranted column", args: as("support", "SELECT id, email FROM raw_warehouse.users"),
+			errIs: "column raw_warehouse.users.email is not granted to role support (Lake Formation)"},
 		{name: "ungranted table", args: as("support", latestCount),
-			errIs: "table warehouse.file_downloads is not granted to role support (Lake Formation)"},
+			errIs: "table raw_warehouse.file_downloads is not granted to role support (Lake Formation)"},
 		{name: "table grant", args: as("downloads", latestCount), stdout: "n\n3\n"},
-		{name: "table grant does not give other tables", args: as("downloads", "SELECT count(*) FROM warehouse.users"),
-			errIs: "table warehouse.users is not granted to role downloads (Lake Formation)"},
+		{name: "table grant does not give other tables", args: as("downloads", "SELECT count(*) FROM raw_warehouse.users"),
+			errIs: "table raw_warehouse.users is not granted to role downloads (Lake Formation)"},
 		{name: "wildcard, role by name matching a rule's ARN", args: as("analytics",
-			"SELECT (SELECT count(*) FROM warehouse.users) AS u, (SELECT count(*) FROM warehouse.file_downloads) AS d"),
+			"SELECT (SELECT count(*) FROM raw_warehouse.users) AS u, (SELECT count(*) FROM raw_warehouse.file_downloads) AS d"),
 			stdout: "u,d\n0,5\n"},
-		{name: "unknown table lists the granted ones", args: as("support", "SELECT * FROM warehouse.nope"),
-			errIs: "table warehouse.nope does not exist; tables: warehouse.users"},
+		{name: "unknown table lists the granted ones", args: as("support", "SELECT * FROM raw_warehouse.nope"),
+			errIs: "table raw_warehouse.nope does not exist; tables: raw_warehouse.users"},
 		{name: "unknown role", args: as("nobody", "SELECT 1"),
 			errIs: "role nobody has no access rule in " + cfg + "; roles: arn:aws:iam::111122223333:role/analytics, downloads, support"},
 		{name: "missing config", args: []string{"--home", home, "--as", "support", "--config", cfg + ".nope", "SELECT 1"},
@@ -213,9 +213,9 @@ func TestQueryAs(t *testing.T) {
 		{name: "--config without --as", args: []string{"--home", home, "--config", cfg, "SELECT 1"},
 			wantErr: opscli.ErrUsage, stderrHas: "--config is only used with --as"},
 		{name: "without --as every table and column", args: []string{"--home", home, "--format", "csv",
-			"SELECT email FROM warehouse.users UNION ALL SELECT agent FROM sales_nothing.x"},
-			errHas: "table sales_nothing.x does not exist; tables: warehouse.file_downloads, warehouse.users"},
-		{name: "without --as nothing changes", args: []string{"--home", home, "--format", "csv", "SELECT * FROM warehouse.users"},
+			"SELECT email FROM raw_warehouse.users UNION ALL SELECT agent FROM sales_nothing.x"},
+			errHas: "table sales_nothing.x does not exist; tables: raw_warehouse.file_downloads, raw_warehouse.users"},
+		{name: "without --as nothing changes", args: []string{"--home", home, "--format", "csv", "SELECT * FROM raw_warehouse.users"},
 			stdout: "id,name,email,snapshot_date\n"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,214 @@
+"""snaplake ingest job: load the tables of one run from MySQL/MariaDB into the lake.
+
+The reconfigure Lambda starts this job with the arguments below; the job reads the
+run's JobPlan (internal/ingest/job.go) and loads its tables one after the other:
+
+  --run_id     the run's ID (20261203T174500Z-frequent)
+  --plan       s3://<bucket>/state/ingest-runs/<run>/plan.json, the JobPlan as JSON
+  --jdbc_url   jdbc:mysql://host:port/database
+  --secret_id  the Secrets Manager secret holding "username" and "password"
+
+Each table is written as Parquet below its folder in the plan's bucket:
+
+  raw/<database>/<table>/load=<run>/  an incremental load: the rows whose column is
+                                      above the watermark, a new partition
+  raw/<database>/<table>/gen=<run>/   a full reload: a new generation of the table
+
+An incremental load reads the column's maximum first and loads the rows up to it, so
+rows inserted meanwhile wait for the next run. When a table's files are all written,
+the job writes its TableResult (rows, columns, the new watermark) as one JSON line to
+the table's result folder. The job never commits a watermark: the finishing Lambda
+does, from the results, for the tables that have one. A table without a result was
+not loaded; one table failing does not stop the others, but fails the job run.
+
+The job uses plain Spark (no GlueContext, DynamicFrame or job bookmarks), so it also
+runs under a local spark-submit: there, set SNAPLAKE_S3A=1 to read and write s3a://,
+and run the JVMs in UTC (-Duser.timezone=UTC; Glue's are), since a DATETIME has no
+zone and the MySQL driver builds it in the JVM's.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+
+import boto3
+from pyspark.sql import SparkSession
+from pyspark.sql.types import (
+    ArrayType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+# The job's arguments: ingest.JobArgumentNames() (a Go test checks they are equal).
+ARGUMENTS = ["run_id", "plan", "jdbc_url", "secret_id"]
+
+COLUMN_SCHEMA = StructType([
+    StructField("name", StringType(), False),
+    StructField("type", StringType(), False),
+])
+
+# A TableResult (ingest.TableResult); a null watermark is left out of the JSON.
+RESULT_SCHEMA = StructType([
+    StructField("source", StringType(), False),
+    StructField("lake", StringType(), False),
+    StructField("rows", LongType(), False),
+    StructField("watermark", StringType(), True),
+    StructField("columns", ArrayType(COLUMN_SCHEMA, False), False),
+    StructField("seconds", DoubleType(), False),
+])
+
+# Rows are read in UTC: the session's time_zone (TIMESTAMP values) and the driver's
+# conversions. Zero dates become NULL. The driver fetches through a server cursor,
+# so a large table streams instead of being held in memory whole.
+JDBC_PROPERTIES = {
+    "driver": "com.mysql.cj.jdbc.Driver",
+    "serverTimezone": "UTC",
+    "sessionVariables": "time_zone='+00:00',net_write_timeout=3600",
+    "zeroDateTimeBehavior": "CONVERT_TO_NULL",
+    "useCursorFetch": "true",
+    "fetchsize": "10000",
+}
+
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def parse_arguments(argv):
+    """Returns the job's arguments: Glue's getResolvedOptions, or argparse locally."""
+    try:
+        from awsglue.utils import getResolvedOptions
+    except ImportError:
+        parser = argparse.ArgumentParser(description="snaplake ingest job")
+        for name in ARGUMENTS:
+            parser.add_argument("--" + name, required=True)
+        return vars(parser.parse_known_args(argv[1:])[0])
+    return getResolvedOptions(argv, ARGUMENTS)
+
+
+def s3_uri(uri):
+    """Maps s3:// to s3a:// for a local Spark (SNAPLAKE_S3A=1)."""
+    if os.environ.get("SNAPLAKE_S3A") == "1" and uri.startswith("s3://"):
+        return "s3a://" + uri[len("s3://"):]
+    return uri
+
+
+def quote_identifier(name):
+    """A MySQL identifier in backticks: names may hold dashes, unicode or keywords."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def quote_literal(value):
+    """A watermark as a SQL literal: a number as it is (compared exactly, not as a
+    double), anything else (a date or time) as a string."""
+    if NUMBER.fullmatch(value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def bound_query(database, table):
+    """The query of an incremental load's upper bound, as MySQL prints it."""
+    column = quote_identifier(table["column"])
+    source = quote_identifier(database) + "." + quote_identifier(table["source"])
+    return "SELECT CAST(MAX(" + column + ") AS CHAR) AS m FROM " + source
+
+
+def load_query(database, table, upper):
+    """The query of a table's rows: all of them, or those of an incremental load."""
+    query = "SELECT * FROM " + quote_identifier(database) + "." + quote_identifier(table["source"])
+    if upper is None:
+        return query
+    column = quote_identifier(table["column"])
+    where = [column + " <= " + quote_literal(upper)]
+    if table["from"] is not None:
+        where.insert(0, column + " > " + quote_literal(table["from"]))
+    return query + " WHERE " + " AND ".join(where)
+
+
+def table_result(table, rows, watermark, columns, seconds):
+    """The TableResult of a loaded table, as a RESULT_SCHEMA row."""
+    result = {
+        "source": table["source"],
+        "lake": table["lake"],
+        "rows": rows,
+        "watermark": watermark,
+        "columns": columns,
+        "seconds": seconds,
+    }
+    return tuple(result[field.name] for field in RESULT_SCHEMA.fields)
+
+
+def read_jdbc(spark, connection, query):
+    return spark.read.jdbc(connection["url"], "(" + query + ") AS q", properties=connection["properties"])
+
+
+def load_table(spark, connection, plan, table):
+    """Loads one table and writes its result; raises on any failure."""
+    started = time.monotonic()
+    bucket = "s3://" + plan["bucket"] + "/"
+    watermark = None
+    if table["mode"] == "incremental":
+        watermark = read_jdbc(spark, connection, bound_query(plan["database"], table)).first()["m"]
+        if watermark is None or watermark == table["from"]:
+            # No rows, or none above the watermark: no files, no new partition.
+            print("snaplake: %s: no new rows" % table["source"], file=sys.stderr, flush=True)
+            row = table_result(table, 0, watermark, [], time.monotonic() - started)
+            write_result(spark, bucket + table["result"], row)
+            return
+    elif table["mode"] != "full":
+        raise ValueError("unknown mode %r" % table["mode"])
+
+    data = read_jdbc(spark, connection, load_query(plan["database"], table, watermark))
+    folder = s3_uri(bucket + table["folder"])
+    data.write.mode("errorifexists").parquet(folder)
+    rows = spark.read.parquet(folder).count()
+    columns = [(field.name, field.dataType.simpleString()) for field in data.schema.fields]
+    row = table_result(table, rows, watermark, columns, time.monotonic() - started)
+    write_result(spark, bucket + table["result"], row)
+    print("snaplake: %s: %d rows to %s" % (table["source"], rows, folder), file=sys.stderr, flush=True)
+
+
+def write_result(spark, uri, row):
+    """Writes a TableResult as one JSON line (a part-*.json file) in its folder."""
+    spark.createDataFrame([row], RESULT_SCHEMA).coalesce(1).write.mode("overwrite").json(s3_uri(uri))
+
+
+def read_secret(secret_id):
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    values = json.loads(secret["SecretString"])
+    return values["username"], values["password"]
+
+
+def main(argv):
+    args = parse_arguments(argv)
+    spark = (
+        SparkSession.builder.appName("snaplake-ingest-" + args["run_id"])
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    plan = json.loads(spark.read.text(s3_uri(args["plan"]), wholetext=True).first()[0])
+    if plan["run"] != args["run_id"]:
+        raise ValueError("the plan %s is of run %s, not %s" % (args["plan"], plan["run"], args["run_id"]))
+    user, password = read_secret(args["secret_id"])
+    connection = {
+        "url": args["jdbc_url"],
+        "properties": dict(JDBC_PROPERTIES, user=user, password=password),
+    }
+
+    failed = []
+    for table in plan["tables"]:
+        try:
+            load_table(spark, connection, plan, table)
+        except Exception as err:  # the next table goes on; the run fails at the end
+            print("snaplake: %s: FAILED: %s" % (table["source"], err), file=sys.stderr, flush=True)
+            failed.append(table["source"])
+    if failed:
+        raise RuntimeError("%d of %d tables failed: %s" % (len(failed), len(plan["tables"]), ", ".join(failed)))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
