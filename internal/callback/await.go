@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/snaplake/snaplake/internal/awserr"
+	"github.com/snaplake/snaplake/internal/crawlers"
 )
 
 // ExportStatus is the RDS call that tells whether an export already finished.
@@ -226,40 +227,14 @@ func (h AwaitHandler) pointCrawler(ctx context.Context, log *slog.Logger, req Aw
 	if err != nil {
 		return fmt.Errorf("read crawler %s: %w", req.Key, err)
 	}
-	cr := got.Crawler
-	targets := gluetypes.CrawlerTargets{}
-	if cr.Targets != nil {
-		targets = *cr.Targets
-	}
-	targets.S3Targets = nil
+	paths := make([]string, 0, len(req.Tables))
 	for _, t := range req.Tables {
 		if t == "" || strings.Contains(t, "/") {
 			return &InvalidWaitError{Field: "tables", Reason: fmt.Sprintf("%q is not one folder name", t)}
 		}
-		targets.S3Targets = append(targets.S3Targets, gluetypes.S3Target{Path: aws.String("s3://" + h.Store.Bucket + "/" + h.DataPrefix + req.Folder + "/" + t + "/")})
+		paths = append(paths, "s3://"+h.Store.Bucket+"/"+h.DataPrefix+req.Folder+"/"+t+"/")
 	}
-	in := &glue.UpdateCrawlerInput{
-		Name:                         cr.Name,
-		Role:                         cr.Role,
-		DatabaseName:                 cr.DatabaseName,
-		Description:                  cr.Description,
-		Targets:                      &targets,
-		Classifiers:                  cr.Classifiers,
-		TablePrefix:                  cr.TablePrefix,
-		SchemaChangePolicy:           cr.SchemaChangePolicy,
-		RecrawlPolicy:                cr.RecrawlPolicy,
-		LineageConfiguration:         cr.LineageConfiguration,
-		Configuration:                cr.Configuration,
-		CrawlerSecurityConfiguration: cr.CrawlerSecurityConfiguration,
-	}
-	if cr.Schedule != nil {
-		in.Schedule = cr.Schedule.ScheduleExpression
-	}
-	// GetCrawler reports Lake Formation settings even when they are off (with an empty
-	// account id); send them back only when they are in use.
-	if lf := cr.LakeFormationConfiguration; lf != nil && aws.ToBool(lf.UseLakeFormationCredentials) {
-		in.LakeFormationConfiguration = lf
-	}
+	in := crawlers.UpdateInput(got.Crawler, paths)
 	_, err = h.Glue.UpdateCrawler(ctx, in)
 	var running *gluetypes.CrawlerRunningException
 	switch {
