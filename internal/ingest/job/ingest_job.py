@@ -64,13 +64,16 @@ RESULT_SCHEMA = StructType([
 ])
 
 # Rows are read in UTC: the session's time_zone (TIMESTAMP values) and the driver's
-# conversions. Zero dates become NULL. The driver fetches through a server cursor,
-# so a large table streams instead of being held in memory whole.
+# conversions. Zero dates become NULL. TINYINT(1) and YEAR stay numbers, as the
+# offline loader (internal/mysqlparquet) types them. The driver fetches through a
+# server cursor, so a large table streams instead of being held in memory whole.
 JDBC_PROPERTIES = {
     "driver": "com.mysql.cj.jdbc.Driver",
     "serverTimezone": "UTC",
     "sessionVariables": "time_zone='+00:00',net_write_timeout=3600",
     "zeroDateTimeBehavior": "CONVERT_TO_NULL",
+    "tinyInt1isBit": "false",
+    "yearIsDateType": "false",
     "useCursorFetch": "true",
     "fetchsize": "10000",
 }
@@ -166,7 +169,7 @@ def load_table(spark, connection, plan, table):
     folder = s3_uri(bucket + table["folder"])
     data.write.mode("errorifexists").parquet(folder)
     rows = spark.read.parquet(folder).count()
-    columns = [(field.name, field.dataType.simpleString()) for field in data.schema.fields]
+    columns = [{"name": field.name, "type": field.dataType.simpleString()} for field in data.schema.fields]
     row = table_result(table, rows, watermark, columns, time.monotonic() - started)
     write_result(spark, bucket + table["result"], row)
     print("snaplake: %s: %d rows to %s" % (table["source"], rows, folder), file=sys.stderr, flush=True)
@@ -178,7 +181,9 @@ def write_result(spark, uri, row):
 
 
 def read_secret(secret_id):
-    secret = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    """Returns the secret's username and password. A secret ARN names its region."""
+    region = secret_id.split(":")[3] if secret_id.startswith("arn:") else None
+    secret = boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=secret_id)
     values = json.loads(secret["SecretString"])
     return values["username"], values["password"]
 
