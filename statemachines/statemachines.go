@@ -25,6 +25,22 @@ const (
 	NotificationTopicArn     = "NotificationTopicArn"
 )
 
+// Ingest is one run of a config-driven ingestion set (daily, frequent).
+//
+//go:embed ingest.asl.json
+var Ingest []byte
+
+// Placeholders of the ingest workflow (NotificationTopicArn too).
+const (
+	ReconfigureFunctionArn  = "ReconfigureFunctionArn"
+	FinishIngestFunctionArn = "FinishIngestFunctionArn"
+	ApplyGrantsFunctionArn  = "ApplyGrantsFunctionArn"
+	IngestJobName           = "IngestJobName"
+)
+
+// Definitions are every workflow by name (the file's name without .asl.json).
+var Definitions = map[string][]byte{"export": Export, "ingest": Ingest}
+
 var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
 
 // Placeholders returns the sorted names of the ${Name} placeholders in def.

@@ -81,9 +81,11 @@ type JobPlan struct {
 	Set    string `json:"set"`
 	Bucket string `json:"bucket"`
 	// Database is the source MySQL schema; LakeDatabase its normalized name.
-	Database     string     `json:"database"`
-	LakeDatabase string     `json:"lakeDatabase"`
-	Tables       []JobTable `json:"tables"`
+	Database     string `json:"database"`
+	LakeDatabase string `json:"lakeDatabase"`
+	// CatalogDatabase is the Glue database of the loaded tables.
+	CatalogDatabase string     `json:"catalogDatabase"`
+	Tables          []JobTable `json:"tables"`
 }
 
 // JobTable is one table of a JobPlan.
@@ -104,7 +106,7 @@ type JobTable struct {
 
 // Job returns the file the job of this plan's run reads.
 func (p Plan) Job(run, bucket string) JobPlan {
-	j := JobPlan{Run: run, Set: p.Set, Bucket: bucket, Database: p.Source.Database, LakeDatabase: p.LakeDatabase, Tables: []JobTable{}}
+	j := JobPlan{Run: run, Set: p.Set, Bucket: bucket, Database: p.Source.Database, LakeDatabase: p.LakeDatabase, CatalogDatabase: p.CatalogDatabase, Tables: []JobTable{}}
 	for _, t := range p.Tables {
 		j.Tables = append(j.Tables, JobTable{
 			Source: t.Source, Lake: t.Lake, Mode: t.Mode, Column: t.Column, From: t.From,

@@ -1,0 +1,250 @@
+package ingestrun
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/s3get"
+)
+
+// Loader does what the Glue job (internal/ingest/job) does, with the project's Go
+// MySQL → Parquet path: `snaplake ingest run` and the offline run use it. It reads
+// the same plan file, writes the same folders and the same results.
+type Loader struct {
+	S3       S3API
+	KMSKeyID string
+	DB       *sql.DB
+	// RowsPerFile starts a new Parquet file after this many rows (default 1,000,000).
+	RowsPerFile int64
+	// TempDir stages Parquet files before upload (default os.TempDir()).
+	TempDir string
+	Log     *slog.Logger
+}
+
+// JobFailedError says some tables of a job were not loaded; the others were.
+type JobFailedError struct {
+	Run    string
+	Failed map[string]error // by source table
+}
+
+func (e *JobFailedError) Error() string {
+	var parts []string
+	for t, err := range e.Failed {
+		parts = append(parts, t+": "+err.Error())
+	}
+	return fmt.Sprintf("run %s: %d tables failed: %s", e.Run, len(e.Failed), strings.Join(parts, "; "))
+}
+
+// ReadJobPlan reads the plan file an s3:// URI names.
+func ReadJobPlan(ctx context.Context, api s3get.API, uri string) (ingest.JobPlan, error) {
+	var p ingest.JobPlan
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
+	if !strings.HasPrefix(uri, "s3://") || !ok || bucket == "" || key == "" {
+		return p, fmt.Errorf("plan %q is not an s3://bucket/key URI", uri)
+	}
+	out, err := s3get.Optional(ctx, api, bucket, key)
+	if err != nil {
+		return p, fmt.Errorf("read plan %s: %w", uri, err)
+	}
+	if out == nil {
+		return p, fmt.Errorf("plan %s does not exist", uri)
+	}
+	defer out.Body.Close()
+	if err := json.NewDecoder(out.Body).Decode(&p); err != nil {
+		return p, fmt.Errorf("decode plan %s: %w", uri, err)
+	}
+	return p, nil
+}
+
+// Load loads every table of the plan, one after another; a table that fails is
+// reported and the next goes on. A table's result is written after its files.
+func (l *Loader) Load(ctx context.Context, plan ingest.JobPlan) error {
+	log := l.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("run", plan.Run)
+	failed := map[string]error{}
+	for _, t := range plan.Tables {
+		start := time.Now()
+		res, err := l.loadTable(ctx, plan, t)
+		if err != nil {
+			log.ErrorContext(ctx, "table not loaded", "table", t.Source, "error", err)
+			failed[t.Source] = err
+			continue
+		}
+		res.Seconds = time.Since(start).Seconds()
+		if err := l.putResult(ctx, plan.Bucket, t.Result, res); err != nil {
+			failed[t.Source] = err
+			continue
+		}
+		log.InfoContext(ctx, "table loaded", "table", t.Source, "lake", t.Lake, "mode", t.Mode, "rows", res.Rows, "watermark", res.Watermark, "folder", t.Folder)
+	}
+	if len(failed) > 0 {
+		return &JobFailedError{Run: plan.Run, Failed: failed}
+	}
+	return nil
+}
+
+func (l *Loader) loadTable(ctx context.Context, plan ingest.JobPlan, t ingest.JobTable) (ingest.TableResult, error) {
+	res := ingest.TableResult{Source: t.Source, Lake: t.Lake, Columns: []ingest.ResultColumn{}}
+	opts := mysqlparquet.Options{RowsPerFile: l.RowsPerFile}
+	if t.Mode == ingest.ModeIncremental {
+		col := mysqlparquet.QuoteIdentifier(t.Column)
+		var upper sql.NullString
+		q := "SELECT CAST(MAX(" + col + ") AS CHAR) FROM " + mysqlparquet.QuoteIdentifier(plan.Database) + "." + mysqlparquet.QuoteIdentifier(t.Source)
+		if err := l.DB.QueryRowContext(ctx, q).Scan(&upper); err != nil {
+			return res, fmt.Errorf("read the upper bound of %s.%s: %w", t.Source, t.Column, err)
+		}
+		if !upper.Valid {
+			return res, nil // no rows yet
+		}
+		if t.From != nil && *t.From == upper.String {
+			res.Watermark = &upper.String
+			return res, nil // nothing new
+		}
+		opts.Where, opts.Args = col+" <= ?", []any{bound(upper.String)}
+		if t.From != nil {
+			opts.Where, opts.Args = col+" > ? AND "+col+" <= ?", []any{bound(*t.From), bound(upper.String)}
+		}
+		res.Watermark = &upper.String
+	}
+	newFile := func(i int) (io.WriteCloser, error) {
+		f, err := os.CreateTemp(l.TempDir, "ingest-*.parquet")
+		if err != nil {
+			return nil, fmt.Errorf("create staging file: %w", err)
+		}
+		key := fmt.Sprintf("%spart-%05d.gz.parquet", t.Folder, i)
+		return &stagedObject{File: f, ctx: ctx, s3: l.S3, bucket: plan.Bucket, key: key, kms: l.KMSKeyID}, nil
+	}
+	tr, err := mysqlparquet.ExportTable(ctx, l.DB, plan.Database, t.Source, newFile, opts)
+	if err != nil {
+		return res, err
+	}
+	res.Rows = tr.Rows
+	for i := range tr.Columns {
+		res.Columns = append(res.Columns, ingest.ResultColumn{Name: tr.Columns[i].Name, Type: tr.Columns[i].HiveType()})
+	}
+	return res, nil
+}
+
+// putResult writes the result the way Spark's JSON writer does: one JSON line in a
+// part file, then _SUCCESS.
+func (l *Loader) putResult(ctx context.Context, bucket, prefix string, res ingest.TableResult) error {
+	line, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	for _, o := range []struct{ name, body string }{{"part-00000.json", string(line) + "\n"}, {"_SUCCESS", ""}} {
+		in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(prefix + o.name), Body: strings.NewReader(o.body), ContentLength: aws.Int64(int64(len(o.body)))}
+		if l.KMSKeyID != "" {
+			in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(l.KMSKeyID)
+		}
+		if _, err := l.S3.PutObject(ctx, in); err != nil {
+			return fmt.Errorf("write the result of %s: put s3://%s/%s%s: %w", res.Source, bucket, prefix, o.name, err)
+		}
+	}
+	return nil
+}
+
+// stagedObject writes a Parquet file to a local temporary file and uploads it on
+// Close, so that memory does not hold whole files.
+type stagedObject struct {
+	*os.File
+	ctx         context.Context
+	s3          S3API
+	bucket, key string
+	kms         string
+}
+
+func (o *stagedObject) Close() error {
+	defer os.Remove(o.Name())
+	defer o.File.Close()
+	size, err := o.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("size staging file %s: %w", o.Name(), err)
+	}
+	in := &s3.PutObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(o.key), Body: io.NewSectionReader(o.File, 0, size), ContentLength: aws.Int64(size)}
+	if o.kms != "" {
+		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(o.kms)
+	}
+	if _, err := o.s3.PutObject(o.ctx, in); err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", o.bucket, o.key, err)
+	}
+	return nil
+}
+
+// readResult reads a table's result; nil when the job wrote none.
+func readResult(ctx context.Context, api S3API, bucket, prefix string) (*ingest.TableResult, error) {
+	p := s3.NewListObjectsV2Paginator(api, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	var keys []string
+	success := false
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list the result s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)
+			switch {
+			case strings.HasSuffix(k, "/_SUCCESS"):
+				success = true
+			case strings.HasSuffix(k, ".json"):
+				keys = append(keys, k)
+			}
+		}
+	}
+	if !success || len(keys) == 0 {
+		return nil, nil // Spark writes _SUCCESS last: without it the result is not complete
+	}
+	for _, k := range keys {
+		out, err := s3get.Optional(ctx, api, bucket, k)
+		if err != nil || out == nil {
+			return nil, fmt.Errorf("read the result s3://%s/%s: %w", bucket, k, errors.Join(err, errors.New("missing")))
+		}
+		data, err := io.ReadAll(out.Body)
+		out.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read the result s3://%s/%s: %w", bucket, k, err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			var r ingest.TableResult
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				return nil, fmt.Errorf("decode the result s3://%s/%s: %w", bucket, k, err)
+			}
+			return &r, nil
+		}
+	}
+	return nil, nil
+}
+
+// bound is a watermark as a query argument: an integer as a number, so that MySQL
+// compares it exactly (a string against an integer column is compared as a double,
+// which is inexact above 2^53), anything else as the text MySQL printed.
+func bound(v string) any {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return n
+	}
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return n
+	}
+	return v
+}

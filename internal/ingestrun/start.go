@@ -1,0 +1,369 @@
+// Package ingestrun runs the config-driven loads that internal/ingest plans: the
+// reconfigure Lambda's start of a run (read and check the config, discover the
+// source tables, plan, take the leases, point the crawler at exactly the run's
+// tables, write the job's plan), the Go loader that does what the Glue job does,
+// and the finish (commit the watermarks, switch fully reloaded tables to their new
+// generation, clean up what failed, release the leases, report the run).
+package ingestrun
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/crawlers"
+	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/s3get"
+	"github.com/snaplake/snaplake/internal/watermark"
+)
+
+// S3API is the part of S3 a run uses; *s3.Client satisfies it.
+type S3API interface {
+	watermark.S3API
+	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
+}
+
+// CrawlerAPI reads and changes the set's crawler.
+type CrawlerAPI interface {
+	GetCrawler(ctx context.Context, in *glue.GetCrawlerInput, optFns ...func(*glue.Options)) (*glue.GetCrawlerOutput, error)
+	UpdateCrawler(ctx context.Context, in *glue.UpdateCrawlerInput, optFns ...func(*glue.Options)) (*glue.UpdateCrawlerOutput, error)
+}
+
+// Starter starts runs: the reconfigure Lambda.
+type Starter struct {
+	S3     S3API
+	Bucket string
+	// KMSKeyID encrypts what the run writes (plan, state); empty: the bucket's default.
+	KMSKeyID string
+	Glue     CrawlerAPI
+	// Crawler names the crawler of a set (one per set, so that two sets' runs never
+	// point one crawler at different tables).
+	Crawler func(set string) string
+	// MySQL opens the source database (in AWS from the Secrets Manager secret).
+	MySQL func(ctx context.Context) (*sql.DB, error)
+	// JDBCURL and SecretID are handed to the job.
+	JDBCURL, SecretID string
+	// LeaseTTL bounds how long a dead run keeps its tables (default 6 h).
+	LeaseTTL time.Duration
+	Log      *slog.Logger
+}
+
+// StartInput is what the workflow hands the reconfigure function: the execution's
+// input (from the set's schedule, {"set": "frequent"}) and its start time.
+type StartInput struct {
+	Event RunRequest `json:"event"`
+	Time  time.Time  `json:"time"`
+}
+
+// RunRequest is the input of an ingest execution.
+type RunRequest struct {
+	Set string `json:"set"`
+	// Force runs the set even when its schedule says it is not due (an operator's
+	// run by hand).
+	Force bool `json:"force,omitempty"`
+}
+
+// Started is what the workflow carries from the start to the finish.
+type Started struct {
+	Run string `json:"run"`
+	Set string `json:"set"`
+	Due bool   `json:"due"`
+	// Load says the job runs; when false, Reason says why not.
+	Load   bool   `json:"load"`
+	Reason string `json:"reason,omitempty"`
+	// Crawler is the set's crawler, pointed at CrawlerTargets; Crawl says it has any.
+	Crawler        string   `json:"crawler,omitempty"`
+	Crawl          bool     `json:"crawl"`
+	CrawlerTargets []string `json:"crawlerTargets,omitempty"`
+	// Arguments are the Glue job run's arguments.
+	Arguments map[string]string `json:"arguments,omitempty"`
+	// Database is the source database; Planned, Skipped and Renamed are the plan's.
+	Database string                `json:"database,omitempty"`
+	Planned  int                   `json:"planned"`
+	Skipped  []ingest.SkippedTable `json:"skipped,omitempty"`
+	Renamed  map[string]string     `json:"renamed,omitempty"`
+	Dropped  []string              `json:"dropped,omitempty"`
+}
+
+// InputError says the execution's input is not a run request.
+type InputError struct{ Reason string }
+
+func (e *InputError) Error() string { return "the run's input is refused: " + e.Reason }
+
+// ConfigError says the config in the bucket cannot be used: the run is refused and
+// nothing changes. Its message names the file, line and field.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return "the config is refused, nothing was changed: " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// LoadConfig reads config/snaplake.yaml from the bucket and returns its ingest
+// section. A missing file, a file that does not validate or one without an ingest
+// section is a *ConfigError.
+func LoadConfig(ctx context.Context, api s3get.API, bucket string) (*ingest.Config, error) {
+	name := "s3://" + bucket + "/" + config.S3Key
+	out, err := s3get.Optional(ctx, api, bucket, config.S3Key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if out == nil {
+		return nil, &ConfigError{Err: fmt.Errorf("%s does not exist: upload the config there (snaplake config validate checks it first)", name)}
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	f, err := config.Parse(name, data)
+	if err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	if f.Ingest == nil {
+		return nil, &ConfigError{Err: fmt.Errorf("%s has no ingest section", name)}
+	}
+	return f.Ingest, nil
+}
+
+func (s *Starter) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func (s *Starter) store() watermark.Store {
+	return watermark.Store{S3: s.S3, Bucket: s.Bucket, KMSKeyID: s.KMSKeyID}
+}
+
+// Start starts a run of set at in.Time. A config that cannot be used, or one
+// that does not fit the source (an unknown table, column...) fails the run with a
+// *ConfigError and changes nothing. A run that is not due, whose set is still being
+// run, or that has nothing to load returns Load false.
+func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
+	if in.Time.IsZero() {
+		in.Time = time.Now()
+	}
+	set := in.Event.Set
+	if set != ingest.SetDaily && set != ingest.SetFrequent {
+		return Started{}, &InputError{Reason: fmt.Sprintf("set %q is not %s or %s", set, ingest.SetDaily, ingest.SetFrequent)}
+	}
+	run := ingest.RunID(set, in.Time)
+	log := s.log().With("run", run, "set", set)
+	c, err := LoadConfig(ctx, s.S3, s.Bucket)
+	if err != nil {
+		return Started{}, err
+	}
+	db, err := s.MySQL(ctx)
+	if err != nil {
+		return Started{}, fmt.Errorf("connect to the source database %s: %w", c.Source.Database, err)
+	}
+	tables, err := ingest.Discover(ctx, db, c.Source.Database)
+	if err != nil {
+		return Started{}, err
+	}
+	st := s.store()
+	state, err := st.Load(ctx, c.Source.Database)
+	if err != nil {
+		return Started{}, err
+	}
+	plan, err := ingest.PlanRun(*c, set, in.Time, tables, state)
+	if err != nil {
+		return Started{}, &ConfigError{Err: err}
+	}
+	plan = plan.InBucket(s.Bucket)
+	out := Started{Run: run, Set: set, Due: plan.Due, Database: c.Source.Database,
+		Skipped: plan.Skipped, Renamed: plan.Renamed, Dropped: plan.Dropped}
+	if !plan.Due && !in.Event.Force {
+		out.Reason = fmt.Sprintf("not due at %s (%s in %s); next run %s", plan.At.Format(time.RFC3339), plan.Schedule.Expression, plan.TimeZone, plan.NextRun.Format(time.RFC3339))
+		log.InfoContext(ctx, "set not due: nothing loaded", "reason", out.Reason)
+		return out, nil
+	}
+	ttl := s.LeaseTTL
+	if ttl <= 0 {
+		ttl = 6 * time.Hour
+	}
+	if _, err := st.AcquireSet(ctx, c.Source.Database, set, run, ttl); err != nil {
+		var held *watermark.HeldError
+		if errors.As(err, &held) {
+			out.Reason = fmt.Sprintf("the previous run %s of set %s is still running (since %s): this run loads nothing",
+				held.Lease.Run, set, held.Lease.Since.Format(time.RFC3339))
+			log.WarnContext(ctx, "set busy: nothing loaded", "reason", out.Reason)
+			return out, nil
+		}
+		return Started{}, err
+	}
+
+	// Take each table's lease. A table another run is loading is skipped; one a dead
+	// run held is taken over, and what that run wrote (never committed) removed.
+	var planned []ingest.PlannedTable
+	for _, t := range plan.Tables {
+		expired, err := st.Acquire(ctx, c.Source.Database, t.Source, run, ttl)
+		var held *watermark.HeldError
+		switch {
+		case errors.As(err, &held):
+			out.Skipped = append(out.Skipped, ingest.SkippedTable{Source: t.Source, Lake: t.Lake,
+				Reason: fmt.Sprintf("being loaded by run %s since %s: a table is never loaded by two runs at once", held.Lease.Run, held.Lease.Since.Format(time.RFC3339))})
+			continue
+		case err != nil:
+			s.abandon(ctx, log, c.Source.Database, set, run, planned)
+			return Started{}, err
+		}
+		if expired != nil {
+			log.WarnContext(ctx, "took over the table from a run that died; removing what it wrote", "table", t.Source, "deadRun", expired.Run)
+			for _, dead := range []string{t.Destination + ingest.LoadKey + "=" + expired.Run + "/", t.Destination + ingest.GenerationKey + "=" + expired.Run + "/"} {
+				if _, err := deletePrefix(ctx, s.S3, s.Bucket, dead); err != nil {
+					s.abandon(ctx, log, c.Source.Database, set, run, append(planned, t))
+					return Started{}, err
+				}
+			}
+		}
+		planned = append(planned, t)
+	}
+	plan.Tables = planned
+	plan = plan.InBucket(s.Bucket)
+	out.Planned = len(plan.Tables)
+	if len(plan.Tables) == 0 {
+		out.Reason = "every table of the set is being loaded by another run"
+		if err := st.ReleaseSet(ctx, c.Source.Database, set, run); err != nil {
+			return Started{}, err
+		}
+		log.WarnContext(ctx, "nothing to load", "skipped", len(out.Skipped))
+		return out, nil
+	}
+
+	if len(plan.CrawlerTargets) > 0 {
+		out.Crawler, out.Crawl, out.CrawlerTargets = s.Crawler(set), true, plan.CrawlerTargets
+		if err := s.pointCrawler(ctx, out.Crawler, plan.CrawlerTargets); err != nil {
+			s.abandon(ctx, log, c.Source.Database, set, run, planned)
+			return Started{}, err
+		}
+	}
+	job := plan.Job(run, s.Bucket)
+	if err := putJSON(ctx, s.S3, s.Bucket, s.KMSKeyID, ingest.PlanKey(run), job); err != nil {
+		s.abandon(ctx, log, c.Source.Database, set, run, planned)
+		return Started{}, err
+	}
+	out.Load = true
+	out.Arguments = map[string]string{
+		ingest.ArgRunID:    run,
+		ingest.ArgPlan:     "s3://" + s.Bucket + "/" + ingest.PlanKey(run),
+		ingest.ArgJDBCURL:  s.JDBCURL,
+		ingest.ArgSecretID: s.SecretID,
+	}
+	log.InfoContext(ctx, "run started", "database", c.Source.Database, "tables", len(plan.Tables),
+		"skipped", len(out.Skipped), "crawlerTargets", len(plan.CrawlerTargets), "renamed", plan.Renamed)
+	return out, nil
+}
+
+// abandon releases what a start that failed took.
+func (s *Starter) abandon(ctx context.Context, log *slog.Logger, database, set, run string, tables []ingest.PlannedTable) {
+	ctx = context.WithoutCancel(ctx)
+	st := s.store()
+	for _, t := range tables {
+		if err := st.Release(ctx, database, t.Source, run); err != nil {
+			log.ErrorContext(ctx, "could not release a table's lease: it expires by itself", "table", t.Source, "error", err)
+		}
+	}
+	if err := st.ReleaseSet(ctx, database, set, run); err != nil {
+		log.ErrorContext(ctx, "could not release the set's lease: it expires by itself", "error", err)
+	}
+}
+
+// pointCrawler sets the crawler's include paths to exactly targets.
+func (s *Starter) pointCrawler(ctx context.Context, name string, targets []string) error {
+	got, err := s.Glue.GetCrawler(ctx, &glue.GetCrawlerInput{Name: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("read crawler %s: %w", name, err)
+	}
+	if _, err := s.Glue.UpdateCrawler(ctx, crawlers.UpdateInput(got.Crawler, targets)); err != nil {
+		var running *gluetypes.CrawlerRunningException
+		if errors.As(err, &running) {
+			return &CrawlerRunningError{Crawler: name}
+		}
+		return fmt.Errorf("point crawler %s at %d table folders: %w", name, len(targets), err)
+	}
+	return nil
+}
+
+// CrawlerRunningError says the set's crawler is still crawling the previous run's
+// tables; the workflow retries.
+type CrawlerRunningError struct{ Crawler string }
+
+func (e *CrawlerRunningError) Error() string {
+	return "crawler " + e.Crawler + " is still running the previous crawl"
+}
+
+func putJSON(ctx context.Context, api S3API, bucket, kmsKey, key string, v any) error {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/json")}
+	if kmsKey != "" {
+		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(kmsKey)
+	}
+	if _, err := api.PutObject(ctx, in); err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// deletePrefix deletes every object under prefix (a folder, ending in "/"),
+// returning how many.
+func deletePrefix(ctx context.Context, api S3API, bucket, prefix string) (int, error) {
+	n := 0
+	p := s3.NewListObjectsV2Paginator(api, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return n, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		objs := make([]s3types.ObjectIdentifier, len(page.Contents))
+		for i, o := range page.Contents {
+			objs[i] = s3types.ObjectIdentifier{Key: o.Key}
+		}
+		out, err := api.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &s3types.Delete{Objects: objs, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return n, fmt.Errorf("delete under s3://%s/%s: %w", bucket, prefix, err)
+		}
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			return n, fmt.Errorf("delete s3://%s/%s: %s: %s (and %d more)", bucket, aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message), len(out.Errors)-1)
+		}
+		n += len(objs)
+	}
+	return n, nil
+}
+
+// subfolders lists the folders directly below prefix.
+func subfolders(ctx context.Context, api S3API, bucket, prefix string) ([]string, error) {
+	var out []string
+	p := s3.NewListObjectsV2Paginator(api, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			out = append(out, aws.ToString(cp.Prefix))
+		}
+	}
+	return out, nil
+}
