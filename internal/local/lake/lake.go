@@ -172,9 +172,18 @@ func (l *Lake) tableView(t glue.Table, cols []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("table %s.%s: %w", t.Database, t.Name, err)
 	}
+	key := partitionKey(t)
 	var files []string
+	if len(t.PartitionKeys) == 0 {
+		// An unpartitioned table (a fully reloaded one) is the files at its location.
+		found, err := parquetFiles(ObjectPath(l.Root, bucket, prefix))
+		if err != nil {
+			return "", fmt.Errorf("list files of table %s.%s: %w", t.Database, t.Name, err)
+		}
+		files = found
+	}
 	for _, p := range t.Partitions {
-		dir := ObjectPath(l.Root, bucket, prefix+glue.PartitionKey+"="+p)
+		dir := ObjectPath(l.Root, bucket, prefix+key+"="+p)
 		found, err := parquetFiles(dir)
 		if err != nil {
 			return "", fmt.Errorf("list files of table %s.%s partition %s: %w", t.Database, t.Name, p, err)
@@ -214,22 +223,34 @@ func (l *Lake) tableView(t glue.Table, cols []string) (string, error) {
 	}
 	// snapshot_date stays VARCHAR, as Athena reads the Glue string partition key;
 	// union_by_name keeps older partitions readable after a column is added.
+	hive := "hive_partitioning = true, hive_types = {" + literal(key) + ": VARCHAR}, hive_types_autocast = false"
+	if len(t.PartitionKeys) == 0 {
+		hive = "hive_partitioning = false" // a gen=<run> folder is not a column
+	}
 	return create + sel + " FROM read_parquet([" + strings.Join(quoted, ", ") + "], " +
-		"hive_partitioning = true, hive_types = {" + literal(glue.PartitionKey) + ": VARCHAR}, " +
-		"hive_types_autocast = false, union_by_name = true)" + end, nil
+		hive + ", union_by_name = true)" + end, nil
+}
+
+// partitionKey is the table's (first) partition key: snapshot_date for the nightly
+// snapshots, load for the ingested incremental tables.
+func partitionKey(t glue.Table) string {
+	if len(t.PartitionKeys) > 0 {
+		return t.PartitionKeys[0].Name
+	}
+	return glue.PartitionKey
 }
 
 // partitionsView is Athena's "table$partitions" metadata table.
 func partitionsView(t glue.Table) string {
 	name := ident(t.Database) + "." + ident(t.Name+"$partitions")
 	if len(t.Partitions) == 0 {
-		return "CREATE VIEW " + name + " AS SELECT CAST(NULL AS VARCHAR) AS " + ident(glue.PartitionKey) + " WHERE false"
+		return "CREATE VIEW " + name + " AS SELECT CAST(NULL AS VARCHAR) AS " + ident(partitionKey(t)) + " WHERE false"
 	}
 	values := make([]string, len(t.Partitions))
 	for i, p := range t.Partitions {
 		values[i] = "(" + literal(p) + ")"
 	}
-	return "CREATE VIEW " + name + " AS SELECT * FROM (VALUES " + strings.Join(values, ", ") + ") AS p(" + ident(glue.PartitionKey) + ")"
+	return "CREATE VIEW " + name + " AS SELECT * FROM (VALUES " + strings.Join(values, ", ") + ") AS p(" + ident(partitionKey(t)) + ")"
 }
 
 // emptySelect gives a table without files its catalog columns and no rows.

@@ -1,0 +1,113 @@
+package glue
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+)
+
+// CreateDatabase adds a database to the catalog, as the stack's AWS::Glue::Database
+// does; an existing one is left as it is.
+func (c *Catalog) CreateDatabase(name string) error {
+	return c.update(func(st *catalogFile) error {
+		st.ensureDatabase(name)
+		return nil
+	})
+}
+
+// GetTable has the signature of (*glue.Client).GetTable: the table as the catalog
+// holds it, or *gluetypes.EntityNotFoundException.
+func (s *Service) GetTable(_ context.Context, in *glue.GetTableInput, _ ...func(*glue.Options)) (*glue.GetTableOutput, error) {
+	db, name := strings.ToLower(aws.ToString(in.DatabaseName)), strings.ToLower(aws.ToString(in.Name))
+	t, err := s.Catalog.Table(db, name)
+	if err != nil {
+		return nil, &gluetypes.EntityNotFoundException{Message: aws.String(fmt.Sprintf("Table %s not found.", name))}
+	}
+	out := &gluetypes.Table{Name: aws.String(t.Name), DatabaseName: aws.String(t.Database), TableType: aws.String("EXTERNAL_TABLE"),
+		StorageDescriptor: &gluetypes.StorageDescriptor{Location: aws.String(t.Location)}, UpdateTime: aws.Time(t.UpdatedAt)}
+	for _, c := range t.Columns {
+		out.StorageDescriptor.Columns = append(out.StorageDescriptor.Columns, gluetypes.Column{Name: aws.String(c.Name), Type: aws.String(c.Type)})
+	}
+	for _, c := range t.PartitionKeys {
+		out.PartitionKeys = append(out.PartitionKeys, gluetypes.Column{Name: aws.String(c.Name), Type: aws.String(c.Type)})
+	}
+	return &glue.GetTableOutput{Table: out}, nil
+}
+
+// CreateTable has the signature of (*glue.Client).CreateTable. Like Glue it refuses
+// a table in a database that does not exist (EntityNotFoundException), an existing
+// table (AlreadyExistsException), and a table input without a name, an S3 location
+// or columns (InvalidInputException). Only unpartitioned tables are created this way
+// (partitioned ones come from crawls).
+func (s *Service) CreateTable(_ context.Context, in *glue.CreateTableInput, _ ...func(*glue.Options)) (*glue.CreateTableOutput, error) {
+	t, err := tableOf(aws.ToString(in.DatabaseName), in.TableInput)
+	if err != nil {
+		return nil, err
+	}
+	return &glue.CreateTableOutput{}, s.Catalog.update(func(st *catalogFile) error {
+		if !slices.Contains(st.Databases, t.Database) {
+			return &gluetypes.EntityNotFoundException{Message: aws.String(fmt.Sprintf("Database %s not found.", t.Database))}
+		}
+		if _, ok := st.table(t.Database, t.Name); ok {
+			return &gluetypes.AlreadyExistsException{Message: aws.String("Table already exists.")}
+		}
+		st.putTable(t)
+		return nil
+	})
+}
+
+// UpdateTable has the signature of (*glue.Client).UpdateTable: the table input
+// replaces the table whole, in one change readers see at once.
+func (s *Service) UpdateTable(_ context.Context, in *glue.UpdateTableInput, _ ...func(*glue.Options)) (*glue.UpdateTableOutput, error) {
+	t, err := tableOf(aws.ToString(in.DatabaseName), in.TableInput)
+	if err != nil {
+		return nil, err
+	}
+	return &glue.UpdateTableOutput{}, s.Catalog.update(func(st *catalogFile) error {
+		if _, ok := st.table(t.Database, t.Name); !ok {
+			return &gluetypes.EntityNotFoundException{Message: aws.String(fmt.Sprintf("Table %s not found.", t.Name))}
+		}
+		st.putTable(t)
+		return nil
+	})
+}
+
+func tableOf(database string, in *gluetypes.TableInput) (Table, error) {
+	invalid := func(format string, args ...any) error {
+		return &gluetypes.InvalidInputException{Message: aws.String(fmt.Sprintf(format, args...))}
+	}
+	if in == nil || aws.ToString(in.Name) == "" {
+		return Table{}, invalid("TableInput.Name is required")
+	}
+	if database == "" {
+		return Table{}, invalid("DatabaseName is required")
+	}
+	sd := in.StorageDescriptor
+	if sd == nil || !strings.HasPrefix(aws.ToString(sd.Location), "s3://") || len(sd.Columns) == 0 {
+		return Table{}, invalid("table %s: a StorageDescriptor with an s3:// Location and columns is required", aws.ToString(in.Name))
+	}
+	if len(in.PartitionKeys) > 0 {
+		return Table{}, invalid("table %s: partitioned tables are created by crawls offline", aws.ToString(in.Name))
+	}
+	t := Table{Database: strings.ToLower(database), Name: strings.ToLower(aws.ToString(in.Name)), Location: aws.ToString(sd.Location), UpdatedAt: time.Now().UTC()}
+	for _, c := range sd.Columns {
+		t.Columns = append(t.Columns, Column{Name: strings.ToLower(aws.ToString(c.Name)), Type: aws.ToString(c.Type)})
+	}
+	return t, nil
+}
+
+func (st *catalogFile) table(database, name string) (Table, bool) {
+	for _, t := range st.Tables {
+		if t.Database == database && t.Name == name {
+			return t, true
+		}
+	}
+	return Table{}, false
+}
+
