@@ -27,6 +27,7 @@ import (
 	"bytes"
 	_ "embed"
 	"errors"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"io/fs"
 	"os"
 	"reflect"
@@ -40,7 +41,7 @@ import (
 // the prefixes of internal/deploy and outside data/, so that no crawler or table reads
 // it. A run reads it at its start and refuses a version that does not validate,
 // changing nothing.
-const S3Key = "config/snaplake.yaml"
+const S3Key = deploy.ConfigKey
 
 // File is the whole of snaplake.yaml. Each capability adds its section here, as a
 // pointer with omitempty (an absent section is nil) and identical yaml and json names;

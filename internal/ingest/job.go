@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"net/url"
 	"regexp"
 	"time"
@@ -28,7 +29,7 @@ func JobArgumentNames() []string {
 }
 
 // RunsPrefix holds each run's plan and results: RunsPrefix<run>/.
-const RunsPrefix = "state/ingest-runs/"
+const RunsPrefix = deploy.IngestRunsPrefix
 
 // PlanKey is the key of a run's JobPlan.
 func PlanKey(run string) string { return RunsPrefix + run + "/plan.json" }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"slices"
 	"strings"
 	"time"
@@ -105,7 +106,7 @@ type SkippedTable struct {
 }
 
 // RawPrefix is where the loads write, below the bucket.
-const RawPrefix = "raw/"
+const RawPrefix = deploy.RawPrefix
 
 // CatalogDatabase is the Glue database the loaded tables of a source database are
 // in: raw_<normalized name>, apart from the nightly snapshots' database of the same

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
+	"github.com/snaplake/snaplake/internal/awserr"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/watermark"
 )
@@ -84,6 +85,12 @@ func (f *Finisher) now() time.Time {
 		return f.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+// Handle is the finish Lambda's handler.
+func (f *Finisher) Handle(ctx context.Context, in FinishInput) (Summary, error) {
+	sum, err := f.Finish(ctx, in)
+	return sum, awserr.Surface(err)
 }
 
 // Finish commits what the job loaded and cleans up what it did not. A table with a

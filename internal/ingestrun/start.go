@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/snaplake/snaplake/internal/awserr"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/crawlers"
 	"github.com/snaplake/snaplake/internal/ingest"
@@ -58,6 +59,9 @@ type Starter struct {
 	JDBCURL, SecretID string
 	// LeaseTTL bounds how long a dead run keeps its tables (default 6 h).
 	LeaseTTL time.Duration
+	// Database, when set, is the only source database the config may name: the one
+	// the stack was deployed for.
+	Database string
 	Log      *slog.Logger
 }
 
@@ -148,6 +152,15 @@ func (s *Starter) store() watermark.Store {
 	return watermark.Store{S3: s.S3, Bucket: s.Bucket, KMSKeyID: s.KMSKeyID}
 }
 
+// Handle is the reconfigure Lambda's handler.
+func (s *Starter) Handle(ctx context.Context, in StartInput) (Started, error) {
+	out, err := s.Start(ctx, in)
+	if err != nil {
+		s.log().ErrorContext(ctx, "run refused", "set", in.Event.Set, "error", err)
+	}
+	return out, awserr.Surface(err)
+}
+
 // Start starts a run of set at in.Time. A config that cannot be used, or one
 // that does not fit the source (an unknown table, column...) fails the run with a
 // *ConfigError and changes nothing. A run that is not due, whose set is still being
@@ -164,6 +177,9 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	log := s.log().With("run", run, "set", set)
 	c, err := LoadConfig(ctx, s.S3, s.Bucket)
 	if err != nil {
+		return Started{}, err
+	}
+	if err := CheckSource(c, s.Database); err != nil {
 		return Started{}, err
 	}
 	db, err := s.MySQL(ctx)

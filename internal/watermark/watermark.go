@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"net/url"
 	"strings"
 	"sync"
@@ -25,7 +26,7 @@ import (
 )
 
 // Prefix is where the state lives in the lake bucket: Prefix<database>/<table>/.
-const Prefix = "state/ingest/"
+const Prefix = deploy.IngestStatePrefix
 
 // S3API is the part of S3 the store uses; *s3.Client satisfies it.
 type S3API interface {
@@ -206,7 +207,7 @@ func (s Store) ReleaseSet(ctx context.Context, database, set, run string) error 
 }
 
 // SetsPrefix holds the sets' leases, apart from the tables' state.
-const SetsPrefix = "state/ingest-sets/"
+const SetsPrefix = deploy.IngestSetsPrefix
 
 func setKey(database, set string) string {
 	return SetsPrefix + url.PathEscape(database) + "/" + url.PathEscape(set) + "/lease.json"

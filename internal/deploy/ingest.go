@@ -1,0 +1,74 @@
+package deploy
+
+import "time"
+
+// The config-driven ingestion's part of the deployment (the "snaplake:ingest"
+// context section): its functions, roles, names and environment.
+
+// Ingest functions.
+const (
+	FnReconfigure  = "reconfigure"  // starts a run: config, discovery, plan, leases, crawler, schedules
+	FnFinishIngest = "finishingest" // ends a run: watermarks, generation switches, cleanup, summary
+	FnApplyGrants  = "applygrants"  // brings the Lake Formation grants in line with the config
+)
+
+// IngestFunctions lists the functions the ingest construct deploys.
+var IngestFunctions = []string{FnReconfigure, FnFinishIngest, FnApplyGrants}
+
+// Ingest service roles.
+const (
+	RoleIngestJob       = "glue-ingest-job"     // assumed by Glue to run the load job
+	RoleIngestCrawler   = "glue-ingest-crawler" // assumed by Glue to crawl raw/<database>/
+	RoleIngestMachine   = "ingest-state-machine"
+	RoleIngestScheduler = "ingest-scheduler" // assumed by EventBridge Scheduler to start runs
+)
+
+// IngestServiceRoles lists the ingest service roles.
+var IngestServiceRoles = []string{RoleIngestJob, RoleIngestCrawler, RoleIngestMachine, RoleIngestScheduler}
+
+// Environment of the ingest functions (with EnvBucket, EnvKMSKeyID, EnvLogLevel).
+const (
+	// EnvIngestDatabase is the source database the stack ingests; the config's
+	// ingest.source.database must name it.
+	EnvIngestDatabase = "INGEST_DATABASE"
+	// EnvMySQLEndpoint is host:port of the source; EnvSecretArn the secret with its
+	// "username" and "password".
+	EnvMySQLEndpoint = "MYSQL_ENDPOINT"
+	EnvSecretArn     = "SECRET_ARN"
+	// EnvIngestJob is the Glue job's name (for the job's JDBC URL and reports).
+	EnvIngestJob = "INGEST_JOB"
+	// EnvLeaseTTLSeconds bounds how long a dead run keeps its tables.
+	EnvLeaseTTLSeconds = "LEASE_TTL_SECONDS"
+	// EnvGraceSeconds is how long a replaced generation is kept for running queries.
+	EnvGraceSeconds = "GRACE_SECONDS"
+	// EnvScheduleGroup is the Scheduler group of the sets' schedules.
+	EnvScheduleGroup = "SCHEDULE_GROUP"
+)
+
+// Prefixes of the ingestion, in the lake bucket.
+const (
+	RawPrefix         = "raw/"               // raw/<database>/<table>/{load,gen}=<run>/
+	IngestStatePrefix = "state/ingest/"      // state/ingest/<database>/<table>/{watermark,lease}.json
+	IngestSetsPrefix  = "state/ingest-sets/" // state/ingest-sets/<database>/<set>/lease.json
+	IngestRunsPrefix  = "state/ingest-runs/" // state/ingest-runs/<run>/{plan.json,results/}
+	ConfigKey         = "config/snaplake.yaml"
+)
+
+// Names of the ingest resources.
+const (
+	IngestJobName       = "snaplake-ingest"
+	IngestScheduleGroup = "snaplake"
+)
+
+// IngestCrawlerName is the crawler of a set: one per set, so that two sets' runs
+// never point one crawler at different tables.
+func IngestCrawlerName(set string) string { return "snaplake-ingest-" + set }
+
+// IngestScheduleName is the schedule of a set.
+func IngestScheduleName(set string) string { return "snaplake-ingest-" + set }
+
+// Defaults of the ingestion.
+const (
+	DefaultLeaseTTL = 6 * time.Hour
+	DefaultGrace    = time.Hour
+)
