@@ -29,7 +29,9 @@ type Finisher struct {
 	S3       S3API
 	Bucket   string
 	KMSKeyID string
-	Glue     CatalogAPI
+	// Glue writes the catalog entries of fully reloaded tables; nil: none are
+	// written (a run by hand without a catalog), the generations are still recorded.
+	Glue CatalogAPI
 	// Grace is how long a replaced generation of a fully reloaded table is kept for
 	// the queries that were reading it (default 1 h).
 	Grace time.Duration
@@ -232,6 +234,10 @@ func (f *Finisher) deleteOtherLoads(ctx context.Context, log *slog.Logger, desti
 // generation, creating the entry the first time: one UpdateTable, which readers see
 // at once, whole.
 func (f *Finisher) switchTable(ctx context.Context, plan ingest.JobPlan, t ingest.JobTable, res *ingest.TableResult) error {
+	if f.Glue == nil {
+		f.logger().WarnContext(ctx, "no catalog: the table's entry is not switched", "table", t.Lake, "location", "s3://"+plan.Bucket+"/"+t.Folder)
+		return nil
+	}
 	cols := make([]gluetypes.Column, len(res.Columns))
 	for i, c := range res.Columns {
 		cols[i] = gluetypes.Column{Name: aws.String(strings.ToLower(c.Name)), Type: aws.String(c.Type)}

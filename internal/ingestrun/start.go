@@ -49,7 +49,10 @@ type Starter struct {
 	Bucket string
 	// KMSKeyID encrypts what the run writes (plan, state); empty: the bucket's default.
 	KMSKeyID string
-	Glue     CrawlerAPI
+	// Config reads the config; nil: LoadConfig from the bucket.
+	Config func(ctx context.Context) (*ingest.Config, error)
+	// Glue points the crawler; nil: no crawler (a run by hand, without a catalog).
+	Glue CrawlerAPI
 	// Crawler names the crawler of a set (one per set, so that two sets' runs never
 	// point one crawler at different tables).
 	Crawler func(set string) string
@@ -175,7 +178,11 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	}
 	run := ingest.RunID(set, in.Time)
 	log := s.log().With("run", run, "set", set)
-	c, err := LoadConfig(ctx, s.S3, s.Bucket)
+	load := s.Config
+	if load == nil {
+		load = func(ctx context.Context) (*ingest.Config, error) { return LoadConfig(ctx, s.S3, s.Bucket) }
+	}
+	c, err := load(ctx)
 	if err != nil {
 		return Started{}, err
 	}
@@ -260,7 +267,7 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 		return out, nil
 	}
 
-	if len(plan.CrawlerTargets) > 0 {
+	if len(plan.CrawlerTargets) > 0 && s.Glue != nil {
 		out.Crawler, out.Crawl, out.CrawlerTargets = s.Crawler(set), true, plan.CrawlerTargets
 		if err := s.pointCrawler(ctx, out.Crawler, plan.CrawlerTargets); err != nil {
 			s.abandon(ctx, log, c.Source.Database, set, run, planned)

@@ -21,6 +21,7 @@ import (
 const MySQLDSNEnv = "SNAPLAKE_MYSQL_DSN"
 
 const ingestUsage = `Usage: snaplake ingest plan --config FILE --set daily|frequent [--at RFC3339] [--mysql-dsn DSN] [--bucket B]
+       snaplake ingest run --config FILE --set daily|frequent --mysql-dsn DSN --bucket B (see snaplake ingest run -h)
 
 Prints, as JSON, the plan of one run of a table set: whether the set is due at --at
 (default now) in the config's time zone, and for each table its lake name, mode
@@ -40,6 +41,9 @@ Flags:
 
 // Ingest is `snaplake ingest plan`: the reconfigure Lambda's planning, run by hand.
 func Ingest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "run" {
+		return ingestRun(ctx, args[1:], stdout, stderr)
+	}
 	if done, err := planSubcommand("ingest", ingestUsage, args, stderr); done {
 		return err
 	}
