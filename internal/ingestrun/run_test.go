@@ -558,4 +558,3 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s differs:\n--- want\n%s--- got\n%s", path, want, got)
 	}
 }
-

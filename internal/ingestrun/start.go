@@ -114,7 +114,9 @@ func (e *InputError) Error() string { return "the run's input is refused: " + e.
 // nothing changes. Its message names the file, line and field.
 type ConfigError struct{ Err error }
 
-func (e *ConfigError) Error() string { return "the config is refused, nothing was changed: " + e.Err.Error() }
+func (e *ConfigError) Error() string {
+	return "the config is refused, nothing was changed: " + e.Err.Error()
+}
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 // LoadConfig reads config/snaplake.yaml from the bucket and returns its ingest

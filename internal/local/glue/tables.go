@@ -110,4 +110,3 @@ func (st *catalogFile) table(database, name string) (Table, bool) {
 	}
 	return Table{}, false
 }
-
