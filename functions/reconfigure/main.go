@@ -12,6 +12,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/aws/aws-sdk-go-v2/service/glue"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
@@ -35,6 +36,7 @@ func main() {
 			Glue: glue.NewFromConfig(cfg), Crawler: deploy.IngestCrawlerName,
 			MySQL:   ingestrun.MySQLFromSecret(secretsmanager.NewFromConfig(cfg), env.SecretArn, env.MySQLEndpoint),
 			JDBCURL: env.JDBCURL(), SecretID: env.SecretArn, LeaseTTL: env.LeaseTTL, Database: env.Database, Log: log,
+			Schedules: scheduler.NewFromConfig(cfg), ScheduleGroup: os.Getenv(deploy.EnvScheduleGroup),
 		}
 		return s.Handle, nil
 	})

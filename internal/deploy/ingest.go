@@ -43,6 +43,12 @@ const (
 	EnvGraceSeconds = "GRACE_SECONDS"
 	// EnvScheduleGroup is the Scheduler group of the sets' schedules.
 	EnvScheduleGroup = "SCHEDULE_GROUP"
+	// EnvAccountID and EnvPartition turn role names of the access rules into ARNs.
+	EnvAccountID = "ACCOUNT_ID"
+	EnvPartition = "PARTITION"
+	// EnvKeepPrincipals are the role ARNs whose Lake Formation grants the stack
+	// makes (crawler, job, functions): the config's grants never revoke them.
+	EnvKeepPrincipals = "KEEP_PRINCIPALS"
 )
 
 // Prefixes of the ingestion, in the lake bucket.

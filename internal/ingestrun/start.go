@@ -26,8 +26,10 @@ import (
 	"github.com/snaplake/snaplake/internal/awserr"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/crawlers"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/s3get"
+	"github.com/snaplake/snaplake/internal/schedules"
 	"github.com/snaplake/snaplake/internal/watermark"
 )
 
@@ -53,6 +55,11 @@ type Starter struct {
 	Config func(ctx context.Context) (*ingest.Config, error)
 	// Glue points the crawler; nil: no crawler (a run by hand, without a catalog).
 	Glue CrawlerAPI
+	// Schedules, when set, are brought in line with the config's sets at each run
+	// (ScheduleGroup is their group): the config's schedules take effect without a
+	// deployment.
+	Schedules     schedules.API
+	ScheduleGroup string
 	// Crawler names the crawler of a set (one per set, so that two sets' runs never
 	// point one crawler at different tables).
 	Crawler func(set string) string
@@ -103,6 +110,8 @@ type Started struct {
 	Skipped  []ingest.SkippedTable `json:"skipped,omitempty"`
 	Renamed  map[string]string     `json:"renamed,omitempty"`
 	Dropped  []string              `json:"dropped,omitempty"`
+	// ScheduleChanges are the sets' schedules this run changed to follow the config.
+	ScheduleChanges []schedules.Change `json:"scheduleChanges,omitempty"`
 }
 
 // InputError says the execution's input is not a run request.
@@ -211,6 +220,14 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	plan = plan.InBucket(s.Bucket)
 	out := Started{Run: run, Set: set, Due: plan.Due, Database: c.Source.Database,
 		Skipped: plan.Skipped, Renamed: plan.Renamed, Dropped: plan.Dropped}
+	if s.Schedules != nil {
+		if out.ScheduleChanges, err = s.syncSchedules(ctx, c); err != nil {
+			return Started{}, err
+		}
+		for _, ch := range out.ScheduleChanges {
+			log.InfoContext(ctx, "schedule follows the config", "schedule", ch.Name, "from", ch.FromExpression+" "+ch.FromTimeZone, "to", ch.ToExpression+" "+ch.ToTimeZone)
+		}
+	}
 	if !plan.Due && !in.Event.Force {
 		out.Reason = fmt.Sprintf("not due at %s (%s in %s); next run %s", plan.At.Format(time.RFC3339), plan.Schedule.Expression, plan.TimeZone, plan.NextRun.Format(time.RFC3339))
 		log.InfoContext(ctx, "set not due: nothing loaded", "reason", out.Reason)
@@ -291,6 +308,28 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	log.InfoContext(ctx, "run started", "database", c.Source.Database, "tables", len(plan.Tables),
 		"skipped", len(out.Skipped), "crawlerTargets", len(plan.CrawlerTargets), "renamed", plan.Renamed)
 	return out, nil
+}
+
+// syncSchedules brings both sets' schedules in line with the config.
+func (s *Starter) syncSchedules(ctx context.Context, c *ingest.Config) ([]schedules.Change, error) {
+	loc, err := c.Location()
+	if err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	var want []schedules.Want
+	for _, name := range []string{ingest.SetDaily, ingest.SetFrequent} {
+		set, _ := c.Set(name)
+		expr, err := set.ScheduleExpression(loc)
+		if err != nil {
+			return nil, &ConfigError{Err: fmt.Errorf("ingest.sets.%s: %w", name, err)}
+		}
+		want = append(want, schedules.Want{Name: deploy.IngestScheduleName(name), Group: s.ScheduleGroup, Expression: expr, TimeZone: loc.String()})
+	}
+	changes, err := schedules.Sync(ctx, s.Schedules, want)
+	if err != nil {
+		return changes, fmt.Errorf("bring the schedules in line with the config: %w", err)
+	}
+	return changes, nil
 }
 
 // abandon releases what a start that failed took.
