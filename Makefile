@@ -19,8 +19,8 @@ export SNAPLAKE_NODE_MODULES := $(CURDIR)/tools/node_modules
 
 all: build
 
-## deps: install what a fresh Debian machine lacks (MariaDB, versitygw, the npm tools, Go modules)
-deps: tools/node_modules/.installed $(VERSITYGW) mariadb
+## deps: install what a fresh Debian machine lacks (MariaDB, Python 3, versitygw, the npm tools, Go modules)
+deps: tools/node_modules/.installed $(VERSITYGW) mariadb python3
 	@true
 
 .PHONY: tools
@@ -40,6 +40,16 @@ mariadb:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mariadb-server >/dev/null \
 		|| { echo "could not install mariadb-server: run 'apt-get install -y mariadb-server' as root"; exit 1; }; \
+	fi
+
+# python3 checks the Glue job script's syntax (the job itself runs in Glue).
+.PHONY: python3
+python3:
+	@if ! command -v python3 >/dev/null 2>&1; then \
+		echo "installing python3 (apt)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3 >/dev/null \
+		|| { echo "could not install python3: run 'apt-get install -y python3' as root"; exit 1; }; \
 	fi
 
 ## build: the Lambda bootstraps (linux/arm64, provided.al2023) and the CLI

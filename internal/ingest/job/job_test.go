@@ -155,7 +155,7 @@ func python(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("python3")
 	if err != nil {
-		t.Fatalf("python3 is needed to check the Glue job script and is not on PATH (the project's machines have it; on a bare Debian machine: apt-get install -y python3): %v", err)
+		t.Fatalf("python3 is needed to check the Glue job script and is not on PATH (`make deps` installs it): %v", err)
 	}
 	return path
 }
