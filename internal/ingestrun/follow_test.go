@@ -123,4 +123,3 @@ func TestSchedulesFollowTheConfig(t *testing.T) {
 		t.Fatalf("second run: %+v %v", again.ScheduleChanges, err)
 	}
 }
-
