@@ -28,6 +28,14 @@ func Context() map[string]any {
 		"snaplake:retentionDays":      7,
 		"snaplake:exportTimeoutHours": 12,
 		"snaplake:notificationEmail":  "",
+		// Config-driven ingestion of the demo's warehouse; the offline run replaces the
+		// endpoint with the local MariaDB's.
+		"snaplake:ingest": map[string]any{
+			"database":  "warehouse",
+			"secretArn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:snaplake-demo-source-AbCdEf",
+			"endpoint":  "127.0.0.1:3306",
+			"timeZone":  "Europe/Berlin",
+		},
 	}
 }
 
@@ -56,6 +64,56 @@ type Contract struct {
 	Roles     map[string]Role     `json:"roles"`     // service roles by deploy.Role* name
 	Crawlers  []Crawler           `json:"crawlers"`
 	Outputs   map[string]string   `json:"outputs"`
+	// Ingest is the config-driven ingestion, when the stack deploys it.
+	Ingest *Ingest `json:"ingest,omitempty"`
+}
+
+// Ingest is the ingestion's part of the deployment.
+type Ingest struct {
+	StateMachineArn string `json:"stateMachineArn"`
+	// DefinitionSubstitutions of the ingest state machine.
+	DefinitionSubstitutions map[string]string `json:"definitionSubstitutions"`
+	// Database is the Glue database of the loaded tables (raw_<db>).
+	Database  string     `json:"database"`
+	Job       Job        `json:"job"`
+	Crawlers  []Crawler  `json:"crawlers"`
+	Schedules []Schedule `json:"schedules"`
+	// LakeLocation is the S3 location registered with Lake Formation.
+	LakeLocation string `json:"lakeLocation"`
+	// LakePermissions are the Lake Formation permissions the stack gives its roles.
+	LakePermissions []LakePermission `json:"lakePermissions"`
+}
+
+// LakePermission is one AWS::LakeFormation::PrincipalPermissions of the stack.
+type LakePermission struct {
+	Principal string `json:"principal"`
+	// One of: Location (a data location), Database with Table "*" (every table),
+	// Database with a Table, Database alone.
+	Location    string   `json:"location,omitempty"`
+	Database    string   `json:"database,omitempty"`
+	Table       string   `json:"table,omitempty"`
+	Permissions []string `json:"permissions"`
+	Grantable   []string `json:"grantable,omitempty"`
+}
+
+// Job is the Glue job as deployed.
+type Job struct {
+	Name              string            `json:"name"`
+	RoleArn           string            `json:"roleArn"`
+	MaxConcurrentRuns int               `json:"maxConcurrentRuns"`
+	DefaultArguments  map[string]string `json:"defaultArguments,omitempty"`
+}
+
+// Schedule is an EventBridge Scheduler schedule as deployed.
+type Schedule struct {
+	Name       string `json:"name"`
+	Group      string `json:"group"`
+	Expression string `json:"expression"`
+	TimeZone   string `json:"timeZone"`
+	State      string `json:"state"`
+	TargetArn  string `json:"targetArn"`
+	RoleArn    string `json:"roleArn"`
+	Input      string `json:"input"`
 }
 
 // Function is one Lambda function as deployed.
@@ -110,6 +168,14 @@ func (f Function) Getenv(name string) string { return f.Environment[name] }
 // regenerated file differs from the committed one only where the template does.
 func (c *Contract) Marshal() ([]byte, error) {
 	sort.Slice(c.Crawlers, func(i, j int) bool { return c.Crawlers[i].Name < c.Crawlers[j].Name })
+	if c.Ingest != nil {
+		sort.Slice(c.Ingest.Crawlers, func(i, j int) bool { return c.Ingest.Crawlers[i].Name < c.Ingest.Crawlers[j].Name })
+		sort.Slice(c.Ingest.Schedules, func(i, j int) bool { return c.Ingest.Schedules[i].Name < c.Ingest.Schedules[j].Name })
+		sort.SliceStable(c.Ingest.LakePermissions, func(i, j int) bool {
+			a, b := c.Ingest.LakePermissions[i], c.Ingest.LakePermissions[j]
+			return a.Principal+a.Location+a.Database+a.Table < b.Principal+b.Location+b.Database+b.Table
+		})
+	}
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return nil, err

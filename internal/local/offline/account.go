@@ -3,6 +3,8 @@ package offline
 import (
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -18,9 +20,10 @@ import (
 // service role's policies, and an S3 endpoint that authorizes every request against
 // them before it reaches the S3 server.
 type Account struct {
-	Contract *contract.Contract
-	IAM      *iam.Authority
-	proxy    *s3iam.Proxy
+	Contract  *contract.Contract
+	IAM       *iam.Authority
+	proxy     *s3iam.Proxy
+	published atomic.Int64 // SNS message ids
 }
 
 // AccountOptions adjust NewAccount.
@@ -83,7 +86,12 @@ func NewAuthority(c *contract.Contract) (*iam.Authority, error) {
 		}
 		return auth.Add(iam.Principal{Name: name, RoleName: role.Name, SessionName: session, Account: c.Account, Policies: pols})
 	}
-	for _, name := range deploy.Functions {
+	functions, roles := deploy.Functions, deploy.ServiceRoles
+	if c.Ingest != nil {
+		functions = append(slices.Clone(functions), deploy.IngestFunctions...)
+		roles = append(slices.Clone(roles), deploy.IngestServiceRoles...)
+	}
+	for _, name := range functions {
 		fn, ok := c.Functions[name]
 		if !ok {
 			return nil, fmt.Errorf("the contract has no function %s: regenerate it with `make contract`", name)
@@ -92,7 +100,7 @@ func NewAuthority(c *contract.Contract) (*iam.Authority, error) {
 			return nil, err
 		}
 	}
-	for _, name := range deploy.ServiceRoles {
+	for _, name := range roles {
 		role, ok := c.Roles[name]
 		if !ok {
 			return nil, fmt.Errorf("the contract has no role %s: regenerate it with `make contract`", name)

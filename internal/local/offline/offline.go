@@ -334,42 +334,33 @@ func (p *Pipeline) task(ctx context.Context, call stepfunctions.TaskCall) (out j
 		}
 		return p.invoke(ctx, in.FunctionName, in.Payload)
 	case "arn:aws:states:::sns:publish":
-		var in struct {
-			TopicArn, Subject, Message string
-		}
-		if err := json.Unmarshal(call.Input, &in); err != nil {
-			return nil, fmt.Errorf("state %s: decode sns:publish parameters: %w", call.State, err)
-		}
-		if in.TopicArn != p.acct.Contract.TopicArn {
-			return nil, &stepfunctions.TaskError{Name: "SNS.NotFoundException", Cause: "Topic does not exist: " + in.TopicArn}
-		}
-		// The state machine's role publishes to the KMS-encrypted topic.
-		if err := p.acct.authorize(deploy.RoleStateMachine, "SNS", "Publish",
-			iam.Request{Action: "sns:Publish", Resource: in.TopicArn},
-			iam.Request{Action: "kms:GenerateDataKey", Resource: p.acct.Contract.KMSKeyArn},
-		); err != nil {
-			return nil, &stepfunctions.TaskError{Name: "SNS.AuthorizationErrorException", Cause: err.Error()}
+		n, out, err := p.acct.publish(ctx, p.log, deploy.RoleStateMachine, call)
+		if err != nil {
+			return nil, err
 		}
 		p.mu.Lock()
-		p.notifications = append(p.notifications, Notification{TopicArn: in.TopicArn, Subject: in.Subject, Message: in.Message, At: time.Now().UTC()})
-		n := len(p.notifications)
+		p.notifications = append(p.notifications, n)
 		p.mu.Unlock()
-		p.log.WarnContext(ctx, "notification published", "topic", in.TopicArn, "subject", in.Subject)
-		return json.Marshal(map[string]string{"MessageId": fmt.Sprintf("offline-%d", n)})
+		return out, nil
 	default:
 		return nil, &stepfunctions.TaskError{Name: "States.TaskFailed", Cause: "no offline stand-in for resource " + call.Resource}
 	}
 }
 
+// invoke runs a Lambda handler as the state machine's role.
+func (p *Pipeline) invoke(ctx context.Context, fn string, payload json.RawMessage) (json.RawMessage, error) {
+	return p.acct.invoke(ctx, deploy.RoleStateMachine, p.handlers, fn, payload)
+}
+
 // invoke runs a Lambda handler in-process with the payload the state machine sent,
 // encoding its result as the Lambda runtime would. The state machine's role must be
 // allowed to invoke the function.
-func (p *Pipeline) invoke(ctx context.Context, fn string, payload json.RawMessage) (json.RawMessage, error) {
-	h, ok := p.handlers[fn]
+func (a *Account) invoke(ctx context.Context, role string, handlers map[string]func(context.Context, json.RawMessage) (any, error), fn string, payload json.RawMessage) (json.RawMessage, error) {
+	h, ok := handlers[fn]
 	if !ok {
 		return nil, &stepfunctions.TaskError{Name: "Lambda.ResourceNotFoundException", Cause: "Function not found: " + fn}
 	}
-	if err := p.acct.IAM.Authorize(deploy.RoleStateMachine, iam.Request{Action: "lambda:InvokeFunction", Resource: fn}); err != nil {
+	if err := a.IAM.Authorize(role, iam.Request{Action: "lambda:InvokeFunction", Resource: fn}); err != nil {
 		return nil, &stepfunctions.TaskError{Name: "Lambda.AWSLambdaException", Cause: err.Error()}
 	}
 	result, err := h(ctx, payload)
@@ -377,4 +368,29 @@ func (p *Pipeline) invoke(ctx context.Context, fn string, payload json.RawMessag
 		return nil, stepfunctions.LambdaError(err)
 	}
 	return json.Marshal(result)
+}
+
+// publish is the sns:publish integration as role: the message, and the output
+// Step Functions returns.
+func (a *Account) publish(ctx context.Context, log *slog.Logger, role string, call stepfunctions.TaskCall) (Notification, json.RawMessage, error) {
+	var in struct {
+		TopicArn, Subject, Message string
+	}
+	if err := json.Unmarshal(call.Input, &in); err != nil {
+		return Notification{}, nil, fmt.Errorf("state %s: decode sns:publish parameters: %w", call.State, err)
+	}
+	if in.TopicArn != a.Contract.TopicArn {
+		return Notification{}, nil, &stepfunctions.TaskError{Name: "SNS.NotFoundException", Cause: "Topic does not exist: " + in.TopicArn}
+	}
+	// The state machine's role publishes to the KMS-encrypted topic.
+	if err := a.authorize(role, "SNS", "Publish",
+		iam.Request{Action: "sns:Publish", Resource: in.TopicArn},
+		iam.Request{Action: "kms:GenerateDataKey", Resource: a.Contract.KMSKeyArn},
+	); err != nil {
+		return Notification{}, nil, &stepfunctions.TaskError{Name: "SNS.AuthorizationErrorException", Cause: err.Error()}
+	}
+	log.WarnContext(ctx, "notification published", "topic", in.TopicArn, "subject", in.Subject)
+	a.published.Add(1)
+	out, err := json.Marshal(map[string]string{"MessageId": fmt.Sprintf("offline-%d", a.published.Load())})
+	return Notification{TopicArn: in.TopicArn, Subject: in.Subject, Message: in.Message, At: time.Now().UTC()}, out, err
 }

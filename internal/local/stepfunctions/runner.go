@@ -173,6 +173,12 @@ func validateName(name string) error {
 // StartExecution, a name already used gets ExecutionAlreadyExists, unless that execution is
 // still running with the same input: then it is returned again.
 func (r *Runner) Start(ctx context.Context, name string, definition, input []byte) (*Execution, error) {
+	return r.StartAt(ctx, name, definition, input, time.Now())
+}
+
+// StartAt is Start with the execution's $$.Execution.StartTime set to at: a
+// schedule's firing time when the offline run plays the scheduler's clock.
+func (r *Runner) StartAt(ctx context.Context, name string, definition, input []byte, at time.Time) (*Execution, error) {
 	if err := validateName(name); err != nil {
 		return nil, err
 	}
@@ -229,7 +235,7 @@ func (r *Runner) Start(ctx context.Context, name string, definition, input []byt
 		log:         r.Log.With("execution", arn),
 		invocations: map[string]*invocation{},
 		done:        make(chan struct{}),
-		startedAt:   time.Now().UTC(),
+		startedAt:   at.UTC(),
 	}
 	r.executions[name] = e
 	r.mu.Unlock()

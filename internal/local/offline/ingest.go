@@ -1,0 +1,389 @@
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
+	lftypes "github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
+	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/ingestrun"
+	"github.com/snaplake/snaplake/internal/local/contract"
+	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
+	"github.com/snaplake/snaplake/internal/local/iam"
+	lflocal "github.com/snaplake/snaplake/internal/local/lakeformation"
+	schedlocal "github.com/snaplake/snaplake/internal/local/scheduler"
+	"github.com/snaplake/snaplake/internal/local/stepfunctions"
+	"github.com/snaplake/snaplake/statemachines"
+)
+
+// IngestConfig describes the offline ingestion: the contract's ingest part, bound
+// to stand-ins through the account's IAM.
+type IngestConfig struct {
+	Account *Account
+	// Catalog is the Glue Data Catalog, shared with the nightly export's crawlers.
+	Catalog *gluelocal.Catalog
+	// LakeFormation holds the grants (its file is what `snaplake query --as` reads).
+	LakeFormation *lflocal.Service
+	// MySQLEndpoint (host:port) replaces the deployed MYSQL_ENDPOINT and the job's
+	// JDBC host; Secret is the source's credentials secret.
+	MySQLEndpoint string
+	Secret        Secret
+	NodeModules   string
+	RetryInterval time.Duration
+	Log           *slog.Logger
+	Observe       func(Observation)
+}
+
+// Ingest is the offline ingestion: the ingest state machine run by the local
+// interpreter with the real handlers, the Glue job played by the Go loader as the
+// job's role, the crawlers, the Scheduler and Lake Formation stand-ins.
+type Ingest struct {
+	cfg        IngestConfig
+	acct       *Account
+	c          *contract.Ingest
+	log        *slog.Logger
+	definition []byte
+	Runner     *stepfunctions.Runner
+	Glue       *gluelocal.Service // the ingest crawlers, crawling as their role
+	Jobs       *gluelocal.Jobs
+	Scheduler  *schedlocal.Service
+	handlers   map[string]func(context.Context, json.RawMessage) (any, error)
+
+	mu            sync.Mutex
+	notifications []Notification
+}
+
+// NewIngest wires the contract's ingestion.
+func NewIngest(cfg IngestConfig) (*Ingest, error) {
+	acct := cfg.Account
+	if acct == nil || acct.Contract.Ingest == nil {
+		return nil, errors.New("offline ingest: the contract deploys no ingestion (context snaplake:ingest)")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	c := acct.Contract.Ingest
+	def, err := statemachines.Render(statemachines.Ingest, c.DefinitionSubstitutions)
+	if err != nil {
+		return nil, err
+	}
+	p := &Ingest{cfg: cfg, acct: acct, c: c, log: cfg.Log, definition: def,
+		handlers: map[string]func(context.Context, json.RawMessage) (any, error){}}
+
+	// What the stack creates: the Glue database, the crawlers, the schedules and the
+	// Lake Formation permissions of its own roles.
+	if err := cfg.Catalog.CreateDatabase(c.Database); err != nil {
+		return nil, err
+	}
+	p.Glue = &gluelocal.Service{S3: acct.S3(deploy.RoleIngestCrawler), Catalog: cfg.Catalog, Log: cfg.Log.With("component", "glue-ingest"),
+		Account: acct.Contract.Account, Region: acct.Contract.Region}
+	for _, cr := range c.Crawlers {
+		lc := gluelocal.Crawler{Name: cr.Name, Role: cr.RoleArn, Database: cr.Database, Configuration: cr.Configuration}
+		for _, t := range cr.Targets {
+			lc.Targets = append(lc.Targets, t.Path)
+		}
+		p.Glue.Crawlers = append(p.Glue.Crawlers, lc)
+	}
+	var defs []schedlocal.Schedule
+	for _, s := range c.Schedules {
+		defs = append(defs, schedlocal.Schedule{Name: s.Name, Group: s.Group, Expression: s.Expression, TimeZone: s.TimeZone,
+			State: schedtypes.ScheduleState(s.State), FlexibleTimeWindow: schedtypes.FlexibleTimeWindowModeOff,
+			Target: schedlocal.Target{Arn: s.TargetArn, RoleArn: s.RoleArn, Input: s.Input}})
+	}
+	if p.Scheduler, err = schedlocal.New(defs...); err != nil {
+		return nil, fmt.Errorf("the contract's schedules: %w", err)
+	}
+	if err := p.grantStackPermissions(context.Background()); err != nil {
+		return nil, err
+	}
+
+	fn := func(name string) contract.Function { return acct.Contract.Functions[name] }
+	envOf := func(name string) func(string) string {
+		env := maps.Clone(fn(name).Environment)
+		if _, ok := env[deploy.EnvMySQLEndpoint]; ok && cfg.MySQLEndpoint != "" {
+			env[deploy.EnvMySQLEndpoint] = cfg.MySQLEndpoint
+		}
+		return func(k string) string { return env[k] }
+	}
+	logFor := func(name string) *slog.Logger { return cfg.Log.With("function", name) }
+
+	recEnv, err := ingestrun.EnvFromGetenv(envOf(deploy.FnReconfigure), deploy.EnvIngestDatabase, deploy.EnvMySQLEndpoint, deploy.EnvSecretArn)
+	if err != nil {
+		return nil, fmt.Errorf("reconfigure's deployed environment: %w", err)
+	}
+	starter := &ingestrun.Starter{
+		S3: acct.S3(deploy.FnReconfigure), Bucket: recEnv.Bucket, KMSKeyID: recEnv.KMSKeyID,
+		Glue: acct.Glue(deploy.FnReconfigure, p.Glue), Crawler: deploy.IngestCrawlerName,
+		MySQL:   ingestrun.MySQLFromSecret(acct.Secrets(deploy.FnReconfigure, cfg.Secret), recEnv.SecretArn, recEnv.MySQLEndpoint),
+		JDBCURL: recEnv.JDBCURL(), SecretID: recEnv.SecretArn, LeaseTTL: recEnv.LeaseTTL, Database: recEnv.Database,
+		Schedules: acct.Scheduler(deploy.FnReconfigure, p.Scheduler), ScheduleGroup: envOf(deploy.FnReconfigure)(deploy.EnvScheduleGroup),
+		Log: logFor(deploy.FnReconfigure),
+	}
+	finEnv, err := ingestrun.EnvFromGetenv(envOf(deploy.FnFinishIngest))
+	if err != nil {
+		return nil, fmt.Errorf("finishingest's deployed environment: %w", err)
+	}
+	finisher := &ingestrun.Finisher{S3: acct.S3(deploy.FnFinishIngest), Bucket: finEnv.Bucket, KMSKeyID: finEnv.KMSKeyID,
+		Glue: acct.Catalog(deploy.FnFinishIngest, p.Glue), Grace: finEnv.Grace, Log: logFor(deploy.FnFinishIngest)}
+	grEnvGet := envOf(deploy.FnApplyGrants)
+	grEnv, err := ingestrun.EnvFromGetenv(grEnvGet, deploy.EnvIngestDatabase, deploy.EnvAccountID, deploy.EnvPartition)
+	if err != nil {
+		return nil, fmt.Errorf("applygrants' deployed environment: %w", err)
+	}
+	applier := &ingestrun.GrantsApplier{S3: acct.S3(deploy.FnApplyGrants), Bucket: grEnv.Bucket,
+		LF: acct.LakeFormation(deploy.FnApplyGrants, cfg.LakeFormation), Account: grEnvGet(deploy.EnvAccountID), Partition: grEnvGet(deploy.EnvPartition),
+		Database: grEnv.Database, Keep: deploy.SplitList(grEnvGet(deploy.EnvKeepPrincipals)), Log: logFor(deploy.FnApplyGrants)}
+
+	p.handlers[fn(deploy.FnReconfigure).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
+		var in ingestrun.StartInput
+		if err := json.Unmarshal(payload, &in); err != nil {
+			return nil, err
+		}
+		return starter.Handle(ctx, in)
+	}
+	p.handlers[fn(deploy.FnFinishIngest).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
+		var in ingestrun.FinishInput
+		if err := json.Unmarshal(payload, &in); err != nil {
+			return nil, err
+		}
+		return finisher.Handle(ctx, in)
+	}
+	p.handlers[fn(deploy.FnApplyGrants).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
+		var in ingestrun.GrantsRequest
+		if err := json.Unmarshal(payload, &in); err != nil {
+			return nil, err
+		}
+		return applier.Handle(ctx, in)
+	}
+
+	// The Glue job, played by the Go loader with the script's semantics, as the job's
+	// role: it reads its plan, the secret and the source, and writes raw/.
+	jobS3 := acct.S3(deploy.RoleIngestJob)
+	p.Jobs = gluelocal.NewJobs(gluelocal.Job{Name: c.Job.Name, Role: c.Job.RoleArn, MaxConcurrentRuns: c.Job.MaxConcurrentRuns,
+		DefaultArguments: c.Job.DefaultArguments,
+		Run: func(ctx context.Context, args map[string]string) error {
+			for _, name := range ingest.JobArgumentNames() {
+				if args["--"+name] == "" {
+					return fmt.Errorf("the job's argument --%s is missing", name)
+				}
+			}
+			host, err := jdbcHost(args[ingest.ArgJDBCURL])
+			if err != nil {
+				return err
+			}
+			db, err := ingestrun.MySQLFromSecret(acct.Secrets(deploy.RoleIngestJob, cfg.Secret), args[ingest.ArgSecretID], host)(ctx)
+			if err != nil {
+				return err
+			}
+			plan, err := ingestrun.ReadJobPlan(ctx, jobS3, args[ingest.ArgPlan])
+			if err != nil {
+				return err
+			}
+			if plan.Run != args[ingest.ArgRunID] {
+				return fmt.Errorf("plan %s is of run %s, not %s", args[ingest.ArgPlan], plan.Run, args[ingest.ArgRunID])
+			}
+			l := &ingestrun.Loader{S3: jobS3, DB: db, Log: cfg.Log.With("component", "glue-job", "job", c.Job.Name)}
+			return l.Load(ctx, plan)
+		}})
+
+	p.Runner = &stepfunctions.Runner{NodeModules: cfg.NodeModules, Tasks: p.task, RetryInterval: cfg.RetryInterval,
+		StateMachineArn: c.StateMachineArn, Log: cfg.Log.With("component", "stepfunctions")}
+	return p, nil
+}
+
+// jdbcHost is the host:port of a jdbc:mysql:// URL; as in the real job, where the
+// JDBC URL names the source, the stand-in connects where it points.
+func jdbcHost(jdbc string) (string, error) {
+	u, err := url.Parse(strings.TrimPrefix(jdbc, "jdbc:"))
+	if err != nil || u.Scheme != "mysql" || u.Host == "" {
+		return "", fmt.Errorf("--jdbc_url %q is not jdbc:mysql://host:port/database", jdbc)
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		return u.Host + ":3306", nil
+	}
+	return u.Host, nil
+}
+
+// grantStackPermissions gives the stack's roles the Lake Formation permissions its
+// principal-permission resources give.
+func (p *Ingest) grantStackPermissions(ctx context.Context) error {
+	for _, g := range p.c.LakePermissions {
+		res := &lftypes.Resource{}
+		switch {
+		case g.Location != "":
+			res.DataLocation = &lftypes.DataLocationResource{ResourceArn: aws.String(g.Location)}
+		case g.Table == "*":
+			res.Table = &lftypes.TableResource{DatabaseName: aws.String(g.Database), TableWildcard: &lftypes.TableWildcard{}}
+		case g.Table != "":
+			res.Table = &lftypes.TableResource{DatabaseName: aws.String(g.Database), Name: aws.String(g.Table)}
+		default:
+			res.Database = &lftypes.DatabaseResource{Name: aws.String(g.Database)}
+		}
+		in := &lakeformation.GrantPermissionsInput{Principal: &lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(g.Principal)}, Resource: res}
+		for _, perm := range g.Permissions {
+			in.Permissions = append(in.Permissions, lftypes.Permission(perm))
+		}
+		for _, perm := range g.Grantable {
+			in.PermissionsWithGrantOption = append(in.PermissionsWithGrantOption, lftypes.Permission(perm))
+		}
+		if _, err := p.cfg.LakeFormation.GrantPermissions(ctx, in); err != nil {
+			return fmt.Errorf("the stack's Lake Formation permission for %s: %w", g.Principal, err)
+		}
+	}
+	return nil
+}
+
+// Definition is the ingest state machine as the runner executes it.
+func (p *Ingest) Definition() []byte { return p.definition }
+
+// Notifications returns what the ingest runs published.
+func (p *Ingest) Notifications() []Notification {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.notifications)
+}
+
+// Fire plays the Scheduler's clock from from to to: each schedule firing in (from,
+// to] starts an execution as the scheduler's role, with the schedule's input and the
+// firing time as its start time. It returns the executions, in firing order.
+func (p *Ingest) Fire(ctx context.Context, from, to time.Time) ([]*stepfunctions.Execution, error) {
+	var out []*stepfunctions.Execution
+	for _, f := range p.Scheduler.Due(from, to) {
+		e, err := p.start(ctx, f.Schedule, f.TargetArn, f.Input, f.At)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// RunSet starts one execution of set at at, as its schedule would.
+func (p *Ingest) RunSet(ctx context.Context, set string, at time.Time, force bool) (*stepfunctions.Execution, error) {
+	for _, s := range p.c.Schedules {
+		if s.Name == deploy.IngestScheduleName(set) {
+			input := s.Input
+			if force {
+				input = fmt.Sprintf(`{"set":%q,"force":true}`, set)
+			}
+			return p.start(ctx, s.Name, s.TargetArn, input, at)
+		}
+	}
+	return nil, fmt.Errorf("the contract has no schedule for set %q", set)
+}
+
+func (p *Ingest) start(ctx context.Context, schedule, target, input string, at time.Time) (*stepfunctions.Execution, error) {
+	// Scheduler starts the execution as the schedule's role.
+	if err := p.acct.authorize(deploy.RoleIngestScheduler, "SFN", "StartExecution", iam.Request{Action: "states:StartExecution", Resource: target}); err != nil {
+		return nil, err
+	}
+	if target != p.c.StateMachineArn {
+		return nil, fmt.Errorf("schedule %s targets %s, not the ingest state machine", schedule, target)
+	}
+	name := schedule + "-" + at.UTC().Format("20060102T150405Z")
+	e, err := p.Runner.StartAt(ctx, name, p.definition, []byte(input), at)
+	if err != nil {
+		return nil, err
+	}
+	p.observe(Observation{Kind: "execution-started", Execution: e.ARN()})
+	return e, nil
+}
+
+func (p *Ingest) observe(o Observation) {
+	if p.cfg.Observe != nil {
+		p.cfg.Observe(o)
+	}
+}
+
+// task routes one Task state of the ingest workflow.
+func (p *Ingest) task(ctx context.Context, call stepfunctions.TaskCall) (out json.RawMessage, err error) {
+	start := time.Now()
+	p.observe(Observation{Kind: "task-start", State: call.State, Execution: call.Execution})
+	defer func() {
+		p.observe(Observation{Kind: "task-end", State: call.State, Execution: call.Execution, Duration: time.Since(start), Output: out, Err: err})
+	}()
+	role := deploy.RoleIngestMachine
+	switch call.Resource {
+	case "arn:aws:states:::lambda:invoke":
+		var in struct {
+			FunctionName string          `json:"FunctionName"`
+			Payload      json.RawMessage `json:"Payload"`
+		}
+		if err := json.Unmarshal(call.Input, &in); err != nil {
+			return nil, fmt.Errorf("state %s: decode lambda:invoke parameters: %w", call.State, err)
+		}
+		return p.acct.invoke(ctx, role, p.handlers, in.FunctionName, in.Payload)
+	case "arn:aws:states:::glue:startJobRun.sync":
+		var in glue.StartJobRunInput
+		if err := json.Unmarshal(call.Input, &in); err != nil {
+			return nil, fmt.Errorf("state %s: decode glue:startJobRun parameters: %w", call.State, err)
+		}
+		job := p.acct.arn("glue", "job/"+aws.ToString(in.JobName))
+		// The .sync integration starts the run, then polls it.
+		if err := p.acct.authorize(role, "Glue", "StartJobRun", iam.Request{Action: "glue:StartJobRun", Resource: job}, iam.Request{Action: "glue:GetJobRun", Resource: job}); err != nil {
+			return nil, &stepfunctions.TaskError{Name: "Glue.AccessDeniedException", Cause: err.Error()}
+		}
+		run, err := p.Jobs.RunSync(ctx, &in)
+		if err != nil {
+			return nil, glueTaskError(err)
+		}
+		b, err := json.Marshal(run)
+		if err != nil {
+			return nil, err
+		}
+		if run.JobRunState != gluetypes.JobRunStateSucceeded {
+			return nil, &stepfunctions.TaskError{Name: "States.TaskFailed", Cause: string(b)}
+		}
+		return b, nil
+	case "arn:aws:states:::aws-sdk:glue:startCrawler":
+		var in glue.StartCrawlerInput
+		if err := json.Unmarshal(call.Input, &in); err != nil {
+			return nil, fmt.Errorf("state %s: decode glue:startCrawler parameters: %w", call.State, err)
+		}
+		if err := p.acct.authorize(role, "Glue", "StartCrawler", iam.Request{Action: "glue:StartCrawler", Resource: p.acct.arn("glue", "crawler/"+aws.ToString(in.Name))}); err != nil {
+			return nil, &stepfunctions.TaskError{Name: "Glue.AccessDeniedException", Cause: err.Error()}
+		}
+		if _, err := p.Glue.StartCrawler(ctx, &in); err != nil {
+			return nil, glueTaskError(err)
+		}
+		return json.RawMessage(`{}`), nil
+	case "arn:aws:states:::sns:publish":
+		n, out, err := p.acct.publish(ctx, p.log, role, call)
+		if err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		p.notifications = append(p.notifications, n)
+		p.mu.Unlock()
+		return out, nil
+	default:
+		return nil, &stepfunctions.TaskError{Name: "States.TaskFailed", Cause: "no offline stand-in for resource " + call.Resource}
+	}
+}
+
+// glueTaskError names a Glue error as the aws-sdk integration does: Glue.<code>.
+func glueTaskError(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return &stepfunctions.TaskError{Name: "Glue." + ae.ErrorCode(), Cause: ae.ErrorMessage()}
+	}
+	return err
+}
