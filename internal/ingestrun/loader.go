@@ -124,6 +124,14 @@ func (l *Loader) loadTable(ctx context.Context, plan ingest.JobPlan, t ingest.Jo
 		}
 		res.Watermark = &upper.String
 	}
+	// Like the job's mode("errorifexists"): a folder with files is another run's.
+	existing, err := l.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(plan.Bucket), Prefix: aws.String(t.Folder), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return res, fmt.Errorf("check s3://%s/%s is empty: %w", plan.Bucket, t.Folder, err)
+	}
+	if len(existing.Contents) > 0 {
+		return res, fmt.Errorf("s3://%s/%s already has files: a folder is written once, by its run", plan.Bucket, t.Folder)
+	}
 	newFile := func(i int) (io.WriteCloser, error) {
 		f, err := os.CreateTemp(l.TempDir, "ingest-*.parquet")
 		if err != nil {

@@ -237,6 +237,14 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	if ttl <= 0 {
 		ttl = 6 * time.Hour
 	}
+	// A run ID is a set and a second: a second run of the same set in the same
+	// second would write the first one's folders.
+	if prev, err := s3get.Optional(ctx, s.S3, s.Bucket, ingest.PlanKey(run)); err != nil {
+		return Started{}, fmt.Errorf("check run %s is new: %w", run, err)
+	} else if prev != nil {
+		prev.Body.Close()
+		return Started{}, &InputError{Reason: fmt.Sprintf("run %s has run already (its plan is s3://%s/%s): start runs of a set at least a second apart", run, s.Bucket, ingest.PlanKey(run))}
+	}
 	if _, err := st.AcquireSet(ctx, c.Source.Database, set, run, ttl); err != nil {
 		var held *watermark.HeldError
 		if errors.As(err, &held) {

@@ -15,19 +15,22 @@ import (
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/grants"
 	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/local/demo"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/lake"
+	lflocal "github.com/snaplake/snaplake/internal/local/lakeformation"
 	"github.com/snaplake/snaplake/internal/opscli"
 )
 
-const queryUsage = `Usage: snaplake query [--home DIR] [--format table|csv|json] [--as ROLE --config FILE] "SQL"
+const queryUsage = `Usage: snaplake query [--home DIR] [--format table|csv|json] [--as ROLE [--config FILE]] "SQL"
 
 Runs SQL (DuckDB dialect) over the local lake with Athena's names:
   SELECT count(*) FROM warehouse.file_downloads
   WHERE snapshot_date = (SELECT max(snapshot_date) FROM "warehouse"."file_downloads$partitions")
 
-With --as, the query runs as ROLE (a role name or ARN) under the Lake Formation grants
-the access rules of FILE (ingest.access) give it, as 'snaplake grants plan' computes them:
+With --as, the query runs as ROLE (a role name or ARN) under its Lake Formation grants:
+those the applygrants function made in the home (snaplake demo ingest), or with --config
+those the access rules of FILE (ingest.access) give it, as 'snaplake grants plan' computes them:
 it sees only the granted tables of the lake database named after ingest.source.database,
 each with only its granted columns (SELECT * gives those), and their $partitions tables.
 Lake Formation governs that database, so the catalog's other databases are not visible.
@@ -45,7 +48,7 @@ func Query(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset.SetOutput(stderr)
 	home := fset.String("home", "", "local lake directory (default $SNAPLAKE_HOME, else "+defaultHomeDir+")")
 	format := fset.String("format", "table", "output format: "+strings.Join(lake.Formats, ", "))
-	role := fset.String("as", "", "run as this IAM role (name or ARN), under its Lake Formation grants; needs --config")
+	role := fset.String("as", "", "run as this IAM role (name or ARN), under its Lake Formation grants")
 	configPath := fset.String("config", "", "snaplake.yaml whose ingest.access rules give --as its grants")
 	fset.Usage = func() {
 		fmt.Fprint(fset.Output(), queryUsage)
@@ -69,24 +72,25 @@ func Query(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return opscli.ErrUsage
 	}
 
-	if (*role == "") != (*configPath == "") {
-		if *role == "" {
-			fmt.Fprint(stderr, "snaplake query: --config is only used with --as\n\n")
-		} else {
-			fmt.Fprint(stderr, "snaplake query: --as needs --config, the file of the access rules\n\n")
-		}
+	if *role == "" && *configPath != "" {
+		fmt.Fprint(stderr, "snaplake query: --config is only used with --as\n\n")
 		fset.Usage()
 		return opscli.ErrUsage
 	}
+	dir := resolveHome(*home)
 	var access *lake.Access
 	if *role != "" {
 		var err error
-		if access, err = roleAccess(*configPath, strings.TrimSpace(*role)); err != nil {
+		if *configPath != "" {
+			access, err = roleAccess(*configPath, strings.TrimSpace(*role))
+		} else {
+			access, err = appliedAccess(dir, strings.TrimSpace(*role))
+		}
+		if err != nil {
 			return err
 		}
 	}
 
-	dir := resolveHome(*home)
 	catalogPath := filepath.Join(dir, "catalog.json")
 	if _, err := os.Stat(catalogPath); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no local lake in %s: run `snaplake demo` (or `make demo`) first", dir)
@@ -159,6 +163,35 @@ func roleAccess(path, role string) (*lake.Access, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return lake.AccessOf(role, database, principals[0], desired), nil
+}
+
+// appliedAccess is what role may read under the grants the offline Lake Formation
+// holds in the home: the ones `snaplake demo ingest` applied from the config.
+func appliedAccess(home, role string) (*lake.Access, error) {
+	path := filepath.Join(home, demo.LakeFormationFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no Lake Formation grants in %s: run `snaplake demo ingest` first, or give --config", home)
+	}
+	lf, err := lflocal.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	gs, err := lf.Grants()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(filepath.Join(home, demo.IngestConfigFile))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Ingest == nil {
+		return nil, fmt.Errorf("%s: no ingest section", filepath.Join(home, demo.IngestConfigFile))
+	}
+	principal := grants.RoleARN("aws", offlineAccount)(role)
+	if !slices.ContainsFunc(gs, func(g grants.Grant) bool { return g.Principal == principal }) {
+		return nil, fmt.Errorf("role %s has no Lake Formation grants in %s", role, path)
+	}
+	return lake.AccessOf(role, ingest.CatalogDatabase(cfg.Ingest.Source.Database), principal, gs), nil
 }
 
 // roleName is the name of a role written as a name or an ARN (arn:...:role/path/name
