@@ -30,11 +30,13 @@ const (
 	KeyLogRetentionDays       = "snaplake:logRetentionDays"
 	KeyExportRecheckMinutes   = "snaplake:exportRecheckMinutes"
 	KeySnapshotTimeZone       = "snaplake:snapshotTimeZone"
+	KeyIngest                 = "snaplake:ingest" // an object: see IngestConfig (ingest.go)
 )
 
-// FunctionNames are the Lambda functions the stack deploys; each one's code is the
-// directory <lambdaAssetDir>/<name>/ holding the `bootstrap` binary.
-var FunctionNames = deploy.Functions
+// FunctionNames are the Lambda functions the stack can deploy (the ingestion's only
+// with snaplake:ingest); each one's code is the directory <lambdaAssetDir>/<name>/
+// holding the `bootstrap` binary.
+var FunctionNames = slices.Concat(deploy.Functions, deploy.IngestFunctions)
 
 // Config is the deployment's configuration, read from the CDK context.
 type Config struct {
@@ -50,15 +52,23 @@ type Config struct {
 	GlueDatabasePrefix     string
 	LambdaAssetDir         string
 	LogRetentionDays       int
+	Ingest                 *IngestConfig // nil: the config-driven ingestion is not deployed
 }
 
-// ConfigError names the context key that is missing or wrong.
+// ConfigError names the context key that is missing or wrong and, for an object
+// value, its field.
 type ConfigError struct {
 	Key    string
+	Field  string
 	Reason string
 }
 
-func (e *ConfigError) Error() string { return fmt.Sprintf("context %s: %s", e.Key, e.Reason) }
+func (e *ConfigError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("context %s, field %s: %s", e.Key, e.Field, e.Reason)
+	}
+	return fmt.Sprintf("context %s: %s", e.Key, e.Reason)
+}
 
 // DefaultConfig holds the values used for keys the context does not set.
 func DefaultConfig() Config {
@@ -187,6 +197,10 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 		c.LambdaAssetDir = dir
 	}
 
+	var ingestErrs []error
+	c.Ingest, ingestErrs = parseIngest(lookup(KeyIngest), c)
+	errs = append(errs, ingestErrs...)
+
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
@@ -197,7 +211,11 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 // a synth without `make lambdas` fails with the fix rather than a jsii stack trace.
 func (c Config) CheckLambdaAssets() error {
 	var errs []error
-	for _, name := range FunctionNames {
+	names := deploy.Functions
+	if c.Ingest != nil {
+		names = slices.Concat(names, deploy.IngestFunctions)
+	}
+	for _, name := range names {
 		p := filepath.Join(c.LambdaAssetDir, name, "bootstrap")
 		if _, err := os.Stat(p); err != nil {
 			errs = append(errs, &ConfigError{Key: KeyLambdaAssetDir, Reason: fmt.Sprintf("no Lambda binary at %s (build it with GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -o %s ./functions/%s): %v", p, p, name, err)})

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
@@ -78,7 +80,7 @@ func (s *snaplake) addAlarms() {
 	// CloudWatch publishes alarm notifications to the KMS-encrypted topic itself; the
 	// key lets it do so for these alarms only.
 	var arns []any
-	for _, n := range alarmNames {
+	for _, n := range slices.Concat(alarmNames, s.ingestAlarmNames()) {
 		arns = append(arns, s.arn("cloudwatch", "alarm:"+s.alarmName(n)))
 	}
 	s.key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
