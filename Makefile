@@ -75,9 +75,10 @@ validate: tools/node_modules/.installed
 vet:
 	$(GO) vet ./...
 
-## demo: one night of the pipeline on this machine, then an analyst query
+## demo: one night of the pipeline on this machine, then an analyst query; then a workday of config-driven ingestion
 demo: deps cli
 	./build/snaplake demo $(DEMO_FLAGS)
+	./build/snaplake demo ingest $(DEMO_FLAGS)
 
 ## synth / deploy: the CDK app (configure cdk.json context first)
 synth: deps build
@@ -102,7 +103,7 @@ contract: deps build
 ## (review the diff: it is what snaplake doctor checks in the real account)
 permissions: deps
 	$(GO) test -count=1 -run TestTheNightNeedsNoMoreThanThePolicies ./internal/local/offline -update-permissions
-	$(GO) test -count=1 -run TestNightsEndToEnd ./internal/local/demo -update-permissions
+	$(GO) test -count=1 -run 'TestNightsEndToEnd|TestIngestEndToEnd' ./internal/local/demo -update-permissions
 
 ## fuzz: the export id derivation, relocation's file names, the config loader
 fuzz:

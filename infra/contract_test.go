@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/contract"
+	"github.com/snaplake/snaplake/statemachines"
 )
 
 var updateContract = flag.Bool("update-contract", false, "rewrite internal/local/contract/contract.json from the synthesized template")
@@ -102,6 +104,9 @@ func (r *resolver) typ(id string) string {
 
 var nonBucket = regexp.MustCompile(`[^a-z0-9-]`)
 
+// subVar is one ${Name} or ${Resource.Attribute} of an Fn::Sub string.
+var subVar = regexp.MustCompile(`\$\{[A-Za-z0-9:.]+\}`)
+
 func (r *resolver) ref(id string) (string, error) {
 	switch id {
 	case "AWS::Partition":
@@ -155,6 +160,13 @@ func (r *resolver) ref(id string) (string, error) {
 		return named("LogGroupName")
 	case "AWS::Glue::Database":
 		return r.str(p["DatabaseInput"].(map[string]any)["Name"])
+	case "AWS::Glue::Job", "AWS::Glue::Connection":
+		if v, ok := p["ConnectionInput"].(map[string]any); ok {
+			return r.str(v["Name"])
+		}
+		return named("Name")
+	case "AWS::Scheduler::Schedule", "AWS::Scheduler::ScheduleGroup":
+		return named("Name")
 	case "AWS::Glue::Crawler", "AWS::Glue::SecurityConfiguration", "AWS::Athena::WorkGroup", "AWS::Events::Rule", "AWS::CloudWatch::Alarm":
 		key := "Name"
 		if r.typ(id) == "AWS::CloudWatch::Alarm" {
@@ -196,6 +208,16 @@ func (r *resolver) getAtt(id, attr string) (string, error) {
 		return name, nil
 	case "AWS::StepFunctions::StateMachine.Name":
 		return name[strings.LastIndex(name, ":")+1:], nil
+	case "AWS::Scheduler::Schedule.Arn":
+		group := "default"
+		if g, ok := r.props(id)["GroupName"]; ok {
+			if group, err = r.str(g); err != nil {
+				return "", err
+			}
+		}
+		return arn("scheduler", "schedule/"+group+"/"+name), nil
+	case "AWS::Scheduler::ScheduleGroup.Arn":
+		return arn("scheduler", "schedule-group/"+name), nil
 	}
 	return "", fmt.Errorf("Fn::GetAtt %s.%s (%s): not resolvable offline", id, attr, r.typ(id))
 }
@@ -264,7 +286,27 @@ func (r *resolver) resolve(v any) (any, error) {
 						out = append(out, p)
 					}
 					return out, nil
-				case "Fn::Sub", "Fn::If", "Fn::ImportValue", "Fn::FindInMap", "Fn::Base64", "Fn::GetAZs":
+				case "Fn::Sub":
+					// The string form with pseudo parameters and resource names (CDK's
+					// asset bucket: cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}).
+					str, ok := arg.(string)
+					if !ok {
+						return nil, fmt.Errorf("Fn::Sub with a variable map is not resolvable offline")
+					}
+					var subErr error
+					out := subVar.ReplaceAllStringFunc(str, func(m string) string {
+						name := m[2 : len(m)-1]
+						if id, attr, ok := strings.Cut(name, "."); ok {
+							v, err := r.getAtt(id, attr)
+							subErr = errors.Join(subErr, err)
+							return v
+						}
+						v, err := r.ref(name)
+						subErr = errors.Join(subErr, err)
+						return v
+					})
+					return out, subErr
+				case "Fn::If", "Fn::ImportValue", "Fn::FindInMap", "Fn::Base64", "Fn::GetAZs":
 					return nil, fmt.Errorf("%s is not resolvable offline", k)
 				}
 			}
@@ -370,6 +412,12 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 	c.TopicArn = c.Outputs["TopicArn"]
 	c.StateMachineArn = c.Outputs["StateMachineArn"]
 	c.KMSKeyArn = c.Outputs["KeyArn"]
+	ingest := func() *contract.Ingest {
+		if c.Ingest == nil {
+			c.Ingest = &contract.Ingest{}
+		}
+		return c.Ingest
+	}
 
 	var ids []string
 	for id := range r.resources {
@@ -416,10 +464,101 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			if err != nil {
 				return nil, fmt.Errorf("state machine substitutions: %w", err)
 			}
-			c.DefinitionSubstitutions = map[string]string{}
+			m := map[string]string{}
 			for k, v := range subs.(map[string]any) {
-				c.DefinitionSubstitutions[k] = fmt.Sprint(v)
+				m[k] = fmt.Sprint(v)
 			}
+			if _, ok := m[statemachines.ReconfigureFunctionArn]; ok {
+				ingest().DefinitionSubstitutions = m
+				ingest().StateMachineArn, _ = r.getAtt(id, "Arn")
+			} else {
+				c.DefinitionSubstitutions = m
+			}
+		case "AWS::Glue::Job":
+			var err error
+			job := contract.Job{MaxConcurrentRuns: 1}
+			if job.Name, err = r.ref(id); err != nil {
+				return nil, err
+			}
+			if job.RoleArn, err = r.str(p["Role"]); err != nil {
+				return nil, err
+			}
+			if ep, ok := p["ExecutionProperty"].(map[string]any); ok {
+				job.MaxConcurrentRuns = int(ep["MaxConcurrentRuns"].(float64))
+			}
+			if args, ok := p["DefaultArguments"].(map[string]any); ok {
+				job.DefaultArguments = map[string]string{}
+				for k, v := range args {
+					if job.DefaultArguments[k], err = r.str(v); err != nil {
+						return nil, fmt.Errorf("job argument %s: %w", k, err)
+					}
+				}
+			}
+			ingest().Job = job
+		case "AWS::Scheduler::Schedule":
+			var err error
+			sc := contract.Schedule{State: "ENABLED"}
+			if sc.Name, err = r.ref(id); err != nil {
+				return nil, err
+			}
+			for _, f := range []struct {
+				key string
+				to  *string
+			}{{"GroupName", &sc.Group}, {"ScheduleExpression", &sc.Expression}, {"ScheduleExpressionTimezone", &sc.TimeZone}, {"State", &sc.State}} {
+				if v, ok := p[f.key]; ok {
+					if *f.to, err = r.str(v); err != nil {
+						return nil, fmt.Errorf("schedule %s %s: %w", sc.Name, f.key, err)
+					}
+				}
+			}
+			tg := p["Target"].(map[string]any)
+			if sc.TargetArn, err = r.str(tg["Arn"]); err != nil {
+				return nil, err
+			}
+			if sc.RoleArn, err = r.str(tg["RoleArn"]); err != nil {
+				return nil, err
+			}
+			if v, ok := tg["Input"]; ok {
+				if sc.Input, err = r.str(v); err != nil {
+					return nil, err
+				}
+			}
+			ingest().Schedules = append(ingest().Schedules, sc)
+		case "AWS::LakeFormation::PrincipalPermissions":
+			res, err := r.resolve(p)
+			if err != nil {
+				return nil, fmt.Errorf("lake formation permissions %s: %w", id, err)
+			}
+			m := res.(map[string]any)
+			lp := contract.LakePermission{Principal: fmt.Sprint(m["Principal"].(map[string]any)["DataLakePrincipalIdentifier"])}
+			rs := m["Resource"].(map[string]any)
+			switch {
+			case rs["DataLocation"] != nil:
+				lp.Location = fmt.Sprint(rs["DataLocation"].(map[string]any)["ResourceArn"])
+			case rs["Table"] != nil:
+				tb := rs["Table"].(map[string]any)
+				lp.Database, lp.Table = fmt.Sprint(tb["DatabaseName"]), "*"
+				if n, ok := tb["Name"]; ok {
+					lp.Table = fmt.Sprint(n)
+				}
+			case rs["Database"] != nil:
+				lp.Database = fmt.Sprint(rs["Database"].(map[string]any)["Name"])
+			default:
+				return nil, fmt.Errorf("lake formation permissions %s: a resource offline does not model: %v", id, rs)
+			}
+			for _, v := range asList(m["Permissions"]) {
+				lp.Permissions = append(lp.Permissions, fmt.Sprint(v))
+			}
+			for _, v := range asList(m["PermissionsWithGrantOption"]) {
+				lp.Grantable = append(lp.Grantable, fmt.Sprint(v))
+			}
+			ingest().LakePermissions = append(ingest().LakePermissions, lp)
+		case "AWS::LakeFormation::Resource":
+			loc, err := r.str(p["ResourceArn"])
+			if err != nil {
+				return nil, err
+			}
+			ingest().LakeLocation = loc
 		case "AWS::Glue::Crawler":
 			cr := contract.Crawler{}
 			var err error
@@ -447,7 +586,27 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 				}
 				cr.Targets = append(cr.Targets, target)
 			}
-			c.Crawlers = append(c.Crawlers, cr)
+			if strings.HasPrefix(cr.Name, deploy.IngestCrawlerName("")) {
+				ingest().Crawlers = append(ingest().Crawlers, cr)
+				ingest().Database = cr.Database
+			} else {
+				c.Crawlers = append(c.Crawlers, cr)
+			}
+		}
+	}
+	if c.Ingest != nil {
+		for _, name := range deploy.IngestFunctions {
+			if _, ok := c.Functions[name]; !ok {
+				return nil, fmt.Errorf("the template has no function tagged %s=%s", deploy.TagFunction, name)
+			}
+		}
+		for _, name := range deploy.IngestServiceRoles {
+			if _, ok := c.Roles[name]; !ok {
+				return nil, fmt.Errorf("the template has no role tagged %s=%s", deploy.TagRole, name)
+			}
+		}
+		if c.Ingest.StateMachineArn == "" || c.Ingest.Job.Name == "" || len(c.Ingest.Schedules) != 2 || len(c.Ingest.Crawlers) != 2 {
+			return nil, fmt.Errorf("the template's ingestion lacks its state machine, job, 2 schedules or 2 crawlers: %+v", c.Ingest)
 		}
 	}
 	for _, name := range deploy.Functions {

@@ -813,7 +813,10 @@ func (x *ingestStack) addSchedules() {
 		if err != nil {
 			panic(fmt.Sprintf("default ingest set %s: %v", set, err))
 		}
-		input, _ := json.Marshal(map[string]string{"set": set})
+		// Scheduler fills in the scheduled time: the run is planned for the time the
+		// schedule meant, even when a retry or the service's delay starts it later.
+		// (Literally: json.Marshal would escape < and >, and Scheduler would not see the keyword.)
+		input := fmt.Sprintf(`{"set":%q,"scheduledTime":"<aws.scheduler.scheduled-time>"}`, set)
 		sched := awsscheduler.NewCfnSchedule(x.stack, jsii.String("IngestSchedule-"+set), &awsscheduler.CfnScheduleProps{
 			Name:                       jsii.String(deploy.IngestScheduleName(set)),
 			GroupName:                  jsii.String(deploy.IngestScheduleGroup),
@@ -826,7 +829,7 @@ func (x *ingestStack) addSchedules() {
 			Target: &awsscheduler.CfnSchedule_TargetProperty{
 				Arn:     x.machine.StateMachineArn(),
 				RoleArn: x.schedRole.RoleArn(),
-				Input:   jsii.String(string(input)),
+				Input:   jsii.String(input),
 				// A start delivered late finds its set not due (the run is planned at
 				// the execution's start): retry briefly, then dead-letter.
 				RetryPolicy:      &awsscheduler.CfnSchedule_RetryPolicyProperty{MaximumEventAgeInSeconds: jsii.Number(600), MaximumRetryAttempts: jsii.Number(5)},

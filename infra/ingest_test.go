@@ -690,8 +690,13 @@ func TestIngestSchedules(t *testing.T) {
 				t.Errorf("%s %s: target %v as %v, want the ingest state machine as the scheduler role", tc.name, set, target["Arn"], target["RoleArn"])
 			}
 			var input map[string]any
-			if err := json.Unmarshal([]byte(target["Input"].(string)), &input); err != nil || !reflect.DeepEqual(input, map[string]any{"set": set}) {
-				t.Errorf("%s %s: input %v, want {\"set\":%q}", tc.name, set, target["Input"], set)
+			// The scheduled time is Scheduler's context attribute, written literally (not
+			// JSON-escaped as \u003c...\u003e, which Scheduler would not replace).
+			if want := `{"set":"` + set + `","scheduledTime":"<aws.scheduler.scheduled-time>"}`; target["Input"] != want {
+				t.Errorf("%s %s: input %v, want %s", tc.name, set, target["Input"], want)
+			}
+			if err := json.Unmarshal([]byte(target["Input"].(string)), &input); err != nil || input["set"] != set {
+				t.Errorf("%s %s: input %v is not JSON naming the set", tc.name, set, target["Input"])
 			}
 			if render(target["DeadLetterConfig"].(map[string]any)["Arn"]) != "${DeadLetters.Arn}" || target["RetryPolicy"] == nil {
 				t.Errorf("%s %s: dead letters %v, retries %v", tc.name, set, target["DeadLetterConfig"], target["RetryPolicy"])

@@ -558,3 +558,23 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s differs:\n--- want\n%s--- got\n%s", path, want, got)
 	}
 }
+
+// TestARunIDRunsOnce: a second run of a set in the same second is refused before it
+// writes anything, since its folders are the first run's.
+func TestARunIDRunsOnce(t *testing.T) {
+	e := newEnv(t, shopTables())
+	e.exec("INSERT INTO orders (total) VALUES (1)")
+	e.putConfig(e.config(shopSets))
+	first := e.run(ingest.SetFrequent)
+	_, err := e.local().Run(context.Background(), RunRequest{Set: ingest.SetFrequent, Force: true}, e.now)
+	var in *InputError
+	if !errors.As(err, &in) || !strings.Contains(err.Error(), first.Run) {
+		t.Fatalf("second run in the same second: %v", err)
+	}
+	if got := e.lakeIDs("raw/" + e.name + "/orders/"); !slices.Equal(got, []int64{1}) {
+		t.Errorf("orders in the lake: %v", got)
+	}
+	if k := e.keys("state/ingest-sets/"); len(k) != 0 {
+		t.Errorf("the refused run left its set lease: %v", k)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/internal/awserr"
 	"github.com/snaplake/snaplake/internal/config"
@@ -88,6 +89,10 @@ type RunRequest struct {
 	// Force runs the set even when its schedule says it is not due (an operator's
 	// run by hand).
 	Force bool `json:"force,omitempty"`
+	// ScheduledTime is the time the schedule meant (Scheduler's
+	// <aws.scheduler.scheduled-time>, RFC 3339): the run is planned for it, not for
+	// when a retry or a delay started it. Without it, the execution's start time.
+	ScheduledTime string `json:"scheduledTime,omitempty"`
 }
 
 // Started is what the workflow carries from the start to the finish.
@@ -180,6 +185,13 @@ func (s *Starter) Handle(ctx context.Context, in StartInput) (Started, error) {
 // *ConfigError and changes nothing. A run that is not due, whose set is still being
 // run, or that has nothing to load returns Load false.
 func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
+	if in.Event.ScheduledTime != "" {
+		at, err := time.Parse(time.RFC3339, in.Event.ScheduledTime)
+		if err != nil {
+			return Started{}, &InputError{Reason: fmt.Sprintf("scheduledTime %q is not an RFC 3339 time", in.Event.ScheduledTime)}
+		}
+		in.Time = at
+	}
 	if in.Time.IsZero() {
 		in.Time = time.Now()
 	}
@@ -237,14 +249,6 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	if ttl <= 0 {
 		ttl = 6 * time.Hour
 	}
-	// A run ID is a set and a second: a second run of the same set in the same
-	// second would write the first one's folders.
-	if prev, err := s3get.Optional(ctx, s.S3, s.Bucket, ingest.PlanKey(run)); err != nil {
-		return Started{}, fmt.Errorf("check run %s is new: %w", run, err)
-	} else if prev != nil {
-		prev.Body.Close()
-		return Started{}, &InputError{Reason: fmt.Sprintf("run %s has run already (its plan is s3://%s/%s): start runs of a set at least a second apart", run, s.Bucket, ingest.PlanKey(run))}
-	}
 	if _, err := st.AcquireSet(ctx, c.Source.Database, set, run, ttl); err != nil {
 		var held *watermark.HeldError
 		if errors.As(err, &held) {
@@ -301,9 +305,15 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 			return Started{}, err
 		}
 	}
+	// The plan is written only if it does not exist: a run ID is a set and a second,
+	// and a second run of a set in the same second must not write the first one's
+	// folders.
 	job := plan.Job(run, s.Bucket)
-	if err := putJSON(ctx, s.S3, s.Bucket, s.KMSKeyID, ingest.PlanKey(run), job); err != nil {
+	if err := putJSON(ctx, s.S3, s.Bucket, s.KMSKeyID, ingest.PlanKey(run), job, true); err != nil {
 		s.abandon(ctx, log, c.Source.Database, set, run, planned)
+		if preconditionFailed(err) {
+			return Started{}, &InputError{Reason: fmt.Sprintf("run %s has run already (its plan is s3://%s/%s): start runs of a set at least a second apart", run, s.Bucket, ingest.PlanKey(run))}
+		}
 		return Started{}, err
 	}
 	out.Load = true
@@ -378,7 +388,7 @@ func (e *CrawlerRunningError) Error() string {
 	return "crawler " + e.Crawler + " is still running the previous crawl"
 }
 
-func putJSON(ctx context.Context, api S3API, bucket, kmsKey, key string, v any) error {
+func putJSON(ctx context.Context, api S3API, bucket, kmsKey, key string, v any, onlyNew bool) error {
 	body, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -387,6 +397,9 @@ func putJSON(ctx context.Context, api S3API, bucket, kmsKey, key string, v any) 
 		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/json")}
 	if kmsKey != "" {
 		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(kmsKey)
+	}
+	if onlyNew {
+		in.IfNoneMatch = aws.String("*")
 	}
 	if _, err := api.PutObject(ctx, in); err != nil {
 		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
@@ -422,6 +435,11 @@ func deletePrefix(ctx context.Context, api S3API, bucket, prefix string) (int, e
 		n += len(objs)
 	}
 	return n, nil
+}
+
+func preconditionFailed(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
 }
 
 // subfolders lists the folders directly below prefix.

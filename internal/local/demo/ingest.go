@@ -104,7 +104,8 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 		return rep, err
 	}
 	defer logFile.Close()
-	p := &printer{out: opts.Out}
+	p := &printer{out: opts.Out, rep: &Report{}}
+	defer func() { rep.Stages = p.rep.Stages }()
 	total := time.Now()
 	p.line("snaplake demo ingest: home %s (log: %s)", home, filepath.Join(home, "demo.log"))
 	srv, err := startServers(ctx, home, log, p)

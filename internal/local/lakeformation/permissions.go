@@ -242,9 +242,13 @@ func (st *state) holds(principal string, t target, permission string, grantable 
 	if t.table != "" && t.table != grants.TableWildcard {
 		covering = append(covering, target{database: t.database, table: grants.TableWildcard})
 	}
+	// ALL is Lake Formation's Super: every permission on the resource, and with the
+	// grant option the right to grant any of them.
 	for _, c := range covering {
-		if with, ok := st.held[unit{principal, c, permission}]; ok && (with || !grantable) {
-			return true
+		for _, p := range []string{permission, "ALL"} {
+			if with, ok := st.held[unit{principal, c, p}]; ok && (with || !grantable) {
+				return true
+			}
 		}
 	}
 	return false

@@ -30,6 +30,8 @@ var contextKeys = []string{"s3:prefix", "iam:passedtoservice", "kms:grantisforaw
 var (
 	snapshotRE = regexp.MustCompile(`^arn:aws:rds:[^:]+:[^:]+:snapshot:rds:(.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$`)
 	crawlerRE  = regexp.MustCompile(`crawler/` + regexp.QuoteMeta(deploy.CrawlerNamePrefix) + `[^/]+$`)
+	// glueTableRE is a catalog table's ARN: the table names depend on the source.
+	glueTableRE = regexp.MustCompile(`table/([^/]+)/[^/*]+$`)
 )
 
 // PermissionLines turns the allowed grants of an offline run into the reviewed list:
@@ -69,6 +71,9 @@ func normResource(c *contract.Contract, r string) string {
 			return "{role:" + name + "}"
 		}
 	}
+	if c.Ingest != nil && r == c.Ingest.StateMachineArn {
+		return "{ingestStateMachine}"
+	}
 	switch r {
 	case c.StateMachineArn:
 		return "{stateMachine}"
@@ -87,7 +92,10 @@ func normResource(c *contract.Contract, r string) string {
 	r = strings.ReplaceAll(r, ":"+c.Account+":", ":{account}:")
 	// Snapshots come from the events, whose account and region are the source's.
 	r = snapshotRE.ReplaceAllString(r, "arn:aws:rds:{region}:{account}:snapshot:rds:{instance}-{snapshotTime}")
-	r = crawlerRE.ReplaceAllString(r, "crawler/{crawler}")
+	if !strings.Contains(r, "crawler/"+deploy.IngestCrawlerName("")) {
+		r = crawlerRE.ReplaceAllString(r, "crawler/{crawler}")
+	}
+	r = glueTableRE.ReplaceAllString(r, "table/$1/{table}")
 	return r
 }
 
@@ -121,6 +129,48 @@ func normKey(k string) string {
 		}
 	case len(parts) == 3 && parts[0]+"/" == deploy.CallbackPrefix && parts[2] != "":
 		parts[2] = "{key}.json"
+	case len(parts) >= 2 && parts[0]+"/" == deploy.RawPrefix:
+		names := []string{"", "{database}", "{table}", "{load}", "{file}"}
+		for i := 1; i < len(parts) && i < len(names); i++ {
+			if parts[i] == "" {
+				continue
+			}
+			if i == 3 {
+				if key, _, ok := strings.Cut(parts[i], "="); ok {
+					parts[i] = key + "={run}" // load=<run> or gen=<run>
+					continue
+				}
+			}
+			parts[i] = names[i]
+		}
+		if len(parts) > len(names) {
+			parts = parts[:len(names)]
+		}
+	case len(parts) >= 3 && parts[0]+"/"+parts[1]+"/" == deploy.IngestStatePrefix:
+		// state/ingest/<database>/<table>/{watermark,lease}.json
+		if parts[2] != "" {
+			parts[2] = "{database}"
+		}
+		if len(parts) >= 4 && parts[3] != "" {
+			parts[3] = "{table}"
+		}
+	case len(parts) >= 3 && parts[0]+"/"+parts[1]+"/" == deploy.IngestSetsPrefix:
+		if parts[2] != "" {
+			parts[2] = "{database}" // state/ingest-sets/<database>/<set>/lease.json
+		}
+	case len(parts) >= 3 && parts[0]+"/"+parts[1]+"/" == deploy.IngestRunsPrefix:
+		// state/ingest-runs/<run>/plan.json and .../results/<table>/<file>
+		if parts[2] != "" {
+			parts[2] = "{run}"
+		}
+		if len(parts) >= 5 && parts[3] == "results" {
+			if parts[4] != "" {
+				parts[4] = "{table}"
+			}
+			if len(parts) >= 6 && parts[5] != "" {
+				parts = append(parts[:5], "{file}")
+			}
+		}
 	}
 	return strings.Join(parts, "/")
 }

@@ -220,7 +220,7 @@ func (s *Service) Due(from, to time.Time) []Firing {
 		}
 		fire := func(t time.Time) {
 			out = append(out, Firing{Schedule: aws.ToString(r.Name), Group: aws.ToString(r.GroupName), At: t,
-				TargetArn: aws.ToString(r.Target.Arn), Input: aws.ToString(r.Target.Input)})
+				TargetArn: aws.ToString(r.Target.Arn), Input: contextAttributes(aws.ToString(r.Target.Input), aws.ToString(r.Arn), t)})
 		}
 		start, end := aws.ToTime(r.StartDate), aws.ToTime(r.EndDate)
 		within := func(t time.Time) bool {
@@ -398,4 +398,17 @@ func clone(r *scheduler.GetScheduleOutput) *scheduler.GetScheduleOutput {
 	c.LastModificationDate, c.Name, c.ScheduleExpression = ptr(r.LastModificationDate), ptr(r.Name), ptr(r.ScheduleExpression)
 	c.ScheduleExpressionTimezone, c.StartDate, c.Target = ptr(r.ScheduleExpressionTimezone), ptr(r.StartDate), deep(r.Target)
 	return &c
+}
+
+// contextAttributes replaces the keywords Scheduler fills in a templated target's
+// input when it invokes the target (managing-schedule-context-attributes): the
+// schedule's ARN, the scheduled time (2022-03-22T18:59:43Z), the invocation's ID and
+// its attempt number (the first attempt: the stand-in does not retry).
+func contextAttributes(input, arn string, at time.Time) string {
+	return strings.NewReplacer(
+		"<aws.scheduler.schedule-arn>", arn,
+		"<aws.scheduler.scheduled-time>", at.UTC().Format(time.RFC3339),
+		"<aws.scheduler.execution-id>", fmt.Sprintf("%016x", at.UnixNano()),
+		"<aws.scheduler.attempt-number>", "1",
+	).Replace(input)
 }
