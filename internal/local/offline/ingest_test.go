@@ -1,0 +1,231 @@
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/local/contract"
+	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
+	lflocal "github.com/snaplake/snaplake/internal/local/lakeformation"
+	"github.com/snaplake/snaplake/internal/local/mariadb"
+	"github.com/snaplake/snaplake/internal/local/s3server"
+	"github.com/snaplake/snaplake/internal/local/stepfunctions"
+	"github.com/snaplake/snaplake/internal/local/warehouse"
+	"github.com/snaplake/snaplake/statemachines"
+)
+
+const ingestTestConfig = `ingest:
+  source:
+    instance: snaplake-demo
+    database: warehouse
+  timeZone: Europe/Berlin
+  sets:
+    daily:
+      at: "02:30"
+    frequent:
+      tables: [file_downloads]
+  tables:
+    file_downloads: {mode: incremental, column: id}
+    files: {mode: incremental, column: id}
+  defaults:
+    mode: full
+  access:
+    - role: analytics
+      tables: ["*"]
+`
+
+// TestIngestWorkflowStates runs the ingest state machine from its schedules through
+// every state with the real handlers, the job played as its role, and every call
+// authorized by the synthesized policies: a set that is not due, a good run, a run
+// with a table that fails during the load, and a config that does not parse.
+func TestIngestWorkflowStates(t *testing.T) {
+	ctx := context.Background()
+	db := mariadb.StartForTest(t)
+	pool, err := db.DB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	if err := warehouse.Create(ctx, pool, warehouse.SizesFor(2000)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := contract.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3server.StartFake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	if err := srv.CreateBucket(ctx, c.Bucket); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	acct, err := NewAccount(srv, AccountOptions{Contract: c, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(acct.Close)
+	cat, err := gluelocal.OpenCatalog(filepath.Join(t.TempDir(), "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, err := lflocal.Open(filepath.Join(t.TempDir(), "lakeformation.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropBeforeLoad string
+	secret, _ := json.Marshal(map[string]string{"username": "root", "password": ""})
+	ing, err := NewIngest(IngestConfig{
+		Account: acct, Catalog: cat, LakeFormation: lf, MySQLEndpoint: fmt.Sprintf("127.0.0.1:%d", db.Port),
+		Secret:        Secret{Arn: c.Functions[deploy.FnReconfigure].Environment[deploy.EnvSecretArn], Value: string(secret)},
+		RetryInterval: 100 * time.Millisecond, Log: log,
+		Observe: func(o Observation) {
+			if o.Kind == "task-start" && o.State == "Load" && dropBeforeLoad != "" {
+				if _, err := pool.Exec("DROP TABLE warehouse." + dropBeforeLoad); err != nil {
+					t.Error(err)
+				}
+				dropBeforeLoad = ""
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := srv.Client()
+	putConfig := func(body string) {
+		if _, err := admin.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(config.S3Key), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait := func(e *stepfunctions.Execution, err error) stepfunctions.Result {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ing.Glue.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	visited := map[string]bool{}
+	record := func(res stepfunctions.Result) {
+		for _, s := range res.States {
+			visited[s] = true
+		}
+	}
+	putConfig(ingestTestConfig)
+
+	// Saturday 09:15: the frequent set is not due.
+	sat := wait(ing.RunSet(ctx, "frequent", time.Date(2026, 12, 5, 9, 15, 0, 0, berlin), false))
+	record(sat)
+	if sat.Status != stepfunctions.StatusSucceeded || !slices.Contains(sat.States, "NothingToLoad") {
+		t.Fatalf("frequent set on a Saturday: %s %v", sat.Status, sat.States)
+	}
+	// The run brought the daily schedule to the config's 02:30.
+	got, err := ing.Scheduler.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(deploy.IngestScheduleName("daily")), GroupName: aws.String(deploy.IngestScheduleGroup)})
+	if err != nil || aws.ToString(got.ScheduleExpression) != "cron(30 2-3 * * ? *)" {
+		t.Fatalf("daily schedule after a run: %v %v", aws.ToString(got.ScheduleExpression), err)
+	}
+
+	// Monday: the Scheduler fires the daily set at 02:30, as the config now says.
+	execs, err := ing.Fire(ctx, time.Date(2026, 12, 7, 2, 0, 0, 0, berlin), time.Date(2026, 12, 7, 2, 45, 0, 0, berlin))
+	if err != nil || len(execs) != 1 {
+		t.Fatalf("firings between 02:00 and 02:45: %d, %v", len(execs), err)
+	}
+	good := wait(execs[0], nil)
+	record(good)
+	if good.Status != stepfunctions.StatusSucceeded || !slices.Contains(good.States, "Crawl") || !slices.Contains(good.States, "Done") {
+		t.Fatalf("daily run: %s %s %s %v", good.Status, good.Error, good.Cause, good.States)
+	}
+	if tbl, err := cat.Table("raw_warehouse", "file_downloads"); err != nil || len(tbl.Partitions) != 1 || tbl.PartitionKeys[0].Name != "load" {
+		t.Errorf("file_downloads after the crawl: %+v %v", tbl, err)
+	}
+
+	// A table dropped while the job runs fails alone: the others are committed, and
+	// the run ends TablesFailed with a notification naming it.
+	dropBeforeLoad = "files"
+	bad := wait(ing.RunSet(ctx, "daily", time.Date(2026, 12, 8, 2, 30, 0, 0, berlin), false))
+	record(bad)
+	if bad.Status != stepfunctions.StatusFailed || bad.Error != "TablesFailed" {
+		t.Fatalf("run with a dropped table: %s %s %v", bad.Status, bad.Error, bad.States)
+	}
+	ns := ing.Notifications()
+	if len(ns) != 1 || ns[0].Subject != "snaplake ingest: tables failed" || !strings.Contains(ns[0].Message, `"source":"files","lake":"files","mode":"incremental","status":"failed"`) {
+		t.Fatalf("notifications %+v", ns)
+	}
+
+	// A config that does not parse: the run fails before it changes anything, and the
+	// notification names the line.
+	before := keys(t, admin, c.Bucket, "state/")
+	putConfig(strings.Replace(ingestTestConfig, "  sets:\n", "  sets: [\n", 1))
+	refused := wait(ing.RunSet(ctx, "daily", time.Date(2026, 12, 9, 2, 30, 0, 0, berlin), false))
+	record(refused)
+	if refused.Status != stepfunctions.StatusFailed || refused.Error != "ConfigError" {
+		t.Fatalf("run with a broken config: %s %s %v", refused.Status, refused.Error, refused.States)
+	}
+	ns = ing.Notifications()
+	if len(ns) != 2 || ns[1].Subject != "snaplake ingest failed" || !strings.Contains(ns[1].Message, "config/snaplake.yaml:8: did not find expected") {
+		t.Fatalf("notification of the refused config: %+v", ns[len(ns)-1])
+	}
+	if after := keys(t, admin, c.Bucket, "state/"); !slices.Equal(before, after) {
+		t.Errorf("the refused run changed the state:\nbefore %v\nafter  %v", before, after)
+	}
+	if got, _ := ing.Scheduler.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(deploy.IngestScheduleName("daily")), GroupName: aws.String(deploy.IngestScheduleGroup)}); aws.ToString(got.ScheduleExpression) != "cron(30 2-3 * * ? *)" {
+		t.Errorf("the refused config changed the schedule to %s", aws.ToString(got.ScheduleExpression))
+	}
+
+	// Every state of the workflow ran.
+	var def struct{ States map[string]json.RawMessage }
+	if err := json.Unmarshal(statemachines.Ingest, &def); err != nil {
+		t.Fatal(err)
+	}
+	for name := range def.States {
+		if !visited[name] {
+			t.Errorf("state %s was never executed", name)
+		}
+	}
+	if d := acct.IAM.Denied(); len(d) > 0 {
+		t.Errorf("denied: %+v", d)
+	}
+}
+
+func keys(t *testing.T, api *s3.Client, bucket, prefix string) []string {
+	t.Helper()
+	var out []string
+	p := s3.NewListObjectsV2Paginator(api, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			out = append(out, aws.ToString(o.Key))
+		}
+	}
+	return out
+}
