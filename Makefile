@@ -92,6 +92,7 @@ bench: deps cli
 	$(GO) test -run '^$$' -bench Export -benchtime 1x -timeout 30m ./internal/mysqlparquet/ | tee /tmp/snaplake-bench-export.log | grep -v '^export:'
 	@grep '^export:' /tmp/snaplake-bench-export.log
 	$(GO) run ./internal/local/relocatebench
+	$(GO) test -run '^$$' -bench Reconfigure300 -benchtime 10x -timeout 10m ./internal/ingestrun/ | grep '^ingest reconfigure:'
 	$(GO) test -run '^$$' -bench Plan300 -benchtime 20x -timeout 10m ./internal/ingest/ | tee /tmp/snaplake-bench-ingest.log | grep -v '^ingest plan:'; grep '^ingest plan:' /tmp/snaplake-bench-ingest.log
 
 ## contract: regenerate the offline contract (each function's environment and IAM

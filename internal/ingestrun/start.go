@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -260,31 +261,57 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 		return Started{}, err
 	}
 
-	// Take each table's lease. A table another run is loading is skipped; one a dead
-	// run held is taken over, and what that run wrote (never committed) removed.
-	var planned []ingest.PlannedTable
-	for _, t := range plan.Tables {
-		expired, err := st.Acquire(ctx, c.Source.Database, t.Source, run, ttl)
-		var held *watermark.HeldError
-		switch {
-		case errors.As(err, &held):
-			out.Skipped = append(out.Skipped, ingest.SkippedTable{Source: t.Source, Lake: t.Lake,
-				Reason: fmt.Sprintf("being loaded by run %s since %s: a table is never loaded by two runs at once", held.Lease.Run, held.Lease.Since.Format(time.RFC3339))})
-			continue
-		case err != nil:
-			s.abandon(ctx, log, c.Source.Database, set, run, planned)
-			return Started{}, err
-		}
-		if expired != nil {
-			log.WarnContext(ctx, "took over the table from a run that died; removing what it wrote", "table", t.Source, "deadRun", expired.Run)
-			for _, dead := range []string{t.Destination + ingest.LoadKey + "=" + expired.Run + "/", t.Destination + ingest.GenerationKey + "=" + expired.Run + "/"} {
-				if _, err := deletePrefix(ctx, s.S3, s.Bucket, dead); err != nil {
-					s.abandon(ctx, log, c.Source.Database, set, run, append(planned, t))
-					return Started{}, err
+	// Take each table's lease, 16 at a time. A table another run is loading is
+	// skipped; one a dead run held is taken over, and what that run wrote (never
+	// committed) removed.
+	type taken struct {
+		held *watermark.HeldError
+		err  error
+	}
+	results := make([]taken, len(plan.Tables))
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i, t := range plan.Tables {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			expired, err := st.Acquire(ctx, c.Source.Database, t.Source, run, ttl)
+			if errors.As(err, &results[i].held) {
+				return
+			}
+			if err == nil && expired != nil {
+				log.WarnContext(ctx, "took over the table from a run that died; removing what it wrote", "table", t.Source, "deadRun", expired.Run)
+				for _, dead := range []string{t.Destination + ingest.LoadKey + "=" + expired.Run + "/", t.Destination + ingest.GenerationKey + "=" + expired.Run + "/"} {
+					if _, derr := deletePrefix(ctx, s.S3, s.Bucket, dead); derr != nil {
+						err = derr
+						break
+					}
 				}
 			}
+			results[i].err = err
+		}()
+	}
+	wg.Wait()
+	var planned, leased []ingest.PlannedTable
+	var errs []error
+	for i, t := range plan.Tables {
+		switch r := results[i]; {
+		case r.held != nil:
+			out.Skipped = append(out.Skipped, ingest.SkippedTable{Source: t.Source, Lake: t.Lake,
+				Reason: fmt.Sprintf("being loaded by run %s since %s: a table is never loaded by two runs at once", r.held.Lease.Run, r.held.Lease.Since.Format(time.RFC3339))})
+		case r.err != nil:
+			errs = append(errs, r.err)
+			leased = append(leased, t) // it may hold the lease
+		default:
+			planned = append(planned, t)
+			leased = append(leased, t)
 		}
-		planned = append(planned, t)
+	}
+	if len(errs) > 0 {
+		s.abandon(ctx, log, c.Source.Database, set, run, leased)
+		return Started{}, errors.Join(errs...)
 	}
 	plan.Tables = planned
 	plan = plan.InBucket(s.Bucket)
