@@ -2,6 +2,7 @@ package offline
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
+	"github.com/snaplake/snaplake/internal/local/iam"
 	lflocal "github.com/snaplake/snaplake/internal/local/lakeformation"
 	"github.com/snaplake/snaplake/internal/local/mariadb"
 	"github.com/snaplake/snaplake/internal/local/s3server"
@@ -55,82 +57,21 @@ const ingestTestConfig = `ingest:
 // with a table that fails during the load, and a config that does not parse.
 func TestIngestWorkflowStates(t *testing.T) {
 	ctx := context.Background()
-	db := mariadb.StartForTest(t)
-	pool, err := db.DB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pool.Close() })
-	if err := warehouse.Create(ctx, pool, warehouse.SizesFor(2000)); err != nil {
-		t.Fatal(err)
-	}
-	c, err := contract.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := s3server.StartFake()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	if err := srv.CreateBucket(ctx, c.Bucket); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	acct, err := NewAccount(srv, AccountOptions{Contract: c, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(acct.Close)
-	cat, err := gluelocal.OpenCatalog(filepath.Join(t.TempDir(), "catalog.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lf, err := lflocal.Open(filepath.Join(t.TempDir(), "lakeformation.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := ingestSource(t)
+	w := newIngestWorld(t, db, nil)
+	ing, admin, c, cat := w.ing, w.admin, w.c, w.cat
+	putConfig, wait := w.putConfig, w.wait
+	pool := w.pool
 	var dropBeforeLoad string
-	secret, _ := json.Marshal(map[string]string{"username": "root", "password": ""})
-	ing, err := NewIngest(IngestConfig{
-		Account: acct, Catalog: cat, LakeFormation: lf, MySQLEndpoint: fmt.Sprintf("127.0.0.1:%d", db.Port),
-		Secret:        Secret{Arn: c.Functions[deploy.FnReconfigure].Environment[deploy.EnvSecretArn], Value: string(secret)},
-		RetryInterval: 100 * time.Millisecond, Log: log,
-		Observe: func(o Observation) {
-			if o.Kind == "task-start" && o.State == "Load" && dropBeforeLoad != "" {
-				if _, err := pool.Exec("DROP TABLE warehouse." + dropBeforeLoad); err != nil {
-					t.Error(err)
-				}
-				dropBeforeLoad = ""
+	w.beforeLoad = func() {
+		if dropBeforeLoad != "" {
+			if _, err := pool.Exec("DROP TABLE warehouse." + dropBeforeLoad); err != nil {
+				t.Error(err)
 			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := srv.Client()
-	putConfig := func(body string) {
-		if _, err := admin.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(config.S3Key), Body: strings.NewReader(body)}); err != nil {
-			t.Fatal(err)
+			dropBeforeLoad = ""
 		}
 	}
-	wait := func(e *stepfunctions.Execution, err error) stepfunctions.Result {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := e.Wait()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ing.Glue.Wait(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
+	acct := w.acct
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	visited := map[string]bool{}
 	record := func(res stepfunctions.Result) {
@@ -214,6 +155,108 @@ func TestIngestWorkflowStates(t *testing.T) {
 	}
 }
 
+// ingestSource starts a MariaDB with the sample warehouse (2,000 rows).
+func ingestSource(t *testing.T) *mariadb.Server {
+	t.Helper()
+	db := mariadb.StartForTest(t)
+	pool, err := db.DB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := warehouse.Create(context.Background(), pool, warehouse.SizesFor(2000)); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// ingestWorld is one offline deployment of the ingestion over a source database:
+// its own S3 server, catalog and Lake Formation, and the account's IAM (auth, or the
+// contract's policies).
+type ingestWorld struct {
+	ing        *Ingest
+	acct       *Account
+	admin      *s3.Client
+	c          *contract.Contract
+	cat        *gluelocal.Catalog
+	pool       *sql.DB
+	beforeLoad func()
+	putConfig  func(string)
+	wait       func(*stepfunctions.Execution, error) stepfunctions.Result
+}
+
+func newIngestWorld(t *testing.T, db *mariadb.Server, auth *iam.Authority) *ingestWorld {
+	t.Helper()
+	ctx := context.Background()
+	w := &ingestWorld{}
+	var err error
+	if w.pool, err = db.DB(""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.pool.Close() })
+	if w.c, err = contract.Load(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3server.StartFake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	if err := srv.CreateBucket(ctx, w.c.Bucket); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if w.acct, err = NewAccount(srv, AccountOptions{Contract: w.c, IAM: auth, Log: log}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.acct.Close)
+	if w.cat, err = gluelocal.OpenCatalog(filepath.Join(t.TempDir(), "catalog.json")); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := lflocal.Open(filepath.Join(t.TempDir(), "lakeformation.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := json.Marshal(map[string]string{"username": "root", "password": ""})
+	w.ing, err = NewIngest(IngestConfig{
+		Account: w.acct, Catalog: w.cat, LakeFormation: lf, MySQLEndpoint: fmt.Sprintf("127.0.0.1:%d", db.Port),
+		Secret:        Secret{Arn: w.c.Functions[deploy.FnReconfigure].Environment[deploy.EnvSecretArn], Value: string(secret)},
+		RetryInterval: 100 * time.Millisecond, Log: log,
+		Observe: func(o Observation) {
+			if o.Kind == "task-start" && o.State == "Load" && w.beforeLoad != nil {
+				w.beforeLoad()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.admin = srv.Client()
+	w.putConfig = func(body string) {
+		if _, err := w.admin.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(w.c.Bucket), Key: aws.String(config.S3Key), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.wait = func(e *stepfunctions.Execution, err error) stepfunctions.Result {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.ing.Glue.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	return w
+}
+
 func keys(t *testing.T, api *s3.Client, bucket, prefix string) []string {
 	t.Helper()
 	var out []string
@@ -228,4 +271,103 @@ func keys(t *testing.T, api *s3.Client, bucket, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// ingestNotExercised are the statements of the ingest roles no offline workday can
+// need: the services' own logs, traces and dead letters, the VPC network interfaces
+// (the offline context has no subnets), the crawler's and job's catalog and
+// security-configuration reads (the stand-ins do not authorize them), and the
+// deletes that only a dead run, a failed table or an expired generation cause
+// (TestIngestWorkflowStates and internal/ingestrun's tests take those paths).
+func ingestNotExercised(principal, stmt string) bool {
+	var s struct{ Action any }
+	if err := json.Unmarshal([]byte(stmt), &s); err != nil {
+		return false
+	}
+	var actions []string
+	switch a := s.Action.(type) {
+	case string:
+		actions = append(actions, a)
+	case []any:
+		for _, x := range a {
+			actions = append(actions, fmt.Sprint(x))
+		}
+	}
+	for _, a := range actions {
+		switch {
+		case strings.HasPrefix(a, "logs:"), strings.HasPrefix(a, "xray:"), strings.HasPrefix(a, "sqs:"), strings.HasPrefix(a, "ec2:"):
+		case strings.HasPrefix(a, "glue:") && (principal == deploy.RoleIngestCrawler || principal == deploy.RoleIngestJob):
+		case principal == deploy.RoleIngestMachine && (a == "glue:GetJobRuns" || a == "glue:BatchStopJobRun"):
+		case a == "s3:DeleteObject" || a == "s3:AbortMultipartUpload":
+		case strings.HasPrefix(a, "kms:") && principal == deploy.RoleIngestScheduler:
+		// Lake Formation may look the resources up as the grantor; the stand-in does
+		// not (see the README's "What offline cannot prove").
+		case strings.HasPrefix(a, "glue:Get") && principal == deploy.FnApplyGrants:
+		// Glue reads the job's script as the job role; the Go loader has no script.
+		case a == "s3:GetObject" && principal == deploy.RoleIngestJob && strings.Contains(stmt, "cdk-hnb659fds-assets-"):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// TestEveryIngestStatementIsNeeded removes each statement of the ingest roles in
+// turn; each time, the same workday is then refused a call as that role. A statement
+// the workday never needs is one the role should not have.
+func TestEveryIngestStatementIsNeeded(t *testing.T) {
+	c, err := contract.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := NewAuthority(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := ingestSource(t)
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	principals := append(slices.Clone(deploy.IngestFunctions), deploy.IngestServiceRoles...)
+	tested := 0
+	for _, principal := range principals {
+		for i := 0; i < base.StatementCount(principal); i++ {
+			stmt, err := base.StatementJSON(principal, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ingestNotExercised(principal, stmt) {
+				continue
+			}
+			tested++
+			t.Run(fmt.Sprintf("%s/%d", principal, i), func(t *testing.T) {
+				t.Parallel()
+				without, err := base.Without(principal, i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := newIngestWorld(t, db, without)
+				// Two good days (the config's 02:30 updates the schedule; the second day
+				// replaces the full tables), then a broken config, which is notified.
+				for _, run := range []struct {
+					day    int
+					config string
+				}{{7, ingestTestConfig}, {8, ingestTestConfig}, {9, "ingest: ["}} {
+					day := run.day
+					w.putConfig(run.config)
+					e, err := w.ing.RunSet(context.Background(), "daily", time.Date(2026, 12, day, 2, 30, 0, 0, berlin), false)
+					if err != nil {
+						break // refused to the scheduler's role: below
+					}
+					w.wait(e, nil)
+				}
+				if d := denied(without, principal); len(d) == 0 {
+					t.Errorf("without statement %d of %s the workday was refused nothing: the statement is not needed\n%s", i, principal, stmt)
+				} else {
+					t.Logf("without %s: denied %s on %s", stmt, d[0].Action, d[0].Resource)
+				}
+			})
+		}
+	}
+	if tested < 20 {
+		t.Fatalf("only %d statements tested: the contract's ingest roles were not found", tested)
+	}
 }
