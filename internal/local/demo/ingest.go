@@ -217,7 +217,7 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 	if denied := acct.IAM.Denied(); len(denied) > 0 {
 		return rep, fmt.Errorf("%d calls were denied by the deployed policies, first: %s %s as %s", len(denied), denied[0].Action, denied[0].Resource, denied[0].Principal)
 	}
-	p.line("%s IAM (each role's policy enforced)          %d distinct calls allowed", mark(true), len(rep.Allowed))
+	p.permissions(Report{Allowed: rep.Allowed}, nil)
 	if err := saveIngestDay(home, day); err != nil {
 		return rep, err
 	}
