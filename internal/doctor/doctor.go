@@ -14,6 +14,7 @@ import (
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 )
 
 // Defaults of Config.
@@ -50,6 +51,11 @@ type KMS interface {
 	GetKeyPolicy(ctx context.Context, in *kms.GetKeyPolicyInput, optFns ...func(*kms.Options)) (*kms.GetKeyPolicyOutput, error)
 }
 
+// Scheduler reads the ingestion's schedules.
+type Scheduler interface {
+	GetSchedule(ctx context.Context, in *scheduler.GetScheduleInput, optFns ...func(*scheduler.Options)) (*scheduler.GetScheduleOutput, error)
+}
+
 // Clients are the AWS APIs the checks read. The real SDK clients satisfy them.
 type Clients struct {
 	CloudFormation CloudFormation
@@ -57,6 +63,7 @@ type Clients struct {
 	RDS            RDS
 	IAM            IAM
 	KMS            KMS
+	Scheduler      Scheduler
 }
 
 // Config says what to check.
@@ -82,8 +89,8 @@ const (
 // Result is one line of the report.
 type Result struct {
 	Status  Status
-	Check   string // stack, rule, backups, snapshot, permissions, permission, kms
-	Subject string // what was checked: a rule, an instance, a principal, the key
+	Check   string // stack, rule, ingestion, schedule, backups, snapshot, permissions, permission, kms
+	Subject string // what was checked: a rule, a schedule, an instance, a principal, the key
 	Detail  string
 	Fix     string // what to do, on failure
 	// Grant is the denied grant of a "permission" failure.
@@ -147,6 +154,9 @@ func (r *run) skip(check, subject, detail string) {
 // Run checks the deployed stack, printing one line per result to out as it goes:
 //  1. the stack exists and has every output doctor needs (RequiredOutputs);
 //  2. each EventBridge rule <stack>-<pattern> exists and is enabled;
+//     when the stack deploys the config-driven ingestion (IngestOutputs), each
+//     set's schedule exists, is enabled and starts its workflow; when it does not,
+//     one line says so and the ingestion's lines of permissions.txt are left out;
 //  3. each DB instance of DBInstanceIds exists and keeps automated backups;
 //  4. its newest available automated snapshot is younger than MaxSnapshotAge;
 //  5. IAM's policy simulator allows every grant of permissions.txt to its role;
@@ -157,8 +167,8 @@ func (r *run) skip(check, subject, detail string) {
 // cannot run at all (no client, an unreadable permission list, the stack cannot
 // be described for a reason other than its absence, out failing).
 func Run(ctx context.Context, cfg Config, c Clients, out io.Writer) (Report, error) {
-	if c.CloudFormation == nil || c.EventBridge == nil || c.RDS == nil || c.IAM == nil || c.KMS == nil {
-		return Report{}, errors.New("doctor: every client (CloudFormation, EventBridge, RDS, IAM, KMS) is required")
+	if c.CloudFormation == nil || c.EventBridge == nil || c.RDS == nil || c.IAM == nil || c.KMS == nil || c.Scheduler == nil {
+		return Report{}, errors.New("doctor: every client (CloudFormation, EventBridge, RDS, IAM, KMS, Scheduler) is required")
 	}
 	if cfg.Stack == "" {
 		cfg.Stack = DefaultStack
@@ -187,6 +197,7 @@ func Run(ctx context.Context, cfg Config, c Clients, out io.Writer) (Report, err
 	}
 	r.stack = st
 	r.checkRules(ctx)
+	r.checkIngest(ctx, st)
 	r.checkInstances(ctx, st)
 	r.checkPermissions(ctx, st)
 	r.checkKey(ctx, st)

@@ -19,7 +19,11 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // The real clients satisfy the interfaces.
@@ -29,6 +33,7 @@ var (
 	_ RDS            = (*rds.Client)(nil)
 	_ IAM            = (*awsiam.Client)(nil)
 	_ KMS            = (*kms.Client)(nil)
+	_ Scheduler      = (*scheduler.Client)(nil)
 )
 
 const (
@@ -53,6 +58,9 @@ type world struct {
 	snapshots   map[string][]rdstypes.DBSnapshot
 	keyState    kmstypes.KeyState
 	keyPolicy   string
+	// schedules by group/name (absent: no such schedule); deployIngest adds the sets'.
+	schedules map[string]*scheduler.GetScheduleOutput
+	schedErr  error
 	// deny decides a simulated (role, action, resource); "" allows.
 	deny    func(role, action, resource string, in *awsiam.SimulatePrincipalPolicyInput) iamtypes.PolicyEvaluationDecisionType
 	iamErr  error
@@ -62,12 +70,12 @@ type world struct {
 
 func newWorld() *world {
 	roles := map[string]string{}
-	for _, p := range principals() {
+	for _, p := range slices.Concat(deploy.Functions, deploy.ServiceRoles) {
 		roles[p] = roleArn(p)
 	}
 	fns := map[string]string{}
-	for _, f := range []string{"startexport", "awaitcallback", "resume", "relocate"} {
-		fns[f] = "arn:aws:lambda:eu-west-1:123456789012:function:Snaplake-" + f
+	for _, f := range deploy.Functions {
+		fns[f] = functionArn(f)
 	}
 	rj, _ := jsonString(roles)
 	fj, _ := jsonString(fns)
@@ -100,6 +108,38 @@ func newWorld() *world {
 		keyState:  kmstypes.KeyStateEnabled,
 		keyPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"}]}`,
 		rdsPage:   2,
+		schedules: map[string]*scheduler.GetScheduleOutput{},
+	}
+}
+
+func functionArn(name string) string {
+	return "arn:aws:lambda:eu-west-1:123456789012:function:Snaplake-" + name
+}
+
+const testIngestMachine = "arn:aws:states:eu-west-1:123456789012:stateMachine:Ingest"
+
+// deployIngest adds the config-driven ingestion: its outputs, shaped as infra
+// writes them, and its two schedules, enabled.
+func (w *world) deployIngest() {
+	roles, fns := map[string]string{}, map[string]string{}
+	for _, p := range slices.Concat(deploy.IngestFunctions, deploy.IngestServiceRoles) {
+		roles[p] = roleArn(p)
+	}
+	for _, f := range deploy.IngestFunctions {
+		fns[f] = functionArn(f)
+	}
+	w.outputs["IngestStateMachineArn"] = testIngestMachine
+	w.outputs["IngestJobName"] = deploy.IngestJobName
+	w.outputs["IngestRoleArns"], _ = jsonString(roles)
+	w.outputs["IngestFunctionArns"], _ = jsonString(fns)
+	for _, set := range IngestSets {
+		name := deploy.IngestScheduleName(set)
+		w.schedules[deploy.IngestScheduleGroup+"/"+name] = &scheduler.GetScheduleOutput{
+			Name: aws.String(name), GroupName: aws.String(deploy.IngestScheduleGroup),
+			ScheduleExpression: aws.String("cron(0 2 * * ? *)"), ScheduleExpressionTimezone: aws.String("Europe/Berlin"),
+			State:  schedtypes.ScheduleStateEnabled,
+			Target: &schedtypes.Target{Arn: aws.String(testIngestMachine), RoleArn: aws.String(roleArn(deploy.RoleIngestScheduler))},
+		}
 	}
 }
 
@@ -117,7 +157,7 @@ func jsonString(m map[string]string) (string, error) {
 }
 
 func (w *world) clients() Clients {
-	return Clients{CloudFormation: cfnFake{w}, EventBridge: ebFake{w}, RDS: rdsFake{w}, IAM: iamFake{w}, KMS: kmsFake{w}}
+	return Clients{CloudFormation: cfnFake{w}, EventBridge: ebFake{w}, RDS: rdsFake{w}, IAM: iamFake{w}, KMS: kmsFake{w}, Scheduler: schedFake{w}}
 }
 
 type cfnFake struct{ w *world }
@@ -229,4 +269,18 @@ func (f kmsFake) GetKeyPolicy(_ context.Context, in *kms.GetKeyPolicyInput, _ ..
 		return nil, fmt.Errorf("fake: want PolicyName default, got %q", aws.ToString(in.PolicyName))
 	}
 	return &kms.GetKeyPolicyOutput{Policy: aws.String(f.w.keyPolicy), PolicyName: in.PolicyName}, nil
+}
+
+type schedFake struct{ w *world }
+
+func (f schedFake) GetSchedule(_ context.Context, in *scheduler.GetScheduleInput, _ ...func(*scheduler.Options)) (*scheduler.GetScheduleOutput, error) {
+	if f.w.schedErr != nil {
+		return nil, f.w.schedErr
+	}
+	sc, ok := f.w.schedules[aws.ToString(in.GroupName)+"/"+aws.ToString(in.Name)]
+	if !ok {
+		return nil, &schedtypes.ResourceNotFoundException{Message: aws.String("Schedule " + aws.ToString(in.Name) + " does not exist.")}
+	}
+	cp := *sc
+	return &cp, nil
 }

@@ -31,8 +31,13 @@ type Permission struct {
 	Context   string // template, "" when none
 }
 
+// exampleRun is the example ingest run: ingest.RunID of the daily set's run
+// scheduled at 02:00 in Berlin on 2026-01-01.
+const exampleRun = "20260101T010000Z-daily"
+
 // Placeholders of the per-night parts of a resource: fixed examples that look like
-// what the pipeline names (see exportid, the RDS snapshot naming and relocate).
+// what the pipeline names (see exportid, the RDS snapshot naming, relocate and,
+// for the ingestion, ingest.RunID and its raw/<database>/<table>/load=<run>/ folders).
 var examples = map[string]string{
 	"exportId":     "snaplake-doctor-check",
 	"snapshotTime": "2026-01-01-03-00",
@@ -40,16 +45,47 @@ var examples = map[string]string{
 	"date":         "2026-01-01",
 	"file":         "part-00000.gz.parquet",
 	"key":          "doctor-check",
+	"run":          exampleRun,
+	"load":         "load=" + exampleRun,
 }
 
 // stackPlaceholders are filled from the stack and its outputs.
 // {crawler} is the crawler of each source database (deploy.CrawlerName), so it
 // expands with {database}: a line naming both checks matching pairs.
-var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "database", "crawler"}
+// {ingestStateMachine} is the ingestion's workflow (IngestStateMachineArn).
+var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "database", "crawler", "ingestStateMachine"}
 
-// principals are the names a line may start with, and that {role:<name>} may name.
+// principals are the names a line may start with, and that {role:<name>} may name:
+// the export's functions and service roles, then the ingestion's.
 func principals() []string {
-	return append(slices.Clone(deploy.Functions), deploy.ServiceRoles...)
+	return slices.Concat(deploy.Functions, deploy.ServiceRoles, deploy.IngestFunctions, deploy.IngestServiceRoles)
+}
+
+// functions are the names {function:<name>} may name.
+func functions() []string {
+	return slices.Concat(deploy.Functions, deploy.IngestFunctions)
+}
+
+// ingestPrincipal reports whether the principal is deployed with the config-driven
+// ingestion (the snaplake:ingest context section): its role is in the IngestRoleArns
+// output, its function in IngestFunctionArns.
+func ingestPrincipal(name string) bool {
+	return slices.Contains(deploy.IngestFunctions, name) || slices.Contains(deploy.IngestServiceRoles, name)
+}
+
+// roleOutput and functionOutput are the outputs that name the principal's role and function.
+func roleOutput(principal string) string {
+	if ingestPrincipal(principal) {
+		return "IngestRoleArns"
+	}
+	return "RoleArns"
+}
+
+func functionOutput(name string) string {
+	if ingestPrincipal(name) {
+		return "IngestFunctionArns"
+	}
+	return "FunctionArns"
 }
 
 // Permissions returns the embedded permissions.txt, parsed.
@@ -111,7 +147,7 @@ func checkTemplate(s string) error {
 				return "", fmt.Errorf("placeholder {%s}: no function or service role %q", name, r)
 			}
 		case strings.HasPrefix(name, "function:"):
-			if f := strings.TrimPrefix(name, "function:"); !slices.Contains(deploy.Functions, f) {
+			if f := strings.TrimPrefix(name, "function:"); !slices.Contains(functions(), f) {
 				return "", fmt.Errorf("placeholder {%s}: no function %q", name, f)
 			}
 		default:
@@ -176,14 +212,19 @@ func parseContext(s string) ([]ContextValue, error) {
 // Values are what the placeholders stand for in one deployment.
 type Values struct {
 	Account, Region string
-	Bucket          string // BucketName
-	KMSKey          string // KeyArn
-	StateMachine    string // StateMachineArn
-	Topic           string // TopicArn
-	Roles           map[string]string
-	Functions       map[string]string
-	Instances       []string // DBInstanceIds: {instance} is checked for each
-	Databases       []string // SourceDatabases: {database} is checked for each
+	Bucket          string            // BucketName
+	KMSKey          string            // KeyArn
+	StateMachine    string            // StateMachineArn
+	Topic           string            // TopicArn
+	Roles           map[string]string // RoleArns, and IngestRoleArns (see below)
+	Functions       map[string]string // FunctionArns, and IngestFunctionArns
+	Instances       []string          // DBInstanceIds: {instance} is checked for each
+	Databases       []string          // SourceDatabases: {database} is checked for each
+
+	// IngestStateMachine is IngestStateMachineArn, "" when the stack does not deploy
+	// the config-driven ingestion. When it does, Roles and Functions include the
+	// ingestion's, from its outputs IngestRoleArns and IngestFunctionArns.
+	IngestStateMachine string
 }
 
 // Grant is one expanded permission: the principal's role must be allowed Action
@@ -249,6 +290,10 @@ func (p Permission) Expand(v Values) ([]Grant, error) {
 					s = v.StateMachine
 				case "topic":
 					s = v.Topic
+				case "ingestStateMachine":
+					if s = v.IngestStateMachine; s == "" {
+						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no IngestStateMachineArn output (it does not deploy the ingestion)", p.Line, name)
+					}
 				case "instance":
 					s = inst
 				case "database":
@@ -261,13 +306,13 @@ func (p Permission) Expand(v Values) ([]Grant, error) {
 					}
 					if r, ok := strings.CutPrefix(name, "role:"); ok {
 						if s = v.Roles[r]; s == "" {
-							return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack's RoleArns output has no %q", p.Line, name, r)
+							return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack's %s output has no %q", p.Line, name, roleOutput(r), r)
 						}
 						return s, nil
 					}
 					if f, ok := strings.CutPrefix(name, "function:"); ok {
 						if s = v.Functions[f]; s == "" {
-							return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack's FunctionArns output has no %q", p.Line, name, f)
+							return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack's %s output has no %q", p.Line, name, functionOutput(f), f)
 						}
 						return s, nil
 					}

@@ -176,6 +176,12 @@ func (r *run) checkPermissions(ctx context.Context, st *stack) {
 		r.skip("permissions", "all roles", "needs the outputs "+strings.Join(lack, ", ")+" (see the stack check)")
 		return
 	}
+	// The ingestion's lines are simulated when the stack deploys it (checkIngest
+	// says when it does not) and its outputs can be read.
+	ingestLack := st.lacks(IngestOutputs...)
+	if st.ingest && len(ingestLack) > 0 {
+		r.skip("permissions", "ingestion", "needs the outputs "+strings.Join(ingestLack, ", ")+" (see the stack check)")
+	}
 	type batch struct {
 		resource, context string
 		grants            []Grant
@@ -183,6 +189,9 @@ func (r *run) checkPermissions(ctx context.Context, st *stack) {
 	var order []string
 	batches := map[string][]*batch{}
 	for _, p := range r.cfg.Permissions {
+		if ingestPrincipal(p.Principal) && (!st.ingest || len(ingestLack) > 0) {
+			continue
+		}
 		grants, err := p.Expand(st.values)
 		if err != nil {
 			r.fail("permission", p.Principal, err.Error(), "deploy this version of snaplake (cdk deploy): its outputs name every role and function")
@@ -207,7 +216,7 @@ func (r *run) checkPermissions(ctx context.Context, st *stack) {
 	for _, principal := range order {
 		roleArn := st.values.Roles[principal]
 		if roleArn == "" {
-			r.fail("permissions", principal, "the RoleArns output names no role for it", "deploy this version of snaplake (cdk deploy)")
+			r.fail("permissions", principal, "the "+roleOutput(principal)+" output names no role for it", "deploy this version of snaplake (cdk deploy)")
 			continue
 		}
 		total, allowed := 0, 0

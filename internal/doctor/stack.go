@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -22,12 +23,19 @@ var RequiredOutputs = []string{
 	"DeadLetterQueueUrl", "KeyArn", "RoleArns", "FunctionArns", "DBInstanceIds", "SourceDatabases",
 }
 
+// IngestOutputs are the outputs of the config-driven ingestion (infra/ingest.go):
+// a stack deploys them all when its snaplake:ingest context section is set, none
+// otherwise.
+var IngestOutputs = []string{"IngestStateMachineArn", "IngestJobName", "IngestRoleArns", "IngestFunctionArns"}
+
 // stack is what the stack check found.
 type stack struct {
 	name    string
 	outputs map[string]string
-	bad     []string // required outputs missing or unreadable
+	bad     []string // required outputs (and ingest outputs, when ingest) missing or unreadable
 	values  Values
+	// ingest: the stack deploys the ingestion (it has one of IngestOutputs).
+	ingest bool
 }
 
 // lacks returns which of the outputs are missing or unreadable.
@@ -77,6 +85,18 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		st.bad = append(st.bad, missing...)
 		problems = append(problems, "missing outputs "+strings.Join(missing, ", "))
 	}
+	var missingIngest []string
+	for _, o := range IngestOutputs {
+		if _, ok := st.outputs[o]; ok {
+			st.ingest = true
+		} else {
+			missingIngest = append(missingIngest, o)
+		}
+	}
+	if st.ingest && len(missingIngest) > 0 {
+		st.bad = append(st.bad, missingIngest...)
+		problems = append(problems, "it deploys the ingestion but lacks its outputs "+strings.Join(missingIngest, ", "))
+	}
 
 	v := &st.values
 	// arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>
@@ -90,20 +110,27 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 	v.KMSKey = st.outputs["KeyArn"]
 	v.StateMachine = st.outputs["StateMachineArn"]
 	v.Topic = st.outputs["TopicArn"]
+	v.IngestStateMachine = st.outputs["IngestStateMachineArn"]
 	v.Instances = deploy.SplitList(st.outputs["DBInstanceIds"])
 	v.Databases = deploy.SplitList(st.outputs["SourceDatabases"])
+	// The ingestion's roles and functions join the export's: principal names are
+	// distinct across the two (deploy), so one map of each serves every line.
+	v.Roles, v.Functions = map[string]string{}, map[string]string{}
 	for _, m := range []struct {
 		output string
-		into   *map[string]string
-	}{{"RoleArns", &v.Roles}, {"FunctionArns", &v.Functions}} {
+		into   map[string]string
+	}{{"RoleArns", v.Roles}, {"FunctionArns", v.Functions}, {"IngestRoleArns", v.Roles}, {"IngestFunctionArns", v.Functions}} {
 		raw, ok := st.outputs[m.output]
 		if !ok {
 			continue
 		}
-		if err := json.Unmarshal([]byte(raw), m.into); err != nil || *m.into == nil {
+		var arns map[string]string
+		if err := json.Unmarshal([]byte(raw), &arns); err != nil || arns == nil {
 			st.bad = append(st.bad, m.output)
 			problems = append(problems, fmt.Sprintf("output %s is not a JSON object of names to ARNs (%.80q)", m.output, raw))
+			continue
 		}
+		maps.Copy(m.into, arns)
 	}
 	for _, o := range []string{"DBInstanceIds", "SourceDatabases"} {
 		if raw, ok := st.outputs[o]; ok && len(deploy.SplitList(raw)) == 0 {
@@ -117,7 +144,11 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		r.fail("stack", name, where+"; "+strings.Join(problems, "; "),
 			"deploy this version of snaplake (cdk deploy): its stack has every output doctor reads")
 	} else {
-		r.pass("stack", name, fmt.Sprintf("%s; all %d outputs present", where, len(RequiredOutputs)))
+		detail := fmt.Sprintf("%s; all %d outputs present", where, len(RequiredOutputs))
+		if st.ingest {
+			detail += fmt.Sprintf(", and the ingestion's %d", len(IngestOutputs))
+		}
+		r.pass("stack", name, detail)
 	}
 	return st, nil
 }

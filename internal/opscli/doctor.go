@@ -12,6 +12,7 @@ import (
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/doctor"
@@ -22,12 +23,14 @@ const doctorUsage = `Usage: snaplake doctor [--stack NAME] [--max-snapshot-age 2
 Checks a deployed snaplake stack in the account and region of the AWS configuration
 (AWS_PROFILE, AWS_REGION): the stack's outputs, its EventBridge rules, each source
 instance's automated backups and newest snapshot, that IAM's policy simulator allows
-every call the pipeline makes to the role making it, and the KMS key. One line per
-check, PASS or FAIL with the fix; exit status 1 when any check fails.
+every call the pipeline makes to the role making it, and the KMS key; when the stack
+deploys the config-driven ingestion, its schedules and its roles' calls too. One line
+per check, PASS or FAIL with the fix; exit status 1 when any check fails.
 
 The caller needs read access: cloudformation:DescribeStacks, events:DescribeRule,
 rds:DescribeDBInstances, rds:DescribeDBSnapshots, iam:SimulatePrincipalPolicy on the
-stack's roles, kms:DescribeKey and kms:GetKeyPolicy on its key.
+stack's roles, kms:DescribeKey and kms:GetKeyPolicy on its key, and with the
+ingestion scheduler:GetSchedule on its schedules.
 
 Flags:
 `
@@ -72,6 +75,7 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		RDS:            rds.NewFromConfig(aws),
 		IAM:            awsiam.NewFromConfig(aws),
 		KMS:            kms.NewFromConfig(aws),
+		Scheduler:      scheduler.NewFromConfig(aws),
 	}
 	rep, err := doctor.Run(ctx, cfg, clients, stdout)
 	if err != nil {

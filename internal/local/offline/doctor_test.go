@@ -18,6 +18,7 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
+	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -25,6 +26,7 @@ import (
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/offline"
+	schedlocal "github.com/snaplake/snaplake/internal/local/scheduler"
 )
 
 // offlineAWS answers doctor's read calls from the offline contract: the stack and
@@ -137,12 +139,33 @@ func keyPolicy(c *contract.Contract) string {
 		 "Action":["kms:Encrypt*","kms:Decrypt*","kms:ReEncrypt*","kms:GenerateDataKey*","kms:Describe*"],"Resource":"*"}]}`
 }
 
-// doctorRun runs doctor against the offline account with the IAM authority auth.
-func doctorRun(t *testing.T, c *contract.Contract, auth *iam.Authority) (doctor.Report, string) {
+// offlineSchedules are the contract's ingest schedules, as deployed.
+func offlineSchedules(t *testing.T, c *contract.Contract) *schedlocal.Service {
+	t.Helper()
+	var defs []schedlocal.Schedule
+	if c.Ingest != nil {
+		for _, s := range c.Ingest.Schedules {
+			defs = append(defs, schedlocal.Schedule{Name: s.Name, Group: s.Group, Expression: s.Expression, TimeZone: s.TimeZone,
+				State: schedtypes.ScheduleState(s.State), Target: schedlocal.Target{Arn: s.TargetArn, RoleArn: s.RoleArn, Input: s.Input}})
+		}
+	}
+	svc, err := schedlocal.New(defs...)
+	if err != nil {
+		t.Fatalf("the contract's schedules: %v", err)
+	}
+	return svc
+}
+
+// doctorRun runs doctor against the offline account with the IAM authority auth,
+// the stack lacking the outputs drop.
+func doctorRun(t *testing.T, c *contract.Contract, auth *iam.Authority, drop ...string) (doctor.Report, string) {
 	t.Helper()
 	now := time.Date(2026, 5, 4, 9, 30, 0, 0, time.UTC)
 	o := offlineAWS{c: c, now: now}
 	outputs := o.outputs(t)
+	for _, d := range drop {
+		delete(outputs, d)
+	}
 	var outs []cftypes.Output
 	for k, v := range outputs {
 		outs = append(outs, cftypes.Output{OutputKey: aws.String(k), OutputValue: aws.String(v)})
@@ -158,6 +181,7 @@ func doctorRun(t *testing.T, c *contract.Contract, auth *iam.Authority) (doctor.
 		RDS:         offlineRDS{instances: deploy.SplitList(outputs["DBInstanceIds"]), taken: now.Add(-3 * time.Hour)},
 		IAM:         auth,
 		KMS:         offlineKMS{key: outputs["KeyArn"], policy: keyPolicy(c)},
+		Scheduler:   offlineSchedules(t, c),
 	}
 	var out bytes.Buffer
 	rep, err := doctor.Run(context.Background(), doctor.Config{Stack: c.Stack, Now: func() time.Time { return now }}, clients, &out)
@@ -231,7 +255,11 @@ func TestDoctorAgainstTheOfflineAccount(t *testing.T) {
 	for _, p := range perms {
 		principals[p.Principal] = true
 	}
-	want := map[string]int{"stack": 1, "rule": 3, "backups": instances, "snapshot": instances, "permissions": len(principals), "kms": 3}
+	if c.Ingest == nil {
+		t.Fatal("the offline contract does not deploy the ingestion (snaplake:ingest): doctor's checks of it are not exercised")
+	}
+	want := map[string]int{"stack": 1, "rule": 3, "schedule": len(doctor.IngestSets), "ingestion": 0,
+		"backups": instances, "snapshot": instances, "permissions": len(principals), "kms": 3}
 	for k, n := range want {
 		if checks[k] != n {
 			t.Errorf("%d %q results, want %d", checks[k], k, n)
@@ -251,6 +279,8 @@ func TestDoctorAgainstTheOfflineAccount(t *testing.T) {
 	}{
 		{name: "state machine may not publish", principal: deploy.RoleStateMachine, action: "sns:Publish"},
 		{name: "export role may not use the key", principal: deploy.RoleExport, action: "kms:GenerateDataKey", wantKMS: true},
+		{name: "ingest scheduler may not start the workflow", principal: deploy.RoleIngestScheduler, action: "states:StartExecution"},
+		{name: "reconfigure may not read the schedules", principal: deploy.FnReconfigure, action: "scheduler:GetSchedule"},
 	}
 	for _, ctl := range controls {
 		t.Run(ctl.name, func(t *testing.T) {
@@ -311,6 +341,43 @@ func TestDoctorAgainstTheOfflineAccount(t *testing.T) {
 				t.Errorf("kms check of %s failed: %v, want %v\n%s", ctl.principal, kmsFailed, ctl.wantKMS, out)
 			}
 		})
+	}
+}
+
+// TestDoctorWithoutTheIngestion runs doctor against the offline account as if the
+// stack did not deploy the ingestion (no snaplake:ingest: none of its outputs):
+// the export's checks pass, one line says the ingestion is not deployed, and none
+// of its roles is simulated nor its schedules read.
+func TestDoctorWithoutTheIngestion(t *testing.T) {
+	c, err := contract.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := offline.NewAuthority(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, out := doctorRun(t, c, auth, doctor.IngestOutputs...)
+	if testing.Verbose() {
+		t.Logf("snaplake doctor on the offline deployment without the ingestion:\n%s", out)
+	}
+	ingestion := 0
+	for _, r := range rep.Results {
+		if r.Status != doctor.Pass {
+			t.Errorf("not passing: %s", r)
+		}
+		switch {
+		case r.Check == "ingestion":
+			ingestion++
+			if !strings.Contains(r.Detail, "not deployed") {
+				t.Errorf("ingestion line %s, want it to say the ingestion is not deployed", r)
+			}
+		case r.Check == "schedule", r.Check == "permissions" && (slices.Contains(deploy.IngestFunctions, r.Subject) || slices.Contains(deploy.IngestServiceRoles, r.Subject)):
+			t.Errorf("the ingestion is checked though the stack does not deploy it: %s", r)
+		}
+	}
+	if ingestion != 1 {
+		t.Errorf("%d ingestion lines, want 1:\n%s", ingestion, out)
 	}
 }
 
