@@ -67,6 +67,8 @@ type Summary struct {
 	// Crawl says the set's crawler should now register the new loads.
 	Crawl   bool   `json:"crawl"`
 	Crawler string `json:"crawler,omitempty"`
+	// Renamed maps the source tables loaded under a normalized name to that name.
+	Renamed map[string]string `json:"renamed,omitempty"`
 	// Message is one line for people (the notification's subject line).
 	Message string `json:"message"`
 }
@@ -103,7 +105,7 @@ func (f *Finisher) Handle(ctx context.Context, in FinishInput) (Summary, error) 
 func (f *Finisher) Finish(ctx context.Context, in FinishInput) (Summary, error) {
 	r := in.Run
 	log := f.logger().With("run", r.Run, "set", r.Set)
-	sum := Summary{Run: r.Run, Set: r.Set, Planned: r.Planned, Skipped: len(r.Skipped), Tables: []TableSummary{}, Crawler: r.Crawler}
+	sum := Summary{Run: r.Run, Set: r.Set, Planned: r.Planned, Skipped: len(r.Skipped), Tables: []TableSummary{}, Crawler: r.Crawler, Renamed: r.Renamed}
 	for _, s := range r.Skipped {
 		sum.Tables = append(sum.Tables, TableSummary{Source: s.Source, Lake: s.Lake, Status: "skipped", Reason: s.Reason})
 	}
