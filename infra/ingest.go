@@ -265,6 +265,8 @@ func (s *snaplake) addIngest() {
 	}
 	out("IngestStateMachineArn", *x.machine.StateMachineArn(), "The config-driven ingestion workflow (one run of a set)")
 	out("IngestJobName", *x.job.Ref(), "The Glue job that loads a run's tables into raw/")
+	out("IngestGlueDatabaseName", x.in.CatalogDatabase(), "The Glue database of the ingested tables")
+	out("IngestSecretArn", x.in.SecretArn, "The secret the ingestion reads the source with")
 	out("IngestRoleArns", jsonObject(append(slices.Clone(deploy.IngestFunctions), deploy.IngestServiceRoles...), func(name string) string {
 		if fn, ok := s.fns[name]; ok {
 			return *fn.Role().RoleArn()

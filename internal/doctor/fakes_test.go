@@ -130,6 +130,8 @@ func (w *world) deployIngest() {
 	}
 	w.outputs["IngestStateMachineArn"] = testIngestMachine
 	w.outputs["IngestJobName"] = deploy.IngestJobName
+	w.outputs["IngestGlueDatabaseName"] = "raw_sales"
+	w.outputs["IngestSecretArn"] = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sales-source-AbCdEf"
 	w.outputs["IngestRoleArns"], _ = jsonString(roles)
 	w.outputs["IngestFunctionArns"], _ = jsonString(fns)
 	for _, set := range IngestSets {

@@ -74,7 +74,7 @@ func TestIngestionDeployed(t *testing.T) {
 		t.Fatalf("failures in a healthy deployment with the ingestion:\n%s\n\nfull output:\n%s", strings.Join(f, "\n"), out)
 	}
 	for _, want := range []string{
-		"PASS  stack        Snaplake: UPDATE_COMPLETE in account 123456789012, eu-west-1; all 12 outputs present, and the ingestion's 4\n",
+		"PASS  stack        Snaplake: UPDATE_COMPLETE in account 123456789012, eu-west-1; all 12 outputs present, and the ingestion's 6\n",
 		"PASS  rule         Snaplake-crawler-finished: ENABLED\n" +
 			"PASS  schedule     snaplake/snaplake-ingest-daily: ENABLED, cron(0 2 * * ? *) Europe/Berlin\n" +
 			"PASS  schedule     snaplake/snaplake-ingest-frequent: ENABLED, cron(0 2 * * ? *) Europe/Berlin\n" +

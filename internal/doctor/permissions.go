@@ -53,7 +53,7 @@ var examples = map[string]string{
 // {crawler} is the crawler of each source database (deploy.CrawlerName), so it
 // expands with {database}: a line naming both checks matching pairs.
 // {ingestStateMachine} is the ingestion's workflow (IngestStateMachineArn).
-var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "database", "crawler", "ingestStateMachine"}
+var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "database", "crawler", "ingestStateMachine", "ingestDatabase", "ingestSecret"}
 
 // principals are the names a line may start with, and that {role:<name>} may name:
 // the export's functions and service roles, then the ingestion's.
@@ -225,6 +225,8 @@ type Values struct {
 	// the config-driven ingestion. When it does, Roles and Functions include the
 	// ingestion's, from its outputs IngestRoleArns and IngestFunctionArns.
 	IngestStateMachine string
+	// IngestDatabase and IngestSecret are IngestGlueDatabaseName and IngestSecretArn.
+	IngestDatabase, IngestSecret string
 }
 
 // Grant is one expanded permission: the principal's role must be allowed Action
@@ -293,6 +295,14 @@ func (p Permission) Expand(v Values) ([]Grant, error) {
 				case "ingestStateMachine":
 					if s = v.IngestStateMachine; s == "" {
 						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no IngestStateMachineArn output (it does not deploy the ingestion)", p.Line, name)
+					}
+				case "ingestDatabase":
+					if s = v.IngestDatabase; s == "" {
+						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no IngestGlueDatabaseName output (it does not deploy the ingestion)", p.Line, name)
+					}
+				case "ingestSecret":
+					if s = v.IngestSecret; s == "" {
+						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no IngestSecretArn output (it does not deploy the ingestion)", p.Line, name)
 					}
 				case "instance":
 					s = inst

@@ -26,7 +26,7 @@ var RequiredOutputs = []string{
 // IngestOutputs are the outputs of the config-driven ingestion (infra/ingest.go):
 // a stack deploys them all when its snaplake:ingest context section is set, none
 // otherwise.
-var IngestOutputs = []string{"IngestStateMachineArn", "IngestJobName", "IngestRoleArns", "IngestFunctionArns"}
+var IngestOutputs = []string{"IngestStateMachineArn", "IngestJobName", "IngestRoleArns", "IngestFunctionArns", "IngestGlueDatabaseName", "IngestSecretArn"}
 
 // stack is what the stack check found.
 type stack struct {
@@ -111,6 +111,8 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 	v.StateMachine = st.outputs["StateMachineArn"]
 	v.Topic = st.outputs["TopicArn"]
 	v.IngestStateMachine = st.outputs["IngestStateMachineArn"]
+	v.IngestDatabase = st.outputs["IngestGlueDatabaseName"]
+	v.IngestSecret = st.outputs["IngestSecretArn"]
 	v.Instances = deploy.SplitList(st.outputs["DBInstanceIds"])
 	v.Databases = deploy.SplitList(st.outputs["SourceDatabases"])
 	// The ingestion's roles and functions join the export's: principal names are

@@ -71,8 +71,16 @@ func normResource(c *contract.Contract, r string) string {
 			return "{role:" + name + "}"
 		}
 	}
-	if c.Ingest != nil && r == c.Ingest.StateMachineArn {
-		return "{ingestStateMachine}"
+	if c.Ingest != nil {
+		switch r {
+		case c.Ingest.StateMachineArn:
+			return "{ingestStateMachine}"
+		case c.Functions[deploy.FnReconfigure].Environment[deploy.EnvSecretArn]:
+			return "{ingestSecret}"
+		}
+		db := c.Ingest.Database
+		r = strings.Replace(r, ":database/"+db, ":database/{ingestDatabase}", 1)
+		r = strings.Replace(r, ":table/"+db+"/", ":table/{ingestDatabase}/", 1)
 	}
 	switch r {
 	case c.StateMachineArn:
