@@ -125,14 +125,18 @@ func (f *Finisher) Finish(ctx context.Context, in FinishInput) (Summary, error) 
 				err = fmt.Errorf("the job failed (%s): %s", in.LoadError.Error, firstLine(in.LoadError.Cause))
 			}
 		}
+		keep := false
 		if err == nil {
-			err = f.commit(ctx, log, st, plan, t, res)
+			keep, err = f.commit(ctx, log, st, plan, t, res)
 		}
 		if err != nil {
 			ts.Status, ts.Reason = "failed", err.Error()
 			sum.Failed++
-			if _, derr := deletePrefix(ctx, f.S3, f.Bucket, t.Folder); derr != nil {
-				errs = append(errs, derr)
+			// What the table's load wrote goes, unless it is already in use.
+			if !keep {
+				if _, derr := deletePrefix(ctx, f.S3, f.Bucket, t.Folder); derr != nil {
+					errs = append(errs, derr)
+				}
 			}
 			if rerr := st.Release(ctx, plan.Database, t.Source, r.Run); rerr != nil {
 				errs = append(errs, rerr)
@@ -166,17 +170,18 @@ func (f *Finisher) Finish(ctx context.Context, in FinishInput) (Summary, error) 
 	return sum, errors.Join(errs...)
 }
 
-// commit records one loaded table.
-func (f *Finisher) commit(ctx context.Context, log *slog.Logger, st watermark.Store, plan ingest.JobPlan, t ingest.JobTable, res *ingest.TableResult) error {
+// commit records one loaded table; keep says the run's folder is in use (the
+// catalog points at it, or its watermark is committed) even when an error follows.
+func (f *Finisher) commit(ctx context.Context, log *slog.Logger, st watermark.Store, plan ingest.JobPlan, t ingest.JobTable, res *ingest.TableResult) (keep bool, err error) {
 	destination := strings.TrimSuffix(t.Folder, lastFolder(t.Folder))
 	mark := watermark.Mark{LakeName: t.Lake, Mode: t.Mode, Column: t.Column, Run: plan.Run}
 	if t.Mode == ingest.ModeFull {
 		prev, _, err := st.Mark(ctx, plan.Database, t.Source)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := f.switchTable(ctx, plan, t, res); err != nil {
-			return err
+			return false, err
 		}
 		mark.Generation = t.Folder
 		mark.Retired = prev.Retired
@@ -192,25 +197,29 @@ func (f *Finisher) commit(ctx context.Context, log *slog.Logger, st watermark.St
 			}
 			n, err := deletePrefix(ctx, f.S3, f.Bucket, r.Folder)
 			if err != nil {
-				return err
+				return true, err
 			}
 			log.InfoContext(ctx, "deleted a replaced generation", "table", t.Source, "folder", r.Folder, "objects", n)
 		}
 		mark.Retired = kept
-		return st.Commit(ctx, plan.Database, t.Source, mark)
+		return true, st.Commit(ctx, plan.Database, t.Source, mark)
 	}
 	mark.Value = t.From
 	if res.Watermark != nil {
 		mark.Value = res.Watermark
 	}
+	if err := st.Commit(ctx, plan.Database, t.Source, mark); err != nil {
+		return false, err
+	}
 	if t.From == nil {
-		// A load from the beginning replaces the table: the earlier loads go. Until
-		// the crawl that follows, queries of the table see only what is left.
+		// A load from the beginning replaces the table: once it is committed, the
+		// earlier loads go. Until the crawl that follows, queries of the table see
+		// only what is left.
 		if err := f.deleteOtherLoads(ctx, log, destination, t.Folder); err != nil {
-			return err
+			return true, fmt.Errorf("the load from the beginning is committed, and the earlier loads under s3://%s/%s could not all be deleted (delete every load= folder but %s): %w", f.Bucket, destination, lastFolder(t.Folder), err)
 		}
 	}
-	return st.Commit(ctx, plan.Database, t.Source, mark)
+	return true, nil
 }
 
 // deleteOtherLoads deletes the load folders of destination other than keep.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -222,8 +221,11 @@ func readResult(ctx context.Context, api S3API, bucket, prefix string) (*ingest.
 	}
 	for _, k := range keys {
 		out, err := s3get.Optional(ctx, api, bucket, k)
-		if err != nil || out == nil {
-			return nil, fmt.Errorf("read the result s3://%s/%s: %w", bucket, k, errors.Join(err, errors.New("missing")))
+		if err != nil {
+			return nil, fmt.Errorf("read the result s3://%s/%s: %w", bucket, k, err)
+		}
+		if out == nil {
+			return nil, fmt.Errorf("the result s3://%s/%s was listed and is gone", bucket, k)
 		}
 		data, err := io.ReadAll(out.Body)
 		out.Body.Close()
