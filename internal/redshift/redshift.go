@@ -1,0 +1,76 @@
+// Package redshift is snaplake's one interface to a Redshift warehouse, with two
+// implementations: the Redshift Data API (redshift://<workgroup-or-cluster>/<database>,
+// UNLOAD and COPY through S3 with an IAM role) and PostgreSQL, which stands in for
+// Redshift offline (postgres://..., COPY TO/FROM STDIN streamed through S3 with the
+// SDK). The Federator and the replication capability both use it; the Redshift SQL
+// each operation sends is in sql.go and covered by golden files.
+package redshift
+
+import (
+	"context"
+	"time"
+)
+
+// Warehouse is a Redshift database (or its PostgreSQL stand-in).
+type Warehouse interface {
+	// Name says which database this is, for messages (cluster/database, host/database).
+	Name() string
+	// Columns returns the columns of schema.table in their order; a table that does
+	// not exist is a *TableNotFoundError.
+	Columns(ctx context.Context, schema, table string) ([]Column, error)
+	// Stats is the one cheap metadata query of a table: its row count and the
+	// greatest values of the insert and update timestamp columns (either name may be
+	// empty: not asked).
+	Stats(ctx context.Context, schema, table, insertedColumn, updatedColumn string) (Stats, error)
+	// Unload writes the rows of query to S3 under prefix (s3://bucket/prefix/, ending
+	// in "/") as gzipped CSV files (format below) and returns the files with their
+	// row counts. Nothing else is written under prefix.
+	Unload(ctx context.Context, query string, prefix string) ([]File, error)
+	// Copy loads files (written by Unload) into schema.table and returns the rows
+	// loaded.
+	Copy(ctx context.Context, schema, table string, files []File) (int64, error)
+	// Exec runs statements in one transaction: all or none.
+	Exec(ctx context.Context, statements ...string) error
+	// Query runs one statement and returns its rows as text (NULL is nil).
+	Query(ctx context.Context, statement string) ([][]*string, error)
+	Close() error
+}
+
+// Column is one column of a table.
+type Column struct {
+	Name string `json:"name"`
+	// Type is the column's type as the warehouse names it, normalized by
+	// NormalizeType so that Redshift and PostgreSQL spell a type alike
+	// (bigint, integer, numeric(12,2), character varying(256), timestamp without time zone...).
+	Type     string `json:"type"`
+	Nullable bool   `json:"nullable"`
+}
+
+// Stats is a table's state as its metadata query reads it.
+type Stats struct {
+	Rows        int64
+	MaxInserted *time.Time // nil: no column asked, or no row
+	MaxUpdated  *time.Time
+}
+
+// File is one unloaded file.
+type File struct {
+	URL  string `json:"url"` // s3://bucket/key
+	Rows int64  `json:"rows"`
+	// Bytes is the object's size (what COPY's manifest calls content_length).
+	Bytes int64 `json:"bytes"`
+}
+
+// The file format Unload writes and Copy reads, the same for both implementations:
+// CSV (RFC 4180 quoting), no header, gzip, NULL as \N, timestamps as
+// 'YYYY-MM-DD HH:MI:SS.US' in UTC.
+const (
+	NullAs = `\N`
+)
+
+// TableNotFoundError says a table does not exist.
+type TableNotFoundError struct{ Database, Schema, Table string }
+
+func (e *TableNotFoundError) Error() string {
+	return "table " + e.Schema + "." + e.Table + " does not exist in " + e.Database
+}
