@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/ingest"
 )
 
@@ -49,6 +50,9 @@ const S3Key = deploy.ConfigKey
 type File struct {
 	// Ingest configures the config-driven loads of MySQL/MariaDB tables into the lake.
 	Ingest *ingest.Config `yaml:"ingest,omitempty" json:"ingest,omitempty"`
+	// Federate configures the Federator: Redshift tables published to S3 once and
+	// subscribed by any number of reporting warehouses.
+	Federate *federate.Config `yaml:"federate,omitempty" json:"federate,omitempty"`
 }
 
 // Load reads and parses the file at path; see Parse.

@@ -80,8 +80,8 @@ func TestParseReportsEachProblemAtItsLine(t *testing.T) {
 		},
 		{
 			name: "unknown section",
-			doc:  source + "federate: {}\n",
-			want: []string{"snaplake.yaml:5:1: federate: unknown section (known: ingest)"},
+			doc:  source + "replicate: {}\n",
+			want: []string{"snaplake.yaml:5:1: replicate: unknown section (known: ingest, federate)"},
 		},
 		{
 			name: "a list where a string is expected",
@@ -157,7 +157,7 @@ func TestParseReportsEachProblemAtItsLine(t *testing.T) {
 		{
 			name: "not a mapping",
 			doc:  "- ingest\n",
-			want: []string{"snaplake.yaml:1:1: expected a mapping of sections (ingest), got a list"},
+			want: []string{"snaplake.yaml:1:1: expected a mapping of sections (ingest, federate), got a list"},
 		},
 		{
 			name: "a second document",

@@ -1,0 +1,237 @@
+package federate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/snaplake/snaplake/internal/redshift"
+)
+
+// Actions a table's run reports.
+const (
+	ActionUnchanged = "unchanged"
+	ActionPublished = "published"
+	ActionLoaded    = "loaded"
+	ActionFailed    = "failed"
+)
+
+// Result is one table's outcome: one JSON line of the commands' output.
+type Result struct {
+	Table   string  `json:"table"`
+	Action  string  `json:"action"`
+	Version string  `json:"version,omitempty"`
+	Kind    string  `json:"kind,omitempty"`
+	Rows    int64   `json:"rows"`
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error,omitempty"`
+	// Subscriber names the subscriber of a subscribe result.
+	Subscriber string `json:"subscriber,omitempty"`
+}
+
+// Publisher publishes the transform warehouse's tables.
+type Publisher struct {
+	Warehouse redshift.Warehouse
+	Store     Store
+	// Concurrency bounds the tables checked, and UNLOADs run, at once (default 4).
+	Concurrency int
+	Now         func() time.Time
+	Log         *slog.Logger
+}
+
+func (p *Publisher) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// PublishAll publishes every table, Concurrency at a time; one table's failure is
+// its result, and the others go on.
+func (p *Publisher) PublishAll(ctx context.Context, c Config) []Result {
+	out := make([]Result, len(c.Tables))
+	n := p.Concurrency
+	if n <= 0 {
+		n = 4
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, t := range c.Tables {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = p.Publish(ctx, t, c.Keep())
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// Publish publishes one table if it changed since its newest complete version: one
+// metadata query, one listing, and an UNLOAD only when the table changed. The
+// manifest is written last; then versions beyond the newest keep are pruned, except
+// those a subscriber is loading.
+func (p *Publisher) Publish(ctx context.Context, t Table, keep int) Result {
+	start := time.Now()
+	res := Result{Table: t.Table}
+	finish := func(err error) Result {
+		res.Seconds = time.Since(start).Seconds()
+		if err != nil {
+			res.Action, res.Error = ActionFailed, err.Error()
+			p.log().ErrorContext(ctx, "table not published", "table", t.Table, "error", err)
+		}
+		return res
+	}
+	schema, name := t.Split()
+	stats, err := p.Warehouse.Stats(ctx, schema, name, t.Inserted, t.Updated)
+	if err != nil {
+		return finish(fmt.Errorf("read the state of %s: %w", t.Table, err))
+	}
+	versions, err := p.Store.Versions(ctx, t.Table)
+	if err != nil {
+		return finish(err)
+	}
+	newest, has := Newest(versions)
+	if has && newest.Version.Matches(stats) {
+		res.Action, res.Version, res.Kind, res.Rows = ActionUnchanged, newest.Name, newest.Version.Kind, newest.Version.Rows
+		return finish(nil)
+	}
+	cols, err := p.Warehouse.Columns(ctx, schema, name)
+	if err != nil {
+		return finish(err)
+	}
+	v := Version{Published: p.now(), Kind: KindFull, Rows: stats.Rows, Inserted: stats.MaxInserted, Updated: stats.MaxUpdated}
+	query := "SELECT * FROM " + quoteIdent(schema) + "." + quoteIdent(name)
+	var after string
+	if t.Append && has && appendable(newest.Version, stats) {
+		prev, err := p.Store.Manifest(ctx, t.Table, newest.Name)
+		if err == nil && sameColumns(prev.Columns, cols) {
+			v.Kind, after = KindAppend, newest.Name
+			query += " WHERE " + quoteIdent(t.Inserted) + " > " + timestampLiteral(*newest.Version.Inserted) +
+				" AND " + quoteIdent(t.Inserted) + " <= " + timestampLiteral(*stats.MaxInserted)
+		}
+	}
+	m, err := p.unload(ctx, t, v, query, cols, after)
+	if err != nil && v.Kind == KindAppend {
+		// The new rows do not add up (a row inserted late, a delete): a full version.
+		p.log().WarnContext(ctx, "append version refused; publishing the whole table", "table", t.Table, "reason", err)
+		v.Kind, after = KindFull, ""
+		v.Published = p.now().Add(time.Microsecond)
+		m, err = p.unload(ctx, t, v, "SELECT * FROM "+quoteIdent(schema)+"."+quoteIdent(name), cols, "")
+	}
+	if err != nil {
+		return finish(err)
+	}
+	res.Action, res.Version, res.Kind, res.Rows = ActionPublished, m.Version, m.Kind, m.Rows
+	p.log().InfoContext(ctx, "table published", "table", t.Table, "version", m.Version, "kind", m.Kind, "rows", m.Rows, "files", len(m.Files))
+	if err := p.prune(ctx, t.Table, keep); err != nil {
+		p.log().WarnContext(ctx, "old versions not pruned", "table", t.Table, "error", err)
+	}
+	return finish(nil)
+}
+
+// appendable says the table only grew since v: more rows, a later insert time, and
+// no update since.
+func appendable(v Version, s redshift.Stats) bool {
+	return v.Inserted != nil && s.MaxInserted != nil && s.Rows > v.Rows && s.MaxInserted.After(*v.Inserted) && sameTime(v.Updated, s.MaxUpdated)
+}
+
+// unload writes a version's files, checks them and writes its manifest, last.
+func (p *Publisher) unload(ctx context.Context, t Table, v Version, query string, cols []redshift.Column, after string) (Manifest, error) {
+	name := v.Name()
+	dir := VersionDir(t.Table, name)
+	files, err := p.Warehouse.Unload(ctx, query, "s3://"+p.Store.Bucket+"/"+dir)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("unload %s: %w", t.Table, err)
+	}
+	m := Manifest{Table: t.Table, Version: name, Kind: v.Kind, After: after, Columns: cols, Files: files}
+	for _, f := range files {
+		m.Rows += f.Rows
+	}
+	if v.Kind == KindAppend {
+		prev, _ := ParseVersion(t.Table, after)
+		if want := v.Rows - prev.Rows; m.Rows != want {
+			_ = p.Store.deletePrefix(context.WithoutCancel(ctx), dir)
+			return Manifest{}, fmt.Errorf("the rows inserted since %s are %d, and the table grew by %d", after, m.Rows, want)
+		}
+	}
+	if err := p.Store.putJSON(ctx, ManifestKey(t.Table, name), m, true); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// prune deletes the versions older than the newest keep complete ones, keeping the
+// full version the kept append versions build on and every version a subscriber is
+// loading, and incomplete versions older than the newest complete one (an unload
+// that died).
+func (p *Publisher) prune(ctx context.Context, table string, keep int) error {
+	vs, err := p.Store.Versions(ctx, table)
+	if err != nil {
+		return err
+	}
+	held, err := p.Store.loadings(ctx, table, p.now())
+	if err != nil {
+		return err
+	}
+	// Keep the newest `keep` complete versions, and further back to the full version
+	// the oldest kept append version builds on.
+	kept := map[string]bool{}
+	haveFull, n := false, 0
+	for i := len(vs) - 1; i >= 0 && (n < keep || !haveFull); i-- {
+		if !vs[i].Complete {
+			continue
+		}
+		kept[vs[i].Name] = true
+		haveFull = haveFull || vs[i].Version.Kind == KindFull
+		n++
+	}
+	newest, _ := Newest(vs)
+	var errs []error
+	for _, v := range vs {
+		switch {
+		case kept[v.Name], held[v.Name]:
+		case !v.Complete && v.Name > newest.Name:
+			// an unload in progress, or one whose manifest comes next
+		default:
+			if err := p.Store.deletePrefix(ctx, VersionDir(table, v.Name)); err != nil {
+				errs = append(errs, err)
+			} else {
+				p.log().InfoContext(ctx, "version pruned", "table", table, "version", v.Name)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Publisher) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.Default()
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func timestampLiteral(t time.Time) string {
+	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.000000") + "'"
+}
+
+// sameColumns says two definitions are the same table.
+func sameColumns(a, b []redshift.Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !strings.EqualFold(a[i].Name, b[i].Name) || a[i].Type != b[i].Type {
+			return false
+		}
+	}
+	return true
+}

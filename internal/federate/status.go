@@ -1,0 +1,82 @@
+package federate
+
+import (
+	"context"
+	"time"
+)
+
+// TableStatus is a table's newest version and how far each subscriber is behind it.
+type TableStatus struct {
+	Table       string             `json:"table"`
+	Action      string             `json:"action"` // "status"
+	Version     string             `json:"version,omitempty"`
+	Rows        int64              `json:"rows"`
+	Seconds     float64            `json:"seconds"`
+	Error       string             `json:"error,omitempty"`
+	Subscribers []SubscriberStatus `json:"subscribers,omitempty"`
+}
+
+// SubscriberStatus is one subscriber's place.
+type SubscriberStatus struct {
+	Subscriber string `json:"subscriber"`
+	Version    string `json:"version,omitempty"` // "" when it holds none
+	// LagSeconds is how long a newer version than the one it holds has been
+	// published (0 when it holds the newest); LagRows the row counts' difference.
+	LagSeconds float64 `json:"lagSeconds"`
+	LagRows    int64   `json:"lagRows"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// Status reports every table, with the subscribers given (each read from its
+// control table).
+func Status(ctx context.Context, store Store, c Config, subs []*SubscriberRun, now time.Time) []TableStatus {
+	out := make([]TableStatus, len(c.Tables))
+	for i, t := range c.Tables {
+		start := time.Now()
+		st := TableStatus{Table: t.Table, Action: "status"}
+		vs, err := store.Versions(ctx, t.Table)
+		newest, ok := Newest(vs)
+		switch {
+		case err != nil:
+			st.Error = err.Error()
+		case !ok:
+			st.Error = "nothing published yet"
+		default:
+			st.Version, st.Rows = newest.Name, newest.Version.Rows
+			for _, s := range subs {
+				st.Subscribers = append(st.Subscribers, subscriberStatus(ctx, s, t.Table, vs, newest, now))
+			}
+		}
+		st.Seconds = time.Since(start).Seconds()
+		out[i] = st
+	}
+	return out
+}
+
+func subscriberStatus(ctx context.Context, s *SubscriberRun, table string, vs []Published, newest Published, now time.Time) SubscriberStatus {
+	ss := SubscriberStatus{Subscriber: s.Name}
+	loaded, err := s.Loaded(ctx, table)
+	if err != nil {
+		ss.Error = err.Error()
+		return ss
+	}
+	ss.Version = loaded
+	if loaded == newest.Name {
+		return ss
+	}
+	var held Version
+	if loaded != "" {
+		if v, err := ParseVersion(table, loaded); err == nil {
+			held = v
+		}
+	}
+	ss.LagRows = newest.Version.Rows - held.Rows
+	// Behind since the first complete version after the one it holds.
+	for _, v := range vs {
+		if v.Complete && v.Name > loaded {
+			ss.LagSeconds = now.Sub(v.Version.Published).Seconds()
+			break
+		}
+	}
+	return ss
+}

@@ -1,0 +1,202 @@
+package federate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/snaplake/snaplake/internal/s3get"
+)
+
+// S3API is the part of S3 the Federator uses; *s3.Client satisfies it.
+type S3API interface {
+	s3get.API
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+}
+
+// Store is the versions in one bucket.
+type Store struct {
+	S3       S3API
+	Bucket   string
+	KMSKeyID string
+}
+
+// Published is one version found under a table's folder.
+type Published struct {
+	Name     string
+	Version  Version
+	Complete bool // its manifest exists
+}
+
+// Versions lists a table's versions, oldest first. A folder whose name is not a
+// version's is a *VersionNameError: the table is refused until it is removed.
+func (s Store) Versions(ctx context.Context, table string) ([]Published, error) {
+	dir := TableDir(table)
+	var out []Published
+	manifests, seen := map[string]bool{}, map[string]bool{}
+	var bad error
+	p := s3.NewListObjectsV2Paginator(s.S3, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(dir)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", s.Bucket, dir, err)
+		}
+		for _, o := range page.Contents {
+			rel := strings.TrimPrefix(aws.ToString(o.Key), dir)
+			name, file, ok := strings.Cut(rel, "/")
+			if !ok || strings.HasPrefix(name, "_") { // _loading/ markers
+				continue
+			}
+			if _, err := ParseVersion(table, name); err != nil {
+				bad = err
+				continue
+			}
+			if file == "manifest.json" {
+				manifests[name] = true
+			}
+			if !seen[name] {
+				seen[name] = true
+				v, _ := ParseVersion(table, name)
+				out = append(out, Published{Name: name, Version: v})
+			}
+		}
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	for i := range out {
+		out[i].Complete = manifests[out[i].Name]
+	}
+	slices.SortFunc(out, func(a, b Published) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Newest is the newest complete version, ok false when there is none.
+func Newest(vs []Published) (Published, bool) {
+	for i := len(vs) - 1; i >= 0; i-- {
+		if vs[i].Complete {
+			return vs[i], true
+		}
+	}
+	return Published{}, false
+}
+
+// Manifest reads a version's manifest.
+func (s Store) Manifest(ctx context.Context, table, version string) (Manifest, error) {
+	var m Manifest
+	key := ManifestKey(table, version)
+	out, err := s3get.Optional(ctx, s.S3, s.Bucket, key)
+	if err != nil {
+		return m, fmt.Errorf("read s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	if out == nil {
+		return m, fmt.Errorf("version %s of %s has no manifest", version, table)
+	}
+	defer out.Body.Close()
+	if err := json.NewDecoder(out.Body).Decode(&m); err != nil {
+		return m, fmt.Errorf("decode s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	return m, nil
+}
+
+func (s Store) putJSON(ctx context.Context, key string, v any, onlyNew bool) error {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	in := &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/json")}
+	if s.KMSKeyID != "" {
+		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(s.KMSKeyID)
+	}
+	if onlyNew {
+		in.IfNoneMatch = aws.String("*")
+	}
+	if _, err := s.S3.PutObject(ctx, in); err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	return nil
+}
+
+// deletePrefix deletes every object under prefix.
+func (s Store) deletePrefix(ctx context.Context, prefix string) error {
+	p := s3.NewListObjectsV2Paginator(s.S3, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", s.Bucket, prefix, err)
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		objs := make([]s3types.ObjectIdentifier, len(page.Contents))
+		for i, o := range page.Contents {
+			objs[i] = s3types.ObjectIdentifier{Key: o.Key}
+		}
+		out, err := s.S3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(s.Bucket), Delete: &s3types.Delete{Objects: objs, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return fmt.Errorf("delete under s3://%s/%s: %w", s.Bucket, prefix, err)
+		}
+		if len(out.Errors) > 0 {
+			return fmt.Errorf("delete s3://%s/%s: %s", s.Bucket, aws.ToString(out.Errors[0].Key), aws.ToString(out.Errors[0].Message))
+		}
+	}
+	return nil
+}
+
+// Loading is a subscriber's marker while it loads a version: the publisher does not
+// prune a version a subscriber is loading.
+type Loading struct {
+	Subscriber string    `json:"subscriber"`
+	Versions   []string  `json:"versions"`
+	Until      time.Time `json:"until"`
+}
+
+func loadingKey(table, subscriber string) string {
+	return TableDir(table) + "_loading/" + subscriber + ".json"
+}
+
+// loadings returns the versions unexpired markers hold.
+func (s Store) loadings(ctx context.Context, table string, now time.Time) (map[string]bool, error) {
+	held := map[string]bool{}
+	prefix := TableDir(table) + "_loading/"
+	p := s3.NewListObjectsV2Paginator(s.S3, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", s.Bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			out, err := s3get.Optional(ctx, s.S3, s.Bucket, aws.ToString(o.Key))
+			if err != nil || out == nil {
+				return nil, errors.Join(err, fmt.Errorf("read %s", aws.ToString(o.Key)))
+			}
+			var l Loading
+			err = json.NewDecoder(out.Body).Decode(&l)
+			out.Body.Close()
+			if err == nil && l.Until.After(now) {
+				for _, v := range l.Versions {
+					held[v] = true
+				}
+			}
+		}
+	}
+	return held, nil
+}
+
+func preconditionFailed(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
+}
