@@ -1,0 +1,28 @@
+-- control table
+CREATE SCHEMA IF NOT EXISTS "snaplake_federator";
+CREATE TABLE IF NOT EXISTS "snaplake_federator"."loaded" (schema_name VARCHAR(128) NOT NULL, table_name VARCHAR(128) NOT NULL, version VARCHAR(256) NOT NULL, loaded_at TIMESTAMP NOT NULL);
+
+-- loaded version
+SELECT version FROM "snaplake_federator"."loaded" WHERE schema_name = 'sales' AND table_name = 'fact''s';
+
+-- create from a manifest
+CREATE SCHEMA IF NOT EXISTS "sales";
+CREATE TABLE "sales"."fact_orders" ("id" bigint NOT NULL, "we""ird" character varying(256), "amount" numeric(12,2));
+
+-- staging
+DROP TABLE IF EXISTS "sales"."fact_orders__snaplake_staging";
+CREATE TABLE "sales"."fact_orders__snaplake_staging" (LIKE "sales"."fact_orders");
+
+-- swap in a full version
+DELETE FROM "sales"."fact_orders";
+INSERT INTO "sales"."fact_orders" SELECT * FROM "sales"."fact_orders__snaplake_staging";
+DROP TABLE "sales"."fact_orders__snaplake_staging";
+DELETE FROM "snaplake_federator"."loaded" WHERE schema_name = 'sales' AND table_name = 'fact_orders';
+INSERT INTO "snaplake_federator"."loaded" (schema_name, table_name, version, loaded_at) VALUES ('sales', 'fact_orders', '20261203T101700.000000Z_full_rows=3_ins=none_upd=none', TIMESTAMP '2026-12-03 10:20:00.000000');
+
+-- swap in an append version
+INSERT INTO "sales"."fact_orders" SELECT * FROM "sales"."fact_orders__snaplake_staging";
+DROP TABLE "sales"."fact_orders__snaplake_staging";
+DELETE FROM "snaplake_federator"."loaded" WHERE schema_name = 'sales' AND table_name = 'fact_orders';
+INSERT INTO "snaplake_federator"."loaded" (schema_name, table_name, version, loaded_at) VALUES ('sales', 'fact_orders', '20261203T101800.000000Z_append_rows=5_ins=none_upd=none', TIMESTAMP '2026-12-03 10:20:00.000000');
+

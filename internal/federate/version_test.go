@@ -1,0 +1,88 @@
+package federate
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snaplake/snaplake/internal/redshift"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func TestVersionNames(t *testing.T) {
+	ins := time.Date(2026, 12, 3, 10, 15, 0, 123456000, time.UTC)
+	v := Version{Published: time.Date(2026, 12, 3, 10, 17, 0, 0, time.UTC), Kind: KindFull, Rows: 1234, Inserted: &ins}
+	name := v.Name()
+	if name != "20261203T101700.000000Z_full_rows=1234_ins=20261203T101500.123456Z_upd=none" {
+		t.Fatalf("name %s", name)
+	}
+	back, err := ParseVersion("s.t", name)
+	if err != nil || back.Name() != name || !back.Matches(redshift.Stats{Rows: 1234, MaxInserted: &ins}) {
+		t.Fatalf("parse %s: %+v %v", name, back, err)
+	}
+	later := ins.Add(time.Microsecond)
+	for _, s := range []redshift.Stats{{Rows: 1235, MaxInserted: &ins}, {Rows: 1234, MaxInserted: &later}, {Rows: 1234, MaxInserted: &ins, MaxUpdated: &ins}, {Rows: 1234}} {
+		if back.Matches(s) {
+			t.Errorf("%s matches %+v", name, s)
+		}
+	}
+	for _, bad := range []string{"v1", "20261203T101700Z_full_rows=1_ins=none_upd=none", "20261203T101700.000000Z_full_rows=-1_ins=none_upd=none",
+		"20261203T101700.000000Z_delta_rows=1_ins=none_upd=none", "20261303T101700.000000Z_full_rows=1_ins=none_upd=none", name + "x"} {
+		var vne *VersionNameError
+		if _, err := ParseVersion("s.t", bad); !errors.As(err, &vne) || !strings.Contains(err.Error(), bad) {
+			t.Errorf("ParseVersion(%q) = %v, want a *VersionNameError naming it", bad, err)
+		}
+	}
+	// Names sort by publication time.
+	early := Version{Published: v.Published.Add(-time.Hour), Kind: KindAppend, Rows: 99999999}
+	if !(early.Name() < name) {
+		t.Errorf("%s does not sort before %s", early.Name(), name)
+	}
+}
+
+func TestSubscriberSQL(t *testing.T) {
+	at := time.Date(2026, 12, 3, 10, 20, 0, 0, time.UTC)
+	cols := []redshift.Column{{Name: "id", Type: "bigint"}, {Name: `we"ird`, Type: "character varying(256)", Nullable: true}, {Name: "amount", Type: "numeric(12,2)", Nullable: true}}
+	var b strings.Builder
+	for _, part := range []struct {
+		title string
+		sql   []string
+	}{
+		{"control table", ControlSQL()},
+		{"loaded version", []string{LoadedSQL("sales", "fact's")}},
+		{"create from a manifest", CreateTableSQL("sales", "fact_orders", cols)},
+		{"staging", StagingSQL("sales", "fact_orders")},
+		{"swap in a full version", SwapSQL("sales", "fact_orders", KindFull, "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", at)},
+		{"swap in an append version", SwapSQL("sales", "fact_orders", KindAppend, "20261203T101800.000000Z_append_rows=5_ins=none_upd=none", at)},
+	} {
+		b.WriteString("-- " + part.title + "\n" + strings.Join(part.sql, ";\n") + ";\n\n")
+	}
+	golden(t, "testdata/subscriber.sql", b.String())
+	if got := LoadedSQL("sales", "fact's"); !strings.Contains(got, "'fact''s'") {
+		t.Errorf("a quote in a table name is not escaped: %s", got)
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs:\n--- want\n%s--- got\n%s", path, want, got)
+	}
+}
