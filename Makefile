@@ -19,8 +19,8 @@ export SNAPLAKE_NODE_MODULES := $(CURDIR)/tools/node_modules
 
 all: build
 
-## deps: install what a fresh Debian machine lacks (MariaDB, Python 3, versitygw, the npm tools, Go modules)
-deps: tools/node_modules/.installed $(VERSITYGW) mariadb python3
+## deps: install what a fresh Debian machine lacks (MariaDB, PostgreSQL, Python 3, versitygw, the npm tools, Go modules)
+deps: tools/node_modules/.installed $(VERSITYGW) mariadb postgresql python3
 	@true
 
 .PHONY: tools
@@ -40,6 +40,17 @@ mariadb:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mariadb-server >/dev/null \
 		|| { echo "could not install mariadb-server: run 'apt-get install -y mariadb-server' as root"; exit 1; }; \
+	fi
+
+# postgresql stands in for Redshift offline (internal/local/postgres); Debian puts its
+# programs in /usr/lib/postgresql/<version>/bin, not on PATH.
+.PHONY: postgresql
+postgresql:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing postgresql (apt)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null \
+		|| { echo "could not install postgresql: run 'apt-get install -y postgresql' as root"; exit 1; }; \
 	fi
 
 # python3 checks the Glue job script's syntax (the job itself runs in Glue).
