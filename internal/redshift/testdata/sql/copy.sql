@@ -1,0 +1,8 @@
+COPY "sales"."orders"
+FROM 's3://lake/federate/orders/v3/copy-manifest-sales.orders-495f4909a32c179c.json'
+IAM_ROLE 'arn:aws:iam::123456789012:role/snaplake-redshift'
+MANIFEST
+FORMAT CSV
+GZIP
+NULL AS '\\N'
+TIMEFORMAT 'auto'

@@ -1,0 +1,2 @@
+SELECT COUNT(*), MAX("up\""dated'; --")
+FROM "sa""les\"."o'r""d\""; DROP TABLE x; --"

@@ -1,0 +1,2 @@
+SELECT COUNT(*), MAX("updated_at")
+FROM "sales"."orders"
