@@ -24,12 +24,16 @@ Usage:
   snaplake doctor [--stack NAME]   check a deployed stack in a real account
   snaplake ingest plan --config FILE --set daily|frequent [--at RFC3339] [--mysql-dsn DSN] [--bucket B]
                                    what a run of a table set loads, as JSON
+  snaplake ingest run --config FILE --set daily|frequent --mysql-dsn DSN --bucket B
+                                   run a table set by hand with the Go loader
+  snaplake federate publish|subscribe|status --config FILE --bucket B [...]
+                                   publish Redshift tables to S3 once; subscribe warehouses
   snaplake grants plan --config FILE [--current FILE] [--account ID]
                                    the Lake Formation grants to add and revoke
   snaplake config validate FILE    check a snaplake.yaml: FILE:LINE:COLUMN: FIELD: REASON
   snaplake config schema           print the JSON Schema of snaplake.yaml (for editors)
-  snaplake demo [--rows N] [--home DIR]
-  snaplake query [--home DIR] [--format table|csv|json] "SQL"
+  snaplake demo [ingest] [--rows N] [--home DIR]
+  snaplake query [--home DIR] [--format table|csv|json] [--as ROLE] "SQL"
 
 Run 'snaplake <command> -h' for a command's flags.
 `
@@ -54,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = opscli.Doctor(ctx, args[1:], stdout, stderr)
 	case "ingest":
 		err = opscli.Ingest(ctx, args[1:], stdout, stderr)
+	case "federate":
+		err = opscli.Federate(ctx, args[1:], stdout, stderr)
 	case "grants":
 		err = opscli.Grants(ctx, args[1:], stdout, stderr)
 	case "config":
