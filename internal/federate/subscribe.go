@@ -64,7 +64,7 @@ func (s *SubscriberRun) SubscribeAll(ctx context.Context, c Config) []Result {
 // refused, with what differs.
 type DriftError struct {
 	Subscriber, Table, Version string
-	Differences              []string
+	Differences                []string
 }
 
 func (e *DriftError) Error() string {
