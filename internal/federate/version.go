@@ -6,12 +6,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/redshift"
 )
 
 // Prefix is where the Federator keeps the versions, in the bucket:
 // Prefix<schema>/<table>/<version>/.
-const Prefix = "federator/"
+const Prefix = deploy.FederatePrefix
 
 // Version kinds.
 const (

@@ -1,0 +1,38 @@
+package deploy
+
+// The Federator's part of the deployment (the "snaplake:federate" context section).
+
+// Federator functions.
+const (
+	FnPublish   = "publish"   // lists the tables, publishes one, or sums up a run
+	FnSubscribe = "subscribe" // lists the subscribers, brings one up to date, or sums up
+)
+
+// FederateFunctions lists the functions the Federator construct deploys.
+var FederateFunctions = []string{FnPublish, FnSubscribe}
+
+// Federator service roles.
+const (
+	RoleFederateMachine   = "federate-state-machine" // runs both workflows
+	RoleFederateScheduler = "federate-scheduler"     // starts them on their schedules
+	// RoleFederateWarehouse is the role the warehouses' UNLOAD and COPY assume: it
+	// reaches federator/ only.
+	RoleFederateWarehouse = "federate-warehouse"
+)
+
+// FederateServiceRoles lists the Federator's service roles.
+var FederateServiceRoles = []string{RoleFederateMachine, RoleFederateScheduler, RoleFederateWarehouse}
+
+// FederatePrefix holds the published versions: federator/<schema>/<table>/<version>/.
+const FederatePrefix = "federator/"
+
+// Environment of the Federator's functions (with EnvBucket, EnvKMSKeyID, EnvLogLevel).
+const (
+	// EnvWarehouseRoleArn is the role UNLOAD and COPY name (IAM_ROLE).
+	EnvWarehouseRoleArn = "WAREHOUSE_ROLE_ARN"
+	// EnvMetricsNamespace is where the lag metrics go.
+	EnvMetricsNamespace = "METRICS_NAMESPACE"
+)
+
+// FederateMetricsNamespace is the namespace of the Federator's metrics.
+const FederateMetricsNamespace = "Snaplake/Federator"
