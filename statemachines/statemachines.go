@@ -38,8 +38,22 @@ const (
 	IngestJobName           = "IngestJobName"
 )
 
+// FederatePublish and FederateSubscribe are the Federator's two workflows.
+//
+//go:embed federate-publish.asl.json
+var FederatePublish []byte
+
+//go:embed federate-subscribe.asl.json
+var FederateSubscribe []byte
+
+// Placeholders of the Federator's workflows (NotificationTopicArn too).
+const (
+	PublishFunctionArn   = "PublishFunctionArn"
+	SubscribeFunctionArn = "SubscribeFunctionArn"
+)
+
 // Definitions are every workflow by name (the file's name without .asl.json).
-var Definitions = map[string][]byte{"export": Export, "ingest": Ingest}
+var Definitions = map[string][]byte{"export": Export, "ingest": Ingest, "federate-publish": FederatePublish, "federate-subscribe": FederateSubscribe}
 
 var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
 

@@ -58,6 +58,7 @@ var notNotified = map[string]string{
 	"NotifyTableProblems": "a warning: the night goes on to the crawl",
 	"NotifyTableFailures": "the run's tables are committed: it ends in TablesFailed either way",
 	"Load":                "a failed job goes to Finish, which commits what was loaded and notifies the rest",
+	"NotifyItemFailures":  "the items that succeeded are done: it ends in ItemsFailed either way",
 }
 
 func everyFailureIsNotified(t *testing.T, definition []byte) {
@@ -207,7 +208,7 @@ func handlerErrorNames(t *testing.T) map[string]bool {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "internal")
 	out := map[string]bool{}
-	for _, pkg := range []string{"awserr", "callback", "export", "relocate", "exportid", "s3get", "ingestrun", "grants"} {
+	for _, pkg := range []string{"awserr", "callback", "export", "relocate", "exportid", "s3get", "ingestrun", "grants", "federaterun", "federate"} {
 		fset := token.NewFileSet()
 		pkgs, err := parser.ParseDir(fset, filepath.Join(root, pkg), func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
 		if err != nil {

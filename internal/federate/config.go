@@ -148,3 +148,13 @@ func (c Config) Subscriber(name string) (Subscriber, bool) {
 	}
 	return Subscriber{}, false
 }
+
+// TableNamed returns the table of that schema.table name.
+func (c Config) TableNamed(name string) (Table, bool) {
+	for _, t := range c.Tables {
+		if t.Table == name {
+			return t, true
+		}
+	}
+	return Table{}, false
+}

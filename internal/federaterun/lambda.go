@@ -1,0 +1,256 @@
+// Package federaterun is the Federator's Lambdas: the publish and subscribe
+// workflows call them to list their items, run one, and sum a run up.
+package federaterun
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	neturl "net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/awserr"
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/federate"
+	"github.com/snaplake/snaplake/internal/redshift"
+	"github.com/snaplake/snaplake/internal/s3get"
+)
+
+// The publish and subscribe Lambdas. Each workflow calls its function three ways:
+// "list" (what the Map iterates over), one item, and "summary" (counts, metrics and
+// the failure the workflow notifies). An item's failure is its result, never the
+// Map's: one table or subscriber never stops the others.
+
+// Request is a workflow's call.
+type Request struct {
+	Mode       string            `json:"mode"` // list | table | summary
+	Table      string            `json:"table,omitempty"`
+	Subscriber string            `json:"subscriber,omitempty"`
+	Results    []federate.Result `json:"results,omitempty"`
+}
+
+// Item is one element of a list: a table to publish, or a (subscriber, table) pair.
+type Item struct {
+	Table      string `json:"table"`
+	Subscriber string `json:"subscriber,omitempty"`
+}
+
+// Summary is a run's sum.
+type Summary struct {
+	Tables  int    `json:"tables"`
+	Changed int    `json:"changed"`
+	Failed  int    `json:"failed"`
+	Rows    int64  `json:"rows"`
+	Message string `json:"message"`
+}
+
+// Handler serves both functions.
+type Handler struct {
+	S3     federate.S3API
+	Bucket string
+	KMSKey string
+	// Open connects to a warehouse by URL (redshift.Open with the function's AWS
+	// configuration).
+	Open func(ctx context.Context, url string) (redshift.Warehouse, error)
+	// Config reads the federate section; nil: config/snaplake.yaml in the bucket.
+	Config func(ctx context.Context) (*federate.Config, error)
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+func (h *Handler) config(ctx context.Context) (*federate.Config, error) {
+	if h.Config != nil {
+		return h.Config(ctx)
+	}
+	out, err := s3get.Optional(ctx, h.S3, h.Bucket, config.S3Key)
+	if err != nil {
+		return nil, awserr.Surface(err)
+	}
+	if out == nil {
+		return nil, fmt.Errorf("s3://%s/%s does not exist", h.Bucket, config.S3Key)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, err
+	}
+	f, err := config.Parse("s3://"+h.Bucket+"/"+config.S3Key, data)
+	if err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	if f.Federate == nil {
+		return nil, &ConfigError{Err: fmt.Errorf("s3://%s/%s has no federate section", h.Bucket, config.S3Key)}
+	}
+	return f.Federate, nil
+}
+
+// ConfigError says the config cannot be used: the run is refused, nothing changes.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return "the config is refused: " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func (h *Handler) store() federate.Store {
+	return federate.Store{S3: h.S3, Bucket: h.Bucket, KMSKeyID: h.KMSKey}
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
+
+// Publish is the publish function.
+func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
+	c, err := h.config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch req.Mode {
+	case "list":
+		items := []Item{}
+		for _, t := range c.Tables {
+			items = append(items, Item{Table: t.Table})
+		}
+		return map[string]any{"items": items}, nil
+	case "table":
+		t, ok := c.TableNamed(req.Table)
+		if !ok {
+			return federate.Result{Table: req.Table, Action: federate.ActionFailed, Error: "not in the config's federate.tables"}, nil
+		}
+		wh, err := h.Open(ctx, c.Publisher)
+		if err != nil {
+			return federate.Result{Table: req.Table, Action: federate.ActionFailed, Error: "the publisher: " + err.Error()}, nil
+		}
+		defer wh.Close()
+		p := &federate.Publisher{Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log()}
+		return p.Publish(ctx, t, c.Keep()), nil
+	case "summary":
+		return h.summary("publish", req.Results, nil), nil
+	}
+	return nil, fmt.Errorf("unknown mode %q", req.Mode)
+}
+
+// Subscribe is the subscribe function.
+func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
+	c, err := h.config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch req.Mode {
+	case "list":
+		items := []Item{}
+		for _, s := range c.Subscribers {
+			for _, t := range c.Tables {
+				items = append(items, Item{Table: t.Table, Subscriber: s.Name})
+			}
+		}
+		return map[string]any{"items": items}, nil
+	case "table":
+		res := federate.Result{Table: req.Table, Subscriber: req.Subscriber, Action: federate.ActionFailed}
+		t, ok := c.TableNamed(req.Table)
+		s, sok := c.Subscriber(req.Subscriber)
+		if !ok || !sok {
+			res.Error = "not in the config's federate section"
+			return res, nil
+		}
+		wh, err := h.Open(ctx, s.Redshift)
+		if err != nil {
+			res.Error = "subscriber " + s.Name + " is unreachable: " + err.Error()
+			return res, nil
+		}
+		defer wh.Close()
+		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log()}
+		return run.Subscribe(ctx, t), nil
+	case "summary":
+		return h.summary("subscribe", req.Results, c), nil
+	}
+	return nil, fmt.Errorf("unknown mode %q", req.Mode)
+}
+
+// summary sums a run up and writes its metrics (CloudWatch embedded metric format):
+// per table the failures, and per subscriber and table the lag.
+func (h *Handler) summary(what string, results []federate.Result, c *federate.Config) Summary {
+	var s Summary
+	for _, r := range results {
+		s.Tables++
+		switch r.Action {
+		case federate.ActionFailed:
+			s.Failed++
+		case federate.ActionPublished, federate.ActionLoaded:
+			s.Changed++
+			s.Rows += r.Rows
+		}
+	}
+	s.Message = fmt.Sprintf("federate %s: %d tables, %d changed, %d failed, %d rows", what, s.Tables, s.Changed, s.Failed, s.Rows)
+	log := h.log()
+	level := slog.LevelInfo
+	if s.Failed > 0 {
+		level = slog.LevelError
+	}
+	log.Log(context.Background(), level, "run finished", "summary", s, "results", results)
+	now := time.Now()
+	if h.Now != nil {
+		now = h.Now()
+	}
+	log.Info("run metrics", slog.Any("_aws", map[string]any{
+		"Timestamp": now.UnixMilli(),
+		"CloudWatchMetrics": []any{map[string]any{"Namespace": MetricsNamespace, "Dimensions": [][]string{{"Run"}},
+			"Metrics": []map[string]string{{"Name": "TablesFailed", "Unit": "Count"}, {"Name": "TablesChanged", "Unit": "Count"}}}},
+	}), "Run", what, "TablesFailed", s.Failed, "TablesChanged", s.Changed)
+	if c != nil {
+		// The lag of each subscriber's table: how long and how many rows behind.
+		for _, r := range results {
+			if r.Subscriber == "" || r.Action == federate.ActionFailed {
+				continue
+			}
+			lag := 0.0
+			if r.Version != "" {
+				if v, err := federate.ParseVersion(r.Table, r.Version); err == nil {
+					lag = now.Sub(v.Published).Seconds()
+				}
+			}
+			log.Info("lag metrics", slog.Any("_aws", map[string]any{
+				"Timestamp": now.UnixMilli(),
+				"CloudWatchMetrics": []any{map[string]any{"Namespace": MetricsNamespace, "Dimensions": [][]string{{"Subscriber", "Table"}},
+					"Metrics": []map[string]string{{"Name": "VersionAgeSeconds", "Unit": "Seconds"}}}},
+			}), "Subscriber", r.Subscriber, "Table", r.Table, "VersionAgeSeconds", lag)
+		}
+	}
+	return s
+}
+
+// MetricsNamespace is where the Federator's metrics go.
+const MetricsNamespace = deploy.FederateMetricsNamespace
+
+// HandlerFromEnv builds the functions' handler from their deployed environment: the
+// bucket, its key, and the role UNLOAD and COPY name, added to each warehouse URL
+// that does not name one.
+func HandlerFromEnv(getenv func(string) string, cfg aws.Config, log *slog.Logger) (*Handler, error) {
+	bucket := getenv(deploy.EnvBucket)
+	if bucket == "" {
+		return nil, fmt.Errorf("environment %s is not set", deploy.EnvBucket)
+	}
+	s3c := awsconfig.NewS3(cfg)
+	role := getenv(deploy.EnvWarehouseRoleArn)
+	return &Handler{
+		S3: s3c, Bucket: bucket, KMSKey: getenv(deploy.EnvKMSKeyID), Log: log,
+		Open: func(ctx context.Context, url string) (redshift.Warehouse, error) {
+			if role != "" && strings.HasPrefix(url, "redshift://") && !strings.Contains(url, "iam_role=") {
+				sep := "?"
+				if strings.Contains(url, "?") {
+					sep = "&"
+				}
+				url += sep + "iam_role=" + neturl.QueryEscape(role)
+			}
+			return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c})
+		},
+	}, nil
+}
