@@ -33,9 +33,11 @@ type Request struct {
 	Table      string            `json:"table,omitempty"`
 	Subscriber string            `json:"subscriber,omitempty"`
 	Results    []federate.Result `json:"results,omitempty"`
+	// Nested are the subscribe workflow's results, a list per subscriber.
+	Nested [][]federate.Result `json:"nested,omitempty"`
 }
 
-// Item is one element of a list: a table to publish, or a (subscriber, table) pair.
+// Item is one table of the publish workflow's list.
 type Item struct {
 	Table      string `json:"table"`
 	Subscriber string `json:"subscriber,omitempty"`
@@ -146,11 +148,17 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 	}
 	switch req.Mode {
 	case "list":
-		items := []Item{}
+		type subscriberItem struct {
+			Subscriber string   `json:"subscriber"`
+			Tables     []string `json:"tables"`
+		}
+		items := []subscriberItem{}
 		for _, s := range c.Subscribers {
+			it := subscriberItem{Subscriber: s.Name, Tables: []string{}}
 			for _, t := range c.Tables {
-				items = append(items, Item{Table: t.Table, Subscriber: s.Name})
+				it.Tables = append(it.Tables, t.Table)
 			}
+			items = append(items, it)
 		}
 		return map[string]any{"items": items}, nil
 	case "table":
@@ -170,7 +178,11 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log()}
 		return run.Subscribe(ctx, t), nil
 	case "summary":
-		return h.summary("subscribe", req.Results, c), nil
+		var all []federate.Result
+		for _, rs := range req.Nested {
+			all = append(all, rs...)
+		}
+		return h.summary("subscribe", append(all, req.Results...), c), nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", req.Mode)
 }
