@@ -30,13 +30,14 @@ const (
 	KeyLogRetentionDays       = "snaplake:logRetentionDays"
 	KeyExportRecheckMinutes   = "snaplake:exportRecheckMinutes"
 	KeySnapshotTimeZone       = "snaplake:snapshotTimeZone"
-	KeyIngest                 = "snaplake:ingest" // an object: see IngestConfig (ingest.go)
+	KeyIngest                 = "snaplake:ingest"   // an object: see IngestConfig (ingest.go)
+	KeyFederate               = "snaplake:federate" // an object: see FederateConfig (federate.go)
 )
 
 // FunctionNames are the Lambda functions the stack can deploy (the ingestion's only
-// with snaplake:ingest); each one's code is the directory <lambdaAssetDir>/<name>/
-// holding the `bootstrap` binary.
-var FunctionNames = slices.Concat(deploy.Functions, deploy.IngestFunctions)
+// with snaplake:ingest, the Federator's only with snaplake:federate); each one's code
+// is the directory <lambdaAssetDir>/<name>/ holding the `bootstrap` binary.
+var FunctionNames = slices.Concat(deploy.Functions, deploy.IngestFunctions, deploy.FederateFunctions)
 
 // Config is the deployment's configuration, read from the CDK context.
 type Config struct {
@@ -52,7 +53,8 @@ type Config struct {
 	GlueDatabasePrefix     string
 	LambdaAssetDir         string
 	LogRetentionDays       int
-	Ingest                 *IngestConfig // nil: the config-driven ingestion is not deployed
+	Ingest                 *IngestConfig   // nil: the config-driven ingestion is not deployed
+	Federate               *FederateConfig // nil: the Federator is not deployed
 }
 
 // ConfigError names the context key that is missing or wrong and, for an object
@@ -200,6 +202,9 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 	var ingestErrs []error
 	c.Ingest, ingestErrs = parseIngest(lookup(KeyIngest), c)
 	errs = append(errs, ingestErrs...)
+	var federateErrs []error
+	c.Federate, federateErrs = parseFederate(lookup(KeyFederate))
+	errs = append(errs, federateErrs...)
 
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
@@ -214,6 +219,9 @@ func (c Config) CheckLambdaAssets() error {
 	names := deploy.Functions
 	if c.Ingest != nil {
 		names = slices.Concat(names, deploy.IngestFunctions)
+	}
+	if c.Federate != nil {
+		names = slices.Concat(names, deploy.FederateFunctions)
 	}
 	for _, name := range names {
 		p := filepath.Join(c.LambdaAssetDir, name, "bootstrap")

@@ -418,6 +418,12 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 		}
 		return c.Ingest
 	}
+	federate := func() *contract.Federate {
+		if c.Federate == nil {
+			c.Federate = &contract.Federate{}
+		}
+		return c.Federate
+	}
 
 	var ids []string
 	for id := range r.resources {
@@ -468,10 +474,20 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			for k, v := range subs.(map[string]any) {
 				m[k] = fmt.Sprint(v)
 			}
-			if _, ok := m[statemachines.ReconfigureFunctionArn]; ok {
+			_, isIngest := m[statemachines.ReconfigureFunctionArn]
+			_, isPublish := m[statemachines.PublishFunctionArn]
+			_, isSubscribe := m[statemachines.SubscribeFunctionArn]
+			switch {
+			case isIngest:
 				ingest().DefinitionSubstitutions = m
 				ingest().StateMachineArn, _ = r.getAtt(id, "Arn")
-			} else {
+			case isPublish:
+				federate().PublishSubstitutions = m
+				federate().PublishStateMachineArn, _ = r.getAtt(id, "Arn")
+			case isSubscribe:
+				federate().SubscribeSubstitutions = m
+				federate().SubscribeStateMachineArn, _ = r.getAtt(id, "Arn")
+			default:
 				c.DefinitionSubstitutions = m
 			}
 		case "AWS::Glue::Job":
@@ -523,7 +539,11 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 					return nil, err
 				}
 			}
-			ingest().Schedules = append(ingest().Schedules, sc)
+			if sc.Group == FederateScheduleGroup {
+				federate().Schedules = append(federate().Schedules, sc)
+			} else {
+				ingest().Schedules = append(ingest().Schedules, sc)
+			}
 		case "AWS::LakeFormation::PrincipalPermissions":
 			res, err := r.resolve(p)
 			if err != nil {
@@ -607,6 +627,22 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 		}
 		if c.Ingest.StateMachineArn == "" || c.Ingest.Job.Name == "" || len(c.Ingest.Schedules) != 2 || len(c.Ingest.Crawlers) != 2 {
 			return nil, fmt.Errorf("the template's ingestion lacks its state machine, job, 2 schedules or 2 crawlers: %+v", c.Ingest)
+		}
+	}
+	if c.Federate != nil {
+		for _, name := range deploy.FederateFunctions {
+			if _, ok := c.Functions[name]; !ok {
+				return nil, fmt.Errorf("the template has no function tagged %s=%s", deploy.TagFunction, name)
+			}
+		}
+		for _, name := range deploy.FederateServiceRoles {
+			if _, ok := c.Roles[name]; !ok {
+				return nil, fmt.Errorf("the template has no role tagged %s=%s", deploy.TagRole, name)
+			}
+		}
+		c.Federate.WarehouseRoleArn = c.Roles[deploy.RoleFederateWarehouse].Arn
+		if c.Federate.PublishStateMachineArn == "" || c.Federate.SubscribeStateMachineArn == "" || len(c.Federate.Schedules) != 2 {
+			return nil, fmt.Errorf("the template's Federator lacks its publish or subscribe state machine or its 2 schedules: %+v", c.Federate)
 		}
 	}
 	for _, name := range deploy.Functions {

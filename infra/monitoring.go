@@ -80,7 +80,7 @@ func (s *snaplake) addAlarms() {
 	// CloudWatch publishes alarm notifications to the KMS-encrypted topic itself; the
 	// key lets it do so for these alarms only.
 	var arns []any
-	for _, n := range slices.Concat(alarmNames, s.ingestAlarmNames()) {
+	for _, n := range slices.Concat(alarmNames, s.ingestAlarmNames(), s.federateAlarmNames()) {
 		arns = append(arns, s.arn("cloudwatch", "alarm:"+s.alarmName(n)))
 	}
 	s.key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

@@ -71,7 +71,8 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	workgroup := s.addAthena()
 	analyst := s.addAnalystPolicy(workgroup, dbNames)
 	s.addAlarms()
-	s.addIngest() // only with the snaplake:ingest context section
+	s.addIngest()   // only with the snaplake:ingest context section
+	s.addFederate() // only with the snaplake:federate context section
 	s.applySuppressions()
 
 	out := func(id, value, desc string) {

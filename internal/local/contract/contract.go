@@ -36,6 +36,17 @@ func Context() map[string]any {
 			"endpoint":  "127.0.0.1:3306",
 			"timeZone":  "Europe/Berlin",
 		},
+		// The Federator between the demo's two warehouses: a Serverless workgroup
+		// signed into as the functions' IAM identity, and a cluster with a secret.
+		"snaplake:federate": map[string]any{
+			"warehouses": []any{
+				map[string]any{"name": "transform", "arn": "arn:aws:redshift-serverless:us-east-1:000000000000:workgroup/00000000-0000-4000-8000-000000000001"},
+				map[string]any{
+					"name": "reporting", "arn": "arn:aws:redshift:us-east-1:000000000000:cluster:reporting",
+					"secretArn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:snaplake-demo-reporting-AbCdEf",
+				},
+			},
+		},
 	}
 }
 
@@ -66,6 +77,21 @@ type Contract struct {
 	Outputs   map[string]string   `json:"outputs"`
 	// Ingest is the config-driven ingestion, when the stack deploys it.
 	Ingest *Ingest `json:"ingest,omitempty"`
+	// Federate is the Federator, when the stack deploys it.
+	Federate *Federate `json:"federate,omitempty"`
+}
+
+// Federate is the Federator's part of the deployment.
+type Federate struct {
+	PublishStateMachineArn string `json:"publishStateMachineArn"`
+	// PublishSubstitutions are the DefinitionSubstitutions of the publish workflow.
+	PublishSubstitutions     map[string]string `json:"publishDefinitionSubstitutions"`
+	SubscribeStateMachineArn string            `json:"subscribeStateMachineArn"`
+	// SubscribeSubstitutions are the DefinitionSubstitutions of the subscribe workflow.
+	SubscribeSubstitutions map[string]string `json:"subscribeDefinitionSubstitutions"`
+	// WarehouseRoleArn is the role the warehouses' UNLOAD and COPY assume (IAM_ROLE).
+	WarehouseRoleArn string     `json:"warehouseRoleArn"`
+	Schedules        []Schedule `json:"schedules"`
 }
 
 // Ingest is the ingestion's part of the deployment.
@@ -175,6 +201,9 @@ func (c *Contract) Marshal() ([]byte, error) {
 			a, b := c.Ingest.LakePermissions[i], c.Ingest.LakePermissions[j]
 			return a.Principal+a.Location+a.Database+a.Table < b.Principal+b.Location+b.Database+b.Table
 		})
+	}
+	if c.Federate != nil {
+		sort.Slice(c.Federate.Schedules, func(i, j int) bool { return c.Federate.Schedules[i].Name < c.Federate.Schedules[j].Name })
 	}
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
