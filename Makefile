@@ -90,6 +90,7 @@ vet:
 demo: deps cli
 	./build/snaplake demo $(DEMO_FLAGS)
 	./build/snaplake demo ingest $(DEMO_FLAGS)
+	./build/snaplake demo federate $(DEMO_FLAGS)
 
 ## synth / deploy: the CDK app (configure cdk.json context first)
 synth: deps build
@@ -105,6 +106,7 @@ bench: deps cli
 	$(GO) run ./internal/local/relocatebench
 	$(GO) test -run '^$$' -bench Reconfigure300 -benchtime 10x -timeout 10m ./internal/ingestrun/ | grep '^ingest reconfigure:'
 	$(GO) test -run '^$$' -bench Plan300 -benchtime 20x -timeout 10m ./internal/ingest/ | tee /tmp/snaplake-bench-ingest.log | grep -v '^ingest plan:'; grep '^ingest plan:' /tmp/snaplake-bench-ingest.log
+	$(GO) test -run '^$$' -bench NoChange300 -benchtime 3x -timeout 10m ./internal/federate/ | tee /tmp/snaplake-bench-federate.log | grep -v '^federate no-change'; grep '^federate no-change' /tmp/snaplake-bench-federate.log
 
 ## contract: regenerate the offline contract (each function's environment and IAM
 ## policies, resolved from the synthesized template); review its diff before committing

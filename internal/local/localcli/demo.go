@@ -16,6 +16,10 @@ func Demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if ingest {
 		args = args[1:]
 	}
+	federate := !ingest && len(args) > 0 && args[0] == "federate"
+	if federate {
+		args = args[1:]
+	}
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rows := fs.Int("rows", demo.DefaultRows, "rows in the sample database when it is first created")
@@ -23,6 +27,7 @@ func Demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: snaplake demo [--rows N] [--home DIR]
        snaplake demo ingest [--rows N] [--home DIR]
+       snaplake demo federate [--home DIR]
 
 Runs one night of the snaplake pipeline on this machine: a local MariaDB with a sample
 warehouse database, a nightly snapshot, the RDS-EVENT-0091 event on a local bus, the
@@ -36,6 +41,13 @@ config <home>/snaplake.yaml is uploaded, the Scheduler's clock fires the daily s
 executes the ingest state machine (reconfigure, the Glue job played by the Go loader,
 finish, crawl, grants), and role-limited queries show the Lake Formation grants.
 
+snaplake demo federate runs the Federator against the same home: PostgreSQL (kept in
+<home>/postgres) stands in for a transform warehouse and two reporting warehouses,
+configured by <home>/federate.yaml. It publishes and subscribes, changes the
+transform's rows, publishes and subscribes again, and shows that both subscribers hold
+what the transform holds (checksums) and federate status. It accepts --rows and
+ignores it, so that make demo passes the same flags to every demo.
+
 `)
 		fs.PrintDefaults()
 	}
@@ -47,6 +59,10 @@ finish, crawl, grants), and role-limited queries show the Lake Formation grants.
 		return opscli.ErrUsage
 	}
 	opts := demo.Options{Home: resolveHome(*home), Rows: *rows, Out: stdout}
+	if federate {
+		_, err := demo.RunFederate(ctx, opts)
+		return err
+	}
 	if ingest {
 		_, err := demo.RunIngest(ctx, opts)
 		return err
