@@ -38,6 +38,9 @@ type Postgres struct {
 	name     string
 	partRows int64
 	tempDir  string
+	// idle keeps connections between calls (at most cap(idle)): opening one costs
+	// more than the metadata query a no-change check makes.
+	idle chan *pgx.Conn
 }
 
 var _ Warehouse = (*Postgres)(nil)
@@ -82,6 +85,7 @@ func OpenPostgres(ctx context.Context, url string, s3 S3API, opts ...PostgresOpt
 		s3:       s3,
 		name:     net.JoinHostPort(config.Host, strconv.Itoa(int(config.Port))) + "/" + config.Database,
 		partRows: DefaultPartRows,
+		idle:     make(chan *pgx.Conn, 16),
 	}
 	for _, o := range opts {
 		o(p)
@@ -90,22 +94,57 @@ func OpenPostgres(ctx context.Context, url string, s3 S3API, opts ...PostgresOpt
 	if err != nil {
 		return nil, err
 	}
-	conn.Close(context.WithoutCancel(ctx))
+	p.release(conn)
 	return p, nil
 }
 
 // Name is host:port/database.
 func (p *Postgres) Name() string { return p.name }
 
-// Close releases nothing: no connection outlives a call.
-func (p *Postgres) Close() error { return nil }
+// Close closes the idle connections.
+func (p *Postgres) Close() error {
+	for {
+		select {
+		case c := <-p.idle:
+			c.Close(context.Background())
+		default:
+			return nil
+		}
+	}
+}
 
+// connect takes an idle connection, or opens one.
 func (p *Postgres) connect(ctx context.Context) (*pgx.Conn, error) {
+	for {
+		select {
+		case c := <-p.idle:
+			if !c.IsClosed() && c.PgConn().TxStatus() == 'I' {
+				return c, nil
+			}
+			c.Close(context.WithoutCancel(ctx))
+			continue
+		default:
+		}
+		break
+	}
 	conn, err := pgx.ConnectConfig(ctx, p.config)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL warehouse %s: %w", p.name, err)
 	}
 	return conn, nil
+}
+
+// release keeps a connection that is idle and healthy for the next call.
+func (p *Postgres) release(c *pgx.Conn) {
+	if c.IsClosed() || c.PgConn().IsBusy() || c.PgConn().TxStatus() != 'I' {
+		c.Close(context.Background())
+		return
+	}
+	select {
+	case p.idle <- c:
+	default:
+		c.Close(context.Background())
+	}
 }
 
 // Columns reads information_schema.columns, the view Redshift's SVV_COLUMNS mirrors,
@@ -115,7 +154,7 @@ func (p *Postgres) Columns(ctx context.Context, schema, table string) ([]Column,
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer p.release(conn)
 	rows, err := conn.Query(ctx, `SELECT column_name, data_type, udt_name, character_maximum_length, numeric_precision, numeric_scale, is_nullable
 FROM information_schema.columns
 WHERE table_schema = $1 AND table_name = $2
@@ -240,7 +279,7 @@ func (p *Postgres) Stats(ctx context.Context, schema, table, insertedColumn, upd
 	if err != nil {
 		return Stats{}, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer p.release(conn)
 	var st Stats
 	maxes := make([]*time.Time, asked)
 	dest := []any{&st.Rows}
@@ -311,11 +350,20 @@ func (p *Postgres) Unload(ctx context.Context, query string, prefix string) ([]F
 	if p.s3 == nil {
 		return nil, fmt.Errorf("unload to %s: the PostgreSQL warehouse %s was opened without an S3 client", prefix, p.name)
 	}
+	// As Redshift's UNLOAD without ALLOWOVERWRITE: it lists the prefix (which needs
+	// s3:ListBucket) and fails if it would overwrite anything.
+	existing, err := p.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(keyPrefix), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return nil, fmt.Errorf("unload to %s: check nothing is there: %w", prefix, err)
+	}
+	if len(existing.Contents) > 0 {
+		return nil, fmt.Errorf("unload to %s: files exist there (%s): UNLOAD does not overwrite", prefix, aws.ToString(existing.Contents[0].Key))
+	}
 	conn, err := p.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer p.release(conn)
 	w := &partWriter{ctx: ctx, s3: p.s3, bucket: bucket, keyPrefix: keyPrefix, partRows: p.partRows, tempDir: p.tempDir}
 	defer w.discard()
 	if _, err := conn.PgConn().CopyTo(ctx, w, "COPY ("+q+") TO STDOUT WITH "+csvOptions); err != nil {
@@ -474,7 +522,7 @@ func (p *Postgres) Copy(ctx context.Context, schema, table string, files []File)
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer p.release(conn)
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("copy into %s.%s in %s: begin: %w", schema, table, p.name, err)
@@ -529,7 +577,7 @@ func (p *Postgres) Exec(ctx context.Context, statements ...string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer p.release(conn)
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("exec on %s: begin: %w", p.name, err)
@@ -554,7 +602,7 @@ func (p *Postgres) Query(ctx context.Context, statement string) ([][]*string, er
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer p.release(conn)
 	res := conn.PgConn().ExecParams(ctx, statement, nil, nil, nil, nil).Read()
 	if res.Err != nil {
 		if pe := missingRelation(res.Err); pe != nil {

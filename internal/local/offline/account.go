@@ -91,6 +91,10 @@ func NewAuthority(c *contract.Contract) (*iam.Authority, error) {
 		functions = append(slices.Clone(functions), deploy.IngestFunctions...)
 		roles = append(slices.Clone(roles), deploy.IngestServiceRoles...)
 	}
+	if c.Federate != nil {
+		functions = append(slices.Clone(functions), deploy.FederateFunctions...)
+		roles = append(slices.Clone(roles), deploy.FederateServiceRoles...)
+	}
 	for _, name := range functions {
 		fn, ok := c.Functions[name]
 		if !ok {

@@ -1,0 +1,213 @@
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/federaterun"
+	"github.com/snaplake/snaplake/internal/local/contract"
+	"github.com/snaplake/snaplake/internal/local/iam"
+	"github.com/snaplake/snaplake/internal/local/stepfunctions"
+	"github.com/snaplake/snaplake/internal/redshift"
+	"github.com/snaplake/snaplake/statemachines"
+)
+
+// FederateConfig describes the offline Federator: the contract's functions and
+// workflows, with PostgreSQL databases standing in for the deployed warehouses.
+type FederateConfig struct {
+	Account *Account
+	// Warehouses maps each warehouse URL the config names (postgres://...) to the
+	// deployed warehouse's ARN it stands in for: the functions' Data API calls are
+	// authorized on it.
+	Warehouses    map[string]string
+	NodeModules   string
+	RetryInterval time.Duration
+	Log           *slog.Logger
+}
+
+// Federate is the offline Federator: both workflows run by the local interpreter
+// with the real handlers, each function as its role, the warehouses' UNLOAD and COPY
+// reaching S3 as the warehouse role.
+type Federate struct {
+	cfg       FederateConfig
+	acct      *Account
+	c         *contract.Federate
+	publish   []byte
+	subscribe []byte
+	Runner    *stepfunctions.Runner
+	handlers  map[string]func(context.Context, json.RawMessage) (any, error)
+
+	mu            sync.Mutex
+	notifications []Notification
+}
+
+// NewFederate wires the contract's Federator.
+func NewFederate(cfg FederateConfig) (*Federate, error) {
+	acct := cfg.Account
+	if acct == nil || acct.Contract.Federate == nil {
+		return nil, errors.New("offline federate: the contract deploys no Federator (context snaplake:federate)")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	c := acct.Contract.Federate
+	f := &Federate{cfg: cfg, acct: acct, c: c, handlers: map[string]func(context.Context, json.RawMessage) (any, error){}}
+	var err error
+	if f.publish, err = statemachines.Render(statemachines.FederatePublish, c.PublishSubstitutions); err != nil {
+		return nil, err
+	}
+	if f.subscribe, err = statemachines.Render(statemachines.FederateSubscribe, c.SubscribeSubstitutions); err != nil {
+		return nil, err
+	}
+	for _, name := range deploy.FederateFunctions {
+		fn := acct.Contract.Functions[name]
+		h := &federaterun.Handler{S3: acct.S3(name), Bucket: fn.Environment[deploy.EnvBucket], KMSKey: fn.Environment[deploy.EnvKMSKeyID],
+			Log: cfg.Log.With("function", name), Open: f.opener(name)}
+		serve := h.Publish
+		if name == deploy.FnSubscribe {
+			serve = h.Subscribe
+		}
+		f.handlers[fn.Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
+			var req federaterun.Request
+			if err := json.Unmarshal(payload, &req); err != nil {
+				return nil, err
+			}
+			return serve(ctx, req)
+		}
+	}
+	f.Runner = &stepfunctions.Runner{NodeModules: cfg.NodeModules, Tasks: f.task, RetryInterval: cfg.RetryInterval, Log: cfg.Log.With("component", "stepfunctions")}
+	return f, nil
+}
+
+// opener opens a warehouse for a function: its Data API calls are authorized as the
+// function on the warehouse it stands in for, and its UNLOAD and COPY reach S3 as
+// the warehouse role.
+func (f *Federate) opener(principal string) func(ctx context.Context, url string) (redshift.Warehouse, error) {
+	return func(ctx context.Context, url string) (redshift.Warehouse, error) {
+		arn, ok := f.cfg.Warehouses[url]
+		if !ok {
+			return nil, fmt.Errorf("warehouse %s is not one the stack deploys (snaplake:federate warehouses)", url)
+		}
+		wh, err := redshift.Open(ctx, url, redshift.Deps{S3: f.acct.S3(deploy.RoleFederateWarehouse)})
+		if err != nil {
+			return nil, err
+		}
+		return guardedWarehouse{Warehouse: wh, a: f.acct, principal: principal, arn: arn}, nil
+	}
+}
+
+// guardedWarehouse authorizes each statement as the Data API would: one statement is
+// ExecuteStatement, several in one transaction BatchExecuteStatement, on the
+// warehouse's ARN.
+type guardedWarehouse struct {
+	redshift.Warehouse
+	a         *Account
+	principal string
+	arn       string
+}
+
+func (g guardedWarehouse) authorize(action string) error {
+	return g.a.authorize(g.principal, "Redshift Data", action[len("redshift-data:"):], iam.Request{Action: action, Resource: g.arn})
+}
+
+func (g guardedWarehouse) Columns(ctx context.Context, schema, table string) ([]redshift.Column, error) {
+	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
+		return nil, err
+	}
+	return g.Warehouse.Columns(ctx, schema, table)
+}
+
+func (g guardedWarehouse) Stats(ctx context.Context, schema, table, ins, upd string) (redshift.Stats, error) {
+	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
+		return redshift.Stats{}, err
+	}
+	return g.Warehouse.Stats(ctx, schema, table, ins, upd)
+}
+
+func (g guardedWarehouse) Unload(ctx context.Context, query, prefix string) ([]redshift.File, error) {
+	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
+		return nil, err
+	}
+	return g.Warehouse.Unload(ctx, query, prefix)
+}
+
+func (g guardedWarehouse) Copy(ctx context.Context, schema, table string, files []redshift.File) (int64, error) {
+	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
+		return 0, err
+	}
+	return g.Warehouse.Copy(ctx, schema, table, files)
+}
+
+func (g guardedWarehouse) Exec(ctx context.Context, stmts ...string) error {
+	action := "redshift-data:ExecuteStatement"
+	if len(stmts) > 1 {
+		action = "redshift-data:BatchExecuteStatement"
+	}
+	if err := g.authorize(action); err != nil {
+		return err
+	}
+	return g.Warehouse.Exec(ctx, stmts...)
+}
+
+func (g guardedWarehouse) Query(ctx context.Context, stmt string) ([][]*string, error) {
+	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
+		return nil, err
+	}
+	return g.Warehouse.Query(ctx, stmt)
+}
+
+// Run starts one execution of the publish or subscribe workflow as its schedule
+// would (as the scheduler's role) and waits for it.
+func (f *Federate) Run(ctx context.Context, workflow string, at time.Time) (stepfunctions.Result, error) {
+	def, arn := f.publish, f.c.PublishStateMachineArn
+	if workflow == deploy.FnSubscribe {
+		def, arn = f.subscribe, f.c.SubscribeStateMachineArn
+	}
+	if err := f.acct.authorize(deploy.RoleFederateScheduler, "SFN", "StartExecution", iam.Request{Action: "states:StartExecution", Resource: arn}); err != nil {
+		return stepfunctions.Result{}, err
+	}
+	input, _ := json.Marshal(map[string]string{"scheduledTime": at.UTC().Format(time.RFC3339)})
+	e, err := f.Runner.StartAt(ctx, workflow+"-"+at.UTC().Format("20060102T150405Z"), def, input, at)
+	if err != nil {
+		return stepfunctions.Result{}, err
+	}
+	return e.Wait()
+}
+
+// Notifications returns what the runs published.
+func (f *Federate) Notifications() []Notification {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.notifications)
+}
+
+func (f *Federate) task(ctx context.Context, call stepfunctions.TaskCall) (json.RawMessage, error) {
+	switch call.Resource {
+	case "arn:aws:states:::lambda:invoke":
+		var in struct {
+			FunctionName string          `json:"FunctionName"`
+			Payload      json.RawMessage `json:"Payload"`
+		}
+		if err := json.Unmarshal(call.Input, &in); err != nil {
+			return nil, fmt.Errorf("state %s: decode lambda:invoke parameters: %w", call.State, err)
+		}
+		return f.acct.invoke(ctx, deploy.RoleFederateMachine, f.handlers, in.FunctionName, in.Payload)
+	case "arn:aws:states:::sns:publish":
+		n, out, err := f.acct.publish(ctx, f.cfg.Log, deploy.RoleFederateMachine, call)
+		if err != nil {
+			return nil, err
+		}
+		f.mu.Lock()
+		f.notifications = append(f.notifications, n)
+		f.mu.Unlock()
+		return out, nil
+	}
+	return nil, &stepfunctions.TaskError{Name: "States.TaskFailed", Cause: "no offline stand-in for resource " + call.Resource}
+}

@@ -1,0 +1,141 @@
+package offline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/local/contract"
+	"github.com/snaplake/snaplake/internal/local/iam"
+	"github.com/snaplake/snaplake/internal/local/postgres"
+	"github.com/snaplake/snaplake/internal/local/s3server"
+	"github.com/snaplake/snaplake/internal/local/stepfunctions"
+	"github.com/snaplake/snaplake/internal/redshift"
+)
+
+// TestFederatorAsDeployed runs both Federator workflows as the stack deploys them:
+// each function as its role, every Data API call authorized on the warehouse it
+// stands in for, UNLOAD and COPY reaching S3 as the warehouse role, the executions
+// started as the scheduler's role. Then, without the warehouse role's S3 statements,
+// the same publish is refused.
+func TestFederatorAsDeployed(t *testing.T) {
+	ctx := context.Background()
+	pg := postgres.StartForTest(t)
+	for _, db := range []string{"transform", "reporting"} {
+		if err := pg.CreateDatabase(db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := contract.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3server.StartFake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	if err := srv.CreateBucket(ctx, c.Bucket); err != nil {
+		t.Fatal(err)
+	}
+	seed, err := redshift.Open(ctx, pg.DSN("transform"), redshift.Deps{S3: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := seed.Exec(ctx, "CREATE SCHEMA sales", "CREATE TABLE sales.dim (id INTEGER NOT NULL, name TEXT)",
+		"INSERT INTO sales.dim SELECT g, 'n' || g FROM generate_series(1, 50) g"); err != nil {
+		t.Fatal(err)
+	}
+	seed.Close()
+	cfg := fmt.Sprintf("federate:\n  publisher: %s\n  tables:\n    - {table: sales.dim}\n  subscribers:\n    - {name: reporting, redshift: %q}\n", pg.DSN("transform"), pg.DSN("reporting"))
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(config.S3Key), Body: strings.NewReader(cfg)}); err != nil {
+		t.Fatal(err)
+	}
+	warehouses := map[string]string{
+		pg.DSN("transform"): "arn:aws:redshift-serverless:us-east-1:000000000000:workgroup/00000000-0000-4000-8000-000000000001",
+		pg.DSN("reporting"): "arn:aws:redshift:us-east-1:000000000000:cluster:reporting",
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	base, err := NewAuthority(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(auth *iam.Authority, workflow string, at time.Time) (stepfunctions.Result, *Account) {
+		t.Helper()
+		acct, err := NewAccount(srv, AccountOptions{Contract: c, IAM: auth, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(acct.Close)
+		f, err := NewFederate(FederateConfig{Account: acct, Warehouses: warehouses, RetryInterval: 50 * time.Millisecond, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := f.Run(ctx, workflow, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, acct
+	}
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	pub, acct := run(nil, deploy.FnPublish, at)
+	if pub.Status != stepfunctions.StatusSucceeded {
+		t.Fatalf("publish: %s %s %s", pub.Status, pub.Error, pub.Cause)
+	}
+	sub, acct2 := run(nil, deploy.FnSubscribe, at.Add(time.Minute))
+	if sub.Status != stepfunctions.StatusSucceeded {
+		t.Fatalf("subscribe: %s %s %s", sub.Status, sub.Error, sub.Cause)
+	}
+	for _, a := range []*Account{acct, acct2} {
+		if d := a.IAM.Denied(); len(d) > 0 {
+			t.Errorf("denied: %+v", d)
+		}
+	}
+	allowed := map[string]bool{}
+	for _, g := range append(acct.IAM.Allowed(), acct2.IAM.Allowed()...) {
+		allowed[g.Principal+" "+g.Action] = true
+	}
+	// Positive control: each statement of the warehouse role is needed by a publish of
+	// a changed table.
+	for i := 0; i < base.StatementCount(deploy.RoleFederateWarehouse); i++ {
+		if err := seedChange(ctx, pg.DSN("transform"), srv.Client(), 1000+i); err != nil {
+			t.Fatal(err)
+		}
+		without, err := base.Without(deploy.RoleFederateWarehouse, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at = at.Add(time.Minute)
+		res, _ := run(without, deploy.FnPublish, at)
+		if d := denied(without, deploy.RoleFederateWarehouse); len(d) == 0 || res.Status == stepfunctions.StatusSucceeded {
+			stmt, _ := base.StatementJSON(deploy.RoleFederateWarehouse, i)
+			t.Errorf("without statement %d of the warehouse role the publish was refused nothing (%s)\n%s", i, res.Status, stmt)
+		}
+	}
+	for _, want := range []string{"publish redshift-data:ExecuteStatement", "subscribe redshift-data:BatchExecuteStatement",
+		"federate-warehouse s3:PutObject", "federate-warehouse s3:GetObject", "federate-state-machine lambda:InvokeFunction", "federate-scheduler states:StartExecution"} {
+		if !allowed[want] {
+			t.Errorf("no %s was made and allowed (allowed: %v)", want, allowed)
+		}
+	}
+}
+
+
+// seedChange adds a row to the published table, so that the next publish unloads.
+func seedChange(ctx context.Context, dsn string, client *s3.Client, id int) error {
+	wh, err := redshift.Open(ctx, dsn, redshift.Deps{S3: client})
+	if err != nil {
+		return err
+	}
+	defer wh.Close()
+	return wh.Exec(ctx, fmt.Sprintf("INSERT INTO sales.dim VALUES (%d, 'changed')", id))
+}
