@@ -129,7 +129,6 @@ func TestFederatorAsDeployed(t *testing.T) {
 	}
 }
 
-
 // seedChange adds a row to the published table, so that the next publish unloads.
 func seedChange(ctx context.Context, dsn string, client *s3.Client, id int) error {
 	wh, err := redshift.Open(ctx, dsn, redshift.Deps{S3: client})
