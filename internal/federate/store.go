@@ -15,6 +15,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/snaplake/snaplake/internal/s3del"
 	"github.com/snaplake/snaplake/internal/s3get"
 )
 
@@ -132,28 +133,8 @@ func (s Store) putJSON(ctx context.Context, key string, v any, onlyNew bool) err
 
 // deletePrefix deletes every object under prefix.
 func (s Store) deletePrefix(ctx context.Context, prefix string) error {
-	p := s3.NewListObjectsV2Paginator(s.S3, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("list s3://%s/%s: %w", s.Bucket, prefix, err)
-		}
-		if len(page.Contents) == 0 {
-			continue
-		}
-		objs := make([]s3types.ObjectIdentifier, len(page.Contents))
-		for i, o := range page.Contents {
-			objs[i] = s3types.ObjectIdentifier{Key: o.Key}
-		}
-		out, err := s.S3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(s.Bucket), Delete: &s3types.Delete{Objects: objs, Quiet: aws.Bool(true)}})
-		if err != nil {
-			return fmt.Errorf("delete under s3://%s/%s: %w", s.Bucket, prefix, err)
-		}
-		if len(out.Errors) > 0 {
-			return fmt.Errorf("delete s3://%s/%s: %s", s.Bucket, aws.ToString(out.Errors[0].Key), aws.ToString(out.Errors[0].Message))
-		}
-	}
-	return nil
+	_, err := s3del.Prefix(ctx, s.S3, s.Bucket, prefix)
+	return err
 }
 
 // Loading is a subscriber's marker while it loads a version: the publisher does not

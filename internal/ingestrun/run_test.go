@@ -430,7 +430,8 @@ func TestDeadRunIsTakenOver(t *testing.T) {
 	e.exec("INSERT INTO orders (total) VALUES (1), (2), (3)")
 	e.putConfig(e.config(shopSets))
 	l := e.local()
-	l.Starter.LeaseTTL = 50 * time.Millisecond
+	clock := time.Now()
+	l.Starter.LeaseTTL, l.Starter.Now = time.Minute, func() time.Time { return clock }
 	ctx := context.Background()
 	started, err := l.Starter.Start(ctx, StartInput{Event: RunRequest{Set: ingest.SetFrequent, Force: true}, Time: e.now})
 	if err != nil || !started.Load {
@@ -452,9 +453,12 @@ func TestDeadRunIsTakenOver(t *testing.T) {
 	if !slices.ContainsFunc(busy.Tables, func(ts TableSummary) bool { return ts.Source == "orders" && ts.Status == "skipped" }) {
 		t.Fatalf("a run during the lease loaded orders: %+v", busy.Tables)
 	}
-	time.Sleep(100 * time.Millisecond)
+	clock = clock.Add(2 * time.Minute) // the dead run's lease has expired
 	e.now = e.now.Add(time.Minute)
-	again := e.run(ingest.SetFrequent)
+	again, err := l.Run(ctx, RunRequest{Set: ingest.SetFrequent, Force: true}, e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if again.Loaded != 1 {
 		t.Fatalf("after the lease expired: %+v", again)
 	}

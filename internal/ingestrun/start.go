@@ -30,6 +30,7 @@ import (
 	"github.com/snaplake/snaplake/internal/crawlers"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/s3del"
 	"github.com/snaplake/snaplake/internal/s3get"
 	"github.com/snaplake/snaplake/internal/schedules"
 	"github.com/snaplake/snaplake/internal/watermark"
@@ -74,6 +75,8 @@ type Starter struct {
 	// Database, when set, is the only source database the config may name: the one
 	// the stack was deployed for.
 	Database string
+	// Now is the leases' clock (default time.Now).
+	Now func() time.Time
 	Log      *slog.Logger
 }
 
@@ -169,7 +172,7 @@ func (s *Starter) log() *slog.Logger {
 }
 
 func (s *Starter) store() watermark.Store {
-	return watermark.Store{S3: s.S3, Bucket: s.Bucket, KMSKeyID: s.KMSKeyID}
+	return watermark.Store{S3: s.S3, Bucket: s.Bucket, KMSKeyID: s.KMSKeyID, Now: s.Now}
 }
 
 // Handle is the reconfigure Lambda's handler.
@@ -434,34 +437,9 @@ func putJSON(ctx context.Context, api S3API, bucket, kmsKey, key string, v any, 
 	return nil
 }
 
-// deletePrefix deletes every object under prefix (a folder, ending in "/"),
-// returning how many.
+// deletePrefix deletes every object under prefix (a folder, ending in "/").
 func deletePrefix(ctx context.Context, api S3API, bucket, prefix string) (int, error) {
-	n := 0
-	p := s3.NewListObjectsV2Paginator(api, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return n, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
-		}
-		if len(page.Contents) == 0 {
-			continue
-		}
-		objs := make([]s3types.ObjectIdentifier, len(page.Contents))
-		for i, o := range page.Contents {
-			objs[i] = s3types.ObjectIdentifier{Key: o.Key}
-		}
-		out, err := api.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &s3types.Delete{Objects: objs, Quiet: aws.Bool(true)}})
-		if err != nil {
-			return n, fmt.Errorf("delete under s3://%s/%s: %w", bucket, prefix, err)
-		}
-		if len(out.Errors) > 0 {
-			e := out.Errors[0]
-			return n, fmt.Errorf("delete s3://%s/%s: %s: %s (and %d more)", bucket, aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message), len(out.Errors)-1)
-		}
-		n += len(objs)
-	}
-	return n, nil
+	return s3del.Prefix(ctx, api, bucket, prefix)
 }
 
 func preconditionFailed(err error) bool {
