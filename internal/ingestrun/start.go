@@ -77,7 +77,7 @@ type Starter struct {
 	Database string
 	// Now is the leases' clock (default time.Now).
 	Now func() time.Time
-	Log      *slog.Logger
+	Log *slog.Logger
 }
 
 // StartInput is what the workflow hands the reconfigure function: the execution's
