@@ -117,6 +117,7 @@ contract: deps build
 ## (review the diff: it is what snaplake doctor checks in the real account)
 permissions: deps
 	$(GO) test -count=1 -run TestTheNightNeedsNoMoreThanThePolicies ./internal/local/offline -update-permissions
+	$(GO) test -count=1 -run TestFederatorAsDeployed ./internal/local/offline -update-permissions
 	$(GO) test -count=1 -run 'TestNightsEndToEnd|TestIngestEndToEnd' ./internal/local/demo -update-permissions
 
 ## fuzz: the export id derivation, relocation's file names, the config loader

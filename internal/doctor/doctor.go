@@ -89,7 +89,7 @@ const (
 // Result is one line of the report.
 type Result struct {
 	Status  Status
-	Check   string // stack, rule, ingestion, schedule, backups, snapshot, permissions, permission, kms
+	Check   string // stack, rule, ingestion, federator, schedule, backups, snapshot, permissions, permission, kms
 	Subject string // what was checked: a rule, a schedule, an instance, a principal, the key
 	Detail  string
 	Fix     string // what to do, on failure
@@ -157,6 +157,7 @@ func (r *run) skip(check, subject, detail string) {
 //     when the stack deploys the config-driven ingestion (IngestOutputs), each
 //     set's schedule exists, is enabled and starts its workflow; when it does not,
 //     one line says so and the ingestion's lines of permissions.txt are left out;
+//     likewise one line says whether the Federator (FederateOutputs) is deployed;
 //  3. each DB instance of DBInstanceIds exists and keeps automated backups;
 //  4. its newest available automated snapshot is younger than MaxSnapshotAge;
 //  5. IAM's policy simulator allows every grant of permissions.txt to its role;
@@ -198,6 +199,7 @@ func Run(ctx context.Context, cfg Config, c Clients, out io.Writer) (Report, err
 	r.stack = st
 	r.checkRules(ctx)
 	r.checkIngest(ctx, st)
+	r.checkFederate(st)
 	r.checkInstances(ctx, st)
 	r.checkPermissions(ctx, st)
 	r.checkKey(ctx, st)

@@ -63,6 +63,7 @@ func TestHealthyDeploymentPasses(t *testing.T) {
 		"PASS  rule         Snaplake-export-finished: ENABLED",
 		"PASS  rule         Snaplake-crawler-finished: ENABLED",
 		"PASS  ingestion    Snaplake: not deployed (the stack has no IngestRoleArns output; the snaplake:ingest context section deploys it)",
+		"PASS  federator    Snaplake: not deployed (the stack has no FederateRoleArns output; the snaplake:federate context section deploys it)",
 		"PASS  backups      prod-a: available, automated backups kept 7 days",
 		// The newest available one, from the second page; the newer one still
 		// "creating" does not count.

@@ -145,6 +145,27 @@ func (w *world) deployIngest() {
 	}
 }
 
+const (
+	testPublishMachine   = "arn:aws:states:eu-west-1:123456789012:stateMachine:FederatePublish"
+	testSubscribeMachine = "arn:aws:states:eu-west-1:123456789012:stateMachine:FederateSubscribe"
+)
+
+// deployFederate adds the Federator's outputs, shaped as infra writes them.
+func (w *world) deployFederate() {
+	roles, fns := map[string]string{}, map[string]string{}
+	for _, p := range slices.Concat(deploy.FederateFunctions, deploy.FederateServiceRoles) {
+		roles[p] = roleArn(p)
+	}
+	for _, f := range deploy.FederateFunctions {
+		fns[f] = functionArn(f)
+	}
+	w.outputs["FederatePublishStateMachineArn"] = testPublishMachine
+	w.outputs["FederateSubscribeStateMachineArn"] = testSubscribeMachine
+	w.outputs["FederateWarehouseRoleArn"] = roleArn(deploy.RoleFederateWarehouse)
+	w.outputs["FederateRoleArns"], _ = jsonString(roles)
+	w.outputs["FederateFunctionArns"], _ = jsonString(fns)
+}
+
 func jsonString(m map[string]string) (string, error) {
 	keys := make([]string, 0, len(m))
 	for k := range m {

@@ -78,7 +78,7 @@ func TestIngestionDeployed(t *testing.T) {
 		"PASS  rule         Snaplake-crawler-finished: ENABLED\n" +
 			"PASS  schedule     snaplake/snaplake-ingest-daily: ENABLED, cron(0 2 * * ? *) Europe/Berlin\n" +
 			"PASS  schedule     snaplake/snaplake-ingest-frequent: ENABLED, cron(0 2 * * ? *) Europe/Berlin\n" +
-			"PASS  backups      prod-a:",
+			"PASS  federator    Snaplake: not deployed",
 		"PASS  permissions  state-machine: the 1 grant allowed to role Snaplake-state-machineRole\n" +
 			"PASS  permissions  reconfigure: all 2 grants allowed to role Snaplake-reconfigureRole\n" +
 			"PASS  permissions  glue-ingest-job: all 3 grants allowed to role Snaplake-glue-ingest-jobRole\n" +

@@ -47,23 +47,50 @@ var examples = map[string]string{
 	"key":          "doctor-check",
 	"run":          exampleRun,
 	"load":         "load=" + exampleRun,
+	// The Federator's federator/<schema>.<table>/<version>/ and _loading/<subscriber>.json.
+	"schema":     "doctor",
+	"version":    "20260101T030000.000000Z_full_rows=0_ins=none_upd=none",
+	"subscriber": "doctor-check",
 }
 
 // stackPlaceholders are filled from the stack and its outputs.
 // {crawler} is the crawler of each source database (deploy.CrawlerName), so it
 // expands with {database}: a line naming both checks matching pairs.
-// {ingestStateMachine} is the ingestion's workflow (IngestStateMachineArn).
-var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "database", "crawler", "ingestStateMachine", "ingestDatabase", "ingestSecret"}
+// {ingestStateMachine} is the ingestion's workflow (IngestStateMachineArn);
+// {federatePublishStateMachine} and {federateSubscribeStateMachine} the Federator's
+// (FederatePublishStateMachineArn, FederateSubscribeStateMachineArn).
+var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "database", "crawler", "ingestStateMachine", "ingestDatabase", "ingestSecret",
+	"federatePublishStateMachine", "federateSubscribeStateMachine"}
+
+// warehouseKinds are the names {warehouse:<kind>} may name: the Federator's
+// warehouses, a Redshift Serverless workgroup or a provisioned cluster. They are the
+// operator's, named in the snaplake:federate context section and in no stack output,
+// so doctor cannot fill them in: their lines are not simulated (see namesWarehouse).
+var warehouseKinds = []string{"workgroup", "cluster"}
 
 // principals are the names a line may start with, and that {role:<name>} may name:
-// the export's functions and service roles, then the ingestion's.
+// the export's functions and service roles, then the ingestion's, then the Federator's.
 func principals() []string {
-	return slices.Concat(deploy.Functions, deploy.ServiceRoles, deploy.IngestFunctions, deploy.IngestServiceRoles)
+	return slices.Concat(deploy.Functions, deploy.ServiceRoles, deploy.IngestFunctions, deploy.IngestServiceRoles,
+		deploy.FederateFunctions, deploy.FederateServiceRoles)
 }
 
 // functions are the names {function:<name>} may name.
 func functions() []string {
-	return slices.Concat(deploy.Functions, deploy.IngestFunctions)
+	return slices.Concat(deploy.Functions, deploy.IngestFunctions, deploy.FederateFunctions)
+}
+
+// federatePrincipal reports whether the principal is deployed with the Federator
+// (the snaplake:federate context section): its role is in the FederateRoleArns
+// output, its function in FederateFunctionArns.
+func federatePrincipal(name string) bool {
+	return slices.Contains(deploy.FederateFunctions, name) || slices.Contains(deploy.FederateServiceRoles, name)
+}
+
+// namesWarehouse reports whether the line names one of the Federator's warehouses
+// ({warehouse:<kind>}), which doctor cannot fill in.
+func (p Permission) namesWarehouse() bool {
+	return strings.Contains(p.Resource+"\t"+p.Context, "{warehouse:")
 }
 
 // ingestPrincipal reports whether the principal is deployed with the config-driven
@@ -78,12 +105,18 @@ func roleOutput(principal string) string {
 	if ingestPrincipal(principal) {
 		return "IngestRoleArns"
 	}
+	if federatePrincipal(principal) {
+		return "FederateRoleArns"
+	}
 	return "RoleArns"
 }
 
 func functionOutput(name string) string {
 	if ingestPrincipal(name) {
 		return "IngestFunctionArns"
+	}
+	if federatePrincipal(name) {
+		return "FederateFunctionArns"
 	}
 	return "FunctionArns"
 }
@@ -149,6 +182,10 @@ func checkTemplate(s string) error {
 		case strings.HasPrefix(name, "function:"):
 			if f := strings.TrimPrefix(name, "function:"); !slices.Contains(functions(), f) {
 				return "", fmt.Errorf("placeholder {%s}: no function %q", name, f)
+			}
+		case strings.HasPrefix(name, "warehouse:"):
+			if k := strings.TrimPrefix(name, "warehouse:"); !slices.Contains(warehouseKinds, k) {
+				return "", fmt.Errorf("placeholder {%s}: no warehouse kind %q (want one of %s)", name, k, strings.Join(warehouseKinds, ", "))
 			}
 		default:
 			return "", fmt.Errorf("unknown placeholder {%s}", name)
@@ -227,6 +264,12 @@ type Values struct {
 	IngestStateMachine string
 	// IngestDatabase and IngestSecret are IngestGlueDatabaseName and IngestSecretArn.
 	IngestDatabase, IngestSecret string
+
+	// FederatePublishStateMachine and FederateSubscribeStateMachine are the outputs
+	// FederatePublishStateMachineArn and FederateSubscribeStateMachineArn, "" when the
+	// stack does not deploy the Federator. When it does, Roles and Functions include
+	// its roles and functions, from FederateRoleArns and FederateFunctionArns.
+	FederatePublishStateMachine, FederateSubscribeStateMachine string
 }
 
 // Grant is one expanded permission: the principal's role must be allowed Action
@@ -304,6 +347,14 @@ func (p Permission) Expand(v Values) ([]Grant, error) {
 					if s = v.IngestSecret; s == "" {
 						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no IngestSecretArn output (it does not deploy the ingestion)", p.Line, name)
 					}
+				case "federatePublishStateMachine":
+					if s = v.FederatePublishStateMachine; s == "" {
+						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no FederatePublishStateMachineArn output (it does not deploy the Federator)", p.Line, name)
+					}
+				case "federateSubscribeStateMachine":
+					if s = v.FederateSubscribeStateMachine; s == "" {
+						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no FederateSubscribeStateMachineArn output (it does not deploy the Federator)", p.Line, name)
+					}
 				case "instance":
 					s = inst
 				case "database":
@@ -319,6 +370,9 @@ func (p Permission) Expand(v Values) ([]Grant, error) {
 							return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack's %s output has no %q", p.Line, name, roleOutput(r), r)
 						}
 						return s, nil
+					}
+					if strings.HasPrefix(name, "warehouse:") {
+						return "", fmt.Errorf("permissions.txt line %d: {%s}: no stack output names the Federator's warehouses", p.Line, name)
 					}
 					if f, ok := strings.CutPrefix(name, "function:"); ok {
 						if s = v.Functions[f]; s == "" {

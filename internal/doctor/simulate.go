@@ -182,6 +182,12 @@ func (r *run) checkPermissions(ctx context.Context, st *stack) {
 	if st.ingest && len(ingestLack) > 0 {
 		r.skip("permissions", "ingestion", "needs the outputs "+strings.Join(ingestLack, ", ")+" (see the stack check)")
 	}
+	// Likewise the Federator's (checkFederate says when it is not deployed, and that
+	// the lines naming its warehouses, which no output names, are not simulated).
+	federateLack := st.lacks(FederateOutputs...)
+	if st.federate && len(federateLack) > 0 {
+		r.skip("permissions", "Federator", "needs the outputs "+strings.Join(federateLack, ", ")+" (see the stack check)")
+	}
 	type batch struct {
 		resource, context string
 		grants            []Grant
@@ -190,6 +196,12 @@ func (r *run) checkPermissions(ctx context.Context, st *stack) {
 	batches := map[string][]*batch{}
 	for _, p := range r.cfg.Permissions {
 		if ingestPrincipal(p.Principal) && (!st.ingest || len(ingestLack) > 0) {
+			continue
+		}
+		if federatePrincipal(p.Principal) && (!st.federate || len(federateLack) > 0) {
+			continue
+		}
+		if p.namesWarehouse() {
 			continue
 		}
 		grants, err := p.Expand(st.values)

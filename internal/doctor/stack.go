@@ -28,6 +28,10 @@ var RequiredOutputs = []string{
 // otherwise.
 var IngestOutputs = []string{"IngestStateMachineArn", "IngestJobName", "IngestRoleArns", "IngestFunctionArns", "IngestGlueDatabaseName", "IngestSecretArn"}
 
+// FederateOutputs are the outputs of the Federator (infra/federate.go): a stack
+// deploys them all when its snaplake:federate context section is set, none otherwise.
+var FederateOutputs = []string{"FederatePublishStateMachineArn", "FederateSubscribeStateMachineArn", "FederateWarehouseRoleArn", "FederateRoleArns", "FederateFunctionArns"}
+
 // stack is what the stack check found.
 type stack struct {
 	name    string
@@ -36,6 +40,8 @@ type stack struct {
 	values  Values
 	// ingest: the stack deploys the ingestion (it has one of IngestOutputs).
 	ingest bool
+	// federate: the stack deploys the Federator (it has one of FederateOutputs).
+	federate bool
 }
 
 // lacks returns which of the outputs are missing or unreadable.
@@ -97,6 +103,18 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		st.bad = append(st.bad, missingIngest...)
 		problems = append(problems, "it deploys the ingestion but lacks its outputs "+strings.Join(missingIngest, ", "))
 	}
+	var missingFederate []string
+	for _, o := range FederateOutputs {
+		if _, ok := st.outputs[o]; ok {
+			st.federate = true
+		} else {
+			missingFederate = append(missingFederate, o)
+		}
+	}
+	if st.federate && len(missingFederate) > 0 {
+		st.bad = append(st.bad, missingFederate...)
+		problems = append(problems, "it deploys the Federator but lacks its outputs "+strings.Join(missingFederate, ", "))
+	}
 
 	v := &st.values
 	// arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>
@@ -113,15 +131,19 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 	v.IngestStateMachine = st.outputs["IngestStateMachineArn"]
 	v.IngestDatabase = st.outputs["IngestGlueDatabaseName"]
 	v.IngestSecret = st.outputs["IngestSecretArn"]
+	v.FederatePublishStateMachine = st.outputs["FederatePublishStateMachineArn"]
+	v.FederateSubscribeStateMachine = st.outputs["FederateSubscribeStateMachineArn"]
 	v.Instances = deploy.SplitList(st.outputs["DBInstanceIds"])
 	v.Databases = deploy.SplitList(st.outputs["SourceDatabases"])
-	// The ingestion's roles and functions join the export's: principal names are
-	// distinct across the two (deploy), so one map of each serves every line.
+	// The ingestion's and the Federator's roles and functions join the export's:
+	// principal names are distinct across the three (deploy), so one map of each
+	// serves every line.
 	v.Roles, v.Functions = map[string]string{}, map[string]string{}
 	for _, m := range []struct {
 		output string
 		into   map[string]string
-	}{{"RoleArns", v.Roles}, {"FunctionArns", v.Functions}, {"IngestRoleArns", v.Roles}, {"IngestFunctionArns", v.Functions}} {
+	}{{"RoleArns", v.Roles}, {"FunctionArns", v.Functions}, {"IngestRoleArns", v.Roles}, {"IngestFunctionArns", v.Functions},
+		{"FederateRoleArns", v.Roles}, {"FederateFunctionArns", v.Functions}} {
 		raw, ok := st.outputs[m.output]
 		if !ok {
 			continue
@@ -149,6 +171,9 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		detail := fmt.Sprintf("%s; all %d outputs present", where, len(RequiredOutputs))
 		if st.ingest {
 			detail += fmt.Sprintf(", and the ingestion's %d", len(IngestOutputs))
+		}
+		if st.federate {
+			detail += fmt.Sprintf(", and the Federator's %d", len(FederateOutputs))
 		}
 		r.pass("stack", name, detail)
 	}

@@ -258,11 +258,24 @@ func TestDoctorAgainstTheOfflineAccount(t *testing.T) {
 	if c.Ingest == nil {
 		t.Fatal("the offline contract does not deploy the ingestion (snaplake:ingest): doctor's checks of it are not exercised")
 	}
-	want := map[string]int{"stack": 1, "rule": 3, "schedule": len(doctor.IngestSets), "ingestion": 0,
+	if c.Federate == nil {
+		t.Fatal("the offline contract does not deploy the Federator (snaplake:federate): doctor's checks of it are not exercised")
+	}
+	want := map[string]int{"stack": 1, "rule": 3, "schedule": len(doctor.IngestSets), "ingestion": 0, "federator": 1,
 		"backups": instances, "snapshot": instances, "permissions": len(principals), "kms": 3}
 	for k, n := range want {
 		if checks[k] != n {
 			t.Errorf("%d %q results, want %d", checks[k], k, n)
+		}
+	}
+	for _, r := range rep.Results {
+		if r.Check == "federator" && !strings.HasPrefix(r.Detail, "deployed") {
+			t.Errorf("the Federator is deployed offline, doctor says: %s", r)
+		}
+	}
+	for _, p := range append(slices.Clone(deploy.FederateFunctions), deploy.FederateServiceRoles...) {
+		if principals[p] && !slices.ContainsFunc(rep.Results, func(r doctor.Result) bool { return r.Check == "permissions" && r.Subject == p }) {
+			t.Errorf("the Federator's %s has lines in permissions.txt but was not simulated", p)
 		}
 	}
 	if g := auth.Allowed(); len(g) != 0 {
@@ -281,6 +294,7 @@ func TestDoctorAgainstTheOfflineAccount(t *testing.T) {
 		{name: "export role may not use the key", principal: deploy.RoleExport, action: "kms:GenerateDataKey", wantKMS: true},
 		{name: "ingest scheduler may not start the workflow", principal: deploy.RoleIngestScheduler, action: "states:StartExecution"},
 		{name: "reconfigure may not read the schedules", principal: deploy.FnReconfigure, action: "scheduler:GetSchedule"},
+		{name: "federate scheduler may not start the workflows", principal: deploy.RoleFederateScheduler, action: "states:StartExecution"},
 	}
 	for _, ctl := range controls {
 		t.Run(ctl.name, func(t *testing.T) {
@@ -378,6 +392,43 @@ func TestDoctorWithoutTheIngestion(t *testing.T) {
 	}
 	if ingestion != 1 {
 		t.Errorf("%d ingestion lines, want 1:\n%s", ingestion, out)
+	}
+}
+
+// TestDoctorWithoutTheFederator runs doctor against the offline account as if the
+// stack did not deploy the Federator (no snaplake:federate: none of its outputs):
+// the other checks pass, one line says the Federator is not deployed, and none of
+// its roles is simulated.
+func TestDoctorWithoutTheFederator(t *testing.T) {
+	c, err := contract.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := offline.NewAuthority(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, out := doctorRun(t, c, auth, doctor.FederateOutputs...)
+	if testing.Verbose() {
+		t.Logf("snaplake doctor on the offline deployment without the Federator:\n%s", out)
+	}
+	federator := 0
+	for _, r := range rep.Results {
+		if r.Status != doctor.Pass {
+			t.Errorf("not passing: %s", r)
+		}
+		switch {
+		case r.Check == "federator":
+			federator++
+			if !strings.Contains(r.Detail, "not deployed") {
+				t.Errorf("federator line %s, want it to say the Federator is not deployed", r)
+			}
+		case r.Check == "permissions" && (slices.Contains(deploy.FederateFunctions, r.Subject) || slices.Contains(deploy.FederateServiceRoles, r.Subject)):
+			t.Errorf("the Federator is checked though the stack does not deploy it: %s", r)
+		}
+	}
+	if federator != 1 {
+		t.Errorf("%d federator lines, want 1:\n%s", federator, out)
 	}
 }
 

@@ -16,11 +16,13 @@ import (
 // PermissionsHeader starts the reviewed permission list (internal/doctor/permissions.txt).
 const PermissionsHeader = `# Every call the offline run made that IAM allowed, one per line:
 #   <principal> TAB <action> TAB <resource> TAB <condition keys>
-# Generated from the offline runs ("make permissions": the demo's nights and the offline pipeline's night):
+# Generated from the offline runs ("make permissions": the demo's nights, the offline pipeline's night, the Federator's runs):
 # a change here is a change of what the deployed roles are used for, to review like code.
 # The deployment's own names are placeholders ({bucket}, {kmsKey}, {role:<name>}, {instance}, ...)
 # and per-night names are examples ({exportId}, {table}, {date}, {file}, {key}); snaplake doctor
 # fills them in and asks IAM's policy simulator whether each is allowed in the real account.
+# {warehouse:workgroup} and {warehouse:cluster} are the Federator's warehouses, which no stack
+# output names: doctor does not simulate their lines.
 `
 
 // contextKeys are the condition keys the stack's policies test; the others the
@@ -32,6 +34,10 @@ var (
 	crawlerRE  = regexp.MustCompile(`crawler/` + regexp.QuoteMeta(deploy.CrawlerNamePrefix) + `[^/]+$`)
 	// glueTableRE is a catalog table's ARN: the table names depend on the source.
 	glueTableRE = regexp.MustCompile(`table/([^/]+)/[^/*]+$`)
+	// The Federator's warehouses are the operator's, not the stack's: no output names
+	// them, so the reviewed list names their kind.
+	workgroupRE = regexp.MustCompile(`^arn:aws:redshift-serverless:[^:]+:[^:]+:workgroup/[^/]+$`)
+	clusterRE   = regexp.MustCompile(`^arn:aws:redshift:[^:]+:[^:]+:cluster:[^:]+$`)
 )
 
 // PermissionLines turns the allowed grants of an offline run into the reviewed list:
@@ -81,6 +87,20 @@ func normResource(c *contract.Contract, r string) string {
 		db := c.Ingest.Database
 		r = strings.Replace(r, ":database/"+db, ":database/{ingestDatabase}", 1)
 		r = strings.Replace(r, ":table/"+db+"/", ":table/{ingestDatabase}/", 1)
+	}
+	if c.Federate != nil {
+		switch r {
+		case c.Federate.PublishStateMachineArn:
+			return "{federatePublishStateMachine}"
+		case c.Federate.SubscribeStateMachineArn:
+			return "{federateSubscribeStateMachine}"
+		}
+	}
+	switch {
+	case workgroupRE.MatchString(r):
+		return "{warehouse:workgroup}"
+	case clusterRE.MatchString(r):
+		return "{warehouse:cluster}"
 	}
 	switch r {
 	case c.StateMachineArn:
@@ -161,6 +181,26 @@ func normKey(k string) string {
 		}
 		if len(parts) >= 4 && parts[3] != "" {
 			parts[3] = "{table}"
+		}
+	case len(parts) >= 2 && parts[0]+"/" == deploy.FederatePrefix:
+		// federator/<schema>.<table>/<version>/{<file>,manifest.json} and
+		// federator/<schema>.<table>/_loading/<subscriber>.json
+		switch {
+		case strings.Contains(parts[1], "."):
+			parts[1] = "{schema}.{table}"
+		case parts[1] != "":
+			parts[1] = "{table}"
+		}
+		if len(parts) >= 3 && parts[2] != "" && parts[2] != "_loading" {
+			parts[2] = "{version}"
+		}
+		if len(parts) >= 4 && parts[3] != "" {
+			switch {
+			case parts[2] == "_loading":
+				parts[3] = "{subscriber}.json"
+			case parts[3] != "manifest.json":
+				parts[3] = "{file}"
+			}
 		}
 	case len(parts) >= 3 && parts[0]+"/"+parts[1]+"/" == deploy.IngestSetsPrefix:
 		if parts[2] != "" {
