@@ -15,9 +15,9 @@ import (
 
 // federatePermissions are lines of the Federator's principals, after testPermissions
 // and ingestPermissions (their line numbers follow: 16 to 22).
-const federatePermissions = `publish	s3:PutObject	arn:aws:s3:::{bucket}/federator/{schema}.{table}/{version}/manifest.json	
+const federatePermissions = `publish	s3:PutObject	arn:aws:s3:::{bucket}/federator/{schema}/{table}/{version}/manifest.json	
 publish	redshift-data:ExecuteStatement	{warehouse:workgroup}	
-subscribe	s3:PutObject	arn:aws:s3:::{bucket}/federator/{schema}.{table}/_loading/{subscriber}.json	
+subscribe	s3:PutObject	arn:aws:s3:::{bucket}/federator/{schema}/{table}/_loading/{subscriber}.json	
 subscribe	redshift-data:ExecuteStatement	{warehouse:cluster}	
 federate-state-machine	lambda:InvokeFunction	{function:publish}	
 federate-scheduler	states:StartExecution	{federatePublishStateMachine}	
@@ -62,8 +62,8 @@ func TestFederatorDeployed(t *testing.T) {
 	}
 	const version = "20260101T030000.000000Z_full_rows=0_ins=none_upd=none"
 	for role, want := range map[string][]string{
-		deploy.FnPublish:             {"s3:PutObject on arn:aws:s3:::snaplake-lake/federator/doctor.doctor_check/" + version + "/manifest.json"},
-		deploy.FnSubscribe:           {"s3:PutObject on arn:aws:s3:::snaplake-lake/federator/doctor.doctor_check/_loading/doctor-check.json"},
+		deploy.FnPublish:             {"s3:PutObject on arn:aws:s3:::snaplake-lake/federator/doctor/doctor_check/" + version + "/manifest.json"},
+		deploy.FnSubscribe:           {"s3:PutObject on arn:aws:s3:::snaplake-lake/federator/doctor/doctor_check/_loading/doctor-check.json"},
 		deploy.RoleFederateMachine:   {"lambda:InvokeFunction on " + functionArn(deploy.FnPublish)},
 		deploy.RoleFederateScheduler: {"states:StartExecution on " + testPublishMachine, "states:StartExecution on " + testSubscribeMachine},
 	} {

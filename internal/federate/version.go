@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -55,8 +56,8 @@ type VersionNameError struct {
 }
 
 func (e *VersionNameError) Error() string {
-	return fmt.Sprintf("table %s: %q under %s%s/ is not a version name (<published>_<full|append>_rows=<n>_ins=<time|none>_upd=<time|none>, times as %s): remove it or rename it",
-		e.Table, e.Name, Prefix, e.Table, stampLayout)
+	return fmt.Sprintf("table %s: %q under %s is not a version name (<published>_<full|append>_rows=<n>_ins=<time|none>_upd=<time|none>, times as %s): remove it or rename it",
+		e.Table, e.Name, TableDir(e.Table), stampLayout)
 }
 
 // ParseVersion reads a version's name.
@@ -115,8 +116,8 @@ type Manifest struct {
 	Rows    int64             `json:"rows"`
 }
 
-// TableDir is the folder of a table's versions.
-func TableDir(table string) string { return Prefix + table + "/" }
+// TableDir is the folder of a table's versions: federator/<schema>/<table>/.
+func TableDir(table string) string { return Prefix + strings.Replace(table, ".", "/", 1) + "/" }
 
 // VersionDir is a version's folder.
 func VersionDir(table, version string) string { return TableDir(table) + version + "/" }

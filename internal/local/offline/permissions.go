@@ -183,23 +183,22 @@ func normKey(k string) string {
 			parts[3] = "{table}"
 		}
 	case len(parts) >= 2 && parts[0]+"/" == deploy.FederatePrefix:
-		// federator/<schema>.<table>/<version>/{<file>,manifest.json} and
-		// federator/<schema>.<table>/_loading/<subscriber>.json
-		switch {
-		case strings.Contains(parts[1], "."):
-			parts[1] = "{schema}.{table}"
-		case parts[1] != "":
-			parts[1] = "{table}"
+		// federator/<schema>/<table>/<version>/{<file>,manifest.json} and
+		// federator/<schema>/<table>/_loading/<subscriber>.json
+		for i, name := range []string{"", "{schema}", "{table}"} {
+			if i > 0 && i < len(parts) && parts[i] != "" {
+				parts[i] = name
+			}
 		}
-		if len(parts) >= 3 && parts[2] != "" && parts[2] != "_loading" {
-			parts[2] = "{version}"
+		if len(parts) >= 4 && parts[3] != "" && parts[3] != "_loading" {
+			parts[3] = "{version}"
 		}
-		if len(parts) >= 4 && parts[3] != "" {
+		if len(parts) >= 5 && parts[4] != "" {
 			switch {
-			case parts[2] == "_loading":
-				parts[3] = "{subscriber}.json"
-			case parts[3] != "manifest.json":
-				parts[3] = "{file}"
+			case parts[3] == "_loading":
+				parts[4] = "{subscriber}.json"
+			case parts[4] != "manifest.json":
+				parts[4] = "{file}"
 			}
 		}
 	case len(parts) >= 3 && parts[0]+"/"+parts[1]+"/" == deploy.IngestSetsPrefix:
