@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -28,37 +29,33 @@ type API interface {
 // prefix: not listed means missing; listed means the object exists, and a second GET
 // tells whether it appeared in between or the read really is denied.
 func Optional(ctx context.Context, api API, bucket, key string) (*s3.GetObjectOutput, error) {
-	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err == nil {
-		return out, nil
-	}
-	var nsk *s3types.NoSuchKey
-	if errors.As(err, &nsk) {
-		return nil, nil
-	}
-	var ae smithy.APIError
-	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDenied" {
-		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
-	}
-	list, lerr := api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(key), MaxKeys: aws.Int32(1)})
-	if lerr != nil {
-		return nil, fmt.Errorf("get s3://%s/%s: %w (and listing the key to tell a missing object from a denied one failed: %v)", bucket, key, err, lerr)
-	}
-	for _, o := range list.Contents {
-		if aws.ToString(o.Key) != key {
-			continue
-		}
-		// Listed: either the GET really is denied, or the object was written between
-		// the GET and the listing (a wait parked while its event is handled). Ask once
-		// more: only a second 403 on an object that exists is a denial.
-		out, err2 := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-		if err2 == nil {
+	// An object written and deleted again while it is read (a wait parked and resumed
+	// meanwhile) makes a GET denied, a listing find it, and the next GET denied again:
+	// a few rounds settle it.
+	var err error
+	for range 3 {
+		var out *s3.GetObjectOutput
+		out, err = api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		if err == nil {
 			return out, nil
 		}
-		if errors.As(err2, &nsk) {
-			return nil, nil // deleted again meanwhile
+		var nsk *s3types.NoSuchKey
+		if errors.As(err, &nsk) {
+			return nil, nil
 		}
-		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err2)
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDenied" {
+			return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+		}
+		list, lerr := api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(key), MaxKeys: aws.Int32(1)})
+		if lerr != nil {
+			return nil, fmt.Errorf("get s3://%s/%s: %w (and listing the key to tell a missing object from a denied one failed: %v)", bucket, key, err, lerr)
+		}
+		if !slices.ContainsFunc(list.Contents, func(o s3types.Object) bool { return aws.ToString(o.Key) == key }) {
+			return nil, nil // not listed: missing
+		}
+		// Listed: either the GET really is denied, or the object was written between
+		// the GET and the listing. Ask again: a denial repeats every round.
 	}
-	return nil, nil
+	return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 }
