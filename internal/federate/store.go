@@ -1,10 +1,7 @@
 package federate
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,10 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
-	"github.com/snaplake/snaplake/internal/s3del"
+	"github.com/snaplake/snaplake/internal/s3obj"
 	"github.com/snaplake/snaplake/internal/s3get"
 )
 
@@ -97,43 +92,23 @@ func Newest(vs []Published) (Published, bool) {
 // Manifest reads a version's manifest.
 func (s Store) Manifest(ctx context.Context, table, version string) (Manifest, error) {
 	var m Manifest
-	key := ManifestKey(table, version)
-	out, err := s3get.Optional(ctx, s.S3, s.Bucket, key)
+	found, err := s3obj.GetJSON(ctx, s.S3, s.Bucket, ManifestKey(table, version), &m)
 	if err != nil {
-		return m, fmt.Errorf("read s3://%s/%s: %w", s.Bucket, key, err)
+		return m, err
 	}
-	if out == nil {
+	if !found {
 		return m, fmt.Errorf("version %s of %s has no manifest", version, table)
-	}
-	defer out.Body.Close()
-	if err := json.NewDecoder(out.Body).Decode(&m); err != nil {
-		return m, fmt.Errorf("decode s3://%s/%s: %w", s.Bucket, key, err)
 	}
 	return m, nil
 }
 
 func (s Store) putJSON(ctx context.Context, key string, v any, onlyNew bool) error {
-	body, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	in := &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key), Body: bytes.NewReader(body),
-		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/json")}
-	if s.KMSKeyID != "" {
-		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(s.KMSKeyID)
-	}
-	if onlyNew {
-		in.IfNoneMatch = aws.String("*")
-	}
-	if _, err := s.S3.PutObject(ctx, in); err != nil {
-		return fmt.Errorf("put s3://%s/%s: %w", s.Bucket, key, err)
-	}
-	return nil
+	return s3obj.PutJSON(ctx, s.S3, s.Bucket, key, s.KMSKeyID, v, onlyNew)
 }
 
 // deletePrefix deletes every object under prefix.
 func (s Store) deletePrefix(ctx context.Context, prefix string) error {
-	_, err := s3del.Prefix(ctx, s.S3, s.Bucket, prefix)
+	_, err := s3obj.DeletePrefix(ctx, s.S3, s.Bucket, prefix)
 	return err
 }
 
@@ -160,14 +135,12 @@ func (s Store) loadings(ctx context.Context, table string, now time.Time) (map[s
 			return nil, fmt.Errorf("list s3://%s/%s: %w", s.Bucket, prefix, err)
 		}
 		for _, o := range page.Contents {
-			out, err := s3get.Optional(ctx, s.S3, s.Bucket, aws.ToString(o.Key))
-			if err != nil || out == nil {
-				return nil, errors.Join(err, fmt.Errorf("read %s", aws.ToString(o.Key)))
-			}
 			var l Loading
-			err = json.NewDecoder(out.Body).Decode(&l)
-			out.Body.Close()
-			if err == nil && l.Until.After(now) {
+			found, err := s3obj.GetJSON(ctx, s.S3, s.Bucket, aws.ToString(o.Key), &l)
+			if err != nil {
+				return nil, err
+			}
+			if found && l.Until.After(now) {
 				for _, v := range l.Versions {
 					held[v] = true
 				}
@@ -175,9 +148,4 @@ func (s Store) loadings(ctx context.Context, table string, now time.Time) (map[s
 		}
 	}
 	return held, nil
-}
-
-func preconditionFailed(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
 }

@@ -4,8 +4,8 @@ package federaterun
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	neturl "net/url"
 	"strings"
@@ -19,7 +19,6 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/redshift"
-	"github.com/snaplake/snaplake/internal/s3get"
 )
 
 // The publish and subscribe Lambdas. Each workflow calls its function three ways:
@@ -70,23 +69,14 @@ func (h *Handler) config(ctx context.Context) (*federate.Config, error) {
 	if h.Config != nil {
 		return h.Config(ctx)
 	}
-	out, err := s3get.Optional(ctx, h.S3, h.Bucket, config.S3Key)
-	if err != nil {
+	f, err := config.FromS3(ctx, h.S3, h.Bucket)
+	var refused *config.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return nil, &ConfigError{Err: refused.Err}
+	case err != nil:
 		return nil, awserr.Surface(err)
-	}
-	if out == nil {
-		return nil, fmt.Errorf("s3://%s/%s does not exist", h.Bucket, config.S3Key)
-	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(out.Body)
-	if err != nil {
-		return nil, err
-	}
-	f, err := config.Parse("s3://"+h.Bucket+"/"+config.S3Key, data)
-	if err != nil {
-		return nil, &ConfigError{Err: err}
-	}
-	if f.Federate == nil {
+	case f.Federate == nil:
 		return nil, &ConfigError{Err: fmt.Errorf("s3://%s/%s has no federate section", h.Bucket, config.S3Key)}
 	}
 	return f.Federate, nil

@@ -6,6 +6,7 @@ package grants
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -227,7 +228,7 @@ func Desired(db string, access []ingest.Access, lakeName func(source string) str
 				}
 			}
 		}
-		for _, t := range sortedKeys(a.Columns) {
+		for _, t := range slices.Sorted(maps.Keys(a.Columns)) {
 			cols := a.Columns[t]
 			t = strings.TrimSpace(t)
 			switch {
@@ -256,7 +257,7 @@ func Desired(db string, access []ingest.Access, lakeName func(source string) str
 		if !r.wildcard && len(r.tables) == 0 {
 			return nil, &AccessError{Index: r.index, Role: r.role, Err: ErrNoTables}
 		}
-		limited := sortedKeys(r.columns)
+		limited := slices.Sorted(maps.Keys(r.columns))
 		for _, t := range limited {
 			switch {
 			case r.wildcard:
@@ -270,7 +271,7 @@ func Desired(db string, access []ingest.Access, lakeName func(source string) str
 			out = append(out, Grant{Principal: r.principal, Database: db, Table: TableWildcard, Permissions: []string{Select}})
 			continue
 		}
-		for _, t := range sortedKeys(r.tables) {
+		for _, t := range slices.Sorted(maps.Keys(r.tables)) {
 			name := lakeName(t)
 			if name == "" || name == TableWildcard {
 				return nil, &AccessError{Index: r.tableIdx[t], Role: r.role, Table: t, Err: ErrUnknownTable}
@@ -305,13 +306,4 @@ func sortedSet(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -99,7 +100,7 @@ func create300(srv *mariadb.Server) error {
 	}
 	defer db.Close()
 	stmts := []string{"CREATE DATABASE shop300"}
-	for _, name := range sortedKeys(specialTables) {
+	for _, name := range slices.Sorted(maps.Keys(specialTables)) {
 		stmts = append(stmts, fmt.Sprintf("CREATE TABLE shop300.%s (%s)", quote(name), specialTables[name]))
 	}
 	for i := 0; len(stmts)-1 < sourceTables; i++ {

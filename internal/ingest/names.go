@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -69,7 +70,7 @@ func LakeNames(sources []string, kept map[string]string) (map[string]string, err
 	}
 	// Plain names first, so that a suffixed name can be checked against all of them.
 	var suffixed []string
-	for _, n := range sortedKeys(groups) {
+	for _, n := range slices.Sorted(maps.Keys(groups)) {
 		members := groups[n]
 		_, taken := owner[n]
 		for _, s := range members {

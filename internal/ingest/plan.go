@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/snaplake/snaplake/internal/deploy"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -177,7 +178,7 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 			p.Renamed[n] = lake[n]
 		}
 	}
-	for _, n := range sortedKeys(state.Tables) {
+	for _, n := range slices.Sorted(maps.Keys(state.Tables)) {
 		if _, ok := loads[n]; !ok {
 			p.Dropped = append(p.Dropped, n)
 		}

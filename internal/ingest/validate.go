@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -80,7 +81,7 @@ func (c Config) Validate() []error {
 	if _, err := c.Location(); err != nil {
 		errs = append(errs, fieldErr([]string{"timeZone"}, "%v", err))
 	}
-	for _, name := range sortedKeys(c.Sets) {
+	for _, name := range slices.Sorted(maps.Keys(c.Sets)) {
 		path := []string{"sets", name}
 		if _, known := DefaultSets()[name]; !known {
 			errs = append(errs, fieldErr(path, "unknown set %q: the stack schedules %q and %q", name, SetDaily, SetFrequent))
@@ -92,7 +93,7 @@ func (c Config) Validate() []error {
 		errs = append(errs, validateNames(with(path, "tables"), c.Sets[name].Tables, true)...)
 	}
 	errs = append(errs, validateTableConfig([]string{"defaults"}, c.Defaults)...)
-	for _, name := range sortedKeys(c.Tables) {
+	for _, name := range slices.Sorted(maps.Keys(c.Tables)) {
 		if strings.TrimSpace(name) == "" {
 			errs = append(errs, fieldErr([]string{"tables", name}, "empty table name"))
 			continue
@@ -116,7 +117,7 @@ func (c Config) Validate() []error {
 		}
 		errs = append(errs, validateNames(with(path, "tables"), a.Tables, false)...)
 		every := slices.Contains(a.Tables, "*")
-		for _, table := range sortedKeys(a.Columns) {
+		for _, table := range slices.Sorted(maps.Keys(a.Columns)) {
 			cpath := with(path, "columns", table)
 			if !every && !slices.Contains(a.Tables, table) {
 				errs = append(errs, fieldErr(cpath, "columns for %q, which is not among the role's tables: add it to tables or remove its columns", table))
@@ -188,14 +189,14 @@ func (c Config) CheckTables(tables []Table) []error {
 		errs = append(errs, &FieldError{Path: path, Err: ErrUnknownColumn,
 			Problem: fmt.Sprintf("unknown column %q: table %q has columns %s", col, t.Name, strings.Join(t.columnNames(), ", "))})
 	}
-	for _, name := range sortedKeys(c.Sets) {
+	for _, name := range slices.Sorted(maps.Keys(c.Sets)) {
 		for i, n := range c.Sets[name].Tables {
 			if n != AllTables && byName[n] == nil {
 				unknownTable([]string{"sets", name, "tables", strconv.Itoa(i)}, n)
 			}
 		}
 	}
-	for _, name := range sortedKeys(c.Tables) {
+	for _, name := range slices.Sorted(maps.Keys(c.Tables)) {
 		t := byName[name]
 		switch {
 		case t == nil:
@@ -211,7 +212,7 @@ func (c Config) CheckTables(tables []Table) []error {
 				unknownTable(with(path, "tables", strconv.Itoa(j)), n)
 			}
 		}
-		for _, name := range sortedKeys(a.Columns) {
+		for _, name := range slices.Sorted(maps.Keys(a.Columns)) {
 			t := byName[name]
 			if t == nil {
 				if slices.Contains(a.Tables, name) {
@@ -238,13 +239,4 @@ func suggest(name string, tables []Table) string {
 		}
 	}
 	return ""
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/mysqlparquet"
 	"github.com/snaplake/snaplake/internal/s3get"
+	"github.com/snaplake/snaplake/internal/s3obj"
 )
 
 // Loader does what the Glue job (internal/ingest/job) does, with the project's Go
@@ -56,16 +57,12 @@ func ReadJobPlan(ctx context.Context, api s3get.API, uri string) (ingest.JobPlan
 	if !strings.HasPrefix(uri, "s3://") || !ok || bucket == "" || key == "" {
 		return p, fmt.Errorf("plan %q is not an s3://bucket/key URI", uri)
 	}
-	out, err := s3get.Optional(ctx, api, bucket, key)
+	found, err := s3obj.GetJSON(ctx, api, bucket, key, &p)
 	if err != nil {
 		return p, fmt.Errorf("read plan %s: %w", uri, err)
 	}
-	if out == nil {
+	if !found {
 		return p, fmt.Errorf("plan %s does not exist", uri)
-	}
-	defer out.Body.Close()
-	if err := json.NewDecoder(out.Body).Decode(&p); err != nil {
-		return p, fmt.Errorf("decode plan %s: %w", uri, err)
 	}
 	return p, nil
 }

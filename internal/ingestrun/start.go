@@ -7,13 +7,10 @@
 package ingestrun
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -22,15 +19,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/internal/awserr"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/crawlers"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
-	"github.com/snaplake/snaplake/internal/s3del"
+	"github.com/snaplake/snaplake/internal/s3obj"
 	"github.com/snaplake/snaplake/internal/s3get"
 	"github.com/snaplake/snaplake/internal/schedules"
 	"github.com/snaplake/snaplake/internal/watermark"
@@ -141,25 +136,15 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // section. A missing file, a file that does not validate or one without an ingest
 // section is a *ConfigError.
 func LoadConfig(ctx context.Context, api s3get.API, bucket string) (*ingest.Config, error) {
-	name := "s3://" + bucket + "/" + config.S3Key
-	out, err := s3get.Optional(ctx, api, bucket, config.S3Key)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	if out == nil {
-		return nil, &ConfigError{Err: fmt.Errorf("%s does not exist: upload the config there (snaplake config validate checks it first)", name)}
-	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(out.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	f, err := config.Parse(name, data)
-	if err != nil {
-		return nil, &ConfigError{Err: err}
-	}
-	if f.Ingest == nil {
-		return nil, &ConfigError{Err: fmt.Errorf("%s has no ingest section", name)}
+	f, err := config.FromS3(ctx, api, bucket)
+	var refused *config.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return nil, &ConfigError{Err: refused.Err}
+	case err != nil:
+		return nil, err
+	case f.Ingest == nil:
+		return nil, &ConfigError{Err: fmt.Errorf("s3://%s/%s has no ingest section", bucket, config.S3Key)}
 	}
 	return f.Ingest, nil
 }
@@ -339,9 +324,9 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	// and a second run of a set in the same second must not write the first one's
 	// folders.
 	job := plan.Job(run, s.Bucket)
-	if err := putJSON(ctx, s.S3, s.Bucket, s.KMSKeyID, ingest.PlanKey(run), job, true); err != nil {
+	if err := s3obj.PutJSON(ctx, s.S3, s.Bucket, ingest.PlanKey(run), s.KMSKeyID, job, true); err != nil {
 		s.abandon(ctx, log, c.Source.Database, set, run, planned)
-		if preconditionFailed(err) {
+		if s3obj.PreconditionFailed(err) {
 			return Started{}, &InputError{Reason: fmt.Sprintf("run %s has run already (its plan is s3://%s/%s): start runs of a set at least a second apart", run, s.Bucket, ingest.PlanKey(run))}
 		}
 		return Started{}, err
@@ -418,33 +403,9 @@ func (e *CrawlerRunningError) Error() string {
 	return "crawler " + e.Crawler + " is still running the previous crawl"
 }
 
-func putJSON(ctx context.Context, api S3API, bucket, kmsKey, key string, v any, onlyNew bool) error {
-	body, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body),
-		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/json")}
-	if kmsKey != "" {
-		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(kmsKey)
-	}
-	if onlyNew {
-		in.IfNoneMatch = aws.String("*")
-	}
-	if _, err := api.PutObject(ctx, in); err != nil {
-		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
-	}
-	return nil
-}
-
 // deletePrefix deletes every object under prefix (a folder, ending in "/").
 func deletePrefix(ctx context.Context, api S3API, bucket, prefix string) (int, error) {
-	return s3del.Prefix(ctx, api, bucket, prefix)
-}
-
-func preconditionFailed(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
+	return s3obj.DeletePrefix(ctx, api, bucket, prefix)
 }
 
 // subfolders lists the folders directly below prefix.

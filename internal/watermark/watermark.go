@@ -5,9 +5,7 @@
 package watermark
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -18,11 +16,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/s3get"
+	"github.com/snaplake/snaplake/internal/s3obj"
 )
 
 // Prefix is where the state lives in the lake bucket: Prefix<database>/<table>/.
@@ -155,36 +152,11 @@ func (s Store) Load(ctx context.Context, database string) (ingest.State, error) 
 }
 
 func (s Store) read(ctx context.Context, key string, v any) (bool, error) {
-	out, err := s3get.Optional(ctx, s.S3, s.Bucket, key)
-	if err != nil || out == nil {
-		return false, err
-	}
-	defer out.Body.Close()
-	if err := json.NewDecoder(out.Body).Decode(v); err != nil {
-		return false, fmt.Errorf("decode s3://%s/%s: %w", s.Bucket, key, err)
-	}
-	return true, nil
+	return s3obj.GetJSON(ctx, s.S3, s.Bucket, key, v)
 }
 
 func (s Store) put(ctx context.Context, key string, v any, onlyNew bool) error {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	in := &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key), Body: bytes.NewReader(body), ContentType: aws.String("application/json")}
-	if s.KMSKeyID != "" {
-		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(s.KMSKeyID)
-	}
-	if onlyNew {
-		in.IfNoneMatch = aws.String("*")
-	}
-	_, err = s.S3.PutObject(ctx, in)
-	return err
-}
-
-func preconditionFailed(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict")
+	return s3obj.PutJSON(ctx, s.S3, s.Bucket, key, s.KMSKeyID, v, onlyNew)
 }
 
 // Acquire takes the table's lease for run until ttl from now. An expired lease of
@@ -222,7 +194,7 @@ func (s Store) acquire(ctx context.Context, key, what, run string, ttl time.Dura
 		if err == nil {
 			return expired, nil
 		}
-		if !preconditionFailed(err) {
+		if !s3obj.PreconditionFailed(err) {
 			return nil, fmt.Errorf("take the lease of %s: %w", what, err)
 		}
 		var held Lease
@@ -268,7 +240,11 @@ func (s Store) Commit(ctx context.Context, database, table string, m Mark) error
 	if err := s.put(ctx, dir(database, table)+"watermark.json", m, false); err != nil {
 		return fmt.Errorf("record the watermark of %s.%s: %w", database, table, err)
 	}
-	return s.Release(ctx, database, table, m.Run)
+	// The lease was read above and is this run's: drop it without reading it again.
+	if _, err := s.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}); err != nil {
+		return fmt.Errorf("release the lease of %s.%s: %w", database, table, err)
+	}
+	return nil
 }
 
 // Release drops the run's lease (a run that loaded nothing, or failed).

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -37,15 +35,12 @@ type FederateConfig struct {
 // reaching S3 as the warehouse role.
 type Federate struct {
 	cfg       FederateConfig
-	acct      *Account
 	c         *contract.Federate
 	publish   []byte
 	subscribe []byte
 	Runner    *stepfunctions.Runner
-	handlers  map[string]func(context.Context, json.RawMessage) (any, error)
-
-	mu            sync.Mutex
-	notifications []Notification
+	// workflow holds the handlers and the notifications.
+	workflow
 }
 
 // NewFederate wires the contract's Federator.
@@ -58,7 +53,7 @@ func NewFederate(cfg FederateConfig) (*Federate, error) {
 		cfg.Log = slog.Default()
 	}
 	c := acct.Contract.Federate
-	f := &Federate{cfg: cfg, acct: acct, c: c, handlers: map[string]func(context.Context, json.RawMessage) (any, error){}}
+	f := &Federate{cfg: cfg, c: c, workflow: newWorkflow(acct, deploy.RoleFederateMachine, cfg.Log)}
 	var err error
 	if f.publish, err = statemachines.Render(statemachines.FederatePublish, c.PublishSubstitutions); err != nil {
 		return nil, err
@@ -181,33 +176,9 @@ func (f *Federate) Run(ctx context.Context, workflow string, at time.Time) (step
 	return e.Wait()
 }
 
-// Notifications returns what the runs published.
-func (f *Federate) Notifications() []Notification {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.notifications)
-}
-
 func (f *Federate) task(ctx context.Context, call stepfunctions.TaskCall) (json.RawMessage, error) {
-	switch call.Resource {
-	case "arn:aws:states:::lambda:invoke":
-		var in struct {
-			FunctionName string          `json:"FunctionName"`
-			Payload      json.RawMessage `json:"Payload"`
-		}
-		if err := json.Unmarshal(call.Input, &in); err != nil {
-			return nil, fmt.Errorf("state %s: decode lambda:invoke parameters: %w", call.State, err)
-		}
-		return f.acct.invoke(ctx, deploy.RoleFederateMachine, f.handlers, in.FunctionName, in.Payload)
-	case "arn:aws:states:::sns:publish":
-		n, out, err := f.acct.publish(ctx, f.cfg.Log, deploy.RoleFederateMachine, call)
-		if err != nil {
-			return nil, err
-		}
-		f.mu.Lock()
-		f.notifications = append(f.notifications, n)
-		f.mu.Unlock()
-		return out, nil
+	if out, handled, err := f.commonTask(ctx, call); handled {
+		return out, err
 	}
-	return nil, &stepfunctions.TaskError{Name: "States.TaskFailed", Cause: "no offline stand-in for resource " + call.Resource}
+	return nil, noStandIn(call)
 }

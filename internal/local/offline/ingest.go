@@ -9,9 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -57,18 +55,14 @@ type IngestConfig struct {
 // job's role, the crawlers, the Scheduler and Lake Formation stand-ins.
 type Ingest struct {
 	cfg        IngestConfig
-	acct       *Account
 	c          *contract.Ingest
-	log        *slog.Logger
 	definition []byte
 	Runner     *stepfunctions.Runner
 	Glue       *gluelocal.Service // the ingest crawlers, crawling as their role
 	Jobs       *gluelocal.Jobs
 	Scheduler  *schedlocal.Service
-	handlers   map[string]func(context.Context, json.RawMessage) (any, error)
-
-	mu            sync.Mutex
-	notifications []Notification
+	// workflow holds the handlers and the notifications.
+	workflow
 }
 
 // NewIngest wires the contract's ingestion.
@@ -85,8 +79,7 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Ingest{cfg: cfg, acct: acct, c: c, log: cfg.Log, definition: def,
-		handlers: map[string]func(context.Context, json.RawMessage) (any, error){}}
+	p := &Ingest{cfg: cfg, c: c, definition: def, workflow: newWorkflow(acct, deploy.RoleIngestMachine, cfg.Log)}
 
 	// What the stack creates: the Glue database, the crawlers, the schedules and the
 	// Lake Formation permissions of its own roles.
@@ -257,13 +250,6 @@ func (p *Ingest) grantStackPermissions(ctx context.Context) error {
 // Definition is the ingest state machine as the runner executes it.
 func (p *Ingest) Definition() []byte { return p.definition }
 
-// Notifications returns what the ingest runs published.
-func (p *Ingest) Notifications() []Notification {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.notifications)
-}
-
 // Fire plays the Scheduler's clock from from to to: each schedule firing in (from,
 // to] starts an execution as the scheduler's role, with the schedule's input and the
 // firing time as its start time. It returns the executions, in firing order.
@@ -323,17 +309,11 @@ func (p *Ingest) task(ctx context.Context, call stepfunctions.TaskCall) (out jso
 	defer func() {
 		p.observe(Observation{Kind: "task-end", State: call.State, Execution: call.Execution, Duration: time.Since(start), Output: out, Err: err})
 	}()
-	role := deploy.RoleIngestMachine
+	if out, handled, err := p.commonTask(ctx, call); handled {
+		return out, err
+	}
+	role := p.role
 	switch call.Resource {
-	case "arn:aws:states:::lambda:invoke":
-		var in struct {
-			FunctionName string          `json:"FunctionName"`
-			Payload      json.RawMessage `json:"Payload"`
-		}
-		if err := json.Unmarshal(call.Input, &in); err != nil {
-			return nil, fmt.Errorf("state %s: decode lambda:invoke parameters: %w", call.State, err)
-		}
-		return p.acct.invoke(ctx, role, p.handlers, in.FunctionName, in.Payload)
 	case "arn:aws:states:::glue:startJobRun.sync":
 		var in glue.StartJobRunInput
 		if err := json.Unmarshal(call.Input, &in); err != nil {
@@ -368,17 +348,8 @@ func (p *Ingest) task(ctx context.Context, call stepfunctions.TaskCall) (out jso
 			return nil, glueTaskError(err)
 		}
 		return json.RawMessage(`{}`), nil
-	case "arn:aws:states:::sns:publish":
-		n, out, err := p.acct.publish(ctx, p.log, role, call)
-		if err != nil {
-			return nil, err
-		}
-		p.mu.Lock()
-		p.notifications = append(p.notifications, n)
-		p.mu.Unlock()
-		return out, nil
 	default:
-		return nil, &stepfunctions.TaskError{Name: "States.TaskFailed", Cause: "no offline stand-in for resource " + call.Resource}
+		return nil, noStandIn(call)
 	}
 }
 

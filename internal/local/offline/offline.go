@@ -77,25 +77,23 @@ type Notification struct {
 // Pipeline is a running offline deployment.
 type Pipeline struct {
 	cfg        Config
-	acct       *Account
-	log        *slog.Logger
 	definition []byte
 	Bus        *eventbus.Bus
 	Tokens     *stepfunctions.Tokens
 	Runner     *stepfunctions.Runner
 
-	// handlers by deployed function ARN, as the state machine invokes them.
-	handlers map[string]func(ctx context.Context, payload json.RawMessage) (any, error)
+	// workflow holds the handlers by deployed function ARN, as the state machine
+	// invokes them, and the notifications.
+	workflow
 
 	startExport export.Handler
 	await       callback.AwaitHandler
 	resume      callback.ResumeHandler
 	relocate    relocate.Handler
 
-	mu            sync.Mutex
-	executions    []*stepfunctions.Execution
-	notifications []Notification
-	execWG        sync.WaitGroup
+	mu         sync.Mutex
+	executions []*stepfunctions.Execution
+	execWG     sync.WaitGroup
 }
 
 // env returns a function's deployed environment with the timing overrides applied.
@@ -135,12 +133,10 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		cfg:        cfg,
-		acct:       acct,
-		log:        cfg.Log,
 		definition: def,
 		Bus:        bus,
 		Tokens:     stepfunctions.NewTokens(),
-		handlers:   map[string]func(context.Context, json.RawMessage) (any, error){},
+		workflow:   newWorkflow(acct, deploy.RoleStateMachine, cfg.Log),
 	}
 	fn := func(name string) contract.Function { return c.Functions[name] }
 	logFor := func(name string) *slog.Logger { return cfg.Log.With("function", name) }
@@ -298,13 +294,6 @@ func (p *Pipeline) Executions() []*stepfunctions.Execution {
 	return append([]*stepfunctions.Execution(nil), p.executions...)
 }
 
-// Notifications returns what was published to the topic.
-func (p *Pipeline) Notifications() []Notification {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]Notification(nil), p.notifications...)
-}
-
 // Wait waits for every execution started so far and for the bus's deliveries. The
 // rule targets that start executions run on the bus's goroutines, so the bus is
 // drained first (every execution is then counted), then the executions, then the
@@ -322,34 +311,11 @@ func (p *Pipeline) task(ctx context.Context, call stepfunctions.TaskCall) (out j
 	defer func() {
 		p.observe(Observation{Kind: "task-end", State: call.State, Execution: call.Execution, Duration: time.Since(start), Output: out, Err: err})
 	}()
-	resource := strings.TrimSuffix(call.Resource, ".waitForTaskToken")
-	switch resource {
-	case "arn:aws:states:::lambda:invoke":
-		var in struct {
-			FunctionName string          `json:"FunctionName"`
-			Payload      json.RawMessage `json:"Payload"`
-		}
-		if err := json.Unmarshal(call.Input, &in); err != nil {
-			return nil, fmt.Errorf("state %s: decode lambda:invoke parameters: %w", call.State, err)
-		}
-		return p.invoke(ctx, in.FunctionName, in.Payload)
-	case "arn:aws:states:::sns:publish":
-		n, out, err := p.acct.publish(ctx, p.log, deploy.RoleStateMachine, call)
-		if err != nil {
-			return nil, err
-		}
-		p.mu.Lock()
-		p.notifications = append(p.notifications, n)
-		p.mu.Unlock()
-		return out, nil
-	default:
-		return nil, &stepfunctions.TaskError{Name: "States.TaskFailed", Cause: "no offline stand-in for resource " + call.Resource}
+	if out, handled, err := p.commonTask(ctx, stepfunctions.TaskCall{Execution: call.Execution, State: call.State,
+		Resource: strings.TrimSuffix(call.Resource, ".waitForTaskToken"), Input: call.Input, Token: call.Token}); handled {
+		return out, err
 	}
-}
-
-// invoke runs a Lambda handler as the state machine's role.
-func (p *Pipeline) invoke(ctx context.Context, fn string, payload json.RawMessage) (json.RawMessage, error) {
-	return p.acct.invoke(ctx, deploy.RoleStateMachine, p.handlers, fn, payload)
+	return nil, noStandIn(call)
 }
 
 // invoke runs a Lambda handler in-process with the payload the state machine sent,

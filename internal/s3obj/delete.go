@@ -1,6 +1,7 @@
-// Package s3del deletes every object under a prefix, a page of DeleteObjects at a
-// time, reporting the first per-key error S3 returns in its 200 answer.
-package s3del
+// Package s3obj is the small object chores every store in the lake bucket does
+// alike: a JSON object written (encrypted, optionally only if new) or read, and a
+// folder deleted.
+package s3obj
 
 import (
 	"context"
@@ -11,15 +12,16 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// API is the part of S3 it uses; *s3.Client satisfies it.
-type API interface {
+// DeleteAPI is the part of S3 DeletePrefix uses; *s3.Client satisfies it.
+type DeleteAPI interface {
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
 }
 
-// Prefix deletes every object under prefix (a folder, ending in "/") and returns
-// how many it deleted.
-func Prefix(ctx context.Context, api API, bucket, prefix string) (int, error) {
+// DeletePrefix deletes every object under prefix (a folder, ending in "/"), a page
+// of DeleteObjects at a time, reporting the first per-key error S3 returns in its
+// 200 answer; it returns how many it deleted.
+func DeletePrefix(ctx context.Context, api DeleteAPI, bucket, prefix string) (int, error) {
 	n := 0
 	p := s3.NewListObjectsV2Paginator(api, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	for p.HasMorePages() {
