@@ -25,8 +25,8 @@ import (
 	"github.com/snaplake/snaplake/internal/crawlers"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
-	"github.com/snaplake/snaplake/internal/s3obj"
 	"github.com/snaplake/snaplake/internal/s3get"
+	"github.com/snaplake/snaplake/internal/s3obj"
 	"github.com/snaplake/snaplake/internal/schedules"
 	"github.com/snaplake/snaplake/internal/watermark"
 )
