@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -129,12 +128,7 @@ func (l *Loader) loadTable(ctx context.Context, plan ingest.JobPlan, t ingest.Jo
 		return res, fmt.Errorf("s3://%s/%s already has files: a folder is written once, by its run", plan.Bucket, t.Folder)
 	}
 	newFile := func(i int) (io.WriteCloser, error) {
-		f, err := os.CreateTemp(l.TempDir, "ingest-*.parquet")
-		if err != nil {
-			return nil, fmt.Errorf("create staging file: %w", err)
-		}
-		key := fmt.Sprintf("%spart-%05d.gz.parquet", t.Folder, i)
-		return &stagedObject{File: f, ctx: ctx, s3: l.S3, bucket: plan.Bucket, key: key, kms: l.KMSKeyID}, nil
+		return s3obj.NewStaged(ctx, l.S3, l.TempDir, plan.Bucket, fmt.Sprintf("%spart-%05d.gz.parquet", t.Folder, i), l.KMSKeyID)
 	}
 	tr, err := mysqlparquet.ExportTable(ctx, l.DB, plan.Database, t.Source, newFile, opts)
 	if err != nil {
@@ -162,33 +156,6 @@ func (l *Loader) putResult(ctx context.Context, bucket, prefix string, res inges
 		if _, err := l.S3.PutObject(ctx, in); err != nil {
 			return fmt.Errorf("write the result of %s: put s3://%s/%s%s: %w", res.Source, bucket, prefix, o.name, err)
 		}
-	}
-	return nil
-}
-
-// stagedObject writes a Parquet file to a local temporary file and uploads it on
-// Close, so that memory does not hold whole files.
-type stagedObject struct {
-	*os.File
-	ctx         context.Context
-	s3          S3API
-	bucket, key string
-	kms         string
-}
-
-func (o *stagedObject) Close() error {
-	defer os.Remove(o.Name())
-	defer o.File.Close()
-	size, err := o.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return fmt.Errorf("size staging file %s: %w", o.Name(), err)
-	}
-	in := &s3.PutObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(o.key), Body: io.NewSectionReader(o.File, 0, size), ContentLength: aws.Int64(size)}
-	if o.kms != "" {
-		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(o.kms)
-	}
-	if _, err := o.s3.PutObject(o.ctx, in); err != nil {
-		return fmt.Errorf("put s3://%s/%s: %w", o.bucket, o.key, err)
 	}
 	return nil
 }

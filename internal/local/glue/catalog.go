@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/snaplake/snaplake/internal/local/jsonfile"
 )
 
 // Column is one column of a table, typed with the Glue/Hive type names Athena reads:
@@ -169,32 +170,8 @@ func (c *Catalog) load() (catalogFile, error) {
 }
 
 func (c *Catalog) save(st catalogFile) error {
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode catalog %s: %w", c.path, err)
-	}
-	dir := filepath.Dir(c.path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create catalog directory %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(c.path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temporary catalog in %s: %w", dir, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write temporary catalog %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync temporary catalog %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close temporary catalog %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), c.path); err != nil {
-		return fmt.Errorf("replace catalog %s: %w", c.path, err)
+	if err := jsonfile.Write(c.path, st); err != nil {
+		return fmt.Errorf("save catalog: %w", err)
 	}
 	return nil
 }

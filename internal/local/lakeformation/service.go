@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 
 	"github.com/snaplake/snaplake/internal/grants"
+	"github.com/snaplake/snaplake/internal/local/jsonfile"
 )
 
 // Service is Lake Formation persisted as one JSON file. Every call reads the file, so
@@ -137,32 +137,8 @@ func (s *Service) save(st *state) error {
 	if f.Resources == nil {
 		f.Resources = []registered{}
 	}
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode Lake Formation state %s: %w", s.path, err)
-	}
-	dir := filepath.Dir(s.path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create Lake Formation state directory %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(s.path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temporary Lake Formation state in %s: %w", dir, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write temporary Lake Formation state %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync temporary Lake Formation state %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close temporary Lake Formation state %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("replace Lake Formation state %s: %w", s.path, err)
+	if err := jsonfile.Write(s.path, f); err != nil {
+		return fmt.Errorf("save Lake Formation state: %w", err)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/s3obj"
 )
 
 // exportTable is one table of an export: source names and where it lives.
@@ -201,12 +201,8 @@ func exportRoot(info rdstypes.ExportTask) string {
 func (s *Service) exportTable(ctx context.Context, info rdstypes.ExportTask, tbl exportTable) (mysqlparquet.TableResult, error) {
 	base := path.Join(exportRoot(info), tbl.db, tbl.target())
 	newFile := func(i int) (io.WriteCloser, error) {
-		f, err := os.CreateTemp(s.TempDir, "rdsexport-*.parquet")
-		if err != nil {
-			return nil, fmt.Errorf("create staging file: %w", err)
-		}
 		key := fmt.Sprintf("%s/1/part-%05d-%s-c000.gz.parquet", base, i, uuid.NewString())
-		return &stagedObject{File: f, ctx: ctx, s3: s.S3, bucket: *info.S3Bucket, key: key}, nil
+		return s3obj.NewStaged(ctx, s.S3, s.TempDir, *info.S3Bucket, key, "")
 	}
 	res, err := mysqlparquet.ExportTable(ctx, s.DB, tbl.schema, tbl.table, newFile, mysqlparquet.Options{RowsPerFile: s.RowsPerFile})
 	if err != nil {
@@ -218,33 +214,6 @@ func (s *Service) exportTable(ctx context.Context, info rdstypes.ExportTask, tbl
 		return res, fmt.Errorf("put s3://%s/%s/_SUCCESS: %w", *info.S3Bucket, base, err)
 	}
 	return res, nil
-}
-
-// stagedObject writes a Parquet file to a local temporary file and uploads
-// it on Close, so that memory does not hold whole files.
-type stagedObject struct {
-	*os.File
-	ctx         context.Context
-	s3          S3API
-	bucket, key string
-}
-
-func (o *stagedObject) Close() error {
-	defer os.Remove(o.Name())
-	defer o.File.Close()
-	size, err := o.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return fmt.Errorf("size staging file %s: %w", o.Name(), err)
-	}
-	if _, err := o.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("rewind staging file %s: %w", o.Name(), err)
-	}
-	if _, err := o.s3.PutObject(o.ctx, &s3.PutObjectInput{
-		Bucket: aws.String(o.bucket), Key: aws.String(o.key), Body: io.NewSectionReader(o.File, 0, size), ContentLength: aws.Int64(size),
-	}); err != nil {
-		return fmt.Errorf("put s3://%s/%s: %w", o.bucket, o.key, err)
-	}
-	return nil
 }
 
 func (s *Service) putJSON(ctx context.Context, info rdstypes.ExportTask, name string, v any) error {
