@@ -91,25 +91,12 @@ func (e *ExecutionFailedError) Error() string {
 // Run runs one night. Every process it starts is stopped before it returns, also on
 // error or when ctx is canceled.
 func Run(ctx context.Context, opts Options) (rep Report, err error) {
-	if opts.Out == nil {
-		opts.Out = io.Discard
-	}
-	if opts.Rows <= 0 {
-		opts.Rows = DefaultRows
-	}
-	home, unlock, err := openHome(opts.Home)
+	s, err := openSession(&opts, "snaplake demo", &rep)
 	if err != nil {
 		return rep, err
 	}
-	defer unlock()
-	log, logFile, err := openLog(home)
-	if err != nil {
-		return rep, err
-	}
-	defer logFile.Close()
-	p := &printer{out: opts.Out, rep: &rep}
-	total := time.Now()
-	p.line("snaplake demo: home %s (log: %s)", home, filepath.Join(home, "demo.log"))
+	defer s.close()
+	home, log, p, total := s.home, s.log, s.p, s.start
 
 	srv, err := startServers(ctx, home, log, p)
 	if err != nil {
@@ -163,6 +150,40 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 	}
 	p.line("done in %.1fs. Try: snaplake query \"SELECT * FROM warehouse.projects LIMIT 5\"  (run make demo again for the next night)", time.Since(total).Seconds())
 	return rep, nil
+}
+
+// session is what every demo holds while it runs: its home, locked against another
+// demo; its JSON log; its printer, recording stages into rep.
+type session struct {
+	home  string
+	log   *slog.Logger
+	p     *printer
+	start time.Time
+	close func()
+}
+
+// openSession fills opts' defaults, locks the home, opens the log and prints the
+// demo's first line.
+func openSession(opts *Options, title string, rep *Report) (*session, error) {
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Rows <= 0 {
+		opts.Rows = DefaultRows
+	}
+	home, unlock, err := openHome(opts.Home)
+	if err != nil {
+		return nil, err
+	}
+	log, logFile, err := openLog(home)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	s := &session{home: home, log: log, p: &printer{out: opts.Out, rep: rep}, start: time.Now(),
+		close: func() { logFile.Close(); unlock() }}
+	s.p.line("%s: home %s (log: %s)", title, home, filepath.Join(home, "demo.log"))
+	return s, nil
 }
 
 // openLog opens the run's JSON log, home/demo.log, appended to across runs.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	neturl "net/url"
@@ -166,23 +165,13 @@ func (e *NotConvergedError) Error() string {
 // rows; publishes (an append version for the insert-only fact table) and subscribes
 // again; and shows that both subscribers hold what the transform holds.
 func RunFederate(ctx context.Context, opts Options) (rep FederateReport, err error) {
-	if opts.Out == nil {
-		opts.Out = io.Discard
-	}
-	home, unlock, err := openHome(opts.Home)
+	s, err := openSession(&opts, "snaplake demo federate", &Report{})
 	if err != nil {
 		return rep, err
 	}
-	defer unlock()
-	log, logFile, err := openLog(home)
-	if err != nil {
-		return rep, err
-	}
-	defer logFile.Close()
-	p := &printer{out: opts.Out, rep: &Report{}}
+	defer s.close()
+	home, log, p, total := s.home, s.log, s.p, s.start
 	defer func() { rep.Stages = p.rep.Stages }()
-	total := time.Now()
-	p.line("snaplake demo federate: home %s (log: %s)", home, filepath.Join(home, "demo.log"))
 
 	srv, err := startFederateServers(ctx, home, log, p)
 	if err != nil {

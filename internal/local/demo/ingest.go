@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,26 +87,13 @@ type ingestState struct {
 // frequent set at 09:15 (Europe/Berlin); between them a morning's downloads arrive.
 // Then it shows the grants at work with a role-limited query.
 func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) {
-	if opts.Out == nil {
-		opts.Out = io.Discard
-	}
-	if opts.Rows <= 0 {
-		opts.Rows = DefaultRows
-	}
-	home, unlock, err := openHome(opts.Home)
+	s, err := openSession(&opts, "snaplake demo ingest", &Report{})
 	if err != nil {
 		return rep, err
 	}
-	defer unlock()
-	log, logFile, err := openLog(home)
-	if err != nil {
-		return rep, err
-	}
-	defer logFile.Close()
-	p := &printer{out: opts.Out, rep: &Report{}}
+	defer s.close()
+	home, log, p, total := s.home, s.log, s.p, s.start
 	defer func() { rep.Stages = p.rep.Stages }()
-	total := time.Now()
-	p.line("snaplake demo ingest: home %s (log: %s)", home, filepath.Join(home, "demo.log"))
 	srv, err := startServers(ctx, home, log, p)
 	if err != nil {
 		return rep, err
