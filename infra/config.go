@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -340,4 +341,32 @@ func duplicate(list []string, norm func(string) string) string {
 		seen[k] = true
 	}
 	return ""
+}
+
+// contextObject reads a context section that is an object: nil when it is not set.
+// Values from cdk.json arrive as a JSON object, from `-c key=...` as its JSON text.
+// A field not in fields is a *ConfigError naming it (in errs); a value that is no
+// object at all is the one error returned in errs with a nil map.
+func contextObject(key string, v any, fields []string) (m map[string]any, errs []error) {
+	switch t := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		if strings.TrimSpace(t) == "" {
+			return nil, nil
+		}
+		if err := json.Unmarshal([]byte(t), &m); err != nil || m == nil {
+			return nil, []error{&ConfigError{Key: key, Reason: fmt.Sprintf("is not a JSON object (%v)", err)}}
+		}
+	case map[string]any:
+		m = t
+	default:
+		return nil, []error{&ConfigError{Key: key, Reason: fmt.Sprintf("is %T, want an object with %s", v, strings.Join(fields, ", "))}}
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !slices.Contains(fields, k) {
+			errs = append(errs, &ConfigError{Key: key, Field: k, Reason: fmt.Sprintf("unknown field (the fields are %s)", strings.Join(fields, ", "))})
+		}
+	}
+	return m, errs
 }

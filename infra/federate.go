@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
@@ -128,27 +127,11 @@ func parseFederate(v any) (*FederateConfig, []error) {
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, &ConfigError{Key: KeyFederate, Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
-	var m map[string]any
-	switch t := v.(type) {
-	case nil:
-		return nil, nil
-	case string:
-		if strings.TrimSpace(t) == "" {
-			return nil, nil
-		}
-		if err := json.Unmarshal([]byte(t), &m); err != nil || m == nil {
-			return nil, []error{&ConfigError{Key: KeyFederate, Reason: fmt.Sprintf("is not a JSON object (%v)", err)}}
-		}
-	case map[string]any:
-		m = t
-	default:
-		return nil, []error{&ConfigError{Key: KeyFederate, Reason: fmt.Sprintf("is %T, want an object with %s", v, strings.Join(federateFields, ", "))}}
+	m, objErrs := contextObject(KeyFederate, v, federateFields)
+	if m == nil {
+		return nil, objErrs
 	}
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if !slices.Contains(federateFields, k) {
-			fail(k, "unknown field (the fields are %s)", strings.Join(federateFields, ", "))
-		}
-	}
+	errs = append(errs, objErrs...)
 	fc := &FederateConfig{}
 	for _, s := range []struct {
 		field string

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -100,27 +99,11 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, &ConfigError{Key: KeyIngest, Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
-	var m map[string]any
-	switch t := v.(type) {
-	case nil:
-		return nil, nil
-	case string:
-		if strings.TrimSpace(t) == "" {
-			return nil, nil
-		}
-		if err := json.Unmarshal([]byte(t), &m); err != nil || m == nil {
-			return nil, []error{&ConfigError{Key: KeyIngest, Reason: fmt.Sprintf("is not a JSON object (%v)", err)}}
-		}
-	case map[string]any:
-		m = t
-	default:
-		return nil, []error{&ConfigError{Key: KeyIngest, Reason: fmt.Sprintf("is %T, want an object with %s", v, strings.Join(ingestFields, ", "))}}
+	m, objErrs := contextObject(KeyIngest, v, ingestFields)
+	if m == nil {
+		return nil, objErrs
 	}
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if !slices.Contains(ingestFields, k) {
-			fail(k, "unknown field (the fields are %s)", strings.Join(ingestFields, ", "))
-		}
-	}
+	errs = append(errs, objErrs...)
 	str := func(field string) string {
 		s, err := stringValue(m[field])
 		if err != nil {
