@@ -456,24 +456,7 @@ func (x *federateStack) addStateMachines() {
 		{deploy.FnPublish, "FederatePublishStateMachine", "federate-publish", "snaplake Federator publish: each configured table, unloaded when it changed", statemachines.FederatePublish},
 		{deploy.FnSubscribe, "FederateSubscribeStateMachine", "federate-subscribe", "snaplake Federator subscribe: each subscriber and table, loaded when behind", statemachines.FederateSubscribe},
 	} {
-		subs := x.federateSubstitutions(m.fn)
-		if got, want := slices.Sorted(maps.Keys(subs)), statemachines.Placeholders(m.def); !slices.Equal(got, want) {
-			panic(fmt.Sprintf("%s state machine placeholders are %v, the stack substitutes %v", m.workflow, want, got))
-		}
-		lg := x.logGroup(m.id+"Logs", x.stateLogGroupPrefix()+m.workflow)
-		x.machines[m.fn] = awsstepfunctions.NewStateMachine(x.stack, jsii.String(m.id), &awsstepfunctions.StateMachineProps{
-			Comment:                 jsii.String(m.comment),
-			DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(string(m.def))),
-			DefinitionSubstitutions: &subs,
-			StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
-			Role:                    x.machineRole,
-			TracingEnabled:          jsii.Bool(true),
-			Logs: &awsstepfunctions.LogOptions{
-				Destination:          lg,
-				Level:                awsstepfunctions.LogLevel_ALL,
-				IncludeExecutionData: jsii.Bool(true),
-			},
-		})
+		x.machines[m.fn] = x.newStateMachine(m.id, m.id+"Logs", m.workflow, m.comment, m.def, x.federateSubstitutions(m.fn), x.machineRole)
 	}
 	x.suppress(x.machineRole,
 		wildcards("Log delivery (logs:CreateLogDelivery, GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) and X-Ray (PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) support only Resource \"*\"; CDK adds them for logging level ALL and tracing.",

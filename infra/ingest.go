@@ -744,9 +744,6 @@ func (x *ingestStack) ingestSubstitutions() map[string]*string {
 
 func (x *ingestStack) addStateMachine() {
 	subs := x.ingestSubstitutions()
-	if got, want := slices.Sorted(maps.Keys(subs)), statemachines.Placeholders(statemachines.Ingest); !slices.Equal(got, want) {
-		panic(fmt.Sprintf("ingest state machine placeholders are %v, the stack substitutes %v", want, got))
-	}
 	role := x.serviceRole("IngestStateMachineRole", "snaplake ingest workflow", "states.amazonaws.com")
 	x.tagRole(role, deploy.RoleIngestMachine)
 	var fnArns []string
@@ -763,20 +760,8 @@ func (x *ingestStack) addStateMachine() {
 	role.AddToPolicy(statement([]string{"sns:Publish"}, *x.topic.TopicArn()))
 	role.AddToPolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *x.key.KeyArn()))
 
-	lg := x.logGroup("IngestStateMachineLogs", x.stateLogGroupPrefix()+"ingest")
-	x.machine = awsstepfunctions.NewStateMachine(x.stack, jsii.String("IngestStateMachine"), &awsstepfunctions.StateMachineProps{
-		Comment:                 jsii.String("snaplake config-driven ingestion: one run of a set, MySQL to raw/, crawled, granted"),
-		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(string(statemachines.Ingest))),
-		DefinitionSubstitutions: &subs,
-		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
-		Role:                    role,
-		TracingEnabled:          jsii.Bool(true),
-		Logs: &awsstepfunctions.LogOptions{
-			Destination:          lg,
-			Level:                awsstepfunctions.LogLevel_ALL,
-			IncludeExecutionData: jsii.Bool(true),
-		},
-	})
+	x.machine = x.newStateMachine("IngestStateMachine", "IngestStateMachineLogs", "ingest",
+		"snaplake config-driven ingestion: one run of a set, MySQL to raw/, crawled, granted", statemachines.Ingest, subs, role)
 	x.suppress(role,
 		wildcards("Log delivery (logs:CreateLogDelivery, GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) and X-Ray (PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) support only Resource \"*\"; CDK adds them for logging level ALL and tracing.",
 			findingStarResource),

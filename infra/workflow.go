@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
@@ -37,17 +37,6 @@ func (s *snaplake) substitutions() map[string]*string {
 
 func (s *snaplake) addStateMachine() {
 	subs := s.substitutions()
-	// A placeholder added to the definition without a value here would deploy as a
-	// literal "${Name}"; one removed would leave a stale value. Fail the synth instead.
-	var keys []string
-	for k := range subs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	if want := statemachines.Placeholders(statemachines.Export); !slices.Equal(keys, want) {
-		panic(fmt.Sprintf("export state machine placeholders are %v, the stack substitutes %v", want, keys))
-	}
-
 	role := awsiam.NewRole(s.stack, jsii.String("StateMachineRole"), &awsiam.RoleProps{
 		Description: jsii.String("snaplake export workflow"),
 		AssumedBy: awsiam.NewServicePrincipal(jsii.String("states.amazonaws.com"), &awsiam.ServicePrincipalOpts{
@@ -67,20 +56,8 @@ func (s *snaplake) addStateMachine() {
 	// Publishing to a KMS-encrypted topic needs the publisher to use the key.
 	role.AddToPolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *s.key.KeyArn()))
 
-	lg := s.logGroup("StateMachineLogs", s.stateLogGroupPrefix()+"export")
-	s.stateMachine = awsstepfunctions.NewStateMachine(s.stack, jsii.String("ExportStateMachine"), &awsstepfunctions.StateMachineProps{
-		Comment:                 jsii.String("snaplake nightly export: RDS snapshot to Parquet in S3, relocated, crawled, queried with Athena"),
-		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(string(statemachines.Export))),
-		DefinitionSubstitutions: &subs,
-		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
-		Role:                    role,
-		TracingEnabled:          jsii.Bool(true),
-		Logs: &awsstepfunctions.LogOptions{
-			Destination:          lg,
-			Level:                awsstepfunctions.LogLevel_ALL,
-			IncludeExecutionData: jsii.Bool(true),
-		},
-	})
+	s.stateMachine = s.newStateMachine("ExportStateMachine", "StateMachineLogs", "export",
+		"snaplake nightly export: RDS snapshot to Parquet in S3, relocated, crawled, queried with Athena", statemachines.Export, subs, role)
 	// The resume function answers this state machine's task tokens. The IAM Service
 	// Authorization Reference lists no resource type for SendTask*, but Step Functions
 	// authorizes them against the state machine that issued the token (its
@@ -169,4 +146,28 @@ func ruleID(pattern string) string {
 		out = append(out, r)
 	}
 	return string(out) + "Rule"
+}
+
+// newStateMachine is how the stack deploys every workflow: the embedded definition
+// with its substitutions (a placeholder without a value, or a value without a
+// placeholder, fails the synth: it would deploy as a literal "${Name}" or go stale),
+// standard, traced, and logging every execution with its data to an encrypted log
+// group of its own (logID, /aws/vendedlogs/.../<workflow>).
+func (s *snaplake) newStateMachine(id, logID, workflow, comment string, def []byte, subs map[string]*string, role awsiam.IRole) awsstepfunctions.StateMachine {
+	if got, want := slices.Sorted(maps.Keys(subs)), statemachines.Placeholders(def); !slices.Equal(got, want) {
+		panic(fmt.Sprintf("%s state machine placeholders are %v, the stack substitutes %v", workflow, want, got))
+	}
+	return awsstepfunctions.NewStateMachine(s.stack, jsii.String(id), &awsstepfunctions.StateMachineProps{
+		Comment:                 jsii.String(comment),
+		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(string(def))),
+		DefinitionSubstitutions: &subs,
+		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
+		Role:                    role,
+		TracingEnabled:          jsii.Bool(true),
+		Logs: &awsstepfunctions.LogOptions{
+			Destination:          s.logGroup(logID, s.stateLogGroupPrefix()+workflow),
+			Level:                awsstepfunctions.LogLevel_ALL,
+			IncludeExecutionData: jsii.Bool(true),
+		},
+	})
 }
