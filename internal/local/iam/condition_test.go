@@ -68,6 +68,8 @@ func TestConditions(t *testing.T) {
 		{"ArnLike star stays in its component", `{"ArnLike":{"k":"arn:aws:lambda:*:000000000000:function:f"}}`, one("arn:aws:lambda:eu-west-1:x:000000000000:function:f"), false},
 		{"ArnLike short pattern is a whole-string match", `{"ArnLike":{"k":"arn:aws:*:function:f"}}`, one("arn:aws:lambda:eu-west-1:000000000000:function:f"), true},
 		{"ArnLike resource keeps colons", `{"ArnLike":{"k":"arn:aws:rds:*:*:snapshot:*"}}`, one("arn:aws:rds:eu-west-1:000000000000:snapshot:rds:db-1"), true},
+		{"ArnLike mid-segment star stays in its segment", `{"ArnLike":{"k":"arn:aws:logs:*:*:log-group:f*x"}}`, one("arn:aws:logs:eu-west-1:000000000000:log-group:f:x"), false},
+		{"ArnLike segment-final star crosses colons", `{"ArnLike":{"k":"arn:aws:logs:*:*:log-group:f*"}}`, one("arn:aws:logs:eu-west-1:000000000000:log-group:f:log-stream:x"), true},
 		{"ArnLike case-sensitive", `{"ArnLike":{"k":"arn:aws:s3:::B"}}`, one("arn:aws:s3:::b"), false},
 		{"ArnLike non-ARN value", `{"ArnLike":{"k":"arn:aws:s3:::*"}}`, one("bucket"), false},
 		{"ArnLike bare star", `{"ArnLike":{"k":"*"}}`, one("arn:aws:s3:::b"), true},

@@ -162,7 +162,7 @@ func (s *statement) matches(r evalRequest) bool {
 	}
 	resourceIn := false
 	for _, p := range s.resources {
-		if p.matchGlob(r.resource, r.keys) {
+		if p.matchResource(r.resource, r.keys) {
 			resourceIn = true
 			break
 		}

@@ -67,6 +67,19 @@ func TestResourceMatching(t *testing.T) {
 		{"arn:aws:s3:::b/**", "arn:aws:s3:::b/", Allow},
 		{"arn:aws:s3:::b/é?", "arn:aws:s3:::b/éa", Allow}, // '?' is one character, not one byte
 		{"", "arn:aws:s3:::b/k", ImplicitDeny},
+		// IAM: "You can use wildcard characters (* and ?) within the individual segments
+		// of an ARN (the parts separated by colons)"; only a '*' that is the last
+		// character of a segment "can expand to match beyond the colon boundaries".
+		{"arn:aws:dynamodb:us*3:table/x", "arn:aws:dynamodb:us:east:3:table/x", ImplicitDeny},
+		{"arn:aws:dynamodb:us*3:000000000000:table/x", "arn:aws:dynamodb:us-east-3:000000000000:table/x", Allow},
+		{"arn:aws:dynamodb:us*3:000000000000:table/x", "arn:aws:dynamodb:us-east:1:3:000000000000:table/x", ImplicitDeny},
+		{"arn:aws:logs:*:*:log-group:/aws/lambda/f*x", "arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/f:x", ImplicitDeny},
+		{"arn:aws:logs:*:*:log-group:/aws/lambda/f*x", "arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/f/a/x", Allow},
+		{"arn:aws:logs:*:*:log-group:/aws/lambda/f*", "arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/f:log-stream:x", Allow},
+		{"arn:aws:logs:*:*:log-group:f*:*", "arn:aws:logs:eu-west-1:000000000000:log-group:f:x:log-stream:y", Allow},
+		{"arn:aws:s3:::b*k", "arn:aws:s3:::b/a:b/k", ImplicitDeny},
+		// A segment-final '*' before a later mid-segment one: the first must take the colons.
+		{"arn:aws:rds:*:snap*x", "arn:aws:rds:eu-west-1:000000000000:snapshot:rds:snap1x", Allow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern+"/"+tt.resource, func(t *testing.T) {

@@ -157,10 +157,22 @@ func literal(toks []token) string {
 }
 
 // matchGlob reports whether s matches the whole pattern. '*' crosses every
-// character, '/' and ':' included, which is how IAM matches Action and Resource.
+// character, '/' and ':' included, which is how IAM matches Action and StringLike.
 func (p pattern) matchGlob(s string, ctx requestKeys) bool {
 	toks, ok := p.resolve(ctx)
 	return ok && globMatch(toks, []rune(s))
+}
+
+// matchResource is the Resource/NotResource match: IAM lets wildcards stand
+// "within the individual segments of an ARN (the parts separated by colons)", and
+// only a '*' that is "the last character of a resource ARN segment ... can expand
+// to match beyond the colon boundaries" (IAM JSON policy elements: Resource). So a
+// '*' followed by more of its segment (arn:aws:dynamodb:us*3:...) never matches a
+// ':', while a segment-final one (arn:aws:s3:::b*, ...:snapshot:*) matches
+// anything, '/' and ':' included.
+func (p pattern) matchResource(s string, ctx requestKeys) bool {
+	toks, ok := p.resolve(ctx)
+	return ok && segmentGlobMatch(toks, []rune(s))
 }
 
 // matchLiteral reports whether s equals the pattern (no wildcards), optionally
@@ -195,7 +207,9 @@ func (p pattern) matchARN(s string, ctx requestKeys) bool {
 		return false
 	}
 	for i := range pparts {
-		if !globMatch(pparts[i], []rune(sparts[i])) {
+		// The sixth component (the resource) may hold colons of its own; a '*'
+		// in it follows the same segment rule as the Resource element.
+		if !segmentGlobMatch(pparts[i], []rune(sparts[i])) {
 			return false
 		}
 	}
@@ -242,4 +256,58 @@ func globMatch(p []token, s []rune) bool {
 		pi++
 	}
 	return pi == len(p)
+}
+
+// segmentGlobMatch is globMatch for ARNs: a '*' that is not the last token of
+// its colon-delimited segment (the next token is neither a literal ':' nor the end)
+// does not match ':'. A single backtrack point is not enough once some stars may
+// not cross a colon (an earlier, segment-final '*' may have to take it), so this
+// runs the pattern as an NFA: the set of pattern positions reachable after each
+// character, O(len(p)·len(s)).
+func segmentGlobMatch(p []token, s []rune) bool {
+	crosses := make([]bool, len(p)) // per '*': may it match ':'?
+	for i, t := range p {
+		if t.kind == tokStar {
+			crosses[i] = i+1 == len(p) || (p[i+1].kind == tokLit && p[i+1].r == ':')
+		}
+	}
+	cur := make([]bool, len(p)+1)
+	next := make([]bool, len(p)+1)
+	// closure adds the positions reachable without consuming: past any '*'.
+	closure := func(set []bool) {
+		for i := 0; i < len(p); i++ {
+			if set[i] && p[i].kind == tokStar {
+				set[i+1] = true
+			}
+		}
+	}
+	cur[0] = true
+	closure(cur)
+	for _, c := range s {
+		clear(next)
+		alive := false
+		for i := 0; i < len(p); i++ {
+			if !cur[i] {
+				continue
+			}
+			switch t := p[i]; t.kind {
+			case tokStar:
+				if c != ':' || crosses[i] {
+					next[i], alive = true, true
+				}
+			case tokQuestion:
+				next[i+1], alive = true, true
+			default:
+				if t.r == c {
+					next[i+1], alive = true, true
+				}
+			}
+		}
+		if !alive {
+			return false
+		}
+		closure(next)
+		cur, next = next, cur
+	}
+	return cur[len(p)]
 }

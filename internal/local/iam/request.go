@@ -14,6 +14,9 @@
 //   - A Principal or NotPrincipal element is an error: IAM rejects it in an
 //     identity policy, and it usually means a trust policy was passed by mistake.
 //   - A statement without Resource/NotResource is an error, as in IAM.
+//   - In Resource, NotResource and ArnLike, a '*' followed by more of its
+//     colon-delimited ARN segment does not match ':'; a segment-final '*' matches
+//     anything (see matchResource).
 //   - Actions the Service Authorization Reference lists without a resource type
 //     (see NoResourceType) are evaluated against the resource "*".
 //   - A condition key that is absent from Request.Context, or present with no
