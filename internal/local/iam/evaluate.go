@@ -1,6 +1,7 @@
 package iam
 
 import (
+	_ "embed"
 	"fmt"
 	"strings"
 )
@@ -30,54 +31,29 @@ func (d Decision) String() string {
 	return fmt.Sprintf("Decision(%d)", uint8(d))
 }
 
-// noResourceTypeActions lists actions whose row in the Service Authorization
-// Reference has an empty "Resource types" column.
+// wildcardOnlyFile lists the actions whose row in the Service Authorization
+// Reference has an empty "Resource types" column, one service:Action a line. It
+// is generated from a pinned copy of the Reference (`make iam-data`), never
+// written by hand: the Reference changes (rds:StartExportTask gained optional
+// resource types), and a stale entry evaluates a scoped Allow or Deny wrongly.
+// TestWildcardOnlyActionsMatchIAMData fails when it is stale.
 //
-// IAM Service Authorization Reference: empty Resource types column means Resource "*".
 // Such an action is authorized against the resource "*" whatever ARN the call
-// names, so only a statement whose Resource matches the literal "*" can allow it:
-// a statement scoped to arn:aws:rds:...:snapshot:* does NOT allow
-// rds:StartExportTask, and the call fails on AWS although the ARN looks covered.
-//
-// Add to this table only from the Reference, never by guess, since a wrong
-// entry denies calls that AWS allows.
-var noResourceTypeActions = []string{
-	"rds:DescribeExportTasks",
-	"rds:StartExportTask",
-	"xray:PutTraceSegments",
-	"xray:PutTelemetryRecords",
-	"xray:GetSamplingRules",
-	"xray:GetSamplingTargets",
-	"logs:CreateLogDelivery",
-	"logs:GetLogDelivery",
-	"logs:UpdateLogDelivery",
-	"logs:DeleteLogDelivery",
-	"logs:ListLogDeliveries",
-	"logs:PutResourcePolicy",
-	"logs:DescribeResourcePolicies",
-	"logs:DescribeLogGroups",
-	"cloudwatch:PutMetricData",
-	"cloudwatch:GetMetricData",
-	"cloudwatch:ListMetrics",
-	"cloudwatch:GetMetricStatistics",
-	"s3:ListAllMyBuckets",
-	"kms:CreateKey",
-	"kms:ListKeys",
-	"kms:ListAliases",
-	"lambda:ListFunctions",
-	"sqs:ListQueues",
-	"sns:ListTopics",
-	"states:ListStateMachines",
-	"secretsmanager:ListSecrets",
-	"secretsmanager:GetRandomPassword",
-	"ssm:DescribeParameters",
-}
+// names, so only a statement whose Resource matches the literal "*" can allow
+// (or deny) it: a statement scoped to arn:aws:lakeformation:... does NOT allow
+// lakeformation:GetDataAccess.
+const wildcardOnlyFile = "wildcard_only_actions.txt"
 
-// noResourceType is noResourceTypeActions keyed by lower-case name.
+//go:embed wildcard_only_actions.txt
+var wildcardOnlyTable []byte
+
+// noResourceType is the table keyed by lower-case name.
 var noResourceType = func() map[string]bool {
-	m := make(map[string]bool, len(noResourceTypeActions))
-	for _, a := range noResourceTypeActions {
-		m[strings.ToLower(a)] = true
+	m := make(map[string]bool, 8192)
+	for _, line := range strings.Split(string(wildcardOnlyTable), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			m[strings.ToLower(line)] = true
+		}
 	}
 	return m
 }()

@@ -162,52 +162,59 @@ func TestEvaluateStatementsAndPolicies(t *testing.T) {
 }
 
 func TestNoResourceType(t *testing.T) {
+	// Facts of the Service Authorization Reference the offline run depends on;
+	// the table itself is generated (TestWildcardOnlyActionsMatchIAMData).
 	required := []string{
-		"rds:DescribeExportTasks", "rds:StartExportTask",
+		"lakeformation:GetDataAccess", "lakeformation:BatchGrantPermissions", "lakeformation:ListPermissions",
+		"lakeformation:GrantPermissions", "lakeformation:RevokePermissions", "lakeformation:BatchRevokePermissions",
+		"lakeformation:GetDataLakeSettings", "lakeformation:RegisterResource",
 		"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
 		"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
 		"logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
-		"cloudwatch:PutMetricData",
+		"cloudwatch:GetMetricStatistics", "cloudwatch:ListDashboards", "cloudwatch:DescribeAlarmsForMetric",
+		"s3:ListAllMyBuckets", "kms:CreateKey", "kms:ListKeys", "sns:ListTopics", "states:ListStateMachines",
+		"secretsmanager:GetRandomPassword",
 	}
 	for _, a := range required {
 		if !NoResourceType(a) {
 			t.Errorf("NoResourceType(%q) = false", a)
 		}
 	}
-	for _, a := range []string{"RDS:STARTEXPORTTASK", "rds:startexporttask", "Xray:PutTraceSegments"} {
+	for _, a := range []string{"LAKEFORMATION:GETDATAACCESS", "lakeformation:getdataaccess", "Xray:PutTraceSegments"} {
 		if !NoResourceType(a) {
 			t.Errorf("NoResourceType(%q) = false; the lookup must ignore case", a)
 		}
 	}
-	for _, a := range []string{"iam:SimulatePrincipalPolicy", "rds:DescribeDBSnapshots", "s3:GetObject", "logs:PutLogEvents", "rds:StartExportTasks", ""} {
+	// rds:StartExportTask and rds:DescribeExportTasks have optional resource types
+	// (cluster, cluster-snapshot, snapshot) in the current Reference.
+	for _, a := range []string{"rds:StartExportTask", "rds:DescribeExportTasks", "iam:SimulatePrincipalPolicy", "rds:DescribeDBSnapshots", "s3:GetObject", "logs:PutLogEvents", "rds:StartExportTasks", "", "# Actions whose row"} {
 		if NoResourceType(a) {
 			t.Errorf("NoResourceType(%q) = true", a)
 		}
 	}
-	seen := map[string]bool{}
-	for _, a := range noResourceTypeActions {
-		if seen[a] {
-			t.Errorf("%s is listed twice", a)
-		}
-		seen[a] = true
-	}
 
 	const snapshot = "arn:aws:rds:eu-west-1:000000000000:snapshot:rds:db-2024-01-01"
+	const lakeTable = "arn:aws:glue:eu-west-1:000000000000:table/raw_db/orders"
 	tests := []struct {
 		name, action, resource string
 		policy                 string
 		want                   Decision
 	}{
-		{"scoped statement does not allow", "rds:StartExportTask", snapshot, allow("rds:StartExportTask", "arn:aws:rds:*:*:snapshot:*"), ImplicitDeny},
-		{"exact ARN does not allow", "rds:StartExportTask", snapshot, allow("rds:StartExportTask", snapshot), ImplicitDeny},
-		{"arn:* does not allow", "rds:StartExportTask", snapshot, allow("rds:*", "arn:*"), ImplicitDeny},
-		{"star allows", "rds:StartExportTask", snapshot, allow("rds:StartExportTask", "*"), Allow},
-		{"star allows with any case of action", "RDS:startExportTask", snapshot, allow("rds:StartExportTask", "*"), Allow},
+		// An action with (optional) resource types is authorized on the ARN it names.
+		{"scoped statement allows StartExportTask", "rds:StartExportTask", snapshot, allow("rds:StartExportTask", "arn:aws:rds:*:*:snapshot:*"), Allow},
+		{"scoped deny denies StartExportTask", "rds:StartExportTask", snapshot, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds:*","Resource":"*"},{"Effect":"Deny","Action":"rds:StartExportTask","Resource":"arn:aws:rds:*:*:snapshot:*"}]}`, ExplicitDeny},
+		{"other snapshot does not allow", "rds:StartExportTask", snapshot, allow("rds:StartExportTask", "arn:aws:rds:*:*:snapshot:other"), ImplicitDeny},
+		// An action without resource types is authorized against "*" only.
+		{"scoped statement does not allow", "lakeformation:GetDataAccess", lakeTable, allow("lakeformation:GetDataAccess", "arn:aws:glue:*:*:table/*"), ImplicitDeny},
+		{"exact ARN does not allow", "lakeformation:GetDataAccess", lakeTable, allow("lakeformation:GetDataAccess", lakeTable), ImplicitDeny},
+		{"arn:* does not allow", "lakeformation:GetDataAccess", lakeTable, allow("lakeformation:*", "arn:*"), ImplicitDeny},
+		{"star allows", "lakeformation:GetDataAccess", lakeTable, allow("lakeformation:GetDataAccess", "*"), Allow},
+		{"star allows with any case of action", "LakeFormation:getDataAccess", lakeTable, allow("lakeformation:GetDataAccess", "*"), Allow},
 		{"star allows an empty resource", "xray:PutTraceSegments", "", allow("xray:PutTraceSegments", "*"), Allow},
 		{"scoped log group does not allow DescribeLogGroups", "logs:DescribeLogGroups", "arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/f", allow("logs:*", "arn:aws:logs:*:*:log-group:*"), ImplicitDeny},
-		{"PutMetricData needs star", "cloudwatch:PutMetricData", "arn:aws:cloudwatch:eu-west-1:000000000000:metric/x", allow("cloudwatch:PutMetricData", "arn:aws:cloudwatch:*"), ImplicitDeny},
-		{"deny scoped to ARN does not deny", "rds:StartExportTask", snapshot, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds:*","Resource":"*"},{"Effect":"Deny","Action":"rds:StartExportTask","Resource":"` + snapshot + `"}]}`, Allow},
-		{"NotResource with an ARN covers star", "rds:StartExportTask", snapshot, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds:StartExportTask","NotResource":"arn:aws:s3:::x"}]}`, Allow},
+		{"GetMetricStatistics needs star", "cloudwatch:GetMetricStatistics", "arn:aws:cloudwatch:eu-west-1:000000000000:metric/x", allow("cloudwatch:GetMetricStatistics", "arn:aws:cloudwatch:*"), ImplicitDeny},
+		{"deny scoped to ARN does not deny", "lakeformation:GetDataAccess", lakeTable, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"lakeformation:*","Resource":"*"},{"Effect":"Deny","Action":"lakeformation:GetDataAccess","Resource":"` + lakeTable + `"}]}`, Allow},
+		{"NotResource with an ARN covers star", "lakeformation:GetDataAccess", lakeTable, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"lakeformation:GetDataAccess","NotResource":"arn:aws:s3:::x"}]}`, Allow},
 		{"ordinary action keeps its ARN", "rds:DescribeDBSnapshots", snapshot, allow("rds:DescribeDBSnapshots", "arn:aws:rds:*:*:snapshot:*"), Allow},
 	}
 	for _, tt := range tests {
