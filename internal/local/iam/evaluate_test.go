@@ -193,8 +193,20 @@ func TestNoResourceType(t *testing.T) {
 		}
 	}
 
+	// Every override must still be needed: the Reference lists the action without
+	// resource types, else the override is stale.
+	for a := range resourceLevelDespiteReference {
+		if !inReference(a) {
+			t.Errorf("%s is in resourceLevelDespiteReference but the Reference gives it resource types now: remove the override", a)
+		}
+		if NoResourceType(a) {
+			t.Errorf("NoResourceType(%q) = true despite its override", a)
+		}
+	}
+
 	const snapshot = "arn:aws:rds:eu-west-1:000000000000:snapshot:rds:db-2024-01-01"
 	const lakeTable = "arn:aws:glue:eu-west-1:000000000000:table/raw_db/orders"
+	const machine = "arn:aws:states:eu-west-1:000000000000:stateMachine:m"
 	tests := []struct {
 		name, action, resource string
 		policy                 string
@@ -216,6 +228,8 @@ func TestNoResourceType(t *testing.T) {
 		{"deny scoped to ARN does not deny", "lakeformation:GetDataAccess", lakeTable, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"lakeformation:*","Resource":"*"},{"Effect":"Deny","Action":"lakeformation:GetDataAccess","Resource":"` + lakeTable + `"}]}`, Allow},
 		{"NotResource with an ARN covers star", "lakeformation:GetDataAccess", lakeTable, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"lakeformation:GetDataAccess","NotResource":"arn:aws:s3:::x"}]}`, Allow},
 		{"ordinary action keeps its ARN", "rds:DescribeDBSnapshots", snapshot, allow("rds:DescribeDBSnapshots", "arn:aws:rds:*:*:snapshot:*"), Allow},
+		{"task response scoped to its state machine", "states:SendTaskSuccess", machine, allow("states:SendTaskSuccess", machine), Allow},
+		{"task response of another state machine", "states:SendTaskSuccess", machine, allow("states:SendTaskSuccess", machine+"-other"), ImplicitDeny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
