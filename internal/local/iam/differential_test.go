@@ -257,13 +257,22 @@ func contractValues(t *testing.T, c *contract.Contract) doctor.Values {
 	for name, r := range c.Roles {
 		v.Roles[name] = r.Arn
 	}
-	ctx := contract.Context()
-	for _, x := range ctx["snaplake:dbInstanceIds"].([]any) {
-		v.Instances = append(v.Instances, x.(string))
+	strs := func(key string) []string {
+		list, ok := contract.Context()[key].([]any)
+		if !ok {
+			t.Fatalf("the offline context has no list %s", key)
+		}
+		var out []string
+		for _, x := range list {
+			s, ok := x.(string)
+			if !ok {
+				t.Fatalf("the offline context's %s holds %v, not a string", key, x)
+			}
+			out = append(out, s)
+		}
+		return out
 	}
-	for _, x := range ctx["snaplake:databases"].([]any) {
-		v.Databases = append(v.Databases, x.(string))
-	}
+	v.Instances, v.Databases = strs("snaplake:dbInstanceIds"), strs("snaplake:databases")
 	if c.Ingest != nil {
 		v.IngestStateMachine, v.IngestDatabase = c.Ingest.StateMachineArn, c.Ingest.Database
 		v.IngestSecret = c.Functions[deploy.FnReconfigure].Environment[deploy.EnvSecretArn]
