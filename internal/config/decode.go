@@ -49,6 +49,10 @@ func parse(name string, data []byte, out any, validate bool) error {
 			}
 			continue
 		}
+		setLocator(v.Field(fld.index), func(path []string) (string, int, int) {
+			at := locate(key, val, path)
+			return d.file, at.Line, at.Column
+		})
 		if validate {
 			for _, p := range validateSection(fld.name, v.Field(fld.index)) {
 				at := locate(key, val, p.path)
@@ -57,6 +61,29 @@ func parse(name string, data []byte, out any, validate bool) error {
 		}
 	}
 	return d.err()
+}
+
+// setLocator hands a section (held in v, a field of a struct of sections) the place
+// of its fields, if it has a method SetLocator(F) with F a func([]string) (string,
+// int, int) type of its own package (which does not import config): the problems it
+// finds after loading (against a database, say) then name the file and line as the
+// loader's do.
+func setLocator(v reflect.Value, locate func([]string) (string, int, int)) {
+	if v.Kind() == reflect.Pointer && v.IsNil() {
+		return
+	}
+	if v.Kind() != reflect.Pointer && v.CanAddr() {
+		v = v.Addr()
+	}
+	m := v.MethodByName("SetLocator")
+	if !m.IsValid() || m.Type().NumIn() != 1 {
+		return
+	}
+	in := m.Type().In(0)
+	if in.Kind() != reflect.Func || !reflect.TypeOf(locate).ConvertibleTo(in) {
+		return
+	}
+	m.Call([]reflect.Value{reflect.ValueOf(locate).Convert(in)})
 }
 
 type decoder struct {

@@ -20,6 +20,9 @@ type Config struct {
 	Defaults TableConfig `yaml:"defaults,omitempty" json:"defaults,omitempty"`
 	// Access are the Lake Formation grants: who may read what.
 	Access []Access `yaml:"access,omitempty" json:"access,omitempty"`
+
+	// locate places a field in the file the section was read from (SetLocator).
+	locate Locator
 }
 
 // Source is the source database.

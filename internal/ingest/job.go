@@ -103,6 +103,9 @@ type JobTable struct {
 	Folder string `json:"folder"`
 	// Result is the key prefix of the table's TableResult.
 	Result string `json:"result"`
+	// Columns are the columns the job reads, in this order, each written under its
+	// lake name; a column the table gained since the plan waits for the next run.
+	Columns []ColumnName `json:"columns"`
 }
 
 // Job returns the file the job of this plan's run reads.
@@ -111,7 +114,7 @@ func (p Plan) Job(run, bucket string) JobPlan {
 	for _, t := range p.Tables {
 		j.Tables = append(j.Tables, JobTable{
 			Source: t.Source, Lake: t.Lake, Mode: t.Mode, Column: t.Column, From: t.From,
-			Folder: t.Folder(run), Result: ResultPrefix(run, t.Lake),
+			Folder: t.Folder(run), Result: ResultPrefix(run, t.Lake), Columns: t.Columns,
 		})
 	}
 	return j

@@ -94,3 +94,46 @@ func LakeNames(sources []string, kept map[string]string) (map[string]string, err
 	}
 	return out, nil
 }
+
+// ColumnName is one column of a loaded table: its name in the source and in the lake
+// (the Parquet files, the catalog, Athena).
+type ColumnName struct {
+	Source string `json:"source"`
+	Lake   string `json:"lake"`
+}
+
+// ColumnCollisionError says two columns of a table normalize to one lake name.
+// Unlike tables, columns get no hash suffix: a column's name is what analysts type,
+// and a suffix that depends on which of two columns came first is not one they can
+// guess. The table is refused until one column is renamed in the source.
+type ColumnCollisionError struct {
+	Table   string
+	Columns [2]string // the source names, in table order
+	Name    string    // the lake name both normalize to
+}
+
+func (e *ColumnCollisionError) Error() string {
+	return fmt.Sprintf("table %q: columns %q and %q both normalize to the lake column %q, which Athena could not tell apart: rename one of them in the source, or leave the table out of the set",
+		e.Table, e.Columns[0], e.Columns[1], e.Name)
+}
+
+// LakeColumns maps the columns of table (in table order) to their lake names with
+// NormalizeName, the mapping of table names: "order date" -> "order_date", "x.y" ->
+// "x_y", "naïve" -> "na_ve", "CamelCase" -> "camelcase", "2fa" -> "t_2fa". Glue keeps
+// column names in lower case and Athena reads them so; any other character than
+// a-z, 0-9 and _ needs quoting in every query, and some (a "." or ",") break the
+// crawler's and Spark's handling of the files. Two columns with one lake name are a
+// *ColumnCollisionError naming both.
+func LakeColumns(table string, columns []string) ([]ColumnName, error) {
+	out := make([]ColumnName, len(columns))
+	first := make(map[string]string, len(columns)) // lake name -> source
+	for i, c := range columns {
+		n := NormalizeName(c)
+		if prev, taken := first[n]; taken {
+			return nil, &ColumnCollisionError{Table: table, Columns: [2]string{prev, c}, Name: n}
+		}
+		first[n] = c
+		out[i] = ColumnName{Source: c, Lake: n}
+	}
+	return out, nil
+}

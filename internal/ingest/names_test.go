@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"errors"
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -88,5 +90,52 @@ func TestLakeNames(t *testing.T) {
 	// A corrupt state that gives two tables one name is refused.
 	if _, err := LakeNames([]string{"a", "b"}, map[string]string{"a": "x", "b": "x"}); err == nil {
 		t.Error("two tables with one kept name: no error")
+	}
+}
+
+// Item 14 of issue 12: ingested column names went into Parquet unchanged while table
+// names were normalized. Columns now take the same mapping, and the plan shows it.
+func TestPlanNormalizesColumnNames(t *testing.T) {
+	odd := Table{Name: "Odd Names", Columns: []Column{
+		col("id", "bigint"), col("order date", "datetime"), col("x.y", "int"), col("a,b", "varchar"),
+		col("naïve", "varchar"), col("CamelCase", "int"), col("2fa", "tinyint"),
+	}, PrimaryKey: []string{"id"}, AutoIncrement: "id"}
+	p := plan(t, shopConfig(), SetDaily, "2026-03-30T00:00:00Z", append(shop(), odd), State{})
+	pt := planned(p)["Odd Names"]
+	want := []ColumnName{{"id", "id"}, {"order date", "order_date"}, {"x.y", "x_y"}, {"a,b", "a_b"},
+		{"naïve", "na_ve"}, {"CamelCase", "camelcase"}, {"2fa", "t_2fa"}}
+	if !slices.Equal(pt.Columns, want) {
+		t.Errorf("columns of %q: %v, want %v", odd.Name, pt.Columns, want)
+	}
+	for _, c := range pt.Columns {
+		if c.Lake != NormalizeName(c.Source) || !lakeName.MatchString(c.Lake) {
+			t.Errorf("column %q -> %q: not NormalizeName's Athena name", c.Source, c.Lake)
+		}
+	}
+	// The job reads exactly the plan's mapping.
+	for _, jt := range p.Job("20260330T000000Z-daily", "lake").Tables {
+		if jt.Source == odd.Name && !slices.Equal(jt.Columns, want) {
+			t.Errorf("job table columns %v, want %v", jt.Columns, want)
+		}
+	}
+}
+
+// Two columns that normalize to one name are refused, naming both: one would hide
+// the other in Athena.
+func TestPlanRefusesColumnCollisions(t *testing.T) {
+	clash := Table{Name: "clash", Columns: []Column{col("id", "bigint"), col("Order Date", "date"), col("order_date", "date")}, PrimaryKey: []string{"id"}, AutoIncrement: "id"}
+	_, err := PlanRun(shopConfig(), SetDaily, utc("2026-03-30T00:00:00Z"), append(shop(), clash), State{})
+	var ce *ColumnCollisionError
+	if !errors.As(err, &ce) || ce.Table != "clash" || ce.Columns != [2]string{"Order Date", "order_date"} || ce.Name != "order_date" {
+		t.Fatalf("PlanRun = %v, want a *ColumnCollisionError naming clash, \"Order Date\" and \"order_date\"", err)
+	}
+	for _, s := range []string{`"Order Date"`, `"order_date"`, `"clash"`} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%q does not name %s", err, s)
+		}
+	}
+	// A set that does not load the table is not refused for it.
+	if _, err := PlanRun(shopConfig(), SetFrequent, utc("2026-03-30T10:00:00Z"), append(shop(), clash), State{}); err != nil {
+		t.Errorf("frequent (without clash): %v", err)
 	}
 }

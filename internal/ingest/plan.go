@@ -97,6 +97,9 @@ type PlannedTable struct {
 	// Destination is the table's folder in the bucket: raw/<database>/<table>/.
 	Destination   string `json:"destination"`
 	CrawlerTarget string `json:"crawlerTarget,omitempty"`
+	// Columns are the table's columns in table order, each with its lake name
+	// (LakeColumns): the files, the catalog and Athena use the lake names.
+	Columns []ColumnName `json:"columns"`
 }
 
 // SkippedTable is a table of the set that this run does not load.
@@ -124,6 +127,7 @@ func CatalogDatabase(source string) string { return "raw_" + NormalizeName(sourc
 // new table joins the next run of a set listing "all", and a dropped one leaves.
 func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (Plan, error) {
 	if errs := c.Validate(); len(errs) > 0 {
+		c.place(errs)
 		return Plan{}, fmt.Errorf("the ingest config is not valid: %w", errors.Join(errs...))
 	}
 	s, ok := c.Set(set)
@@ -157,6 +161,7 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 		loads[tables[i].Name] = l
 	}
 	if len(errs) > 0 {
+		c.place(errs)
 		return Plan{}, fmt.Errorf("the ingest config does not fit database %q: %w", c.Source.Database, errors.Join(errs...))
 	}
 
@@ -184,6 +189,11 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 		}
 	}
 
+	byName := make(map[string]*Table, len(tables))
+	for i := range tables {
+		byName[tables[i].Name] = &tables[i]
+	}
+	var collisions []error
 	members := slices.Sorted(slices.Values(names))
 	if !slices.Equal(s.Tables, []string{AllTables}) {
 		members = slices.Sorted(slices.Values(s.Tables))
@@ -199,6 +209,11 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 			continue
 		}
 		l := loads[n]
+		cols, err := LakeColumns(n, byName[n].columnNames())
+		if err != nil {
+			collisions = append(collisions, err)
+			continue
+		}
 		pt := PlannedTable{
 			Source:      n,
 			Lake:        lake[n],
@@ -207,6 +222,7 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 			Reason:      l.reason,
 			Replace:     true,
 			Destination: RawPrefix + p.LakeDatabase + "/" + lake[n] + "/",
+			Columns:     cols,
 		}
 		if l.mode == ModeIncremental {
 			switch {
@@ -220,6 +236,9 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 			}
 		}
 		p.Tables = append(p.Tables, pt)
+	}
+	if len(collisions) > 0 {
+		return Plan{}, fmt.Errorf("the tables of set %s have columns that cannot be told apart in the lake: %w", set, errors.Join(collisions...))
 	}
 	return p, nil
 }

@@ -26,12 +26,54 @@ type FieldError struct {
 	Problem string
 	// Err is ErrUnknownTable or ErrUnknownColumn where that is the problem, else nil.
 	Err error
+	// File, Line and Column place the field in the file the config was read from,
+	// for the errors found after loading (PlanRun's, against the source's tables);
+	// empty and 0 for a config built in Go. The loader places its own errors itself.
+	File         string
+	Line, Column int
 }
 
 // FieldPath is the field's path relative to the ingest section.
 func (e *FieldError) FieldPath() []string { return e.Path }
 
-func (e *FieldError) Error() string { return FormatPath(e.Path) + ": " + e.Problem }
+// Error reads like the config loader's errors: snaplake.yaml:11:5: ingest.tables.x: ...
+func (e *FieldError) Error() string {
+	at := ""
+	if e.File != "" {
+		at = e.File + ":"
+		if e.Line > 0 {
+			at += strconv.Itoa(e.Line) + ":"
+			if e.Column > 0 {
+				at += strconv.Itoa(e.Column) + ":"
+			}
+		}
+		at += " "
+	}
+	return at + FormatPath(e.Path) + ": " + e.Problem
+}
+
+// Locator finds where the field at path (relative to the ingest section) is written:
+// the file's name, and the 1-based line and column of the field or of its nearest
+// enclosing field that is written there.
+type Locator func(path []string) (file string, line, column int)
+
+// SetLocator is called by the config loader with the place of the section's fields,
+// so that the problems found later, against the source's tables, name the file and
+// line as the loader's own do. nil forgets it.
+func (c *Config) SetLocator(l Locator) { c.locate = l }
+
+// place sets the file and line of every *FieldError in errs.
+func (c Config) place(errs []error) {
+	if c.locate == nil {
+		return
+	}
+	for _, err := range errs {
+		var fe *FieldError
+		if errors.As(err, &fe) && fe.File == "" {
+			fe.File, fe.Line, fe.Column = c.locate(fe.Path)
+		}
+	}
+}
 
 // Reason is what is wrong, without the field: the config loader prefixes its own
 // file:line: field.

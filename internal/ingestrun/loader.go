@@ -99,6 +99,10 @@ func (l *Loader) Load(ctx context.Context, plan ingest.JobPlan) error {
 func (l *Loader) loadTable(ctx context.Context, plan ingest.JobPlan, t ingest.JobTable) (ingest.TableResult, error) {
 	res := ingest.TableResult{Source: t.Source, Lake: t.Lake, Columns: []ingest.ResultColumn{}}
 	opts := mysqlparquet.Options{RowsPerFile: l.RowsPerFile}
+	// The plan's columns under their lake names, as the job's SELECT list has them.
+	for _, c := range t.Columns {
+		opts.Select = append(opts.Select, mysqlparquet.Selected{Column: c.Source, As: c.Lake})
+	}
 	if t.Mode == ingest.ModeIncremental {
 		col := mysqlparquet.QuoteIdentifier(t.Column)
 		var upper sql.NullString

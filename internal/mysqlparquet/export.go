@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,43 @@ type Options struct {
 	// values of its ? placeholders (an incremental load's watermark range).
 	Where string
 	Args  []any
+	// Select, when set, reads only these columns, in this order, and writes each
+	// under its As name (the ingest plan's lake names: "order date" as order_date).
+	// A column the table no longer has is a *ColumnNotFoundError.
+	Select []Selected
+}
+
+// Selected is a column to read and the name it is written under.
+type Selected struct{ Column, As string }
+
+// ColumnNotFoundError says a selected column is not in the table (any more).
+type ColumnNotFoundError struct{ Schema, Table, Column string }
+
+func (e *ColumnNotFoundError) Error() string {
+	return fmt.Sprintf("column %q of %q.%q not found: the table changed after the plan was made", e.Column, e.Schema, e.Table)
+}
+
+// selectColumns returns the selected columns of cols, renamed, and their names in
+// the table (MySQL column names are case-insensitive).
+func selectColumns(schema, table string, cols []Column, sel []Selected) ([]Column, []string, error) {
+	if len(sel) == 0 {
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			names[i] = c.Name
+		}
+		return cols, names, nil
+	}
+	out := make([]Column, len(sel))
+	names := make([]string, len(sel))
+	for i, s := range sel {
+		j := slices.IndexFunc(cols, func(c Column) bool { return strings.EqualFold(c.Name, s.Column) })
+		if j < 0 {
+			return nil, nil, &ColumnNotFoundError{Schema: schema, Table: table, Column: s.Column}
+		}
+		out[i], names[i] = cols[j], cols[j].Name
+		out[i].Name = s.As
+	}
+	return out, names, nil
 }
 
 func (o Options) withDefaults() Options {
@@ -91,6 +129,10 @@ func ExportTable(ctx context.Context, db *sql.DB, schema, table string, newFile 
 	if err != nil {
 		return res, err
 	}
+	cols, sourceNames, err := selectColumns(schema, table, cols, opts.Select)
+	if err != nil {
+		return res, err
+	}
 	res.Columns = cols
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -108,8 +150,8 @@ func ExportTable(ctx context.Context, db *sql.DB, schema, table string, newFile 
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SET time_zone = @@GLOBAL.time_zone, net_write_timeout = @@GLOBAL.net_write_timeout")
 
 	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = QuoteIdentifier(c.Name)
+	for i, n := range sourceNames {
+		names[i] = QuoteIdentifier(n)
 	}
 	query := "SELECT " + strings.Join(names, ", ") + " FROM " + QuoteIdentifier(schema) + "." + QuoteIdentifier(table)
 	if opts.Where != "" {

@@ -26,7 +26,9 @@ const ingestUsage = `Usage: snaplake ingest plan --config FILE --set daily|frequ
 Prints, as JSON, the plan of one run of a table set: whether the set is due at --at
 (default now) in the config's time zone, and for each table its lake name, mode
 (incremental or full), watermark column and starting value, destination
-raw/<database>/<table>/ and crawler include path. It reads the config's ingest
+raw/<database>/<table>/, crawler include path, and its columns with their lake
+names (table and column names alike are lower-cased, every character other than
+a-z, 0-9 and _ becomes _, and a name not starting with a letter gets t_). It reads the config's ingest
 section and the source database's information_schema, and changes nothing.
 
 The lake's watermarks are not read: every incremental table starts from the

@@ -73,7 +73,7 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 	defer db.Close()
 	for _, q := range []string{
 		"CREATE DATABASE shop",
-		"CREATE TABLE shop.customer (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50))",
+		"CREATE TABLE shop.customer (id BIGINT AUTO_INCREMENT PRIMARY KEY, `Full Name` VARCHAR(50))",
 		"CREATE TABLE shop.customer_address (id BIGINT AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT)",
 		"CREATE TABLE shop.orders (id BIGINT AUTO_INCREMENT PRIMARY KEY, updated_at DATETIME)",
 		"CREATE TABLE shop.`Order-Items` (order_id BIGINT, line INT, PRIMARY KEY (order_id, line))",
@@ -109,6 +109,7 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 			Source, Lake, Mode, Column, Reason, Destination, CrawlerTarget string
 			From                                                           *string
 			Replace                                                        bool
+			Columns                                                        []struct{ Source, Lake string }
 		}
 		Skipped        []any
 		CrawlerTargets []string
@@ -132,6 +133,10 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 	if c.Source != "customer" || c.Lake != "customer" || c.Mode != "incremental" || c.Column != "id" || c.From != nil || !c.Replace ||
 		c.Destination != "raw/shop/customer/" || c.CrawlerTarget != "s3://lake/raw/shop/customer/" {
 		t.Errorf("customer: %+v", c)
+	}
+	// The plan shows each column's lake name: the same normalization as tables.
+	if len(c.Columns) != 2 || c.Columns[0].Lake != "id" || c.Columns[1].Source != "Full Name" || c.Columns[1].Lake != "full_name" {
+		t.Errorf("customer's columns %+v, want id and Full Name -> full_name", c.Columns)
 	}
 	// customer's include path is exactly its folder: customer_address is not crawled.
 	if want := []string{"s3://lake/raw/shop/customer/", "s3://lake/raw/shop/orders/"}; !slices.Equal(plan.CrawlerTargets, want) {

@@ -120,9 +120,20 @@ def bound_query(database, table):
     return "SELECT CAST(MAX(" + column + ") AS CHAR) AS m FROM " + source
 
 
+def select_list(table):
+    """The plan's columns, each under its lake name (ingest.LakeColumns: "order date"
+    AS order_date), so that the files, the catalog and Athena see only names made of
+    a-z, 0-9 and _. A column added to the table since the plan waits for the next run."""
+    if not table["columns"]:
+        raise ValueError("the plan lists no columns for table %s" % table["source"])
+    return ", ".join(
+        quote_identifier(column["source"]) + " AS " + quote_identifier(column["lake"]) for column in table["columns"]
+    )
+
+
 def load_query(database, table, upper):
     """The query of a table's rows: all of them, or those of an incremental load."""
-    query = "SELECT * FROM " + quote_identifier(database) + "." + quote_identifier(table["source"])
+    query = "SELECT " + select_list(table) + " FROM " + quote_identifier(database) + "." + quote_identifier(table["source"])
     if upper is None:
         return query
     column = quote_identifier(table["column"])

@@ -43,8 +43,8 @@ func difference(a, b []string) []string {
 }
 
 var (
-	keyRead      = regexp.MustCompile(`\b(plan|table)\["([^"]*)"\]`)
-	otherRead    = regexp.MustCompile(`\b(plan|table)(\.get\(|\[\s*[^"\s])`)
+	keyRead      = regexp.MustCompile(`\b(plan|table|column)\["([^"]*)"\]`)
+	otherRead    = regexp.MustCompile(`\b(plan|table|column)(\.get\(|\[\s*[^"\s])`)
 	schemaBlock  = regexp.MustCompile(`(?ms)^(COLUMN_SCHEMA|RESULT_SCHEMA)\s*=\s*StructType\(\[(.*?)\]\)`)
 	schemaFields = regexp.MustCompile(`StructField\("([^"]*)"`)
 )
@@ -70,12 +70,14 @@ func checkScript(script []byte) []string {
 		problems = append(problems, fmt.Sprintf("ARGUMENTS %q repeats a name", args))
 	}
 
-	tags := map[string][]string{"plan": jsonNames(ingest.JobPlan{}), "table": jsonNames(ingest.JobTable{})}
+	// The script names its variables after the plan's types: plan, table, and column
+	// (an ingest.ColumnName of table["columns"]).
+	tags := map[string][]string{"plan": jsonNames(ingest.JobPlan{}), "table": jsonNames(ingest.JobTable{}), "column": jsonNames(ingest.ColumnName{})}
 	reads := map[string][]string{}
 	for _, m := range keyRead.FindAllSubmatch(script, -1) {
 		reads[string(m[1])] = append(reads[string(m[1])], string(m[2]))
 	}
-	for _, v := range []string{"plan", "table"} {
+	for _, v := range []string{"plan", "table", "column"} {
 		if len(reads[v]) == 0 {
 			problems = append(problems, fmt.Sprintf("the script reads no %s[\"key\"]", v))
 		}
@@ -126,6 +128,7 @@ func TestCheckScriptSeesRenames(t *testing.T) {
 		{`plan["bucket"]`, `plan.get("bucket")`, `plan.get(`},
 		{`StructField("watermark"`, `StructField("mark"`, `"watermark"`},
 		{`StructField("type"`, `StructField("hive_type"`, `"hive_type"`},
+		{`column["lake"]`, `column["name"]`, `"name"`},
 	} {
 		if !bytes.Contains(Script, []byte(c.old)) {
 			t.Errorf("the script has no %s to change", c.old)
@@ -397,7 +400,10 @@ func TestScriptLoadsThePlan(t *testing.T) {
 	for i := range planned {
 		planned[i].Lake = strings.ReplaceAll(planned[i].Source, "`", "_")
 		planned[i].Destination = ingest.RawPrefix + "shop_db/" + planned[i].Lake + "/"
+		planned[i].Columns = []ingest.ColumnName{{Source: "id", Lake: "id"}, {Source: "amount", Lake: "amount"}}
 	}
+	// The plan's column names are the lake's: the job selects each under its lake name.
+	planned[0].Columns = []ingest.ColumnName{{Source: "id", Lake: "id"}, {Source: "order date", Lake: "order_date"}, {Source: "x.y`z", Lake: "x_y_z"}}
 	plan := ingest.Plan{Set: "frequent", Source: ingest.Source{Database: "shop-db"}, LakeDatabase: "shop_db", Tables: planned}.Job(run, "lake")
 	sources := map[string]map[string]any{
 		"orders":    {"max": "2024-01-02 08:30:00.5", "rows": 5},
@@ -412,15 +418,15 @@ func TestScriptLoadsThePlan(t *testing.T) {
 
 	wantQueries := []string{
 		"(SELECT CAST(MAX(`created_at`) AS CHAR) AS m FROM `shop-db`.`orders`) AS q",
-		"(SELECT * FROM `shop-db`.`orders` WHERE `created_at` > '2024-01-01 10:00:00' AND `created_at` <= '2024-01-02 08:30:00.5') AS q",
+		"(SELECT `id` AS `id`, `order date` AS `order_date`, `x.y``z` AS `x_y_z` FROM `shop-db`.`orders` WHERE `created_at` > '2024-01-01 10:00:00' AND `created_at` <= '2024-01-02 08:30:00.5') AS q",
 		"(SELECT CAST(MAX(`select`) AS CHAR) AS m FROM `shop-db`.`new``table`) AS q",
-		"(SELECT * FROM `shop-db`.`new``table` WHERE `select` <= 1234567890123456789) AS q",
+		"(SELECT `id` AS `id`, `amount` AS `amount` FROM `shop-db`.`new``table` WHERE `select` <= 1234567890123456789) AS q",
 		"(SELECT CAST(MAX(`id`) AS CHAR) AS m FROM `shop-db`.`empty`) AS q",
 		"(SELECT CAST(MAX(`id`) AS CHAR) AS m FROM `shop-db`.`unchanged`) AS q",
 		"(SELECT CAST(MAX(`code`) AS CHAR) AS m FROM `shop-db`.`odd`) AS q",
-		`(SELECT * FROM ` + "`shop-db`.`odd`" + ` WHERE ` + "`code`" + ` > 'x''y\\z' AND ` + "`code`" + ` <= 'x''y\\zz') AS q`,
-		"(SELECT * FROM `shop-db`.`broken`) AS q",
-		"(SELECT * FROM `shop-db`.`customers`) AS q",
+		`(SELECT ` + "`id` AS `id`, `amount` AS `amount`" + ` FROM ` + "`shop-db`.`odd`" + ` WHERE ` + "`code`" + ` > 'x''y\\z' AND ` + "`code`" + ` <= 'x''y\\zz') AS q`,
+		"(SELECT `id` AS `id`, `amount` AS `amount` FROM `shop-db`.`broken`) AS q",
+		"(SELECT `id` AS `id`, `amount` AS `amount` FROM `shop-db`.`customers`) AS q",
 	}
 	if !slices.Equal(got.Queries, wantQueries) {
 		t.Errorf("queries:\n%s\nwant:\n%s", strings.Join(got.Queries, "\n"), strings.Join(wantQueries, "\n"))
@@ -511,7 +517,8 @@ func TestScriptLoadsThePlan(t *testing.T) {
 func TestScriptLocalS3AAndRunCheck(t *testing.T) {
 	const run = "20261203T020000Z-daily"
 	plan := ingest.Plan{Set: "daily", Source: ingest.Source{Database: "shop"}, LakeDatabase: "shop",
-		Tables: []ingest.PlannedTable{{Source: "customers", Lake: "customers", Mode: ingest.ModeFull, Destination: "raw/shop/customers/"}}}.Job(run, "lake")
+		Tables: []ingest.PlannedTable{{Source: "customers", Lake: "customers", Mode: ingest.ModeFull, Destination: "raw/shop/customers/",
+			Columns: []ingest.ColumnName{{Source: "id", Lake: "id"}}}}}.Job(run, "lake")
 	got := runFake(t, run, plan, map[string]map[string]any{"customers": {"rows": 3}}, "SNAPLAKE_S3A=1")
 	if got.Error != nil || got.Plan != "s3a://lake/"+ingest.PlanKey(run) ||
 		!slices.Equal(got.Parquet, []string{"s3a://lake/raw/shop/customers/gen=" + run + "/"}) ||

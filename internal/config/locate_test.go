@@ -1,0 +1,59 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snaplake/snaplake/internal/ingest"
+)
+
+// Item 14 of issue 12: a table the config names and the source does not have was
+// refused with its field path but no file:line, while every other config error has
+// one. The check needs the source's tables, so it is made after loading (by the
+// planner); the loaded section remembers where its fields are written.
+func TestLaterErrorsNameTheLine(t *testing.T) {
+	const file = `ingest:
+  source:
+    instance: shop-db
+    database: shop
+  sets:
+    frequent:
+      tables: [orders, nope]
+  tables:
+    orders:
+      column: updated
+    missing:
+      mode: full
+`
+	f, err := Parse("snaplake.yaml", []byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := []ingest.Table{{Name: "orders", Columns: []ingest.Column{{Name: "id", DataType: "bigint", ColumnType: "bigint"}}}}
+	_, err = ingest.PlanRun(*f.Ingest, ingest.SetFrequent, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
+	if err == nil {
+		t.Fatal("PlanRun accepted a config naming tables the source does not have")
+	}
+	for _, want := range []string{
+		`snaplake.yaml:7:24: ingest.sets.frequent.tables[1]: unknown table "nope"`,
+		`snaplake.yaml:10:7: ingest.tables.orders.column: unknown column "updated"`,
+		`snaplake.yaml:11:5: ingest.tables.missing: unknown table "missing"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("PlanRun error\n%v\ndoes not contain\n%s", err, want)
+		}
+	}
+	var fe *ingest.FieldError
+	if !errors.As(err, &fe) || !errors.Is(err, ingest.ErrUnknownTable) {
+		t.Errorf("the error is no longer an *ingest.FieldError wrapping ErrUnknownTable: %v", err)
+	}
+	// A config built in Go, not read from a file, has no lines to name.
+	c := *f.Ingest
+	c.SetLocator(nil)
+	_, err = ingest.PlanRun(c, ingest.SetFrequent, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
+	if err == nil || strings.Contains(err.Error(), "snaplake.yaml") || !strings.Contains(err.Error(), `ingest.tables.missing: unknown table "missing"`) {
+		t.Errorf("without a locator: %v", err)
+	}
+}
