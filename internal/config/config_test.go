@@ -151,7 +151,7 @@ func TestParseReportsEachProblemAtItsLine(t *testing.T) {
 				"snaplake.yaml:3:15: ingest.source.instance: expected a string, got a list",
 				`snaplake.yaml:6:14: ingest.sets.frequent.every: expected a string, got the number 15 (write "15" if it is meant as text)`,
 				`snaplake.yaml:7:13: ingest.sets.frequent.days: expected a list, got "MON"`,
-				"snaplake.yaml:9:26: ingest.tables.orders.colunm: unknown field (known: mode, column)",
+				"snaplake.yaml:9:26: ingest.tables.orders.colunm: unknown field (known: mode, column, rowsPerRange)",
 			},
 		},
 		{

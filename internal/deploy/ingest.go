@@ -77,4 +77,10 @@ func IngestScheduleName(set string) string { return "snaplake-ingest-" + set }
 const (
 	DefaultLeaseTTL = 6 * time.Hour
 	DefaultGrace    = time.Hour
+	// DefaultIngestRowsPerRange is the target rows of one key range of a split
+	// table (snaplake.yaml ingest.defaults.rowsPerRange): one Spark task, one JDBC
+	// connection.
+	DefaultIngestRowsPerRange = 1_000_000
+	// DefaultIngestRowsPerFile bounds the rows of one Parquet file the load writes.
+	DefaultIngestRowsPerFile = 1_000_000
 )

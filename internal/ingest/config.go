@@ -61,6 +61,10 @@ type TableConfig struct {
 	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
 	// Column is the monotonic column of an incremental load (updated_at, id...).
 	Column string `yaml:"column,omitempty" json:"column,omitempty"`
+	// RowsPerRange is the target rows of one key range: a table with more rows
+	// (information_schema's estimate) and an integer key is read in ranges, in
+	// parallel. Default 1000000; at least 1000.
+	RowsPerRange int64 `yaml:"rowsPerRange,omitempty" json:"rowsPerRange,omitempty"`
 }
 
 // Access grants a role read access to databases, tables or columns.

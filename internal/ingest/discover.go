@@ -17,6 +17,14 @@ type Table struct {
 	PrimaryKey []string `json:"primaryKey,omitempty"`
 	// AutoIncrement is the AUTO_INCREMENT column (MySQL allows at most one), or "".
 	AutoIncrement string `json:"autoIncrement,omitempty"`
+	// EstimatedRows is information_schema.TABLES.TABLE_ROWS: for InnoDB an estimate
+	// from the index statistics (off by tens of percent, and cached by MySQL 8 for
+	// information_schema_stats_expiry), good enough to size ranges.
+	EstimatedRows int64 `json:"estimatedRows"`
+	// KeyMin and KeyMax are the RangeKey's bounds, read for tables of at least
+	// MinRowsPerRange estimated rows; nil otherwise, or when the table is empty.
+	KeyMin *string `json:"keyMin,omitempty"`
+	KeyMax *string `json:"keyMax,omitempty"`
 }
 
 // Column is one column of a Table.
@@ -69,8 +77,13 @@ func (c *CountingQueryer) QueryContext(ctx context.Context, query string, args .
 func (c *CountingQueryer) Queries() int { return int(c.n.Load()) }
 
 // DiscoveryQueries is how many queries Discover makes, whatever the number of
-// tables: a run over 300 tables must not make 300 round trips.
-const DiscoveryQueries = 3
+// tables: a run over 300 tables must not make 300 round trips. One more
+// (KeyBoundsQueries) reads the range keys' bounds when some table has at least
+// MinRowsPerRange estimated rows and an integer key.
+const (
+	DiscoveryQueries = 3
+	KeyBoundsQueries = 1
+)
 
 // Discover lists the base tables of database (views are not loaded) with their
 // columns, primary keys and AUTO_INCREMENT columns, sorted by name.
@@ -80,17 +93,18 @@ func Discover(ctx context.Context, db Queryer, database string) ([]Table, error)
 	// one (one row without a table) in the same query.
 	exists := false
 	err := each(ctx, db, "list the tables of "+database,
-		`SELECT t.TABLE_NAME FROM information_schema.SCHEMATA s
+		`SELECT t.TABLE_NAME, t.TABLE_ROWS FROM information_schema.SCHEMATA s
 		LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.SCHEMA_NAME AND t.TABLE_TYPE = 'BASE TABLE'
 		WHERE s.SCHEMA_NAME = ?`,
 		[]any{database}, func(scan func(...any) error) error {
 			var name sql.NullString
-			if err := scan(&name); err != nil {
+			var rows sql.NullInt64
+			if err := scan(&name, &rows); err != nil {
 				return err
 			}
 			exists = true
 			if name.Valid {
-				byName[name.String] = &Table{Name: name.String}
+				byName[name.String] = &Table{Name: name.String, EstimatedRows: rows.Int64}
 			}
 			return nil
 		})
@@ -155,8 +169,47 @@ func Discover(ctx context.Context, db Queryer, database string) ([]Table, error)
 		tables = append(tables, *t)
 	}
 	slices.SortFunc(tables, func(a, b Table) int { return strings.Compare(a.Name, b.Name) })
+	if err := readKeyBounds(ctx, db, database, tables); err != nil {
+		return nil, err
+	}
 	return tables, nil
 }
+
+// readKeyBounds reads the MIN and MAX of the RangeKey of every table large enough to
+// split, in one query: each is answered from the key's index without reading rows.
+func readKeyBounds(ctx context.Context, db Queryer, database string, tables []Table) error {
+	var parts []string
+	var args []any
+	byName := map[string]*Table{}
+	for i := range tables {
+		t := &tables[i]
+		key, _ := t.RangeKey()
+		if key == nil || t.EstimatedRows < MinRowsPerRange {
+			continue
+		}
+		col := quoteIdentifier(key.Name)
+		parts = append(parts, "SELECT ?, CAST(MIN("+col+") AS CHAR), CAST(MAX("+col+") AS CHAR) FROM "+quoteIdentifier(database)+"."+quoteIdentifier(t.Name))
+		args = append(args, t.Name)
+		byName[t.Name] = t
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return each(ctx, db, "read the range keys' bounds in "+database, strings.Join(parts, " UNION ALL "), args, func(scan func(...any) error) error {
+		var name string
+		var lo, hi sql.NullString
+		if err := scan(&name, &lo, &hi); err != nil {
+			return err
+		}
+		if t := byName[name]; t != nil && lo.Valid && hi.Valid {
+			t.KeyMin, t.KeyMax = &lo.String, &hi.String
+		}
+		return nil
+	})
+}
+
+// quoteIdentifier quotes a MySQL name in backticks, doubling any inside it.
+func quoteIdentifier(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
 
 // each runs one query and calls row for each row.
 func each(ctx context.Context, db Queryer, doing, query string, args []any, row func(scan func(...any) error) error) error {

@@ -85,8 +85,10 @@ type JobPlan struct {
 	Database     string `json:"database"`
 	LakeDatabase string `json:"lakeDatabase"`
 	// CatalogDatabase is the Glue database of the loaded tables.
-	CatalogDatabase string     `json:"catalogDatabase"`
-	Tables          []JobTable `json:"tables"`
+	CatalogDatabase string `json:"catalogDatabase"`
+	// RowsPerFile bounds the rows of each Parquet file (Spark's maxRecordsPerFile).
+	RowsPerFile int64      `json:"rowsPerFile"`
+	Tables      []JobTable `json:"tables"`
 }
 
 // JobTable is one table of a JobPlan.
@@ -106,15 +108,22 @@ type JobTable struct {
 	// Columns are the columns the job reads, in this order, each written under its
 	// lake name; a column the table gained since the plan waits for the next run.
 	Columns []ColumnName `json:"columns"`
+	// RangeColumn (a source column name) and Ranges: a split table is read one
+	// range per JDBC query, in parallel (the job's predicates, one Spark partition
+	// each). No ranges: one query.
+	RangeColumn string     `json:"rangeColumn"`
+	Ranges      []KeyRange `json:"ranges"`
 }
 
 // Job returns the file the job of this plan's run reads.
 func (p Plan) Job(run, bucket string) JobPlan {
-	j := JobPlan{Run: run, Set: p.Set, Bucket: bucket, Database: p.Source.Database, LakeDatabase: p.LakeDatabase, CatalogDatabase: p.CatalogDatabase, Tables: []JobTable{}}
+	j := JobPlan{Run: run, Set: p.Set, Bucket: bucket, Database: p.Source.Database, LakeDatabase: p.LakeDatabase, CatalogDatabase: p.CatalogDatabase,
+		RowsPerFile: RowsPerFile, Tables: []JobTable{}}
 	for _, t := range p.Tables {
 		j.Tables = append(j.Tables, JobTable{
 			Source: t.Source, Lake: t.Lake, Mode: t.Mode, Column: t.Column, From: t.From,
 			Folder: t.Folder(run), Result: ResultPrefix(run, t.Lake), Columns: t.Columns,
+			RangeColumn: t.RangeColumn, Ranges: t.Ranges,
 		})
 	}
 	return j

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -100,6 +101,12 @@ type PlannedTable struct {
 	// Columns are the table's columns in table order, each with its lake name
 	// (LakeColumns): the files, the catalog and Athena use the lake names.
 	Columns []ColumnName `json:"columns"`
+	// RangeColumn and Ranges split a large table: the load reads each range through
+	// a connection of its own, in parallel. None: the table is read in one query.
+	RangeColumn string     `json:"rangeColumn,omitempty"`
+	Ranges      []KeyRange `json:"ranges,omitempty"`
+	// Split says how the table is read and why: its ranges, or one range.
+	Split string `json:"split"`
 }
 
 // SkippedTable is a table of the set that this run does not load.
@@ -234,6 +241,12 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 				from := *ts.Watermark
 				pt.From, pt.Replace = &from, false
 			}
+		}
+		rows := cmp.Or(c.Tables[n].RowsPerRange, c.Defaults.RowsPerRange, DefaultRowsPerRange)
+		sp := splitTable(byName[n], rows, pt.Column, pt.From)
+		pt.Ranges, pt.Split = sp.ranges, sp.why
+		if sp.column != nil {
+			pt.RangeColumn = sp.column.Name
 		}
 		p.Tables = append(p.Tables, pt)
 	}

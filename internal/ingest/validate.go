@@ -202,6 +202,9 @@ func validateNames(path []string, names []string, set bool) []error {
 }
 
 func validateTableConfig(path []string, t TableConfig) []error {
+	if t.RowsPerRange != 0 && t.RowsPerRange < MinRowsPerRange {
+		return []error{fieldErr(with(path, "rowsPerRange"), "%d is below %d: smaller ranges cost more in connections and tasks than they gain (leave it out for %d)", t.RowsPerRange, MinRowsPerRange, DefaultRowsPerRange)}
+	}
 	switch t.Mode {
 	case "", ModeIncremental:
 		return nil

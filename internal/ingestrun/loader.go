@@ -1,6 +1,7 @@
 package ingestrun
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -98,7 +99,7 @@ func (l *Loader) Load(ctx context.Context, plan ingest.JobPlan) error {
 
 func (l *Loader) loadTable(ctx context.Context, plan ingest.JobPlan, t ingest.JobTable) (ingest.TableResult, error) {
 	res := ingest.TableResult{Source: t.Source, Lake: t.Lake, Columns: []ingest.ResultColumn{}}
-	opts := mysqlparquet.Options{RowsPerFile: l.RowsPerFile}
+	opts := mysqlparquet.Options{RowsPerFile: cmp.Or(l.RowsPerFile, plan.RowsPerFile)}
 	// The plan's columns under their lake names, as the job's SELECT list has them.
 	for _, c := range t.Columns {
 		opts.Select = append(opts.Select, mysqlparquet.Selected{Column: c.Source, As: c.Lake})
@@ -131,18 +132,55 @@ func (l *Loader) loadTable(ctx context.Context, plan ingest.JobPlan, t ingest.Jo
 	if len(existing.Contents) > 0 {
 		return res, fmt.Errorf("s3://%s/%s already has files: a folder is written once, by its run", plan.Bucket, t.Folder)
 	}
-	newFile := func(i int) (io.WriteCloser, error) {
-		return s3obj.NewStaged(ctx, l.S3, l.TempDir, plan.Bucket, fmt.Sprintf("%spart-%05d.gz.parquet", t.Folder, i), l.KMSKeyID)
+	if len(t.Ranges) == 0 {
+		newFile := func(i int) (io.WriteCloser, error) {
+			return s3obj.NewStaged(ctx, l.S3, l.TempDir, plan.Bucket, fmt.Sprintf("%spart-%05d.gz.parquet", t.Folder, i), l.KMSKeyID)
+		}
+		tr, err := mysqlparquet.ExportTable(ctx, l.DB, plan.Database, t.Source, newFile, opts)
+		if err != nil {
+			return res, err
+		}
+		res.Rows = tr.Rows
+		res.Columns = resultColumns(tr.Columns)
+		return res, nil
 	}
-	tr, err := mysqlparquet.ExportTable(ctx, l.DB, plan.Database, t.Source, newFile, opts)
-	if err != nil {
-		return res, err
+	// A split table: the plan's ranges one after another, each its own query with
+	// its own files, as each is one Spark partition in the job. The ranges cover
+	// the key's domain exactly once (ingest.KeyRange), so the union is the table.
+	// The first range writes a file even when empty, so that the schema is known.
+	key := mysqlparquet.QuoteIdentifier(t.RangeColumn)
+	for _, r := range t.Ranges {
+		if err := r.Check(); err != nil {
+			return res, fmt.Errorf("the plan's ranges of %s: %w", t.Source, err)
+		}
 	}
-	res.Rows = tr.Rows
-	for i := range tr.Columns {
-		res.Columns = append(res.Columns, ingest.ResultColumn{Name: tr.Columns[i].Name, Type: tr.Columns[i].HiveType()})
+	for i, r := range t.Ranges {
+		o := opts
+		o.Where, o.NoEmptyFile = r.Where(key), i > 0
+		if opts.Where != "" {
+			o.Where = "(" + opts.Where + ") AND " + o.Where
+		}
+		newFile := func(f int) (io.WriteCloser, error) {
+			return s3obj.NewStaged(ctx, l.S3, l.TempDir, plan.Bucket, fmt.Sprintf("%spart-%05d-%05d.gz.parquet", t.Folder, i, f), l.KMSKeyID)
+		}
+		tr, err := mysqlparquet.ExportTable(ctx, l.DB, plan.Database, t.Source, newFile, o)
+		if err != nil {
+			return res, fmt.Errorf("range %d of %d (%s): %w", i+1, len(t.Ranges), o.Where, err)
+		}
+		res.Rows += tr.Rows
+		if i == 0 {
+			res.Columns = resultColumns(tr.Columns)
+		}
 	}
 	return res, nil
+}
+
+func resultColumns(cols []mysqlparquet.Column) []ingest.ResultColumn {
+	out := make([]ingest.ResultColumn, len(cols))
+	for i := range cols {
+		out[i] = ingest.ResultColumn{Name: cols[i].Name, Type: cols[i].HiveType()}
+	}
+	return out
 }
 
 // putResult writes the result the way Spark's JSON writer does: one JSON line in a

@@ -43,6 +43,9 @@ type Options struct {
 	// under its As name (the ingest plan's lake names: "order date" as order_date).
 	// A column the table no longer has is a *ColumnNotFoundError.
 	Select []Selected
+	// NoEmptyFile: a query that returns no rows writes no file (one key range of a
+	// split table), where by default it writes one carrying the schema.
+	NoEmptyFile bool
 }
 
 // Selected is a column to read and the name it is written under.
@@ -582,7 +585,7 @@ func (w *columnWorker) writeColumn(col *Column, ci int, cd *colData, cw *parquet
 }
 
 func (e *encoder) finish() error {
-	if e.w == nil && e.files == 0 {
+	if e.w == nil && e.files == 0 && !e.opts.NoEmptyFile {
 		// Empty table: one file carrying the schema.
 		if err := e.open(); err != nil {
 			return err

@@ -28,7 +28,10 @@ Prints, as JSON, the plan of one run of a table set: whether the set is due at -
 (incremental or full), watermark column and starting value, destination
 raw/<database>/<table>/, crawler include path, and its columns with their lake
 names (table and column names alike are lower-cased, every character other than
-a-z, 0-9 and _ becomes _, and a name not starting with a letter gets t_). It reads the config's ingest
+a-z, 0-9 and _ becomes _, and a name not starting with a letter gets t_), and
+how it is read: in key ranges, in parallel, when information_schema estimates
+more rows than rowsPerRange (default 1000000) and its key is an integer, or in
+one range, with the reason. It reads the config's ingest
 section and the source database's information_schema, and changes nothing.
 
 The lake's watermarks are not read: every incremental table starts from the

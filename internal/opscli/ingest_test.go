@@ -110,6 +110,8 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 			From                                                           *string
 			Replace                                                        bool
 			Columns                                                        []struct{ Source, Lake string }
+			Split, RangeColumn                                             string
+			Ranges                                                         []struct{ From, To *string }
 		}
 		Skipped        []any
 		CrawlerTargets []string
@@ -137,6 +139,10 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 	// The plan shows each column's lake name: the same normalization as tables.
 	if len(c.Columns) != 2 || c.Columns[0].Lake != "id" || c.Columns[1].Source != "Full Name" || c.Columns[1].Lake != "full_name" {
 		t.Errorf("customer's columns %+v, want id and Full Name -> full_name", c.Columns)
+	}
+	// Small tables are read in one range, and the plan says why.
+	if !strings.HasPrefix(c.Split, "one range: about ") || len(c.Ranges) != 0 {
+		t.Errorf("customer's split %q, ranges %v", c.Split, c.Ranges)
 	}
 	// customer's include path is exactly its folder: customer_address is not crawled.
 	if want := []string{"s3://lake/raw/shop/customer/", "s3://lake/raw/shop/orders/"}; !slices.Equal(plan.CrawlerTargets, want) {

@@ -8,6 +8,11 @@ run's JobPlan (internal/ingest/job.go) and loads its tables one after the other:
   --jdbc_url   jdbc:mysql://host:port/database
   --secret_id  the Secrets Manager secret holding "username" and "password"
 
+A large table is read in the key ranges the plan gives it (rangeColumn, ranges),
+one JDBC query per range, in parallel: each range is one Spark partition. Every
+table's columns are selected under their lake names (the plan's columns), and no
+Parquet file holds more than the plan's rowsPerFile rows.
+
 Each table is written as Parquet below its folder in the plan's bucket:
 
   raw/<database>/<table>/load=<run>/  an incremental load: the rows whose column is
@@ -79,6 +84,7 @@ JDBC_PROPERTIES = {
 }
 
 NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+INTEGER = re.compile(r"-?[0-9]+")
 
 
 def parse_arguments(argv):
@@ -143,6 +149,43 @@ def load_query(database, table, upper):
     return query + " WHERE " + " AND ".join(where)
 
 
+def lake_column(table, source):
+    """The lake name of a source column of the table, from the plan's mapping."""
+    for column in table["columns"]:
+        if column["source"] == source:
+            return column["lake"]
+    raise ValueError("the plan's range column %s of table %s is not among its columns" % (source, table["source"]))
+
+
+def range_predicate(column, key_range):
+    """One key range as an SQL condition, the text of ingest.KeyRange.Where: From <=
+    key < To, a missing bound open, and the NULL keys in the range marked nulls. The
+    bounds are decimal integers (checked: they go into the SQL as they are)."""
+    parts = []
+    for bound, op in ((key_range.get("from"), " >= "), (key_range.get("to"), " < ")):
+        if bound is None:
+            continue
+        if not INTEGER.fullmatch(bound):
+            raise ValueError("key range bound %r is not a decimal integer" % bound)
+        parts.append(column + op + bound)
+    if not parts:
+        parts.append(column + " IS NOT NULL")
+    predicate = " AND ".join(parts)
+    if key_range.get("nulls"):
+        predicate = "(" + predicate + " OR " + column + " IS NULL)"
+    return predicate
+
+
+def range_predicates(table):
+    """The predicates of a split table, one per key range of the plan (each becomes
+    one Spark partition: one task, one JDBC connection, read in parallel), on the
+    key's lake name as the derived table (query) AS q names it. None: one query."""
+    if not table["ranges"]:
+        return None
+    column = quote_identifier(lake_column(table, table["rangeColumn"]))
+    return [range_predicate(column, key_range) for key_range in table["ranges"]]
+
+
 def table_result(table, rows, watermark, columns, seconds):
     """The TableResult of a loaded table, as a RESULT_SCHEMA row."""
     result = {
@@ -156,7 +199,12 @@ def table_result(table, rows, watermark, columns, seconds):
     return tuple(result[field.name] for field in RESULT_SCHEMA.fields)
 
 
-def read_jdbc(spark, connection, query):
+def read_jdbc(spark, connection, query, predicates=None):
+    """Reads a query's rows: through one connection, or one per predicate."""
+    if predicates:
+        return spark.read.jdbc(
+            connection["url"], "(" + query + ") AS q", predicates=predicates, properties=connection["properties"]
+        )
     return spark.read.jdbc(connection["url"], "(" + query + ") AS q", properties=connection["properties"])
 
 
@@ -176,9 +224,10 @@ def load_table(spark, connection, plan, table):
     elif table["mode"] != "full":
         raise ValueError("unknown mode %r" % table["mode"])
 
-    data = read_jdbc(spark, connection, load_query(plan["database"], table, watermark))
+    data = read_jdbc(spark, connection, load_query(plan["database"], table, watermark), range_predicates(table))
     folder = s3_uri(bucket + table["folder"])
-    data.write.mode("errorifexists").parquet(folder)
+    # maxRecordsPerFile bounds each file; a split table writes at least one per range.
+    data.write.option("maxRecordsPerFile", plan["rowsPerFile"]).mode("errorifexists").parquet(folder)
     rows = spark.read.parquet(folder).count()
     columns = [{"name": field.name, "type": field.dataType.simpleString()} for field in data.schema.fields]
     row = table_result(table, rows, watermark, columns, time.monotonic() - started)

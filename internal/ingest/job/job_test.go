@@ -43,7 +43,7 @@ func difference(a, b []string) []string {
 }
 
 var (
-	keyRead      = regexp.MustCompile(`\b(plan|table|column)\["([^"]*)"\]`)
+	keyRead      = regexp.MustCompile(`\b(plan|table|column)\["([^"]*)"\]|\b(key_range)\.get\("([^"]*)"\)`)
 	otherRead    = regexp.MustCompile(`\b(plan|table|column)(\.get\(|\[\s*[^"\s])`)
 	schemaBlock  = regexp.MustCompile(`(?ms)^(COLUMN_SCHEMA|RESULT_SCHEMA)\s*=\s*StructType\(\[(.*?)\]\)`)
 	schemaFields = regexp.MustCompile(`StructField\("([^"]*)"`)
@@ -70,14 +70,17 @@ func checkScript(script []byte) []string {
 		problems = append(problems, fmt.Sprintf("ARGUMENTS %q repeats a name", args))
 	}
 
-	// The script names its variables after the plan's types: plan, table, and column
-	// (an ingest.ColumnName of table["columns"]).
-	tags := map[string][]string{"plan": jsonNames(ingest.JobPlan{}), "table": jsonNames(ingest.JobTable{}), "column": jsonNames(ingest.ColumnName{})}
+	// The script names its variables after the plan's types: plan, table, column (an
+	// ingest.ColumnName of table["columns"]) and key_range (an ingest.KeyRange of
+	// table["ranges"], whose fields are optional: read with .get).
+	tags := map[string][]string{"plan": jsonNames(ingest.JobPlan{}), "table": jsonNames(ingest.JobTable{}),
+		"column": jsonNames(ingest.ColumnName{}), "key_range": jsonNames(ingest.KeyRange{})}
 	reads := map[string][]string{}
 	for _, m := range keyRead.FindAllSubmatch(script, -1) {
-		reads[string(m[1])] = append(reads[string(m[1])], string(m[2]))
+		v, k := string(m[1])+string(m[3]), string(m[2])+string(m[4])
+		reads[v] = append(reads[v], k)
 	}
-	for _, v := range []string{"plan", "table", "column"} {
+	for _, v := range []string{"plan", "table", "column", "key_range"} {
 		if len(reads[v]) == 0 {
 			problems = append(problems, fmt.Sprintf("the script reads no %s[\"key\"]", v))
 		}
@@ -129,6 +132,8 @@ func TestCheckScriptSeesRenames(t *testing.T) {
 		{`StructField("watermark"`, `StructField("mark"`, `"watermark"`},
 		{`StructField("type"`, `StructField("hive_type"`, `"hive_type"`},
 		{`column["lake"]`, `column["name"]`, `"name"`},
+		{`key_range.get("to")`, `key_range.get("until")`, `"until"`},
+		{`table["ranges"]`, `table["splits"]`, `"splits"`},
 	} {
 		if !bytes.Contains(Script, []byte(c.old)) {
 			t.Errorf("the script has no %s to change", c.old)
@@ -187,7 +192,7 @@ import importlib.util, json, sys, types
 script, plan_path, sources_path = sys.argv[1:4]
 job_args = sys.argv[4:]
 sources = json.load(open(sources_path))
-log = {"conf": {}, "queries": [], "parquet": [], "results": {}, "error": None}
+log = {"conf": {}, "queries": [], "predicates": {}, "write_options": {}, "parquet": [], "results": {}, "error": None}
 files = {}
 
 class DataType:
@@ -243,7 +248,10 @@ class Frame:
 
 class Writer:
     def __init__(self, frame):
-        self.frame, self.how = frame, None
+        self.frame, self.how, self.options = frame, None, {}
+    def option(self, key, value):
+        self.options[key] = value
+        return self
     def mode(self, how):
         self.how = how
         return self
@@ -256,6 +264,7 @@ class Writer:
             raise RuntimeError(self.frame.fail)
         files[path] = self.frame.rows
         log["parquet"].append(path)
+        log["write_options"][path] = self.options
     def json(self, path):
         if self.how != "overwrite":
             raise ValueError("result written in mode %r" % self.how)
@@ -267,8 +276,10 @@ class Reader:
         return Frame(first=[open(plan_path).read()] if wholetext else None)
     def parquet(self, path):
         return Frame(rows=files[path])
-    def jdbc(self, url, table, properties=None):
+    def jdbc(self, url, table, properties=None, predicates=None):
         log["queries"].append(table)
+        if predicates is not None:
+            log["predicates"][table] = predicates
         log["jdbc"] = {"url": url, "properties": properties}
         for name, source in sources.items():
             if quoted(name) in table:
@@ -327,16 +338,18 @@ print(json.dumps(log))
 `
 
 type fakeRun struct {
-	Conf    map[string]string          `json:"conf"`
-	App     string                     `json:"app"`
-	Plan    string                     `json:"plan"`
-	Secret  string                     `json:"secret"`
-	Region  *string                    `json:"region"`
-	Queries []string                   `json:"queries"`
-	Parquet []string                   `json:"parquet"`
-	Results map[string]json.RawMessage `json:"results"`
-	Error   *string                    `json:"error"`
-	JDBC    struct {
+	Conf         map[string]string          `json:"conf"`
+	App          string                     `json:"app"`
+	Plan         string                     `json:"plan"`
+	Secret       string                     `json:"secret"`
+	Region       *string                    `json:"region"`
+	Queries      []string                   `json:"queries"`
+	Predicates   map[string][]string        `json:"predicates"`
+	WriteOptions map[string]map[string]any  `json:"write_options"`
+	Parquet      []string                   `json:"parquet"`
+	Results      map[string]json.RawMessage `json:"results"`
+	Error        *string                    `json:"error"`
+	JDBC         struct {
 		URL        string            `json:"url"`
 		Properties map[string]string `json:"properties"`
 	} `json:"jdbc"`
@@ -402,6 +415,11 @@ func TestScriptLoadsThePlan(t *testing.T) {
 		planned[i].Destination = ingest.RawPrefix + "shop_db/" + planned[i].Lake + "/"
 		planned[i].Columns = []ingest.ColumnName{{Source: "id", Lake: "id"}, {Source: "amount", Lake: "amount"}}
 	}
+	// customers is split into three key ranges, its key named differently in the lake.
+	customers := &planned[len(planned)-1]
+	customers.Columns = []ingest.ColumnName{{Source: "Cust ID", Lake: "cust_id"}, {Source: "amount", Lake: "amount"}}
+	customers.RangeColumn = "Cust ID"
+	customers.Ranges = []ingest.KeyRange{{To: ptr("1000"), Nulls: true}, {From: ptr("1000"), To: ptr("2000")}, {From: ptr("2000")}}
 	// The plan's column names are the lake's: the job selects each under its lake name.
 	planned[0].Columns = []ingest.ColumnName{{Source: "id", Lake: "id"}, {Source: "order date", Lake: "order_date"}, {Source: "x.y`z", Lake: "x_y_z"}}
 	plan := ingest.Plan{Set: "frequent", Source: ingest.Source{Database: "shop-db"}, LakeDatabase: "shop_db", Tables: planned}.Job(run, "lake")
@@ -426,7 +444,7 @@ func TestScriptLoadsThePlan(t *testing.T) {
 		"(SELECT CAST(MAX(`code`) AS CHAR) AS m FROM `shop-db`.`odd`) AS q",
 		`(SELECT ` + "`id` AS `id`, `amount` AS `amount`" + ` FROM ` + "`shop-db`.`odd`" + ` WHERE ` + "`code`" + ` > 'x''y\\z' AND ` + "`code`" + ` <= 'x''y\\zz') AS q`,
 		"(SELECT `id` AS `id`, `amount` AS `amount` FROM `shop-db`.`broken`) AS q",
-		"(SELECT `id` AS `id`, `amount` AS `amount` FROM `shop-db`.`customers`) AS q",
+		"(SELECT `Cust ID` AS `cust_id`, `amount` AS `amount` FROM `shop-db`.`customers`) AS q",
 	}
 	if !slices.Equal(got.Queries, wantQueries) {
 		t.Errorf("queries:\n%s\nwant:\n%s", strings.Join(got.Queries, "\n"), strings.Join(wantQueries, "\n"))
@@ -495,6 +513,21 @@ func TestScriptLoadsThePlan(t *testing.T) {
 	if got.Error == nil || !strings.Contains(*got.Error, "1 of 7 tables failed: broken") {
 		t.Errorf("the run ended with %v, want an exception naming the failed table broken", got.Error)
 	}
+	// The split table is read with one predicate per range, the text of
+	// ingest.KeyRange.Where on the key's lake name; the others in one query.
+	var wantPredicates []string
+	for _, r := range customers.Ranges {
+		wantPredicates = append(wantPredicates, r.Where("`cust_id`"))
+	}
+	customersQuery := "(SELECT `Cust ID` AS `cust_id`, `amount` AS `amount` FROM `shop-db`.`customers`) AS q"
+	if p := got.Predicates[customersQuery]; !slices.Equal(p, wantPredicates) || len(got.Predicates) != 1 {
+		t.Errorf("predicates %q, want %q for customers only", got.Predicates, wantPredicates)
+	}
+	for _, folder := range got.Parquet {
+		if n, ok := got.WriteOptions[folder]["maxRecordsPerFile"].(float64); !ok || int64(n) != ingest.RowsPerFile {
+			t.Errorf("%s written with options %v, want maxRecordsPerFile %d", folder, got.WriteOptions[folder], ingest.RowsPerFile)
+		}
+	}
 	if got.Conf["spark.sql.session.timeZone"] != "UTC" {
 		t.Errorf("Spark conf %v: want spark.sql.session.timeZone UTC", got.Conf)
 	}
@@ -530,5 +563,23 @@ func TestScriptLocalS3AAndRunCheck(t *testing.T) {
 	got = runFake(t, other, plan, map[string]map[string]any{"customers": {"rows": 3}})
 	if got.Error == nil || !strings.Contains(*got.Error, "is of run "+run+", not "+other) || len(got.Queries) > 0 {
 		t.Errorf("the plan of run %s run as %s: error %v, queries %q", run, other, got.Error, got.Queries)
+	}
+}
+
+// The script puts range bounds into SQL as they are: one that is not a decimal
+// integer fails the table before any query, as ingest.KeyRange.Check does in Go.
+func TestScriptRefusesBadRangeBounds(t *testing.T) {
+	const run = "20261203T020000Z-daily"
+	bad := "1 OR 1=1"
+	if (ingest.KeyRange{From: &bad}).Check() == nil {
+		t.Errorf("KeyRange.Check accepts %q", bad)
+	}
+	plan := ingest.Plan{Set: "daily", Source: ingest.Source{Database: "shop"}, LakeDatabase: "shop",
+		Tables: []ingest.PlannedTable{{Source: "customers", Lake: "customers", Mode: ingest.ModeFull, Destination: "raw/shop/customers/",
+			Columns: []ingest.ColumnName{{Source: "id", Lake: "id"}}, RangeColumn: "id",
+			Ranges: []ingest.KeyRange{{To: &bad}, {From: &bad}}}}}.Job(run, "lake")
+	got := runFake(t, run, plan, map[string]map[string]any{"customers": {"rows": 3}})
+	if got.Error == nil || !strings.Contains(*got.Error, "1 of 1 tables failed: customers") || len(got.Queries) != 0 {
+		t.Errorf("bad bounds: error %v, queries %q", got.Error, got.Queries)
 	}
 }
