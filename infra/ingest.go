@@ -47,6 +47,9 @@ type IngestConfig struct {
 	SubnetIDs        []string
 	SecurityGroupIDs []string
 	AvailabilityZone string
+	// GlueWorkerType and GlueWorkers size the load job (deploy.IngestFieldGlue*).
+	GlueWorkerType string
+	GlueWorkers    int
 }
 
 // InVPC says whether the source is reached through the configured subnets.
@@ -76,9 +79,12 @@ const (
 	fieldSubnetIDs        = "subnetIds"
 	fieldSecurityGroupIDs = "securityGroupIds"
 	fieldAvailabilityZone = "availabilityZone"
+	fieldGlueWorkerType   = deploy.IngestFieldGlueWorkerType
+	fieldGlueWorkers      = deploy.IngestFieldGlueWorkers
 )
 
-var ingestFields = []string{fieldDatabase, fieldSecretArn, fieldEndpoint, fieldTimeZone, fieldSubnetIDs, fieldSecurityGroupIDs, fieldAvailabilityZone}
+var ingestFields = []string{fieldDatabase, fieldSecretArn, fieldEndpoint, fieldTimeZone, fieldSubnetIDs, fieldSecurityGroupIDs, fieldAvailabilityZone,
+	fieldGlueWorkerType, fieldGlueWorkers}
 
 var (
 	// Database names that go into the JDBC URL and a folder name unquoted.
@@ -132,7 +138,22 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 		SubnetIDs:        list(fieldSubnetIDs, subnetIDRE, "a subnet ID (subnet-0123456789abcdef0)"),
 		SecurityGroupIDs: list(fieldSecurityGroupIDs, sgIDRE, "a security group ID (sg-0123456789abcdef0)"),
 		AvailabilityZone: str(fieldAvailabilityZone),
+		GlueWorkerType:   str(fieldGlueWorkerType),
 	}
+	switch {
+	case in.GlueWorkerType == "":
+		in.GlueWorkerType = deploy.DefaultIngestGlueWorkerType
+	case !slices.Contains(deploy.IngestGlueWorkerTypes, in.GlueWorkerType):
+		fail(fieldGlueWorkerType, "%q is not a worker type of Glue 4.0 Spark jobs: use %s", in.GlueWorkerType, strings.Join(deploy.IngestGlueWorkerTypes[:3], ", ")+" or "+deploy.IngestGlueWorkerTypes[3])
+	}
+	workers, err := intValue(m[fieldGlueWorkers], deploy.DefaultIngestGlueWorkers)
+	switch {
+	case err != nil:
+		fail(fieldGlueWorkers, "%v", err)
+	case workers < 2 || workers > deploy.MaxIngestGlueWorkers:
+		fail(fieldGlueWorkers, "%d: use from 2 (one worker is the Spark driver) to %d", workers, deploy.MaxIngestGlueWorkers)
+	}
+	in.GlueWorkers = workers
 
 	switch {
 	case in.Database == "":
@@ -626,8 +647,8 @@ func (x *ingestStack) addJob() {
 			ScriptLocation: script.S3ObjectUrl(),
 		},
 		GlueVersion:     jsii.String("4.0"),
-		WorkerType:      jsii.String("G.1X"),
-		NumberOfWorkers: jsii.Number(2),
+		WorkerType:      jsii.String(x.in.GlueWorkerType),
+		NumberOfWorkers: jsii.Number(x.in.GlueWorkers),
 		// A daily and a frequent run may load at once (never the same table: leases).
 		ExecutionProperty: &awsglue.CfnJob_ExecutionPropertyProperty{MaxConcurrentRuns: jsii.Number(2)},
 		// A retry would find the first attempt's files (the loads are written with

@@ -38,6 +38,8 @@ func ingestContext(vpc bool) map[string]any {
 		m["subnetIds"] = []any{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"}
 		m["securityGroupIds"] = []any{"sg-0123456789abcdef0"}
 		m["availabilityZone"] = "eu-central-1a"
+		m[deploy.IngestFieldGlueWorkerType] = "G.2X"
+		m[deploy.IngestFieldGlueWorkers] = 10.0
 	}
 	return m
 }
@@ -504,6 +506,15 @@ func TestIngestGlueJob(t *testing.T) {
 			if loc := render(cmd["ScriptLocation"]); !strings.HasPrefix(loc, "s3://cdk-") || !strings.HasSuffix(loc, ".py") {
 				t.Errorf("%s: script %s, want the uploaded asset", name, loc)
 			}
+			// The workers are deploy settings (the vpc context sets G.2X x 10): a split
+			// table's ranges are read in parallel, one per executor core.
+			workerType, workers := deploy.DefaultIngestGlueWorkerType, float64(deploy.DefaultIngestGlueWorkers)
+			if name == "vpc" {
+				workerType, workers = "G.2X", 10
+			}
+			if p["WorkerType"] != workerType || p["NumberOfWorkers"] != workers {
+				t.Errorf("%s: workers %v x %v, want %s x %v", name, p["WorkerType"], p["NumberOfWorkers"], workerType, workers)
+			}
 			if got := fmt.Sprint(p["ExecutionProperty"]); got != "map[MaxConcurrentRuns:2]" {
 				t.Errorf("%s: execution property %s, want MaxConcurrentRuns 2", name, got)
 			}
@@ -929,7 +940,8 @@ func TestParseIngestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &IngestConfig{Database: "warehouse", SecretArn: testSecretArn, Endpoint: in["endpoint"].(string), TimeZone: "UTC"}
+	want := &IngestConfig{Database: "warehouse", SecretArn: testSecretArn, Endpoint: in["endpoint"].(string), TimeZone: "UTC",
+		GlueWorkerType: deploy.DefaultIngestGlueWorkerType, GlueWorkers: deploy.DefaultIngestGlueWorkers}
 	if !reflect.DeepEqual(c.Ingest, want) || c.Ingest.InVPC() || c.Ingest.CatalogDatabase() != "raw_warehouse" {
 		t.Errorf("ingest %+v, want %+v", c.Ingest, want)
 	}
@@ -942,7 +954,7 @@ func TestParseIngestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Ingest.InVPC() || c.Ingest.TimeZone != "Europe/Berlin" || c.Ingest.AvailabilityZone != "eu-central-1a" ||
+	if !c.Ingest.InVPC() || c.Ingest.TimeZone != "Europe/Berlin" || c.Ingest.AvailabilityZone != "eu-central-1a" || c.Ingest.GlueWorkerType != "G.2X" || c.Ingest.GlueWorkers != 10 ||
 		!slices.Equal(c.Ingest.SubnetIDs, []string{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"}) {
 		t.Errorf("ingest from JSON text: %+v", c.Ingest)
 	}
@@ -999,6 +1011,11 @@ func TestParseIngestConfigErrors(t *testing.T) {
 		{"availability zone malformed", func(m map[string]any) any { m["availabilityZone"] = "eu-central-1"; return m }, nil, "availabilityZone", "not an availability zone"},
 		{"subnets without the rest", func(m map[string]any) any { delete(m, "availabilityZone"); return m }, nil, "availabilityZone", "go together"},
 		{"security groups without subnets", func(m map[string]any) any { delete(m, "subnetIds"); return m }, nil, "subnetIds", "go together"},
+		{"worker type unknown", func(m map[string]any) any { m["glueWorkerType"] = "G.3X"; return m }, nil, "glueWorkerType", "not a worker type of Glue 4.0 Spark jobs"},
+		{"worker type of streaming", func(m map[string]any) any { m["glueWorkerType"] = "G.025X"; return m }, nil, "glueWorkerType", "G.1X, G.2X, G.4X or G.8X"},
+		{"workers not a number", func(m map[string]any) any { m["glueWorkers"] = "many"; return m }, nil, "glueWorkers", "not a whole number"},
+		{"one worker", func(m map[string]any) any { m["glueWorkers"] = 1.0; return m }, nil, "glueWorkers", "from 2"},
+		{"too many workers", func(m map[string]any) any { m["glueWorkers"] = 300.0; return m }, nil, "glueWorkers", "to 299"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,6 +60,23 @@ const (
 	ConfigKey         = "config/snaplake.yaml"
 )
 
+// Deploy settings of the load job, fields of the "snaplake:ingest" context section:
+// the Glue worker type and count. A split table's key ranges are read in parallel,
+// one per executor core (G.1X: 4 vCPUs, G.2X: 8, G.4X: 16, G.8X: 32; one worker is
+// the driver), so workers bound both the speed and the connections to the source.
+const (
+	IngestFieldGlueWorkerType   = "glueWorkerType"
+	IngestFieldGlueWorkers      = "glueWorkers"
+	DefaultIngestGlueWorkerType = "G.1X"
+	DefaultIngestGlueWorkers    = 2
+	// MaxIngestGlueWorkers is the most NumberOfWorkers Glue accepts for G.1X.
+	MaxIngestGlueWorkers = 299
+)
+
+// IngestGlueWorkerTypes are the worker types of Glue 4.0 Spark ETL jobs (G.025X is
+// for streaming jobs only).
+var IngestGlueWorkerTypes = []string{"G.1X", "G.2X", "G.4X", "G.8X"}
+
 // Names of the ingest resources.
 const (
 	IngestJobName       = "snaplake-ingest"
