@@ -128,7 +128,11 @@ func (sc *schema) queryError(err error, query string) error {
 				return &NotGrantedError{Role: sc.access.Role, Table: full}
 			}
 		}
-		return &UnknownTableError{Name: name, Tables: sc.visible}
+		unknown := &UnknownTableError{Name: name, Tables: sc.visible}
+		if sc.access != nil && len(sc.visible) == 0 && len(sc.catalog) > 0 {
+			unknown.Role = sc.access.Role
+		}
+		return unknown
 	}
 	if m := missingColumn.FindStringSubmatch(de.Msg); m != nil && sc.access != nil {
 		col := m[1] + m[2]

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/iam"
 )
@@ -242,4 +243,41 @@ func referencedTables(ctx context.Context, conn *sql.Conn, query string) (refs [
 func asSlice(v any) []any {
 	s, _ := v.([]any)
 	return s
+}
+
+// QuerySession is the session name of the role a query as a role assumes, as it
+// appears in the caller's ARN (arn:aws:sts::<account>:assumed-role/<role>/<session>).
+const QuerySession = "snaplake-query"
+
+// AnalystIdentity is role with the analyst policy attached, in the deployment of c:
+// policy is the policy document to evaluate, nil for the one the stack publishes (the
+// AnalystPolicyArn output). role is a name or a role ARN (its account is then the
+// caller's).
+func AnalystIdentity(c *contract.Contract, role string, policy []byte) (*Identity, error) {
+	if policy == nil {
+		if c.AnalystPolicy == nil {
+			return nil, errors.New("the offline contract has no analyst policy: regenerate it with `make contract`")
+		}
+		policy = c.AnalystPolicy.Policy
+	}
+	p, err := iam.ParsePolicy(policy)
+	if err != nil {
+		return nil, fmt.Errorf("analyst policy: %w", err)
+	}
+	account, name := c.Account, role
+	if rest, ok := strings.CutPrefix(role, "arn:"); ok {
+		// arn:<partition>:iam::<account>:role/<path/>name
+		parts := strings.SplitN(rest, ":", 5)
+		if len(parts) != 5 || parts[1] != "iam" || !strings.HasPrefix(parts[4], "role/") {
+			return nil, fmt.Errorf("role %s is not a role ARN (arn:aws:iam::<account>:role/<name>)", role)
+		}
+		account, name = parts[3], parts[4]
+	}
+	name = name[strings.LastIndexByte(name, '/')+1:] // a role's path is not in its session ARN
+	return &Identity{
+		Principal: iam.Principal{Name: name, RoleName: name, SessionName: QuerySession, Account: account, Policies: []iam.Policy{p}},
+		Account:   c.Account, Region: c.Region,
+		RegisteredLocations: c.RegisteredLocations,
+		KMSKeyArn:           c.KMSKeyArn,
+	}, nil
 }

@@ -36,10 +36,14 @@ type Result struct {
 // UnknownTableError reports a query naming a table the catalog does not hold.
 type UnknownTableError struct {
 	Name   string   // as the query wrote it
-	Tables []string // database.table of every catalog table
+	Tables []string // database.table of every catalog table (visible to Role)
+	Role   string   // the role the query ran as, when its grants or policies hide every table
 }
 
 func (e *UnknownTableError) Error() string {
+	if len(e.Tables) == 0 && e.Role != "" {
+		return fmt.Sprintf("table %s does not exist; role %s sees no tables", e.Name, e.Role)
+	}
 	if len(e.Tables) == 0 {
 		return fmt.Sprintf("table %s does not exist: the catalog has no tables yet (has a crawler run?)", e.Name)
 	}
