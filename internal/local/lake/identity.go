@@ -21,8 +21,9 @@ import (
 //     resource and on all its ancestors in the Data Catalog);
 //   - for a table whose location is registered with Lake Formation,
 //     lakeformation:GetDataAccess (Lake Formation then vends the S3 credentials);
-//   - for any other table, the caller's own s3:ListBucket on each listed prefix,
-//     s3:GetObject on each file and kms:Decrypt on the key the files are encrypted with.
+//   - for any other table, the caller's own s3:ListBucket on each listed prefix and
+//     s3:GetObject on each file;
+//   - for both, kms:Decrypt on the key the files are encrypted with.
 //
 // Databases other than the one Lake Formation governs for the query (Access.Database)
 // are then visible as far as IAM allows: the account's default (IAMAllowedPrincipals)
@@ -164,20 +165,26 @@ func (id *Identity) registered(bucket, prefix string) bool {
 }
 
 // dataCalls are the calls Athena makes to read t's files: one GetDataAccess when
-// Lake Formation vends the credentials, else the caller's own listing and reads.
+// Lake Formation vends the credentials, else the caller's own listing and reads; and
+// in both cases the caller's kms:Decrypt on the key of KMS-encrypted files (Athena's
+// docs ask it of users of registered locations too).
 func (id *Identity) dataCalls(t glue.Table, files tableFiles) []Call {
-	if id.registered(files.bucket, files.prefix) {
-		return []Call{{Action: "lakeformation:GetDataAccess"}}
-	}
 	bucketArn := "arn:aws:s3:::" + files.bucket
+	registered := id.registered(files.bucket, files.prefix)
 	var calls []Call
-	for _, p := range files.listed {
-		calls = append(calls, Call{Action: "s3:ListBucket", Resource: bucketArn,
-			Context: map[string][]string{"s3:prefix": {p}}, Path: "s3://" + files.bucket + "/" + p})
+	if registered {
+		calls = append(calls, Call{Action: "lakeformation:GetDataAccess"})
+	} else {
+		for _, p := range files.listed {
+			calls = append(calls, Call{Action: "s3:ListBucket", Resource: bucketArn,
+				Context: map[string][]string{"s3:prefix": {p}}, Path: "s3://" + files.bucket + "/" + p})
+		}
 	}
 	for _, k := range files.keys {
 		path := "s3://" + files.bucket + "/" + k
-		calls = append(calls, Call{Action: "s3:GetObject", Resource: bucketArn + "/" + k, Path: path})
+		if !registered {
+			calls = append(calls, Call{Action: "s3:GetObject", Resource: bucketArn + "/" + k, Path: path})
+		}
 		if id.KMSKeyArn != "" {
 			calls = append(calls, Call{Action: "kms:Decrypt", Resource: id.KMSKeyArn, Path: path})
 		}
