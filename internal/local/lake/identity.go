@@ -222,6 +222,9 @@ func referencedTables(ctx context.Context, conn *sql.Conn, query string) (refs [
 					}
 				}
 			}
+			if x["type"] == "SHOW_REF" {
+				return // DESCRIBE reads the Data Catalog only
+			}
 			if x["type"] == "BASE_TABLE" {
 				db, _ := x["schema_name"].(string)
 				tb, _ := x["table_name"].(string)
