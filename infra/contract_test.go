@@ -391,6 +391,9 @@ func (r *resolver) role(id string) (contract.Role, error) {
 	return role, nil
 }
 
+// analystPolicyOutput is the stack output naming the published analyst policy.
+const analystPolicyOutput = "AnalystPolicyArn"
+
 // resolveContract reads the deployment out of a synthesized template.
 func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 	r := &resolver{resources: map[string]map[string]any{}}
@@ -579,6 +582,26 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 				return nil, err
 			}
 			ingest().LakeLocation = loc
+			c.RegisteredLocations = append(c.RegisteredLocations, loc)
+		case "AWS::IAM::ManagedPolicy":
+			// The analyst policy is attached to no role of the stack: the offline
+			// `snaplake query --as` evaluates it for the roles of the access rules.
+			arn, err := r.ref(id)
+			if err != nil {
+				return nil, err
+			}
+			if arn != c.Outputs[analystPolicyOutput] {
+				continue
+			}
+			doc, err := r.resolve(p["PolicyDocument"])
+			if err != nil {
+				return nil, fmt.Errorf("analyst policy: %w", err)
+			}
+			b, err := json.Marshal(doc)
+			if err != nil {
+				return nil, err
+			}
+			c.AnalystPolicy = &contract.ManagedPolicy{Arn: arn, Policy: b}
 		case "AWS::Glue::Crawler":
 			cr := contract.Crawler{}
 			var err error
@@ -644,6 +667,9 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 		if c.Federate.PublishStateMachineArn == "" || c.Federate.SubscribeStateMachineArn == "" || len(c.Federate.Schedules) != 2 {
 			return nil, fmt.Errorf("the template's Federator lacks its publish or subscribe state machine or its 2 schedules: %+v", c.Federate)
 		}
+	}
+	if c.AnalystPolicy == nil {
+		return nil, fmt.Errorf("the template has no managed policy named by its %s output", analystPolicyOutput)
 	}
 	for _, name := range deploy.Functions {
 		if _, ok := c.Functions[name]; !ok {

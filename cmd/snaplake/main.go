@@ -33,7 +33,7 @@ Usage:
   snaplake config validate FILE    check a snaplake.yaml: FILE:LINE:COLUMN: FIELD: REASON
   snaplake config schema           print the JSON Schema of snaplake.yaml (for editors)
   snaplake demo [ingest] [--rows N] [--home DIR]
-  snaplake query [--home DIR] [--format table|csv|json] [--as ROLE] "SQL"
+  snaplake query [--home DIR] [--format table|csv|json] [--as ROLE [--config FILE] [--policy FILE]] "SQL"
 
 Run 'snaplake <command> -h' for a command's flags.
 `

@@ -79,6 +79,20 @@ type Contract struct {
 	Ingest *Ingest `json:"ingest,omitempty"`
 	// Federate is the Federator, when the stack deploys it.
 	Federate *Federate `json:"federate,omitempty"`
+	// AnalystPolicy is the managed policy the stack publishes for analysts (the
+	// AnalystPolicyArn output): what `snaplake query --as` evaluates for a role
+	// named in the access rules, as IAM would for a role it is attached to.
+	AnalystPolicy *ManagedPolicy `json:"analystPolicy,omitempty"`
+	// RegisteredLocations are the S3 locations the stack registers with Lake
+	// Formation (arn:aws:s3:::bucket/prefix): Athena reads a table under one of
+	// them with credentials Lake Formation vends, any other table with the caller's.
+	RegisteredLocations []string `json:"registeredLocations,omitempty"`
+}
+
+// ManagedPolicy is a customer managed policy of the stack.
+type ManagedPolicy struct {
+	Arn    string          `json:"arn"`
+	Policy json.RawMessage `json:"policy"` // the policy document, resolved
 }
 
 // Federate is the Federator's part of the deployment.
@@ -202,6 +216,7 @@ func (c *Contract) Marshal() ([]byte, error) {
 			return a.Principal+a.Location+a.Database+a.Table < b.Principal+b.Location+b.Database+b.Table
 		})
 	}
+	sort.Strings(c.RegisteredLocations)
 	if c.Federate != nil {
 		sort.Slice(c.Federate.Schedules, func(i, j int) bool { return c.Federate.Schedules[i].Name < c.Federate.Schedules[j].Name })
 	}

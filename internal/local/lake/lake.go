@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/snaplake/snaplake/internal/local/glue"
+	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 )
 
@@ -35,10 +36,14 @@ type Result struct {
 // UnknownTableError reports a query naming a table the catalog does not hold.
 type UnknownTableError struct {
 	Name   string   // as the query wrote it
-	Tables []string // database.table of every catalog table
+	Tables []string // database.table of every catalog table (visible to Role)
+	Role   string   // the role the query ran as, when its grants or policies hide every table
 }
 
 func (e *UnknownTableError) Error() string {
+	if len(e.Tables) == 0 && e.Role != "" {
+		return fmt.Sprintf("table %s does not exist; role %s sees no tables", e.Name, e.Role)
+	}
 	if len(e.Tables) == 0 {
 		return fmt.Sprintf("table %s does not exist: the catalog has no tables yet (has a crawler run?)", e.Name)
 	}
@@ -82,6 +87,11 @@ func (l *Lake) run(ctx context.Context, query string, a *Access) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
+	if a != nil && a.IAM != nil {
+		if err := sc.authorizeData(ctx, conn, query); err != nil {
+			return Result{}, err
+		}
+	}
 
 	rows, err := conn.QueryContext(ctx, query)
 	if err != nil {
@@ -101,6 +111,13 @@ type schema struct {
 	visible []string              // database.table of the views defined
 	catalog map[string]glue.Table // database.table -> every catalog table
 	access  *Access               // nil: every table and column
+	// With access.IAM: the tables whose Data Catalog calls IAM denies (database.table
+	// -> Athena's error), the files of the visible ones, the search path, and the
+	// evaluator.
+	denied map[string]error
+	files  map[string]tableFiles
+	path   []string
+	auth   *iam.Authority
 }
 
 // define creates the schemas and views of every catalog table (of the granted ones
@@ -117,7 +134,13 @@ func (l *Lake) define(ctx context.Context, conn *sql.Conn, a *Access) (*schema, 
 	if err != nil {
 		return nil, fmt.Errorf("list catalog databases: %w", err)
 	}
-	sc := &schema{catalog: map[string]glue.Table{}, access: a}
+	sc := &schema{catalog: map[string]glue.Table{}, access: a, denied: map[string]error{}, files: map[string]tableFiles{}}
+	withIAM := a != nil && a.IAM != nil
+	if withIAM {
+		if sc.auth, err = a.IAM.authority(); err != nil {
+			return nil, err
+		}
+	}
 	var pathDBs []string
 	for _, db := range dbs {
 		tables, err := l.Catalog.Tables(db)
@@ -127,14 +150,21 @@ func (l *Lake) define(ctx context.Context, conn *sql.Conn, a *Access) (*schema, 
 		for _, t := range tables {
 			sc.catalog[t.Database+"."+t.Name] = t
 		}
-		if a != nil && db != a.Database {
+		if a != nil && db != a.Database && !withIAM {
 			continue // Lake Formation governs a.Database only: the rest is not visible
 		}
 		pathDBs = append(pathDBs, db)
 		stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+ident(db))
 		for _, t := range tables {
+			if withIAM {
+				// IAM first: Glue authorizes the call before Lake Formation is asked.
+				if err := a.IAM.decide(sc.auth, a.Role, t, a.IAM.metadataCalls(t)); err != nil {
+					sc.denied[t.Database+"."+t.Name] = err
+					continue
+				}
+			}
 			var cols []string
-			if a != nil {
+			if a != nil && db == a.Database {
 				granted, ok := a.columns(t.Name)
 				if !ok {
 					continue
@@ -143,7 +173,12 @@ func (l *Lake) define(ctx context.Context, conn *sql.Conn, a *Access) (*schema, 
 					return nil, fmt.Errorf("role %s: %w", a.Role, err)
 				}
 			}
-			view, err := l.tableView(t, cols)
+			files, err := l.tableFiles(t)
+			if err != nil {
+				return nil, err
+			}
+			sc.files[t.Database+"."+t.Name] = files
+			view, err := l.tableView(t, cols, files)
 			if err != nil {
 				return nil, err
 			}
@@ -151,6 +186,7 @@ func (l *Lake) define(ctx context.Context, conn *sql.Conn, a *Access) (*schema, 
 			sc.visible = append(sc.visible, t.Database+"."+t.Name)
 		}
 	}
+	sc.path = pathDBs
 	if len(pathDBs) > 0 {
 		// Unqualified names resolve in the catalog databases, like Athena's current database.
 		path := strings.Join(append(pathDBs, "main"), ",")
@@ -164,31 +200,60 @@ func (l *Lake) define(ctx context.Context, conn *sql.Conn, a *Access) (*schema, 
 	return sc, nil
 }
 
-// tableView is the view of one table over the Parquet files of its catalog partitions;
-// files in partitions the crawler has not seen yet stay invisible, as in Athena.
-// With cols, the view has only those columns (a column grant).
-func (l *Lake) tableView(t glue.Table, cols []string) (string, error) {
+// tableFiles is where a table's data is: the prefixes Athena lists (the table's
+// location, or each catalog partition's) and the keys of the files it reads there.
+type tableFiles struct {
+	bucket, prefix string
+	listed         []string
+	keys           []string
+}
+
+// tableFiles finds the Parquet files of t's catalog partitions; files in partitions
+// the crawler has not seen yet stay invisible, as in Athena.
+func (l *Lake) tableFiles(t glue.Table) (tableFiles, error) {
 	bucket, prefix, err := parseLocation(t.Location)
 	if err != nil {
-		return "", fmt.Errorf("table %s.%s: %w", t.Database, t.Name, err)
+		return tableFiles{}, fmt.Errorf("table %s.%s: %w", t.Database, t.Name, err)
 	}
-	key := partitionKey(t)
-	var files []string
+	tf := tableFiles{bucket: bucket, prefix: prefix}
+	base := filepath.Join(l.Root, bucket)
+	add := func(dir string) error {
+		found, err := parquetFiles(ObjectPath(l.Root, bucket, dir))
+		if err != nil {
+			return err
+		}
+		tf.listed = append(tf.listed, dir)
+		for _, f := range found {
+			rel, err := filepath.Rel(base, f)
+			if err != nil {
+				return err
+			}
+			tf.keys = append(tf.keys, filepath.ToSlash(rel))
+		}
+		return nil
+	}
 	if len(t.PartitionKeys) == 0 {
 		// An unpartitioned table (a fully reloaded one) is the files at its location.
-		found, err := parquetFiles(ObjectPath(l.Root, bucket, prefix))
-		if err != nil {
-			return "", fmt.Errorf("list files of table %s.%s: %w", t.Database, t.Name, err)
+		if err := add(prefix); err != nil {
+			return tf, fmt.Errorf("list files of table %s.%s: %w", t.Database, t.Name, err)
 		}
-		files = found
 	}
+	key := partitionKey(t)
 	for _, p := range t.Partitions {
-		dir := ObjectPath(l.Root, bucket, prefix+key+"="+p)
-		found, err := parquetFiles(dir)
-		if err != nil {
-			return "", fmt.Errorf("list files of table %s.%s partition %s: %w", t.Database, t.Name, p, err)
+		if err := add(prefix + key + "=" + p + "/"); err != nil {
+			return tf, fmt.Errorf("list files of table %s.%s partition %s: %w", t.Database, t.Name, p, err)
 		}
-		files = append(files, found...)
+	}
+	return tf, nil
+}
+
+// tableView is the view of one table over its files (see tableFiles). With cols, the
+// view has only those columns (a column grant).
+func (l *Lake) tableView(t glue.Table, cols []string, tf tableFiles) (string, error) {
+	key := partitionKey(t)
+	files := make([]string, len(tf.keys))
+	for i, k := range tf.keys {
+		files[i] = ObjectPath(l.Root, tf.bucket, k)
 	}
 	create := "CREATE VIEW " + ident(t.Database) + "." + ident(t.Name) + " AS "
 	if cols != nil {

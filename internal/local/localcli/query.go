@@ -15,6 +15,7 @@ import (
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/grants"
 	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/demo"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/lake"
@@ -22,7 +23,7 @@ import (
 	"github.com/snaplake/snaplake/internal/opscli"
 )
 
-const queryUsage = `Usage: snaplake query [--home DIR] [--format table|csv|json] [--as ROLE [--config FILE]] "SQL"
+const queryUsage = `Usage: snaplake query [--home DIR] [--format table|csv|json] [--as ROLE [--config FILE] [--policy FILE]] "SQL"
 
 Runs SQL (DuckDB dialect) over the local lake with Athena's names:
   SELECT count(*) FROM warehouse.file_downloads
@@ -33,10 +34,18 @@ those the applygrants function made in the home (snaplake demo ingest), or with 
 those the access rules of FILE (ingest.access) give it, as 'snaplake grants plan' computes them:
 it sees only the granted tables of the lake database named after ingest.source.database,
 each with only its granted columns (SELECT * gives those), and their $partitions tables.
-Lake Formation governs that database, so the catalog's other databases are not visible.
 A table or column that is not granted is an error naming it, never an empty result.
-The views are an offline check of the grants, not a security boundary: SQL that reads
-files itself (read_parquet) is not limited.
+ROLE also has the analyst policy the stack publishes (the AnalystPolicyArn output),
+read from the synthesized template, or with --policy the policy document in FILE (try a
+policy before you deploy it). The calls Athena makes for the caller must pass it, and a
+refused query fails with Athena's message:
+  glue:GetDatabase, glue:GetTable, glue:GetPartitions on the catalog, database and table;
+  lakeformation:GetDataAccess for a table under a location registered with Lake Formation
+  (raw/: Lake Formation then vends the S3 credentials);
+  s3:ListBucket, s3:GetObject and kms:Decrypt for any other table (data/: the nightly
+  snapshots, which IAM alone governs and which ROLE sees as far as IAM allows).
+The views are an offline check of the grants and policies, not a security boundary: SQL
+that reads files itself (read_parquet) is not limited.
 
 Flags:
 `
@@ -50,6 +59,7 @@ func Query(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	format := fset.String("format", "table", "output format: "+strings.Join(lake.Formats, ", "))
 	role := fset.String("as", "", "run as this IAM role (name or ARN), under its Lake Formation grants")
 	configPath := fset.String("config", "", "snaplake.yaml whose ingest.access rules give --as its grants")
+	policyPath := fset.String("policy", "", "IAM policy document (JSON) --as has, instead of the published analyst policy")
 	fset.Usage = func() {
 		fmt.Fprint(fset.Output(), queryUsage)
 		fset.PrintDefaults()
@@ -72,8 +82,8 @@ func Query(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return opscli.ErrUsage
 	}
 
-	if *role == "" && *configPath != "" {
-		fmt.Fprint(stderr, "snaplake query: --config is only used with --as\n\n")
+	if *role == "" && (*configPath != "" || *policyPath != "") {
+		fmt.Fprint(stderr, "snaplake query: --config and --policy are only used with --as\n\n")
 		fset.Usage()
 		return opscli.ErrUsage
 	}
@@ -87,6 +97,9 @@ func Query(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			access, err = appliedAccess(dir, strings.TrimSpace(*role))
 		}
 		if err != nil {
+			return err
+		}
+		if access.IAM, err = analystIdentity(strings.TrimSpace(*role), *policyPath); err != nil {
 			return err
 		}
 	}
@@ -163,6 +176,26 @@ func roleAccess(path, role string) (*lake.Access, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return lake.AccessOf(role, database, principals[0], desired), nil
+}
+
+// analystIdentity is role with the analyst policy attached, as deployed (the offline
+// contract's), or with the policy document at policyPath.
+func analystIdentity(role, policyPath string) (*lake.Identity, error) {
+	c, err := contract.Load()
+	if err != nil {
+		return nil, err
+	}
+	var doc []byte
+	if policyPath != "" {
+		if doc, err = os.ReadFile(policyPath); err != nil {
+			return nil, fmt.Errorf("read --policy: %w", err)
+		}
+	}
+	id, err := lake.AnalystIdentity(c, role, doc)
+	if err != nil && policyPath != "" {
+		return nil, fmt.Errorf("%s: %w", policyPath, err)
+	}
+	return id, err
 }
 
 // appliedAccess is what role may read under the grants the offline Lake Formation

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/lake"
 	"github.com/snaplake/snaplake/internal/opscli"
@@ -21,8 +22,11 @@ type queryTestRow struct {
 	Agent string `parquet:"agent"`
 }
 
-// queryTestHome lays out a home as `snaplake demo` leaves it: catalog.json and the
-// local S3 server's files under s3/.
+// queryTestHome lays out a home as `snaplake demo` and `snaplake demo ingest` leave
+// it, in the bucket of the offline contract: catalog.json and the local S3 server's
+// files under s3/. The same files are an ingested table of raw_warehouse, under raw/
+// (registered with Lake Formation), and a nightly snapshot table of warehouse, under
+// data/ (governed by IAM alone).
 func queryTestHome(t *testing.T) string {
 	t.Helper()
 	home := t.TempDir()
@@ -30,37 +34,39 @@ func queryTestHome(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "data/warehouse/file_downloads/"
-	counts := map[string]int{"2026-11-19": 2, "2026-11-20": 3}
-	for date, n := range counts {
-		var buf bytes.Buffer
-		w := parquet.NewGenericWriter[queryTestRow](&buf, parquet.Compression(&parquet.Gzip))
-		rows := make([]queryTestRow, n)
-		for i := range rows {
-			rows[i] = queryTestRow{ID: int64(i + 1), Agent: "curl"}
+	bucket := contract.MustLoad().Bucket
+	for db, base := range map[string]string{"raw_warehouse": "raw/warehouse/file_downloads/", "warehouse": "data/warehouse/file_downloads/"} {
+		counts := map[string]int{"2026-11-19": 2, "2026-11-20": 3}
+		for date, n := range counts {
+			var buf bytes.Buffer
+			w := parquet.NewGenericWriter[queryTestRow](&buf, parquet.Compression(&parquet.Gzip))
+			rows := make([]queryTestRow, n)
+			for i := range rows {
+				rows[i] = queryTestRow{ID: int64(i + 1), Agent: "curl"}
+			}
+			if _, err := w.Write(rows); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			path := lake.ObjectPath(filepath.Join(home, "s3"), bucket, base+"snapshot_date="+date+"/1/part-00000.gz.parquet")
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if _, err := w.Write(rows); err != nil {
+		err = cat.Put(glue.Table{
+			Database: db, Name: "file_downloads", Location: "s3://" + bucket + "/" + base,
+			Columns:       []glue.Column{{Name: "id", Type: "bigint"}, {Name: "agent", Type: "string"}},
+			PartitionKeys: []glue.Column{{Name: "snapshot_date", Type: "string"}},
+			Partitions:    []string{"2026-11-19", "2026-11-20"},
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		path := lake.ObjectPath(filepath.Join(home, "s3"), "snaplake-lake", base+"snapshot_date="+date+"/1/part-00000.gz.parquet")
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	err = cat.Put(glue.Table{
-		Database: "raw_warehouse", Name: "file_downloads", Location: "s3://snaplake-lake/" + base,
-		Columns:       []glue.Column{{Name: "id", Type: "bigint"}, {Name: "agent", Type: "string"}},
-		PartitionKeys: []glue.Column{{Name: "snapshot_date", Type: "string"}},
-		Partitions:    []string{"2026-11-19", "2026-11-20"},
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return home
 }
@@ -90,7 +96,7 @@ func TestQuery(t *testing.T) {
 		{name: "no lake yet", args: []string{"--home", empty, "SELECT 1"},
 			errHas: "no local lake in " + empty + ": run `snaplake demo` (or `make demo`) first"},
 		{name: "unknown table", args: []string{"--home", home, "SELECT * FROM raw_warehouse.downloads"},
-			errHas: "table raw_warehouse.downloads does not exist; tables: raw_warehouse.file_downloads"},
+			errHas: "table raw_warehouse.downloads does not exist; tables: raw_warehouse.file_downloads, warehouse.file_downloads"},
 		{name: "bad SQL", args: []string{"--home", home, "SELEC 1"},
 			errHas: "syntax error"},
 		{name: "unknown flag", args: []string{"--hom", home, "SELECT 1"},
@@ -165,7 +171,7 @@ func TestQueryAs(t *testing.T) {
 	}
 	// Catalogued with no files: an empty table, which needs no Parquet here.
 	err = cat.Put(glue.Table{
-		Database: "raw_warehouse", Name: "users", Location: "s3://snaplake-lake/data/warehouse/users/",
+		Database: "raw_warehouse", Name: "users", Location: "s3://" + contract.MustLoad().Bucket + "/raw/warehouse/users/",
 		Columns:       []glue.Column{{Name: "id", Type: "bigint"}, {Name: "name", Type: "string"}, {Name: "email", Type: "string"}},
 		PartitionKeys: []glue.Column{{Name: "snapshot_date", Type: "string"}},
 	})
@@ -176,8 +182,11 @@ func TestQueryAs(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(accessConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The analyst policy with access to raw_warehouse, as issue 12 has the stack publish
+	// it: these cases are about the grants (TestQueryAsAnalystPolicy is about the policy).
+	policy := writePolicy(t, withRaw(analystPolicy(t)))
 	as := func(role string, sql ...string) []string {
-		return append([]string{"--home", home, "--format", "csv", "--as", role, "--config", cfg}, sql...)
+		return append([]string{"--home", home, "--format", "csv", "--as", role, "--config", cfg, "--policy", policy}, sql...)
 	}
 	tests := []struct {
 		name      string
@@ -202,19 +211,23 @@ func TestQueryAs(t *testing.T) {
 		{name: "wildcard, role by name matching a rule's ARN", args: as("analytics",
 			"SELECT (SELECT count(*) FROM raw_warehouse.users) AS u, (SELECT count(*) FROM raw_warehouse.file_downloads) AS d"),
 			stdout: "u,d\n0,5\n"},
-		{name: "unknown table lists the granted ones", args: as("support", "SELECT * FROM raw_warehouse.nope"),
-			errIs: "table raw_warehouse.nope does not exist; tables: raw_warehouse.users"},
+		{name: "unknown table lists the granted ones, and those IAM alone governs", args: as("support", "SELECT * FROM raw_warehouse.nope"),
+			errIs: "table raw_warehouse.nope does not exist; tables: raw_warehouse.users, warehouse.file_downloads"},
 		{name: "unknown role", args: as("nobody", "SELECT 1"),
 			errIs: "role nobody has no access rule in " + cfg + "; roles: arn:aws:iam::111122223333:role/analytics, downloads, support"},
+		{name: "missing policy", args: []string{"--home", home, "--as", "support", "--config", cfg, "--policy", policy + ".nope", "SELECT 1"},
+			errHas: "read --policy: open " + policy + ".nope"},
 		{name: "missing config", args: []string{"--home", home, "--as", "support", "--config", cfg + ".nope", "SELECT 1"},
 			errHas: cfg + ".nope"},
 		{name: "--as without --config and no grants applied in the home", args: []string{"--home", home, "--as", "support", "SELECT 1"},
 			errIs: "no Lake Formation grants in " + home + ": run `snaplake demo ingest` first, or give --config"},
 		{name: "--config without --as", args: []string{"--home", home, "--config", cfg, "SELECT 1"},
-			wantErr: opscli.ErrUsage, stderrHas: "--config is only used with --as"},
+			wantErr: opscli.ErrUsage, stderrHas: "--config and --policy are only used with --as"},
+		{name: "--policy without --as", args: []string{"--home", home, "--policy", policy, "SELECT 1"},
+			wantErr: opscli.ErrUsage, stderrHas: "--config and --policy are only used with --as"},
 		{name: "without --as every table and column", args: []string{"--home", home, "--format", "csv",
 			"SELECT email FROM raw_warehouse.users UNION ALL SELECT agent FROM sales_nothing.x"},
-			errHas: "table sales_nothing.x does not exist; tables: raw_warehouse.file_downloads, raw_warehouse.users"},
+			errHas: "table sales_nothing.x does not exist; tables: raw_warehouse.file_downloads, raw_warehouse.users, warehouse.file_downloads"},
 		{name: "without --as nothing changes", args: []string{"--home", home, "--format", "csv", "SELECT * FROM raw_warehouse.users"},
 			stdout: "id,name,email,snapshot_date\n"},
 	}
