@@ -26,6 +26,21 @@ var FederateServiceRoles = []string{RoleFederateMachine, RoleFederateScheduler, 
 // FederatePrefix holds the published versions: federator/<schema>/<table>/<version>/.
 const FederatePrefix = "federator/"
 
+// FederateLeasePrefix holds the runs' leases: one per subscriber (one run loads it at
+// a time) and one per published table (one run publishes it at a time). The "." keeps
+// it apart from every schema's folder: a schema name cannot contain one.
+const FederateLeasePrefix = FederatePrefix + ".leases/"
+
+// FederateSubscriberLeaseKey is the lease of a subscriber's runs.
+func FederateSubscriberLeaseKey(subscriber string) string {
+	return FederateLeasePrefix + "subscribers/" + subscriber + ".json"
+}
+
+// FederatePublishLeaseKey is the lease of the runs publishing schema.table.
+func FederatePublishLeaseKey(table string) string {
+	return FederateLeasePrefix + "tables/" + table + ".json"
+}
+
 // Environment of the Federator's functions (with EnvBucket, EnvKMSKeyID, EnvLogLevel).
 const (
 	// EnvWarehouseRoleArn is the role UNLOAD and COPY name (IAM_ROLE).

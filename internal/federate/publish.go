@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/lease"
 	"github.com/snaplake/snaplake/internal/redshift"
 )
 
@@ -18,6 +20,9 @@ const (
 	ActionPublished = "published"
 	ActionLoaded    = "loaded"
 	ActionFailed    = "failed"
+	// ActionSkipped: another run holds the lease (of the subscriber, or of the
+	// published table) and is doing this work now; not a failure.
+	ActionSkipped = "skipped"
 )
 
 // Result is one table's outcome: one JSON line of the commands' output.
@@ -29,6 +34,8 @@ type Result struct {
 	Rows    int64   `json:"rows"`
 	Seconds float64 `json:"seconds"`
 	Error   string  `json:"error,omitempty"`
+	// Reason says why a table was skipped.
+	Reason string `json:"reason,omitempty"`
 	// Subscriber names the subscriber of a subscribe result.
 	Subscriber string `json:"subscriber,omitempty"`
 }
@@ -41,6 +48,21 @@ type Publisher struct {
 	Concurrency int
 	Now         func() time.Time
 	Log         *slog.Logger
+	// Run names this run in the tables' leases (default: the host and a random
+	// suffix); Lease bounds a lease when the context has no deadline (default 2 h).
+	Run   string
+	Lease time.Duration
+
+	runOnce sync.Once
+}
+
+func (p *Publisher) run() string {
+	p.runOnce.Do(func() {
+		if p.Run == "" {
+			p.Run = newRunID()
+		}
+	})
+	return p.Run
 }
 
 func (p *Publisher) now() time.Time {
@@ -99,6 +121,39 @@ func (p *Publisher) Publish(ctx context.Context, t Table, keep int) Result {
 	}
 	newest, has := Newest(versions)
 	if has && newest.Version.Matches(stats) {
+		res.Action, res.Version, res.Kind, res.Rows = ActionUnchanged, newest.Name, newest.Version.Kind, newest.Version.Rows
+		return finish(nil)
+	}
+	// Changed: one run publishes it, an overlapping one skips it. An unchanged table
+	// (above) costs no write, not even the lease's.
+	leases := p.Store.leases(p.now)
+	key, what := deploy.FederatePublishLeaseKey(t.Table), "the publishing of "+t.Table
+	ttl := p.Lease
+	if ttl <= 0 {
+		ttl = 2 * time.Hour
+	}
+	expired, err := leases.Acquire(ctx, key, what, p.run(), leaseTTL(ctx, p.now(), ttl))
+	var held *lease.HeldError
+	switch {
+	case errors.As(err, &held):
+		res.Action, res.Reason = ActionSkipped, held.Error()+": that run publishes it"
+		p.log().WarnContext(ctx, "table skipped: another run is publishing it", "table", t.Table, "run", held.Lease.Run, "since", held.Lease.Since)
+		return finish(nil)
+	case err != nil:
+		return finish(err)
+	case expired != nil:
+		p.log().WarnContext(ctx, "took over the lease of a run that died", "table", t.Table, "run", expired.Run, "since", expired.Since)
+	}
+	defer func() {
+		if err := leases.Release(context.WithoutCancel(ctx), key, what, p.run()); err != nil {
+			p.log().WarnContext(ctx, "lease not released (it expires by itself)", "table", t.Table, "error", err)
+		}
+	}()
+	// The run that held the lease may just have published this state.
+	if versions, err = p.Store.Versions(ctx, t.Table); err != nil {
+		return finish(err)
+	}
+	if newest, has = Newest(versions); has && newest.Version.Matches(stats) {
 		res.Action, res.Version, res.Kind, res.Rows = ActionUnchanged, newest.Name, newest.Version.Kind, newest.Version.Rows
 		return finish(nil)
 	}

@@ -58,21 +58,50 @@ func StagingSQL(schema, name string) []string {
 	}
 }
 
+// checkSQL is a statement that fails unless cond holds over the rows of from, and
+// so rolls back the transaction it is part of: 1 divided by 0 is an error on Redshift
+// and on PostgreSQL alike. cond is an aggregate over from, never a constant, so that
+// no planner folds the division away or evaluates it early (PostgreSQL does that to
+// constant CASE branches: its manual, "Conditional Expressions").
+func checkSQL(cond, from string) string {
+	return "SELECT 1 / (CASE WHEN " + cond + " THEN 1 ELSE 0 END) FROM " + from
+}
+
 // SwapSQL puts a loaded staging table in place and records the version, in one
 // transaction: readers see the old version or the new one, never a part. A full
 // version replaces the rows (DELETE, not TRUNCATE, which commits at once in
 // Redshift); an append version adds its rows.
-func SwapSQL(schema, name, kind, version string, at time.Time) []string {
+//
+// The transaction checks, before it changes anything, that the control table still
+// holds from (the version this run started from, "" for none) and nothing else for
+// the table, and that the staging table holds exactly rows rows; after a full
+// version's insert, that the table holds exactly rows rows. Any check that fails
+// rolls everything back: another run swapped first (an append version would be
+// applied twice), or the staging table is not the one this run loaded (dropped and
+// re-created by another run, it would swap in an empty table).
+func SwapSQL(schema, name, kind, version, from string, rows int64, at time.Time) []string {
 	table, staging := qualified(schema, name), qualified(schema, name+stagingSuffix)
-	var stmts []string
+	control := qualified(ControlSchema, ControlTable)
+	which := "schema_name = " + literal(schema) + " AND table_name = " + literal(name)
+	held := "COUNT(*) = 0"
+	if from != "" {
+		held = "COUNT(*) = 1 AND MAX(version) = " + literal(from)
+	}
+	stmts := []string{
+		checkSQL(held, control+" WHERE "+which),
+		checkSQL(fmt.Sprintf("COUNT(*) = %d", rows), staging),
+	}
 	if kind == KindFull {
 		stmts = append(stmts, "DELETE FROM "+table)
 	}
+	stmts = append(stmts, "INSERT INTO "+table+" SELECT * FROM "+staging)
+	if kind == KindFull {
+		stmts = append(stmts, checkSQL(fmt.Sprintf("COUNT(*) = %d", rows), table))
+	}
 	return append(stmts,
-		"INSERT INTO "+table+" SELECT * FROM "+staging,
 		"DROP TABLE "+staging,
-		"DELETE FROM "+qualified(ControlSchema, ControlTable)+" WHERE schema_name = "+literal(schema)+" AND table_name = "+literal(name),
+		"DELETE FROM "+control+" WHERE "+which,
 		fmt.Sprintf("INSERT INTO %s (schema_name, table_name, version, loaded_at) VALUES (%s, %s, %s, %s)",
-			qualified(ControlSchema, ControlTable), literal(schema), literal(name), literal(version), timestampLiteral(at)),
+			control, literal(schema), literal(name), literal(version), timestampLiteral(at)),
 	)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/lease"
 	"github.com/snaplake/snaplake/internal/redshift"
 )
 
@@ -31,9 +33,22 @@ type SubscriberRun struct {
 	Lease time.Duration
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Run names this run in the subscriber's lease (default: the host and a random
+	// suffix).
+	Run string
 
 	control sync.Once
 	ctlErr  error
+	runOnce sync.Once
+}
+
+func (s *SubscriberRun) run() string {
+	s.runOnce.Do(func() {
+		if s.Run == "" {
+			s.Run = newRunID()
+		}
+	})
+	return s.Run
 }
 
 func (s *SubscriberRun) now() time.Time {
@@ -102,11 +117,29 @@ func Diff(here, published []redshift.Column) []string {
 	return out
 }
 
+// SwapConflictError says a version's swap was refused because the subscriber's
+// control table no longer held the version the run started from: another run
+// swapped first (this run's lease had expired). Nothing was changed by this run.
+type SwapConflictError struct {
+	Subscriber, Table, Version string
+	Started                    string // the version the run started from ("" for none)
+	Found                      string // the version the control table holds now
+}
+
+func (e *SwapConflictError) Error() string {
+	return fmt.Sprintf("subscriber %s: version %s of %s not swapped in: the run started from version %q, and the control table now holds %q (another run loaded it meanwhile; nothing was changed by this run)",
+		e.Subscriber, e.Version, e.Table, e.Started, e.Found)
+}
+
 // Subscribe brings one table to its newest complete version: nothing when the
 // control table already names it; else the versions from the newest full one (or,
 // for append versions, from the version it holds) loaded in order, each through a
 // staging table and swapped in within one transaction that also records it. A run
 // killed anywhere leaves the table at a version it recorded.
+//
+// The run holds the subscriber's lease meanwhile: an overlapping run reports the
+// table skipped. Should the lease have expired under a run that is still going, each
+// swap is conditional on the version the run started from (SwapSQL).
 func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 	start := time.Now()
 	res := Result{Table: t.Table, Subscriber: s.Name}
@@ -118,10 +151,8 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 		}
 		return res
 	}
-	if err := s.ensureControl(ctx); err != nil {
-		return finish(err)
-	}
 	schema, name := t.Split()
+	// Deciding reads only: an up-to-date table costs no write, not even the lease's.
 	loaded, err := s.Loaded(ctx, t.Table)
 	if err != nil {
 		return finish(err)
@@ -136,6 +167,37 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 		return finish(nil)
 	}
 	res.Version, res.Kind = newest.Name, newest.Version.Kind
+	if loaded == newest.Name {
+		res.Action, res.Rows = ActionUnchanged, newest.Version.Rows
+		return finish(nil)
+	}
+
+	leases := s.Store.leases(s.now)
+	key, what := deploy.FederateSubscriberLeaseKey(s.Name), "subscriber "+s.Name
+	expired, err := leases.Acquire(ctx, key, what, s.run(), leaseTTL(ctx, s.now(), s.lease()))
+	var held *lease.HeldError
+	switch {
+	case errors.As(err, &held):
+		res.Action, res.Reason = ActionSkipped, held.Error()+": that run is bringing it up to date"
+		s.log().WarnContext(ctx, "table skipped: another run holds the subscriber", "table", t.Table, "run", held.Lease.Run, "since", held.Lease.Since)
+		return finish(nil)
+	case err != nil:
+		return finish(fmt.Errorf("subscriber %s: %w", s.Name, err))
+	case expired != nil:
+		s.log().WarnContext(ctx, "took over the lease of a run that died", "run", expired.Run, "since", expired.Since)
+	}
+	defer func() {
+		if err := leases.Release(context.WithoutCancel(ctx), key, what, s.run()); err != nil {
+			s.log().WarnContext(ctx, "lease not released (it expires by itself)", "error", err)
+		}
+	}()
+	if err := s.ensureControl(ctx); err != nil {
+		return finish(err)
+	}
+	// Read again under the lease: the run that held it may just have loaded it.
+	if loaded, err = s.Loaded(ctx, t.Table); err != nil {
+		return finish(err)
+	}
 	if loaded == newest.Name {
 		res.Action, res.Rows = ActionUnchanged, newest.Version.Rows
 		return finish(nil)
@@ -170,10 +232,12 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 			return finish(&DriftError{Subscriber: s.Name, Table: t.Table, Version: last.Version, Differences: d})
 		}
 	}
+	from := loaded
 	for _, m := range chain {
-		if err := s.apply(ctx, schema, name, m); err != nil {
+		if err := s.apply(ctx, t.Table, m, from); err != nil {
 			return finish(err)
 		}
+		from = m.Version
 		res.Rows += m.Rows
 	}
 	res.Action = ActionLoaded
@@ -205,8 +269,10 @@ func (s *SubscriberRun) chain(ctx context.Context, table, newest, loaded string)
 	}
 }
 
-// apply loads one version through a staging table and swaps it in.
-func (s *SubscriberRun) apply(ctx context.Context, schema, name string, m Manifest) error {
+// apply loads one version through a staging table and swaps it in, provided the
+// control table still holds from.
+func (s *SubscriberRun) apply(ctx context.Context, table string, m Manifest, from string) error {
+	schema, name := Table{Table: table}.Split()
 	staging := name + stagingSuffix
 	if err := s.Warehouse.Exec(ctx, StagingSQL(schema, name)...); err != nil {
 		return fmt.Errorf("stage %s.%s: %w", schema, name, err)
@@ -218,8 +284,12 @@ func (s *SubscriberRun) apply(ctx context.Context, schema, name string, m Manife
 	if rows != m.Rows {
 		return fmt.Errorf("version %s of %s.%s: copied %d rows, its manifest says %d", m.Version, schema, name, rows, m.Rows)
 	}
-	if err := s.Warehouse.Exec(ctx, SwapSQL(schema, name, m.Kind, m.Version, s.now())...); err != nil {
-		return fmt.Errorf("swap in version %s of %s.%s: %w", m.Version, schema, name, err)
+	if err := s.Warehouse.Exec(ctx, SwapSQL(schema, name, m.Kind, m.Version, from, m.Rows, s.now())...); err != nil {
+		// Say which check refused it: the control table is read again.
+		if now, rerr := s.Loaded(context.WithoutCancel(ctx), table); rerr == nil && now != from {
+			return &SwapConflictError{Subscriber: s.Name, Table: table, Version: m.Version, Started: from, Found: now}
+		}
+		return fmt.Errorf("swap in version %s of %s.%s (checked: the control table holds %q, the staging table %d rows): %w", m.Version, schema, name, from, m.Rows, err)
 	}
 	return nil
 }

@@ -57,8 +57,8 @@ func TestSubscriberSQL(t *testing.T) {
 		{"loaded version", []string{LoadedSQL("sales", "fact's")}},
 		{"create from a manifest", CreateTableSQL("sales", "fact_orders", cols)},
 		{"staging", StagingSQL("sales", "fact_orders")},
-		{"swap in a full version", SwapSQL("sales", "fact_orders", KindFull, "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", at)},
-		{"swap in an append version", SwapSQL("sales", "fact_orders", KindAppend, "20261203T101800.000000Z_append_rows=5_ins=none_upd=none", at)},
+		{"swap in a full version", SwapSQL("sales", "fact_orders", KindFull, "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", "", 3, at)},
+		{"swap in an append version", SwapSQL("sales", "fact_orders", KindAppend, "20261203T101800.000000Z_append_rows=5_ins=none_upd=none", "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", 2, at)},
 	} {
 		b.WriteString("-- " + part.title + "\n" + strings.Join(part.sql, ";\n") + ";\n\n")
 	}

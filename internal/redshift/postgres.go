@@ -568,7 +568,14 @@ func (p *Postgres) copyFile(ctx context.Context, conn *pgconn.PgConn, stmt strin
 	return tag.RowsAffected(), nil
 }
 
-// Exec runs statements in one transaction: all or none.
+// Exec runs statements in one transaction: all or none. The transaction runs at
+// REPEATABLE READ, PostgreSQL's snapshot isolation, as Redshift's transactions do
+// ("SNAPSHOT isolation is the default isolation level when creating provisioned
+// clusters and serverless workgroups", Redshift DG "Isolation levels"; there is no
+// READ COMMITTED there): a transaction sees one snapshot from its first statement on,
+// and of two concurrent ones that write the same row, the later fails. At PostgreSQL's
+// default, READ COMMITTED, a check such as the Federator's swap makes could pass and
+// its writes then apply to rows another transaction had just replaced.
 func (p *Postgres) Exec(ctx context.Context, statements ...string) error {
 	if len(statements) == 0 {
 		return nil
@@ -578,7 +585,7 @@ func (p *Postgres) Exec(ctx context.Context, statements ...string) error {
 		return err
 	}
 	defer p.release(conn)
-	tx, err := conn.Begin(ctx)
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {
 		return fmt.Errorf("exec on %s: begin: %w", p.name, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/lease"
 	"github.com/snaplake/snaplake/internal/s3get"
 	"github.com/snaplake/snaplake/internal/s3obj"
 )
@@ -62,11 +63,7 @@ type Retired struct {
 }
 
 // Lease says a run is loading a table until it commits or the lease expires.
-type Lease struct {
-	Run       string    `json:"run"`
-	Since     time.Time `json:"since"`
-	ExpiresAt time.Time `json:"expiresAt"`
-}
+type Lease = lease.Lease
 
 // HeldError says another run holds the table's lease: the table is skipped, never
 // loaded concurrently.
@@ -185,41 +182,19 @@ func setKey(database, set string) string {
 	return SetsPrefix + url.PathEscape(database) + "/" + url.PathEscape(set) + "/lease.json"
 }
 
+// acquire takes a lease through the shared lease code, reporting a held one as this
+// package's *HeldError.
 func (s Store) acquire(ctx context.Context, key, what, run string, ttl time.Duration) (*Lease, error) {
-	now := s.now()
-	lease := Lease{Run: run, Since: now, ExpiresAt: now.Add(ttl)}
-	var expired *Lease
-	for attempt := 0; attempt < 2; attempt++ {
-		err := s.put(ctx, key, lease, true)
-		if err == nil {
-			return expired, nil
-		}
-		if !s3obj.PreconditionFailed(err) {
-			return nil, fmt.Errorf("take the lease of %s: %w", what, err)
-		}
-		var held Lease
-		found, rerr := s.read(ctx, key, &held)
-		if rerr != nil {
-			return nil, fmt.Errorf("read the lease of %s: %w", what, rerr)
-		}
-		if found && held.Run == run {
-			return nil, nil // this run's own lease (a retried call)
-		}
-		if found && held.ExpiresAt.After(now) {
-			return nil, &HeldError{Table: what, Lease: held}
-		}
-		// Expired (its run died): remove it and try once more; a racing run that
-		// removed it first makes the conditional write fail again, and we report it.
-		if found {
-			expired = &held
-		}
-		if _, err := s.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}); err != nil {
-			return nil, fmt.Errorf("remove the expired lease of %s: %w", what, err)
-		}
+	expired, err := s.leases().Acquire(ctx, key, what, run, ttl)
+	var held *lease.HeldError
+	if errors.As(err, &held) {
+		return nil, &HeldError{Table: what, Lease: held.Lease}
 	}
-	var held Lease
-	_, _ = s.read(ctx, key, &held)
-	return nil, &HeldError{Table: what, Lease: held}
+	return expired, err
+}
+
+func (s Store) leases() lease.Store {
+	return lease.Store{S3: s.S3, Bucket: s.Bucket, KMSKeyID: s.KMSKeyID, Now: s.Now}
 }
 
 // Commit records the table's new watermark, then releases the run's lease. A run
@@ -253,15 +228,7 @@ func (s Store) Release(ctx context.Context, database, table, run string) error {
 }
 
 func (s Store) release(ctx context.Context, key, what, run string) error {
-	var held Lease
-	found, err := s.read(ctx, key, &held)
-	if err != nil || !found || held.Run != run {
-		return err
-	}
-	if _, err := s.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}); err != nil {
-		return fmt.Errorf("release the lease of %s: %w", what, err)
-	}
-	return nil
+	return s.leases().Release(ctx, key, what, run)
 }
 
 // Mark reads a table's watermark object; found is false when the table was never

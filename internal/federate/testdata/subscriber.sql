@@ -14,13 +14,18 @@ DROP TABLE IF EXISTS "sales"."fact_orders__snaplake_staging";
 CREATE TABLE "sales"."fact_orders__snaplake_staging" (LIKE "sales"."fact_orders");
 
 -- swap in a full version
+SELECT 1 / (CASE WHEN COUNT(*) = 0 THEN 1 ELSE 0 END) FROM "snaplake_federator"."loaded" WHERE schema_name = 'sales' AND table_name = 'fact_orders';
+SELECT 1 / (CASE WHEN COUNT(*) = 3 THEN 1 ELSE 0 END) FROM "sales"."fact_orders__snaplake_staging";
 DELETE FROM "sales"."fact_orders";
 INSERT INTO "sales"."fact_orders" SELECT * FROM "sales"."fact_orders__snaplake_staging";
+SELECT 1 / (CASE WHEN COUNT(*) = 3 THEN 1 ELSE 0 END) FROM "sales"."fact_orders";
 DROP TABLE "sales"."fact_orders__snaplake_staging";
 DELETE FROM "snaplake_federator"."loaded" WHERE schema_name = 'sales' AND table_name = 'fact_orders';
 INSERT INTO "snaplake_federator"."loaded" (schema_name, table_name, version, loaded_at) VALUES ('sales', 'fact_orders', '20261203T101700.000000Z_full_rows=3_ins=none_upd=none', TIMESTAMP '2026-12-03 10:20:00.000000');
 
 -- swap in an append version
+SELECT 1 / (CASE WHEN COUNT(*) = 1 AND MAX(version) = '20261203T101700.000000Z_full_rows=3_ins=none_upd=none' THEN 1 ELSE 0 END) FROM "snaplake_federator"."loaded" WHERE schema_name = 'sales' AND table_name = 'fact_orders';
+SELECT 1 / (CASE WHEN COUNT(*) = 2 THEN 1 ELSE 0 END) FROM "sales"."fact_orders__snaplake_staging";
 INSERT INTO "sales"."fact_orders" SELECT * FROM "sales"."fact_orders__snaplake_staging";
 DROP TABLE "sales"."fact_orders__snaplake_staging";
 DELETE FROM "snaplake_federator"."loaded" WHERE schema_name = 'sales' AND table_name = 'fact_orders';

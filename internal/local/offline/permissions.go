@@ -182,6 +182,17 @@ func normKey(k string) string {
 		if len(parts) >= 4 && parts[3] != "" {
 			parts[3] = "{table}"
 		}
+	case len(parts) >= 3 && parts[0]+"/"+parts[1]+"/" == deploy.FederateLeasePrefix:
+		// federator/.leases/subscribers/<subscriber>.json and
+		// federator/.leases/tables/<schema>.<table>.json
+		if len(parts) >= 4 && parts[3] != "" {
+			switch parts[2] {
+			case "subscribers":
+				parts[3] = "{subscriber}.json"
+			case "tables":
+				parts[3] = "{schema}.{table}.json"
+			}
+		}
 	case len(parts) >= 2 && parts[0]+"/" == deploy.FederatePrefix:
 		// federator/<schema>/<table>/<version>/{<file>,manifest.json} and
 		// federator/<schema>/<table>/_loading/<subscriber>.json
