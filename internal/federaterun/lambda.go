@@ -241,9 +241,9 @@ func HandlerFromEnv(getenv func(string) string, cfg aws.Config, log *slog.Logger
 		return nil, fmt.Errorf("environment %s is not set", deploy.EnvBucket)
 	}
 	s3c := awsconfig.NewS3(cfg)
-	role := getenv(deploy.EnvWarehouseRoleArn)
+	role, key := getenv(deploy.EnvWarehouseRoleArn), getenv(deploy.EnvKMSKeyID)
 	return &Handler{
-		S3: s3c, Bucket: bucket, KMSKey: getenv(deploy.EnvKMSKeyID), Log: log,
+		S3: s3c, Bucket: bucket, KMSKey: key, Log: log,
 		Open: func(ctx context.Context, url string) (redshift.Warehouse, error) {
 			if role != "" && strings.HasPrefix(url, "redshift://") && !strings.Contains(url, "iam_role=") {
 				sep := "?"
@@ -252,7 +252,8 @@ func HandlerFromEnv(getenv func(string) string, cfg aws.Config, log *slog.Logger
 				}
 				url += sep + "iam_role=" + neturl.QueryEscape(role)
 			}
-			return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c})
+			// UNLOAD writes SSE-KMS with the lake's key, as everything else in it is.
+			return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: key})
 		},
 	}, nil
 }

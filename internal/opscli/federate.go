@@ -72,7 +72,7 @@ func Federate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var subscribers, urls repeated
 	fs.StringVar(&configPath, "config", "", "snaplake.yaml with the federate section (required)")
 	fs.StringVar(&bucket, "bucket", "", "the bucket the versions are kept in (required)")
-	fs.StringVar(&kmsKey, "kms-key-id", "", "SSE-KMS key for the manifests (default: the bucket's encryption)")
+	fs.StringVar(&kmsKey, "kms-key-id", "", "SSE-KMS key (ARN) of the versions: the manifests and UNLOAD's files (default: the manifests get the bucket's encryption, UNLOAD's files SSE-S3)")
 	fs.Var(&subscribers, "subscriber", "a subscriber of the config (subscribe: one; status: each, with its --redshift)")
 	fs.Var(&urls, "redshift", "the warehouse: postgres://... or redshift://... (status: one per --subscriber)")
 	if done, err := parseFlags(fs, args); done {
@@ -113,7 +113,7 @@ func Federate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if url == "" {
 			return nil, fmt.Errorf("no warehouse for %s: give --redshift, or its URL in %s", what, configPath)
 		}
-		return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c})
+		return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: kmsKey})
 	}
 	enc := json.NewEncoder(stdout)
 	switch verb {

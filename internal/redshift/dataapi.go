@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshiftdata"
 	rdtypes "github.com/aws/aws-sdk-go-v2/service/redshiftdata/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // DataAPIClient is the part of the Redshift Data API the warehouse calls;
@@ -68,6 +69,9 @@ type DataAPIConfig struct {
 	// IAMRole is the role Redshift assumes for UNLOAD and COPY (its ARN, or "default"
 	// for the cluster's default role); empty: Unload and Copy fail.
 	IAMRole string
+	// KMSKeyID is the lake's key: UNLOAD writes its files SSE-KMS with it (UnloadSQL)
+	// and Copy its manifest; empty: UNLOAD's default, SSE-S3.
+	KMSKeyID string
 
 	// PollInterval is the longest pause between two DescribeStatement calls (the
 	// first ones come sooner); 0: DefaultPollInterval.
@@ -396,7 +400,7 @@ func (d *DataAPI) Unload(ctx context.Context, query string, prefix string) ([]Fi
 	if d.cfg.S3 == nil {
 		return nil, fmt.Errorf("redshift %s: unload to %s: no S3 client to read the manifest", d.Name(), prefix)
 	}
-	sql, err := UnloadSQL(query, prefix, d.cfg.IAMRole)
+	sql, err := UnloadSQL(query, prefix, d.cfg.IAMRole, d.cfg.KMSKeyID)
 	if err != nil {
 		return nil, fmt.Errorf("redshift %s: unload to %s: %w", d.Name(), prefix, err)
 	}
@@ -549,12 +553,14 @@ func (d *DataAPI) Copy(ctx context.Context, schema, table string, files []File) 
 		return 0, fmt.Errorf("redshift %s: copy into %s.%s: %w", d.Name(), schema, table, err)
 	}
 	bucket, key, _ := splitS3URL(manifestURL)
-	if _, err := d.cfg.S3.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:      aws.String(bucket),
 		Key:         aws.String(key),
 		Body:        bytes.NewReader(body),
 		ContentType: aws.String("application/json"),
-	}); err != nil {
+	}
+	sseKMS(in, d.cfg.KMSKeyID)
+	if _, err := d.cfg.S3.PutObject(ctx, in); err != nil {
 		return 0, fmt.Errorf("redshift %s: copy into %s.%s: write the manifest %s: %w", d.Name(), schema, table, manifestURL, err)
 	}
 	desc, err := d.run(ctx, sql)
@@ -664,6 +670,13 @@ func (d *DataAPI) statementError(id string, desc *redshiftdata.DescribeStatement
 		break
 	}
 	return e
+}
+
+// sseKMS asks S3 to encrypt a new object with the KMS key, when one is set.
+func sseKMS(in *s3.PutObjectInput, kmsKeyID string) {
+	if kmsKeyID != "" {
+		in.ServerSideEncryption, in.SSEKMSKeyId = s3types.ServerSideEncryptionAwsKms, aws.String(kmsKeyID)
+	}
 }
 
 func optional(s string) *string {

@@ -180,8 +180,8 @@ func openFake(t *testing.T, api *fakeDataAPI, store *fakeS3) *DataAPI {
 	t.Helper()
 	cfg := DataAPIConfig{
 		Client: api, WorkgroupName: "analytics", Database: "dev",
-		SecretArn:    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redshift-AbCdEf",
-		IAMRole:      role,
+		SecretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redshift-AbCdEf",
+		IAMRole:   role, KMSKeyID: kmsKey,
 		PollInterval: time.Millisecond, Timeout: 5 * time.Second,
 	}
 	if store != nil {

@@ -25,6 +25,9 @@ type Deps struct {
 	S3 *s3.Client
 	// DataAPI replaces the Redshift Data API client built from AWS (tests).
 	DataAPI DataAPIClient
+	// KMSKeyID is the lake's key (ARN or id): what UNLOAD writes is SSE-KMS with it,
+	// as everything else in the lake is. Empty: UNLOAD's default, SSE-S3.
+	KMSKeyID string
 }
 
 // URLError says a warehouse URL cannot be used. URL has its password removed.
@@ -68,7 +71,7 @@ func Open(ctx context.Context, url string, deps Deps) (Warehouse, error) {
 			deps.S3 = awsconfig.NewS3(deps.AWS)
 		}
 		// Not returned directly: a nil *Postgres would become a non-nil Warehouse.
-		p, err := OpenPostgres(ctx, url, deps.S3)
+		p, err := OpenPostgres(ctx, url, deps.S3, WithKMSKey(deps.KMSKeyID))
 		if err != nil {
 			return nil, err
 		}
@@ -82,6 +85,7 @@ func Open(ctx context.Context, url string, deps Deps) (Warehouse, error) {
 			deps.S3 = awsconfig.NewS3(deps.AWS)
 		}
 		cfg.S3 = deps.S3
+		cfg.KMSKeyID = deps.KMSKeyID
 		cfg.Client = deps.DataAPI
 		if cfg.Client == nil {
 			cfg.Client = redshiftdata.NewFromConfig(deps.AWS, func(o *redshiftdata.Options) {

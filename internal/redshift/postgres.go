@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -38,6 +39,7 @@ type Postgres struct {
 	name     string
 	partRows int64
 	tempDir  string
+	kmsKeyID string
 	// idle keeps connections between calls (at most cap(idle)): opening one costs
 	// more than the metadata query a no-change check makes.
 	idle chan *pgx.Conn
@@ -60,6 +62,14 @@ func WithPartRows(n int64) PostgresOption {
 // WithTempDir stages unloaded parts in dir instead of the default temporary directory.
 func WithTempDir(dir string) PostgresOption {
 	return func(p *Postgres) { p.tempDir = dir }
+}
+
+// WithKMSKey makes Unload write its files SSE-KMS with the key, as Redshift's UNLOAD
+// ... KMS_KEY_ID does; without it they are SSE-S3 (AES256), as UNLOAD's default is,
+// whatever the bucket's default encryption: the offline S3 then checks the key's
+// kms:GenerateDataKey only when UNLOAD would use it.
+func WithKMSKey(keyID string) PostgresOption {
+	return func(p *Postgres) { p.kmsKeyID = keyID }
 }
 
 // OpenPostgres opens the database at url (postgres://user@host:port/database) and
@@ -364,7 +374,7 @@ func (p *Postgres) Unload(ctx context.Context, query string, prefix string) ([]F
 		return nil, err
 	}
 	defer p.release(conn)
-	w := &partWriter{ctx: ctx, s3: p.s3, bucket: bucket, keyPrefix: keyPrefix, partRows: p.partRows, tempDir: p.tempDir}
+	w := &partWriter{ctx: ctx, s3: p.s3, bucket: bucket, keyPrefix: keyPrefix, partRows: p.partRows, tempDir: p.tempDir, kmsKeyID: p.kmsKeyID}
 	defer w.discard()
 	if _, err := conn.PgConn().CopyTo(ctx, w, "COPY ("+q+") TO STDOUT WITH "+csvOptions); err != nil {
 		return nil, fmt.Errorf("unload to %s from %s: %w", prefix, p.name, err)
@@ -396,6 +406,7 @@ type partWriter struct {
 	keyPrefix string
 	partRows  int64
 	tempDir   string
+	kmsKeyID  string
 
 	file    *os.File
 	gz      *gzip.Writer
@@ -476,12 +487,16 @@ func (w *partWriter) put() error {
 	if _, err := w.file.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("stage %s: %w", url, err)
 	}
-	if _, err := w.s3.PutObject(w.ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:        aws.String(w.bucket),
 		Key:           aws.String(key),
 		Body:          w.file,
 		ContentLength: aws.Int64(size),
-	}); err != nil {
+		// UNLOAD's own encryption: SSE-S3 unless a key is named.
+		ServerSideEncryption: s3types.ServerSideEncryptionAes256,
+	}
+	sseKMS(in, w.kmsKeyID)
+	if _, err := w.s3.PutObject(w.ctx, in); err != nil {
 		return fmt.Errorf("put %s: %w", url, err)
 	}
 	w.files = append(w.files, File{URL: url, Rows: w.rows, Bytes: size})

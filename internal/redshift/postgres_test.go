@@ -60,6 +60,7 @@ func TestPostgresWarehouse(t *testing.T) {
 	t.Run("UnloadPrefixRefused", env.testUnloadPrefixRefused)
 	t.Run("CopyErrorNamesTheFile", env.testCopyErrorNamesTheFile)
 	t.Run("Query", env.testQuery)
+	t.Run("UnloadEncryption", env.testUnloadEncryption)
 	t.Run("Name", func(t *testing.T) {
 		want := fmt.Sprintf("127.0.0.1:%d/source", env.server.Port)
 		if got := env.source.Name(); got != want {
@@ -486,6 +487,41 @@ func TestNormalizeType(t *testing.T) {
 	for _, tt := range tests {
 		if got := NormalizeType(tt.in); got != tt.want {
 			t.Errorf("NormalizeType(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// testUnloadEncryption: as Redshift's UNLOAD, the stand-in writes SSE-S3 unless it is
+// given the lake's key, and then SSE-KMS with that key (so the offline S3 checks the
+// writer's kms:GenerateDataKey on it).
+func (env *pgEnv) testUnloadEncryption(t *testing.T) {
+	ctx := context.Background()
+	const key = "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-4000-8000-000000000000"
+	keyed, err := OpenPostgres(ctx, env.server.DSN("source"), env.s3, WithKMSKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keyed.Close()
+	for _, c := range []struct {
+		wh       *Postgres
+		prefix   string
+		sse, key string
+	}{
+		{env.source, "enc/sse-s3/", "AES256", ""},
+		{keyed, "enc/sse-kms/", "aws:kms", key},
+	} {
+		files, err := c.wh.Unload(ctx, "SELECT 1", "s3://"+testBucket+"/"+c.prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			head, err := env.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(testBucket), Key: aws.String(strings.TrimPrefix(f.URL, "s3://"+testBucket+"/"))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(head.ServerSideEncryption) != c.sse || aws.ToString(head.SSEKMSKeyId) != c.key {
+				t.Errorf("%s: encrypted %q with key %q, want %q with %q", f.URL, head.ServerSideEncryption, aws.ToString(head.SSEKMSKeyId), c.sse, c.key)
+			}
 		}
 	}
 }

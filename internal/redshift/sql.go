@@ -137,11 +137,20 @@ func ColumnsSQL(schema, table string) (string, error) {
 // each file within the size COPY loads best ("between 1 MB and 1 GB after
 // compression", Redshift DG "Load takes too long").
 //
+// With kmsKeyID (the lake's key: its ARN or id), KMS_KEY_ID '<key>' ENCRYPTED makes
+// the files SSE-KMS with that key: "To unload to Amazon S3 using server-side
+// encryption with an AWS KMS key, use the KMS_KEY_ID parameter to provide the key ID"
+// (Redshift DG "Unloading encrypted data files"). Without it UNLOAD writes SSE-S3
+// ("UNLOAD automatically creates files using Amazon S3 server-side encryption with
+// AWS managed encryption keys (SSE-S3)"), whatever the bucket's default key. The role
+// Redshift assumes then needs kms:GenerateDataKey on the key to write (and
+// kms:Decrypt for COPY to read).
+//
 // The query goes inside a string literal, so its quotes and backslashes are doubled
 // (the server undoes exactly that before parsing it). Trailing semicolons and blanks
 // are dropped, and a last line with a -- comment is ended with a newline; the outer
 // SELECT cannot have a LIMIT (nest it).
-func UnloadSQL(query, prefix, iamRole string) (string, error) {
+func UnloadSQL(query, prefix, iamRole, kmsKeyID string) (string, error) {
 	q := strings.TrimRight(query, " \t\r\n;")
 	if strings.TrimSpace(q) == "" {
 		return "", &InvalidSQLInputError{What: "query", Value: query, Reason: "empty"}
@@ -166,9 +175,18 @@ func UnloadSQL(query, prefix, iamRole string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	encryption := ""
+	if kmsKeyID != "" {
+		key, err := quoteLiteral("KMS key", kmsKeyID)
+		if err != nil {
+			return "", err
+		}
+		encryption = "KMS_KEY_ID " + key + "\nENCRYPTED\n"
+	}
 	return "UNLOAD (" + qlit + ")\n" +
 		"TO " + to + "\n" +
 		role + "\n" +
+		encryption +
 		"FORMAT CSV\n" +
 		"GZIP\n" +
 		`NULL AS '\\N'` + "\n" +

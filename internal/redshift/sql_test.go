@@ -11,7 +11,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ from the code")
 
-const role = "arn:aws:iam::123456789012:role/snaplake-redshift"
+const (
+	role   = "arn:aws:iam::123456789012:role/snaplake-redshift"
+	kmsKey = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+)
 
 // golden compares got with testdata/<name>, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
@@ -45,6 +48,7 @@ const (
 	evilQuery  = "SELECT id, 'it''s' AS a, '\\' AS b, '\\'' AS c, E'x' AS d\nFROM \"we\"\"ird\" -- line; comment\nWHERE note LIKE '%;DROP TABLE t;--%' /* ' */ ;\n ;"
 	evilPrefix = `s3://bucket/fed/v1/it's\/`
 	evilRole   = `arn:aws:iam::1:role/x'; DELETE FROM t; --`
+	evilKey    = `key\' ENCRYPTED; DROP TABLE t; --`
 )
 
 // unloaded are the files testdata/unload_manifest.json lists.
@@ -68,11 +72,11 @@ func sqlCases() []sqlCase {
 		{"sql/columns.sql", func() (string, error) { return ColumnsSQL("sales", "orders") }},
 		{"sql/columns_injection.sql", func() (string, error) { return ColumnsSQL(evilSchema, evilTable) }},
 		{"sql/unload.sql", func() (string, error) {
-			return UnloadSQL("SELECT id, amount, created_at FROM sales.orders WHERE created_at >= '2024-01-01'", "s3://lake/federate/orders/v3/", role)
+			return UnloadSQL("SELECT id, amount, created_at FROM sales.orders WHERE created_at >= '2024-01-01'", "s3://lake/federate/orders/v3/", role, kmsKey)
 		}},
-		{"sql/unload_injection.sql", func() (string, error) { return UnloadSQL(evilQuery, evilPrefix, evilRole) }},
+		{"sql/unload_injection.sql", func() (string, error) { return UnloadSQL(evilQuery, evilPrefix, evilRole, evilKey) }},
 		{"sql/unload_default_role.sql", func() (string, error) {
-			return UnloadSQL("SELECT 1", "s3://lake/federate/one/v1/", "default")
+			return UnloadSQL("SELECT 1", "s3://lake/federate/one/v1/", "default", "")
 		}},
 		{"sql/copy.sql", func() (string, error) {
 			manifestURL, _, err := CopyManifest("sales", "orders", unloaded)
@@ -221,9 +225,9 @@ func TestInjectionStaysInsideLiteralsAndIdentifiers(t *testing.T) {
 			func() (string, error) { return ColumnsSQL(evilSchema, evilTable) },
 			[]string{evilSchema, evilTable}, nil},
 		{"unload",
-			func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p/", role) },
-			func() (string, error) { return UnloadSQL(evilQuery, evilPrefix, evilRole) },
-			[]string{wantQuery, evilPrefix, evilRole, NullAs}, nil},
+			func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p/", role, kmsKey) },
+			func() (string, error) { return UnloadSQL(evilQuery, evilPrefix, evilRole, evilKey) },
+			[]string{wantQuery, evilPrefix, evilRole, evilKey, NullAs}, nil},
 		{"copy",
 			func() (string, error) { return CopySQL("s", "t", "s3://b/m.json", role) },
 			func() (string, error) { return CopySQL(evilSchema, evilTable, `s3://lake/x'y\z.json`, evilRole) },
@@ -273,7 +277,7 @@ func TestUnloadQueryRoundTrip(t *testing.T) {
 		"SELECT 1 -- one\nFROM t -- the end;": "SELECT 1 -- one\nFROM t -- the end\n",
 		"SELECT '--' AS a\nFROM t":            "SELECT '--' AS a\nFROM t",
 	} {
-		sql, err := UnloadSQL(q, "s3://b/p/", role)
+		sql, err := UnloadSQL(q, "s3://b/p/", role, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,12 +292,12 @@ func TestSQLRefusesWhatCannotBeQuoted(t *testing.T) {
 		"empty schema":           func() (string, error) { return StatsSQL("", "t", "", "") },
 		"empty table":            func() (string, error) { return CopySQL("s", "", "s3://b/m", role) },
 		"NUL in a name":          func() (string, error) { return StatsSQL("s", "t\x00", "", "") },
-		"NUL in the query":       func() (string, error) { return UnloadSQL("SELECT '\x00'", "s3://b/p/", role) },
-		"empty query":            func() (string, error) { return UnloadSQL(" ;\n", "s3://b/p/", role) },
-		"prefix without slash":   func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p", role) },
-		"prefix at bucket root":  func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/", role) },
-		"prefix not s3":          func() (string, error) { return UnloadSQL("SELECT 1", "https://b/p/", role) },
-		"no role":                func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p/", "") },
+		"NUL in the query":       func() (string, error) { return UnloadSQL("SELECT '\x00'", "s3://b/p/", role, "") },
+		"empty query":            func() (string, error) { return UnloadSQL(" ;\n", "s3://b/p/", role, "") },
+		"prefix without slash":   func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p", role, "") },
+		"prefix at bucket root":  func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/", role, "") },
+		"prefix not s3":          func() (string, error) { return UnloadSQL("SELECT 1", "https://b/p/", role, "") },
+		"no role":                func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p/", "", "") },
 		"manifest not s3":        func() (string, error) { return CopySQL("s", "t", "/tmp/m.json", role) },
 		"columns without schema": func() (string, error) { return ColumnsSQL("", "t") },
 	} {

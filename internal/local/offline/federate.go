@@ -90,7 +90,9 @@ func (f *Federate) opener(principal string) func(ctx context.Context, url string
 		if !ok {
 			return nil, fmt.Errorf("warehouse %s is not one the stack deploys (snaplake:federate warehouses)", url)
 		}
-		wh, err := redshift.Open(ctx, url, redshift.Deps{S3: f.acct.S3(deploy.RoleFederateWarehouse)})
+		// The function's key, as the deployed function passes it (federaterun.HandlerFromEnv).
+		wh, err := redshift.Open(ctx, url, redshift.Deps{S3: f.acct.S3(deploy.RoleFederateWarehouse),
+			KMSKeyID: f.acct.Contract.Functions[principal].Environment[deploy.EnvKMSKeyID]})
 		if err != nil {
 			return nil, err
 		}

@@ -101,6 +101,14 @@ func TestFederatorAsDeployed(t *testing.T) {
 			t.Errorf("denied: %+v", d)
 		}
 	}
+	// UNLOAD's files are written under the stack's key, as everything else in the
+	// lake: the function passes its key to the warehouse, and the offline S3 checks the
+	// warehouse role's kms:GenerateDataKey on it (without a key the stand-in writes
+	// SSE-S3, as UNLOAD does, and no KMS call is made: the positive control below
+	// then fails for the role's KMS statement).
+	if key := c.Functions[deploy.FnPublish].Environment[deploy.EnvKMSKeyID]; key == "" || key != c.KMSKeyArn {
+		t.Errorf("the publish function's %s is %q, want the stack's key %q", deploy.EnvKMSKeyID, key, c.KMSKeyArn)
+	}
 	allowed := map[string]bool{}
 	grants := append(acct.IAM.Allowed(), acct2.IAM.Allowed()...)
 	for _, g := range grants {
@@ -133,7 +141,7 @@ func TestFederatorAsDeployed(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"publish redshift-data:ExecuteStatement", "subscribe redshift-data:BatchExecuteStatement",
-		"federate-warehouse s3:PutObject", "federate-warehouse s3:GetObject", "federate-state-machine lambda:InvokeFunction", "federate-scheduler states:StartExecution"} {
+		"federate-warehouse s3:PutObject", "federate-warehouse s3:GetObject", "federate-warehouse kms:GenerateDataKey", "federate-state-machine lambda:InvokeFunction", "federate-scheduler states:StartExecution"} {
 		if !allowed[want] {
 			t.Errorf("no %s was made and allowed (allowed: %v)", want, allowed)
 		}
