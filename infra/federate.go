@@ -41,6 +41,10 @@ type FederateWarehouse struct {
 	// SecretArn is the Secrets Manager secret the functions sign in with; empty: they
 	// sign in as their own IAM identity (temporary credentials the Data API gets for them).
 	SecretArn string
+	// DbUser (provisioned clusters only, without SecretArn) is the database user the
+	// functions sign in as with temporary credentials (db_user= in the config's URL):
+	// they may get credentials for that user only.
+	DbUser string
 }
 
 // Serverless says whether the warehouse is a Redshift Serverless workgroup.
@@ -58,6 +62,16 @@ func (w FederateWarehouse) DatabasesArn() string {
 	return "arn:" + m[1] + ":redshift:" + m[2] + ":" + m[3] + ":dbname:" + m[4] + "/*"
 }
 
+// DbUserArn is the dbuser resource redshift:GetClusterCredentials authorizes for
+// DbUser ("" without one, or for a workgroup).
+func (w FederateWarehouse) DbUserArn() string {
+	m := clusterArnRE.FindStringSubmatch(w.Arn)
+	if m == nil || w.DbUser == "" {
+		return ""
+	}
+	return "arn:" + m[1] + ":redshift:" + m[2] + ":" + m[3] + ":dbuser:" + m[4] + "/" + w.DbUser
+}
+
 // DefaultFederateSchedule is how often each workflow runs unless the context says.
 const DefaultFederateSchedule = "rate(15 minutes)"
 
@@ -69,11 +83,12 @@ const (
 	fieldWarehouseName     = "name"
 	fieldWarehouseArn      = "arn"
 	fieldWarehouseSecret   = "secretArn"
+	fieldWarehouseDbUser   = "dbUser"
 )
 
 var (
 	federateFields  = []string{fieldPublishSchedule, fieldSubscribeSchedule, fieldWarehouses}
-	warehouseFields = []string{fieldWarehouseName, fieldWarehouseArn, fieldWarehouseSecret}
+	warehouseFields = []string{fieldWarehouseName, fieldWarehouseArn, fieldWarehouseSecret, fieldWarehouseDbUser}
 )
 
 var (
@@ -82,8 +97,10 @@ var (
 	// ID (a UUID), not its name; a cluster's in its identifier.
 	workgroupArnRE = regexp.MustCompile(`^arn:(aws[a-z-]*):redshift-serverless:([a-z0-9-]+):([0-9]{12}):workgroup/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	clusterArnRE   = regexp.MustCompile(`^arn:(aws[a-z-]*):redshift:([a-z0-9-]+):([0-9]{12}):cluster:([a-z][a-z0-9-]{0,62})$`)
-	rateRE         = regexp.MustCompile(`^rate\(([0-9]+) (minute|minutes|hour|hours|day|days)\)$`)
-	cronRE         = regexp.MustCompile(`^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$`)
+	// A Redshift user name: lower case letters, digits, _ and $ (at most 127).
+	dbUserRE = regexp.MustCompile(`^[a-z_][a-z0-9_$]{0,126}$`)
+	rateRE   = regexp.MustCompile(`^rate\(([0-9]+) (minute|minutes|hour|hours|day|days)\)$`)
+	cronRE   = regexp.MustCompile(`^cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)$`)
 )
 
 // checkScheduleExpression checks the shape of a recurring EventBridge Scheduler
@@ -183,7 +200,7 @@ func parseFederate(v any) (*FederateConfig, []error) {
 			}
 			return s
 		}
-		w := FederateWarehouse{Name: str(fieldWarehouseName), Arn: str(fieldWarehouseArn), SecretArn: str(fieldWarehouseSecret)}
+		w := FederateWarehouse{Name: str(fieldWarehouseName), Arn: str(fieldWarehouseArn), SecretArn: str(fieldWarehouseSecret), DbUser: str(fieldWarehouseDbUser)}
 		switch {
 		case w.Name == "":
 			fail(at(fieldWarehouseName), "required: a name for the warehouse (lower case letters, digits and -)")
@@ -210,6 +227,15 @@ func parseFederate(v any) (*FederateConfig, []error) {
 		arns[w.Arn] = true
 		if w.SecretArn != "" && !secretArnRE.MatchString(w.SecretArn) {
 			fail(at(fieldWarehouseSecret), "%q is not a complete Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)", w.SecretArn)
+		}
+		switch {
+		case w.DbUser == "":
+		case w.SecretArn != "":
+			fail(at(fieldWarehouseDbUser), "a secret and a database user are two ways to sign in: give one")
+		case !clusterArnRE.MatchString(w.Arn):
+			fail(at(fieldWarehouseDbUser), "temporary credentials for a database user exist for provisioned clusters only: a workgroup signs in with a secret or as the functions' IAM identity")
+		case !dbUserRE.MatchString(w.DbUser):
+			fail(at(fieldWarehouseDbUser), "%q is not a database user name (lower case letters, digits, _ and $)", w.DbUser)
 		}
 		fc.Warehouses = append(fc.Warehouses, w)
 	}
@@ -274,6 +300,11 @@ func (s *snaplake) addFederate() {
 		}
 		return *s.roles[name].RoleArn()
 	}), "JSON: the role of each Federator function and service, for snaplake doctor")
+	// The database user each function is when it signs in as its IAM identity (no
+	// secretArn, no dbUser): what the operator grants to (GRANT ... TO "IAMR:<role>").
+	out(deploy.OutputFederateDatabaseUsers, jsonObject(slices.Clone(deploy.FederateFunctions), func(name string) string {
+		return deploy.IAMRoleDatabaseUser(*s.fns[name].Role().RoleName())
+	}), "JSON: the Redshift database user of each Federator function when it signs in as its IAM identity; grant it the privileges the README lists")
 	out("FederateFunctionArns", jsonObject(deploy.FederateFunctions, func(name string) string { return *s.fns[name].FunctionArn() }),
 		"JSON: each Federator function's ARN, for snaplake doctor")
 }
@@ -366,13 +397,15 @@ func (x *federateStack) addFunctions() {
 			description: "Federator subscribe: lists the (subscriber, table) pairs, brings one up to date (COPY and swap when its version is behind), or sums a run up",
 		},
 	}
-	var secrets, workgroups, clusterDatabases []string
+	var secrets, workgroups, clusterDatabases, dbUsers []string
 	for _, w := range x.fc.Warehouses {
 		switch {
 		case w.SecretArn != "":
 			secrets = append(secrets, w.SecretArn)
 		case w.Serverless():
 			workgroups = append(workgroups, w.Arn)
+		case w.DbUser != "":
+			dbUsers = append(dbUsers, w.DbUserArn(), w.DatabasesArn())
 		default:
 			clusterDatabases = append(clusterDatabases, w.DatabasesArn())
 		}
@@ -382,13 +415,13 @@ func (x *federateStack) addFunctions() {
 		spec.memoryMB = 512
 		spec.env = env
 		fn := x.newFunction(spec, nil)
-		x.grantFunction(fn, secrets, workgroups, clusterDatabases)
+		x.grantFunction(fn, secrets, workgroups, clusterDatabases, dbUsers)
 	}
 }
 
 // grantFunction gives a Federator function the lake's config and federator/, and the
 // Data API on the configured warehouses.
-func (x *federateStack) grantFunction(fn awslambda.Function, secrets, workgroups, clusterDatabases []string) {
+func (x *federateStack) grantFunction(fn awslambda.Function, secrets, workgroups, clusterDatabases, dbUsers []string) {
 	fn.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.ConfigKey)))
 	// The exact config key too: a missing config is told from a denied one by
 	// listing it (internal/s3get). federator/: the versions, their manifests, the
@@ -423,6 +456,17 @@ func (x *federateStack) grantFunction(fn awslambda.Function, secrets, workgroups
 		fn.AddToRolePolicy(statement([]string{"redshift:GetClusterCredentialsWithIAM"}, clusterDatabases...))
 		reasons += " redshift:GetClusterCredentialsWithIAM is on every database of each configured cluster signed into as the function's IAM identity: config/snaplake.yaml names the database."
 		findings = append(findings, findingClusterDatabases)
+	}
+	if len(dbUsers) > 0 {
+		// db_user= (GetClusterCredentials API reference: the dbuser resource is
+		// required; "If the DbName parameter is specified, the IAM policy must allow
+		// access to the resource dbname"): the configured user only, on any database
+		// of its cluster.
+		fn.AddToRolePolicy(statement([]string{"redshift:GetClusterCredentials"}, dbUsers...))
+		if len(clusterDatabases) == 0 {
+			reasons += " redshift:GetClusterCredentials is for the configured database user only, on every database of its cluster: config/snaplake.yaml names the database."
+			findings = append(findings, findingClusterDatabases)
+		}
 	}
 	x.suppress(fn.Role(), wildcards(reasons, findings...))
 }

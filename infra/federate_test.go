@@ -56,6 +56,12 @@ var federateTestContexts = map[string]func() map[string]any{
 			map[string]any{"name": "transform", "arn": testWorkgroupArn, "secretArn": testSecretArn},
 		}}}
 	},
+	// A cluster signed into as a database user with temporary credentials (db_user=).
+	"dbuser": func() map[string]any {
+		return map[string]any{KeyFederate: map[string]any{"warehouses": []any{
+			map[string]any{"name": "archive", "arn": testArchiveArn, "dbUser": "snaplake_federator"},
+		}}}
+	},
 }
 
 // federateStackFor synthesizes (once) the stack of a named test context.
@@ -208,6 +214,13 @@ func TestFederateRolesAreLeastPrivilege(t *testing.T) {
 			"FederateStateMachineRole": machine,
 			"FederateSchedulerRole":    scheduler,
 			"FederateWarehouseRole":    warehouse,
+		},
+		// A cluster with a database user: temporary credentials for that user only.
+		"dbuser": {
+			"PublishRole": function("PublishLogs", []string{testArchiveArn},
+				"redshift:GetClusterCredentials on arn:aws:redshift:eu-central-1:123456789012:dbuser:archive/snaplake_federator arn:aws:redshift:eu-central-1:123456789012:dbname:archive/*"),
+			"SubscribeRole": function("SubscribeLogs", []string{testArchiveArn},
+				"redshift:GetClusterCredentials on arn:aws:redshift:eu-central-1:123456789012:dbuser:archive/snaplake_federator arn:aws:redshift:eu-central-1:123456789012:dbname:archive/*"),
 		},
 		// A workgroup with a secret: the secret, and no temporary credentials.
 		"defaults": {
@@ -512,6 +525,7 @@ func TestFederateAlarmAndOutputs(t *testing.T) {
 		"FederateSubscribeStateMachineArn": "${FederateSubscribeStateMachine}",
 		"FederateWarehouseRoleArn":         "${FederateWarehouseRole.Arn}",
 		"FederateFunctionArns":             `{"publish":"${Publish.Arn}","subscribe":"${Subscribe.Arn}"}`,
+		deploy.OutputFederateDatabaseUsers: `{"publish":"IAMR:${PublishRole}","subscribe":"IAMR:${SubscribeRole}"}`,
 		"FederateRoleArns": `{"publish":"${PublishRole.Arn}","subscribe":"${SubscribeRole.Arn}",` +
 			`"federate-state-machine":"${FederateStateMachineRole.Arn}","federate-scheduler":"${FederateSchedulerRole.Arn}",` +
 			`"federate-warehouse":"${FederateWarehouseRole.Arn}"}`,
@@ -639,6 +653,9 @@ func TestParseFederateConfigErrors(t *testing.T) {
 			warehouse(m, 1)["secretArn"] = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:reporting"
 			return m
 		}, "warehouses[1].secretArn", "complete Secrets Manager secret ARN"},
+		{"db user on a workgroup", func(m map[string]any) any { warehouse(m, 0)["dbUser"] = "fed"; return m }, "warehouses[0].dbUser", "provisioned clusters only"},
+		{"db user and secret", func(m map[string]any) any { warehouse(m, 1)["dbUser"] = "fed"; return m }, "warehouses[1].dbUser", "give one"},
+		{"db user not a name", func(m map[string]any) any { warehouse(m, 2)["dbUser"] = "Fed User"; return m }, "warehouses[2].dbUser", "not a database user name"},
 		{"publish schedule not an expression", func(m map[string]any) any { m["publishSchedule"] = "every 15 minutes"; return m }, "publishSchedule", "not a schedule expression"},
 		{"publish schedule not a string", func(m map[string]any) any { m["publishSchedule"] = 15.0; return m }, "publishSchedule", "want a string"},
 		{"publish schedule once", func(m map[string]any) any { m["publishSchedule"] = "at(2026-01-01T00:00:00)"; return m }, "publishSchedule", "runs once"},

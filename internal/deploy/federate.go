@@ -49,5 +49,15 @@ const (
 	EnvMetricsNamespace = "METRICS_NAMESPACE"
 )
 
+// OutputFederateDatabaseUsers is the stack output naming, per Federator function,
+// the database user it is when it signs in as its IAM identity (JSON).
+const OutputFederateDatabaseUsers = "FederateDatabaseUsers"
+
+// IAMRoleDatabaseUser is the Redshift database user of an IAM role's sign-in without
+// a secret or database user: "IAMR:<role name>" (Redshift Data API: "the database
+// user name is IAMR:<role name>" for a role; created on first sign-in, with no
+// privileges but PUBLIC's).
+func IAMRoleDatabaseUser(roleName string) string { return "IAMR:" + roleName }
+
 // FederateMetricsNamespace is the namespace of the Federator's metrics.
 const FederateMetricsNamespace = "Snaplake/Federator"

@@ -73,6 +73,9 @@ type Config struct {
 	// Permissions replaces the embedded permissions.txt (tests).
 	Permissions []Permission
 	Now         func() time.Time // nil means time.Now
+	// FederateSignIns are the Federator's warehouse sign-ins whose database
+	// privileges are checked (CheckFederatePrivileges) when the stack deploys it.
+	FederateSignIns []FederateSignIn
 }
 
 // Status of one result.
@@ -200,6 +203,11 @@ func Run(ctx context.Context, cfg Config, c Clients, out io.Writer) (Report, err
 	r.checkRules(ctx)
 	r.checkIngest(ctx, st)
 	r.checkFederate(st)
+	if st.federate {
+		for _, res := range CheckFederatePrivileges(ctx, cfg.FederateSignIns, federateDatabaseUsers(st.outputs)) {
+			r.add(res)
+		}
+	}
 	r.checkInstances(ctx, st)
 	r.checkPermissions(ctx, st)
 	r.checkKey(ctx, st)

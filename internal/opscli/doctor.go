@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
@@ -15,7 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/doctor"
+	"github.com/snaplake/snaplake/internal/federate"
+	"github.com/snaplake/snaplake/internal/redshift"
 )
 
 const doctorUsage = `Usage: snaplake doctor [--stack NAME] [--max-snapshot-age 26h]
@@ -30,7 +36,10 @@ per check, PASS or FAIL with the fix; exit status 1 when any check fails.
 The caller needs read access: cloudformation:DescribeStacks, events:DescribeRule,
 rds:DescribeDBInstances, rds:DescribeDBSnapshots, iam:SimulatePrincipalPolicy on the
 stack's roles, kms:DescribeKey and kms:GetKeyPolicy on its key, and with the
-ingestion scheduler:GetSchedule on its schedules.
+ingestion scheduler:GetSchedule on its schedules. With --federate-config, the
+Redshift Data API on each warehouse the config names (and its secret, or
+redshift:GetClusterCredentials for its db_user), to ask the catalog whether the
+functions' database users hold the privileges the Federator needs.
 
 Flags:
 `
@@ -46,6 +55,8 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var cfg doctor.Config
 	fs.StringVar(&cfg.Stack, "stack", doctor.DefaultStack, "CloudFormation stack name of the deployment")
 	fs.DurationVar(&cfg.MaxSnapshotAge, "max-snapshot-age", doctor.DefaultMaxSnapshotAge, "oldest acceptable newest automated snapshot")
+	var federateConfig string
+	fs.StringVar(&federateConfig, "federate-config", "", "snaplake.yaml with the federate section: check each warehouse's database privileges through the Data API")
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
@@ -77,6 +88,14 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		KMS:            kms.NewFromConfig(aws),
 		Scheduler:      scheduler.NewFromConfig(aws),
 	}
+	if federateConfig != "" {
+		signIns, closeAll, err := federateSignIns(ctx, federateConfig, aws)
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		cfg.FederateSignIns = signIns
+	}
 	rep, err := doctor.Run(ctx, cfg, clients, stdout)
 	if err != nil {
 		return err
@@ -86,4 +105,54 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	_, err = fmt.Fprintf(stdout, "all %d checks passed\n", len(rep.Results))
 	return err
+}
+
+// federateSignIns opens the publisher and each subscriber of the config's federate
+// section with the caller's credentials, signed in as each URL says: with a secret
+// or db_user, the same database user as the functions; without, the functions are
+// IAMR:<role name> (the stack output names it) and the checks ask about that user.
+func federateSignIns(ctx context.Context, path string, cfg aws.Config) ([]doctor.FederateSignIn, func(), error) {
+	f, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.Federate == nil {
+		return nil, nil, fmt.Errorf("%s: no federate section", path)
+	}
+	c := *f.Federate
+	var out []doctor.FederateSignIn
+	var opened []redshift.Warehouse
+	closeAll := func() {
+		for _, w := range opened {
+			w.Close()
+		}
+	}
+	add := func(subject, function, url string, needs []federate.Need) error {
+		if url == "" {
+			return fmt.Errorf("%s: %s has no warehouse URL", path, subject)
+		}
+		wh, err := redshift.Open(ctx, url, redshift.Deps{AWS: cfg})
+		if err != nil {
+			return fmt.Errorf("%s: %w", subject, err)
+		}
+		opened = append(opened, wh)
+		asRole := false
+		if strings.HasPrefix(url, "redshift://") {
+			dc, _, err := redshift.ParseDataAPIURL(url)
+			asRole = err == nil && dc.SecretArn == "" && dc.DbUser == ""
+		}
+		out = append(out, doctor.FederateSignIn{Subject: subject, Function: function, Warehouse: wh, AsIAMRole: asRole, Needs: needs})
+		return nil
+	}
+	if err := add("publisher", deploy.FnPublish, c.Publisher, federate.PublisherNeeds(c)); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	for _, s := range c.Subscribers {
+		if err := add("subscriber "+s.Name, deploy.FnSubscribe, s.Redshift, federate.SubscriberNeeds(c)); err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+	}
+	return out, closeAll, nil
 }

@@ -38,6 +38,17 @@ type URLError struct {
 
 func (e *URLError) Error() string { return "warehouse URL " + e.URL + ": " + e.Reason }
 
+// DefaultRoleError refuses iam_role=default: UNLOAD and COPY would then run as the
+// cluster's (or namespace's) default IAM role, which is the operator's, not the
+// stack's: it has no access to federator/ nor to the lake's KMS key, and every UNLOAD
+// and COPY would fail with an S3 access error far from its cause.
+type DefaultRoleError struct{ URL string }
+
+func (e *DefaultRoleError) Error() string {
+	return "warehouse URL " + e.URL + ": iam_role=default names the warehouse's default IAM role, which cannot reach the lake's federator/ prefix: " +
+		"leave iam_role out (the Federator's functions add the stack's FederateWarehouseRoleArn) or give that role's ARN"
+}
+
 // Open opens the warehouse a URL names:
 //
 //	postgres://user:password@host:port/database?...   the PostgreSQL stand-in (OpenPostgres)
@@ -50,8 +61,10 @@ func (e *URLError) Error() string { return "warehouse URL " + e.URL + ": " + e.R
 //	secret_arn=ARN       sign in with this Secrets Manager secret (name or ARN)
 //	db_user=NAME         sign in as this user with temporary credentials (clusters only)
 //	                     neither: as the caller's IAM identity
-//	iam_role=ARN         the role Redshift assumes for UNLOAD and COPY, or "default"
-//	                     (the cluster's default role); needed by Unload and Copy only
+//	iam_role=ARN         the role Redshift assumes for UNLOAD and COPY (the stack's
+//	                     FederateWarehouseRoleArn); needed by Unload and Copy only.
+//	                     "default" (the cluster's default role) is refused: a
+//	                     *DefaultRoleError
 //	region=REGION        the Data API's Region, if not the AWS configuration's
 //	poll=DURATION        longest pause between status checks (Go duration, default 1s)
 //	timeout=DURATION     longest wait for one statement (default 1h)
@@ -157,6 +170,9 @@ func ParseDataAPIURL(raw string) (cfg DataAPIConfig, region string, err error) {
 		case "db_user":
 			cfg.DbUser = v
 		case "iam_role":
+			if v == "default" {
+				return DataAPIConfig{}, "", &DefaultRoleError{URL: redact(raw)}
+			}
 			cfg.IAMRole = v
 		case "region":
 			region = v

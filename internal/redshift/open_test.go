@@ -20,8 +20,8 @@ func TestParseDataAPIURL(t *testing.T) {
 		{"redshift://analytics/dev", DataAPIConfig{WorkgroupName: "analytics", Database: "dev"}, ""},
 		{"redshift://analytics/dev?secret_arn=arn%3Aaws%3Asecretsmanager%3Aeu-west-1%3A1%3Asecret%3Ars-AbC&iam_role=arn:aws:iam::1:role/unload",
 			DataAPIConfig{WorkgroupName: "analytics", Database: "dev", SecretArn: "arn:aws:secretsmanager:eu-west-1:1:secret:rs-AbC", IAMRole: "arn:aws:iam::1:role/unload"}, ""},
-		{"redshift://prod-cluster-1/warehouse?cluster=true&db_user=federator&iam_role=default&region=eu-west-1",
-			DataAPIConfig{ClusterIdentifier: "prod-cluster-1", Database: "warehouse", DbUser: "federator", IAMRole: "default"}, "eu-west-1"},
+		{"redshift://prod-cluster-1/warehouse?cluster=true&db_user=federator&iam_role=arn:aws:iam::1:role/unload&region=eu-west-1",
+			DataAPIConfig{ClusterIdentifier: "prod-cluster-1", Database: "warehouse", DbUser: "federator", IAMRole: "arn:aws:iam::1:role/unload"}, "eu-west-1"},
 		{"redshift://analytics/dev?cluster=false&poll=250ms&timeout=2h",
 			DataAPIConfig{WorkgroupName: "analytics", Database: "dev", PollInterval: 250 * time.Millisecond, Timeout: 2 * time.Hour}, ""},
 		{"redshift://c1/dev?cluster=1", DataAPIConfig{ClusterIdentifier: "c1", Database: "dev"}, ""},
@@ -34,6 +34,18 @@ func TestParseDataAPIURL(t *testing.T) {
 		}
 		if got != c.want || region != c.region {
 			t.Errorf("%s:\n got %+v %q\nwant %+v %q", c.url, got, region, c.want, c.region)
+		}
+	}
+}
+
+// TestDefaultRoleIsRefused: iam_role=default would run UNLOAD and COPY as the
+// cluster's default role, which cannot reach federator/: a typed error saying so.
+func TestDefaultRoleIsRefused(t *testing.T) {
+	for _, url := range []string{"redshift://c1/dev?cluster=true&iam_role=default", "redshift://analytics/dev?secret_arn=s&iam_role=default"} {
+		_, err := Open(context.Background(), url, Deps{AWS: aws.Config{Region: "eu-west-1"}})
+		var de *DefaultRoleError
+		if !errors.As(err, &de) || !strings.Contains(err.Error(), "FederateWarehouseRoleArn") {
+			t.Errorf("%s: got %v, want a *DefaultRoleError naming the stack's role", url, err)
 		}
 	}
 }
@@ -95,7 +107,7 @@ func TestRedactHidesPasswords(t *testing.T) {
 
 func TestOpenRedshiftBuildsADataAPIWarehouse(t *testing.T) {
 	api := newFake(func([]string) *fakeStatement { return finished() })
-	w, err := Open(context.Background(), "redshift://prod-1/warehouse?cluster=true&secret_arn=s&iam_role=default&poll=5ms", Deps{
+	w, err := Open(context.Background(), "redshift://prod-1/warehouse?cluster=true&secret_arn=s&iam_role=r&poll=5ms", Deps{
 		AWS:     aws.Config{Region: "eu-west-1"},
 		S3:      s3.NewFromConfig(aws.Config{Region: "eu-west-1"}),
 		DataAPI: api,
@@ -108,7 +120,7 @@ func TestOpenRedshiftBuildsADataAPIWarehouse(t *testing.T) {
 	if !ok {
 		t.Fatalf("got %T, want *DataAPI", w)
 	}
-	if d.Name() != "prod-1/warehouse" || d.cfg.IAMRole != "default" || d.cfg.PollInterval != 5*time.Millisecond || d.cfg.Timeout != DefaultTimeout || d.cfg.S3 == nil {
+	if d.Name() != "prod-1/warehouse" || d.cfg.IAMRole != "r" || d.cfg.PollInterval != 5*time.Millisecond || d.cfg.Timeout != DefaultTimeout || d.cfg.S3 == nil {
 		t.Errorf("config %+v", d.cfg)
 	}
 	if err := w.Exec(context.Background(), "ANALYZE s.t"); err != nil {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
+	"strings"
 	"time"
 
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -24,7 +26,13 @@ type FederateConfig struct {
 	// Warehouses maps each warehouse URL the config names (postgres://...) to the
 	// deployed warehouse's ARN it stands in for: the functions' Data API calls are
 	// authorized on it.
-	Warehouses    map[string]string
+	Warehouses map[string]string
+	// SignInAsRole are the warehouse URLs whose deployed warehouse the functions sign
+	// into as their IAM identity (no secret, no db user): there each function is the
+	// database user IAMR:<its role name> (the stack's FederateDatabaseUsers output),
+	// created at its first sign-in without privileges, as Redshift does; it holds
+	// only what was granted to it.
+	SignInAsRole  map[string]bool
 	NodeModules   string
 	RetryInterval time.Duration
 	Log           *slog.Logger
@@ -90,6 +98,12 @@ func (f *Federate) opener(principal string) func(ctx context.Context, url string
 		if !ok {
 			return nil, fmt.Errorf("warehouse %s is not one the stack deploys (snaplake:federate warehouses)", url)
 		}
+		if f.cfg.SignInAsRole[url] {
+			var err error
+			if url, err = f.signInAsRole(ctx, url, principal); err != nil {
+				return nil, err
+			}
+		}
 		// The function's key, as the deployed function passes it (federaterun.HandlerFromEnv).
 		wh, err := redshift.Open(ctx, url, redshift.Deps{S3: f.acct.S3(deploy.RoleFederateWarehouse),
 			KMSKeyID: f.acct.Contract.Functions[principal].Environment[deploy.EnvKMSKeyID]})
@@ -98,6 +112,32 @@ func (f *Federate) opener(principal string) func(ctx context.Context, url string
 		}
 		return guardedWarehouse{Warehouse: wh, a: f.acct, principal: principal, arn: arn}, nil
 	}
+}
+
+// signInAsRole returns url signed in as the function's IAM database user, which it
+// creates (without privileges) at the first sign-in, as Redshift creates the user of
+// an IAM identity.
+func (f *Federate) signInAsRole(ctx context.Context, url, function string) (string, error) {
+	var users map[string]string
+	if err := json.Unmarshal([]byte(f.acct.Contract.Outputs[deploy.OutputFederateDatabaseUsers]), &users); err != nil || users[function] == "" {
+		return "", fmt.Errorf("the contract's %s output names no database user for %s (%v)", deploy.OutputFederateDatabaseUsers, function, err)
+	}
+	user := users[function]
+	admin, err := redshift.Open(ctx, url, redshift.Deps{S3: f.acct.S3(deploy.RoleFederateWarehouse)})
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close()
+	quoted := `"` + strings.ReplaceAll(user, `"`, `""`) + `"`
+	if err := admin.Exec(ctx, "DO $$ BEGIN CREATE ROLE "+quoted+" LOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"); err != nil {
+		return "", fmt.Errorf("create the database user %s of %s's IAM sign-in: %w", user, function, err)
+	}
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return "", err
+	}
+	u.User = neturl.User(user)
+	return u.String(), nil
 }
 
 // guardedWarehouse authorizes each statement as the Data API would: one statement is

@@ -2,6 +2,7 @@ package offline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/postgres"
@@ -61,6 +63,8 @@ func TestFederatorAsDeployed(t *testing.T) {
 	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(config.S3Key), Body: strings.NewReader(cfg)}); err != nil {
 		t.Fatal(err)
 	}
+	signInAsRole := map[string]bool{pg.DSN("transform"): true}
+	var notes []Notification // of the last run
 	warehouses := map[string]string{
 		pg.DSN("transform"): "arn:aws:redshift-serverless:us-east-1:000000000000:workgroup/00000000-0000-4000-8000-000000000001",
 		pg.DSN("reporting"): "arn:aws:redshift:us-east-1:000000000000:cluster:reporting",
@@ -77,7 +81,7 @@ func TestFederatorAsDeployed(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(acct.Close)
-		f, err := NewFederate(FederateConfig{Account: acct, Warehouses: warehouses, RetryInterval: 50 * time.Millisecond, Log: log})
+		f, err := NewFederate(FederateConfig{Account: acct, Warehouses: warehouses, SignInAsRole: signInAsRole, RetryInterval: 50 * time.Millisecond, Log: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,9 +89,33 @@ func TestFederatorAsDeployed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		notes = f.Notifications()
 		return res, acct
 	}
 	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	// The transform workgroup is signed into as the functions' IAM identity: the
+	// publish function is the database user IAMR:<its role name>, without
+	// privileges until the README's grants are given.
+	refused, _ := run(nil, deploy.FnPublish, at)
+	if refused.Status == stepfunctions.StatusSucceeded || !strings.Contains(refused.Cause+refused.Error, "tables failed") {
+		t.Fatalf("publish by a database user without grants: %s %s %s", refused.Status, refused.Error, refused.Cause)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0].Message, "permission denied for schema sales") {
+		t.Fatalf("publish by a database user without grants notified %+v, want the missing USAGE on schema sales", notes)
+	}
+	var users map[string]string
+	if err := json.Unmarshal([]byte(c.Outputs[deploy.OutputFederateDatabaseUsers]), &users); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := redshift.Open(ctx, pg.DSN("transform"), redshift.Deps{S3: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.Exec(ctx, federate.GrantSQL(federate.PublisherNeeds(federate.Config{Tables: []federate.Table{{Table: "sales.dim"}}}), "transform", users[deploy.FnPublish])...); err != nil {
+		t.Fatal(err)
+	}
+	at = at.Add(time.Minute)
 	pub, acct := run(nil, deploy.FnPublish, at)
 	if pub.Status != stepfunctions.StatusSucceeded {
 		t.Fatalf("publish: %s %s %s", pub.Status, pub.Error, pub.Cause)
