@@ -52,6 +52,9 @@ type Publisher struct {
 	// suffix); Lease bounds a lease when the context has no deadline (default 2 h).
 	Run   string
 	Lease time.Duration
+	// Unreachable, when set, is why the transform warehouse could not be opened:
+	// each table is reported failed with it.
+	Unreachable error
 
 	runOnce sync.Once
 }
@@ -109,6 +112,9 @@ func (p *Publisher) Publish(ctx context.Context, t Table, keep int) Result {
 			p.log().ErrorContext(ctx, "table not published", "table", t.Table, "error", err)
 		}
 		return res
+	}
+	if p.Unreachable != nil {
+		return finish(&UnreachableError{What: "the publisher", Err: p.Unreachable})
 	}
 	schema, name := t.Split()
 	stats, err := p.Warehouse.Stats(ctx, schema, name, t.Inserted, t.Updated)

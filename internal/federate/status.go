@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// NothingPublished is a table's status before its first complete version: not a
+// failure.
+const NothingPublished = "nothing published yet"
+
 // TableStatus is a table's newest version and how far each subscriber is behind it.
 type TableStatus struct {
 	Table       string             `json:"table"`
@@ -40,7 +44,7 @@ func Status(ctx context.Context, store Store, c Config, subs []*SubscriberRun, n
 		case err != nil:
 			st.Error = err.Error()
 		case !ok:
-			st.Error = "nothing published yet"
+			st.Error = NothingPublished
 		default:
 			st.Version, st.Rows = newest.Name, newest.Version.Rows
 			for _, s := range subs {

@@ -36,6 +36,10 @@ type SubscriberRun struct {
 	// Run names this run in the subscriber's lease (default: the host and a random
 	// suffix).
 	Run string
+	// Unreachable, when set, is why the subscriber's warehouse could not be opened:
+	// each table is reported failed with it (an *UnreachableError naming the
+	// subscriber), and the other subscribers go on.
+	Unreachable error
 
 	control sync.Once
 	ctlErr  error
@@ -117,6 +121,16 @@ func Diff(here, published []redshift.Column) []string {
 	return out
 }
 
+// UnreachableError says a warehouse could not be reached; What names it
+// ("subscriber reporting", "the publisher").
+type UnreachableError struct {
+	What string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string { return e.What + " is unreachable: " + e.Err.Error() }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 // SwapConflictError says a version's swap was refused because the subscriber's
 // control table no longer held the version the run started from: another run
 // swapped first (this run's lease had expired). Nothing was changed by this run.
@@ -150,6 +164,9 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 			s.log().ErrorContext(ctx, "table not subscribed", "table", t.Table, "error", err)
 		}
 		return res
+	}
+	if s.Unreachable != nil {
+		return finish(&UnreachableError{What: "subscriber " + s.Name, Err: s.Unreachable})
 	}
 	schema, name := t.Split()
 	// Deciding reads only: an up-to-date table costs no write, not even the lease's.
@@ -311,6 +328,9 @@ func (s *SubscriberRun) ensureControl(ctx context.Context) error {
 
 // Loaded is the version of table the subscriber holds ("" for none).
 func (s *SubscriberRun) Loaded(ctx context.Context, table string) (string, error) {
+	if s.Unreachable != nil {
+		return "", &UnreachableError{What: "subscriber " + s.Name, Err: s.Unreachable}
+	}
 	schema, name := Table{Table: table}.Split()
 	rows, err := s.Warehouse.Query(ctx, LoadedSQL(schema, name))
 	if err != nil {

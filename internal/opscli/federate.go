@@ -18,7 +18,7 @@ import (
 
 const federateUsage = `Usage: snaplake federate publish   --config FILE --bucket B [--redshift URL]
        snaplake federate subscribe --config FILE --bucket B --subscriber NAME [--redshift URL]
-       snaplake federate status    --config FILE --bucket B [--subscriber NAME --redshift URL]...
+       snaplake federate status    --config FILE --bucket B [--subscriber NAME [--redshift URL]]...
 
 The Federator: a transform warehouse publishes the federate section's tables to
 s3://B/federator/<schema>/<table>/<version>/ once, and reporting warehouses subscribe.
@@ -31,7 +31,11 @@ Each command prints one JSON line per table: table, action, version, rows, secon
              the newest complete version; when they differ, COPY into a staging table
              and swap it in within one transaction. A table that differs from the
              published definition is refused with the difference; the others go on.
-  status     per table, the newest version and each subscriber's version and lag.
+  status     per table, the newest version and each subscriber's version and lag
+             (every subscriber of the config unless --subscriber names some).
+
+A warehouse that cannot be reached fails its own lines, naming it; every table is
+still reported, and the command exits 1 only after printing them all.
 
 --redshift is postgres://user@host:port/db (the PostgreSQL stand-in, through the S3 of
 AWS_ENDPOINT_URL) or redshift://<workgroup-or-cluster>/<database>?iam_role=...&secret_arn=...
@@ -122,12 +126,13 @@ func Federate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(urls) == 1 {
 			url = urls[0]
 		}
-		wh, err := open(url, "the publisher")
-		if err != nil {
-			return err
+		p := &federate.Publisher{Store: store, Log: log}
+		if wh, err := open(url, "the publisher"); err != nil {
+			p.Unreachable = err
+		} else {
+			defer wh.Close()
+			p.Warehouse = wh
 		}
-		defer wh.Close()
-		p := &federate.Publisher{Warehouse: wh, Store: store, Log: log}
 		return report(enc, p.PublishAll(ctx, c))
 	case "subscribe":
 		sub, ok := c.Subscriber(subscribers[0])
@@ -137,14 +142,20 @@ func Federate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(urls) == 1 {
 			sub.Redshift = urls[0]
 		}
-		wh, err := open(sub.Redshift, "subscriber "+sub.Name)
-		if err != nil {
-			return err
+		s := &federate.SubscriberRun{Name: sub.Name, Store: store, Log: log}
+		if wh, err := open(sub.Redshift, "subscriber "+sub.Name); err != nil {
+			s.Unreachable = err
+		} else {
+			defer wh.Close()
+			s.Warehouse = wh
 		}
-		defer wh.Close()
-		s := &federate.SubscriberRun{Name: sub.Name, Warehouse: wh, Store: store, Log: log}
 		return report(enc, s.SubscribeAll(ctx, c))
 	default:
+		if len(subscribers) == 0 {
+			for _, s := range c.Subscribers {
+				subscribers = append(subscribers, s.Name)
+			}
+		}
 		var runs []*federate.SubscriberRun
 		for i, name := range subscribers {
 			sub, ok := c.Subscriber(name)
@@ -154,17 +165,32 @@ func Federate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if len(urls) > 0 {
 				sub.Redshift = urls[i]
 			}
-			wh, err := open(sub.Redshift, "subscriber "+name)
-			if err != nil {
-				return err
+			run := &federate.SubscriberRun{Name: name, Store: store, Log: log}
+			if wh, err := open(sub.Redshift, "subscriber "+name); err != nil {
+				run.Unreachable = err
+			} else {
+				defer wh.Close()
+				run.Warehouse = wh
 			}
-			defer wh.Close()
-			runs = append(runs, &federate.SubscriberRun{Name: name, Warehouse: wh, Store: store, Log: log})
+			runs = append(runs, run)
 		}
+		// Every line first; then fail if any table or subscriber could not be read.
+		var problems []string
 		for _, st := range federate.Status(ctx, store, c, runs, time.Now()) {
 			if err := enc.Encode(st); err != nil {
 				return err
 			}
+			if st.Error != "" && st.Error != federate.NothingPublished {
+				problems = append(problems, st.Table)
+			}
+			for _, ss := range st.Subscribers {
+				if ss.Error != "" {
+					problems = append(problems, st.Table+" of subscriber "+ss.Subscriber)
+				}
+			}
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("status could not read %d items: %s", len(problems), strings.Join(problems, ", "))
 		}
 		return nil
 	}
