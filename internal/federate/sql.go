@@ -16,7 +16,16 @@ const stagingSuffix = "__snaplake_staging"
 
 func qualified(schema, name string) string { return quoteIdent(schema) + "." + quoteIdent(name) }
 
-func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// literal quotes a Redshift string literal. Redshift reads a backslash in an ordinary
+// literal as an escape (its QUOTE_LITERAL "doubles any embedded single quotation marks
+// and backslashes", Redshift DG "QUOTE_LITERAL function"), so backslashes are doubled
+// as well as quotes: else a value ending in \ would turn the closing quote into a
+// character and let the rest run as SQL. The names and versions quoted here are
+// validated (Config.Validate, ParseVersion) and hold neither, but a user name may.
+func literal(s string) string {
+	s = strings.ReplaceAll(s, `\`, `\\`)
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
 
 // ControlSQL creates the control table if it does not exist.
 func ControlSQL() []string {

@@ -85,10 +85,15 @@ func OpenPostgres(ctx context.Context, url string, s3 S3API, opts ...PostgresOpt
 		return nil, errors.New("open PostgreSQL warehouse: invalid URL")
 	}
 	// The session settings that make COPY write the common format: timestamps as
-	// 'YYYY-MM-DD HH:MI:SS.US' in UTC, and '\N' a backslash and an N.
+	// 'YYYY-MM-DD HH:MI:SS.US' in UTC.
 	config.RuntimeParams["timezone"] = "UTC"
 	config.RuntimeParams["datestyle"] = "ISO, YMD"
-	config.RuntimeParams["standard_conforming_strings"] = "on"
+	// String literals as Redshift reads them: a backslash is an escape ('a\\b' is
+	// a\b), so that SQL quoted for Redshift means the same here (Redshift has no
+	// standard_conforming_strings; QUOTE_LITERAL "doubles any embedded single
+	// quotation marks and backslashes", Redshift DG "QUOTE_LITERAL function").
+	config.RuntimeParams["standard_conforming_strings"] = "off"
+	config.RuntimeParams["escape_string_warning"] = "off"
 	config.RuntimeParams["application_name"] = "snaplake"
 	p := &Postgres{
 		config:   config,
@@ -340,7 +345,8 @@ func pgIdent(name string) string { return `"` + strings.ReplaceAll(name, `"`, `"
 func pgTable(schema, table string) string { return pgIdent(schema) + "." + pgIdent(table) }
 
 // csvOptions is the common file format as COPY options.
-const csvOptions = `(FORMAT csv, NULL '\N')`
+// NULL is written E'\\N' (a backslash and an N) whatever standard_conforming_strings says.
+const csvOptions = `(FORMAT csv, NULL E'\\N')`
 
 // Unload streams COPY (query) TO STDOUT through gzip into <prefix>0000_part_00.gz,
 // <prefix>0000_part_01.gz, ... (Redshift's names for one slice's files), a new part

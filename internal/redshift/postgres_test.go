@@ -108,6 +108,8 @@ func (env *pgEnv) testRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	// Both tables in a schema, the target's name needing quotes.
 	const target = `public."All ""types"""`
+	// Literals as Redshift reads them (the stand-in's session too): '\\N' is a
+	// backslash and an N.
 	if err := env.source.Exec(ctx, "CREATE SCHEMA shop", fmt.Sprintf(allTypes, "shop.all_types"),
 		// 2,500 generated rows make three parts of 1,000, 1,000 and 500 + the special rows.
 		`INSERT INTO shop.all_types
@@ -122,8 +124,8 @@ func (env *pgEnv) testRoundTrip(t *testing.T) {
 		  -1.7976931348623157e308, -3.4e38, '9999-12-31', '2024-02-29 23:59:59.123456', '2024-02-29 23:59:59.999999-08', 'a,b', 'q"x', 'say "hi", ''twice'''),
 		 (3004, 32767, 9223372036854775807, 9999999999999999999999999999.9999999999, 9999999999.99, NULL,
 		  5e-324, 1.17549435e-38, '2000-02-29', '2000-01-01 00:00:00.000001', '2000-01-01 12:00:00.5+05:30', E'line1\nline2', E'a\r\nb', E'tab\there\nand "quoted\nnewline"'),
-		 (3005, 1, 1, 0.0000000001, 0.01, true, 'NaN', 'Infinity', '2024-01-01', '2024-01-01 00:00:00', '2024-01-01 00:00:00Z', '\N', 'N', E'\\N'),
-		 (3006, 2, 2, 1, 1, false, '-Infinity', 1, '2024-01-01', NULL, NULL, '\.', '\', E'\\.'),
+		 (3005, 1, 1, 0.0000000001, 0.01, true, 'NaN', 'Infinity', '2024-01-01', '2024-01-01 00:00:00', '2024-01-01 00:00:00Z', '\\N', 'N', E'\\N'),
+		 (3006, 2, 2, 1, 1, false, '-Infinity', 1, '2024-01-01', NULL, NULL, '\\.', '\\', E'\\.'),
 		 (3007, 3, 3, 1, 1, true, 1, 1, NULL, NULL, NULL, 'ünïcödé 日本語 🐘', 'é', 'Zürich — “quotes” ‘single’ 🎉'),
 		 (3008, 4, 4, 1, 1, true, 1, 1, NULL, NULL, NULL, ',', '"', '"'),
 		 (3009, 5, 5, 1, 1, true, 1, 1, NULL, NULL, NULL, ' leading and trailing ', ' ', E'\n')`,
