@@ -71,7 +71,10 @@ func (h *Handler) config(ctx context.Context) (*federate.Config, error) {
 	}
 	f, err := config.FromS3(ctx, h.S3, h.Bucket)
 	var refused *config.RefusedError
+	var missing *config.MissingError
 	switch {
+	case errors.As(err, &missing):
+		return nil, &NoConfigError{Name: missing.Name}
 	case errors.As(err, &refused):
 		return nil, &ConfigError{Err: refused.Err}
 	case err != nil:
@@ -80,6 +83,29 @@ func (h *Handler) config(ctx context.Context) (*federate.Config, error) {
 		return nil, &ConfigError{Err: fmt.Errorf("s3://%s/%s has no federate section", h.Bucket, config.S3Key)}
 	}
 	return f.Federate, nil
+}
+
+// NoConfigError says config/snaplake.yaml is not in the bucket yet: the schedules
+// run from the deploy on, before the operator uploads it. A run then does nothing,
+// logs why, and succeeds (no failure, no notification); a config that exists but
+// does not validate is a *ConfigError and fails the run.
+type NoConfigError struct{ Name string }
+
+func (e *NoConfigError) Error() string {
+	return e.Name + " does not exist yet: nothing to do (upload it to start the Federator)"
+}
+
+// noConfig answers a call of a run that found no config: an empty list, an empty
+// summary.
+func (h *Handler) noConfig(ctx context.Context, what string, req Request, err *NoConfigError) (any, error) {
+	h.log().InfoContext(ctx, "no config yet: nothing to do", "run", what, "mode", req.Mode, "config", err.Name)
+	switch req.Mode {
+	case "list":
+		return map[string]any{"items": []Item{}}, nil
+	case "summary":
+		return Summary{Message: fmt.Sprintf("federate %s: %s", what, err.Error())}, nil
+	}
+	return federate.Result{Table: req.Table, Subscriber: req.Subscriber, Action: federate.ActionFailed, Error: err.Error()}, nil
 }
 
 // ConfigError says the config cannot be used: the run is refused, nothing changes.
@@ -102,6 +128,10 @@ func (h *Handler) log() *slog.Logger {
 // Publish is the publish function.
 func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
 	c, err := h.config(ctx)
+	var none *NoConfigError
+	if errors.As(err, &none) {
+		return h.noConfig(ctx, "publish", req, none)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +163,10 @@ func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
 // Subscribe is the subscribe function.
 func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 	c, err := h.config(ctx)
+	var none *NoConfigError
+	if errors.As(err, &none) {
+		return h.noConfig(ctx, "subscribe", req, none)
+	}
 	if err != nil {
 		return nil, err
 	}
