@@ -86,6 +86,8 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	if err := cfg.Catalog.CreateDatabase(c.Database); err != nil {
 		return nil, err
 	}
+	// Lake Formation grants on what the account's catalog holds, and on nothing else.
+	cfg.LakeFormation.SetCatalog(cfg.Catalog)
 	p.Glue = &gluelocal.Service{S3: acct.S3(deploy.RoleIngestCrawler), Catalog: cfg.Catalog, Log: cfg.Log.With("component", "glue-ingest"),
 		Account: acct.Contract.Account, Region: acct.Contract.Region}
 	for _, cr := range c.Crawlers {
