@@ -777,7 +777,8 @@ func (x *ingestStack) addStateMachine() {
 	// execution stops (Step Functions developer guide, "IAM policies for calling
 	// AWS Glue"); the job is the one resource.
 	role.AddToPolicy(statement([]string{"glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"}, x.arn("glue", "job/"+deploy.IngestJobName)))
-	role.AddToPolicy(statement([]string{"glue:StartCrawler"}, x.crawlerArns()...))
+	// The workflow starts the crawl, then polls the crawler until the crawl ended.
+	role.AddToPolicy(statement([]string{"glue:StartCrawler", "glue:GetCrawler"}, x.crawlerArns()...))
 	role.AddToPolicy(statement([]string{"sns:Publish"}, *x.topic.TopicArn()))
 	role.AddToPolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *x.key.KeyArn()))
 

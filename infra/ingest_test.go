@@ -340,7 +340,7 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 		"IngestStateMachineRole": grantSet(
 			"lambda:InvokeFunction on ${Reconfigure.Arn} ${Reconfigure.Arn}:* ${FinishIngest.Arn} ${FinishIngest.Arn}:* ${ApplyGrants.Arn} ${ApplyGrants.Arn}:*",
 			"glue:StartJobRun,glue:GetJobRun,glue:GetJobRuns,glue:BatchStopJobRun on "+arnOf("glue", "job/snaplake-ingest"),
-			"glue:StartCrawler on "+crawlers,
+			"glue:StartCrawler,glue:GetCrawler on "+crawlers,
 			"sns:Publish on ${Notifications}",
 			"kms:Decrypt,kms:GenerateDataKey on "+key,
 			"logs:CreateLogDelivery,logs:GetLogDelivery,logs:UpdateLogDelivery,logs:DeleteLogDelivery,logs:ListLogDeliveries,logs:PutResourcePolicy,logs:DescribeResourcePolicies,logs:DescribeLogGroups on *",

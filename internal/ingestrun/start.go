@@ -67,6 +67,9 @@ type Starter struct {
 	JDBCURL, SecretID string
 	// LeaseTTL bounds how long a dead run keeps its tables (default 6 h).
 	LeaseTTL time.Duration
+	// CrawlPoll and CrawlTimeout pace and bound the workflow's wait for the crawl
+	// (defaults deploy.DefaultIngestCrawlPoll and DefaultIngestCrawlTimeout).
+	CrawlPoll, CrawlTimeout time.Duration
 	// Database, when set, is the only source database the config may name: the one
 	// the stack was deployed for.
 	Database string
@@ -106,6 +109,11 @@ type Started struct {
 	Crawler        string   `json:"crawler,omitempty"`
 	Crawl          bool     `json:"crawl"`
 	CrawlerTargets []string `json:"crawlerTargets,omitempty"`
+	// CrawlPollSeconds and CrawlTimeoutSeconds pace and bound the workflow's wait for
+	// the crawl: its grants need the tables the crawl creates, and a crawl that fails
+	// must fail the run.
+	CrawlPollSeconds    int `json:"crawlPollSeconds,omitempty"`
+	CrawlTimeoutSeconds int `json:"crawlTimeoutSeconds,omitempty"`
 	// Arguments are the Glue job run's arguments.
 	Arguments map[string]string `json:"arguments,omitempty"`
 	// Database is the source database; Planned, Skipped and Renamed are the plan's.
@@ -315,6 +323,7 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 
 	if len(plan.CrawlerTargets) > 0 && s.Glue != nil {
 		out.Crawler, out.Crawl, out.CrawlerTargets = s.Crawler(set), true, plan.CrawlerTargets
+		out.CrawlPollSeconds, out.CrawlTimeoutSeconds = seconds(s.CrawlPoll, deploy.DefaultIngestCrawlPoll), seconds(s.CrawlTimeout, deploy.DefaultIngestCrawlTimeout)
 		if err := s.pointCrawler(ctx, out.Crawler, plan.CrawlerTargets); err != nil {
 			s.abandon(ctx, log, c.Source.Database, set, run, planned)
 			return Started{}, err
@@ -341,6 +350,15 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	log.InfoContext(ctx, "run started", "database", c.Source.Database, "tables", len(plan.Tables),
 		"skipped", len(out.Skipped), "crawlerTargets", len(plan.CrawlerTargets), "renamed", plan.Renamed)
 	return out, nil
+}
+
+// seconds is d (def when d is not positive) in whole seconds, at least 1: a Wait
+// state takes whole seconds.
+func seconds(d, def time.Duration) int {
+	if d <= 0 {
+		d = def
+	}
+	return max(1, int(d/time.Second))
 }
 
 // syncSchedules brings both sets' schedules in line with the config.

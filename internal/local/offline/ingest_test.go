@@ -49,6 +49,9 @@ const ingestTestConfig = `ingest:
   access:
     - role: analytics
       tables: ["*"]
+    # A table the crawler creates: its grant can only follow the crawl.
+    - role: support
+      tables: [files]
 `
 
 // TestIngestWorkflowStates runs the ingest state machine from its schedules through
@@ -140,6 +143,33 @@ func TestIngestWorkflowStates(t *testing.T) {
 		t.Errorf("the refused config changed the schedule to %s", aws.ToString(got.ScheduleExpression))
 	}
 
+	// A crawl that fails: the run fails, and the notification carries Glue's account of
+	// the crawl. Before the fix the workflow never looked at the crawl's outcome.
+	// (The table files is gone: the frequent set's file_downloads is crawled, by hand.)
+	putConfig(strings.NewReplacer("    files: {mode: incremental, column: id}\n", "", "tables: [files]", "tables: [file_downloads]").Replace(ingestTestConfig))
+	ing.Glue.FailNext = func(string) string { return "Internal Service Exception" }
+	crawlFailed := wait(ing.RunSet(ctx, "frequent", time.Date(2026, 12, 10, 10, 0, 0, 0, berlin), true))
+	ing.Glue.FailNext = nil
+	record(crawlFailed)
+	if crawlFailed.Status != stepfunctions.StatusFailed || crawlFailed.Error != "CrawlerFailed" || !strings.Contains(crawlFailed.Cause, "Internal Service Exception") {
+		t.Fatalf("run whose crawl failed: %s %s %s %v", crawlFailed.Status, crawlFailed.Error, crawlFailed.Cause, crawlFailed.States)
+	}
+	if ns = ing.Notifications(); len(ns) != 3 || ns[2].Subject != "snaplake ingest failed" || !strings.Contains(ns[2].Message, "Internal Service Exception") {
+		t.Fatalf("notification of the failed crawl: %+v", ns[len(ns)-1])
+	}
+
+	// A crawl that outlasts the timeout: the run fails, and it is notified.
+	ing.Glue.Duration = ingestCrawlTimeout + 2*time.Second
+	slow := wait(ing.RunSet(ctx, "frequent", time.Date(2026, 12, 11, 10, 0, 0, 0, berlin), true))
+	ing.Glue.Duration = 0
+	record(slow)
+	if slow.Status != stepfunctions.StatusFailed || slow.Error != "CrawlTimedOut" {
+		t.Fatalf("run whose crawl outlasted the timeout: %s %s %s %v", slow.Status, slow.Error, slow.Cause, slow.States)
+	}
+	if ns = ing.Notifications(); len(ns) != 4 || ns[3].Subject != "snaplake ingest failed" || !strings.Contains(ns[3].Message, "CrawlTimedOut") {
+		t.Fatalf("notification of the crawl timeout: %+v", ns[len(ns)-1])
+	}
+
 	// Every state of the workflow ran.
 	var def struct{ States map[string]json.RawMessage }
 	if err := json.Unmarshal(statemachines.Ingest, &def); err != nil {
@@ -154,6 +184,10 @@ func TestIngestWorkflowStates(t *testing.T) {
 		t.Errorf("denied: %+v", d)
 	}
 }
+
+// ingestCrawlTimeout bounds the offline wait for a crawl (the crawler stand-in's
+// crawls take glue.DefaultCrawlDuration).
+const ingestCrawlTimeout = 4 * time.Second
 
 // ingestSource starts a MariaDB with the sample warehouse (2,000 rows).
 func ingestSource(t *testing.T) *mariadb.Server {
@@ -224,7 +258,7 @@ func newIngestWorld(t *testing.T, db *mariadb.Server, auth *iam.Authority) *inge
 	w.ing, err = NewIngest(IngestConfig{
 		Account: w.acct, Catalog: w.cat, LakeFormation: lf, MySQLEndpoint: fmt.Sprintf("127.0.0.1:%d", db.Port),
 		Secret:        Secret{Arn: w.c.Functions[deploy.FnReconfigure].Environment[deploy.EnvSecretArn], Value: string(secret)},
-		RetryInterval: 100 * time.Millisecond, Log: log,
+		RetryInterval: 100 * time.Millisecond, CrawlPoll: time.Second, CrawlTimeout: ingestCrawlTimeout, Log: log,
 		Observe: func(o Observation) {
 			if o.Kind == "task-start" && o.State == "Load" && w.beforeLoad != nil {
 				w.beforeLoad()
