@@ -510,9 +510,10 @@ func (x *ingestStack) addFunctions() {
 	// Formation actions: only "*" authorizes them. What the function may grant or
 	// revoke is bounded by Lake Formation itself: it holds grant options on the raw
 	// database and its tables only (addLakeFormation), and is no data lake admin.
+	// GetDataLakeSettings names the administrators, whose grants it keeps.
 	grants.AddToRolePolicy(statement([]string{
 		"lakeformation:ListPermissions", "lakeformation:BatchGrantPermissions", "lakeformation:BatchRevokePermissions",
-		"lakeformation:GrantPermissions", "lakeformation:RevokePermissions",
+		"lakeformation:GrantPermissions", "lakeformation:RevokePermissions", "lakeformation:GetDataLakeSettings",
 	}, "*"))
 	x.suppress(grants.Role(), wildcards("The grants function reads the tables' state under state/ingest/ and the raw database's tables; Lake Formation's grant actions have no resource type (only \"*\"), and Lake Formation limits them to the raw database, where the function holds the grant options.",
 		findingLakeObjects, findingRawTables))

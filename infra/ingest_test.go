@@ -254,7 +254,7 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 		pass = func(role, service string) string {
 			return "iam:PassRole on ${" + role + ".Arn} when {\"StringEquals\":{\"iam:PassedToService\":\"" + service + "\"}}"
 		}
-		lfActions   = "lakeformation:ListPermissions,lakeformation:BatchGrantPermissions,lakeformation:BatchRevokePermissions,lakeformation:GrantPermissions,lakeformation:RevokePermissions"
+		lfActions   = "lakeformation:ListPermissions,lakeformation:BatchGrantPermissions,lakeformation:BatchRevokePermissions,lakeformation:GrantPermissions,lakeformation:RevokePermissions,lakeformation:GetDataLakeSettings"
 		crawlerGlue = "glue:GetDatabase,glue:GetTable,glue:GetTables,glue:CreateTable,glue:UpdateTable,glue:DeleteTable," +
 			"glue:GetPartition,glue:GetPartitions,glue:BatchGetPartition,glue:CreatePartition,glue:BatchCreatePartition," +
 			"glue:UpdatePartition,glue:BatchUpdatePartition,glue:DeletePartition,glue:BatchDeletePartition"
@@ -381,7 +381,7 @@ func TestIngestGrantsOnStarAreThoseWithoutResourceType(t *testing.T) {
 		"logs:CreateLogDelivery": true, "logs:GetLogDelivery": true, "logs:UpdateLogDelivery": true, "logs:DeleteLogDelivery": true,
 		"logs:ListLogDeliveries": true, "logs:PutResourcePolicy": true, "logs:DescribeResourcePolicies": true, "logs:DescribeLogGroups": true,
 		"lakeformation:ListPermissions": true, "lakeformation:BatchGrantPermissions": true, "lakeformation:BatchRevokePermissions": true,
-		"lakeformation:GrantPermissions": true, "lakeformation:RevokePermissions": true,
+		"lakeformation:GrantPermissions": true, "lakeformation:RevokePermissions": true, "lakeformation:GetDataLakeSettings": true,
 		"glue:GetSecurityConfiguration": true,
 		"ec2:DescribeNetworkInterfaces": true, "ec2:DescribeSubnets": true, "ec2:DescribeSecurityGroups": true,
 		"ec2:DescribeVpcEndpoints": true, "ec2:DescribeRouteTables": true, "ec2:DescribeVpcAttribute": true,

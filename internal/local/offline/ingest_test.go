@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
+	lftypes "github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
@@ -84,6 +86,50 @@ func TestIngestWorkflowStates(t *testing.T) {
 	}
 	putConfig(ingestTestConfig)
 
+	// A data lake administrator, named in the account's settings only, holds grants of
+	// its own on the raw database: no run revokes them.
+	lakeAdmin := "arn:aws:iam::" + c.Account + ":role/lake-admin"
+	settings, err := w.lf.GetDataLakeSettings(ctx, &lakeformation.GetDataLakeSettingsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings.DataLakeSettings.DataLakeAdmins = append(settings.DataLakeSettings.DataLakeAdmins, lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(lakeAdmin)})
+	if _, err := w.lf.PutDataLakeSettings(ctx, &lakeformation.PutDataLakeSettingsInput{DataLakeSettings: settings.DataLakeSettings}); err != nil {
+		t.Fatal(err)
+	}
+	adminGrants := []lftypes.Resource{
+		{Database: &lftypes.DatabaseResource{Name: aws.String("raw_warehouse")}},
+		{Table: &lftypes.TableResource{DatabaseName: aws.String("raw_warehouse"), TableWildcard: &lftypes.TableWildcard{}}},
+	}
+	for i, r := range adminGrants {
+		perm := lftypes.PermissionDescribe
+		if i == 1 {
+			perm = lftypes.PermissionSelect
+		}
+		if _, err := w.lf.AsPrincipal(lakeAdmin).GrantPermissions(ctx, &lakeformation.GrantPermissionsInput{
+			Principal: &lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(lakeAdmin)}, Resource: &r, Permissions: []lftypes.Permission{perm}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adminHolds := func() []string {
+		t.Helper()
+		gs, err := w.lf.Grants()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, g := range gs {
+			if g.Principal == lakeAdmin {
+				out = append(out, g.String())
+			}
+		}
+		return out
+	}
+	heldByAdmin := adminHolds()
+	if len(heldByAdmin) != 2 {
+		t.Fatalf("the administrator's grants: %v", heldByAdmin)
+	}
+
 	// Saturday 09:15: the frequent set is not due.
 	sat := wait(ing.RunSet(ctx, "frequent", time.Date(2026, 12, 5, 9, 15, 0, 0, berlin), false))
 	record(sat)
@@ -108,6 +154,9 @@ func TestIngestWorkflowStates(t *testing.T) {
 	}
 	if tbl, err := cat.Table("raw_warehouse", "file_downloads"); err != nil || len(tbl.Partitions) != 1 || tbl.PartitionKeys[0].Name != "load" {
 		t.Errorf("file_downloads after the crawl: %+v %v", tbl, err)
+	}
+	if got := adminHolds(); !slices.Equal(got, heldByAdmin) {
+		t.Errorf("the administrator's grants after the run: %v, want %v kept", got, heldByAdmin)
 	}
 
 	// A table dropped while the job runs fails alone: the others are committed, and
@@ -213,6 +262,7 @@ type ingestWorld struct {
 	admin      *s3.Client
 	c          *contract.Contract
 	cat        *gluelocal.Catalog
+	lf         *lflocal.Service
 	pool       *sql.DB
 	beforeLoad func()
 	putConfig  func(string)
@@ -254,6 +304,7 @@ func newIngestWorld(t *testing.T, db *mariadb.Server, auth *iam.Authority) *inge
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.lf = lf
 	secret, _ := json.Marshal(map[string]string{"username": "root", "password": ""})
 	w.ing, err = NewIngest(IngestConfig{
 		Account: w.acct, Catalog: w.cat, LakeFormation: lf, MySQLEndpoint: fmt.Sprintf("127.0.0.1:%d", db.Port),
