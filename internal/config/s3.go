@@ -16,6 +16,15 @@ type RefusedError struct{ Err error }
 func (e *RefusedError) Error() string { return e.Err.Error() }
 func (e *RefusedError) Unwrap() error { return e.Err }
 
+// MissingError says the config is not in the bucket (S3 answered NoSuchKey, not a
+// denied read): it is wrapped in a RefusedError, and a scheduled run that has no
+// config yet may treat it as "nothing to do".
+type MissingError struct{ Name string }
+
+func (e *MissingError) Error() string {
+	return e.Name + " does not exist: upload the config there (snaplake config validate checks it first)"
+}
+
 // FromS3 reads and parses the deployment's config, s3://bucket/S3Key.
 func FromS3(ctx context.Context, api s3get.API, bucket string) (*File, error) {
 	name := "s3://" + bucket + "/" + S3Key
@@ -24,7 +33,7 @@ func FromS3(ctx context.Context, api s3get.API, bucket string) (*File, error) {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if out == nil {
-		return nil, &RefusedError{Err: fmt.Errorf("%s does not exist: upload the config there (snaplake config validate checks it first)", name)}
+		return nil, &RefusedError{Err: &MissingError{Name: name}}
 	}
 	defer out.Body.Close()
 	data, err := io.ReadAll(out.Body)

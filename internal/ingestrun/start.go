@@ -180,7 +180,8 @@ func (s *Starter) Handle(ctx context.Context, in StartInput) (Started, error) {
 // Start starts a run of set at in.Time. A config that cannot be used, or one
 // that does not fit the source (an unknown table, column...) fails the run with a
 // *ConfigError and changes nothing. A run that is not due, whose set is still being
-// run, or that has nothing to load returns Load false.
+// run, that has nothing to load, or that finds no config in the bucket yet returns
+// Load false.
 func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	if in.Event.ScheduledTime != "" {
 		at, err := time.Parse(time.RFC3339, in.Event.ScheduledTime)
@@ -203,6 +204,14 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 		load = func(ctx context.Context) (*ingest.Config, error) { return LoadConfig(ctx, s.S3, s.Bucket) }
 	}
 	c, err := load(ctx)
+	var missing *config.MissingError
+	if errors.As(err, &missing) {
+		// The schedules fire from the deployment on, the config may come days later:
+		// until it does, a run has nothing to do, and nothing to alarm about.
+		out := Started{Run: run, Set: set, Reason: missing.Name + " is not in the bucket yet: nothing to load until it is uploaded"}
+		log.InfoContext(ctx, "no config yet: nothing loaded", "config", missing.Name)
+		return out, nil
+	}
 	if err != nil {
 		return Started{}, err
 	}

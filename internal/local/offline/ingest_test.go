@@ -84,6 +84,20 @@ func TestIngestWorkflowStates(t *testing.T) {
 			visited[s] = true
 		}
 	}
+	// Before config/snaplake.yaml is uploaded the schedules already fire: each run is
+	// a quiet no-op that succeeds, notifies nobody and changes nothing.
+	early := wait(ing.RunSet(ctx, "frequent", time.Date(2026, 12, 4, 9, 15, 0, 0, berlin), false))
+	record(early)
+	if early.Status != stepfunctions.StatusSucceeded || !slices.Contains(early.States, "NothingToLoad") || !strings.Contains(string(early.Output), "is not in the bucket yet") {
+		t.Fatalf("run before the config exists: %s %s %s %v %s", early.Status, early.Error, early.Cause, early.States, early.Output)
+	}
+	if ns := ing.Notifications(); len(ns) != 0 {
+		t.Fatalf("a run before the config exists notified: %+v", ns)
+	}
+	if k := keys(t, admin, c.Bucket, "state/"); len(k) != 0 {
+		t.Fatalf("a run before the config exists wrote %v", k)
+	}
+
 	putConfig(ingestTestConfig)
 
 	// A data lake administrator, named in the account's settings only, holds grants of
