@@ -510,9 +510,10 @@ func (x *ingestStack) addFunctions() {
 	// Formation actions: only "*" authorizes them. What the function may grant or
 	// revoke is bounded by Lake Formation itself: it holds grant options on the raw
 	// database and its tables only (addLakeFormation), and is no data lake admin.
+	// GetDataLakeSettings names the administrators, whose grants it keeps.
 	grants.AddToRolePolicy(statement([]string{
 		"lakeformation:ListPermissions", "lakeformation:BatchGrantPermissions", "lakeformation:BatchRevokePermissions",
-		"lakeformation:GrantPermissions", "lakeformation:RevokePermissions",
+		"lakeformation:GrantPermissions", "lakeformation:RevokePermissions", "lakeformation:GetDataLakeSettings",
 	}, "*"))
 	x.suppress(grants.Role(), wildcards("The grants function reads the tables' state under state/ingest/ and the raw database's tables; Lake Formation's grant actions have no resource type (only \"*\"), and Lake Formation limits them to the raw database, where the function holds the grant options.",
 		findingLakeObjects, findingRawTables))
@@ -777,7 +778,8 @@ func (x *ingestStack) addStateMachine() {
 	// execution stops (Step Functions developer guide, "IAM policies for calling
 	// AWS Glue"); the job is the one resource.
 	role.AddToPolicy(statement([]string{"glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"}, x.arn("glue", "job/"+deploy.IngestJobName)))
-	role.AddToPolicy(statement([]string{"glue:StartCrawler"}, x.crawlerArns()...))
+	// The workflow starts the crawl, then polls the crawler until the crawl ended.
+	role.AddToPolicy(statement([]string{"glue:StartCrawler", "glue:GetCrawler"}, x.crawlerArns()...))
 	role.AddToPolicy(statement([]string{"sns:Publish"}, *x.topic.TopicArn()))
 	role.AddToPolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *x.key.KeyArn()))
 

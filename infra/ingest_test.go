@@ -254,7 +254,7 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 		pass = func(role, service string) string {
 			return "iam:PassRole on ${" + role + ".Arn} when {\"StringEquals\":{\"iam:PassedToService\":\"" + service + "\"}}"
 		}
-		lfActions   = "lakeformation:ListPermissions,lakeformation:BatchGrantPermissions,lakeformation:BatchRevokePermissions,lakeformation:GrantPermissions,lakeformation:RevokePermissions"
+		lfActions   = "lakeformation:ListPermissions,lakeformation:BatchGrantPermissions,lakeformation:BatchRevokePermissions,lakeformation:GrantPermissions,lakeformation:RevokePermissions,lakeformation:GetDataLakeSettings"
 		crawlerGlue = "glue:GetDatabase,glue:GetTable,glue:GetTables,glue:CreateTable,glue:UpdateTable,glue:DeleteTable," +
 			"glue:GetPartition,glue:GetPartitions,glue:BatchGetPartition,glue:CreatePartition,glue:BatchCreatePartition," +
 			"glue:UpdatePartition,glue:BatchUpdatePartition,glue:DeletePartition,glue:BatchDeletePartition"
@@ -340,7 +340,7 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 		"IngestStateMachineRole": grantSet(
 			"lambda:InvokeFunction on ${Reconfigure.Arn} ${Reconfigure.Arn}:* ${FinishIngest.Arn} ${FinishIngest.Arn}:* ${ApplyGrants.Arn} ${ApplyGrants.Arn}:*",
 			"glue:StartJobRun,glue:GetJobRun,glue:GetJobRuns,glue:BatchStopJobRun on "+arnOf("glue", "job/snaplake-ingest"),
-			"glue:StartCrawler on "+crawlers,
+			"glue:StartCrawler,glue:GetCrawler on "+crawlers,
 			"sns:Publish on ${Notifications}",
 			"kms:Decrypt,kms:GenerateDataKey on "+key,
 			"logs:CreateLogDelivery,logs:GetLogDelivery,logs:UpdateLogDelivery,logs:DeleteLogDelivery,logs:ListLogDeliveries,logs:PutResourcePolicy,logs:DescribeResourcePolicies,logs:DescribeLogGroups on *",
@@ -381,7 +381,7 @@ func TestIngestGrantsOnStarAreThoseWithoutResourceType(t *testing.T) {
 		"logs:CreateLogDelivery": true, "logs:GetLogDelivery": true, "logs:UpdateLogDelivery": true, "logs:DeleteLogDelivery": true,
 		"logs:ListLogDeliveries": true, "logs:PutResourcePolicy": true, "logs:DescribeResourcePolicies": true, "logs:DescribeLogGroups": true,
 		"lakeformation:ListPermissions": true, "lakeformation:BatchGrantPermissions": true, "lakeformation:BatchRevokePermissions": true,
-		"lakeformation:GrantPermissions": true, "lakeformation:RevokePermissions": true,
+		"lakeformation:GrantPermissions": true, "lakeformation:RevokePermissions": true, "lakeformation:GetDataLakeSettings": true,
 		"glue:GetSecurityConfiguration": true,
 		"ec2:DescribeNetworkInterfaces": true, "ec2:DescribeSubnets": true, "ec2:DescribeSecurityGroups": true,
 		"ec2:DescribeVpcEndpoints": true, "ec2:DescribeRouteTables": true, "ec2:DescribeVpcAttribute": true,

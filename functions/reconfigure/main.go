@@ -36,6 +36,7 @@ func main() {
 			Glue: glue.NewFromConfig(cfg), Crawler: deploy.IngestCrawlerName,
 			MySQL:   ingestrun.MySQLFromSecret(secretsmanager.NewFromConfig(cfg), env.SecretArn, env.MySQLEndpoint),
 			JDBCURL: env.JDBCURL(), SecretID: env.SecretArn, LeaseTTL: env.LeaseTTL, Database: env.Database, Log: log,
+			CrawlPoll: env.CrawlPoll, CrawlTimeout: env.CrawlTimeout,
 			Schedules: scheduler.NewFromConfig(cfg), ScheduleGroup: os.Getenv(deploy.EnvScheduleGroup),
 		}
 		return s.Handle, nil

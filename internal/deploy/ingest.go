@@ -49,6 +49,9 @@ const (
 	// EnvKeepPrincipals are the role ARNs whose Lake Formation grants the stack
 	// makes (crawler, job, functions): the config's grants never revoke them.
 	EnvKeepPrincipals = "KEEP_PRINCIPALS"
+	// EnvCrawlPollSeconds is how often the ingest workflow asks whether its crawl
+	// has ended; EnvCrawlTimeoutSeconds (shared with the export) bounds the wait.
+	EnvCrawlPollSeconds = "CRAWL_POLL_SECONDS"
 )
 
 // Prefixes of the ingestion, in the lake bucket.
@@ -100,4 +103,9 @@ const (
 	DefaultIngestRowsPerRange = 1_000_000
 	// DefaultIngestRowsPerFile bounds the rows of one Parquet file the load writes.
 	DefaultIngestRowsPerFile = 1_000_000
+	// DefaultIngestCrawlPoll and DefaultIngestCrawlTimeout pace and bound the
+	// workflow's wait for its crawl (a crawl of a few tables takes one to a few
+	// minutes).
+	DefaultIngestCrawlPoll    = 30 * time.Second
+	DefaultIngestCrawlTimeout = DefaultCrawlTimeout
 )

@@ -14,6 +14,8 @@ import (
 
 // LakeFormation is the part of *lakeformation.Client that Apply calls.
 type LakeFormation interface {
+	// GetDataLakeSettings names the data lake administrators, whose grants are kept.
+	GetDataLakeSettings(ctx context.Context, params *lakeformation.GetDataLakeSettingsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.GetDataLakeSettingsOutput, error)
 	ListPermissions(ctx context.Context, params *lakeformation.ListPermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.ListPermissionsOutput, error)
 	BatchGrantPermissions(ctx context.Context, params *lakeformation.BatchGrantPermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.BatchGrantPermissionsOutput, error)
 	BatchRevokePermissions(ctx context.Context, params *lakeformation.BatchRevokePermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.BatchRevokePermissionsOutput, error)
@@ -40,8 +42,15 @@ type Applied struct {
 // Failed and the other batches still go; the error is then non-nil too, wrapping every
 // failure, so that a caller that only checks it does not take a partial apply for a
 // whole one. A revoke of a grant that is already gone (by another hand, or with its
-// table) counts as revoked. An error from listing stops Apply before any write.
+// table) counts as revoked. The data lake administrators (GetDataLakeSettings) are
+// kept, as scope.Keep is. An error from reading the settings or listing stops Apply
+// before any write.
 func Apply(ctx context.Context, lf LakeFormation, desired []Grant, scope Scope, opts ApplyOptions) (Applied, error) {
+	admins, err := administrators(ctx, lf)
+	if err != nil {
+		return Applied{}, err
+	}
+	scope.Keep = append(slices.Clone(scope.Keep), admins...)
 	current, err := listCurrent(ctx, lf, managedDatabases(desired, scope))
 	if err != nil {
 		return Applied{}, err
@@ -143,6 +152,28 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// administrators are the data lake administrators. Their grants are theirs, not the
+// config's: an administrator holds implicit permissions on everything (revoking them
+// fails with "No permissions revoked") and may grant itself anything again, so a
+// revoke only breaks what an administrator set up by hand. Read-only administrators
+// are not among them: they grant nothing, and what they may read is the config's to
+// say.
+func administrators(ctx context.Context, lf LakeFormation) ([]string, error) {
+	out, err := lf.GetDataLakeSettings(ctx, &lakeformation.GetDataLakeSettingsInput{})
+	if err != nil {
+		return nil, fmt.Errorf("read the data lake administrators, whose grants are kept: %w", err)
+	}
+	var admins []string
+	if out.DataLakeSettings != nil {
+		for _, p := range out.DataLakeSettings.DataLakeAdmins {
+			if id := aws.ToString(p.DataLakePrincipalIdentifier); id != "" {
+				admins = append(admins, id)
+			}
+		}
+	}
+	return admins, nil
 }
 
 // managedDatabases are the databases Diff judges, as it names them: the scope's in

@@ -26,6 +26,25 @@ type fakeLF struct {
 	// callErr, when set, fails whole calls of op.
 	callErr map[string]error
 	listErr error
+	// admins and readOnlyAdmins are the data lake settings' administrators.
+	admins, readOnlyAdmins []string
+	settingsErr            error
+}
+
+func (f *fakeLF) GetDataLakeSettings(_ context.Context, _ *lakeformation.GetDataLakeSettingsInput, _ ...func(*lakeformation.Options)) (*lakeformation.GetDataLakeSettingsOutput, error) {
+	f.calls = append(f.calls, "read settings")
+	if f.settingsErr != nil {
+		return nil, f.settingsErr
+	}
+	principals := func(arns []string) []types.DataLakePrincipal {
+		var out []types.DataLakePrincipal
+		for _, a := range arns {
+			out = append(out, types.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(a)})
+		}
+		return out
+	}
+	return &lakeformation.GetDataLakeSettingsOutput{DataLakeSettings: &types.DataLakeSettings{
+		DataLakeAdmins: principals(f.admins), ReadOnlyAdmins: principals(f.readOnlyAdmins)}}, nil
 }
 
 const fakePageSize = 2
@@ -123,7 +142,7 @@ func (f *fakeLF) batch(op string, entries []types.BatchPermissionsRequestEntry) 
 func (f *fakeLF) writes() []string {
 	var w []string
 	for _, c := range f.calls {
-		if !strings.HasPrefix(c, "list ") {
+		if !strings.HasPrefix(c, "list ") && !strings.HasPrefix(c, "read ") {
 			w = append(w, c)
 		}
 	}
@@ -321,6 +340,7 @@ func TestApplyReadsEveryPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCalls := []string{
+		"read settings",
 		"list DATABASE from ", "list DATABASE from 2", "list DATABASE from 4",
 		"list TABLE from ", "list TABLE from 2",
 		"revoke 2",
@@ -346,5 +366,43 @@ func TestApplyListError(t *testing.T) {
 	}
 	if w := lf.writes(); len(w) != 0 {
 		t.Errorf("wrote %v after a failed listing", w)
+	}
+}
+
+// TestApplyKeepsTheDataLakeAdministrators: the administrators are read from the data
+// lake settings, and their grants on the managed databases are never revoked, though
+// Keep does not name them (the stack cannot know who they are). A read-only
+// administrator grants nothing: what it may read is the config's to say.
+func TestApplyKeepsTheDataLakeAdministrators(t *testing.T) {
+	analyst, admin, readOnly, stranger := arn("analyst"), arn("lake-admin"), arn("auditor"), arn("stranger")
+	desired := []Grant{dbGrant(analyst)}
+	lf := newFakeLF(dbGrant(analyst), dbGrant(admin), tableGrant(admin, "orders"), dbGrant(readOnly), dbGrant(stranger))
+	lf.admins = []string{admin}
+	lf.readOnlyAdmins = []string{readOnly}
+
+	applied, err := Apply(context.Background(), lf, desired, salesScope, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revoked []string
+	for _, g := range applied.Revoked {
+		revoked = append(revoked, g.Principal)
+	}
+	if !slices.Equal(revoked, []string{readOnly, stranger}) {
+		t.Errorf("revoked grants of %v, want the read-only administrator's and the stranger's: the administrators' are kept", revoked)
+	}
+	if lf.calls[0] != "read settings" {
+		t.Errorf("calls %v: the settings are read first", lf.calls)
+	}
+
+	// Settings that cannot be read stop Apply before any write: without them an
+	// administrator's grant would be revoked.
+	lf = newFakeLF(dbGrant(admin))
+	lf.settingsErr = &types.AccessDeniedException{Message: aws.String("no")}
+	if _, err := Apply(context.Background(), lf, desired, salesScope, ApplyOptions{}); err == nil || !strings.Contains(err.Error(), "data lake administrators") {
+		t.Errorf("Apply with unreadable settings = %v", err)
+	}
+	if w := lf.writes(); len(w) != 0 {
+		t.Errorf("writes %v, want none", w)
 	}
 }

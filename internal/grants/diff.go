@@ -15,10 +15,10 @@ type Scope struct {
 	// config does not ask for is revoked, whoever holds it; on any other database
 	// nothing is. The databases of the desired grants are always managed.
 	Databases []string
-	// Keep are principals whose grants are never revoked: the data lake
-	// administrators (revoking their implicit permissions fails with "No permissions
-	// revoked") and the stack's own roles (crawler, Glue job), whose grants the stack
-	// makes, not the config.
+	// Keep are principals whose grants are never revoked: the stack's own roles
+	// (crawler, Glue job), whose grants the stack makes, not the config. Apply adds
+	// the data lake administrators, read from the account's settings (revoking their
+	// implicit permissions fails with "No permissions revoked").
 	Keep []string
 }
 

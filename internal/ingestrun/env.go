@@ -28,6 +28,8 @@ type Env struct {
 	SecretArn     string
 	LeaseTTL      time.Duration
 	Grace         time.Duration
+	// CrawlPoll and CrawlTimeout pace and bound the workflow's wait for its crawl.
+	CrawlPoll, CrawlTimeout time.Duration
 }
 
 // EnvError names a deployed environment variable that is missing or wrong.
@@ -42,6 +44,7 @@ func EnvFromGetenv(getenv func(string) string, need ...string) (Env, error) {
 		Bucket: getenv(deploy.EnvBucket), KMSKeyID: getenv(deploy.EnvKMSKeyID), Database: getenv(deploy.EnvIngestDatabase),
 		MySQLEndpoint: getenv(deploy.EnvMySQLEndpoint), SecretArn: getenv(deploy.EnvSecretArn),
 		LeaseTTL: deploy.DefaultLeaseTTL, Grace: deploy.DefaultGrace,
+		CrawlPoll: deploy.DefaultIngestCrawlPoll, CrawlTimeout: deploy.DefaultIngestCrawlTimeout,
 	}
 	for _, n := range append([]string{deploy.EnvBucket}, need...) {
 		if strings.TrimSpace(getenv(n)) == "" {
@@ -51,7 +54,8 @@ func EnvFromGetenv(getenv func(string) string, need ...string) (Env, error) {
 	for _, d := range []struct {
 		name string
 		to   *time.Duration
-	}{{deploy.EnvLeaseTTLSeconds, &e.LeaseTTL}, {deploy.EnvGraceSeconds, &e.Grace}} {
+	}{{deploy.EnvLeaseTTLSeconds, &e.LeaseTTL}, {deploy.EnvGraceSeconds, &e.Grace},
+		{deploy.EnvCrawlPollSeconds, &e.CrawlPoll}, {deploy.EnvCrawlTimeoutSeconds, &e.CrawlTimeout}} {
 		if v := getenv(d.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {

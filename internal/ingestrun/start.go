@@ -67,6 +67,9 @@ type Starter struct {
 	JDBCURL, SecretID string
 	// LeaseTTL bounds how long a dead run keeps its tables (default 6 h).
 	LeaseTTL time.Duration
+	// CrawlPoll and CrawlTimeout pace and bound the workflow's wait for the crawl
+	// (defaults deploy.DefaultIngestCrawlPoll and DefaultIngestCrawlTimeout).
+	CrawlPoll, CrawlTimeout time.Duration
 	// Database, when set, is the only source database the config may name: the one
 	// the stack was deployed for.
 	Database string
@@ -106,6 +109,11 @@ type Started struct {
 	Crawler        string   `json:"crawler,omitempty"`
 	Crawl          bool     `json:"crawl"`
 	CrawlerTargets []string `json:"crawlerTargets,omitempty"`
+	// CrawlPollSeconds and CrawlTimeoutSeconds pace and bound the workflow's wait for
+	// the crawl: its grants need the tables the crawl creates, and a crawl that fails
+	// must fail the run.
+	CrawlPollSeconds    int `json:"crawlPollSeconds,omitempty"`
+	CrawlTimeoutSeconds int `json:"crawlTimeoutSeconds,omitempty"`
 	// Arguments are the Glue job run's arguments.
 	Arguments map[string]string `json:"arguments,omitempty"`
 	// Database is the source database; Planned, Skipped and Renamed are the plan's.
@@ -172,7 +180,8 @@ func (s *Starter) Handle(ctx context.Context, in StartInput) (Started, error) {
 // Start starts a run of set at in.Time. A config that cannot be used, or one
 // that does not fit the source (an unknown table, column...) fails the run with a
 // *ConfigError and changes nothing. A run that is not due, whose set is still being
-// run, or that has nothing to load returns Load false.
+// run, that has nothing to load, or that finds no config in the bucket yet returns
+// Load false.
 func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	if in.Event.ScheduledTime != "" {
 		at, err := time.Parse(time.RFC3339, in.Event.ScheduledTime)
@@ -195,6 +204,14 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 		load = func(ctx context.Context) (*ingest.Config, error) { return LoadConfig(ctx, s.S3, s.Bucket) }
 	}
 	c, err := load(ctx)
+	var missing *config.MissingError
+	if errors.As(err, &missing) {
+		// The schedules fire from the deployment on, the config may come days later:
+		// until it does, a run has nothing to do, and nothing to alarm about.
+		out := Started{Run: run, Set: set, Reason: missing.Name + " is not in the bucket yet: nothing to load until it is uploaded"}
+		log.InfoContext(ctx, "no config yet: nothing loaded", "config", missing.Name)
+		return out, nil
+	}
 	if err != nil {
 		return Started{}, err
 	}
@@ -315,6 +332,7 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 
 	if len(plan.CrawlerTargets) > 0 && s.Glue != nil {
 		out.Crawler, out.Crawl, out.CrawlerTargets = s.Crawler(set), true, plan.CrawlerTargets
+		out.CrawlPollSeconds, out.CrawlTimeoutSeconds = seconds(s.CrawlPoll, deploy.DefaultIngestCrawlPoll), seconds(s.CrawlTimeout, deploy.DefaultIngestCrawlTimeout)
 		if err := s.pointCrawler(ctx, out.Crawler, plan.CrawlerTargets); err != nil {
 			s.abandon(ctx, log, c.Source.Database, set, run, planned)
 			return Started{}, err
@@ -341,6 +359,15 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	log.InfoContext(ctx, "run started", "database", c.Source.Database, "tables", len(plan.Tables),
 		"skipped", len(out.Skipped), "crawlerTargets", len(plan.CrawlerTargets), "renamed", plan.Renamed)
 	return out, nil
+}
+
+// seconds is d (def when d is not positive) in whole seconds, at least 1: a Wait
+// state takes whole seconds.
+func seconds(d, def time.Duration) int {
+	if d <= 0 {
+		d = def
+	}
+	return max(1, int(d/time.Second))
 }
 
 // syncSchedules brings both sets' schedules in line with the config.

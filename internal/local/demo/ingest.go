@@ -148,6 +148,8 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 		MySQLEndpoint: fmt.Sprintf("127.0.0.1:%d", srv.db.Port),
 		Secret:        offline.Secret{Arn: deployed().Functions["reconfigure"].Environment["SECRET_ARN"], Value: string(secret)},
 		NodeModules:   opts.NodeModules, RetryInterval: 200 * time.Millisecond, Log: log,
+		// The crawl's end is seen within a second rather than the deployed 30 s.
+		CrawlPoll: time.Second, CrawlTimeout: 10 * time.Minute,
 	})
 	if err != nil {
 		return rep, err

@@ -72,11 +72,21 @@ type Service struct {
 	FailNext func(crawler string) string
 	// PublishStarted also publishes the "Started" event AWS sends when a crawl begins.
 	PublishStarted bool
+	// Duration is how long a crawl runs before it reads anything: nothing of it shows
+	// (no table, no partition, no event, the crawler RUNNING) until it has passed, as a
+	// crawl in AWS takes a minute or more after StartCrawler returned. Zero is
+	// DefaultCrawlDuration; a negative value crawls at once.
+	Duration time.Duration
 
 	mu     sync.Mutex // guards Crawlers and states
 	states map[string]*crawlerState
 	wg     sync.WaitGroup
 }
+
+// DefaultCrawlDuration is a crawl's Duration when none is set: long enough that a
+// workflow which goes on right after StartCrawler, without waiting for the crawl to
+// end, reads the catalog before the crawl has written it, as it would in AWS.
+const DefaultCrawlDuration = 300 * time.Millisecond
 
 // crawlerState is what GetCrawler reports beyond the configuration.
 type crawlerState struct {
@@ -335,6 +345,17 @@ func (s *Service) Wait(ctx context.Context) error {
 	}
 }
 
+// pause lets a crawl's Duration pass: the crawler is RUNNING and has written nothing.
+func (s *Service) pause() {
+	d := s.Duration
+	if d == 0 {
+		d = DefaultCrawlDuration
+	}
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
+
 func (s *Service) logger() *slog.Logger {
 	if s.Log != nil {
 		return s.Log
@@ -351,6 +372,7 @@ func (s *Service) crawl(ctx context.Context, cr Crawler, start time.Time) string
 		ev, err := s.startedEvent(cr, start)
 		s.publish(ctx, log, ev, err)
 	}
+	s.pause()
 
 	if s.FailNext != nil {
 		if msg := s.FailNext(cr.Name); msg != "" {

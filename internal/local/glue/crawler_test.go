@@ -550,3 +550,42 @@ func BenchmarkCrawl(b *testing.B) {
 	}
 	b.ReportMetric(20*float64(b.N)/b.Elapsed().Seconds(), "tables/s")
 }
+
+// TestCrawlEndsAfterStartCrawlerReturns: as in AWS, StartCrawler only starts the crawl.
+// Until it ends the crawler is RUNNING, the catalog has none of its tables and no
+// event has been sent; a caller that reads the catalog right after StartCrawler
+// finds nothing.
+func TestCrawlEndsAfterStartCrawlerReturns(t *testing.T) {
+	client := newS3(t)
+	seedLake(t, client)
+	ev := &published{}
+	s := newService(t, client, ev)
+	s.Duration = 200 * time.Millisecond
+	ctx := context.Background()
+	if _, err := s.StartCrawler(ctx, &glue.StartCrawlerInput{Name: aws.String("snaplake-warehouse")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetCrawler(ctx, &glue.GetCrawlerInput{Name: aws.String("snaplake-warehouse")})
+	if err != nil || got.Crawler.State != gluetypes.CrawlerStateRunning || got.Crawler.LastCrawl != nil {
+		t.Fatalf("right after StartCrawler: %+v %v", got.Crawler, err)
+	}
+	if _, err := s.Catalog.Table("warehouse", "customer"); err == nil {
+		t.Fatal("the table is in the catalog right after StartCrawler returned")
+	}
+	if n := len(ev.all()); n != 0 {
+		t.Fatalf("%d events sent right after StartCrawler returned", n)
+	}
+	if err := s.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetCrawler(ctx, &glue.GetCrawlerInput{Name: aws.String("snaplake-warehouse")})
+	if err != nil || got.Crawler.State != gluetypes.CrawlerStateReady || got.Crawler.LastCrawl.Status != gluetypes.LastCrawlStatusSucceeded {
+		t.Fatalf("after the crawl: %+v %v", got.Crawler, err)
+	}
+	if _, err := s.Catalog.Table("warehouse", "customer"); err != nil {
+		t.Fatalf("after the crawl: %v", err)
+	}
+	if d := checkEnvelope(t, ev.last(t)); d["state"] != "Succeeded" {
+		t.Errorf("last event %v", d)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/internal/grants"
+	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
 )
 
 var _ grants.LakeFormation = (*Service)(nil)
@@ -32,6 +33,12 @@ const (
 	// lake administrator nor holds the grant option (terraform-provider-aws#35160,
 	// aws-solutions-library-samples/data-lakes-on-aws#513).
 	msgAccessDenied = "Resource does not exist or requester is not authorized to access requested permissions."
+	// msgEntityNotFound answers a grant or revoke on a database or table the Data
+	// Catalog does not hold: "AWS Lake Formation has updated the resource specific
+	// exceptions to general EntityNotFound error message for the following API
+	// operations ... RevokePermissions, GrantPermissions"
+	// (https://docs.aws.amazon.com/lake-formation/latest/dg/error-message-update.html).
+	msgEntityNotFound = "Entity not found"
 )
 
 // Bounds of the API reference.
@@ -169,6 +176,9 @@ func (st *state) change(c *caller, grant bool, p *types.DataLakePrincipal, r *ty
 	if err := checkPermissions(k, grant, perms, grantable); err != nil {
 		return false, err
 	}
+	if err := st.inCatalog(targets); err != nil {
+		return false, err
+	}
 	if c != nil && !st.isAdmin(c.arn) {
 		for _, t := range targets {
 			for _, p := range slices.Concat(perms, grantable) {
@@ -185,6 +195,36 @@ func (st *state) change(c *caller, grant bool, p *types.DataLakePrincipal, r *ty
 		return false, invalidInput(msgNoPermissionsRevoked)
 	}
 	return true, nil
+}
+
+// inCatalog fails with EntityNotFoundException when a target's database, or its
+// table (every table of a database needs only the database), is not in the catalog.
+func (st *state) inCatalog(targets []target) error {
+	if st.catalog == nil {
+		return nil
+	}
+	dbs, err := st.catalog.Databases()
+	if err != nil {
+		return err
+	}
+	tables := map[string][]gluelocal.Table{}
+	for _, t := range targets {
+		if !slices.Contains(dbs, t.database) {
+			return &types.EntityNotFoundException{Message: aws.String(msgEntityNotFound)}
+		}
+		if t.table == "" || t.table == grants.TableWildcard {
+			continue
+		}
+		if _, ok := tables[t.database]; !ok {
+			if tables[t.database], err = st.catalog.Tables(t.database); err != nil {
+				return err
+			}
+		}
+		if !slices.ContainsFunc(tables[t.database], func(x gluelocal.Table) bool { return x.Name == t.table }) {
+			return &types.EntityNotFoundException{Message: aws.String(msgEntityNotFound)}
+		}
+	}
+	return nil
 }
 
 func (st *state) grant(principal string, targets []target, perms, grantable []types.Permission) bool {

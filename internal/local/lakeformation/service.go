@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 
 	"github.com/snaplake/snaplake/internal/grants"
+	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/jsonfile"
 )
 
@@ -29,6 +30,25 @@ import (
 type Service struct {
 	path string
 	mu   sync.Mutex
+	// catalog, when set, is the account's Glue Data Catalog (SetCatalog).
+	catalog Catalog
+}
+
+// Catalog is the part of the account's Glue Data Catalog Lake Formation looks a
+// grant's database and table up in; *glue.Catalog (internal/local/glue) has it.
+type Catalog interface {
+	Databases() ([]string, error)
+	Tables(database string) ([]gluelocal.Table, error)
+}
+
+// SetCatalog makes grants and revokes look their database and table up in c, as
+// Lake Formation does in the account's Data Catalog: one on a database or table that
+// is not there fails with EntityNotFoundException. Without a catalog nothing is
+// looked up (a Service that only holds grants, as `snaplake query` reads them).
+func (s *Service) SetCatalog(c Catalog) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.catalog = c
 }
 
 // Open opens the state stored at path. A missing file is a new account (no grants,
@@ -71,6 +91,7 @@ type state struct {
 	settings  *types.DataLakeSettings
 	held      holdings
 	resources []registered
+	catalog   Catalog // the Service's, for the operations to look resources up
 }
 
 // read runs fn on the current state.
@@ -104,7 +125,7 @@ func (s *Service) update(fn func(st *state) (bool, error)) error {
 }
 
 func (s *Service) load() (*state, error) {
-	st := &state{held: holdings{}}
+	st := &state{held: holdings{}, catalog: s.catalog}
 	b, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
@@ -121,7 +142,7 @@ func (s *Service) load() (*state, error) {
 			return nil, fmt.Errorf("Lake Formation state %s: grant %d (%s): %w", s.path, i, g, err)
 		}
 	}
-	st.settings, st.resources = f.Settings, f.Resources
+	st.settings, st.resources, st.catalog = f.Settings, f.Resources, s.catalog
 	return st, nil
 }
 

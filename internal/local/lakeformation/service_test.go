@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 
 	"github.com/snaplake/snaplake/internal/grants"
+	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
 )
 
 var ctx = context.Background()
@@ -669,4 +670,48 @@ func strGrants(gs []grants.Grant) []string {
 		out[i] = g.String()
 	}
 	return out
+}
+
+// TestGrantsNeedTheCatalogEntry: with the account's catalog set, a grant or revoke on a
+// database or table the catalog does not hold fails with EntityNotFoundException, in a
+// single call and as a batch entry, and succeeds once the crawler has created it.
+func TestGrantsNeedTheCatalogEntry(t *testing.T) {
+	s := open(t)
+	cat, err := gluelocal.OpenCatalog(filepath.Join(t.TempDir(), "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.CreateDatabase("raw_shop"); err != nil {
+		t.Fatal(err)
+	}
+	s.SetCatalog(cat)
+	wantNotFound := func(what string, err error) {
+		t.Helper()
+		var nf *types.EntityNotFoundException
+		if !errors.As(err, &nf) || nf.ErrorMessage() != msgEntityNotFound {
+			t.Errorf("%s: %v (%T), want EntityNotFoundException %q", what, err, err, msgEntityNotFound)
+		}
+	}
+	analyst := principal(role("analyst"))
+	_, err = s.GrantPermissions(ctx, &lakeformation.GrantPermissionsInput{Principal: analyst, Resource: table("raw_shop", "orders"), Permissions: perms(types.PermissionSelect)})
+	wantNotFound("grant on a table not crawled yet", err)
+	_, err = s.GrantPermissions(ctx, &lakeformation.GrantPermissionsInput{Principal: analyst, Resource: columns("raw_shop", "orders", "id"), Permissions: perms(types.PermissionSelect)})
+	wantNotFound("grant on columns of a table not crawled yet", err)
+	_, err = s.GrantPermissions(ctx, &lakeformation.GrantPermissionsInput{Principal: analyst, Resource: database("raw_other"), Permissions: perms(types.PermissionDescribe)})
+	wantNotFound("grant on a database that does not exist", err)
+	_, err = s.RevokePermissions(ctx, &lakeformation.RevokePermissionsInput{Principal: analyst, Resource: table("raw_shop", "orders"), Permissions: perms(types.PermissionSelect)})
+	wantNotFound("revoke on a table that does not exist", err)
+	out, err := s.BatchGrantPermissions(ctx, &lakeformation.BatchGrantPermissionsInput{Entries: []types.BatchPermissionsRequestEntry{
+		{Id: aws.String("1"), Principal: analyst, Resource: table("raw_shop", "orders"), Permissions: perms(types.PermissionSelect)},
+		{Id: aws.String("2"), Principal: analyst, Resource: database("raw_shop"), Permissions: perms(types.PermissionDescribe)},
+		{Id: aws.String("3"), Principal: analyst, Resource: &types.Resource{Table: &types.TableResource{DatabaseName: aws.String("raw_shop"), TableWildcard: &types.TableWildcard{}}}, Permissions: perms(types.PermissionSelect)},
+	}})
+	if err != nil || len(out.Failures) != 1 || aws.ToString(out.Failures[0].RequestEntry.Id) != "1" ||
+		aws.ToString(out.Failures[0].Error.ErrorCode) != "EntityNotFoundException" || aws.ToString(out.Failures[0].Error.ErrorMessage) != msgEntityNotFound {
+		t.Fatalf("batch with a table not crawled yet: %s %v", asJSON(out), err)
+	}
+	if err := cat.Put(gluelocal.Table{Database: "raw_shop", Name: "orders", Location: "s3://lake/raw/shop/orders/"}); err != nil {
+		t.Fatal(err)
+	}
+	grant(t, s, role("analyst"), table("raw_shop", "orders"), types.PermissionSelect)
 }

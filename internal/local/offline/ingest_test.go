@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
+	lftypes "github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
@@ -49,6 +51,9 @@ const ingestTestConfig = `ingest:
   access:
     - role: analytics
       tables: ["*"]
+    # A table the crawler creates: its grant can only follow the crawl.
+    - role: support
+      tables: [files]
 `
 
 // TestIngestWorkflowStates runs the ingest state machine from its schedules through
@@ -79,7 +84,65 @@ func TestIngestWorkflowStates(t *testing.T) {
 			visited[s] = true
 		}
 	}
+	// Before config/snaplake.yaml is uploaded the schedules already fire: each run is
+	// a quiet no-op that succeeds, notifies nobody and changes nothing.
+	early := wait(ing.RunSet(ctx, "frequent", time.Date(2026, 12, 4, 9, 15, 0, 0, berlin), false))
+	record(early)
+	if early.Status != stepfunctions.StatusSucceeded || !slices.Contains(early.States, "NothingToLoad") || !strings.Contains(string(early.Output), "is not in the bucket yet") {
+		t.Fatalf("run before the config exists: %s %s %s %v %s", early.Status, early.Error, early.Cause, early.States, early.Output)
+	}
+	if ns := ing.Notifications(); len(ns) != 0 {
+		t.Fatalf("a run before the config exists notified: %+v", ns)
+	}
+	if k := keys(t, admin, c.Bucket, "state/"); len(k) != 0 {
+		t.Fatalf("a run before the config exists wrote %v", k)
+	}
+
 	putConfig(ingestTestConfig)
+
+	// A data lake administrator, named in the account's settings only, holds grants of
+	// its own on the raw database: no run revokes them.
+	lakeAdmin := "arn:aws:iam::" + c.Account + ":role/lake-admin"
+	settings, err := w.lf.GetDataLakeSettings(ctx, &lakeformation.GetDataLakeSettingsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings.DataLakeSettings.DataLakeAdmins = append(settings.DataLakeSettings.DataLakeAdmins, lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(lakeAdmin)})
+	if _, err := w.lf.PutDataLakeSettings(ctx, &lakeformation.PutDataLakeSettingsInput{DataLakeSettings: settings.DataLakeSettings}); err != nil {
+		t.Fatal(err)
+	}
+	adminGrants := []lftypes.Resource{
+		{Database: &lftypes.DatabaseResource{Name: aws.String("raw_warehouse")}},
+		{Table: &lftypes.TableResource{DatabaseName: aws.String("raw_warehouse"), TableWildcard: &lftypes.TableWildcard{}}},
+	}
+	for i, r := range adminGrants {
+		perm := lftypes.PermissionDescribe
+		if i == 1 {
+			perm = lftypes.PermissionSelect
+		}
+		if _, err := w.lf.AsPrincipal(lakeAdmin).GrantPermissions(ctx, &lakeformation.GrantPermissionsInput{
+			Principal: &lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(lakeAdmin)}, Resource: &r, Permissions: []lftypes.Permission{perm}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adminHolds := func() []string {
+		t.Helper()
+		gs, err := w.lf.Grants()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, g := range gs {
+			if g.Principal == lakeAdmin {
+				out = append(out, g.String())
+			}
+		}
+		return out
+	}
+	heldByAdmin := adminHolds()
+	if len(heldByAdmin) != 2 {
+		t.Fatalf("the administrator's grants: %v", heldByAdmin)
+	}
 
 	// Saturday 09:15: the frequent set is not due.
 	sat := wait(ing.RunSet(ctx, "frequent", time.Date(2026, 12, 5, 9, 15, 0, 0, berlin), false))
@@ -105,6 +168,9 @@ func TestIngestWorkflowStates(t *testing.T) {
 	}
 	if tbl, err := cat.Table("raw_warehouse", "file_downloads"); err != nil || len(tbl.Partitions) != 1 || tbl.PartitionKeys[0].Name != "load" {
 		t.Errorf("file_downloads after the crawl: %+v %v", tbl, err)
+	}
+	if got := adminHolds(); !slices.Equal(got, heldByAdmin) {
+		t.Errorf("the administrator's grants after the run: %v, want %v kept", got, heldByAdmin)
 	}
 
 	// A table dropped while the job runs fails alone: the others are committed, and
@@ -140,6 +206,33 @@ func TestIngestWorkflowStates(t *testing.T) {
 		t.Errorf("the refused config changed the schedule to %s", aws.ToString(got.ScheduleExpression))
 	}
 
+	// A crawl that fails: the run fails, and the notification carries Glue's account of
+	// the crawl. Before the fix the workflow never looked at the crawl's outcome.
+	// (The table files is gone: the frequent set's file_downloads is crawled, by hand.)
+	putConfig(strings.NewReplacer("    files: {mode: incremental, column: id}\n", "", "tables: [files]", "tables: [file_downloads]").Replace(ingestTestConfig))
+	ing.Glue.FailNext = func(string) string { return "Internal Service Exception" }
+	crawlFailed := wait(ing.RunSet(ctx, "frequent", time.Date(2026, 12, 10, 10, 0, 0, 0, berlin), true))
+	ing.Glue.FailNext = nil
+	record(crawlFailed)
+	if crawlFailed.Status != stepfunctions.StatusFailed || crawlFailed.Error != "CrawlerFailed" || !strings.Contains(crawlFailed.Cause, "Internal Service Exception") {
+		t.Fatalf("run whose crawl failed: %s %s %s %v", crawlFailed.Status, crawlFailed.Error, crawlFailed.Cause, crawlFailed.States)
+	}
+	if ns = ing.Notifications(); len(ns) != 3 || ns[2].Subject != "snaplake ingest failed" || !strings.Contains(ns[2].Message, "Internal Service Exception") {
+		t.Fatalf("notification of the failed crawl: %+v", ns[len(ns)-1])
+	}
+
+	// A crawl that outlasts the timeout: the run fails, and it is notified.
+	ing.Glue.Duration = ingestCrawlTimeout + 2*time.Second
+	slow := wait(ing.RunSet(ctx, "frequent", time.Date(2026, 12, 11, 10, 0, 0, 0, berlin), true))
+	ing.Glue.Duration = 0
+	record(slow)
+	if slow.Status != stepfunctions.StatusFailed || slow.Error != "CrawlTimedOut" {
+		t.Fatalf("run whose crawl outlasted the timeout: %s %s %s %v", slow.Status, slow.Error, slow.Cause, slow.States)
+	}
+	if ns = ing.Notifications(); len(ns) != 4 || ns[3].Subject != "snaplake ingest failed" || !strings.Contains(ns[3].Message, "CrawlTimedOut") {
+		t.Fatalf("notification of the crawl timeout: %+v", ns[len(ns)-1])
+	}
+
 	// Every state of the workflow ran.
 	var def struct{ States map[string]json.RawMessage }
 	if err := json.Unmarshal(statemachines.Ingest, &def); err != nil {
@@ -154,6 +247,10 @@ func TestIngestWorkflowStates(t *testing.T) {
 		t.Errorf("denied: %+v", d)
 	}
 }
+
+// ingestCrawlTimeout bounds the offline wait for a crawl (the crawler stand-in's
+// crawls take glue.DefaultCrawlDuration).
+const ingestCrawlTimeout = 4 * time.Second
 
 // ingestSource starts a MariaDB with the sample warehouse (2,000 rows).
 func ingestSource(t *testing.T) *mariadb.Server {
@@ -179,6 +276,7 @@ type ingestWorld struct {
 	admin      *s3.Client
 	c          *contract.Contract
 	cat        *gluelocal.Catalog
+	lf         *lflocal.Service
 	pool       *sql.DB
 	beforeLoad func()
 	putConfig  func(string)
@@ -220,11 +318,12 @@ func newIngestWorld(t *testing.T, db *mariadb.Server, auth *iam.Authority) *inge
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.lf = lf
 	secret, _ := json.Marshal(map[string]string{"username": "root", "password": ""})
 	w.ing, err = NewIngest(IngestConfig{
 		Account: w.acct, Catalog: w.cat, LakeFormation: lf, MySQLEndpoint: fmt.Sprintf("127.0.0.1:%d", db.Port),
 		Secret:        Secret{Arn: w.c.Functions[deploy.FnReconfigure].Environment[deploy.EnvSecretArn], Value: string(secret)},
-		RetryInterval: 100 * time.Millisecond, Log: log,
+		RetryInterval: 100 * time.Millisecond, CrawlPoll: time.Second, CrawlTimeout: ingestCrawlTimeout, Log: log,
 		Observe: func(o Observation) {
 			if o.Kind == "task-start" && o.State == "Load" && w.beforeLoad != nil {
 				w.beforeLoad()

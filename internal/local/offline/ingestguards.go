@@ -126,6 +126,13 @@ func (g guardedLF) ListPermissions(ctx context.Context, in *lakeformation.ListPe
 	return g.next.ListPermissions(ctx, in, optFns...)
 }
 
+func (g guardedLF) GetDataLakeSettings(ctx context.Context, in *lakeformation.GetDataLakeSettingsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.GetDataLakeSettingsOutput, error) {
+	if err := g.a.authorize(g.principal, "LakeFormation", "GetDataLakeSettings", iam.Request{Action: "lakeformation:GetDataLakeSettings", Resource: "*"}); err != nil {
+		return nil, err
+	}
+	return g.next.GetDataLakeSettings(ctx, in, optFns...)
+}
+
 func (g guardedLF) BatchGrantPermissions(ctx context.Context, in *lakeformation.BatchGrantPermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.BatchGrantPermissionsOutput, error) {
 	if err := g.a.authorize(g.principal, "LakeFormation", "BatchGrantPermissions", iam.Request{Action: "lakeformation:BatchGrantPermissions", Resource: "*"}); err != nil {
 		return nil, err
