@@ -66,6 +66,15 @@ func TestDesired(t *testing.T) {
 			},
 		},
 		{
+			name: "columns are granted under their lake names, as the loads write them",
+			access: []ingest.Access{{Role: "support", Tables: []string{"orders"},
+				Columns: map[string][]string{"orders": {"Order Date", "x.y", "CamelCase"}}}},
+			want: []string{
+				support + " DESCRIBE on database sales",
+				support + " SELECT on columns sales.orders(camelcase,order_date,x_y)",
+			},
+		},
+		{
 			name:   "wildcard covers the tables listed by name",
 			access: []ingest.Access{{Role: "analyst", Tables: []string{"orders", "*"}}},
 			want: []string{
