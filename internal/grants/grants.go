@@ -190,7 +190,7 @@ type roleRules struct {
 // same principal merge, so a role written by name and by ARN is one role: their
 // tables and column limits are joined as if written in one rule (a table limited in
 // one rule and listed in another is limited). Glue keeps names in lower case, and so
-// does Desired for the database and column names.
+// does Desired for the database; columns get ingest.NormalizeName, as the loads do.
 //
 // An error is an *AccessError naming the rule, the role and the table.
 func Desired(db string, access []ingest.Access, lakeName func(source string) string, principalArn func(role string) string) ([]Grant, error) {
@@ -240,11 +240,13 @@ func Desired(db string, access []ingest.Access, lakeName func(source string) str
 				return nil, &AccessError{Index: i, Role: role, Table: t, Err: ErrNoColumns}
 			}
 			for _, c := range cols {
-				c = strings.ToLower(strings.TrimSpace(c))
+				c = strings.TrimSpace(c)
 				if c == "" {
 					return nil, &AccessError{Index: i, Role: role, Table: t, Err: ErrEmptyName}
 				}
-				r.columns[t] = append(r.columns[t], c)
+				// Rules name source columns; the lake holds them under the ingest's
+				// normalized names ("Order Date" is order_date), as it does tables.
+				r.columns[t] = append(r.columns[t], ingest.NormalizeName(c))
 			}
 			if _, seen := r.colIndex[t]; !seen {
 				r.colIndex[t] = i
