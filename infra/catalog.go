@@ -50,14 +50,9 @@ func (s *snaplake) addCatalog() []string {
 		},
 	})
 
-	role := awsiam.NewRole(s.stack, jsii.String("CrawlerRole"), &awsiam.RoleProps{
-		Description: jsii.String("snaplake Glue crawlers: read data/<database>/ and update the catalog"),
-		AssumedBy: awsiam.NewServicePrincipal(jsii.String("glue.amazonaws.com"), &awsiam.ServicePrincipalOpts{
-			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}},
-		}),
-		// No AWSGlueServiceRole: it grants glue:* and s3:ListBucket on "*". The
-		// crawler gets the catalog, S3, KMS and log actions it uses, scoped below.
-	})
+	// No AWSGlueServiceRole: it grants glue:* and s3:ListBucket on "*". The
+	// crawler gets the catalog, S3, KMS and log actions it uses, scoped below.
+	role := s.serviceRole("CrawlerRole", "snaplake Glue crawlers: read data/<database>/ and update the catalog", "glue.amazonaws.com")
 	s.tagRole(role, deploy.RoleCrawler)
 	var dataPrefixes []any
 	var objects []string

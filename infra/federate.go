@@ -314,23 +314,6 @@ func (x *federateStack) objects(pattern string) string {
 	return *x.bucket.ArnForObjects(jsii.String(pattern))
 }
 
-// serviceRole is a role the services assume for this account only.
-func (x *federateStack) serviceRole(id, description string, services ...string) awsiam.Role {
-	cond := &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": x.stack.Account()}}
-	role := awsiam.NewRole(x.stack, jsii.String(id), &awsiam.RoleProps{
-		Description: jsii.String(description),
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String(services[0]), &awsiam.ServicePrincipalOpts{Conditions: cond}),
-	})
-	for _, svc := range services[1:] {
-		role.AssumeRolePolicy().AddStatements(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Actions:    jsii.Strings("sts:AssumeRole"),
-			Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String(svc), nil)},
-			Conditions: cond,
-		}))
-	}
-	return role
-}
-
 // Patterns of IAM5 findings on the Federator's resources.
 var (
 	findingFederatorObjects = objectsUnder(deploy.FederatePrefix)

@@ -297,18 +297,22 @@ func TestFederateGrantsOnStarAreThoseWithoutResourceType(t *testing.T) {
 
 func TestFederateRoleTrust(t *testing.T) {
 	s := federateStackFor(t, "federate")
-	sourceAccount := map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": map[string]any{"Ref": "AWS::AccountId"}}}
-	trust := func(service string) map[string]any {
+	trust := func(service, operator string) map[string]any {
+		sourceAccount := map[string]any{operator: map[string]any{"aws:SourceAccount": map[string]any{"Ref": "AWS::AccountId"}}}
 		return map[string]any{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": map[string]any{"Service": service}, "Condition": sourceAccount}
 	}
 	for _, tc := range []struct {
 		role     string
 		tag      string
 		services []string
+		operator string
 	}{
-		{"FederateWarehouseRole", deploy.RoleFederateWarehouse, []string{"redshift.amazonaws.com", "redshift-serverless.amazonaws.com"}},
-		{"FederateStateMachineRole", deploy.RoleFederateMachine, []string{"states.amazonaws.com"}},
-		{"FederateSchedulerRole", deploy.RoleFederateScheduler, []string{"scheduler.amazonaws.com"}},
+		// Nothing documents that Redshift sends aws:SourceAccount when it assumes the
+		// role for UNLOAD and COPY: the key is checked when present (IfExists), so its
+		// absence cannot fail every UNLOAD and COPY.
+		{"FederateWarehouseRole", deploy.RoleFederateWarehouse, []string{"redshift.amazonaws.com", "redshift-serverless.amazonaws.com"}, "StringEqualsIfExists"},
+		{"FederateStateMachineRole", deploy.RoleFederateMachine, []string{"states.amazonaws.com"}, "StringEquals"},
+		{"FederateSchedulerRole", deploy.RoleFederateScheduler, []string{"scheduler.amazonaws.com"}, "StringEquals"},
 	} {
 		var p map[string]any
 		for id, r := range s.resources("AWS::IAM::Role") {
@@ -322,7 +326,7 @@ func TestFederateRoleTrust(t *testing.T) {
 		}
 		var want []any
 		for _, svc := range tc.services {
-			want = append(want, trust(svc))
+			want = append(want, trust(svc, tc.operator))
 		}
 		if got := p["AssumeRolePolicyDocument"].(map[string]any)["Statement"]; !reflect.DeepEqual(got, want) {
 			t.Errorf("%s trusts %v, want %v", tc.role, got, want)

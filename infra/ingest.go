@@ -326,16 +326,6 @@ func passRole(role awsiam.IRole, service string) awsiam.PolicyStatement {
 	})
 }
 
-// serviceRole is a role the service assumes for this account only.
-func (x *ingestStack) serviceRole(id, description, service string) awsiam.Role {
-	return awsiam.NewRole(x.stack, jsii.String(id), &awsiam.RoleProps{
-		Description: jsii.String(description),
-		AssumedBy: awsiam.NewServicePrincipal(jsii.String(service), &awsiam.ServicePrincipalOpts{
-			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": x.stack.Account()}},
-		}),
-	})
-}
-
 // Patterns of IAM5 findings on the ingest resources.
 var (
 	findingLakeObjects  = `regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/(raw|state\/ingest|state\/ingest-sets|state\/ingest-runs)\/.*$/g`
@@ -699,10 +689,7 @@ func (x *ingestStack) addLakeFormation() {
 	rawArn := *x.bucket.BucketArn() + "/" + strings.TrimSuffix(deploy.RawPrefix, "/")
 	// Lake Formation assumes this role to vend credentials for reads of raw/ by the
 	// principals it grants SELECT. Read only: the stack writes raw/ with IAM.
-	x.locationRole = awsiam.NewRole(x.stack, jsii.String("IngestLocationRole"), &awsiam.RoleProps{
-		Description: jsii.String("snaplake: Lake Formation reads raw/ for the principals granted its tables"),
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lakeformation.amazonaws.com"), nil),
-	})
+	x.locationRole = x.serviceRole("IngestLocationRole", "snaplake: Lake Formation reads raw/ for the principals granted its tables", "lakeformation.amazonaws.com")
 	x.locationRole.AddToPolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.RawPrefix+"*")))
 	x.locationRole.AddToPolicy(x.listMatching(deploy.RawPrefix + "*"))
 	x.locationRole.AddToPolicy(statement([]string{"kms:Decrypt"}, *x.key.KeyArn()))

@@ -202,12 +202,7 @@ func (s *snaplake) addNotifications() {
 
 // addExportRole is the role RDS assumes to write an export into exports/.
 func (s *snaplake) addExportRole() {
-	s.exportRole = awsiam.NewRole(s.stack, jsii.String("ExportRole"), &awsiam.RoleProps{
-		Description: jsii.String("RDS snapshot export writes Parquet into the lake bucket's exports/"),
-		AssumedBy: awsiam.NewServicePrincipal(jsii.String("export.rds.amazonaws.com"), &awsiam.ServicePrincipalOpts{
-			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}},
-		}),
-	})
+	s.exportRole = s.serviceRole("ExportRole", "RDS snapshot export writes Parquet into the lake bucket's exports/", "export.rds.amazonaws.com")
 	s.tagRole(s.exportRole, deploy.RoleExport)
 	exports := *s.bucket.ArnForObjects(jsii.String(deploy.ExportPrefix + "*"))
 	// The action wildcards are the ones the RDS documentation lists for the export role.

@@ -37,12 +37,7 @@ func (s *snaplake) substitutions() map[string]*string {
 
 func (s *snaplake) addStateMachine() {
 	subs := s.substitutions()
-	role := awsiam.NewRole(s.stack, jsii.String("StateMachineRole"), &awsiam.RoleProps{
-		Description: jsii.String("snaplake export workflow"),
-		AssumedBy: awsiam.NewServicePrincipal(jsii.String("states.amazonaws.com"), &awsiam.ServicePrincipalOpts{
-			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}},
-		}),
-	})
+	role := s.serviceRole("StateMachineRole", "snaplake export workflow", "states.amazonaws.com")
 	s.tagRole(role, deploy.RoleStateMachine)
 	var fnArns []string
 	for _, name := range []string{deploy.FnStartExport, deploy.FnAwaitCallback, deploy.FnRelocate} {
@@ -93,12 +88,7 @@ func (s *snaplake) addRules() {
 	age, attempts := retry()
 	// EventBridge starts the workflow as this role (CDK would make one too; naming it
 	// lets the offline run authorize the start and snaplake doctor check it).
-	eventsRole := awsiam.NewRole(s.stack, jsii.String("EventsRole"), &awsiam.RoleProps{
-		Description: jsii.String("snaplake: EventBridge starts the export workflow"),
-		AssumedBy: awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), &awsiam.ServicePrincipalOpts{
-			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}},
-		}),
-	})
+	eventsRole := s.serviceRole("EventsRole", "snaplake: EventBridge starts the export workflow", "events.amazonaws.com")
 	s.tagRole(eventsRole, deploy.RoleEvents)
 	targets[events.SnapshotCreated] = awseventstargets.NewSfnStateMachine(s.stateMachine, &awseventstargets.SfnStateMachineProps{
 		DeadLetterQueue: s.dlq, MaxEventAge: age, RetryAttempts: attempts, Role: eventsRole,
