@@ -47,7 +47,9 @@ type IngestConfig struct {
 	SubnetIDs        []string
 	SecurityGroupIDs []string
 	AvailabilityZone string
-	// GlueWorkerType and GlueWorkers size the load job (deploy.IngestFieldGlue*).
+	// GlueVersion is the load job's Glue version; GlueWorkerType and GlueWorkers size
+	// it (deploy.IngestFieldGlue*).
+	GlueVersion    string
 	GlueWorkerType string
 	GlueWorkers    int
 }
@@ -79,12 +81,13 @@ const (
 	fieldSubnetIDs        = "subnetIds"
 	fieldSecurityGroupIDs = "securityGroupIds"
 	fieldAvailabilityZone = "availabilityZone"
+	fieldGlueVersion      = deploy.IngestFieldGlueVersion
 	fieldGlueWorkerType   = deploy.IngestFieldGlueWorkerType
 	fieldGlueWorkers      = deploy.IngestFieldGlueWorkers
 )
 
 var ingestFields = []string{fieldDatabase, fieldSecretArn, fieldEndpoint, fieldTimeZone, fieldSubnetIDs, fieldSecurityGroupIDs, fieldAvailabilityZone,
-	fieldGlueWorkerType, fieldGlueWorkers}
+	fieldGlueVersion, fieldGlueWorkerType, fieldGlueWorkers}
 
 var (
 	// Database names that go into the JDBC URL and a folder name unquoted.
@@ -138,13 +141,20 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 		SubnetIDs:        list(fieldSubnetIDs, subnetIDRE, "a subnet ID (subnet-0123456789abcdef0)"),
 		SecurityGroupIDs: list(fieldSecurityGroupIDs, sgIDRE, "a security group ID (sg-0123456789abcdef0)"),
 		AvailabilityZone: str(fieldAvailabilityZone),
+		GlueVersion:      str(fieldGlueVersion),
 		GlueWorkerType:   str(fieldGlueWorkerType),
+	}
+	switch {
+	case in.GlueVersion == "":
+		in.GlueVersion = deploy.DefaultIngestGlueVersion
+	case !slices.Contains(deploy.IngestGlueVersions, in.GlueVersion):
+		fail(fieldGlueVersion, "%q is not a Glue version the load job runs on: use %s", in.GlueVersion, strings.Join(deploy.IngestGlueVersions, " or "))
 	}
 	switch {
 	case in.GlueWorkerType == "":
 		in.GlueWorkerType = deploy.DefaultIngestGlueWorkerType
 	case !slices.Contains(deploy.IngestGlueWorkerTypes, in.GlueWorkerType):
-		fail(fieldGlueWorkerType, "%q is not a worker type of Glue 4.0 Spark jobs: use %s", in.GlueWorkerType, strings.Join(deploy.IngestGlueWorkerTypes[:3], ", ")+" or "+deploy.IngestGlueWorkerTypes[3])
+		fail(fieldGlueWorkerType, "%q is not a worker type of Glue Spark jobs: use %s", in.GlueWorkerType, strings.Join(deploy.IngestGlueWorkerTypes[:3], ", ")+" or "+deploy.IngestGlueWorkerTypes[3])
 	}
 	workers, err := intValue(m[fieldGlueWorkers], deploy.DefaultIngestGlueWorkers)
 	switch {
@@ -637,7 +647,7 @@ func (x *ingestStack) addJob() {
 			PythonVersion:  jsii.String("3"),
 			ScriptLocation: script.S3ObjectUrl(),
 		},
-		GlueVersion:     jsii.String("4.0"),
+		GlueVersion:     jsii.String(x.in.GlueVersion),
 		WorkerType:      jsii.String(x.in.GlueWorkerType),
 		NumberOfWorkers: jsii.Number(x.in.GlueWorkers),
 		// A daily and a frequent run may load at once (never the same table: leases).

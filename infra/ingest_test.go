@@ -38,6 +38,7 @@ func ingestContext(vpc bool) map[string]any {
 		m["subnetIds"] = []any{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"}
 		m["securityGroupIds"] = []any{"sg-0123456789abcdef0"}
 		m["availabilityZone"] = "eu-central-1a"
+		m[deploy.IngestFieldGlueVersion] = "4.0"
 		m[deploy.IngestFieldGlueWorkerType] = "G.2X"
 		m[deploy.IngestFieldGlueWorkers] = 10.0
 	}
@@ -500,8 +501,13 @@ func TestIngestGlueJob(t *testing.T) {
 		for _, j := range jobs {
 			p := props(j)
 			cmd := p["Command"].(map[string]any)
-			if p["Name"] != deploy.IngestJobName || cmd["Name"] != "glueetl" || cmd["PythonVersion"] != "3" || p["GlueVersion"] != "4.0" {
-				t.Errorf("%s: job %v, command %v, want %s: glueetl, Python 3, Glue 4.0", name, p["Name"], cmd, deploy.IngestJobName)
+			// Glue 5.0 unless the context says otherwise (the vpc context keeps 4.0).
+			version := "5.0"
+			if name == "vpc" {
+				version = "4.0"
+			}
+			if p["Name"] != deploy.IngestJobName || cmd["Name"] != "glueetl" || cmd["PythonVersion"] != "3" || p["GlueVersion"] != version {
+				t.Errorf("%s: job %v, command %v, Glue %v, want %s: glueetl, Python 3, Glue %s", name, p["Name"], cmd, p["GlueVersion"], deploy.IngestJobName, version)
 			}
 			if loc := render(cmd["ScriptLocation"]); !strings.HasPrefix(loc, "s3://cdk-") || !strings.HasSuffix(loc, ".py") {
 				t.Errorf("%s: script %s, want the uploaded asset", name, loc)
@@ -941,7 +947,7 @@ func TestParseIngestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &IngestConfig{Database: "warehouse", SecretArn: testSecretArn, Endpoint: in["endpoint"].(string), TimeZone: "UTC",
-		GlueWorkerType: deploy.DefaultIngestGlueWorkerType, GlueWorkers: deploy.DefaultIngestGlueWorkers}
+		GlueVersion: "5.0", GlueWorkerType: deploy.DefaultIngestGlueWorkerType, GlueWorkers: deploy.DefaultIngestGlueWorkers}
 	if !reflect.DeepEqual(c.Ingest, want) || c.Ingest.InVPC() || c.Ingest.CatalogDatabase() != "raw_warehouse" {
 		t.Errorf("ingest %+v, want %+v", c.Ingest, want)
 	}
@@ -954,7 +960,7 @@ func TestParseIngestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Ingest.InVPC() || c.Ingest.TimeZone != "Europe/Berlin" || c.Ingest.AvailabilityZone != "eu-central-1a" || c.Ingest.GlueWorkerType != "G.2X" || c.Ingest.GlueWorkers != 10 ||
+	if !c.Ingest.InVPC() || c.Ingest.TimeZone != "Europe/Berlin" || c.Ingest.AvailabilityZone != "eu-central-1a" || c.Ingest.GlueVersion != "4.0" || c.Ingest.GlueWorkerType != "G.2X" || c.Ingest.GlueWorkers != 10 ||
 		!slices.Equal(c.Ingest.SubnetIDs, []string{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"}) {
 		t.Errorf("ingest from JSON text: %+v", c.Ingest)
 	}
@@ -1011,7 +1017,10 @@ func TestParseIngestConfigErrors(t *testing.T) {
 		{"availability zone malformed", func(m map[string]any) any { m["availabilityZone"] = "eu-central-1"; return m }, nil, "availabilityZone", "not an availability zone"},
 		{"subnets without the rest", func(m map[string]any) any { delete(m, "availabilityZone"); return m }, nil, "availabilityZone", "go together"},
 		{"security groups without subnets", func(m map[string]any) any { delete(m, "subnetIds"); return m }, nil, "subnetIds", "go together"},
-		{"worker type unknown", func(m map[string]any) any { m["glueWorkerType"] = "G.3X"; return m }, nil, "glueWorkerType", "not a worker type of Glue 4.0 Spark jobs"},
+		{"glue version unknown", func(m map[string]any) any { m["glueVersion"] = "3.0"; return m }, nil, "glueVersion", "not a Glue version the load job runs on"},
+		{"glue version 5.1", func(m map[string]any) any { m["glueVersion"] = "5.1"; return m }, nil, "glueVersion", "use 4.0 or 5.0"},
+		{"glue version not a string", func(m map[string]any) any { m["glueVersion"] = 5.0; return m }, nil, "glueVersion", "want a string"},
+		{"worker type unknown", func(m map[string]any) any { m["glueWorkerType"] = "G.3X"; return m }, nil, "glueWorkerType", "not a worker type of Glue Spark jobs"},
 		{"worker type of streaming", func(m map[string]any) any { m["glueWorkerType"] = "G.025X"; return m }, nil, "glueWorkerType", "G.1X, G.2X, G.4X or G.8X"},
 		{"workers not a number", func(m map[string]any) any { m["glueWorkers"] = "many"; return m }, nil, "glueWorkers", "not a whole number"},
 		{"one worker", func(m map[string]any) any { m["glueWorkers"] = 1.0; return m }, nil, "glueWorkers", "from 2"},

@@ -64,10 +64,12 @@ const (
 )
 
 // Deploy settings of the load job, fields of the "snaplake:ingest" context section:
-// the Glue worker type and count. A split table's key ranges are read in parallel,
+// the Glue version, worker type and count. A split table's key ranges are read in parallel,
 // one per executor core (G.1X: 4 vCPUs, G.2X: 8, G.4X: 16, G.8X: 32; one worker is
 // the driver), so workers bound both the speed and the connections to the source.
 const (
+	IngestFieldGlueVersion      = "glueVersion"
+	DefaultIngestGlueVersion    = "5.0"
 	IngestFieldGlueWorkerType   = "glueWorkerType"
 	IngestFieldGlueWorkers      = "glueWorkers"
 	DefaultIngestGlueWorkerType = "G.1X"
@@ -76,8 +78,18 @@ const (
 	MaxIngestGlueWorkers = 299
 )
 
-// IngestGlueWorkerTypes are the worker types of Glue 4.0 Spark ETL jobs (G.025X is
-// for streaming jobs only).
+// IngestGlueVersions are the Glue versions the load job runs on. The job reads MySQL
+// with Spark's JDBC source and the MySQL Connector/J that Glue puts on the classpath
+// of Spark jobs (Glue 4.0: 8.0.23, 5.0: 8.0.33, "JDBC connections"), and writes s3://
+// through EMRFS with the security configuration's SSE-KMS. Not 3.0 and older (Python
+// 3.7, past end of support) nor 5.1 (S3A replaces EMRFS as the default S3 connector,
+// whose use of the security configuration no page confirms). Glue ends support for a
+// version when a major component leaves community LTS; after end of life no job of
+// that version can be created or run, so the default follows the newest listed.
+var IngestGlueVersions = []string{"4.0", "5.0"}
+
+// IngestGlueWorkerTypes are the worker types of Glue Spark ETL jobs (G.025X is for
+// streaming jobs only).
 var IngestGlueWorkerTypes = []string{"G.1X", "G.2X", "G.4X", "G.8X"}
 
 // Names of the ingest resources.
