@@ -499,7 +499,7 @@ func (x *federateStack) addSchedules() {
 	x.schedRole.AddToPolicy(statement([]string{"states:StartExecution"},
 		*x.machines[deploy.FnPublish].StateMachineArn(), *x.machines[deploy.FnSubscribe].StateMachineArn()))
 	// An undeliverable start goes to the stack's dead-letter queue, encrypted with the
-	// key; the schedules' inputs are encrypted with the key too.
+	// key: Scheduler sends it as this role, the queue's producer.
 	x.schedRole.AddToPolicy(statement([]string{"sqs:SendMessage"}, *x.dlq.QueueArn()))
 	x.schedRole.AddToPolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *x.key.KeyArn()))
 
@@ -510,6 +510,8 @@ func (x *federateStack) addSchedules() {
 		{deploy.FnPublish, x.fc.PublishSchedule},
 		{deploy.FnSubscribe, x.fc.SubscribeSchedule},
 	} {
+		// No KmsKeyArn: the input is a time, and Scheduler's own key needs no
+		// permissions that could fail a start (review F6).
 		sched := awsscheduler.NewCfnSchedule(x.stack, jsii.String("FederateSchedule-"+w.fn), &awsscheduler.CfnScheduleProps{
 			Name:                       jsii.String(FederateScheduleName(w.fn)),
 			GroupName:                  jsii.String(FederateScheduleGroup),
@@ -517,7 +519,6 @@ func (x *federateStack) addSchedules() {
 			ScheduleExpression:         jsii.String(w.expr),
 			ScheduleExpressionTimezone: jsii.String("UTC"),
 			FlexibleTimeWindow:         &awsscheduler.CfnSchedule_FlexibleTimeWindowProperty{Mode: jsii.String("OFF")},
-			KmsKeyArn:                  x.key.KeyArn(),
 			State:                      jsii.String("ENABLED"),
 			Target: &awsscheduler.CfnSchedule_TargetProperty{
 				Arn:     x.machines[w.fn].StateMachineArn(),

@@ -470,8 +470,8 @@ func TestFederateSchedules(t *testing.T) {
 			if p["ScheduleExpression"] != w.expr || p["ScheduleExpressionTimezone"] != "UTC" || p["GroupName"] != FederateScheduleGroup || p["State"] != "ENABLED" {
 				t.Errorf("%s %s: %v in %v (group %v, %v), want %s in UTC", tc.name, w.fn, p["ScheduleExpression"], p["ScheduleExpressionTimezone"], p["GroupName"], p["State"], w.expr)
 			}
-			if fmt.Sprint(p["FlexibleTimeWindow"]) != "map[Mode:OFF]" || render(p["KmsKeyArn"]) != "${Key.Arn}" {
-				t.Errorf("%s %s: window %v key %v", tc.name, w.fn, p["FlexibleTimeWindow"], p["KmsKeyArn"])
+			if fmt.Sprint(p["FlexibleTimeWindow"]) != "map[Mode:OFF]" || p["KmsKeyArn"] != nil {
+				t.Errorf("%s %s: window %v key %v, want OFF and Scheduler's own key (no KmsKeyArn)", tc.name, w.fn, p["FlexibleTimeWindow"], p["KmsKeyArn"])
 			}
 			target := p["Target"].(map[string]any)
 			if render(target["Arn"]) != w.machine || render(target["RoleArn"]) != "${FederateSchedulerRole.Arn}" {

@@ -412,8 +412,8 @@ func (x *ingestStack) addServiceRoles() {
 	x.schedRole = x.serviceRole("IngestSchedulerRole", "snaplake: EventBridge Scheduler starts the ingest workflow", "scheduler.amazonaws.com")
 	x.tagRole(x.schedRole, deploy.RoleIngestScheduler)
 	// An undeliverable start goes to the stack's dead-letter queue; Scheduler sends
-	// it as this role (the queue is encrypted with the key), and decrypts the
-	// schedule's input, encrypted with the key, as this role too.
+	// it as this role, a producer of a queue encrypted with the key (SQS: "the
+	// producer must have the kms:GenerateDataKey and kms:Decrypt permissions").
 	x.schedRole.AddToPolicy(statement([]string{"sqs:SendMessage"}, *x.dlq.QueueArn()))
 	x.schedRole.AddToPolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
 }
@@ -807,6 +807,8 @@ func (x *ingestStack) addSchedules() {
 		// schedule meant, even when a retry or the service's delay starts it later.
 		// (Literally: json.Marshal would escape < and >, and Scheduler would not see the keyword.)
 		input := fmt.Sprintf(`{"set":%q,"scheduledTime":"<aws.scheduler.scheduled-time>"}`, set)
+		// No KmsKeyArn: the input is a set name and a time, and Scheduler's own key
+		// needs no permissions that could fail a start (review F6).
 		sched := awsscheduler.NewCfnSchedule(x.stack, jsii.String("IngestSchedule-"+set), &awsscheduler.CfnScheduleProps{
 			Name:                       jsii.String(deploy.IngestScheduleName(set)),
 			GroupName:                  jsii.String(deploy.IngestScheduleGroup),
@@ -814,7 +816,6 @@ func (x *ingestStack) addSchedules() {
 			ScheduleExpression:         jsii.String(expr),
 			ScheduleExpressionTimezone: jsii.String(x.in.TimeZone),
 			FlexibleTimeWindow:         &awsscheduler.CfnSchedule_FlexibleTimeWindowProperty{Mode: jsii.String("OFF")},
-			KmsKeyArn:                  x.key.KeyArn(),
 			State:                      jsii.String("ENABLED"),
 			Target: &awsscheduler.CfnSchedule_TargetProperty{
 				Arn:     x.machine.StateMachineArn(),

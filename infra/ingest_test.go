@@ -699,8 +699,8 @@ func TestIngestSchedules(t *testing.T) {
 			if p["ScheduleExpression"] != want || p["ScheduleExpressionTimezone"] != tc.zone || p["GroupName"] != deploy.IngestScheduleGroup {
 				t.Errorf("%s %s: %v in %v (group %v), want %s in %s", tc.name, set, p["ScheduleExpression"], p["ScheduleExpressionTimezone"], p["GroupName"], want, tc.zone)
 			}
-			if fmt.Sprint(p["FlexibleTimeWindow"]) != "map[Mode:OFF]" || render(p["KmsKeyArn"]) != "${Key.Arn}" {
-				t.Errorf("%s %s: window %v key %v", tc.name, set, p["FlexibleTimeWindow"], p["KmsKeyArn"])
+			if fmt.Sprint(p["FlexibleTimeWindow"]) != "map[Mode:OFF]" || p["KmsKeyArn"] != nil {
+				t.Errorf("%s %s: window %v key %v, want OFF and Scheduler's own key (no KmsKeyArn)", tc.name, set, p["FlexibleTimeWindow"], p["KmsKeyArn"])
 			}
 			target := p["Target"].(map[string]any)
 			if render(target["Arn"]) != "${IngestStateMachine}" || render(target["RoleArn"]) != "${IngestSchedulerRole.Arn}" {
