@@ -106,6 +106,9 @@ func (s *snaplake) stateLogGroupPrefix() string {
 // Glue names the log group of an encrypted crawler /aws-glue/crawlers-role/<role>-<security configuration>.
 const glueCrawlerLogGroupPrefix = "/aws-glue/crawlers-role/"
 
+// dlqName is the dead-letter queue's fixed name (deploy.DeadLetterQueueSuffix).
+func (s *snaplake) dlqName() string { return s.name + deploy.DeadLetterQueueSuffix }
+
 func (s *snaplake) arn(service, resource string) string {
 	return fmt.Sprintf("arn:%s:%s:%s:%s:%s", *s.stack.Partition(), service, *s.stack.Region(), *s.stack.Account(), resource)
 }
@@ -130,17 +133,21 @@ func (s *snaplake) addKey() {
 		Conditions: &map[string]any{"ArnLike": map[string]any{"kms:EncryptionContext:aws:logs:arn": logArns}},
 	}), nil)
 	// EventBridge writes undeliverable events to the KMS-encrypted dead-letter queue
-	// itself (not through a role), so it needs the key, for this stack's rules only.
-	var ruleArns []any
-	for _, name := range ruleNames {
-		ruleArns = append(ruleArns, s.arn("events", "rule/"+s.ruleName(name)))
-	}
+	// itself (not through a role), so its service principal needs the key: SQS's
+	// key management page has event sources' key policies allow "Service":
+	// "<service>.amazonaws.com" kms:GenerateDataKey and kms:Decrypt. The KMS request
+	// is made by SQS on EventBridge's behalf, and no page says it carries
+	// aws:SourceArn; it does carry the calling service (kms:ViaService) and SQS's
+	// encryption context, the queue's ARN, so the statement names this queue only.
 	s.key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("EventBridgeDeadLetterQueue"),
 		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil)},
 		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
 		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": ruleArns}},
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"kms:ViaService":                    "sqs." + *s.stack.Region() + ".amazonaws.com",
+			"kms:EncryptionContext:aws:sqs:arn": s.arn("sqs", s.dlqName()),
+		}},
 	}), nil)
 }
 
@@ -192,6 +199,7 @@ func (s *snaplake) addNotifications() {
 		s.topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(s.cfg.NotificationEmail), nil))
 	}
 	s.dlq = awssqs.NewQueue(s.stack, jsii.String("DeadLetters"), &awssqs.QueueProps{
+		QueueName:           jsii.String(s.dlqName()),
 		Encryption:          awssqs.QueueEncryption_KMS,
 		EncryptionMasterKey: s.key,
 		EnforceSSL:          jsii.Bool(true),

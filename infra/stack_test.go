@@ -679,6 +679,34 @@ func TestKeyRotationAndPolicy(t *testing.T) {
 		if logs == nil || !strings.Contains(fmt.Sprint(logs["Condition"]), "kms:EncryptionContext:aws:logs:arn") {
 			t.Errorf("%s: CloudWatch Logs statement %v, want it conditioned on the log group ARN", id, logs)
 		}
+		// EventBridge writes undeliverable events to the encrypted dead-letter queue:
+		// SQS asks KMS on its behalf, so the statement names what that request carries
+		// (the calling service and the queue's encryption context), not aws:SourceArn,
+		// which no page says it carries (review F1).
+		var dlq map[string]any
+		for _, st := range p["KeyPolicy"].(map[string]any)["Statement"].([]any) {
+			if st.(map[string]any)["Sid"] == "EventBridgeDeadLetterQueue" {
+				dlq = st.(map[string]any)
+			}
+		}
+		queueName := StackName + deploy.DeadLetterQueueSuffix
+		want := map[string]any{
+			"Sid": "EventBridgeDeadLetterQueue", "Effect": "Allow", "Resource": "*",
+			"Principal": map[string]any{"Service": "events.amazonaws.com"},
+			"Action":    []any{"kms:Decrypt", "kms:GenerateDataKey"},
+			"Condition": map[string]any{"StringEquals": map[string]any{
+				"kms:ViaService":                    map[string]any{"Fn::Join": []any{"", []any{"sqs.", map[string]any{"Ref": "AWS::Region"}, ".amazonaws.com"}}},
+				"kms:EncryptionContext:aws:sqs:arn": map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":sqs:", map[string]any{"Ref": "AWS::Region"}, ":", map[string]any{"Ref": "AWS::AccountId"}, ":" + queueName}}},
+			}},
+		}
+		if !reflect.DeepEqual(dlq, want) {
+			t.Errorf("%s: dead-letter statement\n%v\nwant\n%v", id, dlq, want)
+		}
+	}
+	// The queue has the fixed name the key policy names.
+	queues := s.resources("AWS::SQS::Queue")
+	if q := props(queues[onlyID(t, s, "AWS::SQS::Queue")]); q["QueueName"] != StackName+deploy.DeadLetterQueueSuffix {
+		t.Errorf("dead-letter queue name %v, want %s", q["QueueName"], StackName+deploy.DeadLetterQueueSuffix)
 	}
 }
 

@@ -20,8 +20,8 @@ import (
 // ruleNames are the EventBridge rules, one per embedded pattern.
 var ruleNames = events.PatternNames()
 
-// ruleName is a rule's physical name. It is fixed (not generated) so the key policy
-// can name the rules' ARNs without depending on the rules, which depend on the key.
+// ruleName is a rule's physical name, fixed (not generated) so that an operator and
+// snaplake doctor find the rules by the stack's name.
 func (s *snaplake) ruleName(pattern string) string { return s.name + "-" + pattern }
 
 // Substitutions returns the values of the export workflow's placeholders.

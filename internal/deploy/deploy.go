@@ -107,3 +107,8 @@ const (
 
 // ServiceRoles lists the service roles, in the order tools report them.
 var ServiceRoles = []string{RoleExport, RoleCrawler, RoleStateMachine, RoleEvents}
+
+// DeadLetterQueueSuffix follows the stack name in the dead-letter queue's name: a
+// fixed name, so the key policy can name the queue's ARN without depending on the
+// queue, which depends on the key.
+const DeadLetterQueueSuffix = "-dead-letters"
