@@ -34,6 +34,6 @@ func (s *snaplake) addAnalystPolicy(workgroup string, glueDatabases []string) aw
 	})
 	s.suppress(p, wildcards("Analysts read every table of this stack's Glue databases and every file under data/, and Athena writes their results under athena-results/.",
 		objectsUnder(deploy.DataPrefix), objectsUnder(deploy.AthenaResultsPrefix),
-		`regex:/^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table\/.*\/\*$/g`))
+		arnFinding("glue", `table\/.*\/\*`)))
 	return p
 }

@@ -95,10 +95,10 @@ func (s *snaplake) addCatalog() []string {
 	s.suppress(role,
 		wildcards("Crawlers read every file under their own database's data/<database>/ prefix and update that database's tables; Glue names the encrypted crawler log group after the role; glue:GetSecurityConfiguration has no resource type.",
 			`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/data\/.*\/\*$/g`,
-			`regex:/^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table\/.*\/\*$/g`,
+			arnFinding("glue", `table\/.*\/\*`),
 			"Resource::*",
-			"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"+glueCrawlerLogGroupPrefix+"*",
-			"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*"))
+			literalFinding("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*"),
+			literalFinding("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*")))
 
 	var names []string
 	for _, db := range s.cfg.Databases {

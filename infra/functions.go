@@ -130,7 +130,7 @@ func (s *snaplake) addFunctions() {
 	}))
 	s.suppress(start.Role(),
 		wildcards("rds:DescribeDBSnapshots is limited to the automated (and, if enabled, manual) snapshots of the configured instances; their names end in a timestamp.",
-			`regex:/^Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:snapshot:.*-\*$/g`))
+			arnFinding("rds", `snapshot:.*-\*`)))
 
 	callbacks := *s.bucket.ArnForObjects(jsii.String(deploy.CallbackPrefix + "*"))
 	await := s.newFunction(functionSpec{

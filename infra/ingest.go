@@ -339,10 +339,10 @@ func passRole(role awsiam.IRole, service string) awsiam.PolicyStatement {
 // Patterns of IAM5 findings on the ingest resources.
 var (
 	findingLakeObjects  = `regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/(raw|state\/ingest|state\/ingest-sets|state\/ingest-runs)\/.*$/g`
-	findingRawTables    = `regex:/^Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table\/raw_[a-z0-9_]+\/\*$/g`
-	findingGlueJobLogs  = `regex:/^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\/aws-glue\/jobs\*(:log-stream:\*)?$/g`
-	findingCrawlerLogs  = `regex:/^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\/aws-glue\/crawlers-role\/\*(:log-stream:\*)?$/g`
-	findingENIs         = `regex:/^Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface\/\*$/g`
+	findingRawTables    = arnFinding("glue", `table\/raw_[a-z0-9_]+\/\*`)
+	findingGlueJobLogs  = arnFinding("logs", `log-group:\/aws-glue\/jobs\*(:log-stream:\*)?`)
+	findingCrawlerLogs  = arnFinding("logs", `log-group:\/aws-glue\/crawlers-role\/\*(:log-stream:\*)?`)
+	findingENIs         = arnFinding("ec2", `network-interface\/\*`)
 	findingStarResource = "Resource::*"
 )
 

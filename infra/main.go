@@ -39,6 +39,18 @@ func AddNagChecks(app awscdk.App) {
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 }
 
+// StackEnvironment pins the stack to the account and region the CDK CLI found
+// credentials for (it sets CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION, as `cdk deploy`
+// does); without them the template is environment-agnostic (account and region
+// resolve at deploy time). The stack must synthesize cleanly both ways.
+func StackEnvironment(getenv func(string) string) *awscdk.Environment {
+	account, region := getenv("CDK_DEFAULT_ACCOUNT"), getenv("CDK_DEFAULT_REGION")
+	if account == "" || region == "" {
+		return nil
+	}
+	return &awscdk.Environment{Account: jsii.String(account), Region: jsii.String(region)}
+}
+
 func main() {
 	code := run()
 	jsii.Close()
@@ -58,15 +70,9 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "snaplake infra: Lambda code missing (run the Makefile's lambda build first):\n%v\n", err)
 		return 1
 	}
-	var env *awscdk.Environment
-	// The CLI sets these from the credentials it finds; without them the template is
-	// environment-agnostic (account and region resolve at deploy time).
-	if account, region := os.Getenv("CDK_DEFAULT_ACCOUNT"), os.Getenv("CDK_DEFAULT_REGION"); account != "" && region != "" {
-		env = &awscdk.Environment{Account: jsii.String(account), Region: jsii.String(region)}
-	}
 	NewSnaplakeStack(app, StackName, &SnaplakeStackProps{
 		StackProps: awscdk.StackProps{
-			Env:         env,
+			Env:         StackEnvironment(os.Getenv),
 			Description: jsii.String("snaplake: nightly RDS MySQL snapshots exported to S3 as Parquet, catalogued by Glue, queried with Athena"),
 		},
 		Config: cfg,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -31,9 +32,33 @@ func wildcards(reason string, findings ...string) suppression {
 	return suppression{id: "AwsSolutions-IAM5", reason: reason, appliesTo: findings}
 }
 
+// findingARN is how an IAM5 finding spells the start of an ARN built by arn() in
+// this account and region. Environment-agnostic, the partition, region and account
+// are tokens (<AWS::Partition>, <AWS::Region>, <AWS::AccountId>); with an
+// environment (cdk deploy with credentials sets CDK_DEFAULT_ACCOUNT/REGION) they are
+// literals. One pattern matches both, so a suppression cannot hold in one form only.
+const findingARN = `arn:(<AWS::Partition>|aws[a-z-]*):%s:(<AWS::Region>|[a-z]{2}(-[a-z]+)+-[0-9]+):(<AWS::AccountId>|[0-9]{12}):`
+
+// arnFinding matches the IAM5 finding for an ARN of service in this account and
+// region whose resource part matches resourceRE (a JavaScript regular expression,
+// slashes escaped).
+func arnFinding(service, resourceRE string) string {
+	return `regex:/^Resource::` + fmt.Sprintf(findingARN, service) + resourceRE + `$/g`
+}
+
+// literalFinding is arnFinding for a resource written out, wildcards included.
+func literalFinding(service, resource string) string {
+	return arnFinding(service, jsRegexpQuote(resource))
+}
+
+// jsRegexpQuote escapes s for a JavaScript regular expression literal.
+func jsRegexpQuote(s string) string {
+	return strings.ReplaceAll(regexp.QuoteMeta(s), "/", `\/`)
+}
+
 // objectsUnder matches the IAM5 finding for the lake bucket's objects under prefix.
 func objectsUnder(prefix string) string {
-	return `regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/` + regexp.QuoteMeta(strings.TrimSuffix(prefix, "/")) + `\/\*$/g`
+	return `regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/` + jsRegexpQuote(strings.TrimSuffix(prefix, "/")) + `\/\*$/g`
 }
 
 type pendingSuppression struct {

@@ -67,11 +67,17 @@ func testConfig(t *testing.T, manual bool) Config {
 	return cfg
 }
 
-// synth builds the stack the way main does, cdk-nag included.
+// synth builds the stack the way main does, cdk-nag included, environment-agnostic.
 func synth(t *testing.T, cfg Config) *synthesized {
 	t.Helper()
+	return synthIn(t, cfg, nil)
+}
+
+// synthIn is synth in an environment (nil: environment-agnostic).
+func synthIn(t *testing.T, cfg Config, env *awscdk.Environment) *synthesized {
+	t.Helper()
 	app := NewApp(nil)
-	stack := NewSnaplakeStack(app, StackName, &SnaplakeStackProps{Config: cfg})
+	stack := NewSnaplakeStack(app, StackName, &SnaplakeStackProps{StackProps: awscdk.StackProps{Env: env}, Config: cfg})
 	AddNagChecks(app)
 	tmpl := assertions.Template_FromStack(stack, nil)
 	b, err := json.Marshal(tmpl.ToJSON())
