@@ -1,6 +1,8 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 
@@ -11,29 +13,44 @@ import (
 // workgroup, read access to these Glue databases, the data/ files and their key, and
 // the workgroup's result location (Athena writes results with the caller's
 // credentials). Attach it to analysts' roles or groups (the AnalystPolicyArn output).
-func (s *snaplake) addAnalystPolicy(workgroup string, glueDatabases []string) awsiam.ManagedPolicy {
+//
+// lakeDatabases are databases whose tables point into a location registered with
+// Lake Formation (raw_<db> of the ingestion): a query needs the Glue read in IAM as
+// well as the table's Lake Formation grant ("the request must pass permission checks
+// by both IAM and Lake Formation"), and lakeformation:GetDataAccess, with which
+// Athena obtains credentials for the registered location. No S3 or KMS access to
+// that location: Lake Formation vends the registration role's credentials, so only
+// the principals it granted read the files.
+func (s *snaplake) addAnalystPolicy(workgroup string, glueDatabases, lakeDatabases []string) awsiam.ManagedPolicy {
 	catalog := []string{s.arn("glue", "catalog")}
-	for _, name := range glueDatabases {
+	for _, name := range slices.Concat(glueDatabases, lakeDatabases) {
 		catalog = append(catalog, s.arn("glue", "database/"+name), s.arn("glue", "table/"+name+"/*"))
 	}
 	results := *s.bucket.ArnForObjects(jsii.String(deploy.AthenaResultsPrefix + "*"))
+	statements := []awsiam.PolicyStatement{
+		statement([]string{
+			"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution",
+			"athena:GetWorkGroup", "athena:ListQueryExecutions", "athena:BatchGetQueryExecution",
+		}, s.arn("athena", "workgroup/"+workgroup)),
+		statement([]string{"glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition"}, catalog...),
+		statement([]string{"s3:GetObject"}, *s.bucket.ArnForObjects(jsii.String(deploy.DataPrefix + "*"))),
+		statement([]string{"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, results),
+		statement([]string{"s3:GetBucketLocation"}, *s.bucket.BucketArn()),
+		s.listUnder(deploy.DataPrefix, deploy.AthenaResultsPrefix),
+		statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *s.key.KeyArn()),
+	}
+	findings := []string{objectsUnder(deploy.DataPrefix), objectsUnder(deploy.AthenaResultsPrefix), arnFinding("glue", `table\/.*\/\*`)}
+	reason := "Analysts read every table of this stack's Glue databases and every file under data/, and Athena writes their results under athena-results/."
+	if len(lakeDatabases) > 0 {
+		// The Service Authorization Reference lists no resource type for it: "*" only.
+		statements = append(statements, statement([]string{"lakeformation:GetDataAccess"}, "*"))
+		findings = append(findings, findingStarResource)
+		reason += " lakeformation:GetDataAccess has no resource type (only \"*\"); Lake Formation's grants decide which tables it vends credentials for."
+	}
 	p := awsiam.NewManagedPolicy(s.stack, jsii.String("AnalystPolicy"), &awsiam.ManagedPolicyProps{
 		Description: jsii.String("snaplake " + s.name + ": query the lake with Athena in the " + workgroup + " workgroup"),
-		Statements: &[]awsiam.PolicyStatement{
-			statement([]string{
-				"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution",
-				"athena:GetWorkGroup", "athena:ListQueryExecutions", "athena:BatchGetQueryExecution",
-			}, s.arn("athena", "workgroup/"+workgroup)),
-			statement([]string{"glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition"}, catalog...),
-			statement([]string{"s3:GetObject"}, *s.bucket.ArnForObjects(jsii.String(deploy.DataPrefix + "*"))),
-			statement([]string{"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, results),
-			statement([]string{"s3:GetBucketLocation"}, *s.bucket.BucketArn()),
-			s.listUnder(deploy.DataPrefix, deploy.AthenaResultsPrefix),
-			statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *s.key.KeyArn()),
-		},
+		Statements:  &statements,
 	})
-	s.suppress(p, wildcards("Analysts read every table of this stack's Glue databases and every file under data/, and Athena writes their results under athena-results/.",
-		objectsUnder(deploy.DataPrefix), objectsUnder(deploy.AthenaResultsPrefix),
-		arnFinding("glue", `table\/.*\/\*`)))
+	s.suppress(p, wildcards(reason, findings...))
 	return p
 }

@@ -69,7 +69,11 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	s.addRules()
 	dbNames := s.addCatalog()
 	workgroup := s.addAthena()
-	analyst := s.addAnalystPolicy(workgroup, dbNames)
+	var lakeDBs []string // registered with Lake Formation
+	if cfg.Ingest != nil {
+		lakeDBs = append(lakeDBs, cfg.Ingest.CatalogDatabase())
+	}
+	analyst := s.addAnalystPolicy(workgroup, dbNames, lakeDBs)
 	s.addAlarms()
 	s.addIngest()   // only with the snaplake:ingest context section
 	s.addFederate() // only with the snaplake:federate context section
