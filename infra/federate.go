@@ -293,7 +293,7 @@ func (s *snaplake) addFederate() {
 	}
 	out("FederatePublishStateMachineArn", *x.machines[deploy.FnPublish].StateMachineArn(), "The Federator's publish workflow (the transform warehouse's tables to federator/)")
 	out("FederateSubscribeStateMachineArn", *x.machines[deploy.FnSubscribe].StateMachineArn(), "The Federator's subscribe workflow (federator/ into each reporting warehouse)")
-	out("FederateWarehouseRoleArn", *x.warehouseRole.RoleArn(), "Associate this role with every Federator cluster or workgroup: UNLOAD and COPY assume it (federator/ only)")
+	out("FederateWarehouseRoleArn", *x.warehouseRole.RoleArn(), "Associate this role with every Federator cluster, and with the namespace of every Federator Redshift Serverless workgroup (Serverless roles belong to the namespace): UNLOAD and COPY assume it (federator/ only)")
 	out("FederateRoleArns", jsonObject(append(slices.Clone(deploy.FederateFunctions), deploy.FederateServiceRoles...), func(name string) string {
 		if fn, ok := s.fns[name]; ok {
 			return *fn.Role().RoleArn()

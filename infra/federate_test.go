@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -698,5 +699,21 @@ func TestFederateScheduleExpressionsAccepted(t *testing.T) {
 		if problem := checkScheduleExpression(expr); problem != "" {
 			t.Errorf("%s: %s", expr, problem)
 		}
+	}
+}
+
+// TestFederateWarehouseRoleOutputNamesTheNamespace: Redshift Serverless associates IAM
+// roles with the namespace (CreateNamespace/UpdateNamespace iamRoles); a workgroup
+// has no roles of its own, so the output must not tell operators to associate the
+// role with a workgroup.
+func TestFederateWarehouseRoleOutputNamesTheNamespace(t *testing.T) {
+	s := federateStackFor(t, "federate")
+	o, ok := s.json["Outputs"].(map[string]any)["FederateWarehouseRoleArn"].(map[string]any)
+	if !ok {
+		t.Fatal("no output FederateWarehouseRoleArn")
+	}
+	desc, _ := o["Description"].(string)
+	if !strings.Contains(desc, "namespace") || regexp.MustCompile(`(?i)cluster or workgroup|with (each|every|the) (Federator )?workgroup`).MatchString(desc) {
+		t.Errorf("FederateWarehouseRoleArn description %q: say to associate the role with each cluster and each Serverless workgroup's namespace", desc)
 	}
 }
