@@ -7,9 +7,11 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsathena"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslakeformation"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/snaplake/snaplake/internal/deploy"
+	lfgrants "github.com/snaplake/snaplake/internal/grants"
 )
 
 // WorkGroupName is the Athena workgroup analysts query the lake with.
@@ -109,8 +111,15 @@ func (s *snaplake) addCatalog() []string {
 			DatabaseInput: &awsglue.CfnDatabase_DatabaseInputProperty{
 				Name:        jsii.String(name),
 				Description: jsii.String("snaplake: nightly snapshots of MySQL database " + db),
+				// IAM governs these tables whatever the account's Lake Formation
+				// default for new tables is: see snapshotLakePermissions.
+				CreateTableDefaultPermissions: []any{&awsglue.CfnDatabase_PrincipalPrivilegesProperty{
+					Principal:   &awsglue.CfnDatabase_DataLakePrincipalProperty{DataLakePrincipalIdentifier: jsii.String(lfgrants.IAMAllowedPrincipals)},
+					Permissions: jsii.Strings("ALL"),
+				}},
 			},
 		})
+		s.snapshotLakePermissions(gdb, name, role)
 		awsglue.NewCfnCrawler(s.stack, jsii.String("Crawler-"+strings.ToLower(db)), &awsglue.CfnCrawlerProps{
 			Name:         jsii.String(deploy.CrawlerName(db)),
 			Description:  jsii.String("Catalogs data/" + db + "/: one table per include path, partitioned by snapshot_date; the export workflow sets the include paths before each run"),
@@ -137,6 +146,46 @@ func (s *snaplake) addCatalog() []string {
 		})
 	}
 	return names
+}
+
+// snapshotLakePermissions makes the access model of a nightly snapshot database
+// explicit instead of inheriting the account's Lake Formation defaults ("Use only
+// IAM access control" for new databases and tables, until an administrator turns it
+// off; then a new database and its new tables grant nothing, and the crawler and the
+// analysts are denied).
+//
+// IAM governs these databases: their data/ is not registered with Lake Formation (so
+// S3 access is IAM's anyway) and the analyst policy grants the reads. That is
+// stated by ALL to IAM_ALLOWED_PRINCIPALS on the database, as the IAM-only default
+// would have granted, and as the default of its new tables (CreateTableDefaultPermissions
+// on the database overrides the account's). The crawler, the stack's own principal,
+// also holds Lake Formation permissions of its own, so the nightly keeps working when
+// an administrator puts a database under Lake Formation by revoking
+// IAM_ALLOWED_PRINCIPALS (analysts then need that administrator's grants).
+//
+// Granting needs a data lake administrator: CloudFormation's execution role must be
+// one (snaplake doctor checks it).
+func (s *snaplake) snapshotLakePermissions(db awsglue.CfnDatabase, name string, crawler awsiam.IRole) {
+	account := s.stack.Account()
+	database := &awslakeformation.CfnPrincipalPermissions_ResourceProperty{
+		Database: &awslakeformation.CfnPrincipalPermissions_DatabaseResourceProperty{CatalogId: account, Name: jsii.String(name)},
+	}
+	tables := &awslakeformation.CfnPrincipalPermissions_ResourceProperty{
+		Table: &awslakeformation.CfnPrincipalPermissions_TableResourceProperty{CatalogId: account, DatabaseName: jsii.String(name), TableWildcard: map[string]any{}},
+	}
+	grant := func(id string, principal *string, resource *awslakeformation.CfnPrincipalPermissions_ResourceProperty, perms ...string) {
+		p := awslakeformation.NewCfnPrincipalPermissions(s.stack, jsii.String(id+"-"+name), &awslakeformation.CfnPrincipalPermissionsProps{
+			Catalog:                    account,
+			Principal:                  &awslakeformation.CfnPrincipalPermissions_DataLakePrincipalProperty{DataLakePrincipalIdentifier: principal},
+			Resource:                   resource,
+			Permissions:                jsii.Strings(perms...),
+			PermissionsWithGrantOption: jsii.Strings(),
+		})
+		p.AddResourceDependency(db, jsii.String("the grant is on the snapshot database"))
+	}
+	grant("SnapshotIAMAllowedPrincipals", jsii.String(lfgrants.IAMAllowedPrincipals), database, "ALL")
+	grant("SnapshotCrawlerDatabase", crawler.RoleArn(), database, "CREATE_TABLE", "ALTER", "DESCRIBE")
+	grant("SnapshotCrawlerTables", crawler.RoleArn(), tables, "ALL")
 }
 
 func (s *snaplake) addAthena() string {

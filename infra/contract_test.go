@@ -433,6 +433,7 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	var lakePermissions []contract.LakePermission
 	for _, id := range ids {
 		p := r.props(id)
 		switch r.typ(id) {
@@ -575,7 +576,8 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			for _, v := range asList(m["PermissionsWithGrantOption"]) {
 				lp.Grantable = append(lp.Grantable, fmt.Sprint(v))
 			}
-			ingest().LakePermissions = append(ingest().LakePermissions, lp)
+			// Sorted out once the ingestion's database and location are known.
+			lakePermissions = append(lakePermissions, lp)
 		case "AWS::LakeFormation::Resource":
 			loc, err := r.str(p["ResourceArn"])
 			if err != nil {
@@ -635,6 +637,15 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			} else {
 				c.Crawlers = append(c.Crawlers, cr)
 			}
+		}
+	}
+	// The ingestion's permissions are on its database and its registered location;
+	// the others are the nightly snapshot databases'.
+	for _, lp := range lakePermissions {
+		if c.Ingest != nil && (lp.Location != "" || lp.Database == c.Ingest.Database) {
+			c.Ingest.LakePermissions = append(c.Ingest.LakePermissions, lp)
+		} else {
+			c.LakePermissions = append(c.LakePermissions, lp)
 		}
 	}
 	if c.Ingest != nil {

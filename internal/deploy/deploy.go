@@ -112,3 +112,11 @@ var ServiceRoles = []string{RoleExport, RoleCrawler, RoleStateMachine, RoleEvent
 // fixed name, so the key policy can name the queue's ARN without depending on the
 // queue, which depends on the key.
 const DeadLetterQueueSuffix = "-dead-letters"
+
+// CDKExecutionRoleName is the role CloudFormation deploys the stack as when the CDK
+// app is bootstrapped with the default qualifier (`cdk bootstrap`): the CDK CLI hands
+// it to CloudFormation, so it, not the person running `cdk deploy`, creates the
+// stack's Lake Formation permissions and must be a data lake administrator.
+func CDKExecutionRoleName(account, region string) string {
+	return "cdk-hnb659fds-cfn-exec-role-" + account + "-" + region
+}

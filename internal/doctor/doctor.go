@@ -64,6 +64,7 @@ type Clients struct {
 	IAM            IAM
 	KMS            KMS
 	Scheduler      Scheduler
+	LakeFormation  LakeFormation
 }
 
 // Config says what to check.
@@ -161,6 +162,8 @@ func (r *run) skip(check, subject, detail string) {
 //     set's schedule exists, is enabled and starts its workflow; when it does not,
 //     one line says so and the ingestion's lines of permissions.txt are left out;
 //     likewise one line says whether the Federator (FederateOutputs) is deployed;
+//     the role CloudFormation deploys the stack as (its service role, the CDK's
+//     execution role) is a Lake Formation data lake administrator;
 //  3. each DB instance of DBInstanceIds exists and keeps automated backups;
 //  4. its newest available automated snapshot is younger than MaxSnapshotAge;
 //  5. IAM's policy simulator allows every grant of permissions.txt to its role;
@@ -171,8 +174,8 @@ func (r *run) skip(check, subject, detail string) {
 // cannot run at all (no client, an unreadable permission list, the stack cannot
 // be described for a reason other than its absence, out failing).
 func Run(ctx context.Context, cfg Config, c Clients, out io.Writer) (Report, error) {
-	if c.CloudFormation == nil || c.EventBridge == nil || c.RDS == nil || c.IAM == nil || c.KMS == nil || c.Scheduler == nil {
-		return Report{}, errors.New("doctor: every client (CloudFormation, EventBridge, RDS, IAM, KMS, Scheduler) is required")
+	if c.CloudFormation == nil || c.EventBridge == nil || c.RDS == nil || c.IAM == nil || c.KMS == nil || c.Scheduler == nil || c.LakeFormation == nil {
+		return Report{}, errors.New("doctor: every client (CloudFormation, EventBridge, RDS, IAM, KMS, Scheduler, LakeFormation) is required")
 	}
 	if cfg.Stack == "" {
 		cfg.Stack = DefaultStack
@@ -208,6 +211,7 @@ func Run(ctx context.Context, cfg Config, c Clients, out io.Writer) (Report, err
 			r.add(res)
 		}
 	}
+	r.checkLakeAdmin(ctx, st)
 	r.checkInstances(ctx, st)
 	r.checkPermissions(ctx, st)
 	r.checkKey(ctx, st)

@@ -64,6 +64,7 @@ func TestHealthyDeploymentPasses(t *testing.T) {
 		"PASS  rule         Snaplake-crawler-finished: ENABLED",
 		"PASS  ingestion    Snaplake: not deployed (the stack has no IngestRoleArns output; the snaplake:ingest context section deploys it)",
 		"PASS  federator    Snaplake: not deployed (the stack has no FederateRoleArns output; the snaplake:federate context section deploys it)",
+		"PASS  lake-admin   " + testDeployRole + ": CloudFormation deploys the stack as this role, a data lake administrator",
 		"PASS  backups      prod-a: available, automated backups kept 7 days",
 		// The newest available one, from the second page; the newer one still
 		// "creating" does not count.
@@ -141,6 +142,30 @@ func TestChecksFail(t *testing.T) {
 			break_: func(w *world) { w.outputs["RoleArns"] = "arn:aws:iam::1:role/x" },
 			want:   []string{"output RoleArns is not a JSON object"},
 			skips:  2,
+		},
+		{
+			name:   "deploy role not a data lake administrator",
+			break_: func(w *world) { w.lakeAdmins = w.lakeAdmins[:1] },
+			want: []string{"FAIL  lake-admin   " + testDeployRole + ": CloudFormation deploys the stack as this role, which is not a data lake administrator (the account has 1): " +
+				"the stack's Lake Formation grants fail and the next deploy rolls back. Fix: add it under Lake Formation > Administrative roles and tasks > Data lake administrators"},
+		},
+		{
+			// The person who runs cdk deploy being an administrator is not enough.
+			name:   "no data lake administrators",
+			break_: func(w *world) { w.lakeAdmins = nil },
+			want:   []string{"is not a data lake administrator (the account has 0)"},
+		},
+		{
+			name:   "stack without a service role",
+			break_: func(w *world) { w.deployRole = "" },
+			want:   []string{"Fix: deploy with the CDK's default synthesizer after `cdk bootstrap`: CloudFormation then deploys as cdk-hnb659fds-cfn-exec-role-123456789012-eu-west-1, which must be a data lake administrator"},
+		},
+		{
+			name: "data lake settings unreadable",
+			break_: func(w *world) {
+				w.lakeErr = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}
+			},
+			want: []string{"FAIL  lake-admin   " + testDeployRole + ": could not read the data lake settings: api error AccessDeniedException: not authorized. Fix: give the caller lakeformation:GetDataLakeSettings"},
 		},
 		{
 			name:   "disabled rule",

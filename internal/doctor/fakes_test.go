@@ -17,6 +17,8 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
+	lftypes "github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
@@ -34,6 +36,7 @@ var (
 	_ IAM            = (*awsiam.Client)(nil)
 	_ KMS            = (*kms.Client)(nil)
 	_ Scheduler      = (*scheduler.Client)(nil)
+	_ LakeFormation  = (*lakeformation.Client)(nil)
 )
 
 const (
@@ -66,6 +69,10 @@ type world struct {
 	iamErr  error
 	iamLog  []*awsiam.SimulatePrincipalPolicyInput
 	rdsPage int // snapshots per DescribeDBSnapshots page
+	// deployRole is the stack's service role; lakeAdmins the data lake administrators.
+	deployRole string
+	lakeAdmins []string
+	lakeErr    error
 }
 
 func newWorld() *world {
@@ -109,7 +116,25 @@ func newWorld() *world {
 		keyPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"}]}`,
 		rdsPage:   2,
 		schedules: map[string]*scheduler.GetScheduleOutput{},
+		// The CDK's execution role deploys the stack and administers the data lake.
+		deployRole: testDeployRole,
+		lakeAdmins: []string{"arn:aws:iam::123456789012:role/Admin", testDeployRole},
 	}
+}
+
+const testDeployRole = "arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-eu-west-1"
+
+type lfFake struct{ w *world }
+
+func (f lfFake) GetDataLakeSettings(context.Context, *lakeformation.GetDataLakeSettingsInput, ...func(*lakeformation.Options)) (*lakeformation.GetDataLakeSettingsOutput, error) {
+	if f.w.lakeErr != nil {
+		return nil, f.w.lakeErr
+	}
+	s := &lftypes.DataLakeSettings{}
+	for _, a := range f.w.lakeAdmins {
+		s.DataLakeAdmins = append(s.DataLakeAdmins, lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(a)})
+	}
+	return &lakeformation.GetDataLakeSettingsOutput{DataLakeSettings: s}, nil
 }
 
 func functionArn(name string) string {
@@ -180,7 +205,7 @@ func jsonString(m map[string]string) (string, error) {
 }
 
 func (w *world) clients() Clients {
-	return Clients{CloudFormation: cfnFake{w}, EventBridge: ebFake{w}, RDS: rdsFake{w}, IAM: iamFake{w}, KMS: kmsFake{w}, Scheduler: schedFake{w}}
+	return Clients{CloudFormation: cfnFake{w}, EventBridge: ebFake{w}, RDS: rdsFake{w}, IAM: iamFake{w}, KMS: kmsFake{w}, Scheduler: schedFake{w}, LakeFormation: lfFake{w}}
 }
 
 type cfnFake struct{ w *world }
@@ -202,6 +227,7 @@ func (f cfnFake) DescribeStacks(_ context.Context, in *cloudformation.DescribeSt
 		StackId:     aws.String("arn:aws:cloudformation:eu-west-1:123456789012:stack/Snaplake/0f0f"),
 		StackStatus: cftypes.StackStatusUpdateComplete,
 		Outputs:     outs,
+		RoleARN:     aws.String(f.w.deployRole),
 	}}}, nil
 }
 

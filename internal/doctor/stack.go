@@ -42,6 +42,9 @@ type stack struct {
 	ingest bool
 	// federate: the stack deploys the Federator (it has one of FederateOutputs).
 	federate bool
+	// deployRole is the stack's service role: CloudFormation makes every call of a
+	// deploy as it ("" when the stack has none).
+	deployRole string
 }
 
 // lacks returns which of the outputs are missing or unreadable.
@@ -76,7 +79,7 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		return nil, nil
 	}
 	cs := out.Stacks[0]
-	st := &stack{name: name, outputs: map[string]string{}}
+	st := &stack{name: name, outputs: map[string]string{}, deployRole: aws.ToString(cs.RoleARN)}
 	for _, o := range cs.Outputs {
 		st.outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 	}

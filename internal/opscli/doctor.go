@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
@@ -87,6 +88,7 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		IAM:            awsiam.NewFromConfig(aws),
 		KMS:            kms.NewFromConfig(aws),
 		Scheduler:      scheduler.NewFromConfig(aws),
+		LakeFormation:  lakeformation.NewFromConfig(aws),
 	}
 	if federateConfig != "" {
 		signIns, closeAll, err := federateSignIns(ctx, federateConfig, aws)

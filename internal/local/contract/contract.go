@@ -75,6 +75,9 @@ type Contract struct {
 	Roles     map[string]Role     `json:"roles"`     // service roles by deploy.Role* name
 	Crawlers  []Crawler           `json:"crawlers"`
 	Outputs   map[string]string   `json:"outputs"`
+	// LakePermissions are the Lake Formation permissions the stack gives on the nightly
+	// snapshot databases (the ingestion's are Ingest.LakePermissions).
+	LakePermissions []LakePermission `json:"lakePermissions,omitempty"`
 	// Ingest is the config-driven ingestion, when the stack deploys it.
 	Ingest *Ingest `json:"ingest,omitempty"`
 	// Federate is the Federator, when the stack deploys it.
@@ -208,13 +211,11 @@ func (f Function) Getenv(name string) string { return f.Environment[name] }
 // regenerated file differs from the committed one only where the template does.
 func (c *Contract) Marshal() ([]byte, error) {
 	sort.Slice(c.Crawlers, func(i, j int) bool { return c.Crawlers[i].Name < c.Crawlers[j].Name })
+	sortLakePermissions(c.LakePermissions)
 	if c.Ingest != nil {
 		sort.Slice(c.Ingest.Crawlers, func(i, j int) bool { return c.Ingest.Crawlers[i].Name < c.Ingest.Crawlers[j].Name })
 		sort.Slice(c.Ingest.Schedules, func(i, j int) bool { return c.Ingest.Schedules[i].Name < c.Ingest.Schedules[j].Name })
-		sort.SliceStable(c.Ingest.LakePermissions, func(i, j int) bool {
-			a, b := c.Ingest.LakePermissions[i], c.Ingest.LakePermissions[j]
-			return a.Principal+a.Location+a.Database+a.Table < b.Principal+b.Location+b.Database+b.Table
-		})
+		sortLakePermissions(c.Ingest.LakePermissions)
 	}
 	sort.Strings(c.RegisteredLocations)
 	if c.Federate != nil {
@@ -225,6 +226,13 @@ func (c *Contract) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+func sortLakePermissions(ps []LakePermission) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		return a.Principal+a.Location+a.Database+a.Table < b.Principal+b.Location+b.Database+b.Table
+	})
 }
 
 // MustLoad is Load for the offline tools, whose contract is embedded and checked by

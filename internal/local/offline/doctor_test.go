@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
+	lftypes "github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
@@ -25,6 +28,7 @@ import (
 	"github.com/snaplake/snaplake/internal/doctor"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/iam"
+	lflocal "github.com/snaplake/snaplake/internal/local/lakeformation"
 	"github.com/snaplake/snaplake/internal/local/offline"
 	schedlocal "github.com/snaplake/snaplake/internal/local/scheduler"
 )
@@ -170,18 +174,32 @@ func doctorRun(t *testing.T, c *contract.Contract, auth *iam.Authority, drop ...
 	for k, v := range outputs {
 		outs = append(outs, cftypes.Output{OutputKey: aws.String(k), OutputValue: aws.String(v)})
 	}
+	// CloudFormation deploys as the CDK's execution role, made a data lake
+	// administrator as the README's deploy steps say.
+	deployRole := "arn:aws:iam::" + c.Account + ":role/" + deploy.CDKExecutionRoleName(c.Account, c.Region)
+	lf, err := lflocal.Open(filepath.Join(t.TempDir(), "lakeformation.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lf.PutDataLakeSettings(context.Background(), &lakeformation.PutDataLakeSettingsInput{DataLakeSettings: &lftypes.DataLakeSettings{
+		DataLakeAdmins: []lftypes.DataLakePrincipal{{DataLakePrincipalIdentifier: aws.String(deployRole)}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	clients := doctor.Clients{
 		CloudFormation: offlineCFN{cftypes.Stack{
 			StackName:   aws.String(c.Stack),
 			StackId:     aws.String("arn:aws:cloudformation:" + c.Region + ":" + c.Account + ":stack/" + c.Stack + "/offline"),
 			StackStatus: cftypes.StackStatusCreateComplete,
 			Outputs:     outs,
+			RoleARN:     aws.String(deployRole),
 		}},
-		EventBridge: offlineRules{doctor.RuleNames(c.Stack)},
-		RDS:         offlineRDS{instances: deploy.SplitList(outputs["DBInstanceIds"]), taken: now.Add(-3 * time.Hour)},
-		IAM:         auth,
-		KMS:         offlineKMS{key: outputs["KeyArn"], policy: keyPolicy(c)},
-		Scheduler:   offlineSchedules(t, c),
+		LakeFormation: lf.AsPrincipal(deployRole),
+		EventBridge:   offlineRules{doctor.RuleNames(c.Stack)},
+		RDS:           offlineRDS{instances: deploy.SplitList(outputs["DBInstanceIds"]), taken: now.Add(-3 * time.Hour)},
+		IAM:           auth,
+		KMS:           offlineKMS{key: outputs["KeyArn"], policy: keyPolicy(c)},
+		Scheduler:     offlineSchedules(t, c),
 	}
 	var out bytes.Buffer
 	rep, err := doctor.Run(context.Background(), doctor.Config{Stack: c.Stack, Now: func() time.Time { return now }}, clients, &out)
@@ -261,7 +279,7 @@ func TestDoctorAgainstTheOfflineAccount(t *testing.T) {
 	if c.Federate == nil {
 		t.Fatal("the offline contract does not deploy the Federator (snaplake:federate): doctor's checks of it are not exercised")
 	}
-	want := map[string]int{"stack": 1, "rule": 3, "schedule": len(doctor.IngestSets), "ingestion": 0, "federator": 1,
+	want := map[string]int{"stack": 1, "rule": 3, "schedule": len(doctor.IngestSets), "ingestion": 0, "federator": 1, "lake-admin": 1,
 		"backups": instances, "snapshot": instances, "permissions": len(principals), "kms": 3}
 	for k, n := range want {
 		if checks[k] != n {

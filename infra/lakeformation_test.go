@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+
+	lfgrants "github.com/snaplake/snaplake/internal/grants"
+)
+
+// lakeGrants lists the stack's AWS::LakeFormation::PrincipalPermissions as
+// "principal: permissions [grantable] on resource".
+func lakeGrants(s *synthesized) []string {
+	var out []string
+	for _, r := range s.resources("AWS::LakeFormation::PrincipalPermissions") {
+		p := props(r)
+		res := p["Resource"].(map[string]any)
+		var on string
+		switch {
+		case res["Database"] != nil:
+			on = "database " + render(res["Database"].(map[string]any)["Name"])
+		case res["Table"] != nil:
+			tb := res["Table"].(map[string]any)
+			name := "*"
+			if n, ok := tb["Name"]; ok {
+				name = render(n)
+			}
+			on = "table " + render(tb["DatabaseName"]) + "." + name
+		case res["DataLocation"] != nil:
+			on = "location " + render(res["DataLocation"].(map[string]any)["ResourceArn"])
+		}
+		line := fmt.Sprintf("%s: %v on %s", render(p["Principal"].(map[string]any)["DataLakePrincipalIdentifier"]), p["Permissions"], on)
+		if g := p["PermissionsWithGrantOption"]; g != nil && len(asList(g)) > 0 {
+			line += fmt.Sprintf(" grantable %v", g)
+		}
+		out = append(out, line)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestSnapshotDatabasesPermissionsAreExplicit: the nightly snapshot databases must
+// not depend on the account's Lake Formation defaults. Lake Formation starts with
+// "Use only IAM access control" for new databases and tables (ALL to
+// IAM_ALLOWED_PRINCIPALS); once an administrator turns that off, a new database and
+// its new tables grant nothing, and the crawler and the analysts are denied. The
+// stack states the access model of these databases itself: IAM governs them (their
+// data/ is not registered with Lake Formation; the analyst policy grants the reads),
+// made explicit by IAM_ALLOWED_PRINCIPALS on the database and as the default of its
+// new tables; and the crawler, the stack's own principal, holds Lake Formation
+// permissions of its own, so the nightly keeps working when an administrator puts
+// the databases under Lake Formation by revoking IAM_ALLOWED_PRINCIPALS.
+func TestSnapshotDatabasesPermissionsAreExplicit(t *testing.T) {
+	s := defaultStack(t)
+	iamOnly := []any{map[string]any{
+		"Principal":   map[string]any{"DataLakePrincipalIdentifier": lfgrants.IAMAllowedPrincipals},
+		"Permissions": []any{"ALL"},
+	}}
+	dbs := map[string]bool{}
+	for id, r := range s.resources("AWS::Glue::Database") {
+		in := props(r)["DatabaseInput"].(map[string]any)
+		name := in["Name"].(string)
+		dbs[name] = true
+		if got := in["CreateTableDefaultPermissions"]; !reflect.DeepEqual(got, iamOnly) {
+			t.Errorf("%s (%s) CreateTableDefaultPermissions = %v, want %v", id, name, got, iamOnly)
+		}
+	}
+	if !reflect.DeepEqual(dbs, map[string]bool{"shop": true, "billing": true}) {
+		t.Fatalf("snapshot databases %v, want shop and billing", dbs)
+	}
+	var want []string
+	for db := range dbs {
+		want = append(want,
+			lfgrants.IAMAllowedPrincipals+": [ALL] on database "+db,
+			"${CrawlerRole.Arn}: [CREATE_TABLE ALTER DESCRIBE] on database "+db,
+			"${CrawlerRole.Arn}: [ALL] on table "+db+".*",
+		)
+	}
+	sort.Strings(want)
+	got := lakeGrants(s)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Lake Formation permissions:\n got %q\nwant %q", got, want)
+	}
+	// Each grant waits for its database: Lake Formation refuses a grant on a database
+	// that does not exist yet.
+	for id, r := range s.resources("AWS::LakeFormation::PrincipalPermissions") {
+		if len(asList(r["DependsOn"])) == 0 || r["DependsOn"] == nil {
+			t.Errorf("%s depends on nothing: it may be created before its database", id)
+		}
+	}
+}
