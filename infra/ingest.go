@@ -39,8 +39,11 @@ import (
 type IngestConfig struct {
 	Database  string // the source MySQL database; config/snaplake.yaml must name it
 	SecretArn string // Secrets Manager secret with the source's "username" and "password"
-	Endpoint  string // host:port of the source
-	TimeZone  string // IANA zone of the schedules as first deployed (the config's timeZone takes over)
+	// SecretKMSKeyArn is the customer managed key the secret is encrypted with, if
+	// any: Secrets Manager decrypts it with the caller's kms:Decrypt on that key.
+	SecretKMSKeyArn string
+	Endpoint        string // host:port of the source
+	TimeZone        string // IANA zone of the schedules as first deployed (the config's timeZone takes over)
 	// VPC access, all three or none: the reconfigure function runs in the subnets,
 	// and the Glue job reaches the source through a NETWORK connection in the first
 	// subnet, which must lie in AvailabilityZone.
@@ -76,6 +79,7 @@ func (c IngestConfig) Location() *time.Location {
 const (
 	fieldDatabase         = "database"
 	fieldSecretArn        = "secretArn"
+	fieldSecretKMSKeyArn  = "secretKmsKeyArn"
 	fieldEndpoint         = "endpoint"
 	fieldTimeZone         = "timeZone"
 	fieldSubnetIDs        = "subnetIds"
@@ -86,7 +90,7 @@ const (
 	fieldGlueWorkers      = deploy.IngestFieldGlueWorkers
 )
 
-var ingestFields = []string{fieldDatabase, fieldSecretArn, fieldEndpoint, fieldTimeZone, fieldSubnetIDs, fieldSecurityGroupIDs, fieldAvailabilityZone,
+var ingestFields = []string{fieldDatabase, fieldSecretArn, fieldSecretKMSKeyArn, fieldEndpoint, fieldTimeZone, fieldSubnetIDs, fieldSecurityGroupIDs, fieldAvailabilityZone,
 	fieldGlueVersion, fieldGlueWorkerType, fieldGlueWorkers}
 
 var (
@@ -95,6 +99,8 @@ var (
 	// A complete secret ARN, with the six characters Secrets Manager appends to the
 	// name: IAM matches the Resource against the complete ARN.
 	secretArnRE = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`)
+	// A key ARN, not an alias: IAM authorizes kms:Decrypt against the key's ARN.
+	kmsKeyArnRE = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-)?[0-9a-f-]{32,36}$`)
 	subnetIDRE  = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
 	sgIDRE      = regexp.MustCompile(`^sg-[0-9a-f]{8,17}$`)
 	azRE        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+[a-z]$`)
@@ -137,7 +143,8 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 		return l
 	}
 	in := &IngestConfig{
-		Database: str(fieldDatabase), SecretArn: str(fieldSecretArn), Endpoint: str(fieldEndpoint), TimeZone: str(fieldTimeZone),
+		Database: str(fieldDatabase), SecretArn: str(fieldSecretArn), SecretKMSKeyArn: str(fieldSecretKMSKeyArn),
+		Endpoint: str(fieldEndpoint), TimeZone: str(fieldTimeZone),
 		SubnetIDs:        list(fieldSubnetIDs, subnetIDRE, "a subnet ID (subnet-0123456789abcdef0)"),
 		SecurityGroupIDs: list(fieldSecurityGroupIDs, sgIDRE, "a security group ID (sg-0123456789abcdef0)"),
 		AvailabilityZone: str(fieldAvailabilityZone),
@@ -183,6 +190,14 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 	case !secretArnRE.MatchString(in.SecretArn):
 		fail(fieldSecretArn, "%q is not a complete Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)", in.SecretArn)
 	}
+	switch {
+	case in.SecretKMSKeyArn == "":
+	case !kmsKeyArnRE.MatchString(in.SecretKMSKeyArn):
+		fail(fieldSecretKMSKeyArn, "%q is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)", in.SecretKMSKeyArn)
+	case secretArnRE.MatchString(in.SecretArn) && arnRegion(in.SecretKMSKeyArn) != arnRegion(in.SecretArn):
+		// Secrets Manager encrypts a secret with a key of its own region.
+		fail(fieldSecretKMSKeyArn, "%q is not in the same region as the secret (%s)", in.SecretKMSKeyArn, arnRegion(in.SecretArn))
+	}
 	if in.Endpoint == "" {
 		fail(fieldEndpoint, "required: host:port of the source database")
 	} else if host, port, err := net.SplitHostPort(in.Endpoint); err != nil || host == "" {
@@ -215,6 +230,33 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 		return nil, errs
 	}
 	return in, nil
+}
+
+// arnRegion is the region field of an ARN.
+func arnRegion(arn string) string {
+	if parts := strings.SplitN(arn, ":", 5); len(parts) == 5 {
+		return parts[3]
+	}
+	return ""
+}
+
+// readSourceSecret lets a role read the source's secret and, when it is encrypted
+// with a customer managed key, decrypt it: Secrets Manager calls kms:Decrypt with the
+// caller's permissions. The key permission holds only through Secrets Manager (in the
+// secret's region) and for this secret (Secrets Manager's encryption context names it).
+func (x *ingestStack) readSourceSecret(add func(awsiam.PolicyStatement)) {
+	add(statement([]string{"secretsmanager:GetSecretValue"}, x.in.SecretArn))
+	if x.in.SecretKMSKeyArn == "" {
+		return
+	}
+	add(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("kms:Decrypt"),
+		Resources: jsii.Strings(x.in.SecretKMSKeyArn),
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"kms:ViaService":                  "secretsmanager." + arnRegion(x.in.SecretArn) + ".amazonaws.com",
+			"kms:EncryptionContext:SecretARN": x.in.SecretArn,
+		}},
+	}))
 }
 
 // Names of the ingest resources that are not shared with the functions (those are
@@ -455,7 +497,7 @@ func (x *ingestStack) addFunctions() {
 	re.AddToRolePolicy(statement([]string{"s3:PutObject"}, x.objects(deploy.IngestRunsPrefix+"*/plan.json")))
 	re.AddToRolePolicy(statement([]string{"s3:DeleteObject"}, x.objects(raw)))
 	re.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
-	re.AddToRolePolicy(statement([]string{"secretsmanager:GetSecretValue"}, in.SecretArn))
+	x.readSourceSecret(func(st awsiam.PolicyStatement) { re.AddToRolePolicy(st) })
 	re.AddToRolePolicy(statement([]string{"glue:GetCrawler", "glue:UpdateCrawler"}, x.crawlerArns()...))
 	re.AddToRolePolicy(passRole(x.crawlerRole, "glue.amazonaws.com"))
 	// Schedules follow the config's sets and time zone (internal/schedules); an
@@ -593,7 +635,7 @@ func (x *ingestStack) addJob() {
 	role.AddToPolicy(statement([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}, x.objects(deploy.RawPrefix+"*")))
 	role.AddToPolicy(x.listMatching(deploy.RawPrefix+"*", deploy.IngestRunsPrefix+"*"))
 	role.AddToPolicy(statement([]string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}, keyArn))
-	role.AddToPolicy(statement([]string{"secretsmanager:GetSecretValue"}, x.in.SecretArn))
+	x.readSourceSecret(func(st awsiam.PolicyStatement) { role.AddToPolicy(st) })
 	role.AddToPolicy(statement([]string{"glue:GetSecurityConfiguration"}, "*"))
 	role.AddToPolicy(statement([]string{"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"},
 		x.arn("logs", "log-group:"+glueJobLogGroupPrefix+"*"), x.arn("logs", "log-group:"+glueJobLogGroupPrefix+"*:log-stream:*")))

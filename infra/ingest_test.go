@@ -75,7 +75,15 @@ var ingestTestContexts = map[string]func() map[string]any{
 		return map[string]any{KeyIngest: in}
 	},
 	"vpc": func() map[string]any { return map[string]any{KeyIngest: ingestContext(true)} },
+	// The source's secret is encrypted with a customer managed key.
+	"cmk": func() map[string]any {
+		in := ingestContext(false)
+		in["secretKmsKeyArn"] = testSecretKey
+		return map[string]any{KeyIngest: in}
+	},
 }
+
+const testSecretKey = "arn:aws:kms:eu-central-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 // ingestStackFor synthesizes (once) the stack of a named test context.
 func ingestStackFor(t *testing.T, name string) *synthesized {
@@ -1014,6 +1022,14 @@ func TestParseIngestConfigErrors(t *testing.T) {
 			m["secretArn"] = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:warehouse"
 			return m
 		}, nil, "secretArn", "complete Secrets Manager secret ARN"},
+		{"secret key not a key ARN", func(m map[string]any) any {
+			m["secretKmsKeyArn"] = "arn:aws:kms:eu-central-1:123456789012:alias/source"
+			return m
+		}, nil, "secretKmsKeyArn", "not a KMS key ARN"},
+		{"secret key in another region", func(m map[string]any) any {
+			m["secretKmsKeyArn"] = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+			return m
+		}, nil, "secretKmsKeyArn", "same region as the secret"},
 		{"endpoint missing", func(m map[string]any) any { delete(m, "endpoint"); return m }, nil, "endpoint", "required"},
 		{"endpoint without port", func(m map[string]any) any { m["endpoint"] = "db.example.com"; return m }, nil, "endpoint", "not host:port"},
 		{"endpoint port out of range", func(m map[string]any) any { m["endpoint"] = "db:70000"; return m }, nil, "endpoint", "from 1 to 65535"},
@@ -1061,4 +1077,49 @@ func TestParseIngestConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIngestSecretKey: a source secret encrypted with a customer managed key is
+// decrypted by Secrets Manager with the caller's permission on that key, so the two
+// roles that read the secret (reconfigure, the Glue job) get kms:Decrypt on exactly
+// that key, through Secrets Manager and for that secret only; without the setting,
+// no role holds any KMS permission beyond the stack's key.
+func TestIngestSecretKey(t *testing.T) {
+	cond := `{"StringEquals":{"kms:EncryptionContext:SecretARN":"` + testSecretArn + `","kms:ViaService":"secretsmanager.eu-central-1.amazonaws.com"}}`
+	want := "kms:Decrypt on " + testSecretKey + " when " + cond
+	for _, role := range []string{"ReconfigureRole", "IngestJobRole"} {
+		if g := grantsOf(t, ingestStackFor(t, "cmk"), role); !slices.Contains(g, want) {
+			t.Errorf("cmk: %s lacks %s; it has:\n%s", role, want, strings.Join(g, "\n"))
+		}
+	}
+	for _, name := range []string{"cmk", "utc"} {
+		s := ingestStackFor(t, name)
+		for id := range s.resources("AWS::IAM::Role") {
+			role := shortID(id)
+			if len(statementsOfOrNone(s, role)) == 0 {
+				continue
+			}
+			for _, g := range grantsOf(t, s, role) {
+				if !strings.HasPrefix(g, "kms:") || strings.Contains(g, " on ${Key.Arn}") {
+					continue
+				}
+				if name == "utc" || g != want || (role != "ReconfigureRole" && role != "IngestJobRole") {
+					t.Errorf("%s: %s holds %s", name, role, g)
+				}
+			}
+		}
+	}
+}
+
+// statementsOfOrNone is statementsOf for a role that may have no policy.
+func statementsOfOrNone(s *synthesized, rolePrefix string) []map[string]any {
+	var out []map[string]any
+	for _, r := range s.resources("AWS::IAM::Policy") {
+		for _, role := range asList(props(r)["Roles"]) {
+			if ref, ok := role.(map[string]any)["Ref"].(string); ok && shortID(ref) == rolePrefix {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
 }
