@@ -23,7 +23,8 @@ const (
 var envTestContexts = map[string]func() map[string]any{
 	"base":     func() map[string]any { return map[string]any{} },
 	"ingest":   func() map[string]any { return map[string]any{KeyIngest: ingestContext(true)} },
-	"federate": func() map[string]any { return map[string]any{KeyFederate: federateContext()} },
+	"ingest-vpcsetup": func() map[string]any { return ingestTestContexts["vpcsetup"]() },
+	"federate":        func() map[string]any { return map[string]any{KeyFederate: federateContext()} },
 	"both": func() map[string]any {
 		return map[string]any{KeyIngest: ingestContext(true), KeyFederate: federateContext()}
 	},

@@ -55,6 +55,9 @@ type IngestConfig struct {
 	GlueVersion    string
 	GlueWorkerType string
 	GlueWorkers    int
+	// VPCSetup, with the VPC fields: the stack creates the endpoints and the rule
+	// the ingestion needs in the VPC (network.go).
+	VPCSetup *VPCSetup
 }
 
 // InVPC says whether the source is reached through the configured subnets.
@@ -91,7 +94,7 @@ const (
 )
 
 var ingestFields = []string{fieldDatabase, fieldSecretArn, fieldSecretKMSKeyArn, fieldEndpoint, fieldTimeZone, fieldSubnetIDs, fieldSecurityGroupIDs, fieldAvailabilityZone,
-	fieldGlueVersion, fieldGlueWorkerType, fieldGlueWorkers}
+	fieldGlueVersion, fieldGlueWorkerType, fieldGlueWorkers, fieldVPCSetup}
 
 var (
 	// Database names that go into the JDBC URL and a folder name unquoted.
@@ -218,6 +221,12 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 	if in.AvailabilityZone != "" && !azRE.MatchString(in.AvailabilityZone) {
 		fail(fieldAvailabilityZone, "%q is not an availability zone name (like eu-central-1a)", in.AvailabilityZone)
 	}
+	setup, setupErrs := parseVPCSetup(m[fieldVPCSetup])
+	errs = append(errs, setupErrs...)
+	in.VPCSetup = setup
+	if m[fieldVPCSetup] != nil && len(in.SubnetIDs) == 0 {
+		fail(fieldVPCSetup, "needs the VPC fields: subnetIds, securityGroupIds and availabilityZone")
+	}
 	vpc := map[string]bool{fieldSubnetIDs: len(in.SubnetIDs) > 0, fieldSecurityGroupIDs: len(in.SecurityGroupIDs) > 0, fieldAvailabilityZone: in.AvailabilityZone != ""}
 	if vpc[fieldSubnetIDs] || vpc[fieldSecurityGroupIDs] || vpc[fieldAvailabilityZone] {
 		for _, f := range []string{fieldSubnetIDs, fieldSecurityGroupIDs, fieldAvailabilityZone} {
@@ -310,6 +319,7 @@ func (s *snaplake) addIngest() {
 	x.addServiceRoles()
 	x.addFunctions()
 	x.addJob()
+	x.addNetwork()
 	x.addCrawlers()
 	x.addLakeFormation()
 	x.addStateMachine()

@@ -75,6 +75,12 @@ var ingestTestContexts = map[string]func() map[string]any{
 		return map[string]any{KeyIngest: in}
 	},
 	"vpc": func() map[string]any { return map[string]any{KeyIngest: ingestContext(true)} },
+	// VPC mode with the stack creating the endpoints and Glue's rule.
+	"vpcsetup": func() map[string]any {
+		in := ingestContext(true)
+		in["vpcSetup"] = map[string]any{"vpcId": testVPC, "routeTableIds": []any{"rtb-0123456789abcdef0", "rtb-0fedcba9876543210"}}
+		return map[string]any{KeyIngest: in}
+	},
 	// The source's secret is encrypted with a customer managed key.
 	"cmk": func() map[string]any {
 		in := ingestContext(false)
@@ -82,6 +88,8 @@ var ingestTestContexts = map[string]func() map[string]any{
 		return map[string]any{KeyIngest: in}
 	},
 }
+
+const testVPC = "vpc-0123456789abcdef0"
 
 const testSecretKey = "arn:aws:kms:eu-central-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
