@@ -21,8 +21,8 @@ const (
 // with the ingestion (in a VPC: its network findings are suppressed too), with the
 // Federator, and with both.
 var envTestContexts = map[string]func() map[string]any{
-	"base":     func() map[string]any { return map[string]any{} },
-	"ingest":   func() map[string]any { return map[string]any{KeyIngest: ingestContext(true)} },
+	"base":            func() map[string]any { return map[string]any{} },
+	"ingest":          func() map[string]any { return map[string]any{KeyIngest: ingestContext(true)} },
 	"ingest-vpcsetup": func() map[string]any { return ingestTestContexts["vpcsetup"]() },
 	"federate":        func() map[string]any { return map[string]any{KeyFederate: federateContext()} },
 	"both": func() map[string]any {
