@@ -223,6 +223,10 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 		{"support", "SELECT display_name FROM " + db + ".users LIMIT 1"},
 	} {
 		access := lake.AccessOf(q.role, db, "arn:aws:iam::"+deployed().Account+":role/"+q.role, gs)
+		// As `snaplake query --as`: the role has the published analyst policy too.
+		if access.IAM, err = lake.AnalystIdentity(deployed(), q.role, nil); err != nil {
+			return rep, err
+		}
 		p.line("$ snaplake query --as %s %q", q.role, q.sql)
 		res, err := l.QueryAs(ctx, q.sql, access)
 		if err != nil {

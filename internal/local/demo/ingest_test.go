@@ -94,6 +94,9 @@ func TestIngestEndToEnd(t *testing.T) {
 	}
 	lk := &lake.Lake{Catalog: cat, Root: filepath.Join(home, "s3")}
 	analytics := lake.AccessOf("analytics", "raw_warehouse", "arn:aws:iam::"+deployed().Account+":role/analytics", gs)
+	if analytics.IAM, err = lake.AnalystIdentity(deployed(), "analytics", nil); err != nil {
+		t.Fatal(err)
+	}
 	res, err := lk.QueryAs(ctx, "SELECT count(*), count(DISTINCT id), count(DISTINCT load) FROM raw_warehouse.file_downloads", analytics)
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +106,9 @@ func TestIngestEndToEnd(t *testing.T) {
 		t.Errorf("file_downloads in the lake: count, distinct ids, loads = %s, want %s (each loaded row once)", row, want)
 	}
 	support := lake.AccessOf("support", "raw_warehouse", "arn:aws:iam::"+deployed().Account+":role/support", gs)
+	if support.IAM, err = lake.AnalystIdentity(deployed(), "support", nil); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := lk.QueryAs(ctx, "SELECT count(*) FROM raw_warehouse.files", support); err == nil || !strings.Contains(err.Error(), "table raw_warehouse.files is not granted to role support") {
 		t.Errorf("support reading files: %v", err)
 	}
