@@ -72,6 +72,10 @@ type DataAPIConfig struct {
 	// KMSKeyID is the lake's key: UNLOAD writes its files SSE-KMS with it (UnloadSQL)
 	// and Copy its manifest; empty: UNLOAD's default, SSE-S3.
 	KMSKeyID string
+	// BucketRegion is the Region of the lake bucket, which UNLOAD and COPY name
+	// (REGION) so that a warehouse in another Region reaches it; empty: Unload and
+	// Copy fail (the other calls do not need it).
+	BucketRegion string
 
 	// PollInterval is the longest pause between two DescribeStatement calls (the
 	// first ones come sooner); 0: DefaultPollInterval.
@@ -400,7 +404,7 @@ func (d *DataAPI) Unload(ctx context.Context, query string, prefix string) ([]Fi
 	if d.cfg.S3 == nil {
 		return nil, fmt.Errorf("redshift %s: unload to %s: no S3 client to read the manifest", d.Name(), prefix)
 	}
-	sql, err := UnloadSQL(query, prefix, d.cfg.IAMRole, d.cfg.KMSKeyID)
+	sql, err := UnloadSQL(query, prefix, d.cfg.IAMRole, d.cfg.KMSKeyID, d.cfg.BucketRegion)
 	if err != nil {
 		return nil, fmt.Errorf("redshift %s: unload to %s: %w", d.Name(), prefix, err)
 	}
@@ -548,7 +552,7 @@ func (d *DataAPI) Copy(ctx context.Context, schema, table string, files []File) 
 	if err != nil {
 		return 0, fmt.Errorf("redshift %s: copy into %s.%s: manifest: %w", d.Name(), schema, table, err)
 	}
-	sql, err := CopySQL(schema, table, manifestURL, d.cfg.IAMRole)
+	sql, err := CopySQL(schema, table, manifestURL, d.cfg.IAMRole, d.cfg.BucketRegion)
 	if err != nil {
 		return 0, fmt.Errorf("redshift %s: copy into %s.%s: %w", d.Name(), schema, table, err)
 	}

@@ -181,7 +181,7 @@ func openFake(t *testing.T, api *fakeDataAPI, store *fakeS3) *DataAPI {
 	cfg := DataAPIConfig{
 		Client: api, WorkgroupName: "analytics", Database: "dev",
 		SecretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redshift-AbCdEf",
-		IAMRole:   role, KMSKeyID: kmsKey,
+		IAMRole:   role, KMSKeyID: kmsKey, BucketRegion: lakeRegion,
 		PollInterval: time.Millisecond, Timeout: 5 * time.Second,
 	}
 	if store != nil {

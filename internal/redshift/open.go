@@ -28,6 +28,14 @@ type Deps struct {
 	// KMSKeyID is the lake's key (ARN or id): what UNLOAD writes is SSE-KMS with it,
 	// as everything else in the lake is. Empty: UNLOAD's default, SSE-S3.
 	KMSKeyID string
+	// BucketRegion is the lake bucket's Region: UNLOAD and COPY name it (REGION), so
+	// that a warehouse in another Region reaches the bucket. A redshift:// warehouse
+	// needs it to Unload and Copy; the PostgreSQL stand-in without it runs them as a
+	// statement without REGION (WithRegionParameter).
+	BucketRegion string
+	// Postgres are more options of the PostgreSQL stand-in (offline runs and tests:
+	// where it and the buckets are, WithWarehouseRegion and WithBucketRegion).
+	Postgres []PostgresOption
 }
 
 // URLError says a warehouse URL cannot be used. URL has its password removed.
@@ -84,7 +92,8 @@ func Open(ctx context.Context, url string, deps Deps) (Warehouse, error) {
 			deps.S3 = awsconfig.NewS3(deps.AWS)
 		}
 		// Not returned directly: a nil *Postgres would become a non-nil Warehouse.
-		p, err := OpenPostgres(ctx, url, deps.S3, WithKMSKey(deps.KMSKeyID))
+		opts := append([]PostgresOption{WithKMSKey(deps.KMSKeyID), WithRegionParameter(deps.BucketRegion)}, deps.Postgres...)
+		p, err := OpenPostgres(ctx, url, deps.S3, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -99,6 +108,7 @@ func Open(ctx context.Context, url string, deps Deps) (Warehouse, error) {
 		}
 		cfg.S3 = deps.S3
 		cfg.KMSKeyID = deps.KMSKeyID
+		cfg.BucketRegion = deps.BucketRegion
 		cfg.Client = deps.DataAPI
 		if cfg.Client == nil {
 			cfg.Client = redshiftdata.NewFromConfig(deps.AWS, func(o *redshiftdata.Options) {

@@ -40,6 +40,11 @@ type Postgres struct {
 	partRows int64
 	tempDir  string
 	kmsKeyID string
+	// Where things are, for REGION (see WithRegionParameter): "" is unknown, and no
+	// Region is then checked.
+	regionParameter string // what UNLOAD's and COPY's REGION says ("": none)
+	region          string // the Region the warehouse stands in
+	bucketRegion    string // the Region of the buckets it unloads to and copies from
 	// idle keeps connections between calls (at most cap(idle)): opening one costs
 	// more than the metadata query a no-change check makes.
 	idle chan *pgx.Conn
@@ -70,6 +75,67 @@ func WithTempDir(dir string) PostgresOption {
 // kms:GenerateDataKey only when UNLOAD would use it.
 func WithKMSKey(keyID string) PostgresOption {
 	return func(p *Postgres) { p.kmsKeyID = keyID }
+}
+
+// WithRegionParameter makes Unload and Copy say REGION '<region>', as the Data API
+// implementation's statements do with DataAPIConfig.BucketRegion; "" (the default)
+// is a statement without REGION, which Redshift runs against S3 in the warehouse's
+// own Region.
+func WithRegionParameter(region string) PostgresOption {
+	return func(p *Postgres) { p.regionParameter = region }
+}
+
+// WithWarehouseRegion places the stand-in in a Region (the one of the warehouse it
+// stands in for). With WithBucketRegion, Unload and Copy then fail as Redshift's do
+// when the two differ and the statement has no REGION naming the bucket's.
+func WithWarehouseRegion(region string) PostgresOption {
+	return func(p *Postgres) { p.region = region }
+}
+
+// WithBucketRegion says which Region the buckets of Unload and Copy are in (offline:
+// the lake's, the stack's Region).
+func WithBucketRegion(region string) PostgresOption {
+	return func(p *Postgres) { p.bucketRegion = region }
+}
+
+// BucketRegionError is how Redshift's UNLOAD or COPY fails when it addresses S3 in
+// another Region than the bucket's: without REGION a warehouse reaches S3 in its own
+// Region, and "If your data and your cluster are in different Regions, you receive
+// an error similar to the following: The bucket you are attempting to access must be
+// addressed using the specified endpoint." (Redshift DG "Load fails"; S3's error
+// code is PermanentRedirect, HTTP 301).
+type BucketRegionError struct {
+	Warehouse    string
+	Bucket       string
+	BucketRegion string
+	Addressed    string // the Region S3 was addressed in: REGION's, or the warehouse's
+	Region       bool   // the statement had a REGION parameter
+}
+
+func (e *BucketRegionError) Error() string {
+	how := "the statement has no REGION, so the warehouse addressed S3 in its own Region " + e.Addressed
+	if e.Region {
+		how = "the statement's REGION is " + e.Addressed
+	}
+	return "S3ServiceException:The bucket you are attempting to access must be addressed using the specified endpoint. " +
+		"Please send all future requests to this endpoint.,Status 301,Error PermanentRedirect " +
+		fmt.Sprintf("(warehouse %s, bucket %s in %s: %s)", e.Warehouse, e.Bucket, e.BucketRegion, how)
+}
+
+// checkRegion fails as Redshift does when the statement would address bucket in
+// another Region than the bucket's.
+func (p *Postgres) checkRegion(bucket string) error {
+	if p.bucketRegion == "" {
+		return nil
+	}
+	addressed, named := p.region, false
+	if p.regionParameter != "" {
+		addressed, named = p.regionParameter, true
+	}
+	if addressed == "" || addressed == p.bucketRegion {
+		return nil
+	}
+	return &BucketRegionError{Warehouse: p.name, Bucket: bucket, BucketRegion: p.bucketRegion, Addressed: addressed, Region: named}
 }
 
 // OpenPostgres opens the database at url (postgres://user@host:port/database) and
@@ -366,6 +432,9 @@ func (p *Postgres) Unload(ctx context.Context, query string, prefix string) ([]F
 	if p.s3 == nil {
 		return nil, fmt.Errorf("unload to %s: the PostgreSQL warehouse %s was opened without an S3 client", prefix, p.name)
 	}
+	if err := p.checkRegion(bucket); err != nil {
+		return nil, fmt.Errorf("unload to %s: %w", prefix, err)
+	}
 	// As Redshift's UNLOAD without ALLOWOVERWRITE: it lists the prefix (which needs
 	// s3:ListBucket) and fails if it would overwrite anything.
 	existing, err := p.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(keyPrefix), MaxKeys: aws.Int32(1)})
@@ -538,6 +607,12 @@ func (w *partWriter) discard() {
 func (p *Postgres) Copy(ctx context.Context, schema, table string, files []File) (int64, error) {
 	if len(files) > 0 && p.s3 == nil {
 		return 0, fmt.Errorf("copy into %s.%s: the PostgreSQL warehouse %s was opened without an S3 client", schema, table, p.name)
+	}
+	for _, f := range files {
+		bucket, _, _ := strings.Cut(strings.TrimPrefix(f.URL, "s3://"), "/")
+		if err := p.checkRegion(bucket); err != nil {
+			return 0, fmt.Errorf("copy %s into %s.%s: %w", f.URL, schema, table, err)
+		}
 	}
 	conn, err := p.connect(ctx)
 	if err != nil {

@@ -61,6 +61,7 @@ func TestPostgresWarehouse(t *testing.T) {
 	t.Run("CopyErrorNamesTheFile", env.testCopyErrorNamesTheFile)
 	t.Run("Query", env.testQuery)
 	t.Run("UnloadEncryption", env.testUnloadEncryption)
+	t.Run("CrossRegion", env.testCrossRegion)
 	t.Run("Name", func(t *testing.T) {
 		want := fmt.Sprintf("127.0.0.1:%d/source", env.server.Port)
 		if got := env.source.Name(); got != want {
@@ -525,5 +526,71 @@ func (env *pgEnv) testUnloadEncryption(t *testing.T) {
 				t.Errorf("%s: encrypted %q with key %q, want %q with %q", f.URL, head.ServerSideEncryption, aws.ToString(head.SSEKMSKeyId), c.sse, c.key)
 			}
 		}
+	}
+}
+
+// testCrossRegion: the lake bucket is in lakeRegion, a subscriber in another Region.
+// Its COPY with REGION naming the bucket's Region loads; the same COPY without REGION
+// (the positive control: the statements snaplake wrote before), or with another
+// Region, fails with Redshift's error and loads nothing. UNLOAD likewise.
+func (env *pgEnv) testCrossRegion(t *testing.T) {
+	ctx := context.Background()
+	const elsewhere = "us-east-1"
+	open := func(db, warehouseRegion, regionParameter string) Warehouse {
+		t.Helper()
+		wh, err := Open(ctx, env.server.DSN(db), Deps{S3: env.s3, BucketRegion: regionParameter,
+			Postgres: []PostgresOption{WithWarehouseRegion(warehouseRegion), WithBucketRegion(lakeRegion)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { wh.Close() })
+		return wh
+	}
+	publisher := open("source", lakeRegion, lakeRegion)
+	if err := publisher.Exec(ctx, "CREATE TABLE regions_src (id integer)", "INSERT INTO regions_src VALUES (1), (2), (3)"); err != nil {
+		t.Fatal(err)
+	}
+	files, err := publisher.Unload(ctx, "SELECT id FROM regions_src", "s3://"+testBucket+"/regions/v1/")
+	if err != nil {
+		t.Fatalf("unload by a publisher in the bucket's Region: %v", err)
+	}
+	if err := env.target.Exec(ctx, "CREATE TABLE regions_dst (id integer)"); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() string {
+		t.Helper()
+		r, err := env.target.Query(ctx, "SELECT COUNT(*) FROM regions_dst")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *r[0][0]
+	}
+	const redshiftSays = "The bucket you are attempting to access must be addressed using the specified endpoint."
+	for name, regionParameter := range map[string]string{"without REGION": "", "with another Region's REGION": "us-west-2"} {
+		_, err := open("target", elsewhere, regionParameter).Copy(ctx, "public", "regions_dst", files)
+		var re *BucketRegionError
+		if !errors.As(err, &re) || !strings.Contains(err.Error(), redshiftSays) || re.BucketRegion != lakeRegion {
+			t.Errorf("COPY %s into a warehouse in %s from a bucket in %s: %v, want a *BucketRegionError saying %q", name, elsewhere, lakeRegion, err, redshiftSays)
+		}
+		if n := rows(); n != "0" {
+			t.Errorf("COPY %s failed but loaded %s rows", name, n)
+		}
+		_, err = open("source", elsewhere, regionParameter).Unload(ctx, "SELECT id FROM regions_src", "s3://"+testBucket+"/regions/v2/")
+		if !errors.As(err, &re) || !strings.Contains(err.Error(), redshiftSays) {
+			t.Errorf("UNLOAD %s from a warehouse in %s to a bucket in %s: %v, want a *BucketRegionError", name, elsewhere, lakeRegion, err)
+		}
+		if keys := env.keys(t, "regions/v2/"); len(keys) != 0 {
+			t.Errorf("UNLOAD %s failed but wrote %v", name, keys)
+		}
+	}
+	n, err := open("target", elsewhere, lakeRegion).Copy(ctx, "public", "regions_dst", files)
+	if err != nil || n != 3 {
+		t.Fatalf("COPY with REGION '%s' into a warehouse in %s: %d rows, %v; want 3 rows", lakeRegion, elsewhere, n, err)
+	}
+	if got := rows(); got != "3" {
+		t.Errorf("the table has %s rows, want 3", got)
+	}
+	if _, err := open("source", elsewhere, lakeRegion).Unload(ctx, "SELECT id FROM regions_src", "s3://"+testBucket+"/regions/v3/"); err != nil {
+		t.Errorf("UNLOAD with REGION '%s' from a warehouse in %s: %v", lakeRegion, elsewhere, err)
 	}
 }

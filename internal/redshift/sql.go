@@ -2,6 +2,7 @@ package redshift
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -78,6 +79,27 @@ func iamRoleClause(iamRole string) (string, error) {
 	return "IAM_ROLE " + lit, nil
 }
 
+// regionName is the shape of an AWS Region name: us-east-1, eu-central-2,
+// us-gov-west-1, cn-north-1.
+var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// regionClause is REGION '<region>': the Region of the bucket UNLOAD writes to or COPY
+// reads from. Without it Redshift addresses S3 in the warehouse's own Region, and a
+// bucket elsewhere answers "The bucket you are attempting to access must be addressed
+// using the specified endpoint." (Redshift DG "Load fails"); with it a warehouse in
+// any Region reaches the lake. It is always written, also when the Regions are the
+// same: which Region a warehouse is in is not known here, and the clause is then
+// harmless.
+func regionClause(region string) (string, error) {
+	if region == "" {
+		return "", &InvalidSQLInputError{What: "bucket Region", Value: region, Reason: "empty: UNLOAD and COPY name the lake bucket's Region (REGION), so that a warehouse in another Region reaches it"}
+	}
+	if !regionName.MatchString(region) {
+		return "", &InvalidSQLInputError{What: "bucket Region", Value: region, Reason: "not an AWS Region name such as eu-west-1"}
+	}
+	return "REGION '" + region + "'", nil
+}
+
 // StatsSQL is the one metadata query of Warehouse.Stats: COUNT(*) and then MAX of each
 // timestamp column asked (insertedColumn first), in that order; only COUNT(*) when
 // neither is asked.
@@ -146,11 +168,14 @@ func ColumnsSQL(schema, table string) (string, error) {
 // Redshift assumes then needs kms:GenerateDataKey on the key to write (and
 // kms:Decrypt for COPY to read).
 //
+// REGION names bucketRegion, the Region of the lake bucket (regionClause): "REGION
+// [AS] 'aws-region'" is one of UNLOAD's options (Redshift DG "UNLOAD", Syntax).
+//
 // The query goes inside a string literal, so its quotes and backslashes are doubled
 // (the server undoes exactly that before parsing it). Trailing semicolons and blanks
 // are dropped, and a last line with a -- comment is ended with a newline; the outer
 // SELECT cannot have a LIMIT (nest it).
-func UnloadSQL(query, prefix, iamRole, kmsKeyID string) (string, error) {
+func UnloadSQL(query, prefix, iamRole, kmsKeyID, bucketRegion string) (string, error) {
 	q := strings.TrimRight(query, " \t\r\n;")
 	if strings.TrimSpace(q) == "" {
 		return "", &InvalidSQLInputError{What: "query", Value: query, Reason: "empty"}
@@ -175,6 +200,10 @@ func UnloadSQL(query, prefix, iamRole, kmsKeyID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	region, err := regionClause(bucketRegion)
+	if err != nil {
+		return "", err
+	}
 	encryption := ""
 	if kmsKeyID != "" {
 		key, err := quoteLiteral("KMS key", kmsKeyID)
@@ -186,6 +215,7 @@ func UnloadSQL(query, prefix, iamRole, kmsKeyID string) (string, error) {
 	return "UNLOAD (" + qlit + ")\n" +
 		"TO " + to + "\n" +
 		role + "\n" +
+		region + "\n" +
 		encryption +
 		"FORMAT CSV\n" +
 		"GZIP\n" +
@@ -200,8 +230,13 @@ func UnloadSQL(query, prefix, iamRole, kmsKeyID string) (string, error) {
 // mandatory, so a missing file fails the load (Redshift DG "Using a manifest to
 // specify data files"). TIMEFORMAT 'auto' reads the timestamps UNLOAD writes, with or
 // without fractional seconds and zone offset. Without MAXERROR any bad row fails the
-// whole COPY: all rows or none.
-func CopySQL(schema, table, manifestURL, iamRole string) (string, error) {
+// whole COPY: all rows or none. REGION names bucketRegion, where the manifest and the
+// files are: "If the Amazon S3 buckets that hold the data files don't reside in the
+// same AWS Region as your cluster, you must use the REGION parameter to specify the
+// Region in which the data is located." (Redshift DG "COPY from Amazon S3"; its
+// syntax: FROM ... authorization | MANIFEST | ENCRYPTED | REGION [AS] 'aws-region').
+// REGION is refused by a COPY of a columnar format (Parquet, ORC); this one is CSV.
+func CopySQL(schema, table, manifestURL, iamRole, bucketRegion string) (string, error) {
 	into, err := tableName(schema, table)
 	if err != nil {
 		return "", err
@@ -217,9 +252,14 @@ func CopySQL(schema, table, manifestURL, iamRole string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	region, err := regionClause(bucketRegion)
+	if err != nil {
+		return "", err
+	}
 	return "COPY " + into + "\n" +
 		"FROM " + from + "\n" +
 		role + "\n" +
+		region + "\n" +
 		"MANIFEST\n" +
 		"FORMAT CSV\n" +
 		"GZIP\n" +

@@ -14,6 +14,8 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 const (
 	role   = "arn:aws:iam::123456789012:role/snaplake-redshift"
 	kmsKey = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	// lakeRegion is the lake bucket's Region, which UNLOAD and COPY name.
+	lakeRegion = "eu-central-1"
 )
 
 // golden compares got with testdata/<name>, or rewrites it with -update.
@@ -72,21 +74,21 @@ func sqlCases() []sqlCase {
 		{"sql/columns.sql", func() (string, error) { return ColumnsSQL("sales", "orders") }},
 		{"sql/columns_injection.sql", func() (string, error) { return ColumnsSQL(evilSchema, evilTable) }},
 		{"sql/unload.sql", func() (string, error) {
-			return UnloadSQL("SELECT id, amount, created_at FROM sales.orders WHERE created_at >= '2024-01-01'", "s3://lake/federate/orders/v3/", role, kmsKey)
+			return UnloadSQL("SELECT id, amount, created_at FROM sales.orders WHERE created_at >= '2024-01-01'", "s3://lake/federate/orders/v3/", role, kmsKey, lakeRegion)
 		}},
-		{"sql/unload_injection.sql", func() (string, error) { return UnloadSQL(evilQuery, evilPrefix, evilRole, evilKey) }},
+		{"sql/unload_injection.sql", func() (string, error) { return UnloadSQL(evilQuery, evilPrefix, evilRole, evilKey, lakeRegion) }},
 		{"sql/unload_default_role.sql", func() (string, error) {
-			return UnloadSQL("SELECT 1", "s3://lake/federate/one/v1/", "default", "")
+			return UnloadSQL("SELECT 1", "s3://lake/federate/one/v1/", "default", "", lakeRegion)
 		}},
 		{"sql/copy.sql", func() (string, error) {
 			manifestURL, _, err := CopyManifest("sales", "orders", unloaded)
 			if err != nil {
 				return "", err
 			}
-			return CopySQL("sales", "orders", manifestURL, role)
+			return CopySQL("sales", "orders", manifestURL, role, lakeRegion)
 		}},
 		{"sql/copy_injection.sql", func() (string, error) {
-			return CopySQL(evilSchema, evilTable, `s3://lake/x'y\z.json`, evilRole)
+			return CopySQL(evilSchema, evilTable, `s3://lake/x'y\z.json`, evilRole, lakeRegion)
 		}},
 	}
 }
@@ -225,13 +227,15 @@ func TestInjectionStaysInsideLiteralsAndIdentifiers(t *testing.T) {
 			func() (string, error) { return ColumnsSQL(evilSchema, evilTable) },
 			[]string{evilSchema, evilTable}, nil},
 		{"unload",
-			func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p/", role, kmsKey) },
-			func() (string, error) { return UnloadSQL(evilQuery, evilPrefix, evilRole, evilKey) },
-			[]string{wantQuery, evilPrefix, evilRole, evilKey, NullAs}, nil},
+			func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p/", role, kmsKey, lakeRegion) },
+			func() (string, error) { return UnloadSQL(evilQuery, evilPrefix, evilRole, evilKey, lakeRegion) },
+			[]string{wantQuery, evilPrefix, evilRole, lakeRegion, evilKey, NullAs}, nil},
 		{"copy",
-			func() (string, error) { return CopySQL("s", "t", "s3://b/m.json", role) },
-			func() (string, error) { return CopySQL(evilSchema, evilTable, `s3://lake/x'y\z.json`, evilRole) },
-			[]string{`s3://lake/x'y\z.json`, evilRole, NullAs, "auto"}, []string{evilSchema, evilTable}},
+			func() (string, error) { return CopySQL("s", "t", "s3://b/m.json", role, lakeRegion) },
+			func() (string, error) {
+				return CopySQL(evilSchema, evilTable, `s3://lake/x'y\z.json`, evilRole, lakeRegion)
+			},
+			[]string{`s3://lake/x'y\z.json`, evilRole, lakeRegion, NullAs, "auto"}, []string{evilSchema, evilTable}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -277,7 +281,7 @@ func TestUnloadQueryRoundTrip(t *testing.T) {
 		"SELECT 1 -- one\nFROM t -- the end;": "SELECT 1 -- one\nFROM t -- the end\n",
 		"SELECT '--' AS a\nFROM t":            "SELECT '--' AS a\nFROM t",
 	} {
-		sql, err := UnloadSQL(q, "s3://b/p/", role, "")
+		sql, err := UnloadSQL(q, "s3://b/p/", role, "", lakeRegion)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,16 +294,19 @@ func TestUnloadQueryRoundTrip(t *testing.T) {
 func TestSQLRefusesWhatCannotBeQuoted(t *testing.T) {
 	for name, f := range map[string]func() (string, error){
 		"empty schema":           func() (string, error) { return StatsSQL("", "t", "", "") },
-		"empty table":            func() (string, error) { return CopySQL("s", "", "s3://b/m", role) },
+		"empty table":            func() (string, error) { return CopySQL("s", "", "s3://b/m", role, lakeRegion) },
 		"NUL in a name":          func() (string, error) { return StatsSQL("s", "t\x00", "", "") },
-		"NUL in the query":       func() (string, error) { return UnloadSQL("SELECT '\x00'", "s3://b/p/", role, "") },
-		"empty query":            func() (string, error) { return UnloadSQL(" ;\n", "s3://b/p/", role, "") },
-		"prefix without slash":   func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p", role, "") },
-		"prefix at bucket root":  func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/", role, "") },
-		"prefix not s3":          func() (string, error) { return UnloadSQL("SELECT 1", "https://b/p/", role, "") },
-		"no role":                func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p/", "", "") },
-		"manifest not s3":        func() (string, error) { return CopySQL("s", "t", "/tmp/m.json", role) },
+		"NUL in the query":       func() (string, error) { return UnloadSQL("SELECT '\x00'", "s3://b/p/", role, "", lakeRegion) },
+		"empty query":            func() (string, error) { return UnloadSQL(" ;\n", "s3://b/p/", role, "", lakeRegion) },
+		"prefix without slash":   func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p", role, "", lakeRegion) },
+		"prefix at bucket root":  func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/", role, "", lakeRegion) },
+		"prefix not s3":          func() (string, error) { return UnloadSQL("SELECT 1", "https://b/p/", role, "", lakeRegion) },
+		"no role":                func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p/", "", "", lakeRegion) },
+		"manifest not s3":        func() (string, error) { return CopySQL("s", "t", "/tmp/m.json", role, lakeRegion) },
 		"columns without schema": func() (string, error) { return ColumnsSQL("", "t") },
+		"unload without Region":  func() (string, error) { return UnloadSQL("SELECT 1", "s3://b/p/", role, "", "") },
+		"copy without Region":    func() (string, error) { return CopySQL("s", "t", "s3://b/m", role, "") },
+		"Region not a Region":    func() (string, error) { return CopySQL("s", "t", "s3://b/m", role, "eu-west-1'; DROP TABLE t; --") },
 	} {
 		sql, err := f()
 		var ie *InvalidSQLInputError

@@ -1,6 +1,7 @@
 UNLOAD ('SELECT 1')
 TO 's3://lake/federate/one/v1/'
 IAM_ROLE default
+REGION 'eu-central-1'
 FORMAT CSV
 GZIP
 NULL AS '\\N'

@@ -4,6 +4,7 @@ WHERE note LIKE ''%;DROP TABLE t;--%'' /* '' */
 ')
 TO 's3://bucket/fed/v1/it''s\\/'
 IAM_ROLE 'arn:aws:iam::1:role/x''; DELETE FROM t; --'
+REGION 'eu-central-1'
 KMS_KEY_ID 'key\\'' ENCRYPTED; DROP TABLE t; --'
 ENCRYPTED
 FORMAT CSV
