@@ -369,6 +369,9 @@ func (x *federateStack) addFunctions() {
 		deploy.EnvKMSKeyID:         keyArn,
 		deploy.EnvWarehouseRoleArn: *x.warehouseRole.RoleArn(),
 		deploy.EnvMetricsNamespace: deploy.FederateMetricsNamespace,
+		// The bucket is the stack's, so in its Region: UNLOAD and COPY name it
+		// (REGION), for warehouses of other Regions.
+		deploy.EnvBucketRegion: *awscdk.Aws_REGION(),
 	}
 	specs := []functionSpec{
 		{

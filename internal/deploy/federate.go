@@ -45,6 +45,9 @@ func FederatePublishLeaseKey(table string) string {
 const (
 	// EnvWarehouseRoleArn is the role UNLOAD and COPY name (IAM_ROLE).
 	EnvWarehouseRoleArn = "WAREHOUSE_ROLE_ARN"
+	// EnvBucketRegion is the lake bucket's Region, which UNLOAD and COPY name
+	// (REGION) so that a warehouse in another Region reaches the bucket.
+	EnvBucketRegion = "BUCKET_REGION"
 	// EnvMetricsNamespace is where the lag metrics go.
 	EnvMetricsNamespace = "METRICS_NAMESPACE"
 )

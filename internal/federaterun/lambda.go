@@ -267,12 +267,18 @@ func (h *Handler) summary(what string, results []federate.Result, c *federate.Co
 const MetricsNamespace = deploy.FederateMetricsNamespace
 
 // HandlerFromEnv builds the functions' handler from their deployed environment: the
-// bucket, its key, and the role UNLOAD and COPY name, added to each warehouse URL
-// that does not name one.
+// bucket, its key and its Region, and the role UNLOAD and COPY name, added to each
+// warehouse URL that does not name one.
 func HandlerFromEnv(getenv func(string) string, cfg aws.Config, log *slog.Logger) (*Handler, error) {
 	bucket := getenv(deploy.EnvBucket)
 	if bucket == "" {
 		return nil, fmt.Errorf("environment %s is not set", deploy.EnvBucket)
+	}
+	// The bucket's Region goes into every UNLOAD and COPY (REGION): without it a
+	// warehouse in another Region cannot reach the bucket.
+	bucketRegion := getenv(deploy.EnvBucketRegion)
+	if bucketRegion == "" {
+		return nil, fmt.Errorf("environment %s is not set", deploy.EnvBucketRegion)
 	}
 	s3c := awsconfig.NewS3(cfg)
 	role, key := getenv(deploy.EnvWarehouseRoleArn), getenv(deploy.EnvKMSKeyID)
@@ -287,7 +293,7 @@ func HandlerFromEnv(getenv func(string) string, cfg aws.Config, log *slog.Logger
 				url += sep + "iam_role=" + neturl.QueryEscape(role)
 			}
 			// UNLOAD writes SSE-KMS with the lake's key, as everything else in it is.
-			return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: key})
+			return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: key, BucketRegion: bucketRegion})
 		},
 	}, nil
 }

@@ -39,7 +39,9 @@ still reported, and the command exits 1 only after printing them all.
 
 --redshift is postgres://user@host:port/db (the PostgreSQL stand-in, through the S3 of
 AWS_ENDPOINT_URL) or redshift://<workgroup-or-cluster>/<database>?iam_role=...&secret_arn=...
-(the Data API); without it, the config's publisher or subscriber URL.
+(the Data API); without it, the config's publisher or subscriber URL. UNLOAD and COPY
+name the bucket's Region (--bucket-region, else AWS_REGION's), so a warehouse of any
+Region reaches it.
 
 Flags:
 `
@@ -72,11 +74,12 @@ func Federate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stderr, federateUsage)
 		fs.PrintDefaults()
 	}
-	var configPath, bucket, kmsKey string
+	var configPath, bucket, kmsKey, bucketRegion string
 	var subscribers, urls repeated
 	fs.StringVar(&configPath, "config", "", "snaplake.yaml with the federate section (required)")
 	fs.StringVar(&bucket, "bucket", "", "the bucket the versions are kept in (required)")
 	fs.StringVar(&kmsKey, "kms-key-id", "", "SSE-KMS key (ARN) of the versions: the manifests and UNLOAD's files (default: the manifests get the bucket's encryption, UNLOAD's files SSE-S3)")
+	fs.StringVar(&bucketRegion, "bucket-region", "", "the bucket's Region, which UNLOAD and COPY name (REGION) so that a warehouse of another Region reaches it (default: the AWS configuration's Region, AWS_REGION)")
 	fs.Var(&subscribers, "subscriber", "a subscriber of the config (subscribe: one; status: each, with its --redshift)")
 	fs.Var(&urls, "redshift", "the warehouse: postgres://... or redshift://... (status: one per --subscriber)")
 	if done, err := parseFlags(fs, args); done {
@@ -110,6 +113,9 @@ func Federate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if bucketRegion == "" {
+		bucketRegion = cfg.Region
+	}
 	s3c := awsconfig.NewS3(cfg)
 	store := federate.Store{S3: s3c, Bucket: bucket, KMSKeyID: kmsKey}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -117,7 +123,7 @@ func Federate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if url == "" {
 			return nil, fmt.Errorf("no warehouse for %s: give --redshift, or its URL in %s", what, configPath)
 		}
-		return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: kmsKey})
+		return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: kmsKey, BucketRegion: bucketRegion})
 	}
 	enc := json.NewEncoder(stdout)
 	switch verb {

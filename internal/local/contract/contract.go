@@ -37,12 +37,14 @@ func Context() map[string]any {
 			"timeZone":  "Europe/Berlin",
 		},
 		// The Federator between the demo's two warehouses: a Serverless workgroup
-		// signed into as the functions' IAM identity, and a cluster with a secret.
+		// signed into as the functions' IAM identity, and a cluster with a secret in
+		// another Region than the stack's (and the lake bucket's): its COPY reaches
+		// the bucket only with REGION.
 		"snaplake:federate": map[string]any{
 			"warehouses": []any{
 				map[string]any{"name": "transform", "arn": "arn:aws:redshift-serverless:us-east-1:000000000000:workgroup/00000000-0000-4000-8000-000000000001"},
 				map[string]any{
-					"name": "reporting", "arn": "arn:aws:redshift:us-east-1:000000000000:cluster:reporting",
+					"name": "reporting", "arn": "arn:aws:redshift:eu-west-1:000000000000:cluster:reporting",
 					"secretArn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:snaplake-demo-reporting-AbCdEf",
 				},
 			},

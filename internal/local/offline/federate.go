@@ -104,14 +104,28 @@ func (f *Federate) opener(principal string) func(ctx context.Context, url string
 				return nil, err
 			}
 		}
-		// The function's key, as the deployed function passes it (federaterun.HandlerFromEnv).
+		// The function's key and bucket Region, as the deployed function passes them
+		// (federaterun.HandlerFromEnv). The stand-in is in its warehouse's Region (its
+		// ARN's), the lake bucket in the stack's: a warehouse of another Region reaches
+		// the bucket only with REGION, as in AWS.
+		env := f.acct.Contract.Functions[principal].Environment
 		wh, err := redshift.Open(ctx, url, redshift.Deps{S3: f.acct.S3(deploy.RoleFederateWarehouse),
-			KMSKeyID: f.acct.Contract.Functions[principal].Environment[deploy.EnvKMSKeyID]})
+			KMSKeyID: env[deploy.EnvKMSKeyID], BucketRegion: env[deploy.EnvBucketRegion],
+			Postgres: []redshift.PostgresOption{redshift.WithWarehouseRegion(arnRegion(arn)), redshift.WithBucketRegion(f.acct.Contract.Region)}})
 		if err != nil {
 			return nil, err
 		}
 		return guardedWarehouse{Warehouse: wh, a: f.acct, principal: principal, arn: arn}, nil
 	}
+}
+
+// arnRegion is the Region field of an ARN (arn:partition:service:region:...), "" when
+// it has none.
+func arnRegion(arn string) string {
+	if parts := strings.SplitN(arn, ":", 5); len(parts) == 5 && parts[0] == "arn" {
+		return parts[3]
+	}
+	return ""
 }
 
 // signInAsRole returns url signed in as the function's IAM database user, which it

@@ -67,16 +67,17 @@ func TestFederatorAsDeployed(t *testing.T) {
 	var notes []Notification // of the last run
 	warehouses := map[string]string{
 		pg.DSN("transform"): "arn:aws:redshift-serverless:us-east-1:000000000000:workgroup/00000000-0000-4000-8000-000000000001",
-		pg.DSN("reporting"): "arn:aws:redshift:us-east-1:000000000000:cluster:reporting",
+		// In another Region than the stack's lake bucket (contract.Context).
+		pg.DSN("reporting"): "arn:aws:redshift:eu-west-1:000000000000:cluster:reporting",
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	base, err := NewAuthority(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(auth *iam.Authority, workflow string, at time.Time) (stepfunctions.Result, *Account) {
+	runDeployed := func(deployed *contract.Contract, auth *iam.Authority, workflow string, at time.Time) (stepfunctions.Result, *Account) {
 		t.Helper()
-		acct, err := NewAccount(srv, AccountOptions{Contract: c, IAM: auth, Log: log})
+		acct, err := NewAccount(srv, AccountOptions{Contract: deployed, IAM: auth, Log: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,6 +92,10 @@ func TestFederatorAsDeployed(t *testing.T) {
 		}
 		notes = f.Notifications()
 		return res, acct
+	}
+	run := func(auth *iam.Authority, workflow string, at time.Time) (stepfunctions.Result, *Account) {
+		t.Helper()
+		return runDeployed(c, auth, workflow, at)
 	}
 	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	// The transform workgroup is signed into as the functions' IAM identity: the
@@ -119,6 +124,18 @@ func TestFederatorAsDeployed(t *testing.T) {
 	pub, acct := run(nil, deploy.FnPublish, at)
 	if pub.Status != stepfunctions.StatusSucceeded {
 		t.Fatalf("publish: %s %s %s", pub.Status, pub.Error, pub.Cause)
+	}
+	// Positive control of REGION: the reporting cluster is in eu-west-1, the lake
+	// bucket in the stack's Region. Deployed without the bucket's Region (as before
+	// the first-deploy review's F5), its COPY has no REGION and fails as Redshift's
+	// does; as deployed, it names the bucket's Region and loads (below).
+	if region := c.Functions[deploy.FnSubscribe].Environment[deploy.EnvBucketRegion]; region != c.Region {
+		t.Errorf("the subscribe function's %s is %q, want the stack's Region %q", deploy.EnvBucketRegion, region, c.Region)
+	}
+	noRegion, _ := runDeployed(withoutEnv(c, deploy.FnSubscribe, deploy.EnvBucketRegion), nil, deploy.FnSubscribe, at.Add(30*time.Second))
+	if noRegion.Status == stepfunctions.StatusSucceeded || len(notes) != 1 ||
+		!strings.Contains(notes[0].Message, "The bucket you are attempting to access must be addressed using the specified endpoint.") {
+		t.Fatalf("subscribe of a cluster in eu-west-1 without REGION: %s, notified %+v; want the run failed with Redshift's wrong-Region error", noRegion.Status, notes)
 	}
 	sub, acct2 := run(nil, deploy.FnSubscribe, at.Add(time.Minute))
 	if sub.Status != stepfunctions.StatusSucceeded {
@@ -184,4 +201,23 @@ func seedChange(ctx context.Context, dsn string, client *s3.Client, id int) erro
 	}
 	defer wh.Close()
 	return wh.Exec(ctx, fmt.Sprintf("INSERT INTO sales.dim VALUES (%d, 'changed')", id))
+}
+
+// withoutEnv is the contract with one variable left out of a function's environment.
+func withoutEnv(c *contract.Contract, function, name string) *contract.Contract {
+	cp := *c
+	cp.Functions = map[string]contract.Function{}
+	for k, fn := range c.Functions {
+		if k == function {
+			env := map[string]string{}
+			for n, v := range fn.Environment {
+				if n != name {
+					env[n] = v
+				}
+			}
+			fn.Environment = env
+		}
+		cp.Functions[k] = fn
+	}
+	return &cp
 }
