@@ -88,6 +88,10 @@ const (
 	// Skip: the check could not be made because an earlier one failed (the stack
 	// is missing or lacks outputs); it is not counted as a failure, the earlier one is.
 	Skip Status = "SKIP"
+	// Warn: the check passed, and what it found works but costs or behaves in a way
+	// the operator should know (a Federator warehouse in another Region than the lake
+	// bucket); not counted as a failure.
+	Warn Status = "WARN"
 )
 
 // Result is one line of the report.
@@ -96,7 +100,7 @@ type Result struct {
 	Check   string // stack, rule, ingestion, federator, schedule, backups, snapshot, permissions, permission, kms
 	Subject string // what was checked: a rule, a schedule, an instance, a principal, the key
 	Detail  string
-	Fix     string // what to do, on failure
+	Fix     string // what to do, on failure; on a warning, how to avoid what it warns of
 	// Grant is the denied grant of a "permission" failure.
 	Grant *Grant
 }
@@ -104,8 +108,11 @@ type Result struct {
 // String is the result as printed: "FAIL  rule         Snaplake-x: DISABLED. Fix: ...".
 func (r Result) String() string {
 	s := fmt.Sprintf("%-4s  %-11s  %s: %s", r.Status, r.Check, r.Subject, r.Detail)
-	if r.Status == Fail && r.Fix != "" {
+	switch {
+	case r.Status == Fail && r.Fix != "":
 		s += ". Fix: " + r.Fix
+	case r.Status == Warn && r.Fix != "":
+		s += ". To avoid it: " + r.Fix
 	}
 	return s
 }
@@ -120,6 +127,17 @@ func (r Report) Failed() int {
 	n := 0
 	for _, x := range r.Results {
 		if x.Status == Fail {
+			n++
+		}
+	}
+	return n
+}
+
+// Warned counts the results passed with a warning.
+func (r Report) Warned() int {
+	n := 0
+	for _, x := range r.Results {
+		if x.Status == Warn {
 			n++
 		}
 	}
@@ -149,6 +167,10 @@ func (r *run) pass(check, subject, detail string) {
 
 func (r *run) fail(check, subject, detail, fix string) {
 	r.add(Result{Status: Fail, Check: check, Subject: subject, Detail: detail, Fix: fix})
+}
+
+func (r *run) warn(check, subject, detail, avoid string) {
+	r.add(Result{Status: Warn, Check: check, Subject: subject, Detail: detail, Fix: avoid})
 }
 
 func (r *run) skip(check, subject, detail string) {

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/redshift"
 )
 
 // checkFederate: one line says whether the stack deploys the Federator. When it
@@ -38,4 +41,43 @@ func (r *run) checkFederate(st *stack) {
 			lines, strings.Join(principals, ", "))
 	}
 	r.pass("federator", st.name, detail)
+	r.checkFederateRegions(st)
+}
+
+// checkFederateRegions reports, for each warehouse of the config (--federate-config),
+// its Region against the lake bucket's (the stack's). Another Region works: UNLOAD
+// and COPY name the bucket's Region (REGION), which is what lets a warehouse
+// elsewhere reach it. But "If your cluster and your data source are in different AWS
+// Regions, you incur data transfer costs. You also have higher latency." (Redshift DG
+// "Load fails"): every version published or loaded crosses Regions. A warehouse's
+// Region is its redshift:// URL's region=, else the functions' own Region (the Data
+// API client's default), the stack's. Nothing is called: the URL says it.
+// PostgreSQL stand-ins (postgres://) have no Region and get no line.
+func (r *run) checkFederateRegions(st *stack) {
+	bucketRegion := st.values.Region
+	if bucketRegion == "" {
+		return // the stack line already failed on its id
+	}
+	for _, s := range r.cfg.FederateSignIns {
+		if !strings.HasPrefix(s.URL, "redshift://") {
+			continue
+		}
+		_, region, err := redshift.ParseDataAPIURL(s.URL)
+		if err != nil {
+			r.fail("federator", s.Subject, fmt.Sprintf("cannot read the warehouse's Region from its URL: %v", err), "correct the warehouse URL in the config")
+			continue
+		}
+		if region == "" || region == bucketRegion {
+			r.pass("federator", s.Subject, fmt.Sprintf("warehouse in %s, the lake bucket's Region: UNLOAD and COPY stay in the Region", bucketRegion))
+			continue
+		}
+		what := "COPY reads"
+		if s.Function == deploy.FnPublish {
+			what = "UNLOAD writes"
+		}
+		r.warn("federator", s.Subject,
+			fmt.Sprintf("warehouse in %s, the lake bucket in %s: it works (UNLOAD and COPY say REGION '%s'), but every version its %s crosses Regions: inter-Region data transfer is billed per GB, and latency is higher",
+				region, bucketRegion, bucketRegion, what),
+			"use a warehouse in "+bucketRegion+", or a snaplake stack in "+region+" for that warehouse")
+	}
 }

@@ -25,6 +25,9 @@ type FederateSignIn struct {
 	Function string
 	// Warehouse is reached with the operator's credentials, signed in as the URL says.
 	Warehouse Querier
+	// URL is the warehouse's URL in the config (redshift://... or postgres://...):
+	// checkFederate reads the warehouse's Region from it.
+	URL string
 	// AsIAMRole: the function signs in as its IAM identity (no secret, no db_user),
 	// so it is the database user IAMR:<its role name>, which the stack's
 	// FederateDatabaseUsers output names; otherwise doctor signed in the way the

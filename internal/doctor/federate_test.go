@@ -141,3 +141,62 @@ func TestWarehousePlaceholders(t *testing.T) {
 		t.Error("{warehouse:workgroup} expanded: no output names the warehouses")
 	}
 }
+
+// grantingWarehouse answers doctor's privilege queries: every privilege held.
+type grantingWarehouse struct{}
+
+func (grantingWarehouse) Query(_ context.Context, statement string) ([][]*string, error) {
+	if strings.HasPrefix(statement, "SELECT current_database()") {
+		return [][]*string{{aws.String("dev"), aws.String("federator")}}, nil
+	}
+	return [][]*string{{aws.String("t")}}, nil
+}
+
+// TestFederatorWarehouseRegions: one line per Redshift warehouse of the config, its
+// Region (the URL's region=, else the stack's, where the functions' Data API calls
+// go) against the lake bucket's (the stack's, eu-west-1): PASS in the same Region,
+// WARN (not a failure) in another, which works with REGION but is billed for
+// inter-Region transfer. A PostgreSQL stand-in has no Region and no line.
+func TestFederatorWarehouseRegions(t *testing.T) {
+	w := newWorld()
+	w.deployIngest()
+	w.deployFederate()
+	perms, err := ParsePermissions([]byte(testPermissions + ingestPermissions + federatePermissions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(subject, function, url string) FederateSignIn {
+		return FederateSignIn{Subject: subject, Function: function, Warehouse: grantingWarehouse{}, URL: url}
+	}
+	cfg := Config{Permissions: perms, Now: func() time.Time { return testNow }, FederateSignIns: []FederateSignIn{
+		signIn("publisher", deploy.FnPublish, "redshift://transform/dev?secret_arn=arn:aws:secretsmanager:eu-west-1:123456789012:secret:t-AbCdEf"),
+		signIn("subscriber reporting-eu", deploy.FnSubscribe, "redshift://reporting-eu/dev?cluster=true&db_user=federator&region=eu-west-1"),
+		signIn("subscriber reporting-us", deploy.FnSubscribe, "redshift://reporting-us/dev?region=us-east-1&secret_arn=s"),
+		signIn("subscriber local", deploy.FnSubscribe, "postgres://federator@127.0.0.1:5432/reporting"),
+	}}
+	var out bytes.Buffer
+	rep, err := Run(context.Background(), cfg, w.clients(), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := failures(rep); len(f) > 0 {
+		t.Fatalf("failures:\n%s\n\nfull output:\n%s", strings.Join(f, "\n"), out.String())
+	}
+	for _, want := range []string{
+		"PASS  federator    publisher: warehouse in eu-west-1, the lake bucket's Region: UNLOAD and COPY stay in the Region\n",
+		"PASS  federator    subscriber reporting-eu: warehouse in eu-west-1, the lake bucket's Region: UNLOAD and COPY stay in the Region\n",
+		"WARN  federator    subscriber reporting-us: warehouse in us-east-1, the lake bucket in eu-west-1: it works (UNLOAD and COPY say REGION 'eu-west-1'), " +
+			"but every version its COPY reads crosses Regions: inter-Region data transfer is billed per GB, and latency is higher. " +
+			"To avoid it: use a warehouse in eu-west-1, or a snaplake stack in us-east-1 for that warehouse\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks\n%s\nfull output:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "subscriber local: warehouse") {
+		t.Errorf("a Region line for the PostgreSQL stand-in:\n%s", out.String())
+	}
+	if rep.Warned() != 1 || rep.Failed() != 0 {
+		t.Errorf("%d warnings and %d failures, want 1 and 0", rep.Warned(), rep.Failed())
+	}
+}

@@ -32,7 +32,8 @@ Checks a deployed snaplake stack in the account and region of the AWS configurat
 instance's automated backups and newest snapshot, that IAM's policy simulator allows
 every call the pipeline makes to the role making it, and the KMS key; when the stack
 deploys the config-driven ingestion, its schedules and its roles' calls too. One line
-per check, PASS or FAIL with the fix; exit status 1 when any check fails.
+per check, PASS, WARN (works, but costs or surprises: says how to avoid it) or FAIL with
+the fix; exit status 1 when any check fails.
 
 The caller needs read access: cloudformation:DescribeStacks, events:DescribeRule,
 rds:DescribeDBInstances, rds:DescribeDBSnapshots, iam:SimulatePrincipalPolicy on the
@@ -40,7 +41,9 @@ stack's roles, kms:DescribeKey and kms:GetKeyPolicy on its key, and with the
 ingestion scheduler:GetSchedule on its schedules. With --federate-config, the
 Redshift Data API on each warehouse the config names (and its secret, or
 redshift:GetClusterCredentials for its db_user), to ask the catalog whether the
-functions' database users hold the privileges the Federator needs.
+functions' database users hold the privileges the Federator needs, and each warehouse's
+Region (its URL's region=, else the stack's) against the lake bucket's: another Region
+works (UNLOAD and COPY say REGION) but is billed for inter-Region transfer (WARN).
 
 Flags:
 `
@@ -105,6 +108,10 @@ func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if n := rep.Failed(); n > 0 {
 		return fmt.Errorf("%d of %d checks failed", n, len(rep.Results))
 	}
+	if n := rep.Warned(); n > 0 {
+		_, err = fmt.Fprintf(stdout, "all %d checks passed, %d with a warning\n", len(rep.Results), n)
+		return err
+	}
 	_, err = fmt.Fprintf(stdout, "all %d checks passed\n", len(rep.Results))
 	return err
 }
@@ -143,7 +150,7 @@ func federateSignIns(ctx context.Context, path string, cfg aws.Config) ([]doctor
 			dc, _, err := redshift.ParseDataAPIURL(url)
 			asRole = err == nil && dc.SecretArn == "" && dc.DbUser == ""
 		}
-		out = append(out, doctor.FederateSignIn{Subject: subject, Function: function, Warehouse: wh, AsIAMRole: asRole, Needs: needs})
+		out = append(out, doctor.FederateSignIn{Subject: subject, Function: function, Warehouse: wh, URL: url, AsIAMRole: asRole, Needs: needs})
 		return nil
 	}
 	if err := add("publisher", deploy.FnPublish, c.Publisher, federate.PublisherNeeds(c)); err != nil {
