@@ -141,3 +141,43 @@ func TestLatencyProxyDelaysAndForwardsSignedRequests(t *testing.T) {
 		t.Errorf("proxy saw %d requests, want 1", p.Requests())
 	}
 }
+
+// Two writers side by side under one prefix, each deleting its key after writing it
+// (the Federator's subscriber leases): versitygw's posix backend removes the emptied
+// directory while the other's write links its file into it and answers 409
+// ExistingObjectIsDirectory, which S3 never does for a key that is no prefix. The
+// server must answer as S3 does.
+func TestSiblingKeysWrittenAndDeletedSideBySide(t *testing.T) {
+	ctx := context.Background()
+	s, err := s3server.StartVersityGW(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	if err := s.CreateBucket(ctx, "lake"); err != nil {
+		t.Fatal(err)
+	}
+	client := s.Client()
+	errs := make(chan error, 2)
+	for _, name := range []string{"a", "b"} {
+		go func(key string) {
+			for i := 0; i < 300; i++ {
+				if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("lake"), Key: aws.String(key),
+					Body: bytes.NewReader([]byte(`{"run":"x"}`)), IfNoneMatch: aws.String("*")}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("lake"), Key: aws.String(key)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}("federator/.leases/subscribers/" + name)
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -120,7 +120,15 @@ func startVersityGW(ctx context.Context, bin, dir string, log *slog.Logger) (*Se
 		resp, err := client.Get(s.Endpoint + "/")
 		if err == nil {
 			resp.Body.Close()
-			log.Info("versitygw ready", slog.String("endpoint", s.Endpoint), slog.String("dir", dir), slog.Int("pid", cmd.Process.Pid))
+			front, err := startPosixFront(s.Endpoint)
+			if err != nil {
+				kill()
+				return nil, err
+			}
+			gateway := s.Endpoint
+			s.Endpoint = front.url
+			s.stop = func() { front.close(); kill() }
+			log.Info("versitygw ready", slog.String("endpoint", s.Endpoint), slog.String("gateway", gateway), slog.String("dir", dir), slog.Int("pid", cmd.Process.Pid))
 			return s, nil
 		}
 		select {
