@@ -105,8 +105,15 @@ func printHelp(c *cobra.Command, _ []string) {
 	if c.HasAvailableSubCommands() {
 		fmt.Fprintf(w, "\nCommands:\n%s", CommandList(c))
 	}
-	if f := c.LocalFlags(); f.HasAvailableFlags() {
-		fmt.Fprintf(w, "\nFlags:\n%s", f.FlagUsages())
+	// -h itself is left out: the usage is what it prints.
+	flags := pflag.NewFlagSet(c.Name(), pflag.ContinueOnError)
+	c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if f.Name != "help" {
+			flags.AddFlag(f)
+		}
+	})
+	if flags.HasAvailableFlags() {
+		fmt.Fprintf(w, "\nFlags:\n%s", flags.FlagUsages())
 	}
 }
 
@@ -127,7 +134,7 @@ func CommandList(c *cobra.Command) string {
 				continue
 			}
 			if s.Annotations[groupAnnotation] == "" {
-				fmt.Fprintf(tw, "  %s\t%s\n", useLine(s), s.Short)
+				fmt.Fprintf(tw, "  %s\t%s\n", Path(s), s.Short)
 			}
 			walk(s)
 		}
