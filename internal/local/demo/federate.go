@@ -473,10 +473,7 @@ func printResults(p *printer, what string, rs []federate.Result, format string) 
 
 // resultText says in words what publish or subscribe did with a table.
 func resultText(r federate.Result) string {
-	version := shortVersion(r.Version)
-	if r.Kind != "" {
-		version += " (" + r.Kind + ")"
-	}
+	version := shortVersion(r.Version) // names the kind: _full or _append
 	switch r.Action {
 	case federate.ActionPublished:
 		return fmt.Sprintf("published %s rows as %s", thousands(r.Rows), version)
