@@ -1,5 +1,5 @@
 // Command snaplake is the operator's CLI: relocate an export by hand, run the whole
-// pipeline offline (demo) and query the local lake. It only dispatches: the operator
+// pipeline offline (demo) and query the local lake. It only builds the command tree: the operator
 // commands live in internal/opscli, kept free of the offline environment by the
 // boundary test; demo and query in internal/local/localcli.
 package main
@@ -13,30 +13,40 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snaplake/snaplake/internal/local/localcli"
 	"github.com/snaplake/snaplake/internal/opscli"
 )
 
-const usage = `snaplake: nightly RDS snapshot -> S3 Parquet -> Athena, without servers.
+// newRoot is the whole command tree: the operator commands, then the offline ones.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "snaplake",
+		Short: "nightly RDS snapshot -> S3 Parquet -> Athena, without servers",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				c.HelpFunc()(c, nil)
+				return opscli.ErrUsage
+			}
+			return opscli.UsageError(c, "unknown command %q", args[0])
+		},
+	}
+	root.AddCommand(
+		opscli.NewRelocateCommand(), opscli.NewDoctorCommand(), opscli.NewIngestCommand(),
+		opscli.NewFederateCommand(), opscli.NewGrantsCommand(), opscli.NewConfigCommand(),
+		localcli.NewDemoCommand(), localcli.NewQueryCommand(),
+	)
+	root.Long = `snaplake: nightly RDS snapshot -> S3 Parquet -> Athena, without servers.
 
-Usage:
-  snaplake relocate --bucket B --export-id ID --snapshot-date YYYY-MM-DD [flags]
-  snaplake doctor [--stack NAME]   check a deployed stack in a real account
-  snaplake ingest plan --config FILE --set daily|frequent [--at RFC3339] [--mysql-dsn DSN] [--bucket B]
-                                   what a run of a table set loads, as JSON
-  snaplake ingest run --config FILE --set daily|frequent --mysql-dsn DSN --bucket B
-                                   run a table set by hand with the Go loader
-  snaplake federate publish|subscribe|status --config FILE --bucket B [...]
-                                   publish Redshift tables to S3 once; subscribe warehouses
-  snaplake grants plan --config FILE [--current FILE] [--account ID]
-                                   the Lake Formation grants to add and revoke
-  snaplake config validate FILE    check a snaplake.yaml: FILE:LINE:COLUMN: FIELD: REASON
-  snaplake config schema           print the JSON Schema of snaplake.yaml (for editors)
-  snaplake demo [ingest] [--rows N] [--home DIR]
-  snaplake query [--home DIR] [--format table|csv|json] [--as ROLE [--config FILE] [--policy FILE]] "SQL"
+Usage: snaplake <command> [flags]
 
-Run 'snaplake <command> -h' for a command's flags.
-`
+Run 'snaplake <command> --help' (or 'snaplake help <command>') for a command's flags.
+Shell completion: 'snaplake completion bash --help' (or zsh, fish, powershell) says
+how to load it.`
+	return root
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -46,45 +56,22 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	var err error
-	switch args[0] {
-	case "relocate":
-		err = opscli.Relocate(ctx, args[1:], stdout, stderr)
-	case "doctor":
-		err = opscli.Doctor(ctx, args[1:], stdout, stderr)
-	case "ingest":
-		err = opscli.Ingest(ctx, args[1:], stdout, stderr)
-	case "federate":
-		err = opscli.Federate(ctx, args[1:], stdout, stderr)
-	case "grants":
-		err = opscli.Grants(ctx, args[1:], stdout, stderr)
-	case "config":
-		err = opscli.Config(ctx, args[1:], stdout, stderr)
-	case "demo":
-		err = localcli.Demo(ctx, args[1:], stdout, stderr)
-	case "query":
-		err = localcli.Query(ctx, args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "snaplake: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
+	cmd, err := opscli.Execute(ctx, newRoot(), args, stdout, stderr)
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, opscli.ErrUsage):
 		return 2
-	case ctx.Err() != nil:
-		fmt.Fprintf(stderr, "snaplake %s: interrupted (%v); the processes it started are stopped\n", args[0], err)
-		return 130
-	default:
-		fmt.Fprintf(stderr, "snaplake %s: %v\n", args[0], err)
-		return 1
 	}
+	// Failures are named after the top-level command, as before: "snaplake config: ...".
+	name := "snaplake"
+	for c := cmd; c != nil && c.HasParent(); c = c.Parent() {
+		name = "snaplake " + c.Name()
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "%s: interrupted (%v); the processes it started are stopped\n", name, err)
+		return 130
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	return 1
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // TestRunExitStatus checks the dispatcher's exit statuses: 0 done, 1 failed, 2 a
@@ -61,5 +63,94 @@ func TestRunExitStatus(t *testing.T) {
 				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.stderrHas)
 			}
 		})
+	}
+}
+
+// commandPaths is every command of the tree below root, as the words that run it.
+func commandPaths(c *cobra.Command, prefix []string) [][]string {
+	var out [][]string
+	for _, s := range c.Commands() {
+		if !s.IsAvailableCommand() && s.Name() != "help" {
+			continue
+		}
+		p := append(append([]string(nil), prefix...), s.Name())
+		out = append(out, p)
+		out = append(out, commandPaths(s, p)...)
+	}
+	return out
+}
+
+// TestHelpEveryCommand runs every command and subcommand with --help, -h and as
+// `help <command>`: each exits 0 and prints a usage that names the command.
+func TestHelpEveryCommand(t *testing.T) {
+	root := newRoot()
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	paths := commandPaths(root, nil)
+	if len(paths) < 20 {
+		t.Fatalf("only %d commands found: %v", len(paths), paths)
+	}
+	for _, p := range paths {
+		name := "snaplake " + strings.Join(p, " ")
+		for _, args := range [][]string{append(p, "--help"), append(p, "-h"), append([]string{"help"}, p...)} {
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				var stdout, stderr bytes.Buffer
+				if got := run(context.Background(), args, &stdout, &stderr); got != 0 {
+					t.Fatalf("exit status = %d, want 0 (stderr %q)", got, stderr.String())
+				}
+				usage := stdout.String() + stderr.String()
+				if !strings.Contains(usage, name) {
+					t.Errorf("usage does not name %q:\n%s", name, usage)
+				}
+			})
+		}
+	}
+}
+
+// TestRootUsageListsEveryCommand checks that `snaplake --help` and `snaplake` alone
+// name every command and subcommand, demo ingest and demo federate included.
+func TestRootUsageListsEveryCommand(t *testing.T) {
+	root := newRoot()
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, args := range [][]string{{"--help"}, nil} {
+		var stdout, stderr bytes.Buffer
+		run(context.Background(), args, &stdout, &stderr)
+		for _, p := range commandPaths(root, nil) {
+			if p[0] == "completion" && len(p) > 1 {
+				p = []string{"completion bash|zsh|fish|powershell"}
+			}
+			name := "  snaplake " + strings.Join(p, " ") + " "
+			if !strings.Contains(stderr.String(), name) {
+				t.Errorf("snaplake %v: usage does not list %q:\n%s", args, name, stderr.String())
+			}
+		}
+		for _, want := range []string{"snaplake demo ingest", "snaplake demo federate", "snaplake completion"} {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("usage lacks %q", want)
+			}
+		}
+	}
+}
+
+// TestSingleDashFlags checks that the Go flag package's -flag spelling still works.
+func TestSingleDashFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if got := run(context.Background(), []string{"relocate", "-bucket", "b", "-export-id=x"}, &stdout, &stderr); got != 2 || !strings.Contains(stderr.String(), "missing [--snapshot-date]") {
+		t.Errorf("exit %d, stderr %q: want 2 and only --snapshot-date missing", got, stderr.String())
+	}
+	stderr.Reset()
+	if got := run(context.Background(), []string{"doctor", "-help"}, &stdout, &stderr); got != 0 || !strings.Contains(stderr.String(), "Usage: snaplake doctor") {
+		t.Errorf("doctor -help: exit %d, stderr %q", got, stderr.String())
+	}
+}
+
+// TestCompletion checks that cobra's completion scripts are there.
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		var stdout, stderr bytes.Buffer
+		if got := run(context.Background(), []string{"completion", shell}, &stdout, &stderr); got != 0 || !strings.Contains(stdout.String(), "snaplake") {
+			t.Errorf("completion %s: exit %d, %d bytes, stderr %q", shell, got, stdout.Len(), stderr.String())
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snaplake/snaplake/internal/config"
 )
 
@@ -31,28 +33,48 @@ start and refuses a version that does not validate. To check that copy:
 
 // Config is `snaplake config`: validate a snaplake.yaml, or print its JSON Schema.
 func Config(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, configUsage)
-		return ErrUsage
+	return run(ctx, NewConfigCommand(), args, stdout, stderr)
+}
+
+// NewConfigCommand is `snaplake config validate|schema`.
+func NewConfigCommand() *cobra.Command {
+	return NewGroup("config", "check a snaplake.yaml, or print its JSON Schema", configUsage,
+		newConfigValidateCommand(), newConfigSchemaCommand())
+}
+
+func newConfigValidateCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "validate FILE",
+		Short: "check a snaplake.yaml: FILE:LINE:COLUMN: FIELD: REASON",
+		Long:  configUsage,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+				return UsageError(c, "want one FILE")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			return validateConfig(args[0], c.OutOrStdout(), c.ErrOrStderr())
+		},
 	}
-	switch sub, rest := args[0], args[1:]; {
-	case sub == "-h" || sub == "--help" || sub == "help":
-		fmt.Fprint(stderr, configUsage)
-		return nil
-	case sub == "validate" && len(rest) == 1 && !strings.HasPrefix(rest[0], "-"):
-		return validateConfig(rest[0], stdout, stderr)
-	case sub == "validate":
-		fmt.Fprintln(stderr, "snaplake config validate: want one FILE")
-	case sub == "schema" && len(rest) == 0:
-		_, err := stdout.Write(config.Schema())
-		return err
-	case sub == "schema":
-		fmt.Fprintf(stderr, "snaplake config schema: unexpected argument %q\n", rest[0])
-	default:
-		fmt.Fprintf(stderr, "snaplake config: unknown subcommand %q\n", sub)
+	// A flag is not a FILE: say what validate wants rather than the flag's name.
+	c.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return UsageError(c, "want one FILE (%v)", err)
+	})
+	return c
+}
+
+func newConfigSchemaCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "print the JSON Schema of snaplake.yaml (for editors)",
+		Long:  configUsage,
+		Args:  NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, err := c.OutOrStdout().Write(config.Schema())
+			return err
+		},
 	}
-	fmt.Fprint(stderr, configUsage)
-	return ErrUsage
 }
 
 func validateConfig(path string, stdout, stderr io.Writer) error {

@@ -2,7 +2,6 @@ package opscli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+
+	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/config"
@@ -44,40 +45,40 @@ redshift:GetClusterCredentials for its db_user), to ask the catalog whether the
 functions' database users hold the privileges the Federator needs, and each warehouse's
 Region (its URL's region=, else the stack's) against the lake bucket's: another Region
 works (UNLOAD and COPY say REGION) but is billed for inter-Region transfer (WARN).
-
-Flags:
 `
 
 // Doctor is `snaplake doctor`: the checks of package doctor against the real account.
 func Doctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, doctorUsage)
-		fs.PrintDefaults()
-	}
+	return run(ctx, NewDoctorCommand(), args, stdout, stderr)
+}
+
+// NewDoctorCommand is `snaplake doctor`.
+func NewDoctorCommand() *cobra.Command {
 	var cfg doctor.Config
+	var federateConfig string
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "check a deployed stack in a real account",
+		Long:  doctorUsage,
+		Args:  NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			switch {
+			case cfg.Stack == "":
+				return UsageError(c, "--stack must not be empty")
+			case cfg.MaxSnapshotAge <= 0:
+				return UsageError(c, "--max-snapshot-age must be positive, got %s", cfg.MaxSnapshotAge)
+			}
+			return runDoctor(c.Context(), cfg, federateConfig, c.OutOrStdout())
+		},
+	}
+	fs := c.Flags()
 	fs.StringVar(&cfg.Stack, "stack", doctor.DefaultStack, "CloudFormation stack name of the deployment")
 	fs.DurationVar(&cfg.MaxSnapshotAge, "max-snapshot-age", doctor.DefaultMaxSnapshotAge, "oldest acceptable newest automated snapshot")
-	var federateConfig string
 	fs.StringVar(&federateConfig, "federate-config", "", "snaplake.yaml with the federate section: check each warehouse's database privileges through the Data API")
-	if done, err := parseFlags(fs, args); done {
-		return err
-	}
-	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "snaplake doctor: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return ErrUsage
-	case cfg.Stack == "":
-		fmt.Fprintln(stderr, "snaplake doctor: --stack must not be empty")
-		fs.Usage()
-		return ErrUsage
-	case cfg.MaxSnapshotAge <= 0:
-		fmt.Fprintf(stderr, "snaplake doctor: --max-snapshot-age must be positive, got %s\n", cfg.MaxSnapshotAge)
-		fs.Usage()
-		return ErrUsage
-	}
+	return c
+}
+
+func runDoctor(ctx context.Context, cfg doctor.Config, federateConfig string, stdout io.Writer) error {
 	cfg.Now = time.Now
 
 	aws, err := awsconfig.Load(ctx)

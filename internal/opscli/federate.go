@@ -3,12 +3,14 @@ package opscli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/config"
@@ -42,164 +44,237 @@ AWS_ENDPOINT_URL) or redshift://<workgroup-or-cluster>/<database>?iam_role=...&s
 (the Data API); without it, the config's publisher or subscriber URL. UNLOAD and COPY
 name the bucket's Region (--bucket-region, else AWS_REGION's), so a warehouse of any
 Region reaches it.
-
-Flags:
 `
-
-// repeated is a flag that may be given several times.
-type repeated []string
-
-func (r *repeated) String() string     { return strings.Join(*r, ",") }
-func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
 // Federate is `snaplake federate publish|subscribe|status`.
 func Federate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb := ""
-	if len(args) > 0 {
-		verb, args = args[0], args[1:]
-	}
-	if verb != "publish" && verb != "subscribe" && verb != "status" {
-		if verb != "" && verb != "-h" && verb != "--help" && verb != "help" {
-			fmt.Fprintf(stderr, "snaplake federate: unknown subcommand %q\n", verb)
-		}
-		fmt.Fprint(stderr, federateUsage)
-		if verb == "-h" || verb == "--help" || verb == "help" {
-			return nil
-		}
-		return ErrUsage
-	}
-	fs := flag.NewFlagSet("federate "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, federateUsage)
-		fs.PrintDefaults()
-	}
-	var configPath, bucket, kmsKey, bucketRegion string
-	var subscribers, urls repeated
-	fs.StringVar(&configPath, "config", "", "snaplake.yaml with the federate section (required)")
-	fs.StringVar(&bucket, "bucket", "", "the bucket the versions are kept in (required)")
-	fs.StringVar(&kmsKey, "kms-key-id", "", "SSE-KMS key (ARN) of the versions: the manifests and UNLOAD's files (default: the manifests get the bucket's encryption, UNLOAD's files SSE-S3)")
-	fs.StringVar(&bucketRegion, "bucket-region", "", "the bucket's Region, which UNLOAD and COPY name (REGION) so that a warehouse of another Region reaches it (default: the AWS configuration's Region, AWS_REGION)")
-	fs.Var(&subscribers, "subscriber", "a subscriber of the config (subscribe: one; status: each, with its --redshift)")
-	fs.Var(&urls, "redshift", "the warehouse: postgres://... or redshift://... (status: one per --subscriber)")
-	if done, err := parseFlags(fs, args); done {
-		return err
-	}
+	return run(ctx, NewFederateCommand(), args, stdout, stderr)
+}
+
+// NewFederateCommand is `snaplake federate publish|subscribe|status`.
+func NewFederateCommand() *cobra.Command {
+	return NewGroup("federate", "publish Redshift tables to S3 once; subscribe warehouses", federateUsage,
+		newFederatePublishCommand(), newFederateSubscribeCommand(), newFederateStatusCommand())
+}
+
+// federateOptions are the flags every federate command has.
+type federateOptions struct {
+	configPath, bucket, kmsKey, bucketRegion string
+	redshift                                 []string
+}
+
+func (o *federateOptions) addFlags(fs *pflag.FlagSet, redshiftUsage string) {
+	fs.StringVar(&o.configPath, "config", "", "snaplake.yaml with the federate section (required)")
+	fs.StringVar(&o.bucket, "bucket", "", "the bucket the versions are kept in (required)")
+	fs.StringVar(&o.kmsKey, "kms-key-id", "", "SSE-KMS key (ARN) of the versions: the manifests and UNLOAD's files (default: the manifests get the bucket's encryption, UNLOAD's files SSE-S3)")
+	fs.StringVar(&o.bucketRegion, "bucket-region", "", "the bucket's Region, which UNLOAD and COPY name (REGION) so that a warehouse of another Region reaches it (default: the AWS configuration's Region, AWS_REGION)")
+	fs.StringArrayVar(&o.redshift, "redshift", nil, redshiftUsage)
+}
+
+// check reports the flags every federate command needs.
+func (o *federateOptions) check(c *cobra.Command) error {
 	switch {
-	case fs.NArg() > 0:
-		return usageError(fs, "unexpected argument %q", fs.Arg(0))
-	case configPath == "":
-		return usageError(fs, "missing --config")
-	case bucket == "":
-		return usageError(fs, "missing --bucket")
-	case verb == "publish" && len(subscribers) > 0:
-		return usageError(fs, "publish takes no --subscriber")
-	case verb == "publish" && len(urls) > 1, verb == "subscribe" && len(urls) > 1:
-		return usageError(fs, "give --redshift once")
-	case verb == "subscribe" && len(subscribers) != 1:
-		return usageError(fs, "subscribe needs one --subscriber")
-	case verb == "status" && len(urls) > 0 && len(urls) != len(subscribers):
-		return usageError(fs, "status needs one --redshift per --subscriber (or none, to use the config's)")
+	case o.configPath == "":
+		return UsageError(c, "missing --config")
+	case o.bucket == "":
+		return UsageError(c, "missing --bucket")
 	}
-	f, err := config.Load(configPath)
+	return nil
+}
+
+// federation is what a federate command works with: the config's federate section,
+// the versions' store, and how to open a warehouse.
+type federation struct {
+	cfg   federate.Config
+	store federate.Store
+	log   *slog.Logger
+	open  func(url, what string) (redshift.Warehouse, error)
+}
+
+func (o *federateOptions) load(ctx context.Context, stderr io.Writer) (*federation, error) {
+	f, err := config.Load(o.configPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if f.Federate == nil {
-		return fmt.Errorf("%s: no federate section", configPath)
+		return nil, fmt.Errorf("%s: no federate section", o.configPath)
 	}
-	c := *f.Federate
 	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	bucketRegion := o.bucketRegion
 	if bucketRegion == "" {
 		bucketRegion = cfg.Region
 	}
 	s3c := awsconfig.NewS3(cfg)
-	store := federate.Store{S3: s3c, Bucket: bucket, KMSKeyID: kmsKey}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	open := func(url, what string) (redshift.Warehouse, error) {
-		if url == "" {
-			return nil, fmt.Errorf("no warehouse for %s: give --redshift, or its URL in %s", what, configPath)
-		}
-		return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: kmsKey, BucketRegion: bucketRegion})
+	return &federation{
+		cfg:   *f.Federate,
+		store: federate.Store{S3: s3c, Bucket: o.bucket, KMSKeyID: o.kmsKey},
+		log:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		open: func(url, what string) (redshift.Warehouse, error) {
+			if url == "" {
+				return nil, fmt.Errorf("no warehouse for %s: give --redshift, or its URL in %s", what, o.configPath)
+			}
+			return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: o.kmsKey, BucketRegion: bucketRegion})
+		},
+	}, nil
+}
+
+// subscriberRun is a subscriber's run, with its warehouse open unless it cannot be
+// reached (then every table reports that); close releases the warehouse.
+func (f *federation) subscriberRun(name, url string) (run *federate.SubscriberRun, close func()) {
+	run = &federate.SubscriberRun{Name: name, Store: f.store, Log: f.log}
+	wh, err := f.open(url, "subscriber "+name)
+	if err != nil {
+		run.Unreachable = err
+		return run, func() {}
 	}
-	enc := json.NewEncoder(stdout)
-	switch verb {
-	case "publish":
-		url := c.Publisher
-		if len(urls) == 1 {
-			url = urls[0]
-		}
-		p := &federate.Publisher{Store: store, Log: log}
-		if wh, err := open(url, "the publisher"); err != nil {
-			p.Unreachable = err
-		} else {
-			defer wh.Close()
-			p.Warehouse = wh
-		}
-		return report(enc, p.PublishAll(ctx, c))
-	case "subscribe":
-		sub, ok := c.Subscriber(subscribers[0])
-		if !ok {
-			return usageError(fs, "subscriber %q is not in %s", subscribers[0], configPath)
-		}
-		if len(urls) == 1 {
-			sub.Redshift = urls[0]
-		}
-		s := &federate.SubscriberRun{Name: sub.Name, Store: store, Log: log}
-		if wh, err := open(sub.Redshift, "subscriber "+sub.Name); err != nil {
-			s.Unreachable = err
-		} else {
-			defer wh.Close()
-			s.Warehouse = wh
-		}
-		return report(enc, s.SubscribeAll(ctx, c))
-	default:
-		if len(subscribers) == 0 {
-			for _, s := range c.Subscribers {
-				subscribers = append(subscribers, s.Name)
-			}
-		}
-		var runs []*federate.SubscriberRun
-		for i, name := range subscribers {
-			sub, ok := c.Subscriber(name)
-			if !ok {
-				return usageError(fs, "subscriber %q is not in %s", name, configPath)
-			}
-			if len(urls) > 0 {
-				sub.Redshift = urls[i]
-			}
-			run := &federate.SubscriberRun{Name: name, Store: store, Log: log}
-			if wh, err := open(sub.Redshift, "subscriber "+name); err != nil {
-				run.Unreachable = err
-			} else {
-				defer wh.Close()
-				run.Warehouse = wh
-			}
-			runs = append(runs, run)
-		}
-		// Every line first; then fail if any table or subscriber could not be read.
-		var problems []string
-		for _, st := range federate.Status(ctx, store, c, runs, time.Now()) {
-			if err := enc.Encode(st); err != nil {
+	run.Warehouse = wh
+	return run, func() { wh.Close() }
+}
+
+func newFederatePublishCommand() *cobra.Command {
+	var o federateOptions
+	c := &cobra.Command{
+		Use:   "publish --config FILE --bucket B [--redshift URL]",
+		Short: "publish the federate section's tables to S3, each only when it changed",
+		Long:  federateUsage,
+		Args:  NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := o.check(c); err != nil {
 				return err
 			}
-			if st.Error != "" && st.Error != federate.NothingPublished {
-				problems = append(problems, st.Table)
+			if len(o.redshift) > 1 {
+				return UsageError(c, "give --redshift once")
 			}
-			for _, ss := range st.Subscribers {
-				if ss.Error != "" {
-					problems = append(problems, st.Table+" of subscriber "+ss.Subscriber)
+			f, err := o.load(c.Context(), c.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			url := f.cfg.Publisher
+			if len(o.redshift) == 1 {
+				url = o.redshift[0]
+			}
+			p := &federate.Publisher{Store: f.store, Log: f.log}
+			if wh, err := f.open(url, "the publisher"); err != nil {
+				p.Unreachable = err
+			} else {
+				defer wh.Close()
+				p.Warehouse = wh
+			}
+			return report(json.NewEncoder(c.OutOrStdout()), p.PublishAll(c.Context(), f.cfg))
+		},
+	}
+	o.addFlags(c.Flags(), "the publisher: postgres://... or redshift://... (default: the config's)")
+	return c
+}
+
+func newFederateSubscribeCommand() *cobra.Command {
+	var o federateOptions
+	var subscribers []string
+	c := &cobra.Command{
+		Use:   "subscribe --config FILE --bucket B --subscriber NAME [--redshift URL]",
+		Short: "load the newest versions into a subscriber warehouse",
+		Long:  federateUsage,
+		Args:  NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := o.check(c); err != nil {
+				return err
+			}
+			switch {
+			case len(o.redshift) > 1:
+				return UsageError(c, "give --redshift once")
+			case len(subscribers) != 1:
+				return UsageError(c, "subscribe needs one --subscriber")
+			}
+			f, err := o.load(c.Context(), c.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			sub, ok := f.cfg.Subscriber(subscribers[0])
+			if !ok {
+				return UsageError(c, "subscriber %q is not in %s", subscribers[0], o.configPath)
+			}
+			if len(o.redshift) == 1 {
+				sub.Redshift = o.redshift[0]
+			}
+			run, closeWarehouse := f.subscriberRun(sub.Name, sub.Redshift)
+			defer closeWarehouse()
+			return report(json.NewEncoder(c.OutOrStdout()), run.SubscribeAll(c.Context(), f.cfg))
+		},
+	}
+	o.addFlags(c.Flags(), "the subscriber's warehouse: postgres://... or redshift://... (default: the config's)")
+	c.Flags().StringArrayVar(&subscribers, "subscriber", nil, "the subscriber of the config to load (required)")
+	return c
+}
+
+func newFederateStatusCommand() *cobra.Command {
+	var o federateOptions
+	var subscribers []string
+	c := &cobra.Command{
+		Use:   "status --config FILE --bucket B [--subscriber NAME [--redshift URL]]...",
+		Short: "each table's newest version, and each subscriber's version and lag",
+		Long:  federateUsage,
+		Args:  NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := o.check(c); err != nil {
+				return err
+			}
+			if len(o.redshift) > 0 && len(o.redshift) != len(subscribers) {
+				return UsageError(c, "status needs one --redshift per --subscriber (or none, to use the config's)")
+			}
+			f, err := o.load(c.Context(), c.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if len(subscribers) == 0 {
+				for _, s := range f.cfg.Subscribers {
+					subscribers = append(subscribers, s.Name)
 				}
 			}
-		}
-		if len(problems) > 0 {
-			return fmt.Errorf("status could not read %d items: %s", len(problems), strings.Join(problems, ", "))
-		}
-		return nil
+			var runs []*federate.SubscriberRun
+			for i, name := range subscribers {
+				sub, ok := f.cfg.Subscriber(name)
+				if !ok {
+					return UsageError(c, "subscriber %q is not in %s", name, o.configPath)
+				}
+				if len(o.redshift) > 0 {
+					sub.Redshift = o.redshift[i]
+				}
+				run, closeWarehouse := f.subscriberRun(name, sub.Redshift)
+				defer closeWarehouse()
+				runs = append(runs, run)
+			}
+			return printStatus(json.NewEncoder(c.OutOrStdout()), federate.Status(c.Context(), f.store, f.cfg, runs, time.Now()))
+		},
 	}
+	o.addFlags(c.Flags(), "a subscriber's warehouse: postgres://... or redshift://... (one per --subscriber)")
+	c.Flags().StringArrayVar(&subscribers, "subscriber", nil, "a subscriber of the config to report (default: each)")
+	return c
+}
+
+// printStatus prints one JSON line per table; then fails if any table or subscriber
+// could not be read.
+func printStatus(enc *json.Encoder, sts []federate.TableStatus) error {
+	var problems []string
+	for _, st := range sts {
+		if err := enc.Encode(st); err != nil {
+			return err
+		}
+		if st.Error != "" && st.Error != federate.NothingPublished {
+			problems = append(problems, st.Table)
+		}
+		for _, ss := range st.Subscribers {
+			if ss.Error != "" {
+				problems = append(problems, st.Table+" of subscriber "+ss.Subscriber)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("status could not read %d items: %s", len(problems), strings.Join(problems, ", "))
+	}
+	return nil
 }
 
 // report prints one JSON line per table; failed tables make the command fail after

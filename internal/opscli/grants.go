@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
+	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/grants"
@@ -41,42 +41,53 @@ grant is to add. A table is named in the lake as the ingest planner names it. Wi
 --mysql-dsn (or $SNAPLAKE_MYSQL_DSN) the source's tables are discovered, so a name
 that collides with another table's gets the same suffix as in the lake; without it
 each name is normalized on its own.
-
-Flags:
 `
 
 // Grants is `snaplake grants plan`: the plan the grants Lambda applies, printed.
 func Grants(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := planSubcommand("grants", grantsUsage, args, stderr); done {
-		return err
+	return run(ctx, NewGrantsCommand(), args, stdout, stderr)
+}
+
+// NewGrantsCommand is `snaplake grants plan`.
+func NewGrantsCommand() *cobra.Command {
+	return NewGroup("grants", "the Lake Formation grants of the config's access rules", grantsUsage, newGrantsPlanCommand())
+}
+
+// grantsPlanOptions are the flags of `snaplake grants plan`.
+type grantsPlanOptions struct {
+	configPath, currentPath, account, partition, database, keep, dsn string
+}
+
+func newGrantsPlanCommand() *cobra.Command {
+	var o grantsPlanOptions
+	c := &cobra.Command{
+		Use:   "plan --config FILE [--current FILE] [--account ID]",
+		Short: "the Lake Formation grants to add and revoke, as JSON",
+		Long:  grantsUsage,
+		Args:  NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return o.run(c)
+		},
 	}
-	fs := flag.NewFlagSet("grants plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, grantsUsage)
-		fs.PrintDefaults()
-	}
-	var (
-		configPath, currentPath, account, partition, database, keep string
-	)
-	fs.StringVar(&configPath, "config", "", "snaplake.yaml with the ingest section (required)")
-	fs.StringVar(&currentPath, "current", "", "the account's grants: list-permissions JSON or a list of grants")
-	fs.StringVar(&account, "account", "", "AWS account ID of the roles the config names without an ARN")
-	fs.StringVar(&partition, "partition", "aws", "AWS partition of those role ARNs")
-	fs.StringVar(&database, "database", "", "Glue database of the grants (default: the normalized source database)")
-	fs.StringVar(&keep, "keep", "", "comma-separated principals whose grants are never revoked (data lake admins)")
-	var dsn string
-	fs.StringVar(&dsn, "mysql-dsn", "", "the source database, to name tables as the lake does (default $"+MySQLDSNEnv+")")
-	if done, err := parseFlags(fs, args[1:]); done {
-		return err
-	}
+	fs := c.Flags()
+	fs.StringVar(&o.configPath, "config", "", "snaplake.yaml with the ingest section (required)")
+	fs.StringVar(&o.currentPath, "current", "", "the account's grants: list-permissions JSON or a list of grants")
+	fs.StringVar(&o.account, "account", "", "AWS account ID of the roles the config names without an ARN")
+	fs.StringVar(&o.partition, "partition", "aws", "AWS partition of those role ARNs")
+	fs.StringVar(&o.database, "database", "", "Glue database of the grants (default: the normalized source database)")
+	fs.StringVar(&o.keep, "keep", "", "comma-separated principals whose grants are never revoked (data lake admins)")
+	fs.StringVar(&o.dsn, "mysql-dsn", "", "the source database, to name tables as the lake does (default $"+MySQLDSNEnv+")")
+	return c
+}
+
+func (o grantsPlanOptions) run(cmd *cobra.Command) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	configPath, currentPath, account, partition, database, keep, dsn := o.configPath, o.currentPath, o.account, o.partition, o.database, o.keep, o.dsn
 	switch {
-	case fs.NArg() > 0:
-		return usageError(fs, "unexpected argument %q", fs.Arg(0))
 	case configPath == "":
-		return usageError(fs, "missing --config")
+		return UsageError(cmd, "missing --config")
 	case account != "" && !accountID.MatchString(account):
-		return usageError(fs, "--account %q is not a 12-digit AWS account ID", account)
+		return UsageError(cmd, "--account %q is not a 12-digit AWS account ID", account)
 	}
 
 	in, err := loadIngest(configPath)
@@ -86,7 +97,7 @@ func Grants(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if account == "" {
 		for _, a := range in.Access {
 			if r := strings.TrimSpace(a.Role); r != "" && r != grants.IAMAllowedPrincipals && !strings.HasPrefix(r, "arn:") {
-				return usageError(fs, "role %q is a name: give --account to make it an ARN (or write the ARN in %s)", r, configPath)
+				return UsageError(cmd, "role %q is a name: give --account to make it an ARN (or write the ARN in %s)", r, configPath)
 			}
 		}
 	}

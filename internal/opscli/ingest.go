@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/ingest"
@@ -40,50 +40,71 @@ paths are left out.
 
 --mysql-dsn (or ` + MySQLDSNEnv + `) uses go-sql-driver/mysql syntax:
   user:password@tcp(host:3306)/
-
-Flags:
 `
 
-// Ingest is `snaplake ingest plan`: the reconfigure Lambda's planning, run by hand.
+const ingestGroupUsage = `Usage: snaplake ingest plan --config FILE --set daily|frequent [--at RFC3339] [--mysql-dsn DSN] [--bucket B]
+       snaplake ingest run --config FILE --set daily|frequent --mysql-dsn DSN --bucket B [--catalog]
+
+plan prints what a run of a table set loads, as JSON, and changes nothing; run runs a
+table set by hand with the Go loader. 'snaplake ingest plan -h' and
+'snaplake ingest run -h' say more.
+`
+
+// Ingest is `snaplake ingest plan|run`: the reconfigure Lambda's planning, and a
+// run of a table set, by hand.
 func Ingest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "run" {
-		return ingestRun(ctx, args[1:], stdout, stderr)
+	return run(ctx, NewIngestCommand(), args, stdout, stderr)
+}
+
+// NewIngestCommand is `snaplake ingest plan|run`.
+func NewIngestCommand() *cobra.Command {
+	return NewGroup("ingest", "plan or run a table set of the config-driven ingestion", ingestGroupUsage,
+		newIngestPlanCommand(), newIngestRunCommand())
+}
+
+// ingestPlanOptions are the flags of `snaplake ingest plan`.
+type ingestPlanOptions struct {
+	configPath, set, atText, dsn, bucket string
+}
+
+func newIngestPlanCommand() *cobra.Command {
+	var o ingestPlanOptions
+	c := &cobra.Command{
+		Use:   "plan --config FILE --set daily|frequent [--at RFC3339] [--mysql-dsn DSN] [--bucket B]",
+		Short: "what a run of a table set loads, as JSON",
+		Long:  ingestUsage,
+		Args:  NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return o.run(c)
+		},
 	}
-	if done, err := planSubcommand("ingest", ingestUsage, args, stderr); done {
-		return err
-	}
-	fs := flag.NewFlagSet("ingest plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, ingestUsage)
-		fs.PrintDefaults()
-	}
-	var configPath, set, atText, dsn, bucket string
-	fs.StringVar(&configPath, "config", "", "snaplake.yaml with the ingest section (required)")
-	fs.StringVar(&set, "set", "", "the table set: daily or frequent (required)")
-	fs.StringVar(&atText, "at", "", "the run's time, RFC 3339 (default now)")
-	fs.StringVar(&dsn, "mysql-dsn", "", "the source database, go-sql-driver/mysql DSN (default $"+MySQLDSNEnv+")")
-	fs.StringVar(&bucket, "bucket", "", "the lake bucket, for the crawler include paths")
-	if done, err := parseFlags(fs, args[1:]); done {
-		return err
-	}
+	fs := c.Flags()
+	fs.StringVar(&o.configPath, "config", "", "snaplake.yaml with the ingest section (required)")
+	fs.StringVar(&o.set, "set", "", "the table set: daily or frequent (required)")
+	fs.StringVar(&o.atText, "at", "", "the run's time, RFC 3339 (default now)")
+	fs.StringVar(&o.dsn, "mysql-dsn", "", "the source database, go-sql-driver/mysql DSN (default $"+MySQLDSNEnv+")")
+	fs.StringVar(&o.bucket, "bucket", "", "the lake bucket, for the crawler include paths")
+	return c
+}
+
+func (o ingestPlanOptions) run(cmd *cobra.Command) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	configPath, set, dsn, bucket := o.configPath, o.set, o.dsn, o.bucket
 	if dsn == "" {
 		dsn = os.Getenv(MySQLDSNEnv)
 	}
 	at := time.Now()
 	switch {
-	case fs.NArg() > 0:
-		return usageError(fs, "unexpected argument %q", fs.Arg(0))
 	case configPath == "":
-		return usageError(fs, "missing --config")
+		return UsageError(cmd, "missing --config")
 	case set != ingest.SetDaily && set != ingest.SetFrequent:
-		return usageError(fs, "--set must be %s or %s, got %q", ingest.SetDaily, ingest.SetFrequent, set)
+		return UsageError(cmd, "--set must be %s or %s, got %q", ingest.SetDaily, ingest.SetFrequent, set)
 	case dsn == "":
-		return usageError(fs, "missing --mysql-dsn (or %s)", MySQLDSNEnv)
-	case atText != "":
+		return UsageError(cmd, "missing --mysql-dsn (or %s)", MySQLDSNEnv)
+	case o.atText != "":
 		var err error
-		if at, err = time.Parse(time.RFC3339, atText); err != nil {
-			return usageError(fs, "--at %q is not an RFC 3339 time such as 2026-03-30T08:00:00+02:00", atText)
+		if at, err = time.Parse(time.RFC3339, o.atText); err != nil {
+			return UsageError(cmd, "--at %q is not an RFC 3339 time such as 2026-03-30T08:00:00+02:00", o.atText)
 		}
 	}
 

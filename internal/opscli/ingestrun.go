@@ -4,14 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/glue"
+	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -31,42 +30,50 @@ JSON. S3 is reached through AWS_ENDPOINT_URL(_S3) when set.
 With --catalog the Glue Data Catalog entries of fully reloaded tables are switched
 to their new generation (AWS_ENDPOINT_URL_GLUE is honoured) and the crawler named
 ` + "`snaplake-ingest-<set>`" + ` is pointed at the run's incremental tables (start it afterwards).
-
-Flags:
 `
 
-func ingestRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ingest run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, ingestRunUsage)
-		fs.PrintDefaults()
+// ingestRunOptions are the flags of `snaplake ingest run`.
+type ingestRunOptions struct {
+	configPath, set, dsn, bucket, kmsKey string
+	catalog                              bool
+}
+
+func newIngestRunCommand() *cobra.Command {
+	var o ingestRunOptions
+	c := &cobra.Command{
+		Use:   "run --config FILE --set daily|frequent --mysql-dsn DSN --bucket B [--catalog]",
+		Short: "run a table set by hand with the Go loader",
+		Long:  ingestRunUsage,
+		Args:  NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return o.run(c)
+		},
 	}
-	var configPath, set, dsn, bucket, kmsKey string
-	var catalog bool
-	fs.StringVar(&configPath, "config", "", "snaplake.yaml with the ingest section (required)")
-	fs.StringVar(&set, "set", "", "the table set: daily or frequent (required)")
-	fs.StringVar(&dsn, "mysql-dsn", "", "the source database, go-sql-driver/mysql DSN (default $"+MySQLDSNEnv+")")
-	fs.StringVar(&bucket, "bucket", "", "the lake bucket (required)")
-	fs.StringVar(&kmsKey, "kms-key-id", "", "SSE-KMS key for what the run writes (default: the bucket's encryption)")
-	fs.BoolVar(&catalog, "catalog", false, "also write the Glue Data Catalog and point the set's crawler")
-	if done, err := parseFlags(fs, args); done {
-		return err
-	}
+	fs := c.Flags()
+	fs.StringVar(&o.configPath, "config", "", "snaplake.yaml with the ingest section (required)")
+	fs.StringVar(&o.set, "set", "", "the table set: daily or frequent (required)")
+	fs.StringVar(&o.dsn, "mysql-dsn", "", "the source database, go-sql-driver/mysql DSN (default $"+MySQLDSNEnv+")")
+	fs.StringVar(&o.bucket, "bucket", "", "the lake bucket (required)")
+	fs.StringVar(&o.kmsKey, "kms-key-id", "", "SSE-KMS key for what the run writes (default: the bucket's encryption)")
+	fs.BoolVar(&o.catalog, "catalog", false, "also write the Glue Data Catalog and point the set's crawler")
+	return c
+}
+
+func (o ingestRunOptions) run(cmd *cobra.Command) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	configPath, set, dsn, bucket, kmsKey, catalog := o.configPath, o.set, o.dsn, o.bucket, o.kmsKey, o.catalog
 	if dsn == "" {
 		dsn = os.Getenv(MySQLDSNEnv)
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageError(fs, "unexpected argument %q", fs.Arg(0))
 	case configPath == "":
-		return usageError(fs, "missing --config")
+		return UsageError(cmd, "missing --config")
 	case set != ingest.SetDaily && set != ingest.SetFrequent:
-		return usageError(fs, "--set must be %s or %s, got %q", ingest.SetDaily, ingest.SetFrequent, set)
+		return UsageError(cmd, "--set must be %s or %s, got %q", ingest.SetDaily, ingest.SetFrequent, set)
 	case dsn == "":
-		return usageError(fs, "missing --mysql-dsn (or %s)", MySQLDSNEnv)
+		return UsageError(cmd, "missing --mysql-dsn (or %s)", MySQLDSNEnv)
 	case bucket == "":
-		return usageError(fs, "missing --bucket")
+		return UsageError(cmd, "missing --bucket")
 	}
 	c, err := loadIngest(configPath)
 	if err != nil {

@@ -3,12 +3,13 @@ package opscli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/relocate"
@@ -20,19 +21,38 @@ Moves the table files of s3://B/<source-prefix><export-id>/ into
 <dest-prefix><database>/<table>/snapshot_date=YYYY-MM-DD/, verifies the copies, deletes
 the sources, and prints one line of JSON summary. Safe to run again after a failure.
 AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) points it at a local S3 server.
-
-Flags:
 `
 
 // Relocate is `snaplake relocate`: the relocate Lambda's code, run by hand.
 func Relocate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("relocate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, relocateUsage)
-		fs.PrintDefaults()
-	}
+	return run(ctx, NewRelocateCommand(), args, stdout, stderr)
+}
+
+// NewRelocateCommand is `snaplake relocate`.
+func NewRelocateCommand() *cobra.Command {
 	var o relocate.Options
+	c := &cobra.Command{
+		Use:   "relocate --bucket B --export-id ID --snapshot-date YYYY-MM-DD [flags]",
+		Short: "move an export into the lake by hand (the relocate Lambda's code)",
+		Long:  relocateUsage,
+		Args:  NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			var missing []string
+			for _, f := range []struct{ name, value string }{{"--bucket", o.Bucket}, {"--export-id", o.ExportID}, {"--snapshot-date", o.SnapshotDate}} {
+				if f.value == "" {
+					missing = append(missing, f.name)
+				}
+			}
+			switch {
+			case len(missing) > 0:
+				return UsageError(c, "missing %v", missing)
+			case o.Concurrency < 1:
+				return UsageError(c, "--concurrency must be at least 1, got %d", o.Concurrency)
+			}
+			return runRelocate(c.Context(), o, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	fs := c.Flags()
 	fs.StringVar(&o.Bucket, "bucket", "", "bucket holding the export and the lake (required)")
 	fs.StringVar(&o.ExportID, "export-id", "", "export task identifier: the folder below --source-prefix (required)")
 	fs.StringVar(&o.SnapshotDate, "snapshot-date", "", "snapshot date YYYY-MM-DD of the partition to write (required)")
@@ -43,30 +63,10 @@ func Relocate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Int64Var(&o.PartSize, "part-size", relocate.DefaultPartSize, "bytes per part of a multipart copy")
 	fs.StringVar(&o.KMSKeyID, "kms-key-id", "", "KMS key for SSE-KMS on every copy (empty: bucket default encryption)")
 	fs.IntVar(&o.Retention, "retention", relocate.DefaultRetention, "snapshot_date partitions to keep per table (0 keeps all)")
-	if done, err := parseFlags(fs, args); done {
-		return err
-	}
-	var missing []string
-	for _, f := range []struct{ name, value string }{{"--bucket", o.Bucket}, {"--export-id", o.ExportID}, {"--snapshot-date", o.SnapshotDate}} {
-		if f.value == "" {
-			missing = append(missing, f.name)
-		}
-	}
-	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "snaplake relocate: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return ErrUsage
-	case len(missing) > 0:
-		fmt.Fprintf(stderr, "snaplake relocate: missing %v\n", missing)
-		fs.Usage()
-		return ErrUsage
-	case o.Concurrency < 1:
-		fmt.Fprintf(stderr, "snaplake relocate: --concurrency must be at least 1, got %d\n", o.Concurrency)
-		fs.Usage()
-		return ErrUsage
-	}
+	return c
+}
 
+func runRelocate(ctx context.Context, o relocate.Options, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	relocate.TuneGC(relocate.DefaultMemoryLimit)
 	cfg, err := awsconfig.Load(ctx, config.WithHTTPClient(relocate.NewHTTPClient(o.Concurrency)))

@@ -45,11 +45,21 @@ type Options struct {
 	Rows        int    // sample database size when it is created
 	Out         io.Writer
 	NodeModules string // aws-local-stepfunctions; empty: found by the runner
+	// Format is how RunFederate prints each table's result: FormatText (the default,
+	// also when empty) says it in words; FormatJSON prints the JSON line of
+	// `snaplake federate publish|subscribe`.
+	Format string
 
 	// Test hooks.
 	FailExport   string // non-empty: this night's export fails with this reason (RDS-EVENT-0159)
 	DeliverTwice bool   // the snapshot-created event arrives twice, with two event ids
 }
+
+// The formats of RunFederate's table lines.
+const (
+	FormatText = "text"
+	FormatJSON = "json"
+)
 
 // Report says what a run did.
 type Report struct {

@@ -179,6 +179,9 @@ func RunFederate(ctx context.Context, opts Options) (rep FederateReport, err err
 	}
 	defer srv.stop()
 	f, cfgPath, err := srv.federation(ctx, home, log.With("component", "federate"), p)
+	if f != nil {
+		f.format = opts.Format
+	}
 	if err != nil {
 		return rep, err
 	}
@@ -323,6 +326,7 @@ type federation struct {
 	publisher *federate.Publisher
 	subs      []*federate.SubscriberRun
 	opened    []redshift.Warehouse
+	format    string // Options.Format
 }
 
 // federation reads <home>/federate.yaml, writing it on the first run, and opens the
@@ -421,7 +425,7 @@ func (f *federation) ensureTransform(ctx context.Context, p *printer) (created b
 // every result is shown.
 func (f *federation) round(ctx context.Context, p *printer) (FederateRound, error) {
 	r := FederateRound{Published: f.publisher.PublishAll(ctx, f.cfg), Subscribed: map[string][]federate.Result{}}
-	failed := printResults(p, "publish", r.Published)
+	failed := printResults(p, "publish", r.Published, f.format)
 	if failed != nil {
 		return r, fmt.Errorf("publish: %w", failed)
 	}
@@ -434,33 +438,55 @@ func (f *federation) round(ctx context.Context, p *printer) (FederateRound, erro
 	var errs []error
 	for i, s := range f.subs {
 		r.Subscribed[s.Name] = results[i]
-		if err := printResults(p, "subscribe "+s.Name, results[i]); err != nil {
+		if err := printResults(p, "subscribe "+s.Name, results[i], f.format); err != nil {
 			errs = append(errs, fmt.Errorf("subscriber %s: %w", s.Name, err))
 		}
 	}
 	return r, errors.Join(errs...)
 }
 
-// printResults prints one stage line per table with its JSON line, and returns the
-// first failure.
-func printResults(p *printer, what string, rs []federate.Result) error {
+// printResults prints one stage line per table, saying what was done (or its JSON
+// line, with FormatJSON), and returns the first failure.
+func printResults(p *printer, what string, rs []federate.Result, format string) error {
 	var first error
 	for _, r := range rs {
-		shown := r
-		shown.Seconds = math.Round(r.Seconds*1000) / 1000
-		line, _ := json.Marshal(shown)
+		detail := resultText(r)
+		if format == FormatJSON {
+			shown := r
+			shown.Seconds = math.Round(r.Seconds*1000) / 1000
+			line, _ := json.Marshal(shown)
+			detail = string(line)
+		}
 		d := time.Duration(r.Seconds * float64(time.Second))
 		name := what + " " + r.Table
 		if r.Action == federate.ActionFailed {
-			p.line("✗ %-44s %7.2fs  %s", name, d.Seconds(), line)
+			p.line("✗ %-44s %7.2fs  %s", name, d.Seconds(), detail)
 			if first == nil {
 				first = fmt.Errorf("table %s: %s", r.Table, r.Error)
 			}
 			continue
 		}
-		p.stage(name, string(line), d)
+		p.stage(name, detail, d)
 	}
 	return first
+}
+
+// resultText says in words what publish or subscribe did with a table.
+func resultText(r federate.Result) string {
+	version := shortVersion(r.Version) // names the kind: _full or _append
+	switch r.Action {
+	case federate.ActionPublished:
+		return fmt.Sprintf("published %s rows as %s", thousands(r.Rows), version)
+	case federate.ActionLoaded:
+		return fmt.Sprintf("loaded %s, %s rows", version, thousands(r.Rows))
+	case federate.ActionUnchanged:
+		return fmt.Sprintf("unchanged: holds %s, %s rows", version, thousands(r.Rows))
+	case federate.ActionSkipped:
+		return "skipped: " + r.Reason
+	case federate.ActionFailed:
+		return "failed: " + r.Error
+	}
+	return r.Action
 }
 
 // converge compares every subscriber's copy of every table with the transform's.

@@ -47,6 +47,10 @@ func TestFederateEndToEnd(t *testing.T) {
 		if !strings.Contains(out.String(), "$ snaplake federate status") {
 			t.Errorf("run %d printed no status:\n%s", run+1, out.String())
 		}
+		// The table lines are words for a person; JSON only with --format json.
+		if strings.Contains(out.String(), `{"table"`) || !strings.Contains(out.String(), "published ") {
+			t.Errorf("run %d: table lines are not human text:\n%s", run+1, out.String())
+		}
 	}
 	first, second := runs[0], runs[1]
 	if !first.Created || second.Created {

@@ -2,32 +2,25 @@ package localcli
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/local/demo"
 	"github.com/snaplake/snaplake/internal/opscli"
 )
 
-// Demo runs one night of the pipeline offline: `snaplake demo [--rows N] [--home DIR]`.
+// Demo runs one night of the pipeline offline: `snaplake demo [ingest|federate] [--rows N] [--home DIR]`.
 func Demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	ingest := len(args) > 0 && args[0] == "ingest"
-	if ingest {
-		args = args[1:]
-	}
-	federate := !ingest && len(args) > 0 && args[0] == "federate"
-	if federate {
-		args = args[1:]
-	}
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	rows := fs.Int("rows", demo.DefaultRows, "rows in the sample database when it is first created")
-	home := fs.String("home", "", "directory kept between runs: MariaDB and S3 data, catalog (default $SNAPLAKE_HOME, else "+defaultHomeDir+")")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: snaplake demo [--rows N] [--home DIR]
+	c := NewDemoCommand()
+	c.CompletionOptions.DisableDefaultCmd = true
+	_, err := opscli.Execute(ctx, c, args, stdout, stderr)
+	return err
+}
+
+const demoUsage = `Usage: snaplake demo [--rows N] [--home DIR]
        snaplake demo ingest [--rows N] [--home DIR]
-       snaplake demo federate [--home DIR]
+       snaplake demo federate [--home DIR] [--format text|json]
 
 Runs one night of the snaplake pipeline on this machine: a local MariaDB with a sample
 warehouse database, a nightly snapshot, the RDS-EVENT-0091 event on a local bus, the
@@ -46,27 +39,97 @@ snaplake demo federate runs the Federator against the same home: PostgreSQL (kep
 configured by <home>/federate.yaml. It publishes and subscribes, changes the
 transform's rows, publishes and subscribes again, and shows that both subscribers hold
 what the transform holds (checksums) and federate status. It accepts --rows and
-ignores it, so that make demo passes the same flags to every demo.
+ignores it, so that make demo passes the same flags to every demo. Each table's
+line says in words what was done; --format json prints the JSON lines of
+'snaplake federate' instead.
+`
 
-`)
-		fs.PrintDefaults()
+// demoOptions are the flags the three demos share.
+type demoOptions struct {
+	rows int
+	home string
+}
+
+func (o *demoOptions) addFlags(c *cobra.Command) {
+	c.Flags().IntVar(&o.rows, "rows", demo.DefaultRows, "rows in the sample database when it is first created")
+	c.Flags().StringVar(&o.home, "home", "", "directory kept between runs: MariaDB and S3 data, catalog (default $SNAPLAKE_HOME, else "+defaultHomeDir+")")
+}
+
+// options checks the flags and makes the demo's options.
+func (o *demoOptions) options(c *cobra.Command, args []string) (demo.Options, error) {
+	if len(args) > 0 {
+		return demo.Options{}, opscli.UsageError(c, "unexpected argument %q", args[0])
 	}
-	if err := fs.Parse(args); err != nil {
-		return opscli.ErrUsage
+	if o.rows < 1 {
+		return demo.Options{}, opscli.UsageError(c, "--rows must be at least 1, got %d", o.rows)
 	}
-	if fs.NArg() > 0 || *rows < 1 {
-		fs.Usage()
-		return opscli.ErrUsage
+	return demo.Options{Home: resolveHome(o.home), Rows: o.rows, Out: c.OutOrStdout()}, nil
+}
+
+// NewDemoCommand is `snaplake demo`, with `demo ingest` and `demo federate` below it.
+func NewDemoCommand() *cobra.Command {
+	var o demoOptions
+	c := &cobra.Command{
+		Use:   "demo [--rows N] [--home DIR]",
+		Short: "run a night of the pipeline offline, on this machine",
+		Long:  demoUsage,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			opts, err := o.options(c, args)
+			if err != nil {
+				return err
+			}
+			_, err = demo.Run(c.Context(), opts)
+			return err
+		},
 	}
-	opts := demo.Options{Home: resolveHome(*home), Rows: *rows, Out: stdout}
-	if federate {
-		_, err := demo.RunFederate(ctx, opts)
-		return err
+	o.addFlags(c)
+	c.AddCommand(newDemoIngestCommand(), newDemoFederateCommand())
+	return c
+}
+
+func newDemoIngestCommand() *cobra.Command {
+	var o demoOptions
+	c := &cobra.Command{
+		Use:   "ingest [--rows N] [--home DIR]",
+		Short: "run the config-driven ingestion offline, against the same home",
+		Long:  demoUsage,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			opts, err := o.options(c, args)
+			if err != nil {
+				return err
+			}
+			_, err = demo.RunIngest(c.Context(), opts)
+			return err
+		},
 	}
-	if ingest {
-		_, err := demo.RunIngest(ctx, opts)
-		return err
+	o.addFlags(c)
+	return c
+}
+
+func newDemoFederateCommand() *cobra.Command {
+	var o demoOptions
+	var format string
+	c := &cobra.Command{
+		Use:   "federate [--home DIR] [--format text|json]",
+		Short: "run the Federator offline: publish, subscribe, status",
+		Long:  demoUsage,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			opts, err := o.options(c, args)
+			if err != nil {
+				return err
+			}
+			if format != demo.FormatText && format != demo.FormatJSON {
+				return opscli.UsageError(c, "--format must be %s or %s, got %q", demo.FormatText, demo.FormatJSON, format)
+			}
+			opts.Format = format
+			_, err = demo.RunFederate(c.Context(), opts)
+			return err
+		},
 	}
-	_, err := demo.Run(ctx, opts)
-	return err
+	o.addFlags(c)
+	c.Flags().StringVar(&format, "format", demo.FormatText, "each table's line: text, or json (the JSON lines of 'snaplake federate')")
+	return c
 }

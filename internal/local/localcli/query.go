@@ -3,7 +3,6 @@ package localcli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/grants"
@@ -46,46 +47,57 @@ refused query fails with Athena's message:
   snapshots, which IAM alone governs and which ROLE sees as far as IAM allows).
 The views are an offline check of the grants and policies, not a security boundary: SQL
 that reads files itself (read_parquet) is not limited.
-
-Flags:
 `
 
 // Query answers SQL from the catalog at <home>/catalog.json and the objects the
 // local S3 server keeps under <home>/s3.
 func Query(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := flag.NewFlagSet("query", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	home := fset.String("home", "", "local lake directory (default $SNAPLAKE_HOME, else "+defaultHomeDir+")")
-	format := fset.String("format", "table", "output format: "+strings.Join(lake.Formats, ", "))
-	role := fset.String("as", "", "run as this IAM role (name or ARN), under its Lake Formation grants")
-	configPath := fset.String("config", "", "snaplake.yaml whose ingest.access rules give --as its grants")
-	policyPath := fset.String("policy", "", "IAM policy document (JSON) --as has, instead of the published analyst policy")
-	fset.Usage = func() {
-		fmt.Fprint(fset.Output(), queryUsage)
-		fset.PrintDefaults()
-	}
-	if err := fset.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return opscli.ErrUsage // the flag package printed the mistake and the usage
-	}
-	if !slices.Contains(lake.Formats, *format) {
-		fmt.Fprintf(stderr, "snaplake query: unknown format %q\n\n", *format)
-		fset.Usage()
-		return opscli.ErrUsage
-	}
-	sql := strings.TrimSpace(strings.Join(fset.Args(), " "))
-	if sql == "" {
-		fmt.Fprint(stderr, "snaplake query: no SQL given\n\n")
-		fset.Usage()
-		return opscli.ErrUsage
-	}
+	c := NewQueryCommand()
+	c.CompletionOptions.DisableDefaultCmd = true
+	_, err := opscli.Execute(ctx, c, args, stdout, stderr)
+	return err
+}
 
+// queryOptions are the flags of `snaplake query`.
+type queryOptions struct {
+	home, format, role, configPath, policyPath string
+}
+
+// NewQueryCommand is `snaplake query`.
+func NewQueryCommand() *cobra.Command {
+	var o queryOptions
+	c := &cobra.Command{
+		Use:   `query [--home DIR] [--format table|csv|json] [--as ROLE [--config FILE] [--policy FILE]] "SQL"`,
+		Short: "SQL over the local lake, with Athena's names",
+		Long:  queryUsage,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			return o.run(c, args)
+		},
+	}
+	fs := c.Flags()
+	// As with the flag package: flags come before the SQL, which may hold anything.
+	fs.SetInterspersed(false)
+	fs.StringVar(&o.home, "home", "", "local lake directory (default $SNAPLAKE_HOME, else "+defaultHomeDir+")")
+	fs.StringVar(&o.format, "format", "table", "output format: "+strings.Join(lake.Formats, ", "))
+	fs.StringVar(&o.role, "as", "", "run as this IAM role (name or ARN), under its Lake Formation grants")
+	fs.StringVar(&o.configPath, "config", "", "snaplake.yaml whose ingest.access rules give --as its grants")
+	fs.StringVar(&o.policyPath, "policy", "", "IAM policy document (JSON) --as has, instead of the published analyst policy")
+	return c
+}
+
+func (o queryOptions) run(c *cobra.Command, args []string) error {
+	ctx, stdout := c.Context(), c.OutOrStdout()
+	home, format, role, configPath, policyPath := &o.home, &o.format, &o.role, &o.configPath, &o.policyPath
+	if !slices.Contains(lake.Formats, *format) {
+		return opscli.UsageError(c, "unknown format %q\n", *format)
+	}
+	sql := strings.TrimSpace(strings.Join(args, " "))
+	if sql == "" {
+		return opscli.UsageError(c, "no SQL given\n")
+	}
 	if *role == "" && (*configPath != "" || *policyPath != "") {
-		fmt.Fprint(stderr, "snaplake query: --config and --policy are only used with --as\n\n")
-		fset.Usage()
-		return opscli.ErrUsage
+		return opscli.UsageError(c, "--config and --policy are only used with --as\n")
 	}
 	dir := resolveHome(*home)
 	var access *lake.Access
