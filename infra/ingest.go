@@ -534,8 +534,8 @@ func (x *ingestStack) addFunctions() {
 	fin.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:DeleteObject"}, x.objects(sets)))
 	fin.AddToRolePolicy(statement([]string{"s3:DeleteObject"}, x.objects(raw)))
 	fin.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
-	fin.AddToRolePolicy(statement([]string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable"}, x.catalogArns()...))
-	x.suppress(fin.Role(), wildcards("The finish function reads a run's plan and results under state/ingest-runs/, commits the tables' state under state/ingest/, releases the set's lease under state/ingest-sets/, removes failed and replaced loads under raw/, and writes the raw database's fully reloaded tables.",
+	fin.AddToRolePolicy(statement([]string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:BatchDeletePartition"}, x.catalogArns()...))
+	x.suppress(fin.Role(), wildcards("The finish function reads a run's plan and results under state/ingest-runs/, commits the tables' state under state/ingest/, releases the set's lease under state/ingest-sets/, removes failed and replaced loads under raw/ (and the replaced loads' partitions), and writes the raw database's fully reloaded tables.",
 		findingLakeObjects, findingRawTables))
 
 	// The grants this stack makes itself (addLakeFormation) are never the config's
@@ -733,9 +733,16 @@ func (x *ingestStack) addCrawlers() {
 					Exclusions: jsii.Strings("**"),
 				}},
 			},
+			// LOG: an ingest crawler deletes nothing. Each run points it at exactly its
+			// own incremental tables, and AWS does not document whether a table whose
+			// include path a run left out (leased by the other set's run, or in the
+			// other set) counts as deleted; with LOG it is kept either way. Nothing
+			// else needs the crawler to delete: the finish deletes the loads a load
+			// from the beginning replaces, with their partitions, and switches fully
+			// reloaded tables itself.
 			SchemaChangePolicy: &awsglue.CfnCrawler_SchemaChangePolicyProperty{
 				UpdateBehavior: jsii.String("UPDATE_IN_DATABASE"),
-				DeleteBehavior: jsii.String("DELETE_FROM_DATABASE"),
+				DeleteBehavior: jsii.String("LOG"),
 			},
 			RecrawlPolicy:                &awsglue.CfnCrawler_RecrawlPolicyProperty{RecrawlBehavior: jsii.String("CRAWL_EVERYTHING")},
 			Configuration:                jsii.String(CrawlerConfiguration),

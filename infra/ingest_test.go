@@ -310,7 +310,7 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 			"s3:GetObject,s3:DeleteObject on "+sets,
 			"s3:DeleteObject on "+raw,
 			"kms:Decrypt,kms:GenerateDataKey on "+key,
-			"glue:GetTable,glue:CreateTable,glue:UpdateTable on "+catalog,
+			"glue:GetTable,glue:CreateTable,glue:UpdateTable,glue:BatchDeletePartition on "+catalog,
 		),
 		"ApplyGrantsRole": grantSet(
 			"logs:CreateLogStream,logs:PutLogEvents on ${ApplyGrantsLogs.Arn}", xray,
@@ -611,7 +611,9 @@ func TestIngestCrawlersAndDatabase(t *testing.T) {
 		if p["Configuration"] != CrawlerConfiguration {
 			t.Errorf("%s: configuration %v, want the export crawlers' (one schema per include path)", id, p["Configuration"])
 		}
-		if got := fmt.Sprint(p["SchemaChangePolicy"]); got != "map[DeleteBehavior:DELETE_FROM_DATABASE UpdateBehavior:UPDATE_IN_DATABASE]" {
+		// LOG: no ingest table depends on how Glue treats an include path a run left
+		// out of the targets (docs/aws-assumptions.md, F4).
+		if got := fmt.Sprint(p["SchemaChangePolicy"]); got != "map[DeleteBehavior:LOG UpdateBehavior:UPDATE_IN_DATABASE]" {
 			t.Errorf("%s: schema change policy %s", id, got)
 		}
 		if p["CrawlerSecurityConfiguration"] == nil || p["Schedule"] != nil {
