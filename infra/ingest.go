@@ -193,13 +193,8 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 	case !secretArnRE.MatchString(in.SecretArn):
 		fail(fieldSecretArn, "%q is not a complete Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)", in.SecretArn)
 	}
-	switch {
-	case in.SecretKMSKeyArn == "":
-	case !kmsKeyArnRE.MatchString(in.SecretKMSKeyArn):
-		fail(fieldSecretKMSKeyArn, "%q is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)", in.SecretKMSKeyArn)
-	case secretArnRE.MatchString(in.SecretArn) && arnRegion(in.SecretKMSKeyArn) != arnRegion(in.SecretArn):
-		// Secrets Manager encrypts a secret with a key of its own region.
-		fail(fieldSecretKMSKeyArn, "%q is not in the same region as the secret (%s)", in.SecretKMSKeyArn, arnRegion(in.SecretArn))
+	if problem := checkSecretKMSKey(in.SecretArn, in.SecretKMSKeyArn); problem != "" {
+		fail(fieldSecretKMSKeyArn, "%s", problem)
 	}
 	if in.Endpoint == "" {
 		fail(fieldEndpoint, "required: host:port of the source database")
@@ -249,23 +244,45 @@ func arnRegion(arn string) string {
 	return ""
 }
 
+// checkSecretKMSKey says what is wrong with keyArn as the customer managed key of
+// the secret secretArn ("" when nothing is, or when no key is given). The ingest
+// source's secret and each Federator warehouse's secret take one.
+func checkSecretKMSKey(secretArn, keyArn string) string {
+	switch {
+	case keyArn == "":
+	case !kmsKeyArnRE.MatchString(keyArn):
+		return fmt.Sprintf("%q is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)", keyArn)
+	case secretArn == "":
+		return "a key without a secretArn: the key is the one the secret is encrypted with"
+	case secretArnRE.MatchString(secretArn) && arnRegion(keyArn) != arnRegion(secretArn):
+		// Secrets Manager encrypts a secret with a key of its own region.
+		return fmt.Sprintf("%q is not in the same region as the secret (%s)", keyArn, arnRegion(secretArn))
+	}
+	return ""
+}
+
+// decryptSecret lets a role decrypt the secret secretArn encrypted with the customer
+// managed key keyArn: Secrets Manager calls kms:Decrypt with the caller's
+// permissions. The permission holds only through Secrets Manager (in the secret's
+// region) and for this secret (Secrets Manager's encryption context names it).
+func decryptSecret(secretArn, keyArn string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("kms:Decrypt"),
+		Resources: jsii.Strings(keyArn),
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"kms:ViaService":                  "secretsmanager." + arnRegion(secretArn) + ".amazonaws.com",
+			"kms:EncryptionContext:SecretARN": secretArn,
+		}},
+	})
+}
+
 // readSourceSecret lets a role read the source's secret and, when it is encrypted
-// with a customer managed key, decrypt it: Secrets Manager calls kms:Decrypt with the
-// caller's permissions. The key permission holds only through Secrets Manager (in the
-// secret's region) and for this secret (Secrets Manager's encryption context names it).
+// with a customer managed key, decrypt it (decryptSecret).
 func (x *ingestStack) readSourceSecret(add func(awsiam.PolicyStatement)) {
 	add(statement([]string{"secretsmanager:GetSecretValue"}, x.in.SecretArn))
-	if x.in.SecretKMSKeyArn == "" {
-		return
+	if x.in.SecretKMSKeyArn != "" {
+		add(decryptSecret(x.in.SecretArn, x.in.SecretKMSKeyArn))
 	}
-	add(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("kms:Decrypt"),
-		Resources: jsii.Strings(x.in.SecretKMSKeyArn),
-		Conditions: &map[string]any{"StringEquals": map[string]any{
-			"kms:ViaService":                  "secretsmanager." + arnRegion(x.in.SecretArn) + ".amazonaws.com",
-			"kms:EncryptionContext:SecretARN": x.in.SecretArn,
-		}},
-	}))
 }
 
 // Names of the ingest resources that are not shared with the functions (those are
