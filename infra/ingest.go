@@ -55,6 +55,9 @@ type IngestConfig struct {
 	GlueVersion    string
 	GlueWorkerType string
 	GlueWorkers    int
+	// CrawlPoll and CrawlTimeout pace and bound the workflow's wait for its crawl
+	// (deploy.IngestFieldCrawl*).
+	CrawlPoll, CrawlTimeout time.Duration
 	// VPCSetup, with the VPC fields: the stack creates the endpoints and the rule
 	// the ingestion needs in the VPC (network.go).
 	VPCSetup *VPCSetup
@@ -91,10 +94,12 @@ const (
 	fieldGlueVersion      = deploy.IngestFieldGlueVersion
 	fieldGlueWorkerType   = deploy.IngestFieldGlueWorkerType
 	fieldGlueWorkers      = deploy.IngestFieldGlueWorkers
+	fieldCrawlPoll        = deploy.IngestFieldCrawlPollSeconds
+	fieldCrawlTimeout     = deploy.IngestFieldCrawlTimeoutMinutes
 )
 
 var ingestFields = []string{fieldDatabase, fieldSecretArn, fieldSecretKMSKeyArn, fieldEndpoint, fieldTimeZone, fieldSubnetIDs, fieldSecurityGroupIDs, fieldAvailabilityZone,
-	fieldGlueVersion, fieldGlueWorkerType, fieldGlueWorkers, fieldVPCSetup}
+	fieldGlueVersion, fieldGlueWorkerType, fieldGlueWorkers, fieldCrawlPoll, fieldCrawlTimeout, fieldVPCSetup}
 
 var (
 	// Database names that go into the JDBC URL and a folder name unquoted.
@@ -174,6 +179,24 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 		fail(fieldGlueWorkers, "%d: use from 2 (one worker is the Spark driver) to %d", workers, deploy.MaxIngestGlueWorkers)
 	}
 	in.GlueWorkers = workers
+
+	poll, err := intValue(m[fieldCrawlPoll], int(deploy.DefaultIngestCrawlPoll/time.Second))
+	switch {
+	case err != nil:
+		fail(fieldCrawlPoll, "%v", err)
+	case poll < 1 || time.Duration(poll)*time.Second > deploy.MaxIngestCrawlPoll:
+		fail(fieldCrawlPoll, "%d: use from 1 to %d seconds between two looks at the crawl", poll, int(deploy.MaxIngestCrawlPoll/time.Second))
+	}
+	timeout, err := intValue(m[fieldCrawlTimeout], int(deploy.DefaultIngestCrawlTimeout/time.Minute))
+	switch {
+	case err != nil:
+		fail(fieldCrawlTimeout, "%v", err)
+	case timeout < 1 || time.Duration(timeout)*time.Minute > deploy.MaxIngestCrawlTimeout:
+		fail(fieldCrawlTimeout, "%d: use from 1 to %d minutes for the crawl", timeout, int(deploy.MaxIngestCrawlTimeout/time.Minute))
+	case poll >= 1 && time.Duration(poll)*time.Second > time.Duration(timeout)*time.Minute:
+		fail(fieldCrawlTimeout, "%d minutes is shorter than %s (%d seconds): the wait would end before its first look", timeout, fieldCrawlPoll, poll)
+	}
+	in.CrawlPoll, in.CrawlTimeout = time.Duration(poll)*time.Second, time.Duration(timeout)*time.Minute
 
 	switch {
 	case in.Database == "":
@@ -512,7 +535,9 @@ func (x *ingestStack) addFunctions() {
 		name: deploy.FnReconfigure, id: "Reconfigure",
 		description: "Starts an ingest run: reads config/snaplake.yaml, discovers the source tables, plans, takes the leases, points the set's crawler at the run's tables",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(5)), memoryMB: 512,
-		env: env(map[string]string{deploy.EnvMySQLEndpoint: in.Endpoint, deploy.EnvSecretArn: in.SecretArn}),
+		env: env(map[string]string{deploy.EnvMySQLEndpoint: in.Endpoint, deploy.EnvSecretArn: in.SecretArn,
+			deploy.EnvCrawlPollSeconds:    strconv.Itoa(int(in.CrawlPoll / time.Second)),
+			deploy.EnvCrawlTimeoutSeconds: strconv.Itoa(int(in.CrawlTimeout / time.Second))}),
 	}, nil)
 	re.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.ConfigKey)))
 	// The exact config key too: a missing config is told from a denied one by
