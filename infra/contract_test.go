@@ -617,6 +617,10 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 				return nil, err
 			}
 			cr.Configuration, _ = p["Configuration"].(string)
+			if scp, ok := p["SchemaChangePolicy"].(map[string]any); ok {
+				cr.DeleteBehavior, _ = scp["DeleteBehavior"].(string)
+				cr.UpdateBehavior, _ = scp["UpdateBehavior"].(string)
+			}
 			for _, tg := range asList(p["Targets"].(map[string]any)["S3Targets"]) {
 				m := tg.(map[string]any)
 				path, err := r.str(m["Path"])

@@ -25,6 +25,7 @@ var envTestContexts = map[string]func() map[string]any{
 	"ingest":          func() map[string]any { return map[string]any{KeyIngest: ingestContext(true)} },
 	"ingest-vpcsetup": func() map[string]any { return ingestTestContexts["vpcsetup"]() },
 	"federate":        func() map[string]any { return map[string]any{KeyFederate: federateContext()} },
+	"federate-cmk":    func() map[string]any { return federateTestContexts["cmk"]() },
 	"both": func() map[string]any {
 		return map[string]any{KeyIngest: ingestContext(true), KeyFederate: federateContext()}
 	},

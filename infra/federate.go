@@ -45,6 +45,10 @@ type FederateWarehouse struct {
 	// functions sign in as with temporary credentials (db_user= in the config's URL):
 	// they may get credentials for that user only.
 	DbUser string
+	// SecretKMSKeyArn is the customer managed key SecretArn is encrypted with, if
+	// any: the functions may then decrypt the secret with it, through Secrets Manager
+	// only (checkSecretKMSKey, decryptSecret, as the ingest source's secret).
+	SecretKMSKeyArn string
 }
 
 // Serverless says whether the warehouse is a Redshift Serverless workgroup.
@@ -88,7 +92,7 @@ const (
 
 var (
 	federateFields  = []string{fieldPublishSchedule, fieldSubscribeSchedule, fieldWarehouses}
-	warehouseFields = []string{fieldWarehouseName, fieldWarehouseArn, fieldWarehouseSecret, fieldWarehouseDbUser}
+	warehouseFields = []string{fieldWarehouseName, fieldWarehouseArn, fieldWarehouseSecret, fieldSecretKMSKeyArn, fieldWarehouseDbUser}
 )
 
 var (
@@ -200,7 +204,7 @@ func parseFederate(v any) (*FederateConfig, []error) {
 			}
 			return s
 		}
-		w := FederateWarehouse{Name: str(fieldWarehouseName), Arn: str(fieldWarehouseArn), SecretArn: str(fieldWarehouseSecret), DbUser: str(fieldWarehouseDbUser)}
+		w := FederateWarehouse{Name: str(fieldWarehouseName), Arn: str(fieldWarehouseArn), SecretArn: str(fieldWarehouseSecret), SecretKMSKeyArn: str(fieldSecretKMSKeyArn), DbUser: str(fieldWarehouseDbUser)}
 		switch {
 		case w.Name == "":
 			fail(at(fieldWarehouseName), "required: a name for the warehouse (lower case letters, digits and -)")
@@ -227,6 +231,9 @@ func parseFederate(v any) (*FederateConfig, []error) {
 		arns[w.Arn] = true
 		if w.SecretArn != "" && !secretArnRE.MatchString(w.SecretArn) {
 			fail(at(fieldWarehouseSecret), "%q is not a complete Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)", w.SecretArn)
+		}
+		if problem := checkSecretKMSKey(w.SecretArn, w.SecretKMSKeyArn); problem != "" {
+			fail(at(fieldSecretKMSKeyArn), "%s", problem)
 		}
 		switch {
 		case w.DbUser == "":
@@ -431,6 +438,11 @@ func (x *federateStack) grantFunction(fn awslambda.Function, secrets, workgroups
 	// workgroup and GetClusterCredentialsWithIAM on a cluster's databases.
 	if len(secrets) > 0 {
 		fn.AddToRolePolicy(statement([]string{"secretsmanager:GetSecretValue"}, secrets...))
+	}
+	for _, w := range x.fc.Warehouses {
+		if w.SecretArn != "" && w.SecretKMSKeyArn != "" {
+			fn.AddToRolePolicy(decryptSecret(w.SecretArn, w.SecretKMSKeyArn))
+		}
 	}
 	if len(workgroups) > 0 {
 		fn.AddToRolePolicy(statement([]string{"redshift-serverless:GetCredentials"}, workgroups...))

@@ -57,6 +57,13 @@ var federateTestContexts = map[string]func() map[string]any{
 			map[string]any{"name": "transform", "arn": testWorkgroupArn, "secretArn": testSecretArn},
 		}}}
 	},
+	// Two secrets, one encrypted with a customer managed key (secretKmsKeyArn).
+	"cmk": func() map[string]any {
+		return map[string]any{KeyFederate: map[string]any{"warehouses": []any{
+			map[string]any{"name": "transform", "arn": testWorkgroupArn, "secretArn": testSecretArn, "secretKmsKeyArn": testSecretKey},
+			map[string]any{"name": "reporting", "arn": testReportingArn, "secretArn": testReportingKey},
+		}}}
+	},
 	// A cluster signed into as a database user with temporary credentials (db_user=).
 	"dbuser": func() map[string]any {
 		return map[string]any{KeyFederate: map[string]any{"warehouses": []any{
@@ -659,6 +666,15 @@ func TestParseFederateConfigErrors(t *testing.T) {
 			warehouse(m, 1)["secretArn"] = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:reporting"
 			return m
 		}, "warehouses[1].secretArn", "complete Secrets Manager secret ARN"},
+		{"secret key an alias", func(m map[string]any) any {
+			warehouse(m, 1)["secretKmsKeyArn"] = "arn:aws:kms:eu-central-1:123456789012:alias/reporting"
+			return m
+		}, "warehouses[1].secretKmsKeyArn", "not a KMS key ARN"},
+		{"secret key in another region", func(m map[string]any) any {
+			warehouse(m, 1)["secretKmsKeyArn"] = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+			return m
+		}, "warehouses[1].secretKmsKeyArn", "same region as the secret"},
+		{"secret key without a secret", func(m map[string]any) any { warehouse(m, 0)["secretKmsKeyArn"] = testSecretKey; return m }, "warehouses[0].secretKmsKeyArn", "without a secretArn"},
 		{"db user on a workgroup", func(m map[string]any) any { warehouse(m, 0)["dbUser"] = "fed"; return m }, "warehouses[0].dbUser", "provisioned clusters only"},
 		{"db user and secret", func(m map[string]any) any { warehouse(m, 1)["dbUser"] = "fed"; return m }, "warehouses[1].dbUser", "give one"},
 		{"db user not a name", func(m map[string]any) any { warehouse(m, 2)["dbUser"] = "Fed User"; return m }, "warehouses[2].dbUser", "not a database user name"},
@@ -716,5 +732,33 @@ func TestFederateWarehouseRoleOutputNamesTheNamespace(t *testing.T) {
 	desc, _ := o["Description"].(string)
 	if !strings.Contains(desc, "namespace") || regexp.MustCompile(`(?i)cluster or workgroup|with (each|every|the) (Federator )?workgroup`).MatchString(desc) {
 		t.Errorf("FederateWarehouseRoleArn description %q: say to associate the role with each cluster and each Serverless workgroup's namespace", desc)
+	}
+}
+
+// TestFederateSecretKey: a warehouse secret encrypted with a customer managed key is
+// decrypted by Secrets Manager with the caller's permission on that key, so both
+// Federator functions get kms:Decrypt on exactly that key, through Secrets Manager
+// and for that secret only; a secret without the setting, and every stack without
+// it, gives no KMS permission beyond the stack's key.
+func TestFederateSecretKey(t *testing.T) {
+	cond := `{"StringEquals":{"kms:EncryptionContext:SecretARN":"` + testSecretArn + `","kms:ViaService":"secretsmanager.eu-central-1.amazonaws.com"}}`
+	want := "kms:Decrypt on " + testSecretKey + " when " + cond
+	for _, name := range []string{"cmk", "federate", "defaults"} {
+		s := federateStackFor(t, name)
+		for _, role := range []string{"PublishRole", "SubscribeRole"} {
+			var other []string
+			found := false
+			for _, g := range grantsOf(t, s, role) {
+				switch {
+				case g == want:
+					found = true
+				case strings.HasPrefix(g, "kms:") && !strings.Contains(g, " on ${Key.Arn}"):
+					other = append(other, g)
+				}
+			}
+			if found != (name == "cmk") || len(other) > 0 {
+				t.Errorf("%s %s: the secret key's grant present %v (want %v), other KMS grants %v", name, role, found, name == "cmk", other)
+			}
+		}
 	}
 }

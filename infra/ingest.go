@@ -55,6 +55,9 @@ type IngestConfig struct {
 	GlueVersion    string
 	GlueWorkerType string
 	GlueWorkers    int
+	// CrawlPoll and CrawlTimeout pace and bound the workflow's wait for its crawl
+	// (deploy.IngestFieldCrawl*).
+	CrawlPoll, CrawlTimeout time.Duration
 	// VPCSetup, with the VPC fields: the stack creates the endpoints and the rule
 	// the ingestion needs in the VPC (network.go).
 	VPCSetup *VPCSetup
@@ -91,10 +94,12 @@ const (
 	fieldGlueVersion      = deploy.IngestFieldGlueVersion
 	fieldGlueWorkerType   = deploy.IngestFieldGlueWorkerType
 	fieldGlueWorkers      = deploy.IngestFieldGlueWorkers
+	fieldCrawlPoll        = deploy.IngestFieldCrawlPollSeconds
+	fieldCrawlTimeout     = deploy.IngestFieldCrawlTimeoutMinutes
 )
 
 var ingestFields = []string{fieldDatabase, fieldSecretArn, fieldSecretKMSKeyArn, fieldEndpoint, fieldTimeZone, fieldSubnetIDs, fieldSecurityGroupIDs, fieldAvailabilityZone,
-	fieldGlueVersion, fieldGlueWorkerType, fieldGlueWorkers, fieldVPCSetup}
+	fieldGlueVersion, fieldGlueWorkerType, fieldGlueWorkers, fieldCrawlPoll, fieldCrawlTimeout, fieldVPCSetup}
 
 var (
 	// Database names that go into the JDBC URL and a folder name unquoted.
@@ -175,6 +180,24 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 	}
 	in.GlueWorkers = workers
 
+	poll, err := intValue(m[fieldCrawlPoll], int(deploy.DefaultIngestCrawlPoll/time.Second))
+	switch {
+	case err != nil:
+		fail(fieldCrawlPoll, "%v", err)
+	case poll < 1 || time.Duration(poll)*time.Second > deploy.MaxIngestCrawlPoll:
+		fail(fieldCrawlPoll, "%d: use from 1 to %d seconds between two looks at the crawl", poll, int(deploy.MaxIngestCrawlPoll/time.Second))
+	}
+	timeout, err := intValue(m[fieldCrawlTimeout], int(deploy.DefaultIngestCrawlTimeout/time.Minute))
+	switch {
+	case err != nil:
+		fail(fieldCrawlTimeout, "%v", err)
+	case timeout < 1 || time.Duration(timeout)*time.Minute > deploy.MaxIngestCrawlTimeout:
+		fail(fieldCrawlTimeout, "%d: use from 1 to %d minutes for the crawl", timeout, int(deploy.MaxIngestCrawlTimeout/time.Minute))
+	case poll >= 1 && time.Duration(poll)*time.Second > time.Duration(timeout)*time.Minute:
+		fail(fieldCrawlTimeout, "%d minutes is shorter than %s (%d seconds): the wait would end before its first look", timeout, fieldCrawlPoll, poll)
+	}
+	in.CrawlPoll, in.CrawlTimeout = time.Duration(poll)*time.Second, time.Duration(timeout)*time.Minute
+
 	switch {
 	case in.Database == "":
 		fail(fieldDatabase, "required: the source MySQL database to ingest")
@@ -193,13 +216,8 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 	case !secretArnRE.MatchString(in.SecretArn):
 		fail(fieldSecretArn, "%q is not a complete Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)", in.SecretArn)
 	}
-	switch {
-	case in.SecretKMSKeyArn == "":
-	case !kmsKeyArnRE.MatchString(in.SecretKMSKeyArn):
-		fail(fieldSecretKMSKeyArn, "%q is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)", in.SecretKMSKeyArn)
-	case secretArnRE.MatchString(in.SecretArn) && arnRegion(in.SecretKMSKeyArn) != arnRegion(in.SecretArn):
-		// Secrets Manager encrypts a secret with a key of its own region.
-		fail(fieldSecretKMSKeyArn, "%q is not in the same region as the secret (%s)", in.SecretKMSKeyArn, arnRegion(in.SecretArn))
+	if problem := checkSecretKMSKey(in.SecretArn, in.SecretKMSKeyArn); problem != "" {
+		fail(fieldSecretKMSKeyArn, "%s", problem)
 	}
 	if in.Endpoint == "" {
 		fail(fieldEndpoint, "required: host:port of the source database")
@@ -249,23 +267,45 @@ func arnRegion(arn string) string {
 	return ""
 }
 
+// checkSecretKMSKey says what is wrong with keyArn as the customer managed key of
+// the secret secretArn ("" when nothing is, or when no key is given). The ingest
+// source's secret and each Federator warehouse's secret take one.
+func checkSecretKMSKey(secretArn, keyArn string) string {
+	switch {
+	case keyArn == "":
+	case !kmsKeyArnRE.MatchString(keyArn):
+		return fmt.Sprintf("%q is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)", keyArn)
+	case secretArn == "":
+		return "a key without a secretArn: the key is the one the secret is encrypted with"
+	case secretArnRE.MatchString(secretArn) && arnRegion(keyArn) != arnRegion(secretArn):
+		// Secrets Manager encrypts a secret with a key of its own region.
+		return fmt.Sprintf("%q is not in the same region as the secret (%s)", keyArn, arnRegion(secretArn))
+	}
+	return ""
+}
+
+// decryptSecret lets a role decrypt the secret secretArn encrypted with the customer
+// managed key keyArn: Secrets Manager calls kms:Decrypt with the caller's
+// permissions. The permission holds only through Secrets Manager (in the secret's
+// region) and for this secret (Secrets Manager's encryption context names it).
+func decryptSecret(secretArn, keyArn string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("kms:Decrypt"),
+		Resources: jsii.Strings(keyArn),
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"kms:ViaService":                  "secretsmanager." + arnRegion(secretArn) + ".amazonaws.com",
+			"kms:EncryptionContext:SecretARN": secretArn,
+		}},
+	})
+}
+
 // readSourceSecret lets a role read the source's secret and, when it is encrypted
-// with a customer managed key, decrypt it: Secrets Manager calls kms:Decrypt with the
-// caller's permissions. The key permission holds only through Secrets Manager (in the
-// secret's region) and for this secret (Secrets Manager's encryption context names it).
+// with a customer managed key, decrypt it (decryptSecret).
 func (x *ingestStack) readSourceSecret(add func(awsiam.PolicyStatement)) {
 	add(statement([]string{"secretsmanager:GetSecretValue"}, x.in.SecretArn))
-	if x.in.SecretKMSKeyArn == "" {
-		return
+	if x.in.SecretKMSKeyArn != "" {
+		add(decryptSecret(x.in.SecretArn, x.in.SecretKMSKeyArn))
 	}
-	add(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("kms:Decrypt"),
-		Resources: jsii.Strings(x.in.SecretKMSKeyArn),
-		Conditions: &map[string]any{"StringEquals": map[string]any{
-			"kms:ViaService":                  "secretsmanager." + arnRegion(x.in.SecretArn) + ".amazonaws.com",
-			"kms:EncryptionContext:SecretARN": x.in.SecretArn,
-		}},
-	}))
 }
 
 // Names of the ingest resources that are not shared with the functions (those are
@@ -495,7 +535,9 @@ func (x *ingestStack) addFunctions() {
 		name: deploy.FnReconfigure, id: "Reconfigure",
 		description: "Starts an ingest run: reads config/snaplake.yaml, discovers the source tables, plans, takes the leases, points the set's crawler at the run's tables",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(5)), memoryMB: 512,
-		env: env(map[string]string{deploy.EnvMySQLEndpoint: in.Endpoint, deploy.EnvSecretArn: in.SecretArn}),
+		env: env(map[string]string{deploy.EnvMySQLEndpoint: in.Endpoint, deploy.EnvSecretArn: in.SecretArn,
+			deploy.EnvCrawlPollSeconds:    strconv.Itoa(int(in.CrawlPoll / time.Second)),
+			deploy.EnvCrawlTimeoutSeconds: strconv.Itoa(int(in.CrawlTimeout / time.Second))}),
 	}, nil)
 	re.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.ConfigKey)))
 	// The exact config key too: a missing config is told from a denied one by
@@ -534,8 +576,8 @@ func (x *ingestStack) addFunctions() {
 	fin.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:DeleteObject"}, x.objects(sets)))
 	fin.AddToRolePolicy(statement([]string{"s3:DeleteObject"}, x.objects(raw)))
 	fin.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
-	fin.AddToRolePolicy(statement([]string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable"}, x.catalogArns()...))
-	x.suppress(fin.Role(), wildcards("The finish function reads a run's plan and results under state/ingest-runs/, commits the tables' state under state/ingest/, releases the set's lease under state/ingest-sets/, removes failed and replaced loads under raw/, and writes the raw database's fully reloaded tables.",
+	fin.AddToRolePolicy(statement([]string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:BatchDeletePartition"}, x.catalogArns()...))
+	x.suppress(fin.Role(), wildcards("The finish function reads a run's plan and results under state/ingest-runs/, commits the tables' state under state/ingest/, releases the set's lease under state/ingest-sets/, removes failed and replaced loads under raw/ (and the replaced loads' partitions), and writes the raw database's fully reloaded tables.",
 		findingLakeObjects, findingRawTables))
 
 	// The grants this stack makes itself (addLakeFormation) are never the config's
@@ -733,9 +775,16 @@ func (x *ingestStack) addCrawlers() {
 					Exclusions: jsii.Strings("**"),
 				}},
 			},
+			// LOG: an ingest crawler deletes nothing. Each run points it at exactly its
+			// own incremental tables, and AWS does not document whether a table whose
+			// include path a run left out (leased by the other set's run, or in the
+			// other set) counts as deleted; with LOG it is kept either way. Nothing
+			// else needs the crawler to delete: the finish deletes the loads a load
+			// from the beginning replaces, with their partitions, and switches fully
+			// reloaded tables itself.
 			SchemaChangePolicy: &awsglue.CfnCrawler_SchemaChangePolicyProperty{
 				UpdateBehavior: jsii.String("UPDATE_IN_DATABASE"),
-				DeleteBehavior: jsii.String("DELETE_FROM_DATABASE"),
+				DeleteBehavior: jsii.String("LOG"),
 			},
 			RecrawlPolicy:                &awsglue.CfnCrawler_RecrawlPolicyProperty{RecrawlBehavior: jsii.String("CRAWL_EVERYTHING")},
 			Configuration:                jsii.String(CrawlerConfiguration),

@@ -78,6 +78,22 @@ const (
 	MaxIngestGlueWorkers = 299
 )
 
+// Deploy settings of the workflow's wait for its crawl, fields of the
+// "snaplake:ingest" context section, set on the reconfigure function as
+// EnvCrawlPollSeconds and EnvCrawlTimeoutSeconds (defaults DefaultIngestCrawlPoll
+// and DefaultIngestCrawlTimeout). The grants follow the crawl, and a crawl that
+// outlasts the timeout fails the run with a notification.
+const (
+	IngestFieldCrawlPollSeconds    = "crawlPollSeconds"
+	IngestFieldCrawlTimeoutMinutes = "crawlTimeoutMinutes"
+	// MaxIngestCrawlPoll and MaxIngestCrawlTimeout bound the settings: a poll of
+	// more than 10 minutes only delays the grants, and a crawl of one run's tables
+	// that has not ended in a day will not (the next daily run would find the
+	// crawler still running).
+	MaxIngestCrawlPoll    = 10 * time.Minute
+	MaxIngestCrawlTimeout = 24 * time.Hour
+)
+
 // IngestGlueVersions are the Glue versions the load job runs on. The job reads MySQL
 // with Spark's JDBC source and the MySQL Connector/J that Glue puts on the classpath
 // of Spark jobs (Glue 4.0: 8.0.23, 5.0: 8.0.33, "JDBC connections"), and writes s3://

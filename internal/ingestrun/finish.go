@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,9 @@ type CatalogAPI interface {
 	GetTable(ctx context.Context, in *glue.GetTableInput, optFns ...func(*glue.Options)) (*glue.GetTableOutput, error)
 	CreateTable(ctx context.Context, in *glue.CreateTableInput, optFns ...func(*glue.Options)) (*glue.CreateTableOutput, error)
 	UpdateTable(ctx context.Context, in *glue.UpdateTableInput, optFns ...func(*glue.Options)) (*glue.UpdateTableOutput, error)
+	// BatchDeletePartition drops the partitions of the loads a load from the
+	// beginning replaced: the ingest crawlers delete nothing (DeleteBehavior LOG).
+	BatchDeletePartition(ctx context.Context, in *glue.BatchDeletePartitionInput, optFns ...func(*glue.Options)) (*glue.BatchDeletePartitionOutput, error)
 }
 
 // Finisher ends runs: the finish Lambda.
@@ -215,28 +219,75 @@ func (f *Finisher) commit(ctx context.Context, log *slog.Logger, st watermark.St
 		// A load from the beginning replaces the table: once it is committed, the
 		// earlier loads go. Until the crawl that follows, queries of the table see
 		// only what is left.
-		if err := f.deleteOtherLoads(ctx, log, destination, t.Folder); err != nil {
-			return true, fmt.Errorf("the load from the beginning is committed, and the earlier loads under s3://%s/%s could not all be deleted (delete every load= folder but %s): %w", f.Bucket, destination, lastFolder(t.Folder), err)
+		deleted, err := f.deleteOtherLoads(ctx, log, destination, t.Folder)
+		if err == nil {
+			err = f.dropPartitions(ctx, log, plan.CatalogDatabase, t.Lake, deleted)
+		}
+		if err != nil {
+			return true, fmt.Errorf("the load from the beginning is committed, and the earlier loads under s3://%s/%s could not all be deleted (delete every load= folder but %s, and their partitions of table %s.%s): %w", f.Bucket, destination, lastFolder(t.Folder), plan.CatalogDatabase, t.Lake, err)
 		}
 	}
 	return true, nil
 }
 
-// deleteOtherLoads deletes the load folders of destination other than keep.
-func (f *Finisher) deleteOtherLoads(ctx context.Context, log *slog.Logger, destination, keep string) error {
+// deleteOtherLoads deletes the load folders of destination other than keep, and
+// returns the runs whose loads it deleted (the values of their load partitions).
+func (f *Finisher) deleteOtherLoads(ctx context.Context, log *slog.Logger, destination, keep string) ([]string, error) {
 	folders, err := subfolders(ctx, f.S3, f.Bucket, destination)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var runs []string
 	for _, folder := range folders {
-		if folder == keep || !strings.HasPrefix(lastFolder(folder), ingest.LoadKey+"=") {
+		run, ok := strings.CutPrefix(strings.TrimSuffix(lastFolder(folder), "/"), ingest.LoadKey+"=")
+		if folder == keep || !ok {
 			continue
 		}
 		n, err := deletePrefix(ctx, f.S3, f.Bucket, folder)
 		if err != nil {
+			return runs, err
+		}
+		runs = append(runs, run)
+		log.InfoContext(ctx, "deleted a load replaced by a load from the beginning", "folder", folder, "objects", n)
+	}
+	return runs, nil
+}
+
+// dropPartitions drops the load partitions of runs from the catalog table: the
+// ingest crawlers' DeleteBehavior is LOG, under which Glue keeps a partition whose
+// folder is gone. A table or partition no crawl has registered yet is fine.
+func (f *Finisher) dropPartitions(ctx context.Context, log *slog.Logger, database, table string, runs []string) error {
+	if f.Glue == nil || len(runs) == 0 {
+		return nil
+	}
+	for chunk := range slices.Chunk(runs, 25) { // BatchDeletePartition takes 25 at most
+		in := &glue.BatchDeletePartitionInput{DatabaseName: aws.String(database), TableName: aws.String(table)}
+		for _, run := range chunk {
+			in.PartitionsToDelete = append(in.PartitionsToDelete, gluetypes.PartitionValueList{Values: []string{run}})
+		}
+		out, err := f.Glue.BatchDeletePartition(ctx, in)
+		var notFound *gluetypes.EntityNotFoundException
+		if errors.As(err, &notFound) {
+			return nil // the table was never crawled: no partition to drop
+		}
+		if err != nil {
+			return fmt.Errorf("drop %d replaced load partitions of table %s.%s: %w", len(chunk), database, table, err)
+		}
+		var errs []error
+		for _, pe := range out.Errors {
+			if pe.ErrorDetail != nil && aws.ToString(pe.ErrorDetail.ErrorCode) == "EntityNotFoundException" {
+				continue
+			}
+			code, msg := "", ""
+			if pe.ErrorDetail != nil {
+				code, msg = aws.ToString(pe.ErrorDetail.ErrorCode), aws.ToString(pe.ErrorDetail.ErrorMessage)
+			}
+			errs = append(errs, fmt.Errorf("partition %v of table %s.%s: %s: %s", pe.PartitionValues, database, table, code, msg))
+		}
+		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		log.InfoContext(ctx, "deleted a load replaced by a load from the beginning", "folder", folder, "objects", n)
+		log.InfoContext(ctx, "dropped the partitions of replaced loads", "table", database+"."+table, "partitions", len(chunk)-len(out.Errors))
 	}
 	return nil
 }

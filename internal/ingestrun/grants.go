@@ -2,7 +2,7 @@ package ingestrun
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"log/slog"
 	"slices"
 
@@ -43,11 +43,35 @@ type GrantsResult struct {
 	Pending []string `json:"pending,omitempty"`
 }
 
-// Handle applies the grants.
+// GrantsNotAppliedError says the grants on Database could not all be brought in
+// line with the access rules. Lambda names a handler's error after its Go type, and
+// the workflow's failure carries that name: this one reads as what happened,
+// where a wrapped error would read "wrapError".
+type GrantsNotAppliedError struct {
+	Database string // the Glue database; empty when the config could not be read
+	Err      error
+}
+
+func (e *GrantsNotAppliedError) Error() string {
+	if e.Database == "" {
+		return "the grants were not applied: " + e.Err.Error()
+	}
+	return "the grants on " + e.Database + " were not applied: " + e.Err.Error()
+}
+func (e *GrantsNotAppliedError) Unwrap() error { return e.Err }
+
+// Handle applies the grants. A refused config stays a *ConfigError and throttling a
+// ThrottledError (which the workflow retries); every other failure is a
+// *GrantsNotAppliedError.
 func (a *GrantsApplier) Handle(ctx context.Context, in GrantsRequest) (GrantsResult, error) {
 	res, err := a.Apply(ctx, false)
 	if err != nil {
 		a.logger().ErrorContext(ctx, "grants not applied", "run", in.Run, "error", err)
+	}
+	var refused *ConfigError
+	var notApplied *GrantsNotAppliedError
+	if err != nil && !errors.As(err, &refused) && !errors.As(err, &notApplied) {
+		err = &GrantsNotAppliedError{Err: err}
 	}
 	return res, awserr.Surface(err)
 }
@@ -68,7 +92,7 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 	}
 	st, err := watermark.Store{S3: a.S3, Bucket: a.Bucket}.Load(ctx, c.Source.Database)
 	if err != nil {
-		return GrantsResult{}, err
+		return GrantsResult{}, &GrantsNotAppliedError{Database: ingest.CatalogDatabase(c.Source.Database), Err: err}
 	}
 	// The lake names are the ones the tables were loaded under; a table the rules
 	// name that was never loaded has no catalog entry to grant on yet.
@@ -98,7 +122,7 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 	applied, err := grants.Apply(ctx, a.LF, desired, grants.Scope{Databases: []string{db}, Keep: a.Keep}, grants.ApplyOptions{DryRun: dryRun})
 	res := GrantsResult{Added: len(applied.Added), Revoked: len(applied.Revoked), Pending: pending}
 	if err != nil {
-		return res, fmt.Errorf("apply the grants on %s: %w", db, err)
+		return res, &GrantsNotAppliedError{Database: db, Err: err}
 	}
 	a.logger().InfoContext(ctx, "grants applied", "database", db, "added", res.Added, "revoked", res.Revoked, "pending", pending)
 	return res, nil

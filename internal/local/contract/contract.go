@@ -183,6 +183,10 @@ type Crawler struct {
 	RoleArn       string   `json:"roleArn"`
 	Targets       []Target `json:"targets"`
 	Configuration string   `json:"configuration"`
+	// DeleteBehavior and UpdateBehavior are the crawler's SchemaChangePolicy: the
+	// offline crawl deletes what AWS may delete (glue.DroppedTargetAssumption).
+	DeleteBehavior string `json:"deleteBehavior,omitempty"`
+	UpdateBehavior string `json:"updateBehavior,omitempty"`
 }
 
 // Target is one S3 include path of a crawler.

@@ -68,7 +68,8 @@ func deployNight(home string, opts Options, srv *servers, log *slog.Logger, p *p
 	var crawlers []glue.Crawler
 	for _, cr := range deployed().Crawlers {
 		// No include paths yet: the crawl wait sets one per table folder before each run.
-		crawlers = append(crawlers, glue.Crawler{Name: cr.Name, Role: cr.RoleArn, Database: cr.Database, Configuration: cr.Configuration})
+		crawlers = append(crawlers, glue.Crawler{Name: cr.Name, Role: cr.RoleArn, Database: cr.Database, Configuration: cr.Configuration,
+			SchemaChangePolicy: glue.SchemaChangePolicyOf(cr.DeleteBehavior, cr.UpdateBehavior)})
 	}
 	d.glue = &glue.Service{
 		S3: d.account.S3(deploy.RoleCrawler), Catalog: d.catalog, Publish: publish, Log: log.With("component", "glue"),

@@ -40,6 +40,10 @@ type Table struct {
 	// partition's values in PartitionKeys order, sorted; absent otherwise.
 	PartitionValues [][]string `json:"partitionValues,omitempty"`
 	UpdatedAt       time.Time  `json:"updatedAt"`
+	// Crawler is the crawler that last wrote the table (Glue's UPDATED_BY_CRAWLER
+	// table parameter); empty for a table written through the API. It decides which
+	// tables a crawler's dropped include paths can cost (DroppedTargetAssumption).
+	Crawler string `json:"crawler,omitempty"`
 }
 
 // TableNotFoundError reports a lookup of a table the catalog does not hold.

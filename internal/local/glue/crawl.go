@@ -115,7 +115,7 @@ func (s *Service) run(ctx context.Context, log *slog.Logger, cr Crawler) (crawlS
 				if !existed {
 					continue
 				}
-				if p := cr.SchemaChangePolicy; p != nil && p.DeleteBehavior == gluetypes.DeleteBehaviorLog {
+				if logsDeletes(cr) {
 					log.InfoContext(ctx, "table kept: its include path has no files, and the delete behavior is LOG", "table", prev.Name)
 					continue
 				}
@@ -126,6 +126,12 @@ func (s *Service) run(ctx context.Context, log *slog.Logger, cr Crawler) (crawlS
 				continue
 			}
 			t := ct.table
+			t.Crawler = cr.Name
+			if existed && logsDeletes(cr) && slices.Equal(prev.PartitionKeys, t.PartitionKeys) {
+				// LOG keeps the partitions whose folders are gone: "do not delete it,
+				// only log that it was found to no longer exist".
+				keepGonePartitions(&t, prev)
+			}
 			if existed {
 				t.Name = prev.Name // Glue never renames a table
 			} else {
@@ -154,12 +160,74 @@ func (s *Service) run(ctx context.Context, log *slog.Logger, cr Crawler) (crawlS
 			}
 			st.putTable(t)
 		}
+		stats.tablesDeleted += s.dropUntargeted(ctx, log, st, cr, crawled)
 		return nil
 	})
 	if err != nil {
 		return crawlStats{}, fmt.Errorf("record tables of crawler %s: %w", cr.Name, err)
 	}
 	return stats, nil
+}
+
+// DroppedTargetAssumption names how the stand-in treats a table whose include path
+// was removed from its crawler's targets (UpdateCrawler) since the crawl that wrote
+// it. AWS documents DeleteBehavior only for "a deleted object" and says nothing of a
+// target that is no longer crawled, so the stand-in takes the reading that costs
+// most: such a table, last written by this crawler, counts as deleted. It is
+// deleted under DELETE_FROM_DATABASE (and DEPRECATE_IN_DATABASE, which the stand-in
+// does not tell apart) and kept under LOG. A workflow that passes offline is thus
+// right under either reading in AWS. Tables written through the API (CreateTable)
+// or by another crawler are never touched, as in AWS a crawler only changes what
+// its own crawls wrote. docs/aws-assumptions.md lists it under ingestion.
+const DroppedTargetAssumption = "a table whose include path was dropped from its crawler's targets counts as deleted"
+
+// logsDeletes says the crawler's DeleteBehavior is LOG: it deletes nothing.
+func logsDeletes(cr Crawler) bool {
+	return cr.SchemaChangePolicy != nil && cr.SchemaChangePolicy.DeleteBehavior == gluetypes.DeleteBehaviorLog
+}
+
+// dropUntargeted applies DroppedTargetAssumption to the tables cr last wrote whose
+// locations are none of this crawl's include paths, and returns how many it deleted.
+func (s *Service) dropUntargeted(ctx context.Context, log *slog.Logger, st *catalogFile, cr Crawler, crawled []crawledTable) int {
+	var gone []Table
+	for _, t := range st.Tables {
+		if t.Database != cr.Database || t.Crawler != cr.Name ||
+			slices.ContainsFunc(crawled, func(ct crawledTable) bool { return ct.target.location == t.Location }) {
+			continue
+		}
+		gone = append(gone, t)
+	}
+	deleted := 0
+	for _, t := range gone {
+		if logsDeletes(cr) {
+			log.InfoContext(ctx, "table kept: its include path is no longer a target, and the delete behavior is LOG",
+				"table", t.Name, "location", t.Location, "assumption", DroppedTargetAssumption)
+			continue
+		}
+		st.deleteTable(t.Database, t.Name)
+		deleted++
+		log.WarnContext(ctx, "table deleted: its include path is no longer a target of the crawler, whose delete behavior is not LOG",
+			"table", t.Name, "location", t.Location, "assumption", DroppedTargetAssumption)
+	}
+	return deleted
+}
+
+// keepGonePartitions adds to t the partitions of prev that t no longer has.
+func keepGonePartitions(t *Table, prev Table) {
+	for _, p := range prev.Partitions {
+		if !slices.Contains(t.Partitions, p) {
+			t.Partitions = append(t.Partitions, p)
+		}
+	}
+	slices.Sort(t.Partitions)
+	if len(t.PartitionValues) > 0 {
+		for _, v := range prev.PartitionValues {
+			if !slices.ContainsFunc(t.PartitionValues, func(w []string) bool { return slices.Equal(v, w) }) {
+				t.PartitionValues = append(t.PartitionValues, v)
+			}
+		}
+		slices.SortFunc(t.PartitionValues, slices.Compare)
+	}
 }
 
 // tableOf builds the catalog table of one include path from its data files: partition

@@ -45,6 +45,15 @@ type Crawler struct {
 	RecrawlPolicy      *gluetypes.RecrawlPolicy
 }
 
+// SchemaChangePolicyOf is the policy of a crawler as the template declares it
+// (CloudFormation's SchemaChangePolicy strings); nil when it declares none.
+func SchemaChangePolicyOf(deleteBehavior, updateBehavior string) *gluetypes.SchemaChangePolicy {
+	if deleteBehavior == "" && updateBehavior == "" {
+		return nil
+	}
+	return &gluetypes.SchemaChangePolicy{DeleteBehavior: gluetypes.DeleteBehavior(deleteBehavior), UpdateBehavior: gluetypes.UpdateBehavior(updateBehavior)}
+}
+
 // S3API is what a crawl needs from S3; *s3.Client satisfies it. A crawl lists each
 // include path with that path as Prefix and reads Parquet footers with ranged GetObject.
 type S3API interface {

@@ -283,42 +283,90 @@ func TestRecrawlDropsVanishedPartitionsAndTables(t *testing.T) {
 	}
 }
 
+// TestCrawlLeavesOtherTablesAlone: a crawl never touches a table another crawler or
+// the API wrote, and a table of its own whose include path it no longer has is
+// treated by DroppedTargetAssumption: deleted unless the delete behavior is LOG.
 func TestCrawlLeavesOtherTablesAlone(t *testing.T) {
-	client := newS3(t)
-	seedLake(t, client)
-	s := newService(t, client, &published{})
-	crawl(t, s, "snaplake-warehouse")
-	address, err := s.Catalog.Table("warehouse", "customer_address")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A table another crawler owns must survive this crawler's deletions.
-	other := Table{Database: "warehouse", Name: "manual", Location: "s3://elsewhere/manual/"}
-	if err := s.Catalog.Put(other); err != nil {
-		t.Fatal(err)
-	}
-	// The next run crawls customer only: customer_address is not looked at, even
-	// though its files are gone.
-	if _, err := s.UpdateCrawler(context.Background(), &glue.UpdateCrawlerInput{Name: aws.String("snaplake-warehouse"),
-		Targets: &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String(customerPath)}}}}); err != nil {
-		t.Fatal(err)
-	}
-	del(t, client, addressNew)
-	put(t, client, "data/warehouse/customer/snapshot_date=2026-11-21/part-0.gz.parquet", parquetFile(t, customers(1)))
-	crawl(t, s, "snaplake-warehouse")
+	for _, tc := range []struct {
+		behavior    gluetypes.DeleteBehavior
+		keepsOwnOld bool
+	}{
+		{gluetypes.DeleteBehaviorLog, true},
+		{gluetypes.DeleteBehaviorDeleteFromDatabase, false},
+	} {
+		t.Run(string(tc.behavior), func(t *testing.T) {
+			client := newS3(t)
+			seedLake(t, client)
+			s := newService(t, client, &published{})
+			s.Crawlers[0].SchemaChangePolicy = &gluetypes.SchemaChangePolicy{DeleteBehavior: tc.behavior}
+			crawl(t, s, "snaplake-warehouse")
+			address, err := s.Catalog.Table("warehouse", "customer_address")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A table another crawler owns must survive this crawler's deletions.
+			other := Table{Database: "warehouse", Name: "manual", Location: "s3://elsewhere/manual/"}
+			if err := s.Catalog.Put(other); err != nil {
+				t.Fatal(err)
+			}
+			// The next run crawls customer only: customer_address is not looked at,
+			// even though its files are gone.
+			if _, err := s.UpdateCrawler(context.Background(), &glue.UpdateCrawlerInput{Name: aws.String("snaplake-warehouse"),
+				Targets: &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String(customerPath)}}}}); err != nil {
+				t.Fatal(err)
+			}
+			del(t, client, addressNew)
+			put(t, client, "data/warehouse/customer/snapshot_date=2026-11-21/part-0.gz.parquet", parquetFile(t, customers(1)))
+			crawl(t, s, "snaplake-warehouse")
 
-	if _, err := s.Catalog.Table("warehouse", "manual"); err != nil {
-		t.Errorf("table outside the crawler's targets was touched: %v", err)
+			if _, err := s.Catalog.Table("warehouse", "manual"); err != nil {
+				t.Errorf("table written through the API was touched: %v", err)
+			}
+			got, err := s.Catalog.Table("warehouse", "customer_address")
+			switch {
+			case tc.keepsOwnOld && (err != nil || !got.UpdatedAt.Equal(address.UpdatedAt) || !slices.Equal(got.Partitions, address.Partitions)):
+				t.Errorf("LOG: customer_address, no longer a target, changed: %+v, %v", got, err)
+			case !tc.keepsOwnOld && err == nil:
+				t.Errorf("DELETE_FROM_DATABASE: customer_address, no longer a target, is kept (%+v): the stand-in must take the costlier reading, %s", got, DroppedTargetAssumption)
+			}
+			if c, _ := s.Catalog.Table("warehouse", "customer"); !slices.Equal(c.Partitions, []string{"2026-11-19", "2026-11-20", "2026-11-21"}) {
+				t.Errorf("customer partitions %v after its recrawl", c.Partitions)
+			}
+			if _, err := s.Catalog.Table("warehouse", "orders"); err == nil {
+				t.Error("table of data/other/ crawled into warehouse")
+			}
+		})
 	}
-	got, err := s.Catalog.Table("warehouse", "customer_address")
-	if err != nil || !got.UpdatedAt.Equal(address.UpdatedAt) || !slices.Equal(got.Partitions, address.Partitions) {
-		t.Errorf("customer_address, not in this run's targets, changed: %+v, %v", got, err)
-	}
-	if c, _ := s.Catalog.Table("warehouse", "customer"); !slices.Equal(c.Partitions, []string{"2026-11-19", "2026-11-20", "2026-11-21"}) {
-		t.Errorf("customer partitions %v after its recrawl", c.Partitions)
-	}
-	if _, err := s.Catalog.Table("warehouse", "orders"); err == nil {
-		t.Error("table of data/other/ crawled into warehouse")
+}
+
+// TestDeleteBehaviorLogKeepsGonePartitions: under LOG a partition whose folder is
+// gone stays in the catalog ("do not delete it, only log"); under
+// DELETE_FROM_DATABASE it goes.
+func TestDeleteBehaviorLogKeepsGonePartitions(t *testing.T) {
+	for _, tc := range []struct {
+		behavior gluetypes.DeleteBehavior
+		want     []string
+	}{
+		{gluetypes.DeleteBehaviorLog, []string{"2026-11-19", "2026-11-20", "2026-11-21"}},
+		{gluetypes.DeleteBehaviorDeleteFromDatabase, []string{"2026-11-20", "2026-11-21"}},
+	} {
+		t.Run(string(tc.behavior), func(t *testing.T) {
+			client := newS3(t)
+			seedLake(t, client)
+			s := newService(t, client, &published{})
+			s.Crawlers[0].SchemaChangePolicy = &gluetypes.SchemaChangePolicy{DeleteBehavior: tc.behavior}
+			crawl(t, s, "snaplake-warehouse")
+			before, err := s.Catalog.Table("warehouse", "customer")
+			if err != nil || !slices.Contains(before.Partitions, "2026-11-19") {
+				t.Fatalf("customer before: %+v, %v", before, err)
+			}
+			del(t, client, customerOld)
+			put(t, client, "data/warehouse/customer/snapshot_date=2026-11-21/part-0.gz.parquet", parquetFile(t, customers(1)))
+			crawl(t, s, "snaplake-warehouse")
+			if c, _ := s.Catalog.Table("warehouse", "customer"); !slices.Equal(c.Partitions, tc.want) {
+				t.Errorf("customer partitions %v, want %v", c.Partitions, tc.want)
+			}
+		})
 	}
 }
 

@@ -110,3 +110,44 @@ func (st *catalogFile) table(database, name string) (Table, bool) {
 	}
 	return Table{}, false
 }
+
+// BatchDeletePartition has the signature of (*glue.Client).BatchDeletePartition.
+// Like Glue it refuses more than 25 partitions in one request (InvalidInputException)
+// and a table that does not exist (EntityNotFoundException), and reports a partition
+// the table does not have in Errors, deleting the others.
+func (s *Service) BatchDeletePartition(_ context.Context, in *glue.BatchDeletePartitionInput, _ ...func(*glue.Options)) (*glue.BatchDeletePartitionOutput, error) {
+	if n := len(in.PartitionsToDelete); n == 0 || n > 25 {
+		return nil, &gluetypes.InvalidInputException{Message: aws.String(fmt.Sprintf("1 validation error detected: Value at 'partitionsToDelete' failed to satisfy constraint: Member must have length between 1 and 25 (got %d)", n))}
+	}
+	db, name := strings.ToLower(aws.ToString(in.DatabaseName)), strings.ToLower(aws.ToString(in.TableName))
+	out := &glue.BatchDeletePartitionOutput{}
+	return out, s.Catalog.update(func(st *catalogFile) error {
+		t, ok := st.table(db, name)
+		if !ok {
+			return &gluetypes.EntityNotFoundException{Message: aws.String(fmt.Sprintf("Table %s not found.", name))}
+		}
+		for _, p := range in.PartitionsToDelete {
+			id := strings.Join(p.Values, "/")
+			ids := partitionIDs(t)
+			if len(p.Values) != len(t.PartitionKeys) || !slices.Contains(ids, id) {
+				out.Errors = append(out.Errors, gluetypes.PartitionError{PartitionValues: p.Values,
+					ErrorDetail: &gluetypes.ErrorDetail{ErrorCode: aws.String("EntityNotFoundException"), ErrorMessage: aws.String("Partition not found.")}})
+				continue
+			}
+			if len(t.PartitionValues) > 0 {
+				t.PartitionValues = slices.DeleteFunc(t.PartitionValues, func(v []string) bool { return slices.Equal(v, p.Values) })
+				t.Partitions = t.Partitions[:0]
+				for _, v := range t.PartitionValues {
+					if !slices.Contains(t.Partitions, v[0]) {
+						t.Partitions = append(t.Partitions, v[0])
+					}
+				}
+			} else {
+				t.Partitions = slices.DeleteFunc(t.Partitions, func(v string) bool { return v == id })
+			}
+		}
+		t.UpdatedAt = time.Now().UTC()
+		st.putTable(t)
+		return nil
+	})
+}

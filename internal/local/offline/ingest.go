@@ -94,7 +94,8 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	p.Glue = &gluelocal.Service{S3: acct.S3(deploy.RoleIngestCrawler), Catalog: cfg.Catalog, Log: cfg.Log.With("component", "glue-ingest"),
 		Account: acct.Contract.Account, Region: acct.Contract.Region}
 	for _, cr := range c.Crawlers {
-		lc := gluelocal.Crawler{Name: cr.Name, Role: cr.RoleArn, Database: cr.Database, Configuration: cr.Configuration}
+		lc := gluelocal.Crawler{Name: cr.Name, Role: cr.RoleArn, Database: cr.Database, Configuration: cr.Configuration,
+			SchemaChangePolicy: gluelocal.SchemaChangePolicyOf(cr.DeleteBehavior, cr.UpdateBehavior)}
 		for _, t := range cr.Targets {
 			lc.Targets = append(lc.Targets, t.Path)
 		}

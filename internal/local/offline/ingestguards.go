@@ -188,3 +188,10 @@ func (g guardedScheduler) UpdateSchedule(ctx context.Context, in *scheduler.Upda
 	}
 	return g.next.UpdateSchedule(ctx, in, optFns...)
 }
+
+func (g guardedCatalog) BatchDeletePartition(ctx context.Context, in *glue.BatchDeletePartitionInput, optFns ...func(*glue.Options)) (*glue.BatchDeletePartitionOutput, error) {
+	if err := g.a.authorize(g.principal, "Glue", "BatchDeletePartition", g.reqs("glue:BatchDeletePartition", aws.ToString(in.DatabaseName), aws.ToString(in.TableName))...); err != nil {
+		return nil, err
+	}
+	return g.next.BatchDeletePartition(ctx, in, optFns...)
+}
