@@ -392,7 +392,7 @@ func (r *resolver) role(id string) (contract.Role, error) {
 }
 
 // analystPolicyOutput is the stack output naming the published analyst policy.
-const analystPolicyOutput = "AnalystPolicyArn"
+const analystPolicyOutput = deploy.OutputAnalystPolicyArn
 
 // resolveContract reads the deployment out of a synthesized template.
 func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
@@ -411,10 +411,10 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 		}
 		c.Outputs[name] = v
 	}
-	c.Bucket = c.Outputs["BucketName"]
-	c.TopicArn = c.Outputs["TopicArn"]
-	c.StateMachineArn = c.Outputs["StateMachineArn"]
-	c.KMSKeyArn = c.Outputs["KeyArn"]
+	c.Bucket = c.Outputs[deploy.OutputBucketName]
+	c.TopicArn = c.Outputs[deploy.OutputTopicArn]
+	c.StateMachineArn = c.Outputs[deploy.OutputStateMachineArn]
+	c.KMSKeyArn = c.Outputs[deploy.OutputKeyArn]
 	ingest := func() *contract.Ingest {
 		if c.Ingest == nil {
 			c.Ingest = &contract.Ingest{}

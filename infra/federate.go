@@ -298,10 +298,10 @@ func (s *snaplake) addFederate() {
 	out := func(id, value, desc string) {
 		awscdk.NewCfnOutput(s.stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(desc)})
 	}
-	out("FederatePublishStateMachineArn", *x.machines[deploy.FnPublish].StateMachineArn(), "The Federator's publish workflow (the transform warehouse's tables to federator/)")
-	out("FederateSubscribeStateMachineArn", *x.machines[deploy.FnSubscribe].StateMachineArn(), "The Federator's subscribe workflow (federator/ into each reporting warehouse)")
-	out("FederateWarehouseRoleArn", *x.warehouseRole.RoleArn(), "Associate this role with every Federator cluster, and with the namespace of every Federator Redshift Serverless workgroup (Serverless roles belong to the namespace): UNLOAD and COPY assume it (federator/ only)")
-	out("FederateRoleArns", jsonObject(append(slices.Clone(deploy.FederateFunctions), deploy.FederateServiceRoles...), func(name string) string {
+	out(deploy.OutputFederatePublishStateMachineArn, *x.machines[deploy.FnPublish].StateMachineArn(), "The Federator's publish workflow (the transform warehouse's tables to federator/)")
+	out(deploy.OutputFederateSubscribeStateMachineArn, *x.machines[deploy.FnSubscribe].StateMachineArn(), "The Federator's subscribe workflow (federator/ into each reporting warehouse)")
+	out(deploy.OutputFederateWarehouseRoleArn, *x.warehouseRole.RoleArn(), "Associate this role with every Federator cluster, and with the namespace of every Federator Redshift Serverless workgroup (Serverless roles belong to the namespace): UNLOAD and COPY assume it (federator/ only)")
+	out(deploy.OutputFederateRoleArns, jsonObject(append(slices.Clone(deploy.FederateFunctions), deploy.FederateServiceRoles...), func(name string) string {
 		if fn, ok := s.fns[name]; ok {
 			return *fn.Role().RoleArn()
 		}
@@ -312,7 +312,7 @@ func (s *snaplake) addFederate() {
 	out(deploy.OutputFederateDatabaseUsers, jsonObject(slices.Clone(deploy.FederateFunctions), func(name string) string {
 		return deploy.IAMRoleDatabaseUser(*s.fns[name].Role().RoleName())
 	}), "JSON: the Redshift database user of each Federator function when it signs in as its IAM identity; grant it the privileges the README lists")
-	out("FederateFunctionArns", jsonObject(deploy.FederateFunctions, func(name string) string { return *s.fns[name].FunctionArn() }),
+	out(deploy.OutputFederateFunctionArns, jsonObject(deploy.FederateFunctions, func(name string) string { return *s.fns[name].FunctionArn() }),
 		"JSON: each Federator function's ARN, for snaplake doctor")
 }
 

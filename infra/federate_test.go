@@ -500,7 +500,7 @@ func TestFederateAlarmAndOutputs(t *testing.T) {
 	s := federateStackFor(t, "federate")
 	var alarm map[string]any
 	for _, a := range s.resources("AWS::CloudWatch::Alarm") {
-		if props(a)["AlarmName"] == StackName+"-"+federateAlarm {
+		if props(a)["AlarmName"] == deploy.StackName+"-"+federateAlarm {
 			alarm = props(a)
 		}
 	}
@@ -520,7 +520,7 @@ func TestFederateAlarmAndOutputs(t *testing.T) {
 		t.Errorf("Federator alarm actions %v missing data %v, want the topic and not breaching", alarm["AlarmActions"], alarm["TreatMissingData"])
 	}
 	keyPolicy := fmt.Sprint(props(s.resources("AWS::KMS::Key")[onlyID(t, s, "AWS::KMS::Key")])["KeyPolicy"])
-	if !strings.Contains(keyPolicy, "alarm:"+StackName+"-"+federateAlarm) {
+	if !strings.Contains(keyPolicy, "alarm:"+deploy.StackName+"-"+federateAlarm) {
 		t.Errorf("the key policy does not let the Federator alarm publish to the encrypted topic")
 	}
 
@@ -534,12 +534,12 @@ func TestFederateAlarmAndOutputs(t *testing.T) {
 		return render(o["Value"])
 	}
 	for name, want := range map[string]string{
-		"FederatePublishStateMachineArn":   "${FederatePublishStateMachine}",
-		"FederateSubscribeStateMachineArn": "${FederateSubscribeStateMachine}",
-		"FederateWarehouseRoleArn":         "${FederateWarehouseRole.Arn}",
-		"FederateFunctionArns":             `{"publish":"${Publish.Arn}","subscribe":"${Subscribe.Arn}"}`,
-		deploy.OutputFederateDatabaseUsers: `{"publish":"IAMR:${PublishRole}","subscribe":"IAMR:${SubscribeRole}"}`,
-		"FederateRoleArns": `{"publish":"${PublishRole.Arn}","subscribe":"${SubscribeRole.Arn}",` +
+		deploy.OutputFederatePublishStateMachineArn:   "${FederatePublishStateMachine}",
+		deploy.OutputFederateSubscribeStateMachineArn: "${FederateSubscribeStateMachine}",
+		deploy.OutputFederateWarehouseRoleArn:         "${FederateWarehouseRole.Arn}",
+		deploy.OutputFederateFunctionArns:             `{"publish":"${Publish.Arn}","subscribe":"${Subscribe.Arn}"}`,
+		deploy.OutputFederateDatabaseUsers:            `{"publish":"IAMR:${PublishRole}","subscribe":"IAMR:${SubscribeRole}"}`,
+		deploy.OutputFederateRoleArns: `{"publish":"${PublishRole.Arn}","subscribe":"${SubscribeRole.Arn}",` +
 			`"federate-state-machine":"${FederateStateMachineRole.Arn}","federate-scheduler":"${FederateSchedulerRole.Arn}",` +
 			`"federate-warehouse":"${FederateWarehouseRole.Arn}"}`,
 	} {
@@ -725,7 +725,7 @@ func TestFederateScheduleExpressionsAccepted(t *testing.T) {
 // role with a workgroup.
 func TestFederateWarehouseRoleOutputNamesTheNamespace(t *testing.T) {
 	s := federateStackFor(t, "federate")
-	o, ok := s.json["Outputs"].(map[string]any)["FederateWarehouseRoleArn"].(map[string]any)
+	o, ok := s.json["Outputs"].(map[string]any)[deploy.OutputFederateWarehouseRoleArn].(map[string]any)
 	if !ok {
 		t.Fatal("no output FederateWarehouseRoleArn")
 	}

@@ -369,17 +369,17 @@ func (s *snaplake) addIngest() {
 	out := func(id, value, desc string) {
 		awscdk.NewCfnOutput(s.stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(desc)})
 	}
-	out("IngestStateMachineArn", *x.machine.StateMachineArn(), "The config-driven ingestion workflow (one run of a set)")
-	out("IngestJobName", *x.job.Ref(), "The Glue job that loads a run's tables into raw/")
-	out("IngestGlueDatabaseName", x.in.CatalogDatabase(), "The Glue database of the ingested tables")
-	out("IngestSecretArn", x.in.SecretArn, "The secret the ingestion reads the source with")
-	out("IngestRoleArns", jsonObject(append(slices.Clone(deploy.IngestFunctions), deploy.IngestServiceRoles...), func(name string) string {
+	out(deploy.OutputIngestStateMachineArn, *x.machine.StateMachineArn(), "The config-driven ingestion workflow (one run of a set)")
+	out(deploy.OutputIngestJobName, *x.job.Ref(), "The Glue job that loads a run's tables into raw/")
+	out(deploy.OutputIngestGlueDatabaseName, x.in.CatalogDatabase(), "The Glue database of the ingested tables")
+	out(deploy.OutputIngestSecretArn, x.in.SecretArn, "The secret the ingestion reads the source with")
+	out(deploy.OutputIngestRoleArns, jsonObject(append(slices.Clone(deploy.IngestFunctions), deploy.IngestServiceRoles...), func(name string) string {
 		if fn, ok := s.fns[name]; ok {
 			return *fn.Role().RoleArn()
 		}
 		return *s.roles[name].RoleArn()
 	}), "JSON: the role of each ingest function and service, for snaplake doctor")
-	out("IngestFunctionArns", jsonObject(deploy.IngestFunctions, func(name string) string { return *s.fns[name].FunctionArn() }),
+	out(deploy.OutputIngestFunctionArns, jsonObject(deploy.IngestFunctions, func(name string) string { return *s.fns[name].FunctionArn() }),
 		"JSON: each ingest function's ARN, for snaplake doctor")
 }
 

@@ -489,7 +489,7 @@ func TestIngestLeavesTheExportAlone(t *testing.T) {
 				t.Errorf("%s: resource %s changed:\n got %v\nwant %v", name, id, got, r)
 			}
 		}
-		for _, o := range []string{"StateMachineArn", "RoleArns", "FunctionArns"} {
+		for _, o := range []string{deploy.OutputStateMachineArn, deploy.OutputRoleArns, deploy.OutputFunctionArns} {
 			if !reflect.DeepEqual(s.json["Outputs"].(map[string]any)[o], base.json["Outputs"].(map[string]any)[o]) {
 				t.Errorf("%s: output %s changed", name, o)
 			}
@@ -901,7 +901,7 @@ func TestIngestAlarmAndOutputs(t *testing.T) {
 	s := ingestStackFor(t, "vpc")
 	var alarm map[string]any
 	for _, a := range s.resources("AWS::CloudWatch::Alarm") {
-		if props(a)["AlarmName"] == StackName+"-"+ingestAlarm {
+		if props(a)["AlarmName"] == deploy.StackName+"-"+ingestAlarm {
 			alarm = props(a)
 		}
 	}
@@ -918,24 +918,24 @@ func TestIngestAlarmAndOutputs(t *testing.T) {
 		t.Errorf("ingest alarm actions %v, want the topic", alarm["AlarmActions"])
 	}
 	keyPolicy := fmt.Sprint(props(s.resources("AWS::KMS::Key")[onlyID(t, s, "AWS::KMS::Key")])["KeyPolicy"])
-	for _, want := range []string{"alarm:" + StackName + "-" + ingestAlarm, "log-group:/aws-glue/jobs*"} {
+	for _, want := range []string{"alarm:" + deploy.StackName + "-" + ingestAlarm, "log-group:/aws-glue/jobs*"} {
 		if !strings.Contains(keyPolicy, want) {
 			t.Errorf("the key policy does not name %s", want)
 		}
 	}
 	outputs := s.json["Outputs"].(map[string]any)
-	for _, o := range []string{"IngestStateMachineArn", "IngestJobName", "IngestRoleArns", "IngestFunctionArns"} {
+	for _, o := range []string{deploy.OutputIngestStateMachineArn, deploy.OutputIngestJobName, deploy.OutputIngestRoleArns, deploy.OutputIngestFunctionArns} {
 		if outputs[o] == nil {
 			t.Errorf("no output %s", o)
 		}
 	}
-	roles := render(outputs["IngestRoleArns"].(map[string]any)["Value"])
+	roles := render(outputs[deploy.OutputIngestRoleArns].(map[string]any)["Value"])
 	for _, name := range append(slices.Clone(deploy.IngestFunctions), deploy.IngestServiceRoles...) {
 		if !strings.Contains(roles, fmt.Sprintf("%q:", name)) {
 			t.Errorf("IngestRoleArns %s misses %s", roles, name)
 		}
 	}
-	fns := render(outputs["IngestFunctionArns"].(map[string]any)["Value"])
+	fns := render(outputs[deploy.OutputIngestFunctionArns].(map[string]any)["Value"])
 	for _, want := range []string{`"reconfigure":"${Reconfigure.Arn}"`, `"finishingest":"${FinishIngest.Arn}"`, `"applygrants":"${ApplyGrants.Arn}"`} {
 		if !strings.Contains(fns, want) {
 			t.Errorf("IngestFunctionArns %s misses %s", fns, want)

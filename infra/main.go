@@ -9,10 +9,9 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
-)
 
-// StackName is the CloudFormation stack the app deploys.
-const StackName = "Snaplake"
+	"github.com/snaplake/snaplake/internal/deploy"
+)
 
 // FeatureFlags are the CDK feature flags the stack relies on; the app sets them unless
 // the context already does, so cdk.json need not repeat them and tests get the same.
@@ -70,7 +69,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "snaplake infra: Lambda code missing (run the Makefile's lambda build first):\n%v\n", err)
 		return 1
 	}
-	NewSnaplakeStack(app, StackName, &SnaplakeStackProps{
+	NewSnaplakeStack(app, deploy.StackName, &SnaplakeStackProps{
 		StackProps: awscdk.StackProps{
 			Env:         StackEnvironment(os.Getenv),
 			Description: jsii.String("snaplake: nightly RDS MySQL snapshots exported to S3 as Parquet, catalogued by Glue, queried with Athena"),

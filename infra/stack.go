@@ -82,18 +82,18 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	out := func(id, value, desc string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(desc)})
 	}
-	out("BucketName", *s.bucket.BucketName(), "The lake bucket: exports/, data/, callbacks/, athena-results/")
-	out("StateMachineArn", *s.stateMachine.StateMachineArn(), "The nightly export workflow")
-	out("TopicArn", *s.topic.TopicArn(), "Failure notifications")
-	out("WorkGroupName", workgroup, "Athena workgroup to query the lake with")
-	out("GlueDatabases", strings.Join(dbNames, ","), "Glue databases, one per source database")
-	out("AnalystPolicyArn", *analyst.ManagedPolicyArn(), "Attach to analysts' roles or groups: query the lake with Athena in the snaplake workgroup")
-	out("DeadLetterQueueUrl", *s.dlq.QueueUrl(), "Events and resumes that failed every retry")
-	out("KeyArn", *s.key.KeyArn(), "The KMS key of the lake, its logs, topic and queue")
-	out("RoleArns", s.roleArns(), "JSON: the role of each function and service, for snaplake doctor")
-	out("FunctionArns", s.functionArns(), "JSON: each function's ARN, for snaplake doctor")
-	out("DBInstanceIds", strings.Join(cfg.DBInstanceIDs, ","), "RDS instances whose snapshots are exported")
-	out("SourceDatabases", strings.Join(cfg.Databases, ","), "Source MySQL databases exported, as configured")
+	out(deploy.OutputBucketName, *s.bucket.BucketName(), "The lake bucket: exports/, data/, callbacks/, athena-results/")
+	out(deploy.OutputStateMachineArn, *s.stateMachine.StateMachineArn(), "The nightly export workflow")
+	out(deploy.OutputTopicArn, *s.topic.TopicArn(), "Failure notifications")
+	out(deploy.OutputWorkGroupName, workgroup, "Athena workgroup to query the lake with")
+	out(deploy.OutputGlueDatabases, strings.Join(dbNames, ","), "Glue databases, one per source database")
+	out(deploy.OutputAnalystPolicyArn, *analyst.ManagedPolicyArn(), "Attach to analysts' roles or groups: query the lake with Athena in the snaplake workgroup")
+	out(deploy.OutputDeadLetterQueueURL, *s.dlq.QueueUrl(), "Events and resumes that failed every retry")
+	out(deploy.OutputKeyArn, *s.key.KeyArn(), "The KMS key of the lake, its logs, topic and queue")
+	out(deploy.OutputRoleArns, s.roleArns(), "JSON: the role of each function and service, for snaplake doctor")
+	out(deploy.OutputFunctionArns, s.functionArns(), "JSON: each function's ARN, for snaplake doctor")
+	out(deploy.OutputDBInstanceIDs, strings.Join(cfg.DBInstanceIDs, ","), "RDS instances whose snapshots are exported")
+	out(deploy.OutputSourceDatabases, strings.Join(cfg.Databases, ","), "Source MySQL databases exported, as configured")
 	return stack
 }
 

@@ -77,7 +77,7 @@ func synth(t *testing.T, cfg Config) *synthesized {
 func synthIn(t *testing.T, cfg Config, env *awscdk.Environment) *synthesized {
 	t.Helper()
 	app := NewApp(nil)
-	stack := NewSnaplakeStack(app, StackName, &SnaplakeStackProps{StackProps: awscdk.StackProps{Env: env}, Config: cfg})
+	stack := NewSnaplakeStack(app, deploy.StackName, &SnaplakeStackProps{StackProps: awscdk.StackProps{Env: env}, Config: cfg})
 	AddNagChecks(app)
 	tmpl := assertions.Template_FromStack(stack, nil)
 	b, err := json.Marshal(tmpl.ToJSON())
@@ -177,9 +177,9 @@ func TestRulePatternsAreTheEmbeddedOnes(t *testing.T) {
 				t.Errorf("%d rules, want %d", len(rules), len(events.PatternNames()))
 			}
 			for _, name := range events.PatternNames() {
-				rule, ok := rules[StackName+"-"+name]
+				rule, ok := rules[deploy.StackName+"-"+name]
 				if !ok {
-					t.Errorf("no rule named %s-%s", StackName, name)
+					t.Errorf("no rule named %s-%s", deploy.StackName, name)
 					continue
 				}
 				want, err := events.Pattern(name, vars)
@@ -194,7 +194,7 @@ func TestRulePatternsAreTheEmbeddedOnes(t *testing.T) {
 					t.Errorf("rule %s matches on Message", name)
 				}
 			}
-			created := fmt.Sprint(rules[StackName+"-"+events.SnapshotCreated]["EventPattern"])
+			created := fmt.Sprint(rules[deploy.StackName+"-"+events.SnapshotCreated]["EventPattern"])
 			if got := strings.Contains(created, "RDS-EVENT-0042"); got != manual {
 				t.Errorf("snapshot-created pattern mentions manual snapshots = %v, want %v: %s", got, manual, created)
 			}
@@ -213,7 +213,7 @@ func TestRuleTargets(t *testing.T) {
 		}
 		target := targets[0].(map[string]any)
 		arn := fmt.Sprint(target["Arn"])
-		if p["Name"] == StackName+"-"+events.SnapshotCreated {
+		if p["Name"] == deploy.StackName+"-"+events.SnapshotCreated {
 			if !strings.Contains(arn, smID) {
 				t.Errorf("snapshot-created targets %s, want the state machine", arn)
 			}
@@ -695,7 +695,7 @@ func TestKeyRotationAndPolicy(t *testing.T) {
 				dlq = st.(map[string]any)
 			}
 		}
-		queueName := StackName + deploy.DeadLetterQueueSuffix
+		queueName := deploy.StackName + deploy.DeadLetterQueueSuffix
 		want := map[string]any{
 			"Sid": "EventBridgeDeadLetterQueue", "Effect": "Allow", "Resource": "*",
 			"Principal": map[string]any{"Service": "events.amazonaws.com"},
@@ -711,8 +711,8 @@ func TestKeyRotationAndPolicy(t *testing.T) {
 	}
 	// The queue has the fixed name the key policy names.
 	queues := s.resources("AWS::SQS::Queue")
-	if q := props(queues[onlyID(t, s, "AWS::SQS::Queue")]); q["QueueName"] != StackName+deploy.DeadLetterQueueSuffix {
-		t.Errorf("dead-letter queue name %v, want %s", q["QueueName"], StackName+deploy.DeadLetterQueueSuffix)
+	if q := props(queues[onlyID(t, s, "AWS::SQS::Queue")]); q["QueueName"] != deploy.StackName+deploy.DeadLetterQueueSuffix {
+		t.Errorf("dead-letter queue name %v, want %s", q["QueueName"], deploy.StackName+deploy.DeadLetterQueueSuffix)
 	}
 }
 
@@ -859,12 +859,12 @@ func TestAthenaWorkGroupAndOutputs(t *testing.T) {
 		})
 	})
 	outputs := s.json["Outputs"].(map[string]any)
-	for _, name := range []string{"BucketName", "StateMachineArn", "TopicArn", "WorkGroupName", "GlueDatabases", "AnalystPolicyArn", "KeyArn", "RoleArns", "FunctionArns", "DBInstanceIds", "SourceDatabases", "DeadLetterQueueUrl"} {
+	for _, name := range deploy.Outputs {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("no output %s", name)
 		}
 	}
-	if v := outputs["GlueDatabases"].(map[string]any)["Value"]; v != "shop,billing" {
+	if v := outputs[deploy.OutputGlueDatabases].(map[string]any)["Value"]; v != "shop,billing" {
 		t.Errorf("GlueDatabases output %v, want shop,billing", v)
 	}
 }
@@ -909,7 +909,7 @@ func BenchmarkSynth(b *testing.B) {
 	}
 	for b.Loop() {
 		app := NewApp(nil)
-		stack := NewSnaplakeStack(app, StackName, &SnaplakeStackProps{Config: cfg})
+		stack := NewSnaplakeStack(app, deploy.StackName, &SnaplakeStackProps{Config: cfg})
 		AddNagChecks(app)
 		assertions.Template_FromStack(stack, nil)
 	}
@@ -919,11 +919,11 @@ func BenchmarkSynth(b *testing.B) {
 // the same checks, on the same app, do report a bucket without encryption.
 func TestNagReportsAnUnencryptedBucket(t *testing.T) {
 	app := NewApp(nil)
-	stack := NewSnaplakeStack(app, StackName, &SnaplakeStackProps{Config: testConfig(t, false)})
+	stack := NewSnaplakeStack(app, deploy.StackName, &SnaplakeStackProps{Config: testConfig(t, false)})
 	awss3.NewBucket(stack, jsii.String("Careless"), &awss3.BucketProps{Encryption: awss3.BucketEncryption_UNENCRYPTED})
 	AddNagChecks(app)
 	assertions.Template_FromStack(stack, nil)
-	found := assertions.Annotations_FromStack(stack).FindError(jsii.String("/"+StackName+"/Careless/Resource"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+	found := assertions.Annotations_FromStack(stack).FindError(jsii.String("/"+deploy.StackName+"/Careless/Resource"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
 	if len(*found) == 0 {
 		t.Fatal("cdk-nag reported nothing on a bucket without encryption, logging or TLS enforcement: TestNagFindsNoErrors would prove nothing")
 	}
@@ -975,16 +975,16 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 			t.Errorf("alarm %v does not notify the topic: %v", p["AlarmName"], p["AlarmActions"])
 		}
 	}
-	noRun := byName[StackName+"-no-export-started"]
+	noRun := byName[deploy.StackName+"-no-export-started"]
 	if noRun == nil || noRun["MetricName"] != "ExecutionsStarted" || noRun["TreatMissingData"] != "breaching" ||
 		noRun["Period"].(float64)*noRun["EvaluationPeriods"].(float64) != 26*3600 {
 		t.Errorf("no-export-started alarm = %v, want ExecutionsStarted over 26 hours, missing data breaching", noRun)
 	}
-	failed := byName[StackName+"-executions-failed"]
+	failed := byName[deploy.StackName+"-executions-failed"]
 	if failed == nil || !strings.Contains(fmt.Sprint(failed["Metrics"]), "ExecutionsFailed") || !strings.Contains(fmt.Sprint(failed["Metrics"]), "ExecutionsTimedOut") {
 		t.Errorf("executions-failed alarm = %v, want failed and timed-out executions", failed)
 	}
-	dlq := byName[StackName+"-dead-letters"]
+	dlq := byName[deploy.StackName+"-dead-letters"]
 	if dlq == nil || dlq["MetricName"] != "ApproximateNumberOfMessagesVisible" {
 		t.Errorf("dead-letters alarm = %v", dlq)
 	}
@@ -1018,7 +1018,7 @@ func TestAnalystPolicy(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := s.json["Outputs"].(map[string]any)["AnalystPolicyArn"]; !ok {
+	if _, ok := s.json["Outputs"].(map[string]any)[deploy.OutputAnalystPolicyArn]; !ok {
 		t.Error("no AnalystPolicyArn output")
 	}
 }

@@ -15,11 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // Defaults of Config.
 const (
-	DefaultStack = "Snaplake"
+	DefaultStack = deploy.StackName
 	// DefaultMaxSnapshotAge leaves two hours of slack on a daily backup window.
 	DefaultMaxSnapshotAge = 26 * time.Hour
 )

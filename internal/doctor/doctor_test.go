@@ -14,6 +14,8 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 const testPermissions = `# a small list for the unit tests
@@ -132,14 +134,17 @@ func TestChecksFail(t *testing.T) {
 			want:   []string{"FAIL  stack        Snaplake: does not exist in this account and region. Fix: deploy it (cdk deploy)"},
 		},
 		{
-			name:   "missing output",
-			break_: func(w *world) { delete(w.outputs, "FunctionArns"); delete(w.outputs, "SourceDatabases") },
-			want:   []string{"stack        Snaplake: UPDATE_COMPLETE in account 123456789012, eu-west-1; missing outputs FunctionArns, SourceDatabases. Fix: deploy this version"},
-			skips:  1, // permissions; the rules, instances and key are still checked
+			name: "missing output",
+			break_: func(w *world) {
+				delete(w.outputs, deploy.OutputFunctionArns)
+				delete(w.outputs, deploy.OutputSourceDatabases)
+			},
+			want:  []string{"stack        Snaplake: UPDATE_COMPLETE in account 123456789012, eu-west-1; missing outputs FunctionArns, SourceDatabases. Fix: deploy this version"},
+			skips: 1, // permissions; the rules, instances and key are still checked
 		},
 		{
 			name:   "unreadable RoleArns",
-			break_: func(w *world) { w.outputs["RoleArns"] = "arn:aws:iam::1:role/x" },
+			break_: func(w *world) { w.outputs[deploy.OutputRoleArns] = "arn:aws:iam::1:role/x" },
 			want:   []string{"output RoleArns is not a JSON object"},
 			skips:  2,
 		},

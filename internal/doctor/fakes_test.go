@@ -97,10 +97,10 @@ func newWorld() *world {
 	return &world{
 		stackExists: true,
 		outputs: map[string]string{
-			"BucketName": "snaplake-lake", "StateMachineArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:Export",
-			"TopicArn": "arn:aws:sns:eu-west-1:123456789012:Notifications", "WorkGroupName": "snaplake", "GlueDatabases": "sales,hr",
-			"AnalystPolicyArn": "arn:aws:iam::123456789012:policy/Analyst", "DeadLetterQueueUrl": "https://sqs/dlq",
-			"KeyArn": testKey, "RoleArns": rj, "FunctionArns": fj, "DBInstanceIds": "prod-a,prod-b", "SourceDatabases": "Sales,hr",
+			deploy.OutputBucketName: "snaplake-lake", deploy.OutputStateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:Export",
+			deploy.OutputTopicArn: "arn:aws:sns:eu-west-1:123456789012:Notifications", deploy.OutputWorkGroupName: "snaplake", deploy.OutputGlueDatabases: "sales,hr",
+			deploy.OutputAnalystPolicyArn: "arn:aws:iam::123456789012:policy/Analyst", deploy.OutputDeadLetterQueueURL: "https://sqs/dlq",
+			deploy.OutputKeyArn: testKey, deploy.OutputRoleArns: rj, deploy.OutputFunctionArns: fj, deploy.OutputDBInstanceIDs: "prod-a,prod-b", deploy.OutputSourceDatabases: "Sales,hr",
 		},
 		rules: map[string]ebtypes.RuleState{
 			"Snaplake-snapshot-created": ebtypes.RuleStateEnabled,
@@ -153,12 +153,12 @@ func (w *world) deployIngest() {
 	for _, f := range deploy.IngestFunctions {
 		fns[f] = functionArn(f)
 	}
-	w.outputs["IngestStateMachineArn"] = testIngestMachine
-	w.outputs["IngestJobName"] = deploy.IngestJobName
-	w.outputs["IngestGlueDatabaseName"] = "raw_sales"
-	w.outputs["IngestSecretArn"] = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sales-source-AbCdEf"
-	w.outputs["IngestRoleArns"], _ = jsonString(roles)
-	w.outputs["IngestFunctionArns"], _ = jsonString(fns)
+	w.outputs[deploy.OutputIngestStateMachineArn] = testIngestMachine
+	w.outputs[deploy.OutputIngestJobName] = deploy.IngestJobName
+	w.outputs[deploy.OutputIngestGlueDatabaseName] = "raw_sales"
+	w.outputs[deploy.OutputIngestSecretArn] = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sales-source-AbCdEf"
+	w.outputs[deploy.OutputIngestRoleArns], _ = jsonString(roles)
+	w.outputs[deploy.OutputIngestFunctionArns], _ = jsonString(fns)
 	for _, set := range IngestSets {
 		name := deploy.IngestScheduleName(set)
 		w.schedules[deploy.IngestScheduleGroup+"/"+name] = &scheduler.GetScheduleOutput{
@@ -184,11 +184,11 @@ func (w *world) deployFederate() {
 	for _, f := range deploy.FederateFunctions {
 		fns[f] = functionArn(f)
 	}
-	w.outputs["FederatePublishStateMachineArn"] = testPublishMachine
-	w.outputs["FederateSubscribeStateMachineArn"] = testSubscribeMachine
-	w.outputs["FederateWarehouseRoleArn"] = roleArn(deploy.RoleFederateWarehouse)
-	w.outputs["FederateRoleArns"], _ = jsonString(roles)
-	w.outputs["FederateFunctionArns"], _ = jsonString(fns)
+	w.outputs[deploy.OutputFederatePublishStateMachineArn] = testPublishMachine
+	w.outputs[deploy.OutputFederateSubscribeStateMachineArn] = testSubscribeMachine
+	w.outputs[deploy.OutputFederateWarehouseRoleArn] = roleArn(deploy.RoleFederateWarehouse)
+	w.outputs[deploy.OutputFederateRoleArns], _ = jsonString(roles)
+	w.outputs[deploy.OutputFederateFunctionArns], _ = jsonString(fns)
 }
 
 func jsonString(m map[string]string) (string, error) {

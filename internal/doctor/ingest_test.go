@@ -167,7 +167,7 @@ func TestIngestionChecksFail(t *testing.T) {
 		{
 			name: "schedule starting another workflow",
 			break_: func(w *world) {
-				w.schedules[daily].Target.Arn = aws.String(w.outputs["StateMachineArn"])
+				w.schedules[daily].Target.Arn = aws.String(w.outputs[deploy.OutputStateMachineArn])
 			},
 			want: []string{`FAIL  schedule     snaplake/snaplake-ingest-daily: starts "arn:aws:states:eu-west-1:123456789012:stateMachine:Export", not the ingest workflow ` + testIngestMachine},
 		},
@@ -183,14 +183,14 @@ func TestIngestionChecksFail(t *testing.T) {
 		},
 		{
 			name:   "an ingest output missing",
-			break_: func(w *world) { delete(w.outputs, "IngestFunctionArns") },
+			break_: func(w *world) { delete(w.outputs, deploy.OutputIngestFunctionArns) },
 			want: []string{"FAIL  stack        Snaplake: UPDATE_COMPLETE in account 123456789012, eu-west-1; it deploys the ingestion but lacks its outputs IngestFunctionArns. " +
 				"Fix: deploy this version of snaplake"},
 			skips: 1, // the ingestion's permissions; the export's and the schedules are still checked
 		},
 		{
 			name:   "unreadable IngestRoleArns",
-			break_: func(w *world) { w.outputs["IngestRoleArns"] = "[]" },
+			break_: func(w *world) { w.outputs[deploy.OutputIngestRoleArns] = "[]" },
 			want:   []string{"output IngestRoleArns is not a JSON object of names to ARNs"},
 			skips:  1,
 		},
@@ -203,14 +203,14 @@ func TestIngestionChecksFail(t *testing.T) {
 						roles[p] = roleArn(p)
 					}
 				}
-				w.outputs["IngestRoleArns"], _ = jsonString(roles)
+				w.outputs[deploy.OutputIngestRoleArns], _ = jsonString(roles)
 			},
 			want: []string{"FAIL  permissions  ingest-scheduler: the IngestRoleArns output names no role for it. Fix: deploy this version of snaplake (cdk deploy)"},
 		},
 		{
 			name: "a function missing from IngestFunctionArns",
 			break_: func(w *world) {
-				w.outputs["IngestFunctionArns"] = `{"reconfigure":"` + functionArn("reconfigure") + `"}`
+				w.outputs[deploy.OutputIngestFunctionArns] = `{"reconfigure":"` + functionArn("reconfigure") + `"}`
 			},
 			want: []string{`FAIL  permission   ingest-state-machine: permissions.txt line 14: {function:finishingest}: the stack's IngestFunctionArns output has no "finishingest". ` +
 				"Fix: deploy this version of snaplake (cdk deploy): its outputs name every role and function"},

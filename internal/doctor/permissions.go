@@ -103,22 +103,22 @@ func ingestPrincipal(name string) bool {
 // roleOutput and functionOutput are the outputs that name the principal's role and function.
 func roleOutput(principal string) string {
 	if ingestPrincipal(principal) {
-		return "IngestRoleArns"
+		return deploy.OutputIngestRoleArns
 	}
 	if federatePrincipal(principal) {
-		return "FederateRoleArns"
+		return deploy.OutputFederateRoleArns
 	}
-	return "RoleArns"
+	return deploy.OutputRoleArns
 }
 
 func functionOutput(name string) string {
 	if ingestPrincipal(name) {
-		return "IngestFunctionArns"
+		return deploy.OutputIngestFunctionArns
 	}
 	if federatePrincipal(name) {
-		return "FederateFunctionArns"
+		return deploy.OutputFederateFunctionArns
 	}
-	return "FunctionArns"
+	return deploy.OutputFunctionArns
 }
 
 // Permissions returns the embedded permissions.txt, parsed.

@@ -320,7 +320,7 @@ var keyUses = []struct {
 // says so on the line.) ResourceOwner is left out: the key is in the stack's
 // account, the default owner.
 func (r *run) checkKey(ctx context.Context, st *stack) {
-	if lack := st.lacks("StackId", "KeyArn", "RoleArns"); len(lack) > 0 {
+	if lack := st.lacks("StackId", deploy.OutputKeyArn, deploy.OutputRoleArns); len(lack) > 0 {
 		r.skip("kms", "key", "needs the outputs "+strings.Join(lack, ", ")+" (see the stack check)")
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // RuleNames are the stack's EventBridge rules, named as infra names them
@@ -49,7 +50,7 @@ func (r *run) checkRules(ctx context.Context) {
 // checkInstances: each configured instance exists, keeps automated backups, and
 // has a fresh available automated snapshot.
 func (r *run) checkInstances(ctx context.Context, st *stack) {
-	if lack := st.lacks("DBInstanceIds"); len(lack) > 0 {
+	if lack := st.lacks(deploy.OutputDBInstanceIDs); len(lack) > 0 {
 		r.skip("backups", "DB instances", "the stack has no DBInstanceIds output (see the stack check)")
 		return
 	}

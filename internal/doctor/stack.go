@@ -16,21 +16,17 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 )
 
-// RequiredOutputs are the stack outputs doctor reads or an operator needs (see
-// infra/stack.go).
-var RequiredOutputs = []string{
-	"BucketName", "StateMachineArn", "TopicArn", "WorkGroupName", "GlueDatabases", "AnalystPolicyArn",
-	"DeadLetterQueueUrl", "KeyArn", "RoleArns", "FunctionArns", "DBInstanceIds", "SourceDatabases",
-}
+// RequiredOutputs are the stack outputs doctor reads or an operator needs; the CDK
+// app writes them under the same names (deploy.Outputs).
+var RequiredOutputs = deploy.Outputs
 
-// IngestOutputs are the outputs of the config-driven ingestion (infra/ingest.go):
-// a stack deploys them all when its snaplake:ingest context section is set, none
-// otherwise.
-var IngestOutputs = []string{"IngestStateMachineArn", "IngestJobName", "IngestRoleArns", "IngestFunctionArns", "IngestGlueDatabaseName", "IngestSecretArn"}
+// IngestOutputs are the outputs of the config-driven ingestion: a stack deploys them
+// all when its snaplake:ingest context section is set, none otherwise.
+var IngestOutputs = deploy.IngestOutputs
 
-// FederateOutputs are the outputs of the Federator (infra/federate.go): a stack
-// deploys them all when its snaplake:federate context section is set, none otherwise.
-var FederateOutputs = []string{"FederatePublishStateMachineArn", "FederateSubscribeStateMachineArn", "FederateWarehouseRoleArn", "FederateRoleArns", "FederateFunctionArns"}
+// FederateOutputs are the outputs of the Federator: a stack deploys them all when its
+// snaplake:federate context section is set, none otherwise.
+var FederateOutputs = deploy.FederateOutputs
 
 // stack is what the stack check found.
 type stack struct {
@@ -127,17 +123,17 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		problems = append(problems, fmt.Sprintf("stack id %q is not an ARN with region and account", aws.ToString(cs.StackId)))
 		st.bad = append(st.bad, "StackId")
 	}
-	v.Bucket = st.outputs["BucketName"]
-	v.KMSKey = st.outputs["KeyArn"]
-	v.StateMachine = st.outputs["StateMachineArn"]
-	v.Topic = st.outputs["TopicArn"]
-	v.IngestStateMachine = st.outputs["IngestStateMachineArn"]
-	v.IngestDatabase = st.outputs["IngestGlueDatabaseName"]
-	v.IngestSecret = st.outputs["IngestSecretArn"]
-	v.FederatePublishStateMachine = st.outputs["FederatePublishStateMachineArn"]
-	v.FederateSubscribeStateMachine = st.outputs["FederateSubscribeStateMachineArn"]
-	v.Instances = deploy.SplitList(st.outputs["DBInstanceIds"])
-	v.Databases = deploy.SplitList(st.outputs["SourceDatabases"])
+	v.Bucket = st.outputs[deploy.OutputBucketName]
+	v.KMSKey = st.outputs[deploy.OutputKeyArn]
+	v.StateMachine = st.outputs[deploy.OutputStateMachineArn]
+	v.Topic = st.outputs[deploy.OutputTopicArn]
+	v.IngestStateMachine = st.outputs[deploy.OutputIngestStateMachineArn]
+	v.IngestDatabase = st.outputs[deploy.OutputIngestGlueDatabaseName]
+	v.IngestSecret = st.outputs[deploy.OutputIngestSecretArn]
+	v.FederatePublishStateMachine = st.outputs[deploy.OutputFederatePublishStateMachineArn]
+	v.FederateSubscribeStateMachine = st.outputs[deploy.OutputFederateSubscribeStateMachineArn]
+	v.Instances = deploy.SplitList(st.outputs[deploy.OutputDBInstanceIDs])
+	v.Databases = deploy.SplitList(st.outputs[deploy.OutputSourceDatabases])
 	// The ingestion's and the Federator's roles and functions join the export's:
 	// principal names are distinct across the three (deploy), so one map of each
 	// serves every line.
@@ -145,8 +141,8 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 	for _, m := range []struct {
 		output string
 		into   map[string]string
-	}{{"RoleArns", v.Roles}, {"FunctionArns", v.Functions}, {"IngestRoleArns", v.Roles}, {"IngestFunctionArns", v.Functions},
-		{"FederateRoleArns", v.Roles}, {"FederateFunctionArns", v.Functions}} {
+	}{{deploy.OutputRoleArns, v.Roles}, {deploy.OutputFunctionArns, v.Functions}, {deploy.OutputIngestRoleArns, v.Roles}, {deploy.OutputIngestFunctionArns, v.Functions},
+		{deploy.OutputFederateRoleArns, v.Roles}, {deploy.OutputFederateFunctionArns, v.Functions}} {
 		raw, ok := st.outputs[m.output]
 		if !ok {
 			continue
@@ -159,7 +155,7 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		}
 		maps.Copy(m.into, arns)
 	}
-	for _, o := range []string{"DBInstanceIds", "SourceDatabases"} {
+	for _, o := range []string{deploy.OutputDBInstanceIDs, deploy.OutputSourceDatabases} {
 		if raw, ok := st.outputs[o]; ok && len(deploy.SplitList(raw)) == 0 {
 			st.bad = append(st.bad, o)
 			problems = append(problems, "output "+o+" is empty")

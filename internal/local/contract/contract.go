@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // Account, Region and Stack are the offline deployment's coordinates: the template is
@@ -16,7 +18,7 @@ import (
 const (
 	Account = "000000000000"
 	Region  = "us-east-1"
-	Stack   = "Snaplake"
+	Stack   = deploy.StackName
 )
 
 // Context is the CDK context the offline deployment is synthesized with: the

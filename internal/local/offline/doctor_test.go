@@ -50,7 +50,7 @@ func (o offlineAWS) outputs(t *testing.T) map[string]string {
 		out[k] = v
 	}
 	env := o.c.Functions[deploy.FnStartExport].Environment
-	if _, ok := out["FunctionArns"]; !ok {
+	if _, ok := out[deploy.OutputFunctionArns]; !ok {
 		arns := map[string]string{}
 		for _, name := range deploy.Functions {
 			arns[name] = o.c.Functions[name].Arn
@@ -59,13 +59,13 @@ func (o offlineAWS) outputs(t *testing.T) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out["FunctionArns"] = string(b)
+		out[deploy.OutputFunctionArns] = string(b)
 	}
-	if _, ok := out["DBInstanceIds"]; !ok {
-		out["DBInstanceIds"] = env[deploy.EnvDBInstanceIDs]
+	if _, ok := out[deploy.OutputDBInstanceIDs]; !ok {
+		out[deploy.OutputDBInstanceIDs] = env[deploy.EnvDBInstanceIDs]
 	}
-	if _, ok := out["SourceDatabases"]; !ok {
-		out["SourceDatabases"] = env[deploy.EnvDatabases]
+	if _, ok := out[deploy.OutputSourceDatabases]; !ok {
+		out[deploy.OutputSourceDatabases] = env[deploy.EnvDatabases]
 	}
 	return out
 }
@@ -196,9 +196,9 @@ func doctorRun(t *testing.T, c *contract.Contract, auth *iam.Authority, drop ...
 		}},
 		LakeFormation: lf.AsPrincipal(deployRole),
 		EventBridge:   offlineRules{doctor.RuleNames(c.Stack)},
-		RDS:           offlineRDS{instances: deploy.SplitList(outputs["DBInstanceIds"]), taken: now.Add(-3 * time.Hour)},
+		RDS:           offlineRDS{instances: deploy.SplitList(outputs[deploy.OutputDBInstanceIDs]), taken: now.Add(-3 * time.Hour)},
 		IAM:           auth,
-		KMS:           offlineKMS{key: outputs["KeyArn"], policy: keyPolicy(c)},
+		KMS:           offlineKMS{key: outputs[deploy.OutputKeyArn], policy: keyPolicy(c)},
 		Scheduler:     offlineSchedules(t, c),
 	}
 	var out bytes.Buffer
@@ -241,7 +241,7 @@ func TestDoctorAgainstTheOfflineAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range []string{"FunctionArns", "DBInstanceIds", "SourceDatabases"} {
+	for _, o := range []string{deploy.OutputFunctionArns, deploy.OutputDBInstanceIDs, deploy.OutputSourceDatabases} {
 		if _, ok := c.Outputs[o]; !ok {
 			t.Logf("the contract has no %s output yet (regenerate it with `make contract`): built from the contract's functions and environment", o)
 		}

@@ -1,0 +1,61 @@
+package deploy
+
+// StackName is the CloudFormation stack the CDK app deploys, the stack `snaplake
+// doctor` reads by default, and the stack the offline deployment is synthesized as.
+const StackName = "Snaplake"
+
+// Outputs of the stack: the CDK app writes them, `snaplake doctor` and the offline run
+// read them back. JSON outputs map a function or role name (Fn*, Role*) to its ARN.
+const (
+	OutputBucketName         = "BucketName"
+	OutputStateMachineArn    = "StateMachineArn"
+	OutputTopicArn           = "TopicArn"
+	OutputWorkGroupName      = "WorkGroupName"
+	OutputGlueDatabases      = "GlueDatabases"
+	OutputAnalystPolicyArn   = "AnalystPolicyArn"
+	OutputDeadLetterQueueURL = "DeadLetterQueueUrl"
+	OutputKeyArn             = "KeyArn"
+	OutputRoleArns           = "RoleArns"
+	OutputFunctionArns       = "FunctionArns"
+	OutputDBInstanceIDs      = "DBInstanceIds"
+	OutputSourceDatabases    = "SourceDatabases"
+)
+
+// Outputs lists the outputs every stack has.
+var Outputs = []string{
+	OutputBucketName, OutputStateMachineArn, OutputTopicArn, OutputWorkGroupName, OutputGlueDatabases, OutputAnalystPolicyArn,
+	OutputDeadLetterQueueURL, OutputKeyArn, OutputRoleArns, OutputFunctionArns, OutputDBInstanceIDs, OutputSourceDatabases,
+}
+
+// Outputs of the config-driven ingestion: a stack has them all when its
+// snaplake:ingest context section is set, none otherwise.
+const (
+	OutputIngestStateMachineArn  = "IngestStateMachineArn"
+	OutputIngestJobName          = "IngestJobName"
+	OutputIngestRoleArns         = "IngestRoleArns"
+	OutputIngestFunctionArns     = "IngestFunctionArns"
+	OutputIngestGlueDatabaseName = "IngestGlueDatabaseName"
+	OutputIngestSecretArn        = "IngestSecretArn"
+)
+
+// IngestOutputs lists the ingestion's outputs.
+var IngestOutputs = []string{
+	OutputIngestStateMachineArn, OutputIngestJobName, OutputIngestRoleArns, OutputIngestFunctionArns,
+	OutputIngestGlueDatabaseName, OutputIngestSecretArn,
+}
+
+// Outputs of the Federator: a stack has them all when its snaplake:federate context
+// section is set, none otherwise (OutputFederateDatabaseUsers too).
+const (
+	OutputFederatePublishStateMachineArn   = "FederatePublishStateMachineArn"
+	OutputFederateSubscribeStateMachineArn = "FederateSubscribeStateMachineArn"
+	OutputFederateWarehouseRoleArn         = "FederateWarehouseRoleArn"
+	OutputFederateRoleArns                 = "FederateRoleArns"
+	OutputFederateFunctionArns             = "FederateFunctionArns"
+)
+
+// FederateOutputs lists the Federator's outputs that doctor requires.
+var FederateOutputs = []string{
+	OutputFederatePublishStateMachineArn, OutputFederateSubscribeStateMachineArn, OutputFederateWarehouseRoleArn,
+	OutputFederateRoleArns, OutputFederateFunctionArns,
+}
