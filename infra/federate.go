@@ -375,7 +375,6 @@ func (x *federateStack) addFunctions() {
 		deploy.EnvBucket:           *x.bucket.BucketName(),
 		deploy.EnvKMSKeyID:         keyArn,
 		deploy.EnvWarehouseRoleArn: *x.warehouseRole.RoleArn(),
-		deploy.EnvMetricsNamespace: deploy.FederateMetricsNamespace,
 		// The bucket is the stack's, so in its Region: UNLOAD and COPY name it
 		// (REGION), for warehouses of other Regions.
 		deploy.EnvBucketRegion: *awscdk.Aws_REGION(),

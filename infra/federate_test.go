@@ -373,8 +373,8 @@ func TestFederateFunctions(t *testing.T) {
 		}
 		want := map[string]string{
 			deploy.EnvBucket: "${Lake}", deploy.EnvKMSKeyID: "${Key.Arn}", deploy.EnvLogLevel: "INFO",
-			deploy.EnvWarehouseRoleArn: "${FederateWarehouseRole.Arn}", deploy.EnvMetricsNamespace: deploy.FederateMetricsNamespace,
-			deploy.EnvBucketRegion: "${AWS::Region}",
+			deploy.EnvWarehouseRoleArn: "${FederateWarehouseRole.Arn}",
+			deploy.EnvBucketRegion:     "${AWS::Region}",
 		}
 		if !reflect.DeepEqual(env, want) {
 			t.Errorf("%s: environment %v, want %v", name, env, want)

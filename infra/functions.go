@@ -36,7 +36,7 @@ func (s *snaplake) newFunction(spec functionSpec, extra func(*awslambda.Function
 	lg := s.logGroup(spec.id+"Logs", s.logGroupPrefix()+"lambda/"+spec.name)
 	role.AddToPolicy(statement([]string{"logs:CreateLogStream", "logs:PutLogEvents"}, *lg.LogGroupArn()))
 
-	env := map[string]*string{deploy.EnvLogLevel: jsii.String("INFO")}
+	env := map[string]*string{deploy.EnvLogLevel: jsii.String(deploy.DefaultLogLevel)}
 	for k, v := range spec.env {
 		env[k] = jsii.String(v)
 	}
@@ -52,7 +52,7 @@ func (s *snaplake) newFunction(spec functionSpec, extra func(*awslambda.Function
 		Environment:           &env,
 		Tracing:               awslambda.Tracing_ACTIVE,
 		LoggingFormat:         awslambda.LoggingFormat_JSON,
-		ApplicationLogLevelV2: awslambda.ApplicationLogLevel_INFO,
+		ApplicationLogLevelV2: awslambda.ApplicationLogLevel(deploy.DefaultLogLevel),
 		SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
 		LogGroup:              lg,
 	}

@@ -522,7 +522,6 @@ func (x *ingestStack) addFunctions() {
 			deploy.EnvLeaseTTLSeconds: strconv.Itoa(int(deploy.DefaultLeaseTTL / time.Second)),
 			deploy.EnvGraceSeconds:    strconv.Itoa(int(deploy.DefaultGrace / time.Second)),
 			deploy.EnvScheduleGroup:   deploy.IngestScheduleGroup,
-			deploy.EnvIngestJob:       deploy.IngestJobName,
 		}
 		maps.Copy(m, extra)
 		return m

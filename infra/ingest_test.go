@@ -818,7 +818,7 @@ func TestIngestFunctions(t *testing.T) {
 			env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
 			want := map[string]string{
 				"INGEST_DATABASE": "warehouse", "LEASE_TTL_SECONDS": "21600", "GRACE_SECONDS": "3600",
-				"SCHEDULE_GROUP": "snaplake", "INGEST_JOB": "snaplake-ingest", "LOG_LEVEL": "INFO",
+				"SCHEDULE_GROUP": "snaplake", "LOG_LEVEL": "INFO",
 			}
 			for k, v := range want {
 				if env[k] != v {

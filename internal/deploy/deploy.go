@@ -62,6 +62,9 @@ const (
 	DefaultCrawlTimeout     = 60 * time.Minute
 	DefaultSnapshotTimeZone = "UTC"
 	DefaultLogRetentionDays = 90
+	// DefaultLogLevel is the functions' EnvLogLevel and Lambda's application log
+	// level: slog's level names, which are also Lambda's.
+	DefaultLogLevel = "INFO"
 )
 
 // CrawlerNamePrefix starts every crawler's name; the state machine builds a crawler's

@@ -48,8 +48,6 @@ const (
 	// EnvBucketRegion is the lake bucket's Region, which UNLOAD and COPY name
 	// (REGION) so that a warehouse in another Region reaches the bucket.
 	EnvBucketRegion = "BUCKET_REGION"
-	// EnvMetricsNamespace is where the lag metrics go.
-	EnvMetricsNamespace = "METRICS_NAMESPACE"
 )
 
 // OutputFederateDatabaseUsers is the stack output naming, per Federator function,

@@ -35,8 +35,6 @@ const (
 	// "username" and "password".
 	EnvMySQLEndpoint = "MYSQL_ENDPOINT"
 	EnvSecretArn     = "SECRET_ARN"
-	// EnvIngestJob is the Glue job's name (for the job's JDBC URL and reports).
-	EnvIngestJob = "INGEST_JOB"
 	// EnvLeaseTTLSeconds bounds how long a dead run keeps its tables.
 	EnvLeaseTTLSeconds = "LEASE_TTL_SECONDS"
 	// EnvGraceSeconds is how long a replaced generation is kept for running queries.
