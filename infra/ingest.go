@@ -428,9 +428,19 @@ func passRole(role awsiam.IRole, service string) awsiam.PolicyStatement {
 	})
 }
 
+// lakeObjectsFinding matches the IAM5 finding for the lake bucket's objects anywhere
+// below one of the prefixes.
+func lakeObjectsFinding(prefixes ...string) string {
+	alts := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		alts[i] = jsRegexpQuote(strings.TrimSuffix(p, "/"))
+	}
+	return `regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/(` + strings.Join(alts, "|") + `)\/.*$/g`
+}
+
 // Patterns of IAM5 findings on the ingest resources.
 var (
-	findingLakeObjects  = `regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/(raw|state\/ingest|state\/ingest-sets|state\/ingest-runs)\/.*$/g`
+	findingLakeObjects  = lakeObjectsFinding(deploy.RawPrefix, deploy.IngestStatePrefix, deploy.IngestSetsPrefix, deploy.IngestRunsPrefix)
 	findingRawTables    = arnFinding("glue", `table\/raw_[a-z0-9_]+\/\*`)
 	findingGlueJobLogs  = arnFinding("logs", `log-group:\/aws-glue\/jobs\*(:log-stream:\*)?`)
 	findingCrawlerLogs  = arnFinding("logs", `log-group:\/aws-glue\/crawlers-role\/\*(:log-stream:\*)?`)
@@ -545,7 +555,7 @@ func (x *ingestStack) addFunctions() {
 	re.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, x.objects(state), x.objects(sets)))
 	// The plan is the one thing it writes for a run; it never writes raw/, only
 	// removes what a dead run left there.
-	re.AddToRolePolicy(statement([]string{"s3:PutObject"}, x.objects(deploy.IngestRunsPrefix+"*/plan.json")))
+	re.AddToRolePolicy(statement([]string{"s3:PutObject"}, x.objects(deploy.IngestPlanKey("*"))))
 	re.AddToRolePolicy(statement([]string{"s3:DeleteObject"}, x.objects(raw)))
 	re.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
 	x.readSourceSecret(func(st awsiam.PolicyStatement) { re.AddToRolePolicy(st) })
@@ -678,8 +688,8 @@ func (x *ingestStack) addJob() {
 	role.AddToPolicy(statement([]string{"s3:GetObject"}, "arn:"+*x.stack.Partition()+":s3:::"+*script.S3BucketName()+"/"+*script.S3ObjectKey()))
 	// The run's plan; the tables' results (Spark writes them through _temporary/
 	// folders it renames and deletes, and overwrites a result of a retried run).
-	role.AddToPolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.IngestRunsPrefix+"*/plan.json")))
-	role.AddToPolicy(statement([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, x.objects(deploy.IngestRunsPrefix+"*/results/*")))
+	role.AddToPolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.IngestPlanKey("*"))))
+	role.AddToPolicy(statement([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, x.objects(deploy.IngestResultsPrefix("*")+"*")))
 	// The loads: Parquet written (multipart), read back to count the rows, and
 	// Spark's temporary files deleted. Never state/ingest/: the watermarks are the
 	// finish function's to commit.

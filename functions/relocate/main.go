@@ -11,12 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/lambdamain"
 	"github.com/snaplake/snaplake/internal/relocate"
 )
 
 func main() {
-	lambdamain.Start("relocate", func(ctx context.Context, log *slog.Logger) (any, error) {
+	lambdamain.Start(deploy.FnRelocate, func(ctx context.Context, log *slog.Logger) (any, error) {
 		defaults, err := relocate.OptionsFromEnv(os.Getenv)
 		if err != nil {
 			return nil, fmt.Errorf("read relocate configuration: %w", err)

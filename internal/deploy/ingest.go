@@ -61,6 +61,15 @@ const (
 	ConfigKey         = "config/snaplake.yaml"
 )
 
+// IngestPlanKey is the key of a run's plan, which the reconfigure function writes and
+// the load job and the finish function read; IngestPlanKey("*") is what their IAM
+// policies name.
+func IngestPlanKey(run string) string { return IngestRunsPrefix + run + "/plan.json" }
+
+// IngestResultsPrefix holds a run's table results, which the load job writes and the
+// finish function reads: IngestResultsPrefix(run)<table>/.
+func IngestResultsPrefix(run string) string { return IngestRunsPrefix + run + "/results/" }
+
 // Deploy settings of the load job, fields of the "snaplake:ingest" context section:
 // the Glue version, worker type and count. A split table's key ranges are read in parallel,
 // one per executor core (G.1X: 4 vCPUs, G.2X: 8, G.4X: 16, G.8X: 32; one worker is
@@ -105,6 +114,10 @@ var IngestGlueVersions = []string{"4.0", "5.0"}
 // IngestGlueWorkerTypes are the worker types of Glue Spark ETL jobs (G.025X is for
 // streaming jobs only).
 var IngestGlueWorkerTypes = []string{"G.1X", "G.2X", "G.4X", "G.8X"}
+
+// IngestMetricsNamespace is the namespace of the ingest runs' metrics (embedded
+// metric format in the finish function's log).
+const IngestMetricsNamespace = "Snaplake/Ingest"
 
 // Names of the ingest resources.
 const (

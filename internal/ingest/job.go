@@ -32,12 +32,12 @@ func JobArgumentNames() []string {
 const RunsPrefix = deploy.IngestRunsPrefix
 
 // PlanKey is the key of a run's JobPlan.
-func PlanKey(run string) string { return RunsPrefix + run + "/plan.json" }
+func PlanKey(run string) string { return deploy.IngestPlanKey(run) }
 
 // ResultPrefix is the folder where the job writes one table's TableResult as JSON
 // lines (Spark writes a part-*.json file and _SUCCESS there).
 func ResultPrefix(run, lake string) string {
-	return RunsPrefix + run + "/results/" + url.PathEscape(lake) + "/"
+	return deploy.IngestResultsPrefix(run) + url.PathEscape(lake) + "/"
 }
 
 // Folders of a table below its Destination.

@@ -14,6 +14,7 @@ import (
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"github.com/snaplake/snaplake/internal/awserr"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/watermark"
 )
@@ -37,7 +38,7 @@ type Finisher struct {
 	// written (a run by hand without a catalog), the generations are still recorded.
 	Glue CatalogAPI
 	// Grace is how long a replaced generation of a fully reloaded table is kept for
-	// the queries that were reading it (default 1 h).
+	// the queries that were reading it (default deploy.DefaultGrace).
 	Grace time.Duration
 	Now   func() time.Time
 	Log   *slog.Logger
@@ -342,7 +343,7 @@ func (f *Finisher) grace() time.Duration {
 	if f.Grace > 0 {
 		return f.Grace
 	}
-	return time.Hour
+	return deploy.DefaultGrace
 }
 
 func (f *Finisher) logger() *slog.Logger {
@@ -369,7 +370,7 @@ func firstLine(s string) string {
 }
 
 // MetricsNamespace is where the runs' CloudWatch metrics are.
-const MetricsNamespace = "Snaplake/Ingest"
+const MetricsNamespace = deploy.IngestMetricsNamespace
 
 // emitMetrics writes the summary as CloudWatch metrics in the embedded metric
 // format: a log line CloudWatch Logs turns into metrics, with no API call and no

@@ -65,7 +65,7 @@ type Starter struct {
 	MySQL func(ctx context.Context) (*sql.DB, error)
 	// JDBCURL and SecretID are handed to the job.
 	JDBCURL, SecretID string
-	// LeaseTTL bounds how long a dead run keeps its tables (default 6 h).
+	// LeaseTTL bounds how long a dead run keeps its tables (default deploy.DefaultLeaseTTL).
 	LeaseTTL time.Duration
 	// CrawlPoll and CrawlTimeout pace and bound the workflow's wait for the crawl
 	// (defaults deploy.DefaultIngestCrawlPoll and DefaultIngestCrawlTimeout).
@@ -253,7 +253,7 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	}
 	ttl := s.LeaseTTL
 	if ttl <= 0 {
-		ttl = 6 * time.Hour
+		ttl = deploy.DefaultLeaseTTL
 	}
 	if _, err := st.AcquireSet(ctx, c.Source.Database, set, run, ttl); err != nil {
 		var held *watermark.HeldError

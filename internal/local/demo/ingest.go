@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/ingestrun"
 	"github.com/snaplake/snaplake/internal/local/glue"
@@ -146,7 +147,7 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 	ing, err := offline.NewIngest(offline.IngestConfig{
 		Account: acct, Catalog: catalog, LakeFormation: lf,
 		MySQLEndpoint: fmt.Sprintf("127.0.0.1:%d", srv.db.Port),
-		Secret:        offline.Secret{Arn: deployed().Functions["reconfigure"].Environment["SECRET_ARN"], Value: string(secret)},
+		Secret:        offline.Secret{Arn: deployed().Functions[deploy.FnReconfigure].Environment[deploy.EnvSecretArn], Value: string(secret)},
 		NodeModules:   opts.NodeModules, RetryInterval: 200 * time.Millisecond, Log: log,
 		// The crawl's end is seen within a second rather than the deployed 30 s.
 		CrawlPoll: time.Second, CrawlTimeout: 10 * time.Minute,
