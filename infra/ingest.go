@@ -531,7 +531,6 @@ func (x *ingestStack) addFunctions() {
 			deploy.EnvIngestDatabase:  in.Database,
 			deploy.EnvLeaseTTLSeconds: strconv.Itoa(int(deploy.DefaultLeaseTTL / time.Second)),
 			deploy.EnvGraceSeconds:    strconv.Itoa(int(deploy.DefaultGrace / time.Second)),
-			deploy.EnvScheduleGroup:   deploy.IngestScheduleGroup,
 		}
 		maps.Copy(m, extra)
 		return m
@@ -545,6 +544,8 @@ func (x *ingestStack) addFunctions() {
 		description: "Starts an ingest run: reads config/snaplake.yaml, discovers the source tables, plans, takes the leases, points the set's crawler at the run's tables",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(5)), memoryMB: 512,
 		env: env(map[string]string{deploy.EnvMySQLEndpoint: in.Endpoint, deploy.EnvSecretArn: in.SecretArn,
+			// Only reconfigure makes the sets' schedules follow the config.
+			deploy.EnvScheduleGroup:       deploy.IngestScheduleGroup,
 			deploy.EnvCrawlPollSeconds:    strconv.Itoa(int(in.CrawlPoll / time.Second)),
 			deploy.EnvCrawlTimeoutSeconds: strconv.Itoa(int(in.CrawlTimeout / time.Second))}),
 	}, nil)

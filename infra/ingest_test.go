@@ -817,13 +817,17 @@ func TestIngestFunctions(t *testing.T) {
 			}
 			env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
 			want := map[string]string{
-				"INGEST_DATABASE": "warehouse", "LEASE_TTL_SECONDS": "21600", "GRACE_SECONDS": "3600",
-				"SCHEDULE_GROUP": "snaplake", "LOG_LEVEL": "INFO",
+				deploy.EnvIngestDatabase: "warehouse", deploy.EnvLeaseTTLSeconds: "21600", deploy.EnvGraceSeconds: "3600",
+				deploy.EnvLogLevel: "INFO",
 			}
 			for k, v := range want {
 				if env[k] != v {
 					t.Errorf("%s %s: %s = %v, want %s", name, fname, k, env[k], v)
 				}
+			}
+			// Only reconfigure reads the schedule group (it makes the sets' schedules follow the config).
+			if group, ok := env[deploy.EnvScheduleGroup]; ok != (fname == deploy.FnReconfigure) || ok && group != deploy.IngestScheduleGroup {
+				t.Errorf("%s %s: %s = %v (set %v), want %s on reconfigure only", name, fname, deploy.EnvScheduleGroup, group, ok, deploy.IngestScheduleGroup)
 			}
 			// The crawl wait's pace and bound: the defaults, or the context's
 			// crawlPollSeconds and crawlTimeoutMinutes (15 s, 20 min in "vpc").
