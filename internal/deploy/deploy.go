@@ -1,6 +1,7 @@
-// Package deploy owns the names and defaults that the CDK app, the Lambda functions
-// and the offline run share: bucket prefixes, function names, environment variable
-// names, crawler naming and timeouts. Each is spelled here once.
+// Package deploy owns the names and defaults that the CDK app, the Lambda functions,
+// `snaplake doctor` and the offline run share: the stack and its outputs, bucket
+// prefixes and key layouts, function names, environment variable names, crawler
+// naming and timeouts. Each is spelled here once.
 package deploy
 
 import (
