@@ -17,6 +17,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"github.com/snaplake/snaplake/statemachines"
 )
 
@@ -75,6 +76,7 @@ var federateTestContexts = map[string]func() map[string]any{
 // federateStackFor synthesizes (once) the stack of a named test context.
 func federateStackFor(t *testing.T, name string) *synthesized {
 	t.Helper()
+	testenv.NeedsNode(t) // before the Once: jsii runs the CDK in node
 	once, _ := federateOnce.LoadOrStore(name, &sync.Once{})
 	once.(*sync.Once).Do(func() {
 		dir, err := os.MkdirTemp("", "snaplake-federate-test")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"github.com/snaplake/snaplake/statemachines"
 )
 
@@ -98,6 +99,7 @@ const testSecretKey = "arn:aws:kms:eu-central-1:123456789012:key/0a1b2c3d-4e5f-6
 // ingestStackFor synthesizes (once) the stack of a named test context.
 func ingestStackFor(t *testing.T, name string) *synthesized {
 	t.Helper()
+	testenv.NeedsNode(t) // before the Once: jsii runs the CDK in node
 	once, _ := ingestOnce.LoadOrStore(name, &sync.Once{})
 	once.(*sync.Once).Do(func() {
 		ingestAssetMu.Lock()

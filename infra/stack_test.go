@@ -18,6 +18,7 @@ import (
 
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"github.com/snaplake/snaplake/statemachines"
 )
 
@@ -76,6 +77,7 @@ func synth(t *testing.T, cfg Config) *synthesized {
 // synthIn is synth in an environment (nil: environment-agnostic).
 func synthIn(t *testing.T, cfg Config, env *awscdk.Environment) *synthesized {
 	t.Helper()
+	testenv.NeedsNode(t) // jsii runs the CDK in node
 	app := NewApp(nil)
 	stack := NewSnaplakeStack(app, deploy.StackName, &SnaplakeStackProps{StackProps: awscdk.StackProps{Env: env}, Config: cfg})
 	AddNagChecks(app)
@@ -100,6 +102,7 @@ var (
 // defaultStack is synthesized once for the tests that only read it.
 func defaultStack(t *testing.T) *synthesized {
 	t.Helper()
+	testenv.NeedsNode(t) // before the Once: a skip inside it would leave shared nil
 	sharedOnce.Do(func() {
 		var err error
 		sharedDir, err = os.MkdirTemp("", "snaplake-infra-test")
@@ -918,6 +921,7 @@ func BenchmarkSynth(b *testing.B) {
 // TestNagReportsAnUnencryptedBucket is the positive control of TestNagFindsNoErrors:
 // the same checks, on the same app, do report a bucket without encryption.
 func TestNagReportsAnUnencryptedBucket(t *testing.T) {
+	testenv.NeedsNode(t)
 	app := NewApp(nil)
 	stack := NewSnaplakeStack(app, deploy.StackName, &SnaplakeStackProps{Config: testConfig(t, false)})
 	awss3.NewBucket(stack, jsii.String("Careless"), &awss3.BucketProps{Encryption: awss3.BucketEncryption_UNENCRYPTED})

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/snaplake/snaplake/internal/callback"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 )
 
 func TestPlaceholdersAndRender(t *testing.T) {
@@ -114,6 +115,7 @@ func everyFailureIsNotified(t *testing.T, definition []byte) {
 
 // TestValidatesWithASLValidator runs asl-validator, the npm tool, on the embedded definition.
 func TestValidatesWithASLValidator(t *testing.T) {
+	testenv.NeedsNode(t)
 	for name, d := range Definitions {
 		if name == "export" {
 			continue // below, with its negative control

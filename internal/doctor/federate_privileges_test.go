@@ -7,7 +7,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate"
-	"github.com/snaplake/snaplake/internal/local/postgres"
+	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/redshift"
 )
 
@@ -17,7 +17,7 @@ import (
 // those ran, they pass; a schema someone else created fails again until granted.
 func TestFederatePrivilegesOnTheStandIn(t *testing.T) {
 	ctx := context.Background()
-	pg := postgres.StartForTest(t)
+	pg := postgrestest.Start(t)
 	open := func(db string) redshift.Warehouse {
 		if err := pg.CreateDatabase(db); err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/snaplake/snaplake/internal/local/postgres"
+	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/redshift"
 )
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 
 func sharedPostgres(b *testing.B) *postgres.Server {
 	b.Helper()
-	shared.once.Do(func() { shared.srv, shared.stop, shared.err = postgres.StartForMain("snaplake-federate") })
+	shared.once.Do(func() { shared.srv, shared.stop, shared.err = postgrestest.StartForMain("snaplake-federate") })
 	if shared.err != nil {
 		b.Fatalf("start postgres: %v", shared.err)
 	}

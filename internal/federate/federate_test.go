@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/local/postgres"
+	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/redshift"
 )
@@ -80,7 +81,7 @@ sales.dim_customer - -`
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	pg := postgres.StartForTest(t)
+	pg := postgrestest.Start(t)
 	srv, err := s3server.StartFake()
 	if err != nil {
 		t.Fatal(err)

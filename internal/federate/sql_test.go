@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/snaplake/snaplake/internal/local/postgres"
+	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/redshift"
 )
 
@@ -31,7 +31,7 @@ func TestLiteralQuotesAsRedshiftReads(t *testing.T) {
 // as Redshift does: the value, never a second statement.
 func TestLiteralRoundTripsOnTheStandIn(t *testing.T) {
 	ctx := context.Background()
-	pg := postgres.StartForTest(t)
+	pg := postgrestest.Start(t)
 	wh, err := redshift.Open(ctx, pg.DSN("postgres"), redshift.Deps{})
 	if err != nil {
 		t.Fatal(err)

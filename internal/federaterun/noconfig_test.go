@@ -16,6 +16,7 @@ import (
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"github.com/snaplake/snaplake/internal/redshift"
 	"github.com/snaplake/snaplake/statemachines"
 )
@@ -25,6 +26,7 @@ import (
 // notifies nothing and logs that there is nothing to do. A config that is there but
 // does not parse still fails the run and notifies.
 func TestSchedulesBeforeTheConfig(t *testing.T) {
+	testenv.NeedsNode(t)
 	ctx := context.Background()
 	srv, err := s3server.StartFake()
 	if err != nil {

@@ -17,9 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/config"
-	"github.com/snaplake/snaplake/internal/local/postgres"
+	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"github.com/snaplake/snaplake/internal/redshift"
 	"github.com/snaplake/snaplake/statemachines"
 )
@@ -36,8 +37,9 @@ const (
 // function crashes; the run fails with a notification naming them, and the others
 // are not held back.
 func TestWorkflows(t *testing.T) {
+	testenv.NeedsNode(t)
 	ctx := context.Background()
-	pg := postgres.StartForTest(t)
+	pg := postgrestest.Start(t)
 	srv, err := s3server.StartFake()
 	if err != nil {
 		t.Fatal(err)

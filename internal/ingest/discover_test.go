@@ -16,6 +16,8 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/snaplake/snaplake/internal/local/mariadb"
+	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 )
 
 // One MariaDB for the package's tests and benchmark, started by the first that needs it.
@@ -36,8 +38,9 @@ func TestMain(m *testing.M) {
 
 func server(t testing.TB) *mariadb.Server {
 	t.Helper()
+	testenv.NeedsServers(t)
 	source.once.Do(func() {
-		source.srv, source.stop, source.err = mariadb.StartForMain("snaplake-ingest")
+		source.srv, source.stop, source.err = mariadbtest.StartForMain("snaplake-ingest")
 	})
 	if source.err != nil {
 		t.Fatalf("start mariadb: %v", source.err)

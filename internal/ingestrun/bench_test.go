@@ -12,7 +12,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/ingest"
 	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
-	"github.com/snaplake/snaplake/internal/local/mariadb"
+	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 )
 
@@ -20,7 +20,7 @@ import (
 // local S3: discovery, the plan, 300 table leases (conditional writes), the plan
 // file and the crawler pointed at 300 exact paths.
 func BenchmarkReconfigure300(b *testing.B) {
-	source.once.Do(func() { source.srv, source.stop, source.err = mariadb.StartForMain("snaplake-ingestrun") })
+	source.once.Do(func() { source.srv, source.stop, source.err = mariadbtest.StartForMain("snaplake-ingestrun") })
 	if source.err != nil {
 		b.Fatal(source.err)
 	}

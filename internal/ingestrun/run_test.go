@@ -25,7 +25,9 @@ import (
 	"github.com/snaplake/snaplake/internal/ingest"
 	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/mariadb"
+	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"github.com/snaplake/snaplake/internal/watermark"
 )
 
@@ -62,7 +64,8 @@ type env struct {
 
 func newEnv(t *testing.T, tables map[string]string) *env {
 	t.Helper()
-	source.once.Do(func() { source.srv, source.stop, source.err = mariadb.StartForMain("snaplake-ingestrun") })
+	testenv.NeedsServers(t)
+	source.once.Do(func() { source.srv, source.stop, source.err = mariadbtest.StartForMain("snaplake-ingestrun") })
 	if source.err != nil {
 		t.Fatalf("start mariadb: %v", source.err)
 	}

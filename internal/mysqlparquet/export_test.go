@@ -17,6 +17,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/snaplake/snaplake/internal/local/mariadb"
+	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"github.com/snaplake/snaplake/internal/mysqlparquet"
 )
 
@@ -31,9 +33,12 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	if testenv.Short() {
+		return m.Run() // no server: the tests that need it skip
+	}
 	var stop func()
 	var err error
-	server, stop, err = mariadb.StartForMain("mysqlparquet-test")
+	server, stop, err = mariadbtest.StartForMain("mysqlparquet-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -45,6 +50,7 @@ func runTests(m *testing.M) int {
 // newSchema creates a fresh database for one test and returns a pool on it.
 func newSchema(t *testing.T, stmts ...string) (*sql.DB, string) {
 	t.Helper()
+	testenv.NeedsServers(t)
 	root, err := server.DB("")
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/snaplake/snaplake/internal/local/postgres"
+	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 )
 
@@ -39,7 +39,7 @@ func TestFederateUsage(t *testing.T) {
 // TestFederateByHand publishes, subscribes and reports through the commands, with
 // PostgreSQL standing in for Redshift and S3 reached through AWS_ENDPOINT_URL_S3.
 func TestFederateByHand(t *testing.T) {
-	pg := postgres.StartForTest(t)
+	pg := postgrestest.Start(t)
 	for _, db := range []string{"transform", "reporting"} {
 		if err := pg.CreateDatabase(db); err != nil {
 			t.Fatal(err)
@@ -110,7 +110,7 @@ func TestFederateByHand(t *testing.T) {
 // error, and subscribe to the down one prints each table's line naming it; both exit
 // non-zero only after printing.
 func TestFederateWithASubscriberDown(t *testing.T) {
-	pg := postgres.StartForTest(t)
+	pg := postgrestest.Start(t)
 	for _, db := range []string{"transform", "reporting"} {
 		if err := pg.CreateDatabase(db); err != nil {
 			t.Fatal(err)

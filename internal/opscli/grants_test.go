@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/snaplake/snaplake/internal/ingest"
-	"github.com/snaplake/snaplake/internal/local/mariadb"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/snaplake/snaplake/internal/grants"
+	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 )
 
 const grantsConfig = `ingest:
@@ -280,7 +280,7 @@ func TestGrantsPlanErrors(t *testing.T) {
 // granted under the suffixed lake name the planner gives it, never under the other
 // table's name.
 func TestGrantsPlanNamesTablesAsTheLake(t *testing.T) {
-	srv := mariadb.StartForTest(t)
+	srv := mariadbtest.Start(t)
 	db, err := srv.DB("")
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snaplake/snaplake/internal/local/mariadb"
+	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 )
 
@@ -65,7 +65,7 @@ const ingestConfig = `ingest:
 // TestIngestPlanAgainstMariaDB runs the command end to end: a config file, a real
 // MariaDB with tables whose names share a prefix or need normalizing, the JSON out.
 func TestIngestPlanAgainstMariaDB(t *testing.T) {
-	srv := mariadb.StartForTest(t)
+	srv := mariadbtest.Start(t)
 	db, err := srv.DB("")
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 // server reached through AWS_ENDPOINT_URL_S3: the first run loads every row, the
 // second only the new ones, and each prints its summary.
 func TestIngestRunByHand(t *testing.T) {
-	srv := mariadb.StartForTest(t)
+	srv := mariadbtest.Start(t)
 	db, err := srv.DB("")
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/local/postgres"
+	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 )
 
@@ -30,7 +31,7 @@ type pgEnv struct {
 
 func TestPostgresWarehouse(t *testing.T) {
 	ctx := context.Background()
-	env := &pgEnv{server: postgres.StartForTest(t)}
+	env := &pgEnv{server: postgrestest.Start(t)}
 	fake, err := s3server.StartFake()
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/s3server"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"github.com/snaplake/snaplake/internal/relocate"
 )
 
@@ -41,6 +42,7 @@ func startFake(t *testing.T) *s3server.Server {
 
 func startVersity(t *testing.T) *s3server.Server {
 	t.Helper()
+	testenv.NeedsServers(t)
 	s, err := s3server.StartVersityGW(context.Background(), t.TempDir(), nil)
 	if err != nil {
 		t.Fatalf("start versitygw: %v", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/doctor"
 	"github.com/snaplake/snaplake/internal/local/contract"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 )
 
 // The differential IAM test: every request is decided by this package and by
@@ -130,6 +131,7 @@ func (d *differential) decide(r diffRequest, drop []string) Decision {
 }
 
 func TestDifferentialAgainstIAMSimulate(t *testing.T) {
+	testenv.NeedsNode(t)
 	nm := nodeModules(t, simulatorPackage)
 	if pinned, installed := pinnedVersion(t, nm, simulatorPackage), packageVersion(t, filepath.Join(nm, simulatorPackage)); pinned != installed {
 		t.Fatalf("tools/package.json pins %s %s but %s is installed: run `make deps`", simulatorPackage, pinned, installed)
@@ -520,6 +522,7 @@ func readDisagreements(t *testing.T) map[string]disagreement {
 
 // runSimulator answers every request in one node process.
 func runSimulator(t *testing.T, nodeModules string, d *differential) map[int]simResult {
+	testenv.NeedsNode(t)
 	in, err := json.Marshal(map[string]any{"nodeModules": nodeModules, "principals": d.sim, "requests": d.requests})
 	if err != nil {
 		t.Fatal(err)

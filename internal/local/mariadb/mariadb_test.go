@@ -10,9 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/snaplake/snaplake/internal/local/testenv"
 )
 
 func TestStartQueryStopRestart(t *testing.T) {
+	testenv.NeedsServers(t)
 	dir := t.TempDir()
 	ctx := context.Background()
 	s, err := Start(ctx, dir, slog.Default())
@@ -130,21 +133,5 @@ func TestLookBinary(t *testing.T) {
 				t.Fatalf("error does not say how to install: %v", err)
 			}
 		})
-	}
-}
-
-func TestStartForTestLongDir(t *testing.T) {
-	s := StartForTest(t)
-	if len(s.Socket) >= 100 {
-		t.Fatalf("socket path %q too long for a Unix socket", s.Socket)
-	}
-	db, err := s.DB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var v string
-	if err := db.QueryRow("SELECT VERSION()").Scan(&v); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/iam"
-	"github.com/snaplake/snaplake/internal/local/postgres"
+	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 	"github.com/snaplake/snaplake/internal/redshift"
@@ -32,7 +32,7 @@ import (
 // the same publish is refused.
 func TestFederatorAsDeployed(t *testing.T) {
 	ctx := context.Background()
-	pg := postgres.StartForTest(t)
+	pg := postgrestest.Start(t)
 	for _, db := range []string{"transform", "reporting"} {
 		if err := pg.CreateDatabase(db); err != nil {
 			t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	"github.com/snaplake/snaplake/internal/local/iam"
 	lflocal "github.com/snaplake/snaplake/internal/local/lakeformation"
 	"github.com/snaplake/snaplake/internal/local/mariadb"
+	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 	"github.com/snaplake/snaplake/internal/local/warehouse"
@@ -255,7 +256,7 @@ const ingestCrawlTimeout = 4 * time.Second
 // ingestSource starts a MariaDB with the sample warehouse (2,000 rows).
 func ingestSource(t *testing.T) *mariadb.Server {
 	t.Helper()
-	db := mariadb.StartForTest(t)
+	db := mariadbtest.Start(t)
 	pool, err := db.DB("")
 	if err != nil {
 		t.Fatal(err)

@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/snaplake/snaplake/internal/local/testenv"
 )
 
 func TestStartCreateDatabasesConnectStop(t *testing.T) {
+	testenv.NeedsServers(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	s, err := Start(ctx, dir, slog.Default())
@@ -88,40 +90,8 @@ func TestStartCreateDatabasesConnectStop(t *testing.T) {
 	conn.Close(ctx)
 }
 
-func TestStartTwiceInParallel(t *testing.T) {
-	servers := make([]*Server, 2)
-	var wg sync.WaitGroup
-	for i := range servers {
-		wg.Go(func() { servers[i] = StartForTest(t) })
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	if servers[0].Port == servers[1].Port {
-		t.Fatalf("both servers on port %d", servers[0].Port)
-	}
-	ctx := context.Background()
-	for _, s := range servers {
-		if len(filepath.Join(s.SocketDir, ".s.PGSQL."+strconv.Itoa(s.Port))) >= 100 {
-			t.Errorf("socket directory %q too long for a Unix socket", s.SocketDir)
-		}
-		conn, err := s.Connect(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var port int
-		if err := conn.QueryRow(ctx, "SELECT current_setting('port')::int").Scan(&port); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close(ctx)
-		if port != s.Port {
-			t.Errorf("connected to port %d, server says %d", s.Port, port)
-		}
-	}
-}
-
 func TestLongDirectoryKeepsTheSocketShort(t *testing.T) {
+	testenv.NeedsServers(t)
 	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 90))
 	s, err := Start(context.Background(), dir, nil)
 	if err != nil {

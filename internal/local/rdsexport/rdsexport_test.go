@@ -28,7 +28,9 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/snaplake/snaplake/internal/local/mariadb"
+	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 	"github.com/snaplake/snaplake/internal/local/rdsexport"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 )
 
 // exportAPI is the interface the production start-export code declares;
@@ -58,9 +60,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	if testenv.Short() {
+		return m.Run() // no server: the tests that need it skip
+	}
 	var stop func()
 	var err error
-	server, stop, err = mariadb.StartForMain("rdsexport-test")
+	server, stop, err = mariadbtest.StartForMain("rdsexport-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -102,6 +107,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	testenv.NeedsServers(t)
 	backend := s3mem.New()
 	if err := backend.CreateBucket(bucket); err != nil {
 		t.Fatal(err)

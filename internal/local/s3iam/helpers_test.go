@@ -19,6 +19,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/s3server"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 )
 
 // grant allows principal to perform action on the resources matching resource (a
@@ -122,6 +123,7 @@ func startBackend(t *testing.T, name string) *s3server.Server {
 	case "gofakes3":
 		s, err = s3server.StartFake()
 	case "versitygw":
+		testenv.NeedsServers(t)
 		s, err = s3server.StartVersityGW(context.Background(), t.TempDir(), nil)
 		if errors.Is(err, s3server.ErrVersityGWNotFound) {
 			t.Fatalf("versitygw is not installed: run `make deps` (%v)", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/local/s3server"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 )
 
 func TestServersStoreAndServeObjects(t *testing.T) {
@@ -25,6 +26,7 @@ func TestServersStoreAndServeObjects(t *testing.T) {
 		start func(t *testing.T) *s3server.Server
 	}{
 		{"versitygw", func(t *testing.T) *s3server.Server {
+			testenv.NeedsServers(t)
 			s, err := s3server.StartVersityGW(ctx, t.TempDir(), nil)
 			if err != nil {
 				t.Fatalf("start versitygw: %v", err)
@@ -83,6 +85,7 @@ func TestServersStoreAndServeObjects(t *testing.T) {
 }
 
 func TestStopKillsVersityGW(t *testing.T) {
+	testenv.NeedsServers(t)
 	s, err := s3server.StartVersityGW(context.Background(), t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +114,7 @@ func TestMissingVersityGWSaysHowToInstall(t *testing.T) {
 }
 
 func TestLatencyProxyDelaysAndForwardsSignedRequests(t *testing.T) {
+	testenv.NeedsServers(t)
 	ctx := context.Background()
 	// versitygw checks SigV4, so this also proves the proxy keeps the Host header.
 	s, err := s3server.StartVersityGW(ctx, t.TempDir(), nil)
@@ -148,6 +152,7 @@ func TestLatencyProxyDelaysAndForwardsSignedRequests(t *testing.T) {
 // ExistingObjectIsDirectory, which S3 never does for a key that is no prefix. The
 // server must answer as S3 does.
 func TestSiblingKeysWrittenAndDeletedSideBySide(t *testing.T) {
+	testenv.NeedsServers(t)
 	ctx := context.Background()
 	s, err := s3server.StartVersityGW(ctx, t.TempDir(), nil)
 	if err != nil {

@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snaplake/snaplake/internal/local/mariadb"
+	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 )
 
 func TestCreateSnapshotAndAddDay(t *testing.T) {
 	ctx := context.Background()
-	srv := mariadb.StartForTest(t)
+	srv := mariadbtest.Start(t)
 	db, err := srv.DB("")
 	if err != nil {
 		t.Fatal(err)

@@ -1,17 +1,24 @@
-package mariadb
+// Package mariadbtest starts a local MariaDB for tests. It lives apart from package mariadb so
+// that only tests link "testing"; the operator binary imports mariadb alone.
+package mariadbtest
 
 import (
 	"context"
 	"log/slog"
 	"os"
 	"testing"
+
+	"github.com/snaplake/snaplake/internal/local/mariadb"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 )
 
-// StartForTest starts a server in t.TempDir() and stops it when the test ends.
-func StartForTest(t testing.TB) *Server {
+// Start starts a server in t.TempDir() and stops it when the test ends. Under -short
+// it skips t instead: the fast tier starts no server.
+func Start(t testing.TB) *mariadb.Server {
 	t.Helper()
+	testenv.NeedsServers(t)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := Start(context.Background(), t.TempDir(), log)
+	s, err := mariadb.Start(context.Background(), t.TempDir(), log)
 	if err != nil {
 		t.Fatalf("start mariadb: %v", err)
 	}
@@ -32,12 +39,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // StartForMain starts one server for a whole test binary, from TestMain, in a new
 // temporary directory; stop shuts it down and removes the directory.
-func StartForMain(name string) (s *Server, stop func(), err error) {
+// A TestMain that calls it under -short should not: see testenv.SkipPackage.
+func StartForMain(name string) (s *mariadb.Server, stop func(), err error) {
 	dir, err := os.MkdirTemp("", name+"-")
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err = Start(context.Background(), dir, slog.New(slog.DiscardHandler))
+	s, err = mariadb.Start(context.Background(), dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
