@@ -81,6 +81,7 @@ func TestStartQueryStopRestart(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
+	testenv.NeedsServers(t)
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, dir string)

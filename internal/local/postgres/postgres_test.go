@@ -133,6 +133,7 @@ func TestRootRefusesToOpenDirectoriesOutsideTheTemporaryDirectory(t *testing.T) 
 }
 
 func TestStartErrors(t *testing.T) {
+	testenv.NeedsServers(t)
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, dir string)
