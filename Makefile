@@ -1,4 +1,5 @@
-# snaplake: `make demo` runs the nightly pipeline offline; `make test` runs every test.
+# snaplake: `make demo` runs the nightly pipeline offline; `make test` runs every test;
+# `make test-short` is the fast tier (no server, no node: go test -short).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -15,7 +16,7 @@ export GOFLAGS := -mod=mod
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export SNAPLAKE_NODE_MODULES := $(CURDIR)/tools/node_modules
 
-.PHONY: all deps build lambdas cli test vet validate demo synth deploy bench fuzz clean contract permissions iam-data iam-diff
+.PHONY: all deps build lambdas cli test test-short vet validate demo synth deploy bench fuzz clean contract permissions iam-data iam-diff
 
 all: build
 
@@ -79,6 +80,10 @@ cli:
 ## test: every test, including the offline end-to-end run and cdk-nag (no AWS account)
 test: deps build validate vet iam-diff
 	$(GO) test $(GOTEST_FLAGS) -count=1 -timeout 40m ./...
+
+## test-short: the fast tier: unit tests only, no MariaDB/PostgreSQL/versitygw and no node (under a minute)
+test-short:
+	$(GO) test $(GOTEST_FLAGS) -short -count=1 -timeout 5m ./...
 
 validate: tools/node_modules/.installed
 	@for f in statemachines/*.asl.json; do $(NODE_BIN)/asl-validator --json-path $$f; done
