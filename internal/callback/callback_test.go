@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 )
 
@@ -476,8 +477,8 @@ func TestStoreFromEnv(t *testing.T) {
 	if err != nil || st.Bucket != "lake" || st.Prefix != "callbacks/" || st.KMSKeyID != "arn:key" {
 		t.Errorf("StoreFromEnv = %+v, %v", st, err)
 	}
-	var iw *InvalidWaitError
-	if _, err := StoreFromEnv(func(string) string { return "" }, nil); !errors.As(err, &iw) || iw.Field != "BUCKET" {
+	var ee *deploy.EnvError
+	if _, err := StoreFromEnv(func(string) string { return "" }, nil); !errors.As(err, &ee) || ee.Var != "BUCKET" {
 		t.Errorf("without BUCKET: %v", err)
 	}
 }

@@ -164,7 +164,7 @@ func (s Store) Delete(ctx context.Context, kind, key string) error {
 func StoreFromEnv(getenv func(string) string, s3 S3API) (Store, error) {
 	st := Store{S3: s3, Bucket: getenv(deploy.EnvBucket), Prefix: getenv(deploy.EnvCallbackPrefix), KMSKeyID: getenv(deploy.EnvKMSKeyID)}
 	if st.Bucket == "" {
-		return Store{}, &InvalidWaitError{Field: deploy.EnvBucket, Reason: "environment variable is not set"}
+		return Store{}, &deploy.EnvError{Var: deploy.EnvBucket, Problem: "is not set"}
 	}
 	if st.Prefix == "" {
 		st.Prefix = deploy.CallbackPrefix

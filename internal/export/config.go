@@ -34,11 +34,6 @@ type Config struct {
 	SnapshotZone *time.Location
 }
 
-// ConfigError names the setting that is missing or wrong.
-type ConfigError struct{ Name, Reason string }
-
-func (e *ConfigError) Error() string { return fmt.Sprintf("configuration %s: %s", e.Name, e.Reason) }
-
 // ConfigFromEnv reads the function's environment; the names are deploy's Env* constants.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
@@ -56,16 +51,16 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		{deploy.EnvBucket, c.Bucket}, {deploy.EnvExportRoleArn, c.RoleArn}, {deploy.EnvKMSKeyID, c.KMSKeyID},
 	} {
 		if req.v == "" {
-			return Config{}, &ConfigError{Name: req.name, Reason: "not set"}
+			return Config{}, &deploy.EnvError{Var: req.name, Problem: "is not set"}
 		}
 	}
 	if len(c.DBInstanceIDs) == 0 {
-		return Config{}, &ConfigError{Name: deploy.EnvDBInstanceIDs, Reason: "not set: list the DB instances whose snapshots to export"}
+		return Config{}, &deploy.EnvError{Var: deploy.EnvDBInstanceIDs, Problem: "is not set: list the DB instances whose snapshots to export"}
 	}
 	if v := getenv(deploy.EnvIncludeManualSnapshots); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return Config{}, &ConfigError{Name: deploy.EnvIncludeManualSnapshots, Reason: fmt.Sprintf("%q is not true or false", v)}
+			return Config{}, &deploy.EnvError{Var: deploy.EnvIncludeManualSnapshots, Problem: fmt.Sprintf("%q is not true or false", v)}
 		}
 		c.IncludeManualSnapshots = b
 	}
@@ -98,7 +93,7 @@ func readExportRecheck(getenv func(string) string, timeout time.Duration) (time.
 		return 0, err
 	}
 	if d < minExportRecheck || d > timeout {
-		return 0, &ConfigError{Name: name, Reason: fmt.Sprintf("%d seconds is not between %d and the export timeout (%d seconds)",
+		return 0, &deploy.EnvError{Var: name, Problem: fmt.Sprintf("%d seconds is not between %d and the export timeout (%d seconds)",
 			int(d/time.Second), int(minExportRecheck/time.Second), int(timeout/time.Second))}
 	}
 	return d, nil
@@ -111,11 +106,11 @@ func loadSnapshotZone(name string) (*time.Location, error) {
 		name = deploy.DefaultSnapshotTimeZone
 	}
 	if name == "Local" {
-		return nil, &ConfigError{Name: deploy.EnvSnapshotTimeZone, Reason: `"Local" is not an IANA time zone name; name the zone, e.g. "Europe/Berlin" or "UTC"`}
+		return nil, &deploy.EnvError{Var: deploy.EnvSnapshotTimeZone, Problem: `"Local" is not an IANA time zone name; name the zone, e.g. "Europe/Berlin" or "UTC"`}
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return nil, &ConfigError{Name: deploy.EnvSnapshotTimeZone, Reason: fmt.Sprintf("%q is not an IANA time zone name: %v", name, err)}
+		return nil, &deploy.EnvError{Var: deploy.EnvSnapshotTimeZone, Problem: fmt.Sprintf("%q is not an IANA time zone name: %v", name, err)}
 	}
 	return loc, nil
 }
@@ -127,7 +122,7 @@ func seconds(getenv func(string) string, name string, def time.Duration) (time.D
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		return 0, &ConfigError{Name: name, Reason: fmt.Sprintf("%q is not a positive number of seconds", v)}
+		return 0, &deploy.EnvError{Var: name, Problem: fmt.Sprintf("%q is not a positive number of seconds", v)}
 	}
 	return time.Duration(n) * time.Second, nil
 }

@@ -273,9 +273,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{deploy.EnvSnapshotTimeZone, "Europe/Atlantis"},
 		{deploy.EnvSnapshotTimeZone, "Local"},
 	} {
-		var ce *ConfigError
-		if _, err := ConfigFromEnv(with(broken.key, broken.val)); !errors.As(err, &ce) || ce.Name != broken.key {
-			t.Errorf("%s=%q: err = %v, want *ConfigError naming it", broken.key, broken.val, err)
+		var ce *deploy.EnvError
+		if _, err := ConfigFromEnv(with(broken.key, broken.val)); !errors.As(err, &ce) || ce.Var != broken.key {
+			t.Errorf("%s=%q: err = %v, want *deploy.EnvError naming it", broken.key, broken.val, err)
 		}
 	}
 }

@@ -26,16 +26,13 @@ type Env struct {
 	Database      string
 	MySQLEndpoint string // host:port
 	SecretArn     string
-	LeaseTTL      time.Duration
-	Grace         time.Duration
+	// AccountID and Partition are the stack's, for the principals of grants.
+	AccountID, Partition string
+	LeaseTTL             time.Duration
+	Grace                time.Duration
 	// CrawlPoll and CrawlTimeout pace and bound the workflow's wait for its crawl.
 	CrawlPoll, CrawlTimeout time.Duration
 }
-
-// EnvError names a deployed environment variable that is missing or wrong.
-type EnvError struct{ Name, Reason string }
-
-func (e *EnvError) Error() string { return "environment " + e.Name + ": " + e.Reason }
 
 // EnvFromGetenv reads the environment the stack sets. need lists the variables the
 // function cannot do without.
@@ -43,12 +40,13 @@ func EnvFromGetenv(getenv func(string) string, need ...string) (Env, error) {
 	e := Env{
 		Bucket: getenv(deploy.EnvBucket), KMSKeyID: getenv(deploy.EnvKMSKeyID), Database: getenv(deploy.EnvIngestDatabase),
 		MySQLEndpoint: getenv(deploy.EnvMySQLEndpoint), SecretArn: getenv(deploy.EnvSecretArn),
+		AccountID: getenv(deploy.EnvAccountID), Partition: getenv(deploy.EnvPartition),
 		LeaseTTL: deploy.DefaultLeaseTTL, Grace: deploy.DefaultGrace,
 		CrawlPoll: deploy.DefaultIngestCrawlPoll, CrawlTimeout: deploy.DefaultIngestCrawlTimeout,
 	}
 	for _, n := range append([]string{deploy.EnvBucket}, need...) {
 		if strings.TrimSpace(getenv(n)) == "" {
-			return e, &EnvError{Name: n, Reason: "is not set"}
+			return e, &deploy.EnvError{Var: n, Problem: "is not set"}
 		}
 	}
 	for _, d := range []struct {
@@ -59,14 +57,14 @@ func EnvFromGetenv(getenv func(string) string, need ...string) (Env, error) {
 		if v := getenv(d.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
-				return e, &EnvError{Name: d.name, Reason: fmt.Sprintf("%q is not a positive number of seconds", v)}
+				return e, &deploy.EnvError{Var: d.name, Problem: fmt.Sprintf("%q is not a positive number of seconds", v)}
 			}
 			*d.to = time.Duration(n) * time.Second
 		}
 	}
 	if e.MySQLEndpoint != "" {
 		if _, _, err := net.SplitHostPort(e.MySQLEndpoint); err != nil {
-			return e, &EnvError{Name: deploy.EnvMySQLEndpoint, Reason: fmt.Sprintf("%q is not host:port", e.MySQLEndpoint)}
+			return e, &deploy.EnvError{Var: deploy.EnvMySQLEndpoint, Problem: fmt.Sprintf("%q is not host:port", e.MySQLEndpoint)}
 		}
 	}
 	return e, nil

@@ -69,7 +69,7 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 		Retention:    DefaultRetention,
 	}
 	if o.Bucket == "" {
-		return o, &InvalidOptionError{Field: deploy.EnvBucket, Value: "", Reason: "environment variable " + deploy.EnvBucket + " must name the export bucket"}
+		return o, &deploy.EnvError{Var: deploy.EnvBucket, Problem: "is not set: it must name the export bucket"}
 	}
 	ints := []struct {
 		name string
@@ -87,7 +87,7 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 		}
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return o, &InvalidOptionError{Field: iv.name, Value: s, Reason: "not an integer"}
+			return o, &deploy.EnvError{Var: iv.name, Problem: fmt.Sprintf("%q is not an integer", s)}
 		}
 		iv.set(v)
 	}

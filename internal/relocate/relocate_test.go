@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/relocate"
 )
@@ -398,7 +399,7 @@ func TestOptionsFromEnv(t *testing.T) {
 		name    string
 		env     map[string]string
 		want    relocate.Options
-		wantErr string // field of the InvalidOptionError
+		wantErr string // variable of the deploy.EnvError
 	}{
 		{"defaults", map[string]string{"BUCKET": "b"}, relocate.Options{Bucket: "b", Retention: 7}, ""},
 		{"all", map[string]string{"BUCKET": "b", "SOURCE_PREFIX": "in/", "DEST_PREFIX": "out/", "KMS_KEY_ID": "k",
@@ -412,9 +413,9 @@ func TestOptionsFromEnv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := relocate.OptionsFromEnv(func(k string) string { return tt.env[k] })
 			if tt.wantErr != "" {
-				var ie *relocate.InvalidOptionError
-				if !errors.As(err, &ie) || ie.Field != tt.wantErr {
-					t.Fatalf("err = %v, want InvalidOptionError on %s", err, tt.wantErr)
+				var ee *deploy.EnvError
+				if !errors.As(err, &ee) || ee.Var != tt.wantErr {
+					t.Fatalf("err = %v, want deploy.EnvError on %s", err, tt.wantErr)
 				}
 				return
 			}
