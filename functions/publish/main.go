@@ -14,15 +14,12 @@ import (
 )
 
 func main() {
-	lambdamain.Start(deploy.FnPublish, func(ctx context.Context, log *slog.Logger) (any, error) {
+	lambdamain.Start(deploy.FnPublish, func(ctx context.Context, log *slog.Logger) (lambdamain.Func, error) {
 		cfg, err := awsconfig.Load(ctx)
 		if err != nil {
 			return nil, err
 		}
-		h, err := federaterun.HandlerFromEnv(os.Getenv, cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		return h.Publish, nil
+		s3c := awsconfig.NewS3(cfg)
+		return federaterun.NewPublish(os.Getenv, federaterun.PublishClients{S3: s3c, Warehouses: federaterun.AWSWarehouses(cfg, s3c)}, log)
 	})
 }

@@ -1,7 +1,3 @@
-// Command reconfigure is the Lambda that starts a run of an ingest set: it reads
-// config/snaplake.yaml, discovers the source tables, plans the run, takes the
-// tables' leases and points the set's crawler at exactly the run's tables (see
-// internal/ingestrun).
 package main
 
 import (
@@ -22,23 +18,14 @@ import (
 )
 
 func main() {
-	lambdamain.Start(deploy.FnReconfigure, func(ctx context.Context, log *slog.Logger) (any, error) {
-		env, err := ingestrun.EnvFromGetenv(os.Getenv, deploy.EnvIngestDatabase, deploy.EnvMySQLEndpoint, deploy.EnvSecretArn)
-		if err != nil {
-			return nil, err
-		}
+	lambdamain.Start(deploy.FnReconfigure, func(ctx context.Context, log *slog.Logger) (lambdamain.Func, error) {
 		cfg, err := awsconfig.Load(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s := &ingestrun.Starter{
-			S3: awsconfig.NewS3(cfg), Bucket: env.Bucket, KMSKeyID: env.KMSKeyID,
-			Glue: glue.NewFromConfig(cfg), Crawler: deploy.IngestCrawlerName,
-			MySQL:   ingestrun.MySQLFromSecret(secretsmanager.NewFromConfig(cfg), env.SecretArn, env.MySQLEndpoint),
-			JDBCURL: env.JDBCURL(), SecretID: env.SecretArn, LeaseTTL: env.LeaseTTL, Database: env.Database, Log: log,
-			CrawlPoll: env.CrawlPoll, CrawlTimeout: env.CrawlTimeout,
-			Schedules: scheduler.NewFromConfig(cfg), ScheduleGroup: os.Getenv(deploy.EnvScheduleGroup),
-		}
-		return s.Handle, nil
+		return ingestrun.NewReconfigure(os.Getenv, ingestrun.ReconfigureClients{
+			S3: awsconfig.NewS3(cfg), Glue: glue.NewFromConfig(cfg),
+			Secrets: secretsmanager.NewFromConfig(cfg), Scheduler: scheduler.NewFromConfig(cfg),
+		}, log)
 	})
 }

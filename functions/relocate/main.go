@@ -1,10 +1,10 @@
 // Command relocate is the Lambda that moves a finished RDS snapshot export into the
-// lake's per-table snapshot_date partitions (internal/relocate does the work).
+// lake's per-table snapshot_date partitions (internal/relocate does the work,
+// internal/exportrun builds it).
 package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 
@@ -12,26 +12,21 @@ import (
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/exportrun"
 	"github.com/snaplake/snaplake/internal/lambdamain"
 	"github.com/snaplake/snaplake/internal/relocate"
 )
 
 func main() {
-	lambdamain.Start(deploy.FnRelocate, func(ctx context.Context, log *slog.Logger) (any, error) {
-		defaults, err := relocate.OptionsFromEnv(os.Getenv)
-		if err != nil {
-			return nil, fmt.Errorf("read relocate configuration: %w", err)
-		}
-		conc := defaults.Concurrency
-		if conc == 0 {
-			conc = relocate.DefaultConcurrency
-		}
-		cfg, err := awsconfig.Load(ctx, config.WithHTTPClient(relocate.NewHTTPClient(conc)))
-		if err != nil {
-			return nil, err
-		}
+	lambdamain.Start(deploy.FnRelocate, func(ctx context.Context, log *slog.Logger) (lambdamain.Func, error) {
 		relocate.TuneGC(relocate.DefaultMemoryLimit)
-		h := relocate.Handler{API: awsconfig.NewS3(cfg), Defaults: defaults, Log: log}
-		return h.Handle, nil
+		return exportrun.NewRelocate(os.Getenv, exportrun.RelocateClients{S3: func(concurrency int) (relocate.API, error) {
+			// The HTTP connection pool is sized to the copies the function runs at once.
+			cfg, err := awsconfig.Load(ctx, config.WithHTTPClient(relocate.NewHTTPClient(concurrency)))
+			if err != nil {
+				return nil, err
+			}
+			return awsconfig.NewS3(cfg), nil
+		}}, log)
 	})
 }

@@ -1,5 +1,6 @@
 // Command resume is the Lambda EventBridge invokes on export and crawler events; it
-// resumes the one execution waiting for that snapshot or crawl (see internal/callback).
+// resumes the one execution waiting for that snapshot or crawl (see internal/callback
+// and internal/exportrun).
 package main
 
 import (
@@ -11,22 +12,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
-	"github.com/snaplake/snaplake/internal/callback"
 	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/exportrun"
 	"github.com/snaplake/snaplake/internal/lambdamain"
 )
 
 func main() {
-	lambdamain.Start(deploy.FnResume, func(ctx context.Context, log *slog.Logger) (any, error) {
+	lambdamain.Start(deploy.FnResume, func(ctx context.Context, log *slog.Logger) (lambdamain.Func, error) {
 		cfg, err := awsconfig.Load(ctx)
 		if err != nil {
 			return nil, err
 		}
-		store, err := callback.StoreFromEnv(os.Getenv, awsconfig.NewS3(cfg))
-		if err != nil {
-			return nil, err
-		}
-		h := callback.ResumeHandler{Store: store, SFN: sfn.NewFromConfig(cfg), RDS: rds.NewFromConfig(cfg), Log: log}
-		return h.Handle, nil
+		return exportrun.NewResume(os.Getenv, exportrun.ResumeClients{
+			S3: awsconfig.NewS3(cfg), SFN: sfn.NewFromConfig(cfg), RDS: rds.NewFromConfig(cfg),
+		}, log)
 	})
 }

@@ -1,5 +1,5 @@
 // Command startexport is the Lambda that starts the RDS snapshot export for a
-// snapshot-created event (see internal/export).
+// snapshot-created event (see internal/export and internal/exportrun).
 package main
 
 import (
@@ -14,21 +14,16 @@ import (
 
 	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/export"
+	"github.com/snaplake/snaplake/internal/exportrun"
 	"github.com/snaplake/snaplake/internal/lambdamain"
 )
 
 func main() {
-	lambdamain.Start(deploy.FnStartExport, func(ctx context.Context, log *slog.Logger) (any, error) {
-		cfg, err := export.ConfigFromEnv(os.Getenv)
+	lambdamain.Start(deploy.FnStartExport, func(ctx context.Context, log *slog.Logger) (lambdamain.Func, error) {
+		cfg, err := awsconfig.Load(ctx)
 		if err != nil {
 			return nil, err
 		}
-		awsCfg, err := awsconfig.Load(ctx)
-		if err != nil {
-			return nil, err
-		}
-		h := export.Handler{RDS: rds.NewFromConfig(awsCfg), Config: cfg, Log: log}
-		return h.Handle, nil
+		return exportrun.NewStartExport(os.Getenv, exportrun.StartExportClients{RDS: rds.NewFromConfig(cfg)}, log)
 	})
 }

@@ -14,15 +14,12 @@ import (
 )
 
 func main() {
-	lambdamain.Start(deploy.FnSubscribe, func(ctx context.Context, log *slog.Logger) (any, error) {
+	lambdamain.Start(deploy.FnSubscribe, func(ctx context.Context, log *slog.Logger) (lambdamain.Func, error) {
 		cfg, err := awsconfig.Load(ctx)
 		if err != nil {
 			return nil, err
 		}
-		h, err := federaterun.HandlerFromEnv(os.Getenv, cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		return h.Subscribe, nil
+		s3c := awsconfig.NewS3(cfg)
+		return federaterun.NewSubscribe(os.Getenv, federaterun.SubscribeClients{S3: s3c, Warehouses: federaterun.AWSWarehouses(cfg, s3c)}, log)
 	})
 }

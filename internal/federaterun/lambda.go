@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
 	"github.com/snaplake/snaplake/internal/awserr"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate"
+	"github.com/snaplake/snaplake/internal/lambdamain"
 	"github.com/snaplake/snaplake/internal/redshift"
 )
 
@@ -266,24 +267,52 @@ func (h *Handler) summary(what string, results []federate.Result, c *federate.Co
 // MetricsNamespace is where the Federator's metrics go.
 const MetricsNamespace = deploy.FederateMetricsNamespace
 
-// HandlerFromEnv builds the functions' handler from their deployed environment: the
+// Opener opens a warehouse by URL with deps: the Lambda's calls redshift.Open with
+// its AWS configuration and S3 client added, the offline run's opens its stand-in
+// as the function.
+type Opener func(ctx context.Context, url string, deps redshift.Deps) (redshift.Warehouse, error)
+
+// PublishClients are what the publish function calls: the lake bucket and the
+// warehouses.
+type PublishClients struct {
+	S3         federate.S3API
+	Warehouses Opener
+}
+
+// SubscribeClients are what the subscribe function calls.
+type SubscribeClients = PublishClients
+
+// NewPublish builds the publish function (deploy.FnPublish).
+func NewPublish(getenv func(string) string, c PublishClients, log *slog.Logger) (lambdamain.Func, error) {
+	h, err := newHandler(getenv, c, log)
+	if err != nil {
+		return nil, err
+	}
+	return lambdamain.Handler(h.Publish), nil
+}
+
+// NewSubscribe builds the subscribe function (deploy.FnSubscribe).
+func NewSubscribe(getenv func(string) string, c SubscribeClients, log *slog.Logger) (lambdamain.Func, error) {
+	h, err := newHandler(getenv, c, log)
+	if err != nil {
+		return nil, err
+	}
+	return lambdamain.Handler(h.Subscribe), nil
+}
+
+// newHandler builds the functions' handler from their deployed environment: the
 // bucket, its key and its Region, and the role UNLOAD and COPY name, added to each
 // warehouse URL that does not name one.
-func HandlerFromEnv(getenv func(string) string, cfg aws.Config, log *slog.Logger) (*Handler, error) {
-	bucket := getenv(deploy.EnvBucket)
-	if bucket == "" {
-		return nil, fmt.Errorf("environment %s is not set", deploy.EnvBucket)
-	}
+func newHandler(getenv func(string) string, c PublishClients, log *slog.Logger) (*Handler, error) {
 	// The bucket's Region goes into every UNLOAD and COPY (REGION): without it a
 	// warehouse in another Region cannot reach the bucket.
-	bucketRegion := getenv(deploy.EnvBucketRegion)
-	if bucketRegion == "" {
-		return nil, fmt.Errorf("environment %s is not set", deploy.EnvBucketRegion)
+	if err := deploy.Require(getenv, deploy.EnvBucket, deploy.EnvBucketRegion); err != nil {
+		return nil, err
 	}
-	s3c := awsconfig.NewS3(cfg)
+	bucket, bucketRegion := getenv(deploy.EnvBucket), getenv(deploy.EnvBucketRegion)
 	role, key := getenv(deploy.EnvWarehouseRoleArn), getenv(deploy.EnvKMSKeyID)
 	return &Handler{
-		S3: s3c, Bucket: bucket, KMSKey: key, Log: log,
+		S3: c.S3, Bucket: bucket, KMSKey: key, Log: log,
 		Open: func(ctx context.Context, url string) (redshift.Warehouse, error) {
 			if role != "" && strings.HasPrefix(url, "redshift://") && !strings.Contains(url, "iam_role=") {
 				sep := "?"
@@ -293,7 +322,16 @@ func HandlerFromEnv(getenv func(string) string, cfg aws.Config, log *slog.Logger
 				url += sep + "iam_role=" + neturl.QueryEscape(role)
 			}
 			// UNLOAD writes SSE-KMS with the lake's key, as everything else in it is.
-			return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: key, BucketRegion: bucketRegion})
+			return c.Warehouses(ctx, url, redshift.Deps{KMSKeyID: key, BucketRegion: bucketRegion})
 		},
 	}, nil
+}
+
+// AWSWarehouses is the Lambdas' Opener: redshift.Open with the function's AWS
+// configuration and S3 client.
+func AWSWarehouses(cfg aws.Config, s3c *s3.Client) Opener {
+	return func(ctx context.Context, url string, deps redshift.Deps) (redshift.Warehouse, error) {
+		deps.AWS, deps.S3 = cfg, s3c
+		return redshift.Open(ctx, url, deps)
+	}
 }

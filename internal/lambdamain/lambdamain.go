@@ -17,7 +17,7 @@ import (
 )
 
 // Start builds the handler and serves it; it does not return.
-func Start(function string, build func(ctx context.Context, log *slog.Logger) (handler any, err error)) {
+func Start(function string, build func(ctx context.Context, log *slog.Logger) (Func, error)) {
 	log, err := NewLogger(os.Stdout, os.Getenv, function)
 	if err != nil {
 		// Still log the failure as JSON, at the default level, so it reaches the
