@@ -69,21 +69,19 @@ func NewFederate(cfg FederateConfig) (*Federate, error) {
 	if f.subscribe, err = statemachines.Render(statemachines.FederateSubscribe, c.SubscribeSubstitutions); err != nil {
 		return nil, err
 	}
+	// Each handler is built by its function's constructor, as its main builds it: from
+	// its deployed environment (WAREHOUSE_ROLE_ARN included), calling AWS as its role.
 	for _, name := range deploy.FederateFunctions {
 		fn := acct.Contract.Functions[name]
-		h := &federaterun.Handler{S3: acct.S3(name), Bucket: fn.Environment[deploy.EnvBucket], KMSKey: fn.Environment[deploy.EnvKMSKeyID],
-			Log: cfg.Log.With("function", name), Open: f.opener(name)}
-		serve := h.Publish
+		build := federaterun.NewPublish
 		if name == deploy.FnSubscribe {
-			serve = h.Subscribe
+			build = federaterun.NewSubscribe
 		}
-		f.handlers[fn.Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
-			var req federaterun.Request
-			if err := json.Unmarshal(payload, &req); err != nil {
-				return nil, err
-			}
-			return serve(ctx, req)
+		h, err := build(fn.Getenv, federaterun.PublishClients{S3: acct.S3(name), Warehouses: f.opener(name)}, cfg.Log.With("function", name))
+		if err != nil {
+			return nil, fmt.Errorf("%s's deployed environment: %w", name, err)
 		}
+		f.handlers[fn.Arn] = h
 	}
 	f.Runner = &stepfunctions.Runner{NodeModules: cfg.NodeModules, Tasks: f.task, RetryInterval: cfg.RetryInterval, Log: cfg.Log.With("component", "stepfunctions")}
 	return f, nil
@@ -92,8 +90,8 @@ func NewFederate(cfg FederateConfig) (*Federate, error) {
 // opener opens a warehouse for a function: its Data API calls are authorized as the
 // function on the warehouse it stands in for, and its UNLOAD and COPY reach S3 as
 // the warehouse role.
-func (f *Federate) opener(principal string) func(ctx context.Context, url string) (redshift.Warehouse, error) {
-	return func(ctx context.Context, url string) (redshift.Warehouse, error) {
+func (f *Federate) opener(principal string) federaterun.Opener {
+	return func(ctx context.Context, url string, deps redshift.Deps) (redshift.Warehouse, error) {
 		arn, ok := f.cfg.Warehouses[url]
 		if !ok {
 			return nil, fmt.Errorf("warehouse %s is not one the stack deploys (snaplake:federate warehouses)", url)
@@ -104,14 +102,14 @@ func (f *Federate) opener(principal string) func(ctx context.Context, url string
 				return nil, err
 			}
 		}
-		// The function's key and bucket Region, as the deployed function passes them
-		// (federaterun.HandlerFromEnv). The stand-in is in its warehouse's Region (its
+		// deps carry the function's key and bucket Region, as its constructor passes
+		// them from its environment. The stand-in is in its warehouse's Region (its
 		// ARN's), the lake bucket in the stack's: a warehouse of another Region reaches
-		// the bucket only with REGION, as in AWS.
-		env := f.acct.Contract.Functions[principal].Environment
-		wh, err := redshift.Open(ctx, url, redshift.Deps{S3: f.acct.S3(deploy.RoleFederateWarehouse),
-			KMSKeyID: env[deploy.EnvKMSKeyID], BucketRegion: env[deploy.EnvBucketRegion],
-			Postgres: []redshift.PostgresOption{redshift.WithWarehouseRegion(arnRegion(arn)), redshift.WithBucketRegion(f.acct.Contract.Region)}})
+		// the bucket only with REGION, as in AWS. Its UNLOAD and COPY reach S3 as the
+		// warehouse role.
+		deps.S3 = f.acct.S3(deploy.RoleFederateWarehouse)
+		deps.Postgres = []redshift.PostgresOption{redshift.WithWarehouseRegion(arnRegion(arn)), redshift.WithBucketRegion(f.acct.Contract.Region)}
+		wh, err := redshift.Open(ctx, url, deps)
 		if err != nil {
 			return nil, err
 		}

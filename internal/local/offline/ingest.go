@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -115,70 +116,44 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	}
 
 	fn := func(name string) contract.Function { return acct.Contract.Functions[name] }
+	// A function's deployed environment, with the test's source endpoint and crawl
+	// pace in the variables the function reads them from.
 	envOf := func(name string) func(string) string {
 		env := maps.Clone(fn(name).Environment)
 		if _, ok := env[deploy.EnvMySQLEndpoint]; ok && cfg.MySQLEndpoint != "" {
 			env[deploy.EnvMySQLEndpoint] = cfg.MySQLEndpoint
 		}
+		if name == deploy.FnReconfigure {
+			setSeconds(env, deploy.EnvCrawlPollSeconds, cfg.CrawlPoll)
+			setSeconds(env, deploy.EnvCrawlTimeoutSeconds, cfg.CrawlTimeout)
+		}
 		return func(k string) string { return env[k] }
 	}
 	logFor := func(name string) *slog.Logger { return cfg.Log.With("function", name) }
 
-	recEnv, err := ingestrun.EnvFromGetenv(envOf(deploy.FnReconfigure), deploy.EnvIngestDatabase, deploy.EnvMySQLEndpoint, deploy.EnvSecretArn)
+	// Each handler is built by its function's constructor, as its main builds it.
+	reconfigure, err := ingestrun.NewReconfigure(envOf(deploy.FnReconfigure), ingestrun.ReconfigureClients{
+		S3: acct.S3(deploy.FnReconfigure), Glue: acct.Glue(deploy.FnReconfigure, p.Glue),
+		Secrets: acct.Secrets(deploy.FnReconfigure, cfg.Secret), Scheduler: acct.Scheduler(deploy.FnReconfigure, p.Scheduler),
+	}, logFor(deploy.FnReconfigure))
 	if err != nil {
 		return nil, fmt.Errorf("reconfigure's deployed environment: %w", err)
 	}
-	if cfg.CrawlPoll > 0 {
-		recEnv.CrawlPoll = cfg.CrawlPoll
-	}
-	if cfg.CrawlTimeout > 0 {
-		recEnv.CrawlTimeout = cfg.CrawlTimeout
-	}
-	starter := &ingestrun.Starter{
-		S3: acct.S3(deploy.FnReconfigure), Bucket: recEnv.Bucket, KMSKeyID: recEnv.KMSKeyID,
-		Glue: acct.Glue(deploy.FnReconfigure, p.Glue), Crawler: deploy.IngestCrawlerName,
-		MySQL:   ingestrun.MySQLFromSecret(acct.Secrets(deploy.FnReconfigure, cfg.Secret), recEnv.SecretArn, recEnv.MySQLEndpoint),
-		JDBCURL: recEnv.JDBCURL(), SecretID: recEnv.SecretArn, LeaseTTL: recEnv.LeaseTTL, Database: recEnv.Database,
-		CrawlPoll: recEnv.CrawlPoll, CrawlTimeout: recEnv.CrawlTimeout,
-		Schedules: acct.Scheduler(deploy.FnReconfigure, p.Scheduler), ScheduleGroup: envOf(deploy.FnReconfigure)(deploy.EnvScheduleGroup),
-		Log: logFor(deploy.FnReconfigure),
-	}
-	finEnv, err := ingestrun.EnvFromGetenv(envOf(deploy.FnFinishIngest))
+	finish, err := ingestrun.NewFinishIngest(envOf(deploy.FnFinishIngest), ingestrun.FinishIngestClients{
+		S3: acct.S3(deploy.FnFinishIngest), Glue: acct.Catalog(deploy.FnFinishIngest, p.Glue),
+	}, logFor(deploy.FnFinishIngest))
 	if err != nil {
 		return nil, fmt.Errorf("finishingest's deployed environment: %w", err)
 	}
-	finisher := &ingestrun.Finisher{S3: acct.S3(deploy.FnFinishIngest), Bucket: finEnv.Bucket, KMSKeyID: finEnv.KMSKeyID,
-		Glue: acct.Catalog(deploy.FnFinishIngest, p.Glue), Grace: finEnv.Grace, Log: logFor(deploy.FnFinishIngest)}
-	grEnvGet := envOf(deploy.FnApplyGrants)
-	grEnv, err := ingestrun.EnvFromGetenv(grEnvGet, deploy.EnvIngestDatabase, deploy.EnvAccountID, deploy.EnvPartition)
+	applyGrants, err := ingestrun.NewApplyGrants(envOf(deploy.FnApplyGrants), ingestrun.ApplyGrantsClients{
+		S3: acct.S3(deploy.FnApplyGrants), LF: acct.LakeFormation(deploy.FnApplyGrants, cfg.LakeFormation),
+	}, logFor(deploy.FnApplyGrants))
 	if err != nil {
 		return nil, fmt.Errorf("applygrants' deployed environment: %w", err)
 	}
-	applier := &ingestrun.GrantsApplier{S3: acct.S3(deploy.FnApplyGrants), Bucket: grEnv.Bucket,
-		LF: acct.LakeFormation(deploy.FnApplyGrants, cfg.LakeFormation), Account: grEnvGet(deploy.EnvAccountID), Partition: grEnvGet(deploy.EnvPartition),
-		Database: grEnv.Database, Keep: deploy.SplitList(grEnvGet(deploy.EnvKeepPrincipals)), Log: logFor(deploy.FnApplyGrants)}
-
-	p.handlers[fn(deploy.FnReconfigure).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
-		var in ingestrun.StartInput
-		if err := json.Unmarshal(payload, &in); err != nil {
-			return nil, err
-		}
-		return starter.Handle(ctx, in)
-	}
-	p.handlers[fn(deploy.FnFinishIngest).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
-		var in ingestrun.FinishInput
-		if err := json.Unmarshal(payload, &in); err != nil {
-			return nil, err
-		}
-		return finisher.Handle(ctx, in)
-	}
-	p.handlers[fn(deploy.FnApplyGrants).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
-		var in ingestrun.GrantsRequest
-		if err := json.Unmarshal(payload, &in); err != nil {
-			return nil, err
-		}
-		return applier.Handle(ctx, in)
-	}
+	p.handlers[fn(deploy.FnReconfigure).Arn] = reconfigure
+	p.handlers[fn(deploy.FnFinishIngest).Arn] = finish
+	p.handlers[fn(deploy.FnApplyGrants).Arn] = applyGrants
 
 	// The Glue job, played by the Go loader with the script's semantics, as the job's
 	// role: it reads its plan, the secret and the source, and writes raw/.
@@ -213,6 +188,14 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	p.Runner = &stepfunctions.Runner{NodeModules: cfg.NodeModules, Tasks: p.task, RetryInterval: cfg.RetryInterval,
 		StateMachineArn: c.StateMachineArn, Log: cfg.Log.With("component", "stepfunctions")}
 	return p, nil
+}
+
+// setSeconds sets a seconds variable to d, rounded up to whole seconds (the unit
+// the function reads), when d is set.
+func setSeconds(env map[string]string, name string, d time.Duration) {
+	if d > 0 {
+		env[name] = strconv.Itoa(int((d + time.Second - 1) / time.Second))
+	}
 }
 
 // jdbcHost is the host:port of a jdbc:mysql:// URL; as in the real job, where the

@@ -20,6 +20,8 @@ import (
 	"github.com/snaplake/snaplake/internal/callback"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export"
+	"github.com/snaplake/snaplake/internal/exportrun"
+	"github.com/snaplake/snaplake/internal/lambdamain"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/eventbus"
 	"github.com/snaplake/snaplake/internal/local/iam"
@@ -86,10 +88,8 @@ type Pipeline struct {
 	// invokes them, and the notifications.
 	workflow
 
-	startExport export.Handler
-	await       callback.AwaitHandler
-	resume      callback.ResumeHandler
-	relocate    relocate.Handler
+	// The export's Lambdas, built by internal/exportrun.
+	startExport, await, resume, relocate lambdamain.Func
 
 	mu         sync.Mutex
 	executions []*stepfunctions.Execution
@@ -141,53 +141,37 @@ func New(cfg Config) (*Pipeline, error) {
 	fn := func(name string) contract.Function { return c.Functions[name] }
 	logFor := func(name string) *slog.Logger { return cfg.Log.With("function", name) }
 
+	// Each handler is built by its function's constructor, as its main builds it,
+	// from its deployed environment and calling AWS as its own role.
 	startEnv := cfg.env(fn(deploy.FnStartExport))
+	if p.startExport, err = exportrun.NewStartExport(startEnv, exportrun.StartExportClients{RDS: acct.RDS(deploy.FnStartExport, cfg.RDS)},
+		logFor(deploy.FnStartExport)); err != nil {
+		return nil, fmt.Errorf("startexport's deployed environment: %w", err)
+	}
+	// The bus's rules are the stack's, for the instances the function exports.
 	exportCfg, err := export.ConfigFromEnv(startEnv)
 	if err != nil {
 		return nil, fmt.Errorf("startexport's deployed environment: %w", err)
 	}
-	p.startExport = export.Handler{RDS: acct.RDS(deploy.FnStartExport, cfg.RDS), Config: exportCfg, Log: logFor(deploy.FnStartExport)}
-
-	awaitEnv := cfg.env(fn(deploy.FnAwaitCallback))
-	awaitStore, err := callback.StoreFromEnv(awaitEnv, acct.S3(deploy.FnAwaitCallback))
-	if err != nil {
+	if p.await, err = exportrun.NewAwaitCallback(cfg.env(fn(deploy.FnAwaitCallback)), exportrun.AwaitCallbackClients{
+		S3: acct.S3(deploy.FnAwaitCallback), SFN: acct.SFN(deploy.FnAwaitCallback, p.Tokens),
+		RDS: acct.RDS(deploy.FnAwaitCallback, cfg.RDS), Glue: acct.Glue(deploy.FnAwaitCallback, cfg.Glue),
+	}, logFor(deploy.FnAwaitCallback)); err != nil {
 		return nil, fmt.Errorf("awaitcallback's deployed environment: %w", err)
 	}
-	p.await = callback.AwaitHandler{
-		Store: awaitStore, SFN: acct.SFN(deploy.FnAwaitCallback, p.Tokens),
-		RDS: acct.RDS(deploy.FnAwaitCallback, cfg.RDS), Glue: acct.Glue(deploy.FnAwaitCallback, cfg.Glue),
-		DataPrefix: callback.DataPrefixFromEnv(awaitEnv), Log: logFor(deploy.FnAwaitCallback),
-	}
-
-	resumeStore, err := callback.StoreFromEnv(cfg.env(fn(deploy.FnResume)), acct.S3(deploy.FnResume))
-	if err != nil {
+	if p.resume, err = exportrun.NewResume(cfg.env(fn(deploy.FnResume)), exportrun.ResumeClients{
+		S3: acct.S3(deploy.FnResume), SFN: acct.SFN(deploy.FnResume, p.Tokens), RDS: acct.RDS(deploy.FnResume, cfg.RDS),
+	}, logFor(deploy.FnResume)); err != nil {
 		return nil, fmt.Errorf("resume's deployed environment: %w", err)
 	}
-	p.resume = callback.ResumeHandler{Store: resumeStore, SFN: acct.SFN(deploy.FnResume, p.Tokens), RDS: acct.RDS(deploy.FnResume, cfg.RDS), Log: logFor(deploy.FnResume)}
-
-	relocateOpts, err := relocate.OptionsFromEnv(cfg.env(fn(deploy.FnRelocate)))
-	if err != nil {
+	if p.relocate, err = exportrun.NewRelocate(cfg.env(fn(deploy.FnRelocate)), exportrun.RelocateClients{
+		S3: func(int) (relocate.API, error) { return acct.S3(deploy.FnRelocate), nil },
+	}, logFor(deploy.FnRelocate)); err != nil {
 		return nil, fmt.Errorf("relocate's deployed environment: %w", err)
 	}
-	p.relocate = relocate.Handler{API: acct.S3(deploy.FnRelocate), Defaults: relocateOpts, Log: logFor(deploy.FnRelocate)}
-
-	p.handlers[fn(deploy.FnStartExport).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
-		return p.startExport.Handle(ctx, payload)
-	}
-	p.handlers[fn(deploy.FnAwaitCallback).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
-		var req callback.AwaitRequest
-		if err := json.Unmarshal(payload, &req); err != nil {
-			return nil, err
-		}
-		return p.await.Handle(ctx, req)
-	}
-	p.handlers[fn(deploy.FnRelocate).Arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
-		var req relocate.Request
-		if err := json.Unmarshal(payload, &req); err != nil {
-			return nil, err
-		}
-		return p.relocate.Handle(ctx, req)
-	}
+	p.handlers[fn(deploy.FnStartExport).Arn] = p.startExport
+	p.handlers[fn(deploy.FnAwaitCallback).Arn] = p.await
+	p.handlers[fn(deploy.FnRelocate).Arn] = p.relocate
 
 	p.Runner = &stepfunctions.Runner{
 		NodeModules:     cfg.NodeModules,
@@ -282,7 +266,8 @@ func (p *Pipeline) startExecution(ctx context.Context, event []byte) error {
 }
 
 func (p *Pipeline) resumeTarget(ctx context.Context, event []byte) error {
-	res, err := p.resume.Handle(ctx, event)
+	out, err := p.resume(ctx, event)
+	res, _ := out.(callback.ResumeResult)
 	p.observe(Observation{Kind: "resumed", Resume: res, Err: err})
 	return err
 }
