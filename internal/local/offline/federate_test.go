@@ -3,6 +3,7 @@ package offline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -132,10 +133,25 @@ func TestFederatorAsDeployed(t *testing.T) {
 	if region := c.Functions[deploy.FnSubscribe].Environment[deploy.EnvBucketRegion]; region != c.Region {
 		t.Errorf("the subscribe function's %s is %q, want the stack's Region %q", deploy.EnvBucketRegion, region, c.Region)
 	}
-	noRegion, _ := runDeployed(withoutEnv(c, deploy.FnSubscribe, deploy.EnvBucketRegion), nil, deploy.FnSubscribe, at.Add(30*time.Second))
+	// Without the variable the function does not start, as its Lambda's init fails
+	// (its constructor requires it).
+	noRegionAcct, err := NewAccount(srv, AccountOptions{Contract: withoutEnv(c, deploy.FnSubscribe, deploy.EnvBucketRegion), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(noRegionAcct.Close)
+	var envErr *deploy.EnvError
+	if _, err := NewFederate(FederateConfig{Account: noRegionAcct, Warehouses: warehouses, Log: log}); !errors.As(err, &envErr) || envErr.Var != deploy.EnvBucketRegion {
+		t.Fatalf("subscribe deployed without %s: %v, want its constructor's *deploy.EnvError", deploy.EnvBucketRegion, err)
+	}
+	// With REGION naming the warehouse's Region instead of the bucket's, the COPY
+	// fails as Redshift's does.
+	wrongRegion := withoutEnv(c, deploy.FnSubscribe, "")
+	wrongRegion.Functions[deploy.FnSubscribe].Environment[deploy.EnvBucketRegion] = "eu-west-1"
+	noRegion, _ := runDeployed(wrongRegion, nil, deploy.FnSubscribe, at.Add(30*time.Second))
 	if noRegion.Status == stepfunctions.StatusSucceeded || len(notes) != 1 ||
 		!strings.Contains(notes[0].Message, "The bucket you are attempting to access must be addressed using the specified endpoint.") {
-		t.Fatalf("subscribe of a cluster in eu-west-1 without REGION: %s, notified %+v; want the run failed with Redshift's wrong-Region error", noRegion.Status, notes)
+		t.Fatalf("subscribe of a cluster in eu-west-1 with REGION eu-west-1: %s, notified %+v; want the run failed with Redshift's wrong-Region error", noRegion.Status, notes)
 	}
 	sub, acct2 := run(nil, deploy.FnSubscribe, at.Add(time.Minute))
 	if sub.Status != stepfunctions.StatusSucceeded {
