@@ -3,7 +3,6 @@
 package mariadb
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/snaplake/snaplake/internal/local/proc"
 )
 
 // SQLMode is set server-wide. It leaves out STRICT_*, NO_ZERO_DATE and
@@ -92,9 +93,7 @@ type Server struct {
 	logPath string
 	admin   string
 	log     *slog.Logger
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when mariadbd has exited
-	waitErr error
+	proc    *proc.Process
 
 	stopOnce sync.Once
 	stopErr  error
@@ -136,23 +135,21 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	// A port checked free can still be taken before mariadbd binds it.
-	for attempt := 0; ; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		s.Port = port
-		err = s.start(ctx, mariadbd)
+	err = proc.RetryPort(4, func(port int, err error) bool {
 		var inUse *PortInUseError
-		if errors.As(err, &inUse) && attempt < 3 {
+		if errors.As(err, &inUse) {
 			s.log.Warn("mariadb port taken, retrying", "port", port)
-			continue
+			return true
 		}
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
+		return false
+	}, func(port int) error {
+		s.Port = port
+		return s.start(ctx, mariadbd)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return s, nil
 }
 
 // socketPath keeps the socket under dir unless that path exceeds the 107-byte
@@ -245,18 +242,6 @@ func currentUser() string {
 	return strconv.Itoa(os.Getuid())
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free loopback port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("release probe port %d: %w", port, err)
-	}
-	return port, nil
-}
-
 func (s *Server) start(ctx context.Context, mariadbd string) error {
 	logStart := logSize(s.logPath)
 	if err := os.MkdirAll(s.tmpdir(), 0o755); err != nil {
@@ -283,46 +268,26 @@ func (s *Server) start(ctx context.Context, mariadbd string) error {
 		"--max-allowed-packet=256M",
 		"--skip-name-resolve",
 	}
-	cmd := exec.Command(mariadbd, args...)
-	// Its own process group so a test's Ctrl-C does not race our shutdown, and
-	// Pdeathsig so that it does not outlive a crashed or killed parent.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var stderr bytes.Buffer
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %s: %w", mariadbd, err)
-	}
-	s.cmd = cmd
-	s.exited = make(chan struct{})
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	s.log.Info("mariadbd starting", "pid", cmd.Process.Pid, "port", s.Port, "socket", s.Socket)
-
 	ready := time.Now()
-	deadline := time.NewTimer(startTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.exited:
-			return s.classifyExit(logStart, stderr.String())
-		case <-ctx.Done():
-			s.kill()
-			return fmt.Errorf("wait for mariadbd on port %d: %w", s.Port, ctx.Err())
-		case <-deadline.C:
-			s.kill()
-			return &StartError{Datadir: s.datadir, Log: s.logTail(logStart), Err: fmt.Errorf("not accepting connections after %s", startTimeout)}
-		case <-tick.C:
-			if s.ping(ctx) == nil {
-				s.log.Info("mariadbd ready", "pid", cmd.Process.Pid, "port", s.Port, "took", time.Since(ready).Round(time.Millisecond))
-				return nil
-			}
-		}
+	p, err := proc.Start(ctx, exec.Command(mariadbd, args...), proc.Options{
+		Name:    fmt.Sprintf("mariadbd on port %d", s.Port),
+		Ready:   s.ping,
+		Timeout: startTimeout,
+		Log:     s.log,
+	})
+	var exited *proc.ExitError
+	var slow *proc.NotReadyError
+	switch {
+	case errors.As(err, &exited):
+		return s.classifyExit(logStart, exited.Output, exited.Err)
+	case errors.As(err, &slow):
+		return &StartError{Datadir: s.datadir, Log: s.logTail(logStart), Err: fmt.Errorf("not accepting connections after %s", startTimeout)}
+	case err != nil:
+		return err
 	}
+	s.proc = p
+	s.log.Info("mariadbd ready", "pid", p.PID(), "port", s.Port, "took", time.Since(ready).Round(time.Millisecond))
+	return nil
 }
 
 func (s *Server) ping(ctx context.Context) error {
@@ -336,7 +301,7 @@ func (s *Server) ping(ctx context.Context) error {
 	return db.PingContext(pctx)
 }
 
-func (s *Server) classifyExit(logStart int64, output string) error {
+func (s *Server) classifyExit(logStart int64, output string, waitErr error) error {
 	logText := s.logTail(logStart)
 	if output != "" {
 		logText += "\n" + output
@@ -348,7 +313,7 @@ func (s *Server) classifyExit(logStart int64, output string) error {
 		strings.Contains(logText, "Another process with pid"):
 		return &DatadirInUseError{Datadir: s.datadir, PID: pidOnSocketOwner(s.pidPath()), Socket: s.Socket}
 	}
-	return &StartError{Datadir: s.datadir, Log: logText, Err: fmt.Errorf("mariadbd exited: %v", s.waitErr)}
+	return &StartError{Datadir: s.datadir, Log: logText, Err: fmt.Errorf("mariadbd exited: %v", waitErr)}
 }
 
 func pidOnSocketOwner(pidFile string) int {
@@ -424,40 +389,16 @@ func (s *Server) Stop() error {
 }
 
 func (s *Server) stop() error {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return nil
-	}
-	select {
-	case <-s.exited:
-		return nil
-	default:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, s.admin, "--no-defaults", "-S", s.Socket, "-uroot", "shutdown").CombinedOutput()
-	if err != nil {
-		s.log.Warn("mariadb-admin shutdown failed, killing mariadbd", "pid", s.cmd.Process.Pid, "err", err, "output", strings.TrimSpace(string(out)))
-		s.kill()
+	return s.proc.Stop(ctx, func(ctx context.Context) error {
+		out, err := exec.CommandContext(ctx, s.admin, "--no-defaults", "-S", s.Socket, "-uroot", "shutdown").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("mariadb-admin shutdown: %w: %s", err, strings.TrimSpace(string(out)))
+		}
 		return nil
-	}
-	select {
-	case <-s.exited:
-		s.log.Info("mariadbd stopped", "pid", s.cmd.Process.Pid)
-		return nil
-	case <-ctx.Done():
-		s.kill()
-		return fmt.Errorf("stop mariadbd pid %d: did not exit after shutdown, killed it", s.cmd.Process.Pid)
-	}
-}
-
-func (s *Server) kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	// Negative pid: the whole process group started for this server only.
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-	}
+	})
 }
