@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/snaplake/snaplake/internal/local/proc"
 )
 
 // User is the superuser initdb creates; every local connection is trusted.
@@ -124,9 +126,7 @@ type Server struct {
 	cred      *syscall.Credential // nil: run as this process's user
 	ownSocket bool                // SocketDir is a private directory outside Dir, removed by Stop
 	log       *slog.Logger
-	cmd       *exec.Cmd
-	exited    chan struct{} // closed when postgres has exited
-	waitErr   error
+	proc      *proc.Process
 
 	stopOnce sync.Once
 	stopErr  error
@@ -180,24 +180,22 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	// A port checked free can still be taken before postgres binds it.
-	for attempt := 0; ; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		s.Port = port
-		err = s.start(ctx)
+	err = proc.RetryPort(4, func(port int, err error) bool {
 		var inUse *PortInUseError
-		if errors.As(err, &inUse) && attempt < 3 {
+		if errors.As(err, &inUse) {
 			s.log.Warn("postgres port taken, retrying", "port", port)
-			continue
+			return true
 		}
-		if err != nil {
-			s.removeSocketDir()
-			return nil, err
-		}
-		return s, nil
+		return false
+	}, func(port int) error {
+		s.Port = port
+		return s.start(ctx)
+	})
+	if err != nil {
+		s.removeSocketDir()
+		return nil, err
 	}
+	return s, nil
 }
 
 // findBinaries looks for initdb on PATH, then in the newest /usr/lib/postgresql/*/bin,
@@ -427,18 +425,6 @@ func (s *Server) initdb(ctx context.Context) error {
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free loopback port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("release probe port %d: %w", port, err)
-	}
-	return port, nil
-}
-
 func (s *Server) start(ctx context.Context) error {
 	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -463,43 +449,28 @@ func (s *Server) start(ctx context.Context) error {
 		"-c", "TimeZone=UTC",
 		"-c", "log_timezone=UTC",
 	)
-	cmd.SysProcAttr.Setpgid = true
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %s: %w", s.bin.postgres, err)
-	}
-	s.cmd = cmd
-	s.exited = make(chan struct{})
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	s.log.Info("postgres starting", "pid", cmd.Process.Pid, "port", s.Port, "socket_dir", s.SocketDir)
-
 	ready := time.Now()
-	deadline := time.NewTimer(startTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.exited:
-			return s.classifyExit(logStart)
-		case <-ctx.Done():
-			s.kill()
-			return fmt.Errorf("wait for postgres on port %d: %w", s.Port, ctx.Err())
-		case <-deadline.C:
-			s.kill()
-			return &StartError{Datadir: s.datadir, Log: s.logTail(logStart), Err: fmt.Errorf("not accepting connections after %s", startTimeout)}
-		case <-tick.C:
-			if s.ping(ctx) == nil {
-				s.log.Info("postgres ready", "pid", cmd.Process.Pid, "port", s.Port, "took", time.Since(ready).Round(time.Millisecond))
-				return nil
-			}
-		}
+	p, err := proc.Start(ctx, cmd, proc.Options{
+		Name:    fmt.Sprintf("postgres on port %d", s.Port),
+		Ready:   s.ping,
+		Timeout: startTimeout,
+		Log:     s.log,
+	})
+	var exited *proc.ExitError
+	var slow *proc.NotReadyError
+	switch {
+	case errors.As(err, &exited):
+		return s.classifyExit(logStart, exited.Err)
+	case errors.As(err, &slow):
+		return &StartError{Datadir: s.datadir, Log: s.logTail(logStart), Err: fmt.Errorf("not accepting connections after %s", startTimeout)}
+	case err != nil:
+		return err
 	}
+	s.proc = p
+	s.log.Info("postgres ready", "pid", p.PID(), "port", s.Port, "took", time.Since(ready).Round(time.Millisecond))
+	return nil
 }
 
 func (s *Server) ping(ctx context.Context) error {
@@ -514,7 +485,7 @@ func (s *Server) ping(ctx context.Context) error {
 
 var otherPostmaster = regexp.MustCompile(`another postmaster \(PID (\d+)\)`)
 
-func (s *Server) classifyExit(logStart int64) error {
+func (s *Server) classifyExit(logStart int64, waitErr error) error {
 	logText := s.logTail(logStart)
 	switch {
 	case strings.Contains(logText, "Address already in use"):
@@ -526,7 +497,7 @@ func (s *Server) classifyExit(logStart int64) error {
 		}
 		return &DatadirInUseError{Datadir: s.datadir, PID: pid}
 	}
-	return &StartError{Datadir: s.datadir, Log: logText, Err: fmt.Errorf("postgres exited: %v", s.waitErr)}
+	return &StartError{Datadir: s.datadir, Log: logText, Err: fmt.Errorf("postgres exited: %v", waitErr)}
 }
 
 func logSize(path string) int64 {
@@ -608,42 +579,18 @@ func (s *Server) Stop() error {
 }
 
 func (s *Server) stop() error {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return nil
-	}
-	select {
-	case <-s.exited:
-		return nil
-	default:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := s.command(ctx, s.bin.pgCtl, "stop", "-D", s.datadir, "-m", "fast", "-w", "-t", "25").CombinedOutput()
-	if err != nil {
-		s.log.Warn("pg_ctl stop failed, killing postgres", "pid", s.cmd.Process.Pid, "err", err, "output", strings.TrimSpace(string(out)))
-		s.kill()
+	return s.proc.Stop(ctx, func(ctx context.Context) error {
+		out, err := s.command(ctx, s.bin.pgCtl, "stop", "-D", s.datadir, "-m", "fast", "-w", "-t", "25").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("pg_ctl stop: %w: %s", err, strings.TrimSpace(string(out)))
+		}
 		return nil
-	}
-	select {
-	case <-s.exited:
-		s.log.Info("postgres stopped", "pid", s.cmd.Process.Pid)
-		return nil
-	case <-ctx.Done():
-		s.kill()
-		return fmt.Errorf("stop postgres pid %d: did not exit after pg_ctl stop, killed it", s.cmd.Process.Pid)
-	}
-}
-
-func (s *Server) kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	// Negative pid: the whole process group started for this server only.
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-	}
+	})
 }
 
 func (s *Server) removeSocketDir() {

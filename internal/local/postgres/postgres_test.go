@@ -54,8 +54,8 @@ func TestStartCreateDatabasesConnectStop(t *testing.T) {
 	// A second server on the same data directory must be refused with a clear error.
 	_, err = Start(ctx, dir, slog.Default())
 	var inUse *DatadirInUseError
-	if !errors.As(err, &inUse) || inUse.PID != s.cmd.Process.Pid {
-		t.Fatalf("second start on same dir: got %v, want DatadirInUseError naming pid %d", err, s.cmd.Process.Pid)
+	if !errors.As(err, &inUse) || inUse.PID != s.proc.PID() {
+		t.Fatalf("second start on same dir: got %v, want DatadirInUseError naming pid %d", err, s.proc.PID())
 	}
 
 	if err := s.Stop(); err != nil {
