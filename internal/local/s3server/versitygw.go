@@ -1,20 +1,19 @@
 package s3server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/snaplake/snaplake/internal/local/proc"
 )
 
 // VersityGWInstall is how to get the gateway binary when it is missing.
@@ -67,26 +66,20 @@ func StartVersityGW(ctx context.Context, dir string, log *slog.Logger) (*Server,
 	if err != nil {
 		return nil, fmt.Errorf("resolve versitygw root %s: %w", dir, err)
 	}
-	var lastErr error
+	var s *Server
 	// A port found free can be taken before the gateway binds it: try a few.
-	for attempt := 0; attempt < 3; attempt++ {
-		s, err := startVersityGW(ctx, bin, abs, log)
-		if err == nil {
-			return s, nil
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, lastErr
-}
-
-func startVersityGW(ctx context.Context, bin, dir string, log *slog.Logger) (*Server, error) {
-	port, err := freePort()
+	err = proc.RetryPort(3, func(int, error) bool { return ctx.Err() == nil }, func(port int) error {
+		var err error
+		s, err = startVersityGW(ctx, bin, abs, port, log)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	return s, nil
+}
+
+func startVersityGW(ctx context.Context, bin, dir string, port int, log *slog.Logger) (*Server, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	s := &Server{
 		Endpoint:  "http://" + addr,
@@ -94,86 +87,42 @@ func startVersityGW(ctx context.Context, bin, dir string, log *slog.Logger) (*Se
 		Secret:    "snaplake-local-secret",
 		Dir:       dir,
 	}
-	cmd := exec.Command(bin, "--access", s.AccessKey, "--secret", s.Secret, "--port", addr, "posix", dir)
-	var out lockedBuffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start versitygw %s: %w", bin, err)
+	client := &http.Client{Timeout: time.Second}
+	answers := func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		return resp.Body.Close()
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	p, err := proc.Start(ctx, exec.Command(bin, "--access", s.AccessKey, "--secret", s.Secret, "--port", addr, "posix", dir), proc.Options{
+		Name:    "versitygw on " + addr,
+		Ready:   answers,
+		Timeout: 20 * time.Second,
+		Log:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
 	var once sync.Once
 	kill := func() {
 		once.Do(func() {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+			p.Kill()
 			log.Info("versitygw stopped", slog.String("endpoint", s.Endpoint), slog.String("dir", dir))
 		})
 	}
-	s.stop = kill
-
-	deadline := time.Now().Add(20 * time.Second)
-	client := &http.Client{Timeout: time.Second}
-	for {
-		resp, err := client.Get(s.Endpoint + "/")
-		if err == nil {
-			resp.Body.Close()
-			front, err := startPosixFront(s.Endpoint)
-			if err != nil {
-				kill()
-				return nil, err
-			}
-			gateway := s.Endpoint
-			s.Endpoint = front.url
-			s.stop = func() { front.close(); kill() }
-			log.Info("versitygw ready", slog.String("endpoint", s.Endpoint), slog.String("gateway", gateway), slog.String("dir", dir), slog.Int("pid", cmd.Process.Pid))
-			return s, nil
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			kill()
-			return nil, fmt.Errorf("versitygw on %s exited before answering (%v): %s", addr, err, strings.TrimSpace(out.String()))
-		case <-ctx.Done():
-			kill()
-			return nil, fmt.Errorf("wait for versitygw on %s: %w", addr, ctx.Err())
-		case <-time.After(25 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			kill()
-			return nil, fmt.Errorf("versitygw on %s did not answer within 20s: %s", addr, strings.TrimSpace(out.String()))
-		}
-	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	front, err := startPosixFront(s.Endpoint)
 	if err != nil {
-		return 0, fmt.Errorf("find a free loopback port: %w", err)
+		kill()
+		return nil, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// lockedBuffer collects the gateway's output for error messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 64<<10 {
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	gateway := s.Endpoint
+	s.Endpoint = front.url
+	s.stop = func() { front.close(); kill() }
+	log.Info("versitygw ready", slog.String("endpoint", s.Endpoint), slog.String("gateway", gateway), slog.String("dir", dir), slog.Int("pid", p.PID()))
+	return s, nil
 }
