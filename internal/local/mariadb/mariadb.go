@@ -226,7 +226,7 @@ func (s *Server) install(ctx context.Context) error {
 	if err != nil {
 		// A half-written datadir would be "reused" next time and fail obscurely.
 		_ = os.RemoveAll(s.datadir)
-		return fmt.Errorf("initialise mariadb datadir %s with mariadb-install-db: %w\n%s", s.datadir, err, tail(out, 4000))
+		return fmt.Errorf("initialise mariadb datadir %s with mariadb-install-db: %w\n%s", s.datadir, err, proc.Tail(out, 4000))
 	}
 	s.log.Info("mariadb datadir initialised", "took", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -243,7 +243,7 @@ func currentUser() string {
 }
 
 func (s *Server) start(ctx context.Context, mariadbd string) error {
-	logStart := logSize(s.logPath)
+	logStart := proc.MarkLog(s.logPath)
 	if err := os.MkdirAll(s.tmpdir(), 0o755); err != nil {
 		return fmt.Errorf("create mariadb tmpdir: %w", err)
 	}
@@ -281,7 +281,7 @@ func (s *Server) start(ctx context.Context, mariadbd string) error {
 	case errors.As(err, &exited):
 		return s.classifyExit(logStart, exited.Output, exited.Err)
 	case errors.As(err, &slow):
-		return &StartError{Datadir: s.datadir, Log: s.logTail(logStart), Err: fmt.Errorf("not accepting connections after %s", startTimeout)}
+		return &StartError{Datadir: s.datadir, Log: logStart.Tail(), Err: fmt.Errorf("not accepting connections after %s", startTimeout)}
 	case err != nil:
 		return err
 	}
@@ -301,8 +301,8 @@ func (s *Server) ping(ctx context.Context) error {
 	return db.PingContext(pctx)
 }
 
-func (s *Server) classifyExit(logStart int64, output string, waitErr error) error {
-	logText := s.logTail(logStart)
+func (s *Server) classifyExit(logStart proc.LogMark, output string, waitErr error) error {
+	logText := logStart.Tail()
 	if output != "" {
 		logText += "\n" + output
 	}
@@ -323,33 +323,6 @@ func pidOnSocketOwner(pidFile string) int {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid
-}
-
-func logSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
-// logTail returns what mariadbd logged since this start, at most 4 KB.
-func (s *Server) logTail(from int64) string {
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	if from < int64(len(b)) {
-		b = b[from:]
-	}
-	return tail(b, 4000)
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
 
 // DSN returns a go-sql-driver DSN for database (empty for none) over TCP.

@@ -419,7 +419,7 @@ func (s *Server) initdb(ctx context.Context) error {
 	if err != nil {
 		// A half-written cluster would be "reused" next time and fail obscurely.
 		_ = os.RemoveAll(s.datadir)
-		return fmt.Errorf("initialise postgres data directory %s with initdb: %w\n%s", s.datadir, err, tail(out, 4000))
+		return fmt.Errorf("initialise postgres data directory %s with initdb: %w\n%s", s.datadir, err, proc.Tail(out, 4000))
 	}
 	s.log.Info("postgres data directory initialised", "took", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -431,7 +431,7 @@ func (s *Server) start(ctx context.Context) error {
 		return fmt.Errorf("open postgres log %s: %w", s.logPath, err)
 	}
 	defer logFile.Close() // the child has its own copy
-	logStart := logSize(s.logPath)
+	logStart := proc.MarkLog(s.logPath)
 	// postgres itself rather than `pg_ctl start`, which would detach it: as a child in
 	// its own process group it can be killed with its backends, and Pdeathsig stops it
 	// when a crashed or killed parent cannot.
@@ -464,7 +464,7 @@ func (s *Server) start(ctx context.Context) error {
 	case errors.As(err, &exited):
 		return s.classifyExit(logStart, exited.Err)
 	case errors.As(err, &slow):
-		return &StartError{Datadir: s.datadir, Log: s.logTail(logStart), Err: fmt.Errorf("not accepting connections after %s", startTimeout)}
+		return &StartError{Datadir: s.datadir, Log: logStart.Tail(), Err: fmt.Errorf("not accepting connections after %s", startTimeout)}
 	case err != nil:
 		return err
 	}
@@ -485,8 +485,8 @@ func (s *Server) ping(ctx context.Context) error {
 
 var otherPostmaster = regexp.MustCompile(`another postmaster \(PID (\d+)\)`)
 
-func (s *Server) classifyExit(logStart int64, waitErr error) error {
-	logText := s.logTail(logStart)
+func (s *Server) classifyExit(logStart proc.LogMark, waitErr error) error {
+	logText := logStart.Tail()
 	switch {
 	case strings.Contains(logText, "Address already in use"):
 		return &PortInUseError{Port: s.Port}
@@ -498,33 +498,6 @@ func (s *Server) classifyExit(logStart int64, waitErr error) error {
 		return &DatadirInUseError{Datadir: s.datadir, PID: pid}
 	}
 	return &StartError{Datadir: s.datadir, Log: logText, Err: fmt.Errorf("postgres exited: %v", waitErr)}
-}
-
-func logSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
-// logTail returns what postgres logged since this start, at most 4 KB.
-func (s *Server) logTail(from int64) string {
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	if from < int64(len(b)) {
-		b = b[from:]
-	}
-	return tail(b, 4000)
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
 
 // DSN returns a postgres:// URL for database as the superuser over TCP (trust

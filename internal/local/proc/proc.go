@@ -70,7 +70,7 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Timeout bounds the wait for Ready.
 	Timeout time.Duration
-	// Log receives Stop's warnings; nil discards them.
+	// Log receives the start, stop and failed-shutdown lines; nil discards them.
 	Log *slog.Logger
 }
 
@@ -111,6 +111,7 @@ func Start(ctx context.Context, cmd *exec.Cmd, opts Options) (*Process, error) {
 		p.waitErr = cmd.Wait()
 		close(p.exited)
 	}()
+	p.log.Info("process starting", "process", p.name, "pid", p.PID())
 
 	deadline := time.NewTimer(opts.Timeout)
 	defer deadline.Stop()
@@ -176,6 +177,7 @@ func (p *Process) Stop(ctx context.Context, shutdown func(ctx context.Context) e
 	}
 	select {
 	case <-p.exited:
+		p.log.Info("process stopped", "process", p.name, "pid", p.PID())
 		return nil
 	case <-ctx.Done():
 		p.Kill()
