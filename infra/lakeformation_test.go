@@ -90,3 +90,41 @@ func TestSnapshotDatabasesPermissionsAreExplicit(t *testing.T) {
 		}
 	}
 }
+
+// Lake Formation grants are created one after another (PrincipalPermissions created in
+// parallel can fail with AlreadyExists, cloudformation-coverage-roadmap#2500): every
+// grant but one depends on another grant, in one chain.
+func TestLakeGrantsAreCreatedOneAtATime(t *testing.T) {
+	for name, s := range map[string]*synthesized{"base": defaultStack(t), "ingest": ingestStackFor(t, "vpc")} {
+		grants := s.resources("AWS::LakeFormation::PrincipalPermissions")
+		if len(grants) < 3 {
+			t.Fatalf("%s: %d Lake Formation grants, want at least 3", name, len(grants))
+		}
+		heads := 0
+		dependents := map[string]int{}
+		for id, r := range grants {
+			n := 0
+			for _, d := range asList(r["DependsOn"]) {
+				if _, ok := grants[d.(string)]; ok {
+					n++
+					dependents[d.(string)]++
+				}
+			}
+			switch n {
+			case 0:
+				heads++
+			case 1:
+			default:
+				t.Errorf("%s: %s depends on %d grants, want one", name, id, n)
+			}
+		}
+		if heads != 1 {
+			t.Errorf("%s: %d grants depend on no other grant, want 1 (one chain)", name, heads)
+		}
+		for id, n := range dependents {
+			if n > 1 {
+				t.Errorf("%s: %d grants wait for %s, want one chain", name, n, id)
+			}
+		}
+	}
+}

@@ -77,6 +77,7 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	s.addAlarms()
 	s.addIngest()   // only with the snaplake:ingest context section
 	s.addFederate() // only with the snaplake:federate context section
+	serializeLakeGrants(stack)
 	s.applySuppressions()
 
 	out := func(id, value, desc string) {
@@ -274,4 +275,23 @@ func jsonObject(names []string, value func(string) string) string {
 		parts[i] = fmt.Sprintf("%q:%q", name, value(name))
 	}
 	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// serializeLakeGrants makes CloudFormation create the stack's Lake Formation grants one
+// after another: AWS::LakeFormation::PrincipalPermissions created in parallel can fail
+// with AlreadyExists (aws-cloudformation/cloudformation-coverage-roadmap#2500), and a
+// failed first deploy rolls the whole stack back. A handful of grants created in
+// sequence costs seconds.
+func serializeLakeGrants(stack awscdk.Stack) {
+	var previous awscdk.CfnResource
+	for _, c := range *stack.Node().FindAll(constructs.ConstructOrder_PREORDER) {
+		r, ok := c.(awscdk.CfnResource)
+		if !ok || *r.CfnResourceType() != "AWS::LakeFormation::PrincipalPermissions" {
+			continue
+		}
+		if previous != nil {
+			r.AddDependency(previous)
+		}
+		previous = r
+	}
 }
