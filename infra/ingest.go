@@ -175,8 +175,8 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 	switch {
 	case err != nil:
 		fail(fieldGlueWorkers, "%v", err)
-	case workers < 2 || workers > deploy.MaxIngestGlueWorkers:
-		fail(fieldGlueWorkers, "%d: use from 2 (one worker is the Spark driver) to %d", workers, deploy.MaxIngestGlueWorkers)
+	case workers < 2 || workers > deploy.MaxGlueWorkersOf(in.GlueWorkerType):
+		fail(fieldGlueWorkers, "%d: use from 2 (one worker is the Spark driver) to %d for %s", workers, deploy.MaxGlueWorkersOf(in.GlueWorkerType), in.GlueWorkerType)
 	}
 	in.GlueWorkers = workers
 

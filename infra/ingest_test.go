@@ -1095,7 +1095,8 @@ func TestParseIngestConfigErrors(t *testing.T) {
 		}, nil, "crawlTimeoutMinutes", "before its first look"},
 		{"workers not a number", func(m map[string]any) any { m["glueWorkers"] = "many"; return m }, nil, "glueWorkers", "not a whole number"},
 		{"one worker", func(m map[string]any) any { m["glueWorkers"] = 1.0; return m }, nil, "glueWorkers", "from 2"},
-		{"too many workers", func(m map[string]any) any { m["glueWorkers"] = 300.0; return m }, nil, "glueWorkers", "to 299"},
+		{"too many workers", func(m map[string]any) any { m["glueWorkerType"] = "G.1X"; m["glueWorkers"] = 300.0; return m }, nil, "glueWorkers", "to 299 for G.1X"},
+		{"too many G.2X workers", func(m map[string]any) any { m["glueWorkerType"] = "G.2X"; m["glueWorkers"] = 150.0; return m }, nil, "glueWorkers", "to 149 for G.2X"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -81,9 +81,19 @@ const (
 	IngestFieldGlueWorkers      = "glueWorkers"
 	DefaultIngestGlueWorkerType = "G.1X"
 	DefaultIngestGlueWorkers    = 2
-	// MaxIngestGlueWorkers is the most NumberOfWorkers Glue accepts for G.1X.
+	// MaxIngestGlueWorkers is the most NumberOfWorkers Glue accepts for G.1X (and
+	// the bound kept for G.4X and G.8X, for which the API reference gives none).
 	MaxIngestGlueWorkers = 299
 )
+
+// MaxGlueWorkersOf is the most NumberOfWorkers Glue accepts for a worker type: the
+// Glue API reference's NumberOfWorkers says "299 for G.1X, and 149 for G.2X".
+func MaxGlueWorkersOf(workerType string) int {
+	if workerType == "G.2X" {
+		return 149
+	}
+	return MaxIngestGlueWorkers
+}
 
 // Deploy settings of the workflow's wait for its crawl, fields of the
 // "snaplake:ingest" context section, set on the reconfigure function as
