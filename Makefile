@@ -106,10 +106,10 @@ deploy: deps build
 
 ## bench: export against a raw scan, relocation against the published mover, ingest planning for 300 tables
 bench: deps cli
-	$(GO) test -run '^$$' -bench Export -benchtime 1x -timeout 30m ./internal/mysqlparquet/ | tee /tmp/snaplake-bench-export.log | grep -v '^export:'
+	$(GO) test -run '^$$' -bench Export -benchtime 1x -timeout 30m ./internal/ingest/mysqlparquet/ | tee /tmp/snaplake-bench-export.log | grep -v '^export:'
 	@grep '^export:' /tmp/snaplake-bench-export.log
 	$(GO) run ./internal/local/relocatebench
-	$(GO) test -run '^$$' -bench Reconfigure300 -benchtime 10x -timeout 10m ./internal/ingestrun/ | grep '^ingest reconfigure:'
+	$(GO) test -run '^$$' -bench Reconfigure300 -benchtime 10x -timeout 10m ./internal/ingest/run/ | grep '^ingest reconfigure:'
 	$(GO) test -run '^$$' -bench Plan300 -benchtime 20x -timeout 10m ./internal/ingest/ | tee /tmp/snaplake-bench-ingest.log | grep -v '^ingest plan:'; grep '^ingest plan:' /tmp/snaplake-bench-ingest.log
 	$(GO) test -run '^$$' -bench NoChange300 -benchtime 3x -timeout 10m ./internal/federate/ | tee /tmp/snaplake-bench-federate.log | grep -v '^federate no-change'; grep '^federate no-change' /tmp/snaplake-bench-federate.log
 
@@ -138,8 +138,8 @@ iam-diff: tools/node_modules/.installed
 
 ## fuzz: the export id derivation, relocation's file names, the config loader
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzFromSnapshot -fuzztime 60s ./internal/exportid/
-	$(GO) test -run '^$$' -fuzz FuzzPartitionFileName -fuzztime 60s ./internal/relocate/
+	$(GO) test -run '^$$' -fuzz FuzzFromSnapshot -fuzztime 60s ./internal/export/exportid/
+	$(GO) test -run '^$$' -fuzz FuzzPartitionFileName -fuzztime 60s ./internal/export/relocate/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/config/
 
 clean:

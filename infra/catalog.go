@@ -11,7 +11,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/snaplake/snaplake/internal/deploy"
-	lfgrants "github.com/snaplake/snaplake/internal/grants"
+	lfgrants "github.com/snaplake/snaplake/internal/ingest/grants"
 )
 
 // WorkGroupName is the Athena workgroup analysts query the lake with.

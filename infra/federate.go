@@ -416,7 +416,7 @@ func (x *federateStack) addFunctions() {
 func (x *federateStack) grantFunction(fn awslambda.Function, secrets, workgroups, clusterDatabases, dbUsers []string) {
 	fn.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.ConfigKey)))
 	// The exact config key too: a missing config is told from a denied one by
-	// listing it (internal/s3get). federator/: the versions, their manifests, the
+	// listing it (internal/aws/s3get). federator/: the versions, their manifests, the
 	// subscribers' loads.
 	fn.AddToRolePolicy(x.listMatching(deploy.ConfigKey, deploy.FederatePrefix+"*"))
 	// Versions and subscriber state are written, read back, and pruned (DeleteObjects

@@ -145,7 +145,7 @@ func (s *snaplake) addFunctions() {
 	await.AddToRolePolicy(statement([]string{"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}, callbacks))
 	// A wait is looked up before it exists. Without ListBucket S3 answers a GET of a
 	// missing key with 403, not 404; the store also copes with 403 by listing the key
-	// (internal/callback), so ListBucket is scoped to callbacks/ only.
+	// (internal/export/callback), so ListBucket is scoped to callbacks/ only.
 	await.AddToRolePolicy(s.listUnder(deploy.CallbackPrefix))
 	await.AddToRolePolicy(statement([]string{"kms:GenerateDataKey", "kms:Decrypt"}, keyArn))
 	// The crawl wait parks its token, points the crawler at exactly the night's table

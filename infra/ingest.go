@@ -551,7 +551,7 @@ func (x *ingestStack) addFunctions() {
 	}, nil)
 	re.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.ConfigKey)))
 	// The exact config key too: a missing config is told from a denied one by
-	// listing it (internal/s3get).
+	// listing it (internal/aws/s3get).
 	re.AddToRolePolicy(x.listMatching(deploy.ConfigKey, state, sets, raw))
 	re.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, x.objects(state), x.objects(sets)))
 	// The plan is the one thing it writes for a run; it never writes raw/, only
@@ -562,7 +562,7 @@ func (x *ingestStack) addFunctions() {
 	x.readSourceSecret(func(st awsiam.PolicyStatement) { re.AddToRolePolicy(st) })
 	re.AddToRolePolicy(statement([]string{"glue:GetCrawler", "glue:UpdateCrawler"}, x.crawlerArns()...))
 	re.AddToRolePolicy(passRole(x.crawlerRole, "glue.amazonaws.com"))
-	// Schedules follow the config's sets and time zone (internal/schedules); an
+	// Schedules follow the config's sets and time zone (internal/ingest/schedules); an
 	// update hands the schedule's role back to Scheduler.
 	re.AddToRolePolicy(statement([]string{"scheduler:GetSchedule", "scheduler:UpdateSchedule"}, x.scheduleArns()...))
 	re.AddToRolePolicy(passRole(x.schedRole, "scheduler.amazonaws.com"))

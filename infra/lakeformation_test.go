@@ -6,7 +6,7 @@ import (
 	"sort"
 	"testing"
 
-	lfgrants "github.com/snaplake/snaplake/internal/grants"
+	lfgrants "github.com/snaplake/snaplake/internal/ingest/grants"
 )
 
 // lakeGrants lists the stack's AWS::LakeFormation::PrincipalPermissions as

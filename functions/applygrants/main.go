@@ -7,10 +7,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/ingestrun"
-	"github.com/snaplake/snaplake/internal/lambdamain"
+	ingestrun "github.com/snaplake/snaplake/internal/ingest/run"
 )
 
 func main() {

@@ -1,6 +1,6 @@
 // Command awaitcallback is the Lambda a waitForTaskToken state calls to park its task
 // token under the snapshot or crawler it waits for, then start the crawl or check the
-// export (see internal/callback and internal/exportrun).
+// export (see internal/export/callback and internal/export/run).
 package main
 
 import (
@@ -12,10 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/exportrun"
-	"github.com/snaplake/snaplake/internal/lambdamain"
+	exportrun "github.com/snaplake/snaplake/internal/export/run"
 )
 
 func main() {

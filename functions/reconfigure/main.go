@@ -11,10 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/ingestrun"
-	"github.com/snaplake/snaplake/internal/lambdamain"
+	ingestrun "github.com/snaplake/snaplake/internal/ingest/run"
 )
 
 func main() {

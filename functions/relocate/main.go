@@ -1,6 +1,6 @@
 // Command relocate is the Lambda that moves a finished RDS snapshot export into the
-// lake's per-table snapshot_date partitions (internal/relocate does the work,
-// internal/exportrun builds it).
+// lake's per-table snapshot_date partitions (internal/export/relocate does the work,
+// internal/export/run builds it).
 package main
 
 import (
@@ -10,11 +10,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/exportrun"
-	"github.com/snaplake/snaplake/internal/lambdamain"
-	"github.com/snaplake/snaplake/internal/relocate"
+	"github.com/snaplake/snaplake/internal/export/relocate"
+	exportrun "github.com/snaplake/snaplake/internal/export/run"
 )
 
 func main() {

@@ -1,6 +1,6 @@
 // Command resume is the Lambda EventBridge invokes on export and crawler events; it
-// resumes the one execution waiting for that snapshot or crawl (see internal/callback
-// and internal/exportrun).
+// resumes the one execution waiting for that snapshot or crawl (see internal/export/callback
+// and internal/export/run).
 package main
 
 import (
@@ -11,10 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/exportrun"
-	"github.com/snaplake/snaplake/internal/lambdamain"
+	exportrun "github.com/snaplake/snaplake/internal/export/run"
 )
 
 func main() {

@@ -1,5 +1,5 @@
 // Command startexport is the Lambda that starts the RDS snapshot export for a
-// snapshot-created event (see internal/export and internal/exportrun).
+// snapshot-created event (see internal/export and internal/export/run).
 package main
 
 import (
@@ -12,10 +12,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/exportrun"
-	"github.com/snaplake/snaplake/internal/lambdamain"
+	exportrun "github.com/snaplake/snaplake/internal/export/run"
 )
 
 func main() {

@@ -1,5 +1,5 @@
 // Command subscribe is the Federator's subscribe Lambda: its workflow calls it to list the
-// items, to subscribe one, and to sum a run up (see internal/federaterun).
+// items, to subscribe one, and to sum a run up (see internal/federate/run).
 package main
 
 import (
@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/federaterun"
-	"github.com/snaplake/snaplake/internal/lambdamain"
+	federaterun "github.com/snaplake/snaplake/internal/federate/run"
 )
 
 func main() {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/snaplake/snaplake/internal/s3get"
+	"github.com/snaplake/snaplake/internal/aws/s3get"
 )
 
 // RefusedError says the config in the bucket cannot be used: it is missing or does

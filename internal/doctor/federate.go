@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/redshift"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
 
 // checkFederate: one line says whether the stack deploys the Federator. When it

@@ -7,8 +7,8 @@ import (
 
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
-	"github.com/snaplake/snaplake/internal/redshift"
 )
 
 // TestFederatePrivilegesOnTheStandIn checks the Federator's database users on the

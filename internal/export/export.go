@@ -18,8 +18,8 @@ import (
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 
 	"github.com/snaplake/snaplake/events"
-	"github.com/snaplake/snaplake/internal/awserr"
-	"github.com/snaplake/snaplake/internal/exportid"
+	"github.com/snaplake/snaplake/internal/aws/awserr"
+	"github.com/snaplake/snaplake/internal/export/exportid"
 )
 
 // RDS is the part of the RDS API that starting an export needs.

@@ -19,9 +19,9 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/events"
-	"github.com/snaplake/snaplake/internal/awserr"
+	"github.com/snaplake/snaplake/internal/aws/awserr"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/exportid"
+	"github.com/snaplake/snaplake/internal/export/exportid"
 )
 
 // memRDS keeps export tasks and snapshots in memory: enough to test the handler's

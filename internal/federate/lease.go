@@ -7,10 +7,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/snaplake/snaplake/internal/lease"
+	"github.com/snaplake/snaplake/internal/aws/lease"
 )
 
-// A run of publish or subscribe holds a lease (internal/lease) while it works: one
+// A run of publish or subscribe holds a lease (internal/aws/lease) while it works: one
 // per subscriber, so that two overlapping runs never load one subscriber's tables at
 // once, and one per published table, so that two never UNLOAD it at once. The other
 // run reports the table as skipped.

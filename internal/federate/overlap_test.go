@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snaplake/snaplake/internal/redshift"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
 
 // overlap runs n copies of f together, as overlapping scheduled executions do.

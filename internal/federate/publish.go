@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/snaplake/snaplake/internal/aws/lease"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/lease"
-	"github.com/snaplake/snaplake/internal/redshift"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
 
 // Actions a table's run reports.

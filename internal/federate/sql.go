@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/snaplake/snaplake/internal/redshift"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
 
 // The SQL a subscriber runs, the same on Redshift and on its PostgreSQL stand-in

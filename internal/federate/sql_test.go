@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
-	"github.com/snaplake/snaplake/internal/redshift"
 )
 
 // hostile are values that try to leave a literal: a quote, a backslash before a

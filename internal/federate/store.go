@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/snaplake/snaplake/internal/s3get"
-	"github.com/snaplake/snaplake/internal/s3obj"
+	"github.com/snaplake/snaplake/internal/aws/s3get"
+	"github.com/snaplake/snaplake/internal/aws/s3obj"
 )
 
 // S3API is the part of S3 the Federator uses; *s3.Client satisfies it.

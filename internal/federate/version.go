@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/redshift"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
 
 // Prefix is where the Federator keeps the versions, in the bucket:

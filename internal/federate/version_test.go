@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snaplake/snaplake/internal/redshift"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

@@ -11,7 +11,7 @@ import (
 // The load job's contract: what the reconfigure Lambda hands the Glue job (its
 // arguments and the plan file they point at), where the job writes, and the result
 // it leaves for the finishing step. The PySpark job (internal/ingest/job) and the Go
-// loader that stands in for it offline (internal/ingestrun) both read and write
+// loader that stands in for it offline (internal/ingest/run) both read and write
 // exactly this; a test checks the script's getResolvedOptions list against
 // JobArgumentNames.
 

@@ -17,18 +17,18 @@ import (
 // offline run and the demo must build each with it, from the deployed environment,
 // so that what they prove is the handler as its main builds it.
 var handlerTypes = map[string][]string{
-	module + "/internal/export":      {"Handler"},
-	module + "/internal/callback":    {"AwaitHandler", "ResumeHandler"},
-	module + "/internal/relocate":    {"Handler"},
-	module + "/internal/ingestrun":   {"Starter", "Finisher", "GrantsApplier"},
-	module + "/internal/federaterun": {"Handler"},
+	module + "/internal/export":          {"Handler"},
+	module + "/internal/export/callback": {"AwaitHandler", "ResumeHandler"},
+	module + "/internal/export/relocate": {"Handler"},
+	module + "/internal/ingest/run":      {"Starter", "Finisher", "GrantsApplier"},
+	module + "/internal/federate/run":    {"Handler"},
 }
 
 // constructors are the run packages' New<Fn>: the offline run names each of them.
 var constructors = map[string][]string{
-	module + "/internal/exportrun":   {"NewStartExport", "NewAwaitCallback", "NewResume", "NewRelocate"},
-	module + "/internal/ingestrun":   {"NewReconfigure", "NewFinishIngest", "NewApplyGrants"},
-	module + "/internal/federaterun": {"NewPublish", "NewSubscribe"},
+	module + "/internal/export/run":   {"NewStartExport", "NewAwaitCallback", "NewResume", "NewRelocate"},
+	module + "/internal/ingest/run":   {"NewReconfigure", "NewFinishIngest", "NewApplyGrants"},
+	module + "/internal/federate/run": {"NewPublish", "NewSubscribe"},
 }
 
 // TestOnlyTheConstructorsBuildHandlers scans the stand-ins' source (internal/local,
@@ -70,13 +70,13 @@ func TestHandlerScanSeesAHandBuiltHandler(t *testing.T) {
 	src := `package x
 import (
 	exp "github.com/snaplake/snaplake/internal/export"
-	"github.com/snaplake/snaplake/internal/ingestrun"
+	ingestrun "github.com/snaplake/snaplake/internal/ingest/run"
 )
 var h = exp.Handler{}
 func f() { _ = &ingestrun.Starter{Bucket: "b"}; _ = ingestrun.Local{} }
 `
 	got := handlerMentions(t, "control.go", src)
-	want := []string{module + "/internal/export.Handler", module + "/internal/ingestrun.Starter"}
+	want := []string{module + "/internal/export.Handler", module + "/internal/ingest/run.Starter"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("scan found %v, want %v", got, want)
 	}

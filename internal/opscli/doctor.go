@@ -18,12 +18,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/doctor"
 	"github.com/snaplake/snaplake/internal/federate"
-	"github.com/snaplake/snaplake/internal/redshift"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
 
 const doctorUsage = `Usage: snaplake doctor [--stack NAME] [--max-snapshot-age 26h]

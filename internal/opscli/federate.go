@@ -12,10 +12,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/federate"
-	"github.com/snaplake/snaplake/internal/redshift"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
 
 const federateUsage = `Usage: snaplake federate publish   --config FILE --bucket B [--redshift URL]

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/grants"
 	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/ingest/grants"
 )
 
 const grantsUsage = `Usage: snaplake grants plan --config FILE [--current FILE] [--account ID] [flags]

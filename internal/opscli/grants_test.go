@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snaplake/snaplake/internal/grants"
+	"github.com/snaplake/snaplake/internal/ingest/grants"
 	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 )
 

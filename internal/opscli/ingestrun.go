@@ -12,10 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/spf13/cobra"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
-	"github.com/snaplake/snaplake/internal/ingestrun"
+	ingestrun "github.com/snaplake/snaplake/internal/ingest/run"
 )
 
 const ingestRunUsage = `Usage: snaplake ingest run --config FILE --set daily|frequent --mysql-dsn DSN --bucket B [--catalog]

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
-	"github.com/snaplake/snaplake/internal/relocate"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/export/relocate"
 )
 
 const relocateUsage = `Usage: snaplake relocate --bucket B --export-id ID --snapshot-date YYYY-MM-DD [flags]

@@ -21,9 +21,9 @@ import (
 
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/federate"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 	"github.com/snaplake/snaplake/internal/local/postgres"
 	"github.com/snaplake/snaplake/internal/local/s3server"
-	"github.com/snaplake/snaplake/internal/redshift"
 )
 
 // FederateConfigFile is the demo's Federator config in the home: a snaplake.yaml with

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snaplake/snaplake/internal/ingestrun"
+	ingestrun "github.com/snaplake/snaplake/internal/ingest/run"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/lake"

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/snaplake/snaplake/internal/callback"
+	"github.com/snaplake/snaplake/internal/export/callback"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/lake"

@@ -5,7 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
 
-	"github.com/snaplake/snaplake/internal/grants"
+	"github.com/snaplake/snaplake/internal/ingest/grants"
 )
 
 var _ grants.LakeFormation = (*Client)(nil)

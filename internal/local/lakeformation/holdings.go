@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 
-	"github.com/snaplake/snaplake/internal/grants"
+	"github.com/snaplake/snaplake/internal/ingest/grants"
 )
 
 // allTables is the table name Lake Formation reports a grant on every table under.

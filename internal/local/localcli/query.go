@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/config"
-	"github.com/snaplake/snaplake/internal/grants"
 	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/ingest/grants"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/demo"
 	"github.com/snaplake/snaplake/internal/local/glue"

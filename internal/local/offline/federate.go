@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/federaterun"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
+	federaterun "github.com/snaplake/snaplake/internal/federate/run"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
-	"github.com/snaplake/snaplake/internal/redshift"
 	"github.com/snaplake/snaplake/statemachines"
 )
 

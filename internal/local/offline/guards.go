@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/smithy-go"
 
-	"github.com/snaplake/snaplake/internal/callback"
 	"github.com/snaplake/snaplake/internal/export"
+	"github.com/snaplake/snaplake/internal/export/callback"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 )

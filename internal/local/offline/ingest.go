@@ -23,7 +23,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
-	"github.com/snaplake/snaplake/internal/ingestrun"
+	ingestrun "github.com/snaplake/snaplake/internal/ingest/run"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/iam"

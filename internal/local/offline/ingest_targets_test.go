@@ -8,9 +8,9 @@ import (
 
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/ingest/watermark"
 	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
-	"github.com/snaplake/snaplake/internal/watermark"
 )
 
 // TestIngestFrequentRunKeepsSkippedTables: a frequent run whose plan skips one of

@@ -12,11 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/snaplake/snaplake/internal/grants"
-	"github.com/snaplake/snaplake/internal/ingestrun"
+	"github.com/snaplake/snaplake/internal/ingest/grants"
+	ingestrun "github.com/snaplake/snaplake/internal/ingest/run"
+	"github.com/snaplake/snaplake/internal/ingest/schedules"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	lflocal "github.com/snaplake/snaplake/internal/local/lakeformation"
-	"github.com/snaplake/snaplake/internal/schedules"
 )
 
 // Secret is the offline Secrets Manager's one secret: the source's credentials.

@@ -17,16 +17,16 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/snaplake/snaplake/events"
-	"github.com/snaplake/snaplake/internal/callback"
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export"
-	"github.com/snaplake/snaplake/internal/exportrun"
-	"github.com/snaplake/snaplake/internal/lambdamain"
+	"github.com/snaplake/snaplake/internal/export/callback"
+	"github.com/snaplake/snaplake/internal/export/relocate"
+	exportrun "github.com/snaplake/snaplake/internal/export/run"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/eventbus"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
-	"github.com/snaplake/snaplake/internal/relocate"
 	"github.com/snaplake/snaplake/statemachines"
 )
 
@@ -88,7 +88,7 @@ type Pipeline struct {
 	// invokes them, and the notifications.
 	workflow
 
-	// The export's Lambdas, built by internal/exportrun.
+	// The export's Lambdas, built by internal/export/run.
 	startExport, await, resume, relocate lambdamain.Func
 
 	mu         sync.Mutex

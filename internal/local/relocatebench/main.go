@@ -27,9 +27,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/snaplake/snaplake/internal/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/export/relocate"
 	"github.com/snaplake/snaplake/internal/local/s3server"
-	"github.com/snaplake/snaplake/internal/relocate"
 )
 
 func main() {

@@ -232,7 +232,7 @@ func (p *Proxy) Client(principal string, optFns ...func(*s3.Options)) *s3.Client
 
 // Env returns the environment that makes an SDK-based child process (a Lambda
 // bootstrap, snaplake) talk to S3 through the proxy as principal, through
-// internal/awsconfig: AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID=principal,
+// internal/aws/awsconfig: AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID=principal,
 // AWS_SECRET_ACCESS_KEY, AWS_REGION.
 func (p *Proxy) Env(principal string) []string {
 	c := p.Credentials(principal)

@@ -60,7 +60,7 @@ func NewHTTPClient(idlePerHost int) *awshttp.BuildableClient {
 }
 
 // Env returns the environment that points an SDK-based child process (snaplake, a
-// Lambda bootstrap) at this server through internal/awsconfig.
+// Lambda bootstrap) at this server through internal/aws/awsconfig.
 func (s *Server) Env() []string {
 	return []string{
 		"AWS_ENDPOINT_URL_S3=" + s.Endpoint,

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 
 	"github.com/snaplake/snaplake/internal/ingest"
-	"github.com/snaplake/snaplake/internal/schedules"
+	"github.com/snaplake/snaplake/internal/ingest/schedules"
 )
 
 var _ schedules.API = (*Service)(nil)

@@ -1,0 +1,92 @@
+// Package exportrun builds the nightly export's Lambdas: one constructor per
+// function, New<Fn>(getenv, clients, log). The function's main calls it with
+// os.Getenv and SDK clients; the offline run calls it with the deployed environment
+// from the contract and its authorized stand-ins. Nothing else builds these handlers.
+package run
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
+	"github.com/snaplake/snaplake/internal/export"
+	"github.com/snaplake/snaplake/internal/export/callback"
+	"github.com/snaplake/snaplake/internal/export/relocate"
+)
+
+// StartExportClients are what the start-export function calls.
+type StartExportClients struct {
+	RDS export.RDS
+}
+
+// NewStartExport builds the start-export function (deploy.FnStartExport).
+func NewStartExport(getenv func(string) string, c StartExportClients, log *slog.Logger) (lambdamain.Func, error) {
+	cfg, err := export.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	h := export.Handler{RDS: c.RDS, Config: cfg, Log: log}
+	return lambdamain.Handler(h.Handle), nil
+}
+
+// AwaitCallbackClients are what the await-callback function calls.
+type AwaitCallbackClients struct {
+	S3   callback.S3API
+	SFN  callback.SFN
+	RDS  callback.ExportStatus
+	Glue callback.Crawlers
+}
+
+// NewAwaitCallback builds the await-callback function (deploy.FnAwaitCallback).
+func NewAwaitCallback(getenv func(string) string, c AwaitCallbackClients, log *slog.Logger) (lambdamain.Func, error) {
+	store, err := callback.StoreFromEnv(getenv, c.S3)
+	if err != nil {
+		return nil, err
+	}
+	h := callback.AwaitHandler{Store: store, SFN: c.SFN, RDS: c.RDS, Glue: c.Glue,
+		DataPrefix: callback.DataPrefixFromEnv(getenv), Log: log}
+	return lambdamain.Handler(h.Handle), nil
+}
+
+// ResumeClients are what the resume function calls.
+type ResumeClients struct {
+	S3  callback.S3API
+	SFN callback.SFN
+	RDS callback.ExportStatus
+}
+
+// NewResume builds the resume function (deploy.FnResume). Its result is a
+// callback.ResumeResult.
+func NewResume(getenv func(string) string, c ResumeClients, log *slog.Logger) (lambdamain.Func, error) {
+	store, err := callback.StoreFromEnv(getenv, c.S3)
+	if err != nil {
+		return nil, err
+	}
+	h := callback.ResumeHandler{Store: store, SFN: c.SFN, RDS: c.RDS, Log: log}
+	return lambdamain.Handler(h.Handle), nil
+}
+
+// RelocateClients are what the relocate function calls.
+type RelocateClients struct {
+	// S3 makes the S3 client for the concurrency the environment sets (the Lambda
+	// sizes its HTTP connection pool to it).
+	S3 func(concurrency int) (relocate.API, error)
+}
+
+// NewRelocate builds the relocate function (deploy.FnRelocate).
+func NewRelocate(getenv func(string) string, c RelocateClients, log *slog.Logger) (lambdamain.Func, error) {
+	defaults, err := relocate.OptionsFromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("read relocate configuration: %w", err)
+	}
+	conc := defaults.Concurrency
+	if conc == 0 {
+		conc = relocate.DefaultConcurrency
+	}
+	api, err := c.S3(conc)
+	if err != nil {
+		return nil, err
+	}
+	h := relocate.Handler{API: api, Defaults: defaults, Log: log}
+	return lambdamain.Handler(h.Handle), nil
+}

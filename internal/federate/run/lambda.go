@@ -1,0 +1,337 @@
+// Package federaterun is the Federator's Lambdas: the publish and subscribe
+// workflows call them to list their items, run one, and sum a run up.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	neturl "net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/snaplake/snaplake/internal/aws/awserr"
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/federate"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
+)
+
+// The publish and subscribe Lambdas. Each workflow calls its function three ways:
+// "list" (what the Map iterates over), one item, and "summary" (counts, metrics and
+// the failure the workflow notifies). An item's failure is its result, never the
+// Map's: one table or subscriber never stops the others.
+
+// Request is a workflow's call.
+type Request struct {
+	Mode       string            `json:"mode"` // list | table | summary
+	Table      string            `json:"table,omitempty"`
+	Subscriber string            `json:"subscriber,omitempty"`
+	Results    []federate.Result `json:"results,omitempty"`
+	// Nested are the subscribe workflow's results, a list per subscriber.
+	Nested [][]federate.Result `json:"nested,omitempty"`
+}
+
+// Item is one table of the publish workflow's list.
+type Item struct {
+	Table      string `json:"table"`
+	Subscriber string `json:"subscriber,omitempty"`
+}
+
+// Summary is a run's sum.
+type Summary struct {
+	Tables  int    `json:"tables"`
+	Changed int    `json:"changed"`
+	Failed  int    `json:"failed"`
+	Rows    int64  `json:"rows"`
+	Message string `json:"message"`
+}
+
+// Handler serves both functions.
+type Handler struct {
+	S3     federate.S3API
+	Bucket string
+	KMSKey string
+	// Open connects to a warehouse by URL (redshift.Open with the function's AWS
+	// configuration).
+	Open func(ctx context.Context, url string) (redshift.Warehouse, error)
+	// Config reads the federate section; nil: config/snaplake.yaml in the bucket.
+	Config func(ctx context.Context) (*federate.Config, error)
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+func (h *Handler) config(ctx context.Context) (*federate.Config, error) {
+	if h.Config != nil {
+		return h.Config(ctx)
+	}
+	f, err := config.FromS3(ctx, h.S3, h.Bucket)
+	var refused *config.RefusedError
+	var missing *config.MissingError
+	switch {
+	case errors.As(err, &missing):
+		return nil, &NoConfigError{Name: missing.Name}
+	case errors.As(err, &refused):
+		return nil, &ConfigError{Err: refused.Err}
+	case err != nil:
+		return nil, awserr.Surface(err)
+	case f.Federate == nil:
+		return nil, &ConfigError{Err: fmt.Errorf("s3://%s/%s has no federate section", h.Bucket, config.S3Key)}
+	}
+	return f.Federate, nil
+}
+
+// NoConfigError says config/snaplake.yaml is not in the bucket yet: the schedules
+// run from the deploy on, before the operator uploads it. A run then does nothing,
+// logs why, and succeeds (no failure, no notification); a config that exists but
+// does not validate is a *ConfigError and fails the run.
+type NoConfigError struct{ Name string }
+
+func (e *NoConfigError) Error() string {
+	return e.Name + " does not exist yet: nothing to do (upload it to start the Federator)"
+}
+
+// noConfig answers a call of a run that found no config: an empty list, an empty
+// summary.
+func (h *Handler) noConfig(ctx context.Context, what string, req Request, err *NoConfigError) (any, error) {
+	h.log().InfoContext(ctx, "no config yet: nothing to do", "run", what, "mode", req.Mode, "config", err.Name)
+	switch req.Mode {
+	case "list":
+		return map[string]any{"items": []Item{}}, nil
+	case "summary":
+		return Summary{Message: fmt.Sprintf("federate %s: %s", what, err.Error())}, nil
+	}
+	return federate.Result{Table: req.Table, Subscriber: req.Subscriber, Action: federate.ActionFailed, Error: err.Error()}, nil
+}
+
+// ConfigError says the config cannot be used: the run is refused, nothing changes.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return "the config is refused: " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func (h *Handler) store() federate.Store {
+	return federate.Store{S3: h.S3, Bucket: h.Bucket, KMSKeyID: h.KMSKey}
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
+
+// Publish is the publish function.
+func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
+	c, err := h.config(ctx)
+	var none *NoConfigError
+	if errors.As(err, &none) {
+		return h.noConfig(ctx, "publish", req, none)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch req.Mode {
+	case "list":
+		items := []Item{}
+		for _, t := range c.Tables {
+			items = append(items, Item{Table: t.Table})
+		}
+		return map[string]any{"items": items}, nil
+	case "table":
+		t, ok := c.TableNamed(req.Table)
+		if !ok {
+			return federate.Result{Table: req.Table, Action: federate.ActionFailed, Error: "not in the config's federate.tables"}, nil
+		}
+		wh, err := h.Open(ctx, c.Publisher)
+		if err != nil {
+			return federate.Result{Table: req.Table, Action: federate.ActionFailed, Error: "the publisher: " + err.Error()}, nil
+		}
+		defer wh.Close()
+		p := &federate.Publisher{Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log()}
+		return p.Publish(ctx, t, c.Keep()), nil
+	case "summary":
+		return h.summary("publish", req.Results, nil), nil
+	}
+	return nil, fmt.Errorf("unknown mode %q", req.Mode)
+}
+
+// Subscribe is the subscribe function.
+func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
+	c, err := h.config(ctx)
+	var none *NoConfigError
+	if errors.As(err, &none) {
+		return h.noConfig(ctx, "subscribe", req, none)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch req.Mode {
+	case "list":
+		type subscriberItem struct {
+			Subscriber string   `json:"subscriber"`
+			Tables     []string `json:"tables"`
+		}
+		items := []subscriberItem{}
+		for _, s := range c.Subscribers {
+			it := subscriberItem{Subscriber: s.Name, Tables: []string{}}
+			for _, t := range c.Tables {
+				it.Tables = append(it.Tables, t.Table)
+			}
+			items = append(items, it)
+		}
+		return map[string]any{"items": items}, nil
+	case "table":
+		res := federate.Result{Table: req.Table, Subscriber: req.Subscriber, Action: federate.ActionFailed}
+		t, ok := c.TableNamed(req.Table)
+		s, sok := c.Subscriber(req.Subscriber)
+		if !ok || !sok {
+			res.Error = "not in the config's federate section"
+			return res, nil
+		}
+		wh, err := h.Open(ctx, s.Redshift)
+		if err != nil {
+			res.Error = "subscriber " + s.Name + " is unreachable: " + err.Error()
+			return res, nil
+		}
+		defer wh.Close()
+		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log()}
+		return run.Subscribe(ctx, t), nil
+	case "summary":
+		var all []federate.Result
+		for _, rs := range req.Nested {
+			all = append(all, rs...)
+		}
+		return h.summary("subscribe", append(all, req.Results...), c), nil
+	}
+	return nil, fmt.Errorf("unknown mode %q", req.Mode)
+}
+
+// summary sums a run up and writes its metrics (CloudWatch embedded metric format):
+// per table the failures, and per subscriber and table the lag.
+func (h *Handler) summary(what string, results []federate.Result, c *federate.Config) Summary {
+	var s Summary
+	for _, r := range results {
+		s.Tables++
+		switch r.Action {
+		case federate.ActionFailed:
+			s.Failed++
+		case federate.ActionPublished, federate.ActionLoaded:
+			s.Changed++
+			s.Rows += r.Rows
+		}
+	}
+	s.Message = fmt.Sprintf("federate %s: %d tables, %d changed, %d failed, %d rows", what, s.Tables, s.Changed, s.Failed, s.Rows)
+	log := h.log()
+	level := slog.LevelInfo
+	if s.Failed > 0 {
+		level = slog.LevelError
+	}
+	log.Log(context.Background(), level, "run finished", "summary", s, "results", results)
+	now := time.Now()
+	if h.Now != nil {
+		now = h.Now()
+	}
+	log.Info("run metrics", slog.Any("_aws", map[string]any{
+		"Timestamp": now.UnixMilli(),
+		"CloudWatchMetrics": []any{map[string]any{"Namespace": MetricsNamespace, "Dimensions": [][]string{{"Run"}},
+			"Metrics": []map[string]string{{"Name": "TablesFailed", "Unit": "Count"}, {"Name": "TablesChanged", "Unit": "Count"}}}},
+	}), "Run", what, "TablesFailed", s.Failed, "TablesChanged", s.Changed)
+	if c != nil {
+		// The lag of each subscriber's table: how long and how many rows behind.
+		for _, r := range results {
+			if r.Subscriber == "" || r.Action == federate.ActionFailed {
+				continue
+			}
+			lag := 0.0
+			if r.Version != "" {
+				if v, err := federate.ParseVersion(r.Table, r.Version); err == nil {
+					lag = now.Sub(v.Published).Seconds()
+				}
+			}
+			log.Info("lag metrics", slog.Any("_aws", map[string]any{
+				"Timestamp": now.UnixMilli(),
+				"CloudWatchMetrics": []any{map[string]any{"Namespace": MetricsNamespace, "Dimensions": [][]string{{"Subscriber", "Table"}},
+					"Metrics": []map[string]string{{"Name": "VersionAgeSeconds", "Unit": "Seconds"}}}},
+			}), "Subscriber", r.Subscriber, "Table", r.Table, "VersionAgeSeconds", lag)
+		}
+	}
+	return s
+}
+
+// MetricsNamespace is where the Federator's metrics go.
+const MetricsNamespace = deploy.FederateMetricsNamespace
+
+// Opener opens a warehouse by URL with deps: the Lambda's calls redshift.Open with
+// its AWS configuration and S3 client added, the offline run's opens its stand-in
+// as the function.
+type Opener func(ctx context.Context, url string, deps redshift.Deps) (redshift.Warehouse, error)
+
+// PublishClients are what the publish function calls: the lake bucket and the
+// warehouses.
+type PublishClients struct {
+	S3         federate.S3API
+	Warehouses Opener
+}
+
+// SubscribeClients are what the subscribe function calls.
+type SubscribeClients = PublishClients
+
+// NewPublish builds the publish function (deploy.FnPublish).
+func NewPublish(getenv func(string) string, c PublishClients, log *slog.Logger) (lambdamain.Func, error) {
+	h, err := newHandler(getenv, c, log)
+	if err != nil {
+		return nil, err
+	}
+	return lambdamain.Handler(h.Publish), nil
+}
+
+// NewSubscribe builds the subscribe function (deploy.FnSubscribe).
+func NewSubscribe(getenv func(string) string, c SubscribeClients, log *slog.Logger) (lambdamain.Func, error) {
+	h, err := newHandler(getenv, c, log)
+	if err != nil {
+		return nil, err
+	}
+	return lambdamain.Handler(h.Subscribe), nil
+}
+
+// newHandler builds the functions' handler from their deployed environment: the
+// bucket, its key and its Region, and the role UNLOAD and COPY name, added to each
+// warehouse URL that does not name one.
+func newHandler(getenv func(string) string, c PublishClients, log *slog.Logger) (*Handler, error) {
+	// The bucket's Region goes into every UNLOAD and COPY (REGION): without it a
+	// warehouse in another Region cannot reach the bucket.
+	if err := deploy.Require(getenv, deploy.EnvBucket, deploy.EnvBucketRegion); err != nil {
+		return nil, err
+	}
+	bucket, bucketRegion := getenv(deploy.EnvBucket), getenv(deploy.EnvBucketRegion)
+	role, key := getenv(deploy.EnvWarehouseRoleArn), getenv(deploy.EnvKMSKeyID)
+	return &Handler{
+		S3: c.S3, Bucket: bucket, KMSKey: key, Log: log,
+		Open: func(ctx context.Context, url string) (redshift.Warehouse, error) {
+			if role != "" && strings.HasPrefix(url, "redshift://") && !strings.Contains(url, "iam_role=") {
+				sep := "?"
+				if strings.Contains(url, "?") {
+					sep = "&"
+				}
+				url += sep + "iam_role=" + neturl.QueryEscape(role)
+			}
+			// UNLOAD writes SSE-KMS with the lake's key, as everything else in it is.
+			return c.Warehouses(ctx, url, redshift.Deps{KMSKeyID: key, BucketRegion: bucketRegion})
+		},
+	}, nil
+}
+
+// AWSWarehouses is the Lambdas' Opener: redshift.Open with the function's AWS
+// configuration and S3 client.
+func AWSWarehouses(cfg aws.Config, s3c *s3.Client) Opener {
+	return func(ctx context.Context, url string, deps redshift.Deps) (redshift.Warehouse, error) {
+		deps.AWS, deps.S3 = cfg, s3c
+		return redshift.Open(ctx, url, deps)
+	}
+}
