@@ -18,8 +18,8 @@ import (
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/offline"
+	"github.com/snaplake/snaplake/internal/local/sampledb"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
-	"github.com/snaplake/snaplake/internal/local/warehouse"
 )
 
 // deployed is the offline deployment the demo runs: the contract resolved from the
@@ -31,7 +31,7 @@ var deployed = sync.OnceValue(contract.MustLoad)
 func lakeBucket() string { return deployed().Bucket }
 
 // Crawler crawls the sample database.
-var Crawler = deploy.CrawlerName(warehouse.Database)
+var Crawler = deploy.CrawlerName(sampledb.Database)
 
 // InstanceID is the demo's RDS instance: one of the contract's instances.
 const InstanceID = "snaplake-demo"

@@ -16,8 +16,8 @@ import (
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/lake"
 	"github.com/snaplake/snaplake/internal/local/offline"
+	"github.com/snaplake/snaplake/internal/local/sampledb"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
-	"github.com/snaplake/snaplake/internal/local/warehouse"
 )
 
 // TestNightsEndToEnd runs the offline pipeline night after night at a small size
@@ -96,7 +96,7 @@ func TestNightsEndToEnd(t *testing.T) {
 	}
 	// Exactly the source tables are tables: no metadata file became one.
 	cat, _ := glue.OpenCatalog(filepath.Join(home, "catalog.json"))
-	tables, err := cat.Tables(warehouse.Database)
+	tables, err := cat.Tables(sampledb.Database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +108,12 @@ func TestNightsEndToEnd(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	want := slices.Clone(warehouse.Tables)
+	want := slices.Clone(sampledb.Tables)
 	slices.Sort(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("catalog tables %v, want exactly %v", names, want)
 	}
-	if dbs, _ := cat.Databases(); !slices.Equal(dbs, []string{warehouse.Database}) {
+	if dbs, _ := cat.Databases(); !slices.Equal(dbs, []string{sampledb.Database}) {
 		t.Errorf("catalog databases %v", dbs)
 	}
 

@@ -22,8 +22,8 @@ import (
 	"github.com/snaplake/snaplake/internal/local/lake"
 	lflocal "github.com/snaplake/snaplake/internal/local/lakeformation"
 	"github.com/snaplake/snaplake/internal/local/offline"
+	"github.com/snaplake/snaplake/internal/local/sampledb"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
-	"github.com/snaplake/snaplake/internal/local/warehouse"
 )
 
 // IngestConfigFile is the demo's snaplake.yaml, in the home; the demo uploads it to
@@ -167,7 +167,7 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 	for i, w := range windows {
 		if i == 1 {
 			t := time.Now()
-			n, err := warehouse.AddDay(ctx, srv.pool, day)
+			n, err := sampledb.AddDay(ctx, srv.pool, day)
 			if err != nil {
 				return rep, err
 			}
@@ -217,7 +217,7 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 		return rep, err
 	}
 	l := &lake.Lake{Catalog: catalog, Root: filepath.Join(home, "s3")}
-	db := ingest.CatalogDatabase(warehouse.Database)
+	db := ingest.CatalogDatabase(sampledb.Database)
 	for _, q := range []struct{ role, sql string }{
 		{"analytics", "SELECT count(*) AS downloads, count(DISTINCT load) AS loads FROM " + db + ".file_downloads"},
 		{"support", "SELECT * FROM " + db + ".users ORDER BY id LIMIT 3"},

@@ -19,7 +19,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/offline"
-	"github.com/snaplake/snaplake/internal/local/warehouse"
+	"github.com/snaplake/snaplake/internal/local/sampledb"
 )
 
 type state struct {
@@ -48,16 +48,16 @@ func openHome(dir string) (home string, unlock func(), err error) {
 // database was already there.
 func ensureWarehouse(ctx context.Context, pool *sql.DB, rows int, p *printer) (exists bool, err error) {
 	t := time.Now()
-	exists, err = warehouse.Exists(ctx, pool)
+	exists, err = sampledb.Exists(ctx, pool)
 	if err != nil {
 		return false, err
 	}
 	if !exists {
-		sizes := warehouse.SizesFor(rows)
-		if err := warehouse.Create(ctx, pool, sizes); err != nil {
+		sizes := sampledb.SizesFor(rows)
+		if err := sampledb.Create(ctx, pool, sizes); err != nil {
 			return false, err
 		}
-		p.stage("sample database "+warehouse.Database, fmt.Sprintf("%s rows created", thousands(int64(sizes.Total()))), time.Since(t))
+		p.stage("sample database "+sampledb.Database, fmt.Sprintf("%s rows created", thousands(int64(sizes.Total()))), time.Since(t))
 	}
 	return exists, nil
 }
@@ -107,7 +107,7 @@ func beginNight(ctx context.Context, home string, client *s3.Client, p *printer)
 // addDay adds the night's day of activity to the sample database.
 func addDay(ctx context.Context, pool *sql.DB, night time.Time, p *printer) error {
 	t := time.Now()
-	n, err := warehouse.AddDay(ctx, pool, night)
+	n, err := sampledb.AddDay(ctx, pool, night)
 	if err != nil {
 		return err
 	}
@@ -122,14 +122,14 @@ func takeSnapshot(ctx context.Context, pool *sql.DB, night time.Time, rep *Repor
 	rep.SnapshotDate = night.Format("2006-01-02")
 	rep.SnapshotID = fmt.Sprintf("rds:%s-%s-03-00", InstanceID, rep.SnapshotDate)
 	rep.SnapshotARN = fmt.Sprintf("arn:aws:rds:%s:%s:snapshot:%s", deployed().Region, deployed().Account, rep.SnapshotID)
-	rep.SnapshotDB = "snap_" + strings.ReplaceAll(rep.SnapshotDate, "-", "") + "_" + warehouse.Database
+	rep.SnapshotDB = "snap_" + strings.ReplaceAll(rep.SnapshotDate, "-", "") + "_" + sampledb.Database
 	if err := dropOldSnapshots(ctx, pool, rep.SnapshotDB); err != nil {
 		return err
 	}
-	if err := warehouse.Snapshot(ctx, pool, warehouse.Database, rep.SnapshotDB); err != nil {
+	if err := sampledb.Snapshot(ctx, pool, sampledb.Database, rep.SnapshotDB); err != nil {
 		return err
 	}
-	if rep.SourceCounts, err = warehouse.Counts(ctx, pool, rep.SnapshotDB); err != nil {
+	if rep.SourceCounts, err = sampledb.Counts(ctx, pool, rep.SnapshotDB); err != nil {
 		return err
 	}
 	p.stage("snapshot "+rep.SnapshotID, fmt.Sprintf("%s rows in %d tables", thousands(sum(rep.SourceCounts)), len(rep.SourceCounts)), time.Since(t))
@@ -157,7 +157,7 @@ func dropOldSnapshots(ctx context.Context, db *sql.DB, keep string) error {
 	rows.Close()
 	sort.Strings(old)
 	for _, s := range old {
-		if err := warehouse.DropSchema(ctx, db, s); err != nil {
+		if err := sampledb.DropSchema(ctx, db, s); err != nil {
 			return err
 		}
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/offline"
 	"github.com/snaplake/snaplake/internal/local/rdsexport"
-	"github.com/snaplake/snaplake/internal/local/warehouse"
+	"github.com/snaplake/snaplake/internal/local/sampledb"
 )
 
 // deployment is the offline pipeline around the real code, with its stand-ins for RDS
@@ -46,7 +46,7 @@ func deployNight(home string, opts Options, srv *servers, log *slog.Logger, p *p
 	}
 	snapshots := snapshotResolver{rdsexport.Snapshot{
 		ID: rep.SnapshotID, Arn: rep.SnapshotARN, Created: night.Add(3 * time.Hour),
-		Databases: map[string]string{warehouse.Database: rep.SnapshotDB},
+		Databases: map[string]string{sampledb.Database: rep.SnapshotDB},
 	}}
 	if d.exportPool, err = srv.db.DB(""); err != nil {
 		return nil, err

@@ -29,8 +29,8 @@ import (
 	"github.com/snaplake/snaplake/internal/local/mariadb"
 	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
+	"github.com/snaplake/snaplake/internal/local/sampledb"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
-	"github.com/snaplake/snaplake/internal/local/warehouse"
 	"github.com/snaplake/snaplake/statemachines"
 )
 
@@ -262,7 +262,7 @@ func ingestSource(t *testing.T) *mariadb.Server {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if err := warehouse.Create(context.Background(), pool, warehouse.SizesFor(2000)); err != nil {
+	if err := sampledb.Create(context.Background(), pool, sampledb.SizesFor(2000)); err != nil {
 		t.Fatal(err)
 	}
 	return db

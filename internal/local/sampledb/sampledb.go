@@ -1,6 +1,6 @@
-// Package warehouse creates the offline demo's sample source database, shaped like the
+// Package sampledb creates the offline demo's sample source database, shaped like the
 // data warehouse in shared/seeds/000 (projects, users, files, file downloads), and takes its snapshots.
-package warehouse
+package sampledb
 
 import (
 	"context"
