@@ -854,7 +854,13 @@ func (x *ingestStack) addLakeFormation() {
 	// The crawler and the finish function create and change the raw tables (the
 	// crawler the incremental ones, the finish function the fully reloaded ones);
 	// a table pointing into the registered raw/ needs the data location permission.
-	for id, role := range map[string]awsiam.IRole{"IngestCrawler": x.crawlerRole, "IngestFinish": x.fns[deploy.FnFinishIngest].Role()} {
+	// A list, not a map: the grants are chained in the order they are created
+	// (serializeLakeGrants), and a map's order would change the chain on every synth.
+	for _, p := range []struct {
+		id   string
+		role awsiam.IRole
+	}{{"IngestCrawler", x.crawlerRole}, {"IngestFinish", x.fns[deploy.FnFinishIngest].Role()}} {
+		id, role := p.id, p.role
 		grant(id+"DatabasePermissions", role, database, []string{"CREATE_TABLE", "ALTER", "DESCRIBE"}, nil)
 		grant(id+"TablesPermissions", role, tables, all, nil)
 		grant(id+"LocationPermissions", role, location, []string{"DATA_LOCATION_ACCESS"}, nil)
