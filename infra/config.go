@@ -370,3 +370,32 @@ func contextObject(key string, v any, fields []string) (m map[string]any, errs [
 	}
 	return m, errs
 }
+
+// Shared by the sections that name a Secrets Manager secret (snaplake:ingest's
+// source, snaplake:federate's warehouses).
+const fieldSecretKMSKeyArn = "secretKmsKeyArn"
+
+var (
+	// A complete secret ARN, with the six characters Secrets Manager appends to the
+	// name: IAM matches the Resource against the complete ARN.
+	secretArnRE = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`)
+	// A key ARN, not an alias: IAM authorizes kms:Decrypt against the key's ARN.
+	kmsKeyArnRE = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-)?[0-9a-f-]{32,36}$`)
+)
+
+// checkSecretKMSKey says what is wrong with keyArn as the customer managed key of
+// the secret secretArn ("" when nothing is, or when no key is given). The ingest
+// source's secret and each Federator warehouse's secret take one.
+func checkSecretKMSKey(secretArn, keyArn string) string {
+	switch {
+	case keyArn == "":
+	case !kmsKeyArnRE.MatchString(keyArn):
+		return fmt.Sprintf("%q is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)", keyArn)
+	case secretArn == "":
+		return "a key without a secretArn: the key is the one the secret is encrypted with"
+	case secretArnRE.MatchString(secretArn) && arnRegion(keyArn) != arnRegion(secretArn):
+		// Secrets Manager encrypts a secret with a key of its own region.
+		return fmt.Sprintf("%q is not in the same region as the secret (%s)", keyArn, arnRegion(secretArn))
+	}
+	return ""
+}
