@@ -70,8 +70,10 @@ func (b *Base) executionsFailedAlarm(id, what, description string, machines ...w
 	})
 }
 
-// addDeadLettersAlarm notifies the topic of a message in the dead-letter queue.
-func (b *Base) addDeadLettersAlarm() {
+// AddDeadLettersAlarm notifies the topic of a message in the dead-letter queue. The
+// stack adds it right after the export's alarms: the key policy lists the alarms in
+// the order they are named, and deployed stacks have this one third.
+func (b *Base) AddDeadLettersAlarm() {
 	b.newAlarm("DeadLettersAlarm", "dead-letters", &awscloudwatch.AlarmProps{
 		AlarmDescription:   jsii.String("An event or resume failed every retry and waits in the snaplake dead-letter queue: an execution may be waiting for it. Read the message, then redrive or resume by hand."),
 		Metric:             b.dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum")}),

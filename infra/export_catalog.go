@@ -40,16 +40,7 @@ func mustJSON(v any) string {
 // the Glue database names.
 func (x *Export) addCatalog() []string {
 	keyArn := x.key.KeyArn()
-	sec := awsglue.NewCfnSecurityConfiguration(x.stack, jsii.String("GlueSecurity"), &awsglue.CfnSecurityConfigurationProps{
-		Name: jsii.String(x.name + "-snaplake"),
-		EncryptionConfiguration: &awsglue.CfnSecurityConfiguration_EncryptionConfigurationProperty{
-			CloudWatchEncryption:   &awsglue.CfnSecurityConfiguration_CloudWatchEncryptionProperty{CloudWatchEncryptionMode: jsii.String("SSE-KMS"), KmsKeyArn: keyArn},
-			JobBookmarksEncryption: &awsglue.CfnSecurityConfiguration_JobBookmarksEncryptionProperty{JobBookmarksEncryptionMode: jsii.String("CSE-KMS"), KmsKeyArn: keyArn},
-			S3Encryptions: []*awsglue.CfnSecurityConfiguration_S3EncryptionProperty{
-				{S3EncryptionMode: jsii.String("SSE-KMS"), KmsKeyArn: keyArn},
-			},
-		},
-	})
+	sec := x.glueSecurityConfiguration("GlueSecurity", x.name+"-snaplake")
 
 	// No AWSGlueServiceRole: it grants glue:* and s3:ListBucket on "*". The
 	// crawler gets the catalog, S3, KMS and log actions it uses, scoped below.
@@ -69,11 +60,7 @@ func (x *Export) addCatalog() []string {
 		name := x.cfg.GlueDatabaseName(db)
 		catalog = append(catalog, x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*"))
 	}
-	role.AddToPolicy(statement([]string{
-		"glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable",
-		"glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:CreatePartition", "glue:BatchCreatePartition",
-		"glue:UpdatePartition", "glue:BatchUpdatePartition", "glue:DeletePartition", "glue:BatchDeletePartition",
-	}, catalog...))
+	role.AddToPolicy(statement(crawlerCatalogActions, catalog...))
 	// Reading its security configuration has no resource type: "*" only.
 	role.AddToPolicy(statement([]string{"glue:GetSecurityConfiguration"}, "*"))
 	// Crawler logs go to /aws-glue/crawlers-role/<role>-<security configuration>.

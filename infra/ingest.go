@@ -125,11 +125,7 @@ func (x *Ingest) addServiceRoles() {
 	cr.AddToPolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.RawPrefix+"*")))
 	cr.AddToPolicy(x.listMatching(deploy.RawPrefix + "*"))
 	cr.AddToPolicy(statement([]string{"kms:Decrypt"}, keyArn))
-	cr.AddToPolicy(statement([]string{
-		"glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable",
-		"glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:CreatePartition", "glue:BatchCreatePartition",
-		"glue:UpdatePartition", "glue:BatchUpdatePartition", "glue:DeletePartition", "glue:BatchDeletePartition",
-	}, x.catalogArns()...))
+	cr.AddToPolicy(statement(crawlerCatalogActions, x.catalogArns()...))
 	// Reading its security configuration has no resource type: "*" only.
 	cr.AddToPolicy(statement([]string{"glue:GetSecurityConfiguration"}, "*"))
 	// Encrypted crawler logs go to /aws-glue/crawlers-role/<role>-<security configuration>.

@@ -20,17 +20,7 @@ import (
 // database, which Lake Formation governs: its new tables grant nothing to
 // IAM_ALLOWED_PRINCIPALS.
 func (x *Ingest) addCatalog() {
-	keyArn := x.key.KeyArn()
-	x.sec = awsglue.NewCfnSecurityConfiguration(x.stack, jsii.String("IngestGlueSecurity"), &awsglue.CfnSecurityConfigurationProps{
-		Name: jsii.String(x.name + "-snaplake-ingest"),
-		EncryptionConfiguration: &awsglue.CfnSecurityConfiguration_EncryptionConfigurationProperty{
-			CloudWatchEncryption:   &awsglue.CfnSecurityConfiguration_CloudWatchEncryptionProperty{CloudWatchEncryptionMode: jsii.String("SSE-KMS"), KmsKeyArn: keyArn},
-			JobBookmarksEncryption: &awsglue.CfnSecurityConfiguration_JobBookmarksEncryptionProperty{JobBookmarksEncryptionMode: jsii.String("CSE-KMS"), KmsKeyArn: keyArn},
-			S3Encryptions: []*awsglue.CfnSecurityConfiguration_S3EncryptionProperty{
-				{S3EncryptionMode: jsii.String("SSE-KMS"), KmsKeyArn: keyArn},
-			},
-		},
-	})
+	x.sec = x.glueSecurityConfiguration("IngestGlueSecurity", x.name+"-snaplake-ingest")
 	// CloudWatch Logs encrypts the job's log groups with the key; the stack's key
 	// policy names its other log groups, this statement the Glue job's.
 	x.key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

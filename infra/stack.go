@@ -34,7 +34,7 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 		lakeDBs = append(lakeDBs, cfg.Ingest.CatalogDatabase())
 	}
 	NewExport(base, &ExportProps{Config: cfg, LakeDatabases: lakeDBs})
-	base.addDeadLettersAlarm()
+	base.AddDeadLettersAlarm()
 	if cfg.Ingest != nil {
 		NewIngest(base, &IngestProps{Config: *cfg.Ingest})
 	}
