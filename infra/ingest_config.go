@@ -38,7 +38,7 @@ type IngestConfig struct {
 	// (deploy.IngestFieldCrawl*).
 	CrawlPoll, CrawlTimeout time.Duration
 	// VPCSetup, with the VPC fields: the stack creates the endpoints and the rule
-	// the ingestion needs in the VPC (network.go).
+	// the ingestion needs in the VPC (ingest_network.go).
 	VPCSetup *VPCSetup
 }
 
