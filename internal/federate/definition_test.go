@@ -260,3 +260,21 @@ func TestOnDefinitionChangeSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestDroppedTableReloadedWhole: a subscriber's table dropped by hand, while its
+// control table names a version, is re-created and loaded from the newest full
+// version, not from the append versions after the one named.
+func TestDroppedTableReloadedWhole(t *testing.T) {
+	w := newWorld(t)
+	w.publish()
+	w.subscribe("a")
+	w.exec(w.transform, "INSERT INTO sales.fact_orders SELECT g, g, 'late', TIMESTAMP '2026-12-03 09:30:00' + g * INTERVAL '1 second', NULL FROM generate_series(501, 520) g")
+	if r := w.publish(); r["sales.fact_orders"].Kind != KindAppend {
+		t.Fatalf("publish after inserts: %+v", r["sales.fact_orders"])
+	}
+	w.exec(w.reporting["a"], "DROP TABLE sales.fact_orders")
+	if r := w.subscribe("a"); r["sales.fact_orders"].Action != ActionLoaded {
+		t.Fatalf("subscribe after the drop: %+v", r["sales.fact_orders"])
+	}
+	w.converged("a")
+}
