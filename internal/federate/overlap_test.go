@@ -227,7 +227,7 @@ func TestSwapIsConditional(t *testing.T) {
 		t.Fatal(err)
 	}
 	late := &SubscriberRun{Name: "a", Warehouse: w.reporting["a"], Store: w.store, Now: func() time.Time { return w.now }, Log: w.log}
-	err = late.apply(ctx, "sales.fact_orders", m, started)
+	err = late.apply(ctx, "sales.fact_orders", m, started, nil)
 	var conflict *SwapConflictError
 	if !errors.As(err, &conflict) || conflict.Started != started || conflict.Found != newest.Name {
 		t.Fatalf("late swap of an append version already applied: %v", err)

@@ -36,6 +36,10 @@ type SubscriberRun struct {
 	// Run names this run in the subscriber's lease (default: the host and a random
 	// suffix).
 	Run string
+	// OnDefinitionChange is the subscriber's setting (rebuild or refuse; see
+	// Subscriber.OnDefinitionChange); SubscribeAll reads it from the config when
+	// this is empty.
+	OnDefinitionChange string
 	// Unreachable, when set, is why the subscriber's warehouse could not be opened:
 	// each table is reported failed with it (an *UnreachableError naming the
 	// subscriber), and the other subscribers go on.
@@ -72,9 +76,13 @@ func (s *SubscriberRun) log() *slog.Logger {
 // SubscribeAll subscribes every table, one after another; a table's failure is its
 // result and the next goes on.
 func (s *SubscriberRun) SubscribeAll(ctx context.Context, c Config) []Result {
+	policy := s.OnDefinitionChange
+	if sub, ok := c.Subscriber(s.Name); ok && policy == "" {
+		policy = sub.OnDefinitionChange
+	}
 	out := make([]Result, len(c.Tables))
 	for i, t := range c.Tables {
-		out[i] = s.Subscribe(ctx, t)
+		out[i] = s.subscribe(ctx, t, policy)
 	}
 	return out
 }
@@ -87,8 +95,8 @@ type DriftError struct {
 }
 
 func (e *DriftError) Error() string {
-	return fmt.Sprintf("subscriber %s: table %s differs from version %s: %s (change the table to the published definition, or drop it: the next run creates it)",
-		e.Subscriber, e.Table, e.Version, strings.Join(e.Differences, "; "))
+	return fmt.Sprintf("subscriber %s: table %s differs from version %s: %s (onDefinitionChange is %s, so the table is not rebuilt: change it to the published definition, or drop it: the next run creates it; or set onDefinitionChange: %s on the table and the subscriber)",
+		e.Subscriber, e.Table, e.Version, strings.Join(e.Differences, "; "), Refuse, Rebuild)
 }
 
 // Diff lists what differs between a subscriber's columns and the published ones.
@@ -111,6 +119,8 @@ func Diff(here, published []redshift.Column) []string {
 			out = append(out, fmt.Sprintf("column %s is %s here, %s published", p.Name, h.Type, p.Type))
 		case j != i:
 			out = append(out, fmt.Sprintf("column %s is column %d here, %d published", p.Name, j+1, i+1))
+		case h.Nullable != p.Nullable:
+			out = append(out, fmt.Sprintf("column %s is %s here, %s published", p.Name, nullability(h.Nullable), nullability(p.Nullable)))
 		}
 	}
 	for _, h := range here {
@@ -155,6 +165,11 @@ func (e *SwapConflictError) Error() string {
 // table skipped. Should the lease have expired under a run that is still going, each
 // swap is conditional on the version the run started from (SwapSQL).
 func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
+	return s.subscribe(ctx, t, s.OnDefinitionChange)
+}
+
+// subscribe is Subscribe with the subscriber's onDefinitionChange setting.
+func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) Result {
 	start := time.Now()
 	res := Result{Table: t.Table, Subscriber: s.Name}
 	finish := func(err error) Result {
@@ -223,6 +238,44 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 	if err != nil {
 		return finish(err)
 	}
+	// The table's definition against the first version to load: unchanged, changed
+	// in place (plan), rebuilt from the newest full version, or refused.
+	first := chain[0]
+	var plan *DefinitionPlan
+	cols, err := s.Warehouse.Columns(ctx, schema, name)
+	var missing *redshift.TableNotFoundError
+	switch {
+	case errors.As(err, &missing):
+		// Created empty below: it needs every row, from the newest full version, even
+		// if the control table names a version (the table was dropped by hand).
+		if first.Kind != KindFull {
+			if chain, err = s.chain(ctx, t.Table, newest.Name, ""); err != nil {
+				return finish(err)
+			}
+			first = chain[0]
+		}
+	case err != nil:
+		return finish(err)
+	default:
+		p := PlanDefinition(cols, first.Columns)
+		switch {
+		case !p.Changed():
+		case p.InPlace():
+			plan = &p
+		case OnDefinitionChange(t.OnDefinitionChange, policy) == Refuse:
+			return finish(&DriftError{Subscriber: s.Name, Table: t.Table, Version: first.Version, Differences: Diff(cols, first.Columns)})
+		default:
+			s.log().WarnContext(ctx, "the table's definition changed in a way it cannot take in place: rebuilding it from the newest full version",
+				"table", t.Table, "differences", strings.Join(p.Other, "; "))
+			if first.Kind != KindFull {
+				if chain, err = s.chain(ctx, t.Table, newest.Name, ""); err != nil {
+					return finish(err)
+				}
+				first = chain[0]
+			}
+			plan = &DefinitionPlan{Other: p.Other}
+		}
+	}
 	names := make([]string, len(chain))
 	for i, m := range chain {
 		names[i] = m.Version
@@ -234,24 +287,19 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 	defer s.Store.S3.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: aws.String(s.Store.Bucket), Key: aws.String(marker)})
 
 	last := chain[len(chain)-1]
-	cols, err := s.Warehouse.Columns(ctx, schema, name)
-	var missing *redshift.TableNotFoundError
-	switch {
-	case errors.As(err, &missing):
-		if err := s.Warehouse.Exec(ctx, CreateTableSQL(schema, name, last.Columns)...); err != nil {
-			return finish(fmt.Errorf("create %s from version %s: %w", t.Table, last.Version, err))
+	if missing != nil {
+		if err := s.Warehouse.Exec(ctx, CreateTableSQL(schema, name, first.Columns)...); err != nil {
+			return finish(fmt.Errorf("create %s from version %s: %w", t.Table, first.Version, err))
 		}
-		s.log().InfoContext(ctx, "created the table from the published definition", "table", t.Table, "version", last.Version)
-	case err != nil:
-		return finish(err)
-	default:
-		if d := Diff(cols, last.Columns); len(d) > 0 {
-			return finish(&DriftError{Subscriber: s.Name, Table: t.Table, Version: last.Version, Differences: d})
-		}
+		s.log().InfoContext(ctx, "created the table from the published definition", "table", t.Table, "version", first.Version)
 	}
 	from := loaded
-	for _, m := range chain {
-		if err := s.apply(ctx, t.Table, m, from); err != nil {
+	for i, m := range chain {
+		var p *DefinitionPlan
+		if i == 0 {
+			p = plan
+		}
+		if err := s.apply(ctx, t.Table, m, from, p); err != nil {
 			return finish(err)
 		}
 		from = m.Version
@@ -287,11 +335,28 @@ func (s *SubscriberRun) chain(ctx context.Context, table, newest, loaded string)
 }
 
 // apply loads one version through a staging table and swaps it in, provided the
-// control table still holds from.
-func (s *SubscriberRun) apply(ctx context.Context, table string, m Manifest, from string) error {
+// control table still holds from. A plan changes the table's definition to the
+// version's on the way (see definition.go):
+//
+//   - in place: the staging table is made of the version's definition; after the
+//     COPY, each VARCHAR to widen is altered by a statement of its own (Redshift
+//     refuses ALTER COLUMN ... TYPE inside a transaction block), then the swap adds
+//     the new columns and the rows in one transaction. A run that dies between a
+//     widening and the swap leaves the table at the version it recorded, its rows
+//     intact, with a longer VARCHAR: every value it held still fits, readers see no
+//     difference, and the next run plans only what is left (a widening is not
+//     repeated: the column already has its published type).
+//   - rebuild (plan.Other): the staging table, of the version's definition, takes
+//     the table's place in the swap transaction (DROP TABLE, RENAME); a run that dies
+//     before leaves the old table as it was.
+func (s *SubscriberRun) apply(ctx context.Context, table string, m Manifest, from string, plan *DefinitionPlan) error {
 	schema, name := Table{Table: table}.Split()
 	staging := name + stagingSuffix
-	if err := s.Warehouse.Exec(ctx, StagingSQL(schema, name)...); err != nil {
+	stage := StagingSQL(schema, name)
+	if plan != nil {
+		stage = StagingDefinedSQL(schema, name, m.Columns)
+	}
+	if err := s.Warehouse.Exec(ctx, stage...); err != nil {
 		return fmt.Errorf("stage %s.%s: %w", schema, name, err)
 	}
 	rows, err := s.Warehouse.Copy(ctx, schema, staging, m.Files)
@@ -301,7 +366,23 @@ func (s *SubscriberRun) apply(ctx context.Context, table string, m Manifest, fro
 	if rows != m.Rows {
 		return fmt.Errorf("version %s of %s.%s: copied %d rows, its manifest says %d", m.Version, schema, name, rows, m.Rows)
 	}
-	if err := s.Warehouse.Exec(ctx, SwapSQL(schema, name, m.Kind, m.Version, from, m.Rows, s.now())...); err != nil {
+	var change Change
+	if plan != nil {
+		if !plan.InPlace() {
+			change.Rebuild = true
+		} else {
+			for _, c := range plan.Widen {
+				// Alone: one statement is its own transaction (ExecuteStatement), never
+				// a block.
+				if err := s.Warehouse.Exec(ctx, WidenSQL(schema, name, c)); err != nil {
+					return fmt.Errorf("widen column %s of %s.%s to %s for version %s: %w", c.Name, schema, name, c.Type, m.Version, err)
+				}
+				s.log().InfoContext(ctx, "column widened", "table", table, "column", c.Name, "type", c.Type)
+			}
+			change.Add = plan.Add
+		}
+	}
+	if err := s.Warehouse.Exec(ctx, SwapChangeSQL(schema, name, m.Kind, m.Version, from, m.Rows, s.now(), change)...); err != nil {
 		// Say which check refused it: the control table is read again.
 		if now, rerr := s.Loaded(context.WithoutCancel(ctx), table); rerr == nil && now != from {
 			return &SwapConflictError{Subscriber: s.Name, Table: table, Version: m.Version, Started: from, Found: now}

@@ -29,7 +29,11 @@ type Warehouse interface {
 	// Copy loads files (written by Unload) into schema.table and returns the rows
 	// loaded.
 	Copy(ctx context.Context, schema, table string, files []File) (int64, error)
-	// Exec runs statements in one transaction: all or none.
+	// Exec runs statements in one transaction: all or none. Several run inside a
+	// transaction block (the Data API's BatchExecuteStatement), where Redshift
+	// refuses some statements (ALTER TABLE ... ALTER COLUMN ... TYPE); one statement
+	// runs alone, outside a block (ExecuteStatement). The PostgreSQL stand-in refuses
+	// what Redshift refuses (ddlcheck.go).
 	Exec(ctx context.Context, statements ...string) error
 	// Query runs one statement and returns its rows as text (NULL is nil).
 	Query(ctx context.Context, statement string) ([][]*string, error)
