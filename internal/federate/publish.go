@@ -38,6 +38,9 @@ type Result struct {
 	Reason string `json:"reason,omitempty"`
 	// Subscriber names the subscriber of a subscribe result.
 	Subscriber string `json:"subscriber,omitempty"`
+	// LagSeconds (subscribe results) is how long a newer version than the one the
+	// subscriber holds after the run has been published; 0 when it holds the newest.
+	LagSeconds float64 `json:"lagSeconds,omitempty"`
 }
 
 // Publisher publishes the transform warehouse's tables.
@@ -95,7 +98,19 @@ func (p *Publisher) PublishAll(ctx context.Context, c Config) []Result {
 		}()
 	}
 	wg.Wait()
+	p.CleanupAfter(ctx, c)
 	return out
+}
+
+// CleanupAfter runs the cleanup of abandoned version folders after a run's tables,
+// with the config's grace; it only logs: a folder left is deleted by a later run.
+func (p *Publisher) CleanupAfter(ctx context.Context, c Config) CleanupResult {
+	res, err := p.Cleanup(ctx, c.Abandoned())
+	if err != nil {
+		p.log().ErrorContext(ctx, "abandoned version folders not all cleaned up", "error", err)
+	}
+	p.log().InfoContext(ctx, "cleanup of abandoned version folders", "deleted", res.Deleted(), "kept", len(res.Abandoned)-res.Deleted(), "young", res.Young, "grace", c.Abandoned().String())
+	return res
 }
 
 // Publish publishes one table if it changed since its newest complete version: one

@@ -69,11 +69,16 @@ func (s *SubscriberRun) log() *slog.Logger {
 	return slog.Default().With("subscriber", s.Name)
 }
 
-// SubscribeAll subscribes every table, one after another; a table's failure is its
-// result and the next goes on.
+// SubscribeAll subscribes the tables the subscriber takes (every table when the
+// config lists none for it, or does not name it), one after another; a table's
+// failure is its result and the next goes on.
 func (s *SubscriberRun) SubscribeAll(ctx context.Context, c Config) []Result {
-	out := make([]Result, len(c.Tables))
-	for i, t := range c.Tables {
+	tables := c.Tables
+	if sub, ok := c.Subscriber(s.Name); ok {
+		tables = c.TablesOf(sub)
+	}
+	out := make([]Result, len(tables))
+	for i, t := range tables {
 		out[i] = s.Subscribe(ctx, t)
 	}
 	return out
@@ -157,11 +162,21 @@ func (e *SwapConflictError) Error() string {
 func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 	start := time.Now()
 	res := Result{Table: t.Table, Subscriber: s.Name}
+	// vs and holds, once known, give the result's lag: how long the subscriber has
+	// been behind (its alarm's metric), failed or not.
+	var vs []Published
+	var holds string
 	finish := func(err error) Result {
 		res.Seconds = time.Since(start).Seconds()
 		if err != nil {
 			res.Action, res.Error = ActionFailed, err.Error()
 			s.log().ErrorContext(ctx, "table not subscribed", "table", t.Table, "error", err)
+		}
+		if vs != nil {
+			if res.Action == ActionLoaded || res.Action == ActionUnchanged {
+				holds = res.Version
+			}
+			res.LagSeconds, _ = Lag(vs, holds, s.now())
 		}
 		return res
 	}
@@ -174,10 +189,12 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 	if err != nil {
 		return finish(err)
 	}
-	vs, err := s.Store.Versions(ctx, t.Table)
+	holds = loaded
+	listed, err := s.Store.Versions(ctx, t.Table)
 	if err != nil {
 		return finish(err)
 	}
+	vs = listed
 	newest, ok := Newest(vs)
 	if !ok {
 		res.Action = ActionUnchanged
@@ -215,6 +232,7 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 	if loaded, err = s.Loaded(ctx, t.Table); err != nil {
 		return finish(err)
 	}
+	holds = loaded
 	if loaded == newest.Name {
 		res.Action, res.Rows = ActionUnchanged, newest.Version.Rows
 		return finish(nil)
@@ -254,7 +272,7 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 		if err := s.apply(ctx, t.Table, m, from); err != nil {
 			return finish(err)
 		}
-		from = m.Version
+		from, holds = m.Version, m.Version
 		res.Rows += m.Rows
 	}
 	res.Action = ActionLoaded
