@@ -259,6 +259,7 @@ const (
 	// exists only with snaplake:ingest.
 	FederateScheduleGroup = "snaplake-federate"
 	federateAlarm         = "federate-executions-failed"
+	federateLagAlarm      = "federate-subscriber-lag"
 )
 
 // FederateScheduleName is the schedule of one workflow (publish, subscribe).
@@ -270,7 +271,7 @@ func (s *snaplake) federateAlarmNames() []string {
 	if s.cfg.Federate == nil {
 		return nil
 	}
-	return []string{federateAlarm}
+	return []string{federateAlarm, federateLagAlarm}
 }
 
 // federateStack carries what the parts of the Federator refer to.
@@ -294,6 +295,7 @@ func (s *snaplake) addFederate() {
 	x.addStateMachines()
 	x.addSchedules()
 	x.addAlarm()
+	x.addLagAlarm()
 
 	out := func(id, value, desc string) {
 		awscdk.NewCfnOutput(s.stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(desc)})
@@ -582,6 +584,40 @@ func (x *federateStack) addAlarm() {
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 		EvaluationPeriods:  jsii.Number(1),
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(x.topic))
+}
+
+// federateLagQuery is the lag alarm's Metrics Insights query: one time series per
+// subscriber, each a contributor the alarm evaluates on its own.
+var federateLagQuery = fmt.Sprintf(`SELECT MAX(%s) FROM SCHEMA("%s", %s) GROUP BY %s`,
+	deploy.FederateMetricLagOverMaxLag, deploy.FederateMetricsNamespace, deploy.FederateDimensionSubscriber, deploy.FederateDimensionSubscriber)
+
+// addLagAlarm notifies the topic when a subscriber has been behind longer than its
+// maxLag. The subscribers and their maxLag are config/snaplake.yaml's, which the stack
+// never reads: the subscribe summary writes each subscriber's lag minus its maxLag
+// (deploy.FederateMetricLagOverMaxLag), and one multi time series alarm on a Metrics
+// Insights query grouped by subscriber fires above 0 for each subscriber separately,
+// including subscribers added to the config after the deploy.
+func (x *federateStack) addLagAlarm() {
+	alarm := awscloudwatch.NewAlarm(x.stack, jsii.String("FederateSubscriberLagAlarm"), &awscloudwatch.AlarmProps{
+		AlarmName: jsii.String(x.alarmName(federateLagAlarm)),
+		AlarmDescription: jsii.String("A snaplake Federator subscriber has been behind a published version for longer than its maxLag (federate.subscribers[].maxLag in config/snaplake.yaml). " +
+			"The alarm's contributor names the subscriber; `snaplake federate status` shows its tables, and the subscribe runs' logs say why it is behind."),
+		Metric: awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression:   jsii.String(federateLagQuery),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{},
+			// An hour: at least one subscribe run per period on the default schedule
+			// (every 15 minutes) and on any hourly one; Metrics Insights alarms read
+			// the last three hours only.
+			Period: awscdk.Duration_Hours(jsii.Number(1)),
+		}),
+		Threshold:          jsii.Number(0),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(1),
+		// No point: no subscribe run summed up in the period (a failed or missing run
+		// is the executions alarm's), or a subscriber left the config.
+		TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
 	alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(x.topic))
 }
