@@ -243,10 +243,11 @@ func (p *Publisher) unload(ctx context.Context, t Table, v Version, query string
 	return m, nil
 }
 
-// prune deletes the versions older than the newest keep complete ones, keeping the
+// prune deletes the complete versions older than the newest keep ones, keeping the
 // full version the kept append versions build on and every version a subscriber is
-// loading, and incomplete versions older than the newest complete one (an unload
-// that died).
+// loading. Incomplete versions (an UNLOAD that died, or one whose statement still runs
+// in the warehouse after its function was stopped) are the cleanup's, after their
+// grace (Cleanup).
 func (p *Publisher) prune(ctx context.Context, table string, keep int) error {
 	vs, err := p.Store.Versions(ctx, table)
 	if err != nil {
@@ -268,13 +269,10 @@ func (p *Publisher) prune(ctx context.Context, table string, keep int) error {
 		haveFull = haveFull || vs[i].Version.Kind == KindFull
 		n++
 	}
-	newest, _ := Newest(vs)
 	var errs []error
 	for _, v := range vs {
 		switch {
-		case kept[v.Name], held[v.Name]:
-		case !v.Complete && v.Name > newest.Name:
-			// an unload in progress, or one whose manifest comes next
+		case kept[v.Name], held[v.Name], !v.Complete:
 		default:
 			if err := p.Store.deletePrefix(ctx, VersionDir(table, v.Name)); err != nil {
 				errs = append(errs, err)
