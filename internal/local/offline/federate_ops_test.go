@@ -263,7 +263,7 @@ func TestFederatorCleanup(t *testing.T) {
 	}
 	for _, c := range []struct {
 		table, version, what string
-		kept                bool
+		kept                 bool
 	}{
 		{"sales.dim", abandoned, "no manifest, 40 h old", false},
 		{"sales.dim", young, "no manifest, 30 h old, within abandonAfter 36h", true},
