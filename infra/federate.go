@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
@@ -17,6 +20,7 @@ const (
 	// exists only with snaplake:ingest.
 	FederateScheduleGroup = "snaplake-federate"
 	federateAlarm         = "federate-executions-failed"
+	federateLagAlarm      = "federate-subscriber-lag"
 )
 
 // FederateScheduleName is the schedule of one workflow (publish, subscribe).
@@ -47,6 +51,7 @@ func NewFederate(base *Base, props *FederateProps) *Federate {
 	x.addStateMachines()
 	x.addSchedules()
 	x.addAlarm()
+	x.addLagAlarm()
 
 	x.output(deploy.OutputFederatePublishStateMachineArn, *x.machines[deploy.FnPublish].StateMachineArn(), "The Federator's publish workflow (the transform warehouse's tables to federator/)")
 	x.output(deploy.OutputFederateSubscribeStateMachineArn, *x.machines[deploy.FnSubscribe].StateMachineArn(), "The Federator's subscribe workflow (federator/ into each reporting warehouse)")
@@ -257,4 +262,36 @@ func (x *Federate) addAlarm() {
 	x.executionsFailedAlarm("FederateExecutionsFailedAlarm", federateAlarm,
 		"A snaplake Federator execution (publish or subscribe) failed, timed out or was aborted (this also covers failures the workflows cannot catch, such as States.Runtime). Open the execution in the Step Functions console; the run's notification names the tables that failed.",
 		machines...)
+}
+
+// federateLagQuery is the lag alarm's Metrics Insights query: one time series per
+// subscriber, each a contributor the alarm evaluates on its own.
+var federateLagQuery = fmt.Sprintf(`SELECT MAX(%s) FROM SCHEMA("%s", %s) GROUP BY %s`,
+	deploy.FederateMetricLagOverMaxLag, deploy.FederateMetricsNamespace, deploy.FederateDimensionSubscriber, deploy.FederateDimensionSubscriber)
+
+// addLagAlarm notifies the topic when a subscriber has been behind longer than its
+// maxLag. The subscribers and their maxLag are config/snaplake.yaml's, which the stack
+// never reads: the subscribe summary writes each subscriber's lag minus its maxLag
+// (deploy.FederateMetricLagOverMaxLag), and one multi time series alarm on a Metrics
+// Insights query grouped by subscriber fires above 0 for each subscriber separately,
+// including subscribers added to the config after the deploy.
+func (x *Federate) addLagAlarm() {
+	x.newAlarm("FederateSubscriberLagAlarm", federateLagAlarm, &awscloudwatch.AlarmProps{
+		AlarmDescription: jsii.String("A snaplake Federator subscriber has been behind a published version for longer than its maxLag (federate.subscribers[].maxLag in config/snaplake.yaml). " +
+			"The alarm's contributor names the subscriber; `snaplake federate status` shows its tables, and the subscribe runs' logs say why it is behind."),
+		Metric: awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression:   jsii.String(federateLagQuery),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{},
+			// An hour: at least one subscribe run per period on the default schedule
+			// (every 15 minutes) and on any hourly one; Metrics Insights alarms read
+			// the last three hours only.
+			Period: awscdk.Duration_Hours(jsii.Number(1)),
+		}),
+		Threshold:          jsii.Number(0),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(1),
+		// No point: no subscribe run summed up in the period (a failed or missing run
+		// is the executions alarm's), or a subscriber left the config.
+		TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
 }

@@ -551,6 +551,43 @@ func TestFederateAlarmAndOutputs(t *testing.T) {
 	}
 }
 
+// TestFederateSubscriberLagAlarm: one alarm on a Metrics Insights query of the metric
+// the subscribe summary writes (deploy.FederateMetricLagOverMaxLag, the subscriber's
+// lag minus its configured maxLag), grouped by subscriber so that each subscriber is
+// a contributor, above 0, notifying the topic (whose key lets the alarm publish).
+func TestFederateSubscriberLagAlarm(t *testing.T) {
+	s := federateStackFor(t, "federate")
+	var alarm map[string]any
+	for _, a := range s.resources("AWS::CloudWatch::Alarm") {
+		if props(a)["AlarmName"] == deploy.StackName+"-"+federateLagAlarm {
+			alarm = props(a)
+		}
+	}
+	if alarm == nil {
+		t.Fatal("no subscriber lag alarm")
+	}
+	queries, _ := alarm["Metrics"].([]any)
+	if len(queries) != 1 {
+		t.Fatalf("lag alarm metrics %v, want one Metrics Insights query", alarm["Metrics"])
+	}
+	q := queries[0].(map[string]any)
+	want := `SELECT MAX(` + deploy.FederateMetricLagOverMaxLag + `) FROM SCHEMA("` + deploy.FederateMetricsNamespace + `", ` +
+		deploy.FederateDimensionSubscriber + `) GROUP BY ` + deploy.FederateDimensionSubscriber
+	if q["Expression"] != want || fmt.Sprint(q["Period"]) != "3600" || q["ReturnData"] != true {
+		t.Errorf("lag alarm query %v, want %s over an hour, returned", q, want)
+	}
+	if fmt.Sprint(alarm["Threshold"]) != "0" || alarm["ComparisonOperator"] != "GreaterThanThreshold" || fmt.Sprint(alarm["EvaluationPeriods"]) != "1" {
+		t.Errorf("lag alarm fires on %v %v over %v periods, want > 0 in one", alarm["ComparisonOperator"], alarm["Threshold"], alarm["EvaluationPeriods"])
+	}
+	if !strings.Contains(fmt.Sprint(alarm["AlarmActions"]), "Notifications") || alarm["TreatMissingData"] != "notBreaching" {
+		t.Errorf("lag alarm actions %v missing data %v, want the topic and not breaching", alarm["AlarmActions"], alarm["TreatMissingData"])
+	}
+	keyPolicy := fmt.Sprint(props(s.resources("AWS::KMS::Key")[onlyID(t, s, "AWS::KMS::Key")])["KeyPolicy"])
+	if !strings.Contains(keyPolicy, "alarm:"+deploy.StackName+"-"+federateLagAlarm) {
+		t.Errorf("the key policy does not let the lag alarm publish to the encrypted topic")
+	}
+}
+
 func TestFederateNagFindsNoErrors(t *testing.T) {
 	for name := range federateTestContexts {
 		s := federateStackFor(t, name)

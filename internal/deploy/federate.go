@@ -62,3 +62,13 @@ func IAMRoleDatabaseUser(roleName string) string { return "IAMR:" + roleName }
 
 // FederateMetricsNamespace is the namespace of the Federator's metrics.
 const FederateMetricsNamespace = "Snaplake/Federator"
+
+// The subscribe summary's per-subscriber lag metrics (dimension
+// FederateDimensionSubscriber): the greatest lag of its tables, and that lag minus the
+// subscriber's maxLag from config/snaplake.yaml. The stack alarms on the second
+// above 0: the threshold stays in the runtime config, which the stack never reads.
+const (
+	FederateDimensionSubscriber = "Subscriber"
+	FederateMetricLag           = "SubscriberLagSeconds"
+	FederateMetricLagOverMaxLag = "SubscriberLagOverMaxLagSeconds"
+)

@@ -42,7 +42,7 @@ func TestFederatePrivilegesOnTheStandIn(t *testing.T) {
 	cfg := federate.Config{Tables: []federate.Table{{Table: "sales.dim"}, {Table: "sales.fact"}}}
 	signIns := []FederateSignIn{
 		{Subject: "publisher transform", Function: deploy.FnPublish, Warehouse: transform, AsIAMRole: true, Needs: federate.PublisherNeeds(cfg)},
-		{Subject: "subscriber reporting", Function: deploy.FnSubscribe, Warehouse: reporting, AsIAMRole: true, Needs: federate.SubscriberNeeds(cfg)},
+		{Subject: "subscriber reporting", Function: deploy.FnSubscribe, Warehouse: reporting, AsIAMRole: true, Needs: federate.SubscriberNeeds(cfg, federate.Subscriber{Name: "reporting"})},
 	}
 	check := func(label string, want ...Status) []Result {
 		t.Helper()
@@ -69,7 +69,7 @@ func TestFederatePrivilegesOnTheStandIn(t *testing.T) {
 
 	// The documented grants.
 	exec(transform, federate.GrantSQL(federate.PublisherNeeds(cfg), "transform", users[deploy.FnPublish])...)
-	exec(reporting, federate.GrantSQL(federate.SubscriberNeeds(cfg), "reporting", users[deploy.FnSubscribe])...)
+	exec(reporting, federate.GrantSQL(federate.SubscriberNeeds(cfg, federate.Subscriber{Name: "reporting"}), "reporting", users[deploy.FnSubscribe])...)
 	check("documented grants", Pass, Pass)
 
 	// An admin created the subscriber's schema: the user needs USAGE and CREATE on it.

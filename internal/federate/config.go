@@ -9,7 +9,9 @@ package federate
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Config is the `federate` section of snaplake.yaml.
@@ -24,6 +26,10 @@ type Config struct {
 	// KeepVersions is how many complete versions of each table are kept (default 3);
 	// older ones are deleted unless a subscriber is loading them.
 	KeepVersions int `yaml:"keepVersions,omitempty" json:"keepVersions,omitempty"`
+	// AbandonAfter is how old a version folder without a manifest (an UNLOAD whose
+	// run died) must be before a publish run deletes it: a duration such as 36h
+	// (default 24h, at least 2h, longer than any statement of a run).
+	AbandonAfter string `yaml:"abandonAfter,omitempty" json:"abandonAfter,omitempty"`
 }
 
 // Table is one published table.
@@ -58,6 +64,13 @@ type Subscriber struct {
 	// table's setting; refuse on either wins): refuse keeps its tables from ever being
 	// dropped and re-created (views bound to them, grants given by hand).
 	OnDefinitionChange string `yaml:"onDefinitionChange,omitempty" json:"onDefinitionChange,omitempty"`
+	// Tables are the published tables it takes (each schema.table one of the
+	// section's tables); without the list it takes all of them.
+	Tables []string `yaml:"tables,omitempty" json:"tables,omitempty"`
+	// MaxLag is how long a newer version of one of its tables may wait before the
+	// subscriber holds it: a duration such as 90m or 6h (default 4h). Beyond it the
+	// subscriber's lag alarm fires.
+	MaxLag string `yaml:"maxLag,omitempty" json:"maxLag,omitempty"`
 }
 
 // What a subscriber does with a definition change it cannot apply in place.
@@ -85,8 +98,55 @@ func OnDefinitionChange(table, subscriber string) string {
 	return DefaultOnDefinitionChange
 }
 
+// Takes says the subscriber takes the published table (every table when it lists
+// none).
+func (s Subscriber) Takes(table string) bool {
+	return s.Tables == nil || slices.Contains(s.Tables, table)
+}
+
+// Lag is the subscriber's MaxLag, or DefaultMaxLag.
+func (s Subscriber) Lag() time.Duration {
+	if d, err := time.ParseDuration(s.MaxLag); err == nil && s.MaxLag != "" {
+		return d
+	}
+	return DefaultMaxLag
+}
+
+// TablesOf are the tables the subscriber takes, in the section's order.
+func (c Config) TablesOf(s Subscriber) []Table {
+	var out []Table
+	for _, t := range c.Tables {
+		if s.Takes(t.Table) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Abandoned is AbandonAfter, or DefaultAbandonAfter.
+func (c Config) Abandoned() time.Duration {
+	if d, err := time.ParseDuration(c.AbandonAfter); err == nil && c.AbandonAfter != "" {
+		return d
+	}
+	return DefaultAbandonAfter
+}
+
 // DefaultKeepVersions is how many versions of a table are kept.
 const DefaultKeepVersions = 3
+
+const (
+	// DefaultMaxLag is how long a subscriber may be behind before its alarm fires:
+	// a few schedule periods of 15 minutes and a long COPY.
+	DefaultMaxLag = 4 * time.Hour
+	// DefaultAbandonAfter is when a version folder without a manifest is abandoned.
+	DefaultAbandonAfter = 24 * time.Hour
+	// MinAbandonAfter bounds AbandonAfter from below: longer than a publish run's
+	// lease when it has no deadline (2 h) and than a function's 15 minutes, so that
+	// no folder a run still writes is ever old enough.
+	MinAbandonAfter = 2 * time.Hour
+	// MinMaxLag: a lag shorter than a minute would alarm on every publish.
+	MinMaxLag = time.Minute
+)
 
 // Keep is the number of versions kept.
 func (c Config) Keep() int {
@@ -163,22 +223,53 @@ func (c Config) Validate() []error {
 			add(append(path, "onDefinitionChange"), "%q is neither %s nor %s", t.OnDefinitionChange, Rebuild, Refuse)
 		}
 	}
+	published := make([]string, len(c.Tables))
+	for i, t := range c.Tables {
+		published[i] = t.Table
+	}
 	names := map[string]bool{}
 	for i, s := range c.Subscribers {
-		path := []string{"subscribers", fmt.Sprint(i), "name"}
+		at := func(field ...string) []string { return append([]string{"subscribers", fmt.Sprint(i)}, field...) }
 		switch {
 		case !subscriberRE.MatchString(s.Name):
-			add(path, "%q is not a subscriber name (lower case letters, digits and -)", s.Name)
+			add(at("name"), "%q is not a subscriber name (lower case letters, digits and -)", s.Name)
 		case names[s.Name]:
-			add(path, "subscriber %s is listed twice", s.Name)
+			add(at("name"), "subscriber %s is listed twice", s.Name)
 		}
 		names[s.Name] = true
 		if !validOnDefinitionChange(s.OnDefinitionChange) {
 			add([]string{"subscribers", fmt.Sprint(i), "onDefinitionChange"}, "%q is neither %s nor %s", s.OnDefinitionChange, Rebuild, Refuse)
 		}
+		if s.Tables != nil && len(s.Tables) == 0 {
+			add(at("tables"), "lists no table: leave tables out for a subscriber that takes every published table")
+		}
+		for j, name := range s.Tables {
+			switch {
+			case !slices.Contains(published, name):
+				add(at("tables", fmt.Sprint(j)), "%q is not one of the published tables (federate.tables: %s)", name, strings.Join(published, ", "))
+			case slices.Index(s.Tables, name) < j:
+				add(at("tables", fmt.Sprint(j)), "%s is listed twice", name)
+			}
+		}
+		if s.MaxLag != "" {
+			switch d, err := time.ParseDuration(s.MaxLag); {
+			case err != nil:
+				add(at("maxLag"), "%q is not a duration (such as 90m or 6h)", s.MaxLag)
+			case d < MinMaxLag:
+				add(at("maxLag"), "%s is shorter than %s: the alarm would fire on every publish", s.MaxLag, MinMaxLag)
+			}
+		}
 	}
 	if c.KeepVersions < 0 {
 		add([]string{"keepVersions"}, "%d is not a number of versions", c.KeepVersions)
+	}
+	if c.AbandonAfter != "" {
+		switch d, err := time.ParseDuration(c.AbandonAfter); {
+		case err != nil:
+			add([]string{"abandonAfter"}, "%q is not a duration (such as 36h)", c.AbandonAfter)
+		case d < MinAbandonAfter:
+			add([]string{"abandonAfter"}, "%s is shorter than %s: a folder a run is still writing could be deleted", c.AbandonAfter, MinAbandonAfter)
+		}
 	}
 	return errs
 }

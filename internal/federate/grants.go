@@ -47,13 +47,14 @@ func PublisherNeeds(c Config) []Need {
 	return out
 }
 
-// SubscriberNeeds are the privileges of a subscriber's user.
-func SubscriberNeeds(c Config) []Need {
+// SubscriberNeeds are the privileges of subscriber s's user: those of the tables it
+// takes (c.TablesOf).
+func SubscriberNeeds(c Config, s Subscriber) []Need {
 	out := []Need{{On: "database", Privileges: []string{"CREATE"},
 		Why: "to create the schemas " + ControlSchema + " and those of the published tables (it then owns them and what it creates in them)"}}
 	schemas := []string{ControlSchema}
 	tables := []string{ControlSchema + "." + ControlTable}
-	for _, t := range c.Tables {
+	for _, t := range c.TablesOf(s) {
 		schema, _ := t.Split()
 		if !slices.Contains(schemas, schema) {
 			schemas = append(schemas, schema)

@@ -38,6 +38,9 @@ type Result struct {
 	Reason string `json:"reason,omitempty"`
 	// Subscriber names the subscriber of a subscribe result.
 	Subscriber string `json:"subscriber,omitempty"`
+	// LagSeconds (subscribe results) is how long a newer version than the one the
+	// subscriber holds after the run has been published; 0 when it holds the newest.
+	LagSeconds float64 `json:"lagSeconds,omitempty"`
 }
 
 // Publisher publishes the transform warehouse's tables.
@@ -95,7 +98,19 @@ func (p *Publisher) PublishAll(ctx context.Context, c Config) []Result {
 		}()
 	}
 	wg.Wait()
+	p.CleanupAfter(ctx, c)
 	return out
+}
+
+// CleanupAfter runs the cleanup of abandoned version folders after a run's tables,
+// with the config's grace; it only logs: a folder left is deleted by a later run.
+func (p *Publisher) CleanupAfter(ctx context.Context, c Config) CleanupResult {
+	res, err := p.Cleanup(ctx, c.Abandoned())
+	if err != nil {
+		p.log().ErrorContext(ctx, "abandoned version folders not all cleaned up", "error", err)
+	}
+	p.log().InfoContext(ctx, "cleanup of abandoned version folders", "deleted", res.Deleted(), "kept", len(res.Abandoned)-res.Deleted(), "young", res.Young, "grace", c.Abandoned().String())
+	return res
 }
 
 // Publish publishes one table if it changed since its newest complete version: one
@@ -265,10 +280,11 @@ func (p *Publisher) unload(ctx context.Context, t Table, v Version, query string
 	return m, nil
 }
 
-// prune deletes the versions older than the newest keep complete ones, keeping the
+// prune deletes the complete versions older than the newest keep ones, keeping the
 // full version the kept append versions build on and every version a subscriber is
-// loading, and incomplete versions older than the newest complete one (an unload
-// that died).
+// loading. Incomplete versions (an UNLOAD that died, or one whose statement still runs
+// in the warehouse after its function was stopped) are the cleanup's, after their
+// grace (Cleanup).
 func (p *Publisher) prune(ctx context.Context, table string, keep int) error {
 	vs, err := p.Store.Versions(ctx, table)
 	if err != nil {
@@ -290,13 +306,10 @@ func (p *Publisher) prune(ctx context.Context, table string, keep int) error {
 		haveFull = haveFull || vs[i].Version.Kind == KindFull
 		n++
 	}
-	newest, _ := Newest(vs)
 	var errs []error
 	for _, v := range vs {
 		switch {
-		case kept[v.Name], held[v.Name]:
-		case !v.Complete && v.Name > newest.Name:
-			// an unload in progress, or one whose manifest comes next
+		case kept[v.Name], held[v.Name], !v.Complete:
 		default:
 			if err := p.Store.deletePrefix(ctx, VersionDir(table, v.Name)); err != nil {
 				errs = append(errs, err)

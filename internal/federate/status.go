@@ -20,10 +20,20 @@ type TableStatus struct {
 	Subscribers []SubscriberStatus `json:"subscribers,omitempty"`
 }
 
+// A subscriber's state of a table in the status.
+const (
+	StateCurrent       = "current"        // it holds the newest version
+	StateBehind        = "behind"         // a newer version waits (LagSeconds)
+	StateNotSubscribed = "not subscribed" // the config does not list the table for it
+	StateUnknown       = "unknown"        // its control table could not be read (Error)
+)
+
 // SubscriberStatus is one subscriber's place.
 type SubscriberStatus struct {
 	Subscriber string `json:"subscriber"`
-	Version    string `json:"version,omitempty"` // "" when it holds none
+	// State is StateCurrent, StateBehind, StateNotSubscribed or StateUnknown.
+	State   string `json:"state"`
+	Version string `json:"version,omitempty"` // "" when it holds none
 	// LagSeconds is how long a newer version than the one it holds has been
 	// published (0 when it holds the newest); LagRows the row counts' difference.
 	LagSeconds float64 `json:"lagSeconds"`
@@ -32,7 +42,7 @@ type SubscriberStatus struct {
 }
 
 // Status reports every table, with the subscribers given (each read from its
-// control table).
+// control table, for the tables the config lists for it).
 func Status(ctx context.Context, store Store, c Config, subs []*SubscriberRun, now time.Time) []TableStatus {
 	out := make([]TableStatus, len(c.Tables))
 	for i, t := range c.Tables {
@@ -48,6 +58,12 @@ func Status(ctx context.Context, store Store, c Config, subs []*SubscriberRun, n
 		default:
 			st.Version, st.Rows = newest.Name, newest.Version.Rows
 			for _, s := range subs {
+				// A table the subscriber does not take is not lag: its warehouse is
+				// not asked.
+				if sub, ok := c.Subscriber(s.Name); ok && !sub.Takes(t.Table) {
+					st.Subscribers = append(st.Subscribers, SubscriberStatus{Subscriber: s.Name, State: StateNotSubscribed})
+					continue
+				}
 				st.Subscribers = append(st.Subscribers, subscriberStatus(ctx, s, t.Table, vs, newest, now))
 			}
 		}
@@ -61,13 +77,15 @@ func subscriberStatus(ctx context.Context, s *SubscriberRun, table string, vs []
 	ss := SubscriberStatus{Subscriber: s.Name}
 	loaded, err := s.Loaded(ctx, table)
 	if err != nil {
-		ss.Error = err.Error()
+		ss.State, ss.Error = StateUnknown, err.Error()
 		return ss
 	}
 	ss.Version = loaded
 	if loaded == newest.Name {
+		ss.State = StateCurrent
 		return ss
 	}
+	ss.State = StateBehind
 	var held Version
 	if loaded != "" {
 		if v, err := ParseVersion(table, loaded); err == nil {
@@ -75,12 +93,18 @@ func subscriberStatus(ctx context.Context, s *SubscriberRun, table string, vs []
 		}
 	}
 	ss.LagRows = newest.Version.Rows - held.Rows
-	// Behind since the first complete version after the one it holds.
+	ss.LagSeconds, _ = Lag(vs, loaded, now)
+	return ss
+}
+
+// Lag is how long the holder of version held ("" for none) has been behind: since
+// the first complete version after it was published; 0 and false when it holds the
+// newest (or nothing is published).
+func Lag(vs []Published, held string, now time.Time) (seconds float64, behind bool) {
 	for _, v := range vs {
-		if v.Complete && v.Name > loaded {
-			ss.LagSeconds = now.Sub(v.Version.Published).Seconds()
-			break
+		if v.Complete && v.Name > held {
+			return max(now.Sub(v.Version.Published).Seconds(), 0), true
 		}
 	}
-	return ss
+	return 0, false
 }

@@ -73,15 +73,20 @@ func (s *SubscriberRun) log() *slog.Logger {
 	return slog.Default().With("subscriber", s.Name)
 }
 
-// SubscribeAll subscribes every table, one after another; a table's failure is its
-// result and the next goes on.
+// SubscribeAll subscribes the tables the subscriber takes (every table when the
+// config lists none for it, or does not name it), one after another; a table's
+// failure is its result and the next goes on.
 func (s *SubscriberRun) SubscribeAll(ctx context.Context, c Config) []Result {
 	policy := s.OnDefinitionChange
-	if sub, ok := c.Subscriber(s.Name); ok && policy == "" {
-		policy = sub.OnDefinitionChange
+	tables := c.Tables
+	if sub, ok := c.Subscriber(s.Name); ok {
+		if policy == "" {
+			policy = sub.OnDefinitionChange
+		}
+		tables = c.TablesOf(sub)
 	}
-	out := make([]Result, len(c.Tables))
-	for i, t := range c.Tables {
+	out := make([]Result, len(tables))
+	for i, t := range tables {
 		out[i] = s.subscribe(ctx, t, policy)
 	}
 	return out
@@ -172,11 +177,21 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) Result {
 	start := time.Now()
 	res := Result{Table: t.Table, Subscriber: s.Name}
+	// vs and holds, once known, give the result's lag: how long the subscriber has
+	// been behind (its alarm's metric), failed or not.
+	var vs []Published
+	var holds string
 	finish := func(err error) Result {
 		res.Seconds = time.Since(start).Seconds()
 		if err != nil {
 			res.Action, res.Error = ActionFailed, err.Error()
 			s.log().ErrorContext(ctx, "table not subscribed", "table", t.Table, "error", err)
+		}
+		if vs != nil {
+			if res.Action == ActionLoaded || res.Action == ActionUnchanged {
+				holds = res.Version
+			}
+			res.LagSeconds, _ = Lag(vs, holds, s.now())
 		}
 		return res
 	}
@@ -189,10 +204,12 @@ func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) R
 	if err != nil {
 		return finish(err)
 	}
-	vs, err := s.Store.Versions(ctx, t.Table)
+	holds = loaded
+	listed, err := s.Store.Versions(ctx, t.Table)
 	if err != nil {
 		return finish(err)
 	}
+	vs = listed
 	newest, ok := Newest(vs)
 	if !ok {
 		res.Action = ActionUnchanged
@@ -230,6 +247,7 @@ func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) R
 	if loaded, err = s.Loaded(ctx, t.Table); err != nil {
 		return finish(err)
 	}
+	holds = loaded
 	if loaded == newest.Name {
 		res.Action, res.Rows = ActionUnchanged, newest.Version.Rows
 		return finish(nil)
@@ -302,7 +320,7 @@ func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) R
 		if err := s.apply(ctx, t.Table, m, from, p); err != nil {
 			return finish(err)
 		}
-		from = m.Version
+		from, holds = m.Version, m.Version
 		res.Rows += m.Rows
 	}
 	res.Action = ActionLoaded

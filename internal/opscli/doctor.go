@@ -159,7 +159,7 @@ func federateSignIns(ctx context.Context, path string, cfg aws.Config) ([]doctor
 		return nil, nil, err
 	}
 	for _, s := range c.Subscribers {
-		if err := add("subscriber "+s.Name, deploy.FnSubscribe, s.Redshift, federate.SubscriberNeeds(c)); err != nil {
+		if err := add("subscriber "+s.Name, deploy.FnSubscribe, s.Redshift, federate.SubscriberNeeds(c, s)); err != nil {
 			closeAll()
 			return nil, nil, err
 		}

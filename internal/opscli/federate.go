@@ -33,8 +33,13 @@ Each command prints one JSON line per table: table, action, version, rows, secon
              the newest complete version; when they differ, COPY into a staging table
              and swap it in within one transaction. A table that differs from the
              published definition is refused with the difference; the others go on.
-  status     per table, the newest version and each subscriber's version and lag
-             (every subscriber of the config unless --subscriber names some).
+  status     per table, the newest version and each subscriber's state (current,
+             behind, or not subscribed: a table its tables list leaves out), version
+             and lag (every subscriber of the config unless --subscriber names some).
+
+A subscriber takes the tables its "tables" list names, or every table without one.
+publish also deletes, after the tables, version folders without a manifest older
+than abandonAfter (default 24h): UNLOADs whose run died.
 
 A warehouse that cannot be reached fails its own lines, naming it; every table is
 still reported, and the command exits 1 only after printing them all.

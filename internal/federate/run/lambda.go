@@ -50,6 +50,9 @@ type Summary struct {
 	Failed  int    `json:"failed"`
 	Rows    int64  `json:"rows"`
 	Message string `json:"message"`
+	// AbandonedDeleted (publish) counts the version folders without a manifest the
+	// run's cleanup deleted.
+	AbandonedDeleted int `json:"abandonedDeleted,omitempty"`
 }
 
 // Handler serves both functions.
@@ -156,7 +159,16 @@ func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
 		p := &federate.Publisher{Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log()}
 		return p.Publish(ctx, t, c.Keep()), nil
 	case "summary":
-		return h.summary("publish", req.Results, nil), nil
+		// After every table's run (and its prune): the UNLOAD folders of runs that
+		// died. Publish's function runs it: its role deletes under federator/.
+		p := &federate.Publisher{Store: h.store(), Now: h.Now, Log: h.log()}
+		cleaned := p.CleanupAfter(ctx, *c)
+		s := h.summary("publish", req.Results, nil)
+		s.AbandonedDeleted = cleaned.Deleted()
+		if s.AbandonedDeleted > 0 {
+			s.Message += fmt.Sprintf(", %d abandoned version folders deleted", s.AbandonedDeleted)
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", req.Mode)
 }
@@ -180,7 +192,7 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 		items := []subscriberItem{}
 		for _, s := range c.Subscribers {
 			it := subscriberItem{Subscriber: s.Name, Tables: []string{}}
-			for _, t := range c.Tables {
+			for _, t := range c.TablesOf(s) {
 				it.Tables = append(it.Tables, t.Table)
 			}
 			items = append(items, it)
@@ -192,6 +204,11 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 		s, sok := c.Subscriber(req.Subscriber)
 		if !ok || !sok {
 			res.Error = "not in the config's federate section"
+			return res, nil
+		}
+		if !s.Takes(t.Table) {
+			// The config changed after the list was made: not a failure.
+			res.Action, res.Reason = federate.ActionSkipped, "subscriber "+s.Name+" does not take "+t.Table+" (federate.subscribers[].tables)"
 			return res, nil
 		}
 		wh, err := h.Open(ctx, s.Redshift)
@@ -243,7 +260,8 @@ func (h *Handler) summary(what string, results []federate.Result, c *federate.Co
 			"Metrics": []map[string]string{{"Name": "TablesFailed", "Unit": "Count"}, {"Name": "TablesChanged", "Unit": "Count"}}}},
 	}), "Run", what, "TablesFailed", s.Failed, "TablesChanged", s.Changed)
 	if c != nil {
-		// The lag of each subscriber's table: how long and how many rows behind.
+		h.lagMetrics(now, results, c)
+		// The age of each subscriber table's newest version (the one it holds once loaded).
 		for _, r := range results {
 			if r.Subscriber == "" || r.Action == federate.ActionFailed {
 				continue
@@ -262,6 +280,38 @@ func (h *Handler) summary(what string, results []federate.Result, c *federate.Co
 		}
 	}
 	return s
+}
+
+// lagMetrics writes, per subscriber of the run's results, its greatest lag and that
+// lag minus its maxLag (CloudWatch embedded metric format): the stack's lag alarm
+// fires on the second above 0 for each subscriber, so that the threshold is the
+// config's, read here at run time. A failed table counts when its lag is known (its
+// versions were listed); a subscriber with no known lag writes nothing.
+func (h *Handler) lagMetrics(now time.Time, results []federate.Result, c *federate.Config) {
+	lag := map[string]float64{}
+	var order []string
+	for _, r := range results {
+		if r.Subscriber == "" || (r.Action == federate.ActionFailed && r.LagSeconds == 0) {
+			continue
+		}
+		if _, seen := lag[r.Subscriber]; !seen {
+			order = append(order, r.Subscriber)
+		}
+		lag[r.Subscriber] = max(lag[r.Subscriber], r.LagSeconds)
+	}
+	for _, name := range order {
+		sub, _ := c.Subscriber(name)
+		over := lag[name] - sub.Lag().Seconds()
+		level := slog.LevelInfo
+		if over > 0 {
+			level = slog.LevelWarn
+		}
+		h.log().Log(context.Background(), level, "subscriber lag", slog.Any("_aws", map[string]any{
+			"Timestamp": now.UnixMilli(),
+			"CloudWatchMetrics": []any{map[string]any{"Namespace": MetricsNamespace, "Dimensions": [][]string{{deploy.FederateDimensionSubscriber}},
+				"Metrics": []map[string]string{{"Name": deploy.FederateMetricLag, "Unit": "Seconds"}, {"Name": deploy.FederateMetricLagOverMaxLag, "Unit": "Seconds"}}}},
+		}), deploy.FederateDimensionSubscriber, name, deploy.FederateMetricLag, lag[name], deploy.FederateMetricLagOverMaxLag, over, "maxLag", sub.Lag().String())
+	}
 }
 
 // MetricsNamespace is where the Federator's metrics go.

@@ -565,6 +565,8 @@ func printStatus(p *printer, sts []federate.TableStatus, subs []*federate.Subscr
 			switch {
 			case ss.Error != "":
 				cell = "error: " + ss.Error
+			case ss.State == federate.StateNotSubscribed:
+				cell = "not subscribed"
 			case ss.Version == st.Version:
 				cell = "newest, lag 0s"
 			case ss.Version == "":

@@ -1,0 +1,121 @@
+package federate_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/federate"
+)
+
+const subscriberTablesConfig = `federate:
+  tables:
+    - {table: sales.dim}
+    - {table: sales.fact}
+    - {table: hr.staff}
+  subscribers:
+    - name: all
+    - name: sales
+      tables: [sales.fact, sales.dim]
+      maxLag: 90m
+    - name: hr
+      tables: [hr.staff]
+`
+
+// TestSubscriberTables: a subscriber takes the tables it lists, in the section's order,
+// or every table without a list; its lag limit is its maxLag or the default; its
+// database user needs privileges on its own tables only.
+func TestSubscriberTables(t *testing.T) {
+	f, err := config.Parse("snaplake.yaml", []byte(subscriberTablesConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := *f.Federate
+	names := func(ts []federate.Table) []string {
+		var out []string
+		for _, t := range ts {
+			out = append(out, t.Table)
+		}
+		return out
+	}
+	for sub, want := range map[string][]string{
+		"all":   {"sales.dim", "sales.fact", "hr.staff"},
+		"sales": {"sales.dim", "sales.fact"},
+		"hr":    {"hr.staff"},
+	} {
+		s, _ := c.Subscriber(sub)
+		if got := names(c.TablesOf(s)); !slices.Equal(got, want) {
+			t.Errorf("subscriber %s takes %v, want %v", sub, got, want)
+		}
+		var needed []string
+		for _, n := range federate.SubscriberNeeds(c, s) {
+			if n.On == "table" {
+				needed = append(needed, n.Object)
+			}
+		}
+		if want := append([]string{federate.ControlSchema + "." + federate.ControlTable}, want...); !slices.Equal(needed, want) {
+			t.Errorf("subscriber %s's user needs privileges on %v, want %v", sub, needed, want)
+		}
+	}
+	hr, _ := c.Subscriber("hr")
+	for _, n := range federate.SubscriberNeeds(c, hr) {
+		if n.On == "schema" && n.Object == "sales" {
+			t.Errorf("subscriber hr's user needs %v on schema sales, which it takes no table of", n.Privileges)
+		}
+	}
+	if s, _ := c.Subscriber("sales"); s.Lag() != 90*time.Minute {
+		t.Errorf("subscriber sales's lag limit is %s, want its maxLag 90m", s.Lag())
+	}
+	if s, _ := c.Subscriber("all"); s.Lag() != federate.DefaultMaxLag {
+		t.Errorf("subscriber all's lag limit is %s, want the default %s", s.Lag(), federate.DefaultMaxLag)
+	}
+	if c.Abandoned() != federate.DefaultAbandonAfter {
+		t.Errorf("the grace of abandoned folders is %s, want the default %s", c.Abandoned(), federate.DefaultAbandonAfter)
+	}
+}
+
+// TestSubscriberTablesRefused: a listed table that is not published, one listed
+// twice, an empty list, a bad maxLag and a short abandonAfter are each an error at
+// their own line, naming the field (the config's FieldPath contract).
+func TestSubscriberTablesRefused(t *testing.T) {
+	_, err := config.Parse("snaplake.yaml", []byte(`federate:
+  abandonAfter: 30m
+  tables:
+    - {table: sales.dim}
+    - {table: sales.fact}
+  subscribers:
+    - name: a
+      tables:
+        - sales.dim
+        - sales.orders
+        - sales.dim
+    - name: b
+      tables: []
+      maxLag: soon
+    - name: c
+      maxLag: 10s
+`))
+	if err == nil {
+		t.Fatal("the config was accepted")
+	}
+	want := []string{
+		`snaplake.yaml:2:3: federate.abandonAfter: 30m is shorter than 2h0m0s: a folder a run is still writing could be deleted`,
+		`snaplake.yaml:10:11: federate.subscribers[0].tables[1]: "sales.orders" is not one of the published tables (federate.tables: sales.dim, sales.fact)`,
+		`snaplake.yaml:11:11: federate.subscribers[0].tables[2]: sales.dim is listed twice`,
+		`snaplake.yaml:13:7: federate.subscribers[1].tables: lists no table: leave tables out for a subscriber that takes every published table`,
+		`snaplake.yaml:14:7: federate.subscribers[1].maxLag: "soon" is not a duration (such as 90m or 6h)`,
+		`snaplake.yaml:16:7: federate.subscribers[2].maxLag: 10s is shorter than 1m0s: the alarm would fire on every publish`,
+	}
+	got := strings.Split(err.Error(), "\n")
+	if !slices.Equal(got, want) {
+		t.Errorf("errors:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	var ce *config.Error
+	var fe *federate.FieldError
+	if !errors.As(err, &ce) || !errors.As(err, &fe) {
+		t.Errorf("%T: want *config.Error wrapping *federate.FieldError", err)
+	}
+}
