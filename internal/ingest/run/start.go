@@ -397,19 +397,12 @@ func (s *Starter) pointCrawler(ctx context.Context, name string, targets []strin
 	if _, err := s.Glue.UpdateCrawler(ctx, crawlers.UpdateInput(got.Crawler, targets)); err != nil {
 		var running *gluetypes.CrawlerRunningException
 		if errors.As(err, &running) {
-			return &CrawlerRunningError{Crawler: name}
+			// Still crawling the previous run's tables: the workflow retries.
+			return &crawlers.CrawlerRunningError{Crawler: name}
 		}
 		return fmt.Errorf("point crawler %s at %d table folders: %w", name, len(targets), err)
 	}
 	return nil
-}
-
-// CrawlerRunningError says the set's crawler is still crawling the previous run's
-// tables; the workflow retries.
-type CrawlerRunningError struct{ Crawler string }
-
-func (e *CrawlerRunningError) Error() string {
-	return "crawler " + e.Crawler + " is still running the previous crawl"
 }
 
 // deletePrefix deletes every object under prefix (a folder, ending in "/").
