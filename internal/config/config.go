@@ -1,9 +1,23 @@
-// Package config loads snaplake.yaml, the one runtime config of every capability, and
-// publishes its JSON Schema; an error names the file, the line and the field.
+// Package config loads snaplake.yaml, the one runtime config of every capability; an
+// error names the file, the line and the field. It knows no capability: a caller
+// passes the sections it wants, and the whole file's type (every section, with its
+// published JSON Schema) lives with `snaplake config validate` in internal/opscli.
 //
-// Each capability owns one top-level section (ingest, later federate, archive...): its
-// Go type lives in the capability's package and is a field of File. Decoding is strict
-// (unknown keys, wrong types, duplicate keys and missing required fields are errors).
+// A struct of sections is a struct whose fields are sections, each a pointer with
+// omitempty and identical yaml and json names (the section's name, one of
+// deploy.ConfigSections):
+//
+//	var f struct {
+//		Ingest *ingest.Config `yaml:"ingest,omitempty" json:"ingest,omitempty"`
+//	}
+//	err := config.Load("snaplake.yaml", &f)
+//
+// Decoding is strict: unknown keys, wrong types, duplicate keys and missing required
+// fields are errors. A top-level key that is another capability's section (in
+// deploy.ConfigSections but not a field) is skipped, neither decoded nor validated, so
+// that a mistake in one capability's section stops only that capability; any other
+// top-level key is a typo, and an error. ParseSection, LoadSection and SectionFromS3
+// read one section alone.
 //
 // A section checks its own rules by implementing
 //
@@ -21,21 +35,22 @@
 // has that method, else its Error() text without a leading "sets.frequent.every: ".
 // (The error carrying FieldPath gives the reason, not the errors that wrap it.) Any
 // other error is about the section as a whole and is reported at its key.
+//
+// A section that has a method SetLocator(F), with F a func([]string) (string, int, int)
+// type of its own package, is handed the place of its fields after decoding, so that
+// the problems it finds later (against a database, say) name the file and line too.
 package config
 
 import (
 	"bytes"
-	_ "embed"
 	"errors"
-	"github.com/snaplake/snaplake/internal/deploy"
+	"fmt"
 	"io/fs"
 	"os"
 	"reflect"
-	"slices"
 	"strconv"
 
-	"github.com/snaplake/snaplake/internal/federate"
-	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // S3Key is where a deployment keeps snaplake.yaml: this key of the lake bucket, beside
@@ -44,19 +59,17 @@ import (
 // changing nothing.
 const S3Key = deploy.ConfigKey
 
-// File is the whole of snaplake.yaml. Each capability adds its section here, as a
-// pointer with omitempty (an absent section is nil) and identical yaml and json names;
-// the published schema follows after `go test ./internal/config -update-schema`.
-type File struct {
-	// Ingest configures the config-driven loads of MySQL/MariaDB tables into the lake.
-	Ingest *ingest.Config `yaml:"ingest,omitempty" json:"ingest,omitempty"`
-	// Federate configures the Federator: Redshift tables published to S3 once and
-	// subscribed by any number of reporting warehouses.
-	Federate *federate.Config `yaml:"federate,omitempty" json:"federate,omitempty"`
+// Load reads and parses the file at path into sections; see Parse.
+func Load(path string, sections any) error {
+	data, err := read(path)
+	if err != nil {
+		return err
+	}
+	return Parse(path, data, sections)
 }
 
-// Load reads and parses the file at path; see Parse.
-func Load(path string) (*File, error) {
+// read reads the file at path; a failure is an *Error naming it.
+func read(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		reason := err.Error()
@@ -66,45 +79,46 @@ func Load(path string) (*File, error) {
 		}
 		return nil, &Error{File: path, Reason: "cannot read: " + reason, err: err}
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
-// Parse decodes data, the contents of the file called name, strictly and applies every
-// section's Validate. The error joins one *Error per problem, in the order of their lines.
-func Parse(name string, data []byte) (*File, error) {
-	var f File
-	if err := parse(name, data, &f, true); err != nil {
-		return nil, err
-	}
-	return &f, nil
+// Parse decodes data, the contents of the file called name, strictly into sections (a
+// pointer to a struct of sections, see the package doc) and applies the Validate of
+// every section it decoded. The error joins one *Error per problem, in the order of
+// their lines. Parse panics when sections is not a pointer to a struct: that is a bug
+// of the caller, not of the file.
+func Parse(name string, data []byte, sections any) error {
+	return parse(name, data, sectionsValue(sections).Addr().Interface(), true)
 }
 
-// Validate applies every present section's Validate: the rules a schema cannot say.
-// Parse has already applied it; this is for a File built in Go. Its errors carry the
-// field but no file or line.
-func (f *File) Validate() error {
-	return validateSections(reflect.ValueOf(f).Elem())
+// Validate applies the Validate of every present section of sections (a pointer to a
+// struct of sections): the rules a schema cannot say. Parse has already applied it;
+// this is for sections built in Go. Its errors carry the field but no file or line.
+func Validate(sections any) error {
+	return validateSections(sectionsValue(sections))
 }
 
-// Sections names the sections present in f, in the order File declares them.
-func (f *File) Sections() []string {
+// Present names the sections present in sections (a pointer to a struct of sections),
+// in the order its fields declare them.
+func Present(sections any) []string {
 	var names []string
-	v := reflect.ValueOf(f).Elem()
+	v := sectionsValue(sections)
 	for _, fld := range fieldsOf(v.Type()) {
-		if !v.Field(fld.index).IsNil() {
+		if f := v.Field(fld.index); f.Kind() != reflect.Pointer || !f.IsNil() {
 			names = append(names, fld.name)
 		}
 	}
 	return names
 }
 
-//go:embed snaplake.schema.json
-var schema []byte
-
-// Schema is the JSON Schema (draft 2020-12) of snaplake.yaml, generated from File by
-// `go test ./internal/config -update-schema`. Editors use it to complete and check the
-// file; it says the structure, Parse also applies the sections' own rules.
-func Schema() []byte { return slices.Clone(schema) }
+// sectionsValue is the struct sections points to.
+func sectionsValue(sections any) reflect.Value {
+	v := reflect.ValueOf(sections)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("config: sections is a %T, want a non-nil pointer to a struct of sections", sections))
+	}
+	return v.Elem()
+}
 
 // Error is one problem with a config file.
 type Error struct {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +38,64 @@ const source = `ingest:
     instance: shop-db
     database: shop
 `
+
+// shapeFile is a file of test-local sections shaped like ingest's and federate's
+// (their names, fields, and required fields), so that the engine's messages are
+// checked on a realistic file without the engine knowing a capability. The real
+// sections' rules are tested through the loader in internal/opscli.
+type shapeFile struct {
+	Ingest   *shapeIngest   `yaml:"ingest,omitempty" json:"ingest,omitempty"`
+	Federate *shapeFederate `yaml:"federate,omitempty" json:"federate,omitempty"`
+}
+
+type shapeIngest struct {
+	Source   shapeSource           `yaml:"source" json:"source"`
+	TimeZone string                `yaml:"timeZone,omitempty" json:"timeZone,omitempty"`
+	Sets     map[string]shapeSet   `yaml:"sets,omitempty" json:"sets,omitempty"`
+	Tables   map[string]shapeTable `yaml:"tables,omitempty" json:"tables,omitempty"`
+	Defaults shapeTable            `yaml:"defaults,omitempty" json:"defaults,omitempty"`
+	Access   []shapeAccess         `yaml:"access,omitempty" json:"access,omitempty"`
+}
+
+type shapeSource struct {
+	Instance string `yaml:"instance" json:"instance"`
+	Database string `yaml:"database" json:"database"`
+}
+
+type shapeSet struct {
+	Tables  []string `yaml:"tables,omitempty" json:"tables,omitempty"`
+	Every   string   `yaml:"every,omitempty" json:"every,omitempty"`
+	At      string   `yaml:"at,omitempty" json:"at,omitempty"`
+	Between string   `yaml:"between,omitempty" json:"between,omitempty"`
+	Days    []string `yaml:"days,omitempty" json:"days,omitempty"`
+}
+
+type shapeTable struct {
+	Mode         string `yaml:"mode,omitempty" json:"mode,omitempty"`
+	Column       string `yaml:"column,omitempty" json:"column,omitempty"`
+	RowsPerRange int64  `yaml:"rowsPerRange,omitempty" json:"rowsPerRange,omitempty"`
+}
+
+type shapeAccess struct {
+	Role    string              `yaml:"role" json:"role"`
+	Tables  []string            `yaml:"tables,omitempty" json:"tables,omitempty"`
+	Columns map[string][]string `yaml:"columns,omitempty" json:"columns,omitempty"`
+}
+
+type shapeFederate struct {
+	Tables []struct {
+		Table string `yaml:"table" json:"table"`
+	} `yaml:"tables" json:"tables"`
+}
+
+// shapeRules is a Validate for shapeIngest that fails on a marked value, to show which
+// sections were validated.
+func (s shapeIngest) Validate() []error {
+	if s.TimeZone == "invalid" {
+		return []error{fieldError{[]string{"timeZone"}, "is invalid"}}
+	}
+	return nil
+}
 
 func TestParseReportsEachProblemAtItsLine(t *testing.T) {
 	tests := []struct {
@@ -177,7 +233,7 @@ func TestParseReportsEachProblemAtItsLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var f File
+			var f shapeFile
 			err := parse("snaplake.yaml", []byte(tt.doc), &f, false)
 			if got := problems(t, err); !slices.Equal(got, tt.want) {
 				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
@@ -187,7 +243,7 @@ func TestParseReportsEachProblemAtItsLine(t *testing.T) {
 }
 
 func TestErrorFields(t *testing.T) {
-	_, err := Parse("conf/snaplake.yaml", []byte(source+"  sets:\n    frequent:\n      every: [15m]\n"))
+	err := Parse("conf/snaplake.yaml", []byte(source+"  sets:\n    frequent:\n      every: [15m]\n"), new(shapeFile))
 	var e *Error
 	if !errors.As(err, &e) {
 		t.Fatalf("err = %v, want a *config.Error", err)
@@ -344,83 +400,17 @@ func TestSectionErrorsStayReachable(t *testing.T) {
 	}
 }
 
-// TestIngestRulesAtTheirLines runs the ingest section's own Validate through Parse. The
-// reasons are ingest's; what config owns is the field, the line and the column.
-func TestIngestRulesAtTheirLines(t *testing.T) {
-	doc := source + `  sets:
-    frequent:
-      every: 15x
-      days: [MON, FUNDAY]
-  tables:
-    order-items: {mode: sometimes}
-  access:
-    - role: ""
-      tables: [orders]
-`
-	want := []Error{
-		{Line: 7, Column: 7, Field: "ingest.sets.frequent.every"},
-		{Line: 8, Column: 19, Field: "ingest.sets.frequent.days[1]"},
-		{Line: 10, Column: 19, Field: `ingest.tables["order-items"].mode`},
-		{Line: 12, Column: 7, Field: "ingest.access[0].role"},
-	}
-	_, err := Parse("snaplake.yaml", []byte(doc))
-	problems(t, err) // each an *Error
-	var got []Error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			ce := *e.(*Error)
-			if ce.File != "snaplake.yaml" || ce.Reason == "" || strings.HasPrefix(ce.Reason, "ingest") {
-				t.Errorf("%q: want the file and a reason that does not repeat the field", ce.Error())
-			}
-			got = append(got, Error{Line: ce.Line, Column: ce.Column, Field: ce.Field})
-		}
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("problems at\n%+v\nwant\n%+v\n(all: %v)", got, want, err)
-	}
-}
-
-// TestValidateWithoutAFile: the sections' rules on values built in Go name the field
-// (File.Validate runs the same code on File).
+// TestValidateWithoutAFile: the sections' rules on values built in Go name the field.
 func TestValidateWithoutAFile(t *testing.T) {
 	f := demoFile{Demo: &demoSection{Every: "15x", Items: []demoItem{{Name: "a", Size: -1}}}}
 	want := []string{`demo.every: "15x" is not a duration`, "demo.items[0].size: must not be negative"}
-	if got := problems(t, validateSections(reflect.ValueOf(&f).Elem())); !slices.Equal(got, want) {
+	if got := problems(t, Validate(&f)); !slices.Equal(got, want) {
 		t.Errorf("problems %q, want %q", got, want)
 	}
 }
 
-func TestExampleParses(t *testing.T) {
-	f, err := Load("testdata/snaplake.yaml")
-	if err != nil {
-		t.Fatalf("the example does not load:\n%v", err)
-	}
-	if got := f.Sections(); !slices.Equal(got, []string{"ingest"}) {
-		t.Errorf("sections %v, want [ingest]", got)
-	}
-	in := f.Ingest
-	frequent := in.Sets["frequent"]
-	switch {
-	case in.Source.Instance != "shop-db" || in.Source.Database != "shop":
-		t.Errorf("source %+v", in.Source)
-	case in.TimeZone != "Europe/Berlin":
-		t.Errorf("timeZone %q", in.TimeZone)
-	case in.Sets["daily"].At != "02:00" || !slices.Equal(in.Sets["daily"].Tables, []string{"all"}):
-		t.Errorf("daily %+v", in.Sets["daily"])
-	case frequent.Every != "15m" || frequent.Between != "08:00-18:00" || len(frequent.Days) != 5 || !slices.Equal(frequent.Tables, []string{"orders", "order_items"}):
-		t.Errorf("frequent %+v", frequent)
-	case in.Tables["orders"].Column != "updated_at" || in.Tables["audit_log"].Mode != "full" || in.Defaults.Mode != "full":
-		t.Errorf("tables %+v, defaults %+v", in.Tables, in.Defaults)
-	case len(in.Access) != 2 || len(in.Access[1].Columns["orders"]) != 4:
-		t.Errorf("access %+v", in.Access)
-	}
-	if err := f.Validate(); err != nil {
-		t.Errorf("Validate: %v", err)
-	}
-}
-
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load("testdata/absent.yaml")
+	err := Load("testdata/absent.yaml", new(shapeFile))
 	var e *Error
 	if !errors.As(err, &e) || e.File != "testdata/absent.yaml" || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %#v, want a *config.Error naming the file that is fs.ErrNotExist", err)
@@ -431,39 +421,55 @@ func TestLoadMissingFile(t *testing.T) {
 }
 
 func TestParseEmptyHasNoSections(t *testing.T) {
-	f, err := Parse("snaplake.yaml", nil)
-	if err != nil || len(f.Sections()) != 0 || f.Validate() != nil {
-		t.Errorf("Parse(empty) = %+v, %v; want a File without sections", f, err)
+	var f demoFile
+	err := Parse("snaplake.yaml", nil, &f)
+	if err != nil || len(Present(&f)) != 0 || Validate(&f) != nil {
+		t.Errorf("Parse(empty) = %+v, %v; want no sections", f, err)
 	}
 }
 
-// TestEverySectionIsAnOptionalPointer holds File to the convention Sections and the
-// schema rely on: a section is a pointer, absent when nil, with agreeing names.
-func TestEverySectionIsAnOptionalPointer(t *testing.T) {
-	ft := reflect.TypeFor[File]()
-	for i := range ft.NumField() {
-		sf := ft.Field(i)
-		y, j := sf.Tag.Get("yaml"), sf.Tag.Get("json")
-		if sf.Type.Kind() != reflect.Pointer || !strings.HasSuffix(y, ",omitempty") || y != j {
-			t.Errorf("File.%s: %s `yaml:%q json:%q`; want a pointer with equal yaml and json tags ending in omitempty", sf.Name, sf.Type, y, j)
-		}
-	}
-}
-
-// FuzzParse: whatever the bytes, Parse returns a File or *Errors, never panics.
+// FuzzParse: whatever the bytes, Parse returns nil or *Errors, never panics, and
+// ParseSection a section or an error.
 func FuzzParse(f *testing.F) {
-	example, err := os.ReadFile("testdata/snaplake.yaml")
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, seed := range []string{string(example), source, "", "---\n", "ingest: [\n", "a: &x [*x]\n", "ingest: {tables: {<<: {}}}\n"} {
+	for _, seed := range []string{example, source, "", "---\n", "ingest: [\n", "a: &x [*x]\n", "ingest: {tables: {<<: {}}}\n", "federate: {tables: [{table: a}]}\n"} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		file, err := Parse("f.yaml", data)
-		if (file == nil) == (err == nil) {
-			t.Fatalf("Parse = %v, %v: want a File or an error", file, err)
+		problems(t, Parse("f.yaml", data, new(shapeFile)))
+		in, err := ParseSection[shapeIngest]("f.yaml", data, "ingest")
+		if (in == nil) == (err == nil) {
+			t.Fatalf("ParseSection = %v, %v: want a section or an error", in, err)
 		}
-		problems(t, err)
+		var none *NoSectionError
+		if !errors.As(err, &none) {
+			problems(t, err)
+		}
 	})
 }
+
+// example is a file with every field of the shape's ingest section written.
+const example = `ingest:
+  source:
+    instance: shop-db
+    database: shop
+  timeZone: Europe/Berlin
+  sets:
+    daily:
+      at: "02:00"
+      tables: [all]
+    frequent:
+      every: 15m
+      between: 08:00-18:00
+      days: [MON, TUE, WED, THU, FRI]
+      tables: [orders, order_items]
+  tables:
+    orders: {column: updated_at, rowsPerRange: 100000}
+    audit_log: {mode: full}
+  defaults: {mode: full}
+  access:
+    - role: analyst
+      tables: [orders]
+    - role: finance
+      columns:
+        orders: [id, total, currency, updated_at]
+`

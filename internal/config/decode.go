@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
-// parse decodes data into out, a pointer to a struct of sections (File, or a test's own),
-// checking the YAML tree against out's type itself: yaml.v3's KnownFields gives neither
+// parse decodes data into out, a pointer to a struct of sections, checking the YAML
+// tree against out's type itself: yaml.v3's KnownFields gives neither
 // columns nor field paths, knows no required fields, and decodes a number into a string
 // field where the schema (and so an editor) wants a string.
 func parse(name string, data []byte, out any, validate bool) error {
@@ -225,7 +227,7 @@ func (d *decoder) check(at, n *yaml.Node, t reflect.Type, field string) {
 		}
 		want := describeType(t)
 		if field == "" {
-			want = "a mapping of sections (" + names(fieldsOf(t)) + ")"
+			want = "a mapping of sections (" + strings.Join(sectionNames(t), ", ") + ")"
 		}
 		d.add(n, field, "expected %s, got %s", want, got)
 		return
@@ -247,8 +249,16 @@ func (d *decoder) check(at, n *yaml.Node, t reflect.Type, field string) {
 		fields := fieldsOf(t)
 		seen := d.keys(n, field, func(key, val *yaml.Node) {
 			i := slices.IndexFunc(fields, func(f fieldInfo) bool { return f.name == key.Value })
-			if i < 0 {
-				d.add(key, child(field, key.Value), "unknown %s (known: %s)", kindOfKey(field), names(fields))
+			switch {
+			case i < 0 && field == "" && slices.Contains(deploy.ConfigSections, key.Value):
+				// Another capability's section: its own run (and `snaplake config
+				// validate`) checks it, so that a mistake there stops only that one.
+				return
+			case i < 0 && field == "":
+				d.add(key, child(field, key.Value), "unknown section (known: %s)", strings.Join(sectionNames(t), ", "))
+				return
+			case i < 0:
+				d.add(key, child(field, key.Value), "unknown field (known: %s)", names(fields))
 				return
 			}
 			d.check(key, val, t.Field(fields[i].index).Type, child(field, key.Value))
@@ -366,11 +376,17 @@ func describeNode(n *yaml.Node) string {
 	return fmt.Sprintf("%s %q", n.ShortTag(), n.Value)
 }
 
-func kindOfKey(field string) string {
-	if field == "" {
-		return "section"
+// sectionNames are the top-level keys a file read into the struct of sections t may
+// have: the fields of t that are no capability's section (a test's own), then every
+// capability's section (those t lacks are skipped), in the order of deploy.
+func sectionNames(t reflect.Type) []string {
+	var out []string
+	for _, f := range fieldsOf(t) {
+		if !slices.Contains(deploy.ConfigSections, f.name) {
+			out = append(out, f.name)
+		}
 	}
-	return "field"
+	return append(out, deploy.ConfigSections...)
 }
 
 // fieldInfo is one key of a struct type, as yaml.v3 names it.

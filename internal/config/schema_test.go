@@ -3,38 +3,14 @@ package config
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
+
+	"github.com/snaplake/snaplake/internal/config/sourcedoc"
 )
-
-var updateSchema = flag.Bool("update-schema", false, "write snaplake.schema.json from the Go types")
-
-const schemaFile = "snaplake.schema.json"
-
-// TestPublishedSchemaIsGenerated keeps the published schema the generator's output, so
-// that it is never a second copy kept by hand.
-func TestPublishedSchemaIsGenerated(t *testing.T) {
-	got, err := generateSchema()
-	if err != nil {
-		t.Fatalf("generate the schema: %v", err)
-	}
-	if *updateSchema {
-		if err := os.WriteFile(schemaFile, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s", schemaFile)
-		return
-	}
-	if !bytes.Equal(Schema(), got) {
-		t.Errorf("%s is not what the Go types generate: run `go test ./internal/config -update-schema` and commit it.\ngenerated:\n%s", schemaFile, got)
-	}
-}
 
 // TestSchemaGeneratorRefusesWhatItCannotSay: a type the loader and the schema would
 // read differently fails the generation instead of publishing a wrong schema.
@@ -57,64 +33,31 @@ func TestSchemaGeneratorRefusesWhatItCannotSay(t *testing.T) {
 		}
 	)
 	for _, v := range []any{namesDiffer{}, omitemptyDiffers{}, inline{}, anyField{}, intKeys{}} {
-		g := &schemaGen{defs: map[string]object{}, docs: map[string]*typeDocs{}}
+		g := &schemaGen{defs: map[string]object{}, docs: sourcedoc.New().Docs}
 		if s, err := g.structSchema(reflect.TypeOf(v)); err == nil {
 			t.Errorf("%T: generated %v, want an error", v, s)
+		}
+		if s, err := GenerateSchema(reflect.New(reflect.TypeOf(v)).Interface(), nil); err == nil {
+			t.Errorf("GenerateSchema(%T) = %s, want an error", v, s)
 		}
 	}
 }
 
-// TestSchemaCoversTheTypes spot-checks what the generator makes of the ingest types.
-func TestSchemaCoversTheTypes(t *testing.T) {
-	var s struct {
-		Properties           map[string]json.RawMessage
-		AdditionalProperties bool
-		Defs                 map[string]struct {
-			Description          string
-			Properties           map[string]map[string]any
-			Required             []string
-			AdditionalProperties bool
-		} `json:"$defs"`
-	}
-	if err := json.Unmarshal(Schema(), &s); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := s.Properties["ingest"]; !ok || s.AdditionalProperties {
-		t.Errorf("top level: properties %v, additionalProperties %v; want ingest and no others", s.Properties, s.AdditionalProperties)
-	}
-	cfg := s.Defs["ingest.Config"]
-	if !strings.Contains(cfg.Description, "ingest") || cfg.AdditionalProperties || strings.Join(cfg.Required, ",") != "source" {
-		t.Errorf("ingest.Config: %+v; want a description, no additional properties, source required", cfg)
-	}
-	if got := s.Defs["ingest.Source"].Required; strings.Join(got, ",") != "instance,database" {
-		t.Errorf("ingest.Source required %v", got)
-	}
-	if tables := cfg.Properties["tables"]; tables["type"] != "object" || !reflect.DeepEqual(tables["additionalProperties"], map[string]any{"$ref": "#/$defs/ingest.TableConfig"}) {
-		t.Errorf("ingest.tables: %v, want a map of ingest.TableConfig", tables)
-	}
-	if days := s.Defs["ingest.Set"].Properties["days"]; days["type"] != "array" || !strings.Contains(days["description"].(string), "MON") {
-		t.Errorf("ingest.sets.*.days: %v, want a described array", days)
-	}
-}
-
-// TestExamplesAgainstTheSchema validates documents with the published schema, as an
-// editor would, and checks that the loader's structural check agrees on each.
-func TestExamplesAgainstTheSchema(t *testing.T) {
-	example, err := os.ReadFile("testdata/snaplake.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const source = "ingest:\n  source: {instance: db, database: shop}\n"
+// TestGeneratedSchemaAgreesWithTheLoader validates documents with the schema generated
+// from the shape's sections, as an editor would, and checks that the loader's
+// structural check agrees on each. (internal/opscli checks the published schema of the
+// real sections the same way.)
+func TestGeneratedSchemaAgreesWithTheLoader(t *testing.T) {
 	tests := []struct {
 		name  string
 		doc   string
 		valid bool
 	}{
-		{name: "the example", doc: string(example), valid: true},
+		{name: "the example", doc: example, valid: true},
 		{name: "only the required fields", doc: source, valid: true},
 		{name: "no sections", doc: "{}\n", valid: true},
 		{name: "unknown field", doc: source + "  shedule: {}\n"},
-		{name: "unknown section", doc: source + "federate: {}\n"},
+		{name: "unknown section", doc: source + "replicate: {}\n"},
 		{name: "a list for a string", doc: source + "  timeZone: [Europe/Berlin]\n"},
 		{name: "a number for a string", doc: source + "  sets: {frequent: {every: 15}}\n"},
 		{name: "a string for a list", doc: source + "  sets: {daily: {tables: all}}\n"},
@@ -123,27 +66,18 @@ func TestExamplesAgainstTheSchema(t *testing.T) {
 		{name: "a map value of the wrong type", doc: source + "  access: [{role: r, columns: {orders: id}}]\n"},
 		{name: "no value", doc: source + "  defaults:\n"},
 	}
-	sch := compileSchema(t)
+	generated, err := GenerateSchema(new(shapeFile), sourcedoc.New().Docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch := compileSchema(t, generated)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var v any
-			if err := yaml.Unmarshal([]byte(tt.doc), &v); err != nil {
-				t.Fatal(err)
-			}
-			j, err := json.Marshal(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
-			if err != nil {
-				t.Fatal(err)
-			}
-			schemaErr := sch.Validate(inst)
+			schemaErr := validateWithSchema(t, sch, tt.doc)
 			if (schemaErr == nil) != tt.valid {
 				t.Errorf("schema: %v, want valid %v", schemaErr, tt.valid)
 			}
-			var f File
-			loaderErr := parse("snaplake.yaml", []byte(tt.doc), &f, false)
+			loaderErr := parse("snaplake.yaml", []byte(tt.doc), new(shapeFile), false)
 			if (loaderErr == nil) != tt.valid {
 				t.Errorf("loader: %v, want valid %v", loaderErr, tt.valid)
 			}
@@ -151,19 +85,71 @@ func TestExamplesAgainstTheSchema(t *testing.T) {
 	}
 }
 
-func compileSchema(t *testing.T) *jsonschema.Schema {
+// TestGeneratedSchemaDescribes: the docs of the types and fields become the
+// descriptions of their $defs and properties.
+func TestGeneratedSchemaDescribes(t *testing.T) {
+	docs := func(t reflect.Type, field string) string {
+		if field == "" {
+			return "type " + t.Name()
+		}
+		return "field " + t.Name() + "." + field
+	}
+	generated, err := GenerateSchema(new(demoFile), docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Properties map[string]struct{ Description string }
+		Defs       map[string]struct {
+			Description string
+			Properties  map[string]struct{ Description string }
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(generated, &s); err != nil {
+		t.Fatal(err)
+	}
+	section := s.Defs["config.demoSection"]
+	switch {
+	case s.Properties["demo"].Description != "field demoFile.Demo":
+		t.Errorf("properties: %+v", s.Properties)
+	case section.Description != "type demoSection" || section.Properties["every"].Description != "field demoSection.Every":
+		t.Errorf("config.demoSection: %+v", section)
+	}
+}
+
+// compileSchema compiles a JSON Schema document, checking it against the
+// 2020-12 metaschema.
+func compileSchema(t *testing.T, schema []byte) *jsonschema.Schema {
 	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Schema()))
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
 	if err != nil {
 		t.Fatalf("the schema is not JSON: %v", err)
 	}
 	c := jsonschema.NewCompiler()
-	if err := c.AddResource(schemaFile, doc); err != nil {
+	if err := c.AddResource("snaplake.schema.json", doc); err != nil {
 		t.Fatal(err)
 	}
-	sch, err := c.Compile(schemaFile) // checks it against the 2020-12 metaschema too
+	sch, err := c.Compile("snaplake.schema.json")
 	if err != nil {
 		t.Fatalf("compile the schema: %v", err)
 	}
 	return sch
+}
+
+// validateWithSchema validates the YAML document doc with sch.
+func validateWithSchema(t *testing.T, sch *jsonschema.Schema, doc string) error {
+	t.Helper()
+	var v any
+	if err := yaml.Unmarshal([]byte(doc), &v); err != nil {
+		t.Fatal(err)
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch.Validate(inst)
 }

@@ -62,6 +62,15 @@ type Locator func(path []string) (file string, line, column int)
 // line as the loader's own do. nil forgets it.
 func (c *Config) SetLocator(l Locator) { c.locate = l }
 
+// ErrorAt is a *FieldError about the field at path, placed in the file the section
+// was read from as the loader's own errors are: for a problem found after loading
+// (the section names another database than the stack's, say).
+func (c Config) ErrorAt(path []string, format string, args ...any) *FieldError {
+	fe := &FieldError{Path: path, Problem: fmt.Sprintf(format, args...)}
+	c.place([]error{fe})
+	return fe
+}
+
 // place sets the file and line of every *FieldError in errs.
 func (c Config) place(errs []error) {
 	if c.locate == nil {

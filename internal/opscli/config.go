@@ -71,7 +71,7 @@ func newConfigSchemaCommand() *cobra.Command {
 		Long:  configUsage,
 		Args:  NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, err := c.OutOrStdout().Write(config.Schema())
+			_, err := c.OutOrStdout().Write(Schema())
 			return err
 		},
 	}
@@ -82,8 +82,8 @@ func validateConfig(path string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err // "open FILE: no such file or directory"
 	}
-	f, err := config.Parse(path, data)
-	if err != nil {
+	var f File
+	if err := config.Parse(path, data, &f); err != nil {
 		n := 1
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			n = len(j.Unwrap())
@@ -95,7 +95,7 @@ func validateConfig(path string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %d problems", path, n)
 	}
 	sections := "none"
-	if s := f.Sections(); len(s) > 0 {
+	if s := config.Present(&f); len(s) > 0 {
 		sections = strings.Join(s, ", ")
 	}
 	fmt.Fprintf(stdout, "%s: valid (sections: %s)\n", path, sections)

@@ -33,7 +33,7 @@ func TestConfigCommand(t *testing.T) {
 		stderrHas []string
 	}{
 		{name: "valid", args: []string{"validate", valid}, stdout: valid + ": valid (sections: ingest)\n"},
-		{name: "the README's example", args: []string{"validate", "../config/testdata/snaplake.yaml"}, stdout: "../config/testdata/snaplake.yaml: valid (sections: ingest)\n"},
+		{name: "the README's example", args: []string{"validate", "testdata/snaplake.yaml"}, stdout: "testdata/snaplake.yaml: valid (sections: ingest)\n"},
 		{name: "no sections", args: []string{"validate", empty}, stdout: empty + ": valid (sections: none)\n"},
 		{
 			name: "problems, one a line", args: []string{"validate", invalid},

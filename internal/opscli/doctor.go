@@ -122,14 +122,11 @@ func runDoctor(ctx context.Context, cfg doctor.Config, federateConfig string, st
 // or db_user, the same database user as the functions; without, the functions are
 // IAMR:<role name> (the stack output names it) and the checks ask about that user.
 func federateSignIns(ctx context.Context, path string, cfg aws.Config) ([]doctor.FederateSignIn, func(), error) {
-	f, err := config.Load(path)
+	fc, err := config.LoadSection[federate.Config](path, deploy.SectionFederate)
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.Federate == nil {
-		return nil, nil, fmt.Errorf("%s: no federate section", path)
-	}
-	c := *f.Federate
+	c := *fc
 	var out []doctor.FederateSignIn
 	var opened []redshift.Warehouse
 	closeAll := func() {

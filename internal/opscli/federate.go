@@ -14,6 +14,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/aws/awsconfig"
 	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
@@ -97,12 +98,9 @@ type federation struct {
 }
 
 func (o *federateOptions) load(ctx context.Context, stderr io.Writer) (*federation, error) {
-	f, err := config.Load(o.configPath)
+	fc, err := config.LoadSection[federate.Config](o.configPath, deploy.SectionFederate)
 	if err != nil {
 		return nil, err
-	}
-	if f.Federate == nil {
-		return nil, fmt.Errorf("%s: no federate section", o.configPath)
 	}
 	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
@@ -114,7 +112,7 @@ func (o *federateOptions) load(ctx context.Context, stderr io.Writer) (*federati
 	}
 	s3c := awsconfig.NewS3(cfg)
 	return &federation{
-		cfg:   *f.Federate,
+		cfg:   *fc,
 		store: federate.Store{S3: s3c, Bucket: o.bucket, KMSKeyID: o.kmsKey},
 		log:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		open: func(url, what string) (redshift.Warehouse, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 )
 
@@ -143,15 +144,9 @@ func (o ingestPlanOptions) run(cmd *cobra.Command) error {
 	return nil
 }
 
-// loadIngest reads the ingest section of the config file; config.Load has already
-// checked it (naming the line of each problem).
+// loadIngest reads the ingest section of the config file, checked by the loader
+// (naming the line of each problem) as a run reads it: the other sections are not
+// this command's.
 func loadIngest(path string) (*ingest.Config, error) {
-	f, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if f.Ingest == nil {
-		return nil, fmt.Errorf("%s: no ingest section", path)
-	}
-	return f.Ingest, nil
+	return config.LoadSection[ingest.Config](path, deploy.SectionIngest)
 }

@@ -45,3 +45,20 @@ func UpdateInput(cr *gluetypes.Crawler, paths []string) *glue.UpdateCrawlerInput
 	}
 	return in
 }
+
+// CrawlerRunningError says the crawler cannot be pointed or started now: it is
+// crawling for another run, or (Holder) another execution waits for its crawl. Both
+// the export's and the ingest's workflows retry on it by this name (Lambda reports a
+// Go error by its type name), so it is one type for both.
+type CrawlerRunningError struct {
+	Crawler string
+	// Holder is the execution whose crawl it is, when known.
+	Holder string
+}
+
+func (e *CrawlerRunningError) Error() string {
+	if e.Holder != "" {
+		return "crawler " + e.Crawler + " is crawling for execution " + e.Holder
+	}
+	return "crawler " + e.Crawler + " is still running a crawl"
+}

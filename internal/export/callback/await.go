@@ -63,17 +63,6 @@ type AwaitResult struct {
 // took the wait over: the state machine then ends this execution as Superseded.
 const StatusSuperseded = "superseded"
 
-// CrawlerRunningError says the crawler is busy with another run, or another execution
-// waits for its run; the state machine retries until it is free.
-type CrawlerRunningError struct{ Crawler, Holder string }
-
-func (e *CrawlerRunningError) Error() string {
-	if e.Holder != "" {
-		return "crawler " + e.Crawler + " is crawling for execution " + e.Holder
-	}
-	return "crawler " + e.Crawler + " is already running"
-}
-
 // CrawlerNotFoundError says no crawler has that name.
 type CrawlerNotFoundError struct{ Crawler string }
 
@@ -239,7 +228,7 @@ func (h AwaitHandler) pointCrawler(ctx context.Context, log *slog.Logger, req Aw
 	var running *gluetypes.CrawlerRunningException
 	switch {
 	case errors.As(err, &running):
-		return &CrawlerRunningError{Crawler: req.Key}
+		return &crawlers.CrawlerRunningError{Crawler: req.Key}
 	case err != nil:
 		return fmt.Errorf("point crawler %s at %d table folders: %w", req.Key, len(req.Tables), err)
 	}
@@ -260,7 +249,7 @@ func (h AwaitHandler) parkCrawl(ctx context.Context, log *slog.Logger, w Wait) e
 	}
 	if ok {
 		if prev.ExpiresAt.IsZero() || w.RegisteredAt.Before(prev.ExpiresAt) {
-			return &CrawlerRunningError{Crawler: w.Key, Holder: prev.Execution}
+			return &crawlers.CrawlerRunningError{Crawler: w.Key, Holder: prev.Execution}
 		}
 		log.WarnContext(ctx, "taking over the crawler from an execution whose wait expired", "previousExecution", prev.Execution, "expiredAt", prev.ExpiresAt)
 		if err := h.Store.Delete(ctx, w.Kind, w.Key); err != nil {
@@ -269,7 +258,7 @@ func (h AwaitHandler) parkCrawl(ctx context.Context, log *slog.Logger, w Wait) e
 	}
 	if err := h.Store.PutNew(ctx, w); err != nil {
 		if errors.Is(err, ErrWaitExists) {
-			return &CrawlerRunningError{Crawler: w.Key}
+			return &crawlers.CrawlerRunningError{Crawler: w.Key}
 		}
 		return err
 	}
@@ -287,7 +276,7 @@ func (h AwaitHandler) startCrawler(ctx context.Context, name string) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &running):
-		return &CrawlerRunningError{Crawler: name}
+		return &crawlers.CrawlerRunningError{Crawler: name}
 	case errors.As(err, &notFound):
 		return &CrawlerNotFoundError{Crawler: name}
 	default:

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/aws/crawlers"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 )
@@ -345,7 +346,7 @@ func TestAwaitCrawlParksTokenBeforeStarting(t *testing.T) {
 	if len(g.started) != 1 || !g.parked[0] {
 		t.Fatalf("started=%v parked-before-start=%v", g.started, g.parked)
 	}
-	var running *CrawlerRunningError
+	var running *crawlers.CrawlerRunningError
 	if _, err := h.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-busy", Token: "t2", Execution: "e2", Folder: "warehouse", Tables: []string{"users"}}); !errors.As(err, &running) {
 		t.Errorf("busy crawler: %v, want *CrawlerRunningError", err)
 	}
@@ -434,7 +435,7 @@ func TestCrawlWaitNeverReplacesAnotherExecutionsLiveWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.running["snaplake-warehouse"] = true // A's crawl runs
-	var running *CrawlerRunningError
+	var running *crawlers.CrawlerRunningError
 	if _, err := a.Handle(ctx, AwaitRequest{Kind: KindCrawl, Key: "snaplake-warehouse", Token: "tok-b", Execution: "exec-b", TimeoutSeconds: 3600, Folder: "warehouse", Tables: []string{"users"}}); !errors.As(err, &running) || running.Holder != "exec-a" {
 		t.Fatalf("second execution: %v, want *CrawlerRunningError held by exec-a", err)
 	}

@@ -73,26 +73,26 @@ func (h *Handler) config(ctx context.Context) (*federate.Config, error) {
 	if h.Config != nil {
 		return h.Config(ctx)
 	}
-	f, err := config.FromS3(ctx, h.S3, h.Bucket)
+	// The other capabilities' sections are not the Federator's: a mistake there does
+	// not stop it. One here (or none) is a *config.RefusedError naming the line.
+	c, err := config.SectionFromS3[federate.Config](ctx, h.S3, h.Bucket, deploy.SectionFederate)
 	var refused *config.RefusedError
 	var missing *config.MissingError
 	switch {
 	case errors.As(err, &missing):
 		return nil, &NoConfigError{Name: missing.Name}
 	case errors.As(err, &refused):
-		return nil, &ConfigError{Err: refused.Err}
+		return nil, refused
 	case err != nil:
 		return nil, awserr.Surface(err)
-	case f.Federate == nil:
-		return nil, &ConfigError{Err: fmt.Errorf("s3://%s/%s has no federate section", h.Bucket, config.S3Key)}
 	}
-	return f.Federate, nil
+	return c, nil
 }
 
 // NoConfigError says config/snaplake.yaml is not in the bucket yet: the schedules
 // run from the deploy on, before the operator uploads it. A run then does nothing,
 // logs why, and succeeds (no failure, no notification); a config that exists but
-// does not validate is a *ConfigError and fails the run.
+// does not validate is a *config.RefusedError and fails the run.
 type NoConfigError struct{ Name string }
 
 func (e *NoConfigError) Error() string {
@@ -111,12 +111,6 @@ func (h *Handler) noConfig(ctx context.Context, what string, req Request, err *N
 	}
 	return federate.Result{Table: req.Table, Subscriber: req.Subscriber, Action: federate.ActionFailed, Error: err.Error()}, nil
 }
-
-// ConfigError says the config cannot be used: the run is refused, nothing changes.
-type ConfigError struct{ Err error }
-
-func (e *ConfigError) Error() string { return "the config is refused: " + e.Err.Error() }
-func (e *ConfigError) Unwrap() error { return e.Err }
 
 func (h *Handler) store() federate.Store {
 	return federate.Store{S3: h.S3, Bucket: h.Bucket, KMSKeyID: h.KMSKey}

@@ -111,7 +111,15 @@ func TestSchedulesBeforeTheConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := run(statemachines.FederateSubscribe, "subscribe-bad-config")
-	if bad.Status != stepfunctions.StatusFailed || bad.Error != "ConfigError" || len(notes) != 1 {
+	if bad.Status != stepfunctions.StatusFailed || bad.Error != "RefusedError" || len(notes) != 1 {
 		t.Errorf("subscribe with a broken config: %s %s, notifications %q", bad.Status, bad.Error, notes)
+	}
+
+	// A mistake in another capability's section is not the Federator's: its runs go on.
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("lake"), Key: aws.String(config.S3Key), Body: strings.NewReader("ingest: {source: 5}\nfederate:\n  tables: [{table: sales.orders}]\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if res := run(statemachines.FederateSubscribe, "subscribe-ingest-broken"); res.Status != stepfunctions.StatusSucceeded {
+		t.Errorf("subscribe with a broken ingest section (and no subscribers): %s %s %s", res.Status, res.Error, res.Cause)
 	}
 }

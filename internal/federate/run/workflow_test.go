@@ -182,7 +182,7 @@ func TestWorkflows(t *testing.T) {
 	put("federate: [")
 	bad := run(statemachines.FederatePublish, "publish-2")
 	record("publish", bad)
-	if bad.Status != stepfunctions.StatusFailed || bad.Error != "ConfigError" {
+	if bad.Status != stepfunctions.StatusFailed || bad.Error != "RefusedError" {
 		t.Fatalf("publish with a broken config: %s %s", bad.Status, bad.Error)
 	}
 

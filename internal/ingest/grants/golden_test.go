@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/ingest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the code")
@@ -23,11 +25,10 @@ func TestPlanGolden(t *testing.T) {
 	const account = "123456789012"
 	desired := func(file string) []Grant {
 		t.Helper()
-		f, err := config.Load(filepath.Join("testdata", file))
+		in, err := config.LoadSection[ingest.Config](filepath.Join("testdata", file), deploy.SectionIngest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := f.Ingest
 		g, err := Desired(strings.ToLower(in.Source.Database), in.Access, strings.ToLower, RoleARN("aws", account))
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/snaplake/snaplake/internal/aws/awserr"
+	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 )
@@ -117,7 +118,7 @@ func MySQLFromSecret(api SecretsAPI, secretArn, endpoint string) func(ctx contex
 // deployed for (its IAM, catalog database and grants are that database's).
 func CheckSource(c *ingest.Config, database string) error {
 	if database != "" && c.Source.Database != database {
-		return &ConfigError{Err: fmt.Errorf("ingest.source.database: %q is not %q, the database this stack ingests (context snaplake:ingest)", c.Source.Database, database)}
+		return &config.RefusedError{Err: c.ErrorAt([]string{"source", "database"}, "%q is not %q, the database this stack ingests (context snaplake:ingest)", c.Source.Database, database)}
 	}
 	return nil
 }

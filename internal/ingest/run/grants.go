@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/snaplake/snaplake/internal/aws/awserr"
+	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/ingest/grants"
 	"github.com/snaplake/snaplake/internal/ingest/watermark"
@@ -60,7 +61,7 @@ func (e *GrantsNotAppliedError) Error() string {
 }
 func (e *GrantsNotAppliedError) Unwrap() error { return e.Err }
 
-// Handle applies the grants. A refused config stays a *ConfigError and throttling a
+// Handle applies the grants. A refused config stays a *config.RefusedError and throttling a
 // ThrottledError (which the workflow retries); every other failure is a
 // *GrantsNotAppliedError.
 func (a *GrantsApplier) Handle(ctx context.Context, in GrantsRequest) (GrantsResult, error) {
@@ -68,7 +69,7 @@ func (a *GrantsApplier) Handle(ctx context.Context, in GrantsRequest) (GrantsRes
 	if err != nil {
 		a.logger().ErrorContext(ctx, "grants not applied", "run", in.Run, "error", err)
 	}
-	var refused *ConfigError
+	var refused *config.RefusedError
 	var notApplied *GrantsNotAppliedError
 	if err != nil && !errors.As(err, &refused) && !errors.As(err, &notApplied) {
 		err = &GrantsNotAppliedError{Err: err}
@@ -114,7 +115,7 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 		return ingest.NormalizeName(source)
 	}, grants.RoleARN(a.Partition, a.Account))
 	if err != nil {
-		return GrantsResult{}, &ConfigError{Err: err}
+		return GrantsResult{}, &config.RefusedError{Err: err}
 	}
 	desired = slices.DeleteFunc(desired, func(g grants.Grant) bool {
 		return g.Table != "" && g.Table != grants.TableWildcard && slices.ContainsFunc(pending, func(p string) bool { return ingest.NormalizeName(p) == g.Table })

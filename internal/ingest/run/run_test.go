@@ -528,7 +528,10 @@ func TestBadConfigChangesNothing(t *testing.T) {
 		{"unknown table", e.config("  sets:\n    frequent:\n      tables: [ordres]\n"), "ordres"},
 		{"role with no tables", e.config("  access:\n    - role: support\n"), "snaplake.yaml:6:7: ingest.access[0].tables"},
 		{"schedule that does not parse", e.config("  sets:\n    daily:\n      at: \"25:00\"\n"), "snaplake.yaml:7"},
-		{"another database than the stack's", strings.Replace(e.config(""), "database: "+e.name, "database: billing", 1), "the database this stack ingests"},
+		{"another database than the stack's", strings.Replace(e.config(""), "database: "+e.name, "database: billing", 1),
+			`s3://` + e.bucket + `/config/snaplake.yaml:4:5: ingest.source.database: "billing" is not "` + e.name + `", the database this stack ingests`},
+		{"no ingest section", "federate:\n  tables: [{table: t}]\n", "s3://" + e.bucket + "/config/snaplake.yaml: no ingest section"},
+		{"a typo at the top", e.config("ingset: {}\n"), "snaplake.yaml:5:1: ingset: unknown section (known: ingest, federate)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -536,14 +539,27 @@ func TestBadConfigChangesNothing(t *testing.T) {
 			l := e.local()
 			l.Starter.Database = e.name
 			_, err := l.Starter.Start(context.Background(), StartInput{Event: RunRequest{Set: ingest.SetDaily, Force: true}, Time: e.now})
-			var ce *ConfigError
+			var ce *config.RefusedError
 			if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %v, want a *ConfigError naming %q", err, c.want)
+				t.Fatalf("error %v, want a *config.RefusedError naming %q", err, c.want)
 			}
 			if k := append(e.keys("state/"), e.keys("raw/")...); len(k) != 0 {
 				t.Errorf("a refused run wrote %v", k)
 			}
 		})
+	}
+}
+
+// TestAnotherCapabilitysMistakeDoesNotStopTheRun: the run reads its own section
+// only; a federate section that does not validate is the Federator's problem, and
+// `snaplake config validate` reports it.
+func TestAnotherCapabilitysMistakeDoesNotStopTheRun(t *testing.T) {
+	e := newEnv(t, shopTables())
+	e.exec("INSERT INTO orders (total) VALUES (1)")
+	e.putConfig(e.config(shopSets) + "federate:\n  tables: nope\n  keepVersions: many\n")
+	sum := e.run(ingest.SetDaily)
+	if sum.Failed != 0 || sum.Loaded == 0 {
+		t.Errorf("summary %+v, want the tables loaded", sum)
 	}
 }
 

@@ -131,30 +131,12 @@ type InputError struct{ Reason string }
 
 func (e *InputError) Error() string { return "the run's input is refused: " + e.Reason }
 
-// ConfigError says the config in the bucket cannot be used: the run is refused and
-// nothing changes. Its message names the file, line and field.
-type ConfigError struct{ Err error }
-
-func (e *ConfigError) Error() string {
-	return "the config is refused, nothing was changed: " + e.Err.Error()
-}
-func (e *ConfigError) Unwrap() error { return e.Err }
-
 // LoadConfig reads config/snaplake.yaml from the bucket and returns its ingest
-// section. A missing file, a file that does not validate or one without an ingest
-// section is a *ConfigError.
+// section; the other capabilities' sections are not this run's, and a mistake there
+// does not stop it. A missing file, an ingest section that does not validate, or none
+// is a *config.RefusedError naming the file, line and field.
 func LoadConfig(ctx context.Context, api s3get.API, bucket string) (*ingest.Config, error) {
-	f, err := config.FromS3(ctx, api, bucket)
-	var refused *config.RefusedError
-	switch {
-	case errors.As(err, &refused):
-		return nil, &ConfigError{Err: refused.Err}
-	case err != nil:
-		return nil, err
-	case f.Ingest == nil:
-		return nil, &ConfigError{Err: fmt.Errorf("s3://%s/%s has no ingest section", bucket, config.S3Key)}
-	}
-	return f.Ingest, nil
+	return config.SectionFromS3[ingest.Config](ctx, api, bucket, deploy.SectionIngest)
 }
 
 func (s *Starter) log() *slog.Logger {
@@ -179,7 +161,7 @@ func (s *Starter) Handle(ctx context.Context, in StartInput) (Started, error) {
 
 // Start starts a run of set at in.Time. A config that cannot be used, or one
 // that does not fit the source (an unknown table, column...) fails the run with a
-// *ConfigError and changes nothing. A run that is not due, whose set is still being
+// *config.RefusedError and changes nothing. A run that is not due, whose set is still being
 // run, that has nothing to load, or that finds no config in the bucket yet returns
 // Load false.
 func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
@@ -233,7 +215,7 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	}
 	plan, err := ingest.PlanRun(*c, set, in.Time, tables, state)
 	if err != nil {
-		return Started{}, &ConfigError{Err: err}
+		return Started{}, &config.RefusedError{Err: err}
 	}
 	plan = plan.InBucket(s.Bucket)
 	out := Started{Run: run, Set: set, Due: plan.Due, Database: c.Source.Database,
@@ -374,14 +356,14 @@ func seconds(d, def time.Duration) int {
 func (s *Starter) syncSchedules(ctx context.Context, c *ingest.Config) ([]schedules.Change, error) {
 	loc, err := c.Location()
 	if err != nil {
-		return nil, &ConfigError{Err: err}
+		return nil, &config.RefusedError{Err: c.ErrorAt([]string{"timeZone"}, "%v", err)}
 	}
 	var want []schedules.Want
 	for _, name := range []string{ingest.SetDaily, ingest.SetFrequent} {
 		set, _ := c.Set(name)
 		expr, err := set.ScheduleExpression(loc)
 		if err != nil {
-			return nil, &ConfigError{Err: fmt.Errorf("ingest.sets.%s: %w", name, err)}
+			return nil, &config.RefusedError{Err: c.ErrorAt([]string{"sets", name}, "%v", err)}
 		}
 		want = append(want, schedules.Want{Name: deploy.IngestScheduleName(name), Group: s.ScheduleGroup, Expression: expr, TimeZone: loc.String()})
 	}
@@ -415,19 +397,12 @@ func (s *Starter) pointCrawler(ctx context.Context, name string, targets []strin
 	if _, err := s.Glue.UpdateCrawler(ctx, crawlers.UpdateInput(got.Crawler, targets)); err != nil {
 		var running *gluetypes.CrawlerRunningException
 		if errors.As(err, &running) {
-			return &CrawlerRunningError{Crawler: name}
+			// Still crawling the previous run's tables: the workflow retries.
+			return &crawlers.CrawlerRunningError{Crawler: name}
 		}
 		return fmt.Errorf("point crawler %s at %d table folders: %w", name, len(targets), err)
 	}
 	return nil
-}
-
-// CrawlerRunningError says the set's crawler is still crawling the previous run's
-// tables; the workflow retries.
-type CrawlerRunningError struct{ Crawler string }
-
-func (e *CrawlerRunningError) Error() string {
-	return "crawler " + e.Crawler + " is still running the previous crawl"
 }
 
 // deletePrefix deletes every object under prefix (a folder, ending in "/").

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 	"github.com/snaplake/snaplake/internal/local/postgres"
@@ -340,14 +341,11 @@ func (s *federateServers) federation(ctx context.Context, home string, log *slog
 			return nil, path, fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	file, err := config.Load(path)
+	fc, err := config.LoadSection[federate.Config](path, deploy.SectionFederate)
 	if err != nil {
-		return nil, path, err // names the line
+		return nil, path, err // names the line, or says there is no federate section
 	}
-	if file.Federate == nil {
-		return nil, path, fmt.Errorf("%s: no federate section", path)
-	}
-	f := &federation{cfg: *file.Federate, store: federate.Store{S3: s.client, Bucket: lakeBucket()}}
+	f := &federation{cfg: *fc, store: federate.Store{S3: s.client, Bucket: lakeBucket()}}
 	defer func() {
 		if err != nil {
 			f.close()

@@ -116,7 +116,7 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 	if err != nil {
 		return rep, err
 	}
-	if _, err := config.Parse(cfgPath, data); err != nil {
+	if _, err := config.ParseSection[ingest.Config](cfgPath, data, deploy.SectionIngest); err != nil {
 		return rep, err // names the line: nothing is uploaded
 	}
 	if _, err := srv.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(lakeBucket()), Key: aws.String(config.S3Key), Body: strings.NewReader(string(data))}); err != nil {

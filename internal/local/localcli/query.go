@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/ingest/grants"
 	"github.com/snaplake/snaplake/internal/local/contract"
@@ -150,14 +151,14 @@ func roleAccess(path, role string) (*lake.Access, error) {
 	if role == "" {
 		return nil, errors.New("snaplake query: --as names no role")
 	}
-	f, err := config.Load(path)
+	in, err := config.LoadSection[ingest.Config](path, deploy.SectionIngest)
+	var none *config.NoSectionError
+	if errors.As(err, &none) {
+		return nil, fmt.Errorf("%w, so no access rules for role %s", err, role)
+	}
 	if err != nil {
 		return nil, err // names the file, and the line of each problem
 	}
-	if f.Ingest == nil {
-		return nil, fmt.Errorf("%s: no ingest section, so no access rules for role %s", path, role)
-	}
-	in := f.Ingest
 	arn := grants.RoleARN("aws", offlineAccount)
 	var principals, roles []string
 	for _, a := range in.Access {
@@ -225,18 +226,15 @@ func appliedAccess(home, role string) (*lake.Access, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(filepath.Join(home, demo.IngestConfigFile))
+	in, err := config.LoadSection[ingest.Config](filepath.Join(home, demo.IngestConfigFile), deploy.SectionIngest)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Ingest == nil {
-		return nil, fmt.Errorf("%s: no ingest section", filepath.Join(home, demo.IngestConfigFile))
 	}
 	principal := grants.RoleARN("aws", offlineAccount)(role)
 	if !slices.ContainsFunc(gs, func(g grants.Grant) bool { return g.Principal == principal }) {
 		return nil, fmt.Errorf("role %s has no Lake Formation grants in %s", role, path)
 	}
-	return lake.AccessOf(role, ingest.CatalogDatabase(cfg.Ingest.Source.Database), principal, gs), nil
+	return lake.AccessOf(role, ingest.CatalogDatabase(in.Source.Database), principal, gs), nil
 }
 
 // roleName is the name of a role written as a name or an ARN (arn:...:role/path/name

@@ -193,7 +193,7 @@ func TestIngestWorkflowStates(t *testing.T) {
 	putConfig(strings.Replace(ingestTestConfig, "  sets:\n", "  sets: [\n", 1))
 	refused := wait(ing.RunSet(ctx, "daily", time.Date(2026, 12, 9, 2, 30, 0, 0, berlin), false))
 	record(refused)
-	if refused.Status != stepfunctions.StatusFailed || refused.Error != "ConfigError" {
+	if refused.Status != stepfunctions.StatusFailed || refused.Error != "RefusedError" {
 		t.Fatalf("run with a broken config: %s %s %v", refused.Status, refused.Error, refused.States)
 	}
 	ns = ing.Notifications()

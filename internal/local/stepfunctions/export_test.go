@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
+	"github.com/snaplake/snaplake/internal/aws/crawlers"
 	"github.com/snaplake/snaplake/statemachines"
 )
 
@@ -30,12 +31,6 @@ func renderExport(t *testing.T) []byte {
 	}
 	return def
 }
-
-// CrawlerRunningError is what the await function returns when the crawler is busy: Lambda names
-// the error after its Go type.
-type CrawlerRunningError struct{ Crawler string }
-
-func (e *CrawlerRunningError) Error() string { return "crawler " + e.Crawler + " is running" }
 
 // exportTasks plays the export's functions and services: StartExport starts an export,
 // the await-callback tasks have the callback sent right away (as the resume function would once
@@ -86,7 +81,7 @@ func (x *exportTasks) run(ctx context.Context, call TaskCall) (json.RawMessage, 
 			x.crawlers = append(x.crawlers, in.Payload.Key)
 			if in.Payload.Key == "snaplake-sales" && !x.salesBusy {
 				x.salesBusy = true
-				return nil, &CrawlerRunningError{Crawler: in.Payload.Key}
+				return nil, &crawlers.CrawlerRunningError{Crawler: in.Payload.Key}
 			}
 		}
 		x.waits[in.Payload.Kind+"/"+in.Payload.Key] = call.Token

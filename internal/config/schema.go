@@ -4,30 +4,33 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"maps"
-	"os"
 	"path"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 )
 
-// This file generates snaplake.schema.json from File: run
-// `go test ./internal/config -update-schema`. It is test code so that the CLI and the
-// Lambdas carry only the generated file.
-
 const schemaDraft = "https://json-schema.org/draft/2020-12/schema"
 
-// generateSchema reflects over File: json names, omitempty (not required), nested
-// structs as $defs, maps as additionalProperties, slices as arrays, and the doc comments
-// of the types and fields (read from their source) as descriptions.
-func generateSchema() ([]byte, error) {
-	g := &schemaGen{defs: map[string]object{}, docs: map[string]*typeDocs{}}
-	root, err := g.structSchema(reflectFile)
+// Docs is the doc comment of the struct type t (field "") or of its field called field
+// (the Go name), for a schema's descriptions; "" when there is none.
+// internal/config/sourcedoc reads them from the module's source.
+type Docs func(t reflect.Type, field string) string
+
+// GenerateSchema is the JSON Schema (draft 2020-12) of a file read into sections (a
+// pointer to a struct of sections), as the loader reads it: json names, omitempty (not
+// required), nested structs as $defs, maps as additionalProperties, slices as arrays,
+// docs as descriptions. A type the loader and the schema would read differently (names
+// or omitempty that differ between the yaml and json tags, inline fields, interfaces,
+// maps with other than string keys) is an error instead of a wrong schema. It is meant
+// for a test that keeps the published schema this function's output.
+func GenerateSchema(sections any, docs Docs) ([]byte, error) {
+	if docs == nil {
+		docs = func(reflect.Type, string) string { return "" }
+	}
+	g := &schemaGen{defs: map[string]object{}, docs: docs}
+	root, err := g.structSchema(sectionsValue(sections).Type())
 	if err != nil {
 		return nil, err
 	}
@@ -54,11 +57,9 @@ func generateSchema() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-var reflectFile = reflect.TypeFor[File]()
-
 type schemaGen struct {
 	defs map[string]object
-	docs map[string]*typeDocs // by package path
+	docs Docs
 }
 
 // schemaOf is the schema of a value of type t.
@@ -104,7 +105,7 @@ func (g *schemaGen) schemaOf(t reflect.Type) (object, error) {
 			if err != nil {
 				return nil, err
 			}
-			if doc := g.typeDocs(t.PkgPath()).types[t.Name()]; doc != "" {
+			if doc := g.docs(t, ""); doc != "" {
 				s = append(object{{"description", doc}}, s...)
 			}
 			g.defs[name] = s
@@ -134,7 +135,7 @@ func (g *schemaGen) structSchema(t reflect.Type) (object, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s: %w", t, sf.Name, err)
 		}
-		if doc := g.typeDocs(t.PkgPath()).fields[t.Name()+"."+sf.Name]; doc != "" {
+		if doc := g.docs(t, sf.Name); doc != "" {
 			s = append(object{{"description", doc}}, s...)
 		}
 		props = append(props, member{f.name, s})
@@ -147,85 +148,6 @@ func (g *schemaGen) structSchema(t reflect.Type) (object, error) {
 		s = append(s, member{"required", required})
 	}
 	return append(s, member{"additionalProperties", false}), nil
-}
-
-// typeDocs are the doc comments of a package's struct types and their fields.
-type typeDocs struct {
-	types  map[string]string // type name -> doc
-	fields map[string]string // type.Field -> doc
-}
-
-// typeDocs reads the doc comments of the module's package pkgPath from its source.
-func (g *schemaGen) typeDocs(pkgPath string) *typeDocs {
-	if d := g.docs[pkgPath]; d != nil {
-		return d
-	}
-	d := &typeDocs{types: map[string]string{}, fields: map[string]string{}}
-	g.docs[pkgPath] = d
-	rel, ok := strings.CutPrefix(pkgPath, modulePath+"/")
-	if !ok {
-		return d
-	}
-	dir := filepath.Join(moduleRoot(), filepath.FromSlash(rel))
-	entries, _ := os.ReadDir(dir)
-	fset := token.NewFileSet()
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, filepath.Join(dir, e.Name()), nil, parser.ParseComments)
-		if err != nil {
-			continue
-		}
-		for _, decl := range f.Decls {
-			gd, ok := decl.(*ast.GenDecl)
-			if !ok || gd.Tok != token.TYPE {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				ts := spec.(*ast.TypeSpec)
-				st, ok := ts.Type.(*ast.StructType)
-				if !ok {
-					continue
-				}
-				doc := ts.Doc
-				if doc == nil && len(gd.Specs) == 1 {
-					doc = gd.Doc
-				}
-				d.types[ts.Name.Name] = oneLine(doc)
-				for _, fld := range st.Fields.List {
-					for _, n := range fld.Names {
-						d.fields[ts.Name.Name+"."+n.Name] = oneLine(fld.Doc)
-					}
-				}
-			}
-		}
-	}
-	return d
-}
-
-func oneLine(c *ast.CommentGroup) string {
-	if c == nil {
-		return ""
-	}
-	return strings.Join(strings.Fields(c.Text()), " ")
-}
-
-const modulePath = "github.com/snaplake/snaplake"
-
-// moduleRoot is the directory of go.mod; tests run in their package's directory.
-func moduleRoot() string {
-	dir, _ := os.Getwd()
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(data, []byte("module "+modulePath+"\n")) {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
 }
 
 // object is a JSON object that keeps its members' order, so that the schema reads in

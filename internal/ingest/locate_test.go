@@ -1,4 +1,4 @@
-package config
+package ingest_test
 
 import (
 	"errors"
@@ -6,13 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 )
 
 // Item 14 of issue 12: a table the config names and the source does not have was
 // refused with its field path but no file:line, while every other config error has
 // one. The check needs the source's tables, so it is made after loading (by the
-// planner); the loaded section remembers where its fields are written.
+// planner); the section, loaded as a run loads it, remembers where its fields are
+// written.
 func TestLaterErrorsNameTheLine(t *testing.T) {
 	const file = `ingest:
   source:
@@ -27,12 +30,12 @@ func TestLaterErrorsNameTheLine(t *testing.T) {
     missing:
       mode: full
 `
-	f, err := Parse("snaplake.yaml", []byte(file))
+	in, err := config.ParseSection[ingest.Config]("snaplake.yaml", []byte(file), deploy.SectionIngest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tables := []ingest.Table{{Name: "orders", Columns: []ingest.Column{{Name: "id", DataType: "bigint", ColumnType: "bigint"}}}}
-	_, err = ingest.PlanRun(*f.Ingest, ingest.SetFrequent, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
+	_, err = ingest.PlanRun(*in, ingest.SetFrequent, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
 	if err == nil {
 		t.Fatal("PlanRun accepted a config naming tables the source does not have")
 	}
@@ -50,7 +53,7 @@ func TestLaterErrorsNameTheLine(t *testing.T) {
 		t.Errorf("the error is no longer an *ingest.FieldError wrapping ErrUnknownTable: %v", err)
 	}
 	// A config built in Go, not read from a file, has no lines to name.
-	c := *f.Ingest
+	c := *in
 	c.SetLocator(nil)
 	_, err = ingest.PlanRun(c, ingest.SetFrequent, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
 	if err == nil || strings.Contains(err.Error(), "snaplake.yaml") || !strings.Contains(err.Error(), `ingest.tables.missing: unknown table "missing"`) {
