@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate"
 )
 
@@ -29,11 +30,11 @@ const subscriberTablesConfig = `federate:
 // or every table without a list; its lag limit is its maxLag or the default; its
 // database user needs privileges on its own tables only.
 func TestSubscriberTables(t *testing.T) {
-	f, err := config.Parse("snaplake.yaml", []byte(subscriberTablesConfig))
+	f, err := config.ParseSection[federate.Config]("snaplake.yaml", []byte(subscriberTablesConfig), deploy.SectionFederate)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := *f.Federate
+	c := *f
 	names := func(ts []federate.Table) []string {
 		var out []string
 		for _, t := range ts {
@@ -81,7 +82,7 @@ func TestSubscriberTables(t *testing.T) {
 // twice, an empty list, a bad maxLag and a short abandonAfter are each an error at
 // their own line, naming the field (the config's FieldPath contract).
 func TestSubscriberTablesRefused(t *testing.T) {
-	_, err := config.Parse("snaplake.yaml", []byte(`federate:
+	_, err := config.ParseSection[federate.Config]("snaplake.yaml", []byte(`federate:
   abandonAfter: 30m
   tables:
     - {table: sales.dim}
@@ -97,7 +98,7 @@ func TestSubscriberTablesRefused(t *testing.T) {
       maxLag: soon
     - name: c
       maxLag: 10s
-`))
+`), deploy.SectionFederate)
 	if err == nil {
 		t.Fatal("the config was accepted")
 	}

@@ -169,12 +169,12 @@ func TestFederatorSubscriberTables(t *testing.T) {
 		wh.Close()
 	}
 
-	parsed, err := config.Parse("snaplake.yaml", []byte(cfg))
+	parsed, err := config.ParseSection[federate.Config]("snaplake.yaml", []byte(cfg), deploy.SectionFederate)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var runs []*federate.SubscriberRun
-	for _, s := range parsed.Federate.Subscribers {
+	for _, s := range parsed.Subscribers {
 		wh, err := redshift.Open(w.ctx, s.Redshift, redshift.Deps{S3: w.srv.Client()})
 		if err != nil {
 			t.Fatal(err)
@@ -183,7 +183,7 @@ func TestFederatorSubscriberTables(t *testing.T) {
 		runs = append(runs, &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: federate.Store{S3: w.srv.Client(), Bucket: w.c.Bucket}})
 	}
 	states := map[string]string{}
-	for _, st := range federate.Status(w.ctx, federate.Store{S3: w.srv.Client(), Bucket: w.c.Bucket}, *parsed.Federate, runs, time.Now()) {
+	for _, st := range federate.Status(w.ctx, federate.Store{S3: w.srv.Client(), Bucket: w.c.Bucket}, *parsed, runs, time.Now()) {
 		if st.Error != "" {
 			t.Errorf("status of %s: %s", st.Table, st.Error)
 		}
