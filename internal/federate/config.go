@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // Config is the `federate` section of snaplake.yaml.
@@ -24,6 +27,14 @@ type Config struct {
 	// KeepVersions is how many complete versions of each table are kept (default 3);
 	// older ones are deleted unless a subscriber is loading them.
 	KeepVersions int `yaml:"keepVersions,omitempty" json:"keepVersions,omitempty"`
+	// StatementTimeout bounds one UNLOAD or COPY (a Go duration: 90m, 12h; default
+	// 12h). The workflow waits for a statement, polling it, up to this long; then it
+	// cancels the statement and reports the table failed.
+	StatementTimeout string `yaml:"statementTimeout,omitempty" json:"statementTimeout,omitempty"`
+	// StatementPoll is the first pause between two checks of a running statement (a
+	// Go duration of whole seconds, at least 1s; default 10s). The pauses grow with the
+	// time the statement has run, up to a 48th of StatementTimeout.
+	StatementPoll string `yaml:"statementPoll,omitempty" json:"statementPoll,omitempty"`
 }
 
 // Table is one published table.
@@ -133,6 +144,12 @@ func (c Config) Validate() []error {
 		}
 		names[s.Name] = true
 	}
+	if _, err := parseDuration(c.StatementTimeout, time.Minute); err != nil {
+		add([]string{"statementTimeout"}, "%s", err)
+	}
+	if _, err := parseDuration(c.StatementPoll, time.Second); err != nil {
+		add([]string{"statementPoll"}, "%s", err)
+	}
 	if c.KeepVersions < 0 {
 		add([]string{"keepVersions"}, "%d is not a number of versions", c.KeepVersions)
 	}
@@ -157,4 +174,31 @@ func (c Config) TableNamed(name string) (Table, bool) {
 		}
 	}
 	return Table{}, false
+}
+
+// Limits are the bounds of the statements' waits the section sets.
+func (c Config) Limits() Limits {
+	l := Limits{Timeout: deploy.FederateStatementTimeout, Poll: deploy.FederateStatementPoll}
+	if d, err := parseDuration(c.StatementTimeout, time.Minute); err == nil && d > 0 {
+		l.Timeout = d
+	}
+	if d, err := parseDuration(c.StatementPoll, time.Second); err == nil && d > 0 {
+		l.Poll = d
+	}
+	return l
+}
+
+// parseDuration reads an optional duration of at least least ("" is 0).
+func parseDuration(s string, least time.Duration) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (write 30s, 90m or 12h)", s)
+	}
+	if d < least {
+		return 0, fmt.Errorf("%q is shorter than %s", s, least)
+	}
+	return d, nil
 }
