@@ -144,7 +144,7 @@ func (c Config) Validate() []error {
 		}
 		names[s.Name] = true
 	}
-	if _, err := parseDuration(c.StatementTimeout, time.Minute); err != nil {
+	if _, err := parseDuration(c.StatementTimeout, time.Second); err != nil {
 		add([]string{"statementTimeout"}, "%s", err)
 	}
 	if _, err := parseDuration(c.StatementPoll, time.Second); err != nil {
@@ -179,7 +179,7 @@ func (c Config) TableNamed(name string) (Table, bool) {
 // Limits are the bounds of the statements' waits the section sets.
 func (c Config) Limits() Limits {
 	l := Limits{Timeout: deploy.FederateStatementTimeout, Poll: deploy.FederateStatementPoll}
-	if d, err := parseDuration(c.StatementTimeout, time.Minute); err == nil && d > 0 {
+	if d, err := parseDuration(c.StatementTimeout, time.Second); err == nil && d > 0 {
 		l.Timeout = d
 	}
 	if d, err := parseDuration(c.StatementPoll, time.Second); err == nil && d > 0 {
