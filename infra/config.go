@@ -17,22 +17,14 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 )
 
-// Context keys read from cdk.json (or `cdk synth -c key=value`).
+// Context keys read from cdk.json (or `cdk synth -c key=value`) that every
+// capability shares; the export's keys are in export_config.go.
 const (
-	KeyDBInstanceIDs          = "snaplake:dbInstanceIds"
-	KeyDatabases              = "snaplake:databases"
-	KeyRetentionDays          = "snaplake:retentionDays"
-	KeyNotificationEmail      = "snaplake:notificationEmail"
-	KeyExportTimeoutHours     = "snaplake:exportTimeoutHours"
-	KeyCrawlTimeoutMinutes    = "snaplake:crawlTimeoutMinutes"
-	KeyIncludeManualSnapshots = "snaplake:includeManualSnapshots"
-	KeyGlueDatabasePrefix     = "snaplake:glueDatabasePrefix"
-	KeyLambdaAssetDir         = "snaplake:lambdaAssetDir"
-	KeyLogRetentionDays       = "snaplake:logRetentionDays"
-	KeyExportRecheckMinutes   = "snaplake:exportRecheckMinutes"
-	KeySnapshotTimeZone       = "snaplake:snapshotTimeZone"
-	KeyIngest                 = "snaplake:ingest"   // an object: see IngestConfig (ingest.go)
-	KeyFederate               = "snaplake:federate" // an object: see FederateConfig (federate.go)
+	KeyNotificationEmail = "snaplake:notificationEmail"
+	KeyLambdaAssetDir    = "snaplake:lambdaAssetDir"
+	KeyLogRetentionDays  = "snaplake:logRetentionDays"
+	KeyIngest            = "snaplake:ingest"   // an object: see IngestConfig (ingest_config.go)
+	KeyFederate          = "snaplake:federate" // an object: see FederateConfig (federate_config.go)
 )
 
 // FunctionNames are the Lambda functions the stack can deploy (the ingestion's only
@@ -98,11 +90,7 @@ var logRetention = map[int]string{
 }
 
 var (
-	// RDS DB instance identifier rules: a letter first, letters, digits and single hyphens, no trailing hyphen.
-	instanceIDRE = regexp.MustCompile(`^[A-Za-z](?:[A-Za-z0-9]|-[A-Za-z0-9])*$`)
-	// Athena reads lower-case letters, digits and underscores without quoting.
-	glueNameRE = regexp.MustCompile(`^[a-z0-9_]+$`)
-	emailRE    = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 )
 
 // ParseConfig reads the configuration through lookup, which returns a context value
@@ -115,80 +103,16 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 		errs = append(errs, &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)})
 	}
 
+	errs = append(errs, parseExport(lookup, &c)...)
 	var err error
-	if c.DBInstanceIDs, err = stringList(lookup(KeyDBInstanceIDs)); err != nil {
-		fail(KeyDBInstanceIDs, "%v", err)
-	} else if len(c.DBInstanceIDs) == 0 {
-		fail(KeyDBInstanceIDs, "required: list the RDS DB instance identifiers whose snapshots to export")
+	if err := intSetting(lookup, KeyLogRetentionDays, &c.LogRetentionDays, 1, 3653); err != nil {
+		errs = append(errs, err)
 	}
-	for i, id := range c.DBInstanceIDs {
-		// RDS stores identifiers lower-cased, so its snapshot ids and events carry them so.
-		c.DBInstanceIDs[i] = strings.ToLower(id)
-		if len(id) > 63 || !instanceIDRE.MatchString(id) {
-			fail(KeyDBInstanceIDs, "%q is not an RDS DB instance identifier (1-63 letters, digits, single hyphens, starting with a letter)", id)
-		}
-	}
-	if dup := duplicate(c.DBInstanceIDs, strings.ToLower); dup != "" {
-		fail(KeyDBInstanceIDs, "%q is listed twice", dup)
-	}
-
-	if c.Databases, err = stringList(lookup(KeyDatabases)); err != nil {
-		fail(KeyDatabases, "%v", err)
-	} else if len(c.Databases) == 0 {
-		fail(KeyDatabases, "required: list the source MySQL databases to export and catalog")
-	}
-	if c.GlueDatabasePrefix, err = stringValue(lookup(KeyGlueDatabasePrefix)); err != nil {
-		fail(KeyGlueDatabasePrefix, "%v", err)
-	} else if c.GlueDatabasePrefix != "" && !glueNameRE.MatchString(c.GlueDatabasePrefix) {
-		fail(KeyGlueDatabasePrefix, "%q must be lower-case letters, digits and underscores (a Glue database name prefix)", c.GlueDatabasePrefix)
-	}
-	for _, db := range c.Databases {
-		name := c.GlueDatabasePrefix + strings.ToLower(db)
-		if !glueNameRE.MatchString(strings.ToLower(db)) || len(name) > 255 {
-			fail(KeyDatabases, "%q is not usable as a Glue database name once lower-cased (letters, digits, underscores; at most 255 bytes with the prefix)", db)
-		}
-	}
-	if dup := duplicate(c.Databases, strings.ToLower); dup != "" {
-		fail(KeyDatabases, "%q is listed twice (names are compared lower-cased, as Glue stores them)", dup)
-	}
-
-	intKey := func(key string, dst *int, lo, hi int) {
-		v, err := intValue(lookup(key), *dst)
-		switch {
-		case err != nil:
-			fail(key, "%v", err)
-		case v < lo || v > hi:
-			fail(key, "%d is out of range [%d, %d]", v, lo, hi)
-		default:
-			*dst = v
-		}
-	}
-	intKey(KeyRetentionDays, &c.RetentionDays, 1, 3650)
-	// Step Functions task timeouts stop at 99999999 s; an export over a week is stuck.
-	intKey(KeyExportTimeoutHours, &c.ExportTimeoutHours, 1, 168)
-	intKey(KeyCrawlTimeoutMinutes, &c.CrawlTimeoutMinutes, 1, 24*60)
-	intKey(KeyExportRecheckMinutes, &c.ExportRecheckMinutes, 1, 24*60)
-	if c.ExportRecheckMinutes > c.ExportTimeoutHours*60 {
-		fail(KeyExportRecheckMinutes, "%d minutes is longer than the export timeout (%d hours)", c.ExportRecheckMinutes, c.ExportTimeoutHours)
-	}
-	if tz, err := stringValue(lookup(KeySnapshotTimeZone)); err != nil {
-		fail(KeySnapshotTimeZone, "%v", err)
-	} else if tz != "" {
-		if _, err := time.LoadLocation(tz); err != nil {
-			fail(KeySnapshotTimeZone, "%q is not an IANA time zone name (like UTC or Europe/Berlin)", tz)
-		} else {
-			c.SnapshotTimeZone = tz
-		}
-	}
-	intKey(KeyLogRetentionDays, &c.LogRetentionDays, 1, 3653)
 	if _, ok := logRetention[c.LogRetentionDays]; !ok {
 		valid := slices.Sorted(maps.Keys(logRetention))
 		fail(KeyLogRetentionDays, "%d is not a CloudWatch Logs retention period (one of %v)", c.LogRetentionDays, valid)
 	}
 
-	if c.IncludeManualSnapshots, err = boolValue(lookup(KeyIncludeManualSnapshots)); err != nil {
-		fail(KeyIncludeManualSnapshots, "%v", err)
-	}
 	if c.NotificationEmail, err = stringValue(lookup(KeyNotificationEmail)); err != nil {
 		fail(KeyNotificationEmail, "%v", err)
 	} else if c.NotificationEmail != "" && !emailRE.MatchString(c.NotificationEmail) {
@@ -233,18 +157,18 @@ func (c Config) CheckLambdaAssets() error {
 	return errors.Join(errs...)
 }
 
-// GlueDatabaseName is the catalog database of a source database.
-func (c Config) GlueDatabaseName(db string) string {
-	return deploy.GlueDatabaseName(c.GlueDatabasePrefix, db)
-}
-
-// CrawlerNames lists the crawlers of every configured database.
-func (c Config) CrawlerNames() []string {
-	out := make([]string, 0, len(c.Databases))
-	for _, db := range c.Databases {
-		out = append(out, deploy.CrawlerName(db))
+// intSetting reads a whole number key into dst (which holds its default) and
+// checks it lies in [lo, hi].
+func intSetting(lookup func(string) any, key string, dst *int, lo, hi int) error {
+	v, err := intValue(lookup(key), *dst)
+	switch {
+	case err != nil:
+		return &ConfigError{Key: key, Reason: err.Error()}
+	case v < lo || v > hi:
+		return &ConfigError{Key: key, Reason: fmt.Sprintf("%d is out of range [%d, %d]", v, lo, hi)}
 	}
-	return out
+	*dst = v
+	return nil
 }
 
 func stringList(v any) ([]string, error) {
@@ -369,4 +293,33 @@ func contextObject(key string, v any, fields []string) (m map[string]any, errs [
 		}
 	}
 	return m, errs
+}
+
+// Shared by the sections that name a Secrets Manager secret (snaplake:ingest's
+// source, snaplake:federate's warehouses).
+const fieldSecretKMSKeyArn = "secretKmsKeyArn"
+
+var (
+	// A complete secret ARN, with the six characters Secrets Manager appends to the
+	// name: IAM matches the Resource against the complete ARN.
+	secretArnRE = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`)
+	// A key ARN, not an alias: IAM authorizes kms:Decrypt against the key's ARN.
+	kmsKeyArnRE = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-)?[0-9a-f-]{32,36}$`)
+)
+
+// checkSecretKMSKey says what is wrong with keyArn as the customer managed key of
+// the secret secretArn ("" when nothing is, or when no key is given). The ingest
+// source's secret and each Federator warehouse's secret take one.
+func checkSecretKMSKey(secretArn, keyArn string) string {
+	switch {
+	case keyArn == "":
+	case !kmsKeyArnRE.MatchString(keyArn):
+		return fmt.Sprintf("%q is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias)", keyArn)
+	case secretArn == "":
+		return "a key without a secretArn: the key is the one the secret is encrypted with"
+	case secretArnRE.MatchString(secretArn) && arnRegion(keyArn) != arnRegion(secretArn):
+		// Secrets Manager encrypts a secret with a key of its own region.
+		return fmt.Sprintf("%q is not in the same region as the secret (%s)", keyArn, arnRegion(secretArn))
+	}
+	return ""
 }

@@ -124,3 +124,7 @@ const DeadLetterQueueSuffix = "-dead-letters"
 func CDKExecutionRoleName(account, region string) string {
 	return "cdk-hnb659fds-cfn-exec-role-" + account + "-" + region
 }
+
+// IAMAllowedPrincipals is the group that Lake Formation grants ALL on every new
+// database and table by default, which leaves access to IAM alone.
+const IAMAllowedPrincipals = "IAM_ALLOWED_PRINCIPALS"

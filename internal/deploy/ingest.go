@@ -1,6 +1,9 @@
 package deploy
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The config-driven ingestion's part of the deployment (the "snaplake:ingest"
 // context section): its functions, roles, names and environment.
@@ -158,3 +161,40 @@ const (
 	DefaultIngestCrawlPoll    = 30 * time.Second
 	DefaultIngestCrawlTimeout = DefaultCrawlTimeout
 )
+
+// The sets the stack schedules, each with its own crawler and schedule.
+const (
+	IngestSetDaily    = "daily"
+	IngestSetFrequent = "frequent"
+)
+
+// IngestSets lists the scheduled sets in the order the stack creates them.
+var IngestSets = []string{IngestSetDaily, IngestSetFrequent}
+
+// NormalizeName is the name Glue and Athena can use for a source table (or database):
+// lower case; every character other than a-z, 0-9 and _ becomes one _; a name that
+// does not then start with a letter gets the prefix "t_" (a leading digit is refused
+// by Athena's DDL, and a leading _ would hide the table's folder from Glue and
+// Athena, which skip folders starting with _). "Order-Items" -> "order_items",
+// "2024_sales" -> "t_2024_sales", "café" -> "caf_". Reserved words stay as they are
+// ("order", "select"): Glue accepts them, and Athena queries quote them ("order").
+func NormalizeName(source string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(source) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	n := b.String()
+	if n == "" || n[0] < 'a' || n[0] > 'z' {
+		n = "t_" + n
+	}
+	return n
+}
+
+// IngestCatalogDatabase is the Glue database the loaded tables of a source database
+// are in: raw_<normalized name>, apart from the nightly snapshots' database of the
+// same source (which has the source's own name and the same table names).
+func IngestCatalogDatabase(source string) string { return "raw_" + NormalizeName(source) }

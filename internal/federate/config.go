@@ -48,6 +48,14 @@ type Table struct {
 	// Append publishes only the rows inserted since the previous version, for large
 	// insert-only tables (needs Inserted): subscribers apply them in order.
 	Append bool `yaml:"append,omitempty" json:"append,omitempty"`
+	// OnDefinitionChange (rebuild or refuse) is what a subscriber does when the
+	// table's published definition changed in a way it cannot apply in place (a
+	// column dropped, renamed, moved or retyped, nullability changed): rebuild the
+	// table from the newest full version, or refuse (the table fails with the
+	// differences, the others go on). Additive changes (new nullable columns, wider
+	// VARCHARs) are always applied. Default rebuild; refuse here or on the
+	// subscriber wins.
+	OnDefinitionChange string `yaml:"onDefinitionChange,omitempty" json:"onDefinitionChange,omitempty"`
 }
 
 // Subscriber is one reporting warehouse.
@@ -56,6 +64,36 @@ type Subscriber struct {
 	Name string `yaml:"name" json:"name"`
 	// Redshift is its URL; the command line's --redshift replaces it.
 	Redshift string `yaml:"redshift,omitempty" json:"redshift,omitempty"`
+	// OnDefinitionChange (rebuild or refuse) is the subscriber's choice for every
+	// table whose definition changed in a way it cannot apply in place (see the
+	// table's setting; refuse on either wins): refuse keeps its tables from ever being
+	// dropped and re-created (views bound to them, grants given by hand).
+	OnDefinitionChange string `yaml:"onDefinitionChange,omitempty" json:"onDefinitionChange,omitempty"`
+}
+
+// What a subscriber does with a definition change it cannot apply in place.
+const (
+	// Rebuild re-creates the table from the newest full version, in one
+	// transaction with the swap (DROP TABLE, then the staging table renamed).
+	Rebuild = "rebuild"
+	// Refuse fails the table with the differences; the other tables go on.
+	Refuse = "refuse"
+)
+
+// DefaultOnDefinitionChange is Rebuild: the subscribers' tables are copies the
+// Federator owns and can re-create from S3 at any time, and an operator repairing
+// drift by hand at 3 a.m. is what the Federator exists to avoid. A subscriber whose
+// tables carry views or grants that a re-created table would lose sets refuse.
+const DefaultOnDefinitionChange = Rebuild
+
+// OnDefinitionChange is what subscriber does with an in-place-inapplicable change
+// of table's definition: refuse when the table's or the subscriber's setting says
+// so, else rebuild.
+func OnDefinitionChange(table, subscriber string) string {
+	if table == Refuse || subscriber == Refuse {
+		return Refuse
+	}
+	return DefaultOnDefinitionChange
 }
 
 // DefaultKeepVersions is how many versions of a table are kept.
@@ -132,6 +170,9 @@ func (c Config) Validate() []error {
 		if t.Append && t.Inserted == "" {
 			add(append(path, "append"), "append versions need the table's insert timestamp column (inserted)")
 		}
+		if !validOnDefinitionChange(t.OnDefinitionChange) {
+			add(append(path, "onDefinitionChange"), "%q is neither %s nor %s", t.OnDefinitionChange, Rebuild, Refuse)
+		}
 	}
 	names := map[string]bool{}
 	for i, s := range c.Subscribers {
@@ -143,6 +184,9 @@ func (c Config) Validate() []error {
 			add(path, "subscriber %s is listed twice", s.Name)
 		}
 		names[s.Name] = true
+		if !validOnDefinitionChange(s.OnDefinitionChange) {
+			add([]string{"subscribers", fmt.Sprint(i), "onDefinitionChange"}, "%q is neither %s nor %s", s.OnDefinitionChange, Rebuild, Refuse)
+		}
 	}
 	if _, err := parseDuration(c.StatementTimeout, time.Second); err != nil {
 		add([]string{"statementTimeout"}, "%s", err)
@@ -155,6 +199,8 @@ func (c Config) Validate() []error {
 	}
 	return errs
 }
+
+func validOnDefinitionChange(v string) bool { return v == "" || v == Rebuild || v == Refuse }
 
 // Subscriber returns the named subscriber.
 func (c Config) Subscriber(name string) (Subscriber, bool) {

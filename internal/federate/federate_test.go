@@ -302,7 +302,9 @@ func TestBadInputStaysWithItsTable(t *testing.T) {
 		t.Fatalf("hand-written version name: %+v", r)
 	}
 
-	// A subscriber whose table differs fails that table with the difference.
+	// A subscriber whose table differs, and that refuses rebuilds, fails that table
+	// with the difference.
+	w.cfg.Subscribers[1].OnDefinitionChange = Refuse
 	w.exec(w.reporting["b"], "CREATE SCHEMA sales", "CREATE TABLE sales.fact_orders (id BIGINT NOT NULL, amount NUMERIC(14,2), note VARCHAR(200), inserted_at TIMESTAMP NOT NULL, updated_at TIMESTAMP)")
 	r = w.subscribe("b")
 	if r["sales.fact_orders"].Action != ActionFailed || !strings.Contains(r["sales.fact_orders"].Error, "column amount is numeric(14,2) here, numeric(12,2) published") {

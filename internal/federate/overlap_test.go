@@ -242,7 +242,7 @@ func TestSwapIsConditional(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return late.swap(ctx, "sales.fact_orders", m, started, st)
+		return late.swap(ctx, "sales.fact_orders", m, started, st, nil)
 	}()
 	var conflict *SwapConflictError
 	if !errors.As(err, &conflict) || conflict.Started != started || conflict.Found != newest.Name {

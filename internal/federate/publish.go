@@ -111,7 +111,9 @@ func (p *Publisher) PublishAll(ctx context.Context, c Config) []Result {
 }
 
 // Publish publishes one table if it changed since its newest complete version: one
-// metadata query, one listing, and an UNLOAD only when the table changed. The
+// metadata query, one listing, and when the state matches, a catalog query and the
+// newest manifest's GET (a definition change alone is a change); an UNLOAD only when
+// the table changed. The
 // manifest is written last; then versions beyond the newest keep are pruned, except
 // those a subscriber is loading. It waits for the UNLOAD in this process (the
 // command line); the workflow runs Start and Poll as separate steps instead.
@@ -148,7 +150,11 @@ func (p *Publisher) Start(ctx context.Context, t Table, keep int) Result {
 		return finish(err)
 	}
 	newest, has := Newest(versions)
-	if has && newest.Version.Matches(stats) {
+	cols, unchanged, err := p.unchanged(ctx, t, stats, newest, has)
+	if err != nil {
+		return finish(err)
+	}
+	if unchanged {
 		res.Action, res.Version, res.Kind, res.Rows = ActionUnchanged, newest.Name, newest.Version.Kind, newest.Version.Rows
 		return finish(nil)
 	}
@@ -167,20 +173,25 @@ func (p *Publisher) Start(ctx context.Context, t Table, keep int) Result {
 	if versions, err = p.Store.Versions(ctx, t.Table); err != nil {
 		return finish(err)
 	}
-	if newest, has = Newest(versions); has && newest.Version.Matches(stats) {
+	newest, has = Newest(versions)
+	if cols, unchanged, err = p.unchanged(ctx, t, stats, newest, has); err != nil {
+		return finish(err)
+	}
+	if unchanged {
 		res.Action, res.Version, res.Kind, res.Rows = ActionUnchanged, newest.Name, newest.Version.Kind, newest.Version.Rows
 		return finish(nil)
 	}
-	cols, err := p.Warehouse.Columns(ctx, schema, name)
-	if err != nil {
-		return finish(err)
+	if cols == nil {
+		if cols, err = p.Warehouse.Columns(ctx, schema, name); err != nil {
+			return finish(err)
+		}
 	}
 	v := Version{Published: p.now(), Kind: KindFull, Rows: stats.Rows, Inserted: stats.MaxInserted, Updated: stats.MaxUpdated}
 	query := "SELECT * FROM " + quoteIdent(schema) + "." + quoteIdent(name)
 	var after string
 	if t.Append && has && appendable(newest.Version, stats) {
 		prev, err := p.Store.Manifest(ctx, t.Table, newest.Name)
-		if err == nil && sameColumns(prev.Columns, cols) {
+		if err == nil && sameDefinition(prev.Columns, cols) {
 			v.Kind, after = KindAppend, newest.Name
 			query += " WHERE " + quoteIdent(t.Inserted) + " > " + timestampLiteral(*newest.Version.Inserted) +
 				" AND " + quoteIdent(t.Inserted) + " <= " + timestampLiteral(*stats.MaxInserted)
@@ -355,6 +366,32 @@ func (p *Publisher) finisher(ctx context.Context, t Table, res *Result, start ti
 	}
 }
 
+// unchanged says the table is the one newest was published from: the same state
+// (row count, greatest insert and update times) and the same definition. A
+// definition change alone (a column added, a VARCHAR widened, no row changed) is a
+// change: it publishes a new full version, which carries the new definition to the
+// subscribers. The definition costs a catalog query and the manifest's GET, only
+// when the state matches; cols are the table's columns when they were read.
+func (p *Publisher) unchanged(ctx context.Context, t Table, stats redshift.Stats, newest Published, has bool) (cols []redshift.Column, unchanged bool, err error) {
+	if !has || !newest.Version.Matches(stats) {
+		return nil, false, nil
+	}
+	schema, name := t.Split()
+	if cols, err = p.Warehouse.Columns(ctx, schema, name); err != nil {
+		return nil, false, err
+	}
+	m, err := p.Store.Manifest(ctx, t.Table, newest.Name)
+	if err != nil {
+		return nil, false, err
+	}
+	if !sameDefinition(m.Columns, cols) {
+		p.log().InfoContext(ctx, "the table's definition changed: publishing a full version", "table", t.Table, "version", newest.Name,
+			"published", columnsText(m.Columns), "now", columnsText(cols))
+		return cols, false, nil
+	}
+	return cols, true, nil
+}
+
 // appendable says the table only grew since v: more rows, a later insert time, and
 // no update since.
 func appendable(v Version, s redshift.Stats) bool {
@@ -444,15 +481,14 @@ func timestampLiteral(t time.Time) string {
 	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.000000") + "'"
 }
 
-// sameColumns says two definitions are the same table.
-func sameColumns(a, b []redshift.Column) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !strings.EqualFold(a[i].Name, b[i].Name) || a[i].Type != b[i].Type {
-			return false
+// columnsText is a definition in a log line: id bigint NOT NULL, note character varying(200).
+func columnsText(cols []redshift.Column) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.Name + " " + c.Type
+		if !c.Nullable {
+			out[i] += " NOT NULL"
 		}
 	}
-	return true
+	return strings.Join(out, ", ")
 }

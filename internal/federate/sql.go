@@ -44,6 +44,13 @@ func LoadedSQL(schema, name string) string {
 
 // CreateTableSQL creates a table from a manifest's definition (and its schema).
 func CreateTableSQL(schema, name string, cols []redshift.Column) []string {
+	return []string{
+		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(schema),
+		"CREATE TABLE " + qualified(schema, name) + " (" + columnDefs(cols) + ")",
+	}
+}
+
+func columnDefs(cols []redshift.Column) string {
 	defs := make([]string, len(cols))
 	for i, c := range cols {
 		defs[i] = quoteIdent(c.Name) + " " + c.Type
@@ -51,10 +58,39 @@ func CreateTableSQL(schema, name string, cols []redshift.Column) []string {
 			defs[i] += " NOT NULL"
 		}
 	}
+	return strings.Join(defs, ", ")
+}
+
+// StagingDefinedSQL makes an empty staging table of a version's definition, for a
+// version whose definition the table does not have yet (LIKE would copy the old one).
+func StagingDefinedSQL(schema, name string, cols []redshift.Column) []string {
+	staging := qualified(schema, name+stagingSuffix)
 	return []string{
-		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(schema),
-		"CREATE TABLE " + qualified(schema, name) + " (" + strings.Join(defs, ", ") + ")",
+		"DROP TABLE IF EXISTS " + staging,
+		"CREATE TABLE " + staging + " (" + columnDefs(cols) + ")",
 	}
+}
+
+// WidenSQL lengthens a VARCHAR column to its published type: a statement of its own,
+// never inside a transaction block, where Redshift refuses it ("You can't alter
+// columns within a transaction block", Redshift DG "ALTER TABLE").
+func WidenSQL(schema, name string, col redshift.Column) string {
+	return "ALTER TABLE " + qualified(schema, name) + " ALTER COLUMN " + quoteIdent(col.Name) + " TYPE " + col.Type
+}
+
+// AddColumnSQL adds one nullable column: one column per ALTER TABLE, as Redshift
+// requires ("You can add only one column in each ALTER TABLE statement").
+func AddColumnSQL(schema, name string, col redshift.Column) string {
+	return "ALTER TABLE " + qualified(schema, name) + " ADD COLUMN " + quoteIdent(col.Name) + " " + col.Type
+}
+
+// Change is what a swap also does to the table's definition.
+type Change struct {
+	// Add are nullable columns added, at the end, before the rows go in.
+	Add []redshift.Column
+	// Rebuild replaces the table by the staging table (made of the version's
+	// definition): DROP TABLE, then the staging table renamed. Full versions only.
+	Rebuild bool
 }
 
 // StagingSQL makes an empty staging table like the table; a staging table a killed
@@ -89,6 +125,16 @@ func checkSQL(cond, from string) string {
 // applied twice), or the staging table is not the one this run loaded (dropped and
 // re-created by another run, it would swap in an empty table).
 func SwapSQL(schema, name, kind, version, from string, rows int64, at time.Time) []string {
+	return SwapChangeSQL(schema, name, kind, version, from, rows, at, Change{})
+}
+
+// SwapChangeSQL is SwapSQL that also changes the table's definition, in the same
+// transaction: readers see the old table or the new one. Columns are added (ADD
+// COLUMN, one per statement) after the checks and before the rows go in. A rebuild
+// drops the table and renames the staging table in its place (ALTER TABLE ...
+// RENAME TO is allowed in a transaction block; ALTER COLUMN ... TYPE is not, so a
+// widening runs before, alone: WidenSQL).
+func SwapChangeSQL(schema, name, kind, version, from string, rows int64, at time.Time, change Change) []string {
 	table, staging := qualified(schema, name), qualified(schema, name+stagingSuffix)
 	control := qualified(ControlSchema, ControlTable)
 	which := "schema_name = " + literal(schema) + " AND table_name = " + literal(name)
@@ -100,15 +146,26 @@ func SwapSQL(schema, name, kind, version, from string, rows int64, at time.Time)
 		checkSQL(held, control+" WHERE "+which),
 		checkSQL(fmt.Sprintf("COUNT(*) = %d", rows), staging),
 	}
-	if kind == KindFull {
-		stmts = append(stmts, "DELETE FROM "+table)
-	}
-	stmts = append(stmts, "INSERT INTO "+table+" SELECT * FROM "+staging)
-	if kind == KindFull {
-		stmts = append(stmts, checkSQL(fmt.Sprintf("COUNT(*) = %d", rows), table))
+	switch {
+	case change.Rebuild:
+		stmts = append(stmts,
+			"DROP TABLE "+table,
+			"ALTER TABLE "+staging+" RENAME TO "+quoteIdent(name),
+			checkSQL(fmt.Sprintf("COUNT(*) = %d", rows), table))
+	default:
+		for _, c := range change.Add {
+			stmts = append(stmts, AddColumnSQL(schema, name, c))
+		}
+		if kind == KindFull {
+			stmts = append(stmts, "DELETE FROM "+table)
+		}
+		stmts = append(stmts, "INSERT INTO "+table+" SELECT * FROM "+staging)
+		if kind == KindFull {
+			stmts = append(stmts, checkSQL(fmt.Sprintf("COUNT(*) = %d", rows), table))
+		}
+		stmts = append(stmts, "DROP TABLE "+staging)
 	}
 	return append(stmts,
-		"DROP TABLE "+staging,
 		"DELETE FROM "+control+" WHERE "+which,
 		fmt.Sprintf("INSERT INTO %s (schema_name, table_name, version, loaded_at) VALUES (%s, %s, %s, %s)",
 			control, literal(schema), literal(name), literal(version), timestampLiteral(at)),

@@ -111,6 +111,8 @@ type StatementRecord struct {
 	Index int      `json:"index,omitempty"`
 	From  string   `json:"from,omitempty"`
 	Rows  int64    `json:"rows,omitempty"`
+	// Plan is the definition change the first version of Chain makes (definition.go).
+	Plan *DefinitionPlan `json:"plan,omitempty"`
 }
 
 // StatementCancelledError says a statement ran past the limit and was cancelled.

@@ -38,6 +38,10 @@ type SubscriberRun struct {
 	Run string
 	// Limits bound the wait for a COPY (Config.Limits; zero: the defaults).
 	Limits Limits
+	// OnDefinitionChange is the subscriber's setting (rebuild or refuse; see
+	// Subscriber.OnDefinitionChange); SubscribeAll reads it from the config when
+	// this is empty.
+	OnDefinitionChange string
 	// Unreachable, when set, is why the subscriber's warehouse could not be opened:
 	// each table is reported failed with it (an *UnreachableError naming the
 	// subscriber), and the other subscribers go on.
@@ -74,9 +78,13 @@ func (s *SubscriberRun) log() *slog.Logger {
 // SubscribeAll subscribes every table, one after another; a table's failure is its
 // result and the next goes on.
 func (s *SubscriberRun) SubscribeAll(ctx context.Context, c Config) []Result {
+	policy := s.OnDefinitionChange
+	if sub, ok := c.Subscriber(s.Name); ok && policy == "" {
+		policy = sub.OnDefinitionChange
+	}
 	out := make([]Result, len(c.Tables))
 	for i, t := range c.Tables {
-		out[i] = s.Subscribe(ctx, t)
+		out[i] = s.subscribe(ctx, t, policy)
 	}
 	return out
 }
@@ -89,8 +97,8 @@ type DriftError struct {
 }
 
 func (e *DriftError) Error() string {
-	return fmt.Sprintf("subscriber %s: table %s differs from version %s: %s (change the table to the published definition, or drop it: the next run creates it)",
-		e.Subscriber, e.Table, e.Version, strings.Join(e.Differences, "; "))
+	return fmt.Sprintf("subscriber %s: table %s differs from version %s: %s (onDefinitionChange is %s, so the table is not rebuilt: change it to the published definition, or drop it: the next run creates it; or set onDefinitionChange: %s on the table and the subscriber)",
+		e.Subscriber, e.Table, e.Version, strings.Join(e.Differences, "; "), Refuse, Rebuild)
 }
 
 // Diff lists what differs between a subscriber's columns and the published ones.
@@ -113,6 +121,8 @@ func Diff(here, published []redshift.Column) []string {
 			out = append(out, fmt.Sprintf("column %s is %s here, %s published", p.Name, h.Type, p.Type))
 		case j != i:
 			out = append(out, fmt.Sprintf("column %s is column %d here, %d published", p.Name, j+1, i+1))
+		case h.Nullable != p.Nullable:
+			out = append(out, fmt.Sprintf("column %s is %s here, %s published", p.Name, nullability(h.Nullable), nullability(p.Nullable)))
 		}
 	}
 	for _, h := range here {
@@ -160,7 +170,12 @@ func (e *SwapConflictError) Error() string {
 // It waits for each COPY in this process (the command line); the workflow runs
 // Start and Poll as separate steps instead.
 func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
-	return waitFor(ctx, func() Result { return s.Start(ctx, t) }, func() Result { return s.Poll(ctx, t) })
+	return s.subscribe(ctx, t, s.OnDefinitionChange)
+}
+
+// subscribe is Subscribe with the subscriber's onDefinitionChange setting.
+func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) Result {
+	return waitFor(ctx, func() Result { return s.start(ctx, t, policy) }, func() Result { return s.Poll(ctx, t) })
 }
 
 func (s *SubscriberRun) statementKey(t Table) string {
@@ -187,6 +202,10 @@ func (s *SubscriberRun) finisher(ctx context.Context, t Table, res *Result, star
 // call Poll after Wait.Seconds. A COPY already running for the table (a retried step,
 // a run after a crash) is resumed, never submitted twice.
 func (s *SubscriberRun) Start(ctx context.Context, t Table) Result {
+	return s.start(ctx, t, s.OnDefinitionChange)
+}
+
+func (s *SubscriberRun) start(ctx context.Context, t Table, policy string) Result {
 	start := time.Now()
 	res := Result{Table: t.Table, Subscriber: s.Name}
 	finish := s.finisher(ctx, t, &res, start)
@@ -244,6 +263,44 @@ func (s *SubscriberRun) Start(ctx context.Context, t Table) Result {
 	if err != nil {
 		return finish(err)
 	}
+	// The table's definition against the first version to load: unchanged, changed
+	// in place (plan), rebuilt from the newest full version, or refused.
+	first := chain[0]
+	var plan *DefinitionPlan
+	cols, err := s.Warehouse.Columns(ctx, schema, name)
+	var missing *redshift.TableNotFoundError
+	switch {
+	case errors.As(err, &missing):
+		// Created empty below: it needs every row, from the newest full version, even
+		// if the control table names a version (the table was dropped by hand).
+		if first.Kind != KindFull {
+			if chain, err = s.chain(ctx, t.Table, newest.Name, ""); err != nil {
+				return finish(err)
+			}
+			first = chain[0]
+		}
+	case err != nil:
+		return finish(err)
+	default:
+		p := PlanDefinition(cols, first.Columns)
+		switch {
+		case !p.Changed():
+		case p.InPlace():
+			plan = &p
+		case OnDefinitionChange(t.OnDefinitionChange, policy) == Refuse:
+			return finish(&DriftError{Subscriber: s.Name, Table: t.Table, Version: first.Version, Differences: Diff(cols, first.Columns)})
+		default:
+			s.log().WarnContext(ctx, "the table's definition changed in a way it cannot take in place: rebuilding it from the newest full version",
+				"table", t.Table, "differences", strings.Join(p.Other, "; "))
+			if first.Kind != KindFull {
+				if chain, err = s.chain(ctx, t.Table, newest.Name, ""); err != nil {
+					return finish(err)
+				}
+				first = chain[0]
+			}
+			plan = &DefinitionPlan{Other: p.Other}
+		}
+	}
 	names := make([]string, len(chain))
 	for i, m := range chain {
 		names[i] = m.Version
@@ -251,26 +308,14 @@ func (s *SubscriberRun) Start(ctx context.Context, t Table) Result {
 	if err := s.mark(ctx, t, names); err != nil {
 		return finish(err)
 	}
-	last := chain[len(chain)-1]
-	cols, err := s.Warehouse.Columns(ctx, schema, name)
-	var missing *redshift.TableNotFoundError
-	switch {
-	case errors.As(err, &missing):
-		if err := s.Warehouse.Exec(ctx, CreateTableSQL(schema, name, last.Columns)...); err != nil {
+	if missing != nil {
+		if err := s.Warehouse.Exec(ctx, CreateTableSQL(schema, name, first.Columns)...); err != nil {
 			s.unmark(ctx, t)
-			return finish(fmt.Errorf("create %s from version %s: %w", t.Table, last.Version, err))
+			return finish(fmt.Errorf("create %s from version %s: %w", t.Table, first.Version, err))
 		}
-		s.log().InfoContext(ctx, "created the table from the published definition", "table", t.Table, "version", last.Version)
-	case err != nil:
-		s.unmark(ctx, t)
-		return finish(err)
-	default:
-		if d := Diff(cols, last.Columns); len(d) > 0 {
-			s.unmark(ctx, t)
-			return finish(&DriftError{Subscriber: s.Name, Table: t.Table, Version: last.Version, Differences: d})
-		}
+		s.log().InfoContext(ctx, "created the table from the published definition", "table", t.Table, "version", first.Version)
 	}
-	out := s.submit(ctx, t, StatementRecord{Kind: "COPY", Table: t.Table, Subscriber: s.Name, Chain: names, Index: 0, From: loaded}, chain[0], start)
+	out := s.submit(ctx, t, StatementRecord{Kind: "COPY", Table: t.Table, Subscriber: s.Name, Chain: names, Index: 0, From: loaded, Plan: plan}, chain[0], start)
 	waiting = out.Wait != nil
 	return out
 }
@@ -290,7 +335,13 @@ func (s *SubscriberRun) submit(ctx context.Context, t Table, rec StatementRecord
 	res := Result{Table: t.Table, Subscriber: s.Name, Version: rec.Chain[len(rec.Chain)-1]}
 	finish := s.finisher(ctx, t, &res, start)
 	schema, name := t.Split()
-	if err := s.Warehouse.Exec(ctx, StagingSQL(schema, name)...); err != nil {
+	stage := StagingSQL(schema, name)
+	if rec.Index == 0 && rec.Plan != nil {
+		// The first version of a definition change: staged with the version's
+		// definition (apply's plan, see swap).
+		stage = StagingDefinedSQL(schema, name, m.Columns)
+	}
+	if err := s.Warehouse.Exec(ctx, stage...); err != nil {
 		s.unmark(ctx, t)
 		return finish(fmt.Errorf("stage %s.%s: %w", schema, name, err))
 	}
@@ -386,7 +437,11 @@ func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
 		}
 		return s.waiting(ctx, rec, &res, finish)
 	}
-	if err := s.swap(ctx, t.Table, m, rec.From, got.st); err != nil {
+	var plan *DefinitionPlan
+	if rec.Index == 0 {
+		plan = rec.Plan
+	}
+	if err := s.swap(ctx, t.Table, m, rec.From, got.st, plan); err != nil {
 		s.done(ctx, t)
 		return finish(err)
 	}
@@ -455,8 +510,21 @@ func (s *SubscriberRun) chain(ctx context.Context, table, newest, loaded string)
 }
 
 // swap checks a finished COPY of version m into the staging table and swaps it in,
-// provided the control table still holds from.
-func (s *SubscriberRun) swap(ctx context.Context, table string, m Manifest, from string, st redshift.Statement) error {
+// provided the control table still holds from. A plan changes the table's
+// definition to the version's on the way (see definition.go):
+//
+//   - in place: the staging table was made of the version's definition; after the
+//     COPY, each VARCHAR to widen is altered by a statement of its own (Redshift
+//     refuses ALTER COLUMN ... TYPE inside a transaction block), then the swap adds
+//     the new columns and the rows in one transaction. A run that dies between a
+//     widening and the swap leaves the table at the version it recorded, its rows
+//     intact, with a longer VARCHAR: every value it held still fits, readers see no
+//     difference, and the next run plans only what is left (a widening is not
+//     repeated: the column already has its published type).
+//   - rebuild (plan.Other): the staging table, of the version's definition, takes
+//     the table's place in the swap transaction (DROP TABLE, RENAME); a run that dies
+//     before leaves the old table as it was.
+func (s *SubscriberRun) swap(ctx context.Context, table string, m Manifest, from string, st redshift.Statement, plan *DefinitionPlan) error {
 	schema, name := Table{Table: table}.Split()
 	if err := st.Err(); err != nil {
 		return fmt.Errorf("copy version %s of %s.%s: %w", m.Version, schema, name, err)
@@ -464,7 +532,23 @@ func (s *SubscriberRun) swap(ctx context.Context, table string, m Manifest, from
 	if rows := redshift.CopiedRows(st, m.Files); rows != m.Rows {
 		return fmt.Errorf("version %s of %s.%s: copied %d rows, its manifest says %d", m.Version, schema, name, rows, m.Rows)
 	}
-	if err := s.Warehouse.Exec(ctx, SwapSQL(schema, name, m.Kind, m.Version, from, m.Rows, s.now())...); err != nil {
+	var change Change
+	if plan != nil {
+		if !plan.InPlace() {
+			change.Rebuild = true
+		} else {
+			for _, c := range plan.Widen {
+				// Alone: one statement is its own transaction (ExecuteStatement), never
+				// a block.
+				if err := s.Warehouse.Exec(ctx, WidenSQL(schema, name, c)); err != nil {
+					return fmt.Errorf("widen column %s of %s.%s to %s for version %s: %w", c.Name, schema, name, c.Type, m.Version, err)
+				}
+				s.log().InfoContext(ctx, "column widened", "table", table, "column", c.Name, "type", c.Type)
+			}
+			change.Add = plan.Add
+		}
+	}
+	if err := s.Warehouse.Exec(ctx, SwapChangeSQL(schema, name, m.Kind, m.Version, from, m.Rows, s.now(), change)...); err != nil {
 		// Say which check refused it: the control table is read again.
 		if now, rerr := s.Loaded(context.WithoutCancel(ctx), table); rerr == nil && now != from {
 			return &SwapConflictError{Subscriber: s.Name, Table: table, Version: m.Version, Started: from, Found: now}

@@ -48,6 +48,8 @@ func TestVersionNames(t *testing.T) {
 func TestSubscriberSQL(t *testing.T) {
 	at := time.Date(2026, 12, 3, 10, 20, 0, 0, time.UTC)
 	cols := []redshift.Column{{Name: "id", Type: "bigint"}, {Name: `we"ird`, Type: "character varying(256)", Nullable: true}, {Name: "amount", Type: "numeric(12,2)", Nullable: true}}
+	changed := append(append([]redshift.Column{}, cols...), redshift.Column{Name: "note", Type: "character varying(100)", Nullable: true})
+	changed[1].Type = "character varying(512)"
 	var b strings.Builder
 	for _, part := range []struct {
 		title string
@@ -59,6 +61,10 @@ func TestSubscriberSQL(t *testing.T) {
 		{"staging", StagingSQL("sales", "fact_orders")},
 		{"swap in a full version", SwapSQL("sales", "fact_orders", KindFull, "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", "", 3, at)},
 		{"swap in an append version", SwapSQL("sales", "fact_orders", KindAppend, "20261203T101800.000000Z_append_rows=5_ins=none_upd=none", "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", 2, at)},
+		{"staging of a changed definition", StagingDefinedSQL("sales", "fact_orders", changed)},
+		{"widen a VARCHAR, alone, before the swap", []string{WidenSQL("sales", "fact_orders", changed[1])}},
+		{"swap in a full version that adds a column", SwapChangeSQL("sales", "fact_orders", KindFull, "20261203T101900.000000Z_full_rows=3_ins=none_upd=none", "20261203T101800.000000Z_append_rows=5_ins=none_upd=none", 3, at, Change{Add: changed[3:]})},
+		{"swap in a full version that rebuilds the table", SwapChangeSQL("sales", "fact_orders", KindFull, "20261203T102000.000000Z_full_rows=3_ins=none_upd=none", "20261203T101900.000000Z_full_rows=3_ins=none_upd=none", 3, at, Change{Rebuild: true})},
 	} {
 		b.WriteString("-- " + part.title + "\n" + strings.Join(part.sql, ";\n") + ";\n\n")
 	}

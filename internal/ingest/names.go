@@ -6,31 +6,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
-// NormalizeName is the name Glue and Athena can use for a source table (or database):
-// lower case; every character other than a-z, 0-9 and _ becomes one _; a name that
-// does not then start with a letter gets the prefix "t_" (a leading digit is refused
-// by Athena's DDL, and a leading _ would hide the table's folder from Glue and
-// Athena, which skip folders starting with _). "Order-Items" -> "order_items",
-// "2024_sales" -> "t_2024_sales", "café" -> "caf_". Reserved words stay as they are
-// ("order", "select"): Glue accepts them, and Athena queries quote them ("order").
-func NormalizeName(source string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(source) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	n := b.String()
-	if n == "" || n[0] < 'a' || n[0] > 'z' {
-		n = "t_" + n
-	}
-	return n
-}
+// NormalizeName is the name Glue and Athena can use for a source table (or
+// database): deploy.NormalizeName, where the stack's names are spelled.
+func NormalizeName(source string) string { return deploy.NormalizeName(source) }
 
 // nameHash is the stable suffix that tells apart sources normalized to one name.
 func nameHash(source string, n int) string {

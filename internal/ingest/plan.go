@@ -122,7 +122,7 @@ const RawPrefix = deploy.RawPrefix
 // CatalogDatabase is the Glue database the loaded tables of a source database are
 // in: raw_<normalized name>, apart from the nightly snapshots' database of the same
 // source (which has the source's own name and the same table names).
-func CatalogDatabase(source string) string { return "raw_" + NormalizeName(source) }
+func CatalogDatabase(source string) string { return deploy.IngestCatalogDatabase(source) }
 
 // PlanRun plans the run of set at the instant at, over the tables discovery found
 // and the lake's state. It refuses (with every problem, each a *FieldError where

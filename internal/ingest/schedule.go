@@ -9,12 +9,14 @@ import (
 
 	// A Lambda's provided.al2023 image has no zoneinfo: the zones travel in the binary.
 	_ "time/tzdata"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // The sets the stack schedules.
 const (
-	SetDaily    = "daily"
-	SetFrequent = "frequent"
+	SetDaily    = deploy.IngestSetDaily
+	SetFrequent = deploy.IngestSetFrequent
 )
 
 // AllTables is the single value of Set.Tables that means every table discovery finds.

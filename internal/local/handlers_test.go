@@ -31,12 +31,12 @@ var constructors = map[string][]string{
 	module + "/internal/federate/run": {"NewPublish", "NewSubscribe"},
 }
 
-// TestOnlyTheConstructorsBuildHandlers scans the stand-ins' source (internal/local,
-// tests excluded) for any mention of a handler type: a literal, a variable or a
+// TestOnlyTheConstructorsBuildHandlers scans the stand-ins' source (internal/local)
+// and the operator commands' (internal/opscli), tests excluded, for any mention of a handler type: a literal, a variable or a
 // field of one means the handler is built some other way than its constructor.
 func TestOnlyTheConstructorsBuildHandlers(t *testing.T) {
-	files := sources(t, ".")
-	if len(files) < 20 {
+	files := append(sources(t, "."), sources(t, "../opscli")...)
+	if len(files) < 30 {
 		t.Fatalf("found %d source files under internal/local, too few to judge", len(files))
 	}
 	for _, f := range files {

@@ -1,7 +1,6 @@
 package opscli
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/aws/awsconfig"
-	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 	ingestrun "github.com/snaplake/snaplake/internal/ingest/run"
 )
@@ -90,21 +88,11 @@ func (o ingestRunOptions) run(cmd *cobra.Command) error {
 	}
 	api := awsconfig.NewS3(cfg)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r := ingestrun.Local{
-		Starter: &ingestrun.Starter{
-			S3: api, Bucket: bucket, KMSKeyID: kmsKey,
-			Config:  func(context.Context) (*ingest.Config, error) { return c, nil },
-			Crawler: deploy.IngestCrawlerName,
-			MySQL:   func(context.Context) (*sql.DB, error) { return db, nil },
-			Log:     log,
-		},
-		Loader:   &ingestrun.Loader{S3: api, KMSKeyID: kmsKey, DB: db, Log: log},
-		Finisher: &ingestrun.Finisher{S3: api, Bucket: bucket, KMSKeyID: kmsKey, Log: log},
-	}
+	clients := ingestrun.LocalClients{S3: api, DB: db}
 	if catalog {
-		g := glue.NewFromConfig(cfg)
-		r.Starter.Glue, r.Finisher.Glue = g, g
+		clients.Glue = glue.NewFromConfig(cfg)
 	}
+	r := ingestrun.NewLocal(ingestrun.LocalOptions{Bucket: bucket, KMSKeyID: kmsKey, Config: c}, clients, log)
 	sum, err := r.Run(ctx, ingestrun.RunRequest{Set: set, Force: true}, time.Now())
 	if sum.Run != "" {
 		out, jerr := json.MarshalIndent(sum, "", "  ")

@@ -714,6 +714,11 @@ func (p *Postgres) Exec(ctx context.Context, statements ...string) error {
 		return err
 	}
 	defer p.release(conn)
+	// What Redshift refuses fails here, before PostgreSQL (which would accept it)
+	// sees it: several statements are one transaction block, as on the Data API.
+	if err := checkRedshiftDDL(ctx, p.name, statements, columnTypeOn(conn)); err != nil {
+		return fmt.Errorf("exec on %s: %w", p.name, err)
+	}
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {
 		return fmt.Errorf("exec on %s: begin: %w", p.name, err)
@@ -739,6 +744,9 @@ func (p *Postgres) Query(ctx context.Context, statement string) ([][]*string, er
 		return nil, err
 	}
 	defer p.release(conn)
+	if err := checkRedshiftDDL(ctx, p.name, []string{statement}, columnTypeOn(conn)); err != nil {
+		return nil, fmt.Errorf("query on %s: %w", p.name, err)
+	}
 	res := conn.PgConn().ExecParams(ctx, statement, nil, nil, nil, nil).Read()
 	if res.Err != nil {
 		if pe := missingRelation(res.Err); pe != nil {

@@ -40,7 +40,11 @@ type Warehouse interface {
 	// UnloadedFiles returns the files a FINISHED UNLOAD (statement id) wrote under
 	// prefix, with their row counts.
 	UnloadedFiles(ctx context.Context, id, prefix string) ([]File, error)
-	// Exec runs statements in one transaction: all or none.
+	// Exec runs statements in one transaction: all or none. Several run inside a
+	// transaction block (the Data API's BatchExecuteStatement), where Redshift
+	// refuses some statements (ALTER TABLE ... ALTER COLUMN ... TYPE); one statement
+	// runs alone, outside a block (ExecuteStatement). The PostgreSQL stand-in refuses
+	// what Redshift refuses (ddlcheck.go).
 	Exec(ctx context.Context, statements ...string) error
 	// Query runs one statement and returns its rows as text (NULL is nil).
 	Query(ctx context.Context, statement string) ([][]*string, error)

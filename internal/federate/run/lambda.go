@@ -208,7 +208,7 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 			return res, nil
 		}
 		defer wh.Close()
-		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits()}
+		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits(), OnDefinitionChange: s.OnDefinitionChange}
 		if req.Mode == "poll" {
 			return run.Poll(ctx, t), nil
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 )
 
@@ -18,7 +19,7 @@ import (
 const (
 	// IAMAllowedPrincipals is the group that Lake Formation grants ALL on every new
 	// database and table by default, which leaves access to IAM alone (see Diff).
-	IAMAllowedPrincipals = "IAM_ALLOWED_PRINCIPALS"
+	IAMAllowedPrincipals = deploy.IAMAllowedPrincipals
 	// TableWildcard as a Grant's Table is every table of the database.
 	TableWildcard = "*"
 	// allTables is the table name ListPermissions reports a table-wildcard SELECT under.

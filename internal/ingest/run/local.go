@@ -2,11 +2,54 @@ package run
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"log/slog"
 	"time"
 
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 )
+
+// LocalClients are what a run in this process reaches: the lake bucket, the source
+// database and, optionally, Glue (nil: no catalog writes and no crawler pointing).
+type LocalClients struct {
+	S3   S3API
+	Glue interface {
+		CrawlerAPI
+		CatalogAPI
+	}
+	DB *sql.DB
+}
+
+// LocalOptions are a run by hand's settings: the config is given, not read from the
+// bucket, and the run loads with the Go loader in place of the Glue job.
+type LocalOptions struct {
+	Bucket, KMSKeyID string
+	Config           *ingest.Config
+}
+
+// NewLocal builds the run `snaplake ingest run` makes: the same Starter, Loader and
+// Finisher the workflow's Lambdas and job use, pointed at the clients given. It is the
+// only place besides the Lambda constructors that assembles them.
+func NewLocal(o LocalOptions, c LocalClients, log *slog.Logger) Local {
+	cfg := o.Config
+	l := Local{
+		Starter: &Starter{
+			S3: c.S3, Bucket: o.Bucket, KMSKeyID: o.KMSKeyID,
+			Config:  func(context.Context) (*ingest.Config, error) { return cfg, nil },
+			Crawler: deploy.IngestCrawlerName,
+			MySQL:   func(context.Context) (*sql.DB, error) { return c.DB, nil },
+			Log:     log,
+		},
+		Loader:   &Loader{S3: c.S3, KMSKeyID: o.KMSKeyID, DB: c.DB, Log: log},
+		Finisher: &Finisher{S3: c.S3, Bucket: o.Bucket, KMSKeyID: o.KMSKeyID, Log: log},
+	}
+	if c.Glue != nil {
+		l.Starter.Glue, l.Finisher.Glue = c.Glue, c.Glue
+	}
+	return l
+}
 
 // Local runs a whole run in this process, as the workflow does in AWS: start, load
 // with the Go loader in place of the Glue job, finish. `snaplake ingest run` and the

@@ -126,6 +126,13 @@ func TestFederatorAsDeployed(t *testing.T) {
 	if pub.Status != stepfunctions.StatusSucceeded {
 		t.Fatalf("publish: %s %s %s", pub.Status, pub.Error, pub.Cause)
 	}
+	// An unchanged table costs its state, its columns and its newest manifest (a
+	// definition change alone is a change): the publish function may read them.
+	at = at.Add(30 * time.Second)
+	again, acctAgain := run(nil, deploy.FnPublish, at)
+	if again.Status != stepfunctions.StatusSucceeded || len(acctAgain.IAM.Denied()) > 0 {
+		t.Fatalf("publish of an unchanged table: %s %s %s, denied %+v", again.Status, again.Error, again.Cause, acctAgain.IAM.Denied())
+	}
 	// Positive control of REGION: the reporting cluster is in eu-west-1, the lake
 	// bucket in the stack's Region. Deployed without the bucket's Region (as before
 	// the first-deploy review's F5), its COPY has no REGION and fails as Redshift's
@@ -157,6 +164,26 @@ func TestFederatorAsDeployed(t *testing.T) {
 	if sub.Status != stepfunctions.StatusSucceeded {
 		t.Fatalf("subscribe: %s %s %s", sub.Status, sub.Error, sub.Cause)
 	}
+	// A definition change alone (a column added on the transform) reaches the
+	// subscriber through the deployed functions: a full version, applied in place.
+	if err := admin.Exec(ctx, "ALTER TABLE sales.dim ADD COLUMN segment VARCHAR(20)"); err != nil {
+		t.Fatal(err)
+	}
+	at = at.Add(2 * time.Minute)
+	if res, _ := run(nil, deploy.FnPublish, at); res.Status != stepfunctions.StatusSucceeded {
+		t.Fatalf("publish after a definition change: %s %s %s", res.Status, res.Error, res.Cause)
+	}
+	if res, _ := run(nil, deploy.FnSubscribe, at.Add(time.Minute)); res.Status != stepfunctions.StatusSucceeded {
+		t.Fatalf("subscribe after a definition change: %s %s %s", res.Status, res.Error, res.Cause)
+	}
+	reporting, err := redshift.Open(ctx, pg.DSN("reporting"), redshift.Deps{S3: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reporting.Close()
+	if cols, err := reporting.Columns(ctx, "sales", "dim"); err != nil || len(cols) != 3 || cols[2].Name != "segment" {
+		t.Errorf("the subscriber's table after a definition change: %+v %v", cols, err)
+	}
 	for _, a := range []*Account{acct, acct2} {
 		if d := a.IAM.Denied(); len(d) > 0 {
 			t.Errorf("denied: %+v", d)
@@ -171,7 +198,7 @@ func TestFederatorAsDeployed(t *testing.T) {
 		t.Errorf("the publish function's %s is %q, want the stack's key %q", deploy.EnvKMSKeyID, key, c.KMSKeyArn)
 	}
 	allowed := map[string]bool{}
-	grants := append(acct.IAM.Allowed(), acct2.IAM.Allowed()...)
+	grants := append(append(acct.IAM.Allowed(), acct2.IAM.Allowed()...), acctAgain.IAM.Allowed()...)
 	for _, g := range grants {
 		allowed[g.Principal+" "+g.Action] = true
 	}

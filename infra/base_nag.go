@@ -61,6 +61,32 @@ func objectsUnder(prefix string) string {
 	return `regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/` + jsRegexpQuote(strings.TrimSuffix(prefix, "/")) + `\/\*$/g`
 }
 
+// lakeObjectsFinding matches the IAM5 finding for the lake bucket's objects anywhere
+// below one of the prefixes.
+func lakeObjectsFinding(prefixes ...string) string {
+	alts := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		alts[i] = jsRegexpQuote(strings.TrimSuffix(p, "/"))
+	}
+	return `regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/(` + strings.Join(alts, "|") + `)\/.*$/g`
+}
+
+// findingStarResource is the IAM5 finding of an action granted on "*".
+const findingStarResource = "Resource::*"
+
+// workflowLogsAndTracing suppresses what every workflow's role is granted on "*" by the
+// CDK for its logging and tracing.
+func workflowLogsAndTracing() suppression {
+	return wildcards("Log delivery (logs:CreateLogDelivery, GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) and X-Ray (PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) support only Resource \"*\"; CDK adds them for logging level ALL and tracing.",
+		findingStarResource)
+}
+
+// invokesQualified is the IAM5 finding of lambda:InvokeFunction on the qualified
+// ARNs (ARN:*) of the functions whose construct ids are ids.
+func invokesQualified(reason string, ids ...string) suppression {
+	return wildcards(reason, `regex:/^Resource::<(`+strings.Join(ids, "|")+`)[A-Za-z0-9]+\.Arn>:\*$/g`)
+}
+
 type pendingSuppression struct {
 	construct constructs.IConstruct
 	rules     []suppression
@@ -68,11 +94,11 @@ type pendingSuppression struct {
 
 // suppress records suppressions; applySuppressions attaches them once per construct,
 // merging those of one rule, because cdk-nag keeps only one entry per rule id.
-func (s *snaplake) suppress(c constructs.IConstruct, rules ...suppression) {
-	s.pending = append(s.pending, pendingSuppression{construct: c, rules: rules})
+func (b *Base) suppress(c constructs.IConstruct, rules ...suppression) {
+	b.pending = append(b.pending, pendingSuppression{construct: c, rules: rules})
 }
 
-func (s *snaplake) applySuppressions() {
+func (b *Base) applySuppressions() {
 	type merged struct {
 		construct constructs.IConstruct
 		byID      map[string]*suppression
@@ -80,7 +106,7 @@ func (s *snaplake) applySuppressions() {
 	}
 	byPath := map[string]*merged{}
 	var paths []string
-	for _, p := range s.pending {
+	for _, p := range b.pending {
 		path := *p.construct.Node().Path()
 		m := byPath[path]
 		if m == nil {

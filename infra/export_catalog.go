@@ -11,7 +11,6 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/snaplake/snaplake/internal/deploy"
-	lfgrants "github.com/snaplake/snaplake/internal/ingest/grants"
 )
 
 // WorkGroupName is the Athena workgroup analysts query the lake with.
@@ -39,62 +38,40 @@ func mustJSON(v any) string {
 
 // addCatalog creates one Glue database and crawler per source database and returns
 // the Glue database names.
-func (s *snaplake) addCatalog() []string {
-	keyArn := s.key.KeyArn()
-	sec := awsglue.NewCfnSecurityConfiguration(s.stack, jsii.String("GlueSecurity"), &awsglue.CfnSecurityConfigurationProps{
-		Name: jsii.String(s.name + "-snaplake"),
-		EncryptionConfiguration: &awsglue.CfnSecurityConfiguration_EncryptionConfigurationProperty{
-			CloudWatchEncryption:   &awsglue.CfnSecurityConfiguration_CloudWatchEncryptionProperty{CloudWatchEncryptionMode: jsii.String("SSE-KMS"), KmsKeyArn: keyArn},
-			JobBookmarksEncryption: &awsglue.CfnSecurityConfiguration_JobBookmarksEncryptionProperty{JobBookmarksEncryptionMode: jsii.String("CSE-KMS"), KmsKeyArn: keyArn},
-			S3Encryptions: []*awsglue.CfnSecurityConfiguration_S3EncryptionProperty{
-				{S3EncryptionMode: jsii.String("SSE-KMS"), KmsKeyArn: keyArn},
-			},
-		},
-	})
+func (x *Export) addCatalog() []string {
+	keyArn := x.key.KeyArn()
+	sec := x.glueSecurityConfiguration("GlueSecurity", x.name+"-snaplake")
 
 	// No AWSGlueServiceRole: it grants glue:* and s3:ListBucket on "*". The
 	// crawler gets the catalog, S3, KMS and log actions it uses, scoped below.
-	role := s.serviceRole("CrawlerRole", "snaplake Glue crawlers: read data/<database>/ and update the catalog", "glue.amazonaws.com")
-	s.tagRole(role, deploy.RoleCrawler)
-	var dataPrefixes []any
-	var objects []string
-	for _, db := range s.cfg.Databases {
+	role := x.serviceRole("CrawlerRole", "snaplake Glue crawlers: read data/<database>/ and update the catalog", "glue.amazonaws.com")
+	x.tagRole(role, deploy.RoleCrawler)
+	var dataPrefixes, objects []string
+	for _, db := range x.cfg.Databases {
 		dataPrefixes = append(dataPrefixes, deploy.DataPrefix+db+"/*")
-		objects = append(objects, *s.bucket.ArnForObjects(jsii.String(deploy.DataPrefix + db + "/*")))
+		objects = append(objects, x.objects(deploy.DataPrefix+db+"/*"))
 	}
 	role.AddToPolicy(statement([]string{"s3:GetObject"}, objects...))
-	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:    jsii.Strings("s3:ListBucket"),
-		Resources:  jsii.Strings(*s.bucket.BucketArn()),
-		Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": dataPrefixes}},
-	}))
+	role.AddToPolicy(x.listMatching(dataPrefixes...))
 	role.AddToPolicy(statement([]string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}, *keyArn))
 	// The catalog: this stack's Glue databases and their tables and partitions only.
-	catalog := []string{s.arn("glue", "catalog")}
-	for _, db := range s.cfg.Databases {
-		name := s.cfg.GlueDatabaseName(db)
-		catalog = append(catalog, s.arn("glue", "database/"+name), s.arn("glue", "table/"+name+"/*"))
+	catalog := []string{x.arn("glue", "catalog")}
+	for _, db := range x.cfg.Databases {
+		name := x.cfg.GlueDatabaseName(db)
+		catalog = append(catalog, x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*"))
 	}
-	role.AddToPolicy(statement([]string{
-		"glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable",
-		"glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:CreatePartition", "glue:BatchCreatePartition",
-		"glue:UpdatePartition", "glue:BatchUpdatePartition", "glue:DeletePartition", "glue:BatchDeletePartition",
-	}, catalog...))
+	role.AddToPolicy(statement(crawlerCatalogActions, catalog...))
 	// Reading its security configuration has no resource type: "*" only.
 	role.AddToPolicy(statement([]string{"glue:GetSecurityConfiguration"}, "*"))
 	// Crawler logs go to /aws-glue/crawlers-role/<role>-<security configuration>.
 	role.AddToPolicy(statement([]string{"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
-		s.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*"), s.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*")))
+		x.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*"), x.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*")))
 	// The crawl wait hands the role back to Glue when it updates the crawler's targets.
-	s.fns[deploy.FnAwaitCallback].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:    jsii.Strings("iam:PassRole"),
-		Resources:  jsii.Strings(*role.RoleArn()),
-		Conditions: &map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "glue.amazonaws.com"}},
-	}))
+	x.fns[deploy.FnAwaitCallback].AddToRolePolicy(passRole(role, "glue.amazonaws.com"))
 	// The security configuration encrypts the crawler's log group, which Glue names
 	// after the role and the configuration; associating the key needs this.
-	role.AddToPolicy(statement([]string{"logs:AssociateKmsKey"}, s.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*")))
-	s.suppress(role,
+	role.AddToPolicy(statement([]string{"logs:AssociateKmsKey"}, x.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*")))
+	x.suppress(role,
 		wildcards("Crawlers read every file under their own database's data/<database>/ prefix and update that database's tables; Glue names the encrypted crawler log group after the role; glue:GetSecurityConfiguration has no resource type.",
 			`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/data\/.*\/\*$/g`,
 			arnFinding("glue", `table\/.*\/\*`),
@@ -103,24 +80,24 @@ func (s *snaplake) addCatalog() []string {
 			literalFinding("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*")))
 
 	var names []string
-	for _, db := range s.cfg.Databases {
-		name := s.cfg.GlueDatabaseName(db)
+	for _, db := range x.cfg.Databases {
+		name := x.cfg.GlueDatabaseName(db)
 		names = append(names, name)
-		gdb := awsglue.NewCfnDatabase(s.stack, jsii.String("GlueDatabase-"+strings.ToLower(db)), &awsglue.CfnDatabaseProps{
-			CatalogId: s.stack.Account(),
+		gdb := awsglue.NewCfnDatabase(x.stack, jsii.String("GlueDatabase-"+strings.ToLower(db)), &awsglue.CfnDatabaseProps{
+			CatalogId: x.stack.Account(),
 			DatabaseInput: &awsglue.CfnDatabase_DatabaseInputProperty{
 				Name:        jsii.String(name),
 				Description: jsii.String("snaplake: nightly snapshots of MySQL database " + db),
 				// IAM governs these tables whatever the account's Lake Formation
 				// default for new tables is: see snapshotLakePermissions.
 				CreateTableDefaultPermissions: []any{&awsglue.CfnDatabase_PrincipalPrivilegesProperty{
-					Principal:   &awsglue.CfnDatabase_DataLakePrincipalProperty{DataLakePrincipalIdentifier: jsii.String(lfgrants.IAMAllowedPrincipals)},
+					Principal:   &awsglue.CfnDatabase_DataLakePrincipalProperty{DataLakePrincipalIdentifier: jsii.String(deploy.IAMAllowedPrincipals)},
 					Permissions: jsii.Strings("ALL"),
 				}},
 			},
 		})
-		s.snapshotLakePermissions(gdb, name, role)
-		awsglue.NewCfnCrawler(s.stack, jsii.String("Crawler-"+strings.ToLower(db)), &awsglue.CfnCrawlerProps{
+		x.snapshotLakePermissions(gdb, name, role)
+		awsglue.NewCfnCrawler(x.stack, jsii.String("Crawler-"+strings.ToLower(db)), &awsglue.CfnCrawlerProps{
 			Name:         jsii.String(deploy.CrawlerName(db)),
 			Description:  jsii.String("Catalogs data/" + db + "/: one table per include path, partitioned by snapshot_date; the export workflow sets the include paths before each run"),
 			Role:         role.RoleArn(),
@@ -130,7 +107,7 @@ func (s *snaplake) addCatalog() []string {
 				// by hand crawls nothing: with one table per include path, the whole
 				// database folder would otherwise become one table.
 				S3Targets: []*awsglue.CfnCrawler_S3TargetProperty{{
-					Path:       jsii.String("s3://" + *s.bucket.BucketName() + "/" + deploy.DataPrefix + db + "/"),
+					Path:       jsii.String("s3://" + *x.bucket.BucketName() + "/" + deploy.DataPrefix + db + "/"),
 					Exclusions: jsii.Strings("**"),
 				}},
 			},
@@ -165,31 +142,18 @@ func (s *snaplake) addCatalog() []string {
 //
 // Granting needs a data lake administrator: CloudFormation's execution role must be
 // one (snaplake doctor checks it).
-func (s *snaplake) snapshotLakePermissions(db awsglue.CfnDatabase, name string, crawler awsiam.IRole) {
-	account := s.stack.Account()
-	database := &awslakeformation.CfnPrincipalPermissions_ResourceProperty{
-		Database: &awslakeformation.CfnPrincipalPermissions_DatabaseResourceProperty{CatalogId: account, Name: jsii.String(name)},
-	}
-	tables := &awslakeformation.CfnPrincipalPermissions_ResourceProperty{
-		Table: &awslakeformation.CfnPrincipalPermissions_TableResourceProperty{CatalogId: account, DatabaseName: jsii.String(name), TableWildcard: map[string]any{}},
-	}
+func (x *Export) snapshotLakePermissions(db awsglue.CfnDatabase, name string, crawler awsiam.IRole) {
+	database, tables := x.lakeDatabase(name), x.lakeTables(name)
 	grant := func(id string, principal *string, resource *awslakeformation.CfnPrincipalPermissions_ResourceProperty, perms ...string) {
-		p := awslakeformation.NewCfnPrincipalPermissions(s.stack, jsii.String(id+"-"+name), &awslakeformation.CfnPrincipalPermissionsProps{
-			Catalog:                    account,
-			Principal:                  &awslakeformation.CfnPrincipalPermissions_DataLakePrincipalProperty{DataLakePrincipalIdentifier: principal},
-			Resource:                   resource,
-			Permissions:                jsii.Strings(perms...),
-			PermissionsWithGrantOption: jsii.Strings(),
-		})
-		p.AddResourceDependency(db, jsii.String("the grant is on the snapshot database"))
+		x.lakeGrant(id+"-"+name, principal, resource, perms, nil, db)
 	}
-	grant("SnapshotIAMAllowedPrincipals", jsii.String(lfgrants.IAMAllowedPrincipals), database, "ALL")
+	grant("SnapshotIAMAllowedPrincipals", jsii.String(deploy.IAMAllowedPrincipals), database, "ALL")
 	grant("SnapshotCrawlerDatabase", crawler.RoleArn(), database, "CREATE_TABLE", "ALTER", "DESCRIBE")
 	grant("SnapshotCrawlerTables", crawler.RoleArn(), tables, "ALL")
 }
 
-func (s *snaplake) addAthena() string {
-	wg := awsathena.NewCfnWorkGroup(s.stack, jsii.String("WorkGroup"), &awsathena.CfnWorkGroupProps{
+func (x *Export) addAthena() string {
+	wg := awsathena.NewCfnWorkGroup(x.stack, jsii.String("WorkGroup"), &awsathena.CfnWorkGroupProps{
 		Name:        jsii.String(WorkGroupName),
 		Description: jsii.String("snaplake: query the nightly RDS snapshots"),
 		State:       jsii.String("ENABLED"),
@@ -198,10 +162,10 @@ func (s *snaplake) addAthena() string {
 			PublishCloudWatchMetricsEnabled: jsii.Bool(true),
 			EngineVersion:                   &awsathena.CfnWorkGroup_EngineVersionProperty{SelectedEngineVersion: jsii.String("Athena engine version 3")},
 			ResultConfiguration: &awsathena.CfnWorkGroup_ResultConfigurationProperty{
-				OutputLocation: jsii.String("s3://" + *s.bucket.BucketName() + "/" + deploy.AthenaResultsPrefix),
+				OutputLocation: jsii.String("s3://" + *x.bucket.BucketName() + "/" + deploy.AthenaResultsPrefix),
 				EncryptionConfiguration: &awsathena.CfnWorkGroup_EncryptionConfigurationProperty{
 					EncryptionOption: jsii.String("SSE_KMS"),
-					KmsKey:           s.key.KeyArn(),
+					KmsKey:           x.key.KeyArn(),
 				},
 			},
 		},

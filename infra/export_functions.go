@@ -1,7 +1,6 @@
 package main
 
 import (
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -13,87 +12,19 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 )
 
-// functionSpec is what differs between the functions.
-type functionSpec struct {
-	name        string // one of deploy.Functions
-	id          string
-	description string
-	timeout     awscdk.Duration
-	memoryMB    float64
-	env         map[string]string
-}
+func (x *Export) addFunctions() {
+	bucket := *x.bucket.BucketName()
+	keyArn := *x.key.KeyArn()
+	c := x.cfg
 
-// newFunction creates a function with its own role (no managed policy: it may write
-// to its own log group and nothing else until granted), its own encrypted log group,
-// JSON logs and active X-Ray tracing. Function and role carry the tag
-// snaplake:function=<name>, by which the offline contract and `snaplake doctor` find them.
-func (s *snaplake) newFunction(spec functionSpec, extra func(*awslambda.FunctionProps)) awslambda.Function {
-	role := awsiam.NewRole(s.stack, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
-		Description: jsii.String("snaplake " + spec.name + " function"),
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-	})
-	awscdk.Tags_Of(role).Add(jsii.String(deploy.TagFunction), jsii.String(spec.name), nil)
-	lg := s.logGroup(spec.id+"Logs", s.logGroupPrefix()+"lambda/"+spec.name)
-	role.AddToPolicy(statement([]string{"logs:CreateLogStream", "logs:PutLogEvents"}, *lg.LogGroupArn()))
-
-	env := map[string]*string{deploy.EnvLogLevel: jsii.String(deploy.DefaultLogLevel)}
-	for k, v := range spec.env {
-		env[k] = jsii.String(v)
-	}
-	props := &awslambda.FunctionProps{
-		Description:           jsii.String(spec.description),
-		Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture:          awslambda.Architecture_ARM_64(),
-		Handler:               jsii.String("bootstrap"),
-		Code:                  awslambda.Code_FromAsset(jsii.String(filepath.Join(s.cfg.LambdaAssetDir, spec.name)), nil),
-		Role:                  role,
-		Timeout:               spec.timeout,
-		MemorySize:            jsii.Number(spec.memoryMB),
-		Environment:           &env,
-		Tracing:               awslambda.Tracing_ACTIVE,
-		LoggingFormat:         awslambda.LoggingFormat_JSON,
-		ApplicationLogLevelV2: awslambda.ApplicationLogLevel(deploy.DefaultLogLevel),
-		SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
-		LogGroup:              lg,
-	}
-	if extra != nil {
-		extra(props)
-	}
-	fn := awslambda.NewFunction(s.stack, jsii.String(spec.id), props)
-	awscdk.Tags_Of(fn).Add(jsii.String(deploy.TagFunction), jsii.String(spec.name), nil)
-	// Active tracing makes CDK add xray:PutTraceSegments and xray:PutTelemetryRecords:
-	// X-Ray has no resource-level permissions for them.
-	s.suppress(role, wildcards("X-Ray PutTraceSegments/PutTelemetryRecords, rds:StartExportTask and rds:DescribeExportTasks have no resource type in the IAM Service Authorization Reference: only Resource \"*\" authorizes them.", "Resource::*"))
-	s.fns[spec.name] = fn
-	return fn
-}
-
-// listUnder allows ListBucket on the lake bucket for keys under the prefixes only.
-func (s *snaplake) listUnder(prefixes ...string) awsiam.PolicyStatement {
-	var likes []string
-	for _, p := range prefixes {
-		likes = append(likes, p+"*")
-	}
-	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:    jsii.Strings("s3:ListBucket"),
-		Resources:  jsii.Strings(*s.bucket.BucketArn()),
-		Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": likes}},
-	})
-}
-
-func (s *snaplake) addFunctions() {
-	bucket := *s.bucket.BucketName()
-	keyArn := *s.key.KeyArn()
-	c := s.cfg
-
-	start := s.newFunction(functionSpec{
+	start := x.newFunction(functionSpec{
 		name: deploy.FnStartExport, id: "StartExport",
 		description: "Validates a snapshot-created event and starts the RDS export to S3",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(1)), memoryMB: 256,
 		env: map[string]string{
 			deploy.EnvBucket:                 bucket,
 			deploy.EnvExportPrefix:           deploy.ExportPrefix,
-			deploy.EnvExportRoleArn:          *s.exportRole.RoleArn(),
+			deploy.EnvExportRoleArn:          *x.exportRole.RoleArn(),
 			deploy.EnvKMSKeyID:               keyArn,
 			deploy.EnvDBInstanceIDs:          strings.Join(c.DBInstanceIDs, ","),
 			deploy.EnvDatabases:              strings.Join(c.Databases, ","),
@@ -113,14 +44,10 @@ func (s *snaplake) addFunctions() {
 	// DescribeExportTasks has no resource type either (access level List).
 	start.AddToRolePolicy(statement([]string{"rds:DescribeExportTasks"}, "*"))
 	// DescribeDBSnapshots gives the snapshot's creation time, its snapshot_date.
-	start.AddToRolePolicy(statement([]string{"rds:DescribeDBSnapshots"}, s.snapshotArns()...))
-	start.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("iam:PassRole"),
-		Resources: jsii.Strings(*s.exportRole.RoleArn()),
-		// RDS receives the role; both principals are listed because the export role
-		// is assumed by export.rds.amazonaws.com while StartExportTask is rds's API.
-		Conditions: &map[string]any{"StringEquals": map[string]any{"iam:PassedToService": []string{"rds.amazonaws.com", "export.rds.amazonaws.com"}}},
-	}))
+	start.AddToRolePolicy(statement([]string{"rds:DescribeDBSnapshots"}, x.snapshotArns()...))
+	// RDS receives the role; both principals are listed because the export role
+	// is assumed by export.rds.amazonaws.com while StartExportTask is rds's API.
+	start.AddToRolePolicy(passRole(x.exportRole, "rds.amazonaws.com", "export.rds.amazonaws.com"))
 	// StartExportTask makes RDS create a grant on the key for the export's duration.
 	start.AddToRolePolicy(statement([]string{"kms:DescribeKey"}, keyArn))
 	start.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -128,12 +55,12 @@ func (s *snaplake) addFunctions() {
 		Resources:  jsii.Strings(keyArn),
 		Conditions: &map[string]any{"Bool": map[string]any{"kms:GrantIsForAWSResource": "true"}},
 	}))
-	s.suppress(start.Role(),
+	x.suppress(start.Role(),
 		wildcards("rds:DescribeDBSnapshots is limited to the automated (and, if enabled, manual) snapshots of the configured instances; their names end in a timestamp.",
 			arnFinding("rds", `snapshot:.*-\*`)))
 
-	callbacks := *s.bucket.ArnForObjects(jsii.String(deploy.CallbackPrefix + "*"))
-	await := s.newFunction(functionSpec{
+	callbacks := x.objects(deploy.CallbackPrefix + "*")
+	await := x.newFunction(functionSpec{
 		name: deploy.FnAwaitCallback, id: "AwaitCallback",
 		description: "Stores a waiting execution's task token under callbacks/",
 		timeout:     awscdk.Duration_Seconds(jsii.Number(30)), memoryMB: 256,
@@ -146,7 +73,7 @@ func (s *snaplake) addFunctions() {
 	// A wait is looked up before it exists. Without ListBucket S3 answers a GET of a
 	// missing key with 403, not 404; the store also copes with 403 by listing the key
 	// (internal/export/callback), so ListBucket is scoped to callbacks/ only.
-	await.AddToRolePolicy(s.listUnder(deploy.CallbackPrefix))
+	await.AddToRolePolicy(x.listUnder(deploy.CallbackPrefix))
 	await.AddToRolePolicy(statement([]string{"kms:GenerateDataKey", "kms:Decrypt"}, keyArn))
 	// The crawl wait parks its token, points the crawler at exactly the night's table
 	// folders (GetCrawler, then UpdateCrawler with every field, since UpdateCrawler's
@@ -154,36 +81,36 @@ func (s *snaplake) addFunctions() {
 	// instant crawl's event finds the token.
 	var crawlers []string
 	for _, name := range c.CrawlerNames() {
-		crawlers = append(crawlers, s.arn("glue", "crawler/"+name))
+		crawlers = append(crawlers, x.arn("glue", "crawler/"+name))
 	}
 	await.AddToRolePolicy(statement([]string{"glue:GetCrawler", "glue:UpdateCrawler", "glue:StartCrawler"}, crawlers...))
 	// The export wait asks whether the export already ended (a re-run, an export that
 	// beat the token, or a lost completion event at a periodic re-check).
 	await.AddToRolePolicy(statement([]string{"rds:DescribeExportTasks"}, "*"))
-	s.suppress(await.Role(), wildcards("Task tokens are stored as callbacks/<kind>/<key>.json, one object per waiting task; the list permission is limited to that prefix.", objectsUnder(deploy.CallbackPrefix)))
+	x.suppress(await.Role(), wildcards("Task tokens are stored as callbacks/<kind>/<key>.json, one object per waiting task; the list permission is limited to that prefix.", objectsUnder(deploy.CallbackPrefix)))
 
 	// resume runs asynchronously from EventBridge: a failed resume is retried twice
 	// by Lambda, then kept in the dead-letter queue, so the event that would have
 	// resumed an execution is not lost before the execution's own timeout.
-	resume := s.newFunction(functionSpec{
+	resume := x.newFunction(functionSpec{
 		name: deploy.FnResume, id: "Resume",
 		description: "Resumes the execution waiting for an export or crawl that finished",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(1)), memoryMB: 256,
 		env: map[string]string{deploy.EnvBucket: bucket, deploy.EnvCallbackPrefix: deploy.CallbackPrefix},
 	}, func(p *awslambda.FunctionProps) {
-		p.DeadLetterQueue = s.dlq
+		p.DeadLetterQueue = x.dlq
 		p.RetryAttempts = jsii.Number(2)
 		p.MaxEventAge = awscdk.Duration_Hours(jsii.Number(6))
 	})
 	resume.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:DeleteObject"}, callbacks))
-	resume.AddToRolePolicy(s.listUnder(deploy.CallbackPrefix))
+	resume.AddToRolePolicy(x.listUnder(deploy.CallbackPrefix))
 	// Decrypt reads the token; GenerateDataKey writes to the encrypted dead-letter queue.
 	resume.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
 	// A failed export's notification carries RDS's FailureCause, not the event's text.
 	resume.AddToRolePolicy(statement([]string{"rds:DescribeExportTasks"}, "*"))
-	s.suppress(resume.Role(), wildcards("Task tokens are read from callbacks/<kind>/<key>.json, one object per waiting task.", objectsUnder(deploy.CallbackPrefix)))
+	x.suppress(resume.Role(), wildcards("Task tokens are read from callbacks/<kind>/<key>.json, one object per waiting task.", objectsUnder(deploy.CallbackPrefix)))
 
-	relocate := s.newFunction(functionSpec{
+	relocate := x.newFunction(functionSpec{
 		name: deploy.FnRelocate, id: "Relocate",
 		description: "Moves an export's table files to data/<database>/<table>/snapshot_date=YYYY-MM-DD/",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(15)), memoryMB: 1024,
@@ -197,28 +124,28 @@ func (s *snaplake) addFunctions() {
 			deploy.EnvMultipartThreshold: "5368709120",
 		},
 	}, nil)
-	exports := *s.bucket.ArnForObjects(jsii.String(deploy.ExportPrefix + "*"))
-	manifests := *s.bucket.ArnForObjects(jsii.String(deploy.ExportPrefix + "*/" + deploy.RelocateManifestName))
-	data := *s.bucket.ArnForObjects(jsii.String(deploy.DataPrefix + "*"))
-	relocate.AddToRolePolicy(s.listUnder(deploy.ExportPrefix, deploy.DataPrefix))
+	exports := x.objects(deploy.ExportPrefix + "*")
+	manifests := x.objects(deploy.ExportPrefix + "*/" + deploy.RelocateManifestName)
+	data := x.objects(deploy.DataPrefix + "*")
+	relocate.AddToRolePolicy(x.listUnder(deploy.ExportPrefix, deploy.DataPrefix))
 	relocate.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:DeleteObject"}, exports))
 	// The resume manifest is the one object relocation writes under exports/.
 	relocate.AddToRolePolicy(statement([]string{"s3:PutObject"}, manifests))
 	relocate.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, data))
 	relocate.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
-	s.suppress(relocate.Role(), wildcards("Relocation reads every file of an export under exports/, writes its resume manifest there, and writes the tables' partitions under data/.",
+	x.suppress(relocate.Role(), wildcards("Relocation reads every file of an export under exports/, writes its resume manifest there, and writes the tables' partitions under data/.",
 		objectsUnder(deploy.ExportPrefix), objectsUnder(deploy.DataPrefix),
 		`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/exports\/\*\/`+strings.ReplaceAll(deploy.RelocateManifestName, ".", `\.`)+`$/g`))
 }
 
 // snapshotArns are the ARNs of the configured instances' snapshots: automated ones
 // (rds:<instance>-YYYY-MM-DD-HH-MM) and, if enabled, manual ones (<instance>-...).
-func (s *snaplake) snapshotArns() []string {
+func (x *Export) snapshotArns() []string {
 	var out []string
-	for _, id := range s.cfg.DBInstanceIDs {
-		out = append(out, s.arn("rds", "snapshot:rds:"+id+"-*"))
-		if s.cfg.IncludeManualSnapshots {
-			out = append(out, s.arn("rds", "snapshot:"+id+"-*"))
+	for _, id := range x.cfg.DBInstanceIDs {
+		out = append(out, x.arn("rds", "snapshot:rds:"+id+"-*"))
+		if x.cfg.IncludeManualSnapshots {
+			out = append(out, x.arn("rds", "snapshot:"+id+"-*"))
 		}
 	}
 	return out

@@ -21,23 +21,23 @@ import (
 // Athena obtains credentials for the registered location. No S3 or KMS access to
 // that location: Lake Formation vends the registration role's credentials, so only
 // the principals it granted read the files.
-func (s *snaplake) addAnalystPolicy(workgroup string, glueDatabases, lakeDatabases []string) awsiam.ManagedPolicy {
-	catalog := []string{s.arn("glue", "catalog")}
+func (x *Export) addAnalystPolicy(workgroup string, glueDatabases, lakeDatabases []string) awsiam.ManagedPolicy {
+	catalog := []string{x.arn("glue", "catalog")}
 	for _, name := range slices.Concat(glueDatabases, lakeDatabases) {
-		catalog = append(catalog, s.arn("glue", "database/"+name), s.arn("glue", "table/"+name+"/*"))
+		catalog = append(catalog, x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*"))
 	}
-	results := *s.bucket.ArnForObjects(jsii.String(deploy.AthenaResultsPrefix + "*"))
+	results := x.objects(deploy.AthenaResultsPrefix + "*")
 	statements := []awsiam.PolicyStatement{
 		statement([]string{
 			"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution",
 			"athena:GetWorkGroup", "athena:ListQueryExecutions", "athena:BatchGetQueryExecution",
-		}, s.arn("athena", "workgroup/"+workgroup)),
+		}, x.arn("athena", "workgroup/"+workgroup)),
 		statement([]string{"glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition"}, catalog...),
-		statement([]string{"s3:GetObject"}, *s.bucket.ArnForObjects(jsii.String(deploy.DataPrefix + "*"))),
+		statement([]string{"s3:GetObject"}, x.objects(deploy.DataPrefix+"*")),
 		statement([]string{"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, results),
-		statement([]string{"s3:GetBucketLocation"}, *s.bucket.BucketArn()),
-		s.listUnder(deploy.DataPrefix, deploy.AthenaResultsPrefix),
-		statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *s.key.KeyArn()),
+		statement([]string{"s3:GetBucketLocation"}, *x.bucket.BucketArn()),
+		x.listUnder(deploy.DataPrefix, deploy.AthenaResultsPrefix),
+		statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *x.key.KeyArn()),
 	}
 	findings := []string{objectsUnder(deploy.DataPrefix), objectsUnder(deploy.AthenaResultsPrefix), arnFinding("glue", `table\/.*\/\*`)}
 	reason := "Analysts read every table of this stack's Glue databases and every file under data/, and Athena writes their results under athena-results/."
@@ -47,10 +47,10 @@ func (s *snaplake) addAnalystPolicy(workgroup string, glueDatabases, lakeDatabas
 		findings = append(findings, findingStarResource)
 		reason += " lakeformation:GetDataAccess has no resource type (only \"*\"); Lake Formation's grants decide which tables it vends credentials for."
 	}
-	p := awsiam.NewManagedPolicy(s.stack, jsii.String("AnalystPolicy"), &awsiam.ManagedPolicyProps{
-		Description: jsii.String("snaplake " + s.name + ": query the lake with Athena in the " + workgroup + " workgroup"),
+	p := awsiam.NewManagedPolicy(x.stack, jsii.String("AnalystPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("snaplake " + x.name + ": query the lake with Athena in the " + workgroup + " workgroup"),
 		Statements:  &statements,
 	})
-	s.suppress(p, wildcards(reason, findings...))
+	x.suppress(p, wildcards(reason, findings...))
 	return p
 }

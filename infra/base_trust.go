@@ -29,15 +29,15 @@ var sourceAccountOperator = map[string]string{
 // serviceRole creates a role that the services assume on behalf of this account only;
 // the first service is the role's principal, the others get statements of their own
 // with the same condition form.
-func (s *snaplake) serviceRole(id, description string, services ...string) awsiam.Role {
+func (b *Base) serviceRole(id, description string, services ...string) awsiam.Role {
 	trust := func(svc string) *map[string]any {
 		op, ok := sourceAccountOperator[svc]
 		if !ok {
 			panic(fmt.Sprintf("role %s: no aws:SourceAccount trust form decided for service %s", id, svc))
 		}
-		return &map[string]any{op: map[string]any{"aws:SourceAccount": s.stack.Account()}}
+		return &map[string]any{op: map[string]any{"aws:SourceAccount": b.stack.Account()}}
 	}
-	role := awsiam.NewRole(s.stack, jsii.String(id), &awsiam.RoleProps{
+	role := awsiam.NewRole(b.stack, jsii.String(id), &awsiam.RoleProps{
 		Description: jsii.String(description),
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String(services[0]), &awsiam.ServicePrincipalOpts{Conditions: trust(services[0])}),
 	})
