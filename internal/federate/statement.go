@@ -195,6 +195,13 @@ type step struct {
 // cancellation (the record stays, state cancelled, for status to show).
 func (s Store) check(ctx context.Context, wh redshift.Warehouse, key string, rec *StatementRecord, limits Limits, now time.Time) (step, error) {
 	st, err := wh.Describe(ctx, rec.ID)
+	var gone *redshift.StatementNotFoundError
+	if errors.As(err, &gone) {
+		// The warehouse no longer knows it (the Data API keeps a statement 24 hours):
+		// its outcome is lost. The record goes, so that the next run starts afresh
+		// rather than failing on it forever.
+		_ = s.deleteStatement(context.WithoutCancel(ctx), key)
+	}
 	if err != nil {
 		return step{}, fmt.Errorf("follow the %s of %s (statement %s): %w", rec.Kind, rec.Table, rec.ID, err)
 	}
