@@ -1,5 +1,7 @@
 package deploy
 
+import "time"
+
 // The Federator's part of the deployment (the "snaplake:federate" context section).
 
 // Federator functions.
@@ -35,6 +37,31 @@ const FederateLeasePrefix = FederatePrefix + ".leases/"
 func FederateSubscriberLeaseKey(subscriber string) string {
 	return FederateLeasePrefix + "subscribers/" + subscriber + ".json"
 }
+
+// FederateStatementPrefix holds the UNLOADs and COPYs the workflows are waiting for:
+// one record per (table, publisher or subscriber), written before the wait and read
+// first by every run, so that a retried or re-run step resumes the one running
+// statement rather than submitting another.
+const FederateStatementPrefix = FederatePrefix + ".statements/"
+
+// FederatePublishStatementKey is the record of schema.table's running UNLOAD.
+func FederatePublishStatementKey(table string) string {
+	return FederateStatementPrefix + table + "/publish.json"
+}
+
+// FederateSubscribeStatementKey is the record of subscriber's running COPY of
+// schema.table.
+func FederateSubscribeStatementKey(table, subscriber string) string {
+	return FederateStatementPrefix + table + "/subscribers/" + subscriber + ".json"
+}
+
+// FederateStatementTimeout bounds one UNLOAD or COPY by default (the config's
+// federate.statementTimeout); FederateStatementPoll is the first pause between two
+// checks of a statement (federate.statementPoll).
+const (
+	FederateStatementTimeout = 12 * time.Hour
+	FederateStatementPoll    = 10 * time.Second
+)
 
 // FederatePublishLeaseKey is the lease of the runs publishing schema.table.
 func FederatePublishLeaseKey(table string) string {

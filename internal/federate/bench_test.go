@@ -63,14 +63,14 @@ func (m *metered) Columns(ctx context.Context, schema, table string) ([]redshift
 	return m.Warehouse.Columns(ctx, schema, table)
 }
 
-func (m *metered) Unload(ctx context.Context, q, prefix string) ([]redshift.File, error) {
+func (m *metered) SubmitUnload(ctx context.Context, token, q, prefix string) (string, error) {
 	m.other.Add(1)
-	return m.Warehouse.Unload(ctx, q, prefix)
+	return m.Warehouse.SubmitUnload(ctx, token, q, prefix)
 }
 
-func (m *metered) Copy(ctx context.Context, schema, table string, files []redshift.File) (int64, error) {
+func (m *metered) SubmitCopy(ctx context.Context, token, schema, table string, files []redshift.File) (string, error) {
 	m.other.Add(1)
-	return m.Warehouse.Copy(ctx, schema, table, files)
+	return m.Warehouse.SubmitCopy(ctx, token, schema, table, files)
 }
 
 func (m *metered) Exec(ctx context.Context, stmts ...string) error {

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // Config is the `federate` section of snaplake.yaml.
@@ -30,6 +32,14 @@ type Config struct {
 	// run died) must be before a publish run deletes it: a duration such as 36h
 	// (default 24h, at least 2h, longer than any statement of a run).
 	AbandonAfter string `yaml:"abandonAfter,omitempty" json:"abandonAfter,omitempty"`
+	// StatementTimeout bounds one UNLOAD or COPY (a Go duration: 90m, 12h; default
+	// 12h). The workflow waits for a statement, polling it, up to this long; then it
+	// cancels the statement and reports the table failed.
+	StatementTimeout string `yaml:"statementTimeout,omitempty" json:"statementTimeout,omitempty"`
+	// StatementPoll is the first pause between two checks of a running statement (a
+	// Go duration of whole seconds, at least 1s; default 10s). The pauses grow with the
+	// time the statement has run, up to a 48th of StatementTimeout.
+	StatementPoll string `yaml:"statementPoll,omitempty" json:"statementPoll,omitempty"`
 }
 
 // Table is one published table.
@@ -260,16 +270,30 @@ func (c Config) Validate() []error {
 			}
 		}
 	}
+	if _, err := parseDuration(c.StatementTimeout, time.Second); err != nil {
+		add([]string{"statementTimeout"}, "%s", err)
+	}
+	if _, err := parseDuration(c.StatementPoll, time.Second); err != nil {
+		add([]string{"statementPoll"}, "%s", err)
+	}
 	if c.KeepVersions < 0 {
 		add([]string{"keepVersions"}, "%d is not a number of versions", c.KeepVersions)
 	}
+	abandonOK := true
 	if c.AbandonAfter != "" {
 		switch d, err := time.ParseDuration(c.AbandonAfter); {
 		case err != nil:
 			add([]string{"abandonAfter"}, "%q is not a duration (such as 36h)", c.AbandonAfter)
+			abandonOK = false
 		case d < MinAbandonAfter:
 			add([]string{"abandonAfter"}, "%s is shorter than %s: a folder a run is still writing could be deleted", c.AbandonAfter, MinAbandonAfter)
+			abandonOK = false
 		}
+	}
+	// An UNLOAD writes its folder's files before its manifest for as long as the
+	// statement runs: the folder must not look abandoned before the statement's limit.
+	if limit := c.Limits().Timeout; abandonOK && c.Abandoned() <= limit {
+		add([]string{"abandonAfter"}, "%s is not longer than the statement limit (statementTimeout %s): an UNLOAD still running could lose its folder", c.Abandoned(), limit)
 	}
 	return errs
 }
@@ -294,4 +318,31 @@ func (c Config) TableNamed(name string) (Table, bool) {
 		}
 	}
 	return Table{}, false
+}
+
+// Limits are the bounds of the statements' waits the section sets.
+func (c Config) Limits() Limits {
+	l := Limits{Timeout: deploy.FederateStatementTimeout, Poll: deploy.FederateStatementPoll}
+	if d, err := parseDuration(c.StatementTimeout, time.Second); err == nil && d > 0 {
+		l.Timeout = d
+	}
+	if d, err := parseDuration(c.StatementPoll, time.Second); err == nil && d > 0 {
+		l.Poll = d
+	}
+	return l
+}
+
+// parseDuration reads an optional duration of at least least ("" is 0).
+func parseDuration(s string, least time.Duration) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (write 30s, 90m or 12h)", s)
+	}
+	if d < least {
+		return 0, fmt.Errorf("%q is shorter than %s", s, least)
+	}
+	return d, nil
 }

@@ -120,3 +120,15 @@ func TestSubscriberTablesRefused(t *testing.T) {
 		t.Errorf("%T: want *config.Error wrapping *federate.FieldError", err)
 	}
 }
+
+// TestAbandonAfterOutlastsTheStatementLimit: a folder an UNLOAD is still writing has
+// no manifest, so the cleanup's grace must be longer than the statement limit.
+func TestAbandonAfterOutlastsTheStatementLimit(t *testing.T) {
+	_, err := config.ParseSection[federate.Config]("snaplake.yaml", []byte("federate:\n  statementTimeout: 30h\n  tables:\n    - {table: sales.dim}\n"), deploy.SectionFederate)
+	if err == nil || !strings.Contains(err.Error(), "federate.abandonAfter: 24h0m0s is not longer than the statement limit (statementTimeout 30h0m0s)") {
+		t.Fatalf("got %v, want the abandonAfter refusal", err)
+	}
+	if _, err := config.ParseSection[federate.Config]("snaplake.yaml", []byte("federate:\n  statementTimeout: 30h\n  abandonAfter: 36h\n  tables:\n    - {table: sales.dim}\n"), deploy.SectionFederate); err != nil {
+		t.Fatalf("abandonAfter 36h over a 30h limit: %v", err)
+	}
+}

@@ -27,14 +27,14 @@ type counting struct {
 	failSwap                 atomic.Bool
 }
 
-func (c *counting) Unload(ctx context.Context, q, prefix string) ([]redshift.File, error) {
+func (c *counting) SubmitUnload(ctx context.Context, token, q, prefix string) (string, error) {
 	c.unloads.Add(1)
-	return c.Warehouse.Unload(ctx, q, prefix)
+	return c.Warehouse.SubmitUnload(ctx, token, q, prefix)
 }
 
-func (c *counting) Copy(ctx context.Context, schema, table string, files []redshift.File) (int64, error) {
+func (c *counting) SubmitCopy(ctx context.Context, token, schema, table string, files []redshift.File) (string, error) {
 	c.copies.Add(1)
-	return c.Warehouse.Copy(ctx, schema, table, files)
+	return c.Warehouse.SubmitCopy(ctx, token, schema, table, files)
 }
 
 func (c *counting) Exec(ctx context.Context, stmts ...string) error {

@@ -173,10 +173,13 @@ type racing struct {
 	afterCopy func()
 }
 
-func (r racing) Copy(ctx context.Context, schema, table string, files []redshift.File) (int64, error) {
-	n, err := r.Warehouse.Copy(ctx, schema, table, files)
-	r.afterCopy()
-	return n, err
+// Describe calls afterCopy once the COPY has finished, before the run sees it so.
+func (r racing) Describe(ctx context.Context, id string) (redshift.Statement, error) {
+	st, err := r.Warehouse.Describe(ctx, id)
+	if err == nil && !st.Running() {
+		r.afterCopy()
+	}
+	return st, err
 }
 
 // TestSwapIsConditional proves the swap's own checks, for a run whose lease expired
@@ -227,7 +230,20 @@ func TestSwapIsConditional(t *testing.T) {
 		t.Fatal(err)
 	}
 	late := &SubscriberRun{Name: "a", Warehouse: w.reporting["a"], Store: w.store, Now: func() time.Time { return w.now }, Log: w.log}
-	err = late.apply(ctx, "sales.fact_orders", m, started, nil)
+	err = func() error { // stage, COPY and swap, as a run that started from `started` would
+		if err := late.Warehouse.Exec(ctx, StagingSQL("sales", "fact_orders")...); err != nil {
+			return err
+		}
+		id, err := late.Warehouse.SubmitCopy(ctx, redshift.NewToken(), "sales", "fact_orders"+stagingSuffix, m.Files)
+		if err != nil {
+			return err
+		}
+		st, err := redshift.Wait(ctx, late.Warehouse, id, time.Millisecond)
+		if err != nil {
+			return err
+		}
+		return late.swap(ctx, "sales.fact_orders", m, started, st, nil)
+	}()
 	var conflict *SwapConflictError
 	if !errors.As(err, &conflict) || conflict.Started != started || conflict.Found != newest.Name {
 		t.Fatalf("late swap of an append version already applied: %v", err)

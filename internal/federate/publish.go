@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/snaplake/snaplake/internal/aws/lease"
+	"github.com/snaplake/snaplake/internal/aws/s3obj"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
@@ -23,6 +24,9 @@ const (
 	// ActionSkipped: another run holds the lease (of the subscriber, or of the
 	// published table) and is doing this work now; not a failure.
 	ActionSkipped = "skipped"
+	// ActionWaiting: an UNLOAD or COPY is running; the result's Wait says when to
+	// look again (Poll). Never a final result.
+	ActionWaiting = "waiting"
 )
 
 // Result is one table's outcome: one JSON line of the commands' output.
@@ -41,6 +45,12 @@ type Result struct {
 	// LagSeconds (subscribe results) is how long a newer version than the one the
 	// subscriber holds after the run has been published; 0 when it holds the newest.
 	LagSeconds float64 `json:"lagSeconds,omitempty"`
+	// Wait, set while a statement runs, asks the workflow to call again (mode poll)
+	// after Wait.Seconds.
+	Wait *Wait `json:"wait,omitempty"`
+	// Cancelled is the id of the statement cancelled past federate.statementTimeout
+	// (the result is failed, its error says so).
+	Cancelled string `json:"cancelled,omitempty"`
 }
 
 // Publisher publishes the transform warehouse's tables.
@@ -55,6 +65,8 @@ type Publisher struct {
 	// suffix); Lease bounds a lease when the context has no deadline (default 2 h).
 	Run   string
 	Lease time.Duration
+	// Limits bound the wait for an UNLOAD (Config.Limits; zero: the defaults).
+	Limits Limits
 	// Unreachable, when set, is why the transform warehouse could not be opened:
 	// each table is reported failed with it.
 	Unreachable error
@@ -118,20 +130,30 @@ func (p *Publisher) CleanupAfter(ctx context.Context, c Config) CleanupResult {
 // newest manifest's GET (a definition change alone is a change); an UNLOAD only when
 // the table changed. The
 // manifest is written last; then versions beyond the newest keep are pruned, except
-// those a subscriber is loading.
+// those a subscriber is loading. It waits for the UNLOAD in this process (the
+// command line); the workflow runs Start and Poll as separate steps instead.
 func (p *Publisher) Publish(ctx context.Context, t Table, keep int) Result {
+	return waitFor(ctx, func() Result { return p.Start(ctx, t, keep) }, func() Result { return p.Poll(ctx, t, keep) })
+}
+
+// Start is the first step of publishing one table: it decides, and submits the
+// UNLOAD when the table changed. A result with Wait set asks to call Poll after
+// Wait.Seconds. An UNLOAD already running for the table (a retried step, a run after
+// a crash) is resumed, never submitted twice.
+func (p *Publisher) Start(ctx context.Context, t Table, keep int) Result {
 	start := time.Now()
 	res := Result{Table: t.Table}
-	finish := func(err error) Result {
-		res.Seconds = time.Since(start).Seconds()
-		if err != nil {
-			res.Action, res.Error = ActionFailed, err.Error()
-			p.log().ErrorContext(ctx, "table not published", "table", t.Table, "error", err)
-		}
-		return res
-	}
+	finish := p.finisher(ctx, t, &res, start)
 	if p.Unreachable != nil {
 		return finish(&UnreachableError{What: "the publisher", Err: p.Unreachable})
+	}
+	// Looked up first: a running UNLOAD is resumed whatever the table's state now.
+	rec, found, err := p.Store.statement(ctx, deploy.FederatePublishStatementKey(t.Table))
+	if err != nil {
+		return finish(err)
+	}
+	if found && rec.State == StatementRunning {
+		return p.Poll(ctx, t, keep)
 	}
 	schema, name := t.Split()
 	stats, err := p.Warehouse.Stats(ctx, schema, name, t.Inserted, t.Updated)
@@ -153,27 +175,13 @@ func (p *Publisher) Publish(ctx context.Context, t Table, keep int) Result {
 	}
 	// Changed: one run publishes it, an overlapping one skips it. An unchanged table
 	// (above) costs no write, not even the lease's.
-	leases := p.Store.leases(p.now)
-	key, what := deploy.FederatePublishLeaseKey(t.Table), "the publishing of "+t.Table
-	ttl := p.Lease
-	if ttl <= 0 {
-		ttl = 2 * time.Hour
-	}
-	expired, err := leases.Acquire(ctx, key, what, p.run(), leaseTTL(ctx, p.now(), ttl))
-	var held *lease.HeldError
-	switch {
-	case errors.As(err, &held):
-		res.Action, res.Reason = ActionSkipped, held.Error()+": that run publishes it"
-		p.log().WarnContext(ctx, "table skipped: another run is publishing it", "table", t.Table, "run", held.Lease.Run, "since", held.Lease.Since)
-		return finish(nil)
-	case err != nil:
+	if skipped, err := p.acquire(ctx, t, &res); skipped || err != nil {
 		return finish(err)
-	case expired != nil:
-		p.log().WarnContext(ctx, "took over the lease of a run that died", "table", t.Table, "run", expired.Run, "since", expired.Since)
 	}
+	done := false
 	defer func() {
-		if err := leases.Release(context.WithoutCancel(ctx), key, what, p.run()); err != nil {
-			p.log().WarnContext(ctx, "lease not released (it expires by itself)", "table", t.Table, "error", err)
+		if !done {
+			p.release(ctx, t)
 		}
 	}()
 	// The run that held the lease may just have published this state.
@@ -204,16 +212,123 @@ func (p *Publisher) Publish(ctx context.Context, t Table, keep int) Result {
 				" AND " + quoteIdent(t.Inserted) + " <= " + timestampLiteral(*stats.MaxInserted)
 		}
 	}
-	m, err := p.unload(ctx, t, v, query, cols, after)
-	if err != nil && v.Kind == KindAppend {
-		// The new rows do not add up (a row inserted late, a delete): a full version.
-		p.log().WarnContext(ctx, "append version refused; publishing the whole table", "table", t.Table, "reason", err)
-		v.Kind, after = KindFull, ""
-		v.Published = p.now().Add(time.Microsecond)
-		m, err = p.unload(ctx, t, v, "SELECT * FROM "+quoteIdent(schema)+"."+quoteIdent(name), cols, "")
+	rec = StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: v.Name(), Query: query, After: after, Columns: cols}
+	out := p.submit(ctx, t, rec, start)
+	done = out.Wait != nil
+	return out
+}
+
+// submit records and submits the UNLOAD of rec, and asks to wait for it.
+func (p *Publisher) submit(ctx context.Context, t Table, rec StatementRecord, start time.Time) Result {
+	res := Result{Table: t.Table, Version: rec.Version}
+	finish := p.finisher(ctx, t, &res, start)
+	key := deploy.FederatePublishStatementKey(t.Table)
+	now := p.now()
+	limits := p.Limits.orDefault()
+	rec.Token, rec.ID, rec.Run, rec.State = redshift.NewToken(), "", p.run(), StatementRunning
+	rec.Submitted, rec.Deadline, rec.Cancelled, rec.CancelError = now, now.Add(limits.Timeout), nil, ""
+	// The token is recorded before the submission: a step killed in between submits
+	// again with it and gets the same statement.
+	if err := p.Store.putStatement(ctx, key, rec); err != nil {
+		return finish(err)
 	}
+	return p.resubmit(ctx, t, rec, start)
+}
+
+// resubmit submits rec's UNLOAD with its token (idempotent) and records its id.
+func (p *Publisher) resubmit(ctx context.Context, t Table, rec StatementRecord, start time.Time) Result {
+	res := Result{Table: t.Table, Version: rec.Version}
+	finish := p.finisher(ctx, t, &res, start)
+	key := deploy.FederatePublishStatementKey(t.Table)
+	id, err := p.Warehouse.SubmitUnload(ctx, rec.Token, rec.Query, "s3://"+p.Store.Bucket+"/"+VersionDir(t.Table, rec.Version))
+	if err != nil {
+		_ = p.Store.deleteStatement(context.WithoutCancel(ctx), key)
+		p.release(ctx, t)
+		return finish(fmt.Errorf("unload %s: %w", t.Table, err))
+	}
+	rec.ID = id
+	if err := p.Store.putStatement(ctx, key, rec); err != nil {
+		return finish(err)
+	}
+	p.log().InfoContext(ctx, "UNLOAD submitted", "table", t.Table, "version", rec.Version, "statement", id)
+	return p.waiting(ctx, t, rec, &res, finish)
+}
+
+// waiting renews the lease past the next pause and asks to wait.
+func (p *Publisher) waiting(ctx context.Context, t Table, rec StatementRecord, res *Result, finish func(error) Result) Result {
+	w := p.Limits.orDefault().wait(rec, p.now())
+	if err := p.Store.leases(p.now).Renew(ctx, deploy.FederatePublishLeaseKey(t.Table), "the publishing of "+t.Table, p.run(),
+		time.Duration(w.Seconds)*time.Second+leaseMargin); err != nil {
+		return finish(err)
+	}
+	res.Action, res.Wait = ActionWaiting, w
+	return finish(nil)
+}
+
+// Poll is the next step of publishing one table: it describes the running UNLOAD and
+// waits again, finishes the version (files, checks, manifest, pruning), or cancels
+// the UNLOAD past the limit. With no UNLOAD running it is Start.
+func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
+	start := time.Now()
+	res := Result{Table: t.Table}
+	finish := p.finisher(ctx, t, &res, start)
+	if p.Unreachable != nil {
+		return finish(&UnreachableError{What: "the publisher", Err: p.Unreachable})
+	}
+	key := deploy.FederatePublishStatementKey(t.Table)
+	rec, found, err := p.Store.statement(ctx, key)
 	if err != nil {
 		return finish(err)
+	}
+	if !found || rec.State != StatementRunning {
+		return p.Start(ctx, t, keep)
+	}
+	res.Version = rec.Version
+	if skipped, err := p.acquire(ctx, t, &res); skipped || err != nil {
+		return finish(err)
+	}
+	if rec.Run != p.run() {
+		rec.Run = p.run() // a run after a crash takes the wait over
+	}
+	if rec.ID == "" {
+		// Killed between recording the token and the id: the same token gets the same
+		// statement.
+		return p.resubmit(ctx, t, rec, start)
+	}
+	got, err := p.Store.check(ctx, p.Warehouse, key, &rec, p.Limits, p.now())
+	switch {
+	case err != nil:
+		return finish(err)
+	case got.timedOut != nil:
+		p.release(ctx, t)
+		return finish(got.timedOut)
+	case got.running:
+		if err := p.Store.putStatement(ctx, key, rec); err != nil {
+			return finish(err)
+		}
+		return p.waiting(ctx, t, rec, &res, finish)
+	}
+	v, _ := ParseVersion(t.Table, rec.Version)
+	var m Manifest
+	if err = got.st.Err(); err == nil {
+		m, err = p.manifest(ctx, t, rec, v)
+	}
+	if err != nil && v.Kind == KindAppend {
+		// The new rows do not add up (a row inserted late, a delete), or the UNLOAD
+		// failed: a full version.
+		p.log().WarnContext(ctx, "append version refused; publishing the whole table", "table", t.Table, "reason", err)
+		_ = p.Store.deletePrefix(context.WithoutCancel(ctx), VersionDir(t.Table, rec.Version))
+		full := v
+		full.Kind = KindFull
+		full.Published = p.now().Add(time.Microsecond)
+		schema, name := t.Split()
+		return p.submit(ctx, t, StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: full.Name(), Columns: rec.Columns,
+			Query: "SELECT * FROM " + quoteIdent(schema) + "." + quoteIdent(name)}, start)
+	}
+	_ = p.Store.deleteStatement(context.WithoutCancel(ctx), key)
+	defer p.release(ctx, t)
+	if err != nil {
+		return finish(fmt.Errorf("unload %s: %w", t.Table, err))
 	}
 	res.Action, res.Version, res.Kind, res.Rows = ActionPublished, m.Version, m.Kind, m.Rows
 	p.log().InfoContext(ctx, "table published", "table", t.Table, "version", m.Version, "kind", m.Kind, "rows", m.Rows, "files", len(m.Files))
@@ -221,6 +336,49 @@ func (p *Publisher) Publish(ctx context.Context, t Table, keep int) Result {
 		p.log().WarnContext(ctx, "old versions not pruned", "table", t.Table, "error", err)
 	}
 	return finish(nil)
+}
+
+// acquire takes the table's publish lease for this run; skipped says another run
+// holds it (res says so).
+func (p *Publisher) acquire(ctx context.Context, t Table, res *Result) (skipped bool, err error) {
+	ttl := p.Lease
+	if ttl <= 0 {
+		ttl = 2 * time.Hour
+	}
+	expired, err := p.Store.leases(p.now).Acquire(ctx, deploy.FederatePublishLeaseKey(t.Table), "the publishing of "+t.Table, p.run(), leaseTTL(ctx, p.now(), ttl))
+	var held *lease.HeldError
+	switch {
+	case errors.As(err, &held):
+		res.Action, res.Reason = ActionSkipped, held.Error()+": that run publishes it"
+		p.log().WarnContext(ctx, "table skipped: another run is publishing it", "table", t.Table, "run", held.Lease.Run, "since", held.Lease.Since)
+		return true, nil
+	case err != nil:
+		return false, err
+	case expired != nil:
+		p.log().WarnContext(ctx, "took over the lease of a run that died", "table", t.Table, "run", expired.Run, "since", expired.Since)
+	}
+	return false, nil
+}
+
+func (p *Publisher) release(ctx context.Context, t Table) {
+	if err := p.Store.leases(p.now).Release(context.WithoutCancel(ctx), deploy.FederatePublishLeaseKey(t.Table), "the publishing of "+t.Table, p.run()); err != nil {
+		p.log().WarnContext(ctx, "lease not released (it expires by itself)", "table", t.Table, "error", err)
+	}
+}
+
+func (p *Publisher) finisher(ctx context.Context, t Table, res *Result, start time.Time) func(error) Result {
+	return func(err error) Result {
+		res.Seconds = time.Since(start).Seconds()
+		if err != nil {
+			res.Action, res.Error, res.Wait = ActionFailed, err.Error(), nil
+			var c *StatementCancelledError
+			if errors.As(err, &c) {
+				res.Cancelled = c.ID
+			}
+			p.log().ErrorContext(ctx, "table not published", "table", t.Table, "error", err)
+		}
+		return *res
+	}
 }
 
 // unchanged says the table is the one newest was published from: the same state
@@ -255,26 +413,28 @@ func appendable(v Version, s redshift.Stats) bool {
 	return v.Inserted != nil && s.MaxInserted != nil && s.Rows > v.Rows && s.MaxInserted.After(*v.Inserted) && sameTime(v.Updated, s.MaxUpdated)
 }
 
-// unload writes a version's files, checks them and writes its manifest, last.
-func (p *Publisher) unload(ctx context.Context, t Table, v Version, query string, cols []redshift.Column, after string) (Manifest, error) {
-	name := v.Name()
-	dir := VersionDir(t.Table, name)
-	files, err := p.Warehouse.Unload(ctx, query, "s3://"+p.Store.Bucket+"/"+dir)
+// manifest collects a finished UNLOAD's files, checks them and writes the version's
+// manifest, last.
+func (p *Publisher) manifest(ctx context.Context, t Table, rec StatementRecord, v Version) (Manifest, error) {
+	dir := VersionDir(t.Table, rec.Version)
+	files, err := p.Warehouse.UnloadedFiles(ctx, rec.ID, "s3://"+p.Store.Bucket+"/"+dir)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("unload %s: %w", t.Table, err)
 	}
-	m := Manifest{Table: t.Table, Version: name, Kind: v.Kind, After: after, Columns: cols, Files: files}
+	m := Manifest{Table: t.Table, Version: rec.Version, Kind: v.Kind, After: rec.After, Columns: rec.Columns, Files: files}
 	for _, f := range files {
 		m.Rows += f.Rows
 	}
 	if v.Kind == KindAppend {
-		prev, _ := ParseVersion(t.Table, after)
+		prev, _ := ParseVersion(t.Table, rec.After)
 		if want := v.Rows - prev.Rows; m.Rows != want {
-			_ = p.Store.deletePrefix(context.WithoutCancel(ctx), dir)
-			return Manifest{}, fmt.Errorf("the rows inserted since %s are %d, and the table grew by %d", after, m.Rows, want)
+			return Manifest{}, fmt.Errorf("the rows inserted since %s are %d, and the table grew by %d", rec.After, m.Rows, want)
 		}
 	}
-	if err := p.Store.putJSON(ctx, ManifestKey(t.Table, name), m, true); err != nil {
+	if err := p.Store.putJSON(ctx, ManifestKey(t.Table, rec.Version), m, true); err != nil {
+		if s3obj.PreconditionFailed(err) {
+			return m, nil // another step of this wait wrote it first
+		}
 		return Manifest{}, err
 	}
 	return m, nil

@@ -2,6 +2,7 @@ package federate
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,20 @@ type TableStatus struct {
 	Seconds     float64            `json:"seconds"`
 	Error       string             `json:"error,omitempty"`
 	Subscribers []SubscriberStatus `json:"subscribers,omitempty"`
+	// Statements are the table's UNLOAD or COPYs running now, and the last one each
+	// side had cancelled past federate.statementTimeout.
+	Statements []StatementStatus `json:"statements,omitempty"`
+}
+
+// StatementStatus is one running or cancelled statement of a table.
+type StatementStatus struct {
+	Kind       string     `json:"kind"`                 // UNLOAD | COPY
+	Subscriber string     `json:"subscriber,omitempty"` // "" for the publisher's UNLOAD
+	Statement  string     `json:"statement"`
+	Version    string     `json:"version,omitempty"`
+	State      string     `json:"state"` // running | cancelled
+	Submitted  time.Time  `json:"submitted"`
+	Cancelled  *time.Time `json:"cancelled,omitempty"`
 }
 
 // A subscriber's state of a table in the status.
@@ -65,6 +80,14 @@ func Status(ctx context.Context, store Store, c Config, subs []*SubscriberRun, n
 					continue
 				}
 				st.Subscribers = append(st.Subscribers, subscriberStatus(ctx, s, t.Table, vs, newest, now))
+			}
+		}
+		if recs, err := store.Statements(ctx, t.Table); err != nil {
+			st.Error = strings.TrimPrefix(st.Error+"; "+err.Error(), "; ")
+		} else {
+			for _, r := range recs {
+				st.Statements = append(st.Statements, StatementStatus{Kind: r.Kind, Subscriber: r.Subscriber, Statement: r.ID, Version: r.Version,
+					State: r.State, Submitted: r.Submitted, Cancelled: r.Cancelled})
 			}
 		}
 		st.Seconds = time.Since(start).Seconds()

@@ -36,6 +36,8 @@ type SubscriberRun struct {
 	// Run names this run in the subscriber's lease (default: the host and a random
 	// suffix).
 	Run string
+	// Limits bound the wait for a COPY (Config.Limits; zero: the defaults).
+	Limits Limits
 	// OnDefinitionChange is the subscriber's setting (rebuild or refuse; see
 	// Subscriber.OnDefinitionChange); SubscribeAll reads it from the config when
 	// this is empty.
@@ -169,34 +171,81 @@ func (e *SwapConflictError) Error() string {
 // The run holds the subscriber's lease meanwhile: an overlapping run reports the
 // table skipped. Should the lease have expired under a run that is still going, each
 // swap is conditional on the version the run started from (SwapSQL).
+//
+// It waits for each COPY in this process (the command line); the workflow runs
+// Start and Poll as separate steps instead.
 func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 	return s.subscribe(ctx, t, s.OnDefinitionChange)
 }
 
 // subscribe is Subscribe with the subscriber's onDefinitionChange setting.
 func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) Result {
-	start := time.Now()
-	res := Result{Table: t.Table, Subscriber: s.Name}
-	// vs and holds, once known, give the result's lag: how long the subscriber has
-	// been behind (its alarm's metric), failed or not.
-	var vs []Published
-	var holds string
-	finish := func(err error) Result {
+	return waitFor(ctx, func() Result { return s.start(ctx, t, policy) }, func() Result { return s.Poll(ctx, t) })
+}
+
+func (s *SubscriberRun) statementKey(t Table) string {
+	return deploy.FederateSubscribeStatementKey(t.Table, s.Name)
+}
+
+func (s *SubscriberRun) finisher(ctx context.Context, t Table, res *Result, start time.Time) func(error) Result {
+	return func(err error) Result {
 		res.Seconds = time.Since(start).Seconds()
 		if err != nil {
-			res.Action, res.Error = ActionFailed, err.Error()
+			res.Action, res.Error, res.Wait = ActionFailed, err.Error(), nil
+			var c *StatementCancelledError
+			if errors.As(err, &c) {
+				res.Cancelled = c.ID
+			}
 			s.log().ErrorContext(ctx, "table not subscribed", "table", t.Table, "error", err)
 		}
-		if vs != nil {
-			if res.Action == ActionLoaded || res.Action == ActionUnchanged {
-				holds = res.Version
-			}
-			res.LagSeconds, _ = Lag(vs, holds, s.now())
+		if res.Wait == nil {
+			res.LagSeconds = s.lag(ctx, t, *res)
 		}
-		return res
+		return *res
 	}
+}
+
+// lag is how long the subscriber has been behind on t after its final result res
+// (the lag alarm's metric), failed or not: since the first complete version newer
+// than the one it holds was published. A subscriber that cannot be read holds
+// nothing as far as the alarm knows.
+func (s *SubscriberRun) lag(ctx context.Context, t Table, res Result) float64 {
+	vs, err := s.Store.Versions(context.WithoutCancel(ctx), t.Table)
+	if err != nil {
+		return 0
+	}
+	holds := res.Version
+	if res.Action != ActionLoaded && res.Action != ActionUnchanged {
+		holds = ""
+		if s.Unreachable == nil {
+			holds, _ = s.Loaded(context.WithoutCancel(ctx), t.Table)
+		}
+	}
+	seconds, _ := Lag(vs, holds, s.now())
+	return seconds
+}
+
+// Start is the first step of bringing one table up to date: it decides, and submits
+// the first version's COPY when the table is behind. A result with Wait set asks to
+// call Poll after Wait.Seconds. A COPY already running for the table (a retried step,
+// a run after a crash) is resumed, never submitted twice.
+func (s *SubscriberRun) Start(ctx context.Context, t Table) Result {
+	return s.start(ctx, t, s.OnDefinitionChange)
+}
+
+func (s *SubscriberRun) start(ctx context.Context, t Table, policy string) Result {
+	start := time.Now()
+	res := Result{Table: t.Table, Subscriber: s.Name}
+	finish := s.finisher(ctx, t, &res, start)
 	if s.Unreachable != nil {
 		return finish(&UnreachableError{What: "subscriber " + s.Name, Err: s.Unreachable})
+	}
+	rec, found, err := s.Store.statement(ctx, s.statementKey(t))
+	if err != nil {
+		return finish(err)
+	}
+	if found && rec.State == StatementRunning {
+		return s.Poll(ctx, t)
 	}
 	schema, name := t.Split()
 	// Deciding reads only: an up-to-date table costs no write, not even the lease's.
@@ -204,12 +253,10 @@ func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) R
 	if err != nil {
 		return finish(err)
 	}
-	holds = loaded
-	listed, err := s.Store.Versions(ctx, t.Table)
+	vs, err := s.Store.Versions(ctx, t.Table)
 	if err != nil {
 		return finish(err)
 	}
-	vs = listed
 	newest, ok := Newest(vs)
 	if !ok {
 		res.Action = ActionUnchanged
@@ -220,24 +267,13 @@ func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) R
 		res.Action, res.Rows = ActionUnchanged, newest.Version.Rows
 		return finish(nil)
 	}
-
-	leases := s.Store.leases(s.now)
-	key, what := deploy.FederateSubscriberLeaseKey(s.Name), "subscriber "+s.Name
-	expired, err := leases.Acquire(ctx, key, what, s.run(), leaseTTL(ctx, s.now(), s.lease()))
-	var held *lease.HeldError
-	switch {
-	case errors.As(err, &held):
-		res.Action, res.Reason = ActionSkipped, held.Error()+": that run is bringing it up to date"
-		s.log().WarnContext(ctx, "table skipped: another run holds the subscriber", "table", t.Table, "run", held.Lease.Run, "since", held.Lease.Since)
-		return finish(nil)
-	case err != nil:
-		return finish(fmt.Errorf("subscriber %s: %w", s.Name, err))
-	case expired != nil:
-		s.log().WarnContext(ctx, "took over the lease of a run that died", "run", expired.Run, "since", expired.Since)
+	if skipped, err := s.acquire(ctx, t, &res); skipped || err != nil {
+		return finish(err)
 	}
+	waiting := false
 	defer func() {
-		if err := leases.Release(context.WithoutCancel(ctx), key, what, s.run()); err != nil {
-			s.log().WarnContext(ctx, "lease not released (it expires by itself)", "error", err)
+		if !waiting {
+			s.release(ctx)
 		}
 	}()
 	if err := s.ensureControl(ctx); err != nil {
@@ -247,7 +283,6 @@ func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) R
 	if loaded, err = s.Loaded(ctx, t.Table); err != nil {
 		return finish(err)
 	}
-	holds = loaded
 	if loaded == newest.Name {
 		res.Action, res.Rows = ActionUnchanged, newest.Version.Rows
 		return finish(nil)
@@ -298,34 +333,184 @@ func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) R
 	for i, m := range chain {
 		names[i] = m.Version
 	}
-	marker := loadingKey(t.Table, s.Name)
-	if err := s.Store.putJSON(ctx, marker, Loading{Subscriber: s.Name, Versions: names, Until: s.now().Add(s.lease())}, false); err != nil {
+	if err := s.mark(ctx, t, names); err != nil {
 		return finish(err)
 	}
-	defer s.Store.S3.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: aws.String(s.Store.Bucket), Key: aws.String(marker)})
-
-	last := chain[len(chain)-1]
 	if missing != nil {
 		if err := s.Warehouse.Exec(ctx, CreateTableSQL(schema, name, first.Columns)...); err != nil {
+			s.unmark(ctx, t)
 			return finish(fmt.Errorf("create %s from version %s: %w", t.Table, first.Version, err))
 		}
 		s.log().InfoContext(ctx, "created the table from the published definition", "table", t.Table, "version", first.Version)
 	}
-	from := loaded
-	for i, m := range chain {
-		var p *DefinitionPlan
-		if i == 0 {
-			p = plan
-		}
-		if err := s.apply(ctx, t.Table, m, from, p); err != nil {
+	out := s.submit(ctx, t, StatementRecord{Kind: "COPY", Table: t.Table, Subscriber: s.Name, Chain: names, Index: 0, From: loaded, Plan: plan}, chain[0], start)
+	waiting = out.Wait != nil
+	return out
+}
+
+// mark writes the loading marker: the publisher does not prune these versions.
+func (s *SubscriberRun) mark(ctx context.Context, t Table, versions []string) error {
+	until := s.now().Add(max(s.lease(), s.Limits.orDefault().Timeout+leaseMargin))
+	return s.Store.putJSON(ctx, loadingKey(t.Table, s.Name), Loading{Subscriber: s.Name, Versions: versions, Until: until}, false)
+}
+
+func (s *SubscriberRun) unmark(ctx context.Context, t Table) {
+	s.Store.S3.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: aws.String(s.Store.Bucket), Key: aws.String(loadingKey(t.Table, s.Name))})
+}
+
+// submit stages m and records and submits its COPY, and asks to wait for it.
+func (s *SubscriberRun) submit(ctx context.Context, t Table, rec StatementRecord, m Manifest, start time.Time) Result {
+	res := Result{Table: t.Table, Subscriber: s.Name, Version: rec.Chain[len(rec.Chain)-1]}
+	finish := s.finisher(ctx, t, &res, start)
+	schema, name := t.Split()
+	stage := StagingSQL(schema, name)
+	if rec.Index == 0 && rec.Plan != nil {
+		// The first version of a definition change: staged with the version's
+		// definition (apply's plan, see swap).
+		stage = StagingDefinedSQL(schema, name, m.Columns)
+	}
+	if err := s.Warehouse.Exec(ctx, stage...); err != nil {
+		s.unmark(ctx, t)
+		return finish(fmt.Errorf("stage %s.%s: %w", schema, name, err))
+	}
+	now := s.now()
+	rec.Version = m.Version
+	rec.Token, rec.ID, rec.Run, rec.State = redshift.NewToken(), "", s.run(), StatementRunning
+	rec.Submitted, rec.Deadline, rec.Cancelled, rec.CancelError = now, now.Add(s.Limits.orDefault().Timeout), nil, ""
+	if err := s.Store.putStatement(ctx, s.statementKey(t), rec); err != nil {
+		s.unmark(ctx, t)
+		return finish(err)
+	}
+	return s.resubmit(ctx, t, rec, m, start)
+}
+
+// resubmit submits rec's COPY with its token (idempotent) and records its id.
+func (s *SubscriberRun) resubmit(ctx context.Context, t Table, rec StatementRecord, m Manifest, start time.Time) Result {
+	res := Result{Table: t.Table, Subscriber: s.Name, Version: rec.Chain[len(rec.Chain)-1]}
+	finish := s.finisher(ctx, t, &res, start)
+	schema, name := t.Split()
+	id, err := s.Warehouse.SubmitCopy(ctx, rec.Token, schema, name+stagingSuffix, m.Files)
+	if err != nil {
+		s.done(ctx, t)
+		return finish(fmt.Errorf("copy version %s of %s.%s: %w", m.Version, schema, name, err))
+	}
+	rec.ID = id
+	if err := s.Store.putStatement(ctx, s.statementKey(t), rec); err != nil {
+		return finish(err)
+	}
+	s.log().InfoContext(ctx, "COPY submitted", "table", t.Table, "version", m.Version, "statement", id)
+	return s.waiting(ctx, rec, &res, finish)
+}
+
+func (s *SubscriberRun) waiting(ctx context.Context, rec StatementRecord, res *Result, finish func(error) Result) Result {
+	w := s.Limits.orDefault().wait(rec, s.now())
+	if err := s.Store.leases(s.now).Renew(ctx, deploy.FederateSubscriberLeaseKey(s.Name), "subscriber "+s.Name, s.run(),
+		time.Duration(w.Seconds)*time.Second+leaseMargin); err != nil {
+		return finish(fmt.Errorf("subscriber %s: %w", s.Name, err))
+	}
+	res.Action, res.Wait = ActionWaiting, w
+	return finish(nil)
+}
+
+// done ends a table's wait: its record, its marker and the lease go.
+func (s *SubscriberRun) done(ctx context.Context, t Table) {
+	_ = s.Store.deleteStatement(context.WithoutCancel(ctx), s.statementKey(t))
+	s.unmark(ctx, t)
+	s.release(ctx)
+}
+
+// Poll is the next step of bringing one table up to date: it describes the running
+// COPY and waits again; or swaps the loaded version in and submits the next
+// version's COPY, or ends; or cancels the COPY past the limit. With no COPY running
+// it is Start.
+func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
+	start := time.Now()
+	res := Result{Table: t.Table, Subscriber: s.Name}
+	finish := s.finisher(ctx, t, &res, start)
+	if s.Unreachable != nil {
+		return finish(&UnreachableError{What: "subscriber " + s.Name, Err: s.Unreachable})
+	}
+	key := s.statementKey(t)
+	rec, found, err := s.Store.statement(ctx, key)
+	if err != nil {
+		return finish(err)
+	}
+	if !found || rec.State != StatementRunning {
+		return s.Start(ctx, t)
+	}
+	res.Version = rec.Chain[len(rec.Chain)-1]
+	if skipped, err := s.acquire(ctx, t, &res); skipped || err != nil {
+		return finish(err)
+	}
+	rec.Run = s.run()
+	m, err := s.Store.Manifest(ctx, t.Table, rec.Chain[rec.Index])
+	if err != nil {
+		s.done(ctx, t)
+		return finish(err)
+	}
+	if rec.ID == "" {
+		return s.resubmit(ctx, t, rec, m, start)
+	}
+	got, err := s.Store.check(ctx, s.Warehouse, key, &rec, s.Limits, s.now())
+	switch {
+	case err != nil:
+		return finish(err)
+	case got.timedOut != nil:
+		s.unmark(ctx, t)
+		s.release(ctx)
+		return finish(got.timedOut)
+	case got.running:
+		if err := s.Store.putStatement(ctx, key, rec); err != nil {
 			return finish(err)
 		}
-		from, holds = m.Version, m.Version
-		res.Rows += m.Rows
+		return s.waiting(ctx, rec, &res, finish)
 	}
-	res.Action = ActionLoaded
-	s.log().InfoContext(ctx, "table subscribed", "table", t.Table, "version", last.Version, "versions", len(chain), "rows", res.Rows)
+	var plan *DefinitionPlan
+	if rec.Index == 0 {
+		plan = rec.Plan
+	}
+	if err := s.swap(ctx, t.Table, m, rec.From, got.st, plan); err != nil {
+		s.done(ctx, t)
+		return finish(err)
+	}
+	rec.Rows += m.Rows
+	rec.From = m.Version
+	if rec.Index++; rec.Index < len(rec.Chain) {
+		next, err := s.Store.Manifest(ctx, t.Table, rec.Chain[rec.Index])
+		if err != nil {
+			s.done(ctx, t)
+			return finish(err)
+		}
+		return s.submit(ctx, t, rec, next, start)
+	}
+	s.done(ctx, t)
+	res.Action, res.Rows, res.Kind = ActionLoaded, rec.Rows, m.Kind
+	s.log().InfoContext(ctx, "table subscribed", "table", t.Table, "version", m.Version, "versions", len(rec.Chain), "rows", rec.Rows)
 	return finish(nil)
+}
+
+// acquire takes the subscriber's lease for this run; skipped says another run holds
+// it (res says so).
+func (s *SubscriberRun) acquire(ctx context.Context, t Table, res *Result) (skipped bool, err error) {
+	expired, err := s.Store.leases(s.now).Acquire(ctx, deploy.FederateSubscriberLeaseKey(s.Name), "subscriber "+s.Name, s.run(), leaseTTL(ctx, s.now(), s.lease()))
+	var held *lease.HeldError
+	switch {
+	case errors.As(err, &held):
+		res.Action, res.Reason = ActionSkipped, held.Error()+": that run is bringing it up to date"
+		s.log().WarnContext(ctx, "table skipped: another run holds the subscriber", "table", t.Table, "run", held.Lease.Run, "since", held.Lease.Since)
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("subscriber %s: %w", s.Name, err)
+	case expired != nil:
+		s.log().WarnContext(ctx, "took over the lease of a run that died", "run", expired.Run, "since", expired.Since)
+	}
+	return false, nil
+}
+
+func (s *SubscriberRun) release(ctx context.Context) {
+	if err := s.Store.leases(s.now).Release(context.WithoutCancel(ctx), deploy.FederateSubscriberLeaseKey(s.Name), "subscriber "+s.Name, s.run()); err != nil {
+		s.log().WarnContext(ctx, "lease not released (it expires by itself)", "error", err)
+	}
 }
 
 // chain is the manifests to load, in order, to go from loaded to newest: the append
@@ -352,11 +537,11 @@ func (s *SubscriberRun) chain(ctx context.Context, table, newest, loaded string)
 	}
 }
 
-// apply loads one version through a staging table and swaps it in, provided the
-// control table still holds from. A plan changes the table's definition to the
-// version's on the way (see definition.go):
+// swap checks a finished COPY of version m into the staging table and swaps it in,
+// provided the control table still holds from. A plan changes the table's
+// definition to the version's on the way (see definition.go):
 //
-//   - in place: the staging table is made of the version's definition; after the
+//   - in place: the staging table was made of the version's definition; after the
 //     COPY, each VARCHAR to widen is altered by a statement of its own (Redshift
 //     refuses ALTER COLUMN ... TYPE inside a transaction block), then the swap adds
 //     the new columns and the rows in one transaction. A run that dies between a
@@ -367,21 +552,12 @@ func (s *SubscriberRun) chain(ctx context.Context, table, newest, loaded string)
 //   - rebuild (plan.Other): the staging table, of the version's definition, takes
 //     the table's place in the swap transaction (DROP TABLE, RENAME); a run that dies
 //     before leaves the old table as it was.
-func (s *SubscriberRun) apply(ctx context.Context, table string, m Manifest, from string, plan *DefinitionPlan) error {
+func (s *SubscriberRun) swap(ctx context.Context, table string, m Manifest, from string, st redshift.Statement, plan *DefinitionPlan) error {
 	schema, name := Table{Table: table}.Split()
-	staging := name + stagingSuffix
-	stage := StagingSQL(schema, name)
-	if plan != nil {
-		stage = StagingDefinedSQL(schema, name, m.Columns)
-	}
-	if err := s.Warehouse.Exec(ctx, stage...); err != nil {
-		return fmt.Errorf("stage %s.%s: %w", schema, name, err)
-	}
-	rows, err := s.Warehouse.Copy(ctx, schema, staging, m.Files)
-	if err != nil {
+	if err := st.Err(); err != nil {
 		return fmt.Errorf("copy version %s of %s.%s: %w", m.Version, schema, name, err)
 	}
-	if rows != m.Rows {
+	if rows := redshift.CopiedRows(st, m.Files); rows != m.Rows {
 		return fmt.Errorf("version %s of %s.%s: copied %d rows, its manifest says %d", m.Version, schema, name, rows, m.Rows)
 	}
 	var change Change

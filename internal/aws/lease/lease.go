@@ -126,3 +126,31 @@ func (s Store) Release(ctx context.Context, key, what, run string) error {
 	}
 	return nil
 }
+
+// Renew extends run's lease at key to ttl from now: a run that works longer than its
+// lease (it waits for a statement, step after step) renews it at each step, so that a
+// run that dies frees it within one step's ttl. A lease run no longer holds (it
+// expired and another run took it over) is *HeldError; one that is gone is taken
+// again.
+func (s Store) Renew(ctx context.Context, key, what, run string, ttl time.Duration) error {
+	var held Lease
+	found, etag, err := s3obj.GetJSONWithETag(ctx, s.S3, s.Bucket, key, &held)
+	switch {
+	case err != nil:
+		return fmt.Errorf("read the lease of %s: %w", what, err)
+	case !found:
+		_, err := s.Acquire(ctx, key, what, run, ttl)
+		return err
+	case held.Run != run:
+		return &HeldError{What: what, Lease: held}
+	}
+	held.ExpiresAt = s.now().Add(ttl)
+	if err := s3obj.ReplaceJSON(ctx, s.S3, s.Bucket, key, s.KMSKeyID, held, etag); err != nil {
+		if s3obj.ReplacedOrGone(err) {
+			_, err := s.Acquire(ctx, key, what, run, ttl)
+			return err
+		}
+		return fmt.Errorf("renew the lease of %s: %w", what, err)
+	}
+	return nil
+}

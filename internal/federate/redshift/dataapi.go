@@ -401,15 +401,43 @@ func parseTimestamp(s string) (time.Time, error) {
 // Every entry must carry url, meta.content_length and meta.record_count, and the
 // entries' counts must add up to the top meta's totals when those are present.
 func (d *DataAPI) Unload(ctx context.Context, query string, prefix string) ([]File, error) {
-	if d.cfg.S3 == nil {
-		return nil, fmt.Errorf("redshift %s: unload to %s: no S3 client to read the manifest", d.Name(), prefix)
-	}
-	sql, err := UnloadSQL(query, prefix, d.cfg.IAMRole, d.cfg.KMSKeyID, d.cfg.BucketRegion)
+	sql, err := d.unloadSQL(query, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("redshift %s: unload to %s: %w", d.Name(), prefix, err)
+		return nil, err
 	}
 	if _, err := d.run(ctx, sql); err != nil {
 		return nil, err
+	}
+	return d.UnloadedFiles(ctx, "", prefix)
+}
+
+func (d *DataAPI) unloadSQL(query, prefix string) (string, error) {
+	if d.cfg.S3 == nil {
+		return "", fmt.Errorf("redshift %s: unload to %s: no S3 client to read the manifest", d.Name(), prefix)
+	}
+	sql, err := UnloadSQL(query, prefix, d.cfg.IAMRole, d.cfg.KMSKeyID, d.cfg.BucketRegion)
+	if err != nil {
+		return "", fmt.Errorf("redshift %s: unload to %s: %w", d.Name(), prefix, err)
+	}
+	return sql, nil
+}
+
+// SubmitUnload submits UnloadSQL through ExecuteStatement with token as its
+// ClientToken ("A unique, case-sensitive identifier that you provide to ensure the
+// idempotency of the request", API ExecuteStatement).
+func (d *DataAPI) SubmitUnload(ctx context.Context, token, query, prefix string) (string, error) {
+	sql, err := d.unloadSQL(query, prefix)
+	if err != nil {
+		return "", err
+	}
+	return d.submit(ctx, token, sql)
+}
+
+// UnloadedFiles reads the MANIFEST VERBOSE that UNLOAD wrote at <prefix>manifest
+// (the statement id is not needed: the manifest is in S3).
+func (d *DataAPI) UnloadedFiles(ctx context.Context, _ string, prefix string) ([]File, error) {
+	if d.cfg.S3 == nil {
+		return nil, fmt.Errorf("redshift %s: unload to %s: no S3 client to read the manifest", d.Name(), prefix)
 	}
 	manifestURL := prefix + "manifest"
 	bucket, key, _ := splitS3URL(manifestURL)
@@ -545,16 +573,41 @@ func (d *DataAPI) Copy(ctx context.Context, schema, table string, files []File) 
 	if len(files) == 0 {
 		return 0, nil
 	}
+	sql, err := d.copySQL(ctx, schema, table, files)
+	if err != nil {
+		return 0, err
+	}
+	desc, err := d.run(ctx, sql)
+	if err != nil {
+		return 0, err
+	}
+	return CopiedRows(Statement{ResultRows: desc.ResultRows}, files), nil
+}
+
+// SubmitCopy writes the COPY manifest and submits CopySQL (token: see SubmitUnload).
+func (d *DataAPI) SubmitCopy(ctx context.Context, token, schema, table string, files []File) (string, error) {
+	if len(files) == 0 {
+		return "", fmt.Errorf("redshift %s: copy into %s.%s: no files", d.Name(), schema, table)
+	}
+	sql, err := d.copySQL(ctx, schema, table, files)
+	if err != nil {
+		return "", err
+	}
+	return d.submit(ctx, token, sql)
+}
+
+// copySQL writes the COPY manifest of files and returns the COPY that reads it.
+func (d *DataAPI) copySQL(ctx context.Context, schema, table string, files []File) (string, error) {
 	if d.cfg.S3 == nil {
-		return 0, fmt.Errorf("redshift %s: copy into %s.%s: no S3 client to write the manifest", d.Name(), schema, table)
+		return "", fmt.Errorf("redshift %s: copy into %s.%s: no S3 client to write the manifest", d.Name(), schema, table)
 	}
 	manifestURL, body, err := CopyManifest(schema, table, files)
 	if err != nil {
-		return 0, fmt.Errorf("redshift %s: copy into %s.%s: manifest: %w", d.Name(), schema, table, err)
+		return "", fmt.Errorf("redshift %s: copy into %s.%s: manifest: %w", d.Name(), schema, table, err)
 	}
 	sql, err := CopySQL(schema, table, manifestURL, d.cfg.IAMRole, d.cfg.BucketRegion)
 	if err != nil {
-		return 0, fmt.Errorf("redshift %s: copy into %s.%s: %w", d.Name(), schema, table, err)
+		return "", fmt.Errorf("redshift %s: copy into %s.%s: %w", d.Name(), schema, table, err)
 	}
 	bucket, key, _ := splitS3URL(manifestURL)
 	in := &s3.PutObjectInput{
@@ -565,20 +618,53 @@ func (d *DataAPI) Copy(ctx context.Context, schema, table string, files []File) 
 	}
 	sseKMS(in, d.cfg.KMSKeyID)
 	if _, err := d.cfg.S3.PutObject(ctx, in); err != nil {
-		return 0, fmt.Errorf("redshift %s: copy into %s.%s: write the manifest %s: %w", d.Name(), schema, table, manifestURL, err)
+		return "", fmt.Errorf("redshift %s: copy into %s.%s: write the manifest %s: %w", d.Name(), schema, table, manifestURL, err)
 	}
-	desc, err := d.run(ctx, sql)
+	return sql, nil
+}
+
+// submit sends one statement through ExecuteStatement and returns its id.
+func (d *DataAPI) submit(ctx context.Context, token, sql string) (string, error) {
+	out, err := d.cfg.Client.ExecuteStatement(ctx, &redshiftdata.ExecuteStatementInput{
+		Sql:               aws.String(sql),
+		Database:          aws.String(d.cfg.Database),
+		WorkgroupName:     optional(d.cfg.WorkgroupName),
+		ClusterIdentifier: optional(d.cfg.ClusterIdentifier),
+		SecretArn:         optional(d.cfg.SecretArn),
+		DbUser:            optional(d.cfg.DbUser),
+		ClientToken:       optional(token),
+	})
 	if err != nil {
-		return 0, err
+		return "", fmt.Errorf("redshift %s: submit %q: %w", d.Name(), firstLine(sql), err)
 	}
-	if desc.ResultRows >= 0 {
-		return desc.ResultRows, nil
+	return aws.ToString(out.Id), nil
+}
+
+// Describe calls DescribeStatement.
+func (d *DataAPI) Describe(ctx context.Context, id string) (Statement, error) {
+	desc, err := d.cfg.Client.DescribeStatement(ctx, &redshiftdata.DescribeStatementInput{Id: aws.String(id)})
+	if err != nil {
+		var nf *rdtypes.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return Statement{}, &StatementNotFoundError{Warehouse: d.Name(), ID: id}
+		}
+		return Statement{}, fmt.Errorf("redshift %s: describe statement %s: %w", d.Name(), id, err)
 	}
-	var rows int64
-	for _, f := range files {
-		rows += f.Rows
+	st := Statement{ID: id, Status: string(desc.Status), Error: aws.ToString(desc.Error), ResultRows: desc.ResultRows,
+		SQL: firstLine(aws.ToString(desc.QueryString)), Warehouse: d.Name()}
+	return st, nil
+}
+
+// Cancel calls CancelStatement.
+func (d *DataAPI) Cancel(ctx context.Context, id string) error {
+	if _, err := d.cfg.Client.CancelStatement(ctx, &redshiftdata.CancelStatementInput{Id: aws.String(id)}); err != nil {
+		var nf *rdtypes.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return &StatementNotFoundError{Warehouse: d.Name(), ID: id}
+		}
+		return fmt.Errorf("redshift %s: cancel statement %s: %w", d.Name(), id, err)
 	}
-	return rows, nil
+	return nil
 }
 
 // run submits one statement and waits for it.

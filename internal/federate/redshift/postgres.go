@@ -48,6 +48,8 @@ type Postgres struct {
 	// idle keeps connections between calls (at most cap(idle)): opening one costs
 	// more than the metadata query a no-change check makes.
 	idle chan *pgx.Conn
+	// statements holds the submitted UNLOADs and COPYs (WithStatements).
+	statements *Statements
 }
 
 var _ Warehouse = (*Postgres)(nil)
@@ -170,6 +172,9 @@ func OpenPostgres(ctx context.Context, url string, s3 S3API, opts ...PostgresOpt
 	}
 	for _, o := range opts {
 		o(p)
+	}
+	if p.statements == nil {
+		p.statements = NewStatements()
 	}
 	conn, err := p.connect(ctx)
 	if err != nil {
@@ -421,34 +426,49 @@ const csvOptions = `(FORMAT csv, NULL E'\\N')`
 // unload may leave the parts already put: the prefix is then garbage, as after a
 // failed Redshift UNLOAD.
 func (p *Postgres) Unload(ctx context.Context, query string, prefix string) ([]File, error) {
-	bucket, keyPrefix, err := unloadPrefix(prefix)
+	q, bucket, keyPrefix, err := p.checkUnload(ctx, query, prefix)
 	if err != nil {
 		return nil, err
-	}
-	q := strings.TrimRight(query, " \t\r\n;")
-	if strings.TrimSpace(q) == "" {
-		return nil, fmt.Errorf("unload to %s: empty query", prefix)
-	}
-	if p.s3 == nil {
-		return nil, fmt.Errorf("unload to %s: the PostgreSQL warehouse %s was opened without an S3 client", prefix, p.name)
-	}
-	if err := p.checkRegion(bucket); err != nil {
-		return nil, fmt.Errorf("unload to %s: %w", prefix, err)
-	}
-	// As Redshift's UNLOAD without ALLOWOVERWRITE: it lists the prefix (which needs
-	// s3:ListBucket) and fails if it would overwrite anything.
-	existing, err := p.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(keyPrefix), MaxKeys: aws.Int32(1)})
-	if err != nil {
-		return nil, fmt.Errorf("unload to %s: check nothing is there: %w", prefix, err)
-	}
-	if len(existing.Contents) > 0 {
-		return nil, fmt.Errorf("unload to %s: files exist there (%s): UNLOAD does not overwrite", prefix, aws.ToString(existing.Contents[0].Key))
 	}
 	conn, err := p.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer p.release(conn)
+	return p.unloadOn(ctx, conn, q, prefix, bucket, keyPrefix)
+}
+
+// checkUnload checks what UNLOAD checks before it writes: the prefix, the query, the
+// Region, and that nothing is there yet.
+func (p *Postgres) checkUnload(ctx context.Context, query, prefix string) (q, bucket, keyPrefix string, err error) {
+	bucket, keyPrefix, err = unloadPrefix(prefix)
+	if err != nil {
+		return "", "", "", err
+	}
+	q = strings.TrimRight(query, " \t\r\n;")
+	if strings.TrimSpace(q) == "" {
+		return "", "", "", fmt.Errorf("unload to %s: empty query", prefix)
+	}
+	if p.s3 == nil {
+		return "", "", "", fmt.Errorf("unload to %s: the PostgreSQL warehouse %s was opened without an S3 client", prefix, p.name)
+	}
+	if err := p.checkRegion(bucket); err != nil {
+		return "", "", "", fmt.Errorf("unload to %s: %w", prefix, err)
+	}
+	// As Redshift's UNLOAD without ALLOWOVERWRITE: it lists the prefix (which needs
+	// s3:ListBucket) and fails if it would overwrite anything.
+	existing, err := p.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(keyPrefix), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return "", "", "", fmt.Errorf("unload to %s: check nothing is there: %w", prefix, err)
+	}
+	if len(existing.Contents) > 0 {
+		return "", "", "", fmt.Errorf("unload to %s: files exist there (%s): UNLOAD does not overwrite", prefix, aws.ToString(existing.Contents[0].Key))
+	}
+	return q, bucket, keyPrefix, nil
+}
+
+// unloadOn runs the UNLOAD's COPY TO on conn.
+func (p *Postgres) unloadOn(ctx context.Context, conn *pgx.Conn, q, prefix, bucket, keyPrefix string) ([]File, error) {
 	w := &partWriter{ctx: ctx, s3: p.s3, bucket: bucket, keyPrefix: keyPrefix, partRows: p.partRows, tempDir: p.tempDir, kmsKeyID: p.kmsKeyID}
 	defer w.discard()
 	if _, err := conn.PgConn().CopyTo(ctx, w, "COPY ("+q+") TO STDOUT WITH "+csvOptions); err != nil {
@@ -605,20 +625,33 @@ func (w *partWriter) discard() {
 // Redshift's COPY of a manifest. Each is streamed from S3 through gunzip into COPY
 // ... FROM STDIN.
 func (p *Postgres) Copy(ctx context.Context, schema, table string, files []File) (int64, error) {
-	if len(files) > 0 && p.s3 == nil {
-		return 0, fmt.Errorf("copy into %s.%s: the PostgreSQL warehouse %s was opened without an S3 client", schema, table, p.name)
-	}
-	for _, f := range files {
-		bucket, _, _ := strings.Cut(strings.TrimPrefix(f.URL, "s3://"), "/")
-		if err := p.checkRegion(bucket); err != nil {
-			return 0, fmt.Errorf("copy %s into %s.%s: %w", f.URL, schema, table, err)
-		}
+	if err := p.checkCopy(schema, table, files); err != nil {
+		return 0, err
 	}
 	conn, err := p.connect(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer p.release(conn)
+	return p.copyOn(ctx, conn, schema, table, files)
+}
+
+// checkCopy checks what COPY checks before it reads: the client, the Regions.
+func (p *Postgres) checkCopy(schema, table string, files []File) error {
+	if len(files) > 0 && p.s3 == nil {
+		return fmt.Errorf("copy into %s.%s: the PostgreSQL warehouse %s was opened without an S3 client", schema, table, p.name)
+	}
+	for _, f := range files {
+		bucket, _, _ := strings.Cut(strings.TrimPrefix(f.URL, "s3://"), "/")
+		if err := p.checkRegion(bucket); err != nil {
+			return fmt.Errorf("copy %s into %s.%s: %w", f.URL, schema, table, err)
+		}
+	}
+	return nil
+}
+
+// copyOn runs the COPY on conn, in one transaction.
+func (p *Postgres) copyOn(ctx context.Context, conn *pgx.Conn, schema, table string, files []File) (int64, error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("copy into %s.%s in %s: begin: %w", schema, table, p.name, err)

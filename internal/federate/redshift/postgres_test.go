@@ -63,6 +63,7 @@ func TestPostgresWarehouse(t *testing.T) {
 	t.Run("Query", env.testQuery)
 	t.Run("UnloadEncryption", env.testUnloadEncryption)
 	t.Run("CrossRegion", env.testCrossRegion)
+	t.Run("Asynchronous", env.testAsynchronous)
 	t.Run("Name", func(t *testing.T) {
 		want := fmt.Sprintf("127.0.0.1:%d/source", env.server.Port)
 		if got := env.source.Name(); got != want {
@@ -551,7 +552,7 @@ func (env *pgEnv) testCrossRegion(t *testing.T) {
 	if err := publisher.Exec(ctx, "CREATE TABLE regions_src (id integer)", "INSERT INTO regions_src VALUES (1), (2), (3)"); err != nil {
 		t.Fatal(err)
 	}
-	files, err := publisher.Unload(ctx, "SELECT id FROM regions_src", "s3://"+testBucket+"/regions/v1/")
+	files, err := Unload(ctx, publisher, "SELECT id FROM regions_src", "s3://"+testBucket+"/regions/v1/", time.Millisecond)
 	if err != nil {
 		t.Fatalf("unload by a publisher in the bucket's Region: %v", err)
 	}
@@ -568,7 +569,7 @@ func (env *pgEnv) testCrossRegion(t *testing.T) {
 	}
 	const redshiftSays = "The bucket you are attempting to access must be addressed using the specified endpoint."
 	for name, regionParameter := range map[string]string{"without REGION": "", "with another Region's REGION": "us-west-2"} {
-		_, err := open("target", elsewhere, regionParameter).Copy(ctx, "public", "regions_dst", files)
+		_, err := Copy(ctx, open("target", elsewhere, regionParameter), "public", "regions_dst", files, time.Millisecond)
 		var re *BucketRegionError
 		if !errors.As(err, &re) || !strings.Contains(err.Error(), redshiftSays) || re.BucketRegion != lakeRegion {
 			t.Errorf("COPY %s into a warehouse in %s from a bucket in %s: %v, want a *BucketRegionError saying %q", name, elsewhere, lakeRegion, err, redshiftSays)
@@ -576,7 +577,7 @@ func (env *pgEnv) testCrossRegion(t *testing.T) {
 		if n := rows(); n != "0" {
 			t.Errorf("COPY %s failed but loaded %s rows", name, n)
 		}
-		_, err = open("source", elsewhere, regionParameter).Unload(ctx, "SELECT id FROM regions_src", "s3://"+testBucket+"/regions/v2/")
+		_, err = Unload(ctx, open("source", elsewhere, regionParameter), "SELECT id FROM regions_src", "s3://"+testBucket+"/regions/v2/", time.Millisecond)
 		if !errors.As(err, &re) || !strings.Contains(err.Error(), redshiftSays) {
 			t.Errorf("UNLOAD %s from a warehouse in %s to a bucket in %s: %v, want a *BucketRegionError", name, elsewhere, lakeRegion, err)
 		}
@@ -584,14 +585,14 @@ func (env *pgEnv) testCrossRegion(t *testing.T) {
 			t.Errorf("UNLOAD %s failed but wrote %v", name, keys)
 		}
 	}
-	n, err := open("target", elsewhere, lakeRegion).Copy(ctx, "public", "regions_dst", files)
+	n, err := Copy(ctx, open("target", elsewhere, lakeRegion), "public", "regions_dst", files, time.Millisecond)
 	if err != nil || n != 3 {
 		t.Fatalf("COPY with REGION '%s' into a warehouse in %s: %d rows, %v; want 3 rows", lakeRegion, elsewhere, n, err)
 	}
 	if got := rows(); got != "3" {
 		t.Errorf("the table has %s rows, want 3", got)
 	}
-	if _, err := open("source", elsewhere, lakeRegion).Unload(ctx, "SELECT id FROM regions_src", "s3://"+testBucket+"/regions/v3/"); err != nil {
+	if _, err := Unload(ctx, open("source", elsewhere, lakeRegion), "SELECT id FROM regions_src", "s3://"+testBucket+"/regions/v3/", time.Millisecond); err != nil {
 		t.Errorf("UNLOAD with REGION '%s' from a warehouse in %s: %v", lakeRegion, elsewhere, err)
 	}
 }

@@ -22,13 +22,24 @@ type Warehouse interface {
 	// greatest values of the insert and update timestamp columns (either name may be
 	// empty: not asked).
 	Stats(ctx context.Context, schema, table, insertedColumn, updatedColumn string) (Stats, error)
-	// Unload writes the rows of query to S3 under prefix (s3://bucket/prefix/, ending
-	// in "/") as gzipped CSV files (format below) and returns the files with their
-	// row counts. Nothing else is written under prefix.
-	Unload(ctx context.Context, query string, prefix string) ([]File, error)
-	// Copy loads files (written by Unload) into schema.table and returns the rows
-	// loaded.
-	Copy(ctx context.Context, schema, table string, files []File) (int64, error)
+	// SubmitUnload starts an UNLOAD of the rows of query to S3 under prefix
+	// (s3://bucket/prefix/, ending in "/") as gzipped CSV files (format below) and
+	// returns its statement id at once; nothing else is written under prefix. token
+	// makes the submission idempotent: submitted again with the same token (a retried
+	// call), it returns the same statement and starts no second one.
+	SubmitUnload(ctx context.Context, token, query, prefix string) (string, error)
+	// SubmitCopy starts a COPY of files (written by an UNLOAD) into schema.table and
+	// returns its statement id at once; token as for SubmitUnload.
+	SubmitCopy(ctx context.Context, token, schema, table string, files []File) (string, error)
+	// Describe reports a submitted statement; an unknown id is a
+	// *StatementNotFoundError.
+	Describe(ctx context.Context, id string) (Statement, error)
+	// Cancel asks a running statement to stop; it then ends ABORTED. A statement that
+	// already ended is a *NotRunningError.
+	Cancel(ctx context.Context, id string) error
+	// UnloadedFiles returns the files a FINISHED UNLOAD (statement id) wrote under
+	// prefix, with their row counts.
+	UnloadedFiles(ctx context.Context, id, prefix string) ([]File, error)
 	// Exec runs statements in one transaction: all or none. Several run inside a
 	// transaction block (the Data API's BatchExecuteStatement), where Redshift
 	// refuses some statements (ALTER TABLE ... ALTER COLUMN ... TYPE); one statement

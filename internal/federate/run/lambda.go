@@ -29,10 +29,13 @@ import (
 
 // Request is a workflow's call.
 type Request struct {
-	Mode       string            `json:"mode"` // list | table | summary
+	Mode       string            `json:"mode"` // list | table | poll | summary
 	Table      string            `json:"table,omitempty"`
 	Subscriber string            `json:"subscriber,omitempty"`
 	Results    []federate.Result `json:"results,omitempty"`
+	// Run names the run in the leases and statement records: the workflow passes its
+	// execution's id, the same in every step and retry of one execution.
+	Run string `json:"run,omitempty"`
 	// Nested are the subscribe workflow's results, a list per subscriber.
 	Nested [][]federate.Result `json:"nested,omitempty"`
 }
@@ -140,7 +143,9 @@ func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
 			items = append(items, Item{Table: t.Table})
 		}
 		return map[string]any{"items": items}, nil
-	case "table":
+	case "table", "poll":
+		// "table" decides and submits the UNLOAD, "poll" follows it: neither waits for
+		// it (the workflow does, between the calls).
 		t, ok := c.TableNamed(req.Table)
 		if !ok {
 			return federate.Result{Table: req.Table, Action: federate.ActionFailed, Error: "not in the config's federate.tables"}, nil
@@ -150,8 +155,11 @@ func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
 			return federate.Result{Table: req.Table, Action: federate.ActionFailed, Error: "the publisher: " + err.Error()}, nil
 		}
 		defer wh.Close()
-		p := &federate.Publisher{Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log()}
-		return p.Publish(ctx, t, c.Keep()), nil
+		p := &federate.Publisher{Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits()}
+		if req.Mode == "poll" {
+			return p.Poll(ctx, t, c.Keep()), nil
+		}
+		return p.Start(ctx, t, c.Keep()), nil
 	case "summary":
 		// After every table's run (and its prune): the UNLOAD folders of runs that
 		// died. Publish's function runs it: its role deletes under federator/.
@@ -192,7 +200,7 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 			items = append(items, it)
 		}
 		return map[string]any{"items": items}, nil
-	case "table":
+	case "table", "poll":
 		res := federate.Result{Table: req.Table, Subscriber: req.Subscriber, Action: federate.ActionFailed}
 		t, ok := c.TableNamed(req.Table)
 		s, sok := c.Subscriber(req.Subscriber)
@@ -211,8 +219,11 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 			return res, nil
 		}
 		defer wh.Close()
-		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log()}
-		return run.Subscribe(ctx, t), nil
+		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits(), OnDefinitionChange: s.OnDefinitionChange}
+		if req.Mode == "poll" {
+			return run.Poll(ctx, t), nil
+		}
+		return run.Start(ctx, t), nil
 	case "summary":
 		var all []federate.Result
 		for _, rs := range req.Nested {

@@ -54,8 +54,10 @@ func TestWorkflows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// One stand-in "service" holds the statements across invocations, as Redshift does.
+	statements := redshift.NewStatements()
 	open := func(ctx context.Context, url string) (redshift.Warehouse, error) {
-		return redshift.Open(ctx, url, redshift.Deps{S3: client})
+		return redshift.Open(ctx, url, redshift.Deps{S3: client, Postgres: []redshift.PostgresOption{redshift.WithStatements(statements)}})
 	}
 	transform, err := open(ctx, pg.DSN("transform"))
 	if err != nil {
@@ -78,6 +80,7 @@ func TestWorkflows(t *testing.T) {
 	}
 	put(fmt.Sprintf(`federate:
   publisher: %s
+  statementPoll: 1s
   tables:
     - {table: sales.fact, inserted: inserted_at, append: true}
     - {table: sales.dim}

@@ -8,8 +8,12 @@ import (
 	"log/slog"
 	neturl "net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
+	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 	federaterun "github.com/snaplake/snaplake/internal/federate/run"
@@ -35,7 +39,10 @@ type FederateConfig struct {
 	SignInAsRole  map[string]bool
 	NodeModules   string
 	RetryInterval time.Duration
-	Log           *slog.Logger
+	// FunctionTimeout is each invocation's deadline, as Lambda's timeout (default the
+	// deployed 15 minutes): a handler still running then fails Sandbox.Timedout.
+	FunctionTimeout time.Duration
+	Log             *slog.Logger
 }
 
 // Federate is the offline Federator: both workflows run by the local interpreter
@@ -47,6 +54,10 @@ type Federate struct {
 	publish   []byte
 	subscribe []byte
 	Runner    *stepfunctions.Runner
+	// Statements are the warehouses' UNLOADs and COPYs: the stand-in holds them
+	// across invocations, as Redshift holds a Data API statement.
+	Statements *redshift.Statements
+	owners     sync.Map
 	// workflow holds the handlers and the notifications.
 	workflow
 }
@@ -61,7 +72,7 @@ func NewFederate(cfg FederateConfig) (*Federate, error) {
 		cfg.Log = slog.Default()
 	}
 	c := acct.Contract.Federate
-	f := &Federate{cfg: cfg, c: c, workflow: newWorkflow(acct, deploy.RoleFederateMachine, cfg.Log)}
+	f := &Federate{cfg: cfg, c: c, workflow: newWorkflow(acct, deploy.RoleFederateMachine, cfg.Log), Statements: redshift.NewStatements()}
 	var err error
 	if f.publish, err = statemachines.Render(statemachines.FederatePublish, c.PublishSubstitutions); err != nil {
 		return nil, err
@@ -81,7 +92,7 @@ func NewFederate(cfg FederateConfig) (*Federate, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s's deployed environment: %w", name, err)
 		}
-		f.handlers[fn.Arn] = h
+		f.handlers[fn.Arn] = withTimeout(h, cfg.FunctionTimeout)
 	}
 	f.Runner = &stepfunctions.Runner{NodeModules: cfg.NodeModules, Tasks: f.task, RetryInterval: cfg.RetryInterval, Log: cfg.Log.With("component", "stepfunctions")}
 	return f, nil
@@ -108,12 +119,15 @@ func (f *Federate) opener(principal string) federaterun.Opener {
 		// the bucket only with REGION, as in AWS. Its UNLOAD and COPY reach S3 as the
 		// warehouse role.
 		deps.S3 = f.acct.S3(deploy.RoleFederateWarehouse)
-		deps.Postgres = []redshift.PostgresOption{redshift.WithWarehouseRegion(arnRegion(arn)), redshift.WithBucketRegion(f.acct.Contract.Region)}
+		// The statements outlive the invocation that submits them: the stand-in
+		// "service" (f.Statements) holds them, as Redshift does.
+		deps.Postgres = []redshift.PostgresOption{redshift.WithWarehouseRegion(arnRegion(arn)), redshift.WithBucketRegion(f.acct.Contract.Region),
+			redshift.WithStatements(f.Statements)}
 		wh, err := redshift.Open(ctx, url, deps)
 		if err != nil {
 			return nil, err
 		}
-		return guardedWarehouse{Warehouse: wh, a: f.acct, principal: principal, arn: arn}, nil
+		return guardedWarehouse{Warehouse: wh, a: f.acct, principal: principal, arn: arn, owners: &f.owners}, nil
 	}
 }
 
@@ -160,6 +174,7 @@ type guardedWarehouse struct {
 	a         *Account
 	principal string
 	arn       string
+	owners    *sync.Map // statement id -> the aws:userid that submitted it
 }
 
 func (g guardedWarehouse) authorize(action string) error {
@@ -180,18 +195,56 @@ func (g guardedWarehouse) Stats(ctx context.Context, schema, table, ins, upd str
 	return g.Warehouse.Stats(ctx, schema, table, ins, upd)
 }
 
-func (g guardedWarehouse) Unload(ctx context.Context, query, prefix string) ([]redshift.File, error) {
+func (g guardedWarehouse) SubmitUnload(ctx context.Context, token, query, prefix string) (string, error) {
 	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
-		return nil, err
+		return "", err
 	}
-	return g.Warehouse.Unload(ctx, query, prefix)
+	id, err := g.Warehouse.SubmitUnload(ctx, token, query, prefix)
+	g.owners.Store(id, g.userid())
+	return id, err
 }
 
-func (g guardedWarehouse) Copy(ctx context.Context, schema, table string, files []redshift.File) (int64, error) {
+func (g guardedWarehouse) SubmitCopy(ctx context.Context, token, schema, table string, files []redshift.File) (string, error) {
 	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
-		return 0, err
+		return "", err
 	}
-	return g.Warehouse.Copy(ctx, schema, table, files)
+	id, err := g.Warehouse.SubmitCopy(ctx, token, schema, table, files)
+	g.owners.Store(id, g.userid())
+	return id, err
+}
+
+// userid is the function's aws:userid: its role's id and the session name, which
+// Lambda sets to the function's name, the same in every invocation (so a statement
+// submitted by one invocation is the next one's own).
+func (g guardedWarehouse) userid() string {
+	return "AROA" + strings.ToUpper(strings.ReplaceAll(g.principal, "-", "")) + ":" + g.principal
+}
+
+// ownerRequest is a request on a statement: "*", with the statement's owner (the
+// aws:userid that submitted it) and the caller's aws:userid.
+func (g guardedWarehouse) ownerRequest(action, id string) iam.Request {
+	ctx := map[string][]string{"aws:userid": {g.userid()}}
+	if owner, ok := g.owners.Load(id); ok {
+		ctx["redshift-data:statement-owner-iam-userid"] = []string{owner.(string)}
+	}
+	return iam.Request{Action: action, Resource: "*", Context: ctx}
+}
+
+// Describe and Cancel have no resource type: IAM authorizes them on "*", limited by
+// redshift-data:statement-owner-iam-userid (Service Authorization Reference, Amazon
+// Redshift Data API).
+func (g guardedWarehouse) Describe(ctx context.Context, id string) (redshift.Statement, error) {
+	if err := g.a.authorize(g.principal, "Redshift Data", "DescribeStatement", g.ownerRequest("redshift-data:DescribeStatement", id)); err != nil {
+		return redshift.Statement{}, err
+	}
+	return g.Warehouse.Describe(ctx, id)
+}
+
+func (g guardedWarehouse) Cancel(ctx context.Context, id string) error {
+	if err := g.a.authorize(g.principal, "Redshift Data", "CancelStatement", g.ownerRequest("redshift-data:CancelStatement", id)); err != nil {
+		return err
+	}
+	return g.Warehouse.Cancel(ctx, id)
 }
 
 func (g guardedWarehouse) Exec(ctx context.Context, stmts ...string) error {
@@ -235,4 +288,22 @@ func (f *Federate) task(ctx context.Context, call stepfunctions.TaskCall) (json.
 		return out, err
 	}
 	return nil, noStandIn(call)
+}
+
+// withTimeout gives each invocation of h Lambda's deadline: its context ends at
+// timeout, and a handler still running then fails as Lambda reports a timeout
+// (errorType Sandbox.Timedout, "Task timed out after N seconds").
+func withTimeout(h lambdamain.Func, timeout time.Duration) lambdamain.Func {
+	if timeout <= 0 {
+		timeout = 15 * time.Minute
+	}
+	return func(ctx context.Context, payload json.RawMessage) (any, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		out, err := h(ctx, payload)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, messages.InvokeResponse_Error{Type: "Sandbox.Timedout", Message: fmt.Sprintf("Task timed out after %.2f seconds", timeout.Seconds())}
+		}
+		return out, err
+	}
 }

@@ -60,7 +60,7 @@ func TestFederatorAsDeployed(t *testing.T) {
 		t.Fatal(err)
 	}
 	seed.Close()
-	cfg := fmt.Sprintf("federate:\n  publisher: %s\n  tables:\n    - {table: sales.dim}\n  subscribers:\n    - {name: reporting, redshift: %q}\n", pg.DSN("transform"), pg.DSN("reporting"))
+	cfg := fmt.Sprintf("federate:\n  publisher: %s\n  statementPoll: 1s\n  tables:\n    - {table: sales.dim}\n  subscribers:\n    - {name: reporting, redshift: %q}\n", pg.DSN("transform"), pg.DSN("reporting"))
 	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(config.S3Key), Body: strings.NewReader(cfg)}); err != nil {
 		t.Fatal(err)
 	}

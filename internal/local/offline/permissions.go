@@ -193,6 +193,15 @@ func normKey(k string) string {
 				parts[3] = "{schema}.{table}.json"
 			}
 		}
+	case len(parts) >= 3 && parts[0]+"/"+parts[1]+"/" == deploy.FederateStatementPrefix:
+		// federator/.statements/<schema>.<table>/publish.json and
+		// federator/.statements/<schema>.<table>/subscribers/<subscriber>.json
+		if parts[2] != "" {
+			parts[2] = "{schema}.{table}"
+		}
+		if len(parts) >= 5 && parts[3] == "subscribers" && parts[4] != "" {
+			parts[4] = "{subscriber}.json"
+		}
 	case len(parts) >= 2 && parts[0]+"/" == deploy.FederatePrefix:
 		// federator/<schema>/<table>/<version>/{<file>,manifest.json} and
 		// federator/<schema>/<table>/_loading/<subscriber>.json

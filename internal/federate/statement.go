@@ -1,0 +1,265 @@
+package federate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/snaplake/snaplake/internal/aws/s3obj"
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
+)
+
+// A table's UNLOAD (publish) or COPY (subscribe) may run for hours, longer than any
+// Lambda invocation. So no invocation waits for one: a step submits it, records it in
+// the lake bucket (a StatementRecord, written before the wait), and returns a Wait;
+// the workflow sleeps (a Wait state) and calls the next step, which describes the
+// statement and either waits again, finishes the table, or, past Limits.Timeout,
+// cancels the statement and reports the table failed. Every step looks the record up
+// first: a retried step, or a later run after a crash, resumes the one running
+// statement instead of submitting another. The run's lease is renewed at each step
+// (one step's pause and a margin), so that a run that died frees the table soon.
+
+// Limits bound the wait for one statement.
+type Limits struct {
+	// Timeout: a statement still running this long after it was submitted is
+	// cancelled.
+	Timeout time.Duration
+	// Poll is the first pause between two checks; pauses grow to Timeout/48.
+	Poll time.Duration
+}
+
+func (l Limits) orDefault() Limits {
+	if l.Timeout <= 0 {
+		l.Timeout = deploy.FederateStatementTimeout
+	}
+	if l.Poll <= 0 {
+		l.Poll = deploy.FederateStatementPoll
+	}
+	return l
+}
+
+// Pause is how long to wait before the next check of a statement that has run for
+// elapsed and must end by deadline: a quarter of elapsed (a statement that ran 4
+// minutes is checked a minute later), at least Poll, at most Timeout/48 and never
+// past the deadline; whole seconds, at least one (a Wait state's Seconds).
+//
+// Why these bounds: each check is a Choice, a Wait and a Lambda task in the
+// execution's history, about 9 events. From Poll = 10s the pauses grow by a quarter
+// each turn to Timeout/48 (15 minutes for 12 h), which takes about 20 turns, and the
+// rest of the 12 hours take at most 48 more: under 70 turns, about 630 events, for a
+// statement that runs to the limit, against a standard execution's 25,000.
+func (l Limits) Pause(elapsed, left time.Duration) time.Duration {
+	l = l.orDefault()
+	p := max(elapsed/4, l.Poll)
+	p = min(p, max(l.Timeout/48, l.Poll))
+	if left > 0 {
+		p = min(p, left)
+	}
+	p = p.Round(time.Second)
+	return max(p, time.Second)
+}
+
+// Wait is a result's request to the workflow: wait Seconds, then call the step again
+// ("poll").
+type Wait struct {
+	Seconds   int    `json:"seconds"`
+	Statement string `json:"statement"` // the statement id, for the log and the history
+	Kind      string `json:"kind"`      // UNLOAD or COPY
+}
+
+// Statement record states.
+const (
+	StatementRunning   = "running"
+	StatementCancelled = "cancelled"
+)
+
+// StatementRecord is a table's running UNLOAD or COPY, as kept in the bucket
+// (deploy.FederatePublishStatementKey, deploy.FederateSubscribeStatementKey).
+type StatementRecord struct {
+	Kind       string `json:"kind"` // UNLOAD | COPY
+	Table      string `json:"table"`
+	Subscriber string `json:"subscriber,omitempty"`
+	// Token is the submission's client token, written before the submission: a step
+	// that died between submitting and recording the id submits again with it and
+	// gets the same statement.
+	Token string `json:"token"`
+	ID    string `json:"id,omitempty"`
+	// Run is the run (workflow execution) waiting for it.
+	Run       string     `json:"run"`
+	Submitted time.Time  `json:"submitted"`
+	Deadline  time.Time  `json:"deadline"`
+	State     string     `json:"state"` // running | cancelled
+	Cancelled *time.Time `json:"cancelled,omitempty"`
+	// CancelError is why the cancel request failed, if it did.
+	CancelError string `json:"cancelError,omitempty"`
+
+	// UNLOAD: the version being written, its kind, the version it follows, the
+	// query and the columns.
+	Version string            `json:"version,omitempty"`
+	Query   string            `json:"query,omitempty"`
+	After   string            `json:"after,omitempty"`
+	Columns []redshift.Column `json:"columns,omitempty"`
+	// COPY: the versions to load in order, the one being loaded (Index), the version
+	// the control table held before it (From), and the rows loaded so far.
+	Chain []string `json:"chain,omitempty"`
+	Index int      `json:"index,omitempty"`
+	From  string   `json:"from,omitempty"`
+	Rows  int64    `json:"rows,omitempty"`
+	// Plan is the definition change the first version of Chain makes (definition.go).
+	Plan *DefinitionPlan `json:"plan,omitempty"`
+}
+
+// StatementCancelledError says a statement ran past the limit and was cancelled.
+type StatementCancelledError struct {
+	Kind, Table, Subscriber, ID, Warehouse string
+	After, Limit                           time.Duration
+	CancelErr                              string // why the cancel request failed, if it did
+}
+
+func (e *StatementCancelledError) Error() string {
+	who := "publishing " + e.Table
+	if e.Subscriber != "" {
+		who = "subscriber " + e.Subscriber + " loading " + e.Table
+	}
+	s := fmt.Sprintf("%s: the %s (statement %s on %s) still ran after %s, past federate.statementTimeout (%s): cancelled",
+		who, e.Kind, e.ID, e.Warehouse, e.After.Round(time.Second), e.Limit)
+	if e.CancelErr != "" {
+		s += "; the cancel request failed (" + e.CancelErr + "): the statement may go on"
+	}
+	return s
+}
+
+// statement reads the record at key; found is false when there is none.
+func (s Store) statement(ctx context.Context, key string) (StatementRecord, bool, error) {
+	var r StatementRecord
+	found, err := s3obj.GetJSON(ctx, s.S3, s.Bucket, key, &r)
+	if err != nil {
+		return r, false, fmt.Errorf("read the statement record %s: %w", key, err)
+	}
+	return r, found, nil
+}
+
+func (s Store) putStatement(ctx context.Context, key string, r StatementRecord) error {
+	if err := s.putJSON(ctx, key, r, false); err != nil {
+		return fmt.Errorf("record the %s of %s (statement %q): %w", r.Kind, r.Table, r.ID, err)
+	}
+	return nil
+}
+
+func (s Store) deleteStatement(ctx context.Context, key string) error {
+	_, err := s.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)})
+	return err
+}
+
+// Statements lists the statement records of table: the running ones, and the last
+// cancelled one of each publisher or subscriber.
+func (s Store) Statements(ctx context.Context, table string) ([]StatementRecord, error) {
+	prefix := deploy.FederateStatementPrefix + table + "/"
+	var out []StatementRecord
+	p := s3.NewListObjectsV2Paginator(s.S3, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", s.Bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			if !strings.HasSuffix(aws.ToString(o.Key), ".json") {
+				continue
+			}
+			r, found, err := s.statement(ctx, aws.ToString(o.Key))
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
+// step is what one step of a statement's wait found.
+type step struct {
+	st       redshift.Statement
+	running  bool // still running, within the limit: wait again
+	timedOut error
+}
+
+// check describes rec's statement; past the deadline it cancels it and records the
+// cancellation (the record stays, state cancelled, for status to show).
+func (s Store) check(ctx context.Context, wh redshift.Warehouse, key string, rec *StatementRecord, limits Limits, now time.Time) (step, error) {
+	st, err := wh.Describe(ctx, rec.ID)
+	var gone *redshift.StatementNotFoundError
+	if errors.As(err, &gone) {
+		// The warehouse no longer knows it (the Data API keeps a statement 24 hours):
+		// its outcome is lost. The record goes, so that the next run starts afresh
+		// rather than failing on it forever.
+		_ = s.deleteStatement(context.WithoutCancel(ctx), key)
+	}
+	if err != nil {
+		return step{}, fmt.Errorf("follow the %s of %s (statement %s): %w", rec.Kind, rec.Table, rec.ID, err)
+	}
+	if !st.Running() {
+		return step{st: st}, nil
+	}
+	if now.Before(rec.Deadline) {
+		return step{st: st, running: true}, nil
+	}
+	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer stop()
+	cerr := wh.Cancel(cctx, rec.ID)
+	var ended *redshift.NotRunningError
+	if errors.As(cerr, &ended) {
+		// It ended between the two calls: take its outcome.
+		if st, err := wh.Describe(cctx, rec.ID); err == nil && !st.Running() {
+			return step{st: st}, nil
+		}
+	}
+	at := now
+	rec.State, rec.Cancelled = StatementCancelled, &at
+	e := &StatementCancelledError{Kind: rec.Kind, Table: rec.Table, Subscriber: rec.Subscriber, ID: rec.ID, Warehouse: wh.Name(),
+		After: now.Sub(rec.Submitted), Limit: limits.orDefault().Timeout}
+	if cerr != nil {
+		rec.CancelError, e.CancelErr = cerr.Error(), cerr.Error()
+	}
+	if err := s.putStatement(cctx, key, *rec); err != nil {
+		return step{}, errors.Join(e, err)
+	}
+	return step{st: st, timedOut: e}, nil
+}
+
+// wait is the result's Wait for rec's statement.
+func (l Limits) wait(rec StatementRecord, now time.Time) *Wait {
+	p := l.Pause(now.Sub(rec.Submitted), rec.Deadline.Sub(now))
+	return &Wait{Seconds: int(p / time.Second), Statement: rec.ID, Kind: rec.Kind}
+}
+
+// leaseMargin is what a waiting run's lease lasts beyond its next pause: the step's
+// own time, and the workflow's latency.
+const leaseMargin = 5 * time.Minute
+
+// waitFor runs start and then its polls in this process until the result needs no
+// more waiting (the command line and tests: no workflow sleeps for them). Pauses grow
+// from 20 ms to the result's.
+func waitFor(ctx context.Context, start func() Result, poll func() Result) Result {
+	res := start()
+	pause := 20 * time.Millisecond
+	for res.Wait != nil {
+		timer := time.NewTimer(min(pause, time.Duration(res.Wait.Seconds)*time.Second))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return poll() // the step sees the context's end and says so
+		case <-timer.C:
+		}
+		pause *= 2
+		res = poll()
+	}
+	return res
+}
