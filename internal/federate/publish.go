@@ -213,13 +213,13 @@ func (p *Publisher) Start(ctx context.Context, t Table, keep int) Result {
 		}
 	}
 	rec = StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: v.Name(), Query: query, After: after, Columns: cols}
-	out := p.submit(ctx, t, rec, start)
+	out := p.submit(ctx, t, keep, rec, start)
 	done = out.Wait != nil
 	return out
 }
 
 // submit records and submits the UNLOAD of rec, and asks to wait for it.
-func (p *Publisher) submit(ctx context.Context, t Table, rec StatementRecord, start time.Time) Result {
+func (p *Publisher) submit(ctx context.Context, t Table, keep int, rec StatementRecord, start time.Time) Result {
 	res := Result{Table: t.Table, Version: rec.Version}
 	finish := p.finisher(ctx, t, &res, start)
 	key := deploy.FederatePublishStatementKey(t.Table)
@@ -232,11 +232,11 @@ func (p *Publisher) submit(ctx context.Context, t Table, rec StatementRecord, st
 	if err := p.Store.putStatement(ctx, key, rec); err != nil {
 		return finish(err)
 	}
-	return p.resubmit(ctx, t, rec, start)
+	return p.resubmit(ctx, t, keep, rec, start)
 }
 
 // resubmit submits rec's UNLOAD with its token (idempotent) and records its id.
-func (p *Publisher) resubmit(ctx context.Context, t Table, rec StatementRecord, start time.Time) Result {
+func (p *Publisher) resubmit(ctx context.Context, t Table, keep int, rec StatementRecord, start time.Time) Result {
 	res := Result{Table: t.Table, Version: rec.Version}
 	finish := p.finisher(ctx, t, &res, start)
 	key := deploy.FederatePublishStatementKey(t.Table)
@@ -251,6 +251,9 @@ func (p *Publisher) resubmit(ctx context.Context, t Table, rec StatementRecord, 
 		return finish(err)
 	}
 	p.log().InfoContext(ctx, "UNLOAD submitted", "table", t.Table, "version", rec.Version, "statement", id)
+	if p.Limits.settle(ctx, p.Warehouse, id) {
+		return p.Poll(ctx, t, keep) // ended already: finished by this step
+	}
 	return p.waiting(ctx, t, rec, &res, finish)
 }
 
@@ -293,7 +296,7 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 	if rec.ID == "" {
 		// Killed between recording the token and the id: the same token gets the same
 		// statement.
-		return p.resubmit(ctx, t, rec, start)
+		return p.resubmit(ctx, t, keep, rec, start)
 	}
 	got, err := p.Store.check(ctx, p.Warehouse, key, &rec, p.Limits, p.now())
 	switch {
@@ -322,7 +325,7 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 		full.Kind = KindFull
 		full.Published = p.now().Add(time.Microsecond)
 		schema, name := t.Split()
-		return p.submit(ctx, t, StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: full.Name(), Columns: rec.Columns,
+		return p.submit(ctx, t, keep, StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: full.Name(), Columns: rec.Columns,
 			Query: "SELECT * FROM " + quoteIdent(schema) + "." + quoteIdent(name)}, start)
 	}
 	_ = p.Store.deleteStatement(context.WithoutCancel(ctx), key)

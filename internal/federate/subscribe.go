@@ -399,6 +399,9 @@ func (s *SubscriberRun) resubmit(ctx context.Context, t Table, rec StatementReco
 		return finish(err)
 	}
 	s.log().InfoContext(ctx, "COPY submitted", "table", t.Table, "version", m.Version, "statement", id)
+	if s.Limits.settle(ctx, s.Warehouse, id) {
+		return s.Poll(ctx, t) // ended already: swapped in by this step
+	}
 	return s.waiting(ctx, rec, &res, finish)
 }
 
