@@ -112,6 +112,7 @@ bench: deps cli
 	$(GO) test -run '^$$' -bench Reconfigure300 -benchtime 10x -timeout 10m ./internal/ingest/run/ | grep '^ingest reconfigure:'
 	$(GO) test -run '^$$' -bench Plan300 -benchtime 20x -timeout 10m ./internal/ingest/ | tee /tmp/snaplake-bench-ingest.log | grep -v '^ingest plan:'; grep '^ingest plan:' /tmp/snaplake-bench-ingest.log
 	$(GO) test -run '^$$' -bench NoChange300 -benchtime 3x -timeout 10m ./internal/federate/ | tee /tmp/snaplake-bench-federate.log | grep -v '^federate no-change'; grep '^federate no-change' /tmp/snaplake-bench-federate.log
+	$(GO) test -run '^$$' -bench SubscribeFull -benchtime 3x -timeout 20m ./internal/federate/ | tee /tmp/snaplake-bench-federate-subscribe.log | grep -v '^federate subscribe:'; grep '^federate subscribe:' /tmp/snaplake-bench-federate-subscribe.log
 
 ## contract: regenerate the offline contract (each function's environment and IAM
 ## policies, resolved from the synthesized template); review its diff before committing

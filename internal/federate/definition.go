@@ -38,6 +38,10 @@ type DefinitionPlan struct {
 	// Other are the changes that cannot be made in place, as Diff words them; any
 	// means a rebuild (or a refusal).
 	Other []string
+	// Create says the subscriber has no such table: the staging table, made of the
+	// version's definition, becomes the table in the swap (renamed), so that the
+	// rows are written once, and no empty table stands in its place meanwhile.
+	Create bool `json:",omitempty"`
 }
 
 // Changed says the table differs from the definition.

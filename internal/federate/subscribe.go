@@ -337,11 +337,13 @@ func (s *SubscriberRun) start(ctx context.Context, t Table, policy string) Resul
 		return finish(err)
 	}
 	if missing != nil {
-		if err := s.Warehouse.Exec(ctx, CreateTableSQL(schema, name, first.Columns)...); err != nil {
+		// Created by the swap: the staging table, made of the version's definition,
+		// takes the table's name (plan.Create). Its schema is needed now.
+		if err := s.Warehouse.Exec(ctx, CreateSchemaSQL(schema)); err != nil {
 			s.unmark(ctx, t)
-			return finish(fmt.Errorf("create %s from version %s: %w", t.Table, first.Version, err))
+			return finish(fmt.Errorf("create the schema of %s: %w", t.Table, err))
 		}
-		s.log().InfoContext(ctx, "created the table from the published definition", "table", t.Table, "version", first.Version)
+		plan = &DefinitionPlan{Create: true}
 	}
 	out := s.submit(ctx, t, StatementRecord{Kind: "COPY", Table: t.Table, Subscriber: s.Name, Chain: names, Index: 0, From: loaded, Plan: plan}, chain[0], start)
 	waiting = out.Wait != nil
@@ -565,7 +567,9 @@ func (s *SubscriberRun) swap(ctx context.Context, table string, m Manifest, from
 	}
 	var change Change
 	if plan != nil {
-		if !plan.InPlace() {
+		if plan.Create {
+			change.Create = true
+		} else if !plan.InPlace() {
 			change.Rebuild = true
 		} else {
 			for _, c := range plan.Widen {
@@ -585,6 +589,9 @@ func (s *SubscriberRun) swap(ctx context.Context, table string, m Manifest, from
 			return &SwapConflictError{Subscriber: s.Name, Table: table, Version: m.Version, Started: from, Found: now}
 		}
 		return fmt.Errorf("swap in version %s of %s.%s (checked: the control table holds %q, the staging table %d rows): %w", m.Version, schema, name, from, m.Rows, err)
+	}
+	if change.Create {
+		s.log().InfoContext(ctx, "created the table from the published definition", "table", table, "version", m.Version)
 	}
 	return nil
 }

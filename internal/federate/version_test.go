@@ -57,7 +57,9 @@ func TestSubscriberSQL(t *testing.T) {
 	}{
 		{"control table", ControlSQL()},
 		{"loaded version", []string{LoadedSQL("sales", "fact's")}},
-		{"create from a manifest", CreateTableSQL("sales", "fact_orders", cols)},
+		{"schema of a table the subscriber does not have", []string{CreateSchemaSQL("sales")}},
+		{"staging of a table the subscriber does not have: the version's definition", StagingDefinedSQL("sales", "fact_orders", cols)},
+		{"swap in a full version that creates the table", SwapChangeSQL("sales", "fact_orders", KindFull, "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", "", 3, at, Change{Create: true})},
 		{"staging", StagingSQL("sales", "fact_orders")},
 		{"swap in a full version", SwapSQL("sales", "fact_orders", KindFull, "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", "", 3, at)},
 		{"swap in an append version", SwapSQL("sales", "fact_orders", KindAppend, "20261203T101800.000000Z_append_rows=5_ins=none_upd=none", "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", 2, at)},
