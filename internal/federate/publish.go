@@ -214,7 +214,19 @@ func (p *Publisher) Start(ctx context.Context, t Table, keep int) Result {
 	}
 	rec = StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: v.Name(), Query: query, After: after, Columns: cols}
 	out := p.submit(ctx, t, keep, rec, start)
-	done = out.Wait != nil
+	if out.Wait == nil {
+		return out
+	}
+	done = true // the lease is the wait's now: kept while it waits, released by Poll
+	return p.settled(ctx, t, keep, out)
+}
+
+// settled finishes out's statement in this step (Poll) when it ends within the
+// first pause (Limits.settle), else returns out, asking the workflow to wait.
+func (p *Publisher) settled(ctx context.Context, t Table, keep int, out Result) Result {
+	if out.Wait != nil && p.Limits.settle(ctx, p.Warehouse, out.Wait.Statement) {
+		return p.Poll(ctx, t, keep)
+	}
 	return out
 }
 
@@ -251,9 +263,6 @@ func (p *Publisher) resubmit(ctx context.Context, t Table, keep int, rec Stateme
 		return finish(err)
 	}
 	p.log().InfoContext(ctx, "UNLOAD submitted", "table", t.Table, "version", rec.Version, "statement", id)
-	if p.Limits.settle(ctx, p.Warehouse, id) {
-		return p.Poll(ctx, t, keep) // ended already: finished by this step
-	}
 	return p.waiting(ctx, t, rec, &res, finish)
 }
 
@@ -296,7 +305,7 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 	if rec.ID == "" {
 		// Killed between recording the token and the id: the same token gets the same
 		// statement.
-		return p.resubmit(ctx, t, keep, rec, start)
+		return p.settled(ctx, t, keep, p.resubmit(ctx, t, keep, rec, start))
 	}
 	got, err := p.Store.check(ctx, p.Warehouse, key, &rec, p.Limits, p.now())
 	switch {
@@ -325,8 +334,8 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 		full.Kind = KindFull
 		full.Published = p.now().Add(time.Microsecond)
 		schema, name := t.Split()
-		return p.submit(ctx, t, keep, StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: full.Name(), Columns: rec.Columns,
-			Query: "SELECT * FROM " + quoteIdent(schema) + "." + quoteIdent(name)}, start)
+		return p.settled(ctx, t, keep, p.submit(ctx, t, keep, StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: full.Name(), Columns: rec.Columns,
+			Query: "SELECT * FROM " + quoteIdent(schema) + "." + quoteIdent(name)}, start))
 	}
 	_ = p.Store.deleteStatement(context.WithoutCancel(ctx), key)
 	defer p.release(ctx, t)

@@ -346,7 +346,20 @@ func (s *SubscriberRun) start(ctx context.Context, t Table, policy string) Resul
 		plan = &DefinitionPlan{Create: true}
 	}
 	out := s.submit(ctx, t, StatementRecord{Kind: "COPY", Table: t.Table, Subscriber: s.Name, Chain: names, Index: 0, From: loaded, Plan: plan}, chain[0], start)
-	waiting = out.Wait != nil
+	if out.Wait == nil {
+		return out
+	}
+	waiting = true // the lease is the wait's now: kept while it waits, released by Poll
+	return s.settled(ctx, t, out)
+}
+
+// settled finishes out's COPY in this step (Poll: the swap, the next version) when
+// it ends within the first pause (Limits.settle), else returns out, asking the
+// workflow to wait.
+func (s *SubscriberRun) settled(ctx context.Context, t Table, out Result) Result {
+	if out.Wait != nil && s.Limits.settle(ctx, s.Warehouse, out.Wait.Statement) {
+		return s.Poll(ctx, t)
+	}
 	return out
 }
 
@@ -401,9 +414,6 @@ func (s *SubscriberRun) resubmit(ctx context.Context, t Table, rec StatementReco
 		return finish(err)
 	}
 	s.log().InfoContext(ctx, "COPY submitted", "table", t.Table, "version", m.Version, "statement", id)
-	if s.Limits.settle(ctx, s.Warehouse, id) {
-		return s.Poll(ctx, t) // ended already: swapped in by this step
-	}
 	return s.waiting(ctx, rec, &res, finish)
 }
 
@@ -454,7 +464,7 @@ func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
 		return finish(err)
 	}
 	if rec.ID == "" {
-		return s.resubmit(ctx, t, rec, m, start)
+		return s.settled(ctx, t, s.resubmit(ctx, t, rec, m, start))
 	}
 	got, err := s.Store.check(ctx, s.Warehouse, key, &rec, s.Limits, s.now())
 	switch {
@@ -486,7 +496,7 @@ func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
 			s.done(ctx, t)
 			return finish(err)
 		}
-		return s.submit(ctx, t, rec, next, start)
+		return s.settled(ctx, t, s.submit(ctx, t, rec, next, start))
 	}
 	s.done(ctx, t)
 	res.Action, res.Rows, res.Kind = ActionLoaded, rec.Rows, m.Kind
