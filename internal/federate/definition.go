@@ -44,6 +44,24 @@ type DefinitionPlan struct {
 	Create bool `json:",omitempty"`
 }
 
+// Words say what the plan does to a subscriber's table, for its result.
+func (p DefinitionPlan) Words() []string {
+	if p.Create {
+		return []string{"table created"}
+	}
+	if !p.InPlace() {
+		return []string{"table rebuilt: " + strings.Join(p.Other, "; ")}
+	}
+	var out []string
+	for _, c := range p.Widen {
+		out = append(out, fmt.Sprintf("column %s widened to %s", c.Name, c.Type))
+	}
+	for _, c := range p.Add {
+		out = append(out, fmt.Sprintf("column %s %s added", c.Name, c.Type))
+	}
+	return out
+}
+
 // Changed says the table differs from the definition.
 func (p DefinitionPlan) Changed() bool { return len(p.Widen)+len(p.Add)+len(p.Other) > 0 }
 

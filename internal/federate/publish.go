@@ -48,6 +48,9 @@ type Result struct {
 	// Wait, set while a statement runs, asks the workflow to call again (mode poll)
 	// after Wait.Seconds.
 	Wait *Wait `json:"wait,omitempty"`
+	// Definition (subscribe results) says how the load changed the subscriber's
+	// table's definition: created, columns added or widened in place, or rebuilt.
+	Definition []string `json:"definition,omitempty"`
 	// Cancelled is the id of the statement cancelled past federate.statementTimeout
 	// (the result is failed, its error says so).
 	Cancelled string `json:"cancelled,omitempty"`

@@ -500,6 +500,9 @@ func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
 	}
 	s.done(ctx, t)
 	res.Action, res.Rows, res.Kind = ActionLoaded, rec.Rows, m.Kind
+	if rec.Plan != nil {
+		res.Definition = rec.Plan.Words()
+	}
 	s.log().InfoContext(ctx, "table subscribed", "table", t.Table, "version", m.Version, "versions", len(rec.Chain), "rows", rec.Rows)
 	return finish(nil)
 }
