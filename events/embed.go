@@ -30,9 +30,19 @@ const (
 	FederateManifestCreated = "federate-manifest-created"
 )
 
-// PatternNames lists every embedded pattern.
+// PatternNames lists the nightly export's patterns (one rule each).
 func PatternNames() []string {
-	return []string{SnapshotCreated, ExportFinished, CrawlerFinished, TransformFinished, FederateManifestCreated}
+	return []string{SnapshotCreated, ExportFinished, CrawlerFinished}
+}
+
+// FederatePatternNames lists the Federator's patterns (one rule each).
+func FederatePatternNames() []string {
+	return []string{TransformFinished, FederateManifestCreated}
+}
+
+// AllPatternNames lists every embedded pattern.
+func AllPatternNames() []string {
+	return append(PatternNames(), FederatePatternNames()...)
 }
 
 // Vars fills a pattern's placeholders. Each placeholder may take several values: an

@@ -96,7 +96,7 @@ func newMatcher(t *testing.T, p events.Params) *eventbus.Matcher {
 	if err != nil {
 		t.Fatalf("new matcher: %v", err)
 	}
-	for _, name := range events.PatternNames() {
+	for _, name := range events.AllPatternNames() {
 		pattern, err := events.PatternJSON(name, p.Vars())
 		if err != nil {
 			t.Fatalf("fill pattern %s: %v", name, err)
@@ -202,7 +202,7 @@ func TestPatternsIgnoreMessageText(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range events.PatternNames() {
+	for _, name := range events.AllPatternNames() {
 		raw, err := events.RawPattern(name)
 		if err != nil {
 			t.Fatal(err)
@@ -317,7 +317,7 @@ func TestPatternFillsPlaceholders(t *testing.T) {
 func TestPatternJSONLeavesNoPlaceholder(t *testing.T) {
 	manual := deployed
 	manual.IncludeManualSnapshots = true
-	for _, name := range events.PatternNames() {
+	for _, name := range events.AllPatternNames() {
 		raw, err := events.RawPattern(name)
 		if err != nil {
 			t.Fatal(err)
