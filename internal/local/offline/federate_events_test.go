@@ -1,0 +1,301 @@
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
+	"github.com/snaplake/snaplake/internal/local/contract"
+	"github.com/snaplake/snaplake/internal/local/postgres"
+	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
+	"github.com/snaplake/snaplake/internal/local/s3server"
+	"github.com/snaplake/snaplake/internal/local/stepfunctions"
+)
+
+// eventChain is a deployed Federator whose workflows only the stack's event rules
+// start: no schedule runs.
+type eventChain struct {
+	t          *testing.T
+	ctx        context.Context
+	pg         *postgres.Server
+	srv        *s3server.Server
+	c          *contract.Contract
+	acct       *Account
+	f          *Federate
+	seen       int // executions already checked
+	eventCount int
+}
+
+func startEventChain(t *testing.T, subscribers string, seedSQL ...string) *eventChain {
+	t.Helper()
+	ctx := context.Background()
+	pg := postgrestest.Start(t)
+	for _, db := range []string{"transform", "reporting", "archive"} {
+		if err := pg.CreateDatabase(db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := contract.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3server.StartFake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	if err := srv.CreateBucket(ctx, c.Bucket); err != nil {
+		t.Fatal(err)
+	}
+	ch := &eventChain{t: t, ctx: ctx, pg: pg, srv: srv, c: c}
+	ch.exec("transform", seedSQL...)
+	cfg := fmt.Sprintf("federate:\n  publisher: %s\n  statementPoll: 1s\n  tables:\n    - {table: sales.dim}\n    - {table: sales.fact, inserted: inserted_at, append: true}\n  subscribers:\n%s",
+		pg.DSN("transform"), fmt.Sprintf(subscribers, pg.DSN("reporting"), pg.DSN("archive")))
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(config.S3Key), Body: strings.NewReader(cfg)}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if ch.acct, err = NewAccount(srv, AccountOptions{Contract: c, Log: log}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ch.acct.Close)
+	// Both subscribers' databases stand in for the reporting cluster (signed into
+	// with its secret).
+	warehouses := map[string]string{
+		pg.DSN("transform"): "arn:aws:redshift-serverless:us-east-1:000000000000:workgroup/00000000-0000-4000-8000-000000000001",
+		pg.DSN("reporting"): "arn:aws:redshift:eu-west-1:000000000000:cluster:reporting",
+		pg.DSN("archive"):   "arn:aws:redshift:eu-west-1:000000000000:cluster:reporting",
+	}
+	if ch.f, err = NewFederate(FederateConfig{Account: ch.acct, Warehouses: warehouses, RetryInterval: 50 * time.Millisecond, EventRules: true, Log: log}); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+func (ch *eventChain) exec(db string, stmts ...string) {
+	ch.t.Helper()
+	if len(stmts) == 0 {
+		return
+	}
+	wh, err := redshift.Open(ch.ctx, ch.pg.DSN(db), redshift.Deps{S3: ch.srv.Client()})
+	if err != nil {
+		ch.t.Fatal(err)
+	}
+	defer wh.Close()
+	if err := wh.Exec(ch.ctx, stmts...); err != nil {
+		ch.t.Fatal(err)
+	}
+}
+
+// rows is the row count of table in db, -1 when it does not exist.
+func (ch *eventChain) rows(db, table string) int {
+	ch.t.Helper()
+	wh, err := redshift.Open(ch.ctx, ch.pg.DSN(db), redshift.Deps{S3: ch.srv.Client()})
+	if err != nil {
+		ch.t.Fatal(err)
+	}
+	defer wh.Close()
+	out, err := wh.Query(ch.ctx, "SELECT count(*) FROM "+table)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return -1
+		}
+		ch.t.Fatal(err)
+	}
+	var n int
+	fmt.Sscan(*out[0][0], &n)
+	return n
+}
+
+// transformFinished puts the transform's event, as its PutEvents would.
+func (ch *eventChain) transformFinished(tables ...string) {
+	ch.t.Helper()
+	ch.eventCount++
+	ev := events.Event[events.TransformFinishedDetail]{
+		Version: "0", ID: fmt.Sprintf("3c1f7a52-6b0e-4d8f-9a21-%012d", ch.eventCount), DetailType: events.DetailTypeTransformFinished,
+		Source: events.SourceTransform, Account: ch.c.Account, Time: time.Now().UTC().Format(time.RFC3339), Region: ch.c.Region,
+		Resources: []string{}, Detail: events.TransformFinishedDetail{Tables: tables},
+	}
+	b, _ := json.Marshal(ev)
+	ch.put(b)
+}
+
+func (ch *eventChain) put(event []byte) {
+	ch.t.Helper()
+	rules, err := ch.f.PutEvents(ch.ctx, event)
+	if err != nil || len(rules) != 1 {
+		ch.t.Fatalf("PutEvents: rules %v, %v", rules, err)
+	}
+}
+
+// settle waits for the chain and returns the new executions by workflow, each with
+// the tables and subscribers its list step listed.
+func (ch *eventChain) settle() map[string][]EventExecution {
+	ch.t.Helper()
+	execs, errs := ch.f.WaitEvents()
+	if len(errs) > 0 {
+		ch.t.Fatalf("the chain's errors: %v", errs)
+	}
+	out := map[string][]EventExecution{}
+	for _, e := range execs[ch.seen:] {
+		if e.Result.Status != stepfunctions.StatusSucceeded {
+			ch.t.Errorf("%s execution %s: %s %s %s", e.Workflow, e.Execution.ARN(), e.Result.Status, e.Result.Error, e.Result.Cause)
+		}
+		out[e.Workflow] = append(out[e.Workflow], e)
+	}
+	ch.seen = len(execs)
+	if d := ch.acct.IAM.Denied(); len(d) > 0 {
+		ch.t.Fatalf("denied: %+v", d)
+	}
+	return out
+}
+
+// listed is what an execution's list step listed (its output's list.items).
+func listed(t *testing.T, e EventExecution) string {
+	t.Helper()
+	var out struct {
+		List struct {
+			Items []struct {
+				Table      string   `json:"table"`
+				Subscriber string   `json:"subscriber"`
+				Tables     []string `json:"tables"`
+			} `json:"items"`
+		} `json:"list"`
+	}
+	if err := json.Unmarshal(e.Result.Output, &out); err != nil {
+		t.Fatalf("%s output %s: %v", e.Workflow, e.Result.Output, err)
+	}
+	var parts []string
+	for _, it := range out.List.Items {
+		if it.Subscriber != "" {
+			parts = append(parts, it.Subscriber+"="+strings.Join(it.Tables, "+"))
+		} else {
+			parts = append(parts, it.Table)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+const (
+	chainSubscribers = "    - {name: reporting, redshift: %q, tables: [sales.dim]}\n    - {name: archive, redshift: %q, tables: [sales.fact]}\n"
+	createDim        = "CREATE TABLE sales.dim (id INTEGER NOT NULL, name TEXT)"
+	createFact       = "CREATE TABLE sales.fact (id BIGINT NOT NULL, amount NUMERIC(10,2), inserted_at TIMESTAMP NOT NULL)"
+)
+
+// TestFederatorEventDrivenChain: with no schedule running, a change on the transform
+// reaches exactly the subscribers that take the table. The transform's event starts
+// publish (the real rule, its deployed input), the publish UNLOADs the named tables,
+// each version's manifest.json reaches the manifest rule as S3's Object Created (the
+// UNLOAD's own files do not), and each subscribe execution loads that table into the
+// subscribers that take it, every call authorized as deployed (the rules' starts as
+// their roles).
+func TestFederatorEventDrivenChain(t *testing.T) {
+	ch := startEventChain(t, chainSubscribers, "CREATE SCHEMA sales", createDim, createFact,
+		"INSERT INTO sales.dim SELECT g, 'n' || g FROM generate_series(1, 50) g",
+		"INSERT INTO sales.fact SELECT g, g / 4.0, TIMESTAMP '2026-12-01' + g * INTERVAL '1 minute' FROM generate_series(1, 300) g")
+
+	// The transform says it changed sales.dim: that table only, into reporting only.
+	ch.transformFinished("sales.dim")
+	got := ch.settle()
+	if len(got["publish"]) != 1 || listed(t, got["publish"][0]) != "sales.dim" {
+		t.Fatalf("publish executions %d, listing %v; want one, of sales.dim", len(got["publish"]), got["publish"])
+	}
+	if len(got["subscribe"]) != 1 || listed(t, got["subscribe"][0]) != "reporting=sales.dim" {
+		t.Fatalf("subscribe executions %v; want one, for reporting's sales.dim", got["subscribe"])
+	}
+	if n := ch.rows("reporting", "sales.dim"); n != 50 {
+		t.Errorf("reporting holds %d rows of sales.dim, want 50", n)
+	}
+	if n := ch.rows("archive", "sales.dim"); n != -1 {
+		t.Errorf("archive, which does not take sales.dim, holds it (%d rows)", n)
+	}
+	if n := ch.rows("archive", "sales.fact"); n != -1 {
+		t.Errorf("archive holds sales.fact (%d rows) although nothing published it", n)
+	}
+
+	// A change of both tables and an event naming none (every table): one publish,
+	// a subscribe per published table, each into its taker only.
+	ch.exec("transform", "INSERT INTO sales.dim VALUES (51, 'new')",
+		"INSERT INTO sales.fact SELECT g, 1, TIMESTAMP '2026-12-02' + g * INTERVAL '1 minute' FROM generate_series(301, 320) g")
+	ch.transformFinished()
+	got = ch.settle()
+	if len(got["publish"]) != 1 || listed(t, got["publish"][0]) != "sales.dim,sales.fact" {
+		t.Fatalf("publish executions %v; want one, of both tables", got["publish"])
+	}
+	var subs []string
+	for _, e := range got["subscribe"] {
+		subs = append(subs, listed(t, e))
+	}
+	if strings.Join(subs, " ") != "reporting=sales.dim archive=sales.fact" && strings.Join(subs, " ") != "archive=sales.fact reporting=sales.dim" {
+		t.Fatalf("subscribe executions listed %v; want one per table, each for its taker", subs)
+	}
+	if n, m := ch.rows("reporting", "sales.dim"), ch.rows("archive", "sales.fact"); n != 51 || m != 320 {
+		t.Errorf("reporting holds %d rows of sales.dim (want 51), archive %d of sales.fact (want 320)", n, m)
+	}
+	if n := ch.rows("reporting", "sales.fact"); n != -1 {
+		t.Errorf("reporting, which does not take sales.fact, holds it (%d rows)", n)
+	}
+
+	// EventBridge delivers at least once: the same event again starts nothing.
+	ch.eventCount--
+	ch.transformFinished()
+	if got = ch.settle(); len(got["publish"])+len(got["subscribe"]) != 0 {
+		t.Errorf("a re-delivered event started %v", got)
+	}
+	// Two transforms finishing at once start two publish runs: the table's lease and
+	// the version's match keep them from publishing it twice, so one version and one
+	// subscribe run follow.
+	before := ch.manifests("sales.dim")
+	ch.exec("transform", "INSERT INTO sales.dim VALUES (52, 'newer')")
+	ch.transformFinished("sales.dim")
+	ch.transformFinished("sales.dim")
+	got = ch.settle()
+	if len(got["publish"]) != 2 || ch.manifests("sales.dim") != before+1 || len(got["subscribe"]) != 1 {
+		t.Errorf("two overlapping publishes: %d publish runs, %d new versions, %d subscribe runs; want 2, 1, 1",
+			len(got["publish"]), ch.manifests("sales.dim")-before, len(got["subscribe"]))
+	}
+	if n := ch.rows("reporting", "sales.dim"); n != 52 {
+		t.Errorf("reporting holds %d rows of sales.dim, want 52", n)
+	}
+	// The rules started the workflows as their own roles.
+	allowed := map[string]bool{}
+	for _, g := range ch.acct.IAM.Allowed() {
+		allowed[g.Principal+" "+g.Action+" "+g.Resource] = true
+	}
+	for _, want := range []string{
+		deploy.RoleFederatePublishEvents + " states:StartExecution " + ch.c.Federate.PublishStateMachineArn,
+		deploy.RoleFederateSubscribeEvents + " states:StartExecution " + ch.c.Federate.SubscribeStateMachineArn,
+	} {
+		if !allowed[want] {
+			t.Errorf("no %s was made and allowed", want)
+		}
+	}
+}
+
+// manifests counts the published versions of table.
+func (ch *eventChain) manifests(table string) int {
+	ch.t.Helper()
+	out, err := ch.srv.Client().ListObjectsV2(ch.ctx, &s3.ListObjectsV2Input{Bucket: aws.String(ch.c.Bucket), Prefix: aws.String(deploy.FederatePrefix + strings.Replace(table, ".", "/", 1) + "/")})
+	if err != nil {
+		ch.t.Fatal(err)
+	}
+	n := 0
+	for _, o := range out.Contents {
+		if strings.HasSuffix(aws.ToString(o.Key), "/manifest.json") {
+			n++
+		}
+	}
+	return n
+}
