@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +269,14 @@ func TestFederatorEventDrivenChain(t *testing.T) {
 	}
 	if n := ch.rows("reporting", "sales.dim"); n != 52 {
 		t.Errorf("reporting holds %d rows of sales.dim, want 52", n)
+	}
+	// The chain's calls are in the reviewed list (`make permissions`).
+	added, _, err := ComparePermissions(ch.c, ch.acct.IAM.Allowed(), filepath.Join("..", "..", "..", PermissionsFile), *updatePermissions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added) > 0 {
+		t.Errorf("calls missing from %s (review them, then `make permissions`):\n  %s", PermissionsFile, strings.Join(added, "\n  "))
 	}
 	// The rules started the workflows as their own roles.
 	allowed := map[string]bool{}
