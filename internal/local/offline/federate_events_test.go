@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +23,14 @@ import (
 	"github.com/snaplake/snaplake/internal/local/postgres"
 	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
+	"github.com/snaplake/snaplake/internal/local/scheduler"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 )
 
 // eventChain is a deployed Federator whose workflows only the stack's event rules
 // start: no schedule runs.
 type eventChain struct {
-	t          *testing.T
+	t          testing.TB
 	ctx        context.Context
 	pg         *postgres.Server
 	srv        *s3server.Server
@@ -39,7 +41,7 @@ type eventChain struct {
 	eventCount int
 }
 
-func startEventChain(t *testing.T, subscribers string, seedSQL ...string) *eventChain {
+func startEventChain(t testing.TB, eventRules bool, subscribers string, seedSQL ...string) *eventChain {
 	t.Helper()
 	ctx := context.Background()
 	pg := postgrestest.Start(t)
@@ -79,7 +81,7 @@ func startEventChain(t *testing.T, subscribers string, seedSQL ...string) *event
 		pg.DSN("reporting"): "arn:aws:redshift:eu-west-1:000000000000:cluster:reporting",
 		pg.DSN("archive"):   "arn:aws:redshift:eu-west-1:000000000000:cluster:reporting",
 	}
-	if ch.f, err = NewFederate(FederateConfig{Account: ch.acct, Warehouses: warehouses, RetryInterval: 50 * time.Millisecond, EventRules: true, Log: log}); err != nil {
+	if ch.f, err = NewFederate(FederateConfig{Account: ch.acct, Warehouses: warehouses, RetryInterval: 50 * time.Millisecond, EventRules: eventRules, Log: log}); err != nil {
 		t.Fatal(err)
 	}
 	return ch
@@ -203,7 +205,7 @@ const (
 // subscribers that take it, every call authorized as deployed (the rules' starts as
 // their roles).
 func TestFederatorEventDrivenChain(t *testing.T) {
-	ch := startEventChain(t, chainSubscribers, "CREATE SCHEMA sales", createDim, createFact,
+	ch := startEventChain(t, true, chainSubscribers, "CREATE SCHEMA sales", createDim, createFact,
 		"INSERT INTO sales.dim SELECT g, 'n' || g FROM generate_series(1, 50) g",
 		"INSERT INTO sales.fact SELECT g, g / 4.0, TIMESTAMP '2026-12-01' + g * INTERVAL '1 minute' FROM generate_series(1, 300) g")
 
@@ -307,4 +309,139 @@ func (ch *eventChain) manifests(table string) int {
 		}
 	}
 	return n
+}
+
+// BenchmarkFederateDelivery (make bench) measures, offline, the time from a change on
+// the publisher to the subscriber holding it. Event-driven: the change, the
+// transform's event, and the chain it starts, measured end to end. On schedules: the
+// publish and subscribe runs measured the same way, plus the waits for the deployed
+// schedules (the contract's expressions, stepped by the Scheduler stand-in's Next):
+// the change waits for publish's next firing, the published version for subscribe's
+// next one. A wait depends on when the change happens and on the two schedules'
+// phases, so it is the mean over changes spread across a day and phases spread across
+// a period: with the default rate(15 minutes) twice, about 15 minutes in all.
+func BenchmarkFederateDelivery(b *testing.B) {
+	seed := []string{"CREATE SCHEMA sales", createDim, createFact, "INSERT INTO sales.dim SELECT g, 'n' || g FROM generate_series(1, 50) g"}
+	ev := startEventChain(b, true, chainSubscribers, seed...)
+	ev.transformFinished("sales.dim") // the first version, not measured
+	ev.settle()
+	var eventDriven time.Duration
+	n := 0
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		ev.exec("transform", fmt.Sprintf("INSERT INTO sales.dim VALUES (%d, 'changed')", 1000+i))
+		ev.transformFinished("sales.dim")
+		ev.settle()
+		eventDriven += time.Since(start)
+		n++
+		if got := ev.rows("reporting", "sales.dim"); got != 51+i {
+			b.Fatalf("reporting holds %d rows, want %d", got, 51+i)
+		}
+	}
+	sch := startEventChain(b, false, chainSubscribers, seed...)
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	run := func(workflow string) time.Duration {
+		start := time.Now()
+		at = at.Add(time.Minute)
+		if res, err := sch.f.Run(sch.ctx, workflow, at); err != nil || res.Status != stepfunctions.StatusSucceeded {
+			b.Fatalf("%s: %v %s %s", workflow, err, res.Status, res.Cause)
+		}
+		return time.Since(start)
+	}
+	run(deploy.FnPublish) // the first version, not measured
+	run(deploy.FnSubscribe)
+	var pubRun, subRun time.Duration
+	for i := 0; i < b.N; i++ {
+		sch.exec("transform", fmt.Sprintf("INSERT INTO sales.dim VALUES (%d, 'changed')", 1000+i))
+		pubRun += run(deploy.FnPublish)
+		subRun += run(deploy.FnSubscribe)
+		if got := sch.rows("reporting", "sales.dim"); got != 51+i {
+			b.Fatalf("reporting holds %d rows, want %d", got, 51+i)
+		}
+	}
+	pubRun, subRun = pubRun/time.Duration(b.N), subRun/time.Duration(b.N)
+	var pub, sub contract.Schedule
+	for _, s := range sch.c.Federate.Schedules {
+		switch s.TargetArn {
+		case sch.c.Federate.PublishStateMachineArn:
+			pub = s
+		case sch.c.Federate.SubscribeStateMachineArn:
+			sub = s
+		}
+	}
+	wait, err := meanScheduledDelivery(pub, sub, pubRun, subRun)
+	if err != nil {
+		b.Fatal(err)
+	}
+	event := eventDriven / time.Duration(n)
+	fmt.Printf("federate delivery (how): event-driven measured end to end; schedules: publish run %.1f s + subscribe run %.1f s measured, the rest the mean wait for %s then %s (the deployed schedules, changes across a day)\n",
+		pubRun.Seconds(), subRun.Seconds(), pub.Expression, sub.Expression)
+	fmt.Printf("federate delivery: change to subscriber in %.1f s (event-driven), %.0f s (schedules)\n", event.Seconds(), wait.Seconds())
+}
+
+// meanScheduledDelivery is the mean time from a change to the subscriber holding it
+// on the two schedules: the change waits for publish's next firing, the publish runs
+// pubRun, the version waits for subscribe's next firing, the subscribe runs subRun.
+// Each schedule's firings are stepped with the Scheduler stand-in from an anchor (a
+// rate counts from the schedule's creation, so its phase is any): the mean is over
+// 16 phases of each and changes every 97 s of a day.
+func meanScheduledDelivery(pub, sub contract.Schedule, pubRun, subRun time.Duration) (time.Duration, error) {
+	day := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	firings := func(s contract.Schedule, anchor time.Time) ([]time.Time, error) {
+		var out []time.Time
+		t := anchor
+		for t.Before(day.Add(50 * time.Hour)) {
+			out = append(out, t)
+			next, err := scheduler.Next(s.Expression, s.TimeZone, t)
+			if err != nil {
+				return nil, err
+			}
+			t = next
+		}
+		return out, nil
+	}
+	first := func(fs []time.Time, after time.Time) time.Time {
+		i := sort.Search(len(fs), func(i int) bool { return !fs[i].Before(after) })
+		return fs[i]
+	}
+	var total time.Duration
+	n := 0
+	for p := 0; p < 16; p++ {
+		for q := 0; q < 16; q++ {
+			// Anchors spread over the first period of each schedule.
+			pp, err := period(pub, day)
+			if err != nil {
+				return 0, err
+			}
+			sp, err := period(sub, day)
+			if err != nil {
+				return 0, err
+			}
+			pf, err := firings(pub, day.Add(pp*time.Duration(p)/16))
+			if err != nil {
+				return 0, err
+			}
+			sf, err := firings(sub, day.Add(sp*time.Duration(q)/16+sp/32))
+			if err != nil {
+				return 0, err
+			}
+			for c := day.Add(time.Hour); c.Before(day.Add(25 * time.Hour)); c = c.Add(97 * time.Second) {
+				published := first(pf, c).Add(pubRun)
+				held := first(sf, published).Add(subRun)
+				total += held.Sub(c)
+				n++
+			}
+		}
+	}
+	return total / time.Duration(n), nil
+}
+
+// period is the time between two firings of s after at.
+func period(s contract.Schedule, at time.Time) (time.Duration, error) {
+	a, err := scheduler.Next(s.Expression, s.TimeZone, at)
+	if err != nil {
+		return 0, err
+	}
+	b, err := scheduler.Next(s.Expression, s.TimeZone, a)
+	return b.Sub(a), err
 }
