@@ -368,17 +368,25 @@ func (p *Publisher) release(ctx context.Context, t Table) {
 
 func (p *Publisher) finisher(ctx context.Context, t Table, res *Result, start time.Time) func(error) Result {
 	return func(err error) Result {
-		res.Seconds = time.Since(start).Seconds()
-		if err != nil {
-			res.Action, res.Error, res.Wait = ActionFailed, err.Error(), nil
-			var c *StatementCancelledError
-			if errors.As(err, &c) {
-				res.Cancelled = c.ID
-			}
-			p.log().ErrorContext(ctx, "table not published", "table", t.Table, "error", err)
-		}
+		end(ctx, p.log(), "table not published", res, start, err)
 		return *res
 	}
+}
+
+// end completes a table's result, publish or subscribe: how long the step took and,
+// for an error, the failure (with the id of a statement cancelled past its limit),
+// logged as failed (what says what was not done).
+func end(ctx context.Context, log *slog.Logger, failed string, res *Result, start time.Time, err error) {
+	res.Seconds = time.Since(start).Seconds()
+	if err == nil {
+		return
+	}
+	res.Action, res.Error, res.Wait = ActionFailed, err.Error(), nil
+	var c *StatementCancelledError
+	if errors.As(err, &c) {
+		res.Cancelled = c.ID
+	}
+	log.ErrorContext(ctx, failed, "table", res.Table, "error", err)
 }
 
 // unchanged says the table is the one newest was published from: the same state

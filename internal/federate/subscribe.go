@@ -189,15 +189,7 @@ func (s *SubscriberRun) statementKey(t Table) string {
 
 func (s *SubscriberRun) finisher(ctx context.Context, t Table, res *Result, start time.Time) func(error) Result {
 	return func(err error) Result {
-		res.Seconds = time.Since(start).Seconds()
-		if err != nil {
-			res.Action, res.Error, res.Wait = ActionFailed, err.Error(), nil
-			var c *StatementCancelledError
-			if errors.As(err, &c) {
-				res.Cancelled = c.ID
-			}
-			s.log().ErrorContext(ctx, "table not subscribed", "table", t.Table, "error", err)
-		}
+		end(ctx, s.log(), "table not subscribed", res, start, err)
 		if res.Wait == nil {
 			res.LagSeconds = s.lag(ctx, t, *res)
 		}
