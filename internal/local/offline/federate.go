@@ -9,9 +9,8 @@ import (
 	neturl "net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -40,7 +39,8 @@ type FederateConfig struct {
 	NodeModules   string
 	RetryInterval time.Duration
 	// FunctionTimeout is each invocation's deadline, as Lambda's timeout (default the
-	// deployed 15 minutes): a handler still running then fails Sandbox.Timedout.
+	// deployed 15 minutes): a handler still running then fails its Task state with
+	// Lambda.Unknown, as Step Functions reports a timed-out function.
 	FunctionTimeout time.Duration
 	// EventRules routes the stack's event rules on the account's bus: a transform's
 	// event (PutEvents) starts publish, a published manifest subscribe. Off, only Run
@@ -302,18 +302,20 @@ func (f *Federate) task(ctx context.Context, call stepfunctions.TaskCall) (json.
 }
 
 // withTimeout gives each invocation of h Lambda's deadline: its context ends at
-// timeout, and a handler still running then fails as Lambda reports a timeout
-// (errorType Sandbox.Timedout, "Task timed out after N seconds").
+// timeout, and a handler still running then fails the Task state as Step Functions
+// reports a timed-out function: Lambda.Unknown, not the function's errorType
+// Sandbox.Timedout (stepfunctions.LambdaTimeout).
 func withTimeout(h lambdamain.Func, timeout time.Duration) lambdamain.Func {
 	if timeout <= 0 {
 		timeout = 15 * time.Minute
 	}
+	var invocations atomic.Int64
 	return func(ctx context.Context, payload json.RawMessage) (any, error) {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		out, err := h(ctx, payload)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, messages.InvokeResponse_Error{Type: "Sandbox.Timedout", Message: fmt.Sprintf("Task timed out after %.2f seconds", timeout.Seconds())}
+			return nil, stepfunctions.LambdaTimeout(timeout, fmt.Sprintf("offline-%d", invocations.Add(1)))
 		}
 		return out, err
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -201,22 +200,25 @@ func TestFederatorStatementTimeout(t *testing.T) {
 	}
 }
 
-// TestFederatorRetryResumes: the publish function dies right after submitting and
-// recording its UNLOAD (Lambda's timeout, before it answers); Step Functions retries
-// the step, which finds the statement and resumes it: no second UNLOAD is submitted.
+// TestFederatorRetryResumes: the publish function runs past its timeout right after
+// submitting and recording its UNLOAD; Step Functions reports that as Lambda.Unknown
+// (the offline Lambda's timeout raises what AWS raises) and retries the step, which
+// finds the statement and resumes it: no second UNLOAD is submitted.
 func TestFederatorRetryResumes(t *testing.T) {
 	w := newLongWorld(t, 2, "")
 	f, _ := w.federate(10 * time.Second)
 	arn := w.c.Functions[deploy.FnPublish].Arn
 	h := f.handlers[arn]
 	var crashed atomic.Bool
-	f.handlers[arn] = func(ctx context.Context, payload json.RawMessage) (any, error) {
+	// The first "table" step outlives a 2-second function timeout after it has
+	// submitted and recorded the UNLOAD: the offline Lambda's own deadline ends it.
+	f.handlers[arn] = withTimeout(func(ctx context.Context, payload json.RawMessage) (any, error) {
 		out, err := lambdamain.Func(h)(ctx, payload)
 		if strings.Contains(string(payload), `"mode":"table"`) && crashed.CompareAndSwap(false, true) {
-			return nil, messages.InvokeResponse_Error{Type: "Sandbox.Timedout", Message: "Task timed out after 10.00 seconds"}
+			<-ctx.Done()
 		}
 		return out, err
-	}
+	}, 2*time.Second)
 	pub := w.run(f, deploy.FnPublish, time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
 	if pub.Status != stepfunctions.StatusSucceeded {
 		t.Fatalf("publish: %s %s %s (notified %+v)", pub.Status, pub.Error, pub.Cause, f.Notifications())

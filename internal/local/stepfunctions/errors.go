@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 )
@@ -29,6 +30,11 @@ func LambdaError(err error) *TaskError {
 	if err == nil {
 		return nil
 	}
+	// A failure already named as Step Functions names it (LambdaTimeout) stays so.
+	var named *TaskError
+	if errors.As(err, &named) {
+		return named
+	}
 	// aws-lambda-go passes its own error payload through unchanged.
 	resp, ok := err.(messages.InvokeResponse_Error)
 	if !ok {
@@ -42,6 +48,22 @@ func LambdaError(err error) *TaskError {
 		cause = []byte(resp.Message)
 	}
 	return &TaskError{Name: resp.Type, Cause: string(cause)}
+}
+
+// LambdaTimeout is how a lambda:invoke Task state fails when the function runs past
+// its timeout: Step Functions does not pass the function's errorType
+// (Sandbox.Timedout) on as the error name. "Unhandled errors in Lambda are reported
+// as Lambda.Unknown in the error output. These include out-of-memory errors and
+// function timeouts." (Step Functions DG, "Handle Lambda service exceptions",
+// https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
+// The cause carries the function's own error payload, as the integration's cause
+// does for a payload without an error type it recognises.
+func LambdaTimeout(timeout time.Duration, requestID string) *TaskError {
+	payload, _ := json.Marshal(struct {
+		Type    string `json:"errorType"`
+		Message string `json:"errorMessage"`
+	}{"Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", requestID, timeout.Seconds())})
+	return &TaskError{Name: "Lambda.Unknown", Cause: "The cause could not be determined because Lambda did not return an error type. Returned payload: " + string(payload)}
 }
 
 func goTypeName(v any) string {
