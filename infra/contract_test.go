@@ -482,7 +482,14 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			_, isIngest := m[statemachines.ReconfigureFunctionArn]
 			_, isPublish := m[statemachines.PublishFunctionArn]
 			_, isSubscribe := m[statemachines.SubscribeFunctionArn]
+			_, isItem := m[statemachines.ItemFunctionArn]
 			switch {
+			case isItem:
+				arn, _ := r.getAtt(id, "Arn")
+				if federate().ItemStateMachines == nil {
+					federate().ItemStateMachines = map[string]map[string]string{}
+				}
+				federate().ItemStateMachines[arn] = m
 			case isIngest:
 				ingest().DefinitionSubstitutions = m
 				ingest().StateMachineArn, _ = r.getAtt(id, "Arn")
@@ -729,8 +736,8 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			}
 		}
 		c.Federate.WarehouseRoleArn = c.Roles[deploy.RoleFederateWarehouse].Arn
-		if c.Federate.PublishStateMachineArn == "" || c.Federate.SubscribeStateMachineArn == "" || len(c.Federate.Schedules) != 2 || len(c.Federate.Rules) != 2 || !c.Federate.BucketEventBridge {
-			return nil, fmt.Errorf("the template's Federator lacks its publish or subscribe state machine, its 2 schedules, its 2 event rules or the lake bucket's EventBridge notifications: %+v", c.Federate)
+		if c.Federate.PublishStateMachineArn == "" || c.Federate.SubscribeStateMachineArn == "" || len(c.Federate.ItemStateMachines) != 2 || len(c.Federate.Schedules) != 2 || len(c.Federate.Rules) != 2 || !c.Federate.BucketEventBridge {
+			return nil, fmt.Errorf("the template's Federator lacks its publish or subscribe state machine, its 2 item state machines, its 2 schedules, its 2 event rules or the lake bucket's EventBridge notifications: %+v", c.Federate)
 		}
 	}
 	if c.AnalystPolicy == nil {

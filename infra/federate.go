@@ -38,8 +38,10 @@ type Federate struct {
 	fc            FederateConfig
 	warehouseRole awsiam.Role
 	machineRole   awsiam.Role
+	itemRole      awsiam.Role
 	schedRole     awsiam.Role
 	machines      map[string]awsstepfunctions.StateMachine // by function name: publish, subscribe
+	items         map[string]awsstepfunctions.StateMachine // the federate-item workflow of each function
 }
 
 // FederateProps configures the Federator.
@@ -49,7 +51,7 @@ type FederateProps struct {
 
 // NewFederate adds the Federator to base's stack.
 func NewFederate(base *Base, props *FederateProps) *Federate {
-	x := &Federate{Base: base, fc: props.Config, machines: map[string]awsstepfunctions.StateMachine{}}
+	x := &Federate{Base: base, fc: props.Config, machines: map[string]awsstepfunctions.StateMachine{}, items: map[string]awsstepfunctions.StateMachine{}}
 	x.addWarehouseRole()
 	x.addFunctions()
 	x.addStateMachines()
@@ -209,14 +211,44 @@ func (x *Federate) federateSubstitutions(fnName string) map[string]*string {
 	return map[string]*string{
 		placeholder:                        x.fns[fnName].FunctionArn(),
 		statemachines.NotificationTopicArn: x.topic.TopicArn(),
+		statemachines.ItemStateMachineArn:  x.items[fnName].StateMachineArn(),
 	}
 }
 
-// addStateMachines creates the two workflows, run by one role.
+// federateItemName is the name of the federate-item workflow of a function: named,
+// so that the workflows' role can be granted its executions
+// (arn:...:execution:<name>:*) without a token in the ARN.
+func (x *Federate) federateItemName(fnName string) string {
+	return x.name + "-federate-" + fnName + "-item"
+}
+
+// addStateMachines creates the two workflows, run by one role, and the
+// federate-item workflow each of their items runs as (one per function), run by a
+// role of its own.
+//
+// Each item is an execution of its own (startExecution.sync:2) because its polls of
+// a statement that runs for hours fill an execution's history: inline Map iterations
+// count toward the parent's 25,000 events, and 70 tables into several subscribers
+// pass that. A nested execution has its own history.
 func (x *Federate) addStateMachines() {
+	x.itemRole = x.workflowRole("FederateItemStateMachineRole", "snaplake Federator item workflows (one table, or one subscriber's table, each)", deploy.RoleFederateItemMachine,
+		deploy.FederateFunctions, "the publish and subscribe functions")
+	for _, fn := range deploy.FederateFunctions {
+		id := map[string]string{deploy.FnPublish: "FederatePublishItemStateMachine", deploy.FnSubscribe: "FederateSubscribeItemStateMachine"}[fn]
+		m := x.newStateMachine(id, id+"Logs", "federate-"+fn+"-item", "snaplake Federator "+fn+": one item (polls its statements in an execution of its own)",
+			statemachines.FederateItem, map[string]*string{statemachines.ItemFunctionArn: x.fns[fn].FunctionArn()}, x.itemRole)
+		name := x.federateItemName(fn)
+		if len(name) > 80 {
+			panic(fmt.Sprintf("stack name %q is too long: state machine name %q exceeds 80 characters", x.name, name))
+		}
+		m.Node().DefaultChild().(awsstepfunctions.CfnStateMachine).AddPropertyOverride(jsii.String("StateMachineName"), name)
+		x.items[fn] = m
+	}
+
 	x.machineRole = x.workflowRole("FederateStateMachineRole", "snaplake Federator workflows (publish, subscribe)", deploy.RoleFederateMachine,
 		deploy.FederateFunctions, "the publish and subscribe functions")
 	x.allowNotify(x.machineRole)
+	x.allowNestedItems()
 
 	for _, m := range []struct {
 		fn, id, workflow, comment string
@@ -228,6 +260,35 @@ func (x *Federate) addStateMachines() {
 		x.machines[m.fn] = x.newStateMachine(m.id, m.id+"Logs", m.workflow, m.comment, m.def, x.federateSubstitutions(m.fn), x.machineRole)
 	}
 }
+
+// allowNestedItems lets the workflows' role run the item workflows as nested
+// executions that it waits for (.sync): StartExecution on them, DescribeExecution
+// and StopExecution on their executions, and the rule Step Functions manages to hear
+// of their ends (Step Functions DG, "IAM policies for AWS Step Functions",
+// Synchronous).
+func (x *Federate) allowNestedItems() {
+	var machines, executions []string
+	var findings []string
+	for _, fn := range deploy.FederateFunctions {
+		machines = append(machines, *x.items[fn].StateMachineArn())
+		exec := x.federateItemName(fn) + ":*"
+		executions = append(executions, *x.stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("states"), Resource: jsii.String("execution"), ResourceName: jsii.String(exec),
+			ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		}))
+		findings = append(findings, literalFinding("states", "execution:"+exec))
+	}
+	x.machineRole.AddToPolicy(statement([]string{"states:StartExecution"}, machines...))
+	x.machineRole.AddToPolicy(statement([]string{"states:DescribeExecution", "states:StopExecution"}, executions...))
+	x.machineRole.AddToPolicy(statement([]string{"events:PutTargets", "events:PutRule", "events:DescribeRule"},
+		*x.stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("events"), Resource: jsii.String("rule"), ResourceName: jsii.String(federateManagedRule)})))
+	x.suppress(x.machineRole, wildcards("DescribeExecution and StopExecution on the executions of the Federator's own federate-item workflows only (execution:<name>:*): the workflows start one per item and wait for it (startExecution.sync:2), and execution names are Step Functions' own.",
+		findings...))
+}
+
+// federateManagedRule is the EventBridge rule Step Functions manages for .sync
+// nested executions (StepFunctionsGetEventsForStepFunctionsExecutionRule).
+const federateManagedRule = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
 
 // addSchedules starts each workflow on its schedule, in a group of the Federator's own.
 func (x *Federate) addSchedules() {

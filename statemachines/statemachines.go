@@ -46,14 +46,25 @@ var FederatePublish []byte
 //go:embed federate-subscribe.asl.json
 var FederateSubscribe []byte
 
+// FederateItem is one item of either Federator workflow (a table, or a subscriber's
+// table), run as an execution of its own so that its polls fill its own history.
+// It is deployed twice: with the publish function, and with the subscribe function.
+//
+//go:embed federate-item.asl.json
+var FederateItem []byte
+
 // Placeholders of the Federator's workflows (NotificationTopicArn too).
 const (
 	PublishFunctionArn   = "PublishFunctionArn"
 	SubscribeFunctionArn = "SubscribeFunctionArn"
+	// ItemStateMachineArn (publish, subscribe) is the federate-item state machine
+	// each item runs as; ItemFunctionArn (federate-item) the function it calls.
+	ItemStateMachineArn = "ItemStateMachineArn"
+	ItemFunctionArn     = "ItemFunctionArn"
 )
 
 // Definitions are every workflow by name (the file's name without .asl.json).
-var Definitions = map[string][]byte{"export": Export, "ingest": Ingest, "federate-publish": FederatePublish, "federate-subscribe": FederateSubscribe}
+var Definitions = map[string][]byte{"export": Export, "ingest": Ingest, "federate-publish": FederatePublish, "federate-subscribe": FederateSubscribe, "federate-item": FederateItem}
 
 var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
 

@@ -60,6 +60,11 @@ var notNotified = map[string]string{
 	"NotifyTableFailures": "the run's tables are committed: it ends in TablesFailed either way",
 	"Load":                "a failed job goes to Finish, which commits what was loaded and notifies the rest",
 	"NotifyItemFailures":  "the items that succeeded are done: it ends in ItemsFailed either way",
+	// federate-item: one item's execution, started by a Federator workflow that
+	// takes its output, or its failure, as the item's result and notifies it.
+	"Item":       "a federate-item's failure is its result: the workflow that started it notifies it",
+	"Poll":       "a federate-item's failure is its result: the workflow that started it notifies it",
+	"ItemFailed": "it reports the item's failure as its result; its own failure ends in a fixed failed result",
 }
 
 func everyFailureIsNotified(t *testing.T, definition []byte) {

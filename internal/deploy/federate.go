@@ -15,8 +15,11 @@ var FederateFunctions = []string{FnPublish, FnSubscribe}
 
 // Federator service roles.
 const (
-	RoleFederateMachine   = "federate-state-machine" // runs both workflows
-	RoleFederateScheduler = "federate-scheduler"     // starts them on their schedules
+	RoleFederateMachine = "federate-state-machine" // runs both workflows
+	// RoleFederateItemMachine runs the federate-item workflows, which both workflows
+	// start for each item (StartExecution .sync:2): it invokes the functions only.
+	RoleFederateItemMachine = "federate-item-state-machine"
+	RoleFederateScheduler   = "federate-scheduler" // starts them on their schedules
 	// RoleFederateWarehouse is the role the warehouses' UNLOAD and COPY assume: it
 	// reaches federator/ only.
 	RoleFederateWarehouse = "federate-warehouse"
@@ -28,7 +31,7 @@ const (
 )
 
 // FederateServiceRoles lists the Federator's service roles.
-var FederateServiceRoles = []string{RoleFederateMachine, RoleFederateScheduler, RoleFederateWarehouse, RoleFederatePublishEvents, RoleFederateSubscribeEvents}
+var FederateServiceRoles = []string{RoleFederateMachine, RoleFederateItemMachine, RoleFederateScheduler, RoleFederateWarehouse, RoleFederatePublishEvents, RoleFederateSubscribeEvents}
 
 // FederatePrefix holds the published versions: federator/<schema>/<table>/<version>/.
 const FederatePrefix = "federator/"

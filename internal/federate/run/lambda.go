@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -31,7 +32,7 @@ import (
 
 // Request is a workflow's call.
 type Request struct {
-	Mode       string            `json:"mode"` // list | table | poll | summary
+	Mode       string            `json:"mode"` // list | table | poll | failed | summary
 	Table      string            `json:"table,omitempty"`
 	Subscriber string            `json:"subscriber,omitempty"`
 	Results    []federate.Result `json:"results,omitempty"`
@@ -43,6 +44,15 @@ type Request struct {
 	// Input (list) is the execution's input, which says what started the run: see
 	// Trigger.
 	Input json.RawMessage `json:"input,omitempty"`
+	// Error (failed) is the error a step of the item's workflow caught: {Error, Cause}.
+	Error *StepError `json:"error,omitempty"`
+}
+
+// StepError is an error a workflow caught (its Catch's ResultPath): its name and its
+// cause, which Step Functions allows up to 32,768 characters.
+type StepError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
 }
 
 // Trigger is what started a run, the execution's input. A schedule's
@@ -120,6 +130,44 @@ type Summary struct {
 	// AbandonedDeleted (publish) counts the version folders without a manifest the
 	// run's cleanup deleted.
 	AbandonedDeleted int `json:"abandonedDeleted,omitempty"`
+	// Notification is what the workflow publishes when tables failed: the message
+	// and the failed results, at most MaxNotification bytes (SNS takes 256 KB).
+	Notification string `json:"notification,omitempty"`
+}
+
+// MaxNotification bounds a run's notification: "The maximum size of an Amazon SNS
+// message is 256 KB" (SNS quotas), and a workflow state holds 256 KiB.
+const MaxNotification = 200 * 1024
+
+// notification is the run's message and its failed results, as many as fit in
+// MaxNotification, and how many did not.
+func notification(s Summary, results []federate.Result) string {
+	type note struct {
+		Summary string            `json:"summary"`
+		Failed  []federate.Result `json:"failed"`
+		Omitted int               `json:"omitted,omitempty"`
+	}
+	n := note{Summary: s.Message, Failed: []federate.Result{}}
+	size := len(s.Message) + 64
+	for i, r := range results {
+		if r.Action != federate.ActionFailed {
+			continue
+		}
+		r.Error, r.Reason, r.Wait = truncated(r.Error, MaxResultText), truncated(r.Reason, MaxResultText), nil
+		b, _ := json.Marshal(r)
+		if size+len(b)+1 > MaxNotification-64 {
+			for _, rest := range results[i:] {
+				if rest.Action == federate.ActionFailed {
+					n.Omitted++
+				}
+			}
+			break
+		}
+		size += len(b) + 1
+		n.Failed = append(n.Failed, r)
+	}
+	b, _ := json.Marshal(n)
+	return string(b)
 }
 
 // Handler serves both functions.
@@ -192,6 +240,9 @@ func (h *Handler) log() *slog.Logger {
 
 // Publish is the publish function.
 func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
+	if req.Mode == "failed" {
+		return h.failed(ctx, req), nil
+	}
 	c, err := h.config(ctx)
 	var none *NoConfigError
 	if errors.As(err, &none) {
@@ -228,9 +279,9 @@ func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
 		defer wh.Close()
 		p := &federate.Publisher{Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits()}
 		if req.Mode == "poll" {
-			return p.Poll(ctx, t, c.Keep()), nil
+			return h.bounded(ctx, p.Poll(ctx, t, c.Keep())), nil
 		}
-		return p.Start(ctx, t, c.Keep()), nil
+		return h.bounded(ctx, p.Start(ctx, t, c.Keep())), nil
 	case "summary":
 		// After every table's run (and its prune): the UNLOAD folders of runs that
 		// died. Publish's function runs it: its role deletes under federator/.
@@ -248,6 +299,9 @@ func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
 
 // Subscribe is the subscribe function.
 func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
+	if req.Mode == "failed" {
+		return h.failed(ctx, req), nil
+	}
 	c, err := h.config(ctx)
 	var none *NoConfigError
 	if errors.As(err, &none) {
@@ -314,9 +368,9 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 		defer wh.Close()
 		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits(), OnDefinitionChange: s.OnDefinitionChange}
 		if req.Mode == "poll" {
-			return run.Poll(ctx, t), nil
+			return h.bounded(ctx, run.Poll(ctx, t)), nil
 		}
-		return run.Start(ctx, t), nil
+		return h.bounded(ctx, run.Start(ctx, t)), nil
 	case "summary":
 		var all []federate.Result
 		for _, rs := range req.Nested {
@@ -325,6 +379,70 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 		return h.summary("subscribe", append(all, req.Results...), c), nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", req.Mode)
+}
+
+// The results pass through the workflow: a run's Map holds every item's, and a
+// state may hold 262,144 bytes ("Maximum input or output size for a task, state, or
+// execution", Step Functions quotas). Exceeding it fails the execution with
+// States.DataLimitExceeded, which no Catch can catch. Each result the functions
+// return is therefore bounded (its error and reason to MaxResultText bytes; the
+// function's log has them whole), so that a run of 70 tables into 4 subscribers, all
+// failing with long errors, stays well under the limit.
+
+// MaxResultText bounds a result's error and reason.
+const MaxResultText = 400
+
+// truncated is s cut to at most n bytes on character boundaries, saying so. It
+// keeps the start (what was being done) and the end: a wrapped error ends with its
+// innermost cause, the service's own message.
+func truncated(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = " [...] "
+	head := min(80, (n-len(more))/2)
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	tail := len(s) - (n - len(more) - head)
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + more + s[tail:]
+}
+
+// bounded is res as the workflow receives it: its error and reason bounded, the
+// whole of them logged when they were cut.
+func (h *Handler) bounded(ctx context.Context, res federate.Result) federate.Result {
+	if len(res.Error) > MaxResultText || len(res.Reason) > MaxResultText {
+		h.log().WarnContext(ctx, "result text shortened for the workflow", "table", res.Table, "subscriber", res.Subscriber, "error", res.Error, "reason", res.Reason)
+	}
+	res.Error = truncated(res.Error, MaxResultText)
+	res.Reason = truncated(res.Reason, MaxResultText)
+	return res
+}
+
+// failed is the result of an item whose step failed as a function (a timeout, a
+// crash, out of memory): Step Functions caught the error, whose cause may be 32 KB;
+// the item's workflow asks for it here, bounded, instead of carrying it itself.
+func (h *Handler) failed(ctx context.Context, req Request) federate.Result {
+	res := federate.Result{Table: req.Table, Subscriber: req.Subscriber, Action: federate.ActionFailed, Error: "the function failed"}
+	if e := req.Error; e != nil {
+		res.Error = e.Error
+		// A function's own error arrives as its payload, {errorMessage, errorType}.
+		var payload struct {
+			Message string `json:"errorMessage"`
+			Type    string `json:"errorType"`
+		}
+		switch {
+		case json.Unmarshal([]byte(e.Cause), &payload) == nil && payload.Message != "":
+			res.Error = e.Error + ": " + payload.Message
+		case e.Cause != "":
+			res.Error = e.Error + ": " + e.Cause
+		}
+	}
+	h.log().ErrorContext(ctx, "the item's function failed", "run", req.Run, "table", req.Table, "subscriber", req.Subscriber, "error", res.Error)
+	return h.bounded(ctx, res)
 }
 
 // summary sums a run up and writes its metrics (CloudWatch embedded metric format):
@@ -342,6 +460,9 @@ func (h *Handler) summary(what string, results []federate.Result, c *federate.Co
 		}
 	}
 	s.Message = fmt.Sprintf("federate %s: %d tables, %d changed, %d failed, %d rows", what, s.Tables, s.Changed, s.Failed, s.Rows)
+	if s.Failed > 0 {
+		s.Notification = notification(s, results)
+	}
 	log := h.log()
 	level := slog.LevelInfo
 	if s.Failed > 0 {

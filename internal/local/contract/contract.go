@@ -110,6 +110,9 @@ type Federate struct {
 	SubscribeStateMachineArn string            `json:"subscribeStateMachineArn"`
 	// SubscribeSubstitutions are the DefinitionSubstitutions of the subscribe workflow.
 	SubscribeSubstitutions map[string]string `json:"subscribeDefinitionSubstitutions"`
+	// ItemStateMachines are the federate-item workflows (one per function) the two
+	// workflows run each item as: the DefinitionSubstitutions of each, by its ARN.
+	ItemStateMachines map[string]map[string]string `json:"itemStateMachines"`
 	// WarehouseRoleArn is the role the warehouses' UNLOAD and COPY assume (IAM_ROLE).
 	WarehouseRoleArn string     `json:"warehouseRoleArn"`
 	Schedules        []Schedule `json:"schedules"`

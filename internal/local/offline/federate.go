@@ -64,6 +64,10 @@ type Federate struct {
 	owners     sync.Map
 	// workflow holds the handlers and the notifications.
 	workflow
+	// items run the federate-item executions the workflows start for each item
+	// (startExecution.sync:2), as the item workflows' role, with the same handlers.
+	items  *workflow
+	nested *stepfunctions.Nested
 	// events are the executions the event rules started.
 	events eventRuns
 }
@@ -101,6 +105,26 @@ func NewFederate(cfg FederateConfig) (*Federate, error) {
 		f.handlers[fn.Arn] = withTimeout(h, cfg.FunctionTimeout)
 	}
 	f.Runner = &stepfunctions.Runner{NodeModules: cfg.NodeModules, Tasks: f.task, RetryInterval: cfg.RetryInterval, Log: cfg.Log.With("component", "stepfunctions")}
+	// Each item runs as an execution of a federate-item state machine of its own
+	// (one per function), as its role; Step Functions makes the nested executions'
+	// calls as the workflows' role.
+	items := newWorkflow(acct, deploy.RoleFederateItemMachine, cfg.Log)
+	items.handlers = f.handlers
+	f.items = &items
+	f.nested = &stepfunctions.Nested{Authorize: func(ctx context.Context, action, resource string) error {
+		service, op, _ := strings.Cut(action, ":")
+		return f.acct.authorize(deploy.RoleFederateMachine, service, op, iam.Request{Action: action, Resource: resource})
+	}}
+	if len(c.ItemStateMachines) == 0 {
+		return nil, errors.New("offline federate: the contract has no federate-item state machines (regenerate it: make contract)")
+	}
+	for arn, subs := range c.ItemStateMachines {
+		def, err := statemachines.Render(statemachines.FederateItem, subs)
+		if err != nil {
+			return nil, fmt.Errorf("item state machine %s: %w", arn, err)
+		}
+		f.nested.Add(arn, def, &stepfunctions.Runner{NodeModules: cfg.NodeModules, Tasks: f.itemTask, RetryInterval: cfg.RetryInterval, Log: cfg.Log.With("component", "stepfunctions", "machine", arn)})
+	}
 	if cfg.EventRules {
 		if err := f.addRules(); err != nil {
 			return nil, fmt.Errorf("offline federate: the stack's event rules: %w", err)
@@ -295,7 +319,21 @@ func (f *Federate) Run(ctx context.Context, workflow string, at time.Time) (step
 }
 
 func (f *Federate) task(ctx context.Context, call stepfunctions.TaskCall) (json.RawMessage, error) {
+	if call.Resource == stepfunctions.ResourceStartExecutionSync2 {
+		return f.nested.Run(ctx, call)
+	}
 	if out, handled, err := f.commonTask(ctx, call); handled {
+		return out, err
+	}
+	return nil, noStandIn(call)
+}
+
+// ItemExecutions are the federate-item executions the workflows started, in order.
+func (f *Federate) ItemExecutions() []*stepfunctions.Execution { return f.nested.Executions() }
+
+// itemTask serves the federate-item executions' Task states, as their role.
+func (f *Federate) itemTask(ctx context.Context, call stepfunctions.TaskCall) (json.RawMessage, error) {
+	if out, handled, err := f.items.commonTask(ctx, call); handled {
 		return out, err
 	}
 	return nil, noStandIn(call)
