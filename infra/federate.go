@@ -70,6 +70,8 @@ func NewFederate(base *Base, props *FederateProps) *Federate {
 		return deploy.IAMRoleDatabaseUser(*x.fns[name].Role().RoleName())
 	}), "JSON: the Redshift database user of each Federator function when it signs in as its IAM identity; grant it the privileges the README lists")
 	x.output(deploy.OutputFederateFunctionArns, x.functionArns(deploy.FederateFunctions), "JSON: each Federator function's ARN, for snaplake doctor")
+	x.output(deploy.OutputFederateItemStateMachineArns, jsonObject(deploy.FederateFunctions, func(name string) string { return *x.items[name].StateMachineArn() }),
+		"JSON: the federate-item workflow of each Federator function (each item of a run is an execution of it), for snaplake doctor")
 	return x
 }
 

@@ -52,10 +52,13 @@ const (
 	OutputFederateWarehouseRoleArn         = "FederateWarehouseRoleArn"
 	OutputFederateRoleArns                 = "FederateRoleArns"
 	OutputFederateFunctionArns             = "FederateFunctionArns"
+	// OutputFederateItemStateMachineArns is JSON: the federate-item workflow of each
+	// Federator function, which the workflows start for each item.
+	OutputFederateItemStateMachineArns = "FederateItemStateMachineArns"
 )
 
 // FederateOutputs lists the Federator's outputs that doctor requires.
 var FederateOutputs = []string{
 	OutputFederatePublishStateMachineArn, OutputFederateSubscribeStateMachineArn, OutputFederateWarehouseRoleArn,
-	OutputFederateRoleArns, OutputFederateFunctionArns,
+	OutputFederateRoleArns, OutputFederateFunctionArns, OutputFederateItemStateMachineArns,
 }

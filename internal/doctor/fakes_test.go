@@ -189,6 +189,11 @@ func (w *world) deployFederate() {
 	w.outputs[deploy.OutputFederateWarehouseRoleArn] = roleArn(deploy.RoleFederateWarehouse)
 	w.outputs[deploy.OutputFederateRoleArns], _ = jsonString(roles)
 	w.outputs[deploy.OutputFederateFunctionArns], _ = jsonString(fns)
+	items := map[string]string{}
+	for _, f := range deploy.FederateFunctions {
+		items[f] = "arn:aws:states:eu-west-1:123456789012:stateMachine:Snaplake-federate-" + f + "-item"
+	}
+	w.outputs[deploy.OutputFederateItemStateMachineArns], _ = jsonString(items)
 }
 
 func jsonString(m map[string]string) (string, error) {

@@ -50,7 +50,7 @@ func TestFederatorDeployed(t *testing.T) {
 		t.Fatalf("failures in a healthy deployment with the Federator:\n%s\n\nfull output:\n%s", strings.Join(f, "\n"), out)
 	}
 	for _, want := range []string{
-		"PASS  stack        Snaplake: UPDATE_COMPLETE in account 123456789012, eu-west-1; all 12 outputs present, and the ingestion's 6, and the Federator's 5\n",
+		"PASS  stack        Snaplake: UPDATE_COMPLETE in account 123456789012, eu-west-1; all 12 outputs present, and the ingestion's 6, and the Federator's 6\n",
 		"PASS  federator    Snaplake: deployed; the 2 lines of permissions.txt naming its warehouses (Data API calls of publish, subscribe) are not simulated: no stack output names the warehouses' ARNs",
 		"PASS  permissions  publish: the 1 grant allowed to role Snaplake-publishRole\n",
 		"PASS  permissions  subscribe: the 1 grant allowed to role Snaplake-subscribeRole\n",

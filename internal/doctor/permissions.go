@@ -58,7 +58,10 @@ var examples = map[string]string{
 // expands with {database}: a line naming both checks matching pairs.
 // {ingestStateMachine} is the ingestion's workflow (IngestStateMachineArn);
 // {federatePublishStateMachine} and {federateSubscribeStateMachine} the Federator's
-// (FederatePublishStateMachineArn, FederateSubscribeStateMachineArn).
+// (FederatePublishStateMachineArn, FederateSubscribeStateMachineArn);
+// {federateItemStateMachine:<function>} the federate-item workflow of a Federator
+// function and {federateItemExecution:<function>} an execution of it
+// (FederateItemStateMachineArns).
 var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "database", "crawler", "ingestStateMachine", "ingestDatabase", "ingestSecret",
 	"federatePublishStateMachine", "federateSubscribeStateMachine"}
 
@@ -183,6 +186,10 @@ func checkTemplate(s string) error {
 			if f := strings.TrimPrefix(name, "function:"); !slices.Contains(functions(), f) {
 				return "", fmt.Errorf("placeholder {%s}: no function %q", name, f)
 			}
+		case strings.HasPrefix(name, "federateItemStateMachine:") || strings.HasPrefix(name, "federateItemExecution:"):
+			if _, f, _ := strings.Cut(name, ":"); !slices.Contains(deploy.FederateFunctions, f) {
+				return "", fmt.Errorf("placeholder {%s}: no Federator function %q", name, f)
+			}
 		case strings.HasPrefix(name, "warehouse:"):
 			if k := strings.TrimPrefix(name, "warehouse:"); !slices.Contains(warehouseKinds, k) {
 				return "", fmt.Errorf("placeholder {%s}: no warehouse kind %q (want one of %s)", name, k, strings.Join(warehouseKinds, ", "))
@@ -270,6 +277,9 @@ type Values struct {
 	// stack does not deploy the Federator. When it does, Roles and Functions include
 	// its roles and functions, from FederateRoleArns and FederateFunctionArns.
 	FederatePublishStateMachine, FederateSubscribeStateMachine string
+	// FederateItemStateMachines are FederateItemStateMachineArns: the federate-item
+	// workflow of each Federator function.
+	FederateItemStateMachines map[string]string
 }
 
 // Grant is one expanded permission: the principal's role must be allowed Action
@@ -373,6 +383,16 @@ func (p Permission) Expand(v Values) ([]Grant, error) {
 					}
 					if strings.HasPrefix(name, "warehouse:") {
 						return "", fmt.Errorf("permissions.txt line %d: {%s}: no stack output names the Federator's warehouses", p.Line, name)
+					}
+					if kind, f, ok := strings.Cut(name, ":"); ok && (kind == "federateItemStateMachine" || kind == "federateItemExecution") {
+						if s = v.FederateItemStateMachines[f]; s == "" {
+							return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack's %s output has no %q", p.Line, name, deploy.OutputFederateItemStateMachineArns, f)
+						}
+						if kind == "federateItemExecution" {
+							// An execution of it: arn:...:execution:<machine name>:<execution name>.
+							s = strings.Replace(s, ":stateMachine:", ":execution:", 1) + ":snaplake-doctor-example"
+						}
+						return s, nil
 					}
 					if f, ok := strings.CutPrefix(name, "function:"); ok {
 						if s = v.Functions[f]; s == "" {

@@ -132,6 +132,12 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 	v.IngestSecret = st.outputs[deploy.OutputIngestSecretArn]
 	v.FederatePublishStateMachine = st.outputs[deploy.OutputFederatePublishStateMachineArn]
 	v.FederateSubscribeStateMachine = st.outputs[deploy.OutputFederateSubscribeStateMachineArn]
+	if raw, ok := st.outputs[deploy.OutputFederateItemStateMachineArns]; ok {
+		if err := json.Unmarshal([]byte(raw), &v.FederateItemStateMachines); err != nil || v.FederateItemStateMachines == nil {
+			st.bad = append(st.bad, deploy.OutputFederateItemStateMachineArns)
+			problems = append(problems, fmt.Sprintf("output %s is not a JSON object of names to ARNs (%.80q)", deploy.OutputFederateItemStateMachineArns, raw))
+		}
+	}
 	v.Instances = deploy.SplitList(st.outputs[deploy.OutputDBInstanceIDs])
 	v.Databases = deploy.SplitList(st.outputs[deploy.OutputSourceDatabases])
 	// The ingestion's and the Federator's roles and functions join the export's:

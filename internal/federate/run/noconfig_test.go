@@ -73,7 +73,9 @@ func TestSchedulesBeforeTheConfig(t *testing.T) {
 		}
 		return nil, &stepfunctions.TaskError{Name: "States.TaskFailed", Cause: "no stand-in for " + call.Resource}
 	}}
-	subs := map[string]string{statemachines.PublishFunctionArn: publishArn, statemachines.SubscribeFunctionArn: subscribeArn, statemachines.NotificationTopicArn: topicArn}
+	// No config: the lists are empty, and no item execution is started.
+	subs := map[string]string{statemachines.PublishFunctionArn: publishArn, statemachines.SubscribeFunctionArn: subscribeArn, statemachines.NotificationTopicArn: topicArn,
+		statemachines.ItemStateMachineArn: "arn:aws:states:us-east-1:000000000000:stateMachine:item"}
 	run := func(def []byte, name string) stepfunctions.Result {
 		t.Helper()
 		rendered, err := statemachines.Render(def, subs)

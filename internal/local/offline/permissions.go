@@ -11,6 +11,7 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/iam"
+	"github.com/snaplake/snaplake/statemachines"
 )
 
 // PermissionsHeader starts the reviewed permission list (internal/doctor/permissions.txt).
@@ -94,6 +95,19 @@ func normResource(c *contract.Contract, r string) string {
 			return "{federatePublishStateMachine}"
 		case c.Federate.SubscribeStateMachineArn:
 			return "{federateSubscribeStateMachine}"
+		}
+		for arn, subs := range c.Federate.ItemStateMachines {
+			for name, fn := range c.Functions {
+				if fn.Arn != subs[statemachines.ItemFunctionArn] {
+					continue
+				}
+				if r == arn {
+					return "{federateItemStateMachine:" + name + "}"
+				}
+				if strings.HasPrefix(r, strings.Replace(arn, ":stateMachine:", ":execution:", 1)+":") {
+					return "{federateItemExecution:" + name + "}"
+				}
+			}
 		}
 	}
 	switch {
