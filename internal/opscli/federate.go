@@ -35,8 +35,12 @@ Each command prints one JSON line per table: table, action, version, rows, secon
              table changed; the manifest last; old versions pruned.
   subscribe  per table, the version the subscriber's control table names, compared with
              the newest complete version; when they differ, COPY into a staging table
-             and swap it in within one transaction. A table that differs from the
-             published definition is refused with the difference; the others go on.
+             and swap it in within one transaction. A table whose definition differs
+             from the published one gets new nullable columns and longer VARCHARs in
+             place, and is rebuilt from the newest full version for any other change
+             (or, with onDefinitionChange: refuse, fails alone with the difference).
+             A statement still running when the command's step ends is followed
+             until it ends (the workflows wait and poll instead).
   status     per table, the newest version and each subscriber's state (current,
              behind, or not subscribed: a table its tables list leaves out), version
              and lag (every subscriber of the config unless --subscriber names some).
