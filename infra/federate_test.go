@@ -218,10 +218,19 @@ func TestFederateRolesAreLeastPrivilege(t *testing.T) {
 				ownStatements,
 			}, signIn...)...)
 		}
+		// The item workflows run as nested executions that the runs wait for (.sync):
+		// start them, read and stop their executions only, and keep the managed rule.
+		exec = func(fn string) string {
+			return "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:Snaplake-federate-" + fn + "-item:*"
+		}
+		rule    = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
 		machine = grantSet(
 			"lambda:InvokeFunction on ${Publish.Arn} ${Publish.Arn}:* ${Subscribe.Arn} ${Subscribe.Arn}:*",
 			"sns:Publish on ${Notifications}",
 			"kms:Decrypt,kms:GenerateDataKey on "+key,
+			"states:StartExecution on ${FederatePublishItemStateMachine} ${FederateSubscribeItemStateMachine}",
+			"states:DescribeExecution,states:StopExecution on "+exec("publish")+" "+exec("subscribe"),
+			"events:PutTargets,events:PutRule,events:DescribeRule on "+rule,
 			"logs:CreateLogDelivery,logs:GetLogDelivery,logs:UpdateLogDelivery,logs:DeleteLogDelivery,logs:ListLogDeliveries,logs:PutResourcePolicy,logs:DescribeResourcePolicies,logs:DescribeLogGroups on *",
 			"xray:PutTraceSegments,xray:PutTelemetryRecords,xray:GetSamplingRules,xray:GetSamplingTargets on *",
 		)
@@ -247,8 +256,14 @@ func TestFederateRolesAreLeastPrivilege(t *testing.T) {
 			"PublishRole":              function("PublishLogs", all, allSignIns...),
 			"SubscribeRole":            function("SubscribeLogs", all, allSignIns...),
 			"FederateStateMachineRole": machine,
-			"FederateSchedulerRole":    scheduler,
-			"FederateWarehouseRole":    warehouse,
+			// The item workflows' role invokes the functions (and logs and traces).
+			"FederateItemStateMachineRole": grantSet(
+				"lambda:InvokeFunction on ${Publish.Arn} ${Publish.Arn}:* ${Subscribe.Arn} ${Subscribe.Arn}:*",
+				"logs:CreateLogDelivery,logs:GetLogDelivery,logs:UpdateLogDelivery,logs:DeleteLogDelivery,logs:ListLogDeliveries,logs:PutResourcePolicy,logs:DescribeResourcePolicies,logs:DescribeLogGroups on *",
+				"xray:PutTraceSegments,xray:PutTelemetryRecords,xray:GetSamplingRules,xray:GetSamplingTargets on *",
+			),
+			"FederateSchedulerRole": scheduler,
+			"FederateWarehouseRole": warehouse,
 			// Each rule's role starts its own workflow, and nothing else.
 			"FederatePublishEventsRole":   grantSet("states:StartExecution on ${FederatePublishStateMachine}"),
 			"FederateSubscribeEventsRole": grantSet("states:StartExecution on ${FederateSubscribeStateMachine}"),
@@ -433,9 +448,14 @@ func TestFederateStateMachines(t *testing.T) {
 		logGroupEnd string
 	}{
 		{"FederatePublishStateMachine", statemachines.FederatePublish,
-			map[string]string{statemachines.PublishFunctionArn: "${Publish.Arn}", statemachines.NotificationTopicArn: "${Notifications}"}, "federate-publish"},
+			map[string]string{statemachines.PublishFunctionArn: "${Publish.Arn}", statemachines.NotificationTopicArn: "${Notifications}", statemachines.ItemStateMachineArn: "${FederatePublishItemStateMachine}"}, "federate-publish"},
 		{"FederateSubscribeStateMachine", statemachines.FederateSubscribe,
-			map[string]string{statemachines.SubscribeFunctionArn: "${Subscribe.Arn}", statemachines.NotificationTopicArn: "${Notifications}"}, "federate-subscribe"},
+			map[string]string{statemachines.SubscribeFunctionArn: "${Subscribe.Arn}", statemachines.NotificationTopicArn: "${Notifications}", statemachines.ItemStateMachineArn: "${FederateSubscribeItemStateMachine}"}, "federate-subscribe"},
+		// Each item, as an execution of its own: the same definition with each function.
+		{"FederatePublishItemStateMachine", statemachines.FederateItem,
+			map[string]string{statemachines.ItemFunctionArn: "${Publish.Arn}"}, "federate-publish-item"},
+		{"FederateSubscribeItemStateMachine", statemachines.FederateItem,
+			map[string]string{statemachines.ItemFunctionArn: "${Subscribe.Arn}"}, "federate-subscribe-item"},
 	} {
 		var p map[string]any
 		for id, sm := range s.resources("AWS::StepFunctions::StateMachine") {
@@ -460,7 +480,15 @@ func TestFederateStateMachines(t *testing.T) {
 		if got := slices.Sorted(maps.Keys(subs)); !slices.Equal(got, statemachines.Placeholders(tc.def)) {
 			t.Errorf("%s: substituted %v, the definition's placeholders are %v", tc.id, got, statemachines.Placeholders(tc.def))
 		}
-		if render(p["RoleArn"]) != "${FederateStateMachineRole.Arn}" || fmt.Sprint(p["TracingConfiguration"]) != "map[Enabled:true]" || p["StateMachineType"] != "STANDARD" {
+		role := "${FederateStateMachineRole.Arn}"
+		if strings.HasSuffix(tc.id, "ItemStateMachine") {
+			role = "${FederateItemStateMachineRole.Arn}"
+			// Named, so that the runs' role is granted its executions by name.
+			if want := deploy.StackName + "-" + tc.logGroupEnd; p["StateMachineName"] != want {
+				t.Errorf("%s: named %v, want %s", tc.id, p["StateMachineName"], want)
+			}
+		}
+		if render(p["RoleArn"]) != role || fmt.Sprint(p["TracingConfiguration"]) != "map[Enabled:true]" || p["StateMachineType"] != "STANDARD" {
 			t.Errorf("%s: role %v tracing %v type %v", tc.id, p["RoleArn"], p["TracingConfiguration"], p["StateMachineType"])
 		}
 		lc := p["LoggingConfiguration"].(map[string]any)
@@ -570,9 +598,10 @@ func TestFederateAlarmAndOutputs(t *testing.T) {
 		deploy.OutputFederateSubscribeStateMachineArn: "${FederateSubscribeStateMachine}",
 		deploy.OutputFederateWarehouseRoleArn:         "${FederateWarehouseRole.Arn}",
 		deploy.OutputFederateFunctionArns:             `{"publish":"${Publish.Arn}","subscribe":"${Subscribe.Arn}"}`,
+		deploy.OutputFederateItemStateMachineArns:     `{"publish":"${FederatePublishItemStateMachine}","subscribe":"${FederateSubscribeItemStateMachine}"}`,
 		deploy.OutputFederateDatabaseUsers:            `{"publish":"IAMR:${PublishRole}","subscribe":"IAMR:${SubscribeRole}"}`,
 		deploy.OutputFederateRoleArns: `{"publish":"${PublishRole.Arn}","subscribe":"${SubscribeRole.Arn}",` +
-			`"federate-state-machine":"${FederateStateMachineRole.Arn}","federate-scheduler":"${FederateSchedulerRole.Arn}",` +
+			`"federate-state-machine":"${FederateStateMachineRole.Arn}","federate-item-state-machine":"${FederateItemStateMachineRole.Arn}","federate-scheduler":"${FederateSchedulerRole.Arn}",` +
 			`"federate-warehouse":"${FederateWarehouseRole.Arn}","federate-publish-events":"${FederatePublishEventsRole.Arn}",` +
 			`"federate-subscribe-events":"${FederateSubscribeEventsRole.Arn}"}`,
 	} {
