@@ -213,6 +213,21 @@ func (g guardedWarehouse) SubmitCopy(ctx context.Context, token, schema, table s
 	return id, err
 }
 
+// SubmitExec is ExecuteStatement for one statement, BatchExecuteStatement for
+// several, on the warehouse's ARN; the statement is the caller's.
+func (g guardedWarehouse) SubmitExec(ctx context.Context, token string, stmts ...string) (string, error) {
+	action := "redshift-data:ExecuteStatement"
+	if len(stmts) > 1 {
+		action = "redshift-data:BatchExecuteStatement"
+	}
+	if err := g.authorize(action); err != nil {
+		return "", err
+	}
+	id, err := g.Warehouse.SubmitExec(ctx, token, stmts...)
+	g.owners.Store(id, g.userid())
+	return id, err
+}
+
 // userid is the function's aws:userid: its role's id and the session name, which
 // Lambda sets to the function's name, the same in every invocation (so a statement
 // submitted by one invocation is the next one's own).

@@ -136,8 +136,8 @@ func TestFederatorLongStatement(t *testing.T) {
 	if sub.Status != stepfunctions.StatusSucceeded {
 		t.Fatalf("subscribe: %s %s %s (notified %+v)", sub.Status, sub.Error, sub.Cause, f.Notifications())
 	}
-	if n := f.Statements.Submitted(); n != 2 {
-		t.Errorf("%d statements submitted, want one UNLOAD and one COPY", n)
+	if n := f.Statements.Submitted(); n != 3 {
+		t.Errorf("%d statements submitted, want one UNLOAD, one COPY and its swap", n)
 	}
 	rep, err := redshift.Open(w.ctx, w.dsn("reporting"), redshift.Deps{S3: w.srv.Client()})
 	if err != nil {
@@ -226,5 +226,56 @@ func TestFederatorRetryResumes(t *testing.T) {
 	}
 	if n := f.Statements.Submitted(); n != 1 {
 		t.Errorf("%d UNLOADs submitted, want 1: the retried step must resume the running one", n)
+	}
+}
+
+// TestFederatorLongSwap: the swap of a full version (DELETE and INSERT ... SELECT of
+// every row, in one transaction) may run as long as its COPY. Here it runs 5 s, longer
+// than the functions' 2 s timeout (a statement-level trigger on the subscriber's
+// table sleeps): it is submitted as a statement of its own, recorded and polled by
+// the workflow like the COPY, and the subscribe completes, with one UNLOAD, one COPY
+// and one swap submitted, every call authorized as deployed.
+func TestFederatorLongSwap(t *testing.T) {
+	w := newLongWorld(t, 0, "")
+	rep, err := redshift.Open(w.ctx, w.dsn("reporting"), redshift.Deps{S3: w.srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	if err := rep.Exec(w.ctx, "CREATE SCHEMA sales", "CREATE TABLE sales.slow (id INTEGER, name TEXT)",
+		"CREATE FUNCTION sales.nap() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$",
+		"CREATE TRIGGER slow_insert AFTER INSERT ON sales.slow FOR EACH STATEMENT EXECUTE FUNCTION sales.nap()",
+	); err != nil {
+		t.Fatal(err)
+	}
+	f, acct := w.federate(2 * time.Second)
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	if pub := w.run(f, deploy.FnPublish, at); pub.Status != stepfunctions.StatusSucceeded {
+		t.Fatalf("publish: %s %s %s (notified %+v)", pub.Status, pub.Error, pub.Cause, f.Notifications())
+	}
+	start := time.Now()
+	sub := w.run(f, deploy.FnSubscribe, at.Add(time.Minute))
+	if sub.Status != stepfunctions.StatusSucceeded || len(f.Notifications()) > 0 {
+		t.Fatalf("subscribe: %s %s %s (notified %+v)", sub.Status, sub.Error, sub.Cause, f.Notifications())
+	}
+	if d := time.Since(start); d < 5*time.Second {
+		t.Fatalf("subscribe took %s: the swap did not run its 5 s", d)
+	}
+	if n := f.Statements.Submitted(); n != 3 {
+		t.Errorf("%d statements submitted, want one UNLOAD, one COPY and one swap", n)
+	}
+	rows, err := rep.Query(w.ctx, "SELECT COUNT(*) FROM sales.slow")
+	if err != nil || *rows[0][0] != "40" {
+		t.Fatalf("the subscriber holds %v rows (%v), want 40", rows, err)
+	}
+	if d := acct.IAM.Denied(); len(d) > 0 {
+		t.Errorf("denied: %+v", d)
+	}
+	allowed := map[string]bool{}
+	for _, g := range acct.IAM.Allowed() {
+		allowed[g.Principal+" "+g.Action] = true
+	}
+	if !allowed["subscribe redshift-data:BatchExecuteStatement"] {
+		t.Errorf("the swap was not a BatchExecuteStatement made and allowed")
 	}
 }
