@@ -133,7 +133,16 @@ func (p *Publisher) CleanupAfter(ctx context.Context, c Config) CleanupResult {
 // those a subscriber is loading. It waits for the UNLOAD in this process (the
 // command line); the workflow runs Start and Poll as separate steps instead.
 func (p *Publisher) Publish(ctx context.Context, t Table, keep int) Result {
-	return waitFor(ctx, func() Result { return p.Start(ctx, t, keep) }, func() Result { return p.Poll(ctx, t, keep) })
+	return waitFor(ctx, func() Result { return p.Start(ctx, t, keep) }, func() Result { return p.Poll(ctx, t, keep) }, func() Result {
+		res := Result{Table: t.Table}
+		err := p.Store.interrupt(ctx, p.Warehouse, deploy.FederatePublishStatementKey(t.Table), p.now())
+		p.release(ctx, t)
+		if err == nil {
+			err = ctx.Err()
+		}
+		end(ctx, p.log(), "table not published", &res, time.Now(), err)
+		return res
+	})
 }
 
 // Start is the first step of publishing one table: it decides, and submits the
@@ -225,7 +234,7 @@ func (p *Publisher) submit(ctx context.Context, t Table, rec StatementRecord, st
 	key := deploy.FederatePublishStatementKey(t.Table)
 	now := p.now()
 	limits := p.Limits.orDefault()
-	rec.Token, rec.ID, rec.Run, rec.State = redshift.NewToken(), "", p.run(), StatementRunning
+	rec.Token, rec.ID, rec.Run, rec.State, rec.Owner = redshift.NewToken(), "", p.run(), StatementRunning, p.Store.Identity
 	rec.Submitted, rec.Deadline, rec.Cancelled, rec.CancelError = now, now.Add(limits.Timeout), nil, ""
 	// The token is recorded before the submission: a step killed in between submits
 	// again with it and gets the same statement.
@@ -291,6 +300,15 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 		rec.Run = p.run() // a run after a crash takes the wait over
 	}
 	if rec.ID == "" {
+		if p.now().Sub(rec.Submitted) >= redshift.ClientTokenLifetime {
+			// The token may have expired: the same token could start a second UNLOAD
+			// beside one that may be writing the folder. The record goes; the next run
+			// publishes a new version (a new folder), and the cleanup deletes this one
+			// after federate.abandonAfter, longer than any statement.
+			_ = p.Store.deleteStatement(context.WithoutCancel(ctx), key)
+			p.release(ctx, t)
+			return finish(&TokenExpiredError{Kind: rec.Kind, Table: t.Table, Submitted: rec.Submitted})
+		}
 		// Killed between recording the token and the id: the same token gets the same
 		// statement.
 		return p.resubmit(ctx, t, rec, start)

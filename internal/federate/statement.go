@@ -341,8 +341,10 @@ const leaseMargin = 5 * time.Minute
 
 // waitFor runs start and then its polls in this process until the result needs no
 // more waiting (the command line and tests: no workflow sleeps for them). Pauses grow
-// from 20 ms to the result's.
-func waitFor(ctx context.Context, start func() Result, poll func() Result) Result {
+// from 20 ms to the result's. When ctx ends (Ctrl-C) while a statement runs,
+// interrupt stops it: nobody else follows a statement this identity submitted (the
+// Data API lets only its owner's role), so it is not left running.
+func waitFor(ctx context.Context, start func() Result, poll func() Result, interrupt func() Result) Result {
 	res := start()
 	pause := 20 * time.Millisecond
 	for res.Wait != nil {
@@ -350,11 +352,58 @@ func waitFor(ctx context.Context, start func() Result, poll func() Result) Resul
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return poll() // the step sees the context's end and says so
+			return interrupt()
 		case <-timer.C:
 		}
 		pause *= 2
 		res = poll()
 	}
 	return res
+}
+
+// InterruptedError says the process waiting for a table's statement was
+// interrupted, and the statement was cancelled (CancelErr: the cancel request
+// failed, and it may go on).
+type InterruptedError struct {
+	Kind, Table, Subscriber, ID string
+	Err                         error
+	CancelErr                   string
+}
+
+func (e *InterruptedError) Error() string {
+	who := "publishing " + e.Table
+	if e.Subscriber != "" {
+		who = "subscriber " + e.Subscriber + " loading " + e.Table
+	}
+	s := fmt.Sprintf("%s: interrupted (%v) while its %s (statement %s) ran: cancelled", who, e.Err, e.Kind, e.ID)
+	if e.CancelErr != "" {
+		s += "; the cancel request failed (" + e.CancelErr + "): the statement may go on"
+	}
+	return s
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
+// interrupt cancels the running statement recorded at key and marks its record
+// cancelled (no back-off: nothing failed). It runs after ctx ended, so on a context
+// of its own.
+func (s Store) interrupt(ctx context.Context, wh redshift.Warehouse, key string, now time.Time) error {
+	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer stop()
+	rec, found, err := s.statement(cctx, key)
+	if err != nil || !found || rec.State != StatementRunning {
+		return err
+	}
+	e := &InterruptedError{Kind: rec.Kind, Table: rec.Table, Subscriber: rec.Subscriber, ID: rec.ID, Err: ctx.Err()}
+	if rec.ID != "" {
+		var ended *redshift.NotRunningError
+		if cerr := wh.Cancel(cctx, rec.ID); cerr != nil && !errors.As(cerr, &ended) {
+			rec.CancelError, e.CancelErr = cerr.Error(), cerr.Error()
+		}
+	}
+	rec.State, rec.Cancelled, rec.Error = StatementCancelled, &now, e.Error()
+	if err := s.putStatement(cctx, key, rec); err != nil {
+		return errors.Join(e, err)
+	}
+	return e
 }

@@ -180,7 +180,17 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 
 // subscribe is Subscribe with the subscriber's onDefinitionChange setting.
 func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) Result {
-	return waitFor(ctx, func() Result { return s.start(ctx, t, policy) }, func() Result { return s.Poll(ctx, t) })
+	return waitFor(ctx, func() Result { return s.start(ctx, t, policy) }, func() Result { return s.Poll(ctx, t) }, func() Result {
+		res := Result{Table: t.Table, Subscriber: s.Name}
+		err := s.Store.interrupt(ctx, s.Warehouse, s.statementKey(t), s.now())
+		s.unmark(ctx, t)
+		s.release(ctx)
+		if err == nil {
+			err = ctx.Err()
+		}
+		end(ctx, s.log(), "table not subscribed", &res, time.Now(), err)
+		return res
+	})
 }
 
 func (s *SubscriberRun) statementKey(t Table) string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
+	federaterun "github.com/snaplake/snaplake/internal/federate/run"
 )
 
 const federateUsage = `Usage: snaplake federate publish   --config FILE --bucket B [--redshift URL]
@@ -111,10 +113,26 @@ func (o *federateOptions) load(ctx context.Context, stderr io.Writer) (*federati
 		bucketRegion = cfg.Region
 	}
 	s3c := awsconfig.NewS3(cfg)
+	store := federate.Store{S3: s3c, Bucket: o.bucket, KMSKeyID: o.kmsKey}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.usesDataAPI(fc) {
+		// The statements this command submits are recorded with its identity: a
+		// scheduled run that meets one says whose it is (the Data API lets only the
+		// owner's role follow it). Only the Data API has owners; a local endpoint
+		// has no STS.
+		ictx, stop := context.WithTimeout(ctx, 10*time.Second)
+		id, err := federaterun.STSIdentity(sts.NewFromConfig(cfg))(ictx)
+		stop()
+		if err != nil {
+			log.Warn("who am I (sts:GetCallerIdentity) failed: statements are recorded without their owner", "error", err)
+		} else {
+			store.Identity = &id
+		}
+	}
 	return &federation{
 		cfg:   *fc,
-		store: federate.Store{S3: s3c, Bucket: o.bucket, KMSKeyID: o.kmsKey},
-		log:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		store: store,
+		log:   log,
 		open: func(url, what string) (redshift.Warehouse, error) {
 			if url == "" {
 				return nil, fmt.Errorf("no warehouse for %s: give --redshift, or its URL in %s", what, o.configPath)
@@ -122,6 +140,20 @@ func (o *federateOptions) load(ctx context.Context, stderr io.Writer) (*federati
 			return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: o.kmsKey, BucketRegion: bucketRegion})
 		},
 	}, nil
+}
+
+// usesDataAPI says a warehouse this command may open is reached through the Data API.
+func (o *federateOptions) usesDataAPI(c *federate.Config) bool {
+	urls := append([]string{c.Publisher}, o.redshift...)
+	for _, s := range c.Subscribers {
+		urls = append(urls, s.Redshift)
+	}
+	for _, u := range urls {
+		if strings.HasPrefix(u, "redshift://") {
+			return true
+		}
+	}
+	return false
 }
 
 // subscriberRun is a subscriber's run, with its warehouse open unless it cannot be

@@ -15,6 +15,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 	federaterun "github.com/snaplake/snaplake/internal/federate/run"
 	"github.com/snaplake/snaplake/internal/local/contract"
@@ -88,7 +89,7 @@ func NewFederate(cfg FederateConfig) (*Federate, error) {
 		if name == deploy.FnSubscribe {
 			build = federaterun.NewSubscribe
 		}
-		h, err := build(fn.Getenv, federaterun.PublishClients{S3: acct.S3(name), Warehouses: f.opener(name)}, cfg.Log.With("function", name))
+		h, err := build(fn.Getenv, federaterun.PublishClients{S3: acct.S3(name), Warehouses: f.opener(name), Identity: f.identity(name)}, cfg.Log.With("function", name))
 		if err != nil {
 			return nil, fmt.Errorf("%s's deployed environment: %w", name, err)
 		}
@@ -228,12 +229,31 @@ func (g guardedWarehouse) SubmitExec(ctx context.Context, token string, stmts ..
 	return id, err
 }
 
-// userid is the function's aws:userid: its role's id and the session name, which
-// Lambda sets to the function's name, the same in every invocation (so a statement
-// submitted by one invocation is the next one's own).
+// userid is the function's aws:userid: its role's unique id and the session name,
+// which Lambda sets to the function's name. The stack's policy lets any session of
+// the role act on the role's statements (StringLike "<role id>:*"), so the session
+// name does not matter; SessionUserID makes another one.
 func (g guardedWarehouse) userid() string {
-	return "AROA" + strings.ToUpper(strings.ReplaceAll(g.principal, "-", "")) + ":" + g.principal
+	return functionUserID(g.a, g.principal)
 }
+
+func functionUserID(a *Account, function string) string {
+	return a.Contract.Functions[function].Role.ID + ":" + function
+}
+
+// identity is what STS GetCallerIdentity answers the function: its aws:userid and
+// its assumed role's ARN (GetCallerIdentity needs no permission).
+func (f *Federate) identity(function string) func(context.Context) (federate.Identity, error) {
+	return func(context.Context) (federate.Identity, error) {
+		fn := f.acct.Contract.Functions[function]
+		return federate.Identity{UserID: functionUserID(f.acct, function),
+			Arn: "arn:aws:sts::" + f.acct.Contract.Account + ":assumed-role/" + fn.Role.Name + "/" + fn.Name}, nil
+	}
+}
+
+// OwnStatement records id as submitted by userid, as the Data API keeps a
+// statement's owner (a test makes a statement of another identity with it).
+func (f *Federate) OwnStatement(id, userid string) { f.owners.Store(id, userid) }
 
 // ownerRequest is a request on a statement: "*", with the statement's owner (the
 // aws:userid that submitted it) and the caller's aws:userid.

@@ -279,3 +279,73 @@ func TestFederatorLongSwap(t *testing.T) {
 		t.Errorf("the swap was not a BatchExecuteStatement made and allowed")
 	}
 }
+
+// TestFederatorForeignStatement: an operator's `snaplake federate publish` submitted
+// the table's UNLOAD as the operator's identity and left its record; the deployed
+// policy lets the publish function describe only its own role's statements (any
+// session), so the scheduled run is denied, and the table fails naming the owner,
+// rather than with a bare AccessDenied. Statements of the function's own role in
+// another session (a later invocation) stay allowed.
+func TestFederatorForeignStatement(t *testing.T) {
+	w := newLongWorld(t, 60, "")
+	f, acct := w.federate(10 * time.Second)
+	operator := federate.Identity{UserID: "AIDAOPERATOR00000000", Arn: "arn:aws:iam::000000000000:user/alice"}
+	tr, err := redshift.Open(w.ctx, w.dsn("transform"), redshift.Deps{S3: w.srv.Client(), Postgres: []redshift.PostgresOption{redshift.WithStatements(f.Statements)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	// The operator's command line, as its Publisher writes it: the record, then the
+	// statement (submitted to the same warehouse "service" the functions reach).
+	cli := &federate.Publisher{Warehouse: operatorWarehouse{Warehouse: tr, f: f, userid: operator.UserID},
+		Store: federate.Store{S3: w.srv.Client(), Bucket: w.c.Bucket, Identity: &operator}}
+	if r := cli.Start(w.ctx, federate.Table{Table: "sales.slow"}, 3); r.Wait == nil {
+		t.Fatalf("the operator's UNLOAD: %+v", r)
+	}
+	// Its lease has expired (the command line was interrupted hours ago).
+	if _, err := w.srv.Client().DeleteObject(w.ctx, &s3.DeleteObjectInput{Bucket: aws.String(w.c.Bucket), Key: aws.String(deploy.FederatePublishLeaseKey("sales.slow"))}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		recs, _ := (federate.Store{S3: w.srv.Client(), Bucket: w.c.Bucket}).Statements(w.ctx, "sales.slow")
+		for _, r := range recs {
+			_ = tr.Cancel(w.ctx, r.ID)
+		}
+	}()
+	pub := w.run(f, deploy.FnPublish, time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
+	notes := f.Notifications()
+	if pub.Status == stepfunctions.StatusSucceeded || len(notes) != 1 || !strings.Contains(notes[0].Message, "was submitted by "+operator.Arn) {
+		t.Fatalf("publish meeting the operator's statement: %s, notified %+v", pub.Status, notes)
+	}
+	denied := false
+	for _, d := range acct.IAM.Denied() {
+		denied = denied || (d.Principal == deploy.FnPublish && d.Action == "redshift-data:DescribeStatement")
+	}
+	if !denied {
+		t.Errorf("the function's DescribeStatement of the operator's statement was not denied: %+v", acct.IAM.Denied())
+	}
+	// Another session of the function's own role may describe the role's statements.
+	own := guardedWarehouse{Warehouse: tr, a: acct, principal: deploy.FnPublish, owners: &f.owners}
+	id, err := tr.SubmitExec(w.ctx, "", "SELECT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.OwnStatement(id, acct.Contract.Functions[deploy.FnPublish].Role.ID+":another-session")
+	if _, err := own.Describe(w.ctx, id); err != nil {
+		t.Errorf("another session of the role: %v", err)
+	}
+}
+
+// operatorWarehouse submits as an identity outside the stack (the operator), as the
+// Data API records a statement's owner.
+type operatorWarehouse struct {
+	redshift.Warehouse
+	f      *Federate
+	userid string
+}
+
+func (o operatorWarehouse) SubmitUnload(ctx context.Context, token, query, prefix string) (string, error) {
+	id, err := o.Warehouse.SubmitUnload(ctx, token, query, prefix)
+	o.f.OwnStatement(id, o.userid)
+	return id, err
+}
