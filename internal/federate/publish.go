@@ -164,6 +164,19 @@ func (p *Publisher) Start(ctx context.Context, t Table, keep int) Result {
 	if found && rec.State == StatementRunning {
 		return p.Poll(ctx, t, keep)
 	}
+	failures := 0
+	if found && rec.RetryAfter != nil {
+		failures = rec.Failures
+		if p.now().Before(*rec.RetryAfter) {
+			// The table's last UNLOAD failed or ran past its limit: submitting it again
+			// at once would load the transform warehouse for as long again, to the
+			// same end. Not a new failure: it was reported when it happened.
+			b := &BackoffError{Kind: rec.Kind, Table: t.Table, Failures: rec.Failures, RetryAfter: *rec.RetryAfter, Last: rec.Error}
+			res.Action, res.Reason = ActionSkipped, b.Error()
+			p.log().WarnContext(ctx, "table skipped: backing off after its failed UNLOAD", "table", t.Table, "failures", rec.Failures, "retryAfter", rec.RetryAfter)
+			return finish(nil)
+		}
+	}
 	schema, name := t.Split()
 	stats, err := p.Warehouse.Stats(ctx, schema, name, t.Inserted, t.Updated)
 	if err != nil {
@@ -221,7 +234,7 @@ func (p *Publisher) Start(ctx context.Context, t Table, keep int) Result {
 				" AND " + quoteIdent(t.Inserted) + " <= " + timestampLiteral(*stats.MaxInserted)
 		}
 	}
-	rec = StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: v.Name(), Query: query, After: after, Columns: cols}
+	rec = StatementRecord{Kind: StatementUnload, Table: t.Table, Version: v.Name(), Query: query, After: after, Columns: cols, Failures: failures}
 	out := p.submit(ctx, t, rec, start)
 	done = out.Wait != nil
 	return out
@@ -318,8 +331,12 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 	case err != nil:
 		return finish(err)
 	case got.timedOut != nil:
+		err := got.timedOut
+		if ferr := p.Store.failed(ctx, key, rec, StatementCancelled, got.timedOut, p.now()); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
 		p.release(ctx, t)
-		return finish(got.timedOut)
+		return finish(err)
 	case got.running:
 		if err := p.Store.putStatement(ctx, key, rec); err != nil {
 			return finish(err)
@@ -340,11 +357,20 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 		full.Kind = KindFull
 		full.Published = p.now().Add(time.Microsecond)
 		schema, name := t.Split()
-		return p.submit(ctx, t, StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: full.Name(), Columns: rec.Columns,
+		return p.submit(ctx, t, StatementRecord{Kind: StatementUnload, Table: t.Table, Version: full.Name(), Columns: rec.Columns, Failures: rec.Failures,
 			Query: "SELECT * FROM " + quoteIdent(schema) + "." + quoteIdent(name)}, start)
 	}
-	_ = p.Store.deleteStatement(context.WithoutCancel(ctx), key)
 	defer p.release(ctx, t)
+	if serr := got.st.Err(); serr != nil {
+		// The UNLOAD itself failed or was aborted (a WLM or query monitoring rule, the
+		// warehouse's statement_timeout): back off before the next one.
+		err = fmt.Errorf("unload %s: %w", t.Table, serr)
+		if ferr := p.Store.failed(ctx, key, rec, StatementFailed, err, p.now()); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+		return finish(err)
+	}
+	_ = p.Store.deleteStatement(context.WithoutCancel(ctx), key)
 	if err != nil {
 		return finish(fmt.Errorf("unload %s: %w", t.Table, err))
 	}

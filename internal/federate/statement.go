@@ -329,6 +329,42 @@ func (s Store) check(ctx context.Context, wh redshift.Warehouse, key string, rec
 	return step{st: st, timedOut: e}, nil
 }
 
+// Backoff is how long a table waits before its next statement after failures
+// failed or cancelled ones in a row, the last of which ran for ran: ran (at least
+// deploy.FederateBackoffMin), doubled for each earlier failure, at most
+// deploy.FederateBackoffMax.
+func Backoff(ran time.Duration, failures int) time.Duration {
+	d := max(ran, deploy.FederateBackoffMin)
+	for i := 1; i < failures && d < deploy.FederateBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, deploy.FederateBackoffMax)
+}
+
+// failed records that rec's statement failed or was cancelled (state, why), and
+// when the table may try again.
+func (s Store) failed(ctx context.Context, key string, rec StatementRecord, state string, why error, now time.Time) error {
+	rec.State, rec.Error = state, why.Error()
+	rec.Failures++
+	retry := now.Add(Backoff(now.Sub(rec.Submitted), rec.Failures))
+	rec.RetryAfter = &retry
+	return s.putStatement(context.WithoutCancel(ctx), key, rec)
+}
+
+// BackoffError says a table is not tried now: its last statements failed, and it
+// waits until RetryAfter (Backoff).
+type BackoffError struct {
+	Kind, Table string
+	Failures    int
+	RetryAfter  time.Time
+	Last        string
+}
+
+func (e *BackoffError) Error() string {
+	return fmt.Sprintf("%s of %s: %d failed or cancelled in a row, the last: %s; not submitted again before %s (back-off; delete its record under %s to retry now)",
+		e.Kind, e.Table, e.Failures, e.Last, e.RetryAfter.Format(time.RFC3339), deploy.FederateStatementPrefix)
+}
+
 // wait is the result's Wait for rec's statement.
 func (l Limits) wait(rec StatementRecord, now time.Time) *Wait {
 	p := l.Pause(now.Sub(rec.Submitted), rec.Deadline.Sub(now))

@@ -42,7 +42,7 @@ Each command prints one JSON line per table: table, action, version, rows, secon
 
 A subscriber takes the tables its "tables" list names, or every table without one.
 publish also deletes, after the tables, version folders without a manifest older
-than abandonAfter (default 24h): UNLOADs whose run died.
+than abandonAfter (default 26h): UNLOADs whose run died.
 
 A warehouse that cannot be reached fails its own lines, naming it; every table is
 still reported, and the command exits 1 only after printing them all.
