@@ -182,18 +182,35 @@ func (g guardedWarehouse) authorize(action string) error {
 	return g.a.authorize(g.principal, "Redshift Data", action[len("redshift-data:"):], iam.Request{Action: action, Resource: g.arn})
 }
 
+// readResult authorizes the GetStatementResult the Data API implementation makes to
+// read a query's rows (every query it runs has a result set, "The result set can be
+// empty", API DescribeStatement): on "*", the statement the caller's own.
+func (g guardedWarehouse) readResult() error {
+	req := iam.Request{Action: "redshift-data:GetStatementResult", Resource: "*", Context: map[string][]string{
+		"aws:userid": {g.userid()}, "redshift-data:statement-owner-iam-userid": {g.userid()}}}
+	return g.a.authorize(g.principal, "Redshift Data", "GetStatementResult", req)
+}
+
 func (g guardedWarehouse) Columns(ctx context.Context, schema, table string) ([]redshift.Column, error) {
 	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
 		return nil, err
 	}
-	return g.Warehouse.Columns(ctx, schema, table)
+	cols, err := g.Warehouse.Columns(ctx, schema, table)
+	if err == nil {
+		err = g.readResult()
+	}
+	return cols, err
 }
 
 func (g guardedWarehouse) Stats(ctx context.Context, schema, table, ins, upd string) (redshift.Stats, error) {
 	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
 		return redshift.Stats{}, err
 	}
-	return g.Warehouse.Stats(ctx, schema, table, ins, upd)
+	st, err := g.Warehouse.Stats(ctx, schema, table, ins, upd)
+	if err == nil {
+		err = g.readResult()
+	}
+	return st, err
 }
 
 func (g guardedWarehouse) SubmitUnload(ctx context.Context, token, query, prefix string) (string, error) {
@@ -297,7 +314,11 @@ func (g guardedWarehouse) Query(ctx context.Context, stmt string) ([][]*string, 
 	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
 		return nil, err
 	}
-	return g.Warehouse.Query(ctx, stmt)
+	rows, err := g.Warehouse.Query(ctx, stmt)
+	if err == nil {
+		err = g.readResult()
+	}
+	return rows, err
 }
 
 // Run starts one execution of the publish or subscribe workflow as its schedule

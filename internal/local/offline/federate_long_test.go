@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -195,6 +196,14 @@ func TestFederatorStatementTimeout(t *testing.T) {
 	}
 	if !allowed["publish redshift-data:CancelStatement"] {
 		t.Errorf("no CancelStatement was made and allowed")
+	}
+	// The cancel is in the reviewed list that snaplake doctor simulates.
+	added, _, err := ComparePermissions(w.c, acct.IAM.Allowed(), filepath.Join("..", "..", "..", PermissionsFile), *updatePermissions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added) > 0 {
+		t.Errorf("calls missing from %s (review them, then `make permissions`):\n  %s", PermissionsFile, strings.Join(added, "\n  "))
 	}
 	if d := acct.IAM.Denied(); len(d) > 0 {
 		t.Errorf("denied: %+v", d)
