@@ -47,6 +47,9 @@ type SubscriberRun struct {
 	// subscriber), and the other subscribers go on.
 	Unreachable error
 
+	// configPolicy is the onDefinitionChange SubscribeAll read from the config.
+	configPolicy string
+
 	control sync.Once
 	ctlErr  error
 	runOnce sync.Once
@@ -87,6 +90,8 @@ func (s *SubscriberRun) SubscribeAll(ctx context.Context, c Config) []Result {
 		}
 		tables = c.TablesOf(sub)
 	}
+	// Kept for this call: the COPY's poll (prepareSwap) reads it too.
+	s.configPolicy = policy
 	out := make([]Result, len(tables))
 	for i, t := range tables {
 		out[i] = s.subscribe(ctx, t, policy)
@@ -642,7 +647,11 @@ func (s *SubscriberRun) prepareSwap(ctx context.Context, t Table, m Manifest, fr
 					continue
 				}
 				werr := &WidenRefusedError{Subscriber: s.Name, Table: table, Column: c.Name, Type: c.Type, Version: m.Version, Err: err}
-				if OnDefinitionChange(t.OnDefinitionChange, s.OnDefinitionChange) == Refuse || m.Kind != KindFull {
+				policy := s.OnDefinitionChange
+				if policy == "" {
+					policy = s.configPolicy
+				}
+				if OnDefinitionChange(t.OnDefinitionChange, policy) == Refuse || m.Kind != KindFull {
 					return nil, werr
 				}
 				// Redshift refuses some widenings the plan cannot foresee (a column
