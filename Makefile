@@ -104,7 +104,8 @@ synth: deps build
 deploy: deps build
 	$(CDK) deploy --no-notices
 
-## bench: export against a raw scan, relocation against the published mover, ingest planning for 300 tables
+## bench: export against a raw scan, relocation against the published mover, ingest planning for 300 tables,
+## the Federator's delivery time event-driven against its schedules (printed last)
 bench: deps cli
 	$(GO) test -run '^$$' -bench Export -benchtime 1x -timeout 30m ./internal/ingest/mysqlparquet/ | tee /tmp/snaplake-bench-export.log | grep -v '^export:'
 	@grep '^export:' /tmp/snaplake-bench-export.log
@@ -112,6 +113,9 @@ bench: deps cli
 	$(GO) test -run '^$$' -bench Reconfigure300 -benchtime 10x -timeout 10m ./internal/ingest/run/ | grep '^ingest reconfigure:'
 	$(GO) test -run '^$$' -bench Plan300 -benchtime 20x -timeout 10m ./internal/ingest/ | tee /tmp/snaplake-bench-ingest.log | grep -v '^ingest plan:'; grep '^ingest plan:' /tmp/snaplake-bench-ingest.log
 	$(GO) test -run '^$$' -bench NoChange300 -benchtime 3x -timeout 10m ./internal/federate/ | tee /tmp/snaplake-bench-federate.log | grep -v '^federate no-change'; grep '^federate no-change' /tmp/snaplake-bench-federate.log
+	$(GO) test -run '^$$' -bench SubscribeFull -benchtime 3x -timeout 20m ./internal/federate/ | tee /tmp/snaplake-bench-federate-subscribe.log | grep -v '^federate subscribe:'; grep '^federate subscribe:' /tmp/snaplake-bench-federate-subscribe.log
+	@# Keep last: the Federator's delivery time, event-driven against the schedules.
+	$(GO) test -run '^$$' -bench FederateDelivery -benchtime 3x -timeout 20m ./internal/local/offline/ | tee /tmp/snaplake-bench-delivery.log | grep -v 'federate delivery'; grep -o 'federate delivery.*' /tmp/snaplake-bench-delivery.log | tail -2
 
 ## contract: regenerate the offline contract (each function's environment and IAM
 ## policies, resolved from the synthesized template); review its diff before committing
@@ -123,6 +127,7 @@ contract: deps build
 permissions: deps
 	$(GO) test -count=1 -run TestTheNightNeedsNoMoreThanThePolicies ./internal/local/offline -update-permissions
 	$(GO) test -count=1 -run TestFederatorAsDeployed ./internal/local/offline -update-permissions
+	$(GO) test -count=1 -run TestFederatorEventDrivenChain ./internal/local/offline -update-permissions
 	$(GO) test -count=1 -run 'TestNightsEndToEnd|TestIngestEndToEnd' ./internal/local/demo -update-permissions
 
 ## iam-data: regenerate the offline IAM evaluator's table of actions without resource

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -20,11 +21,28 @@ const (
 	SnapshotCreated = "snapshot-created"
 	ExportFinished  = "export-finished"
 	CrawlerFinished = "crawler-finished"
+	// TransformFinished starts the Federator's publish workflow: the transform (any
+	// job the user runs) puts a "Transform Finished" event when its tables changed.
+	TransformFinished = "transform-finished"
+	// FederateManifestCreated starts the subscribe workflow for the table whose
+	// version was just published: S3's "Object Created" for a version's
+	// manifest.json in the lake bucket, never for the files UNLOAD writes beside it.
+	FederateManifestCreated = "federate-manifest-created"
 )
 
-// PatternNames lists every embedded pattern.
+// PatternNames lists the nightly export's patterns (one rule each).
 func PatternNames() []string {
 	return []string{SnapshotCreated, ExportFinished, CrawlerFinished}
+}
+
+// FederatePatternNames lists the Federator's patterns (one rule each).
+func FederatePatternNames() []string {
+	return []string{TransformFinished, FederateManifestCreated}
+}
+
+// AllPatternNames lists every embedded pattern.
+func AllPatternNames() []string {
+	return append(PatternNames(), FederatePatternNames()...)
 }
 
 // Vars fills a pattern's placeholders. Each placeholder may take several values: an
@@ -36,6 +54,7 @@ type Params struct {
 	DBInstanceIDs          []string // the RDS instances whose snapshots are exported
 	CrawlerNames           []string // the crawlers whose runs the pipeline waits for
 	IncludeManualSnapshots bool     // also export manual snapshots (RDS-EVENT-0042)
+	LakeBucket             string   // the lake bucket, whose manifests start the subscribers
 }
 
 // Vars turns deployment parameters into pattern variables.
@@ -55,7 +74,15 @@ func (p Params) Vars() Vars {
 		"SnapshotCreatedEventId": ids,
 		"SnapshotPrefix":         prefixes,
 		"CrawlerName":            p.CrawlerNames,
+		"LakeBucket":             nonEmpty(p.LakeBucket),
 	}
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // RawPattern returns the embedded pattern template, placeholders unfilled.
@@ -82,11 +109,15 @@ func Pattern(name string, vars Vars) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fill event pattern %q: %w", name, err)
 	}
-	if b, _ := json.Marshal(out); strings.Contains(string(b), "${") {
+	// Only names of our own form count as unfilled: a value may itself be a CDK token
+	// ("${Token[TOKEN.12]}"), which CloudFormation resolves when it deploys.
+	if b, _ := json.Marshal(out); placeholderRE.Match(b) {
 		return nil, fmt.Errorf("fill event pattern %q: unfilled placeholder in %s", name, b)
 	}
 	return out.(map[string]any), nil
 }
+
+var placeholderRE = regexp.MustCompile(`\$\{[A-Za-z0-9_]+\}`)
 
 // PatternJSON is Pattern serialized.
 func PatternJSON(name string, vars Vars) ([]byte, error) {

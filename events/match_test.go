@@ -10,15 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"quamina.net/go/quamina"
-
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/local/eventbus"
 )
 
 // deployed is the routing of the reference deployment the samples are written for.
 var deployed = events.Params{
 	DBInstanceIDs: []string{"warehouse-prod"},
 	CrawlerNames:  []string{"snaplake-warehouse"},
+	LakeBucket:    "snaplake-lake-123456789012",
 }
 
 // none marks a sample that no pattern may match.
@@ -51,6 +51,24 @@ var expectAutomatedOnly = map[string][]string{
 	"nearmiss-custom-source-snapshot-created":         none, // source "custom.rds" is not AWS
 	"nearmiss-export-completed-cluster-source-type":   none, // 0161 but SourceType CLUSTER_SNAPSHOT
 	"nearmiss-other-crawler-succeeded":                none, // someone else's crawler
+
+	"transform-finished":         {events.TransformFinished},
+	"transform-finished-tables":  {events.TransformFinished},
+	"nearmiss-transform-started": none, // only the end of a transform publishes
+	"federate-manifest-created":  {events.FederateManifestCreated},
+	// UNLOAD writes <version>/manifest (its MANIFEST VERBOSE) and the parts beside the
+	// Federator's manifest.json, and subscribers write COPY manifests there: none of
+	// them may start a subscribe run.
+	"nearmiss-federate-unload-manifest":       none,
+	"nearmiss-federate-unload-part":           none,
+	"nearmiss-federate-copy-manifest":         none,
+	"nearmiss-federate-manifest-other-bucket": none, // S3 sends every enabled bucket's events to the one default bus
+	"nearmiss-manifest-outside-federator":     none,
+	// Known limit of wildcard matching ("*" crosses "/"): the statement record of a
+	// subscriber named "manifest" ends in /manifest.json too. The subscribe function
+	// takes a table only from a key of the form federator/<schema>/<table>/<version>/
+	// manifest.json and ignores this one (TestManifestTableIgnoresOtherKeys).
+	"nearmiss-federate-statement-named-manifest": {events.FederateManifestCreated},
 }
 
 // expectWithManual differs from expectAutomatedOnly only where manual snapshots matter.
@@ -70,35 +88,32 @@ func with(base, overrides map[string][]string) map[string][]string {
 	return out
 }
 
-// newMatcher loads every filled pattern into one quamina matcher, each under its own name.
-func newMatcher(t *testing.T, p events.Params) *quamina.Quamina {
+// newMatcher loads every filled pattern into one matcher, each under its own name:
+// the offline bus's, which matches EventBridge's operators (suffix, wildcard too).
+func newMatcher(t *testing.T, p events.Params) *eventbus.Matcher {
 	t.Helper()
-	q, err := quamina.New()
+	q, err := eventbus.NewMatcher()
 	if err != nil {
-		t.Fatalf("new quamina matcher: %v", err)
+		t.Fatalf("new matcher: %v", err)
 	}
-	for _, name := range events.PatternNames() {
+	for _, name := range events.AllPatternNames() {
 		pattern, err := events.PatternJSON(name, p.Vars())
 		if err != nil {
 			t.Fatalf("fill pattern %s: %v", name, err)
 		}
-		if err := q.AddPattern(name, string(pattern)); err != nil {
-			t.Fatalf("add pattern %s to quamina: %v\n%s", name, err, pattern)
+		if err := q.Add(name, pattern); err != nil {
+			t.Fatalf("add pattern %s to the matcher: %v\n%s", name, err, pattern)
 		}
 	}
 	return q
 }
 
 // matches returns the sorted names of the patterns the event matches.
-func matches(t *testing.T, q *quamina.Quamina, event []byte) []string {
+func matches(t *testing.T, q *eventbus.Matcher, event []byte) []string {
 	t.Helper()
-	got, err := q.MatchesForEvent(event)
+	names, err := q.Match(event)
 	if err != nil {
 		t.Fatalf("match event: %v", err)
-	}
-	names := []string{}
-	for _, x := range got {
-		names = append(names, x.(string))
 	}
 	sort.Strings(names)
 	return names
@@ -187,7 +202,7 @@ func TestPatternsIgnoreMessageText(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range events.PatternNames() {
+	for _, name := range events.AllPatternNames() {
 		raw, err := events.RawPattern(name)
 		if err != nil {
 			t.Fatal(err)
@@ -302,12 +317,12 @@ func TestPatternFillsPlaceholders(t *testing.T) {
 func TestPatternJSONLeavesNoPlaceholder(t *testing.T) {
 	manual := deployed
 	manual.IncludeManualSnapshots = true
-	for _, name := range events.PatternNames() {
+	for _, name := range events.AllPatternNames() {
 		raw, err := events.RawPattern(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(raw), "${") {
+		if !strings.Contains(string(raw), "${") && name != events.TransformFinished {
 			t.Errorf("raw pattern %s has no placeholder: this test no longer proves filling", name)
 		}
 		for _, p := range []events.Params{deployed, manual} {
@@ -338,6 +353,7 @@ func TestPatternMissingVariables(t *testing.T) {
 		{events.SnapshotCreated, events.Vars{"SnapshotPrefix": {"rds:x-"}}, "SnapshotCreatedEventId"},
 		{events.CrawlerFinished, events.Vars{"CrawlerName": {}}, "CrawlerName"},
 		{events.CrawlerFinished, nil, "CrawlerName"},
+		{events.FederateManifestCreated, events.Params{}.Vars(), "LakeBucket"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.pattern+"/"+tc.placeholder, func(t *testing.T) {
@@ -370,6 +386,27 @@ func TestSamplesAreRealShaped(t *testing.T) {
 				t.Errorf("envelope fields missing or odd: %+v", env)
 			}
 			switch env.Source {
+			case events.SourceS3:
+				d, err := env.S3ObjectCreated()
+				if err != nil {
+					t.Fatalf("S3 detail: %v", err)
+				}
+				if len(env.Resources) != 1 || env.Resources[0] != "arn:aws:s3:::"+d.Bucket.Name {
+					t.Errorf("resources %v, want the bucket's ARN", env.Resources)
+				}
+				if d.Version != "0" || d.Object.Size <= 0 || d.Object.ETag == "" || d.Object.Sequencer == "" || d.RequestID == "" || d.Requester == "" || d.Reason == "" {
+					t.Errorf("detail incomplete: %+v", d)
+				}
+				if strings.HasSuffix(d.Object.ETag, "-12") != (d.Reason == "CompleteMultipartUpload") {
+					t.Errorf("etag %s with reason %s: only a multipart upload's etag ends -<parts>", d.Object.ETag, d.Reason)
+				}
+			case events.SourceTransform:
+				var d events.TransformFinishedDetail
+				dec := json.NewDecoder(strings.NewReader(string(env.Detail)))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(&d); err != nil {
+					t.Fatalf("transform detail: %v", err)
+				}
 			case events.SourceGlue:
 				d, err := env.CrawlerState()
 				if err != nil {
@@ -542,5 +579,17 @@ func TestNewRDSSnapshotEventRebuildsTheSample(t *testing.T) {
 	}
 	if m := matches(t, newMatcher(t, deployed), raw); !reflect.DeepEqual(m, []string{events.SnapshotCreated}) {
 		t.Fatalf("rebuilt event matched %v, want [%s]", m, events.SnapshotCreated)
+	}
+}
+
+// The CDK app fills ${LakeBucket} with the bucket's name, a token ("${Token[...]}")
+// CloudFormation resolves: that is a value, not an unfilled placeholder.
+func TestPatternTakesCDKTokens(t *testing.T) {
+	p, err := events.PatternJSON(events.FederateManifestCreated, events.Vars{"LakeBucket": {"${Token[TOKEN.123]}"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(p), `"${Token[TOKEN.123]}"`) {
+		t.Errorf("pattern %s lacks the token", p)
 	}
 }

@@ -156,3 +156,81 @@ func NewRDSSnapshotEvent(id, account, region string, at time.Time, d RDSSnapshot
 		Detail:     d,
 	}
 }
+
+// The Federator's events: the transform's (a custom event the user's transform puts
+// on the default bus) and S3's for the lake bucket, which sends every event type to
+// EventBridge once enabled (S3 UG, "Using EventBridge").
+const (
+	SourceTransform             = "snaplake.transform"
+	DetailTypeTransformFinished = "Transform Finished"
+	SourceS3                    = "aws.s3"
+	DetailTypeObjectCreated     = "Object Created"
+)
+
+// TransformFinishedDetail is the detail of a "Transform Finished" event: the tables
+// (schema.table) the transform changed; none: every table the Federator publishes.
+// A table it does not publish is ignored.
+type TransformFinishedDetail struct {
+	Tables []string `json:"tables,omitempty"`
+}
+
+// S3ObjectCreatedDetail is the detail of S3's "Object Created" event (S3 UG,
+// "EventBridge event message structure"). VersionID is set in versioned buckets only;
+// Reason is PutObject, POST Object, CopyObject or CompleteMultipartUpload.
+type S3ObjectCreatedDetail struct {
+	Version         string   `json:"version"`
+	Bucket          S3Bucket `json:"bucket"`
+	Object          S3Object `json:"object"`
+	RequestID       string   `json:"request-id"`
+	Requester       string   `json:"requester"`
+	SourceIPAddress string   `json:"source-ip-address,omitempty"`
+	Reason          string   `json:"reason"`
+}
+
+// S3Bucket names the bucket of an S3 event.
+type S3Bucket struct {
+	Name string `json:"name"`
+}
+
+// S3Object is the object of an S3 event. Sequencer orders the events of one key
+// only (compare it as a hex number).
+type S3Object struct {
+	Key       string `json:"key"`
+	Size      int64  `json:"size"`
+	ETag      string `json:"etag"`
+	VersionID string `json:"version-id,omitempty"`
+	Sequencer string `json:"sequencer,omitempty"`
+}
+
+// S3ObjectCreated decodes the detail of an S3 "Object Created" event.
+func (e Envelope) S3ObjectCreated() (S3ObjectCreatedDetail, error) {
+	if e.Source != SourceS3 || e.DetailType != DetailTypeObjectCreated {
+		return S3ObjectCreatedDetail{}, &InvalidEventError{Reason: fmt.Sprintf("want %s %q, got %s %q", SourceS3, DetailTypeObjectCreated, e.Source, e.DetailType)}
+	}
+	var d S3ObjectCreatedDetail
+	if err := json.Unmarshal(e.Detail, &d); err != nil {
+		return S3ObjectCreatedDetail{}, &InvalidEventError{Reason: fmt.Sprintf("S3 object created detail: %v", err)}
+	}
+	if d.Bucket.Name == "" || d.Object.Key == "" {
+		return S3ObjectCreatedDetail{}, &InvalidEventError{Reason: "S3 object created detail lacks bucket.name or object.key"}
+	}
+	return d, nil
+}
+
+// NewS3ObjectCreatedEvent is the "Object Created" event S3 puts on the default bus for
+// an object written at the given time: the bucket's ARN is its resource, d gives the
+// rest.
+func NewS3ObjectCreatedEvent(id, account, region string, at time.Time, d S3ObjectCreatedDetail) Event[S3ObjectCreatedDetail] {
+	d.Version = "0"
+	return Event[S3ObjectCreatedDetail]{
+		Version:    "0",
+		ID:         id,
+		DetailType: DetailTypeObjectCreated,
+		Source:     SourceS3,
+		Account:    account,
+		Time:       at.UTC().Format(time.RFC3339),
+		Region:     region,
+		Resources:  []string{"arn:aws:s3:::" + d.Bucket.Name},
+		Detail:     d,
+	}
+}

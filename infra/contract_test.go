@@ -436,6 +436,7 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 	}
 	sort.Strings(ids)
 	var lakePermissions []contract.LakePermission
+	var rules []contract.Rule
 	for _, id := range ids {
 		p := r.props(id)
 		switch r.typ(id) {
@@ -496,6 +497,43 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			default:
 				c.DefinitionSubstitutions = m
 			}
+		case "AWS::S3::Bucket":
+			if nc, ok := p["NotificationConfiguration"].(map[string]any); ok {
+				if eb, ok := nc["EventBridgeConfiguration"].(map[string]any); ok && eb["EventBridgeEnabled"] == true {
+					if name, err := r.ref(id); err == nil && name == c.Bucket {
+						federate().BucketEventBridge = true
+					}
+				}
+			}
+		case "AWS::Events::Rule":
+			res, err := r.resolve(p)
+			if err != nil {
+				return nil, fmt.Errorf("event rule %s: %w", id, err)
+			}
+			m := res.(map[string]any)
+			pattern, err := json.Marshal(m["EventPattern"])
+			if err != nil {
+				return nil, err
+			}
+			rule := contract.Rule{Name: fmt.Sprint(m["Name"]), Pattern: pattern}
+			for _, tg := range asList(m["Targets"]) {
+				tm := tg.(map[string]any)
+				target := contract.RuleTarget{Arn: fmt.Sprint(tm["Arn"])}
+				if v, ok := tm["RoleArn"]; ok {
+					target.RoleArn = fmt.Sprint(v)
+				}
+				if v, ok := tm["InputPath"]; ok {
+					target.InputPath = fmt.Sprint(v)
+				}
+				if it, ok := tm["InputTransformer"].(map[string]any); ok {
+					target.InputTransformer = &contract.InputTransformer{InputPathsMap: map[string]string{}, InputTemplate: fmt.Sprint(it["InputTemplate"])}
+					for k, v := range it["InputPathsMap"].(map[string]any) {
+						target.InputTransformer.InputPathsMap[k] = fmt.Sprint(v)
+					}
+				}
+				rule.Targets = append(rule.Targets, target)
+			}
+			rules = append(rules, rule)
 		case "AWS::Glue::Job":
 			var err error
 			job := contract.Job{MaxConcurrentRuns: 1}
@@ -645,6 +683,18 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			}
 		}
 	}
+	// The Federator's rules are those that start its workflows (the export's rules
+	// are built offline from the embedded patterns and the export's settings).
+	if c.Federate != nil {
+		for _, rule := range rules {
+			for _, tg := range rule.Targets {
+				if tg.Arn == c.Federate.PublishStateMachineArn || tg.Arn == c.Federate.SubscribeStateMachineArn {
+					c.Federate.Rules = append(c.Federate.Rules, rule)
+					break
+				}
+			}
+		}
+	}
 	// The ingestion's permissions are on its database and its registered location;
 	// the others are the nightly snapshot databases'.
 	for _, lp := range lakePermissions {
@@ -681,8 +731,8 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			}
 		}
 		c.Federate.WarehouseRoleArn = c.Roles[deploy.RoleFederateWarehouse].Arn
-		if c.Federate.PublishStateMachineArn == "" || c.Federate.SubscribeStateMachineArn == "" || len(c.Federate.Schedules) != 2 {
-			return nil, fmt.Errorf("the template's Federator lacks its publish or subscribe state machine or its 2 schedules: %+v", c.Federate)
+		if c.Federate.PublishStateMachineArn == "" || c.Federate.SubscribeStateMachineArn == "" || len(c.Federate.Schedules) != 2 || len(c.Federate.Rules) != 2 || !c.Federate.BucketEventBridge {
+			return nil, fmt.Errorf("the template's Federator lacks its publish or subscribe state machine, its 2 schedules, its 2 event rules or the lake bucket's EventBridge notifications: %+v", c.Federate)
 		}
 	}
 	if c.AnalystPolicy == nil {

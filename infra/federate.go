@@ -5,10 +5,14 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/statemachines"
 )
@@ -50,6 +54,7 @@ func NewFederate(base *Base, props *FederateProps) *Federate {
 	x.addFunctions()
 	x.addStateMachines()
 	x.addSchedules()
+	x.addEventRules()
 	x.addAlarm()
 	x.addLagAlarm()
 
@@ -255,6 +260,70 @@ func (x *Federate) addSchedules() {
 			// would not see the keyword.
 			input: `{"scheduledTime":"<aws.scheduler.scheduled-time>"}`,
 		})
+	}
+}
+
+// addEventRules starts the workflows when there is something to do, between their
+// schedules: publish when the transform says it finished (its "Transform Finished"
+// event, detail {"tables": [...]} or {}), subscribe when a version's manifest.json is
+// created in the lake bucket (S3 sends the bucket's events to EventBridge). Each rule
+// starts its workflow as a role of its own that may start that workflow only. A start
+// while a run is under way is harmless: each table's and each subscriber's lease makes
+// the second run skip what the first holds, and the schedules remain the fallback for
+// an event lost or dead-lettered.
+func (x *Federate) addEventRules() {
+	// The L1 property, not the L2's EventBridgeEnabled: the L2 sets it through a
+	// custom resource and its Lambda (another function and role); CloudFormation
+	// updates this property without interruption (AWS::S3::Bucket
+	// EventBridgeConfiguration).
+	x.bucket.Node().DefaultChild().(awss3.CfnBucket).AddPropertyOverride(
+		jsii.String("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled"), true)
+	vars := events.Params{LakeBucket: *x.bucket.BucketName()}.Vars()
+	for _, r := range []struct {
+		pattern, role, roleID, fn, description string
+		input                                  awsevents.RuleTargetInput
+	}{
+		{
+			pattern: events.TransformFinished, role: deploy.RoleFederatePublishEvents, roleID: "FederatePublishEventsRole", fn: deploy.FnPublish,
+			description: "Starts the Federator's publish workflow when the transform reports it finished (source " + events.SourceTransform + ", detail-type " + events.DetailTypeTransformFinished + ")",
+			// The detail is the workflow's input: {"tables": [...]} or {} for every table.
+			input: awsevents.RuleTargetInput_FromEventPath(jsii.String("$.detail")),
+		},
+		{
+			pattern: events.FederateManifestCreated, role: deploy.RoleFederateSubscribeEvents, roleID: "FederateSubscribeEventsRole", fn: deploy.FnSubscribe,
+			description: "Starts the Federator's subscribe workflow for a table when a version of it is published (its manifest.json is created under " + deploy.FederatePrefix + ")",
+			input: awsevents.RuleTargetInput_FromObject(map[string]any{"manifest": map[string]any{
+				"bucket": awsevents.EventField_FromPath(jsii.String("$.detail.bucket.name")),
+				"key":    awsevents.EventField_FromPath(jsii.String("$.detail.object.key")),
+			}}),
+		},
+	} {
+		pattern, err := events.Pattern(r.pattern, vars)
+		if err != nil {
+			panic(fmt.Sprintf("event rule %s: %v", r.pattern, err))
+		}
+		name := x.name + "-" + r.pattern
+		if len(name) > 64 {
+			panic(fmt.Sprintf("stack name %q is too long: EventBridge rule name %q exceeds 64 characters", x.name, name))
+		}
+		role := x.serviceRole(r.roleID, "snaplake: EventBridge starts the Federator's "+r.fn+" workflow", "events.amazonaws.com")
+		x.tagRole(role, r.role)
+		// The target grants the role states:StartExecution on this machine only.
+		machine := x.machines[r.fn]
+		rule := awsevents.NewRule(x.stack, jsii.String(ruleID(r.pattern)), &awsevents.RuleProps{
+			RuleName:    jsii.String(name),
+			Description: jsii.String(r.description),
+			// Placeholder so the L2 construct validates; the embedded pattern replaces
+			// it verbatim below.
+			EventPattern: &awsevents.EventPattern{Source: jsii.Strings(events.SourceTransform)},
+		})
+		rule.Node().DefaultChild().(awsevents.CfnRule).AddPropertyOverride(jsii.String("EventPattern"), pattern)
+		// EventBridge retries a start for up to a day, then dead-letters it: the
+		// schedule's next run does the work anyway.
+		rule.AddTarget(awseventstargets.NewSfnStateMachine(machine, &awseventstargets.SfnStateMachineProps{
+			DeadLetterQueue: x.dlq, MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)), RetryAttempts: jsii.Number(185),
+			Role: role, Input: r.input,
+		}))
 	}
 }
 

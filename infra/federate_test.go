@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/testenv"
 	"github.com/snaplake/snaplake/statemachines"
@@ -144,7 +145,9 @@ func TestFederateAbsentWithoutContext(t *testing.T) {
 }
 
 // TestFederateLeavesTheRestAlone: every resource of the stack without the section is
-// in the stack with it, unchanged, except the key, whose policy names the new alarm.
+// in the stack with it, unchanged, except the key, whose policy names the new alarm,
+// the lake bucket, which sends its events to EventBridge (and nothing else changes in
+// it), and the dead-letter queue's policy, which admits the new rules.
 func TestFederateLeavesTheRestAlone(t *testing.T) {
 	base := ingestStackFor(t, "none")
 	for name := range federateTestContexts {
@@ -156,6 +159,28 @@ func TestFederateLeavesTheRestAlone(t *testing.T) {
 			case !ok:
 				t.Errorf("%s: resource %s is gone", name, id)
 			case r.(map[string]any)["Type"] == "AWS::KMS::Key":
+			case r.(map[string]any)["Type"] == "AWS::SQS::QueuePolicy":
+				// The Federator's rules' statements are added, the others kept.
+				want := r.(map[string]any)["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any)
+				have := got.(map[string]any)["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any)
+				if len(have) != len(want)+2 || !reflect.DeepEqual(have[:len(want)], want) {
+					t.Errorf("%s: the dead-letter queue's policy lost or changed a statement:\n got %v\nwant %v and two more", name, have, want)
+				}
+			case shortID(id) == "Lake":
+				// One property more: NotificationConfiguration.EventBridgeConfiguration.
+				g := reflect.ValueOf(got).Interface().(map[string]any)
+				props := map[string]any{}
+				for k, v := range g["Properties"].(map[string]any) {
+					if k != "NotificationConfiguration" {
+						props[k] = v
+					}
+				}
+				if !reflect.DeepEqual(props, r.(map[string]any)["Properties"]) {
+					t.Errorf("%s: the lake bucket changed beyond its EventBridge notification:\n got %v\nwant %v", name, g["Properties"], r.(map[string]any)["Properties"])
+				}
+				if nc := fmt.Sprint(g["Properties"].(map[string]any)["NotificationConfiguration"]); nc != "map[EventBridgeConfiguration:map[EventBridgeEnabled:true]]" {
+					t.Errorf("%s: the lake bucket's NotificationConfiguration is %s", name, nc)
+				}
 			case !reflect.DeepEqual(got, r):
 				t.Errorf("%s: resource %s changed:\n got %v\nwant %v", name, id, got, r)
 			}
@@ -229,6 +254,9 @@ func TestFederateRolesAreLeastPrivilege(t *testing.T) {
 			"FederateStateMachineRole": machine,
 			"FederateSchedulerRole":    scheduler,
 			"FederateWarehouseRole":    warehouse,
+			// Each rule's role starts its own workflow, and nothing else.
+			"FederatePublishEventsRole":   grantSet("states:StartExecution on ${FederatePublishStateMachine}"),
+			"FederateSubscribeEventsRole": grantSet("states:StartExecution on ${FederateSubscribeStateMachine}"),
 		},
 		// A cluster with a database user: temporary credentials for that user only.
 		"dbuser": {
@@ -277,7 +305,7 @@ func TestFederateGrantsOnStarAreThoseWithoutResourceType(t *testing.T) {
 		"logs:ListLogDeliveries": true, "logs:PutResourcePolicy": true, "logs:DescribeResourcePolicies": true, "logs:DescribeLogGroups": true,
 		"redshift-data:DescribeStatement": true, "redshift-data:GetStatementResult": true, "redshift-data:CancelStatement": true,
 	}
-	roles := []string{"PublishRole", "SubscribeRole", "FederateStateMachineRole", "FederateSchedulerRole", "FederateWarehouseRole"}
+	roles := []string{"PublishRole", "SubscribeRole", "FederateStateMachineRole", "FederateSchedulerRole", "FederateWarehouseRole", "FederatePublishEventsRole", "FederateSubscribeEventsRole"}
 	for name := range federateTestContexts {
 		s := federateStackFor(t, name)
 		checked := 0
@@ -328,6 +356,8 @@ func TestFederateRoleTrust(t *testing.T) {
 		{"FederateWarehouseRole", deploy.RoleFederateWarehouse, []string{"redshift.amazonaws.com", "redshift-serverless.amazonaws.com"}, "StringEqualsIfExists"},
 		{"FederateStateMachineRole", deploy.RoleFederateMachine, []string{"states.amazonaws.com"}, "StringEquals"},
 		{"FederateSchedulerRole", deploy.RoleFederateScheduler, []string{"scheduler.amazonaws.com"}, "StringEquals"},
+		{"FederatePublishEventsRole", deploy.RoleFederatePublishEvents, []string{"events.amazonaws.com"}, "StringEquals"},
+		{"FederateSubscribeEventsRole", deploy.RoleFederateSubscribeEvents, []string{"events.amazonaws.com"}, "StringEquals"},
 	} {
 		var p map[string]any
 		for id, r := range s.resources("AWS::IAM::Role") {
@@ -548,7 +578,8 @@ func TestFederateAlarmAndOutputs(t *testing.T) {
 		deploy.OutputFederateDatabaseUsers:            `{"publish":"IAMR:${PublishRole}","subscribe":"IAMR:${SubscribeRole}"}`,
 		deploy.OutputFederateRoleArns: `{"publish":"${PublishRole.Arn}","subscribe":"${SubscribeRole.Arn}",` +
 			`"federate-state-machine":"${FederateStateMachineRole.Arn}","federate-scheduler":"${FederateSchedulerRole.Arn}",` +
-			`"federate-warehouse":"${FederateWarehouseRole.Arn}"}`,
+			`"federate-warehouse":"${FederateWarehouseRole.Arn}","federate-publish-events":"${FederatePublishEventsRole.Arn}",` +
+			`"federate-subscribe-events":"${FederateSubscribeEventsRole.Arn}"}`,
 	} {
 		if got := value(name); got != want {
 			t.Errorf("output %s = %s, want %s", name, got, want)
@@ -804,5 +835,70 @@ func TestFederateSecretKey(t *testing.T) {
 				t.Errorf("%s %s: the secret key's grant present %v (want %v), other KMS grants %v", name, role, found, name == "cmk", other)
 			}
 		}
+	}
+}
+
+// TestFederateEventRules: the transform's event starts publish with its detail as the
+// input, a version's manifest.json starts subscribe with the manifest named; each
+// rule's pattern is the embedded one for the lake bucket, its target the one workflow,
+// as its own role, with retries and the dead-letter queue.
+func TestFederateEventRules(t *testing.T) {
+	s := federateStackFor(t, "federate")
+	rules := map[string]map[string]any{}
+	for _, r := range s.resources("AWS::Events::Rule") {
+		rules[props(r)["Name"].(string)] = props(r)
+	}
+	for _, tc := range []struct {
+		pattern, machine, role string
+		input                  func(target map[string]any) string
+	}{
+		{events.TransformFinished, "${FederatePublishStateMachine}", "${FederatePublishEventsRole.Arn}", func(tg map[string]any) string {
+			return fmt.Sprintf("InputPath=%v InputTransformer=%v", tg["InputPath"], tg["InputTransformer"])
+		}},
+		{events.FederateManifestCreated, "${FederateSubscribeStateMachine}", "${FederateSubscribeEventsRole.Arn}", func(tg map[string]any) string {
+			it, _ := tg["InputTransformer"].(map[string]any)
+			return fmt.Sprintf("InputPath=%v paths=%v template=%v", tg["InputPath"], it["InputPathsMap"], it["InputTemplate"])
+		}},
+	} {
+		rule, ok := rules[deploy.StackName+"-"+tc.pattern]
+		if !ok {
+			t.Errorf("no rule %s-%s (rules: %v)", deploy.StackName, tc.pattern, slices.Sorted(maps.Keys(rules)))
+			continue
+		}
+		want, err := events.Pattern(tc.pattern, events.Vars{"LakeBucket": {"lake-bucket"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]any{}
+		b, _ := json.Marshal(rule["EventPattern"])
+		_ = json.Unmarshal([]byte(strings.ReplaceAll(string(b), `{"Ref":"Lake5F1B88EA"}`, `"lake-bucket"`)), &got)
+		if !reflect.DeepEqual(normalize(t, got), normalize(t, want)) {
+			t.Errorf("rule %s pattern\n got %v\nwant %v", tc.pattern, got, want)
+		}
+		if rule["State"] != "ENABLED" {
+			t.Errorf("rule %s is %v", tc.pattern, rule["State"])
+		}
+		targets := asList(rule["Targets"])
+		if len(targets) != 1 {
+			t.Fatalf("rule %s: %d targets", tc.pattern, len(targets))
+		}
+		tg := targets[0].(map[string]any)
+		if render(tg["Arn"]) != tc.machine || render(tg["RoleArn"]) != tc.role {
+			t.Errorf("rule %s starts %s as %s, want %s as %s", tc.pattern, render(tg["Arn"]), render(tg["RoleArn"]), tc.machine, tc.role)
+		}
+		if render(tg["DeadLetterConfig"].(map[string]any)["Arn"]) != "${DeadLetters.Arn}" || fmt.Sprint(tg["RetryPolicy"]) != "map[MaximumEventAgeInSeconds:86400 MaximumRetryAttempts:185]" {
+			t.Errorf("rule %s: dead letters %v retry %v", tc.pattern, tg["DeadLetterConfig"], tg["RetryPolicy"])
+		}
+		t.Logf("rule %s input: %s", tc.pattern, tc.input(tg))
+	}
+	pub := asList(rules[deploy.StackName+"-"+events.TransformFinished]["Targets"])[0].(map[string]any)
+	if pub["InputPath"] != "$.detail" || pub["InputTransformer"] != nil {
+		t.Errorf("publish input: InputPath %v, transformer %v; want the detail", pub["InputPath"], pub["InputTransformer"])
+	}
+	sub := asList(rules[deploy.StackName+"-"+events.FederateManifestCreated]["Targets"])[0].(map[string]any)
+	it, _ := sub["InputTransformer"].(map[string]any)
+	if fmt.Sprint(it["InputPathsMap"]) != "map[detail-bucket-name:$.detail.bucket.name detail-object-key:$.detail.object.key]" ||
+		it["InputTemplate"] != `{"manifest":{"bucket":<detail-bucket-name>,"key":<detail-object-key>}}` {
+		t.Errorf("subscribe input transformer %v", it)
 	}
 }

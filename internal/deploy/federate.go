@@ -20,10 +20,15 @@ const (
 	// RoleFederateWarehouse is the role the warehouses' UNLOAD and COPY assume: it
 	// reaches federator/ only.
 	RoleFederateWarehouse = "federate-warehouse"
+	// RoleFederatePublishEvents and RoleFederateSubscribeEvents are the roles
+	// EventBridge starts one workflow each as: publish on a transform's "Transform
+	// Finished" event, subscribe on a published manifest's "Object Created".
+	RoleFederatePublishEvents   = "federate-publish-events"
+	RoleFederateSubscribeEvents = "federate-subscribe-events"
 )
 
 // FederateServiceRoles lists the Federator's service roles.
-var FederateServiceRoles = []string{RoleFederateMachine, RoleFederateScheduler, RoleFederateWarehouse}
+var FederateServiceRoles = []string{RoleFederateMachine, RoleFederateScheduler, RoleFederateWarehouse, RoleFederatePublishEvents, RoleFederateSubscribeEvents}
 
 // FederatePrefix holds the published versions: federator/<schema>/<table>/<version>/.
 const FederatePrefix = "federator/"

@@ -38,6 +38,28 @@ type DefinitionPlan struct {
 	// Other are the changes that cannot be made in place, as Diff words them; any
 	// means a rebuild (or a refusal).
 	Other []string
+	// Create says the subscriber has no such table: the staging table, made of the
+	// version's definition, becomes the table in the swap (renamed), so that the
+	// rows are written once, and no empty table stands in its place meanwhile.
+	Create bool `json:",omitempty"`
+}
+
+// Words say what the plan does to a subscriber's table, for its result.
+func (p DefinitionPlan) Words() []string {
+	if p.Create {
+		return []string{"table created"}
+	}
+	if !p.InPlace() {
+		return []string{"table rebuilt: " + strings.Join(p.Other, "; ")}
+	}
+	var out []string
+	for _, c := range p.Widen {
+		out = append(out, fmt.Sprintf("column %s widened to %s", c.Name, c.Type))
+	}
+	for _, c := range p.Add {
+		out = append(out, fmt.Sprintf("column %s %s added", c.Name, c.Type))
+	}
+	return out
 }
 
 // Changed says the table differs from the definition.

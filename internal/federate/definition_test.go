@@ -2,6 +2,7 @@ package federate
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,8 +114,17 @@ func TestAdditiveChangeAppliedInPlace(t *testing.T) {
 	if r := w.publish(); r["sales.fact_orders"].Kind != KindFull {
 		t.Fatalf("publish after the change: %+v", r["sales.fact_orders"])
 	}
-	if r := w.subscribe("a"); r["sales.fact_orders"].Action != ActionLoaded {
+	r := w.subscribe("a")
+	if r["sales.fact_orders"].Action != ActionLoaded {
 		t.Fatalf("subscribe after an additive change: %+v", r["sales.fact_orders"])
+	}
+	// The result says what the load changed, for the operator reading it.
+	want := []string{"column note widened to character varying(400)", "column channel character varying(30) added", "column discount numeric(5,2) added"}
+	if got := r["sales.fact_orders"].Definition; !slices.Equal(got, want) {
+		t.Errorf("the result's definition change: %q, want %q", got, want)
+	}
+	if got := r["sales.dim_customer"].Definition; got != nil {
+		t.Errorf("an unchanged table's result names a definition change: %q", got)
 	}
 	w.converged("a")
 	if got, want := w.columns(w.reporting["a"], "sales.fact_orders"), w.columns(w.transform, "sales.fact_orders"); got != want {
@@ -133,7 +143,9 @@ func TestAdditiveChangeAppliedInPlace(t *testing.T) {
 	w.converged("a")
 
 	// A new subscriber creates the table with the new definition.
-	w.subscribe("b")
+	if got := w.subscribe("b")["sales.fact_orders"].Definition; !slices.Equal(got, []string{"table created"}) {
+		t.Errorf("a new subscriber's result: definition change %q, want the table created", got)
+	}
 	w.converged("b")
 }
 

@@ -48,6 +48,9 @@ type Result struct {
 	// Wait, set while a statement runs, asks the workflow to call again (mode poll)
 	// after Wait.Seconds.
 	Wait *Wait `json:"wait,omitempty"`
+	// Definition (subscribe results) says how the load changed the subscriber's
+	// table's definition: created, columns added or widened in place, or rebuilt.
+	Definition []string `json:"definition,omitempty"`
 	// Cancelled is the id of the statement cancelled past federate.statementTimeout
 	// (the result is failed, its error says so).
 	Cancelled string `json:"cancelled,omitempty"`
@@ -235,13 +238,25 @@ func (p *Publisher) Start(ctx context.Context, t Table, keep int) Result {
 		}
 	}
 	rec = StatementRecord{Kind: StatementUnload, Table: t.Table, Version: v.Name(), Query: query, After: after, Columns: cols, Failures: failures}
-	out := p.submit(ctx, t, rec, start)
-	done = out.Wait != nil
+	out := p.submit(ctx, t, keep, rec, start)
+	if out.Wait == nil {
+		return out
+	}
+	done = true // the lease is the wait's now: kept while it waits, released by Poll
+	return p.settled(ctx, t, keep, out)
+}
+
+// settled finishes out's statement in this step (Poll) when it ends within the
+// first pause (Limits.settle), else returns out, asking the workflow to wait.
+func (p *Publisher) settled(ctx context.Context, t Table, keep int, out Result) Result {
+	if out.Wait != nil && p.Limits.settle(ctx, p.Warehouse, out.Wait.Statement) {
+		return p.Poll(ctx, t, keep)
+	}
 	return out
 }
 
 // submit records and submits the UNLOAD of rec, and asks to wait for it.
-func (p *Publisher) submit(ctx context.Context, t Table, rec StatementRecord, start time.Time) Result {
+func (p *Publisher) submit(ctx context.Context, t Table, keep int, rec StatementRecord, start time.Time) Result {
 	res := Result{Table: t.Table, Version: rec.Version}
 	finish := p.finisher(ctx, t, &res, start)
 	key := deploy.FederatePublishStatementKey(t.Table)
@@ -254,11 +269,11 @@ func (p *Publisher) submit(ctx context.Context, t Table, rec StatementRecord, st
 	if err := p.Store.putStatement(ctx, key, rec); err != nil {
 		return finish(err)
 	}
-	return p.resubmit(ctx, t, rec, start)
+	return p.resubmit(ctx, t, keep, rec, start)
 }
 
 // resubmit submits rec's UNLOAD with its token (idempotent) and records its id.
-func (p *Publisher) resubmit(ctx context.Context, t Table, rec StatementRecord, start time.Time) Result {
+func (p *Publisher) resubmit(ctx context.Context, t Table, keep int, rec StatementRecord, start time.Time) Result {
 	res := Result{Table: t.Table, Version: rec.Version}
 	finish := p.finisher(ctx, t, &res, start)
 	key := deploy.FederatePublishStatementKey(t.Table)
@@ -324,7 +339,7 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 		}
 		// Killed between recording the token and the id: the same token gets the same
 		// statement.
-		return p.resubmit(ctx, t, rec, start)
+		return p.settled(ctx, t, keep, p.resubmit(ctx, t, keep, rec, start))
 	}
 	got, err := p.Store.check(ctx, p.Warehouse, key, &rec, p.Limits, p.now())
 	switch {
@@ -357,8 +372,8 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 		full.Kind = KindFull
 		full.Published = p.now().Add(time.Microsecond)
 		schema, name := t.Split()
-		return p.submit(ctx, t, StatementRecord{Kind: StatementUnload, Table: t.Table, Version: full.Name(), Columns: rec.Columns, Failures: rec.Failures,
-			Query: "SELECT * FROM " + quoteIdent(schema) + "." + quoteIdent(name)}, start)
+		return p.settled(ctx, t, keep, p.submit(ctx, t, keep, StatementRecord{Kind: StatementUnload, Table: t.Table, Version: full.Name(), Columns: rec.Columns, Failures: rec.Failures,
+			Query: "SELECT * FROM " + quoteIdent(schema) + "." + quoteIdent(name)}, start))
 	}
 	defer p.release(ctx, t)
 	if serr := got.st.Err(); serr != nil {

@@ -42,12 +42,10 @@ func LoadedSQL(schema, name string) string {
 		" WHERE schema_name = " + literal(schema) + " AND table_name = " + literal(name)
 }
 
-// CreateTableSQL creates a table from a manifest's definition (and its schema).
-func CreateTableSQL(schema, name string, cols []redshift.Column) []string {
-	return []string{
-		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(schema),
-		"CREATE TABLE " + qualified(schema, name) + " (" + columnDefs(cols) + ")",
-	}
+// CreateSchemaSQL creates the schema of a table a subscriber does not have yet; the
+// table itself is its staging table, renamed by the swap (Change.Create).
+func CreateSchemaSQL(schema string) string {
+	return "CREATE SCHEMA IF NOT EXISTS " + quoteIdent(schema)
 }
 
 func columnDefs(cols []redshift.Column) string {
@@ -91,6 +89,9 @@ type Change struct {
 	// Rebuild replaces the table by the staging table (made of the version's
 	// definition): DROP TABLE, then the staging table renamed. Full versions only.
 	Rebuild bool
+	// Create makes the staging table (made of the version's definition) the table,
+	// which does not exist: renamed. Full versions only.
+	Create bool
 }
 
 // StagingSQL makes an empty staging table like the table; a staging table a killed
@@ -129,7 +130,8 @@ func SwapSQL(schema, name, kind, version, from string, rows int64, at time.Time)
 }
 
 // SwapChangeSQL is SwapSQL that also changes the table's definition, in the same
-// transaction: readers see the old table or the new one. Columns are added (ADD
+// transaction: readers see the old table or the new one (or, for a table created,
+// none, then the whole version). Columns are added (ADD
 // COLUMN, one per statement) after the checks and before the rows go in. A rebuild
 // drops the table and renames the staging table in its place (ALTER TABLE ...
 // RENAME TO is allowed in a transaction block; ALTER COLUMN ... TYPE is not, so a
@@ -147,6 +149,9 @@ func SwapChangeSQL(schema, name, kind, version, from string, rows int64, at time
 		checkSQL(fmt.Sprintf("COUNT(*) = %d", rows), staging),
 	}
 	switch {
+	case change.Create:
+		// The staging table's rows were checked above; a rename moves no row.
+		stmts = append(stmts, "ALTER TABLE "+staging+" RENAME TO "+quoteIdent(name))
 	case change.Rebuild:
 		stmts = append(stmts,
 			"DROP TABLE "+table,

@@ -365,6 +365,47 @@ func (e *BackoffError) Error() string {
 		e.Kind, e.Table, e.Failures, e.Last, e.RetryAfter.Format(time.RFC3339), deploy.FederateStatementPrefix)
 }
 
+// settleMaxPause bounds the pause between two checks of a statement the submitting
+// step watches (settle): at most 4 DescribeStatement calls a second per statement.
+const settleMaxPause = 250 * time.Millisecond
+
+// settle watches a statement the step has just submitted and recorded, for at most
+// the first pause (Poll) and never more than a quarter of the time the invocation has
+// left, and says whether it ended meanwhile. A statement that ends that soon (a small
+// table, an append version of a few rows: most of a day's statements) is finished by
+// the same step, without a Wait state: else every one would cost at least Poll
+// (default 10 s), and a subscriber's tables, which load one after another, would
+// add up those pauses. The statement is recorded before, so an invocation that dies
+// while watching is resumed as any other; a longer statement is handed to the
+// workflow, whose first pause is then due, as if it had waited.
+func (l Limits) settle(ctx context.Context, wh redshift.Warehouse, id string) bool {
+	budget := l.orDefault().Poll
+	if deadline, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(deadline)/4)
+	}
+	end := time.Now().Add(budget)
+	for pause := 20 * time.Millisecond; ; pause = min(2*pause, settleMaxPause) {
+		st, err := wh.Describe(ctx, id)
+		if err != nil {
+			return false // the workflow's next step describes it again, and says what failed
+		}
+		if !st.Running() {
+			return true
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			return false
+		}
+		timer := time.NewTimer(min(pause, left))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false
+		case <-timer.C:
+		}
+	}
+}
+
 // wait is the result's Wait for rec's statement.
 func (l Limits) wait(rec StatementRecord, now time.Time) *Wait {
 	p := l.Pause(now.Sub(rec.Submitted), rec.Deadline.Sub(now))

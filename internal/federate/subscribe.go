@@ -344,14 +344,29 @@ func (s *SubscriberRun) start(ctx context.Context, t Table, policy string) Resul
 		return finish(err)
 	}
 	if missing != nil {
-		if err := s.Warehouse.Exec(ctx, CreateTableSQL(schema, name, first.Columns)...); err != nil {
+		// Created by the swap: the staging table, made of the version's definition,
+		// takes the table's name (plan.Create). Its schema is needed now.
+		if err := s.Warehouse.Exec(ctx, CreateSchemaSQL(schema)); err != nil {
 			s.unmark(ctx, t)
-			return finish(fmt.Errorf("create %s from version %s: %w", t.Table, first.Version, err))
+			return finish(fmt.Errorf("create the schema of %s: %w", t.Table, err))
 		}
-		s.log().InfoContext(ctx, "created the table from the published definition", "table", t.Table, "version", first.Version)
+		plan = &DefinitionPlan{Create: true}
 	}
 	out := s.submit(ctx, t, StatementRecord{Kind: StatementCopy, Table: t.Table, Subscriber: s.Name, Chain: names, Index: 0, From: loaded, Plan: plan}, chain[0], start)
-	waiting = out.Wait != nil
+	if out.Wait == nil {
+		return out
+	}
+	waiting = true // the lease is the wait's now: kept while it waits, released by Poll
+	return s.settled(ctx, t, out)
+}
+
+// settled finishes out's COPY or swap in this step (Poll: the swap, the next
+// version) when it ends within the first pause (Limits.settle), else returns out,
+// asking the workflow to wait.
+func (s *SubscriberRun) settled(ctx context.Context, t Table, out Result) Result {
+	if out.Wait != nil && s.Limits.settle(ctx, s.Warehouse, out.Wait.Statement) {
+		return s.Poll(ctx, t)
+	}
 	return out
 }
 
@@ -466,9 +481,9 @@ func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
 			return finish(&TokenExpiredError{Kind: rec.Kind, Table: t.Table, Subscriber: s.Name, Submitted: rec.Submitted})
 		}
 		if rec.Kind == StatementSwap {
-			return s.resubmitSwap(ctx, t, rec, start)
+			return s.settled(ctx, t, s.resubmitSwap(ctx, t, rec, start))
 		}
-		return s.resubmit(ctx, t, rec, m, start)
+		return s.settled(ctx, t, s.resubmit(ctx, t, rec, m, start))
 	}
 	got, err := s.Store.check(ctx, s.Warehouse, key, &rec, s.Limits, s.now())
 	switch {
@@ -489,6 +504,9 @@ func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
 			s.done(ctx, t)
 			return finish(err)
 		}
+		if rec.Index == 0 && rec.Plan != nil && rec.Plan.Create {
+			s.log().InfoContext(ctx, "created the table from the published definition", "table", t.Table, "version", m.Version)
+		}
 		rec.Rows += m.Rows
 		rec.From = m.Version
 		if rec.Index++; rec.Index < len(rec.Chain) {
@@ -498,10 +516,13 @@ func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
 				return finish(err)
 			}
 			rec.Kind, rec.SQL = StatementCopy, nil
-			return s.submit(ctx, t, rec, next, start)
+			return s.settled(ctx, t, s.submit(ctx, t, rec, next, start))
 		}
 		s.done(ctx, t)
 		res.Action, res.Rows, res.Kind = ActionLoaded, rec.Rows, m.Kind
+		if rec.Plan != nil {
+			res.Definition = rec.Plan.Words()
+		}
 		s.log().InfoContext(ctx, "table subscribed", "table", t.Table, "version", m.Version, "versions", len(rec.Chain), "rows", rec.Rows)
 		return finish(nil)
 	}
@@ -514,7 +535,7 @@ func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
 		s.done(ctx, t)
 		return finish(err)
 	}
-	return s.submitSwap(ctx, t, rec, sqls, start)
+	return s.settled(ctx, t, s.submitSwap(ctx, t, rec, sqls, start))
 }
 
 // submitSwap records and submits the swap of rec's version (sqls, one transaction),
@@ -635,7 +656,9 @@ func (s *SubscriberRun) prepareSwap(ctx context.Context, t Table, m Manifest, fr
 	}
 	var change Change
 	if plan != nil {
-		if !plan.InPlace() {
+		if plan.Create {
+			change.Create = true
+		} else if !plan.InPlace() {
 			change.Rebuild = true
 		} else {
 			for _, c := range plan.Widen {

@@ -2,6 +2,7 @@ package federate
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -123,4 +124,37 @@ func TableDir(table string) string { return Prefix + strings.Replace(table, ".",
 func VersionDir(table, version string) string { return TableDir(table) + version + "/" }
 
 // ManifestKey is a version's manifest.
-func ManifestKey(table, version string) string { return VersionDir(table, version) + "manifest.json" }
+func ManifestKey(table, version string) string { return VersionDir(table, version) + manifestName }
+
+// manifestName is the Federator's manifest in a version's folder. UNLOAD writes its
+// own MANIFEST VERBOSE beside it as "manifest" (no extension), and subscribers their
+// COPY manifests as "copy-manifest-...json": only this name marks a published version.
+const manifestName = "manifest.json"
+
+// ManifestTable is the table (schema.table) whose version's manifest key is, the
+// reverse of ManifestKey; ok is false for any other key: the UNLOAD's files beside it,
+// a statement record or lease that happens to end in /manifest.json, a folder whose
+// name is not a version's. The version part may arrive URL-encoded (as S3 encodes keys
+// in its notifications): it is checked decoded.
+func ManifestTable(key string) (table string, ok bool) {
+	rest, ok := strings.CutPrefix(key, Prefix)
+	if !ok {
+		return "", false
+	}
+	if rest, ok = strings.CutSuffix(rest, "/"+manifestName); !ok {
+		return "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || strings.HasPrefix(parts[0], ".") {
+		return "", false
+	}
+	table = parts[0] + "." + parts[1]
+	version := parts[2]
+	if dec, err := url.QueryUnescape(version); err == nil {
+		version = dec
+	}
+	if _, err := ParseVersion(table, version); err != nil {
+		return "", false
+	}
+	return table, true
+}

@@ -1,6 +1,7 @@
 package federate
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -9,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
+	"github.com/snaplake/snaplake/internal/local/eventbus"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -57,7 +61,9 @@ func TestSubscriberSQL(t *testing.T) {
 	}{
 		{"control table", ControlSQL()},
 		{"loaded version", []string{LoadedSQL("sales", "fact's")}},
-		{"create from a manifest", CreateTableSQL("sales", "fact_orders", cols)},
+		{"schema of a table the subscriber does not have", []string{CreateSchemaSQL("sales")}},
+		{"staging of a table the subscriber does not have: the version's definition", StagingDefinedSQL("sales", "fact_orders", cols)},
+		{"swap in a full version that creates the table", SwapChangeSQL("sales", "fact_orders", KindFull, "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", "", 3, at, Change{Create: true})},
 		{"staging", StagingSQL("sales", "fact_orders")},
 		{"swap in a full version", SwapSQL("sales", "fact_orders", KindFull, "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", "", 3, at)},
 		{"swap in an append version", SwapSQL("sales", "fact_orders", KindAppend, "20261203T101800.000000Z_append_rows=5_ins=none_upd=none", "20261203T101700.000000Z_full_rows=3_ins=none_upd=none", 2, at)},
@@ -90,5 +96,65 @@ func golden(t *testing.T, path, got string) {
 	}
 	if string(want) != got {
 		t.Errorf("%s differs:\n--- want\n%s--- got\n%s", path, want, got)
+	}
+}
+
+func TestManifestTableIgnoresOtherKeys(t *testing.T) {
+	v := "20261120T101700.000000Z_full_rows=1234_ins=20261120T101500.123456Z_upd=none"
+	tests := []struct {
+		key  string
+		want string
+	}{
+		{ManifestKey("sales.orders", v), "sales.orders"},
+		// S3 URL-encodes keys in its notifications; whether EventBridge's detail does
+		// is unconfirmed, so both are taken.
+		{"federator/sales/orders/20261120T101700.000000Z_full_rows%3D1234_ins%3D20261120T101500.123456Z_upd%3Dnone/manifest.json", "sales.orders"},
+		{VersionDir("sales.orders", v) + "manifest", ""},
+		{VersionDir("sales.orders", v) + "0000_part_00.parquet", ""},
+		{VersionDir("sales.orders", v) + "copy-manifest-sales.orders-0123456789abcdef.json", ""},
+		{"federator/.statements/sales.orders/subscribers/manifest.json", ""},
+		{"federator/.leases/tables/manifest.json", ""},
+		{"federator/sales/orders/not-a-version/manifest.json", ""},
+		{"federator/sales/orders/x/" + v + "/manifest.json", ""},
+		{"exports/sales/orders/" + v + "/manifest.json", ""},
+	}
+	for _, tc := range tests {
+		got, ok := ManifestTable(tc.key)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("ManifestTable(%q) = %q, %v; want %q", tc.key, got, ok, tc.want)
+		}
+	}
+}
+
+// The deployed rule (events.FederateManifestCreated) and the key layout agree: the
+// rule matches exactly the keys ManifestTable takes, among what a publish writes.
+func TestManifestRuleMatchesTheKeyLayout(t *testing.T) {
+	pattern, err := events.PatternJSON(events.FederateManifestCreated, events.Params{LakeBucket: "lake"}.Vars())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := eventbus.NewMatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Add("rule", pattern); err != nil {
+		t.Fatal(err)
+	}
+	v := Version{Published: time.Date(2026, 12, 3, 10, 17, 0, 0, time.UTC), Kind: KindAppend, Rows: 7}.Name()
+	for _, key := range []string{
+		ManifestKey("sales.fact", v), VersionDir("sales.fact", v) + "manifest", VersionDir("sales.fact", v) + "0000_part_00.parquet",
+		deploy.FederatePublishStatementKey("sales.fact"), deploy.FederatePublishLeaseKey("sales.fact"),
+	} {
+		ev := events.NewS3ObjectCreatedEvent("id", "000000000000", "us-east-1", time.Now(), events.S3ObjectCreatedDetail{
+			Bucket: events.S3Bucket{Name: "lake"}, Object: events.S3Object{Key: key, Size: 1, ETag: "e"}, Reason: "PutObject"})
+		b, _ := json.Marshal(ev)
+		got, err := m.Match(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, takes := ManifestTable(key)
+		if (len(got) == 1) != takes {
+			t.Errorf("%s: the rule matched %v, ManifestTable takes it: %v", key, got, takes)
+		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -22,6 +24,7 @@ import (
 )
 
 const federateUsage = `Usage: snaplake federate publish   --config FILE --bucket B [--redshift URL]
+       snaplake federate publish   --now [--stack NAME] [--table SCHEMA.TABLE]...
        snaplake federate subscribe --config FILE --bucket B --subscriber NAME [--redshift URL]
        snaplake federate status    --config FILE --bucket B [--subscriber NAME [--redshift URL]]...
 
@@ -34,11 +37,23 @@ Each command prints one JSON line per table: table, action, version, rows, secon
              table changed; the manifest last; old versions pruned.
   subscribe  per table, the version the subscriber's control table names, compared with
              the newest complete version; when they differ, COPY into a staging table
-             and swap it in within one transaction. A table that differs from the
-             published definition is refused with the difference; the others go on.
+             and swap it in within one transaction. A table whose definition differs
+             from the published one gets new nullable columns and longer VARCHARs in
+             place, and is rebuilt from the newest full version for any other change
+             (or, with onDefinitionChange: refuse, fails alone with the difference).
+             A statement still running when the command's step ends is followed
+             until it ends (the workflows wait and poll instead).
   status     per table, the newest version and each subscriber's state (current,
              behind, or not subscribed: a table its tables list leaves out), version
              and lag (every subscriber of the config unless --subscriber names some).
+
+  publish --now  starts the deployed publish workflow now (StartExecution on the
+             stack's FederatePublishStateMachineArn output), for the --table tables or
+             every table, and prints its execution ARN. What it publishes starts the
+             subscribers that take those tables, as a transform's event would. A run
+             already under way is not doubled: each table's lease makes the second
+             run skip it. The caller needs cloudformation:DescribeStacks and
+             states:StartExecution on the workflow.
 
 A subscriber takes the tables its "tables" list names, or every table without one.
 publish also deletes, after the tables, version folders without a manifest older
@@ -171,12 +186,32 @@ func (f *federation) subscriberRun(name, url string) (run *federate.SubscriberRu
 
 func newFederatePublishCommand() *cobra.Command {
 	var o federateOptions
+	var now bool
+	var stack string
+	var tables []string
 	c := &cobra.Command{
-		Use:   "publish --config FILE --bucket B [--redshift URL]",
+		Use:   "publish --config FILE --bucket B [--redshift URL] | --now [--stack NAME] [--table T]...",
 		Short: "publish the federate section's tables to S3, each only when it changed",
 		Long:  federateUsage,
 		Args:  NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if now {
+				if o.configPath != "" || o.bucket != "" || len(o.redshift) > 0 {
+					return UsageError(c, "--now starts the deployed workflow: it takes --stack and --table, not --config, --bucket or --redshift")
+				}
+				cfg, err := awsconfig.Load(c.Context())
+				if err != nil {
+					return err
+				}
+				arn, err := startPublish(c.Context(), nowClients{cloudformation.NewFromConfig(cfg), sfn.NewFromConfig(cfg)}, stack, tables)
+				if err != nil {
+					return err
+				}
+				return json.NewEncoder(c.OutOrStdout()).Encode(map[string]any{"execution": arn, "tables": tables})
+			}
+			if len(tables) > 0 {
+				return UsageError(c, "--table goes with --now")
+			}
 			if err := o.check(c); err != nil {
 				return err
 			}
@@ -202,6 +237,9 @@ func newFederatePublishCommand() *cobra.Command {
 		},
 	}
 	o.addFlags(c.Flags(), "the publisher: postgres://... or redshift://... (default: the config's)")
+	c.Flags().BoolVar(&now, "now", false, "start the deployed publish workflow now instead of publishing from here")
+	c.Flags().StringVar(&stack, "stack", deploy.StackName, "with --now: the CloudFormation stack of the deployment")
+	c.Flags().StringArrayVar(&tables, "table", nil, "with --now: a table (schema.table) to publish (default: every table)")
 	return c
 }
 

@@ -4,10 +4,12 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	neturl "net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +42,68 @@ type Request struct {
 	Run string `json:"run,omitempty"`
 	// Nested are the subscribe workflow's results, a list per subscriber.
 	Nested [][]federate.Result `json:"nested,omitempty"`
+	// Input (list) is the execution's input, which says what started the run: see
+	// Trigger.
+	Input json.RawMessage `json:"input,omitempty"`
+}
+
+// Trigger is what started a run, the execution's input. A schedule's
+// ({"scheduledTime": ...}) names nothing: every table, every subscriber.
+type Trigger struct {
+	// Tables (schema.table) limit the run to these: the detail of a transform's
+	// "Transform Finished" event (the rule passes the detail as the input), or
+	// `snaplake federate publish --now --table`. A table the config does not list is
+	// ignored. None: every table.
+	Tables []string `json:"tables,omitempty"`
+	// Manifest (subscribe) is the version manifest whose creation started the run
+	// (the federate-manifest-created rule's input transformer): the run loads its
+	// table only, into the subscribers that take it.
+	Manifest *ManifestRef `json:"manifest,omitempty"`
+}
+
+// ManifestRef names an object of an S3 "Object Created" event.
+type ManifestRef struct {
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
+}
+
+// TriggerError is an execution input the list step cannot read: the run fails (and
+// notifies) rather than guess which tables were meant.
+type TriggerError struct {
+	Input  string
+	Reason string
+}
+
+func (e *TriggerError) Error() string {
+	return fmt.Sprintf("execution input %s: %s (want {\"tables\": [\"schema.table\", ...]}, or nothing for every table)", e.Input, e.Reason)
+}
+
+func parseTrigger(raw json.RawMessage) (Trigger, error) {
+	var t Trigger
+	if len(raw) == 0 || string(raw) == "null" {
+		return t, nil
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return Trigger{}, &TriggerError{Input: string(raw), Reason: err.Error()}
+	}
+	if t.Manifest != nil && (t.Manifest.Bucket == "" || t.Manifest.Key == "") {
+		return Trigger{}, &TriggerError{Input: string(raw), Reason: "manifest lacks bucket or key"}
+	}
+	return t, nil
+}
+
+// selects says the trigger's run includes table.
+func (t Trigger) selects(table string) bool {
+	return len(t.Tables) == 0 || slices.Contains(t.Tables, table)
+}
+
+// ignoredTables logs the tables a trigger names that the config does not list.
+func (h *Handler) ignoredTables(ctx context.Context, run string, t Trigger, c *federate.Config) {
+	for _, name := range t.Tables {
+		if _, ok := c.TableNamed(name); !ok {
+			h.log().WarnContext(ctx, "the trigger names a table the config does not list: ignored", "run", run, "table", name)
+		}
+	}
 }
 
 // Item is one table of the publish workflow's list.
@@ -165,9 +229,16 @@ func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
 	}
 	switch req.Mode {
 	case "list":
+		trig, err := parseTrigger(req.Input)
+		if err != nil {
+			return nil, err
+		}
+		h.ignoredTables(ctx, "publish", trig, c)
 		items := []Item{}
 		for _, t := range c.Tables {
-			items = append(items, Item{Table: t.Table})
+			if trig.selects(t.Table) {
+				items = append(items, Item{Table: t.Table})
+			}
 		}
 		return map[string]any{"items": items}, nil
 	case "table", "poll":
@@ -219,10 +290,32 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 			Tables     []string `json:"tables"`
 		}
 		items := []subscriberItem{}
+		trig, err := parseTrigger(req.Input)
+		if err != nil {
+			return nil, err
+		}
+		if trig.Manifest != nil {
+			// A version was published: its table only. Any other object the rule
+			// let through (a bucket's or a key's near miss) starts nothing.
+			table, ok := federate.ManifestTable(trig.Manifest.Key)
+			if trig.Manifest.Bucket != h.Bucket || !ok {
+				h.log().InfoContext(ctx, "not a published version's manifest in the lake bucket: nothing to subscribe", "bucket", trig.Manifest.Bucket, "key", trig.Manifest.Key)
+				return map[string]any{"items": items}, nil
+			}
+			trig.Tables = []string{table}
+		}
+		h.ignoredTables(ctx, "subscribe", trig, c)
 		for _, s := range c.Subscribers {
 			it := subscriberItem{Subscriber: s.Name, Tables: []string{}}
 			for _, t := range c.TablesOf(s) {
-				it.Tables = append(it.Tables, t.Table)
+				if trig.selects(t.Table) {
+					it.Tables = append(it.Tables, t.Table)
+				}
+			}
+			// A triggered run leaves out the subscribers that take none of its tables;
+			// a scheduled one lists every subscriber (its summary counts them).
+			if len(it.Tables) == 0 && len(trig.Tables) > 0 {
+				continue
 			}
 			items = append(items, it)
 		}

@@ -5,9 +5,19 @@ CREATE TABLE IF NOT EXISTS "snaplake_federator"."loaded" (schema_name VARCHAR(12
 -- loaded version
 SELECT version FROM "snaplake_federator"."loaded" WHERE schema_name = 'sales' AND table_name = 'fact''s';
 
--- create from a manifest
+-- schema of a table the subscriber does not have
 CREATE SCHEMA IF NOT EXISTS "sales";
-CREATE TABLE "sales"."fact_orders" ("id" bigint NOT NULL, "we""ird" character varying(256), "amount" numeric(12,2));
+
+-- staging of a table the subscriber does not have: the version's definition
+DROP TABLE IF EXISTS "sales"."fact_orders__snaplake_staging";
+CREATE TABLE "sales"."fact_orders__snaplake_staging" ("id" bigint NOT NULL, "we""ird" character varying(256), "amount" numeric(12,2));
+
+-- swap in a full version that creates the table
+SELECT 1 / (CASE WHEN COUNT(*) = 0 THEN 1 ELSE 0 END) FROM "snaplake_federator"."loaded" WHERE schema_name = 'sales' AND table_name = 'fact_orders';
+SELECT 1 / (CASE WHEN COUNT(*) = 3 THEN 1 ELSE 0 END) FROM "sales"."fact_orders__snaplake_staging";
+ALTER TABLE "sales"."fact_orders__snaplake_staging" RENAME TO "fact_orders";
+DELETE FROM "snaplake_federator"."loaded" WHERE schema_name = 'sales' AND table_name = 'fact_orders';
+INSERT INTO "snaplake_federator"."loaded" (schema_name, table_name, version, loaded_at) VALUES ('sales', 'fact_orders', '20261203T101700.000000Z_full_rows=3_ins=none_upd=none', TIMESTAMP '2026-12-03 10:20:00.000000');
 
 -- staging
 DROP TABLE IF EXISTS "sales"."fact_orders__snaplake_staging";

@@ -116,6 +116,36 @@ type Federate struct {
 	// WarehouseRoleArn is the role the warehouses' UNLOAD and COPY assume (IAM_ROLE).
 	WarehouseRoleArn string     `json:"warehouseRoleArn"`
 	Schedules        []Schedule `json:"schedules"`
+	// Rules are the EventBridge rules that start the workflows (by rule name): the
+	// offline bus routes events by their deployed patterns and targets.
+	Rules []Rule `json:"rules"`
+	// BucketEventBridge says the lake bucket sends its events to EventBridge
+	// (NotificationConfiguration.EventBridgeConfiguration).
+	BucketEventBridge bool `json:"bucketEventBridge"`
+}
+
+// Rule is an EventBridge rule on the default bus as deployed.
+type Rule struct {
+	Name    string          `json:"name"`
+	Pattern json.RawMessage `json:"pattern"` // the event pattern, resolved
+	Targets []RuleTarget    `json:"targets"`
+}
+
+// RuleTarget is one target of a rule: what it starts, as which role, with which input.
+type RuleTarget struct {
+	Arn     string `json:"arn"`
+	RoleArn string `json:"roleArn"`
+	// InputPath is the part of the event the target receives ("" and no
+	// InputTransformer: the whole event).
+	InputPath        string            `json:"inputPath,omitempty"`
+	InputTransformer *InputTransformer `json:"inputTransformer,omitempty"`
+}
+
+// InputTransformer is a target's input transformer: each path's value from the event
+// replaces <name> in the template.
+type InputTransformer struct {
+	InputPathsMap map[string]string `json:"inputPathsMap"`
+	InputTemplate string            `json:"inputTemplate"`
 }
 
 // Ingest is the ingestion's part of the deployment.
@@ -234,6 +264,7 @@ func (c *Contract) Marshal() ([]byte, error) {
 	sort.Strings(c.RegisteredLocations)
 	if c.Federate != nil {
 		sort.Slice(c.Federate.Schedules, func(i, j int) bool { return c.Federate.Schedules[i].Name < c.Federate.Schedules[j].Name })
+		sort.Slice(c.Federate.Rules, func(i, j int) bool { return c.Federate.Rules[i].Name < c.Federate.Rules[j].Name })
 	}
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {

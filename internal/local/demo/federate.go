@@ -72,6 +72,7 @@ federate:
       redshift: %s
     - name: reporting-us
       redshift: %s
+      tables: [sales.fact_orders]   # takes only these; without a list, every table
 `
 
 // transformTables creates the demo's tables and their first rows: the same rows on
@@ -121,6 +122,17 @@ type FederateReport struct {
 type FederateRound struct {
 	Published  []federate.Result
 	Subscribed map[string][]federate.Result // by subscriber
+	// Statements counts the UNLOADs and COPYs the round submitted and the
+	// DescribeStatement calls that followed them: each is submitted and polled, as
+	// on the Data API, never waited for on a connection.
+	Statements Statements
+}
+
+// Statements counts asynchronous statements and their polls.
+type Statements struct {
+	Unloads   int64 `json:"unloads"`
+	Copies    int64 `json:"copies"`
+	Describes int64 `json:"describes"`
 }
 
 // Checksum is one subscriber's copy of a table against the transform's.
@@ -200,11 +212,15 @@ func RunFederate(ctx context.Context, opts Options) (rep FederateReport, err err
 			p.line("→ publish (per table one metadata query; an UNLOAD only when it changed), then subscribe %s", strings.Join(names, " and "))
 		} else {
 			t := time.Now()
+			change, err := f.changeDefinition(ctx)
+			if err != nil {
+				return rep, err
+			}
 			if err := f.transform.Exec(ctx, transformChanges...); err != nil {
 				return rep, fmt.Errorf("change the transform's rows: %w", err)
 			}
-			p.stage("the transform changes", fmt.Sprintf("%d orders inserted into %s; in %s a customer updated and one added", ordersPerRun, FactTable, DimTable), time.Since(t))
-			p.line("→ publish again (rows only inserted: an append version; a count changed: a full one), then subscribe %s", strings.Join(names, " and "))
+			p.stage("the transform changes", fmt.Sprintf("%d orders inserted into %s; in %s a customer updated and one added, and %s", ordersPerRun, FactTable, DimTable, change), time.Since(t))
+			p.line("→ publish again (rows only inserted: an append version; a count or the definition changed: a full one), then subscribe %s (a new column or a longer VARCHAR is applied in place)", strings.Join(names, " and "))
 		}
 		r, err := f.round(ctx, p)
 		rep.Rounds = append(rep.Rounds, r)
@@ -321,6 +337,8 @@ func ensureDatabases(ctx context.Context, pg *postgres.Server, names ...string) 
 
 // federation is the Federator wired to the demo's servers.
 type federation struct {
+	// counted counts every warehouse's statements (Statements).
+	counted   statementCounter
 	cfg       federate.Config
 	store     federate.Store
 	transform redshift.Warehouse
@@ -360,7 +378,7 @@ func (s *federateServers) federation(ctx context.Context, home string, log *slog
 			return nil, fmt.Errorf("open %s: %w", what, err)
 		}
 		f.opened = append(f.opened, wh)
-		return wh, nil
+		return counting{Warehouse: wh, c: &f.counted}, nil
 	}
 	if f.transform, err = open(f.cfg.Publisher, "the publisher"); err != nil {
 		return nil, path, err
@@ -422,6 +440,7 @@ func (f *federation) ensureTransform(ctx context.Context, p *printer) (created b
 // table's result as the commands print it. A failed table fails the round, after
 // every result is shown.
 func (f *federation) round(ctx context.Context, p *printer) (FederateRound, error) {
+	before := f.counted.snapshot()
 	r := FederateRound{Published: f.publisher.PublishAll(ctx, f.cfg), Subscribed: map[string][]federate.Result{}}
 	failed := printResults(p, "publish", r.Published, f.format)
 	if failed != nil {
@@ -440,7 +459,94 @@ func (f *federation) round(ctx context.Context, p *printer) (FederateRound, erro
 			errs = append(errs, fmt.Errorf("subscriber %s: %w", s.Name, err))
 		}
 	}
+	now := f.counted.snapshot()
+	r.Statements = Statements{Unloads: now.Unloads - before.Unloads, Copies: now.Copies - before.Copies, Describes: now.Describes - before.Describes}
+	if n := r.Statements; n.Unloads+n.Copies == 0 {
+		p.line("  statements: none submitted (nothing changed)")
+	} else {
+		p.line("  statements: %d UNLOAD and %d COPY submitted, then polled (%d DescribeStatement calls), as on the Data API; in AWS one still running after statementPoll (%s) is left to the workflow's Wait and Poll",
+			n.Unloads, n.Copies, n.Describes, deploy.FederateStatementPoll)
+	}
 	return r, errors.Join(errs...)
+}
+
+// statementCounter counts statements across the warehouses and goroutines.
+type statementCounter struct {
+	mu sync.Mutex
+	n  Statements
+}
+
+func (c *statementCounter) snapshot() Statements {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func (c *statementCounter) add(f func(*Statements)) {
+	c.mu.Lock()
+	f(&c.n)
+	c.mu.Unlock()
+}
+
+// counting is a warehouse whose UNLOADs, COPYs and DescribeStatement calls are
+// counted.
+type counting struct {
+	redshift.Warehouse
+	c *statementCounter
+}
+
+func (w counting) SubmitUnload(ctx context.Context, token, query, prefix string) (string, error) {
+	w.c.add(func(n *Statements) { n.Unloads++ })
+	return w.Warehouse.SubmitUnload(ctx, token, query, prefix)
+}
+
+func (w counting) SubmitCopy(ctx context.Context, token, schema, table string, files []redshift.File) (string, error) {
+	w.c.add(func(n *Statements) { n.Copies++ })
+	return w.Warehouse.SubmitCopy(ctx, token, schema, table, files)
+}
+
+func (w counting) Describe(ctx context.Context, id string) (redshift.Statement, error) {
+	w.c.add(func(n *Statements) { n.Describes++ })
+	return w.Warehouse.Describe(ctx, id)
+}
+
+// loyaltyColumn is the column the demo's definition change adds to DimTable and
+// then lengthens, one step each run.
+const loyaltyColumn = "loyalty"
+
+// changeDefinition changes DimTable's definition on the transform, as a transform
+// job would: the first time it adds a nullable column, later it makes the column's
+// VARCHAR longer (Redshift's one type change, each alone, outside a transaction
+// block). Both are additive: the subscribers apply them in place. It says what it did.
+func (f *federation) changeDefinition(ctx context.Context) (string, error) {
+	schema, name := federate.Table{Table: DimTable}.Split()
+	cols, err := f.transform.Columns(ctx, schema, name)
+	if err != nil {
+		return "", err
+	}
+	length := 0
+	for _, c := range cols {
+		if c.Name == loyaltyColumn {
+			if _, err := fmt.Sscanf(c.Type, "character varying(%d)", &length); err != nil {
+				return "", fmt.Errorf("%s.%s is %s, not a VARCHAR: drop it on the transform to start over", DimTable, loyaltyColumn, c.Type)
+			}
+		}
+	}
+	var stmt, said string
+	if length == 0 {
+		stmt = fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s VARCHAR(10)", DimTable, loyaltyColumn)
+		said = fmt.Sprintf("column %s VARCHAR(10) added (nullable)", loyaltyColumn)
+	} else {
+		stmt = fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE VARCHAR(%d)", DimTable, loyaltyColumn, length+10)
+		said = fmt.Sprintf("column %s made longer: VARCHAR(%d) to VARCHAR(%d)", loyaltyColumn, length, length+10)
+	}
+	if err := f.transform.Exec(ctx, stmt); err != nil {
+		return "", fmt.Errorf("change the definition of %s: %w", DimTable, err)
+	}
+	if err := f.transform.Exec(ctx, fmt.Sprintf("UPDATE %s SET %s = CASE WHEN id %% 3 = 0 THEN 'gold' ELSE 'silver' END WHERE id %% 7 = 0", DimTable, loyaltyColumn)); err != nil {
+		return "", fmt.Errorf("fill %s.%s: %w", DimTable, loyaltyColumn, err)
+	}
+	return said, nil
 }
 
 // printResults prints one stage line per table, saying what was done (or its JSON
@@ -476,7 +582,11 @@ func resultText(r federate.Result) string {
 	case federate.ActionPublished:
 		return fmt.Sprintf("published %s rows as %s", thousands(r.Rows), version)
 	case federate.ActionLoaded:
-		return fmt.Sprintf("loaded %s, %s rows", version, thousands(r.Rows))
+		text := fmt.Sprintf("loaded %s, %s rows", version, thousands(r.Rows))
+		if len(r.Definition) > 0 {
+			text += "; definition: " + strings.Join(r.Definition, ", ")
+		}
+		return text
 	case federate.ActionUnchanged:
 		return fmt.Sprintf("unchanged: holds %s, %s rows", version, thousands(r.Rows))
 	case federate.ActionSkipped:
@@ -497,6 +607,9 @@ func (f *federation) converge(ctx context.Context, p *printer) ([]Checksum, erro
 			return out, err
 		}
 		for _, s := range f.subs {
+			if sub, ok := f.cfg.Subscriber(s.Name); ok && !sub.Takes(t.Table) {
+				continue // not subscribed: status says so
+			}
 			got, err := tableSum(ctx, s.Warehouse, t.Table)
 			if err != nil {
 				return out, fmt.Errorf("subscriber %s: %w", s.Name, err)

@@ -1,5 +1,6 @@
 // Package eventbus is the offline stand-in for an EventBridge bus: rules with the
-// project's real patterns (matched by quamina) route events to Go targets.
+// project's real patterns (matched by quamina, with EventBridge's suffix and wildcard
+// operators rewritten for it: pattern.go) route events to Go targets.
 package eventbus
 
 import (
@@ -8,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-
-	"quamina.net/go/quamina"
 )
 
 // Target receives a matched event, as an EventBridge target would.
@@ -20,7 +19,7 @@ type Bus struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	q       *quamina.Quamina
+	m       *Matcher
 	targets map[string]Target
 	wg      sync.WaitGroup
 	errs    []error
@@ -29,11 +28,11 @@ type Bus struct {
 
 // New returns an empty bus.
 func New(log *slog.Logger) (*Bus, error) {
-	q, err := quamina.New()
+	m, err := NewMatcher()
 	if err != nil {
-		return nil, fmt.Errorf("create event matcher: %w", err)
+		return nil, err
 	}
-	return &Bus{log: log, q: q, targets: map[string]Target{}, matched: map[string]int{}}, nil
+	return &Bus{log: log, m: m, targets: map[string]Target{}, matched: map[string]int{}}, nil
 }
 
 // AddRule routes events matching pattern (EventBridge pattern JSON) to target.
@@ -43,7 +42,7 @@ func (b *Bus) AddRule(name string, pattern []byte, target Target) error {
 	if _, dup := b.targets[name]; dup {
 		return fmt.Errorf("add rule %s: a rule with that name exists", name)
 	}
-	if err := b.q.AddPattern(name, string(pattern)); err != nil {
+	if err := b.m.Add(name, pattern); err != nil {
 		return fmt.Errorf("add rule %s: pattern %s: %w", name, pattern, err)
 	}
 	b.targets[name] = target
@@ -57,14 +56,13 @@ func (b *Bus) Publish(ctx context.Context, event []byte) ([]string, error) {
 		return nil, fmt.Errorf("publish event: not valid JSON")
 	}
 	b.mu.Lock()
-	matches, err := b.q.MatchesForEvent(event)
+	matches, err := b.m.Match(event)
 	if err != nil {
 		b.mu.Unlock()
 		return nil, fmt.Errorf("match event: %w", err)
 	}
 	var names []string
-	for _, m := range matches {
-		name := m.(string)
+	for _, name := range matches {
 		names = append(names, name)
 		b.matched[name]++
 		target := b.targets[name]

@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/contract"
+	"github.com/snaplake/snaplake/internal/local/eventbus"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/s3iam"
 	"github.com/snaplake/snaplake/internal/local/s3server"
@@ -20,8 +22,12 @@ import (
 // service role's policies, and an S3 endpoint that authorizes every request against
 // them before it reaches the S3 server.
 type Account struct {
-	Contract  *contract.Contract
-	IAM       *iam.Authority
+	Contract *contract.Contract
+	IAM      *iam.Authority
+	// Bus is the account's default event bus: the lake bucket's events arrive there
+	// when the stack enables them (the Federator's), and capabilities add their
+	// deployed rules to it.
+	Bus       *eventbus.Bus
 	proxy     *s3iam.Proxy
 	published atomic.Int64 // SNS message ids
 }
@@ -57,17 +63,31 @@ func NewAccount(backend *s3server.Server, opts AccountOptions) (*Account, error)
 	if log == nil {
 		log = slog.Default()
 	}
+	// The lake bucket sends its events to EventBridge when the stack says so.
+	eventBridge := c.Federate != nil && c.Federate.BucketEventBridge
 	proxy, err := s3iam.Start(s3iam.Config{
 		Backend:   backend,
 		Auth:      auth,
-		Buckets:   map[string]s3iam.Bucket{c.Bucket: {KMSKeyArn: c.KMSKeyArn}},
+		Buckets:   map[string]s3iam.Bucket{c.Bucket: {KMSKeyArn: c.KMSKeyArn, EventBridge: eventBridge}},
 		Partition: "aws",
+		Account:   c.Account,
+		Region:    c.Region,
 		Log:       log.With("component", "s3iam"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the authorizing S3 endpoint: %w", err)
 	}
-	return &Account{Contract: c, IAM: auth, proxy: proxy}, nil
+	bus, err := eventbus.New(log.With("component", "eventbus"))
+	if err != nil {
+		proxy.Stop()
+		return nil, err
+	}
+	proxy.SendEventsTo(func(ctx context.Context, event []byte) {
+		if _, err := bus.Publish(ctx, event); err != nil {
+			log.Warn("the default bus refused an S3 event", "error", err)
+		}
+	})
+	return &Account{Contract: c, IAM: auth, Bus: bus, proxy: proxy}, nil
 }
 
 // NewAuthority holds every principal of the contract: each function (by its

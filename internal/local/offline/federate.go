@@ -43,7 +43,11 @@ type FederateConfig struct {
 	// FunctionTimeout is each invocation's deadline, as Lambda's timeout (default the
 	// deployed 15 minutes): a handler still running then fails Sandbox.Timedout.
 	FunctionTimeout time.Duration
-	Log             *slog.Logger
+	// EventRules routes the stack's event rules on the account's bus: a transform's
+	// event (PutEvents) starts publish, a published manifest subscribe. Off, only Run
+	// (the schedules) starts the workflows.
+	EventRules bool
+	Log        *slog.Logger
 }
 
 // Federate is the offline Federator: both workflows run by the local interpreter
@@ -61,6 +65,8 @@ type Federate struct {
 	owners     sync.Map
 	// workflow holds the handlers and the notifications.
 	workflow
+	// events are the executions the event rules started.
+	events eventRuns
 }
 
 // NewFederate wires the contract's Federator.
@@ -96,6 +102,11 @@ func NewFederate(cfg FederateConfig) (*Federate, error) {
 		f.handlers[fn.Arn] = withTimeout(h, cfg.FunctionTimeout)
 	}
 	f.Runner = &stepfunctions.Runner{NodeModules: cfg.NodeModules, Tasks: f.task, RetryInterval: cfg.RetryInterval, Log: cfg.Log.With("component", "stepfunctions")}
+	if cfg.EventRules {
+		if err := f.addRules(); err != nil {
+			return nil, fmt.Errorf("offline federate: the stack's event rules: %w", err)
+		}
+	}
 	return f, nil
 }
 

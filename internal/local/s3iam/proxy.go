@@ -75,6 +75,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if p.wantsEvent(&o) {
+		p.relayAndEmit(w, r, resp, &o)
+		return
+	}
 	p.relay(w, r, resp, &o)
 }
 

@@ -76,6 +76,9 @@ type Bucket struct {
 	// to be encrypted with it: reading an object needs kms:Decrypt on it and writing
 	// one needs kms:GenerateDataKey on it. Empty means SSE-S3 (no KMS checks).
 	KMSKeyArn string
+	// EventBridge is the bucket's EventBridge notifications switch: when on, each
+	// object it creates sends "Object Created" to the sink (SendEventsTo; events.go).
+	EventBridge bool
 }
 
 // Config configures a Proxy.
@@ -91,6 +94,9 @@ type Config struct {
 	Partition string
 	// Log receives denials and forwarding failures; default: discarded.
 	Log *slog.Logger
+	// Account and Region are the buckets' owner and Region, as their events name
+	// them.
+	Account, Region string
 }
 
 // Secret is the secret access key of every principal's credentials. The proxy does not
@@ -124,6 +130,12 @@ type Proxy struct {
 
 	reqSeq   atomic.Uint64
 	stopOnce sync.Once
+
+	// events receives the buckets' events (SendEventsTo); backend is a client of the
+	// backend itself, which the events' details are read from.
+	events          atomic.Pointer[EventSink]
+	backend         *s3.Client
+	account, region string
 }
 
 // Start starts a proxy on a free loopback port in front of cfg.Backend.
@@ -172,6 +184,8 @@ func Start(cfg Config) (*Proxy, error) {
 		},
 	}
 	p.httpClient = &http.Client{Transport: p.clientTransport}
+	p.backend = cfg.Backend.Client()
+	p.account, p.region = cfg.Account, cfg.Region
 	for name, b := range cfg.Buckets {
 		p.buckets[name] = b
 	}
