@@ -190,6 +190,8 @@ func (r *resolver) getAtt(id, attr string) (string, error) {
 		return "arn:aws:s3:::" + name, nil
 	case "AWS::IAM::Role.Arn":
 		return "arn:aws:iam::" + contract.Account + ":role/" + name, nil
+	case "AWS::IAM::Role.RoleId":
+		return contract.RoleID(name), nil
 	case "AWS::KMS::Key.Arn":
 		return arn("kms", "key/"+name), nil
 	case "AWS::Lambda::Function.Arn":
@@ -343,7 +345,7 @@ func (r *resolver) role(id string) (contract.Role, error) {
 		return contract.Role{}, err
 	}
 	arn, _ := r.getAtt(id, "Arn")
-	role := contract.Role{Name: name, Arn: arn}
+	role := contract.Role{Name: name, Arn: arn, ID: contract.RoleID(name)}
 	add := func(doc any) error {
 		res, err := r.resolve(doc)
 		if err != nil {

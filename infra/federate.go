@@ -171,12 +171,18 @@ func (x *Federate) grantFunction(fn awslambda.Function, secrets []secretRef, wor
 	fn.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *x.key.KeyArn()))
 	// The IAM Service Authorization Reference scopes (Batch)ExecuteStatement to the
 	// cluster or workgroup; Describe, GetStatementResult and Cancel take no resource
-	// type, so "*", limited to the statements this role's own session submitted.
+	// type, so "*", limited to the statements this role submitted, in any session:
+	// an assumed role's aws:userid is "<role id>:<session name>" (IAM User Guide,
+	// policy variables), and the session is not one the Federator chooses (Lambda's),
+	// so the condition matches the role's unique id and any session, as the Data
+	// API's own default does ("users with the same IAM role ... can act on the same
+	// statement"). ${aws:userid} alone would tie a statement to one session.
 	fn.AddToRolePolicy(statement([]string{"redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement"}, x.warehouseArns()...))
+	roleID := fn.Role().Node().DefaultChild().(awsiam.CfnRole).AttrRoleId()
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:    jsii.Strings("redshift-data:DescribeStatement", "redshift-data:GetStatementResult", "redshift-data:CancelStatement"),
 		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]any{"StringEquals": map[string]any{"redshift-data:statement-owner-iam-userid": "${aws:userid}"}},
+		Conditions: &map[string]any{"StringLike": map[string]any{"redshift-data:statement-owner-iam-userid": awscdk.Fn_Join(jsii.String(""), &[]*string{roleID, jsii.String(":*")})}},
 	}))
 	// How the Data API signs in (the ExecuteStatement API reference): with a secret,
 	// GetSecretValue on it; as the caller's IAM identity, GetCredentials on a
@@ -185,7 +191,7 @@ func (x *Federate) grantFunction(fn awslambda.Function, secrets []secretRef, wor
 	if len(workgroups) > 0 {
 		fn.AddToRolePolicy(statement([]string{"redshift-serverless:GetCredentials"}, workgroups...))
 	}
-	reasons := "The Federator functions read and write the published versions and the subscribers' state under federator/; redshift-data DescribeStatement, GetStatementResult and CancelStatement have no resource type (only \"*\"), limited by redshift-data:statement-owner-iam-userid to the function's own statements."
+	reasons := "The Federator functions read and write the published versions and the subscribers' state under federator/; redshift-data DescribeStatement, GetStatementResult and CancelStatement have no resource type (only \"*\"), limited by redshift-data:statement-owner-iam-userid to the statements of the function's own role."
 	findings := []string{findingFederatorObjects, findingStarResource}
 	if len(clusterDatabases) > 0 {
 		// The database is the config's URL's to name: every database of the cluster.

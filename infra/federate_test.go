@@ -206,8 +206,13 @@ func TestFederateRolesAreLeastPrivilege(t *testing.T) {
 			b, _ := json.Marshal(map[string]any{"StringLike": map[string]any{"s3:prefix": prefixes}})
 			return "s3:ListBucket on " + lake + " when " + string(b)
 		}
-		ownStatements = `redshift-data:DescribeStatement,redshift-data:GetStatementResult,redshift-data:CancelStatement on * when {"StringEquals":{"redshift-data:statement-owner-iam-userid":"${aws:userid}"}}`
-		function      = func(logs string, warehouses []string, signIn ...string) []string {
+		// The statements of the function's own role, in any of its sessions: the
+		// role's unique id, then ":*" (its logical id is the role's construct path).
+		ownStatements = func(logs string) string {
+			role := map[string]string{"PublishLogs": "PublishRoleF42F66B6", "SubscribeLogs": "SubscribeRole5075000E"}[logs]
+			return `redshift-data:DescribeStatement,redshift-data:GetStatementResult,redshift-data:CancelStatement on * when {"StringLike":{"redshift-data:statement-owner-iam-userid":{"Fn::Join":["",[{"Fn::GetAtt":["` + role + `","RoleId"]},":*"]]}}}`
+		}
+		function = func(logs string, warehouses []string, signIn ...string) []string {
 			return grantSet(append([]string{
 				"logs:CreateLogStream,logs:PutLogEvents on ${" + logs + ".Arn}", xray,
 				"s3:GetObject on " + config,
@@ -215,7 +220,7 @@ func TestFederateRolesAreLeastPrivilege(t *testing.T) {
 				"s3:GetObject,s3:PutObject,s3:DeleteObject on " + federator,
 				"kms:Decrypt,kms:GenerateDataKey on " + key,
 				"redshift-data:ExecuteStatement,redshift-data:BatchExecuteStatement on " + strings.Join(warehouses, " "),
-				ownStatements,
+				ownStatements(logs),
 			}, signIn...)...)
 		}
 		// The item workflows run as nested executions that the runs wait for (.sync):

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
 	"github.com/snaplake/snaplake/internal/aws/awsconfig"
 	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -20,6 +22,7 @@ func main() {
 			return nil, err
 		}
 		s3c := awsconfig.NewS3(cfg)
-		return federaterun.NewSubscribe(os.Getenv, federaterun.SubscribeClients{S3: s3c, Warehouses: federaterun.AWSWarehouses(cfg, s3c)}, log)
+		return federaterun.NewSubscribe(os.Getenv, federaterun.SubscribeClients{S3: s3c, Warehouses: federaterun.AWSWarehouses(cfg, s3c),
+			Identity: federaterun.STSIdentity(sts.NewFromConfig(cfg))}, log)
 	})
 }

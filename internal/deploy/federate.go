@@ -71,6 +71,16 @@ const (
 	FederateStatementPoll    = 10 * time.Second
 )
 
+// FederateBackoffMin and FederateBackoffMax bound the wait before a table whose
+// UNLOAD failed or was cancelled is tried again: the failed statement's run time (at
+// least the minimum), doubled for each further failure in a row, at most the
+// maximum. A 12-hour UNLOAD cancelled at its limit is then not submitted again
+// every schedule period against the transform warehouse.
+const (
+	FederateBackoffMin = 15 * time.Minute
+	FederateBackoffMax = 24 * time.Hour
+)
+
 // FederatePublishLeaseKey is the lease of the runs publishing schema.table.
 func FederatePublishLeaseKey(table string) string {
 	return FederateLeasePrefix + "tables/" + table + ".json"

@@ -41,8 +41,8 @@ type Abandoned struct {
 }
 
 // CleanupResult is what one cleanup did: every folder without a manifest older than
-// the grace (deleted or kept with the reason), and the folders without one that are
-// still young.
+// the grace (deleted or kept with the reason), and how many version folders are
+// younger than the grace (not looked into: a run may still write them).
 type CleanupResult struct {
 	Abandoned []Abandoned `json:"abandoned,omitempty"`
 	Young     int         `json:"young"`
@@ -63,12 +63,12 @@ func (r CleanupResult) Deleted() int {
 type folder struct {
 	table, version string
 	published      time.Time
-	manifest       bool
 }
 
 // Cleanup deletes the abandoned version folders under Prefix: those without a
-// manifest started longer than grace ago (see above). The listing pages through the
-// whole prefix. A folder's failure is joined into the error, and the others go on.
+// manifest started longer than grace ago (see above). The listing goes folder by
+// folder (versionFolders). A folder's failure is joined into the error, and the
+// others go on.
 func (p *Publisher) Cleanup(ctx context.Context, grace time.Duration) (CleanupResult, error) {
 	var res CleanupResult
 	now := p.now()
@@ -81,12 +81,16 @@ func (p *Publisher) Cleanup(ctx context.Context, grace time.Duration) (CleanupRe
 	liveLease := map[string]string{} // table: why it is held ("" when it is not)
 	loading := map[string]map[string]bool{}
 	for _, f := range folders {
-		if f.manifest {
-			continue
-		}
 		age := now.Sub(f.published)
 		if age <= grace {
 			res.Young++
+			continue
+		}
+		switch has, err := p.Store.hasManifest(ctx, f.table, f.version); {
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		case has:
 			continue
 		}
 		a := Abandoned{Table: f.table, Version: f.version, Age: age.Truncate(time.Second)}
@@ -151,47 +155,78 @@ func (p *Publisher) Cleanup(ctx context.Context, grace time.Duration) (CleanupRe
 	return res, errors.Join(errs...)
 }
 
-// versionFolders lists every version folder under Prefix, with whether it has a
-// manifest, a page of ListObjectsV2 at a time; the leases, the loading markers and
-// folders whose names are not versions' are left out.
+// versionFolders lists every version folder under Prefix, level by level with a
+// delimiter (schemas, tables, versions): a folder is one entry of its table's
+// listing, whatever the number of its files ("Each rolled-up result counts as only
+// one return against the MaxKeys value", S3 API ListObjectsV2), so the cleanup costs
+// O(version folders), not O(files). The leases, the statement records, the loading
+// markers and folders whose names are not versions' are left out. Whether a folder
+// has a manifest is looked up by Cleanup, only for the folders older than the grace.
 func (p *Publisher) versionFolders(ctx context.Context) ([]folder, error) {
-	byDir := map[string]*folder{}
-	var dirs []string
-	pages := s3.NewListObjectsV2Paginator(p.Store.S3, &s3.ListObjectsV2Input{Bucket: aws.String(p.Store.Bucket), Prefix: aws.String(Prefix)})
+	var out []folder
+	schemas, err := p.Store.subfolders(ctx, Prefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, schema := range schemas {
+		if strings.HasPrefix(schema, ".") || strings.HasPrefix(schema, "_") { // .leases/, .statements/
+			continue
+		}
+		tables, err := p.Store.subfolders(ctx, Prefix+schema+"/")
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range tables {
+			table := schema + "." + name
+			versions, err := p.Store.subfolders(ctx, Prefix+schema+"/"+name+"/")
+			if err != nil {
+				return nil, err
+			}
+			for _, version := range versions {
+				if strings.HasPrefix(version, "_") { // _loading/
+					continue
+				}
+				v, err := ParseVersion(table, version)
+				if err != nil {
+					continue
+				}
+				out = append(out, folder{table: table, version: version, published: v.Published})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b folder) int {
+		return strings.Compare(VersionDir(a.table, a.version), VersionDir(b.table, b.version))
+	})
+	return out, nil
+}
+
+// subfolders lists the names of the folders directly under prefix (ending in "/"):
+// ListObjectsV2 with the delimiter "/", its CommonPrefixes.
+func (s Store) subfolders(ctx context.Context, prefix string) ([]string, error) {
+	var out []string
+	pages := s3.NewListObjectsV2Paginator(s.S3, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list s3://%s/%s: %w", p.Store.Bucket, Prefix, err)
+			return nil, fmt.Errorf("list s3://%s/%s: %w", s.Bucket, prefix, err)
 		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			if strings.HasPrefix(key, deploy.FederateLeasePrefix) {
-				continue
+		for _, cp := range page.CommonPrefixes {
+			name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), prefix), "/")
+			if name != "" {
+				out = append(out, name)
 			}
-			// <schema>/<table>/<version>/<file>
-			parts := strings.SplitN(strings.TrimPrefix(key, Prefix), "/", 4)
-			if len(parts) < 4 || strings.HasPrefix(parts[2], "_") {
-				continue
-			}
-			table := parts[0] + "." + parts[1]
-			v, err := ParseVersion(table, parts[2])
-			if err != nil {
-				continue
-			}
-			dir := VersionDir(table, parts[2])
-			f, ok := byDir[dir]
-			if !ok {
-				f = &folder{table: table, version: parts[2], published: v.Published}
-				byDir[dir] = f
-				dirs = append(dirs, dir)
-			}
-			f.manifest = f.manifest || parts[3] == "manifest.json"
 		}
-	}
-	slices.Sort(dirs)
-	out := make([]folder, len(dirs))
-	for i, d := range dirs {
-		out[i] = *byDir[d]
 	}
 	return out, nil
+}
+
+// hasManifest says version of table has its manifest: a listing of the manifest's
+// key alone (s3:ListBucket on federator/, no object read).
+func (s Store) hasManifest(ctx context.Context, table, version string) (bool, error) {
+	key := ManifestKey(table, version)
+	out, err := s.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(key), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return false, fmt.Errorf("look up s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	return len(out.Contents) > 0 && aws.ToString(out.Contents[0].Key) == key, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,7 +77,8 @@ func TestCleanupDeletesOnlyAbandonedFolders(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := &Publisher{Store: store, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	listed := &listingS3{S3API: client}
+	p := &Publisher{Store: Store{S3: listed, Bucket: "lake"}, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	res, err := p.Cleanup(ctx, grace)
 	if err != nil {
 		t.Fatal(err)
@@ -129,8 +131,45 @@ func TestCleanupDeletesOnlyAbandonedFolders(t *testing.T) {
 	if res.Young != 1 || res.Deleted() != 3 {
 		t.Errorf("young %d, deleted %d; want 1 and 3", res.Young, res.Deleted())
 	}
+	// The listing is O(version folders): apart from the delete of the abandoned
+	// 1,200-file folder, no listing returns a file of a version.
+	if n := listed.keysOutside(VersionDir("sales.fact", abandoned)); n > 20 {
+		t.Errorf("the cleanup's listings returned %d keys outside the folder it deleted: it listed the files of every version", n)
+	}
 	// The leases themselves are not version folders.
 	if l, found, err := leases.Read(ctx, deploy.FederatePublishLeaseKey("sales.dim")); err != nil || !found || l.Run != "other-run" {
 		t.Errorf("the live lease after the cleanup: %+v %v %v", l, found, err)
 	}
+}
+
+// listingS3 counts the keys each ListObjectsV2 returns, by prefix.
+type listingS3 struct {
+	S3API
+	mu   sync.Mutex
+	keys map[string]int
+}
+
+func (l *listingS3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	out, err := l.S3API.ListObjectsV2(ctx, in, optFns...)
+	if err == nil {
+		l.mu.Lock()
+		if l.keys == nil {
+			l.keys = map[string]int{}
+		}
+		l.keys[aws.ToString(in.Prefix)] += len(out.Contents)
+		l.mu.Unlock()
+	}
+	return out, err
+}
+
+func (l *listingS3) keysOutside(prefix string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for p, k := range l.keys {
+		if p != prefix {
+			n += k
+		}
+	}
+	return n
 }

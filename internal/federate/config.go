@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
 
 // Config is the `federate` section of snaplake.yaml.
@@ -30,11 +31,13 @@ type Config struct {
 	KeepVersions int `yaml:"keepVersions,omitempty" json:"keepVersions,omitempty"`
 	// AbandonAfter is how old a version folder without a manifest (an UNLOAD whose
 	// run died) must be before a publish run deletes it: a duration such as 36h
-	// (default 24h, at least 2h, longer than any statement of a run).
+	// (default 26h, at least 2h, longer than any statement of a run: the Data API
+	// ends a statement after 24 hours).
 	AbandonAfter string `yaml:"abandonAfter,omitempty" json:"abandonAfter,omitempty"`
-	// StatementTimeout bounds one UNLOAD or COPY (a Go duration: 90m, 12h; default
-	// 12h). The workflow waits for a statement, polling it, up to this long; then it
-	// cancels the statement and reports the table failed.
+	// StatementTimeout bounds one UNLOAD, COPY or swap (a Go duration: 90m, 12h;
+	// default 12h; at most 24h, the Data API's limit on a query). The workflow waits
+	// for a statement, polling it, up to this long; then it cancels the statement and
+	// reports the table failed.
 	StatementTimeout string `yaml:"statementTimeout,omitempty" json:"statementTimeout,omitempty"`
 	// StatementPoll is the first pause between two checks of a running statement (a
 	// Go duration of whole seconds, at least 1s; default 10s). The pauses grow with the
@@ -148,8 +151,10 @@ const (
 	// DefaultMaxLag is how long a subscriber may be behind before its alarm fires:
 	// a few schedule periods of 15 minutes and a long COPY.
 	DefaultMaxLag = 4 * time.Hour
-	// DefaultAbandonAfter is when a version folder without a manifest is abandoned.
-	DefaultAbandonAfter = 24 * time.Hour
+	// DefaultAbandonAfter is when a version folder without a manifest is abandoned:
+	// longer than the Data API's longest statement (24 h, so an UNLOAD nobody polls
+	// any more has ended), with a margin.
+	DefaultAbandonAfter = 26 * time.Hour
 	// MinAbandonAfter bounds AbandonAfter from below: longer than a publish run's
 	// lease when it has no deadline (2 h) and than a function's 15 minutes, so that
 	// no folder a run still writes is ever old enough.
@@ -270,8 +275,13 @@ func (c Config) Validate() []error {
 			}
 		}
 	}
-	if _, err := parseDuration(c.StatementTimeout, time.Second); err != nil {
+	switch d, err := parseDuration(c.StatementTimeout, time.Second); {
+	case err != nil:
 		add([]string{"statementTimeout"}, "%s", err)
+	case d > redshift.MaxStatementDuration:
+		// "The maximum duration of a query is 24 hours." (Redshift Management Guide,
+		// Data API considerations): a longer limit would never be reached.
+		add([]string{"statementTimeout"}, "%s is longer than %s: the Data API ends a query after 24 hours", c.StatementTimeout, redshift.MaxStatementDuration)
 	}
 	if _, err := parseDuration(c.StatementPoll, time.Second); err != nil {
 		add([]string{"statementPoll"}, "%s", err)

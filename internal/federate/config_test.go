@@ -124,11 +124,21 @@ func TestSubscriberTablesRefused(t *testing.T) {
 // TestAbandonAfterOutlastsTheStatementLimit: a folder an UNLOAD is still writing has
 // no manifest, so the cleanup's grace must be longer than the statement limit.
 func TestAbandonAfterOutlastsTheStatementLimit(t *testing.T) {
-	_, err := config.ParseSection[federate.Config]("snaplake.yaml", []byte("federate:\n  statementTimeout: 30h\n  tables:\n    - {table: sales.dim}\n"), deploy.SectionFederate)
-	if err == nil || !strings.Contains(err.Error(), "federate.abandonAfter: 24h0m0s is not longer than the statement limit (statementTimeout 30h0m0s)") {
+	_, err := config.ParseSection[federate.Config]("snaplake.yaml", []byte("federate:\n  statementTimeout: 20h\n  abandonAfter: 20h\n  tables:\n    - {table: sales.dim}\n"), deploy.SectionFederate)
+	if err == nil || !strings.Contains(err.Error(), "federate.abandonAfter: 20h0m0s is not longer than the statement limit (statementTimeout 20h0m0s)") {
 		t.Fatalf("got %v, want the abandonAfter refusal", err)
 	}
-	if _, err := config.ParseSection[federate.Config]("snaplake.yaml", []byte("federate:\n  statementTimeout: 30h\n  abandonAfter: 36h\n  tables:\n    - {table: sales.dim}\n"), deploy.SectionFederate); err != nil {
-		t.Fatalf("abandonAfter 36h over a 30h limit: %v", err)
+	if _, err := config.ParseSection[federate.Config]("snaplake.yaml", []byte("federate:\n  statementTimeout: 24h\n  tables:\n    - {table: sales.dim}\n"), deploy.SectionFederate); err != nil {
+		t.Fatalf("the default abandonAfter over the longest statement limit (24h): %v", err)
+	}
+}
+
+// TestStatementTimeoutIsAtMostTheDataAPIsLimit: "The maximum duration of a query is
+// 24 hours" (Data API considerations): a longer statementTimeout is refused, naming
+// the file, the line and the field.
+func TestStatementTimeoutIsAtMostTheDataAPIsLimit(t *testing.T) {
+	_, err := config.ParseSection[federate.Config]("snaplake.yaml", []byte("federate:\n  statementTimeout: 30h\n  abandonAfter: 36h\n  tables:\n    - {table: sales.dim}\n"), deploy.SectionFederate)
+	if err == nil || !strings.Contains(err.Error(), "snaplake.yaml:2:3: federate.statementTimeout: 30h is longer than 24h0m0s: the Data API ends a query after 24 hours") {
+		t.Fatalf("got %v, want statementTimeout refused at its line", err)
 	}
 }

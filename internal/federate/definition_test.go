@@ -150,12 +150,22 @@ func TestAdditiveChangeAppliedInPlace(t *testing.T) {
 }
 
 // TestWideningThenKilledSwapConverges: a run that dies after widening a VARCHAR and
-// before the swap leaves the table's rows as they were; the next run finishes.
+// adding the new column (in its own short transaction, not inside the swap, which
+// would lock readers out for the whole reload), and before the swap, leaves the
+// table's rows as they were, with a NULL column at the end; the next run finishes.
 func TestWideningThenKilledSwapConverges(t *testing.T) {
 	w := newWorld(t)
 	w.publish()
 	w.subscribe("a")
 	before := w.checksum(w.reporting["a"], "sales.fact_orders")
+	rowsBefore := func() string {
+		rows, err := w.reporting["a"].Warehouse.Query(context.Background(), "SELECT count(*) || ':' || md5(string_agg(concat_ws(',', id, amount, note, inserted_at, updated_at), '|' ORDER BY id)) FROM sales.fact_orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *rows[0][0]
+	}
+	beforeOld := rowsBefore()
 	w.exec(w.transform, "ALTER TABLE sales.fact_orders ALTER COLUMN note TYPE VARCHAR(400)")
 	w.exec(w.transform, "ALTER TABLE sales.fact_orders ADD COLUMN channel VARCHAR(30)")
 	w.publish()
@@ -163,11 +173,11 @@ func TestWideningThenKilledSwapConverges(t *testing.T) {
 	if r := w.subscribe("a"); r["sales.fact_orders"].Action != ActionFailed {
 		t.Fatalf("killed subscribe: %+v", r["sales.fact_orders"])
 	}
-	if got := w.checksum(w.reporting["a"], "sales.fact_orders"); got != before {
-		t.Errorf("the killed run changed the rows: %s, was %s", got, before)
+	if got := rowsBefore(); got != beforeOld {
+		t.Errorf("the killed run changed the rows: %s, was %s (all columns: %s)", got, beforeOld, before)
 	}
-	if got := w.columns(w.reporting["a"], "sales.fact_orders"); !strings.Contains(got, "note character varying(400)") || strings.Contains(got, "channel") {
-		t.Errorf("after the widening and before the swap: %s", got)
+	if got := w.columns(w.reporting["a"], "sales.fact_orders"); !strings.Contains(got, "note character varying(400)") || !strings.HasSuffix(got, "channel character varying(30)") {
+		t.Errorf("after the widening, the added column and before the swap: %s", got)
 	}
 	if r := w.subscribe("a"); r["sales.fact_orders"].Action != ActionLoaded {
 		t.Fatalf("the next run: %+v", r["sales.fact_orders"])
@@ -289,4 +299,57 @@ func TestDroppedTableReloadedWhole(t *testing.T) {
 		t.Fatalf("subscribe after the drop: %+v", r["sales.fact_orders"])
 	}
 	w.converged("a")
+}
+
+// TestRefusedWideningRebuilds: Redshift refuses to widen a VARCHAR encoded BYTEDICT,
+// RUNLENGTH, TEXT255 or TEXT32K, or one with a default (the stand-in refuses the same,
+// reading the encoding from the column's comment). Where rebuilds are allowed and the
+// version is full, the table is rebuilt from it instead of failing on every run;
+// where the subscriber refuses rebuilds, the table fails naming the refusal.
+func TestRefusedWideningRebuilds(t *testing.T) {
+	w := newWorld(t)
+	w.cfg.Subscribers[1].OnDefinitionChange = Refuse
+	w.publish()
+	w.subscribe("a")
+	// b's table was made by hand, with a default.
+	w.exec(w.reporting["b"], "CREATE SCHEMA sales", "CREATE TABLE sales.dim_customer (id INTEGER NOT NULL, name VARCHAR(100) DEFAULT 'n/a')")
+	if r := w.subscribe("b"); r["sales.dim_customer"].Action != ActionLoaded {
+		t.Fatalf("b's first load: %+v", r["sales.dim_customer"])
+	}
+	w.exec(w.reporting["a"], "COMMENT ON COLUMN sales.dim_customer.name IS 'ENCODE BYTEDICT'")
+	w.exec(w.transform, "ALTER TABLE sales.dim_customer ALTER COLUMN name TYPE VARCHAR(300)")
+	if r := w.publish(); r["sales.dim_customer"].Kind != KindFull {
+		t.Fatalf("publish after the widening: %+v", r)
+	}
+	if r := w.subscribe("a"); r["sales.dim_customer"].Action != ActionLoaded {
+		t.Fatalf("subscriber a (rebuild allowed): %+v", r["sales.dim_customer"])
+	}
+	w.converged("a")
+	if got, want := w.columns(w.reporting["a"], "sales.dim_customer"), w.columns(w.transform, "sales.dim_customer"); got != want {
+		t.Errorf("rebuilt definition %s, the transform's %s", got, want)
+	}
+	r := w.subscribe("b")
+	if r["sales.dim_customer"].Action != ActionFailed || !strings.Contains(r["sales.dim_customer"].Error, "You can't alter columns with default values") {
+		t.Fatalf("subscriber b (refuse): %+v", r["sales.dim_customer"])
+	}
+}
+
+// TestRebuildRefusedByBoundViews: a view bound to the table (in Redshift, any view
+// not created WITH NO SCHEMA BINDING) makes its DROP fail; the rebuild is refused
+// first, naming the views, and the table keeps its rows.
+func TestRebuildRefusedByBoundViews(t *testing.T) {
+	w := newWorld(t)
+	w.publish()
+	w.subscribe("a")
+	w.exec(w.reporting["a"], "CREATE VIEW sales.orders_v AS SELECT id, note FROM sales.fact_orders")
+	before := w.checksum(w.reporting["a"], "sales.fact_orders")
+	w.exec(w.transform, "ALTER TABLE sales.fact_orders DROP COLUMN note")
+	w.publish()
+	r := w.subscribe("a")
+	if res := r["sales.fact_orders"]; res.Action != ActionFailed || !strings.Contains(res.Error, "views are bound to it: sales.orders_v") {
+		t.Fatalf("rebuild under a bound view: %+v", res)
+	}
+	if got := w.checksum(w.reporting["a"], "sales.fact_orders"); got != before {
+		t.Errorf("the refused rebuild changed the table")
+	}
 }

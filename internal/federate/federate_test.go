@@ -37,6 +37,13 @@ func (c *counting) SubmitCopy(ctx context.Context, token, schema, table string, 
 	return c.Warehouse.SubmitCopy(ctx, token, schema, table, files)
 }
 
+func (c *counting) SubmitExec(ctx context.Context, token string, stmts ...string) (string, error) {
+	if len(stmts) > 0 && strings.HasPrefix(stmts[len(stmts)-1], "INSERT INTO \"snaplake_federator\"") && c.failSwap.CompareAndSwap(true, false) {
+		return "", errors.New("killed between COPY and the swap")
+	}
+	return c.Warehouse.SubmitExec(ctx, token, stmts...)
+}
+
 func (c *counting) Exec(ctx context.Context, stmts ...string) error {
 	if len(stmts) > 0 && strings.HasPrefix(stmts[len(stmts)-1], "INSERT INTO \"snaplake_federator\"") && c.failSwap.CompareAndSwap(true, false) {
 		return errors.New("killed between COPY and the swap")

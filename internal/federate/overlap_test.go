@@ -242,7 +242,15 @@ func TestSwapIsConditional(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return late.swap(ctx, "sales.fact_orders", m, started, st, nil)
+		sqls, err := late.prepareSwap(ctx, Table{Table: "sales.fact_orders"}, m, started, st, nil)
+		if err != nil {
+			return err
+		}
+		if id, err = late.Warehouse.SubmitExec(ctx, redshift.NewToken(), sqls...); err != nil {
+			return err
+		}
+		st, _ = redshift.Wait(ctx, late.Warehouse, id, time.Millisecond)
+		return late.swapped(ctx, "sales.fact_orders", m, started, st)
 	}()
 	var conflict *SwapConflictError
 	if !errors.As(err, &conflict) || conflict.Started != started || conflict.Found != newest.Name {

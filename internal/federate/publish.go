@@ -136,7 +136,16 @@ func (p *Publisher) CleanupAfter(ctx context.Context, c Config) CleanupResult {
 // those a subscriber is loading. It waits for the UNLOAD in this process (the
 // command line); the workflow runs Start and Poll as separate steps instead.
 func (p *Publisher) Publish(ctx context.Context, t Table, keep int) Result {
-	return waitFor(ctx, func() Result { return p.Start(ctx, t, keep) }, func() Result { return p.Poll(ctx, t, keep) })
+	return waitFor(ctx, func() Result { return p.Start(ctx, t, keep) }, func() Result { return p.Poll(ctx, t, keep) }, func() Result {
+		res := Result{Table: t.Table}
+		err := p.Store.interrupt(ctx, p.Warehouse, deploy.FederatePublishStatementKey(t.Table), p.now())
+		p.release(ctx, t)
+		if err == nil {
+			err = ctx.Err()
+		}
+		end(ctx, p.log(), "table not published", &res, time.Now(), err)
+		return res
+	})
 }
 
 // Start is the first step of publishing one table: it decides, and submits the
@@ -157,6 +166,19 @@ func (p *Publisher) Start(ctx context.Context, t Table, keep int) Result {
 	}
 	if found && rec.State == StatementRunning {
 		return p.Poll(ctx, t, keep)
+	}
+	failures := 0
+	if found && rec.RetryAfter != nil {
+		failures = rec.Failures
+		if p.now().Before(*rec.RetryAfter) {
+			// The table's last UNLOAD failed or ran past its limit: submitting it again
+			// at once would load the transform warehouse for as long again, to the
+			// same end. Not a new failure: it was reported when it happened.
+			b := &BackoffError{Kind: rec.Kind, Table: t.Table, Failures: rec.Failures, RetryAfter: *rec.RetryAfter, Last: rec.Error}
+			res.Action, res.Reason = ActionSkipped, b.Error()
+			p.log().WarnContext(ctx, "table skipped: backing off after its failed UNLOAD", "table", t.Table, "failures", rec.Failures, "retryAfter", rec.RetryAfter)
+			return finish(nil)
+		}
 	}
 	schema, name := t.Split()
 	stats, err := p.Warehouse.Stats(ctx, schema, name, t.Inserted, t.Updated)
@@ -215,7 +237,7 @@ func (p *Publisher) Start(ctx context.Context, t Table, keep int) Result {
 				" AND " + quoteIdent(t.Inserted) + " <= " + timestampLiteral(*stats.MaxInserted)
 		}
 	}
-	rec = StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: v.Name(), Query: query, After: after, Columns: cols}
+	rec = StatementRecord{Kind: StatementUnload, Table: t.Table, Version: v.Name(), Query: query, After: after, Columns: cols, Failures: failures}
 	out := p.submit(ctx, t, keep, rec, start)
 	if out.Wait == nil {
 		return out
@@ -240,7 +262,7 @@ func (p *Publisher) submit(ctx context.Context, t Table, keep int, rec Statement
 	key := deploy.FederatePublishStatementKey(t.Table)
 	now := p.now()
 	limits := p.Limits.orDefault()
-	rec.Token, rec.ID, rec.Run, rec.State = redshift.NewToken(), "", p.run(), StatementRunning
+	rec.Token, rec.ID, rec.Run, rec.State, rec.Owner = redshift.NewToken(), "", p.run(), StatementRunning, p.Store.Identity
 	rec.Submitted, rec.Deadline, rec.Cancelled, rec.CancelError = now, now.Add(limits.Timeout), nil, ""
 	// The token is recorded before the submission: a step killed in between submits
 	// again with it and gets the same statement.
@@ -306,6 +328,15 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 		rec.Run = p.run() // a run after a crash takes the wait over
 	}
 	if rec.ID == "" {
+		if p.now().Sub(rec.Submitted) >= redshift.ClientTokenLifetime {
+			// The token may have expired: the same token could start a second UNLOAD
+			// beside one that may be writing the folder. The record goes; the next run
+			// publishes a new version (a new folder), and the cleanup deletes this one
+			// after federate.abandonAfter, longer than any statement.
+			_ = p.Store.deleteStatement(context.WithoutCancel(ctx), key)
+			p.release(ctx, t)
+			return finish(&TokenExpiredError{Kind: rec.Kind, Table: t.Table, Submitted: rec.Submitted})
+		}
 		// Killed between recording the token and the id: the same token gets the same
 		// statement.
 		return p.settled(ctx, t, keep, p.resubmit(ctx, t, keep, rec, start))
@@ -315,8 +346,12 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 	case err != nil:
 		return finish(err)
 	case got.timedOut != nil:
+		err := got.timedOut
+		if ferr := p.Store.failed(ctx, key, rec, StatementCancelled, got.timedOut, p.now()); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
 		p.release(ctx, t)
-		return finish(got.timedOut)
+		return finish(err)
 	case got.running:
 		if err := p.Store.putStatement(ctx, key, rec); err != nil {
 			return finish(err)
@@ -337,11 +372,20 @@ func (p *Publisher) Poll(ctx context.Context, t Table, keep int) Result {
 		full.Kind = KindFull
 		full.Published = p.now().Add(time.Microsecond)
 		schema, name := t.Split()
-		return p.settled(ctx, t, keep, p.submit(ctx, t, keep, StatementRecord{Kind: "UNLOAD", Table: t.Table, Version: full.Name(), Columns: rec.Columns,
+		return p.settled(ctx, t, keep, p.submit(ctx, t, keep, StatementRecord{Kind: StatementUnload, Table: t.Table, Version: full.Name(), Columns: rec.Columns, Failures: rec.Failures,
 			Query: "SELECT * FROM " + quoteIdent(schema) + "." + quoteIdent(name)}, start))
 	}
-	_ = p.Store.deleteStatement(context.WithoutCancel(ctx), key)
 	defer p.release(ctx, t)
+	if serr := got.st.Err(); serr != nil {
+		// The UNLOAD itself failed or was aborted (a WLM or query monitoring rule, the
+		// warehouse's statement_timeout): back off before the next one.
+		err = fmt.Errorf("unload %s: %w", t.Table, serr)
+		if ferr := p.Store.failed(ctx, key, rec, StatementFailed, err, p.now()); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+		return finish(err)
+	}
+	_ = p.Store.deleteStatement(context.WithoutCancel(ctx), key)
 	if err != nil {
 		return finish(fmt.Errorf("unload %s: %w", t.Table, err))
 	}

@@ -176,3 +176,21 @@ func SwapChangeSQL(schema, name, kind, version, from string, rows int64, at time
 			control, literal(schema), literal(name), literal(version), timestampLiteral(at)),
 	)
 }
+
+// DependentViewsSQL lists the views (and materialized views) bound to a table, as
+// schema and name: those that make its DROP TABLE fail ("RESTRICT ... This action is
+// the default", Redshift DG "DROP TABLE"; in Redshift every view not created WITH NO
+// SCHEMA BINDING is bound). It is the DG's FIND_DEPEND query (same page), joined on
+// oid rather than relfilenode so that it also holds on PostgreSQL, where a view has
+// no relfilenode.
+func DependentViewsSQL(schema, name string) string {
+	return "SELECT DISTINCT n_c.nspname, c_c.relname FROM pg_catalog.pg_class c_p" +
+		" JOIN pg_catalog.pg_namespace n_p ON c_p.relnamespace = n_p.oid" +
+		" JOIN pg_catalog.pg_depend d_p ON d_p.refobjid = c_p.oid" +
+		" JOIN pg_catalog.pg_depend d_c ON d_c.objid = d_p.objid" +
+		" JOIN pg_catalog.pg_class c_c ON d_c.refobjid = c_c.oid" +
+		" JOIN pg_catalog.pg_namespace n_c ON c_c.relnamespace = n_c.oid" +
+		" WHERE d_c.deptype = 'i' AND c_c.relkind IN ('v', 'm') AND c_c.oid <> c_p.oid" +
+		" AND n_p.nspname = " + literal(schema) + " AND c_p.relname = " + literal(name) +
+		" ORDER BY 1, 2"
+}

@@ -70,26 +70,52 @@ func (l Limits) Pause(elapsed, left time.Duration) time.Duration {
 type Wait struct {
 	Seconds   int    `json:"seconds"`
 	Statement string `json:"statement"` // the statement id, for the log and the history
-	Kind      string `json:"kind"`      // UNLOAD or COPY
+	Kind      string `json:"kind"`      // UNLOAD, COPY or SWAP
 }
 
 // Statement record states.
 const (
 	StatementRunning   = "running"
 	StatementCancelled = "cancelled"
+	// StatementFailed: the statement ended FAILED or ABORTED (not by this
+	// Federator's cancel); the record stays for the back-off (RetryAfter).
+	StatementFailed = "failed"
 )
 
-// StatementRecord is a table's running UNLOAD or COPY, as kept in the bucket
+// The statements a table's record follows.
+const (
+	StatementUnload = "UNLOAD" // the publisher's
+	StatementCopy   = "COPY"   // a subscriber's load of one version into the staging table
+	// StatementSwap is a subscriber's swap of a loaded version into the table: one
+	// transaction that, for a full version, deletes and re-inserts every row, so it
+	// may run as long as the COPY and is followed the same way.
+	StatementSwap = "SWAP"
+)
+
+// StatementRecord is a table's running UNLOAD, COPY or SWAP, as kept in the bucket
 // (deploy.FederatePublishStatementKey, deploy.FederateSubscribeStatementKey).
 type StatementRecord struct {
-	Kind       string `json:"kind"` // UNLOAD | COPY
+	Kind       string `json:"kind"` // UNLOAD | COPY | SWAP
 	Table      string `json:"table"`
 	Subscriber string `json:"subscriber,omitempty"`
 	// Token is the submission's client token, written before the submission: a step
 	// that died between submitting and recording the id submits again with it and
-	// gets the same statement.
+	// gets the same statement (within redshift.ClientTokenLifetime of Submitted).
 	Token string `json:"token"`
 	ID    string `json:"id,omitempty"`
+	// Owner is the identity that submitted the statement (its aws:userid and ARN):
+	// the Data API lets only the submitter's role describe or cancel it (the
+	// redshift-data:statement-owner-iam-userid condition), so a record of another
+	// identity (an operator's command line, another role) is reported, naming it.
+	Owner *Identity `json:"owner,omitempty"`
+	// SQL are the statements of a SWAP, submitted again as they are.
+	SQL []string `json:"sql,omitempty"`
+	// Failures counts the statements of this table that failed or were cancelled in
+	// a row; RetryAfter is when the next may be submitted (the back-off, see
+	// Backoff), Error why the last one failed.
+	Failures   int        `json:"failures,omitempty"`
+	RetryAfter *time.Time `json:"retryAfter,omitempty"`
+	Error      string     `json:"error,omitempty"`
 	// Run is the run (workflow execution) waiting for it.
 	Run       string     `json:"run"`
 	Submitted time.Time  `json:"submitted"`
@@ -134,6 +160,63 @@ func (e *StatementCancelledError) Error() string {
 	}
 	return s
 }
+
+// Identity is an AWS identity as STS GetCallerIdentity reports it: UserID is its
+// aws:userid (<role id>:<session name> for an assumed role, the user's id for an IAM
+// user) and Arn its ARN.
+type Identity struct {
+	UserID string `json:"userId"`
+	Arn    string `json:"arn,omitempty"`
+}
+
+// principal is the part of an aws:userid the stack's Data API policy scopes a
+// statement to: the role's unique id of an assumed role (any session of the role),
+// or the whole id of a user.
+func (i Identity) principal() string {
+	id, _, _ := strings.Cut(i.UserID, ":")
+	return id
+}
+
+// Same says two identities are the same role (any session) or user.
+func (i *Identity) Same(o *Identity) bool {
+	return i != nil && o != nil && i.principal() == o.principal()
+}
+
+func (i Identity) String() string {
+	if i.Arn != "" {
+		return i.Arn + " (aws:userid " + i.UserID + ")"
+	}
+	return "aws:userid " + i.UserID
+}
+
+// StatementOwnerError says a table's statement record was written by another
+// identity than this process's, and following it failed: the Data API lets only
+// the statement's owner (the stack's policy: any session of the owner's role)
+// describe or cancel it. The statement ends within redshift.MaxStatementDuration of
+// its submission; the record is dropped then, and the table starts afresh.
+type StatementOwnerError struct {
+	Kind, Table, Subscriber, ID string
+	Key                         string // the record's key in the bucket
+	Owner, Caller               Identity
+	Until                       time.Time // when the record is dropped
+	Dropped                     bool      // it was dropped now
+	Err                         error
+}
+
+func (e *StatementOwnerError) Error() string {
+	who := "publishing " + e.Table
+	if e.Subscriber != "" {
+		who = "subscriber " + e.Subscriber + " loading " + e.Table
+	}
+	if e.Dropped {
+		return fmt.Sprintf("%s: the %s (statement %s) was submitted by %s, not by this identity (%s), and is past the Data API's %s limit: its record %s was dropped, the next run starts afresh (%v)",
+			who, e.Kind, e.ID, e.Owner, e.Caller, redshift.MaxStatementDuration, e.Key, e.Err)
+	}
+	return fmt.Sprintf("%s: the %s (statement %s) was submitted by %s; this identity (%s) cannot follow it (%v). Run the same command as that identity to finish or cancel it, or delete %s; else the record is dropped at %s, when the Data API has ended it",
+		who, e.Kind, e.ID, e.Owner, e.Caller, e.Err, e.Key, e.Until.Format(time.RFC3339))
+}
+
+func (e *StatementOwnerError) Unwrap() error { return e.Err }
 
 // statement reads the record at key; found is false when there is none.
 func (s Store) statement(ctx context.Context, key string) (StatementRecord, bool, error) {
@@ -202,6 +285,19 @@ func (s Store) check(ctx context.Context, wh redshift.Warehouse, key string, rec
 		// rather than failing on it forever.
 		_ = s.deleteStatement(context.WithoutCancel(ctx), key)
 	}
+	if err != nil && gone == nil && rec.Owner != nil && s.Identity != nil && !rec.Owner.Same(s.Identity) {
+		// Another identity's statement (an operator's command line, or the other way
+		// round): say whose, and drop the record once the statement cannot be running.
+		e := &StatementOwnerError{Kind: rec.Kind, Table: rec.Table, Subscriber: rec.Subscriber, ID: rec.ID, Key: key,
+			Owner: *rec.Owner, Caller: *s.Identity, Until: rec.Submitted.Add(redshift.MaxStatementDuration), Err: err}
+		if !now.Before(e.Until) {
+			e.Dropped = true
+			if derr := s.deleteStatement(context.WithoutCancel(ctx), key); derr != nil {
+				return step{}, errors.Join(e, derr)
+			}
+		}
+		return step{}, e
+	}
 	if err != nil {
 		return step{}, fmt.Errorf("follow the %s of %s (statement %s): %w", rec.Kind, rec.Table, rec.ID, err)
 	}
@@ -214,12 +310,11 @@ func (s Store) check(ctx context.Context, wh redshift.Warehouse, key string, rec
 	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer stop()
 	cerr := wh.Cancel(cctx, rec.ID)
-	var ended *redshift.NotRunningError
-	if errors.As(cerr, &ended) {
-		// It ended between the two calls: take its outcome.
-		if st, err := wh.Describe(cctx, rec.ID); err == nil && !st.Running() {
-			return step{st: st}, nil
-		}
+	// Whatever the cancel answered, the statement may have ended meanwhile (the Data
+	// API refuses to cancel a statement that is not running, by Status false or a
+	// ValidationException): its outcome, when it has one, wins over the cancel.
+	if st, err := wh.Describe(cctx, rec.ID); err == nil && !st.Running() && st.Status != redshift.StatusAborted {
+		return step{st: st}, nil
 	}
 	at := now
 	rec.State, rec.Cancelled = StatementCancelled, &at
@@ -232,6 +327,42 @@ func (s Store) check(ctx context.Context, wh redshift.Warehouse, key string, rec
 		return step{}, errors.Join(e, err)
 	}
 	return step{st: st, timedOut: e}, nil
+}
+
+// Backoff is how long a table waits before its next statement after failures
+// failed or cancelled ones in a row, the last of which ran for ran: ran (at least
+// deploy.FederateBackoffMin), doubled for each earlier failure, at most
+// deploy.FederateBackoffMax.
+func Backoff(ran time.Duration, failures int) time.Duration {
+	d := max(ran, deploy.FederateBackoffMin)
+	for i := 1; i < failures && d < deploy.FederateBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, deploy.FederateBackoffMax)
+}
+
+// failed records that rec's statement failed or was cancelled (state, why), and
+// when the table may try again.
+func (s Store) failed(ctx context.Context, key string, rec StatementRecord, state string, why error, now time.Time) error {
+	rec.State, rec.Error = state, why.Error()
+	rec.Failures++
+	retry := now.Add(Backoff(now.Sub(rec.Submitted), rec.Failures))
+	rec.RetryAfter = &retry
+	return s.putStatement(context.WithoutCancel(ctx), key, rec)
+}
+
+// BackoffError says a table is not tried now: its last statements failed, and it
+// waits until RetryAfter (Backoff).
+type BackoffError struct {
+	Kind, Table string
+	Failures    int
+	RetryAfter  time.Time
+	Last        string
+}
+
+func (e *BackoffError) Error() string {
+	return fmt.Sprintf("%s of %s: %d failed or cancelled in a row, the last: %s; not submitted again before %s (back-off; delete its record under %s to retry now)",
+		e.Kind, e.Table, e.Failures, e.Last, e.RetryAfter.Format(time.RFC3339), deploy.FederateStatementPrefix)
 }
 
 // settleMaxPause bounds the pause between two checks of a statement the submitting
@@ -287,8 +418,10 @@ const leaseMargin = 5 * time.Minute
 
 // waitFor runs start and then its polls in this process until the result needs no
 // more waiting (the command line and tests: no workflow sleeps for them). Pauses grow
-// from 20 ms to the result's.
-func waitFor(ctx context.Context, start func() Result, poll func() Result) Result {
+// from 20 ms to the result's. When ctx ends (Ctrl-C) while a statement runs,
+// interrupt stops it: nobody else follows a statement this identity submitted (the
+// Data API lets only its owner's role), so it is not left running.
+func waitFor(ctx context.Context, start func() Result, poll func() Result, interrupt func() Result) Result {
 	res := start()
 	pause := 20 * time.Millisecond
 	for res.Wait != nil {
@@ -296,11 +429,58 @@ func waitFor(ctx context.Context, start func() Result, poll func() Result) Resul
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return poll() // the step sees the context's end and says so
+			return interrupt()
 		case <-timer.C:
 		}
 		pause *= 2
 		res = poll()
 	}
 	return res
+}
+
+// InterruptedError says the process waiting for a table's statement was
+// interrupted, and the statement was cancelled (CancelErr: the cancel request
+// failed, and it may go on).
+type InterruptedError struct {
+	Kind, Table, Subscriber, ID string
+	Err                         error
+	CancelErr                   string
+}
+
+func (e *InterruptedError) Error() string {
+	who := "publishing " + e.Table
+	if e.Subscriber != "" {
+		who = "subscriber " + e.Subscriber + " loading " + e.Table
+	}
+	s := fmt.Sprintf("%s: interrupted (%v) while its %s (statement %s) ran: cancelled", who, e.Err, e.Kind, e.ID)
+	if e.CancelErr != "" {
+		s += "; the cancel request failed (" + e.CancelErr + "): the statement may go on"
+	}
+	return s
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
+// interrupt cancels the running statement recorded at key and marks its record
+// cancelled (no back-off: nothing failed). It runs after ctx ended, so on a context
+// of its own.
+func (s Store) interrupt(ctx context.Context, wh redshift.Warehouse, key string, now time.Time) error {
+	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer stop()
+	rec, found, err := s.statement(cctx, key)
+	if err != nil || !found || rec.State != StatementRunning {
+		return err
+	}
+	e := &InterruptedError{Kind: rec.Kind, Table: rec.Table, Subscriber: rec.Subscriber, ID: rec.ID, Err: ctx.Err()}
+	if rec.ID != "" {
+		var ended *redshift.NotRunningError
+		if cerr := wh.Cancel(cctx, rec.ID); cerr != nil && !errors.As(cerr, &ended) {
+			rec.CancelError, e.CancelErr = cerr.Error(), cerr.Error()
+		}
+	}
+	rec.State, rec.Cancelled, rec.Error = StatementCancelled, &now, e.Error()
+	if err := s.putStatement(cctx, key, rec); err != nil {
+		return errors.Join(e, err)
+	}
+	return e
 }

@@ -19,8 +19,9 @@ type TableStatus struct {
 	Seconds     float64            `json:"seconds"`
 	Error       string             `json:"error,omitempty"`
 	Subscribers []SubscriberStatus `json:"subscribers,omitempty"`
-	// Statements are the table's UNLOAD or COPYs running now, and the last one each
-	// side had cancelled past federate.statementTimeout.
+	// Statements are the table's UNLOAD, COPYs and swaps running now, and the last
+	// one each side had cancelled past federate.statementTimeout, failed (with its
+	// back-off) or cancelled on interruption.
 	Statements []StatementStatus `json:"statements,omitempty"`
 }
 
@@ -30,9 +31,16 @@ type StatementStatus struct {
 	Subscriber string     `json:"subscriber,omitempty"` // "" for the publisher's UNLOAD
 	Statement  string     `json:"statement"`
 	Version    string     `json:"version,omitempty"`
-	State      string     `json:"state"` // running | cancelled
+	State      string     `json:"state"` // running | cancelled | failed
 	Submitted  time.Time  `json:"submitted"`
 	Cancelled  *time.Time `json:"cancelled,omitempty"`
+	// Owner is the identity that submitted it.
+	Owner string `json:"owner,omitempty"`
+	// Failures, RetryAfter and Error: the back-off after failed or cancelled
+	// statements in a row (not submitted again before RetryAfter), and the last error.
+	Failures   int        `json:"failures,omitempty"`
+	RetryAfter *time.Time `json:"retryAfter,omitempty"`
+	Error      string     `json:"error,omitempty"`
 }
 
 // A subscriber's state of a table in the status.
@@ -86,8 +94,12 @@ func Status(ctx context.Context, store Store, c Config, subs []*SubscriberRun, n
 			st.Error = strings.TrimPrefix(st.Error+"; "+err.Error(), "; ")
 		} else {
 			for _, r := range recs {
-				st.Statements = append(st.Statements, StatementStatus{Kind: r.Kind, Subscriber: r.Subscriber, Statement: r.ID, Version: r.Version,
-					State: r.State, Submitted: r.Submitted, Cancelled: r.Cancelled})
+				ss := StatementStatus{Kind: r.Kind, Subscriber: r.Subscriber, Statement: r.ID, Version: r.Version,
+					State: r.State, Submitted: r.Submitted, Cancelled: r.Cancelled, Failures: r.Failures, RetryAfter: r.RetryAfter, Error: r.Error}
+				if r.Owner != nil {
+					ss.Owner = r.Owner.String()
+				}
+				st.Statements = append(st.Statements, ss)
 			}
 		}
 		st.Seconds = time.Since(start).Seconds()

@@ -27,6 +27,10 @@ type Store struct {
 	S3       S3API
 	Bucket   string
 	KMSKeyID string
+	// Identity is who this process calls the Data API as; it is recorded as the
+	// owner of each statement it submits (nil: unknown, nothing recorded or
+	// compared).
+	Identity *Identity
 }
 
 // Published is one version found under a table's folder.

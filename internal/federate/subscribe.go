@@ -47,6 +47,9 @@ type SubscriberRun struct {
 	// subscriber), and the other subscribers go on.
 	Unreachable error
 
+	// configPolicy is the onDefinitionChange SubscribeAll read from the config.
+	configPolicy string
+
 	control sync.Once
 	ctlErr  error
 	runOnce sync.Once
@@ -87,6 +90,8 @@ func (s *SubscriberRun) SubscribeAll(ctx context.Context, c Config) []Result {
 		}
 		tables = c.TablesOf(sub)
 	}
+	// Kept for this call: the COPY's poll (prepareSwap) reads it too.
+	s.configPolicy = policy
 	out := make([]Result, len(tables))
 	for i, t := range tables {
 		out[i] = s.subscribe(ctx, t, policy)
@@ -180,7 +185,17 @@ func (s *SubscriberRun) Subscribe(ctx context.Context, t Table) Result {
 
 // subscribe is Subscribe with the subscriber's onDefinitionChange setting.
 func (s *SubscriberRun) subscribe(ctx context.Context, t Table, policy string) Result {
-	return waitFor(ctx, func() Result { return s.start(ctx, t, policy) }, func() Result { return s.Poll(ctx, t) })
+	return waitFor(ctx, func() Result { return s.start(ctx, t, policy) }, func() Result { return s.Poll(ctx, t) }, func() Result {
+		res := Result{Table: t.Table, Subscriber: s.Name}
+		err := s.Store.interrupt(ctx, s.Warehouse, s.statementKey(t), s.now())
+		s.unmark(ctx, t)
+		s.release(ctx)
+		if err == nil {
+			err = ctx.Err()
+		}
+		end(ctx, s.log(), "table not subscribed", &res, time.Now(), err)
+		return res
+	})
 }
 
 func (s *SubscriberRun) statementKey(t Table) string {
@@ -337,7 +352,7 @@ func (s *SubscriberRun) start(ctx context.Context, t Table, policy string) Resul
 		}
 		plan = &DefinitionPlan{Create: true}
 	}
-	out := s.submit(ctx, t, StatementRecord{Kind: "COPY", Table: t.Table, Subscriber: s.Name, Chain: names, Index: 0, From: loaded, Plan: plan}, chain[0], start)
+	out := s.submit(ctx, t, StatementRecord{Kind: StatementCopy, Table: t.Table, Subscriber: s.Name, Chain: names, Index: 0, From: loaded, Plan: plan}, chain[0], start)
 	if out.Wait == nil {
 		return out
 	}
@@ -345,9 +360,9 @@ func (s *SubscriberRun) start(ctx context.Context, t Table, policy string) Resul
 	return s.settled(ctx, t, out)
 }
 
-// settled finishes out's COPY in this step (Poll: the swap, the next version) when
-// it ends within the first pause (Limits.settle), else returns out, asking the
-// workflow to wait.
+// settled finishes out's COPY or swap in this step (Poll: the swap, the next
+// version) when it ends within the first pause (Limits.settle), else returns out,
+// asking the workflow to wait.
 func (s *SubscriberRun) settled(ctx context.Context, t Table, out Result) Result {
 	if out.Wait != nil && s.Limits.settle(ctx, s.Warehouse, out.Wait.Statement) {
 		return s.Poll(ctx, t)
@@ -382,7 +397,7 @@ func (s *SubscriberRun) submit(ctx context.Context, t Table, rec StatementRecord
 	}
 	now := s.now()
 	rec.Version = m.Version
-	rec.Token, rec.ID, rec.Run, rec.State = redshift.NewToken(), "", s.run(), StatementRunning
+	rec.Token, rec.ID, rec.Run, rec.State, rec.Owner = redshift.NewToken(), "", s.run(), StatementRunning, s.Store.Identity
 	rec.Submitted, rec.Deadline, rec.Cancelled, rec.CancelError = now, now.Add(s.Limits.orDefault().Timeout), nil, ""
 	if err := s.Store.putStatement(ctx, s.statementKey(t), rec); err != nil {
 		s.unmark(ctx, t)
@@ -456,6 +471,18 @@ func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
 		return finish(err)
 	}
 	if rec.ID == "" {
+		if s.now().Sub(rec.Submitted) >= redshift.ClientTokenLifetime {
+			// The token may have expired: submitting with it again could start a
+			// second statement beside one that may have run. The outcome of the first
+			// is unknown; the record goes, and the next run starts afresh (its checks
+			// hold: a COPY goes to a staging table made again, a swap checks the
+			// control table).
+			s.done(ctx, t)
+			return finish(&TokenExpiredError{Kind: rec.Kind, Table: t.Table, Subscriber: s.Name, Submitted: rec.Submitted})
+		}
+		if rec.Kind == StatementSwap {
+			return s.settled(ctx, t, s.resubmitSwap(ctx, t, rec, start))
+		}
 		return s.settled(ctx, t, s.resubmit(ctx, t, rec, m, start))
 	}
 	got, err := s.Store.check(ctx, s.Warehouse, key, &rec, s.Limits, s.now())
@@ -472,31 +499,77 @@ func (s *SubscriberRun) Poll(ctx context.Context, t Table) Result {
 		}
 		return s.waiting(ctx, rec, &res, finish)
 	}
+	if rec.Kind == StatementSwap {
+		if err := s.swapped(ctx, t.Table, m, rec.From, got.st); err != nil {
+			s.done(ctx, t)
+			return finish(err)
+		}
+		if rec.Index == 0 && rec.Plan != nil && rec.Plan.Create {
+			s.log().InfoContext(ctx, "created the table from the published definition", "table", t.Table, "version", m.Version)
+		}
+		rec.Rows += m.Rows
+		rec.From = m.Version
+		if rec.Index++; rec.Index < len(rec.Chain) {
+			next, err := s.Store.Manifest(ctx, t.Table, rec.Chain[rec.Index])
+			if err != nil {
+				s.done(ctx, t)
+				return finish(err)
+			}
+			rec.Kind, rec.SQL = StatementCopy, nil
+			return s.settled(ctx, t, s.submit(ctx, t, rec, next, start))
+		}
+		s.done(ctx, t)
+		res.Action, res.Rows, res.Kind = ActionLoaded, rec.Rows, m.Kind
+		if rec.Plan != nil {
+			res.Definition = rec.Plan.Words()
+		}
+		s.log().InfoContext(ctx, "table subscribed", "table", t.Table, "version", m.Version, "versions", len(rec.Chain), "rows", rec.Rows)
+		return finish(nil)
+	}
 	var plan *DefinitionPlan
 	if rec.Index == 0 {
 		plan = rec.Plan
 	}
-	if err := s.swap(ctx, t.Table, m, rec.From, got.st, plan); err != nil {
+	sqls, err := s.prepareSwap(ctx, t, m, rec.From, got.st, plan)
+	if err != nil {
 		s.done(ctx, t)
 		return finish(err)
 	}
-	rec.Rows += m.Rows
-	rec.From = m.Version
-	if rec.Index++; rec.Index < len(rec.Chain) {
-		next, err := s.Store.Manifest(ctx, t.Table, rec.Chain[rec.Index])
-		if err != nil {
-			s.done(ctx, t)
-			return finish(err)
-		}
-		return s.settled(ctx, t, s.submit(ctx, t, rec, next, start))
+	return s.settled(ctx, t, s.submitSwap(ctx, t, rec, sqls, start))
+}
+
+// submitSwap records and submits the swap of rec's version (sqls, one transaction),
+// and asks to wait for it: a full version's swap moves every row, and may run as long
+// as its COPY, so no Lambda holds it either.
+func (s *SubscriberRun) submitSwap(ctx context.Context, t Table, rec StatementRecord, sqls []string, start time.Time) Result {
+	res := Result{Table: t.Table, Subscriber: s.Name, Version: rec.Chain[len(rec.Chain)-1]}
+	finish := s.finisher(ctx, t, &res, start)
+	now := s.now()
+	rec.Kind, rec.SQL = StatementSwap, sqls
+	rec.Token, rec.ID, rec.Run, rec.State, rec.Owner = redshift.NewToken(), "", s.run(), StatementRunning, s.Store.Identity
+	rec.Submitted, rec.Deadline, rec.Cancelled, rec.CancelError = now, now.Add(s.Limits.orDefault().Timeout), nil, ""
+	if err := s.Store.putStatement(ctx, s.statementKey(t), rec); err != nil {
+		s.done(ctx, t)
+		return finish(err)
 	}
-	s.done(ctx, t)
-	res.Action, res.Rows, res.Kind = ActionLoaded, rec.Rows, m.Kind
-	if rec.Plan != nil {
-		res.Definition = rec.Plan.Words()
+	return s.resubmitSwap(ctx, t, rec, start)
+}
+
+// resubmitSwap submits rec's swap with its token (idempotent) and records its id.
+func (s *SubscriberRun) resubmitSwap(ctx context.Context, t Table, rec StatementRecord, start time.Time) Result {
+	res := Result{Table: t.Table, Subscriber: s.Name, Version: rec.Chain[len(rec.Chain)-1]}
+	finish := s.finisher(ctx, t, &res, start)
+	id, err := s.Warehouse.SubmitExec(ctx, rec.Token, rec.SQL...)
+	if err != nil {
+		s.done(ctx, t)
+		return finish(fmt.Errorf("swap in version %s of %s: %w", rec.Version, t.Table, err))
 	}
-	s.log().InfoContext(ctx, "table subscribed", "table", t.Table, "version", m.Version, "versions", len(rec.Chain), "rows", rec.Rows)
-	return finish(nil)
+	rec.ID = id
+	if err := s.Store.putStatement(ctx, s.statementKey(t), rec); err != nil {
+		return finish(err)
+	}
+	s.log().InfoContext(ctx, "swap submitted", "table", t.Table, "version", rec.Version, "statement", id)
+	return s.waiting(ctx, rec, &res, finish)
 }
 
 // acquire takes the subscriber's lease for this run; skipped says another run holds
@@ -547,28 +620,39 @@ func (s *SubscriberRun) chain(ctx context.Context, table, newest, loaded string)
 	}
 }
 
-// swap checks a finished COPY of version m into the staging table and swaps it in,
-// provided the control table still holds from. A plan changes the table's
-// definition to the version's on the way (see definition.go):
+// prepareSwap checks a finished COPY of version m into the staging table and returns
+// the swap transaction, which holds only if the control table still holds from. A
+// plan changes the table's definition to the version's on the way (see
+// definition.go):
 //
 //   - in place: the staging table was made of the version's definition; after the
 //     COPY, each VARCHAR to widen is altered by a statement of its own (Redshift
-//     refuses ALTER COLUMN ... TYPE inside a transaction block), then the swap adds
-//     the new columns and the rows in one transaction. A run that dies between a
-//     widening and the swap leaves the table at the version it recorded, its rows
-//     intact, with a longer VARCHAR: every value it held still fits, readers see no
-//     difference, and the next run plans only what is left (a widening is not
-//     repeated: the column already has its published type).
+//     refuses ALTER COLUMN ... TYPE inside a transaction block), then the new columns
+//     are added in one short transaction, and the swap moves the rows. A run that
+//     dies between these leaves the table at the version it recorded, its rows
+//     intact, with a longer VARCHAR or new NULL columns at the end: every value it
+//     held still fits, readers see no difference, and the next run plans only what
+//     is left (a widening is not repeated: the column already has its published
+//     type). A widening Redshift refuses turns into a rebuild when the config allows
+//     it and the version is full.
 //   - rebuild (plan.Other): the staging table, of the version's definition, takes
 //     the table's place in the swap transaction (DROP TABLE, RENAME); a run that dies
-//     before leaves the old table as it was.
-func (s *SubscriberRun) swap(ctx context.Context, table string, m Manifest, from string, st redshift.Statement, plan *DefinitionPlan) error {
-	schema, name := Table{Table: table}.Split()
+//     before leaves the old table as it was. Views bound to the table refuse it
+//     first (DependentViewsError).
+//
+// The swap itself is submitted (submitSwap) and followed like the COPY: a full
+// version's DELETE and INSERT ... SELECT moves every row. A rename swap (the staging
+// table renamed in place for every full version) would move none, but it would drop
+// the table readers' views are bound to, and its grants and owner: the DELETE and
+// INSERT keep the table, so readers see the same object before and after.
+func (s *SubscriberRun) prepareSwap(ctx context.Context, t Table, m Manifest, from string, st redshift.Statement, plan *DefinitionPlan) ([]string, error) {
+	table := t.Table
+	schema, name := t.Split()
 	if err := st.Err(); err != nil {
-		return fmt.Errorf("copy version %s of %s.%s: %w", m.Version, schema, name, err)
+		return nil, fmt.Errorf("copy version %s of %s.%s: %w", m.Version, schema, name, err)
 	}
 	if rows := redshift.CopiedRows(st, m.Files); rows != m.Rows {
-		return fmt.Errorf("version %s of %s.%s: copied %d rows, its manifest says %d", m.Version, schema, name, rows, m.Rows)
+		return nil, fmt.Errorf("version %s of %s.%s: copied %d rows, its manifest says %d", m.Version, schema, name, rows, m.Rows)
 	}
 	var change Change
 	if plan != nil {
@@ -580,25 +664,133 @@ func (s *SubscriberRun) swap(ctx context.Context, table string, m Manifest, from
 			for _, c := range plan.Widen {
 				// Alone: one statement is its own transaction (ExecuteStatement), never
 				// a block.
-				if err := s.Warehouse.Exec(ctx, WidenSQL(schema, name, c)); err != nil {
-					return fmt.Errorf("widen column %s of %s.%s to %s for version %s: %w", c.Name, schema, name, c.Type, m.Version, err)
+				err := s.Warehouse.Exec(ctx, WidenSQL(schema, name, c))
+				if err == nil {
+					s.log().InfoContext(ctx, "column widened", "table", table, "column", c.Name, "type", c.Type)
+					continue
 				}
-				s.log().InfoContext(ctx, "column widened", "table", table, "column", c.Name, "type", c.Type)
+				werr := &WidenRefusedError{Subscriber: s.Name, Table: table, Column: c.Name, Type: c.Type, Version: m.Version, Err: err}
+				policy := s.OnDefinitionChange
+				if policy == "" {
+					policy = s.configPolicy
+				}
+				if OnDefinitionChange(t.OnDefinitionChange, policy) == Refuse || m.Kind != KindFull {
+					return nil, werr
+				}
+				// Redshift refuses some widenings the plan cannot foresee (a column
+				// encoded BYTEDICT, RUNLENGTH, TEXT255 or TEXT32K, one with a default
+				// or a constraint): the staging table already has the version's
+				// definition and every row of this full version, so it takes the
+				// table's place instead, as a rebuild does.
+				s.log().WarnContext(ctx, "Redshift refused the widening: rebuilding the table from this full version instead", "table", table, "error", werr)
+				change = Change{Rebuild: true}
+				break
 			}
-			change.Add = plan.Add
+			if !change.Rebuild && len(plan.Add) > 0 {
+				// The new columns in a short transaction of their own, before the
+				// swap: ALTER TABLE "locks the table for read and write operations until
+				// the transaction enclosing the ALTER TABLE operation completes"
+				// (Redshift DG "ALTER TABLE"), so inside the swap it would lock readers
+				// out for the whole reload. A run that stops between the two leaves the
+				// table at the version it recorded with new NULL columns at the end,
+				// which readers naming their columns do not see; the next run finds
+				// them there and plans no change.
+				adds := make([]string, len(plan.Add))
+				for i, c := range plan.Add {
+					adds[i] = AddColumnSQL(schema, name, c)
+				}
+				if err := s.Warehouse.Exec(ctx, adds...); err != nil {
+					return nil, fmt.Errorf("add %d columns to %s.%s for version %s: %w", len(adds), schema, name, m.Version, err)
+				}
+				s.log().InfoContext(ctx, "columns added", "table", table, "columns", len(adds))
+			}
 		}
 	}
-	if err := s.Warehouse.Exec(ctx, SwapChangeSQL(schema, name, m.Kind, m.Version, from, m.Rows, s.now(), change)...); err != nil {
-		// Say which check refused it: the control table is read again.
-		if now, rerr := s.Loaded(context.WithoutCancel(ctx), table); rerr == nil && now != from {
-			return &SwapConflictError{Subscriber: s.Name, Table: table, Version: m.Version, Started: from, Found: now}
+	if change.Rebuild {
+		if err := s.dependents(ctx, table); err != nil {
+			return nil, err
 		}
-		return fmt.Errorf("swap in version %s of %s.%s (checked: the control table holds %q, the staging table %d rows): %w", m.Version, schema, name, from, m.Rows, err)
 	}
-	if change.Create {
-		s.log().InfoContext(ctx, "created the table from the published definition", "table", table, "version", m.Version)
+	return SwapChangeSQL(schema, name, m.Kind, m.Version, from, m.Rows, s.now(), change), nil
+}
+
+// DependentViewsError says a table is to be rebuilt (DROP TABLE, the staging table
+// renamed in its place), and views are bound to it: Redshift would refuse the DROP.
+type DependentViewsError struct {
+	Subscriber, Table string
+	Views             []string
+}
+
+func (e *DependentViewsError) Error() string {
+	return fmt.Sprintf("subscriber %s: table %s must be rebuilt for its new definition, and views are bound to it: %s (DROP TABLE refuses to drop a table other objects depend on: re-create them WITH NO SCHEMA BINDING, drop them, or set onDefinitionChange: %s and change the table by hand)",
+		e.Subscriber, e.Table, strings.Join(e.Views, ", "), Refuse)
+}
+
+// dependents refuses a rebuild of table when views are bound to it, naming them. The
+// catalog query is a diagnosis: when it fails, the DROP in the swap says what it says.
+func (s *SubscriberRun) dependents(ctx context.Context, table string) error {
+	schema, name := Table{Table: table}.Split()
+	rows, err := s.Warehouse.Query(ctx, DependentViewsSQL(schema, name))
+	if err != nil {
+		s.log().WarnContext(ctx, "could not list the views bound to the table before its rebuild", "table", table, "error", err)
+		return nil
+	}
+	var views []string
+	for _, r := range rows {
+		if len(r) == 2 && r[0] != nil && r[1] != nil {
+			views = append(views, *r[0]+"."+*r[1])
+		}
+	}
+	if len(views) > 0 {
+		return &DependentViewsError{Subscriber: s.Name, Table: table, Views: views}
 	}
 	return nil
+}
+
+// swapped reports a swap's outcome: a FAILED one says which check refused it (the
+// control table is read again).
+func (s *SubscriberRun) swapped(ctx context.Context, table string, m Manifest, from string, st redshift.Statement) error {
+	err := st.Err()
+	if err == nil {
+		return nil
+	}
+	schema, name := Table{Table: table}.Split()
+	if now, rerr := s.Loaded(context.WithoutCancel(ctx), table); rerr == nil && now != from {
+		return &SwapConflictError{Subscriber: s.Name, Table: table, Version: m.Version, Started: from, Found: now}
+	}
+	return fmt.Errorf("swap in version %s of %s.%s (checked: the control table holds %q, the staging table %d rows): %w", m.Version, schema, name, from, m.Rows, err)
+}
+
+// WidenRefusedError says the warehouse refused to lengthen a VARCHAR column of a
+// subscriber's table, and the table was not rebuilt instead (the config says refuse,
+// or the version is an append version, which cannot replace the table).
+type WidenRefusedError struct {
+	Subscriber, Table, Column, Type, Version string
+	Err                                      error
+}
+
+func (e *WidenRefusedError) Error() string {
+	return fmt.Sprintf("subscriber %s: widen column %s of %s to %s for version %s: %v (Redshift cannot alter a column encoded BYTEDICT, RUNLENGTH, TEXT255 or TEXT32K, with a default, or with a UNIQUE, PRIMARY KEY or FOREIGN KEY constraint; with onDefinitionChange: %s the table is rebuilt from a full version instead)",
+		e.Subscriber, e.Column, e.Table, e.Type, e.Version, e.Err, Rebuild)
+}
+
+func (e *WidenRefusedError) Unwrap() error { return e.Err }
+
+// TokenExpiredError says a statement's submission was recorded without its id, and
+// its client token is older than the Data API keeps one: it is not submitted again
+// (that could start a second statement); the next run starts the table afresh.
+type TokenExpiredError struct {
+	Kind, Table, Subscriber string
+	Submitted               time.Time
+}
+
+func (e *TokenExpiredError) Error() string {
+	who := "publishing " + e.Table
+	if e.Subscriber != "" {
+		who = "subscriber " + e.Subscriber + " loading " + e.Table
+	}
+	return fmt.Sprintf("%s: the %s submitted at %s was never recorded as accepted, and its client token is past the Data API's %s: not submitted again; the next run starts afresh",
+		who, e.Kind, e.Submitted.Format(time.RFC3339), redshift.ClientTokenLifetime)
 }
 
 func (s *SubscriberRun) lease() time.Duration {

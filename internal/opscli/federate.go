@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
+	federaterun "github.com/snaplake/snaplake/internal/federate/run"
 )
 
 const federateUsage = `Usage: snaplake federate publish   --config FILE --bucket B [--redshift URL]
@@ -55,7 +57,7 @@ Each command prints one JSON line per table: table, action, version, rows, secon
 
 A subscriber takes the tables its "tables" list names, or every table without one.
 publish also deletes, after the tables, version folders without a manifest older
-than abandonAfter (default 24h): UNLOADs whose run died.
+than abandonAfter (default 26h): UNLOADs whose run died.
 
 A warehouse that cannot be reached fails its own lines, naming it; every table is
 still reported, and the command exits 1 only after printing them all.
@@ -126,10 +128,26 @@ func (o *federateOptions) load(ctx context.Context, stderr io.Writer) (*federati
 		bucketRegion = cfg.Region
 	}
 	s3c := awsconfig.NewS3(cfg)
+	store := federate.Store{S3: s3c, Bucket: o.bucket, KMSKeyID: o.kmsKey}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.usesDataAPI(fc) {
+		// The statements this command submits are recorded with its identity: a
+		// scheduled run that meets one says whose it is (the Data API lets only the
+		// owner's role follow it). Only the Data API has owners; a local endpoint
+		// has no STS.
+		ictx, stop := context.WithTimeout(ctx, 10*time.Second)
+		id, err := federaterun.STSIdentity(sts.NewFromConfig(cfg))(ictx)
+		stop()
+		if err != nil {
+			log.Warn("who am I (sts:GetCallerIdentity) failed: statements are recorded without their owner", "error", err)
+		} else {
+			store.Identity = &id
+		}
+	}
 	return &federation{
 		cfg:   *fc,
-		store: federate.Store{S3: s3c, Bucket: o.bucket, KMSKeyID: o.kmsKey},
-		log:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		store: store,
+		log:   log,
 		open: func(url, what string) (redshift.Warehouse, error) {
 			if url == "" {
 				return nil, fmt.Errorf("no warehouse for %s: give --redshift, or its URL in %s", what, o.configPath)
@@ -137,6 +155,20 @@ func (o *federateOptions) load(ctx context.Context, stderr io.Writer) (*federati
 			return redshift.Open(ctx, url, redshift.Deps{AWS: cfg, S3: s3c, KMSKeyID: o.kmsKey, BucketRegion: bucketRegion})
 		},
 	}, nil
+}
+
+// usesDataAPI says a warehouse this command may open is reached through the Data API.
+func (o *federateOptions) usesDataAPI(c *federate.Config) bool {
+	urls := append([]string{c.Publisher}, o.redshift...)
+	for _, s := range c.Subscribers {
+		urls = append(urls, s.Redshift)
+	}
+	for _, u := range urls {
+		if strings.HasPrefix(u, "redshift://") {
+			return true
+		}
+	}
+	return false
 }
 
 // subscriberRun is a subscriber's run, with its warehouse open unless it cannot be

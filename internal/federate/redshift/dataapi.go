@@ -640,7 +640,42 @@ func (d *DataAPI) submit(ctx context.Context, token, sql string) (string, error)
 	return aws.ToString(out.Id), nil
 }
 
-// Describe calls DescribeStatement.
+// SubmitExec submits statements as Exec runs them, with token as the ClientToken, and
+// returns the statement id without waiting: one through ExecuteStatement, several
+// through BatchExecuteStatement ("run as a single transaction. They run serially in
+// the order of the array", Redshift Management Guide, "Running SQL statements").
+//
+// The token is explicit although the Data API's guide does not recommend it for SDK
+// callers ("it automatically generates a client token to use on retry"): the SDK's
+// token covers only its own retries of one call, and the Federator must get the same
+// statement back when a step that died between submitting and recording the id is
+// run again.
+func (d *DataAPI) SubmitExec(ctx context.Context, token string, statements ...string) (string, error) {
+	switch {
+	case len(statements) == 0:
+		return "", fmt.Errorf("redshift %s: submit: no statements", d.Name())
+	case len(statements) == 1:
+		return d.submit(ctx, token, statements[0])
+	case len(statements) > maxBatch:
+		return "", fmt.Errorf("redshift %s: %d statements in one transaction; the Data API runs at most %d in a batch", d.Name(), len(statements), maxBatch)
+	}
+	out, err := d.cfg.Client.BatchExecuteStatement(ctx, &redshiftdata.BatchExecuteStatementInput{
+		Sqls:              statements,
+		Database:          aws.String(d.cfg.Database),
+		WorkgroupName:     optional(d.cfg.WorkgroupName),
+		ClusterIdentifier: optional(d.cfg.ClusterIdentifier),
+		SecretArn:         optional(d.cfg.SecretArn),
+		DbUser:            optional(d.cfg.DbUser),
+		ClientToken:       optional(token),
+	})
+	if err != nil {
+		return "", fmt.Errorf("redshift %s: submit %d statements starting with %q: %w", d.Name(), len(statements), firstLine(statements[0]), err)
+	}
+	return aws.ToString(out.Id), nil
+}
+
+// Describe calls DescribeStatement. For a batch that FAILED, the statement is the
+// sub-statement that failed (its id, SQL and message), as Exec reports it.
 func (d *DataAPI) Describe(ctx context.Context, id string) (Statement, error) {
 	desc, err := d.cfg.Client.DescribeStatement(ctx, &redshiftdata.DescribeStatementInput{Id: aws.String(id)})
 	if err != nil {
@@ -652,17 +687,35 @@ func (d *DataAPI) Describe(ctx context.Context, id string) (Statement, error) {
 	}
 	st := Statement{ID: id, Status: string(desc.Status), Error: aws.ToString(desc.Error), ResultRows: desc.ResultRows,
 		SQL: firstLine(aws.ToString(desc.QueryString)), Warehouse: d.Name()}
+	if st.Status == StatusFailed || st.Status == StatusAborted {
+		if e, ok := d.statementError(id, desc, nil).(*StatementError); ok && e.ID != id {
+			st.err = e
+		}
+	}
 	return st, nil
 }
 
-// Cancel calls CancelStatement.
+// Cancel calls CancelStatement. A statement the Data API did not cancel is a
+// *NotRunningError, whichever way it says so: "To be canceled, a query must be
+// running" (API CancelStatement), and the answer is either Status false ("A value
+// that indicates whether the cancel statement succeeded (true)") or a
+// ValidationException (the API's listed error for a request it refuses); the docs do
+// not say which, so the caller describes the statement again either way.
 func (d *DataAPI) Cancel(ctx context.Context, id string) error {
-	if _, err := d.cfg.Client.CancelStatement(ctx, &redshiftdata.CancelStatementInput{Id: aws.String(id)}); err != nil {
+	out, err := d.cfg.Client.CancelStatement(ctx, &redshiftdata.CancelStatementInput{Id: aws.String(id)})
+	if err != nil {
 		var nf *rdtypes.ResourceNotFoundException
-		if errors.As(err, &nf) {
+		var ve *rdtypes.ValidationException
+		switch {
+		case errors.As(err, &nf):
 			return &StatementNotFoundError{Warehouse: d.Name(), ID: id}
+		case errors.As(err, &ve):
+			return &NotRunningError{Warehouse: d.Name(), ID: id, Reason: "ValidationException: " + aws.ToString(ve.Message)}
 		}
 		return fmt.Errorf("redshift %s: cancel statement %s: %w", d.Name(), id, err)
+	}
+	if out == nil || !aws.ToBool(out.Status) {
+		return &NotRunningError{Warehouse: d.Name(), ID: id, Reason: "Status false"}
 	}
 	return nil
 }
@@ -743,7 +796,10 @@ func (d *DataAPI) cancel(ctx context.Context, id string) error {
 // statementError names the statement that failed: for a batch, the first
 // sub-statement that FAILED or was ABORTED.
 func (d *DataAPI) statementError(id string, desc *redshiftdata.DescribeStatementOutput, sqls []string) error {
-	e := &StatementError{Warehouse: d.Name(), ID: id, Status: string(desc.Status), Message: aws.ToString(desc.Error), SQL: firstLine(sqls[0])}
+	e := &StatementError{Warehouse: d.Name(), ID: id, Status: string(desc.Status), Message: aws.ToString(desc.Error), SQL: firstLine(aws.ToString(desc.QueryString))}
+	if len(sqls) > 0 {
+		e.SQL = firstLine(sqls[0])
+	}
 	for i, sub := range desc.SubStatements {
 		if sub.Status != rdtypes.StatementStatusStringFailed && sub.Status != rdtypes.StatementStatusStringAborted {
 			continue

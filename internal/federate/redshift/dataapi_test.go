@@ -45,6 +45,8 @@ type fakeDataAPI struct {
 	batches  []*redshiftdata.BatchExecuteStatementInput
 	tokens   []string // NextToken of each GetStatementResult call ("" for none)
 	cancels  []string
+	// cancel answers CancelStatement (nil: Status true).
+	cancel func(id string) (*redshiftdata.CancelStatementOutput, error)
 }
 
 func newFake(script func(sqls []string) *fakeStatement) *fakeDataAPI {
@@ -123,6 +125,9 @@ func (f *fakeDataAPI) CancelStatement(ctx context.Context, in *redshiftdata.Canc
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cancels = append(f.cancels, aws.ToString(in.Id))
+	if f.cancel != nil {
+		return f.cancel(aws.ToString(in.Id))
+	}
 	return &redshiftdata.CancelStatementOutput{Status: aws.Bool(true)}, nil
 }
 
@@ -725,5 +730,105 @@ func TestUnloadAndCopyNeedARole(t *testing.T) {
 	}
 	if len(api.sent()) != 0 {
 		t.Errorf("sent %q", api.sent())
+	}
+}
+
+// TestCancelOfAStatementThatIsNotRunning: CancelStatement "Cancels a running query. To
+// be canceled, a query must be running" (API CancelStatement); whether it answers
+// Status false or a ValidationException for one that ended is not documented, so both
+// are a *NotRunningError (the caller describes the statement again), a
+// ResourceNotFoundException is a *StatementNotFoundError, and only Status true is a
+// cancel.
+func TestCancelOfAStatementThatIsNotRunning(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		answer func(id string) (*redshiftdata.CancelStatementOutput, error)
+		check  func(error) bool
+	}{
+		{"status true", func(string) (*redshiftdata.CancelStatementOutput, error) {
+			return &redshiftdata.CancelStatementOutput{Status: aws.Bool(true)}, nil
+		}, func(err error) bool { return err == nil }},
+		{"status false", func(string) (*redshiftdata.CancelStatementOutput, error) {
+			return &redshiftdata.CancelStatementOutput{Status: aws.Bool(false)}, nil
+		}, func(err error) bool {
+			var e *NotRunningError
+			return errors.As(err, &e) && strings.Contains(e.Reason, "Status false")
+		}},
+		{"no status", func(string) (*redshiftdata.CancelStatementOutput, error) {
+			return &redshiftdata.CancelStatementOutput{}, nil
+		}, func(err error) bool { var e *NotRunningError; return errors.As(err, &e) }},
+		{"validation exception", func(string) (*redshiftdata.CancelStatementOutput, error) {
+			return nil, &rdtypes.ValidationException{Message: aws.String("Could not cancel a query that is already in FINISHED state.")}
+		}, func(err error) bool {
+			var e *NotRunningError
+			return errors.As(err, &e) && strings.Contains(e.Error(), "already in FINISHED state")
+		}},
+		{"not found", func(string) (*redshiftdata.CancelStatementOutput, error) {
+			return nil, &rdtypes.ResourceNotFoundException{Message: aws.String("Query does not exist.")}
+		}, func(err error) bool { var e *StatementNotFoundError; return errors.As(err, &e) }},
+		{"other error", func(string) (*redshiftdata.CancelStatementOutput, error) {
+			return nil, &rdtypes.InternalServerException{Message: aws.String("boom")}
+		}, func(err error) bool {
+			var nr *NotRunningError
+			return err != nil && !errors.As(err, &nr) && strings.Contains(err.Error(), "cancel statement stmt-1")
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			api := newFake(func([]string) *fakeStatement { return finished() })
+			api.cancel = c.answer
+			d := openFake(t, api, nil)
+			id, err := d.SubmitExec(context.Background(), "tok", "SELECT 1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Cancel(context.Background(), id); !c.check(err) {
+				t.Errorf("Cancel: %v (%T)", err, err)
+			}
+		})
+	}
+}
+
+// TestSubmitExecSendsTheTokenAndWaitsForNothing: one statement is ExecuteStatement,
+// several a BatchExecuteStatement, each with the ClientToken, answered with the id at
+// once (no DescribeStatement); a FAILED batch described later names the
+// sub-statement that failed.
+func TestSubmitExecSendsTheTokenAndWaitsForNothing(t *testing.T) {
+	api := newFake(func(sqls []string) *fakeStatement {
+		if len(sqls) == 1 {
+			return finished()
+		}
+		return &fakeStatement{statuses: []rdtypes.StatusString{rdtypes.StatusStringFailed}, errMsg: "batch failed",
+			subs: []rdtypes.SubStatementData{
+				{Id: aws.String("stmt-2:1"), Status: rdtypes.StatementStatusStringFinished},
+				{Id: aws.String("stmt-2:2"), Status: rdtypes.StatementStatusStringFailed, Error: aws.String("ERROR: divide by zero"), QueryString: aws.String("SELECT 1 / 0")},
+			}}
+	})
+	d := openFake(t, api, nil)
+	ctx := context.Background()
+	if _, err := d.SubmitExec(ctx, "one", "ALTER TABLE s.t ADD COLUMN c INT"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := d.SubmitExec(ctx, "two", "DELETE FROM s.t", "SELECT 1 / 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(api.executes) != 1 || aws.ToString(api.executes[0].ClientToken) != "one" || len(api.batches) != 1 || aws.ToString(api.batches[0].ClientToken) != "two" {
+		t.Fatalf("executes %+v, batches %+v: want the tokens sent", api.executes, api.batches)
+	}
+	for _, s := range api.stmts {
+		if s.described != 0 {
+			t.Fatalf("a submission described its statement: it must not wait")
+		}
+	}
+	st, err := d.Describe(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se *StatementError
+	if !errors.As(st.Err(), &se) || se.ID != "stmt-2:2" || se.Message != "ERROR: divide by zero" {
+		t.Errorf("the failed batch: %v", st.Err())
+	}
+	if _, err := d.SubmitExec(ctx, "none"); err == nil {
+		t.Error("no statements submitted something")
 	}
 }

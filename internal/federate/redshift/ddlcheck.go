@@ -25,6 +25,10 @@ import (
 //     transaction block". USING is refused ("ALTER TABLE ALTER COLUMN does not
 //     support USING expression").
 //   - ALTER COLUMN ... SET/DROP NOT NULL and SET/DROP DEFAULT: not supported.
+//   - ALTER COLUMN ... TYPE of a column encoded BYTEDICT, RUNLENGTH, TEXT255 or
+//     TEXT32K ("You can't alter a column with compression encodings ...": the
+//     stand-in reads the encoding from the column's comment, "ENCODE BYTEDICT"), or
+//     of a column with a default ("You can't alter columns with default values").
 // A narrowing below the longest value PostgreSQL refuses itself, as Redshift does
 // ("You can't decrease the size less than maximum size of existing data").
 
@@ -273,9 +277,16 @@ func isVarchar(normalized string) bool {
 	return normalized == "character varying" || strings.HasPrefix(normalized, "character varying(")
 }
 
-// columnTypeFunc reads the current type of a column (normalized), "" when there is
-// no such column.
-type columnTypeFunc func(ctx context.Context, schema, table, column string) (string, error)
+// columnInfo is what the checks read of a column: its type (normalized; "" when
+// there is no such column), whether it has a default, and its comment.
+type columnInfo struct {
+	typ        string
+	hasDefault bool
+	comment    string
+}
+
+// columnTypeFunc reads a column.
+type columnTypeFunc func(ctx context.Context, schema, table, column string) (columnInfo, error)
 
 // checkRedshiftDDL refuses the statements Redshift would refuse (see the top of this
 // file). statements are those of one Exec: more than one (after splitting each at
@@ -333,8 +344,20 @@ func checkRedshiftDDL(ctx context.Context, warehouse string, statements []string
 				if err != nil {
 					return err
 				}
-				if cur != "" && !isVarchar(cur) {
-					return refuse(fmt.Sprintf("ALTER TABLE ALTER COLUMN %q TYPE %s: the column is %s, and Redshift changes only the size of a VARCHAR column", a.column, a.typ, cur))
+				if cur.typ != "" && !isVarchar(cur.typ) {
+					return refuse(fmt.Sprintf("ALTER TABLE ALTER COLUMN %q TYPE %s: the column is %s, and Redshift changes only the size of a VARCHAR column", a.column, a.typ, cur.typ))
+				}
+				// "You can't alter a column with compression encodings BYTEDICT,
+				// RUNLENGTH, TEXT255, or TEXT32K." / "You can't alter columns with default
+				// values." (Redshift DG "ALTER TABLE"). PostgreSQL has no encodings: the
+				// stand-in reads a column's encoding from its comment ("ENCODE BYTEDICT").
+				// The texts are the stand-in's own, quoting the guide.
+				if enc := strings.ToUpper(strings.TrimSpace(strings.TrimPrefix(strings.ToUpper(cur.comment), "ENCODE"))); strings.HasPrefix(strings.ToUpper(cur.comment), "ENCODE") &&
+					(enc == "BYTEDICT" || enc == "RUNLENGTH" || enc == "TEXT255" || enc == "TEXT32K") {
+					return refuse(fmt.Sprintf("ALTER TABLE ALTER COLUMN %q TYPE %s: the column is encoded %s (\"You can't alter a column with compression encodings BYTEDICT, RUNLENGTH, TEXT255, or TEXT32K\")", a.column, a.typ, enc))
+				}
+				if cur.hasDefault {
+					return refuse(fmt.Sprintf("ALTER TABLE ALTER COLUMN %q TYPE %s: the column has a default (\"You can't alter columns with default values\")", a.column, a.typ))
 				}
 			}
 		}
@@ -345,18 +368,20 @@ func checkRedshiftDDL(ctx context.Context, warehouse string, statements []string
 // columnTypeOn reads a column's type through conn (information_schema, normalized as
 // Columns does); a schema "" is the search path's first.
 func columnTypeOn(conn *pgx.Conn) columnTypeFunc {
-	return func(ctx context.Context, schema, table, column string) (string, error) {
-		q := `SELECT data_type, character_maximum_length, numeric_precision, numeric_scale
+	return func(ctx context.Context, schema, table, column string) (columnInfo, error) {
+		q := `SELECT data_type, character_maximum_length, numeric_precision, numeric_scale, column_default IS NOT NULL,
+				COALESCE(col_description(format('%I.%I', table_schema, table_name)::regclass, ordinal_position::int), '')
 			FROM information_schema.columns
 			WHERE table_schema = COALESCE(NULLIF($1, ''), current_schema()) AND table_name = $2 AND column_name = $3`
 		var dataType string
 		var length, precision, scale *int64
-		err := conn.QueryRow(ctx, q, schema, table, column).Scan(&dataType, &length, &precision, &scale)
+		var info columnInfo
+		err := conn.QueryRow(ctx, q, schema, table, column).Scan(&dataType, &length, &precision, &scale, &info.hasDefault, &info.comment)
 		if err == pgx.ErrNoRows {
-			return "", nil
+			return columnInfo{}, nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("read the type of column %s of %s.%s: %w", column, schema, table, err)
+			return columnInfo{}, fmt.Errorf("read the type of column %s of %s.%s: %w", column, schema, table, err)
 		}
 		str := func(p *int64) *string {
 			if p == nil {
@@ -365,6 +390,7 @@ func columnTypeOn(conn *pgx.Conn) columnTypeFunc {
 			s := fmt.Sprint(*p)
 			return &s
 		}
-		return NormalizeType(catalogType(dataType, str(length), str(precision), str(scale))), nil
+		info.typ = NormalizeType(catalogType(dataType, str(length), str(precision), str(scale)))
+		return info, nil
 	}
 }

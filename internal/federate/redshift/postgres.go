@@ -714,6 +714,11 @@ func (p *Postgres) Exec(ctx context.Context, statements ...string) error {
 		return err
 	}
 	defer p.release(conn)
+	return p.execOn(ctx, conn, statements)
+}
+
+// execOn runs Exec's transaction on conn.
+func (p *Postgres) execOn(ctx context.Context, conn *pgx.Conn, statements []string) error {
 	// What Redshift refuses fails here, before PostgreSQL (which would accept it)
 	// sees it: several statements are one transaction block, as on the Data API.
 	if err := checkRedshiftDDL(ctx, p.name, statements, columnTypeOn(conn)); err != nil {

@@ -157,6 +157,21 @@ func (p *Postgres) SubmitCopy(ctx context.Context, token, schema, table string, 
 	})
 }
 
+// SubmitExec starts Exec's transaction in the background: BatchExecuteStatement (or
+// ExecuteStatement for one statement) with its ClientToken. What Redshift refuses is
+// refused when the statement runs, as Redshift reports it: the statement ends FAILED.
+func (p *Postgres) SubmitExec(ctx context.Context, token string, statements ...string) (string, error) {
+	if len(statements) == 0 {
+		return "", fmt.Errorf("redshift %s: submit: no statements", p.name)
+	}
+	if len(statements) > maxBatch {
+		return "", fmt.Errorf("redshift %s: %d statements in one transaction; the Data API runs at most %d in a batch", p.name, len(statements), maxBatch)
+	}
+	return p.submit(token, statements[0], func(ctx context.Context, conn *pgx.Conn) (int64, []File, error) {
+		return -1, nil, p.execOn(ctx, conn, statements)
+	})
+}
+
 // Describe reports a statement as DescribeStatement does.
 func (p *Postgres) Describe(ctx context.Context, id string) (Statement, error) {
 	ps, err := p.statement(id)
@@ -179,7 +194,10 @@ func (p *Postgres) Cancel(ctx context.Context, id string) error {
 	st := ps.st
 	p.statements.mu.Unlock()
 	if !st.Running() {
-		return &NotRunningError{Warehouse: p.name, ID: id, Status: st.Status}
+		// What the Data API answers here is Status false or a ValidationException (not
+		// documented which); DataAPI.Cancel makes either this error, and so does the
+		// stand-in, without inventing a message.
+		return &NotRunningError{Warehouse: p.name, ID: id, Reason: "Status false: the statement is " + st.Status}
 	}
 	ps.cancel()
 	return nil

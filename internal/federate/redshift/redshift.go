@@ -31,11 +31,18 @@ type Warehouse interface {
 	// SubmitCopy starts a COPY of files (written by an UNLOAD) into schema.table and
 	// returns its statement id at once; token as for SubmitUnload.
 	SubmitCopy(ctx context.Context, token, schema, table string, files []File) (string, error)
+	// SubmitExec starts statements as Exec runs them (one transaction, all or none;
+	// several inside a transaction block) and returns the statement id at once; token
+	// as for SubmitUnload. A FAILED transaction's Describe names the statement that
+	// failed. It is how a statement that may run for hours (a full version's swap)
+	// outlives the call that submits it.
+	SubmitExec(ctx context.Context, token string, statements ...string) (string, error)
 	// Describe reports a submitted statement; an unknown id is a
 	// *StatementNotFoundError.
 	Describe(ctx context.Context, id string) (Statement, error)
-	// Cancel asks a running statement to stop; it then ends ABORTED. A statement that
-	// already ended is a *NotRunningError.
+	// Cancel asks a running statement to stop; it then ends ABORTED. A statement the
+	// warehouse says it could not cancel (it is not running: it ended, or has not
+	// started) is a *NotRunningError: Describe it again for its outcome.
 	Cancel(ctx context.Context, id string) error
 	// UnloadedFiles returns the files a FINISHED UNLOAD (statement id) wrote under
 	// prefix, with their row counts.

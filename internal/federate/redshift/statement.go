@@ -74,12 +74,29 @@ func (e *StatementNotFoundError) Error() string {
 	return fmt.Sprintf("redshift %s: statement %s: ResourceNotFoundException: Query does not exist.", e.Warehouse, e.ID)
 }
 
-// NotRunningError is CancelStatement's refusal of a statement that already ended.
-type NotRunningError struct{ Warehouse, ID, Status string }
+// NotRunningError is CancelStatement's answer for a statement it did not cancel:
+// "To be canceled, a query must be running" (API CancelStatement). The Data API says
+// so either with Status false ("A value that indicates whether the cancel statement
+// succeeded (true)") or with a ValidationException; which one is not documented, so
+// both are this error, and the caller describes the statement again for its
+// outcome. Reason is what the warehouse answered.
+type NotRunningError struct{ Warehouse, ID, Reason string }
 
 func (e *NotRunningError) Error() string {
-	return fmt.Sprintf("redshift %s: cancel statement %s: ValidationException: Could not cancel a query that is already in %s state.", e.Warehouse, e.ID, e.Status)
+	return fmt.Sprintf("redshift %s: cancel statement %s: not cancelled, it is not running (%s)", e.Warehouse, e.ID, e.Reason)
 }
+
+// Limits of the Data API (Amazon Redshift Management Guide, "Considerations when
+// calling the Amazon Redshift Data API").
+const (
+	// MaxStatementDuration: "The maximum duration of a query is 24 hours."
+	MaxStatementDuration = 24 * time.Hour
+	// ClientTokenLifetime: "The ClientToken expires after 8 hours." A submission
+	// repeated later with the same token may start a second statement, so a token
+	// older than this is never reused (the caller treats the first submission's
+	// outcome as unknown).
+	ClientTokenLifetime = 8 * time.Hour
+)
 
 // NewToken is a fresh client token: the idempotency key of one submission.
 func NewToken() string {

@@ -11,11 +11,13 @@ import (
 	neturl "net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/snaplake/snaplake/internal/aws/awserr"
 	"github.com/snaplake/snaplake/internal/aws/lambdamain"
@@ -182,6 +184,31 @@ type Handler struct {
 	Config func(ctx context.Context) (*federate.Config, error)
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Identity says who the function calls AWS as (STS GetCallerIdentity), recorded
+	// as the owner of each statement it submits; nil: nothing recorded.
+	Identity func(ctx context.Context) (federate.Identity, error)
+
+	whoMu sync.Mutex
+	who   *federate.Identity
+}
+
+// identity is Identity's answer, asked once per process (a failure is asked again
+// next time, and the statements are recorded without an owner meanwhile).
+func (h *Handler) identity(ctx context.Context) *federate.Identity {
+	if h.Identity == nil {
+		return nil
+	}
+	h.whoMu.Lock()
+	defer h.whoMu.Unlock()
+	if h.who == nil {
+		id, err := h.Identity(ctx)
+		if err != nil {
+			h.log().WarnContext(ctx, "who am I (sts:GetCallerIdentity) failed: statements are recorded without their owner", "error", err)
+			return nil
+		}
+		h.who = &id
+	}
+	return h.who
 }
 
 func (h *Handler) config(ctx context.Context) (*federate.Config, error) {
@@ -227,8 +254,8 @@ func (h *Handler) noConfig(ctx context.Context, what string, req Request, err *N
 	return federate.Result{Table: req.Table, Subscriber: req.Subscriber, Action: federate.ActionFailed, Error: err.Error()}, nil
 }
 
-func (h *Handler) store() federate.Store {
-	return federate.Store{S3: h.S3, Bucket: h.Bucket, KMSKeyID: h.KMSKey}
+func (h *Handler) store(ctx context.Context) federate.Store {
+	return federate.Store{S3: h.S3, Bucket: h.Bucket, KMSKeyID: h.KMSKey, Identity: h.identity(ctx)}
 }
 
 func (h *Handler) log() *slog.Logger {
@@ -277,7 +304,7 @@ func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
 			return federate.Result{Table: req.Table, Action: federate.ActionFailed, Error: "the publisher: " + err.Error()}, nil
 		}
 		defer wh.Close()
-		p := &federate.Publisher{Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits()}
+		p := &federate.Publisher{Warehouse: wh, Store: h.store(ctx), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits()}
 		if req.Mode == "poll" {
 			return h.bounded(ctx, p.Poll(ctx, t, c.Keep())), nil
 		}
@@ -285,7 +312,7 @@ func (h *Handler) Publish(ctx context.Context, req Request) (any, error) {
 	case "summary":
 		// After every table's run (and its prune): the UNLOAD folders of runs that
 		// died. Publish's function runs it: its role deletes under federator/.
-		p := &federate.Publisher{Store: h.store(), Now: h.Now, Log: h.log()}
+		p := &federate.Publisher{Store: h.store(ctx), Now: h.Now, Log: h.log()}
 		cleaned := p.CleanupAfter(ctx, *c)
 		s := h.summary("publish", req.Results, nil)
 		s.AbandonedDeleted = cleaned.Deleted()
@@ -366,7 +393,7 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 			return res, nil
 		}
 		defer wh.Close()
-		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits(), OnDefinitionChange: s.OnDefinitionChange}
+		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(ctx), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits(), OnDefinitionChange: s.OnDefinitionChange}
 		if req.Mode == "poll" {
 			return h.bounded(ctx, run.Poll(ctx, t)), nil
 		}
@@ -546,6 +573,26 @@ type Opener func(ctx context.Context, url string, deps redshift.Deps) (redshift.
 type PublishClients struct {
 	S3         federate.S3API
 	Warehouses Opener
+	// Identity is who the function calls AWS as (STSIdentity in AWS); nil: unknown.
+	Identity func(ctx context.Context) (federate.Identity, error)
+}
+
+// CallerIdentity is the part of STS the functions call; *sts.Client satisfies it.
+// GetCallerIdentity needs no permission ("No permissions are required to perform
+// this operation", STS API reference).
+type CallerIdentity interface {
+	GetCallerIdentity(ctx context.Context, in *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+// STSIdentity asks STS who the caller is: its aws:userid (UserId) and ARN.
+func STSIdentity(c CallerIdentity) func(ctx context.Context) (federate.Identity, error) {
+	return func(ctx context.Context) (federate.Identity, error) {
+		out, err := c.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			return federate.Identity{}, fmt.Errorf("sts:GetCallerIdentity: %w", err)
+		}
+		return federate.Identity{UserID: aws.ToString(out.UserId), Arn: aws.ToString(out.Arn)}, nil
+	}
 }
 
 // SubscribeClients are what the subscribe function calls.
@@ -581,7 +628,7 @@ func newHandler(getenv func(string) string, c PublishClients, log *slog.Logger) 
 	bucket, bucketRegion := getenv(deploy.EnvBucket), getenv(deploy.EnvBucketRegion)
 	role, key := getenv(deploy.EnvWarehouseRoleArn), getenv(deploy.EnvKMSKeyID)
 	return &Handler{
-		S3: c.S3, Bucket: bucket, KMSKey: key, Log: log,
+		S3: c.S3, Bucket: bucket, KMSKey: key, Log: log, Identity: c.Identity,
 		Open: func(ctx context.Context, url string) (redshift.Warehouse, error) {
 			if role != "" && strings.HasPrefix(url, "redshift://") && !strings.Contains(url, "iam_role=") {
 				sep := "?"

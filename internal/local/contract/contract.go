@@ -5,10 +5,13 @@
 package contract
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/snaplake/snaplake/internal/deploy"
 )
@@ -206,8 +209,11 @@ type Function struct {
 
 // Role is an IAM role and the identity policies attached to it.
 type Role struct {
-	Name     string            `json:"name"`
-	Arn      string            `json:"arn"`
+	Name string `json:"name"`
+	Arn  string `json:"arn"`
+	// ID is the role's unique id (RoleId, AROA...), the first part of the aws:userid of
+	// its sessions.
+	ID       string            `json:"id,omitempty"`
 	Policies []json.RawMessage `json:"policies"`
 }
 
@@ -285,4 +291,12 @@ func MustLoad() *Contract {
 		panic(err)
 	}
 	return c
+}
+
+// RoleID is the offline unique id of the role named name: "AROA" and 17 characters,
+// the shape of IAM's role ids ("AROA" + 17 upper-case letters and digits), derived
+// from the name so that the contract and the offline run agree on it.
+func RoleID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "AROA" + strings.ToUpper(hex.EncodeToString(sum[:]))[:17]
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/aws/lambdamain"
 	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 	federaterun "github.com/snaplake/snaplake/internal/federate/run"
 	"github.com/snaplake/snaplake/internal/local/contract"
@@ -98,7 +99,7 @@ func NewFederate(cfg FederateConfig) (*Federate, error) {
 		if name == deploy.FnSubscribe {
 			build = federaterun.NewSubscribe
 		}
-		h, err := build(fn.Getenv, federaterun.PublishClients{S3: acct.S3(name), Warehouses: f.opener(name)}, cfg.Log.With("function", name))
+		h, err := build(fn.Getenv, federaterun.PublishClients{S3: acct.S3(name), Warehouses: f.opener(name), Identity: f.identity(name)}, cfg.Log.With("function", name))
 		if err != nil {
 			return nil, fmt.Errorf("%s's deployed environment: %w", name, err)
 		}
@@ -216,18 +217,35 @@ func (g guardedWarehouse) authorize(action string) error {
 	return g.a.authorize(g.principal, "Redshift Data", action[len("redshift-data:"):], iam.Request{Action: action, Resource: g.arn})
 }
 
+// readResult authorizes the GetStatementResult the Data API implementation makes to
+// read a query's rows (every query it runs has a result set, "The result set can be
+// empty", API DescribeStatement): on "*", the statement the caller's own.
+func (g guardedWarehouse) readResult() error {
+	req := iam.Request{Action: "redshift-data:GetStatementResult", Resource: "*", Context: map[string][]string{
+		"aws:userid": {g.userid()}, "redshift-data:statement-owner-iam-userid": {g.userid()}}}
+	return g.a.authorize(g.principal, "Redshift Data", "GetStatementResult", req)
+}
+
 func (g guardedWarehouse) Columns(ctx context.Context, schema, table string) ([]redshift.Column, error) {
 	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
 		return nil, err
 	}
-	return g.Warehouse.Columns(ctx, schema, table)
+	cols, err := g.Warehouse.Columns(ctx, schema, table)
+	if err == nil {
+		err = g.readResult()
+	}
+	return cols, err
 }
 
 func (g guardedWarehouse) Stats(ctx context.Context, schema, table, ins, upd string) (redshift.Stats, error) {
 	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
 		return redshift.Stats{}, err
 	}
-	return g.Warehouse.Stats(ctx, schema, table, ins, upd)
+	st, err := g.Warehouse.Stats(ctx, schema, table, ins, upd)
+	if err == nil {
+		err = g.readResult()
+	}
+	return st, err
 }
 
 func (g guardedWarehouse) SubmitUnload(ctx context.Context, token, query, prefix string) (string, error) {
@@ -248,12 +266,46 @@ func (g guardedWarehouse) SubmitCopy(ctx context.Context, token, schema, table s
 	return id, err
 }
 
-// userid is the function's aws:userid: its role's id and the session name, which
-// Lambda sets to the function's name, the same in every invocation (so a statement
-// submitted by one invocation is the next one's own).
-func (g guardedWarehouse) userid() string {
-	return "AROA" + strings.ToUpper(strings.ReplaceAll(g.principal, "-", "")) + ":" + g.principal
+// SubmitExec is ExecuteStatement for one statement, BatchExecuteStatement for
+// several, on the warehouse's ARN; the statement is the caller's.
+func (g guardedWarehouse) SubmitExec(ctx context.Context, token string, stmts ...string) (string, error) {
+	action := "redshift-data:ExecuteStatement"
+	if len(stmts) > 1 {
+		action = "redshift-data:BatchExecuteStatement"
+	}
+	if err := g.authorize(action); err != nil {
+		return "", err
+	}
+	id, err := g.Warehouse.SubmitExec(ctx, token, stmts...)
+	g.owners.Store(id, g.userid())
+	return id, err
 }
+
+// userid is the function's aws:userid: its role's unique id and the session name,
+// which Lambda sets to the function's name. The stack's policy lets any session of
+// the role act on the role's statements (StringLike "<role id>:*"), so the session
+// name does not matter; SessionUserID makes another one.
+func (g guardedWarehouse) userid() string {
+	return functionUserID(g.a, g.principal)
+}
+
+func functionUserID(a *Account, function string) string {
+	return a.Contract.Functions[function].Role.ID + ":" + function
+}
+
+// identity is what STS GetCallerIdentity answers the function: its aws:userid and
+// its assumed role's ARN (GetCallerIdentity needs no permission).
+func (f *Federate) identity(function string) func(context.Context) (federate.Identity, error) {
+	return func(context.Context) (federate.Identity, error) {
+		fn := f.acct.Contract.Functions[function]
+		return federate.Identity{UserID: functionUserID(f.acct, function),
+			Arn: "arn:aws:sts::" + f.acct.Contract.Account + ":assumed-role/" + fn.Role.Name + "/" + fn.Name}, nil
+	}
+}
+
+// OwnStatement records id as submitted by userid, as the Data API keeps a
+// statement's owner (a test makes a statement of another identity with it).
+func (f *Federate) OwnStatement(id, userid string) { f.owners.Store(id, userid) }
 
 // ownerRequest is a request on a statement: "*", with the statement's owner (the
 // aws:userid that submitted it) and the caller's aws:userid.
@@ -297,7 +349,11 @@ func (g guardedWarehouse) Query(ctx context.Context, stmt string) ([][]*string, 
 	if err := g.authorize("redshift-data:ExecuteStatement"); err != nil {
 		return nil, err
 	}
-	return g.Warehouse.Query(ctx, stmt)
+	rows, err := g.Warehouse.Query(ctx, stmt)
+	if err == nil {
+		err = g.readResult()
+	}
+	return rows, err
 }
 
 // Run starts one execution of the publish or subscribe workflow as its schedule

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -144,8 +145,8 @@ func TestFederatorLongStatement(t *testing.T) {
 	if sub.Status != stepfunctions.StatusSucceeded {
 		t.Fatalf("subscribe: %s %s %s (notified %+v)", sub.Status, sub.Error, sub.Cause, f.Notifications())
 	}
-	if n := f.Statements.Submitted(); n != 2 {
-		t.Errorf("%d statements submitted, want one UNLOAD and one COPY", n)
+	if n := f.Statements.Submitted(); n != 3 {
+		t.Errorf("%d statements submitted, want one UNLOAD, one COPY and its swap", n)
 	}
 	rep, err := redshift.Open(w.ctx, w.dsn("reporting"), redshift.Deps{S3: w.srv.Client()})
 	if err != nil {
@@ -204,6 +205,14 @@ func TestFederatorStatementTimeout(t *testing.T) {
 	if !allowed["publish redshift-data:CancelStatement"] {
 		t.Errorf("no CancelStatement was made and allowed")
 	}
+	// The cancel is in the reviewed list that snaplake doctor simulates.
+	added, _, err := ComparePermissions(w.c, acct.IAM.Allowed(), filepath.Join("..", "..", "..", PermissionsFile), *updatePermissions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added) > 0 {
+		t.Errorf("calls missing from %s (review them, then `make permissions`):\n  %s", PermissionsFile, strings.Join(added, "\n  "))
+	}
 	if d := acct.IAM.Denied(); len(d) > 0 {
 		t.Errorf("denied: %+v", d)
 	}
@@ -238,4 +247,125 @@ func TestFederatorRetryResumes(t *testing.T) {
 	if n := f.Statements.Submitted(); n != 1 {
 		t.Errorf("%d UNLOADs submitted, want 1: the retried step must resume the running one", n)
 	}
+}
+
+// TestFederatorLongSwap: the swap of a full version (DELETE and INSERT ... SELECT of
+// every row, in one transaction) may run as long as its COPY. Here it runs 5 s, longer
+// than the functions' 2 s timeout (a statement-level trigger on the subscriber's
+// table sleeps): it is submitted as a statement of its own, recorded and polled by
+// the workflow like the COPY, and the subscribe completes, with one UNLOAD, one COPY
+// and one swap submitted, every call authorized as deployed.
+func TestFederatorLongSwap(t *testing.T) {
+	w := newLongWorld(t, 0, "")
+	rep, err := redshift.Open(w.ctx, w.dsn("reporting"), redshift.Deps{S3: w.srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	if err := rep.Exec(w.ctx, "CREATE SCHEMA sales", "CREATE TABLE sales.slow (id INTEGER, name TEXT)",
+		"CREATE FUNCTION sales.nap() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$",
+		"CREATE TRIGGER slow_insert AFTER INSERT ON sales.slow FOR EACH STATEMENT EXECUTE FUNCTION sales.nap()",
+	); err != nil {
+		t.Fatal(err)
+	}
+	f, acct := w.federate(2 * time.Second)
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	if pub := w.run(f, deploy.FnPublish, at); pub.Status != stepfunctions.StatusSucceeded {
+		t.Fatalf("publish: %s %s %s (notified %+v)", pub.Status, pub.Error, pub.Cause, f.Notifications())
+	}
+	start := time.Now()
+	sub := w.run(f, deploy.FnSubscribe, at.Add(time.Minute))
+	if sub.Status != stepfunctions.StatusSucceeded || len(f.Notifications()) > 0 {
+		t.Fatalf("subscribe: %s %s %s (notified %+v)", sub.Status, sub.Error, sub.Cause, f.Notifications())
+	}
+	if d := time.Since(start); d < 5*time.Second {
+		t.Fatalf("subscribe took %s: the swap did not run its 5 s", d)
+	}
+	if n := f.Statements.Submitted(); n != 3 {
+		t.Errorf("%d statements submitted, want one UNLOAD, one COPY and one swap", n)
+	}
+	rows, err := rep.Query(w.ctx, "SELECT COUNT(*) FROM sales.slow")
+	if err != nil || *rows[0][0] != "40" {
+		t.Fatalf("the subscriber holds %v rows (%v), want 40", rows, err)
+	}
+	if d := acct.IAM.Denied(); len(d) > 0 {
+		t.Errorf("denied: %+v", d)
+	}
+	allowed := map[string]bool{}
+	for _, g := range acct.IAM.Allowed() {
+		allowed[g.Principal+" "+g.Action] = true
+	}
+	if !allowed["subscribe redshift-data:BatchExecuteStatement"] {
+		t.Errorf("the swap was not a BatchExecuteStatement made and allowed")
+	}
+}
+
+// TestFederatorForeignStatement: an operator's `snaplake federate publish` submitted
+// the table's UNLOAD as the operator's identity and left its record; the deployed
+// policy lets the publish function describe only its own role's statements (any
+// session), so the scheduled run is denied, and the table fails naming the owner,
+// rather than with a bare AccessDenied. Statements of the function's own role in
+// another session (a later invocation) stay allowed.
+func TestFederatorForeignStatement(t *testing.T) {
+	w := newLongWorld(t, 60, "")
+	f, acct := w.federate(10 * time.Second)
+	operator := federate.Identity{UserID: "AIDAOPERATOR00000000", Arn: "arn:aws:iam::000000000000:user/alice"}
+	tr, err := redshift.Open(w.ctx, w.dsn("transform"), redshift.Deps{S3: w.srv.Client(), Postgres: []redshift.PostgresOption{redshift.WithStatements(f.Statements)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	// The operator's command line, as its Publisher writes it: the record, then the
+	// statement (submitted to the same warehouse "service" the functions reach).
+	cli := &federate.Publisher{Warehouse: operatorWarehouse{Warehouse: tr, f: f, userid: operator.UserID},
+		Store: federate.Store{S3: w.srv.Client(), Bucket: w.c.Bucket, Identity: &operator}}
+	if r := cli.Start(w.ctx, federate.Table{Table: "sales.slow"}, 3); r.Wait == nil {
+		t.Fatalf("the operator's UNLOAD: %+v", r)
+	}
+	// Its lease has expired (the command line was interrupted hours ago).
+	if _, err := w.srv.Client().DeleteObject(w.ctx, &s3.DeleteObjectInput{Bucket: aws.String(w.c.Bucket), Key: aws.String(deploy.FederatePublishLeaseKey("sales.slow"))}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		recs, _ := (federate.Store{S3: w.srv.Client(), Bucket: w.c.Bucket}).Statements(w.ctx, "sales.slow")
+		for _, r := range recs {
+			_ = tr.Cancel(w.ctx, r.ID)
+		}
+	}()
+	pub := w.run(f, deploy.FnPublish, time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
+	notes := f.Notifications()
+	if pub.Status == stepfunctions.StatusSucceeded || len(notes) != 1 || !strings.Contains(notes[0].Message, "was submitted by "+operator.Arn) {
+		t.Fatalf("publish meeting the operator's statement: %s, notified %+v", pub.Status, notes)
+	}
+	denied := false
+	for _, d := range acct.IAM.Denied() {
+		denied = denied || (d.Principal == deploy.FnPublish && d.Action == "redshift-data:DescribeStatement")
+	}
+	if !denied {
+		t.Errorf("the function's DescribeStatement of the operator's statement was not denied: %+v", acct.IAM.Denied())
+	}
+	// Another session of the function's own role may describe the role's statements.
+	own := guardedWarehouse{Warehouse: tr, a: acct, principal: deploy.FnPublish, owners: &f.owners}
+	id, err := tr.SubmitExec(w.ctx, "", "SELECT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.OwnStatement(id, acct.Contract.Functions[deploy.FnPublish].Role.ID+":another-session")
+	if _, err := own.Describe(w.ctx, id); err != nil {
+		t.Errorf("another session of the role: %v", err)
+	}
+}
+
+// operatorWarehouse submits as an identity outside the stack (the operator), as the
+// Data API records a statement's owner.
+type operatorWarehouse struct {
+	redshift.Warehouse
+	f      *Federate
+	userid string
+}
+
+func (o operatorWarehouse) SubmitUnload(ctx context.Context, token, query, prefix string) (string, error) {
+	id, err := o.Warehouse.SubmitUnload(ctx, token, query, prefix)
+	o.f.OwnStatement(id, o.userid)
+	return id, err
 }

@@ -217,6 +217,11 @@ func TestFederatorAsDeployed(t *testing.T) {
 		if err := seedChange(ctx, pg.DSN("transform"), srv.Client(), 1000+i); err != nil {
 			t.Fatal(err)
 		}
+		// The previous control's failed UNLOAD backs its table off: the operator's
+		// way to retry at once is to delete the statement records.
+		if err := deleteUnder(ctx, srv.Client(), c.Bucket, deploy.FederateStatementPrefix); err != nil {
+			t.Fatal(err)
+		}
 		without, err := base.Without(deploy.RoleFederateWarehouse, i)
 		if err != nil {
 			t.Fatal(err)
@@ -263,4 +268,18 @@ func withoutEnv(c *contract.Contract, function, name string) *contract.Contract 
 		cp.Functions[k] = fn
 	}
 	return &cp
+}
+
+// deleteUnder deletes every object under prefix.
+func deleteUnder(ctx context.Context, client *s3.Client, bucket, prefix string) error {
+	out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		return err
+	}
+	for _, o := range out.Contents {
+		if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
