@@ -42,9 +42,11 @@ type RDS interface {
 	DescribeDBSnapshots(ctx context.Context, in *rds.DescribeDBSnapshotsInput, optFns ...func(*rds.Options)) (*rds.DescribeDBSnapshotsOutput, error)
 }
 
-// IAM simulates the roles' policies.
+// IAM simulates the roles' policies, and reads a role's unique id (the statement
+// owner the Federator's Data API permissions are limited to).
 type IAM interface {
 	SimulatePrincipalPolicy(ctx context.Context, in *awsiam.SimulatePrincipalPolicyInput, optFns ...func(*awsiam.Options)) (*awsiam.SimulatePrincipalPolicyOutput, error)
+	GetRole(ctx context.Context, in *awsiam.GetRoleInput, optFns ...func(*awsiam.Options)) (*awsiam.GetRoleOutput, error)
 }
 
 // KMS reads the lake key's state and policy.

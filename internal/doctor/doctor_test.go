@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"strings"
 	"testing"
 	"time"
@@ -354,6 +355,10 @@ type iamFunc func(ctx context.Context, in *awsiam.SimulatePrincipalPolicyInput, 
 
 func (f iamFunc) SimulatePrincipalPolicy(ctx context.Context, in *awsiam.SimulatePrincipalPolicyInput, optFns ...func(*awsiam.Options)) (*awsiam.SimulatePrincipalPolicyOutput, error) {
 	return f(ctx, in, optFns...)
+}
+
+func (f iamFunc) GetRole(_ context.Context, in *awsiam.GetRoleInput, _ ...func(*awsiam.Options)) (*awsiam.GetRoleOutput, error) {
+	return roleOf(aws.ToString(in.RoleName)), nil
 }
 
 func TestOlderSimulationAnswerShape(t *testing.T) {

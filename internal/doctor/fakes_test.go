@@ -338,3 +338,12 @@ func (f schedFake) GetSchedule(_ context.Context, in *scheduler.GetScheduleInput
 	cp := *sc
 	return &cp, nil
 }
+
+// GetRole answers a role's unique id: "AROA" and the role name, upper-cased.
+func (f iamFake) GetRole(_ context.Context, in *awsiam.GetRoleInput, _ ...func(*awsiam.Options)) (*awsiam.GetRoleOutput, error) {
+	return roleOf(aws.ToString(in.RoleName)), nil
+}
+
+func roleOf(name string) *awsiam.GetRoleOutput {
+	return &awsiam.GetRoleOutput{Role: &iamtypes.Role{RoleName: aws.String(name), RoleId: aws.String("AROA" + strings.ToUpper(name))}}
+}

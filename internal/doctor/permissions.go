@@ -178,8 +178,8 @@ func checkTemplate(s string) error {
 		switch {
 		case slices.Contains(stackPlaceholders, name):
 		case examples[name] != "":
-		case strings.HasPrefix(name, "role:"):
-			if r := strings.TrimPrefix(name, "role:"); !slices.Contains(principals(), r) {
+		case strings.HasPrefix(name, "role:") || strings.HasPrefix(name, "userid:"):
+			if _, r, _ := strings.Cut(name, ":"); !slices.Contains(principals(), r) {
 				return "", fmt.Errorf("placeholder {%s}: no function or service role %q", name, r)
 			}
 		case strings.HasPrefix(name, "function:"):
@@ -280,6 +280,34 @@ type Values struct {
 	// FederateItemStateMachines are FederateItemStateMachineArns: the federate-item
 	// workflow of each Federator function.
 	FederateItemStateMachines map[string]string
+
+	// RoleIDs are the unique ids (RoleId, "AROA...") of the roles whose aws:userid a
+	// line names ({userid:<principal>}), read with iam:GetRole.
+	RoleIDs map[string]string
+}
+
+// UserIDSession is the session doctor names in {userid:<principal>}: the Data API's
+// statement owner is an aws:userid, "<role id>:<session>", and the Federator's
+// policies allow any session of the function's role.
+const UserIDSession = "snaplake-doctor"
+
+// UserIDPrincipals are the principals whose role ids the permissions' lines name.
+func UserIDPrincipals(perms []Permission) []string {
+	var out []string
+	for _, p := range perms {
+		for rest := p.Resource + "\t" + p.Context; ; {
+			i := strings.Index(rest, "{userid:")
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len("{userid:"):]
+			if j := strings.IndexByte(rest, '}'); j > 0 && !slices.Contains(out, rest[:j]) {
+				out = append(out, rest[:j])
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Grant is one expanded permission: the principal's role must be allowed Action
@@ -374,6 +402,13 @@ func (p Permission) Expand(v Values) ([]Grant, error) {
 				default:
 					if ex, ok := examples[name]; ok {
 						return ex, nil
+					}
+					if r, ok := strings.CutPrefix(name, "userid:"); ok {
+						id := v.RoleIDs[r]
+						if id == "" {
+							return "", fmt.Errorf("permissions.txt line %d: {%s}: the unique id of role %s could not be read (iam:GetRole)", p.Line, name, r)
+						}
+						return id + ":" + UserIDSession, nil
 					}
 					if r, ok := strings.CutPrefix(name, "role:"); ok {
 						if s = v.Roles[r]; s == "" {

@@ -169,6 +169,28 @@ func deniedFix(v verdict, g Grant, roleArn string) string {
 	return "no policy of role " + roleName(roleArn) + " allows it: deploy this version of snaplake (cdk deploy); if it is deployed, check the role's permissions boundary and the organization's SCPs"
 }
 
+// readRoleIDs reads, with iam:GetRole, the unique id of each deployed role whose
+// aws:userid a line names ({userid:<principal>}): the Federator's Data API
+// permissions are limited to statements its own role submitted. A role whose id
+// cannot be read fails its lines (Expand names them).
+func (r *run) readRoleIDs(ctx context.Context, st *stack, deployed func(string) bool) {
+	st.values.RoleIDs = map[string]string{}
+	for _, principal := range UserIDPrincipals(r.cfg.Permissions) {
+		arn := st.values.Roles[principal]
+		if arn == "" || !deployed(principal) {
+			continue
+		}
+		name := arn[strings.LastIndex(arn, "/")+1:]
+		out, err := r.c.IAM.GetRole(ctx, &awsiam.GetRoleInput{RoleName: aws.String(name)})
+		if err != nil || out.Role == nil || aws.ToString(out.Role.RoleId) == "" {
+			r.fail("permission", principal, fmt.Sprintf("cannot read the unique id of role %s: %v", name, err),
+				"doctor needs iam:GetRole on the stack's roles (the Federator's statements are limited to their role's id)")
+			continue
+		}
+		st.values.RoleIDs[principal] = aws.ToString(out.Role.RoleId)
+	}
+}
+
 // checkPermissions simulates every expanded grant of the permission list on its
 // principal's role, batching the actions that share a resource and a context.
 func (r *run) checkPermissions(ctx context.Context, st *stack) {
@@ -188,6 +210,10 @@ func (r *run) checkPermissions(ctx context.Context, st *stack) {
 	if st.federate && len(federateLack) > 0 {
 		r.skip("permissions", "Federator", "needs the outputs "+strings.Join(federateLack, ", ")+" (see the stack check)")
 	}
+	r.readRoleIDs(ctx, st, func(principal string) bool {
+		return !(ingestPrincipal(principal) && (!st.ingest || len(ingestLack) > 0)) &&
+			!(federatePrincipal(principal) && (!st.federate || len(federateLack) > 0))
+	})
 	type batch struct {
 		resource, context string
 		grants            []Grant

@@ -209,11 +209,14 @@ func (e *StatementOwnerError) Error() string {
 		who = "subscriber " + e.Subscriber + " loading " + e.Table
 	}
 	if e.Dropped {
-		return fmt.Sprintf("%s: the %s (statement %s) was submitted by %s, not by this identity (%s), and is past the Data API's %s limit: its record %s was dropped, the next run starts afresh (%v)",
-			who, e.Kind, e.ID, e.Owner, e.Caller, redshift.MaxStatementDuration, e.Key, e.Err)
+		return fmt.Sprintf("%s: the %s (statement %s) cannot be followed by this identity (%s): %v. It was submitted by %s and is past the Data API's %s limit: its record %s was dropped, the next run starts afresh",
+			who, e.Kind, e.ID, e.Caller, e.Err, e.Owner, redshift.MaxStatementDuration, e.Key)
 	}
-	return fmt.Sprintf("%s: the %s (statement %s) was submitted by %s; this identity (%s) cannot follow it (%v). Run the same command as that identity to finish or cancel it, or delete %s; else the record is dropped at %s, when the Data API has ended it",
-		who, e.Kind, e.ID, e.Owner, e.Caller, e.Err, e.Key, e.Until.Format(time.RFC3339))
+	// The workflow keeps a long error's start and end (run.MaxResultText): the
+	// service's message goes in the middle, who submitted the statement and what to
+	// do at the end.
+	return fmt.Sprintf("%s: the %s (statement %s) cannot be followed by this identity (%s): %v. It was submitted by %s: run the same command as that identity to finish or cancel it, or delete %s; else the record is dropped at %s, when the Data API has ended it",
+		who, e.Kind, e.ID, e.Caller, e.Err, e.Owner, e.Key, e.Until.Format(time.RFC3339))
 }
 
 func (e *StatementOwnerError) Unwrap() error { return e.Err }

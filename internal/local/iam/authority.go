@@ -15,6 +15,9 @@ import (
 type Principal struct {
 	Name        string // the key in the Authority, e.g. the function's or role's logical name
 	RoleName    string
+	// RoleID is the role's unique id (RoleId, "AROA..."), the first part of an
+	// assumed role's aws:userid; GetRole answers it.
+	RoleID      string
 	SessionName string
 	Account     string
 	Policies    []Policy

@@ -281,6 +281,21 @@ func contractValues(t *testing.T, c *contract.Contract) doctor.Values {
 	}
 	if c.Federate != nil {
 		v.FederatePublishStateMachine, v.FederateSubscribeStateMachine = c.Federate.PublishStateMachineArn, c.Federate.SubscribeStateMachineArn
+		v.FederateItemStateMachines = map[string]string{}
+		for arn := range c.Federate.ItemStateMachines {
+			for _, fn := range deploy.FederateFunctions {
+				if strings.HasSuffix(arn, "-"+fn+"-item") {
+					v.FederateItemStateMachines[fn] = arn
+				}
+			}
+		}
+	}
+	v.RoleIDs = map[string]string{}
+	for name, fn := range c.Functions {
+		v.RoleIDs[name] = fn.Role.ID
+	}
+	for name, r := range c.Roles {
+		v.RoleIDs[name] = r.ID
 	}
 	return v
 }

@@ -126,6 +126,25 @@ func roleNameOf(arn string) string {
 }
 
 // principalByRoleARN finds the principal whose role is arn.
+// GetRole answers IAM's GetRole for a role of the offline account: its name, ARN
+// and unique id. An unknown role is a *iamtypes.NoSuchEntityException, as IAM
+// answers it.
+func (a *Authority) GetRole(ctx context.Context, in *awsiam.GetRoleInput, optFns ...func(*awsiam.Options)) (*awsiam.GetRoleOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	name := aws.ToString(in.RoleName)
+	if name == "" {
+		return nil, invalidInput("RoleName is required")
+	}
+	for _, n := range a.Principals() {
+		if p, ok := a.Principal(n); ok && p.RoleName == name && p.RoleID != "" {
+			return &awsiam.GetRoleOutput{Role: &iamtypes.Role{RoleName: aws.String(name), Arn: aws.String(p.RoleARN()), RoleId: aws.String(p.RoleID)}}, nil
+		}
+	}
+	return nil, &iamtypes.NoSuchEntityException{Message: aws.String(fmt.Sprintf("The role with name %s cannot be found.", name))}
+}
+
 func (a *Authority) principalByRoleARN(arn string) (Principal, bool) {
 	for _, name := range a.Principals() {
 		if p, ok := a.Principal(name); ok && p.RoleARN() == arn {

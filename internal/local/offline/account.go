@@ -104,7 +104,7 @@ func NewAuthority(c *contract.Contract) (*iam.Authority, error) {
 		if err != nil {
 			return fmt.Errorf("policies of %s (role %s): %w", name, role.Name, err)
 		}
-		return auth.Add(iam.Principal{Name: name, RoleName: role.Name, SessionName: session, Account: c.Account, Policies: pols})
+		return auth.Add(iam.Principal{Name: name, RoleName: role.Name, RoleID: role.ID, SessionName: session, Account: c.Account, Policies: pols})
 	}
 	functions, roles := deploy.Functions, deploy.ServiceRoles
 	if c.Ingest != nil {

@@ -28,7 +28,12 @@ const PermissionsHeader = `# Every call the offline run made that IAM allowed, o
 
 // contextKeys are the condition keys the stack's policies test; the others the
 // offline run sets (kms:ViaService, s3:max-keys...) do not decide anything.
-var contextKeys = []string{"s3:prefix", "iam:passedtoservice", "kms:grantisforawsresource"}
+var contextKeys = []string{"s3:prefix", "iam:passedtoservice", "kms:grantisforawsresource", ownerKey}
+
+// ownerKey is the Data API's statement owner, an aws:userid ("<role id>:<session>"):
+// the list names it by the principal whose statements they are ({userid:<name>}),
+// which doctor fills with that role's id.
+const ownerKey = "redshift-data:statement-owner-iam-userid"
 
 var (
 	snapshotRE = regexp.MustCompile(`^arn:aws:rds:[^:]+:[^:]+:snapshot:rds:(.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$`)
@@ -53,8 +58,11 @@ func PermissionLines(c *contract.Contract, grants []iam.Grant) []string {
 			if !ok || !slices.Contains(contextKeys, k) {
 				continue
 			}
-			if k == "s3:prefix" {
+			switch k {
+			case "s3:prefix":
 				v = normKey(v)
+			case ownerKey:
+				v = normOwner(c, g.Principal, v)
 			}
 			ctx = append(ctx, k+"="+v)
 		}
@@ -62,6 +70,22 @@ func PermissionLines(c *contract.Contract, grants []iam.Grant) []string {
 	}
 	slices.Sort(lines)
 	return slices.Compact(lines)
+}
+
+// normOwner names a statement owner by its principal: a session of the
+// principal's own role is {userid:<principal>}; any other owner stays as it is
+// (and doctor refuses it, so the review sees it).
+func normOwner(c *contract.Contract, principal, v string) string {
+	id := ""
+	if fn, ok := c.Functions[principal]; ok {
+		id = fn.Role.ID
+	} else if r, ok := c.Roles[principal]; ok {
+		id = r.ID
+	}
+	if id != "" && strings.HasPrefix(v, id+":") {
+		return "{userid:" + principal + "}"
+	}
+	return v
 }
 
 func normResource(c *contract.Contract, r string) string {
