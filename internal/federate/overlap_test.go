@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 )
 
@@ -257,4 +258,47 @@ func TestSwapIsConditional(t *testing.T) {
 		t.Fatalf("late swap of an append version already applied: %v", err)
 	}
 	w.checkSubscriber("a", "after the refused append swap")
+}
+
+// TestSubscribeWaitsForTheLease: a workflow's item (Started set) whose subscriber's
+// lease another run holds asks to wait for it (a LEASE wait, with the statement's
+// growing pauses) rather than skipping the table; past federate.statementTimeout
+// after the item started it gives up and reports the table skipped; the command line
+// (no Started) skips at once. Once the lease is free, the same item loads the table.
+func TestSubscribeWaitsForTheLease(t *testing.T) {
+	w := newWorld(t)
+	w.publish()
+	ctx := context.Background()
+	key := deploy.FederateSubscriberLeaseKey("a")
+	if _, err := w.store.leases(func() time.Time { return w.now }).Acquire(ctx, key, "subscriber a", "holder", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	table := Table{Table: "sales.dim_customer"}
+	run := func(started time.Time) Result {
+		s := &SubscriberRun{Name: "a", Warehouse: w.reporting["a"], Store: w.store, Now: func() time.Time { return w.now }, Log: w.log, Run: "waiter", Started: started}
+		return s.Start(ctx, table)
+	}
+	limits := Limits{}.orDefault()
+	res := run(w.now.Add(-4 * time.Minute))
+	if res.Action != ActionWaiting || res.Wait == nil || res.Wait.Kind != WaitLease || res.Wait.Seconds != 60 {
+		t.Errorf("an item 4 minutes into its wait: %+v (wait %+v); want a LEASE wait of 60 s (a quarter of the time waited)", res, res.Wait)
+	}
+	if res := run(w.now.Add(-limits.Timeout)); res.Action != ActionSkipped || res.Wait != nil || !strings.Contains(res.Reason, "waited for it since") {
+		t.Errorf("an item past federate.statementTimeout: %+v; want it skipped, saying it waited", res)
+	}
+	if res := run(time.Time{}); res.Action != ActionSkipped || res.Wait != nil {
+		t.Errorf("the command line: %+v; want the table skipped at once", res)
+	}
+	if err := w.store.leases(func() time.Time { return w.now }).Release(ctx, key, "subscriber a", "holder"); err != nil {
+		t.Fatal(err)
+	}
+	res = run(w.now.Add(-5 * time.Minute))
+	for i := 0; res.Wait != nil && i < 100; i++ {
+		time.Sleep(20 * time.Millisecond)
+		s := &SubscriberRun{Name: "a", Warehouse: w.reporting["a"], Store: w.store, Now: func() time.Time { return w.now }, Log: w.log, Run: "waiter", Started: w.now.Add(-5 * time.Minute)}
+		res = s.Poll(ctx, table)
+	}
+	if res.Action != ActionLoaded {
+		t.Errorf("the item once the lease is free: %+v; want the table loaded", res)
+	}
 }

@@ -69,8 +69,8 @@ func (l Limits) Pause(elapsed, left time.Duration) time.Duration {
 // ("poll").
 type Wait struct {
 	Seconds   int    `json:"seconds"`
-	Statement string `json:"statement"` // the statement id, for the log and the history
-	Kind      string `json:"kind"`      // UNLOAD, COPY or SWAP
+	Statement string `json:"statement"` // the statement id, for the log and the history ("" for LEASE)
+	Kind      string `json:"kind"`      // UNLOAD, COPY, SWAP, or LEASE (WaitLease: waiting for the subscriber's lease)
 }
 
 // Statement record states.

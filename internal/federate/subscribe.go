@@ -47,6 +47,15 @@ type SubscriberRun struct {
 	// subscriber), and the other subscribers go on.
 	Unreachable error
 
+	// Started is when this table's item began: the item execution's
+	// $$.Execution.StartTime, passed by its workflow. While another run holds the
+	// subscriber's lease, such an item waits for it (a Wait of kind WaitLease, the
+	// workflow's own wait-and-poll loop) until Limits.Timeout after Started, then
+	// reports the table skipped; see leaseWait. Zero (the command line, SubscribeAll):
+	// the table is reported skipped at once, as an operator's command does not queue
+	// behind a run.
+	Started time.Time
+
 	// configPolicy is the onDefinitionChange SubscribeAll read from the config.
 	configPolicy string
 
@@ -579,7 +588,15 @@ func (s *SubscriberRun) acquire(ctx context.Context, t Table, res *Result) (skip
 	var held *lease.HeldError
 	switch {
 	case errors.As(err, &held):
+		if w := s.leaseWait(); w != nil {
+			res.Action, res.Wait, res.Reason = ActionWaiting, w, held.Error()+": waiting for it"
+			s.log().InfoContext(ctx, "table waits: another run holds the subscriber", "table", t.Table, "run", held.Lease.Run, "since", held.Lease.Since, "seconds", w.Seconds)
+			return true, nil
+		}
 		res.Action, res.Reason = ActionSkipped, held.Error()+": that run is bringing it up to date"
+		if !s.Started.IsZero() {
+			res.Reason += fmt.Sprintf(" (waited for it since %s, federate.statementTimeout %s: the next run loads it)", s.Started.UTC().Format(time.RFC3339), s.Limits.orDefault().Timeout)
+		}
 		s.log().WarnContext(ctx, "table skipped: another run holds the subscriber", "table", t.Table, "run", held.Lease.Run, "since", held.Lease.Since)
 		return true, nil
 	case err != nil:
@@ -588,6 +605,41 @@ func (s *SubscriberRun) acquire(ctx context.Context, t Table, res *Result) (skip
 		s.log().WarnContext(ctx, "took over the lease of a run that died", "run", expired.Run, "since", expired.Since)
 	}
 	return false, nil
+}
+
+// WaitLease is the Wait.Kind of an item waiting for its subscriber's lease.
+const WaitLease = "LEASE"
+
+// leaseWait is the Wait of an item whose subscriber's lease another run holds, nil
+// when it does not wait (no Started: the command line; or past the bound).
+//
+// Why wait: every new manifest starts a subscribe run for its one table, and a
+// subscriber's lease covers all its tables for as long as one table's COPY and swap
+// run (hours, maybe). Skipped, the other tables of one publish would wait for the next
+// schedule run that finds the lease free. Waiting, each is loaded as soon as the
+// holder releases the lease (or it expires: a run that died), and the load itself
+// goes through Start as always: under the lease, after reading the control table
+// again, so a table the holder or another run loaded meanwhile is not loaded twice.
+//
+// The pauses are a statement's (Limits.Pause: from Poll, a quarter of the time waited,
+// at most Timeout/48), so the wait adds under 70 turns, about 630 events, to the
+// item's execution history, against the 25,000 of a standard execution. The bound is
+// Limits.Timeout (federate.statementTimeout) after Started: no single statement of
+// the holder runs longer, and a holder loading a long chain, or a queue of other
+// items taking the lease in turn, must not keep an execution open for ever; past it
+// the table is skipped, as before, and the next run loads it.
+func (s *SubscriberRun) leaseWait() *Wait {
+	if s.Started.IsZero() {
+		return nil
+	}
+	l := s.Limits.orDefault()
+	now := s.now()
+	left := s.Started.Add(l.Timeout).Sub(now)
+	if left <= 0 {
+		return nil
+	}
+	p := l.Pause(max(now.Sub(s.Started), 0), left)
+	return &Wait{Seconds: int(p / time.Second), Kind: WaitLease}
 }
 
 func (s *SubscriberRun) release(ctx context.Context) {

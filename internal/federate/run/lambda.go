@@ -41,6 +41,10 @@ type Request struct {
 	// Run names the run in the leases and statement records: the workflow passes its
 	// execution's id, the same in every step and retry of one execution.
 	Run string `json:"run,omitempty"`
+	// Started (table, poll) is when the item's execution started
+	// ($$.Execution.StartTime): a subscriber's table waits for the subscriber's lease
+	// until federate.statementTimeout after it (federate.SubscriberRun.Started).
+	Started *time.Time `json:"started,omitempty"`
 	// Nested are the subscribe workflow's results, a list per subscriber.
 	Nested [][]federate.Result `json:"nested,omitempty"`
 	// Input (list) is the execution's input, which says what started the run: see
@@ -394,6 +398,9 @@ func (h *Handler) Subscribe(ctx context.Context, req Request) (any, error) {
 		}
 		defer wh.Close()
 		run := &federate.SubscriberRun{Name: s.Name, Warehouse: wh, Store: h.store(ctx), Now: h.Now, Log: h.log(), Run: req.Run, Limits: c.Limits(), OnDefinitionChange: s.OnDefinitionChange}
+		if req.Started != nil {
+			run.Started = *req.Started
+		}
 		if req.Mode == "poll" {
 			return h.bounded(ctx, run.Poll(ctx, t)), nil
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/postgres"
@@ -42,6 +44,13 @@ type eventChain struct {
 }
 
 func startEventChain(t testing.TB, eventRules bool, subscribers string, seedSQL ...string) *eventChain {
+	t.Helper()
+	return startEventChainLog(t, eventRules, subscribers, io.Discard, seedSQL...)
+}
+
+// startEventChainLog is startEventChain with the functions' and workflows' logs
+// written to logs.
+func startEventChainLog(t testing.TB, eventRules bool, subscribers string, logs io.Writer, seedSQL ...string) *eventChain {
 	t.Helper()
 	ctx := context.Background()
 	pg := postgrestest.Start(t)
@@ -69,7 +78,7 @@ func startEventChain(t testing.TB, eventRules bool, subscribers string, seedSQL 
 	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(config.S3Key), Body: strings.NewReader(cfg)}); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	if ch.acct, err = NewAccount(srv, AccountOptions{Contract: c, Log: log}); err != nil {
 		t.Fatal(err)
 	}
@@ -444,4 +453,72 @@ func period(s contract.Schedule, at time.Time) (time.Duration, error) {
 	}
 	b, err := scheduler.Next(s.Expression, s.TimeZone, a)
 	return b.Sub(a), err
+}
+
+// TestFederatorEventDrivenOneSubscriberTwoTables: one publish of two tables writes
+// two manifests, and each starts a subscribe run for its table into the one
+// subscriber that takes both. The subscriber's lease covers all its tables, and the
+// first run holds it while its swap runs (4 s: a trigger on the control table
+// sleeps); the other run's item waits for the lease in its workflow's wait-and-poll
+// loop and loads its table when the lease is free. Both tables end loaded, once
+// each, with no schedule run.
+func TestFederatorEventDrivenOneSubscriberTwoTables(t *testing.T) {
+	var logs lockedBuffer
+	ch := startEventChainLog(t, true, "    - {name: reporting, redshift: %[1]q, tables: [sales.dim, sales.fact]}\n", &logs,
+		"CREATE SCHEMA sales", createDim, createFact,
+		"INSERT INTO sales.dim SELECT g, 'n' || g FROM generate_series(1, 50) g",
+		"INSERT INTO sales.fact SELECT g, g / 4.0, TIMESTAMP '2026-12-01' + g * INTERVAL '1 minute' FROM generate_series(1, 300) g")
+	// Every swap records its version in the control table: the trigger makes each
+	// swap run 4 s, longer than the first pause (statementPoll 1s), so the workflow
+	// waits for it while its run holds the lease.
+	ch.exec("reporting", append(federate.ControlSQL(),
+		"CREATE FUNCTION snaplake_federator.nap() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(4); RETURN NEW; END $$",
+		"CREATE TRIGGER nap BEFORE INSERT ON snaplake_federator.loaded FOR EACH ROW EXECUTE FUNCTION snaplake_federator.nap()")...)
+	before := ch.f.Statements.Submitted()
+
+	ch.transformFinished()
+	got := ch.settle()
+	if len(got["publish"]) != 1 || listed(t, got["publish"][0]) != "sales.dim,sales.fact" {
+		t.Fatalf("publish executions %v; want one, of both tables", got["publish"])
+	}
+	var subs []string
+	for _, e := range got["subscribe"] {
+		subs = append(subs, listed(t, e))
+	}
+	sort.Strings(subs)
+	if strings.Join(subs, " ") != "reporting=sales.dim reporting=sales.fact" {
+		t.Fatalf("subscribe executions listed %v; want one per table, both for reporting", subs)
+	}
+	if n, m := ch.rows("reporting", "sales.dim"), ch.rows("reporting", "sales.fact"); n != 50 || m != 300 {
+		t.Errorf("reporting holds %d rows of sales.dim (want 50) and %d of sales.fact (want 300): a table skipped because the other's run held the subscriber waits for the next schedule", n, m)
+	}
+	// The lease was contended: one table's item waited for it, none was skipped.
+	if !strings.Contains(logs.String(), "table waits: another run holds the subscriber") {
+		t.Errorf("no item waited for the subscriber's lease: the test did not make the runs overlap")
+	}
+	if strings.Contains(logs.String(), "table skipped") {
+		t.Errorf("a table was skipped")
+	}
+	// Each table loaded once: 2 UNLOADs, then a COPY and a swap per table.
+	if n := ch.f.Statements.Submitted() - before; n != 6 {
+		t.Errorf("%d statements submitted, want 6 (2 UNLOADs, a COPY and a swap per table)", n)
+	}
+}
+
+// lockedBuffer is a log's writer that the functions' goroutines share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
