@@ -159,7 +159,7 @@ func TestValidatesWithASLValidator(t *testing.T) {
 }
 
 // TestErrorNamesAreReal fails when a Retry or Catch names an error that is neither
-// a States.*, Lambda.* or SNS.* (service integration) name nor the Go type name of an
+// a States.*, Lambda.*, SNS.*, Glue.* or StepFunctions.* (service integration) name nor the Go type name of an
 // error some handler package declares: Lambda reports a Go handler's error by its
 // type name, so any other name never matches and its retry is dead code.
 func TestErrorNamesAreReal(t *testing.T) {
@@ -199,7 +199,7 @@ func TestErrorNamesAreReal(t *testing.T) {
 		t.Fatalf("found only %d ErrorEquals names", len(names))
 	}
 	for _, n := range names {
-		if strings.HasPrefix(n, "States.") || strings.HasPrefix(n, "Lambda.") || strings.HasPrefix(n, "SNS.") || strings.HasPrefix(n, "Glue.") || n == "Sandbox.Timedout" {
+		if strings.HasPrefix(n, "States.") || strings.HasPrefix(n, "Lambda.") || strings.HasPrefix(n, "SNS.") || strings.HasPrefix(n, "Glue.") || strings.HasPrefix(n, "StepFunctions.") || n == "Sandbox.Timedout" {
 			continue
 		}
 		if !declared[n] {
@@ -244,4 +244,56 @@ func handlerErrorNames(t *testing.T) map[string]bool {
 		out[n] = true
 	}
 	return out
+}
+
+// TestNestedExecutionsRetryTransientErrors: every Task that starts a nested execution
+// (states:startExecution.sync:2) retries the Step Functions API's transient errors
+// (a throttle, an API or client error), so that one does not fail the item, and never
+// States.TaskFailed or States.ALL: a child that ended unsuccessfully surfaces as
+// States.TaskFailed, and its result is final.
+func TestNestedExecutionsRetryTransientErrors(t *testing.T) {
+	tasks := 0
+	var walk func(name string, v any)
+	walk = func(name string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if r, _ := x["Resource"].(string); strings.Contains(r, ":states:startExecution") {
+				tasks++
+				retried := map[string]bool{}
+				retries, _ := x["Retry"].([]any)
+				for _, r := range retries {
+					for _, e := range r.(map[string]any)["ErrorEquals"].([]any) {
+						retried[e.(string)] = true
+					}
+				}
+				for _, want := range []string{"StepFunctions.AWSStepFunctionsException", "StepFunctions.SdkClientException", "StepFunctions.ExecutionLimitExceeded"} {
+					if !retried[want] {
+						t.Errorf("%s: Task %s does not retry %s", name, r, want)
+					}
+				}
+				for _, never := range []string{"States.TaskFailed", "States.ALL"} {
+					if retried[never] {
+						t.Errorf("%s: Task %s retries %s: a failed child would run again", name, r, never)
+					}
+				}
+			}
+			for _, c := range x {
+				walk(name, c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(name, c)
+			}
+		}
+	}
+	for name, d := range Definitions {
+		var def any
+		if err := json.Unmarshal(d, &def); err != nil {
+			t.Fatal(err)
+		}
+		walk(name, def)
+	}
+	if tasks != 2 {
+		t.Errorf("found %d Tasks starting a nested execution, want 2 (publish's and subscribe's Table)", tasks)
+	}
 }
