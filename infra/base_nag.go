@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -123,7 +124,12 @@ func (b *Base) applySuppressions() {
 				continue
 			}
 			cur.reason += " " + r.reason
-			cur.appliesTo = append(cur.appliesTo, r.appliesTo...)
+			// Each finding once: several statements of one role may be on "*".
+			for _, a := range r.appliesTo {
+				if !slices.Contains(cur.appliesTo, a) {
+					cur.appliesTo = append(cur.appliesTo, a)
+				}
+			}
 		}
 	}
 	sort.Strings(paths)

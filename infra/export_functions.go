@@ -56,6 +56,7 @@ func (x *Export) addFunctions() {
 		Conditions: &map[string]any{"Bool": map[string]any{"kms:GrantIsForAWSResource": "true"}},
 	}))
 	x.suppress(start.Role(),
+		wildcards("rds:StartExportTask and rds:DescribeExportTasks have no resource type in the IAM Service Authorization Reference: only Resource \"*\" authorizes them.", findingStarResource),
 		wildcards("rds:DescribeDBSnapshots is limited to the automated (and, if enabled, manual) snapshots of the configured instances; their names end in a timestamp.",
 			arnFinding("rds", `snapshot:.*-\*`)))
 
@@ -87,7 +88,7 @@ func (x *Export) addFunctions() {
 	// The export wait asks whether the export already ended (a re-run, an export that
 	// beat the token, or a lost completion event at a periodic re-check).
 	await.AddToRolePolicy(statement([]string{"rds:DescribeExportTasks"}, "*"))
-	x.suppress(await.Role(), wildcards("Task tokens are stored as callbacks/<kind>/<key>.json, one object per waiting task; the list permission is limited to that prefix.", objectsUnder(deploy.CallbackPrefix)))
+	x.suppress(await.Role(), wildcards("rds:DescribeExportTasks has no resource type in the IAM Service Authorization Reference: only Resource \"*\" authorizes it.", findingStarResource), wildcards("Task tokens are stored as callbacks/<kind>/<key>.json, one object per waiting task; the list permission is limited to that prefix.", objectsUnder(deploy.CallbackPrefix)))
 
 	// resume runs asynchronously from EventBridge: a failed resume is retried twice
 	// by Lambda, then kept in the dead-letter queue, so the event that would have
@@ -108,7 +109,7 @@ func (x *Export) addFunctions() {
 	resume.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
 	// A failed export's notification carries RDS's FailureCause, not the event's text.
 	resume.AddToRolePolicy(statement([]string{"rds:DescribeExportTasks"}, "*"))
-	x.suppress(resume.Role(), wildcards("Task tokens are read from callbacks/<kind>/<key>.json, one object per waiting task.", objectsUnder(deploy.CallbackPrefix)))
+	x.suppress(resume.Role(), wildcards("rds:DescribeExportTasks has no resource type in the IAM Service Authorization Reference: only Resource \"*\" authorizes it.", findingStarResource), wildcards("Task tokens are read from callbacks/<kind>/<key>.json, one object per waiting task.", objectsUnder(deploy.CallbackPrefix)))
 
 	relocate := x.newFunction(functionSpec{
 		name: deploy.FnRelocate, id: "Relocate",
