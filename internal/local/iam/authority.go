@@ -13,8 +13,8 @@ import (
 // execution role) assumed under a session name, with the identity policies the
 // template gives that role.
 type Principal struct {
-	Name        string // the key in the Authority, e.g. the function's or role's logical name
-	RoleName    string
+	Name     string // the key in the Authority, e.g. the function's or role's logical name
+	RoleName string
 	// RoleID is the role's unique id (RoleId, "AROA..."), the first part of an
 	// assumed role's aws:userid; GetRole answers it.
 	RoleID      string
