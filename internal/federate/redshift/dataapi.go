@@ -182,27 +182,16 @@ func firstLine(sql string) string {
 // them serially as a single transaction, all rolled back if one fails (API
 // BatchExecuteStatement; at most 40).
 func (d *DataAPI) Exec(ctx context.Context, statements ...string) error {
-	switch {
-	case len(statements) == 0:
+	if len(statements) == 0 {
 		return nil
-	case len(statements) == 1:
-		_, err := d.run(ctx, statements[0])
-		return err
-	case len(statements) > maxBatch:
-		return fmt.Errorf("redshift %s: %d statements in one transaction; the Data API runs at most %d in a batch", d.Name(), len(statements), maxBatch)
 	}
-	out, err := d.cfg.Client.BatchExecuteStatement(ctx, &redshiftdata.BatchExecuteStatementInput{
-		Sqls:              statements,
-		Database:          aws.String(d.cfg.Database),
-		WorkgroupName:     optional(d.cfg.WorkgroupName),
-		ClusterIdentifier: optional(d.cfg.ClusterIdentifier),
-		SecretArn:         optional(d.cfg.SecretArn),
-		DbUser:            optional(d.cfg.DbUser),
-	})
+	// No token: a caller that waits has nothing to resume (the SDK's own token
+	// covers its retries of the call).
+	id, err := d.SubmitExec(ctx, "", statements...)
 	if err != nil {
-		return fmt.Errorf("redshift %s: submit %d statements starting with %q: %w", d.Name(), len(statements), firstLine(statements[0]), err)
+		return err
 	}
-	_, err = d.wait(ctx, aws.ToString(out.Id), statements)
+	_, err = d.wait(ctx, id, statements)
 	return err
 }
 
@@ -722,18 +711,11 @@ func (d *DataAPI) Cancel(ctx context.Context, id string) error {
 
 // run submits one statement and waits for it.
 func (d *DataAPI) run(ctx context.Context, sql string) (*redshiftdata.DescribeStatementOutput, error) {
-	out, err := d.cfg.Client.ExecuteStatement(ctx, &redshiftdata.ExecuteStatementInput{
-		Sql:               aws.String(sql),
-		Database:          aws.String(d.cfg.Database),
-		WorkgroupName:     optional(d.cfg.WorkgroupName),
-		ClusterIdentifier: optional(d.cfg.ClusterIdentifier),
-		SecretArn:         optional(d.cfg.SecretArn),
-		DbUser:            optional(d.cfg.DbUser),
-	})
+	id, err := d.submit(ctx, "", sql)
 	if err != nil {
-		return nil, fmt.Errorf("redshift %s: submit %q: %w", d.Name(), firstLine(sql), err)
+		return nil, err
 	}
-	return d.wait(ctx, aws.ToString(out.Id), []string{sql})
+	return d.wait(ctx, id, []string{sql})
 }
 
 // wait polls DescribeStatement until the statement id (running sqls) ends. The
