@@ -214,6 +214,7 @@ const (
 // subscribers that take it, every call authorized as deployed (the rules' starts as
 // their roles).
 func TestFederatorEventDrivenChain(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	ch := startEventChain(t, true, chainSubscribers, "CREATE SCHEMA sales", createDim, createFact,
 		"INSERT INTO sales.dim SELECT g, 'n' || g FROM generate_series(1, 50) g",
 		"INSERT INTO sales.fact SELECT g, g / 4.0, TIMESTAMP '2026-12-01' + g * INTERVAL '1 minute' FROM generate_series(1, 300) g")
@@ -463,6 +464,7 @@ func period(s contract.Schedule, at time.Time) (time.Duration, error) {
 // loop and loads its table when the lease is free. Both tables end loaded, once
 // each, with no schedule run.
 func TestFederatorEventDrivenOneSubscriberTwoTables(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	var logs lockedBuffer
 	ch := startEventChainLog(t, true, "    - {name: reporting, redshift: %[1]q, tables: [sales.dim, sales.fact]}\n", &logs,
 		"CREATE SCHEMA sales", createDim, createFact,

@@ -118,6 +118,7 @@ func (w *longWorld) run(f *Federate, workflow string, at time.Time) stepfunction
 // machines, every call authorized as deployed, with one UNLOAD and one COPY
 // submitted in all.
 func TestFederatorLongStatement(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	w := newLongWorld(t, 5, "")
 	f, acct := w.federate(2 * time.Second)
 	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
@@ -175,6 +176,7 @@ func TestFederatorLongStatement(t *testing.T) {
 // federate.statementTimeout is cancelled (it ends ABORTED in the warehouse), the
 // table's result says so, and status shows the cancelled statement.
 func TestFederatorStatementTimeout(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	w := newLongWorld(t, 60, "  statementTimeout: 3s\n")
 	f, acct := w.federate(10 * time.Second)
 	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
@@ -223,6 +225,7 @@ func TestFederatorStatementTimeout(t *testing.T) {
 // (the offline Lambda's timeout raises what AWS raises) and retries the step, which
 // finds the statement and resumes it: no second UNLOAD is submitted.
 func TestFederatorRetryResumes(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	w := newLongWorld(t, 2, "")
 	f, _ := w.federate(10 * time.Second)
 	arn := w.c.Functions[deploy.FnPublish].Arn
@@ -256,6 +259,7 @@ func TestFederatorRetryResumes(t *testing.T) {
 // the workflow like the COPY, and the subscribe completes, with one UNLOAD, one COPY
 // and one swap submitted, every call authorized as deployed.
 func TestFederatorLongSwap(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	w := newLongWorld(t, 0, "")
 	rep, err := redshift.Open(w.ctx, w.dsn("reporting"), redshift.Deps{S3: w.srv.Client()})
 	if err != nil {
@@ -307,6 +311,7 @@ func TestFederatorLongSwap(t *testing.T) {
 // rather than with a bare AccessDenied. Statements of the function's own role in
 // another session (a later invocation) stay allowed.
 func TestFederatorForeignStatement(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	w := newLongWorld(t, 60, "")
 	f, acct := w.federate(10 * time.Second)
 	operator := federate.Identity{UserID: "AIDAOPERATOR00000000", Arn: "arn:aws:iam::000000000000:user/alice"}

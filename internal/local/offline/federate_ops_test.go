@@ -123,6 +123,7 @@ func (w *federatorWorld) run(workflow string, subscriberDBs ...string) stepfunct
 // status says which tables each holds and which it does not take, and the subscribe
 // function writes each subscriber's lag metrics, the lag alarm's.
 func TestFederatorSubscriberTables(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	subs := []string{"sales_db", "hr_db", "all_db"}
 	w := newFederatorWorld(t, subs...)
 	w.exec("transform",
@@ -229,6 +230,7 @@ func TestFederatorSubscriberTables(t *testing.T) {
 // old one with a manifest, and an old one whose table a live publish lease holds;
 // every call is authorized as the publish function.
 func TestFederatorCleanup(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	w := newFederatorWorld(t, "reporting_db")
 	w.exec("transform", "CREATE SCHEMA sales",
 		"CREATE TABLE sales.dim (id INTEGER NOT NULL)", "INSERT INTO sales.dim SELECT g FROM generate_series(1, 10) g")

@@ -32,6 +32,7 @@ import (
 // started as the scheduler's role. Then, without the warehouse role's S3 statements,
 // the same publish is refused.
 func TestFederatorAsDeployed(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	ctx := context.Background()
 	pg := postgrestest.Start(t)
 	for _, db := range []string{"transform", "reporting"} {
