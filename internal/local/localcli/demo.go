@@ -68,31 +68,19 @@ func (o *demoOptions) options(c *cobra.Command, args []string) (demo.Options, er
 
 // NewDemoCommand is `snaplake demo`, with `demo ingest` and `demo federate` below it.
 func NewDemoCommand() *cobra.Command {
-	var o demoOptions
-	c := &cobra.Command{
-		Use:   "demo [--rows N] [--home DIR]",
-		Short: "run a night of the pipeline offline, on this machine",
-		Long:  demoUsage,
-		Args:  cobra.ArbitraryArgs,
-		RunE: func(c *cobra.Command, args []string) error {
-			opts, err := o.options(c, args)
-			if err != nil {
-				return err
-			}
-			_, err = demo.Run(c.Context(), opts)
-			return err
-		},
-	}
-	o.addFlags(c)
+	c := demoCommand("demo [--rows N] [--home DIR]", "run a night of the pipeline offline, on this machine", nil,
+		func(ctx context.Context, opts demo.Options) error { _, err := demo.Run(ctx, opts); return err })
 	c.AddCommand(newDemoIngestCommand(), newDemoFederateCommand())
 	return c
 }
 
-func newDemoIngestCommand() *cobra.Command {
+// demoCommand is one demo command: its flags, checked into demo.Options, then run.
+// check, when not nil, completes or refuses the options first.
+func demoCommand(use, short string, check func(*cobra.Command, *demo.Options) error, run func(context.Context, demo.Options) error) *cobra.Command {
 	var o demoOptions
 	c := &cobra.Command{
-		Use:   "ingest [--rows N] [--home DIR]",
-		Short: "run the config-driven ingestion offline, against the same home",
+		Use:   use,
+		Short: short,
 		Long:  demoUsage,
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -100,36 +88,34 @@ func newDemoIngestCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = demo.RunIngest(c.Context(), opts)
-			return err
+			if check != nil {
+				if err := check(c, &opts); err != nil {
+					return err
+				}
+			}
+			return run(c.Context(), opts)
 		},
 	}
 	o.addFlags(c)
 	return c
 }
 
+func newDemoIngestCommand() *cobra.Command {
+	return demoCommand("ingest [--rows N] [--home DIR]", "run the config-driven ingestion offline, against the same home", nil,
+		func(ctx context.Context, opts demo.Options) error { _, err := demo.RunIngest(ctx, opts); return err })
+}
+
 func newDemoFederateCommand() *cobra.Command {
-	var o demoOptions
 	var format string
-	c := &cobra.Command{
-		Use:   "federate [--home DIR] [--format text|json]",
-		Short: "run the Federator offline: publish, subscribe, status",
-		Long:  demoUsage,
-		Args:  cobra.ArbitraryArgs,
-		RunE: func(c *cobra.Command, args []string) error {
-			opts, err := o.options(c, args)
-			if err != nil {
-				return err
-			}
-			if format != demo.FormatText && format != demo.FormatJSON {
-				return opscli.UsageError(c, "--format must be %s or %s, got %q", demo.FormatText, demo.FormatJSON, format)
-			}
-			opts.Format = format
-			_, err = demo.RunFederate(c.Context(), opts)
-			return err
-		},
+	check := func(c *cobra.Command, opts *demo.Options) error {
+		if format != demo.FormatText && format != demo.FormatJSON {
+			return opscli.UsageError(c, "--format must be %s or %s, got %q", demo.FormatText, demo.FormatJSON, format)
+		}
+		opts.Format = format
+		return nil
 	}
-	o.addFlags(c)
+	c := demoCommand("federate [--home DIR] [--format text|json]", "run the Federator offline: publish, subscribe, status", check,
+		func(ctx context.Context, opts demo.Options) error { _, err := demo.RunFederate(ctx, opts); return err })
 	c.Flags().StringVar(&format, "format", demo.FormatText, "each table's line: text, or json (the JSON lines of 'snaplake federate')")
 	return c
 }
