@@ -23,7 +23,6 @@ import (
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/postgres"
-	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/local/scheduler"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
@@ -53,24 +52,7 @@ func startEventChain(t testing.TB, eventRules bool, subscribers string, seedSQL 
 func startEventChainLog(t testing.TB, eventRules bool, subscribers string, logs io.Writer, seedSQL ...string) *eventChain {
 	t.Helper()
 	ctx := context.Background()
-	pg := postgrestest.Start(t)
-	for _, db := range []string{"transform", "reporting", "archive"} {
-		if err := pg.CreateDatabase(db); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := contract.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := s3server.StartFake()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	if err := srv.CreateBucket(ctx, c.Bucket); err != nil {
-		t.Fatal(err)
-	}
+	pg, c, srv := startFederatorServers(t, "transform", "reporting", "archive")
 	ch := &eventChain{t: t, ctx: ctx, pg: pg, srv: srv, c: c}
 	ch.exec("transform", seedSQL...)
 	cfg := fmt.Sprintf("federate:\n  publisher: %s\n  statementPoll: 1s\n  tables:\n    - {table: sales.dim}\n    - {table: sales.fact, inserted: inserted_at, append: true}\n  subscribers:\n%s",
@@ -79,6 +61,7 @@ func startEventChainLog(t testing.TB, eventRules bool, subscribers string, logs 
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(logs, nil))
+	var err error
 	if ch.acct, err = NewAccount(srv, AccountOptions{Contract: c, Log: log}); err != nil {
 		t.Fatal(err)
 	}

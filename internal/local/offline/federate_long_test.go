@@ -22,7 +22,6 @@ import (
 	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 	"github.com/snaplake/snaplake/internal/local/contract"
-	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 )
@@ -42,24 +41,7 @@ type longWorld struct {
 func newLongWorld(t *testing.T, napSeconds float64, extra string) *longWorld {
 	t.Helper()
 	ctx := context.Background()
-	pg := postgrestest.Start(t)
-	for _, db := range []string{"transform", "reporting"} {
-		if err := pg.CreateDatabase(db); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := contract.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := s3server.StartFake()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	if err := srv.CreateBucket(ctx, c.Bucket); err != nil {
-		t.Fatal(err)
-	}
+	pg, c, srv := startFederatorServers(t, "transform", "reporting")
 	seed, err := redshift.Open(ctx, pg.DSN("transform"), redshift.Deps{S3: srv.Client()})
 	if err != nil {
 		t.Fatal(err)

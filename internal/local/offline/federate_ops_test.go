@@ -20,7 +20,6 @@ import (
 	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 	"github.com/snaplake/snaplake/internal/local/contract"
-	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 )
@@ -47,24 +46,7 @@ type federatorWorld struct {
 func newFederatorWorld(t *testing.T, subscriberDBs ...string) *federatorWorld {
 	t.Helper()
 	ctx := context.Background()
-	pg := postgrestest.Start(t)
-	for _, db := range append([]string{"transform"}, subscriberDBs...) {
-		if err := pg.CreateDatabase(db); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := contract.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := s3server.StartFake()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	if err := srv.CreateBucket(ctx, c.Bucket); err != nil {
-		t.Fatal(err)
-	}
+	pg, c, srv := startFederatorServers(t, append([]string{"transform"}, subscriberDBs...)...)
 	var buf bytes.Buffer
 	return &federatorWorld{t: t, ctx: ctx, pg: pg, srv: srv, c: c, logBuf: &buf, log: slog.New(slog.NewJSONHandler(&buf, nil))}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/snaplake/snaplake/internal/federate/redshift"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/iam"
+	"github.com/snaplake/snaplake/internal/local/postgres"
 	"github.com/snaplake/snaplake/internal/local/postgres/postgrestest"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
@@ -34,24 +35,7 @@ import (
 func TestFederatorAsDeployed(t *testing.T) {
 	t.Parallel() // its own PostgreSQL and S3 servers; it mostly waits on statements
 	ctx := context.Background()
-	pg := postgrestest.Start(t)
-	for _, db := range []string{"transform", "reporting"} {
-		if err := pg.CreateDatabase(db); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := contract.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := s3server.StartFake()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	if err := srv.CreateBucket(ctx, c.Bucket); err != nil {
-		t.Fatal(err)
-	}
+	pg, c, srv := startFederatorServers(t, "transform", "reporting")
 	seed, err := redshift.Open(ctx, pg.DSN("transform"), redshift.Deps{S3: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
@@ -283,4 +267,30 @@ func deleteUnder(ctx context.Context, client *s3.Client, bucket, prefix string) 
 		}
 	}
 	return nil
+}
+
+// startFederatorServers starts what every offline Federator test stands on: its own
+// PostgreSQL with databases dbs (the warehouses), the contract, and its own S3 server
+// with the lake bucket; both servers stop with the test.
+func startFederatorServers(t testing.TB, dbs ...string) (*postgres.Server, *contract.Contract, *s3server.Server) {
+	t.Helper()
+	pg := postgrestest.Start(t)
+	for _, db := range dbs {
+		if err := pg.CreateDatabase(db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := contract.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s3server.StartFake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	if err := srv.CreateBucket(context.Background(), c.Bucket); err != nil {
+		t.Fatal(err)
+	}
+	return pg, c, srv
 }
