@@ -38,6 +38,7 @@ const (
 	EnvExportPrefix           = "EXPORT_PREFIX"
 	EnvExportRoleArn          = "EXPORT_ROLE_ARN"
 	EnvDBInstanceIDs          = "DB_INSTANCE_IDS"
+	EnvDBClusterIDs           = "DB_CLUSTER_IDS"
 	EnvDatabases              = "DATABASES"
 	EnvIncludeManualSnapshots = "INCLUDE_MANUAL_SNAPSHOTS"
 	EnvExportTimeoutSeconds   = "EXPORT_TIMEOUT_SECONDS"
