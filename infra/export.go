@@ -58,7 +58,13 @@ func NewExport(base *Base, props *ExportProps) *Export {
 	x.output(deploy.OutputAnalystPolicyArn, *analyst.ManagedPolicyArn(), "Attach to analysts' roles or groups: query the lake with Athena in the snaplake workgroup")
 	x.output(deploy.OutputRoleArns, x.roleArns(deploy.Functions, deploy.ServiceRoles), "JSON: the role of each function and service, for snaplake doctor")
 	x.output(deploy.OutputFunctionArns, x.functionArns(deploy.Functions), "JSON: each function's ARN, for snaplake doctor")
-	x.output(deploy.OutputDBInstanceIDs, strings.Join(x.cfg.DBInstanceIDs, ","), "RDS instances whose snapshots are exported")
+	// An output's value cannot be empty: each source list is an output only when set.
+	if len(x.cfg.DBInstanceIDs) > 0 {
+		x.output(deploy.OutputDBInstanceIDs, strings.Join(x.cfg.DBInstanceIDs, ","), "RDS instances whose snapshots are exported")
+	}
+	if len(x.cfg.DBClusterIDs) > 0 {
+		x.output(deploy.OutputDBClusterIDs, strings.Join(x.cfg.DBClusterIDs, ","), "Aurora DB clusters whose automated cluster snapshots are exported")
+	}
 	x.output(deploy.OutputSourceDatabases, strings.Join(x.cfg.Databases, ","), "Source MySQL databases exported, as configured")
 	return x
 }

@@ -442,6 +442,7 @@ func snapshotEvent(t *testing.T, eventID, instance string) []byte {
 		t.Fatal(err)
 	}
 	s := strings.ReplaceAll(string(raw), "warehouse-prod", instance)
+	s = inDeployment(s)
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
 		t.Fatal(err)
@@ -449,6 +450,16 @@ func snapshotEvent(t *testing.T, eventID, instance string) []byte {
 	m["id"] = eventID
 	b, _ := json.Marshal(m)
 	return b
+}
+
+// inDeployment moves a sample event into the offline deployment's account and
+// Region: RDS puts a snapshot's events on the default bus of the snapshot's own
+// account and Region, and the start function may export only that account's
+// snapshots (its rds:StartExportTask is scoped to them).
+func inDeployment(event string) string {
+	event = strings.ReplaceAll(event, ":eu-west-1:123456789012:", ":"+contract.Region+":"+contract.Account+":")
+	event = strings.ReplaceAll(event, `"account": "123456789012"`, `"account": "`+contract.Account+`"`)
+	return strings.ReplaceAll(event, `"region": "eu-west-1"`, `"region": "`+contract.Region+`"`)
 }
 
 func publish(t *testing.T, f *fixture, ev []byte, wantRules ...string) {
