@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
@@ -139,8 +140,16 @@ func (o ingestPlanOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	slog.New(slog.NewTextHandler(stderr, nil)).Info("ingest plan", "set", set, "due", plan.Due,
-		"tables", len(plan.Tables), "skipped", len(plan.Skipped), "renamed", len(plan.Renamed),
+		"tables", len(plan.Tables), "skipped", len(plan.Skipped), "refused", len(plan.Refused), "renamed", len(plan.Renamed),
 		"metadata_queries", q.Queries(), "took", time.Since(start).Round(time.Millisecond))
+	// A run would load the others and fail these, notified: so does the command.
+	if len(plan.Refused) > 0 {
+		reasons := make([]string, len(plan.Refused))
+		for i, r := range plan.Refused {
+			reasons[i] = r.Reason
+		}
+		return fmt.Errorf("%s: %d tables of set %s would fail, as the config names what the source does not have: %s", configPath, len(plan.Refused), set, strings.Join(reasons, "; "))
+	}
 	return nil
 }
 

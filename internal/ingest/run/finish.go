@@ -86,7 +86,10 @@ type TableSummary struct {
 	Status    string  `json:"status"` // loaded | failed | skipped
 	Rows      int64   `json:"rows"`
 	Watermark *string `json:"watermark,omitempty"`
-	Reason    string  `json:"reason,omitempty"`
+	// Config is the file:line of the config entry that failed the table, when the
+	// config names something of it that the source does not have.
+	Config string `json:"config,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 func (f *Finisher) now() time.Time {
@@ -113,6 +116,13 @@ func (f *Finisher) Finish(ctx context.Context, in FinishInput) (Summary, error) 
 	sum := Summary{Run: r.Run, Set: r.Set, Planned: r.Planned, Skipped: len(r.Skipped), Tables: []TableSummary{}, Crawler: r.Crawler, Renamed: r.Renamed}
 	for _, s := range r.Skipped {
 		sum.Tables = append(sum.Tables, TableSummary{Source: s.Source, Lake: s.Lake, Status: "skipped", Reason: s.Reason})
+	}
+	// Tables the config names what the source does not have of failed at the start:
+	// they count as failed, so that the run ends notified (TablesFailed), and their
+	// watermarks and leases were never touched.
+	for _, t := range r.Refused {
+		sum.Tables = append(sum.Tables, TableSummary{Source: t.Source, Lake: t.Lake, Status: "failed", Config: t.Config, Reason: t.Reason})
+		sum.Failed++
 	}
 	plan, err := ReadJobPlan(ctx, f.S3, "s3://"+f.Bucket+"/"+ingest.PlanKey(r.Run))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,8 +121,11 @@ type Started struct {
 	Database string                `json:"database,omitempty"`
 	Planned  int                   `json:"planned"`
 	Skipped  []ingest.SkippedTable `json:"skipped,omitempty"`
-	Renamed  map[string]string     `json:"renamed,omitempty"`
-	Dropped  []string              `json:"dropped,omitempty"`
+	// Refused are the tables the config names something of that the source does not
+	// have: they fail, the finish reports them, and the other tables load.
+	Refused []ingest.RefusedTable `json:"refused,omitempty"`
+	Renamed map[string]string     `json:"renamed,omitempty"`
+	Dropped []string              `json:"dropped,omitempty"`
 	// ScheduleChanges are the sets' schedules this run changed to follow the config.
 	ScheduleChanges []schedules.Change `json:"scheduleChanges,omitempty"`
 }
@@ -130,6 +134,23 @@ type Started struct {
 type InputError struct{ Reason string }
 
 func (e *InputError) Error() string { return "the run's input is refused: " + e.Reason }
+
+// TablesRefusedError says a due run has nothing to load but tables whose config
+// names what the source does not have: the run fails, so that it is notified (a run
+// with tables to load reports them in its summary instead). Nothing was changed.
+type TablesRefusedError struct {
+	Database string
+	Tables   []ingest.RefusedTable
+}
+
+func (e *TablesRefusedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "no table of %s loaded: the config names what the source does not have of each of the set's tables:", e.Database)
+	for _, t := range e.Tables {
+		fmt.Fprintf(&b, " %s (%s);", t.Source, t.Reason)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
 
 // LoadConfig reads config/snaplake.yaml from the bucket and returns its ingest
 // section; the other capabilities' sections are not this run's, and a mistake there
@@ -159,11 +180,13 @@ func (s *Starter) Handle(ctx context.Context, in StartInput) (Started, error) {
 	return out, awserr.Surface(err)
 }
 
-// Start starts a run of set at in.Time. A config that cannot be used, or one
-// that does not fit the source (an unknown table, column...) fails the run with a
-// *config.RefusedError and changes nothing. A run that is not due, whose set is still being
-// run, that has nothing to load, or that finds no config in the bucket yet returns
-// Load false.
+// Start starts a run of set at in.Time. A config that cannot be used fails the run
+// with a *config.RefusedError and changes nothing. A table the config names
+// something of that the source does not have (an unknown table, column...) fails
+// alone: it is in Refused, for the finish to report, and the others load; when
+// no other table is left to load, the run fails with a *TablesRefusedError. A run
+// that is not due, whose set is still being run, that has nothing to load, or that
+// finds no config in the bucket yet returns Load false.
 func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	if in.Event.ScheduledTime != "" {
 		at, err := time.Parse(time.RFC3339, in.Event.ScheduledTime)
@@ -232,6 +255,11 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 		out.Reason = fmt.Sprintf("not due at %s (%s in %s); next run %s", plan.At.Format(time.RFC3339), plan.Schedule.Expression, plan.TimeZone, plan.NextRun.Format(time.RFC3339))
 		log.InfoContext(ctx, "set not due: nothing loaded", "reason", out.Reason)
 		return out, nil
+	}
+	// Reported by due runs only: a set that is not due loads nothing either way.
+	out.Refused = plan.Refused
+	for _, r := range plan.Refused {
+		log.ErrorContext(ctx, "table refused: the config names what the source does not have", "table", r.Source, "config", r.Config, "reason", r.Reason)
 	}
 	ttl := s.LeaseTTL
 	if ttl <= 0 {
@@ -303,6 +331,12 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	plan.Tables = planned
 	plan = plan.InBucket(s.Bucket)
 	out.Planned = len(plan.Tables)
+	if len(plan.Tables) == 0 && len(out.Refused) > 0 {
+		if err := st.ReleaseSet(ctx, c.Source.Database, set, run); err != nil {
+			return Started{}, err
+		}
+		return Started{}, &TablesRefusedError{Database: c.Source.Database, Tables: out.Refused}
+	}
 	if len(plan.Tables) == 0 {
 		out.Reason = "every table of the set is being loaded by another run"
 		if err := st.ReleaseSet(ctx, c.Source.Database, set, run); err != nil {
