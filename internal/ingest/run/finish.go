@@ -182,7 +182,11 @@ func (f *Finisher) Finish(ctx context.Context, in FinishInput) (Summary, error) 
 	}
 	log.Log(ctx, level, "run finished", "summary", sum)
 	emitMetrics(log, sum, f.now())
-	return sum, errors.Join(errs...)
+	err = errors.Join(errs...)
+	if sum.Failed == 0 && err == nil {
+		emitSuccess(log, sum.Set, f.now())
+	}
+	return sum, err
 }
 
 // commit records one loaded table; keep says the run's folder is in use (the
@@ -399,9 +403,29 @@ func emitMetrics(log *slog.Logger, s Summary, now time.Time) {
 		slog.Any("_aws", map[string]any{
 			"Timestamp": now.UnixMilli(),
 			"CloudWatchMetrics": []any{map[string]any{
-				"Namespace": MetricsNamespace, "Dimensions": [][]string{{"Set"}}, "Metrics": metrics,
+				"Namespace": MetricsNamespace, "Dimensions": [][]string{{deploy.IngestMetricDimensionSet}}, "Metrics": metrics,
 			}},
 		}),
-		"Set", s.Set, "TablesPlanned", s.Planned, "TablesLoaded", s.Loaded, "TablesSkipped", s.Skipped,
+		deploy.IngestMetricDimensionSet, s.Set, "TablesPlanned", s.Planned, "TablesLoaded", s.Loaded, "TablesSkipped", s.Skipped,
 		"TablesFailed", s.Failed, "Rows", s.Rows, "Seconds", s.Seconds)
+}
+
+// emitSuccess writes the set's freshness heartbeat, deploy.IngestRunSucceededMetric
+// = 1 with dimension deploy.IngestMetricDimensionSet, in the embedded metric format:
+// the stack's freshness alarm of the set fires when a whole expected period passes
+// without one. It is written only by a run that committed every table it planned
+// (one that loaded no new rows included: the lake is as fresh as the source); a run
+// that was not due, found its tables busy or failed a table writes none, as it says
+// nothing of the data's freshness.
+func emitSuccess(log *slog.Logger, set string, now time.Time) {
+	log.Info("run succeeded",
+		slog.Any("_aws", map[string]any{
+			"Timestamp": now.UnixMilli(),
+			"CloudWatchMetrics": []any{map[string]any{
+				"Namespace":  MetricsNamespace,
+				"Dimensions": [][]string{{deploy.IngestMetricDimensionSet}},
+				"Metrics":    []map[string]string{{"Name": deploy.IngestRunSucceededMetric, "Unit": "Count"}},
+			}},
+		}),
+		deploy.IngestMetricDimensionSet, set, deploy.IngestRunSucceededMetric, 1)
 }
