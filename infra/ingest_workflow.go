@@ -108,7 +108,7 @@ func (x *Ingest) addFreshnessAlarms() {
 	for _, set := range deploy.IngestSets {
 		hours := x.freshnessHours(set)
 		x.newAlarm("IngestFreshnessAlarm-"+set, deploy.IngestFreshnessAlarm(set), &awscloudwatch.AlarmProps{
-			AlarmDescription: jsii.String(fmt.Sprintf("No snaplake ingest run of the %s set succeeded in the last %d hours (its longest gap between two scheduled runs plus %d): its tables are stale. "+
+			AlarmDescription: jsii.String(fmt.Sprintf("No snaplake ingest run of the %s set succeeded in the last %d hours (its longest gap between two scheduled runs plus %d hours): its tables are stale. "+
 				"Look at the set's last executions of the ingest workflow (a failed table, a refused config, a run that was not due or found its tables busy) and at its schedule.", set, hours, int(deploy.IngestFreshnessSlack.Hours()))),
 			Metric: awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 				Namespace:     jsii.String(deploy.IngestMetricsNamespace),

@@ -282,6 +282,8 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	type taken struct {
 		held *watermark.HeldError
 		err  error
+		// changed: the table's watermark is not the one the plan was made from.
+		changed bool
 	}
 	results := make([]taken, len(plan.Tables))
 	sem := make(chan struct{}, 16)
@@ -305,6 +307,14 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 					}
 				}
 			}
+			if err == nil {
+				// Under the lease the watermark can no longer change; before it, a
+				// reset (or another run's commit) may have changed it since the state
+				// was read. A plan from a stale watermark would load the wrong rows.
+				m, found, merr := st.Mark(ctx, c.Source.Database, t.Source)
+				err = merr
+				results[i].changed = merr == nil && !sameWatermark(state.Tables[t.Source], m, found)
+			}
 			results[i].err = err
 		}()
 	}
@@ -313,6 +323,12 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	var errs []error
 	for i, t := range plan.Tables {
 		switch r := results[i]; {
+		case r.changed:
+			if err := st.Release(ctx, c.Source.Database, t.Source, run); err != nil {
+				errs = append(errs, err)
+			}
+			out.Skipped = append(out.Skipped, ingest.SkippedTable{Source: t.Source, Lake: t.Lake,
+				Reason: "its watermark changed while this run was being planned (a reset, or another run's commit): the next run loads it"})
 		case r.held != nil:
 			out.Skipped = append(out.Skipped, ingest.SkippedTable{Source: t.Source, Lake: t.Lake,
 				Reason: fmt.Sprintf("being loaded by run %s since %s: a table is never loaded by two runs at once", r.held.Lease.Run, r.held.Lease.Since.Format(time.RFC3339))})
@@ -458,4 +474,14 @@ func subfolders(ctx context.Context, api S3API, bucket, prefix string) ([]string
 		}
 	}
 	return out, nil
+}
+
+// sameWatermark says the watermark record (m, found) is the one the plan read.
+func sameWatermark(ts ingest.TableState, m watermark.Mark, found bool) bool {
+	column, value := "", (*string)(nil)
+	if found {
+		column, value = m.Column, m.Value
+	}
+	return strings.EqualFold(ts.Column, column) && (ts.Watermark == nil) == (value == nil) &&
+		(value == nil || *ts.Watermark == *value)
 }
