@@ -46,22 +46,24 @@ paths are left out.
 
 const ingestGroupUsage = `Usage: snaplake ingest plan --config FILE --set daily|frequent [--at RFC3339] [--mysql-dsn DSN] [--bucket B]
        snaplake ingest run --config FILE --set daily|frequent --mysql-dsn DSN --bucket B [--catalog]
+       snaplake ingest reset --table DATABASE.TABLE --bucket B [--dry-run] [--format text|json]
 
 plan prints what a run of a table set loads, as JSON, and changes nothing; run runs a
-table set by hand with the Go loader. 'snaplake ingest plan -h' and
-'snaplake ingest run -h' say more.
+table set by hand with the Go loader; reset makes the next run load one table from the
+beginning. 'snaplake ingest plan -h', 'snaplake ingest run -h' and
+'snaplake ingest reset -h' say more.
 `
 
-// Ingest is `snaplake ingest plan|run`: the reconfigure Lambda's planning, and a
-// run of a table set, by hand.
+// Ingest is `snaplake ingest plan|run|reset`: the reconfigure Lambda's planning, a
+// run of a table set by hand, and the reset of one table.
 func Ingest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return run(ctx, NewIngestCommand(), args, stdout, stderr)
 }
 
-// NewIngestCommand is `snaplake ingest plan|run`.
+// NewIngestCommand is `snaplake ingest plan|run|reset`.
 func NewIngestCommand() *cobra.Command {
-	return NewGroup("ingest", "plan or run a table set of the config-driven ingestion", ingestGroupUsage,
-		newIngestPlanCommand(), newIngestRunCommand())
+	return NewGroup("ingest", "plan or run a table set of the config-driven ingestion, or reset a table", ingestGroupUsage,
+		newIngestPlanCommand(), newIngestRunCommand(), newIngestResetCommand())
 }
 
 // ingestPlanOptions are the flags of `snaplake ingest plan`.
