@@ -284,7 +284,8 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 		members = slices.Sorted(slices.Values(s.Tables))
 	}
 	for _, r := range refused {
-		r.Lake = lake[r.Source]
+		// A table the source no longer has keeps the name the lake knows it by.
+		r.Lake = cmp.Or(lake[r.Source], state.Tables[r.Source].LakeName)
 		p.Refused = append(p.Refused, r)
 	}
 	for _, n := range members {
