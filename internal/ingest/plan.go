@@ -127,7 +127,8 @@ type SkippedTable struct {
 // goes on where the last good one ended.
 type RefusedTable struct {
 	Source string `json:"source"`
-	// Lake is the table's lake name; empty when the source has no such table.
+	// Lake is the table's lake name: the state's for a table the source no longer
+	// has; empty for one never loaded.
 	Lake string `json:"lake,omitempty"`
 	// Config is where the first entry naming the problem is written: file:line
 	// (empty for a config built in Go).
