@@ -1001,6 +1001,31 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 	if failed == nil || !strings.Contains(fmt.Sprint(failed["Metrics"]), "ExecutionsFailed") || !strings.Contains(fmt.Sprint(failed["Metrics"]), "ExecutionsTimedOut") {
 		t.Errorf("executions-failed alarm = %v, want failed and timed-out executions", failed)
 	}
+	// The first wait for an export slot notifies: the start function's warning lines
+	// with the quota's error code are counted by a filter on its log group.
+	quota := byName[deploy.StackName+"-export-quota-wait"]
+	if quota == nil || quota["MetricName"] != deploy.ExportQuotaWaitsMetric || quota["Namespace"] != deploy.ExportMetricsNamespace ||
+		quota["Threshold"] != float64(1) || quota["TreatMissingData"] != "notBreaching" {
+		t.Errorf("export-quota-wait alarm = %v", quota)
+	}
+	filters := s.resources("AWS::Logs::MetricFilter")
+	startLogs := ""
+	for id, lg := range s.resources("AWS::Logs::LogGroup") {
+		if strings.HasSuffix(fmt.Sprint(props(lg)["LogGroupName"]), "lambda/"+deploy.FnStartExport) {
+			startLogs = id
+		}
+	}
+	var found bool
+	for _, f := range filters {
+		p := props(f)
+		if p["FilterPattern"] == `{ $.errorCode = "ExportTaskLimitReachedFault" }` && strings.Contains(fmt.Sprint(p["LogGroupName"]), startLogs) && startLogs != "" &&
+			strings.Contains(fmt.Sprint(p["MetricTransformations"]), deploy.ExportQuotaWaitsMetric) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no metric filter counts the quota's error code in the start function's log group %s: %v", startLogs, filters)
+	}
 	dlq := byName[deploy.StackName+"-dead-letters"]
 	if dlq == nil || dlq["MetricName"] != "ApproximateNumberOfMessagesVisible" {
 		t.Errorf("dead-letters alarm = %v", dlq)

@@ -1,10 +1,12 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 const clusterSnap = "rds:warehouse-aurora-2026-11-20-03-10"
@@ -163,6 +166,16 @@ func TestExportQuotaIsATypedError(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "quota") {
 				t.Errorf("message %q", err)
+			}
+			// The warning carries the error code at the top level of its JSON line:
+			// the stack's metric filter matches { $.errorCode = "ExportTaskLimitReachedFault" }.
+			var logs bytes.Buffer
+			m.startErr = fmt.Errorf("operation error RDS: StartExportTask: %w", quota)
+			h := Handler{RDS: m, Config: tc.cfg, Log: slog.New(slog.NewJSONHandler(&logs, nil))}
+			_, _ = h.Handle(context.Background(), tc.event)
+			var line map[string]any
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line[deploy.LogKeyErrorCode] != deploy.ExportQuotaErrorCode || line["level"] != "WARN" {
+				t.Errorf("log %s: want one WARN line with %s=%s", logs.String(), deploy.LogKeyErrorCode, deploy.ExportQuotaErrorCode)
 			}
 		})
 	}

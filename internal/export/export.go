@@ -23,6 +23,7 @@ import (
 
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/aws/awserr"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export/exportid"
 )
 
@@ -97,7 +98,7 @@ func (e *ExportFailedError) Error() string {
 // runs as many exports as RDS allows at once (five, RDS UG "Exporting DB snapshot data
 // to Amazon S3"). aws-sdk-go-v2's rds package has no type for it, so it is matched by
 // code (smithy.APIError).
-const ExportQuotaErrorCode = "ExportTaskLimitReachedFault"
+const ExportQuotaErrorCode = deploy.ExportQuotaErrorCode
 
 // ExportQuotaError says RDS refused to start the export because the account already
 // runs its quota of concurrent exports. Nothing is wrong with the snapshot: a slot
@@ -201,10 +202,11 @@ func (h Handler) handle(ctx context.Context, raw json.RawMessage) (Result, error
 	var exists *rdstypes.ExportTaskAlreadyExistsFault
 	switch {
 	case isExportQuota(err):
-		// A warning each time, so a metric filter or a log query shows how often and
-		// how long snapshots wait; the workflow retries and notifies if it gives up.
+		// A warning each time: the stack's metric filter counts these lines by their
+		// errorCode, and its alarm tells the topic that a snapshot waits for a slot.
+		// The workflow retries, and notifies again if it gives up.
 		log.WarnContext(ctx, "RDS's quota of concurrent exports is reached; the workflow retries",
-			"snapshotArn", snap.SourceArn, "errorCode", ExportQuotaErrorCode, "error", err)
+			"snapshotArn", snap.SourceArn, deploy.LogKeyErrorCode, ExportQuotaErrorCode, "error", err)
 		return Result{}, &ExportQuotaError{ExportID: id, SnapshotArn: snap.SourceArn, Err: err}
 	case err == nil:
 		res.Action = ActionStarted
