@@ -651,6 +651,12 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 				return nil, err
 			}
 			c.AnalystPolicy = &contract.ManagedPolicy{Arn: arn, Policy: b}
+		case "AWS::Glue::Database":
+			name, err := r.str(p["DatabaseInput"].(map[string]any)["Name"])
+			if err != nil {
+				return nil, err
+			}
+			c.GlueDatabases = append(c.GlueDatabases, name)
 		case "AWS::Glue::Crawler":
 			cr := contract.Crawler{}
 			var err error

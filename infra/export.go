@@ -45,6 +45,7 @@ func NewExport(base *Base, props *ExportProps) *Export {
 	}
 	x.addExportRole()
 	x.addFunctions()
+	x.addLatestFunction()
 	x.addStateMachine()
 	x.addRules()
 	dbNames := x.addCatalog()

@@ -97,6 +97,7 @@ func (x *Export) addCatalog() []string {
 			},
 		})
 		x.snapshotLakePermissions(gdb, name, role)
+		x.addLatestDatabase(db, name)
 		awsglue.NewCfnCrawler(x.stack, jsii.String("Crawler-"+strings.ToLower(db)), &awsglue.CfnCrawlerProps{
 			Name:         jsii.String(deploy.CrawlerName(db)),
 			Description:  jsii.String("Catalogs data/" + db + "/: one table per include path, partitioned by snapshot_date; the export workflow sets the include paths before each run"),
@@ -123,6 +124,46 @@ func (x *Export) addCatalog() []string {
 		})
 	}
 	return names
+}
+
+// addLatestDatabase creates the companion database <name>_latest of the snapshot
+// database name, whose tables the latest function keeps at each snapshot table's
+// newest snapshot_date folder (internal/export/latest), and lets that function
+// read the snapshot database and write the companion.
+func (x *Export) addLatestDatabase(db, name string) {
+	latest := deploy.LatestDatabaseName(name)
+	gdb := awsglue.NewCfnDatabase(x.stack, jsii.String("GlueLatestDatabase-"+strings.ToLower(db)), &awsglue.CfnDatabaseProps{
+		CatalogId: x.stack.Account(),
+		DatabaseInput: &awsglue.CfnDatabase_DatabaseInputProperty{
+			Name:        jsii.String(latest),
+			Description: jsii.String("snaplake: the newest nightly snapshot of each table of MySQL database " + db + " (one table per table of " + name + ", unpartitioned)"),
+			CreateTableDefaultPermissions: []any{&awsglue.CfnDatabase_PrincipalPrivilegesProperty{
+				Principal:   &awsglue.CfnDatabase_DataLakePrincipalProperty{DataLakePrincipalIdentifier: jsii.String(deploy.IAMAllowedPrincipals)},
+				Permissions: jsii.Strings("ALL"),
+			}},
+		},
+	})
+	fn := x.fns[deploy.FnLatest]
+	// Glue authorizes a table call on the catalog, the database and the table.
+	fn.AddToRolePolicy(statement([]string{"glue:GetTables", "glue:GetPartitions"},
+		x.arn("glue", "catalog"), x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*")))
+	fn.AddToRolePolicy(statement([]string{"glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable"},
+		x.arn("glue", "catalog"), x.arn("glue", "database/"+latest), x.arn("glue", "table/"+latest+"/*")))
+	x.latestLakePermissions(gdb, name, latest, fn.Role())
+}
+
+// latestLakePermissions gives the _latest database the snapshot database's access
+// model (see snapshotLakePermissions), and the latest function what it uses in
+// Lake Formation terms, so that it keeps working once an administrator puts the
+// databases under Lake Formation.
+func (x *Export) latestLakePermissions(db awsglue.CfnDatabase, snapshotDB, name string, fn awsiam.IRole) {
+	grant := func(id string, principal *string, resource *awslakeformation.CfnPrincipalPermissions_ResourceProperty, perms ...string) {
+		x.lakeGrant(id+"-"+name, principal, resource, perms, nil, db)
+	}
+	grant("LatestIAMAllowedPrincipals", jsii.String(deploy.IAMAllowedPrincipals), x.lakeDatabase(name), "ALL")
+	grant("LatestFunctionDatabase", fn.RoleArn(), x.lakeDatabase(name), "CREATE_TABLE", "ALTER", "DESCRIBE")
+	grant("LatestFunctionTables", fn.RoleArn(), x.lakeTables(name), "ALL")
+	grant("LatestFunctionSnapshotTables", fn.RoleArn(), x.lakeTables(snapshotDB), "DESCRIBE")
 }
 
 // snapshotLakePermissions makes the access model of a nightly snapshot database

@@ -66,15 +66,20 @@ func TestSnapshotDatabasesPermissionsAreExplicit(t *testing.T) {
 			t.Errorf("%s (%s) CreateTableDefaultPermissions = %v, want %v", id, name, got, iamOnly)
 		}
 	}
-	if !reflect.DeepEqual(dbs, map[string]bool{"shop": true, "billing": true}) {
-		t.Fatalf("snapshot databases %v, want shop and billing", dbs)
+	if !reflect.DeepEqual(dbs, map[string]bool{"shop": true, "billing": true, "shop_latest": true, "billing_latest": true}) {
+		t.Fatalf("snapshot databases %v, want shop and billing and their _latest companions", dbs)
 	}
 	var want []string
-	for db := range dbs {
+	for _, db := range []string{"shop", "billing"} {
+		latest := db + "_latest"
 		want = append(want,
 			lfgrants.IAMAllowedPrincipals+": [ALL] on database "+db,
 			"${CrawlerRole.Arn}: [CREATE_TABLE ALTER DESCRIBE] on database "+db,
 			"${CrawlerRole.Arn}: [ALL] on table "+db+".*",
+			lfgrants.IAMAllowedPrincipals+": [ALL] on database "+latest,
+			"${LatestRole.Arn}: [CREATE_TABLE ALTER DESCRIBE] on database "+latest,
+			"${LatestRole.Arn}: [ALL] on table "+latest+".*",
+			"${LatestRole.Arn}: [DESCRIBE] on table "+db+".*",
 		)
 	}
 	sort.Strings(want)
