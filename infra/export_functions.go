@@ -147,7 +147,7 @@ func (x *Export) addLatestFunction() {
 		name: deploy.FnLatest, id: "Latest",
 		description: "Points each <snapshot database>_latest table at its snapshot table's newest snapshot_date folder",
 		timeout:     awscdk.Duration_Minutes(jsii.Number(5)), memoryMB: 256,
-		env:         map[string]string{deploy.EnvGlueDatabasePrefix: x.cfg.GlueDatabasePrefix},
+		env: map[string]string{deploy.EnvGlueDatabasePrefix: x.cfg.GlueDatabasePrefix},
 	}, nil)
 	x.suppress(fn.Role(), wildcards("The latest function reads every table of the snapshot databases and writes every table of their _latest companions.",
 		arnFinding("glue", `table\/.*\/\*`)))
