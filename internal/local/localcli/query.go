@@ -184,11 +184,36 @@ func roleAccess(path, role string) (*lake.Access, error) {
 		return nil, fmt.Errorf("role %s matches several roles of %s (%s): give its ARN", role, path, strings.Join(principals, ", "))
 	}
 	database := ingest.CatalogDatabase(in.Source.Database)
-	desired, err := grants.Desired(database, in.Access, ingest.NormalizeName, arn)
+	dbs, governed := governedDatabases(database)
+	desired, err := grants.DesiredIn(dbs, in.Access, ingest.NormalizeName, arn)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return lake.AccessOf(role, database, principals[0], desired), nil
+	return lake.AccessIn(role, principals[0], desired, governed...), nil
+}
+
+// governedDatabases is where the deployed grants function (the contract's) puts
+// the access rules' grants, and every database whose grants are the rules': the
+// ingest database, the nightly snapshot databases it governs, and their companions.
+func governedDatabases(ingestDB string) (grants.Databases, []string) {
+	dbs := grants.Databases{Ingest: ingestDB}
+	governed := append([]string{ingestDB}, grants.Companions(ingestDB, false)...)
+	c, err := contract.Load()
+	if err != nil {
+		return dbs, governed
+	}
+	env := c.Functions[deploy.FnApplyGrants].Environment
+	snapshots := deploy.SplitList(env[deploy.EnvSnapshotDatabases])
+	if len(snapshots) == 0 {
+		return dbs, governed
+	}
+	prefix := env[deploy.EnvGlueDatabasePrefix]
+	dbs.Snapshot = func(source string) string { return deploy.GlueDatabaseName(prefix, source) }
+	for _, s := range snapshots {
+		governed = append(governed, s)
+		governed = append(governed, grants.Companions(s, true)...)
+	}
+	return dbs, governed
 }
 
 // analystIdentity is role with the analyst policy attached, as deployed (the offline
@@ -234,7 +259,8 @@ func appliedAccess(home, role string) (*lake.Access, error) {
 	if !slices.ContainsFunc(gs, func(g grants.Grant) bool { return g.Principal == principal }) {
 		return nil, fmt.Errorf("role %s has no Lake Formation grants in %s", role, path)
 	}
-	return lake.AccessOf(role, ingest.CatalogDatabase(in.Source.Database), principal, gs), nil
+	_, governed := governedDatabases(ingest.CatalogDatabase(in.Source.Database))
+	return lake.AccessIn(role, principal, gs, governed...), nil
 }
 
 // roleName is the name of a role written as a name or an ARN (arn:...:role/path/name
