@@ -33,6 +33,13 @@ func TestIngestUsage(t *testing.T) {
 		{name: "no dsn", args: []string{"plan", "--config", "c", "--set", "daily"}, wantUsage: true, stderrHas: "missing --mysql-dsn (or SNAPLAKE_MYSQL_DSN)"},
 		{name: "bad at", args: []string{"plan", "--config", "c", "--set", "daily", "--at", "tomorrow"}, env: "root@tcp(127.0.0.1:1)/", wantUsage: true, stderrHas: `--at "tomorrow" is not an RFC 3339 time`},
 		{name: "argument", args: []string{"plan", "--config", "c", "--set", "daily", "now"}, wantUsage: true, stderrHas: `unexpected argument "now"`},
+		{name: "reset help", args: []string{"reset", "-h"}, stderrHas: "--dry-run"},
+		{name: "reset without table", args: []string{"reset", "--bucket", "lake"}, wantUsage: true, stderrHas: "missing --table"},
+		{name: "reset of a table without its database", args: []string{"reset", "--table", "orders", "--bucket", "lake"}, wantUsage: true,
+			stderrHas: `--table: table "orders" is not <database>.<table>`},
+		{name: "reset of an empty table name", args: []string{"reset", "--table", "shop.", "--bucket", "lake"}, wantUsage: true, stderrHas: `table "shop." is not <database>.<table>`},
+		{name: "reset without bucket", args: []string{"reset", "--table", "shop.orders"}, wantUsage: true, stderrHas: "missing --bucket"},
+		{name: "reset format", args: []string{"reset", "--table", "shop.orders", "--bucket", "lake", "--format", "yaml"}, wantUsage: true, stderrHas: `--format must be text or json, got "yaml"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,5 +265,37 @@ func TestIngestRunByHand(t *testing.T) {
 	// orders loads its new row; Order-Items (no AUTO_INCREMENT column) is reloaded whole.
 	if second := run(); second.Loaded != 2 || second.Rows != 1+2 {
 		t.Fatalf("second run: %+v", second)
+	}
+
+	// snaplake ingest reset: a dry run prints what would change and changes nothing;
+	// the reset makes the next run load every row of orders again.
+	reset := func(args ...string) (string, error) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := Ingest(context.Background(), append([]string{"reset", "--bucket", "lake"}, args...), &stdout, &stderr)
+		return stdout.String() + stderr.String(), err
+	}
+	out, err := reset("--table", "shop.orders", "--dry-run", "--format", "json")
+	var dry struct {
+		DryRun bool
+		Before struct{ Value *string }
+		After  struct{ Value *string }
+	}
+	if err != nil || json.Unmarshal([]byte(out), &dry) != nil || !dry.DryRun || dry.Before.Value == nil || *dry.Before.Value != "4" || dry.After.Value != nil {
+		t.Fatalf("reset --dry-run --format json: %v\n%s", err, out)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if third := run(); third.Rows != 0+2 {
+		t.Fatalf("the run after a dry run: %+v, want orders untouched", third)
+	}
+	if out, err := reset("--table", "shop.nope"); err == nil || !strings.Contains(err.Error(), "table shop.nope has no watermark record") {
+		t.Fatalf("reset of an unknown table: %v\n%s", err, out)
+	}
+	if out, err := reset("--table", "shop.orders"); err != nil || !strings.Contains(out, "reset shop.orders") || !strings.Contains(out, "clear the watermark id = 4") {
+		t.Fatalf("reset: %v\n%s", err, out)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if fourth := run(); fourth.Rows != 4+2 {
+		t.Fatalf("the run after the reset: %+v, want the 4 rows of orders again (and Order-Items' 2)", fourth)
 	}
 }
