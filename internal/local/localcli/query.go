@@ -30,12 +30,14 @@ const queryUsage = `Usage: snaplake query [--home DIR] [--format table|csv|json]
 Runs SQL (DuckDB dialect) over the local lake with Athena's names:
   SELECT count(*) FROM warehouse.file_downloads
   WHERE snapshot_date = (SELECT max(snapshot_date) FROM "warehouse"."file_downloads$partitions")
+  SELECT count(*) FROM warehouse_latest.file_downloads   -- the same: the newest night
 
 With --as, the query runs as ROLE (a role name or ARN) under its Lake Formation grants:
 those the applygrants function made in the home (snaplake demo ingest), or with --config
 those the access rules of FILE (ingest.access) give it, as 'snaplake grants plan' computes them:
-it sees only the granted tables of the lake database named after ingest.source.database,
-each with only its granted columns (SELECT * gives those), and their $partitions tables.
+it sees only the granted tables of the lake database named after ingest.source.database and,
+for rules naming "snapshots:<db>.<table>", of the nightly snapshot databases and their _latest
+companions, each with only its granted columns (SELECT * gives those), and their $partitions tables.
 A table or column that is not granted is an error naming it, never an empty result.
 ROLE also has the analyst policy the stack publishes (the AnalystPolicyArn output),
 read from the synthesized template, or with --policy the policy document in FILE (try a
@@ -43,9 +45,9 @@ policy before you deploy it). The calls Athena makes for the caller must pass it
 refused query fails with Athena's message:
   glue:GetDatabase, glue:GetTable, glue:GetPartitions on the catalog, database and table;
   lakeformation:GetDataAccess for a table under a location registered with Lake Formation
-  (raw/: Lake Formation then vends the S3 credentials);
-  s3:ListBucket, s3:GetObject and kms:Decrypt for any other table (data/: the nightly
-  snapshots, which IAM alone governs and which ROLE sees as far as IAM allows).
+  (raw/, and data/ when the ingestion is deployed: Lake Formation then vends the S3 credentials);
+  s3:ListBucket, s3:GetObject and kms:Decrypt for any other table (data/ of a stack without the
+  ingestion, where IAM alone governs the snapshots and ROLE sees them as far as IAM allows).
 The views are an offline check of the grants and policies, not a security boundary: SQL
 that reads files itself (read_parquet) is not limited.
 `
