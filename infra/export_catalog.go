@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsathena"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -127,6 +128,20 @@ func (x *Export) addCatalog() []string {
 		})
 	}
 	return names
+}
+
+// addLatestFunction is the function that, after the night's crawls, points each
+// <snapshot database>_latest table at its newest snapshot_date folder. Its catalog
+// permissions are per database (addLatestDatabase).
+func (x *Export) addLatestFunction() {
+	fn := x.newFunction(functionSpec{
+		name: deploy.FnLatest, id: "Latest",
+		description: "Points each <snapshot database>_latest table at its snapshot table's newest snapshot_date folder",
+		timeout:     awscdk.Duration_Minutes(jsii.Number(5)), memoryMB: 256,
+		env: map[string]string{deploy.EnvGlueDatabasePrefix: x.cfg.GlueDatabasePrefix},
+	}, nil)
+	x.suppress(fn.Role(), wildcards("The latest function reads every table of the snapshot databases and writes every table of their _latest companions.",
+		arnFinding("glue", `table\/.*\/\*`)))
 }
 
 // addLatestDatabase creates the companion database <name>_latest of the snapshot

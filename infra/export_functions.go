@@ -139,20 +139,6 @@ func (x *Export) addFunctions() {
 		`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/exports\/\*\/`+strings.ReplaceAll(deploy.RelocateManifestName, ".", `\.`)+`$/g`))
 }
 
-// addLatestFunction is the function that, after the night's crawls, points each
-// <snapshot database>_latest table at its newest snapshot_date folder. Its catalog
-// permissions are per database (addLatestDatabase).
-func (x *Export) addLatestFunction() {
-	fn := x.newFunction(functionSpec{
-		name: deploy.FnLatest, id: "Latest",
-		description: "Points each <snapshot database>_latest table at its snapshot table's newest snapshot_date folder",
-		timeout:     awscdk.Duration_Minutes(jsii.Number(5)), memoryMB: 256,
-		env: map[string]string{deploy.EnvGlueDatabasePrefix: x.cfg.GlueDatabasePrefix},
-	}, nil)
-	x.suppress(fn.Role(), wildcards("The latest function reads every table of the snapshot databases and writes every table of their _latest companions.",
-		arnFinding("glue", `table\/.*\/\*`)))
-}
-
 // snapshotArns are the ARNs of the configured instances' snapshots: automated ones
 // (rds:<instance>-YYYY-MM-DD-HH-MM) and, if enabled, manual ones (<instance>-...).
 func (x *Export) snapshotArns() []string {
