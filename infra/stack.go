@@ -44,6 +44,7 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	if cfg.Federate != nil {
 		NewFederate(base, &FederateProps{Config: *cfg.Federate})
 	}
+	export.AddExportQuotaAlarm()
 	base.Finish()
 	base.Outputs()
 	return stack
