@@ -42,14 +42,17 @@ func TestAnalystPolicyQueriesIngestedData(t *testing.T) {
 	athena := "athena:StartQueryExecution,athena:GetQueryExecution,athena:GetQueryResults,athena:StopQueryExecution,athena:GetWorkGroup,athena:ListQueryExecutions,athena:BatchGetQueryExecution"
 	base := []string{
 		athena + " on " + arnOf("athena", "workgroup/${WorkGroup}"),
-		"s3:GetObject on ${Lake.Arn}/data/*",
 		"s3:GetObject,s3:PutObject,s3:AbortMultipartUpload,s3:ListMultipartUploadParts on ${Lake.Arn}/athena-results/*",
 		"s3:GetBucketLocation on ${Lake.Arn}",
 		"kms:Decrypt,kms:GenerateDataKey on ${Key.Arn}",
 	}
-	snapshots := glueRead + " on " + arnOf("glue", "catalog") + " " + arnOf("glue", "database/shop") + " " + arnOf("glue", "table/shop/*")
+	snapshots := glueRead + " on " + arnOf("glue", "catalog") + " " + arnOf("glue", "database/shop") + " " + arnOf("glue", "table/shop/*") +
+		" " + arnOf("glue", "database/shop_latest") + " " + arnOf("glue", "table/shop_latest/*")
 	for name, want := range map[string][]string{
-		"none": grantSet(append(base, snapshots)...),
+		// IAM governs the snapshots: the analyst reads data/ directly.
+		"none": grantSet(append(base, snapshots, "s3:GetObject on ${Lake.Arn}/data/*")...),
+		// The access rules govern them through Lake Formation: no S3 access to data/
+		// (it would bypass the column grants), GetDataAccess instead.
 		"utc": grantSet(append(base,
 			snapshots+" "+arnOf("glue", "database/raw_warehouse")+" "+arnOf("glue", "table/raw_warehouse/*"),
 			"lakeformation:GetDataAccess on *")...),

@@ -630,7 +630,11 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			if err != nil {
 				return nil, err
 			}
-			ingest().LakeLocation = loc
+			// raw/ is the ingestion's; data/ (the snapshots', when the access rules
+			// govern them) is only a registered location.
+			if strings.HasSuffix(loc, "/"+strings.TrimSuffix(deploy.RawPrefix, "/")) {
+				ingest().LakeLocation = loc
+			}
 			c.RegisteredLocations = append(c.RegisteredLocations, loc)
 		case "AWS::IAM::ManagedPolicy":
 			// The analyst policy is attached to no role of the stack: the offline
@@ -651,6 +655,12 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 				return nil, err
 			}
 			c.AnalystPolicy = &contract.ManagedPolicy{Arn: arn, Policy: b}
+		case "AWS::Glue::Database":
+			name, err := r.str(p["DatabaseInput"].(map[string]any)["Name"])
+			if err != nil {
+				return nil, err
+			}
+			c.GlueDatabases = append(c.GlueDatabases, name)
 		case "AWS::Glue::Crawler":
 			cr := contract.Crawler{}
 			var err error
@@ -705,7 +715,7 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 	// The ingestion's permissions are on its database and its registered location;
 	// the others are the nightly snapshot databases'.
 	for _, lp := range lakePermissions {
-		if c.Ingest != nil && (lp.Location != "" || lp.Database == c.Ingest.Database) {
+		if c.Ingest != nil && ((lp.Location != "" && lp.Location == c.Ingest.LakeLocation) || lp.Database == c.Ingest.Database) {
 			c.Ingest.LakePermissions = append(c.Ingest.LakePermissions, lp)
 		} else {
 			c.LakePermissions = append(c.LakePermissions, lp)

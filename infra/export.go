@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslakeformation"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/jsii-runtime-go"
@@ -25,6 +29,17 @@ type Export struct {
 	cfg          Config
 	exportRole   awsiam.Role
 	stateMachine awsstepfunctions.StateMachine
+	// governed: the config's access rules govern the snapshot databases through
+	// Lake Formation (the grants function is deployed); else IAM does.
+	governed bool
+	// Snapshots are the snapshot databases and their companions (Glue name ->
+	// database), for the grants function's Lake Formation permissions.
+	Snapshots map[string]awsglue.CfnDatabase
+	// SnapshotPrincipals are the stack's roles that hold Lake Formation
+	// permissions on the snapshot databases (never the config's to revoke).
+	SnapshotPrincipals []string
+	// dataLocation is data/ registered with Lake Formation (when governed).
+	dataLocation awslakeformation.CfnResource
 }
 
 // ExportProps configures the export.
@@ -34,11 +49,15 @@ type ExportProps struct {
 	// location registered with Lake Formation; the analysts' policy lets them query
 	// those too (export_analyst.go).
 	LakeDatabases []string
+	// Governed puts the snapshot databases under Lake Formation, governed by the
+	// config's access rules through the grants function (which the ingestion
+	// deploys); without it IAM governs them, as the analyst policy grants.
+	Governed bool
 }
 
 // NewExport adds the nightly export to base's stack.
 func NewExport(base *Base, props *ExportProps) *Export {
-	x := &Export{Base: base, cfg: props.Config}
+	x := &Export{Base: base, cfg: props.Config, governed: props.Governed, Snapshots: map[string]awsglue.CfnDatabase{}}
 	for _, n := range ruleNames {
 		if r := x.ruleName(n); len(r) > 64 {
 			panic(fmt.Sprintf("stack name %q is too long: EventBridge rule name %q exceeds 64 characters", x.name, r))
@@ -46,11 +65,12 @@ func NewExport(base *Base, props *ExportProps) *Export {
 	}
 	x.addExportRole()
 	x.addFunctions()
+	x.addLatestFunction()
 	x.addStateMachine()
 	x.addRules()
 	dbNames := x.addCatalog()
 	workgroup := x.addAthena()
-	analyst := x.addAnalystPolicy(workgroup, dbNames, props.LakeDatabases)
+	analyst := x.addAnalystPolicy(workgroup, slices.Sorted(maps.Keys(x.Snapshots)), props.LakeDatabases)
 	x.addAlarms()
 
 	x.output(deploy.OutputStateMachineArn, *x.stateMachine.StateMachineArn(), "The nightly export workflow")

@@ -33,15 +33,23 @@ func (x *Export) addAnalystPolicy(workgroup string, glueDatabases, lakeDatabases
 			"athena:GetWorkGroup", "athena:ListQueryExecutions", "athena:BatchGetQueryExecution",
 		}, x.arn("athena", "workgroup/"+workgroup)),
 		statement([]string{"glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition"}, catalog...),
-		statement([]string{"s3:GetObject"}, x.objects(deploy.DataPrefix+"*")),
 		statement([]string{"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, results),
 		statement([]string{"s3:GetBucketLocation"}, *x.bucket.BucketArn()),
-		x.listUnder(deploy.DataPrefix, deploy.AthenaResultsPrefix),
 		statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *x.key.KeyArn()),
 	}
-	findings := []string{objectsUnder(deploy.DataPrefix), objectsUnder(deploy.AthenaResultsPrefix), arnFinding("glue", `table\/.*\/\*`)}
-	reason := "Analysts read every table of this stack's Glue databases and every file under data/, and Athena writes their results under athena-results/."
-	if len(lakeDatabases) > 0 {
+	findings := []string{objectsUnder(deploy.AthenaResultsPrefix), arnFinding("glue", `table\/.*\/\*`)}
+	reason := "Analysts read the catalog of this stack's Glue databases (Lake Formation decides which tables and columns they see), and Athena writes their results under athena-results/."
+	if x.governed {
+		// data/ is registered with Lake Formation: Athena reads it with the
+		// credentials Lake Formation vends for exactly the granted tables and
+		// columns. A direct s3:GetObject on data/ would bypass the column grants.
+		statements = append(statements, x.listUnder(deploy.AthenaResultsPrefix))
+	} else {
+		statements = append(statements, statement([]string{"s3:GetObject"}, x.objects(deploy.DataPrefix+"*")), x.listUnder(deploy.DataPrefix, deploy.AthenaResultsPrefix))
+		findings = append(findings, objectsUnder(deploy.DataPrefix))
+		reason = "Analysts read every table of this stack's Glue databases and every file under data/, and Athena writes their results under athena-results/."
+	}
+	if len(lakeDatabases) > 0 || x.governed {
 		// The Service Authorization Reference lists no resource type for it: "*" only.
 		statements = append(statements, statement([]string{"lakeformation:GetDataAccess"}, "*"))
 		findings = append(findings, findingStarResource)

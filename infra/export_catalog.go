@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsathena"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -79,6 +81,10 @@ func (x *Export) addCatalog() []string {
 			literalFinding("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*"),
 			literalFinding("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*")))
 
+	x.SnapshotPrincipals = append(x.SnapshotPrincipals, *role.RoleArn(), *x.fns[deploy.FnLatest].Role().RoleArn())
+	if x.governed {
+		x.registerData()
+	}
 	var names []string
 	for _, db := range x.cfg.Databases {
 		name := x.cfg.GlueDatabaseName(db)
@@ -88,15 +94,14 @@ func (x *Export) addCatalog() []string {
 			DatabaseInput: &awsglue.CfnDatabase_DatabaseInputProperty{
 				Name:        jsii.String(name),
 				Description: jsii.String("snaplake: nightly snapshots of MySQL database " + db),
-				// IAM governs these tables whatever the account's Lake Formation
-				// default for new tables is: see snapshotLakePermissions.
-				CreateTableDefaultPermissions: []any{&awsglue.CfnDatabase_PrincipalPrivilegesProperty{
-					Principal:   &awsglue.CfnDatabase_DataLakePrincipalProperty{DataLakePrincipalIdentifier: jsii.String(deploy.IAMAllowedPrincipals)},
-					Permissions: jsii.Strings("ALL"),
-				}},
+				// Whatever the account's Lake Formation default for new tables is:
+				// see snapshotLakePermissions.
+				CreateTableDefaultPermissions: x.newTablePermissions(),
 			},
 		})
+		x.Snapshots[name] = gdb
 		x.snapshotLakePermissions(gdb, name, role)
+		x.addLatestDatabase(db, name)
 		awsglue.NewCfnCrawler(x.stack, jsii.String("Crawler-"+strings.ToLower(db)), &awsglue.CfnCrawlerProps{
 			Name:         jsii.String(deploy.CrawlerName(db)),
 			Description:  jsii.String("Catalogs data/" + db + "/: one table per include path, partitioned by snapshot_date; the export workflow sets the include paths before each run"),
@@ -125,13 +130,132 @@ func (x *Export) addCatalog() []string {
 	return names
 }
 
+// addLatestFunction is the function that, after the night's crawls, points each
+// <snapshot database>_latest table at its newest snapshot_date folder. Its catalog
+// permissions are per database (addLatestDatabase).
+func (x *Export) addLatestFunction() {
+	fn := x.newFunction(functionSpec{
+		name: deploy.FnLatest, id: "Latest",
+		description: "Points each <snapshot database>_latest table at its snapshot table's newest snapshot_date folder",
+		timeout:     awscdk.Duration_Minutes(jsii.Number(5)), memoryMB: 256,
+		env: map[string]string{deploy.EnvGlueDatabasePrefix: x.cfg.GlueDatabasePrefix},
+	}, nil)
+	x.suppress(fn.Role(), wildcards("The latest function reads every table of the snapshot databases and writes every table of their _latest companions.",
+		arnFinding("glue", `table\/.*\/\*`)))
+}
+
+// addLatestDatabase creates the companion database <name>_latest of the snapshot
+// database name, whose tables the latest function keeps at each snapshot table's
+// newest snapshot_date folder (internal/export/latest), and lets that function
+// read the snapshot database and write the companion.
+func (x *Export) addLatestDatabase(db, name string) {
+	latest := deploy.LatestDatabaseName(name)
+	gdb := awsglue.NewCfnDatabase(x.stack, jsii.String("GlueLatestDatabase-"+strings.ToLower(db)), &awsglue.CfnDatabaseProps{
+		CatalogId: x.stack.Account(),
+		DatabaseInput: &awsglue.CfnDatabase_DatabaseInputProperty{
+			Name:                          jsii.String(latest),
+			Description:                   jsii.String("snaplake: the newest nightly snapshot of each table of MySQL database " + db + " (one table per table of " + name + ", unpartitioned)"),
+			CreateTableDefaultPermissions: x.newTablePermissions(),
+		},
+	})
+	x.Snapshots[latest] = gdb
+	fn := x.fns[deploy.FnLatest]
+	// Glue authorizes a table call on the catalog, the database and the table.
+	fn.AddToRolePolicy(statement([]string{"glue:GetTables", "glue:GetPartitions"},
+		x.arn("glue", "catalog"), x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*")))
+	fn.AddToRolePolicy(statement([]string{"glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable"},
+		x.arn("glue", "catalog"), x.arn("glue", "database/"+latest), x.arn("glue", "table/"+latest+"/*")))
+	x.latestLakePermissions(gdb, name, latest, fn.Role())
+}
+
+// latestLakePermissions gives the _latest database the snapshot database's access
+// model (see snapshotLakePermissions), and the latest function what it uses in
+// Lake Formation terms, so that it keeps working once an administrator puts the
+// databases under Lake Formation.
+func (x *Export) latestLakePermissions(db awsglue.CfnDatabase, snapshotDB, name string, fn awsiam.IRole) {
+	grant := func(id string, principal *string, resource *awslakeformation.CfnPrincipalPermissions_ResourceProperty, perms ...string) {
+		x.lakeGrant(id+"-"+name, principal, resource, perms, nil, db)
+	}
+	if !x.governed {
+		grant("LatestIAMAllowedPrincipals", jsii.String(deploy.IAMAllowedPrincipals), x.lakeDatabase(name), "ALL")
+	}
+	grant("LatestFunctionDatabase", fn.RoleArn(), x.lakeDatabase(name), "CREATE_TABLE", "ALTER", "DESCRIBE")
+	grant("LatestFunctionTables", fn.RoleArn(), x.lakeTables(name), "ALL")
+	grant("LatestFunctionSnapshotTables", fn.RoleArn(), x.lakeTables(snapshotDB), "DESCRIBE")
+	if x.governed {
+		// A table pointing into a registered location needs the location permission.
+		x.locationGrant("LatestFunctionLocation-"+name, fn.RoleArn(), db)
+	}
+}
+
+// newTablePermissions is the database's default for the tables created in it,
+// overriding the account's: ALL to IAM_ALLOWED_PRINCIPALS while IAM governs the
+// snapshots, none when Lake Formation does (an empty list: "Lake Formation
+// permissions only"), so that a new table is visible to no one until the rules
+// grant it.
+func (x *Export) newTablePermissions() []any {
+	if x.governed {
+		return []any{}
+	}
+	return []any{&awsglue.CfnDatabase_PrincipalPrivilegesProperty{
+		Principal:   &awsglue.CfnDatabase_DataLakePrincipalProperty{DataLakePrincipalIdentifier: jsii.String(deploy.IAMAllowedPrincipals)},
+		Permissions: jsii.Strings("ALL"),
+	}}
+}
+
+// registerData registers data/ with Lake Formation, as the ingestion registers
+// raw/: Athena then reads the snapshot tables with credentials Lake Formation vends
+// (for the tables and columns it granted the caller), not with the caller's own S3
+// access. Read only: relocation writes data/ with IAM, which registration leaves
+// as it is.
+func (x *Export) registerData() {
+	dataArn := *x.bucket.BucketArn() + "/" + strings.TrimSuffix(deploy.DataPrefix, "/")
+	role := x.serviceRole("SnapshotLocationRole", "snaplake: Lake Formation reads data/ for the principals granted the snapshot tables", "lakeformation.amazonaws.com")
+	role.AddToPolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.DataPrefix+"*")))
+	role.AddToPolicy(x.listMatching(deploy.DataPrefix + "*"))
+	role.AddToPolicy(statement([]string{"kms:Decrypt"}, *x.key.KeyArn()))
+	x.suppress(role, wildcards("Lake Formation reads the files under the registered location data/.", objectsUnder(deploy.DataPrefix)))
+	x.dataLocation = awslakeformation.NewCfnResource(x.stack, jsii.String("SnapshotDataLocation"), &awslakeformation.CfnResourceProps{
+		ResourceArn:          jsii.String(dataArn),
+		RoleArn:              role.RoleArn(),
+		UseServiceLinkedRole: jsii.Bool(false),
+	})
+	x.dataLocation.Node().AddDependency(role)
+}
+
+// locationGrant gives principal DATA_LOCATION_ACCESS on the registered data/.
+func (x *Export) locationGrant(id string, principal *string, db awsglue.CfnDatabase) {
+	dataArn := *x.bucket.BucketArn() + "/" + strings.TrimSuffix(deploy.DataPrefix, "/")
+	p := x.lakeGrant(id, principal, &awslakeformation.CfnPrincipalPermissions_ResourceProperty{
+		DataLocation: &awslakeformation.CfnPrincipalPermissions_DataLocationResourceProperty{CatalogId: x.stack.Account(), ResourceArn: jsii.String(dataArn)},
+	}, []string{"DATA_LOCATION_ACCESS"}, nil, db)
+	p.AddResourceDependency(x.dataLocation, jsii.String("the data location must be registered first"))
+}
+
+// snapshotDatabases are the snapshot databases (not their companions), sorted.
+func (x *Export) snapshotDatabases() []string {
+	var out []string
+	for _, db := range x.cfg.Databases {
+		out = append(out, x.cfg.GlueDatabaseName(db))
+	}
+	slices.Sort(out)
+	return out
+}
+
 // snapshotLakePermissions makes the access model of a nightly snapshot database
 // explicit instead of inheriting the account's Lake Formation defaults ("Use only
 // IAM access control" for new databases and tables, until an administrator turns it
 // off; then a new database and its new tables grant nothing, and the crawler and the
 // analysts are denied).
 //
-// IAM governs these databases: their data/ is not registered with Lake Formation (so
+// Governed (the stack deploys the grants function): Lake Formation governs these
+// databases, as it governs the ingested ones, with the config's access rules. data/
+// is registered with Lake Formation (registerData), no IAM_ALLOWED_PRINCIPALS grant
+// is made and new tables grant nothing by default (CreateTableDefaultPermissions
+// empty), so what an analyst sees is what the grants function granted. The crawler
+// and the latest function hold the permissions they use, data/'s location included.
+//
+// Otherwise IAM governs them: their data/ is not registered with Lake Formation (so
 // S3 access is IAM's anyway) and the analyst policy grants the reads. That is
 // stated by ALL to IAM_ALLOWED_PRINCIPALS on the database, as the IAM-only default
 // would have granted, and as the default of its new tables (CreateTableDefaultPermissions
@@ -147,9 +271,14 @@ func (x *Export) snapshotLakePermissions(db awsglue.CfnDatabase, name string, cr
 	grant := func(id string, principal *string, resource *awslakeformation.CfnPrincipalPermissions_ResourceProperty, perms ...string) {
 		x.lakeGrant(id+"-"+name, principal, resource, perms, nil, db)
 	}
-	grant("SnapshotIAMAllowedPrincipals", jsii.String(deploy.IAMAllowedPrincipals), database, "ALL")
+	if !x.governed {
+		grant("SnapshotIAMAllowedPrincipals", jsii.String(deploy.IAMAllowedPrincipals), database, "ALL")
+	}
 	grant("SnapshotCrawlerDatabase", crawler.RoleArn(), database, "CREATE_TABLE", "ALTER", "DESCRIBE")
 	grant("SnapshotCrawlerTables", crawler.RoleArn(), tables, "ALL")
+	if x.governed {
+		x.locationGrant("SnapshotCrawlerLocation-"+name, crawler.RoleArn(), db)
+	}
 }
 
 func (x *Export) addAthena() string {

@@ -28,6 +28,7 @@ func (x *Export) substitutions() map[string]*string {
 		statemachines.StartExportFunctionArn:   x.fns[deploy.FnStartExport].FunctionArn(),
 		statemachines.AwaitCallbackFunctionArn: x.fns[deploy.FnAwaitCallback].FunctionArn(),
 		statemachines.RelocateFunctionArn:      x.fns[deploy.FnRelocate].FunctionArn(),
+		statemachines.LatestFunctionArn:        x.fns[deploy.FnLatest].FunctionArn(),
 		statemachines.CrawlerNamePrefix:        jsii.String(deploy.CrawlerNamePrefix),
 		statemachines.NotificationTopicArn:     x.topic.TopicArn(),
 	}
@@ -36,7 +37,7 @@ func (x *Export) substitutions() map[string]*string {
 func (x *Export) addStateMachine() {
 	subs := x.substitutions()
 	role := x.workflowRole("StateMachineRole", "snaplake export workflow", deploy.RoleStateMachine,
-		[]string{deploy.FnStartExport, deploy.FnAwaitCallback, deploy.FnRelocate}, "the three workflow functions")
+		[]string{deploy.FnStartExport, deploy.FnAwaitCallback, deploy.FnRelocate, deploy.FnLatest}, "the four workflow functions")
 	x.allowNotify(role)
 
 	x.stateMachine = x.newStateMachine("ExportStateMachine", "StateMachineLogs", "export",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,16 +49,26 @@ type Ingest struct {
 	machine      awsstepfunctions.StateMachine
 	location     awslakeformation.CfnResource
 	locationRole awsiam.Role
+	snapshots    *IngestProps // the snapshot databases the grants function governs
 }
 
 // IngestProps configures the ingestion.
 type IngestProps struct {
 	Config IngestConfig
+	// Snapshots are the nightly snapshot databases and their companions (Glue name
+	// -> database) the config's access rules govern through the grants function.
+	Snapshots map[string]awsglue.CfnDatabase
+	// SnapshotDatabases are the snapshot databases without companions, and
+	// GlueDatabasePrefix how a source database's is named.
+	SnapshotDatabases  []string
+	GlueDatabasePrefix string
+	// SnapshotPrincipals hold the stack's own permissions on them (kept).
+	SnapshotPrincipals []string
 }
 
 // NewIngest adds the ingestion to base's stack.
 func NewIngest(base *Base, props *IngestProps) *Ingest {
-	x := &Ingest{Base: base, in: props.Config}
+	x := &Ingest{Base: base, in: props.Config, snapshots: props}
 	x.addCatalog()
 	x.addServiceRoles()
 	x.addFunctions()
@@ -220,7 +231,7 @@ func (x *Ingest) addFunctions() {
 	// The grants this stack makes itself (addLakeFormation) are never the config's
 	// to revoke. The function's own role is known only once it exists: it is
 	// added to the list below.
-	keep := []string{*x.crawlerRole.RoleArn(), *x.jobRole.RoleArn(), *re.Role().RoleArn(), *fin.Role().RoleArn()}
+	keep := append([]string{*x.crawlerRole.RoleArn(), *x.jobRole.RoleArn(), *re.Role().RoleArn(), *fin.Role().RoleArn()}, x.snapshots.SnapshotPrincipals...)
 	grants := x.newFunction(functionSpec{
 		name: deploy.FnApplyGrants, id: "ApplyGrants",
 		description: "Brings the Lake Formation grants on the raw tables in line with the config's access rules",
@@ -229,6 +240,9 @@ func (x *Ingest) addFunctions() {
 			// Role names in the config's access rules become ARNs of this account.
 			deploy.EnvAccountID: *x.stack.Account(),
 			deploy.EnvPartition: *x.stack.Partition(),
+			// The rules govern the nightly snapshot databases too.
+			deploy.EnvSnapshotDatabases:  strings.Join(x.snapshots.SnapshotDatabases, ","),
+			deploy.EnvGlueDatabasePrefix: x.snapshots.GlueDatabasePrefix,
 		}),
 	}, nil)
 	keep = append(keep, *grants.Role().RoleArn())
@@ -237,6 +251,16 @@ func (x *Ingest) addFunctions() {
 	grants.AddToRolePolicy(x.listMatching(deploy.ConfigKey, state))
 	grants.AddToRolePolicy(statement([]string{"kms:Decrypt"}, keyArn))
 	grants.AddToRolePolicy(statement([]string{"glue:GetDatabase", "glue:GetTable", "glue:GetTables"}, x.catalogArns()...))
+	if len(x.snapshots.Snapshots) > 0 {
+		// It lists the snapshot databases' tables: a rule may name one before its night.
+		var arns []string
+		for _, name := range slices.Sorted(maps.Keys(x.snapshots.Snapshots)) {
+			arns = append(arns, x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*"))
+		}
+		grants.AddToRolePolicy(statement([]string{"glue:GetDatabase", "glue:GetTable", "glue:GetTables"}, append([]string{x.arn("glue", "catalog")}, arns...)...))
+		x.suppress(grants.Role(), wildcards("The grants function lists every table of the snapshot databases the access rules govern, and of their _latest companions.",
+			arnFinding("glue", `table\/.*\/\*`)))
+	}
 	// The IAM Service Authorization Reference lists no resource type for these Lake
 	// Formation actions: only "*" authorizes them. What the function may grant or
 	// revoke is bounded by Lake Formation itself: it holds grant options on the raw

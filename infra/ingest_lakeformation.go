@@ -1,6 +1,8 @@
 package main
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -45,6 +47,13 @@ func (x *Ingest) addLakeFormation() {
 	applyRole := x.fns[deploy.FnApplyGrants].Role()
 	grant("IngestGrantsDatabasePermissions", applyRole, database, all, all)
 	grant("IngestGrantsTablesPermissions", applyRole, tables, all, all)
+	// ... and on the nightly snapshot databases and their companions, which the
+	// same rules govern.
+	for _, name := range slices.Sorted(maps.Keys(x.snapshots.Snapshots)) {
+		db := x.snapshots.Snapshots[name]
+		x.lakeGrant("IngestGrantsSnapshotDatabase-"+name, applyRole.RoleArn(), x.lakeDatabase(name), all, all, db)
+		x.lakeGrant("IngestGrantsSnapshotTables-"+name, applyRole.RoleArn(), x.lakeTables(name), all, all, db)
+	}
 	// The crawler and the finish function create and change the raw tables (the
 	// crawler the incremental ones, the finish function the fully reloaded ones);
 	// a table pointing into the registered raw/ needs the data location permission.

@@ -322,6 +322,9 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 			list("config/snaplake.yaml", "state/ingest/*"),
 			"kms:Decrypt on "+key,
 			"glue:GetDatabase,glue:GetTable,glue:GetTables on "+catalog,
+			// The snapshot databases the same rules govern, and their _latest companions.
+			"glue:GetDatabase,glue:GetTable,glue:GetTables on "+arnOf("glue", "catalog")+" "+arnOf("glue", "database/shop")+" "+arnOf("glue", "table/shop/*")+" "+
+				arnOf("glue", "database/shop_latest")+" "+arnOf("glue", "table/shop_latest/*"),
 			lfActions+" on *",
 		),
 		"IngestJobRole": grantSet(
@@ -347,6 +350,11 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 			crawlerGlue+" on "+catalog,
 			"glue:GetSecurityConfiguration on *",
 			"logs:CreateLogGroup,logs:CreateLogStream,logs:PutLogEvents,logs:AssociateKmsKey on "+crawlerLogs,
+		),
+		"SnapshotLocationRole": grantSet(
+			"s3:GetObject on "+lake+"/data/*",
+			list("data/*"),
+			"kms:Decrypt on "+key,
 		),
 		"IngestLocationRole": grantSet(
 			"s3:GetObject on "+raw,
@@ -449,7 +457,7 @@ func TestIngestAbsentWithoutContext(t *testing.T) {
 	// The only Lake Formation permissions are the snapshot databases'
 	// (TestSnapshotDatabasesPermissionsAreExplicit).
 	for _, g := range lakeGrants(s) {
-		if !strings.HasSuffix(g, " shop") && !strings.HasSuffix(g, " shop.*") {
+		if !strings.HasSuffix(g, " shop") && !strings.HasSuffix(g, " shop.*") && !strings.HasSuffix(g, " shop_latest") && !strings.HasSuffix(g, " shop_latest.*") {
 			t.Errorf("Lake Formation permission %q without %s", g, KeyIngest)
 		}
 	}
@@ -474,8 +482,11 @@ func TestIngestAbsentWithoutContext(t *testing.T) {
 }
 
 // TestIngestLeavesTheExportAlone: every resource of the stack without the section is
-// in the stack with it, unchanged, except the key, whose policy gains statements, and
-// the analyst policy, which gains the raw database (TestAnalystPolicyQueriesIngestedData).
+// in the stack with it, unchanged, except the key, whose policy gains statements, the
+// analyst policy, which gains the raw database (TestAnalystPolicyQueriesIngestedData),
+// and the snapshot databases' Lake Formation model: with the grants function the
+// config's access rules govern them (TestSnapshotDatabasesPermissionsAreExplicit),
+// so their IAM_ALLOWED_PRINCIPALS grants go and their defaults change.
 func TestIngestLeavesTheExportAlone(t *testing.T) {
 	base := ingestStackFor(t, "none")
 	for _, name := range []string{"utc", "vpc"} {
@@ -483,7 +494,10 @@ func TestIngestLeavesTheExportAlone(t *testing.T) {
 		all := s.json["Resources"].(map[string]any)
 		for id, r := range base.json["Resources"].(map[string]any) {
 			got, ok := all[id]
+			typ := r.(map[string]any)["Type"]
 			switch {
+			case typ == "AWS::LakeFormation::PrincipalPermissions" || typ == "AWS::Glue::Database":
+				// Compared in TestSnapshotDatabasesPermissionsAreExplicit.
 			case !ok:
 				t.Errorf("%s: resource %s is gone", name, id)
 			case r.(map[string]any)["Type"] == "AWS::KMS::Key", r.(map[string]any)["Type"] == "AWS::IAM::ManagedPolicy":
@@ -637,11 +651,17 @@ func TestIngestCrawlersAndDatabase(t *testing.T) {
 func TestIngestLakeFormation(t *testing.T) {
 	s := ingestStackFor(t, "vpc")
 	locs := s.resources("AWS::LakeFormation::Resource")
-	if len(locs) != 1 {
-		t.Fatalf("%d Lake Formation resources, want 1", len(locs))
+	if len(locs) != 2 {
+		t.Fatalf("%d Lake Formation resources, want raw/ and data/", len(locs))
 	}
-	for _, l := range locs {
+	for id, l := range locs {
 		p := props(l)
+		if id == "SnapshotDataLocation" {
+			if render(p["ResourceArn"]) != "${Lake.Arn}/data" || p["UseServiceLinkedRole"] != false || render(p["RoleArn"]) != "${SnapshotLocationRole.Arn}" {
+				t.Errorf("data location %v", p)
+			}
+			continue
+		}
 		if render(p["ResourceArn"]) != "${Lake.Arn}/raw" || p["UseServiceLinkedRole"] != false || render(p["RoleArn"]) != "${IngestLocationRole.Arn}" {
 			t.Errorf("registered location %v, want ${Lake.Arn}/raw with its own role", p)
 		}
@@ -670,7 +690,7 @@ func TestIngestLakeFormation(t *testing.T) {
 		case res["DataLocation"] != nil:
 			what = "location " + render(res["DataLocation"].(map[string]any)["ResourceArn"])
 		}
-		if strings.HasSuffix(what, " shop") {
+		if strings.HasSuffix(what, " shop") || strings.HasSuffix(what, " shop_latest") || what == "location ${Lake.Arn}/data" {
 			continue // the snapshot database's (TestSnapshotDatabasesPermissionsAreExplicit)
 		}
 		who := render(p["Principal"].(map[string]any)["DataLakePrincipalIdentifier"])
@@ -859,7 +879,8 @@ func TestIngestFunctions(t *testing.T) {
 			if fname == deploy.FnApplyGrants {
 				for k, v := range map[string]string{
 					"ACCOUNT_ID": "${AWS::AccountId}", "PARTITION": "${AWS::Partition}",
-					"KEEP_PRINCIPALS": "${IngestCrawlerRole.Arn},${IngestJobRole.Arn},${ReconfigureRole.Arn},${FinishIngestRole.Arn},${ApplyGrantsRole.Arn}",
+					"KEEP_PRINCIPALS":    "${IngestCrawlerRole.Arn},${IngestJobRole.Arn},${ReconfigureRole.Arn},${FinishIngestRole.Arn},${CrawlerRole.Arn},${LatestRole.Arn},${ApplyGrantsRole.Arn}",
+					"SNAPSHOT_DATABASES": "shop",
 				} {
 					if got := render(env[k]); got != v {
 						t.Errorf("%s applygrants: %s = %s, want %s", name, k, got, v)

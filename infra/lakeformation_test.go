@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	lfgrants "github.com/snaplake/snaplake/internal/ingest/grants"
@@ -66,15 +67,20 @@ func TestSnapshotDatabasesPermissionsAreExplicit(t *testing.T) {
 			t.Errorf("%s (%s) CreateTableDefaultPermissions = %v, want %v", id, name, got, iamOnly)
 		}
 	}
-	if !reflect.DeepEqual(dbs, map[string]bool{"shop": true, "billing": true}) {
-		t.Fatalf("snapshot databases %v, want shop and billing", dbs)
+	if !reflect.DeepEqual(dbs, map[string]bool{"shop": true, "billing": true, "shop_latest": true, "billing_latest": true}) {
+		t.Fatalf("snapshot databases %v, want shop and billing and their _latest companions", dbs)
 	}
 	var want []string
-	for db := range dbs {
+	for _, db := range []string{"shop", "billing"} {
+		latest := db + "_latest"
 		want = append(want,
 			lfgrants.IAMAllowedPrincipals+": [ALL] on database "+db,
 			"${CrawlerRole.Arn}: [CREATE_TABLE ALTER DESCRIBE] on database "+db,
 			"${CrawlerRole.Arn}: [ALL] on table "+db+".*",
+			lfgrants.IAMAllowedPrincipals+": [ALL] on database "+latest,
+			"${LatestRole.Arn}: [CREATE_TABLE ALTER DESCRIBE] on database "+latest,
+			"${LatestRole.Arn}: [ALL] on table "+latest+".*",
+			"${LatestRole.Arn}: [DESCRIBE] on table "+db+".*",
 		)
 	}
 	sort.Strings(want)
@@ -126,5 +132,50 @@ func TestLakeGrantsAreCreatedOneAtATime(t *testing.T) {
 				t.Errorf("%s: %d grants wait for %s, want one chain", name, n, id)
 			}
 		}
+	}
+}
+
+// TestGovernedSnapshotDatabases: with the grants function (snaplake:ingest), the
+// config's access rules govern the snapshot databases and their _latest companions
+// through Lake Formation, as they govern the ingested ones: data/ is registered, no
+// IAM_ALLOWED_PRINCIPALS grant is made and new tables grant nothing by default (so
+// what an analyst sees is what the rules grant), the crawler and the latest function
+// hold what they use (data/'s location included), and the grants function may grant
+// and revoke on every one of them.
+func TestGovernedSnapshotDatabases(t *testing.T) {
+	s := ingestStackFor(t, "utc")
+	for id, r := range s.resources("AWS::Glue::Database") {
+		in := props(r)["DatabaseInput"].(map[string]any)
+		if got, ok := in["CreateTableDefaultPermissions"]; !ok || !reflect.DeepEqual(got, []any{}) {
+			t.Errorf("%s CreateTableDefaultPermissions = %v, want [] (Lake Formation permissions only)", id, got)
+		}
+	}
+	locs := s.resources("AWS::LakeFormation::Resource")
+	if r, ok := locs["SnapshotDataLocation"]; !ok || render(props(r)["ResourceArn"]) != "${Lake.Arn}/data" {
+		t.Fatalf("data/ is not registered with Lake Formation: %v", locs)
+	}
+	var got []string
+	for _, g := range lakeGrants(s) {
+		if !strings.Contains(g, "raw_warehouse") && !strings.HasSuffix(g, "/raw") {
+			got = append(got, g)
+		}
+	}
+	data := "location ${Lake.Arn}/data"
+	want := []string{
+		"${ApplyGrantsRole.Arn}: [ALL] on database shop grantable [ALL]",
+		"${ApplyGrantsRole.Arn}: [ALL] on database shop_latest grantable [ALL]",
+		"${ApplyGrantsRole.Arn}: [ALL] on table shop.* grantable [ALL]",
+		"${ApplyGrantsRole.Arn}: [ALL] on table shop_latest.* grantable [ALL]",
+		"${CrawlerRole.Arn}: [ALL] on table shop.*",
+		"${CrawlerRole.Arn}: [CREATE_TABLE ALTER DESCRIBE] on database shop",
+		"${CrawlerRole.Arn}: [DATA_LOCATION_ACCESS] on " + data,
+		"${LatestRole.Arn}: [ALL] on table shop_latest.*",
+		"${LatestRole.Arn}: [CREATE_TABLE ALTER DESCRIBE] on database shop_latest",
+		"${LatestRole.Arn}: [DATA_LOCATION_ACCESS] on " + data,
+		"${LatestRole.Arn}: [DESCRIBE] on table shop.*",
+	}
+	sort.Strings(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Lake Formation permissions:\n got %q\nwant %q", got, want)
 	}
 }

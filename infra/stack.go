@@ -33,10 +33,13 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	if cfg.Ingest != nil {
 		lakeDBs = append(lakeDBs, cfg.Ingest.CatalogDatabase())
 	}
-	export := NewExport(base, &ExportProps{Config: cfg, LakeDatabases: lakeDBs})
+	// With the ingestion's grants function, the config's access rules govern the
+	// snapshot databases too, through Lake Formation.
+	export := NewExport(base, &ExportProps{Config: cfg, LakeDatabases: lakeDBs, Governed: cfg.Ingest != nil})
 	base.AddDeadLettersAlarm()
 	if cfg.Ingest != nil {
-		NewIngest(base, &IngestProps{Config: *cfg.Ingest})
+		NewIngest(base, &IngestProps{Config: *cfg.Ingest, Snapshots: export.Snapshots, SnapshotPrincipals: export.SnapshotPrincipals,
+			SnapshotDatabases: export.snapshotDatabases(), GlueDatabasePrefix: cfg.GlueDatabasePrefix})
 	}
 	if cfg.Federate != nil {
 		NewFederate(base, &FederateProps{Config: *cfg.Federate})

@@ -265,6 +265,7 @@ func TestLambdaFunctions(t *testing.T) {
 		"awaitcallback": {"BUCKET", "CALLBACK_PREFIX", "KMS_KEY_ID", "DEST_PREFIX"},
 		"resume":        {"BUCKET", "CALLBACK_PREFIX"},
 		"relocate":      {"BUCKET", "SOURCE_PREFIX", "DEST_PREFIX", "KMS_KEY_ID", "RETENTION", "CONCURRENCY", "MULTIPART_THRESHOLD"},
+		"latest":        {"GLUE_DATABASE_PREFIX"},
 	}
 	fns := s.resources("AWS::Lambda::Function")
 	if len(fns) != len(wantEnv) {
@@ -336,7 +337,7 @@ func TestLambdaFunctions(t *testing.T) {
 
 // constructID maps a function name to its construct id prefix.
 func constructID(name string) string {
-	return map[string]string{"startexport": "StartExport", "awaitcallback": "AwaitCallback", "resume": "Resume", "relocate": "Relocate"}[name]
+	return map[string]string{"startexport": "StartExport", "awaitcallback": "AwaitCallback", "resume": "Resume", "relocate": "Relocate", "latest": "Latest"}[name]
 }
 
 // starAllowed lists, per role, the actions it may hold on Resource "*": those the IAM
@@ -347,6 +348,7 @@ var starAllowed = map[string]map[string]bool{
 	"AwaitCallbackRole": {"xray:PutTraceSegments": true, "xray:PutTelemetryRecords": true, "rds:DescribeExportTasks": true},
 	"ResumeRole":        {"xray:PutTraceSegments": true, "xray:PutTelemetryRecords": true, "rds:DescribeExportTasks": true},
 	"RelocateRole":      {"xray:PutTraceSegments": true, "xray:PutTelemetryRecords": true},
+	"LatestRole":        {"xray:PutTraceSegments": true, "xray:PutTelemetryRecords": true},
 	"CrawlerRole":       {"glue:GetSecurityConfiguration": true},
 	"StateMachineRole": {
 		"xray:PutTraceSegments": true, "xray:PutTelemetryRecords": true, "xray:GetSamplingRules": true, "xray:GetSamplingTargets": true,
@@ -517,11 +519,11 @@ func TestStateMachineRole(t *testing.T) {
 		}
 	}
 	invoke := grants(stmts, "lambda:InvokeFunction")
-	if len(invoke) != 1 || len(asList(invoke[0]["Resource"])) != 6 {
-		t.Fatalf("lambda:InvokeFunction statements %v, want one on three functions and their qualified ARNs", invoke)
+	if len(invoke) != 1 || len(asList(invoke[0]["Resource"])) != 8 {
+		t.Fatalf("lambda:InvokeFunction statements %v, want one on four functions and their qualified ARNs", invoke)
 	}
 	res := fmt.Sprint(invoke[0]["Resource"])
-	for _, fn := range []string{"StartExport", "AwaitCallback", "Relocate"} {
+	for _, fn := range []string{"StartExport", "AwaitCallback", "Relocate", "Latest"} {
 		if !strings.Contains(res, fn) {
 			t.Errorf("lambda:InvokeFunction resources %s miss %s", res, fn)
 		}
@@ -840,8 +842,8 @@ func TestCrawlers(t *testing.T) {
 		dbs = append(dbs, props(d)["DatabaseInput"].(map[string]any)["Name"].(string))
 	}
 	sort.Strings(dbs)
-	if !slices.Equal(dbs, []string{"billing", "shop"}) {
-		t.Errorf("Glue databases %v, want [billing shop]", dbs)
+	if !slices.Equal(dbs, []string{"billing", "billing_latest", "shop", "shop_latest"}) {
+		t.Errorf("Glue databases %v, want [billing billing_latest shop shop_latest]", dbs)
 	}
 	noPanic(t, "Glue security configuration", func() {
 		s.template.HasResourceProperties(jsii.String("AWS::Glue::SecurityConfiguration"), map[string]any{

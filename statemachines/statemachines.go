@@ -21,6 +21,7 @@ const (
 	StartExportFunctionArn   = "StartExportFunctionArn"
 	AwaitCallbackFunctionArn = "AwaitCallbackFunctionArn"
 	RelocateFunctionArn      = "RelocateFunctionArn"
+	LatestFunctionArn        = "LatestFunctionArn"
 	CrawlerNamePrefix        = "CrawlerNamePrefix"
 	NotificationTopicArn     = "NotificationTopicArn"
 )

@@ -20,7 +20,7 @@ import (
 )
 
 func TestPlaceholdersAndRender(t *testing.T) {
-	want := []string{AwaitCallbackFunctionArn, CrawlerNamePrefix, NotificationTopicArn, RelocateFunctionArn, StartExportFunctionArn}
+	want := []string{AwaitCallbackFunctionArn, CrawlerNamePrefix, LatestFunctionArn, NotificationTopicArn, RelocateFunctionArn, StartExportFunctionArn}
 	if got := Placeholders(Export); !slices.Equal(got, want) {
 		t.Fatalf("placeholders = %v, want %v", got, want)
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
 
 	"github.com/snaplake/snaplake/internal/aws/awsconfig"
@@ -19,6 +20,6 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
-		return ingestrun.NewApplyGrants(os.Getenv, ingestrun.ApplyGrantsClients{S3: awsconfig.NewS3(cfg), LF: lakeformation.NewFromConfig(cfg)}, log)
+		return ingestrun.NewApplyGrants(os.Getenv, ingestrun.ApplyGrantsClients{S3: awsconfig.NewS3(cfg), LF: lakeformation.NewFromConfig(cfg), Glue: glue.NewFromConfig(cfg)}, log)
 	})
 }

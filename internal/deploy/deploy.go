@@ -25,10 +25,11 @@ const (
 	FnAwaitCallback = "awaitcallback"
 	FnResume        = "resume"
 	FnRelocate      = "relocate"
+	FnLatest        = "latest"
 )
 
 // Functions lists every Lambda function the stack deploys.
-var Functions = []string{FnStartExport, FnAwaitCallback, FnResume, FnRelocate}
+var Functions = []string{FnStartExport, FnAwaitCallback, FnResume, FnRelocate, FnLatest}
 
 // Environment variable names the functions read and the stack sets.
 const (
@@ -52,6 +53,7 @@ const (
 	EnvConcurrency            = "CONCURRENCY"
 	EnvMultipartThreshold     = "MULTIPART_THRESHOLD"
 	EnvPartSize               = "PART_SIZE"
+	EnvGlueDatabasePrefix     = "GLUE_DATABASE_PREFIX"
 )
 
 // Defaults of the deployment settings.
@@ -78,6 +80,19 @@ func CrawlerName(db string) string { return CrawlerNamePrefix + strings.ToLower(
 
 // GlueDatabaseName is the catalog database of a source database.
 func GlueDatabaseName(prefix, db string) string { return prefix + strings.ToLower(db) }
+
+// LatestDatabaseSuffix follows a snapshot database's name in the name of its
+// companion database: one table per snapshot table, unpartitioned, at its newest
+// snapshot_date folder, so that a query without a snapshot_date filter counts one
+// night, not every retained one.
+const LatestDatabaseSuffix = "_latest"
+
+// LatestDatabaseName is the companion database of the snapshot database glueDB.
+func LatestDatabaseName(glueDB string) string { return glueDB + LatestDatabaseSuffix }
+
+// SnapshotPartitionKey is the partition column of every snapshot table: the folder
+// level relocation writes (data/<database>/<table>/snapshot_date=YYYY-MM-DD/).
+const SnapshotPartitionKey = "snapshot_date"
 
 // SplitList reads a comma-separated environment value, dropping empty items.
 func SplitList(s string) []string {

@@ -50,6 +50,10 @@ const (
 	// EnvKeepPrincipals are the role ARNs whose Lake Formation grants the stack
 	// makes (crawler, job, functions): the config's grants never revoke them.
 	EnvKeepPrincipals = "KEEP_PRINCIPALS"
+	// EnvSnapshotDatabases are the Glue databases of the nightly snapshots whose
+	// access the config's rules govern through Lake Formation (with
+	// EnvGlueDatabasePrefix, how a source database's is named); empty: none.
+	EnvSnapshotDatabases = "SNAPSHOT_DATABASES"
 	// EnvCrawlPollSeconds is how often the ingest workflow asks whether its crawl
 	// has ended; EnvCrawlTimeoutSeconds (shared with the export) bounds the wait.
 	EnvCrawlPollSeconds = "CRAWL_POLL_SECONDS"

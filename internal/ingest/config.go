@@ -4,6 +4,8 @@
 // and which exact crawler include paths follow.
 package ingest
 
+import "strings"
+
 // Config is the `ingest` section of snaplake.yaml.
 type Config struct {
 	// Source is the database the tables are loaded from.
@@ -71,8 +73,34 @@ type TableConfig struct {
 type Access struct {
 	// Role is the IAM role (ARN or name) the grant is for.
 	Role string `yaml:"role" json:"role"`
-	// Tables the role may read (source names); "*" is every table.
+	// Tables the role may read (source names); "*" is every ingested table.
+	// "snapshots:<database>.<table>" (or "snapshots:<database>.*") is a table of the
+	// nightly snapshot of MySQL database <database>: the grant covers its
+	// partitioned table and its _latest companion.
 	Tables []string `yaml:"tables,omitempty" json:"tables,omitempty"`
-	// Columns limits a table to some columns: table -> columns.
+	// Columns limits a table to some columns: table -> columns (a snapshot table
+	// under its "snapshots:<database>.<table>" name).
 	Columns map[string][]string `yaml:"columns,omitempty" json:"columns,omitempty"`
+}
+
+// SnapshotTablePrefix starts an access rule's name of a nightly snapshot table:
+// "snapshots:<database>.<table>", or "snapshots:<database>.*" for all its tables.
+// One set of rules thus governs the ingested and the snapshot tables of a source.
+const SnapshotTablePrefix = "snapshots:"
+
+// SnapshotTable splits an access rule's table name written as a snapshot table
+// into its source database and table ("*" for every table), both lower-cased as
+// Glue keeps them; ok is false for any other name. A name with the prefix but no
+// "<database>.<table>" after it returns ok true and empty parts.
+func SnapshotTable(name string) (database, table string, ok bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(name), SnapshotTablePrefix)
+	if !ok {
+		return "", "", false
+	}
+	database, table, found := strings.Cut(rest, ".")
+	database, table = strings.ToLower(strings.TrimSpace(database)), strings.ToLower(strings.TrimSpace(table))
+	if !found || database == "" || table == "" || strings.Contains(table, ".") {
+		return "", "", true
+	}
+	return database, table, true
 }

@@ -171,11 +171,19 @@ func (c Config) Validate() []error {
 		if len(a.Tables) == 0 {
 			errs = append(errs, fieldErr(with(path, "tables"), "role %q has no tables: list the tables it may read (or \"*\"), or remove the entry", a.Role))
 		}
+		// Snapshot tables are no source tables: checked for their form here, and
+		// against the catalog when the grants are applied.
+		for j, n := range a.Tables {
+			if db, table, snap := SnapshotTable(n); snap && (db == "" || table == "") {
+				errs = append(errs, fieldErr(with(path, "tables", strconv.Itoa(j)), "%q is no snapshot table: write %s<database>.<table> (or %s<database>.*)", n, SnapshotTablePrefix, SnapshotTablePrefix))
+			}
+		}
 		errs = append(errs, validateNames(with(path, "tables"), a.Tables, false)...)
 		every := slices.Contains(a.Tables, "*")
 		for _, table := range slices.Sorted(maps.Keys(a.Columns)) {
 			cpath := with(path, "columns", table)
-			if !every && !slices.Contains(a.Tables, table) {
+			_, _, snap := SnapshotTable(table)
+			if (!every || snap) && !slices.Contains(a.Tables, table) {
 				errs = append(errs, fieldErr(cpath, "columns for %q, which is not among the role's tables: add it to tables or remove its columns", table))
 			}
 			if len(a.Columns[table]) == 0 {
@@ -199,13 +207,20 @@ func validateNames(path []string, names []string, set bool) []error {
 	if set {
 		wildcard = AllTables
 	}
+	// The wildcard is every ingested table: snapshot tables may stand beside it.
+	ingested := 0
+	for _, n := range names {
+		if _, _, snap := SnapshotTable(n); !snap {
+			ingested++
+		}
+	}
 	seen := map[string]bool{}
 	for i, n := range names {
 		p := with(path, strconv.Itoa(i))
 		switch {
 		case strings.TrimSpace(n) == "":
 			errs = append(errs, fieldErr(p, "empty table name"))
-		case n == wildcard && len(names) > 1:
+		case n == wildcard && ingested > 1:
 			errs = append(errs, fieldErr(p, "%q means every table: it must be the only entry", wildcard))
 		case seen[n]:
 			errs = append(errs, fieldErr(p, "%q is listed twice", n))
@@ -267,11 +282,14 @@ func (c Config) CheckTables(tables []Table) []error {
 	for i, a := range c.Access {
 		path := []string{"access", strconv.Itoa(i)}
 		for j, n := range a.Tables {
-			if n != "*" && byName[n] == nil {
+			if _, _, snap := SnapshotTable(n); n != "*" && !snap && byName[n] == nil {
 				unknownTable(with(path, "tables", strconv.Itoa(j)), n)
 			}
 		}
 		for _, name := range slices.Sorted(maps.Keys(a.Columns)) {
+			if _, _, snap := SnapshotTable(name); snap {
+				continue // a snapshot table's columns are the catalog's, checked when granted
+			}
 			t := byName[name]
 			if t == nil {
 				if slices.Contains(a.Tables, name) {

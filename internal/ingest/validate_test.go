@@ -33,6 +33,15 @@ func TestValidate(t *testing.T) {
 		want map[string]string
 	}{
 		{"valid", func(c *Config) {}, nil},
+		{"snapshot tables beside the wildcard, with columns", func(c *Config) {
+			c.Access[1].Tables = []string{"*", "snapshots:shop.*", "snapshots:billing.invoices"}
+			c.Access[1].Columns["snapshots:billing.invoices"] = []string{"id", "snapshot_date"}
+		}, nil},
+		{"malformed snapshot table", func(c *Config) { c.Access[0].Tables = append(c.Access[0].Tables, "snapshots:shop") }, map[string]string{
+			"access.0.tables.2": `"snapshots:shop" is no snapshot table`}},
+		{"snapshot columns for a table not given", func(c *Config) {
+			c.Access[1].Columns["snapshots:shop.orders"] = []string{"id"}
+		}, map[string]string{"access.1.columns.snapshots:shop.orders": "not among the role's tables"}},
 		{"the zero config but the source", func(c *Config) { *c = Config{Source: c.Source} }, nil},
 		{"no source", func(c *Config) { c.Source = Source{} }, map[string]string{
 			"source.instance": "missing", "source.database": "missing"}},

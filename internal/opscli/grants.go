@@ -34,6 +34,12 @@ source of truth: every other grant is revoked, whoever holds it, IAM_ALLOWED_PRI
 are left alone, and so are the principals of --keep (the data lake administrators,
 the stack's crawler and job roles).
 
+A rule's "snapshots:<database>.<table>" (or "snapshots:<database>.*") is a table of the
+nightly snapshot of <database>: with --snapshot-databases (the stack's governed snapshot
+databases) and --glue-database-prefix, it is granted on <prefix><database> and on its
+_latest companion, which are then managed like the ingest database. A table the
+catalog does not hold yet cannot be granted: the grants function leaves it pending.
+
 --current is what the account holds: the JSON that
   aws lakeformation list-permissions > current.json
 prints, or a JSON list of grants in the form the plan prints them. Without it, every
@@ -56,6 +62,7 @@ func NewGrantsCommand() *cobra.Command {
 // grantsPlanOptions are the flags of `snaplake grants plan`.
 type grantsPlanOptions struct {
 	configPath, currentPath, account, partition, database, keep, dsn string
+	snapshots, gluePrefix                                            string
 }
 
 func newGrantsPlanCommand() *cobra.Command {
@@ -77,6 +84,8 @@ func newGrantsPlanCommand() *cobra.Command {
 	fs.StringVar(&o.database, "database", "", "Glue database of the grants (default: the normalized source database)")
 	fs.StringVar(&o.keep, "keep", "", "comma-separated principals whose grants are never revoked (data lake admins)")
 	fs.StringVar(&o.dsn, "mysql-dsn", "", "the source database, to name tables as the lake does (default $"+MySQLDSNEnv+")")
+	fs.StringVar(&o.snapshots, "snapshot-databases", "", "comma-separated Glue databases of the nightly snapshots the rules govern (the grants function's "+deploy.EnvSnapshotDatabases+")")
+	fs.StringVar(&o.gluePrefix, "glue-database-prefix", "", "the stack's snaplake:glueDatabasePrefix, which names a source database's snapshot database")
 	return c
 }
 
@@ -113,7 +122,19 @@ func (o grantsPlanOptions) run(cmd *cobra.Command) error {
 			return err
 		}
 	}
-	desired, err := grants.Desired(database, in.Access, lakeName, grants.RoleARN(partition, account))
+	// The rules govern the snapshot databases given, and their companions, as the
+	// grants function does (internal/ingest/run.GrantsApplier).
+	dbs := grants.Databases{Ingest: database}
+	scope := append([]string{database}, grants.Companions(database, false)...)
+	if snaps := deploy.SplitList(o.snapshots); len(snaps) > 0 {
+		prefix := o.gluePrefix
+		dbs.Snapshot = func(source string) string { return deploy.GlueDatabaseName(prefix, source) }
+		for _, s := range snaps {
+			scope = append(scope, s)
+			scope = append(scope, grants.Companions(s, true)...)
+		}
+	}
+	desired, err := grants.DesiredIn(dbs, in.Access, lakeName, grants.RoleARN(partition, account))
 	if err != nil {
 		return fmt.Errorf("%s: %w", configPath, err)
 	}
@@ -124,7 +145,7 @@ func (o grantsPlanOptions) run(cmd *cobra.Command) error {
 		}
 	}
 	add, revoke := grants.Diff(desired, current, grants.Scope{
-		Databases: []string{database},
+		Databases: scope,
 		Keep:      deploy.SplitList(keep),
 	})
 	out, err := grants.Plan{Add: add, Revoke: revoke}.JSON()

@@ -218,6 +218,51 @@ func TestGrantsPlan(t *testing.T) {
 	})
 }
 
+// TestGrantsPlanSnapshotTables: the plan covers the snapshot databases the rules
+// govern as the grants function does (one engine): the snapshot table and its
+// _latest (without snapshot_date), and every other grant there revoked.
+func TestGrantsPlanSnapshotTables(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "snaplake.yaml", `ingest:
+  source:
+    instance: shop-db
+    database: shop
+  access:
+    - role: arn:aws:iam::123456789012:role/support
+      tables: ["snapshots:shop.customers"]
+      columns:
+        "snapshots:shop.customers": [id, snapshot_date]
+`)
+	current := writeFile(t, dir, "current.json", `[{"principal":"IAM_ALLOWED_PRINCIPALS","database":"p_shop","permissions":["ALL"]}]`)
+	support := `"principal":"arn:aws:iam::123456789012:role/support"`
+	want := `{
+  "add": [
+    {` + support + `,"database":"p_shop","permissions":["DESCRIBE"]},
+    {` + support + `,"database":"p_shop","table":"customers","columns":["id","snapshot_date"],"permissions":["SELECT"]},
+    {` + support + `,"database":"p_shop_latest","permissions":["DESCRIBE"]},
+    {` + support + `,"database":"p_shop_latest","table":"customers","columns":["id"],"permissions":["SELECT"]}
+  ],
+  "revoke": [
+    {"principal":"IAM_ALLOWED_PRINCIPALS","database":"p_shop","permissions":["ALL"]}
+  ]
+}
+`
+	var stdout, stderr bytes.Buffer
+	args := []string{"plan", "--config", cfg, "--current", current, "--snapshot-databases", "p_shop", "--glue-database-prefix", "p_"}
+	if err := Grants(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("Grants: %v (stderr %q)", err, stderr.String())
+	}
+	if stdout.String() != want {
+		t.Errorf("stdout\n%s\nwant\n%s", stdout.String(), want)
+	}
+	// Without the snapshot databases the rule cannot be placed: refused, naming it.
+	stdout.Reset()
+	err := Grants(context.Background(), []string{"plan", "--config", cfg}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "snapshots:shop.customers") || !strings.Contains(err.Error(), "governs no nightly snapshot databases") {
+		t.Errorf("err = %v", err)
+	}
+}
+
 func TestGrantsPlanErrors(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "snaplake.yaml", grantsConfig)

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 
 	"github.com/snaplake/snaplake/internal/aws/lambdamain"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export"
 	"github.com/snaplake/snaplake/internal/export/callback"
+	"github.com/snaplake/snaplake/internal/export/latest"
 	"github.com/snaplake/snaplake/internal/export/relocate"
 )
 
@@ -88,5 +90,17 @@ func NewRelocate(getenv func(string) string, c RelocateClients, log *slog.Logger
 		return nil, err
 	}
 	h := relocate.Handler{API: api, Defaults: defaults, Log: log}
+	return lambdamain.Handler(h.Handle), nil
+}
+
+// LatestClients are what the latest function calls.
+type LatestClients struct {
+	Glue latest.Catalog
+}
+
+// NewLatest builds the latest function (deploy.FnLatest): after the night's crawls
+// it points each <snapshot database>_latest table at its newest snapshot_date folder.
+func NewLatest(getenv func(string) string, c LatestClients, log *slog.Logger) (lambdamain.Func, error) {
+	h := latest.Handler{Glue: c.Glue, DatabasePrefix: getenv(deploy.EnvGlueDatabasePrefix), Log: log}
 	return lambdamain.Handler(h.Handle), nil
 }

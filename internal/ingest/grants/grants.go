@@ -120,6 +120,8 @@ var (
 	ErrColumnsUnderWildcard = errors.New(`columns have no effect on a role that reads every table ("*"): Lake Formation grants add up`)
 	ErrUnknownTable         = errors.New("the table has no name in the lake: it is not among the source's tables")
 	ErrIAMAllowedPrincipals = errors.New(IAMAllowedPrincipals + " cannot be given access: it hands the tables to every IAM principal and switches Lake Formation off for them")
+	ErrSnapshotTable        = errors.New(`a snapshot table is written ` + ingest.SnapshotTablePrefix + `<database>.<table> (or ` + ingest.SnapshotTablePrefix + `<database>.*)`)
+	ErrNoSnapshots          = errors.New("this stack governs no nightly snapshot databases: snapshot tables cannot be granted here")
 )
 
 // AccessError is an access rule that cannot become grants.
@@ -174,28 +176,62 @@ type roleRules struct {
 	wildcard  bool
 	columns   map[string][]string // source table -> source columns
 	colIndex  map[string]int      // source table -> rule that limited its columns
+	// snapshots are the snapshot tables given, by source database: table -> true,
+	// "*" for every table.
+	snapshots map[string]map[string]bool
+	snapIdx   map[string]int // "snapshots:<db>.<table>" as written -> first rule giving it
 }
 
-// Desired is the set of grants the access rules ask for on the Glue database db:
-//   - DESCRIBE on the database for every role, so the role can see it;
-//   - SELECT on each table the role is given, under its name in the lake
-//     (lakeName, the ingest planner's normalization of a source name; "" for a table
-//     the lake does not have is an error; sources that share a lake name share its
-//     grants);
+// Databases says where the access rules' grants land.
+type Databases struct {
+	// Ingest is the Glue database of the ingested tables.
+	Ingest string
+	// Snapshot is the Glue database of a source database's nightly snapshots
+	// (deploy.GlueDatabaseName); nil: a rule naming a snapshot table is an error.
+	Snapshot func(source string) string
+}
+
+// Companions are the databases that hold a table of db under the same name, and on
+// which every grant on db is repeated: a snapshot database's _latest tables (the
+// newest night of each table). Keep this the one place that maps a governed
+// database to its companions. The ingest database's _current companion
+// (deploy.IngestCurrentSuffix) belongs here too.
+func Companions(db string, snapshot bool) []string {
+	if snapshot {
+		return []string{deploy.LatestDatabaseName(db)}
+	}
+	return nil
+}
+
+// Desired is DesiredIn for rules that name only the ingested tables of database db.
+func Desired(db string, access []ingest.Access, lakeName func(source string) string, principalArn func(role string) string) ([]Grant, error) {
+	return DesiredIn(Databases{Ingest: db}, access, lakeName, principalArn)
+}
+
+// DesiredIn is the set of grants the access rules ask for:
+//   - DESCRIBE on each database a role is given tables of, so the role can see it;
+//   - SELECT on each ingested table the role is given, in the Ingest database under
+//     its name in the lake (lakeName, the ingest planner's normalization of a source
+//     name; "" for a table the lake does not have is an error; sources that share a
+//     lake name share its grants);
 //   - SELECT on the listed columns only (TableWithColumns) for a table under columns;
-//   - SELECT on every table (TableWildcard) for "*", which covers the tables also
-//     listed by name.
+//   - SELECT on every ingested table (TableWildcard) for "*", which covers the
+//     tables also listed by name;
+//   - for "snapshots:<database>.<table>", the same on the table of the snapshot
+//     database of <database> ("snapshots:<database>.*": every table), and on each
+//     of its Companions (their tables have no snapshot_date: a column list loses it).
 //
 // principalArn turns a role as written into its principal (a role name into
 // arn:aws:iam::<account>:role/<name>; RoleARN builds one). Rules whose roles have the
 // same principal merge, so a role written by name and by ARN is one role: their
 // tables and column limits are joined as if written in one rule (a table limited in
 // one rule and listed in another is limited). Glue keeps names in lower case, and so
-// does Desired for the database; columns get ingest.NormalizeName, as the loads do.
+// does DesiredIn for databases and snapshot tables; ingested columns get
+// ingest.NormalizeName, as the loads do.
 //
 // An error is an *AccessError naming the rule, the role and the table.
-func Desired(db string, access []ingest.Access, lakeName func(source string) string, principalArn func(role string) string) ([]Grant, error) {
-	db = strings.ToLower(strings.TrimSpace(db))
+func DesiredIn(dbs Databases, access []ingest.Access, lakeName func(source string) string, principalArn func(role string) string) ([]Grant, error) {
+	db := strings.ToLower(strings.TrimSpace(dbs.Ingest))
 	if db == "" {
 		return nil, errors.New("desired grants: no Glue database name")
 	}
@@ -213,12 +249,31 @@ func Desired(db string, access []ingest.Access, lakeName func(source string) str
 		r := byPrincipal[principal]
 		if r == nil {
 			r = &roleRules{index: i, role: role, principal: principal,
-				tables: map[string]bool{}, tableIdx: map[string]int{}, columns: map[string][]string{}, colIndex: map[string]int{}}
+				tables: map[string]bool{}, tableIdx: map[string]int{}, columns: map[string][]string{}, colIndex: map[string]int{},
+				snapshots: map[string]map[string]bool{}, snapIdx: map[string]int{}}
 			byPrincipal[principal] = r
 			order = append(order, r)
 		}
 		for _, t := range a.Tables {
-			switch t = strings.TrimSpace(t); t {
+			t = strings.TrimSpace(t)
+			if sdb, stable, snap := ingest.SnapshotTable(t); snap {
+				switch {
+				case sdb == "" || stable == "":
+					return nil, &AccessError{Index: i, Role: role, Table: t, Err: ErrSnapshotTable}
+				case dbs.Snapshot == nil:
+					return nil, &AccessError{Index: i, Role: role, Table: t, Err: ErrNoSnapshots}
+				}
+				if r.snapshots[sdb] == nil {
+					r.snapshots[sdb] = map[string]bool{}
+				}
+				r.snapshots[sdb][stable] = true
+				key := ingest.SnapshotTablePrefix + sdb + "." + stable
+				if _, seen := r.snapIdx[key]; !seen {
+					r.snapIdx[key] = i
+				}
+				continue
+			}
+			switch t {
 			case "":
 				return nil, &AccessError{Index: i, Role: role, Err: ErrEmptyName}
 			case TableWildcard:
@@ -232,13 +287,19 @@ func Desired(db string, access []ingest.Access, lakeName func(source string) str
 		for _, t := range slices.Sorted(maps.Keys(a.Columns)) {
 			cols := a.Columns[t]
 			t = strings.TrimSpace(t)
+			sdb, stable, snap := ingest.SnapshotTable(t)
 			switch {
 			case t == "":
 				return nil, &AccessError{Index: i, Role: role, Err: ErrEmptyName}
-			case t == TableWildcard:
+			case t == TableWildcard || (snap && stable == TableWildcard):
 				return nil, &AccessError{Index: i, Role: role, Table: t, Err: ErrColumnsUnderWildcard}
+			case snap && (sdb == "" || stable == ""):
+				return nil, &AccessError{Index: i, Role: role, Table: t, Err: ErrSnapshotTable}
 			case len(cols) == 0:
 				return nil, &AccessError{Index: i, Role: role, Table: t, Err: ErrNoColumns}
+			}
+			if snap {
+				t = ingest.SnapshotTablePrefix + sdb + "." + stable
 			}
 			for _, c := range cols {
 				c = strings.TrimSpace(c)
@@ -247,7 +308,12 @@ func Desired(db string, access []ingest.Access, lakeName func(source string) str
 				}
 				// Rules name source columns; the lake holds them under the ingest's
 				// normalized names ("Order Date" is order_date), as it does tables.
-				r.columns[t] = append(r.columns[t], ingest.NormalizeName(c))
+				// A snapshot's columns are as RDS exported them, lower-cased by Glue.
+				if snap {
+					r.columns[t] = append(r.columns[t], strings.ToLower(c))
+				} else {
+					r.columns[t] = append(r.columns[t], ingest.NormalizeName(c))
+				}
 			}
 			if _, seen := r.colIndex[t]; !seen {
 				r.colIndex[t] = i
@@ -257,11 +323,23 @@ func Desired(db string, access []ingest.Access, lakeName func(source string) str
 
 	var out []Grant
 	for _, r := range order {
-		if !r.wildcard && len(r.tables) == 0 {
+		if !r.wildcard && len(r.tables) == 0 && len(r.snapshots) == 0 {
 			return nil, &AccessError{Index: r.index, Role: r.role, Err: ErrNoTables}
 		}
 		limited := slices.Sorted(maps.Keys(r.columns))
 		for _, t := range limited {
+			if sdb, stable, snap := ingest.SnapshotTable(t); snap {
+				if !r.snapshots[sdb][stable] {
+					if r.snapshots[sdb][TableWildcard] {
+						return nil, &AccessError{Index: r.colIndex[t], Role: r.role, Table: t, Err: ErrColumnsUnderWildcard}
+					}
+					return nil, &AccessError{Index: r.colIndex[t], Role: r.role, Table: t, Err: ErrColumnsNotGranted}
+				}
+				if r.snapshots[sdb][TableWildcard] {
+					return nil, &AccessError{Index: r.colIndex[t], Role: r.role, Table: t, Err: ErrColumnsUnderWildcard}
+				}
+				continue
+			}
 			switch {
 			case r.wildcard:
 				return nil, &AccessError{Index: r.colIndex[t], Role: r.role, Table: t, Err: ErrColumnsUnderWildcard}
@@ -269,9 +347,27 @@ func Desired(db string, access []ingest.Access, lakeName func(source string) str
 				return nil, &AccessError{Index: r.colIndex[t], Role: r.role, Table: t, Err: ErrColumnsNotGranted}
 			}
 		}
-		out = append(out, Grant{Principal: r.principal, Database: db, Permissions: []string{Describe}})
+		if r.wildcard || len(r.tables) > 0 {
+			grants, err := r.ingestGrants(db, lakeName)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, grants...)
+		}
+		for _, sdb := range slices.Sorted(maps.Keys(r.snapshots)) {
+			out = append(out, r.snapshotGrants(sdb, dbs.Snapshot(sdb))...)
+		}
+	}
+	return normalize(out), nil
+}
+
+// ingestGrants are r's grants on the ingest database and its companions.
+func (r *roleRules) ingestGrants(db string, lakeName func(source string) string) ([]Grant, error) {
+	var out []Grant
+	for _, d := range append([]string{db}, Companions(db, false)...) {
+		out = append(out, Grant{Principal: r.principal, Database: d, Permissions: []string{Describe}})
 		if r.wildcard {
-			out = append(out, Grant{Principal: r.principal, Database: db, Table: TableWildcard, Permissions: []string{Select}})
+			out = append(out, Grant{Principal: r.principal, Database: d, Table: TableWildcard, Permissions: []string{Select}})
 			continue
 		}
 		for _, t := range slices.Sorted(maps.Keys(r.tables)) {
@@ -279,14 +375,43 @@ func Desired(db string, access []ingest.Access, lakeName func(source string) str
 			if name == "" || name == TableWildcard {
 				return nil, &AccessError{Index: r.tableIdx[t], Role: r.role, Table: t, Err: ErrUnknownTable}
 			}
-			g := Grant{Principal: r.principal, Database: db, Table: name, Permissions: []string{Select}}
+			g := Grant{Principal: r.principal, Database: d, Table: name, Permissions: []string{Select}}
 			if cols, ok := r.columns[t]; ok {
 				g.Columns = sortedSet(cols)
 			}
 			out = append(out, g)
 		}
 	}
-	return normalize(out), nil
+	return out, nil
+}
+
+// snapshotGrants are r's grants on the snapshot database glueDB of source database
+// sdb and on its companions, whose tables lack snapshot_date.
+func (r *roleRules) snapshotGrants(sdb, glueDB string) []Grant {
+	var out []Grant
+	glueDB = strings.ToLower(glueDB)
+	for i, d := range append([]string{glueDB}, Companions(glueDB, true)...) {
+		out = append(out, Grant{Principal: r.principal, Database: d, Permissions: []string{Describe}})
+		if r.snapshots[sdb][TableWildcard] {
+			out = append(out, Grant{Principal: r.principal, Database: d, Table: TableWildcard, Permissions: []string{Select}})
+			continue
+		}
+		for _, t := range slices.Sorted(maps.Keys(r.snapshots[sdb])) {
+			g := Grant{Principal: r.principal, Database: d, Table: t, Permissions: []string{Select}}
+			if cols, ok := r.columns[ingest.SnapshotTablePrefix+sdb+"."+t]; ok {
+				cols = sortedSet(cols)
+				if i > 0 {
+					cols = slices.DeleteFunc(slices.Clone(cols), func(c string) bool { return c == deploy.SnapshotPartitionKey })
+					if len(cols) == 0 {
+						continue // only snapshot_date, which a companion does not have
+					}
+				}
+				g.Columns = cols
+			}
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // RoleARN returns the principalArn of Desired for roles of one account: a role name

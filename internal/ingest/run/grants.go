@@ -1,13 +1,21 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"github.com/snaplake/snaplake/internal/aws/awserr"
 	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/ingest/grants"
 	"github.com/snaplake/snaplake/internal/ingest/watermark"
@@ -28,6 +36,22 @@ type GrantsApplier struct {
 	// Config reads the config; nil: LoadConfig from the bucket.
 	Config func(ctx context.Context) (*ingest.Config, error)
 	Log    *slog.Logger
+	// SnapshotDatabases are the nightly snapshots' Glue databases the rules govern
+	// (with their companions, grants.Companions): every grant on them is the
+	// rules'. Empty: rules naming snapshot tables are refused.
+	SnapshotDatabases []string
+	// SnapshotPrefix names a source database's snapshot database
+	// (deploy.GlueDatabaseName).
+	SnapshotPrefix string
+	// Glue lists the tables of the snapshot databases: a rule naming a table that
+	// is not there yet (before its first night) is pending, like an ingested table
+	// not loaded yet.
+	Glue TableLister
+}
+
+// TableLister is the Glue call that lists a database's tables.
+type TableLister interface {
+	GetTables(ctx context.Context, in *glue.GetTablesInput, optFns ...func(*glue.Options)) (*glue.GetTablesOutput, error)
 }
 
 // GrantsRequest is the workflow's call: the run it follows, for the logs.
@@ -105,7 +129,12 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 		return ""
 	}
 	db := ingest.CatalogDatabase(c.Source.Database)
-	desired, err := grants.Desired(db, c.Access, func(source string) string {
+	dbs := grants.Databases{Ingest: db}
+	scope := []string{db}
+	if len(a.SnapshotDatabases) > 0 {
+		dbs.Snapshot = func(source string) string { return deploy.GlueDatabaseName(a.SnapshotPrefix, source) }
+	}
+	desired, err := grants.DesiredIn(dbs, c.Access, func(source string) string {
 		if n := lakeName(source); n != "" {
 			return n
 		}
@@ -118,15 +147,102 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 		return GrantsResult{}, &config.RefusedError{Err: err}
 	}
 	desired = slices.DeleteFunc(desired, func(g grants.Grant) bool {
-		return g.Table != "" && g.Table != grants.TableWildcard && slices.ContainsFunc(pending, func(p string) bool { return ingest.NormalizeName(p) == g.Table })
+		return (g.Database == db || slices.Contains(grants.Companions(db, false), g.Database)) && g.Table != "" && g.Table != grants.TableWildcard && slices.ContainsFunc(pending, func(p string) bool { return ingest.NormalizeName(p) == g.Table })
 	})
-	applied, err := grants.Apply(ctx, a.LF, desired, grants.Scope{Databases: []string{db}, Keep: a.Keep}, grants.ApplyOptions{DryRun: dryRun})
+	if desired, err = a.existingSnapshotTables(ctx, desired, dbs, &pending); err != nil {
+		return GrantsResult{}, &GrantsNotAppliedError{Database: db, Err: err}
+	}
+	// Every grant on the governed snapshot databases (and their companions) is the
+	// rules', as on the ingest database; one not created yet has none to revoke.
+	if len(a.SnapshotDatabases) > 0 && a.Glue == nil {
+		return GrantsResult{}, &GrantsNotAppliedError{Database: db, Err: errors.New("no Glue client to list the snapshot databases' tables")}
+	}
+	for _, s := range a.SnapshotDatabases {
+		for _, d := range append([]string{s}, grants.Companions(s, true)...) {
+			ts, err := listTables(ctx, a.Glue, d)
+			if err != nil {
+				return GrantsResult{}, &GrantsNotAppliedError{Database: d, Err: err}
+			}
+			if ts != nil {
+				scope = append(scope, d)
+			}
+		}
+	}
+	applied, err := grants.Apply(ctx, a.LF, desired, grants.Scope{Databases: scope, Keep: a.Keep}, grants.ApplyOptions{DryRun: dryRun})
 	res := GrantsResult{Added: len(applied.Added), Revoked: len(applied.Revoked), Pending: pending}
 	if err != nil {
 		return res, &GrantsNotAppliedError{Database: db, Err: err}
 	}
 	a.logger().InfoContext(ctx, "grants applied", "database", db, "added", res.Added, "revoked", res.Revoked, "pending", pending)
 	return res, nil
+}
+
+// existingSnapshotTables drops the grants on snapshot tables (and databases) the
+// catalog does not hold yet, adding them to pending as "snapshots:<db>.<table>":
+// Lake Formation refuses a grant on a table that does not exist, and the next run
+// after the night that creates it grants it.
+func (a *GrantsApplier) existingSnapshotTables(ctx context.Context, desired []grants.Grant, dbs grants.Databases, pending *[]string) ([]grants.Grant, error) {
+	if dbs.Snapshot == nil {
+		return desired, nil
+	}
+	tables := map[string]map[string]bool{} // database -> its tables; nil: no such database
+	exists := func(db, table string) (bool, error) {
+		ts, seen := tables[db]
+		if !seen {
+			if a.Glue == nil {
+				return false, errors.New("no Glue client to list the snapshot tables")
+			}
+			var err error
+			if ts, err = listTables(ctx, a.Glue, db); err != nil {
+				return false, err
+			}
+			tables[db] = ts
+		}
+		return ts != nil && (table == "" || table == grants.TableWildcard || ts[table]), nil
+	}
+	out := desired[:0:0]
+	for _, g := range desired {
+		if g.Database == dbs.Ingest || slices.Contains(grants.Companions(dbs.Ingest, false), g.Database) {
+			out = append(out, g)
+			continue
+		}
+		ok, err := exists(g.Database, g.Table)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			name := ingest.SnapshotTablePrefix + g.Database + "." + cmp.Or(g.Table, grants.TableWildcard)
+			if !slices.Contains(*pending, name) {
+				*pending = append(*pending, name)
+			}
+			continue
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// listTables lists the tables of db; nil when the database does not exist.
+func listTables(ctx context.Context, g TableLister, db string) (map[string]bool, error) {
+	out := map[string]bool{}
+	in := &glue.GetTablesInput{DatabaseName: aws.String(db)}
+	for {
+		page, err := g.GetTables(ctx, in)
+		var nf *gluetypes.EntityNotFoundException
+		if errors.As(err, &nf) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list the tables of %s: %w", db, err)
+		}
+		for _, t := range page.TableList {
+			out[strings.ToLower(aws.ToString(t.Name))] = true
+		}
+		if aws.ToString(page.NextToken) == "" {
+			return out, nil
+		}
+		in.NextToken = page.NextToken
+	}
 }
 
 func (a *GrantsApplier) logger() *slog.Logger {

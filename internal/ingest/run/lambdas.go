@@ -61,6 +61,9 @@ func NewFinishIngest(getenv func(string) string, c FinishIngestClients, log *slo
 type ApplyGrantsClients struct {
 	S3 S3API
 	LF grants.LakeFormation
+	// Glue lists the governed snapshot databases' tables (a rule may name one
+	// before its first night).
+	Glue TableLister
 }
 
 // NewApplyGrants builds the apply-grants function (deploy.FnApplyGrants), which
@@ -73,6 +76,8 @@ func NewApplyGrants(getenv func(string) string, c ApplyGrantsClients, log *slog.
 	a := &GrantsApplier{
 		S3: c.S3, Bucket: env.Bucket, LF: c.LF, Account: env.AccountID, Partition: env.Partition,
 		Database: env.Database, Keep: deploy.SplitList(getenv(deploy.EnvKeepPrincipals)), Log: log,
+		SnapshotDatabases: deploy.SplitList(getenv(deploy.EnvSnapshotDatabases)), SnapshotPrefix: getenv(deploy.EnvGlueDatabasePrefix),
+		Glue: c.Glue,
 	}
 	return lambdamain.Handler(a.Handle), nil
 }

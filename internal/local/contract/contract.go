@@ -83,7 +83,11 @@ type Contract struct {
 	Functions map[string]Function `json:"functions"` // by deploy.Fn* name
 	Roles     map[string]Role     `json:"roles"`     // service roles by deploy.Role* name
 	Crawlers  []Crawler           `json:"crawlers"`
-	Outputs   map[string]string   `json:"outputs"`
+	// GlueDatabases are the Glue databases the stack creates (AWS::Glue::Database),
+	// the nightly snapshot databases, their _latest companions and the ingestion's:
+	// the offline catalog starts with them.
+	GlueDatabases []string          `json:"glueDatabases,omitempty"`
+	Outputs       map[string]string `json:"outputs"`
 	// LakePermissions are the Lake Formation permissions the stack gives on the nightly
 	// snapshot databases (the ingestion's are Ingest.LakePermissions).
 	LakePermissions []LakePermission `json:"lakePermissions,omitempty"`
@@ -267,6 +271,7 @@ func (c *Contract) Marshal() ([]byte, error) {
 		sortLakePermissions(c.Ingest.LakePermissions)
 	}
 	sort.Strings(c.RegisteredLocations)
+	sort.Strings(c.GlueDatabases)
 	if c.Federate != nil {
 		sort.Slice(c.Federate.Schedules, func(i, j int) bool { return c.Federate.Schedules[i].Name < c.Federate.Schedules[j].Name })
 		sort.Slice(c.Federate.Rules, func(i, j int) bool { return c.Federate.Rules[i].Name < c.Federate.Rules[j].Name })

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/lake"
@@ -113,8 +114,16 @@ func TestNightsEndToEnd(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("catalog tables %v, want exactly %v", names, want)
 	}
-	if dbs, _ := cat.Databases(); !slices.Equal(dbs, []string{sampledb.Database}) {
-		t.Errorf("catalog databases %v", dbs)
+	// The stack's databases, as deployed; the crawler added none.
+	if dbs, _ := cat.Databases(); !slices.Equal(dbs, deployed().GlueDatabases) {
+		t.Errorf("catalog databases %v, want the stack's %v", dbs, deployed().GlueDatabases)
+	}
+	// Each snapshot table has its latest table, at this night's folder.
+	latestDB := deploy.LatestDatabaseName(sampledb.Database)
+	for table, n := range first.SourceCounts {
+		if got := one(fmt.Sprintf("SELECT count(*) FROM %s.%s", latestDB, table)); got != fmt.Sprint(n) {
+			t.Errorf("%s.%s has %s rows after the first night, the snapshot %d", latestDB, table, got, n)
+		}
 	}
 
 	// Types survive: compare values with MariaDB's own rendering of the snapshot.
@@ -158,6 +167,24 @@ func TestNightsEndToEnd(t *testing.T) {
 	}
 	if got := one(fmt.Sprintf("SELECT count(*) FROM warehouse.file_downloads WHERE snapshot_date = '%s'", first.SnapshotDate)); got != fmt.Sprint(first.SourceCounts["file_downloads"]) {
 		t.Errorf("first night's partition changed: %s rows", got)
+	}
+	// The latest table counts only the second night; the partitioned one both.
+	for table, n := range second.SourceCounts {
+		if got := one(fmt.Sprintf("SELECT count(*) FROM %s.%s", latestDB, table)); got != fmt.Sprint(n) {
+			t.Errorf("%s.%s has %s rows after the second night, its snapshot %d", latestDB, table, got, n)
+		}
+		both := fmt.Sprint(n + first.SourceCounts[table])
+		if got := one(fmt.Sprintf("SELECT count(*) FROM warehouse.%s", table)); got != both {
+			t.Errorf("warehouse.%s has %s rows over both nights, want %s", table, got, both)
+		}
+	}
+	// Its columns are the snapshot table's, without snapshot_date.
+	if rows := query(fmt.Sprintf("SELECT * FROM %s.projects LIMIT 0", latestDB)); rows != nil {
+		t.Errorf("rows %v", rows)
+	}
+	res, err := lk().Query(ctx, fmt.Sprintf("SELECT * FROM %s.projects LIMIT 1", latestDB))
+	if err != nil || slices.Contains(res.Columns, "snapshot_date") || !slices.Contains(res.Columns, "storage_quota_gb") {
+		t.Errorf("latest projects columns %v (%v)", res.Columns, err)
 	}
 
 	// A run killed midway leaves its night pending and partial files behind: the next

@@ -153,11 +153,11 @@ func (p *printer) analyst(ctx context.Context, catalog *glue.Catalog, home strin
 }
 
 // LatestCountsSQL is the analyst's first query: row counts of the newest snapshot,
-// the same SQL in Athena and in snaplake query.
+// the same SQL in Athena and in snaplake query. The _latest tables hold the newest
+// night of each table, so it needs no snapshot_date filter.
 const LatestCountsSQL = `SELECT p.name AS project, count(*) AS downloads, sum(d.bytes) AS bytes
-FROM warehouse.file_downloads d
-JOIN warehouse.projects p ON p.id = d.project_id AND p.snapshot_date = d.snapshot_date
-WHERE d.snapshot_date = (SELECT max(snapshot_date) FROM "warehouse"."file_downloads$partitions")
+FROM warehouse_latest.file_downloads d
+JOIN warehouse_latest.projects p ON p.id = d.project_id
 GROUP BY p.name
 ORDER BY downloads DESC, project
 LIMIT 5`

@@ -76,9 +76,14 @@ func deployNight(home string, opts Options, srv *servers, log *slog.Logger, p *p
 		S3: d.account.S3(deploy.RoleCrawler), Catalog: d.catalog, Publish: publish, Log: log.With("component", "glue"),
 		Account: deployed().Account, Region: deployed().Region, Crawlers: crawlers,
 	}
+	// The stack's Glue databases exist from the deploy on, as CloudFormation creates them.
+	if err := offline.CreateDatabases(deployed(), d.catalog); err != nil {
+		d.close()
+		return nil, err
+	}
 	d.counted = &countingRDS{RDS: d.rds}
 	d.pipeline, err = offline.New(offline.Config{
-		Account: d.account, RDS: d.counted, Glue: d.glue,
+		Account: d.account, RDS: d.counted, Glue: d.glue, Catalog: d.glue,
 		// A lost completion event is found within 30 s rather than the deployed 15 min.
 		Timing:      offline.Timing{ExportTimeout: 20 * time.Minute, ExportRecheck: 30 * time.Second, CrawlTimeout: 10 * time.Minute},
 		NodeModules: opts.NodeModules, RetryInterval: 200 * time.Millisecond,

@@ -44,6 +44,9 @@ type Table struct {
 	// table parameter); empty for a table written through the API. It decides which
 	// tables a crawler's dropped include paths can cost (DroppedTargetAssumption).
 	Crawler string `json:"crawler,omitempty"`
+	// Parameters are the table's parameters as written through the API (CreateTable,
+	// UpdateTable); the crawler's own are not kept.
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // TableNotFoundError reports a lookup of a table the catalog does not hold.

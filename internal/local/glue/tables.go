@@ -3,7 +3,9 @@ package glue
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,15 +31,118 @@ func (s *Service) GetTable(_ context.Context, in *glue.GetTableInput, _ ...func(
 	if err != nil {
 		return nil, &gluetypes.EntityNotFoundException{Message: aws.String(fmt.Sprintf("Table %s not found.", name))}
 	}
+	return &glue.GetTableOutput{Table: apiTable(t)}, nil
+}
+
+// apiTable is t as Glue's API returns it.
+func apiTable(t Table) *gluetypes.Table {
 	out := &gluetypes.Table{Name: aws.String(t.Name), DatabaseName: aws.String(t.Database), TableType: aws.String("EXTERNAL_TABLE"),
-		StorageDescriptor: &gluetypes.StorageDescriptor{Location: aws.String(t.Location)}, UpdateTime: aws.Time(t.UpdatedAt)}
+		StorageDescriptor: &gluetypes.StorageDescriptor{Location: aws.String(t.Location)}, UpdateTime: aws.Time(t.UpdatedAt),
+		Parameters: maps.Clone(t.Parameters)}
 	for _, c := range t.Columns {
 		out.StorageDescriptor.Columns = append(out.StorageDescriptor.Columns, gluetypes.Column{Name: aws.String(c.Name), Type: aws.String(c.Type)})
 	}
 	for _, c := range t.PartitionKeys {
 		out.PartitionKeys = append(out.PartitionKeys, gluetypes.Column{Name: aws.String(c.Name), Type: aws.String(c.Type)})
 	}
-	return &glue.GetTableOutput{Table: out}, nil
+	return out
+}
+
+// pageSize is how many items a Get* list call returns per page offline: small, so
+// that callers' pagination is exercised (Glue's own pages hold up to 100 tables).
+const pageSize = 25
+
+// page returns the items of one page of n items and the next page's token ("" for
+// the last page). The token is the offset; a token that does not parse is Glue's
+// InvalidInputException.
+func page(n int, token *string) (lo, hi int, next *string, err error) {
+	if tok := aws.ToString(token); tok != "" {
+		if lo, err = strconv.Atoi(tok); err != nil || lo < 0 || lo > n {
+			return 0, 0, nil, &gluetypes.InvalidInputException{Message: aws.String("Invalid pagination token")}
+		}
+	}
+	hi = min(lo+pageSize, n)
+	if hi < n {
+		next = aws.String(strconv.Itoa(hi))
+	}
+	return lo, hi, next, nil
+}
+
+// GetTables has the signature of (*glue.Client).GetTables: the database's tables
+// sorted by name, in pages; a database that does not exist is
+// EntityNotFoundException, as in Glue.
+func (s *Service) GetTables(_ context.Context, in *glue.GetTablesInput, _ ...func(*glue.Options)) (*glue.GetTablesOutput, error) {
+	db := strings.ToLower(aws.ToString(in.DatabaseName))
+	dbs, err := s.Catalog.Databases()
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(dbs, db) {
+		return nil, &gluetypes.EntityNotFoundException{Message: aws.String(fmt.Sprintf("Database %s not found.", db))}
+	}
+	tables, err := s.Catalog.Tables(db)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi, next, err := page(len(tables), in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	out := &glue.GetTablesOutput{NextToken: next}
+	for _, t := range tables[lo:hi] {
+		out.TableList = append(out.TableList, *apiTable(t))
+	}
+	return out, nil
+}
+
+// GetPartitions has the signature of (*glue.Client).GetPartitions: every partition
+// of the table (no expression filtering offline), in pages, each located at its
+// folder below the table's location, as the crawler catalogs them.
+func (s *Service) GetPartitions(_ context.Context, in *glue.GetPartitionsInput, _ ...func(*glue.Options)) (*glue.GetPartitionsOutput, error) {
+	if aws.ToString(in.Expression) != "" {
+		return nil, &gluetypes.InvalidInputException{Message: aws.String("offline: GetPartitions with an Expression is not supported")}
+	}
+	db, name := strings.ToLower(aws.ToString(in.DatabaseName)), strings.ToLower(aws.ToString(in.TableName))
+	t, err := s.Catalog.Table(db, name)
+	if err != nil {
+		return nil, &gluetypes.EntityNotFoundException{Message: aws.String(fmt.Sprintf("Table %s not found.", name))}
+	}
+	values := t.PartitionValues
+	if len(values) == 0 {
+		for _, p := range t.Partitions {
+			values = append(values, []string{p})
+		}
+	}
+	lo, hi, next, err := page(len(values), in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	out := &glue.GetPartitionsOutput{NextToken: next}
+	base := strings.TrimSuffix(t.Location, "/") + "/"
+	for _, v := range values[lo:hi] {
+		loc := base
+		for i, k := range t.PartitionKeys {
+			if i < len(v) {
+				loc += k.Name + "=" + v[i] + "/"
+			}
+		}
+		out.Partitions = append(out.Partitions, gluetypes.Partition{DatabaseName: aws.String(t.Database), TableName: aws.String(t.Name),
+			Values: slices.Clone(v), StorageDescriptor: &gluetypes.StorageDescriptor{Location: aws.String(loc)}})
+	}
+	return out, nil
+}
+
+// DeleteTable has the signature of (*glue.Client).DeleteTable; a table that does
+// not exist is EntityNotFoundException, as in Glue.
+func (s *Service) DeleteTable(_ context.Context, in *glue.DeleteTableInput, _ ...func(*glue.Options)) (*glue.DeleteTableOutput, error) {
+	db, name := strings.ToLower(aws.ToString(in.DatabaseName)), strings.ToLower(aws.ToString(in.Name))
+	return &glue.DeleteTableOutput{}, s.Catalog.update(func(st *catalogFile) error {
+		if _, ok := st.table(db, name); !ok {
+			return &gluetypes.EntityNotFoundException{Message: aws.String(fmt.Sprintf("Table %s not found.", name))}
+		}
+		st.deleteTable(db, name)
+		return nil
+	})
 }
 
 // CreateTable has the signature of (*glue.Client).CreateTable. Like Glue it refuses
@@ -95,7 +200,8 @@ func tableOf(database string, in *gluetypes.TableInput) (Table, error) {
 	if len(in.PartitionKeys) > 0 {
 		return Table{}, invalid("table %s: partitioned tables are created by crawls offline", aws.ToString(in.Name))
 	}
-	t := Table{Database: strings.ToLower(database), Name: strings.ToLower(aws.ToString(in.Name)), Location: aws.ToString(sd.Location), UpdatedAt: time.Now().UTC()}
+	t := Table{Database: strings.ToLower(database), Name: strings.ToLower(aws.ToString(in.Name)), Location: aws.ToString(sd.Location), UpdatedAt: time.Now().UTC(),
+		Parameters: maps.Clone(in.Parameters)}
 	for _, c := range sd.Columns {
 		t.Columns = append(t.Columns, Column{Name: strings.ToLower(aws.ToString(c.Name)), Type: aws.ToString(c.Type)})
 	}

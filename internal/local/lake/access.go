@@ -29,6 +29,43 @@ type Access struct {
 	// must pass them too (see Identity), and the databases Lake Formation does not
 	// govern are visible as far as IAM allows.
 	IAM *Identity
+	// Others are the further databases Lake Formation governs for the query (the
+	// nightly snapshot databases and their companions), each with the role's
+	// grants there in Database, AllTables and Tables.
+	Others []*Access
+}
+
+// governs returns the grants of the database db when Lake Formation governs it for
+// the query, else nil.
+func (a *Access) governs(db string) *Access {
+	if a == nil {
+		return nil
+	}
+	if db == a.Database {
+		return a
+	}
+	for _, o := range a.Others {
+		if o.Database == db {
+			return o
+		}
+	}
+	return nil
+}
+
+// AccessIn gathers the SELECT grants of principal on each of databases, which Lake
+// Formation governs: the first is Access.Database (where unqualified names
+// resolve), the others Access.Others.
+func AccessIn(role, principal string, gs []grants.Grant, databases ...string) *Access {
+	if len(databases) == 0 {
+		return &Access{Role: role, Tables: map[string][]string{}}
+	}
+	a := AccessOf(role, databases[0], principal, gs)
+	for _, db := range databases[1:] {
+		if a.governs(db) == nil {
+			a.Others = append(a.Others, AccessOf(role, db, principal, gs))
+		}
+	}
+	return a
 }
 
 // AccessOf gathers the SELECT grants of principal on database into an Access for role.
@@ -120,7 +157,7 @@ func (sc *schema) queryError(err error, query string) error {
 				if denied, ok := sc.denied[strings.TrimSuffix(full, "$partitions")]; ok {
 					return denied // IAM refused Athena's Data Catalog calls for it
 				}
-				if full[:strings.IndexByte(full, '.')] != sc.access.Database && sc.access.IAM != nil {
+				if sc.access.governs(full[:strings.IndexByte(full, '.')]) == nil && sc.access.IAM != nil {
 					// Not governed by Lake Formation and allowed by IAM, so defined: DuckDB
 					// lost it some other way; keep its message.
 					return fmt.Errorf("run query: %w", err)
@@ -166,10 +203,11 @@ func (sc *schema) deniedColumn(query, col string) (string, bool) {
 	var candidates []string
 	for _, name := range sc.visible {
 		t := sc.catalog[name]
-		if t.Database != sc.access.Database {
+		g := sc.access.governs(t.Database)
+		if g == nil {
 			continue // not governed by Lake Formation: every column is there
 		}
-		granted, _ := sc.access.columns(t.Name)
+		granted, _ := g.columns(t.Name)
 		if granted == nil {
 			continue
 		}
@@ -181,6 +219,15 @@ func (sc *schema) deniedColumn(query, col string) (string, bool) {
 			continue
 		}
 		candidates = append(candidates, name)
+	}
+	// A table the query names with its database first: two governed databases may
+	// hold a table of the same name (a snapshot table and its _latest).
+	for _, name := range candidates {
+		db, table, _ := strings.Cut(name, ".")
+		re := regexp.MustCompile(`(?i)(?:^|[^\w$])"?` + regexp.QuoteMeta(db) + `"?\s*\.\s*"?` + regexp.QuoteMeta(table) + `"?(?:[^\w$]|$)`)
+		if re.MatchString(query) {
+			return name, true
+		}
 	}
 	for _, name := range candidates {
 		table := name[strings.IndexByte(name, '.')+1:]

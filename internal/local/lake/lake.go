@@ -150,8 +150,8 @@ func (l *Lake) define(ctx context.Context, conn *sql.Conn, a *Access) (*schema, 
 		for _, t := range tables {
 			sc.catalog[t.Database+"."+t.Name] = t
 		}
-		if a != nil && db != a.Database && !withIAM {
-			continue // Lake Formation governs a.Database only: the rest is not visible
+		if a != nil && a.governs(db) == nil && !withIAM {
+			continue // Lake Formation governs a's databases only: the rest is not visible
 		}
 		pathDBs = append(pathDBs, db)
 		stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+ident(db))
@@ -164,8 +164,8 @@ func (l *Lake) define(ctx context.Context, conn *sql.Conn, a *Access) (*schema, 
 				}
 			}
 			var cols []string
-			if a != nil && db == a.Database {
-				granted, ok := a.columns(t.Name)
+			if g := a.governs(db); g != nil {
+				granted, ok := g.columns(t.Name)
 				if !ok {
 					continue
 				}

@@ -30,12 +30,14 @@ const queryUsage = `Usage: snaplake query [--home DIR] [--format table|csv|json]
 Runs SQL (DuckDB dialect) over the local lake with Athena's names:
   SELECT count(*) FROM warehouse.file_downloads
   WHERE snapshot_date = (SELECT max(snapshot_date) FROM "warehouse"."file_downloads$partitions")
+  SELECT count(*) FROM warehouse_latest.file_downloads   -- the same: the newest night
 
 With --as, the query runs as ROLE (a role name or ARN) under its Lake Formation grants:
 those the applygrants function made in the home (snaplake demo ingest), or with --config
 those the access rules of FILE (ingest.access) give it, as 'snaplake grants plan' computes them:
-it sees only the granted tables of the lake database named after ingest.source.database,
-each with only its granted columns (SELECT * gives those), and their $partitions tables.
+it sees only the granted tables of the lake database named after ingest.source.database and,
+for rules naming "snapshots:<db>.<table>", of the nightly snapshot databases and their _latest
+companions, each with only its granted columns (SELECT * gives those), and their $partitions tables.
 A table or column that is not granted is an error naming it, never an empty result.
 ROLE also has the analyst policy the stack publishes (the AnalystPolicyArn output),
 read from the synthesized template, or with --policy the policy document in FILE (try a
@@ -43,9 +45,9 @@ policy before you deploy it). The calls Athena makes for the caller must pass it
 refused query fails with Athena's message:
   glue:GetDatabase, glue:GetTable, glue:GetPartitions on the catalog, database and table;
   lakeformation:GetDataAccess for a table under a location registered with Lake Formation
-  (raw/: Lake Formation then vends the S3 credentials);
-  s3:ListBucket, s3:GetObject and kms:Decrypt for any other table (data/: the nightly
-  snapshots, which IAM alone governs and which ROLE sees as far as IAM allows).
+  (raw/, and data/ when the ingestion is deployed: Lake Formation then vends the S3 credentials);
+  s3:ListBucket, s3:GetObject and kms:Decrypt for any other table (data/ of a stack without the
+  ingestion, where IAM alone governs the snapshots and ROLE sees them as far as IAM allows).
 The views are an offline check of the grants and policies, not a security boundary: SQL
 that reads files itself (read_parquet) is not limited.
 `
@@ -184,11 +186,36 @@ func roleAccess(path, role string) (*lake.Access, error) {
 		return nil, fmt.Errorf("role %s matches several roles of %s (%s): give its ARN", role, path, strings.Join(principals, ", "))
 	}
 	database := ingest.CatalogDatabase(in.Source.Database)
-	desired, err := grants.Desired(database, in.Access, ingest.NormalizeName, arn)
+	dbs, governed := governedDatabases(database)
+	desired, err := grants.DesiredIn(dbs, in.Access, ingest.NormalizeName, arn)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return lake.AccessOf(role, database, principals[0], desired), nil
+	return lake.AccessIn(role, principals[0], desired, governed...), nil
+}
+
+// governedDatabases is where the deployed grants function (the contract's) puts
+// the access rules' grants, and every database whose grants are the rules': the
+// ingest database, the nightly snapshot databases it governs, and their companions.
+func governedDatabases(ingestDB string) (grants.Databases, []string) {
+	dbs := grants.Databases{Ingest: ingestDB}
+	governed := append([]string{ingestDB}, grants.Companions(ingestDB, false)...)
+	c, err := contract.Load()
+	if err != nil {
+		return dbs, governed
+	}
+	env := c.Functions[deploy.FnApplyGrants].Environment
+	snapshots := deploy.SplitList(env[deploy.EnvSnapshotDatabases])
+	if len(snapshots) == 0 {
+		return dbs, governed
+	}
+	prefix := env[deploy.EnvGlueDatabasePrefix]
+	dbs.Snapshot = func(source string) string { return deploy.GlueDatabaseName(prefix, source) }
+	for _, s := range snapshots {
+		governed = append(governed, s)
+		governed = append(governed, grants.Companions(s, true)...)
+	}
+	return dbs, governed
 }
 
 // analystIdentity is role with the analyst policy attached, as deployed (the offline
@@ -234,7 +261,8 @@ func appliedAccess(home, role string) (*lake.Access, error) {
 	if !slices.ContainsFunc(gs, func(g grants.Grant) bool { return g.Principal == principal }) {
 		return nil, fmt.Errorf("role %s has no Lake Formation grants in %s", role, path)
 	}
-	return lake.AccessOf(role, ingest.CatalogDatabase(in.Source.Database), principal, gs), nil
+	_, governed := governedDatabases(ingest.CatalogDatabase(in.Source.Database))
+	return lake.AccessIn(role, principal, gs, governed...), nil
 }
 
 // roleName is the name of a role written as a name or an ARN (arn:...:role/path/name

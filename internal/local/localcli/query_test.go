@@ -11,6 +11,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/lake"
@@ -67,6 +68,16 @@ func queryTestHome(t *testing.T) string {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The snapshot's latest table, as the night's latest step leaves it: the newest
+	// folder, unpartitioned.
+	err = cat.Put(glue.Table{
+		Database: deploy.LatestDatabaseName("warehouse"), Name: "file_downloads",
+		Location: "s3://" + bucket + "/data/warehouse/file_downloads/snapshot_date=2026-11-20/",
+		Columns:  []glue.Column{{Name: "id", Type: "bigint"}, {Name: "agent", Type: "string"}},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return home
 }
@@ -158,9 +169,13 @@ const accessConfig = `ingest:
       columns:
         Users: [id, name]
     - role: arn:aws:iam::111122223333:role/analytics
-      tables: ["*"]
+      tables: ["*", "snapshots:warehouse.*"]
     - role: downloads
       tables: [file_downloads]
+    - role: snapshots-support
+      tables: ["snapshots:warehouse.file_downloads"]
+      columns:
+        "snapshots:warehouse.file_downloads": [id, snapshot_date]
 `
 
 func TestQueryAs(t *testing.T) {
@@ -211,10 +226,26 @@ func TestQueryAs(t *testing.T) {
 		{name: "wildcard, role by name matching a rule's ARN", args: as("analytics",
 			"SELECT (SELECT count(*) FROM raw_warehouse.users) AS u, (SELECT count(*) FROM raw_warehouse.file_downloads) AS d"),
 			stdout: "u,d\n0,5\n"},
-		{name: "unknown table lists the granted ones, and those IAM alone governs", args: as("support", "SELECT * FROM raw_warehouse.nope"),
-			errIs: "table raw_warehouse.nope does not exist; tables: raw_warehouse.users, warehouse.file_downloads"},
+		{name: "unknown table lists the granted ones", args: as("support", "SELECT * FROM raw_warehouse.nope"),
+			errIs: "table raw_warehouse.nope does not exist; tables: raw_warehouse.users"},
+		// The same rules govern the nightly snapshots and their _latest tables.
+		{name: "snapshot table, granted columns only", args: as("snapshots-support", "SELECT * FROM warehouse.file_downloads ORDER BY snapshot_date, id LIMIT 3"),
+			stdout: "id,snapshot_date\n1,2026-11-19\n2,2026-11-19\n1,2026-11-20\n"},
+		{name: "latest table, granted columns only (no snapshot_date there)", args: as("snapshots-support", "SELECT * FROM warehouse_latest.file_downloads ORDER BY id"),
+			stdout: "id\n1\n2\n3\n"},
+		{name: "latest table, ungranted column", args: as("snapshots-support", "SELECT agent FROM warehouse_latest.file_downloads"),
+			errIs: "column warehouse_latest.file_downloads.agent is not granted to role snapshots-support (Lake Formation)"},
+		{name: "snapshot table, ungranted column", args: as("snapshots-support", "SELECT agent FROM warehouse.file_downloads"),
+			errIs: "column warehouse.file_downloads.agent is not granted to role snapshots-support (Lake Formation)"},
+		{name: "snapshot table, no grant", args: as("support", "SELECT count(*) FROM warehouse.file_downloads"),
+			errIs: "table warehouse.file_downloads is not granted to role support (Lake Formation)"},
+		{name: "latest table, no grant", args: as("downloads", "SELECT count(*) FROM warehouse_latest.file_downloads"),
+			errIs: "table warehouse_latest.file_downloads is not granted to role downloads (Lake Formation)"},
+		{name: "snapshot wildcard: every night, and the latest one", args: as("analytics",
+			"SELECT (SELECT count(*) FROM warehouse.file_downloads) AS every, (SELECT count(*) FROM warehouse_latest.file_downloads) AS latest"),
+			stdout: "every,latest\n5,3\n"},
 		{name: "unknown role", args: as("nobody", "SELECT 1"),
-			errIs: "role nobody has no access rule in " + cfg + "; roles: arn:aws:iam::111122223333:role/analytics, downloads, support"},
+			errIs: "role nobody has no access rule in " + cfg + "; roles: arn:aws:iam::111122223333:role/analytics, downloads, snapshots-support, support"},
 		{name: "missing policy", args: []string{"--home", home, "--as", "support", "--config", cfg, "--policy", policy + ".nope", "SELECT 1"},
 			errHas: "read --policy: open " + policy + ".nope"},
 		{name: "missing config", args: []string{"--home", home, "--as", "support", "--config", cfg + ".nope", "SELECT 1"},
@@ -227,7 +258,7 @@ func TestQueryAs(t *testing.T) {
 			wantErr: opscli.ErrUsage, stderrHas: "--config and --policy are only used with --as"},
 		{name: "without --as every table and column", args: []string{"--home", home, "--format", "csv",
 			"SELECT email FROM raw_warehouse.users UNION ALL SELECT agent FROM sales_nothing.x"},
-			errHas: "table sales_nothing.x does not exist; tables: raw_warehouse.file_downloads, raw_warehouse.users, warehouse.file_downloads"},
+			errHas: "table sales_nothing.x does not exist; tables: raw_warehouse.file_downloads, raw_warehouse.users, warehouse.file_downloads, warehouse_latest.file_downloads"},
 		{name: "without --as nothing changes", args: []string{"--home", home, "--format", "csv", "SELECT * FROM raw_warehouse.users"},
 			stdout: "id,name,email,snapshot_date\n"},
 	}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,6 +148,7 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	}
 	applyGrants, err := ingestrun.NewApplyGrants(envOf(deploy.FnApplyGrants), ingestrun.ApplyGrantsClients{
 		S3: acct.S3(deploy.FnApplyGrants), LF: acct.LakeFormation(deploy.FnApplyGrants, cfg.LakeFormation),
+		Glue: acct.LatestCatalog(deploy.FnApplyGrants, p.Glue),
 	}, logFor(deploy.FnApplyGrants))
 	if err != nil {
 		return nil, fmt.Errorf("applygrants' deployed environment: %w", err)
@@ -214,7 +216,20 @@ func jdbcHost(jdbc string) (string, error) {
 // grantStackPermissions gives the stack's roles the Lake Formation permissions its
 // principal-permission resources give.
 func (p *Ingest) grantStackPermissions(ctx context.Context) error {
-	for _, g := range p.c.LakePermissions {
+	// The snapshot databases' permissions too (the grants function's grant options
+	// there), for those the offline catalog holds: a deploy creates them with the
+	// databases (CreateDatabases), which an ingest-only test does not.
+	dbs, err := p.cfg.Catalog.Databases()
+	if err != nil {
+		return err
+	}
+	perms := slices.Clone(p.c.LakePermissions)
+	for _, g := range p.cfg.Account.Contract.LakePermissions {
+		if g.Location == "" && slices.Contains(dbs, g.Database) && g.Principal != deploy.IAMAllowedPrincipals {
+			perms = append(perms, g)
+		}
+	}
+	for _, g := range perms {
 		res := &lftypes.Resource{}
 		switch {
 		case g.Location != "":

@@ -21,6 +21,7 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export"
 	"github.com/snaplake/snaplake/internal/export/callback"
+	"github.com/snaplake/snaplake/internal/export/latest"
 	"github.com/snaplake/snaplake/internal/export/relocate"
 	exportrun "github.com/snaplake/snaplake/internal/export/run"
 	"github.com/snaplake/snaplake/internal/local/contract"
@@ -39,6 +40,9 @@ type Config struct {
 	Account *Account
 	RDS     export.RDS        // the export stand-in
 	Glue    callback.Crawlers // the crawler stand-in
+	// Catalog is the Data Catalog stand-in the latest function reads and writes; its
+	// databases are the contract's (CreateDatabases).
+	Catalog latest.Catalog
 	// Timing replaces the deployed timeouts, which no test or demo can sit through.
 	// Zero fields keep the contract's values.
 	Timing        Timing
@@ -89,7 +93,7 @@ type Pipeline struct {
 	workflow
 
 	// The export's Lambdas, built by internal/export/run.
-	startExport, await, resume, relocate lambdamain.Func
+	startExport, await, resume, relocate, latest lambdamain.Func
 
 	mu         sync.Mutex
 	executions []*stepfunctions.Execution
@@ -169,6 +173,15 @@ func New(cfg Config) (*Pipeline, error) {
 	}, logFor(deploy.FnRelocate)); err != nil {
 		return nil, fmt.Errorf("relocate's deployed environment: %w", err)
 	}
+	if cfg.Catalog == nil {
+		return nil, errors.New("offline pipeline: no Data Catalog (Config.Catalog)")
+	}
+	if p.latest, err = exportrun.NewLatest(cfg.env(fn(deploy.FnLatest)), exportrun.LatestClients{
+		Glue: acct.LatestCatalog(deploy.FnLatest, cfg.Catalog),
+	}, logFor(deploy.FnLatest)); err != nil {
+		return nil, fmt.Errorf("latest's deployed environment: %w", err)
+	}
+	p.handlers[fn(deploy.FnLatest).Arn] = p.latest
 	p.handlers[fn(deploy.FnStartExport).Arn] = p.startExport
 	p.handlers[fn(deploy.FnAwaitCallback).Arn] = p.await
 	p.handlers[fn(deploy.FnRelocate).Arn] = p.relocate

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/contract"
+	localglue "github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
@@ -381,8 +383,16 @@ func newFixture(t *testing.T, opts ...fixtureOptions) *fixture {
 	f.rds = &scriptedRDS{s3: acct.S3(deploy.RoleExport), tasks: map[string]rdstypes.ExportTask{}, outcome: map[string]string{}}
 	f.glue = &scriptedGlue{s3: acct.S3(deploy.RoleCrawler), fail: map[string]string{}, running: map[string]bool{}, targets: map[string][]string{}}
 	timing := Timing{ExportTimeout: cmp.Or(o.timeout, 60*time.Second), ExportRecheck: cmp.Or(o.recheck, 30*time.Second), CrawlTimeout: cmp.Or(o.crawl, 30*time.Second)}
+	// The catalog holds the stack's databases (the scripted crawls add no tables).
+	cat, err := localglue.OpenCatalog(filepath.Join(t.TempDir(), "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateDatabases(c, cat); err != nil {
+		t.Fatal(err)
+	}
 	p, err := New(Config{
-		Account: acct, RDS: f.rds, Glue: f.glue, Timing: timing,
+		Account: acct, RDS: f.rds, Glue: f.glue, Timing: timing, Catalog: &localglue.Service{Catalog: cat},
 		RetryInterval: 200 * time.Millisecond, // 60 crawler retries: 12 s for the other crawl to end
 		Log:           log,
 	})

@@ -23,6 +23,7 @@ func renderExport(t *testing.T) []byte {
 		statemachines.StartExportFunctionArn:   "arn:aws:lambda:us-east-1:000000000000:function:start-export",
 		statemachines.AwaitCallbackFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:await-callback",
 		statemachines.RelocateFunctionArn:      "arn:aws:lambda:us-east-1:000000000000:function:relocate",
+		statemachines.LatestFunctionArn:        "arn:aws:lambda:us-east-1:000000000000:function:latest",
 		statemachines.CrawlerNamePrefix:        "snaplake-",
 		statemachines.NotificationTopicArn:     "arn:aws:sns:us-east-1:000000000000:snaplake-alerts",
 	})
@@ -48,6 +49,7 @@ type exportTasks struct {
 	crawlers  []string
 	salesBusy bool
 	notified  []string
+	latest    []string          // UpdateLatestTables inputs
 	waits     map[string]string // callback kind/key -> token
 }
 
@@ -108,6 +110,15 @@ func (x *exportTasks) run(ctx context.Context, call TaskCall) (json.RawMessage, 
 		}
 		return json.RawMessage(`{"moved":4,"skipped":0,"bytes":4096,"databases":["sales","hr"],
 			"crawl":[{"database":"hr","folder":"hr","tables":["staff"]},{"database":"sales","folder":"Sales","tables":["orders"]}],"problems":[]}`), nil
+	case "UpdateLatestTables":
+		// After every crawl, with the relocation's crawl list.
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		if len(x.crawlers) < 2 || !strings.HasSuffix(jsonField(x.t, call.Input, "FunctionName").(string), ":function:latest") {
+			return nil, fmt.Errorf("UpdateLatestTables before the crawls (%v) or to the wrong function: %s", x.crawlers, call.Input)
+		}
+		x.latest = append(x.latest, string(call.Input))
+		return json.RawMessage(`{"databases":[{"database":"hr_latest","created":["staff"]},{"database":"sales_latest","updated":["orders"]}]}`), nil
 	case "NotifyFailure":
 		msg, _ := jsonField(x.t, call.Input, "Message").(string)
 		x.mu.Lock()
@@ -167,10 +178,17 @@ func TestRealExportDefinition(t *testing.T) {
 			}
 			if tt.wantStatus == StatusSucceeded {
 				wantStart := []string{"StartExport", "ExportAlreadyHandled", "BeginExportWait", "WaitForExport", "ExportWaitOutcome", "Relocate", "TablesMissing", "CrawlDatabases"}
-				if len(res.States) != len(wantStart)+3 || !reflect.DeepEqual(res.States[:len(wantStart)], wantStart) || res.States[len(res.States)-1] != "Done" {
+				if len(res.States) != len(wantStart)+4 || !reflect.DeepEqual(res.States[:len(wantStart)], wantStart) ||
+					!reflect.DeepEqual(res.States[len(res.States)-2:], []string{"UpdateLatestTables", "Done"}) {
 					t.Fatalf("states %v", res.States)
 				}
-				inMap := append([]string(nil), res.States[len(wantStart):len(res.States)-1]...)
+				if len(x.latest) != 1 || !strings.Contains(x.latest[0], `"database":"sales"`) || !strings.Contains(x.latest[0], `"database":"hr"`) {
+					t.Fatalf("UpdateLatestTables inputs %v", x.latest)
+				}
+				if got := jsonField(t, res.Output, "latest", "databases"); got == nil {
+					t.Fatalf("no latest result in %s", res.Output)
+				}
+				inMap := append([]string(nil), res.States[len(wantStart):len(res.States)-2]...)
 				sort.Strings(inMap)
 				if !reflect.DeepEqual(inMap, []string{"Crawl", "Crawl"}) { // a retry enters no state
 					t.Fatalf("Map states %v", res.States)

@@ -1,0 +1,68 @@
+package grants
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/snaplake/snaplake/internal/ingest"
+)
+
+// snapshotDBs governs the nightly snapshot databases p_<source> too.
+var snapshotDBs = Databases{Ingest: "raw_shop", Snapshot: func(source string) string { return "p_" + source }}
+
+func TestDesiredInSnapshotTables(t *testing.T) {
+	analyst, support := arn("analyst"), arn("support")
+	got, err := DesiredIn(snapshotDBs, []ingest.Access{
+		{Role: "analyst", Tables: []string{"*", "snapshots:Shop.*"}},
+		// A snapshot-only role sees nothing of the ingest database; its column
+		// limit holds on the _latest table too, without snapshot_date.
+		{Role: "support", Tables: []string{"snapshots:shop.Customers", "snapshots:billing.invoices"},
+			Columns: map[string][]string{"snapshots:shop.Customers": {"ID", "email", "snapshot_date"}, "snapshots:billing.invoices": {"snapshot_date"}}},
+	}, ingest.NormalizeName, roleARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		analyst + " DESCRIBE on database p_shop",
+		analyst + " DESCRIBE on database p_shop_latest",
+		analyst + " DESCRIBE on database raw_shop",
+		analyst + " SELECT on table p_shop.*",
+		analyst + " SELECT on table p_shop_latest.*",
+		analyst + " SELECT on table raw_shop.*",
+		support + " DESCRIBE on database p_billing",
+		support + " DESCRIBE on database p_billing_latest",
+		support + " DESCRIBE on database p_shop",
+		support + " DESCRIBE on database p_shop_latest",
+		support + " SELECT on columns p_billing.invoices(snapshot_date)",
+		support + " SELECT on columns p_shop.customers(email,id,snapshot_date)",
+		support + " SELECT on columns p_shop_latest.customers(email,id)",
+	}
+	gotS := strs(got)
+	slices.Sort(gotS)
+	if !slices.Equal(gotS, want) {
+		t.Errorf("grants\n got %q\nwant %q", gotS, want)
+	}
+}
+
+func TestDesiredInSnapshotErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		dbs    Databases
+		access ingest.Access
+		want   error
+	}{
+		{"no snapshot databases", Databases{Ingest: "raw_shop"}, ingest.Access{Role: "a", Tables: []string{"snapshots:shop.orders"}}, ErrNoSnapshots},
+		{"no table", snapshotDBs, ingest.Access{Role: "a", Tables: []string{"snapshots:shop"}}, ErrSnapshotTable},
+		{"columns of an ungranted table", snapshotDBs, ingest.Access{Role: "a", Tables: []string{"snapshots:shop.orders"},
+			Columns: map[string][]string{"snapshots:shop.customers": {"id"}}}, ErrColumnsNotGranted},
+		{"columns under a wildcard", snapshotDBs, ingest.Access{Role: "a", Tables: []string{"snapshots:shop.*", "snapshots:shop.orders"},
+			Columns: map[string][]string{"snapshots:shop.orders": {"id"}}}, ErrColumnsUnderWildcard},
+	} {
+		_, err := DesiredIn(tc.dbs, []ingest.Access{tc.access}, ingest.NormalizeName, roleARN)
+		var ae *AccessError
+		if !errors.Is(err, tc.want) || !errors.As(err, &ae) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
