@@ -41,6 +41,7 @@ type Ingest struct {
 	in           IngestConfig
 	sec          awsglue.CfnSecurityConfiguration
 	db           awsglue.CfnDatabase
+	currentDB    awsglue.CfnDatabase
 	crawlerRole  awsiam.Role
 	jobRole      awsiam.Role
 	schedRole    awsiam.Role
@@ -72,6 +73,7 @@ func NewIngest(base *Base, props *IngestProps) *Ingest {
 	x.output(deploy.OutputIngestStateMachineArn, *x.machine.StateMachineArn(), "The config-driven ingestion workflow (one run of a set)")
 	x.output(deploy.OutputIngestJobName, *x.job.Ref(), "The Glue job that loads a run's tables into raw/")
 	x.output(deploy.OutputIngestGlueDatabaseName, x.in.CatalogDatabase(), "The Glue database of the ingested tables")
+	x.output(deploy.OutputIngestCurrentGlueDatabaseName, x.in.CurrentDatabase(), "The Glue database of the current tables (each key once)")
 	x.output(deploy.OutputIngestSecretArn, x.in.SecretArn, "The secret the ingestion reads the source with")
 	x.output(deploy.OutputIngestRoleArns, x.roleArns(deploy.IngestFunctions, deploy.IngestServiceRoles), "JSON: the role of each ingest function and service, for snaplake doctor")
 	x.output(deploy.OutputIngestFunctionArns, x.functionArns(deploy.IngestFunctions), "JSON: each ingest function's ARN, for snaplake doctor")
@@ -86,6 +88,12 @@ func (x *Ingest) readSourceSecret(add func(awsiam.PolicyStatement)) {
 // catalogArns are the Glue catalog, the raw database and its tables.
 func (x *Ingest) catalogArns() []string {
 	name := x.in.CatalogDatabase()
+	return []string{x.arn("glue", "catalog"), x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*")}
+}
+
+// currentCatalogArns are the Glue catalog, the current database and its tables.
+func (x *Ingest) currentCatalogArns() []string {
+	name := x.in.CurrentDatabase()
 	return []string{x.arn("glue", "catalog"), x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*")}
 }
 
@@ -107,11 +115,12 @@ func (x *Ingest) scheduleArns() []string {
 
 // Patterns of IAM5 findings on the ingest resources.
 var (
-	findingLakeObjects = lakeObjectsFinding(deploy.RawPrefix, deploy.IngestStatePrefix, deploy.IngestSetsPrefix, deploy.IngestRunsPrefix)
-	findingRawTables   = arnFinding("glue", `table\/raw_[a-z0-9_]+\/\*`)
-	findingGlueJobLogs = arnFinding("logs", `log-group:\/aws-glue\/jobs\*(:log-stream:\*)?`)
-	findingCrawlerLogs = arnFinding("logs", `log-group:\/aws-glue\/crawlers-role\/\*(:log-stream:\*)?`)
-	findingENIs        = arnFinding("ec2", `network-interface\/\*`)
+	findingLakeObjects   = lakeObjectsFinding(deploy.RawPrefix, deploy.IngestStatePrefix, deploy.IngestSetsPrefix, deploy.IngestRunsPrefix, deploy.IngestCurrentPrefix)
+	findingRawTables     = arnFinding("glue", `table\/raw_[a-z0-9_]+\/\*`)
+	findingCurrentTables = arnFinding("glue", `table\/raw_[a-z0-9_]+_current\/\*`)
+	findingGlueJobLogs   = arnFinding("logs", `log-group:\/aws-glue\/jobs\*(:log-stream:\*)?`)
+	findingCrawlerLogs   = arnFinding("logs", `log-group:\/aws-glue\/crawlers-role\/\*(:log-stream:\*)?`)
+	findingENIs          = arnFinding("ec2", `network-interface\/\*`)
 )
 
 // addServiceRoles creates the roles Glue and EventBridge Scheduler assume.
@@ -213,13 +222,45 @@ func (x *Ingest) addFunctions() {
 	fin.AddToRolePolicy(statement([]string{"s3:DeleteObject"}, x.objects(raw)))
 	fin.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
 	fin.AddToRolePolicy(statement([]string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:BatchDeletePartition"}, x.catalogArns()...))
-	x.suppress(fin.Role(), wildcards("The finish function reads a run's plan and results under state/ingest-runs/, commits the tables' state under state/ingest/, releases the set's lease under state/ingest-sets/, removes failed and replaced loads under raw/ (and the replaced loads' partitions), and writes the raw database's fully reloaded tables.",
+	// A fully reloaded table is current already: its entry in the current database
+	// points at its generation too. The finish retires replaced current
+	// generations (it lists current/ to find those a failed run left).
+	fin.AddToRolePolicy(statement([]string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable"}, x.currentCatalogArns()...))
+	fin.AddToRolePolicy(x.listMatching(deploy.IngestCurrentPrefix + "*"))
+	fin.AddToRolePolicy(statement([]string{"s3:DeleteObject"}, x.objects(deploy.IngestCurrentPrefix+"*")))
+	x.suppress(fin.Role(), wildcards("The finish function reads a run's plan and results under state/ingest-runs/, commits the tables' state under state/ingest/, releases the set's lease under state/ingest-sets/, removes failed and replaced loads under raw/ (and the replaced loads' partitions) and replaced current generations under current/, and writes the raw and current databases' fully reloaded tables.",
 		findingLakeObjects, findingRawTables))
+
+	cur := x.newFunction(functionSpec{
+		name: deploy.FnIngestCurrent, id: "IngestCurrent",
+		description: "Builds one incremental table's current table after an ingest run's load: previous generation, minus the load's keys, plus its newest rows, deletes applied",
+		timeout:     awscdk.Duration_Minutes(jsii.Number(15)), memoryMB: deploy.IngestCurrentMemoryMB,
+		env: env(map[string]string{deploy.EnvMySQLEndpoint: in.Endpoint, deploy.EnvSecretArn: in.SecretArn}),
+	}, func(p *awslambda.FunctionProps) {
+		// The previous generation and the load are merged from local copies.
+		p.EphemeralStorageSize = awscdk.Size_Mebibytes(jsii.Number(deploy.IngestCurrentEphemeralMB))
+	})
+	// It reads the plan, the job's results and the table's state, the load
+	// (raw/) and the previous generation (current/), and writes its own result and
+	// the new generation; a retry of the run's build rewrites its own folder.
+	cur.AddToRolePolicy(x.listMatching(runs, raw, deploy.IngestCurrentPrefix+"*", state))
+	cur.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(runs), x.objects(state), x.objects(raw)))
+	cur.AddToRolePolicy(statement([]string{"s3:PutObject"}, x.objects(deploy.IngestCurrentResultKey("*", "*"))))
+	cur.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, x.objects(deploy.IngestCurrentPrefix+"*")))
+	cur.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
+	cur.AddToRolePolicy(statement([]string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable"}, x.currentCatalogArns()...))
+	// A key check reads every primary key of the source.
+	x.readSourceSecret(func(st awsiam.PolicyStatement) { cur.AddToRolePolicy(st) })
+	if in.InVPC() {
+		x.inVPC(cur)
+	}
+	x.suppress(cur.Role(), wildcards("The current function reads a run's plan and results under state/ingest-runs/ and the tables' state under state/ingest/, reads the loads under raw/, reads and writes the current generations under current/, and writes the current database's tables.",
+		findingLakeObjects, findingCurrentTables))
 
 	// The grants this stack makes itself (addLakeFormation) are never the config's
 	// to revoke. The function's own role is known only once it exists: it is
 	// added to the list below.
-	keep := []string{*x.crawlerRole.RoleArn(), *x.jobRole.RoleArn(), *re.Role().RoleArn(), *fin.Role().RoleArn()}
+	keep := []string{*x.crawlerRole.RoleArn(), *x.jobRole.RoleArn(), *re.Role().RoleArn(), *fin.Role().RoleArn(), *cur.Role().RoleArn()}
 	grants := x.newFunction(functionSpec{
 		name: deploy.FnApplyGrants, id: "ApplyGrants",
 		description: "Brings the Lake Formation grants on the raw tables in line with the config's access rules",
@@ -235,7 +276,7 @@ func (x *Ingest) addFunctions() {
 	grants.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.ConfigKey), x.objects(state)))
 	grants.AddToRolePolicy(x.listMatching(deploy.ConfigKey, state))
 	grants.AddToRolePolicy(statement([]string{"kms:Decrypt"}, keyArn))
-	grants.AddToRolePolicy(statement([]string{"glue:GetDatabase", "glue:GetTable", "glue:GetTables"}, x.catalogArns()...))
+	grants.AddToRolePolicy(statement([]string{"glue:GetDatabase", "glue:GetTable", "glue:GetTables"}, append(x.catalogArns(), x.currentCatalogArns()[1:]...)...))
 	// The IAM Service Authorization Reference lists no resource type for these Lake
 	// Formation actions: only "*" authorizes them. What the function may grant or
 	// revoke is bounded by Lake Formation itself: it holds grant options on the raw
@@ -245,8 +286,8 @@ func (x *Ingest) addFunctions() {
 		"lakeformation:ListPermissions", "lakeformation:BatchGrantPermissions", "lakeformation:BatchRevokePermissions",
 		"lakeformation:GrantPermissions", "lakeformation:RevokePermissions", "lakeformation:GetDataLakeSettings",
 	}, "*"))
-	x.suppress(grants.Role(), wildcards("The grants function reads the tables' state under state/ingest/ and the raw database's tables; Lake Formation's grant actions have no resource type (only \"*\"), and Lake Formation limits them to the raw database, where the function holds the grant options.",
-		findingLakeObjects, findingRawTables))
+	x.suppress(grants.Role(), wildcards("The grants function reads the tables' state under state/ingest/ and the raw and current databases' tables; Lake Formation's grant actions have no resource type (only \"*\"), and Lake Formation limits them to the raw and current databases, where the function holds the grant options.",
+		findingLakeObjects, findingRawTables, findingCurrentTables))
 }
 
 // inVPC runs fn in the configured subnets. The network interface permissions are

@@ -70,6 +70,13 @@ const (
 	IngestCurrentPrefix = "current/"
 )
 
+// Sizes of the ingestcurrent function: it merges local copies of a table's
+// previous generation and load, so its /tmp bounds the table it can rebuild.
+const (
+	IngestCurrentMemoryMB    = 2048
+	IngestCurrentEphemeralMB = 10240
+)
+
 // IngestCurrentSuffix makes the name of the Glue database of the current tables
 // from the ingest database's: raw_shop -> raw_shop_current.
 const IngestCurrentSuffix = "_current"

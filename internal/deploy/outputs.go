@@ -36,12 +36,14 @@ const (
 	OutputIngestFunctionArns     = "IngestFunctionArns"
 	OutputIngestGlueDatabaseName = "IngestGlueDatabaseName"
 	OutputIngestSecretArn        = "IngestSecretArn"
+	// OutputIngestCurrentGlueDatabaseName is the database of the current tables.
+	OutputIngestCurrentGlueDatabaseName = "IngestCurrentGlueDatabaseName"
 )
 
 // IngestOutputs lists the ingestion's outputs.
 var IngestOutputs = []string{
 	OutputIngestStateMachineArn, OutputIngestJobName, OutputIngestRoleArns, OutputIngestFunctionArns,
-	OutputIngestGlueDatabaseName, OutputIngestSecretArn,
+	OutputIngestGlueDatabaseName, OutputIngestSecretArn, OutputIngestCurrentGlueDatabaseName,
 }
 
 // Outputs of the Federator: a stack has them all when its snaplake:federate context

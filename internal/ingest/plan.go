@@ -34,6 +34,9 @@ type TableState struct {
 	Column string `json:"column,omitempty"`
 	// Watermark is the greatest value of Column loaded so far (nil: never loaded).
 	Watermark *string `json:"watermark,omitempty"`
+	// Generation is the folder the table's entry in the current database points
+	// at; "" while it has none (a table without a primary key, or not built yet).
+	Generation string `json:"generation,omitempty"`
 	// LoadingBy names the run loading the table now ("" when none).
 	LoadingBy    string    `json:"loadingBy,omitempty"`
 	LoadingSince time.Time `json:"loadingSince,omitzero"`

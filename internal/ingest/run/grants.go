@@ -8,6 +8,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/aws/awserr"
 	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/ingest/grants"
 	"github.com/snaplake/snaplake/internal/ingest/watermark"
@@ -105,27 +106,38 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 		return ""
 	}
 	db := ingest.CatalogDatabase(c.Source.Database)
-	desired, err := grants.Desired(db, c.Access, func(source string) string {
-		if n := lakeName(source); n != "" {
-			return n
+	// The same rules govern the current database: an analyst sees there what the
+	// rules grant in the raw database. A table is granted there once its current
+	// table exists (a full reload's, or a built current generation); a table
+	// without a primary key never has one.
+	curDB := deploy.IngestCurrentCatalogDatabase(c.Source.Database)
+	var desired []grants.Grant
+	for _, d := range []string{db, curDB} {
+		var missing []string
+		ds, err := grants.Desired(d, c.Access, func(source string) string {
+			if n := lakeName(source); n != "" && (d == db || st.Tables[source].Generation != "") {
+				return n
+			}
+			if n := lakeName(source); n == "" && !slices.Contains(pending, source) {
+				pending = append(pending, source)
+			}
+			missing = append(missing, source)
+			return ingest.NormalizeName(source)
+		}, grants.RoleARN(a.Partition, a.Account))
+		if err != nil {
+			return GrantsResult{}, &config.RefusedError{Err: err}
 		}
-		if !slices.Contains(pending, source) {
-			pending = append(pending, source)
-		}
-		return ingest.NormalizeName(source)
-	}, grants.RoleARN(a.Partition, a.Account))
-	if err != nil {
-		return GrantsResult{}, &config.RefusedError{Err: err}
+		ds = slices.DeleteFunc(ds, func(g grants.Grant) bool {
+			return g.Table != "" && g.Table != grants.TableWildcard && slices.ContainsFunc(missing, func(p string) bool { return ingest.NormalizeName(p) == g.Table })
+		})
+		desired = append(desired, ds...)
 	}
-	desired = slices.DeleteFunc(desired, func(g grants.Grant) bool {
-		return g.Table != "" && g.Table != grants.TableWildcard && slices.ContainsFunc(pending, func(p string) bool { return ingest.NormalizeName(p) == g.Table })
-	})
-	applied, err := grants.Apply(ctx, a.LF, desired, grants.Scope{Databases: []string{db}, Keep: a.Keep}, grants.ApplyOptions{DryRun: dryRun})
+	applied, err := grants.Apply(ctx, a.LF, desired, grants.Scope{Databases: []string{db, curDB}, Keep: a.Keep}, grants.ApplyOptions{DryRun: dryRun})
 	res := GrantsResult{Added: len(applied.Added), Revoked: len(applied.Revoked), Pending: pending}
 	if err != nil {
 		return res, &GrantsNotAppliedError{Database: db, Err: err}
 	}
-	a.logger().InfoContext(ctx, "grants applied", "database", db, "added", res.Added, "revoked", res.Revoked, "pending", pending)
+	a.logger().InfoContext(ctx, "grants applied", "databases", []string{db, curDB}, "added", res.Added, "revoked", res.Revoked, "pending", pending)
 	return res, nil
 }
 

@@ -142,7 +142,7 @@ func (s Store) Load(ctx context.Context, database string) (ingest.State, error) 
 			}
 			ts := st.Tables[table]
 			if file == "watermark.json" {
-				ts.LakeName, ts.Column, ts.Watermark = m.LakeName, m.Column, m.Value
+				ts.LakeName, ts.Column, ts.Watermark, ts.Generation = m.LakeName, m.Column, m.Value, m.Generation
 			} else if l.ExpiresAt.After(s.now()) {
 				ts.LoadingBy, ts.LoadingSince = l.Run, l.Since
 			}
