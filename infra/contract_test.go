@@ -705,7 +705,7 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 	// The ingestion's permissions are on its database and its registered location;
 	// the others are the nightly snapshot databases'.
 	for _, lp := range lakePermissions {
-		if c.Ingest != nil && (lp.Location != "" || lp.Database == c.Ingest.Database) {
+		if c.Ingest != nil && (lp.Location != "" || lp.Database == c.Ingest.Database || lp.Database == c.Ingest.Database+deploy.IngestCurrentSuffix) {
 			c.Ingest.LakePermissions = append(c.Ingest.LakePermissions, lp)
 		} else {
 			c.LakePermissions = append(c.LakePermissions, lp)
