@@ -170,6 +170,12 @@ func (b *CurrentBuilder) build(ctx context.Context, log *slog.Logger, plan inges
 	}
 	cp := t.Current
 	res.Generation, res.KeyCheckedAt = prev.Generation, prev.KeyCheckedAt
+	// Key checks are timed by the runs' own clock (the time each was planned for),
+	// so that "every 168h" means every so many runs' worth of time.
+	now := b.now()
+	if at, err := ingest.ParseRunID(plan.Run); err == nil {
+		now = at
+	}
 	fromScratch := t.From == nil
 	// A generation of another folder (the table was fully reloaded before) is not
 	// this table's current generation.
@@ -188,11 +194,11 @@ func (b *CurrentBuilder) build(ctx context.Context, log *slog.Logger, plan inges
 		slices.Sort(deltaFolders)
 	}
 	due := cp.KeyCheckSeconds > 0 && !fromScratch &&
-		(prev.KeyCheckedAt.IsZero() || b.now().Sub(prev.KeyCheckedAt) >= time.Duration(cp.KeyCheckSeconds)*time.Second)
+		(prev.KeyCheckedAt.IsZero() || now.Sub(prev.KeyCheckedAt) >= time.Duration(cp.KeyCheckSeconds)*time.Second)
 	if fromScratch {
 		// A load from the beginning read every row of the source: its keys are all
 		// the source has.
-		res.KeyCheckedAt = b.now()
+		res.KeyCheckedAt = now
 	}
 	if hasPrev && !fromScratch && loaded.Rows == 0 && !due {
 		res.Status = CurrentUnchanged
@@ -236,7 +242,7 @@ func (b *CurrentBuilder) build(ctx context.Context, log *slog.Logger, plan inges
 	}
 	in.Delta, in.Previous = asFiles(delta), asFiles(previous)
 	if due {
-		checkedAt := b.now()
+		checkedAt := now
 		if in.Keys, err = b.sourceKeys(ctx, dir, plan.Database, t); err != nil {
 			return err
 		}
