@@ -40,6 +40,9 @@ type CurrentBuilder struct {
 	MySQL func(ctx context.Context) (*sql.DB, error)
 	// TempDir holds the files being merged (default os.TempDir()).
 	TempDir string
+	// RowsPerFile bounds the rows of each file written (default: the plan's, as
+	// the load's files).
+	RowsPerFile int64
 	Now     func() time.Time
 	Log     *slog.Logger
 }
@@ -222,8 +225,13 @@ func (b *CurrentBuilder) build(ctx context.Context, log *slog.Logger, plan inges
 		if prevKeys, err = parquetKeys(ctx, b.S3, b.Bucket, prev.Generation); err != nil {
 			return err
 		}
+		// A generation always has a file (an empty one keeps the schema): none
+		// means it was deleted, and building on nothing would lose every row.
+		if len(prevKeys) == 0 {
+			return fmt.Errorf("the current generation s3://%s/%s has no Parquet file: it was deleted (reset the table to rebuild it from a full load)", b.Bucket, prev.Generation)
+		}
 	}
-	in := current.Input{Order: cp.Order, RowsPerFile: plan.RowsPerFile}
+	in := current.Input{Order: cp.Order, RowsPerFile: cmp.Or(b.RowsPerFile, plan.RowsPerFile)}
 	for _, k := range cp.Key {
 		in.Key = append(in.Key, k.Lake)
 	}

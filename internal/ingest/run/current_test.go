@@ -1,0 +1,165 @@
+package run
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/ingest/watermark"
+)
+
+const currentSets = `  sets:
+    frequent:
+      tables: [items, notes]
+  tables:
+    items: {mode: incremental, column: rev}
+    notes: {mode: incremental, column: seq}
+`
+
+func currentTables() map[string]string {
+	return map[string]string{
+		"items": "id BIGINT PRIMARY KEY, v INT, rev BIGINT NOT NULL",
+		"notes": "seq BIGINT AUTO_INCREMENT, note VARCHAR(20), KEY (seq)", // no primary key
+	}
+}
+
+// currentLocation is the folder the items' current table points at.
+func (e *env) currentLocation(table string) string {
+	e.t.Helper()
+	tbl, err := e.glue.Catalog.Table(deploy.IngestCurrentCatalogDatabase(e.name), table)
+	if err != nil {
+		e.t.Fatalf("the current table %s: %v", table, err)
+	}
+	return strings.TrimPrefix(tbl.Location, "s3://"+e.bucket+"/")
+}
+
+func parquetFiles(keys []string) int {
+	n := 0
+	for _, k := range keys {
+		if strings.HasSuffix(k, ".parquet") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCurrentFilesStayBounded: over 50 runs of small changes, the log grows by a
+// load per run, while the current table keeps the file count of a fully compacted
+// table (ceil(rows / rows per file)) and its replaced generations are deleted once
+// their grace has passed.
+func TestCurrentFilesStayBounded(t *testing.T) {
+	e := newEnv(t, currentTables())
+	const perFile = 50
+	rev := 0
+	next := func() int { rev++; return rev }
+	for i := 1; i <= 200; i++ {
+		e.exec("INSERT INTO items VALUES (?, ?, ?)", i, i, next())
+	}
+	e.putConfig(e.config(currentSets))
+	l := e.local()
+	l.Loader.RowsPerFile, l.Current.RowsPerFile = perFile, perFile
+	rows := 200
+	for run := 0; run < 50; run++ {
+		if run > 0 {
+			for j := 0; j < 10; j++ { // 5% updated, 1% new
+				e.exec("UPDATE items SET v = v + 1, rev = ? WHERE id = ?", next(), 1+(run*37+j*13)%rows)
+			}
+			rows += 2
+			e.exec("INSERT INTO items VALUES (?, 0, ?), (?, 0, ?)", rows-1, next(), rows, next())
+		}
+		sum, err := l.Run(context.Background(), RunRequest{Set: ingest.SetFrequent, Force: true}, e.now)
+		if err != nil || sum.Failed != 0 {
+			t.Fatalf("run %d: %+v %v", run, sum, err)
+		}
+		loc := e.currentLocation("items")
+		want := (rows + perFile - 1) / perFile
+		if got := parquetFiles(e.keys(loc)); got != want {
+			t.Fatalf("run %d: the current table has %d files for %d rows, want %d", run, got, rows, want)
+		}
+		if got, src := e.lakeIDs(loc), e.sourceIDs("items"); !slices.Equal(got, src) {
+			t.Fatalf("run %d: the current table's ids differ from the source's (%d vs %d)", run, len(got), len(src))
+		}
+		e.now = e.now.Add(15 * time.Minute)
+	}
+	if logs := parquetFiles(e.keys("raw/" + e.name + "/items/")); logs < 50 {
+		t.Errorf("the log has %d files after 50 runs: it should keep every load", logs)
+	}
+	gens := map[string]bool{}
+	for _, k := range e.keys(deploy.IngestCurrentDestination(e.name, "items")) {
+		gens[k[:strings.LastIndex(k, "/")]] = true
+	}
+	// One hour of grace at a run every 15 minutes: the current one and at most 4
+	// retired ones are kept.
+	if len(gens) > 6 {
+		t.Errorf("%d generations kept: the replaced ones are not retired", len(gens))
+	}
+}
+
+// TestCurrentTableFailureStaysWithItsTable: a table without a primary key keeps
+// only its log and is reported; a table whose current table cannot be built fails
+// alone (its watermark stays, so the next run redoes it), and the other table of
+// the run is committed.
+func TestCurrentTableFailureStaysWithItsTable(t *testing.T) {
+	e := newEnv(t, currentTables())
+	e.exec("INSERT INTO items VALUES (1, 1, 1), (2, 2, 2)")
+	e.exec("INSERT INTO notes (note) VALUES ('a')")
+	e.putConfig(e.config(currentSets))
+	first := e.run(ingest.SetFrequent)
+	status := func(sum Summary, table string) TableSummary {
+		i := slices.IndexFunc(sum.Tables, func(ts TableSummary) bool { return ts.Source == table })
+		if i < 0 {
+			t.Fatalf("%s not in the summary %+v", table, sum)
+		}
+		return sum.Tables[i]
+	}
+	if ts := status(first, "notes"); ts.Status != "loaded" || !strings.HasPrefix(ts.Current, "none: no primary key") {
+		t.Errorf("notes: %+v", ts)
+	}
+	if ts := status(first, "items"); ts.Status != "loaded" || ts.Current != CurrentBuilt {
+		t.Errorf("items: %+v", ts)
+	}
+	if _, err := e.glue.Catalog.Table(deploy.IngestCurrentCatalogDatabase(e.name), "notes"); err == nil {
+		t.Error("notes has a current table")
+	}
+
+	// The current generation's files are lost: building on nothing would lose
+	// every row, so the table fails, and notes is still loaded.
+	loc := e.currentLocation("items")
+	for _, k := range e.keys(loc) {
+		e.deleteKey(k)
+	}
+	e.exec("INSERT INTO items VALUES (3, 3, 3)")
+	e.exec("INSERT INTO notes (note) VALUES ('b')")
+	e.now = e.now.Add(time.Hour)
+	second := e.run(ingest.SetFrequent)
+	if second.Failed != 1 || second.Loaded != 1 {
+		t.Fatalf("second run: %+v", second)
+	}
+	if ts := status(second, "items"); ts.Status != "failed" || !strings.Contains(ts.Reason, "has no Parquet file") {
+		t.Errorf("items: %+v", ts)
+	}
+	if ts := status(second, "notes"); ts.Status != "loaded" || ts.Rows != 1 {
+		t.Errorf("notes: %+v", ts)
+	}
+	st, err := watermark.Store{S3: e.s3, Bucket: e.bucket}.Load(context.Background(), e.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := st.Tables["items"].Watermark; w == nil || *w != "2" {
+		t.Errorf("items' watermark moved to %v: the next run would skip row 3", w)
+	}
+}
+
+func (e *env) deleteKey(key string) {
+	e.t.Helper()
+	if _, err := e.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(key)}); err != nil {
+		e.t.Fatal(err)
+	}
+}
