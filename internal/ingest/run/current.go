@@ -43,8 +43,8 @@ type CurrentBuilder struct {
 	// RowsPerFile bounds the rows of each file written (default: the plan's, as
 	// the load's files).
 	RowsPerFile int64
-	Now     func() time.Time
-	Log     *slog.Logger
+	Now         func() time.Time
+	Log         *slog.Logger
 }
 
 // CurrentInput names one table of a run.
