@@ -40,7 +40,7 @@ func TestIngestEndToEnd(t *testing.T) {
 			t.Fatalf("day %d: %d executions, want the daily and the frequent set's", day+1, len(rep.Executions))
 		}
 		for i, res := range rep.Executions {
-			if res.Status != stepfunctions.StatusSucceeded || !strings.Contains(strings.Join(res.States, " "), "Load Finish") {
+			if states := strings.Join(res.States, " "); res.Status != stepfunctions.StatusSucceeded || !strings.Contains(states, "Load BuildCurrentTables") || !strings.Contains(states, " Finish ") {
 				t.Errorf("day %d execution %d: %s %s %s, states %v", day+1, i, res.Status, res.Error, res.Cause, res.States)
 			}
 		}
