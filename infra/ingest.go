@@ -73,7 +73,6 @@ func NewIngest(base *Base, props *IngestProps) *Ingest {
 	x.output(deploy.OutputIngestStateMachineArn, *x.machine.StateMachineArn(), "The config-driven ingestion workflow (one run of a set)")
 	x.output(deploy.OutputIngestJobName, *x.job.Ref(), "The Glue job that loads a run's tables into raw/")
 	x.output(deploy.OutputIngestGlueDatabaseName, x.in.CatalogDatabase(), "The Glue database of the ingested tables")
-	x.output(deploy.OutputIngestCurrentGlueDatabaseName, x.in.CurrentDatabase(), "The Glue database of the current tables (each key once)")
 	x.output(deploy.OutputIngestSecretArn, x.in.SecretArn, "The secret the ingestion reads the source with")
 	x.output(deploy.OutputIngestRoleArns, x.roleArns(deploy.IngestFunctions, deploy.IngestServiceRoles), "JSON: the role of each ingest function and service, for snaplake doctor")
 	x.output(deploy.OutputIngestFunctionArns, x.functionArns(deploy.IngestFunctions), "JSON: each ingest function's ARN, for snaplake doctor")

@@ -36,14 +36,12 @@ const (
 	OutputIngestFunctionArns     = "IngestFunctionArns"
 	OutputIngestGlueDatabaseName = "IngestGlueDatabaseName"
 	OutputIngestSecretArn        = "IngestSecretArn"
-	// OutputIngestCurrentGlueDatabaseName is the database of the current tables.
-	OutputIngestCurrentGlueDatabaseName = "IngestCurrentGlueDatabaseName"
 )
 
 // IngestOutputs lists the ingestion's outputs.
 var IngestOutputs = []string{
 	OutputIngestStateMachineArn, OutputIngestJobName, OutputIngestRoleArns, OutputIngestFunctionArns,
-	OutputIngestGlueDatabaseName, OutputIngestSecretArn, OutputIngestCurrentGlueDatabaseName,
+	OutputIngestGlueDatabaseName, OutputIngestSecretArn,
 }
 
 // Outputs of the Federator: a stack has them all when its snaplake:federate context
