@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,25 @@ func TestCurrentTablesFollowTheSource(t *testing.T) {
 	}
 	if generations[4] == generations[3] || !strings.Contains(generations[4], "/current/warehouse/current_probe/gen=") {
 		t.Errorf("generations %v", generations)
+	}
+	// A current table that cannot be built (its generation's files are gone) fails
+	// that table alone: the iteration's error is caught, the finish fails the table
+	// and keeps its watermark, the run ends TablesFailed and notifies it.
+	for _, k := range keys(t, w.admin, w.c.Bucket, strings.TrimPrefix(generations[4], "s3://"+w.c.Bucket+"/")) {
+		if _, err := w.admin.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(w.c.Bucket), Key: aws.String(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec("INSERT INTO warehouse.current_probe VALUES (47, 'lost', 1, 1.00, ?, NULL)", stamp(len(changes), 1))
+	exec("INSERT INTO warehouse.log_probe (note) VALUES ('d')")
+	res := w.wait(w.ing.RunSet(ctx, "frequent", start.Add(time.Duration(len(changes))*12*time.Hour), true))
+	if res.Status != stepfunctions.StatusFailed || res.Error != "TablesFailed" || !slices.Contains(res.States, "CurrentTableFailed") {
+		t.Fatalf("run with a lost generation: %s %s %v", res.Status, res.Error, res.States)
+	}
+	ns := w.ing.Notifications()
+	if len(ns) == 0 || !strings.Contains(ns[len(ns)-1].Message, `"source":"current_probe","lake":"current_probe","mode":"incremental","status":"failed"`) ||
+		!strings.Contains(ns[len(ns)-1].Message, `"source":"log_probe","lake":"log_probe","mode":"incremental","status":"loaded","rows":1`) {
+		t.Errorf("notification: %+v", ns)
 	}
 	// The log keeps every version; the fully reloaded tables are current too.
 	if tbl, err := w.cat.Table("raw_warehouse", "log_probe"); err != nil || len(tbl.Partitions) == 0 {
