@@ -69,6 +69,7 @@ func NewIngest(base *Base, props *IngestProps) *Ingest {
 	x.addStateMachine()
 	x.addSchedules()
 	x.addAlarm()
+	x.addFreshnessAlarms()
 
 	x.output(deploy.OutputIngestStateMachineArn, *x.machine.StateMachineArn(), "The config-driven ingestion workflow (one run of a set)")
 	x.output(deploy.OutputIngestJobName, *x.job.Ref(), "The Glue job that loads a run's tables into raw/")

@@ -982,6 +982,61 @@ func TestIngestAlarmAndOutputs(t *testing.T) {
 	}
 }
 
+// TestIngestFreshnessAlarms (issue 15, item 8): each scheduled set has an alarm on
+// its RunSucceeded metric that fires when no run succeeded within the set's longest
+// gap between two scheduled runs plus the slack, in hourly periods, with no data
+// counted as breaching; it notifies the topic, and the key policy lets it.
+func TestIngestFreshnessAlarms(t *testing.T) {
+	// The daily set runs every 24 h; the frequent set's longest gap is its weekend,
+	// Friday 17:45 to Monday 08:00 (an hour more over the autumn change in Berlin).
+	want := map[string]map[string]float64{
+		"utc": {ingest.SetDaily: 24 + 3, ingest.SetFrequent: 66},
+		"vpc": {ingest.SetDaily: 24 + 3, ingest.SetFrequent: 67},
+	}
+	for name, hours := range want {
+		s := ingestStackFor(t, name)
+		byName := map[string]map[string]any{}
+		for _, a := range s.resources("AWS::CloudWatch::Alarm") {
+			byName[fmt.Sprint(props(a)["AlarmName"])] = props(a)
+		}
+		keyPolicy := fmt.Sprint(props(s.resources("AWS::KMS::Key")[onlyID(t, s, "AWS::KMS::Key")])["KeyPolicy"])
+		for _, set := range deploy.IngestSets {
+			alarmName := deploy.StackName + "-" + deploy.IngestFreshnessAlarm(set)
+			a := byName[alarmName]
+			if a == nil {
+				t.Errorf("%s: no freshness alarm %s for set %s", name, alarmName, set)
+				continue
+			}
+			got := map[string]any{
+				"Namespace": a["Namespace"], "MetricName": a["MetricName"], "Statistic": a["Statistic"], "Period": a["Period"],
+				"Threshold": a["Threshold"], "ComparisonOperator": a["ComparisonOperator"], "TreatMissingData": a["TreatMissingData"],
+				"EvaluationPeriods": a["EvaluationPeriods"], "DatapointsToAlarm": a["DatapointsToAlarm"], "Dimensions": fmt.Sprint(a["Dimensions"]),
+			}
+			wantProps := map[string]any{
+				"Namespace": deploy.IngestMetricsNamespace, "MetricName": deploy.IngestRunSucceededMetric, "Statistic": "Sum", "Period": 3600.0,
+				"Threshold": 1.0, "ComparisonOperator": "LessThanThreshold", "TreatMissingData": "breaching",
+				"EvaluationPeriods": hours[set], "DatapointsToAlarm": hours[set],
+				"Dimensions": fmt.Sprint([]any{map[string]any{"Name": deploy.IngestMetricDimensionSet, "Value": set}}),
+			}
+			for k, v := range wantProps {
+				if got[k] != v {
+					t.Errorf("%s: alarm %s: %s = %v, want %v", name, alarmName, k, got[k], v)
+				}
+			}
+			// CloudWatch evaluates at most 7 days: Period x EvaluationPeriods <= 604,800 s.
+			if p, n := a["Period"].(float64), a["EvaluationPeriods"].(float64); p*n > 604800 {
+				t.Errorf("%s: alarm %s evaluates %v s", name, alarmName, p*n)
+			}
+			if !strings.Contains(fmt.Sprint(a["AlarmActions"]), "Notifications") {
+				t.Errorf("%s: alarm %s actions %v, want the topic", name, alarmName, a["AlarmActions"])
+			}
+			if !strings.Contains(keyPolicy, "alarm:"+alarmName) {
+				t.Errorf("%s: the key policy does not name %s", name, alarmName)
+			}
+		}
+	}
+}
+
 func TestIngestNagFindsNoErrors(t *testing.T) {
 	for _, name := range []string{"utc", "vpc"} {
 		s := ingestStackFor(t, name)

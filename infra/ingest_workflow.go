@@ -2,6 +2,12 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/jsii-runtime-go"
 
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
@@ -65,4 +71,58 @@ func (x *Ingest) addAlarm() {
 	x.executionsFailedAlarm("IngestExecutionsFailedAlarm", ingestAlarm,
 		"A snaplake ingest execution failed, timed out or was aborted (this also covers failures the workflow cannot catch, such as States.Runtime). Open the execution in the Step Functions console; the notification of the run says which tables failed.",
 		watched{machine: x.machine})
+}
+
+// freshnessFrom is the start of the year over which a set's longest gap between two
+// runs is measured: fixed, so that a synth does not depend on its day.
+var freshnessFrom = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// maxFreshnessHours is the longest wait an alarm of one-hour periods can have:
+// PutMetricAlarm's "Period multiplied by EvaluationPeriods can't be more than
+// 604,800 seconds".
+const maxFreshnessHours = 7 * 24
+
+// freshnessHours is how long the set's freshness alarm waits for a successful run:
+// its longest gap between two scheduled runs (the deployed default schedule in the
+// context's time zone; the frequent set's is its weekend) plus
+// deploy.IngestFreshnessSlack, in whole hours.
+func (x *Ingest) freshnessHours(set string) int {
+	gap := ingest.DefaultSets()[set].LongestGap(freshnessFrom, x.in.Location())
+	if gap <= 0 {
+		panic(fmt.Sprintf("default ingest set %s never runs", set))
+	}
+	hours := int(math.Ceil((gap + deploy.IngestFreshnessSlack).Hours()))
+	if hours > maxFreshnessHours {
+		panic(fmt.Sprintf("default ingest set %s: a freshness wait of %d hours is more than an alarm can evaluate (%d)", set, hours, maxFreshnessHours))
+	}
+	return hours
+}
+
+// addFreshnessAlarms adds one alarm per set: no successful run (the finish's
+// RunSucceeded metric) within the set's freshness wait. The alarm looks at hourly
+// sums and fires when every one of the last N hours has none: an alarm period above
+// one day is not needed, and N hours of one hour stay within the seven days
+// CloudWatch evaluates. Missing data is breaching: no run at all is the failure
+// this alarm is for (a stopped schedule, a run that never reaches its finish, a
+// config that was never uploaded).
+func (x *Ingest) addFreshnessAlarms() {
+	for _, set := range deploy.IngestSets {
+		hours := x.freshnessHours(set)
+		x.newAlarm("IngestFreshnessAlarm-"+set, deploy.IngestFreshnessAlarm(set), &awscloudwatch.AlarmProps{
+			AlarmDescription: jsii.String(fmt.Sprintf("No snaplake ingest run of the %s set succeeded in the last %d hours (its longest gap between two scheduled runs plus %d hours): its tables are stale. "+
+				"Look at the set's last executions of the ingest workflow (a failed table, a refused config, a run that was not due or found its tables busy) and at its schedule.", set, hours, int(deploy.IngestFreshnessSlack.Hours()))),
+			Metric: awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+				Namespace:     jsii.String(deploy.IngestMetricsNamespace),
+				MetricName:    jsii.String(deploy.IngestRunSucceededMetric),
+				DimensionsMap: &map[string]*string{deploy.IngestMetricDimensionSet: jsii.String(set)},
+				Statistic:     jsii.String("Sum"),
+				Period:        awscdk.Duration_Hours(jsii.Number(1)),
+			}),
+			Threshold:          jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD,
+			EvaluationPeriods:  jsii.Number(float64(hours)),
+			DatapointsToAlarm:  jsii.Number(float64(hours)),
+			TreatMissingData:   awscloudwatch.TreatMissingData_BREACHING,
+		})
+	}
 }

@@ -167,6 +167,21 @@ var IngestGlueWorkerTypes = []string{"G.1X", "G.2X", "G.4X", "G.8X"}
 // metric format in the finish function's log).
 const IngestMetricsNamespace = "Snaplake/Ingest"
 
+// The ingest runs' metrics are per set, by the dimension IngestMetricDimensionSet.
+// IngestRunSucceededMetric (1) is written by the finish of a run that committed
+// every table it planned: each set's freshness alarm fires when none arrives within
+// the set's longest gap between two scheduled runs plus IngestFreshnessSlack.
+const (
+	IngestMetricDimensionSet = "Set"
+	IngestRunSucceededMetric = "RunSucceeded"
+	// IngestFreshnessSlack is what a run may take beyond its schedule before the
+	// alarm says its set is stale: a load of hours, a retried start, a late crawl.
+	IngestFreshnessSlack = 3 * time.Hour
+)
+
+// IngestFreshnessAlarm is the name (after the stack's) of the set's freshness alarm.
+func IngestFreshnessAlarm(set string) string { return "ingest-" + set + "-stale" }
+
 // Names of the ingest resources.
 const (
 	IngestJobName       = "snaplake-ingest"

@@ -35,35 +35,47 @@ func TestLaterErrorsNameTheLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	tables := []ingest.Table{{Name: "orders", Columns: []ingest.Column{{Name: "id", DataType: "bigint", ColumnType: "bigint"}}}}
-	_, err = ingest.PlanRun(*in, ingest.SetFrequent, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
-	if err == nil {
-		t.Fatal("PlanRun accepted a config naming tables the source does not have")
+	// Since issue 15 such a table fails alone, and its reason keeps the line.
+	refused := func(c ingest.Config) string {
+		t.Helper()
+		var reasons []string
+		for _, set := range []string{ingest.SetFrequent, ingest.SetDaily} {
+			p, err := ingest.PlanRun(c, set, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
+			if err != nil {
+				t.Fatalf("PlanRun(%s) refused the run: %v", set, err)
+			}
+			for _, r := range p.Refused {
+				reasons = append(reasons, r.Config+" "+r.Reason)
+			}
+		}
+		return strings.Join(reasons, "\n")
 	}
+	got := refused(*in)
 	for _, want := range []string{
-		`snaplake.yaml:7:24: ingest.sets.frequent.tables[1]: unknown table "nope"`,
-		`snaplake.yaml:10:7: ingest.tables.orders.column: unknown column "updated"`,
-		`snaplake.yaml:11:5: ingest.tables.missing: unknown table "missing"`,
+		`snaplake.yaml:7 snaplake.yaml:7:24: ingest.sets.frequent.tables[1]: unknown table "nope"`,
+		`snaplake.yaml:10 snaplake.yaml:10:7: ingest.tables.orders.column: unknown column "updated"`,
+		`snaplake.yaml:11 snaplake.yaml:11:5: ingest.tables.missing: unknown table "missing"`,
 	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("PlanRun error\n%v\ndoes not contain\n%s", err, want)
+		if !strings.Contains(got, want) {
+			t.Errorf("refused tables\n%v\ndo not contain\n%s", got, want)
 		}
 	}
+	errs := in.CheckTables(tables)
 	var fe *ingest.FieldError
-	if !errors.As(err, &fe) || !errors.Is(err, ingest.ErrUnknownTable) {
-		t.Errorf("the error is no longer an *ingest.FieldError wrapping ErrUnknownTable: %v", err)
+	if len(errs) == 0 || !errors.As(errs[0], &fe) || !errors.Is(errs[0], ingest.ErrUnknownTable) {
+		t.Errorf("the problem is no longer an *ingest.FieldError wrapping ErrUnknownTable: %v", errs)
 	}
 	// A config built in Go, not read from a file, has no lines to name.
 	c := *in
 	c.SetLocator(nil)
-	_, err = ingest.PlanRun(c, ingest.SetFrequent, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
-	if err == nil || strings.Contains(err.Error(), "snaplake.yaml") || !strings.Contains(err.Error(), `ingest.tables.missing: unknown table "missing"`) {
-		t.Errorf("without a locator: %v", err)
+	if got := refused(c); strings.Contains(got, "snaplake.yaml") || !strings.Contains(got, `ingest.tables.missing: unknown table "missing"`) {
+		t.Errorf("without a locator: %v", got)
 	}
 }
 
 // The current tables' settings are placed like the others: a key check that is
 // not a duration is refused by the loader at its line, a soft-delete column the
-// table lacks by the planner at its line.
+// table lacks by the planner at its line (which fails that table alone).
 func TestCurrentSettingsNameTheLine(t *testing.T) {
 	const bad = `ingest:
   source:
@@ -92,8 +104,12 @@ func TestCurrentSettingsNameTheLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	tables := []ingest.Table{{Name: "orders", Columns: []ingest.Column{{Name: "id", DataType: "bigint", ColumnType: "bigint"}}, PrimaryKey: []string{"id"}}}
-	_, err = ingest.PlanRun(*in, ingest.SetDaily, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
-	if want := `snaplake.yaml:9:9: ingest.tables.orders.softDelete.column: unknown column "deleted"`; err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("PlanRun error\n%v\ndoes not contain\n%s", err, want)
+	p, err := ingest.PlanRun(*in, ingest.SetDaily, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `snaplake.yaml:9:9: ingest.tables.orders.softDelete.column: unknown column "deleted"`
+	if len(p.Refused) != 1 || p.Refused[0].Source != "orders" || p.Refused[0].Config != "snaplake.yaml:9" || !strings.Contains(p.Refused[0].Reason, want) {
+		t.Errorf("refused tables %+v, want orders refused with\n%s", p.Refused, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -66,6 +67,9 @@ type Plan struct {
 
 	Tables  []PlannedTable `json:"tables"`
 	Skipped []SkippedTable `json:"skipped"`
+	// Refused are the set's tables that the config names something of that the
+	// source does not have: they fail, alone, and the other tables load.
+	Refused []RefusedTable `json:"refused,omitempty"`
 	// CrawlerTargets are the exact include paths of this run's tables, one folder
 	// each and ending in "/": the crawler crawls nothing else.
 	CrawlerTargets []string `json:"crawlerTargets,omitempty"`
@@ -145,6 +149,72 @@ type SkippedTable struct {
 	Reason string `json:"reason"`
 }
 
+// RefusedTable is a table of the set that the run fails without loading it: the
+// config names a table or column of it that the source no longer has (dropped or
+// renamed since the config was written), or asks a load its columns cannot give.
+// Its watermark and lease are not touched, so the run after the config is fixed
+// goes on where the last good one ended.
+type RefusedTable struct {
+	Source string `json:"source"`
+	// Lake is the table's lake name: the state's for a table the source no longer
+	// has; empty for one never loaded.
+	Lake string `json:"lake,omitempty"`
+	// Config is where the first entry naming the problem is written: file:line
+	// (empty for a config built in Go).
+	Config string `json:"config,omitempty"`
+	// Reason is every problem, each as file:line:column: field: problem.
+	Reason string `json:"reason"`
+}
+
+// refusedTables sorts the problems found against the source's tables by the table
+// each is about, keeping those of set's tables: a problem written under another
+// set's list is that set's, and one under tables or access is every set's that has
+// the table. A problem about no table (none is made today) is returned as an error:
+// it refuses the run.
+func (c Config) refusedTables(set string, s Set, errs []error) ([]RefusedTable, error) {
+	all := slices.Equal(s.Tables, []string{AllTables})
+	byTable := map[string]*RefusedTable{}
+	var order []string
+	var whole []error
+	for _, err := range errs {
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Table == "" {
+			whole = append(whole, err)
+			continue
+		}
+		if len(fe.Path) > 1 && fe.Path[0] == "sets" && fe.Path[1] != set {
+			continue
+		}
+		if fe.Path[0] != "sets" && !all && !slices.Contains(s.Tables, fe.Table) {
+			continue
+		}
+		r := byTable[fe.Table]
+		if r == nil {
+			r = &RefusedTable{Source: fe.Table}
+			if fe.File != "" {
+				r.Config = fe.File
+				if fe.Line > 0 {
+					r.Config += ":" + strconv.Itoa(fe.Line)
+				}
+			}
+			byTable[fe.Table] = r
+			order = append(order, fe.Table)
+		}
+		if r.Reason != "" {
+			r.Reason += "; "
+		}
+		r.Reason += fe.Error()
+	}
+	if len(whole) > 0 {
+		return nil, errors.Join(whole...)
+	}
+	out := make([]RefusedTable, 0, len(order))
+	for _, n := range slices.Sorted(slices.Values(order)) {
+		out = append(out, *byTable[n])
+	}
+	return out, nil
+}
+
 // RawPrefix is where the loads write, below the bucket.
 const RawPrefix = deploy.RawPrefix
 
@@ -154,10 +224,11 @@ const RawPrefix = deploy.RawPrefix
 func CatalogDatabase(source string) string { return deploy.IngestCatalogDatabase(source) }
 
 // PlanRun plans the run of set at the instant at, over the tables discovery found
-// and the lake's state. It refuses (with every problem, each a *FieldError where
-// it is the config's) a config that does not validate, that names a table or
-// column the source does not have, or that asks an incremental load of a table
-// without a usable column.
+// and the lake's state. It refuses (with every problem, each a *FieldError) a
+// config that does not validate in itself. A config that names a table or column
+// the source does not have, or asks an incremental load of a table without a
+// usable column, fails only that table: it is in Refused, with the file and line
+// of the entry, and the set's other tables are planned.
 //
 // A table is planned whenever discovery finds it, with no change to the config: a
 // new table joins the next run of a set listing "all", and a dropped one leaves.
@@ -188,18 +259,26 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 		Renamed:         map[string]string{},
 	}
 
+	// What the config names that the source does not have (a table or column dropped
+	// or renamed since the config was written) fails the tables it is about, not the
+	// run: the other tables load.
 	errs := c.CheckTables(tables)
 	loads := make(map[string]load, len(tables))
 	for i := range tables {
 		l, err := c.chooseLoad(&tables[i])
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			fe.Table = tables[i].Name
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}
 		loads[tables[i].Name] = l
 	}
-	if len(errs) > 0 {
-		c.place(errs)
-		return Plan{}, fmt.Errorf("the ingest config does not fit database %q: %w", c.Source.Database, errors.Join(errs...))
+	c.place(errs)
+	refused, err := c.refusedTables(set, s, errs)
+	if err != nil {
+		return Plan{}, fmt.Errorf("the ingest config does not fit database %q: %w", c.Source.Database, err)
 	}
 
 	// Names are given over all tables, whatever the set, so that both sets agree.
@@ -235,7 +314,15 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 	if !slices.Equal(s.Tables, []string{AllTables}) {
 		members = slices.Sorted(slices.Values(s.Tables))
 	}
+	for _, r := range refused {
+		// A table the source no longer has keeps the name the lake knows it by.
+		r.Lake = cmp.Or(lake[r.Source], state.Tables[r.Source].LakeName)
+		p.Refused = append(p.Refused, r)
+	}
 	for _, n := range members {
+		if slices.ContainsFunc(refused, func(r RefusedTable) bool { return r.Source == n }) {
+			continue
+		}
 		ts := state.Tables[n]
 		if ts.LoadingBy != "" {
 			reason := fmt.Sprintf("being loaded by run %s", ts.LoadingBy)

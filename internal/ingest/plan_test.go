@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"encoding/json"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -182,13 +181,64 @@ func TestNewAndDroppedTables(t *testing.T) {
 	if _, ok := planned(d)["legacy"]; ok || !slices.Equal(d.Dropped, []string{"legacy"}) {
 		t.Errorf("dropped table: planned %v, dropped %v", sources(d), d.Dropped)
 	}
-	// A configured table that is gone refuses the run, naming it and its field.
+	// A configured table that is gone fails that table in the frequent set's runs,
+	// naming it and its field; the daily set, which does not list it, does not report it.
 	c.Sets[SetFrequent] = Set{Tables: []string{"orders", "legacy"}}
-	_, err := PlanRun(c, SetDaily, utc("2026-03-30T00:00:00Z"), tables, state)
-	var fe *FieldError
-	if !errors.Is(err, ErrUnknownTable) || !errors.As(err, &fe) || FormatPath(fe.Path) != "ingest.sets.frequent.tables[1]" ||
-		!strings.Contains(err.Error(), `unknown table "legacy"`) {
-		t.Errorf("configured table gone: %v", err)
+	f := plan(t, c, SetFrequent, "2026-03-30T06:00:00Z", tables, state)
+	if len(f.Refused) != 1 || f.Refused[0].Source != "legacy" || f.Refused[0].Lake != "" ||
+		!strings.Contains(f.Refused[0].Reason, `ingest.sets.frequent.tables[1]: unknown table "legacy"`) {
+		t.Errorf("configured table gone: refused %+v", f.Refused)
+	}
+	if !slices.Equal(sources(f), []string{"orders"}) {
+		t.Errorf("frequent plan with a table gone: %v, want orders", sources(f))
+	}
+	if d := plan(t, c, SetDaily, "2026-03-30T00:00:00Z", tables, state); len(d.Refused) != 0 {
+		t.Errorf("the daily set reports the frequent set's entry: %+v", d.Refused)
+	}
+}
+
+// TestConfigProblemsStayWithTheirTable: a column or table the source no longer has
+// fails the table whose entry names it, with the entry's file and line; every other
+// table of the set is planned as before. Before, the whole plan was refused.
+func TestConfigProblemsStayWithTheirTable(t *testing.T) {
+	c := shopConfig()
+	c.Tables = map[string]TableConfig{
+		"orders":  {Column: "updated_on"}, // renamed in the source to updated_at
+		"dropped": {Mode: ModeFull},       // a table dropped from the source
+	}
+	c.Access = []Access{{Role: "finance", Tables: []string{"customer", "order_items"},
+		Columns: map[string][]string{"customer": {"id", "email"}}}} // email was dropped
+	lines := map[string]int{"tables.orders.column": 12, "tables.dropped": 14, "access.0.columns.customer.1": 20}
+	c.SetLocator(func(path []string) (string, int, int) {
+		return "snaplake.yaml", lines[strings.Join(path, ".")], 7
+	})
+	p, err := PlanRun(c, SetDaily, utc("2026-03-30T00:00:00Z"), shop(), State{})
+	if err != nil {
+		t.Fatalf("PlanRun refused the whole run: %v", err)
+	}
+	want := []RefusedTable{
+		{Source: "customer", Lake: "customer", Config: "snaplake.yaml:20",
+			Reason: `snaplake.yaml:20:7: ingest.access[0].columns.customer[1]: unknown column "email": table "customer" has columns id, name`},
+		{Source: "dropped", Config: "snaplake.yaml:14",
+			Reason: `snaplake.yaml:14:7: ingest.tables.dropped: unknown table "dropped": database "shop" has no base table of that name`},
+		{Source: "orders", Lake: "orders", Config: "snaplake.yaml:12",
+			Reason: `snaplake.yaml:12:7: ingest.tables.orders.column: unknown column "updated_on": table "orders" has columns id, total, updated_at`},
+	}
+	if !slices.Equal(p.Refused, want) {
+		t.Errorf("refused:\n got %+v\nwant %+v", p.Refused, want)
+	}
+	if got := sources(p); !slices.Equal(got, []string{"customer-address", "customer_address", "events", "no_key", "order_items", "touched"}) {
+		t.Errorf("planned %v, want every table but the refused ones", got)
+	}
+	// The frequent set (orders, order_items) fails orders only; customer is not its.
+	f := plan(t, c, SetFrequent, "2026-03-30T06:00:00Z", shop(), State{})
+	if len(f.Refused) != 1 || f.Refused[0].Source != "orders" || !slices.Equal(sources(f), []string{"order_items"}) {
+		t.Errorf("frequent: refused %+v, planned %v", f.Refused, sources(f))
+	}
+	// A config that does not work in itself is still refused whole.
+	c.Sets[SetFrequent] = Set{Every: "15x"}
+	if _, err := PlanRun(c, SetDaily, utc("2026-03-30T00:00:00Z"), shop(), State{}); err == nil || !strings.Contains(err.Error(), `"15x" is not a duration`) {
+		t.Errorf("an invalid config: %v", err)
 	}
 }
 
@@ -243,14 +293,16 @@ func TestLoadModes(t *testing.T) {
 				tt.change(&c)
 			}
 			p, err := PlanRun(c, SetDaily, utc("2026-03-30T00:00:00Z"), shop(), tt.state)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.wantErr != "" {
+				// A load the table's columns cannot give fails that table alone.
+				i := slices.IndexFunc(p.Refused, func(r RefusedTable) bool { return r.Source == tt.table })
+				if i < 0 || !strings.Contains(p.Refused[i].Reason, tt.wantErr) || len(p.Tables) == 0 {
+					t.Fatalf("refused %+v (planned %v), want %s refused with %q", p.Refused, sources(p), tt.table, tt.wantErr)
+				}
+				return
 			}
 			got := planned(p)[tt.table]
 			if got.Mode != tt.want.Mode || got.Column != tt.want.Column || got.Replace != tt.want.Replace ||

@@ -427,3 +427,25 @@ func cronDays(days [7]bool) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// LongestGap is the longest time between two consecutive runs of the set, in loc,
+// over the year after from (a year, so that both daylight saving changes are in
+// it): what a freshness alarm must wait before it says the set is stale. A set
+// limited to a window and to weekdays has its longest gap over the weekend. Zero
+// when the schedule does not parse or never runs.
+func (s Set) LongestGap(from time.Time, loc *time.Location) time.Duration {
+	var longest time.Duration
+	prev := s.NextRun(from, loc)
+	if prev.IsZero() {
+		return 0
+	}
+	for end := from.AddDate(1, 0, 0); prev.Before(end); {
+		next := s.NextRun(prev, loc)
+		if next.IsZero() {
+			return 0
+		}
+		longest = max(longest, next.Sub(prev))
+		prev = next
+	}
+	return longest
+}

@@ -27,6 +27,11 @@ type FieldError struct {
 	Problem string
 	// Err is ErrUnknownTable or ErrUnknownColumn where that is the problem, else nil.
 	Err error
+	// Table is the source table the problem is about, for the problems found
+	// against the source's tables (CheckTables, the choice of a load): such a
+	// problem fails that table alone (see RefusedTable). Empty for the problems
+	// of the config in itself, which refuse the whole section.
+	Table string
 	// File, Line and Column place the field in the file the config was read from,
 	// for the errors found after loading (PlanRun's, against the source's tables);
 	// empty and 0 for a config built in Go. The loader places its own errors itself.
@@ -245,11 +250,11 @@ func (c Config) CheckTables(tables []Table) []error {
 	}
 	var errs []error
 	unknownTable := func(path []string, name string) {
-		errs = append(errs, &FieldError{Path: path, Err: ErrUnknownTable,
+		errs = append(errs, &FieldError{Path: path, Err: ErrUnknownTable, Table: name,
 			Problem: fmt.Sprintf("unknown table %q: database %q has no base table of that name%s", name, c.Source.Database, suggest(name, tables))})
 	}
 	unknownColumn := func(path []string, t *Table, col string) {
-		errs = append(errs, &FieldError{Path: path, Err: ErrUnknownColumn,
+		errs = append(errs, &FieldError{Path: path, Err: ErrUnknownColumn, Table: t.Name,
 			Problem: fmt.Sprintf("unknown column %q: table %q has columns %s", col, t.Name, strings.Join(t.columnNames(), ", "))})
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Sets)) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
@@ -45,22 +46,24 @@ paths are left out.
 
 const ingestGroupUsage = `Usage: snaplake ingest plan --config FILE --set daily|frequent [--at RFC3339] [--mysql-dsn DSN] [--bucket B]
        snaplake ingest run --config FILE --set daily|frequent --mysql-dsn DSN --bucket B [--catalog]
+       snaplake ingest reset --table DATABASE.TABLE --bucket B [--dry-run] [--format text|json]
 
 plan prints what a run of a table set loads, as JSON, and changes nothing; run runs a
-table set by hand with the Go loader. 'snaplake ingest plan -h' and
-'snaplake ingest run -h' say more.
+table set by hand with the Go loader; reset makes the next run load one table from the
+beginning. 'snaplake ingest plan -h', 'snaplake ingest run -h' and
+'snaplake ingest reset -h' say more.
 `
 
-// Ingest is `snaplake ingest plan|run`: the reconfigure Lambda's planning, and a
-// run of a table set, by hand.
+// Ingest is `snaplake ingest plan|run|reset`: the reconfigure Lambda's planning, a
+// run of a table set by hand, and the reset of one table.
 func Ingest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return run(ctx, NewIngestCommand(), args, stdout, stderr)
 }
 
-// NewIngestCommand is `snaplake ingest plan|run`.
+// NewIngestCommand is `snaplake ingest plan|run|reset`.
 func NewIngestCommand() *cobra.Command {
-	return NewGroup("ingest", "plan or run a table set of the config-driven ingestion", ingestGroupUsage,
-		newIngestPlanCommand(), newIngestRunCommand())
+	return NewGroup("ingest", "plan or run a table set of the config-driven ingestion, or reset a table", ingestGroupUsage,
+		newIngestPlanCommand(), newIngestRunCommand(), newIngestResetCommand())
 }
 
 // ingestPlanOptions are the flags of `snaplake ingest plan`.
@@ -139,8 +142,16 @@ func (o ingestPlanOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	slog.New(slog.NewTextHandler(stderr, nil)).Info("ingest plan", "set", set, "due", plan.Due,
-		"tables", len(plan.Tables), "skipped", len(plan.Skipped), "renamed", len(plan.Renamed),
+		"tables", len(plan.Tables), "skipped", len(plan.Skipped), "refused", len(plan.Refused), "renamed", len(plan.Renamed),
 		"metadata_queries", q.Queries(), "took", time.Since(start).Round(time.Millisecond))
+	// A run would load the others and fail these, notified: so does the command.
+	if len(plan.Refused) > 0 {
+		reasons := make([]string, len(plan.Refused))
+		for i, r := range plan.Refused {
+			reasons[i] = r.Reason
+		}
+		return fmt.Errorf("%s: %d tables of set %s would fail, as the config names what the source does not have: %s", configPath, len(plan.Refused), set, strings.Join(reasons, "; "))
+	}
 	return nil
 }
 

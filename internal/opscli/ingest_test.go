@@ -33,6 +33,13 @@ func TestIngestUsage(t *testing.T) {
 		{name: "no dsn", args: []string{"plan", "--config", "c", "--set", "daily"}, wantUsage: true, stderrHas: "missing --mysql-dsn (or SNAPLAKE_MYSQL_DSN)"},
 		{name: "bad at", args: []string{"plan", "--config", "c", "--set", "daily", "--at", "tomorrow"}, env: "root@tcp(127.0.0.1:1)/", wantUsage: true, stderrHas: `--at "tomorrow" is not an RFC 3339 time`},
 		{name: "argument", args: []string{"plan", "--config", "c", "--set", "daily", "now"}, wantUsage: true, stderrHas: `unexpected argument "now"`},
+		{name: "reset help", args: []string{"reset", "-h"}, stderrHas: "--dry-run"},
+		{name: "reset without table", args: []string{"reset", "--bucket", "lake"}, wantUsage: true, stderrHas: "missing --table"},
+		{name: "reset of a table without its database", args: []string{"reset", "--table", "orders", "--bucket", "lake"}, wantUsage: true,
+			stderrHas: `--table: table "orders" is not <database>.<table>`},
+		{name: "reset of an empty table name", args: []string{"reset", "--table", "shop.", "--bucket", "lake"}, wantUsage: true, stderrHas: `table "shop." is not <database>.<table>`},
+		{name: "reset without bucket", args: []string{"reset", "--table", "shop.orders"}, wantUsage: true, stderrHas: "missing --bucket"},
+		{name: "reset format", args: []string{"reset", "--table", "shop.orders", "--bucket", "lake", "--format", "yaml"}, wantUsage: true, stderrHas: `--format must be text or json, got "yaml"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +107,7 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 		Set, At, TimeZone, NextRun, LakeDatabase, Bucket string
 		Due                                              bool
 		CatalogDatabase                                  string
+		CurrentDatabase                                  string
 		Source                                           struct{ Instance, Database string }
 		Schedule                                         struct {
 			Every, At, Between, Expression string
@@ -112,6 +120,14 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 			Columns                                                        []struct{ Source, Lake string }
 			Split, RangeColumn                                             string
 			Ranges                                                         []struct{ From, To *string }
+			Current                                                        *struct {
+				Key             []struct{ Source, Lake string }
+				Order           string
+				SoftDelete      *struct{ Source, Lake string }
+				KeyCheckSeconds int64
+				Destination     string
+			}
+			NoCurrent string
 		}
 		Skipped        []any
 		CrawlerTargets []string
@@ -123,7 +139,7 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 	if err := dec.Decode(&plan); err != nil {
 		t.Fatalf("plan JSON: %v\n%s", err, stdout.String())
 	}
-	if plan.Set != "frequent" || !plan.Due || plan.TimeZone != "Europe/Berlin" || plan.LakeDatabase != "shop" || plan.CatalogDatabase != "raw_shop" || plan.Bucket != "lake" ||
+	if plan.Set != "frequent" || !plan.Due || plan.TimeZone != "Europe/Berlin" || plan.LakeDatabase != "shop" || plan.CatalogDatabase != "raw_shop" || plan.CurrentDatabase != "raw_shop_current" || plan.Bucket != "lake" ||
 		plan.At != "2026-03-30T08:00:00+02:00" || plan.NextRun != "2026-03-30T08:15:00+02:00" || plan.Source.Database != "shop" ||
 		plan.Schedule.Expression != "cron(0/15 8-17 ? * MON-FRI *)" || len(plan.Skipped) != 0 {
 		t.Errorf("plan: %+v", plan)
@@ -258,5 +274,37 @@ func TestIngestRunByHand(t *testing.T) {
 	// orders loads its new row; Order-Items (no AUTO_INCREMENT column) is reloaded whole.
 	if second := run(); second.Loaded != 2 || second.Rows != 1+2 {
 		t.Fatalf("second run: %+v", second)
+	}
+
+	// snaplake ingest reset: a dry run prints what would change and changes nothing;
+	// the reset makes the next run load every row of orders again.
+	reset := func(args ...string) (string, error) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := Ingest(context.Background(), append([]string{"reset", "--bucket", "lake"}, args...), &stdout, &stderr)
+		return stdout.String() + stderr.String(), err
+	}
+	out, err := reset("--table", "shop.orders", "--dry-run", "--format", "json")
+	var dry struct {
+		DryRun bool
+		Before struct{ Value *string }
+		After  struct{ Value *string }
+	}
+	if err != nil || json.Unmarshal([]byte(out), &dry) != nil || !dry.DryRun || dry.Before.Value == nil || *dry.Before.Value != "4" || dry.After.Value != nil {
+		t.Fatalf("reset --dry-run --format json: %v\n%s", err, out)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if third := run(); third.Rows != 0+2 {
+		t.Fatalf("the run after a dry run: %+v, want orders untouched", third)
+	}
+	if out, err := reset("--table", "shop.nope"); err == nil || !strings.Contains(err.Error(), "table shop.nope has no watermark record") {
+		t.Fatalf("reset of an unknown table: %v\n%s", err, out)
+	}
+	if out, err := reset("--table", "shop.orders"); err != nil || !strings.Contains(out, "reset shop.orders") || !strings.Contains(out, "clear the watermark id = 4") {
+		t.Fatalf("reset: %v\n%s", err, out)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if fourth := run(); fourth.Rows != 4+2 {
+		t.Fatalf("the run after the reset: %+v, want the 4 rows of orders again (and Order-Items' 2)", fourth)
 	}
 }

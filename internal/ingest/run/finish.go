@@ -86,7 +86,10 @@ type TableSummary struct {
 	Status    string  `json:"status"` // loaded | failed | skipped
 	Rows      int64   `json:"rows"`
 	Watermark *string `json:"watermark,omitempty"`
-	Reason    string  `json:"reason,omitempty"`
+	// Config is the file:line of the config entry that failed the table, when the
+	// config names something of it that the source does not have.
+	Config string `json:"config,omitempty"`
+	Reason string `json:"reason,omitempty"`
 	// Current is what became of the table's current table: built, unchanged,
 	// empty, or why it has none ("none: no primary key...").
 	Current string `json:"current,omitempty"`
@@ -116,6 +119,13 @@ func (f *Finisher) Finish(ctx context.Context, in FinishInput) (Summary, error) 
 	sum := Summary{Run: r.Run, Set: r.Set, Planned: r.Planned, Skipped: len(r.Skipped), Tables: []TableSummary{}, Crawler: r.Crawler, Renamed: r.Renamed}
 	for _, s := range r.Skipped {
 		sum.Tables = append(sum.Tables, TableSummary{Source: s.Source, Lake: s.Lake, Status: "skipped", Reason: s.Reason})
+	}
+	// Tables the config names what the source does not have of failed at the start:
+	// they count as failed, so that the run ends notified (TablesFailed), and their
+	// watermarks and leases were never touched.
+	for _, t := range r.Refused {
+		sum.Tables = append(sum.Tables, TableSummary{Source: t.Source, Lake: t.Lake, Status: "failed", Config: t.Config, Reason: t.Reason})
+		sum.Failed++
 	}
 	plan, err := ReadJobPlan(ctx, f.S3, "s3://"+f.Bucket+"/"+ingest.PlanKey(r.Run))
 	if err != nil {
@@ -179,7 +189,11 @@ func (f *Finisher) Finish(ctx context.Context, in FinishInput) (Summary, error) 
 	}
 	log.Log(ctx, level, "run finished", "summary", sum)
 	emitMetrics(log, sum, f.now())
-	return sum, errors.Join(errs...)
+	err = errors.Join(errs...)
+	if sum.Failed == 0 && err == nil {
+		emitSuccess(log, sum.Set, f.now())
+	}
+	return sum, err
 }
 
 // commit records one loaded table; keep says the run's folder is in use (the
@@ -469,9 +483,29 @@ func emitMetrics(log *slog.Logger, s Summary, now time.Time) {
 		slog.Any("_aws", map[string]any{
 			"Timestamp": now.UnixMilli(),
 			"CloudWatchMetrics": []any{map[string]any{
-				"Namespace": MetricsNamespace, "Dimensions": [][]string{{"Set"}}, "Metrics": metrics,
+				"Namespace": MetricsNamespace, "Dimensions": [][]string{{deploy.IngestMetricDimensionSet}}, "Metrics": metrics,
 			}},
 		}),
-		"Set", s.Set, "TablesPlanned", s.Planned, "TablesLoaded", s.Loaded, "TablesSkipped", s.Skipped,
+		deploy.IngestMetricDimensionSet, s.Set, "TablesPlanned", s.Planned, "TablesLoaded", s.Loaded, "TablesSkipped", s.Skipped,
 		"TablesFailed", s.Failed, "Rows", s.Rows, "Seconds", s.Seconds)
+}
+
+// emitSuccess writes the set's freshness heartbeat, deploy.IngestRunSucceededMetric
+// = 1 with dimension deploy.IngestMetricDimensionSet, in the embedded metric format:
+// the stack's freshness alarm of the set fires when a whole expected period passes
+// without one. It is written only by a run that committed every table it planned
+// (one that loaded no new rows included: the lake is as fresh as the source); a run
+// that was not due, found its tables busy or failed a table writes none, as it says
+// nothing of the data's freshness.
+func emitSuccess(log *slog.Logger, set string, now time.Time) {
+	log.Info("run succeeded",
+		slog.Any("_aws", map[string]any{
+			"Timestamp": now.UnixMilli(),
+			"CloudWatchMetrics": []any{map[string]any{
+				"Namespace":  MetricsNamespace,
+				"Dimensions": [][]string{{deploy.IngestMetricDimensionSet}},
+				"Metrics":    []map[string]string{{"Name": deploy.IngestRunSucceededMetric, "Unit": "Count"}},
+			}},
+		}),
+		deploy.IngestMetricDimensionSet, set, deploy.IngestRunSucceededMetric, 1)
 }

@@ -531,7 +531,6 @@ func TestBadConfigChangesNothing(t *testing.T) {
 	e := newEnv(t, shopTables())
 	cases := []struct{ name, config, want string }{
 		{"syntax error", e.config("  sets: [daily\n"), "snaplake.yaml:5"},
-		{"unknown table", e.config("  sets:\n    frequent:\n      tables: [ordres]\n"), "ordres"},
 		{"role with no tables", e.config("  access:\n    - role: support\n"), "snaplake.yaml:6:7: ingest.access[0].tables"},
 		{"schedule that does not parse", e.config("  sets:\n    daily:\n      at: \"25:00\"\n"), "snaplake.yaml:7"},
 		{"another database than the stack's", strings.Replace(e.config(""), "database: "+e.name, "database: billing", 1),
@@ -553,6 +552,73 @@ func TestBadConfigChangesNothing(t *testing.T) {
 				t.Errorf("a refused run wrote %v", k)
 			}
 		})
+	}
+}
+
+// TestDroppedColumnIsolatesItsTable (issue 15, item 4): a column the config names is
+// dropped from the source. The next run fails that table alone, naming the config
+// entry's file:line and why, and loads every other table; the table's watermark and
+// lease are as the last good run left them. Before, the whole run was refused and no
+// table loaded.
+func TestDroppedColumnIsolatesItsTable(t *testing.T) {
+	e := newEnv(t, shopTables())
+	e.exec("INSERT INTO orders (total, placed) VALUES (1, '2026-03-29 10:00:00'), (2, '2026-03-29 11:00:00')")
+	e.exec("INSERT INTO customer (name) VALUES ('ada')")
+	e.putConfig(e.config("  tables:\n    orders:\n      column: placed\n"))
+	if first := e.run(ingest.SetDaily); first.Loaded != 5 || first.Failed != 0 {
+		t.Fatalf("first run: %+v", first)
+	}
+	store := watermark.Store{S3: e.s3, Bucket: e.bucket}
+	before, _, err := store.Mark(context.Background(), e.name, "orders")
+	if err != nil || before.Value == nil {
+		t.Fatalf("orders' watermark after the first run: %+v %v", before, err)
+	}
+
+	e.exec("ALTER TABLE orders DROP COLUMN placed")
+	e.exec("INSERT INTO customer (name) VALUES ('bob')")
+	e.now = e.now.Add(24 * time.Hour)
+	sum := e.run(ingest.SetDaily)
+	if sum.Loaded != 4 || sum.Failed != 1 || sum.Rows != 1 {
+		t.Fatalf("run after the column was dropped: %+v", sum)
+	}
+	i := slices.IndexFunc(sum.Tables, func(ts TableSummary) bool { return ts.Source == "orders" })
+	if i < 0 {
+		t.Fatalf("orders is not in the summary: %+v", sum.Tables)
+	}
+	// config/snaplake.yaml: line 7 is "      column: placed".
+	where := "s3://" + e.bucket + "/config/snaplake.yaml:7"
+	if got := sum.Tables[i]; got.Status != "failed" || got.Config != where ||
+		!strings.Contains(got.Reason, where+":7: ingest.tables.orders.column: unknown column \"placed\"") {
+		t.Errorf("orders in the summary: %+v, want failed at %s", got, where)
+	}
+	for _, ts := range sum.Tables {
+		if ts.Source != "orders" && ts.Status != "loaded" {
+			t.Errorf("%s: %+v, want loaded", ts.Source, ts)
+		}
+	}
+	if got, want := e.lakeIDs("raw/"+e.name+"/customer/"), e.sourceIDs("customer"); !slices.Equal(got, want) {
+		t.Errorf("customer in the lake %v, in the source %v", got, want)
+	}
+	after, _, err := store.Mark(context.Background(), e.name, "orders")
+	if err != nil || after.Run != before.Run || *after.Value != *before.Value {
+		t.Errorf("orders' watermark changed: %+v, was %+v (%v)", after, before, err)
+	}
+	if k := e.keys("state/ingest/" + e.name + "/orders/lease.json"); len(k) != 0 {
+		t.Errorf("orders' lease is held: %v", k)
+	}
+
+	// A set with no other table to load fails the run, so that it is notified, and
+	// changes nothing.
+	e.putConfig(e.config("  sets:\n    frequent:\n      tables: [ordres]\n"))
+	stateBefore := e.keys("state/")
+	_, err = e.local().Run(context.Background(), RunRequest{Set: ingest.SetFrequent, Force: true}, e.now.Add(time.Hour))
+	var refused *TablesRefusedError
+	if !errors.As(err, &refused) || len(refused.Tables) != 1 || refused.Tables[0].Source != "ordres" ||
+		!strings.Contains(err.Error(), "config/snaplake.yaml:7:16: ingest.sets.frequent.tables[0]: unknown table \"ordres\"") {
+		t.Errorf("a set whose only table is unknown: %v", err)
+	}
+	if got := e.keys("state/"); !slices.Equal(got, stateBefore) {
+		t.Errorf("the refused run changed the state:\n%v\n%v", stateBefore, got)
 	}
 }
 

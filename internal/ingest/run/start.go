@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,8 +121,11 @@ type Started struct {
 	Database string                `json:"database,omitempty"`
 	Planned  int                   `json:"planned"`
 	Skipped  []ingest.SkippedTable `json:"skipped,omitempty"`
-	Renamed  map[string]string     `json:"renamed,omitempty"`
-	Dropped  []string              `json:"dropped,omitempty"`
+	// Refused are the tables the config names something of that the source does not
+	// have: they fail, the finish reports them, and the other tables load.
+	Refused []ingest.RefusedTable `json:"refused,omitempty"`
+	Renamed map[string]string     `json:"renamed,omitempty"`
+	Dropped []string              `json:"dropped,omitempty"`
 	// ScheduleChanges are the sets' schedules this run changed to follow the config.
 	ScheduleChanges []schedules.Change `json:"scheduleChanges,omitempty"`
 	// Current lists the tables whose current table the workflow builds after the
@@ -133,6 +137,23 @@ type Started struct {
 type InputError struct{ Reason string }
 
 func (e *InputError) Error() string { return "the run's input is refused: " + e.Reason }
+
+// TablesRefusedError says a due run has nothing to load but tables whose config
+// names what the source does not have: the run fails, so that it is notified (a run
+// with tables to load reports them in its summary instead). Nothing was changed.
+type TablesRefusedError struct {
+	Database string
+	Tables   []ingest.RefusedTable
+}
+
+func (e *TablesRefusedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "no table of %s loaded: the config names what the source does not have of each of the set's tables:", e.Database)
+	for _, t := range e.Tables {
+		fmt.Fprintf(&b, " %s (%s);", t.Source, t.Reason)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
 
 // LoadConfig reads config/snaplake.yaml from the bucket and returns its ingest
 // section; the other capabilities' sections are not this run's, and a mistake there
@@ -162,11 +183,13 @@ func (s *Starter) Handle(ctx context.Context, in StartInput) (Started, error) {
 	return out, awserr.Surface(err)
 }
 
-// Start starts a run of set at in.Time. A config that cannot be used, or one
-// that does not fit the source (an unknown table, column...) fails the run with a
-// *config.RefusedError and changes nothing. A run that is not due, whose set is still being
-// run, that has nothing to load, or that finds no config in the bucket yet returns
-// Load false.
+// Start starts a run of set at in.Time. A config that cannot be used fails the run
+// with a *config.RefusedError and changes nothing. A table the config names
+// something of that the source does not have (an unknown table, column...) fails
+// alone: it is in Refused, for the finish to report, and the others load; when
+// no other table is left to load, the run fails with a *TablesRefusedError. A run
+// that is not due, whose set is still being run, that has nothing to load, or that
+// finds no config in the bucket yet returns Load false.
 func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	if in.Event.ScheduledTime != "" {
 		at, err := time.Parse(time.RFC3339, in.Event.ScheduledTime)
@@ -236,6 +259,11 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 		log.InfoContext(ctx, "set not due: nothing loaded", "reason", out.Reason)
 		return out, nil
 	}
+	// Reported by due runs only: a set that is not due loads nothing either way.
+	out.Refused = plan.Refused
+	for _, r := range plan.Refused {
+		log.ErrorContext(ctx, "table refused: the config names what the source does not have", "table", r.Source, "config", r.Config, "reason", r.Reason)
+	}
 	ttl := s.LeaseTTL
 	if ttl <= 0 {
 		ttl = deploy.DefaultLeaseTTL
@@ -257,6 +285,8 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	type taken struct {
 		held *watermark.HeldError
 		err  error
+		// changed: the table's watermark is not the one the plan was made from.
+		changed bool
 	}
 	results := make([]taken, len(plan.Tables))
 	sem := make(chan struct{}, 16)
@@ -280,6 +310,14 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 					}
 				}
 			}
+			if err == nil {
+				// Under the lease the watermark can no longer change; before it, a
+				// reset (or another run's commit) may have changed it since the state
+				// was read. A plan from a stale watermark would load the wrong rows.
+				m, found, merr := st.Mark(ctx, c.Source.Database, t.Source)
+				err = merr
+				results[i].changed = merr == nil && !sameWatermark(state.Tables[t.Source], m, found)
+			}
 			results[i].err = err
 		}()
 	}
@@ -288,6 +326,12 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	var errs []error
 	for i, t := range plan.Tables {
 		switch r := results[i]; {
+		case r.changed:
+			if err := st.Release(ctx, c.Source.Database, t.Source, run); err != nil {
+				errs = append(errs, err)
+			}
+			out.Skipped = append(out.Skipped, ingest.SkippedTable{Source: t.Source, Lake: t.Lake,
+				Reason: "its watermark changed while this run was being planned (a reset, or another run's commit): the next run loads it"})
 		case r.held != nil:
 			out.Skipped = append(out.Skipped, ingest.SkippedTable{Source: t.Source, Lake: t.Lake,
 				Reason: fmt.Sprintf("being loaded by run %s since %s: a table is never loaded by two runs at once", r.held.Lease.Run, r.held.Lease.Since.Format(time.RFC3339))})
@@ -306,6 +350,12 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 	plan.Tables = planned
 	plan = plan.InBucket(s.Bucket)
 	out.Planned = len(plan.Tables)
+	if len(plan.Tables) == 0 && len(out.Refused) > 0 {
+		if err := st.ReleaseSet(ctx, c.Source.Database, set, run); err != nil {
+			return Started{}, err
+		}
+		return Started{}, &TablesRefusedError{Database: c.Source.Database, Tables: out.Refused}
+	}
 	if len(plan.Tables) == 0 {
 		out.Reason = "every table of the set is being loaded by another run"
 		if err := st.ReleaseSet(ctx, c.Source.Database, set, run); err != nil {
@@ -428,4 +478,14 @@ func subfolders(ctx context.Context, api S3API, bucket, prefix string) ([]string
 		}
 	}
 	return out, nil
+}
+
+// sameWatermark says the watermark record (m, found) is the one the plan read.
+func sameWatermark(ts ingest.TableState, m watermark.Mark, found bool) bool {
+	column, value := "", (*string)(nil)
+	if found {
+		column, value = m.Column, m.Value
+	}
+	return strings.EqualFold(ts.Column, column) && (ts.Watermark == nil) == (value == nil) &&
+		(value == nil || *ts.Watermark == *value)
 }

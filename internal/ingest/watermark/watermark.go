@@ -59,6 +59,29 @@ type Mark struct {
 	// Retired are earlier generations, kept until no running query can still read
 	// them, then deleted.
 	Retired []Retired `json:"retired,omitempty"`
+	// Reset, when set, says an operator reset the table (`snaplake ingest reset`):
+	// the next run loads it from the beginning, and its commit replaces this record.
+	Reset *Reset `json:"reset,omitempty"`
+}
+
+// Reset records a reset and the watermark it cleared, for whoever reads the record.
+type Reset struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+	// Column, Value and Run are the cleared watermark's.
+	Column string  `json:"column,omitempty"`
+	Value  *string `json:"value,omitempty"`
+	Run    string  `json:"run,omitempty"`
+}
+
+// Cleared is the record a reset by `by` at `at` leaves of m: nothing but what
+// says where the table's files are (its lake name, so that its folder never moves;
+// a fully reloaded table's generation and retired generations, so that the next
+// reload retires and deletes them), and the Reset. Every other field, including
+// those other steps keep in the record, is dropped: the next run starts over.
+func (m Mark) Cleared(by string, at time.Time) Mark {
+	return Mark{LakeName: m.LakeName, Run: by, LoadedAt: at, Generation: m.Generation, Retired: m.Retired,
+		Reset: &Reset{By: by, At: at, Column: m.Column, Value: m.Value, Run: m.Run}}
 }
 
 // Retired is a generation the catalog no longer points at.
@@ -235,6 +258,15 @@ func (s Store) Release(ctx context.Context, database, table, run string) error {
 func (s Store) release(ctx context.Context, key, what, run string) error {
 	return s.leases().Release(ctx, key, what, run)
 }
+
+// Lease reads the table's lease; found is false when none is held. An expired
+// lease is returned as found: its ExpiresAt says so.
+func (s Store) Lease(ctx context.Context, database, table string) (l Lease, found bool, err error) {
+	return s.leases().Read(ctx, dir(database, table)+"lease.json")
+}
+
+// Key is the key of the table's watermark object.
+func Key(database, table string) string { return dir(database, table) + "watermark.json" }
 
 // Mark reads a table's watermark object; found is false when the table was never
 // committed.

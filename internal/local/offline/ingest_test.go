@@ -187,6 +187,22 @@ func TestIngestWorkflowStates(t *testing.T) {
 		t.Fatalf("notifications %+v", ns)
 	}
 
+	// The config still names files, which the source no longer has (issue 15, item
+	// 4): the next run fails that table alone, with the file:line of its entry, loads
+	// the others, and ends TablesFailed with a notification. Before, the whole run was
+	// refused and nothing loaded.
+	isolated := wait(ing.RunSet(ctx, "daily", time.Date(2026, 12, 8, 12, 0, 0, 0, berlin), true))
+	record(isolated)
+	if isolated.Status != stepfunctions.StatusFailed || isolated.Error != "TablesFailed" {
+		t.Fatalf("run with a config naming a dropped table: %s %s %s %v", isolated.Status, isolated.Error, isolated.Cause, isolated.States)
+	}
+	ns = ing.Notifications()
+	if len(ns) != 2 || ns[1].Subject != "snaplake ingest: tables failed" ||
+		!strings.Contains(ns[1].Message, `"source":"files","lake":"files","status":"failed","rows":0,"config":"s3://`+c.Bucket+`/config/snaplake.yaml:13"`) ||
+		!strings.Contains(ns[1].Message, `"source":"file_downloads","lake":"file_downloads","mode":"incremental","status":"loaded"`) {
+		t.Fatalf("notification of the isolated table: %+v", ns)
+	}
+
 	// A config that does not parse: the run fails before it changes anything, and the
 	// notification names the line.
 	before := keys(t, admin, c.Bucket, "state/")
@@ -197,7 +213,7 @@ func TestIngestWorkflowStates(t *testing.T) {
 		t.Fatalf("run with a broken config: %s %s %v", refused.Status, refused.Error, refused.States)
 	}
 	ns = ing.Notifications()
-	if len(ns) != 2 || ns[1].Subject != "snaplake ingest failed" || !strings.Contains(ns[1].Message, "config/snaplake.yaml:8: did not find expected") {
+	if len(ns) != 3 || ns[2].Subject != "snaplake ingest failed" || !strings.Contains(ns[2].Message, "config/snaplake.yaml:8: did not find expected") {
 		t.Fatalf("notification of the refused config: %+v", ns[len(ns)-1])
 	}
 	if after := keys(t, admin, c.Bucket, "state/"); !slices.Equal(before, after) {
@@ -218,7 +234,7 @@ func TestIngestWorkflowStates(t *testing.T) {
 	if crawlFailed.Status != stepfunctions.StatusFailed || crawlFailed.Error != "CrawlerFailed" || !strings.Contains(crawlFailed.Cause, "Internal Service Exception") {
 		t.Fatalf("run whose crawl failed: %s %s %s %v", crawlFailed.Status, crawlFailed.Error, crawlFailed.Cause, crawlFailed.States)
 	}
-	if ns = ing.Notifications(); len(ns) != 3 || ns[2].Subject != "snaplake ingest failed" || !strings.Contains(ns[2].Message, "Internal Service Exception") {
+	if ns = ing.Notifications(); len(ns) != 4 || ns[3].Subject != "snaplake ingest failed" || !strings.Contains(ns[3].Message, "Internal Service Exception") {
 		t.Fatalf("notification of the failed crawl: %+v", ns[len(ns)-1])
 	}
 
@@ -230,7 +246,7 @@ func TestIngestWorkflowStates(t *testing.T) {
 	if slow.Status != stepfunctions.StatusFailed || slow.Error != "CrawlTimedOut" {
 		t.Fatalf("run whose crawl outlasted the timeout: %s %s %s %v", slow.Status, slow.Error, slow.Cause, slow.States)
 	}
-	if ns = ing.Notifications(); len(ns) != 4 || ns[3].Subject != "snaplake ingest failed" || !strings.Contains(ns[3].Message, "CrawlTimedOut") {
+	if ns = ing.Notifications(); len(ns) != 5 || ns[4].Subject != "snaplake ingest failed" || !strings.Contains(ns[4].Message, "CrawlTimedOut") {
 		t.Fatalf("notification of the crawl timeout: %+v", ns[len(ns)-1])
 	}
 
