@@ -116,13 +116,14 @@ func Merge(in Input) (Output, error) {
 	if err != nil {
 		return out, err
 	}
-	// The newest schema is the delta's: a column the source gained appears (NULL in
-	// older rows), one it lost goes.
+	// The newest schema is the delta's last file's (a delta read from several loads
+	// is in run order): a column the source gained appears (NULL in older rows), one
+	// it lost goes.
 	var schema *parquet.Schema
 	var from string
 	switch {
 	case len(delta) > 0:
-		schema, from = delta[0].f.Schema(), delta[0].name
+		schema, from = delta[len(delta)-1].f.Schema(), delta[len(delta)-1].name
 	case len(prev) > 0:
 		schema, from = prev[0].f.Schema(), prev[0].name
 	default:

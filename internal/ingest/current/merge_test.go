@@ -312,3 +312,18 @@ func TestMissingColumns(t *testing.T) {
 		}
 	}
 }
+
+// A delta read from several loads (a current table built from a table's whole
+// log) takes the schema of the newest load.
+func TestADeltaOfSeveralLoadsTakesTheNewestSchema(t *testing.T) {
+	delta := []File{
+		file(t, "load=1/part-00000", row{ID: 1, Name: "a", UpdatedAt: 1}, row{ID: 2, Name: "b", UpdatedAt: 1}),
+		file(t, "load=2/part-00000", rowV2{ID: 2, Name: "b2", UpdatedAt: 2, Email: ptr("b@x")}),
+	}
+	_, gen := merge(t, Input{Delta: delta, Order: "updated_at"})
+	got := readAll[rowV2](t, gen)
+	slices.SortFunc(got, func(a, b rowV2) int { return int(a.ID - b.ID) })
+	if len(got) != 2 || got[0].Email != nil || got[1].Email == nil || *got[1].Email != "b@x" {
+		t.Fatalf("rows = %+v: the newest load's column is lost", got)
+	}
+}
