@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/snaplake/snaplake/internal/aws/s3obj"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/ingest/watermark"
@@ -161,5 +162,43 @@ func (e *env) deleteKey(key string) {
 	e.t.Helper()
 	if _, err := e.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(key)}); err != nil {
 		e.t.Fatal(err)
+	}
+}
+
+// TestCurrentTableOfATableLoadedBefore: a table loaded incrementally before current
+// tables existed has a log and a watermark but no current generation; its first
+// current table is built from every load of its log, the newest version of each
+// key winning.
+func TestCurrentTableOfATableLoadedBefore(t *testing.T) {
+	e := newEnv(t, currentTables())
+	ctx := context.Background()
+	e.exec("INSERT INTO items VALUES (1, 1, 1), (2, 2, 2), (3, 3, 3)")
+	e.putConfig(e.config(currentSets))
+	e.run(ingest.SetFrequent)
+	// What an earlier version left: no generation in the mark, no current/ files.
+	st := watermark.Store{S3: e.s3, Bucket: e.bucket}
+	m, _, err := st.Mark(ctx, e.name, "items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range e.keys(m.Generation) {
+		e.deleteKey(k)
+	}
+	m.Generation, m.Retired = "", nil
+	if err := s3obj.PutJSON(ctx, e.s3, e.bucket, watermark.Key(e.name, "items"), "", m, false); err != nil {
+		t.Fatal(err)
+	}
+	e.exec("UPDATE items SET v = 20, rev = 4 WHERE id = 2")
+	e.exec("INSERT INTO items VALUES (4, 4, 5)")
+	e.now = e.now.Add(time.Hour)
+	sum := e.run(ingest.SetFrequent)
+	if sum.Failed != 0 {
+		t.Fatalf("%+v", sum)
+	}
+	if got := e.lakeIDs(e.currentLocation("items")); !slices.Equal(got, []int64{1, 2, 3, 4}) {
+		t.Errorf("the current table built from the log has ids %v, want 1-4 once each", got)
+	}
+	if got := e.lakeIDs("raw/" + e.name + "/items/"); len(got) != 5 {
+		t.Errorf("the log has %d rows, want 5 (row 2 twice)", len(got))
 	}
 }
