@@ -386,7 +386,11 @@ func SwitchGeneration(ctx context.Context, api CatalogAPI, g Generation) error {
 		if len(g.Columns) == 0 && got.Table != nil && got.Table.StorageDescriptor != nil {
 			input.StorageDescriptor.Columns = got.Table.StorageDescriptor.Columns
 		}
-		if _, err := api.UpdateTable(ctx, &glue.UpdateTableInput{DatabaseName: db, TableInput: input}); err != nil {
+		// SkipArchive: by default UpdateTable archives the table's previous version,
+		// and Glue keeps at most 100,000 versions per table and 1,000,000 per account
+		// (ResourceNumberLimitExceededException); a switch every 15 minutes for every
+		// changed table would reach that. The generations themselves are the history.
+		if _, err := api.UpdateTable(ctx, &glue.UpdateTableInput{DatabaseName: db, TableInput: input, SkipArchive: aws.Bool(true)}); err != nil {
 			return fmt.Errorf("switch table %s.%s to generation %s: %w", g.Database, g.Table, g.Run, err)
 		}
 	}
