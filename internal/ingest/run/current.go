@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/aws/awserr"
@@ -207,6 +208,21 @@ func (b *CurrentBuilder) build(ctx context.Context, log *slog.Logger, plan inges
 		res.Status = CurrentUnchanged
 		return nil
 	}
+	gen := cp.Destination + ingest.GenerationKey + "=" + plan.Run + "/"
+	// A retry of this run's build (the workflow retries an invocation that Lambda
+	// reports failed, which may have done its work): when the catalog points at
+	// this run's generation already, the generation is complete (the switch follows
+	// its last file) and stays as it is, rather than be deleted under its readers.
+	if b.Glue != nil {
+		got, err := b.Glue.GetTable(ctx, &glue.GetTableInput{DatabaseName: aws.String(plan.CurrentDatabase), Name: aws.String(t.Lake)})
+		if err == nil && got.Table != nil && got.Table.StorageDescriptor != nil && aws.ToString(got.Table.StorageDescriptor.Location) == "s3://"+b.Bucket+"/"+gen {
+			res.Status, res.Generation, res.Reason = CurrentBuilt, gen, "built by an earlier attempt of this run"
+			if due {
+				res.KeyChecked, res.KeyCheckedAt = true, now
+			}
+			return nil
+		}
+	}
 
 	dir, err := os.MkdirTemp(b.TempDir, "current-*")
 	if err != nil {
@@ -257,7 +273,6 @@ func (b *CurrentBuilder) build(ctx context.Context, log *slog.Logger, plan inges
 		res.KeyChecked, res.KeyCheckedAt = true, checkedAt
 		log.InfoContext(ctx, "key check: read every key of the source", "keys", in.Keys.Len())
 	}
-	gen := cp.Destination + ingest.GenerationKey + "=" + plan.Run + "/"
 	// A retry of this run's build rewrites its own folder, which nothing reads yet.
 	if _, err := deletePrefix(ctx, b.S3, b.Bucket, gen); err != nil {
 		return err

@@ -202,3 +202,22 @@ func TestCurrentTableOfATableLoadedBefore(t *testing.T) {
 		t.Errorf("the log has %d rows, want 5 (row 2 twice)", len(got))
 	}
 }
+
+// TestCurrentBuildRetried: the workflow retries an invocation Lambda reported as
+// failed, which may have switched the table already; the retry keeps that
+// generation instead of deleting and rewriting it under its readers.
+func TestCurrentBuildRetried(t *testing.T) {
+	e := newEnv(t, currentTables())
+	e.exec("INSERT INTO items VALUES (1, 1, 1), (2, 2, 2)")
+	e.putConfig(e.config(currentSets))
+	sum := e.run(ingest.SetFrequent)
+	loc := e.currentLocation("items")
+	before := e.keys(loc)
+	res, err := e.local().Current.Build(context.Background(), CurrentInput{Run: sum.Run, Table: "items"})
+	if err != nil || res.Status != CurrentBuilt || res.Generation != loc || !strings.Contains(res.Reason, "earlier attempt") {
+		t.Fatalf("retried build: %+v %v", res, err)
+	}
+	if after := e.keys(loc); !slices.Equal(before, after) || e.currentLocation("items") != loc {
+		t.Errorf("the retry changed the generation: %v -> %v", before, after)
+	}
+}
