@@ -113,7 +113,7 @@ func BenchmarkCurrent50Runs(b *testing.B) {
 				b.Fatal(err)
 			}
 			start := time.Now()
-			res, err := Merge(Input{Previous: gen, Delta: delta, Key: []string{"id"}, Order: "updated_at", SoftDelete: "deleted_at", RowsPerFile: perFile,
+			res, err := Merge(Input{Previous: gen, Delta: delta, Key: []string{"id"}, Order: "updated_at", SoftDelete: "deleted_at", RowsPerFile: perFile, Whole: run == 0,
 				NewFile: func(i int) (io.WriteCloser, error) {
 					return os.Create(filepath.Join(out, fmt.Sprintf("part-%05d.snappy.parquet", i)))
 				}})

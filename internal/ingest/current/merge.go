@@ -44,6 +44,11 @@ type Input struct {
 	// Keys, when set, are every primary key the source has now (a key check): a
 	// key it does not have is dropped, from the previous generation and the delta.
 	Keys *KeySet
+	// Whole says the delta is the whole table, read once, each key at most once (a
+	// load from the beginning: one query, or key ranges of the primary key's first
+	// column, which are disjoint): Previous must be empty, and no key is held in
+	// memory, so that a first build is bounded by nothing but time.
+	Whole bool
 	// RowsPerFile starts a new file after this many rows, as the load does, so
 	// that the generation has the file count of a fully compacted table.
 	RowsPerFile int64
@@ -154,6 +159,13 @@ func Merge(in Input) (Output, error) {
 		sd = &c
 	}
 
+	if in.Whole {
+		if len(prev) > 0 {
+			return out, errors.New("a whole-table delta replaces the table: it takes no previous generation")
+		}
+		return mergeWhole(in, delta, schema, key, sd)
+	}
+
 	// Pass 1: the delta's keys, and which row of each is the newest.
 	latest := map[string]*deltaRow{}
 	var kb []byte
@@ -216,6 +228,33 @@ func Merge(in Input) (Output, error) {
 			out.SoftDeleted++
 			return false, nil
 		case in.Keys != nil && !in.Keys.Has(kb):
+			out.KeyCheckDeleted++
+			return false, nil
+		}
+		out.Upserted++
+		return true, nil
+	}, w.write)
+	if err != nil {
+		return out, err
+	}
+	if err := w.finish(); err != nil {
+		return out, err
+	}
+	out.Rows, out.Files = w.total, w.files
+	return out, nil
+}
+
+// mergeWhole writes a whole-table delta without its soft-deleted rows, in one pass.
+func mergeWhole(in Input, delta []opened, schema *parquet.Schema, key []int, sd *parquet.LeafColumn) (Output, error) {
+	var out Output
+	var kb []byte
+	w := &rolling{schema: schema, newFile: in.NewFile, perFile: in.RowsPerFile}
+	err := eachRow(delta, schema, func(row parquet.Row) (bool, error) {
+		switch {
+		case sd != nil && SoftDeleted(sd.Node.Type(), row[sd.ColumnIndex]):
+			out.SoftDeleted++
+			return false, nil
+		case in.Keys != nil && !in.Keys.Has(appendKey(kb[:0], row, key)):
 			out.KeyCheckDeleted++
 			return false, nil
 		}

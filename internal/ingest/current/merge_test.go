@@ -327,3 +327,17 @@ func TestADeltaOfSeveralLoadsTakesTheNewestSchema(t *testing.T) {
 		t.Fatalf("rows = %+v: the newest load's column is lost", got)
 	}
 }
+
+// A load from the beginning is the whole table, each key once: it is written
+// without its soft-deleted rows, with no key held in memory.
+func TestWholeTableDelta(t *testing.T) {
+	delta := []File{file(t, "load/part-00000", row{ID: 1, Name: "a"}, row{ID: 2, Name: "b", IsDeleted: 1}, row{ID: 3, Name: "c"})}
+	out, gen := merge(t, Input{Delta: delta, Whole: true, SoftDelete: "is_deleted", RowsPerFile: 2})
+	if got, want := names(readAll[row](t, gen)), "1:a 3:c"; got != want || out.SoftDeleted != 1 || out.Files != 1 {
+		t.Fatalf("rows = %s, want %s; %+v", got, want, out)
+	}
+	_, err := Merge(Input{Delta: delta, Previous: delta, Whole: true, Key: []string{"id"}, NewFile: (&sink{}).newFile})
+	if err == nil {
+		t.Fatal("a whole-table delta was merged over a previous generation")
+	}
+}

@@ -247,7 +247,9 @@ func (b *CurrentBuilder) build(ctx context.Context, log *slog.Logger, plan inges
 			return fmt.Errorf("the current generation s3://%s/%s has no Parquet file: it was deleted (reset the table to rebuild it from a full load)", b.Bucket, prev.Generation)
 		}
 	}
-	in := current.Input{Order: cp.Order, RowsPerFile: cmp.Or(b.RowsPerFile, plan.RowsPerFile)}
+	// A load from the beginning read each key once: the first build of a large
+	// table holds no key in memory.
+	in := current.Input{Order: cp.Order, RowsPerFile: cmp.Or(b.RowsPerFile, plan.RowsPerFile), Whole: fromScratch}
 	for _, k := range cp.Key {
 		in.Key = append(in.Key, k.Lake)
 	}
