@@ -28,11 +28,39 @@ const (
 	// version was just published: S3's "Object Created" for a version's
 	// manifest.json in the lake bucket, never for the files UNLOAD writes beside it.
 	FederateManifestCreated = "federate-manifest-created"
+	// ClusterSnapshotCreated and ClusterExportFinished are the Aurora counterparts of
+	// SnapshotCreated and ExportFinished: RDS reports an Aurora cluster's snapshots as
+	// "RDS DB Cluster Snapshot Event", with event ids of their own.
+	ClusterSnapshotCreated = "cluster-snapshot-created"
+	ClusterExportFinished  = "cluster-export-finished"
 )
 
-// PatternNames lists the nightly export's patterns (one rule each).
+// PatternNames lists every pattern of the nightly export (one rule each, when the
+// deployment routes it: see Params.Routed).
 func PatternNames() []string {
-	return []string{SnapshotCreated, ExportFinished, CrawlerFinished}
+	return []string{SnapshotCreated, ExportFinished, ClusterSnapshotCreated, ClusterExportFinished, CrawlerFinished}
+}
+
+// Routed lists the nightly export's patterns this deployment has a rule for: the
+// instance patterns when it exports DB instances, the cluster patterns when it
+// exports Aurora clusters, and the crawler pattern always. A pattern whose
+// sources are not configured has nothing to match (and no values to fill).
+func (p Params) Routed() []string {
+	var out []string
+	for _, name := range PatternNames() {
+		switch name {
+		case SnapshotCreated, ExportFinished:
+			if len(p.DBInstanceIDs) == 0 {
+				continue
+			}
+		case ClusterSnapshotCreated, ClusterExportFinished:
+			if len(p.DBClusterIDs) == 0 {
+				continue
+			}
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // FederatePatternNames lists the Federator's patterns (one rule each).
@@ -52,6 +80,7 @@ type Vars map[string][]string
 // Params are what a deployment configures about its event routing.
 type Params struct {
 	DBInstanceIDs          []string // the RDS instances whose snapshots are exported
+	DBClusterIDs           []string // the Aurora DB clusters whose automated cluster snapshots are exported
 	CrawlerNames           []string // the crawlers whose runs the pipeline waits for
 	IncludeManualSnapshots bool     // also export manual snapshots (RDS-EVENT-0042)
 	LakeBucket             string   // the lake bucket, whose manifests start the subscribers
@@ -70,9 +99,16 @@ func (p Params) Vars() Vars {
 			prefixes = append(prefixes, id+"-")
 		}
 	}
+	// Only automated cluster snapshots (RDS-EVENT-0169) are routed: manual cluster
+	// snapshots have no naming convention that names their cluster.
+	var clusterPrefixes []string
+	for _, id := range p.DBClusterIDs {
+		clusterPrefixes = append(clusterPrefixes, "rds:"+id+"-")
+	}
 	return Vars{
 		"SnapshotCreatedEventId": ids,
 		"SnapshotPrefix":         prefixes,
+		"ClusterSnapshotPrefix":  clusterPrefixes,
 		"CrawlerName":            p.CrawlerNames,
 		"LakeBucket":             nonEmpty(p.LakeBucket),
 	}

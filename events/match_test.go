@@ -17,6 +17,7 @@ import (
 // deployed is the routing of the reference deployment the samples are written for.
 var deployed = events.Params{
 	DBInstanceIDs: []string{"warehouse-prod"},
+	DBClusterIDs:  []string{"warehouse-aurora"},
 	CrawlerNames:  []string{"snaplake-warehouse"},
 	LakeBucket:    "snaplake-lake-123456789012",
 }
@@ -46,11 +47,19 @@ var expectAutomatedOnly = map[string][]string{
 
 	"nearmiss-other-instance-snapshot-created":        none, // "warehouse-production-": the trailing hyphen keeps it out
 	"nearmiss-snapshot-created-message-other-eventid": none, // same Message text, EventID 0090 ("creating")
-	"nearmiss-cluster-snapshot-created":               none, // Aurora 0169, "RDS DB Cluster Snapshot Event"
-	"nearmiss-cluster-export-completed":               none, // Aurora 0164
+	"nearmiss-cluster-snapshot-created":               none, // Aurora 0169 of a cluster named like the instance, not a configured cluster
+	"nearmiss-cluster-export-completed":               none, // Aurora 0164, same
 	"nearmiss-custom-source-snapshot-created":         none, // source "custom.rds" is not AWS
 	"nearmiss-export-completed-cluster-source-type":   none, // 0161 but SourceType CLUSTER_SNAPSHOT
 	"nearmiss-other-crawler-succeeded":                none, // someone else's crawler
+
+	// Aurora: the configured cluster's automated cluster snapshots and their exports.
+	"cluster-snapshot-created-automated":      {events.ClusterSnapshotCreated},
+	"cluster-export-completed":                {events.ClusterExportFinished},
+	"cluster-export-failed":                   {events.ClusterExportFinished},
+	"cluster-export-canceled":                 {events.ClusterExportFinished},
+	"nearmiss-cluster-creating-snapshot":      none, // 0168: the snapshot is only being created
+	"nearmiss-other-cluster-snapshot-created": none, // "warehouse-auroras-": the trailing hyphen keeps it out
 
 	"transform-finished":         {events.TransformFinished},
 	"transform-finished-tables":  {events.TransformFinished},
@@ -88,15 +97,16 @@ func with(base, overrides map[string][]string) map[string][]string {
 	return out
 }
 
-// newMatcher loads every filled pattern into one matcher, each under its own name:
-// the offline bus's, which matches EventBridge's operators (suffix, wildcard too).
+// newMatcher loads every pattern the deployment routes, filled, into one matcher,
+// each under its own name: the offline bus's, which matches EventBridge's operators
+// (suffix, wildcard too).
 func newMatcher(t *testing.T, p events.Params) *eventbus.Matcher {
 	t.Helper()
 	q, err := eventbus.NewMatcher()
 	if err != nil {
 		t.Fatalf("new matcher: %v", err)
 	}
-	for _, name := range events.AllPatternNames() {
+	for _, name := range append(p.Routed(), events.FederatePatternNames()...) {
 		pattern, err := events.PatternJSON(name, p.Vars())
 		if err != nil {
 			t.Fatalf("fill pattern %s: %v", name, err)
@@ -140,9 +150,27 @@ func sample(t *testing.T, name string) []byte {
 	return b
 }
 
+// clusterSamples are the samples only a deployment with a cluster routes.
+var clusterSamples = []string{"cluster-snapshot-created-automated", "cluster-export-completed", "cluster-export-failed", "cluster-export-canceled"}
+
+// instanceSamples are the samples only a deployment with an instance routes.
+var instanceSamples = []string{"snapshot-created-automated", "export-completed", "export-failed", "export-canceled", "nearmiss-replica-snapshot-created"}
+
+func nothingFor(base map[string][]string, samples []string) map[string][]string {
+	out := map[string][]string{}
+	for _, s := range samples {
+		out[s] = none
+	}
+	return with(base, out)
+}
+
 func TestPatternsMatchExactlyTheIntendedSamples(t *testing.T) {
 	manual := deployed
 	manual.IncludeManualSnapshots = true
+	instancesOnly := deployed
+	instancesOnly.DBClusterIDs = nil
+	clustersOnly := deployed
+	clustersOnly.DBInstanceIDs = nil
 	tables := []struct {
 		name   string
 		params events.Params
@@ -150,6 +178,8 @@ func TestPatternsMatchExactlyTheIntendedSamples(t *testing.T) {
 	}{
 		{"automated snapshots only", deployed, expectAutomatedOnly},
 		{"manual snapshots included", manual, expectWithManual},
+		{"instances only", instancesOnly, nothingFor(expectAutomatedOnly, clusterSamples)},
+		{"clusters only", clustersOnly, nothingFor(expectAutomatedOnly, instanceSamples)},
 	}
 	samples := sampleNames(t)
 	for _, tc := range tables {
@@ -350,6 +380,8 @@ func TestPatternMissingVariables(t *testing.T) {
 		{events.SnapshotCreated, events.Params{CrawlerNames: []string{"c"}}.Vars(), "SnapshotPrefix"},
 		{events.ExportFinished, events.Params{CrawlerNames: []string{"c"}}.Vars(), "SnapshotPrefix"},
 		{events.CrawlerFinished, events.Params{DBInstanceIDs: []string{"warehouse-prod"}}.Vars(), "CrawlerName"},
+		{events.ClusterSnapshotCreated, events.Params{DBInstanceIDs: []string{"warehouse-prod"}}.Vars(), "ClusterSnapshotPrefix"},
+		{events.ClusterExportFinished, events.Params{DBInstanceIDs: []string{"warehouse-prod"}}.Vars(), "ClusterSnapshotPrefix"},
 		{events.SnapshotCreated, events.Vars{"SnapshotPrefix": {"rds:x-"}}, "SnapshotCreatedEventId"},
 		{events.CrawlerFinished, events.Vars{"CrawlerName": {}}, "CrawlerName"},
 		{events.CrawlerFinished, nil, "CrawlerName"},
@@ -419,7 +451,7 @@ func TestSamplesAreRealShaped(t *testing.T) {
 					t.Errorf("state %s with errorMessage %q: only Failed carries one", d.State, d.ErrorMessage)
 				}
 			default:
-				if env.DetailType != events.DetailTypeRDSSnapshot && env.DetailType != "RDS DB Cluster Snapshot Event" {
+				if env.DetailType != events.DetailTypeRDSSnapshot && env.DetailType != events.DetailTypeRDSClusterSnapshot {
 					t.Fatalf("unexpected detail-type %q", env.DetailType)
 				}
 				var d events.RDSSnapshotDetail
@@ -450,6 +482,10 @@ func TestSamplesDecodeToTypedDetails(t *testing.T) {
 		{"export-completed", events.EventExportCompleted, snap},
 		{"export-failed", events.EventExportFailed, snap},
 		{"export-canceled", events.EventExportCanceled, snap},
+		{"cluster-snapshot-created-automated", events.EventAutomatedClusterSnapshotCreated, "rds:warehouse-aurora-2026-11-20-03-10"},
+		{"cluster-export-completed", events.EventClusterExportCompleted, "rds:warehouse-aurora-2026-11-20-03-10"},
+		{"cluster-export-failed", events.EventClusterExportFailed, "rds:warehouse-aurora-2026-11-20-03-10"},
+		{"cluster-export-canceled", events.EventClusterExportCanceled, "rds:warehouse-aurora-2026-11-20-03-10"},
 	}
 	for _, tc := range rds {
 		env, err := events.ParseEnvelope(sample(t, tc.sample))
@@ -460,8 +496,12 @@ func TestSamplesDecodeToTypedDetails(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.sample, err)
 		}
-		if d.EventID != tc.eventID || d.SourceIdentifier != tc.sourceID || d.SourceType != "SNAPSHOT" {
-			t.Errorf("%s: got %s %s %s, want %s %s SNAPSHOT", tc.sample, d.EventID, d.SourceIdentifier, d.SourceType, tc.eventID, tc.sourceID)
+		wantType := "SNAPSHOT"
+		if env.IsClusterSnapshot() {
+			wantType = "CLUSTER_SNAPSHOT"
+		}
+		if d.EventID != tc.eventID || d.SourceIdentifier != tc.sourceID || d.SourceType != wantType {
+			t.Errorf("%s: got %s %s %s, want %s %s %s", tc.sample, d.EventID, d.SourceIdentifier, d.SourceType, tc.eventID, tc.sourceID, wantType)
 		}
 	}
 	glue := []struct {
@@ -521,7 +561,7 @@ func TestMalformedEventsGiveInvalidEventError(t *testing.T) {
 		{"rds detail without SourceIdentifier", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `{"EventID":"RDS-EVENT-0091"}`), "rds"},
 		{"rds EventID of wrong type", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, `{"EventID":91,"SourceIdentifier":"rds:x"}`), "rds"},
 		{"glue event read as rds", envelope(events.SourceGlue, events.DetailTypeCrawler, glueDetail), "rds"},
-		{"cluster snapshot event read as rds", envelope(events.SourceRDS, "RDS DB Cluster Snapshot Event", rdsDetail), "rds"},
+		{"instance event read as rds", envelope(events.SourceRDS, "RDS DB Instance Event", rdsDetail), "rds"}, // cluster snapshot events decode: Aurora exports
 		{"custom source read as rds", envelope("custom.rds", events.DetailTypeRDSSnapshot, rdsDetail), "rds"},
 		{"rds event read as crawler", envelope(events.SourceRDS, events.DetailTypeRDSSnapshot, rdsDetail), "crawler"},
 		{"crawler detail without state", envelope(events.SourceGlue, events.DetailTypeCrawler, `{"crawlerName":"snaplake-warehouse"}`), "crawler"},

@@ -15,13 +15,16 @@ import (
 // filters), which is why no pattern and no handler reads it: this only keeps the
 // samples honest.
 var documentedMessages = map[string]string{
-	events.EventAutomatedSnapshotCreated: "Automated snapshot created.",
-	events.EventManualSnapshotCreated:    "Manual snapshot created.",
-	events.EventExportCompleted:          "The snapshot export task completed.",
-	events.EventExportFailed:             "The snapshot export task failed.",
-	events.EventExportCanceled:           "The snapshot export task was canceled.",
-	"RDS-EVENT-0164":                     "The cluster snapshot export task completed.",
-	"RDS-EVENT-0169":                     "Automated cluster snapshot created.",
+	events.EventAutomatedSnapshotCreated:        "Automated snapshot created.",
+	events.EventManualSnapshotCreated:           "Manual snapshot created.",
+	events.EventExportCompleted:                 "The snapshot export task completed.",
+	events.EventExportFailed:                    "The snapshot export task failed.",
+	events.EventExportCanceled:                  "The snapshot export task was canceled.",
+	events.EventClusterExportCompleted:          "The cluster snapshot export task completed.",
+	events.EventClusterExportFailed:             "The cluster snapshot export task failed.",
+	events.EventClusterExportCanceled:           "The cluster snapshot export task was canceled.",
+	"RDS-EVENT-0168":                            "Creating automated cluster snapshot.",
+	events.EventAutomatedClusterSnapshotCreated: "Automated cluster snapshot created.",
 }
 
 // Near misses that carry another event's text on purpose.

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -13,6 +14,13 @@ const (
 	EventExportCompleted          = "RDS-EVENT-0161"
 	EventExportFailed             = "RDS-EVENT-0159"
 	EventExportCanceled           = "RDS-EVENT-0160"
+
+	// Aurora: "RDS DB Cluster Snapshot Event"s (RDS UG, Amazon RDS event categories
+	// and event messages, DB cluster snapshot events).
+	EventAutomatedClusterSnapshotCreated = "RDS-EVENT-0169"
+	EventClusterExportCompleted          = "RDS-EVENT-0164"
+	EventClusterExportFailed             = "RDS-EVENT-0162"
+	EventClusterExportCanceled           = "RDS-EVENT-0163"
 )
 
 // Event sources and detail types.
@@ -20,7 +28,10 @@ const (
 	SourceRDS             = "aws.rds"
 	SourceGlue            = "aws.glue"
 	DetailTypeRDSSnapshot = "RDS DB Snapshot Event"
-	DetailTypeCrawler     = "Glue Crawler State Change"
+	// DetailTypeRDSClusterSnapshot is what RDS sends about an Aurora cluster's
+	// snapshots, their exports included.
+	DetailTypeRDSClusterSnapshot = "RDS DB Cluster Snapshot Event"
+	DetailTypeCrawler            = "Glue Crawler State Change"
 )
 
 // Envelope is an EventBridge event with its detail left raw.
@@ -36,9 +47,9 @@ type Envelope struct {
 	Detail     json.RawMessage `json:"detail"`
 }
 
-// RDSSnapshotDetail is the detail of an "RDS DB Snapshot Event" (snapshot created,
-// export completed/failed/canceled). For export events SourceIdentifier and SourceArn
-// name the SNAPSHOT, not the export task.
+// RDSSnapshotDetail is the detail of an "RDS DB Snapshot Event" or an "RDS DB Cluster
+// Snapshot Event" (snapshot created, export completed/failed/canceled). For export
+// events SourceIdentifier and SourceArn name the SNAPSHOT, not the export task.
 type RDSSnapshotDetail struct {
 	EventCategories  []string `json:"EventCategories"`
 	SourceType       string   `json:"SourceType"`
@@ -93,10 +104,13 @@ func ParseEnvelope(raw []byte) (Envelope, error) {
 	return env, nil
 }
 
-// RDSSnapshot decodes the detail of an RDS snapshot event.
+// IsClusterSnapshot reports whether the event is about an Aurora cluster snapshot.
+func (e Envelope) IsClusterSnapshot() bool { return e.DetailType == DetailTypeRDSClusterSnapshot }
+
+// RDSSnapshot decodes the detail of an RDS snapshot or cluster snapshot event.
 func (e Envelope) RDSSnapshot() (RDSSnapshotDetail, error) {
-	if e.Source != SourceRDS || e.DetailType != DetailTypeRDSSnapshot {
-		return RDSSnapshotDetail{}, &InvalidEventError{Reason: fmt.Sprintf("want %s %q, got %s %q", SourceRDS, DetailTypeRDSSnapshot, e.Source, e.DetailType)}
+	if e.Source != SourceRDS || (e.DetailType != DetailTypeRDSSnapshot && e.DetailType != DetailTypeRDSClusterSnapshot) {
+		return RDSSnapshotDetail{}, &InvalidEventError{Reason: fmt.Sprintf("want %s %q or %q, got %s %q", SourceRDS, DetailTypeRDSSnapshot, DetailTypeRDSClusterSnapshot, e.Source, e.DetailType)}
 	}
 	var d RDSSnapshotDetail
 	if err := json.Unmarshal(e.Detail, &d); err != nil {
@@ -137,17 +151,22 @@ type Event[D any] struct {
 	Detail     D        `json:"detail"`
 }
 
-// NewRDSSnapshotEvent is an "RDS DB Snapshot Event" about the snapshot d.SourceArn names,
-// as RDS puts it on the bus at the given time: the envelope, the snapshot as its resource,
-// SourceType and Date are filled in; d gives the rest.
+// NewRDSSnapshotEvent is an "RDS DB Snapshot Event" about the snapshot d.SourceArn names
+// (an "RDS DB Cluster Snapshot Event" when it names a cluster snapshot), as RDS puts it
+// on the bus at the given time: the envelope, the snapshot as its resource, SourceType
+// and Date are filled in; d gives the rest.
 func NewRDSSnapshotEvent(id, account, region string, at time.Time, d RDSSnapshotDetail) Event[RDSSnapshotDetail] {
 	at = at.UTC()
+	detailType := DetailTypeRDSSnapshot
 	d.SourceType = "SNAPSHOT"
+	if strings.Contains(d.SourceArn, ":cluster-snapshot:") {
+		detailType, d.SourceType = DetailTypeRDSClusterSnapshot, "CLUSTER_SNAPSHOT"
+	}
 	d.Date = at.Format("2006-01-02T15:04:05.000Z")
 	return Event[RDSSnapshotDetail]{
 		Version:    "0",
 		ID:         id,
-		DetailType: DetailTypeRDSSnapshot,
+		DetailType: detailType,
 		Source:     SourceRDS,
 		Account:    account,
 		Time:       at.Format(time.RFC3339),

@@ -35,6 +35,7 @@ var FunctionNames = slices.Concat(deploy.Functions, deploy.IngestFunctions, depl
 // Config is the deployment's configuration, read from the CDK context.
 type Config struct {
 	DBInstanceIDs          []string // RDS instances whose snapshots are exported
+	DBClusterIDs           []string // Aurora DB clusters whose automated cluster snapshots are exported
 	Databases              []string // source MySQL databases exported and catalogued
 	RetentionDays          int      // days of snapshot partitions kept under data/
 	NotificationEmail      string   // optional subscriber of the failure topic

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/jsii-runtime-go"
 
@@ -58,7 +59,13 @@ func NewExport(base *Base, props *ExportProps) *Export {
 	x.output(deploy.OutputAnalystPolicyArn, *analyst.ManagedPolicyArn(), "Attach to analysts' roles or groups: query the lake with Athena in the snaplake workgroup")
 	x.output(deploy.OutputRoleArns, x.roleArns(deploy.Functions, deploy.ServiceRoles), "JSON: the role of each function and service, for snaplake doctor")
 	x.output(deploy.OutputFunctionArns, x.functionArns(deploy.Functions), "JSON: each function's ARN, for snaplake doctor")
-	x.output(deploy.OutputDBInstanceIDs, strings.Join(x.cfg.DBInstanceIDs, ","), "RDS instances whose snapshots are exported")
+	// An output's value cannot be empty: each source list is an output only when set.
+	if len(x.cfg.DBInstanceIDs) > 0 {
+		x.output(deploy.OutputDBInstanceIDs, strings.Join(x.cfg.DBInstanceIDs, ","), "RDS instances whose snapshots are exported")
+	}
+	if len(x.cfg.DBClusterIDs) > 0 {
+		x.output(deploy.OutputDBClusterIDs, strings.Join(x.cfg.DBClusterIDs, ","), "Aurora DB clusters whose automated cluster snapshots are exported")
+	}
 	x.output(deploy.OutputSourceDatabases, strings.Join(x.cfg.Databases, ","), "Source MySQL databases exported, as configured")
 	return x
 }
@@ -76,6 +83,31 @@ func (x *Export) addExportRole() {
 	x.suppress(x.exportRole,
 		wildcards("The RDS export role needs the s3:*Object* action families the RDS documentation lists, on exports/ only.",
 			"Action::s3:PutObject*", "Action::s3:GetObject*", "Action::s3:DeleteObject*", objectsUnder(deploy.ExportPrefix)))
+}
+
+// AddExportQuotaAlarm tells the topic when a snapshot first meets RDS's quota of
+// concurrent exports: the start function logs every refusal with its errorCode, a
+// metric filter counts those lines, and the alarm fires on the first one. The
+// workflow keeps retrying; if it gives up, ExportQuotaError is notified too. The
+// stack adds it after every other alarm, so that the key policy's list of alarms
+// keeps the order deployed stacks have.
+func (x *Export) AddExportQuotaAlarm() {
+	period := awscdk.Duration_Minutes(jsii.Number(5))
+	filter := awslogs.NewMetricFilter(x.stack, jsii.String("ExportQuotaWaitsFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        x.fns[deploy.FnStartExport].LogGroup(),
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$."+deploy.LogKeyErrorCode), jsii.String("="), jsii.String(deploy.ExportQuotaErrorCode)),
+		MetricNamespace: jsii.String(deploy.ExportMetricsNamespace),
+		MetricName:      jsii.String(deploy.ExportQuotaWaitsMetric),
+		MetricValue:     jsii.String("1"),
+	})
+	x.newAlarm("ExportQuotaWaitAlarm", "export-quota-wait", &awscloudwatch.AlarmProps{
+		AlarmDescription:   jsii.String("A snapshot met RDS's quota of 5 concurrent exports and waits for a slot: the export workflow retries for up to about 6 hours. Check running exports with `aws rds describe-export-tasks`."),
+		Metric:             filter.Metric(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: period}),
+		Threshold:          jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(1),
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
 }
 
 // addAlarms makes silence and failures reach the topic even when no state of the

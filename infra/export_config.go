@@ -12,6 +12,7 @@ import (
 // The export's context keys: top-level keys of their own, not a section.
 const (
 	KeyDBInstanceIDs          = "snaplake:dbInstanceIds"
+	KeyDBClusterIDs           = "snaplake:dbClusterIds"
 	KeyDatabases              = "snaplake:databases"
 	KeyRetentionDays          = "snaplake:retentionDays"
 	KeyExportTimeoutHours     = "snaplake:exportTimeoutHours"
@@ -37,20 +38,30 @@ func parseExport(lookup func(key string) any, c *Config) []error {
 		errs = append(errs, &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)})
 	}
 	var err error
-	if c.DBInstanceIDs, err = stringList(lookup(KeyDBInstanceIDs)); err != nil {
-		fail(KeyDBInstanceIDs, "%v", err)
-	} else if len(c.DBInstanceIDs) == 0 {
-		fail(KeyDBInstanceIDs, "required: list the RDS DB instance identifiers whose snapshots to export")
-	}
-	for i, id := range c.DBInstanceIDs {
-		// RDS stores identifiers lower-cased, so its snapshot ids and events carry them so.
-		c.DBInstanceIDs[i] = strings.ToLower(id)
-		if len(id) > 63 || !instanceIDRE.MatchString(id) {
-			fail(KeyDBInstanceIDs, "%q is not an RDS DB instance identifier (1-63 letters, digits, single hyphens, starting with a letter)", id)
+	// The sources: DB instances, Aurora DB clusters, or both; one of the two is needed.
+	sources := func(key, what string) []string {
+		ids, err := stringList(lookup(key))
+		if err != nil {
+			fail(key, "%v", err)
+			return nil
 		}
+		for i, id := range ids {
+			// RDS stores identifiers lower-cased, so its snapshot ids and events carry
+			// them so. Instance and cluster identifiers follow the same rules.
+			ids[i] = strings.ToLower(id)
+			if len(id) > 63 || !instanceIDRE.MatchString(id) {
+				fail(key, "%q is not an RDS %s identifier (1-63 letters, digits, single hyphens, starting with a letter)", id, what)
+			}
+		}
+		if dup := duplicate(ids, strings.ToLower); dup != "" {
+			fail(key, "%q is listed twice", dup)
+		}
+		return ids
 	}
-	if dup := duplicate(c.DBInstanceIDs, strings.ToLower); dup != "" {
-		fail(KeyDBInstanceIDs, "%q is listed twice", dup)
+	c.DBInstanceIDs = sources(KeyDBInstanceIDs, "DB instance")
+	c.DBClusterIDs = sources(KeyDBClusterIDs, "DB cluster")
+	if len(c.DBInstanceIDs) == 0 && len(c.DBClusterIDs) == 0 && len(errs) == 0 {
+		fail(KeyDBInstanceIDs, "required: list the RDS DB instance identifiers whose snapshots to export (or the Aurora DB cluster identifiers in %s, or both)", KeyDBClusterIDs)
 	}
 
 	if c.Databases, err = stringList(lookup(KeyDatabases)); err != nil {

@@ -35,16 +35,29 @@ func (x *Export) addFunctions() {
 			deploy.EnvSnapshotTimeZone:       c.SnapshotTimeZone,
 		},
 	}, nil)
-	// The IAM Service Authorization Reference lists no resource type for
-	// rds:StartExportTask, so only "*" authorizes it. What an export can reach is
-	// bounded instead by the one role it may pass (below), which writes only under
-	// exports/, and by the function re-checking that the snapshot is a configured
-	// instance's.
-	start.AddToRolePolicy(statement([]string{"rds:StartExportTask"}, "*"))
-	// DescribeExportTasks has no resource type either (access level List).
+	// Set only with clusters, so that an instances-only stack's function is unchanged.
+	if len(c.DBClusterIDs) > 0 {
+		start.AddEnvironment(jsii.String(deploy.EnvDBClusterIDs), jsii.String(strings.Join(c.DBClusterIDs, ",")), nil)
+	}
+	// The IAM Service Authorization Reference gives rds:StartExportTask the (optional)
+	// resource types snapshot, cluster-snapshot and cluster: the function may export
+	// the configured instances' snapshots and clusters' automated cluster snapshots
+	// only, never a live cluster or anyone else's snapshot. What an export writes is
+	// bounded too, by the one role it may pass (below), which writes only under exports/.
+	start.AddToRolePolicy(statement([]string{"rds:StartExportTask"}, append(x.snapshotArns(), x.clusterSnapshotArns()...)...))
+	// DescribeExportTasks, asked by export id, names no snapshot: "*" (access level List).
 	start.AddToRolePolicy(statement([]string{"rds:DescribeExportTasks"}, "*"))
-	// DescribeDBSnapshots gives the snapshot's creation time, its snapshot_date.
-	start.AddToRolePolicy(statement([]string{"rds:DescribeDBSnapshots"}, x.snapshotArns()...))
+	// DescribeDBSnapshots (DescribeDBClusterSnapshots for a cluster) gives the
+	// snapshot's creation time, its snapshot_date.
+	scoped := []string{"rds:StartExportTask"} // the actions scoped to snapshot ARNs, for the nag reason
+	if len(c.DBInstanceIDs) > 0 {
+		start.AddToRolePolicy(statement([]string{"rds:DescribeDBSnapshots"}, x.snapshotArns()...))
+		scoped = append(scoped, "rds:DescribeDBSnapshots")
+	}
+	if len(c.DBClusterIDs) > 0 {
+		start.AddToRolePolicy(statement([]string{"rds:DescribeDBClusterSnapshots"}, x.clusterSnapshotArns()...))
+		scoped = append(scoped, "rds:DescribeDBClusterSnapshots")
+	}
 	// RDS receives the role; both principals are listed because the export role
 	// is assumed by export.rds.amazonaws.com while StartExportTask is rds's API.
 	start.AddToRolePolicy(passRole(x.exportRole, "rds.amazonaws.com", "export.rds.amazonaws.com"))
@@ -56,9 +69,9 @@ func (x *Export) addFunctions() {
 		Conditions: &map[string]any{"Bool": map[string]any{"kms:GrantIsForAWSResource": "true"}},
 	}))
 	x.suppress(start.Role(),
-		wildcards("rds:StartExportTask and rds:DescribeExportTasks have no resource type in the IAM Service Authorization Reference: only Resource \"*\" authorizes them.", findingStarResource),
-		wildcards("rds:DescribeDBSnapshots is limited to the automated (and, if enabled, manual) snapshots of the configured instances; their names end in a timestamp.",
-			arnFinding("rds", `snapshot:.*-\*`)))
+		wildcards("rds:DescribeExportTasks is asked by export id, which names no snapshot: only Resource \"*\" authorizes it.", findingStarResource),
+		wildcards(strings.Join(scoped, ", ")+" are limited to the automated (and, if enabled, manual) snapshots of the configured instances and the automated cluster snapshots of the configured clusters; their names end in a timestamp.",
+			arnFinding("rds", `(cluster-)?snapshot:.*-\*`)))
 
 	callbacks := x.objects(deploy.CallbackPrefix + "*")
 	await := x.newFunction(functionSpec{
@@ -137,6 +150,16 @@ func (x *Export) addFunctions() {
 	x.suppress(relocate.Role(), wildcards("Relocation reads every file of an export under exports/, writes its resume manifest there, and writes the tables' partitions under data/.",
 		objectsUnder(deploy.ExportPrefix), objectsUnder(deploy.DataPrefix),
 		`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/exports\/\*\/`+strings.ReplaceAll(deploy.RelocateManifestName, ".", `\.`)+`$/g`))
+}
+
+// clusterSnapshotArns are the ARNs of the configured Aurora clusters' automated
+// cluster snapshots (rds:<cluster>-YYYY-MM-DD-HH-MM).
+func (x *Export) clusterSnapshotArns() []string {
+	var out []string
+	for _, id := range x.cfg.DBClusterIDs {
+		out = append(out, x.arn("rds", "cluster-snapshot:rds:"+id+"-*"))
+	}
+	return out
 }
 
 // snapshotArns are the ARNs of the configured instances' snapshots: automated ones

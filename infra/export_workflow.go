@@ -14,7 +14,8 @@ import (
 	"github.com/snaplake/snaplake/statemachines"
 )
 
-// ruleNames are the EventBridge rules, one per embedded pattern.
+// ruleNames are the EventBridge rules a stack can have, one per embedded pattern
+// (a stack has those its sources route: events.Params.Routed).
 var ruleNames = events.PatternNames()
 
 // ruleName is a rule's physical name, fixed (not generated) so that an operator and
@@ -58,6 +59,7 @@ func (x *Export) addStateMachine() {
 func (x *Export) addRules() {
 	params := events.Params{
 		DBInstanceIDs:          x.cfg.DBInstanceIDs,
+		DBClusterIDs:           x.cfg.DBClusterIDs,
 		CrawlerNames:           x.cfg.CrawlerNames(),
 		IncludeManualSnapshots: x.cfg.IncludeManualSnapshots,
 	}
@@ -72,20 +74,26 @@ func (x *Export) addRules() {
 	// lets the offline run authorize the start and snaplake doctor check it).
 	eventsRole := x.serviceRole("EventsRole", "snaplake: EventBridge starts the export workflow", "events.amazonaws.com")
 	x.tagRole(eventsRole, deploy.RoleEvents)
-	targets[events.SnapshotCreated] = awseventstargets.NewSfnStateMachine(x.stateMachine, &awseventstargets.SfnStateMachineProps{
-		DeadLetterQueue: x.dlq, MaxEventAge: age, RetryAttempts: attempts, Role: eventsRole,
-	})
-	for _, name := range []string{events.ExportFinished, events.CrawlerFinished} {
+	// An instance's and a cluster's snapshot start the same workflow, through one
+	// rule each (EventBridge matches one pattern per rule).
+	for _, name := range []string{events.SnapshotCreated, events.ClusterSnapshotCreated} {
+		targets[name] = awseventstargets.NewSfnStateMachine(x.stateMachine, &awseventstargets.SfnStateMachineProps{
+			DeadLetterQueue: x.dlq, MaxEventAge: age, RetryAttempts: attempts, Role: eventsRole,
+		})
+	}
+	for _, name := range []string{events.ExportFinished, events.ClusterExportFinished, events.CrawlerFinished} {
 		targets[name] = awseventstargets.NewLambdaFunction(x.fns[deploy.FnResume], &awseventstargets.LambdaFunctionProps{
 			DeadLetterQueue: x.dlq, MaxEventAge: age, RetryAttempts: attempts,
 		})
 	}
 	descriptions := map[string]string{
-		events.SnapshotCreated: "Starts the export workflow when a configured instance's snapshot is created",
-		events.ExportFinished:  "Resumes the execution waiting for a snapshot export that finished",
-		events.CrawlerFinished: "Resumes the execution waiting for a snaplake crawler run that finished",
+		events.SnapshotCreated:        "Starts the export workflow when a configured instance's snapshot is created",
+		events.ExportFinished:         "Resumes the execution waiting for a snapshot export that finished",
+		events.CrawlerFinished:        "Resumes the execution waiting for a snaplake crawler run that finished",
+		events.ClusterSnapshotCreated: "Starts the export workflow when a configured Aurora cluster's automated cluster snapshot is created",
+		events.ClusterExportFinished:  "Resumes the execution waiting for a cluster snapshot export that finished",
 	}
-	for _, name := range ruleNames {
+	for _, name := range params.Routed() {
 		pattern, err := events.Pattern(name, vars)
 		if err != nil {
 			panic(fmt.Sprintf("event rule %s: %v", name, err))

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"slices"
 	"testing"
 
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/doctor"
 )
 
@@ -31,5 +33,25 @@ func TestDoctorReadsTheOutputsTheStackWrites(t *testing.T) {
 				}
 			}
 		}
+	}
+	// The source outputs: each exactly when its list is configured (an output's
+	// value cannot be empty), and at least one of them.
+	for _, c := range []struct {
+		name               string
+		s                  *synthesized
+		instances, cluster bool
+	}{
+		{"instances", defaultStack(t), true, false},
+		{"instances and clusters", synth(t, testConfig(t, false)), true, true},
+	} {
+		outputs := c.s.json["Outputs"].(map[string]any)
+		for o, want := range map[string]bool{deploy.OutputDBInstanceIDs: c.instances, deploy.OutputDBClusterIDs: c.cluster} {
+			if _, ok := outputs[o]; ok != want {
+				t.Errorf("%s: template has output %s: %v, want %v", c.name, o, ok, want)
+			}
+		}
+	}
+	if !slices.Equal(doctor.SourceOutputs, deploy.SourceOutputs) {
+		t.Errorf("doctor reads the sources from %v, the stack writes %v", doctor.SourceOutputs, deploy.SourceOutputs)
 	}
 }

@@ -33,7 +33,7 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	if cfg.Ingest != nil {
 		lakeDBs = append(lakeDBs, cfg.Ingest.CatalogDatabase(), cfg.Ingest.CurrentDatabase())
 	}
-	NewExport(base, &ExportProps{Config: cfg, LakeDatabases: lakeDBs})
+	export := NewExport(base, &ExportProps{Config: cfg, LakeDatabases: lakeDBs})
 	base.AddDeadLettersAlarm()
 	if cfg.Ingest != nil {
 		NewIngest(base, &IngestProps{Config: *cfg.Ingest})
@@ -41,6 +41,7 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	if cfg.Federate != nil {
 		NewFederate(base, &FederateProps{Config: *cfg.Federate})
 	}
+	export.AddExportQuotaAlarm()
 	base.Finish()
 	base.Outputs()
 	return stack

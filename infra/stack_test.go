@@ -57,6 +57,7 @@ func testConfig(t *testing.T, manual bool) Config {
 	writeDummyAssets(t, dir)
 	cfg, err := ParseConfig(lookupFrom(map[string]any{
 		KeyDBInstanceIDs:          []any{"orders-prod", "Billing-DB"},
+		KeyDBClusterIDs:           []any{"Orders-Aurora"},
 		KeyDatabases:              []any{"Shop", "billing"},
 		KeyIncludeManualSnapshots: manual,
 		KeyNotificationEmail:      "ops@example.com",
@@ -169,6 +170,7 @@ func TestRulePatternsAreTheEmbeddedOnes(t *testing.T) {
 			s := synth(t, testConfig(t, manual))
 			vars := events.Params{
 				DBInstanceIDs:          []string{"orders-prod", "billing-db"},
+				DBClusterIDs:           []string{"orders-aurora"},
 				CrawlerNames:           []string{"snaplake-shop", "snaplake-billing"},
 				IncludeManualSnapshots: manual,
 			}.Vars()
@@ -574,9 +576,20 @@ func TestStartExportRole(t *testing.T) {
 	if len(start) != 1 {
 		t.Fatalf("rds:StartExportTask statements %v, want 1", start)
 	}
-	// The IAM reference lists no resource type for StartExportTask: only "*" works.
-	if got := start[0]["Resource"]; got != "*" {
-		t.Errorf("rds:StartExportTask on %v: the IAM reference lists no resource type, so a scoped grant would deny every export", got)
+	// The IAM reference gives StartExportTask the resource types snapshot,
+	// cluster-snapshot and cluster: exactly the configured sources' snapshots.
+	gotStart := fmt.Sprint(start[0]["Resource"])
+	for _, want := range []string{"snapshot:rds:orders-prod-*", "snapshot:rds:billing-db-*", "snapshot:orders-prod-*", "cluster-snapshot:rds:orders-aurora-*"} {
+		if !strings.Contains(gotStart, want) {
+			t.Errorf("rds:StartExportTask resources %s miss %s", gotStart, want)
+		}
+	}
+	if strings.Contains(gotStart, `"*"`) || strings.Contains(gotStart, ":cluster:") || start[0]["Resource"] == "*" {
+		t.Errorf("rds:StartExportTask on %s: broader than the configured sources' snapshots", gotStart)
+	}
+	clusters := grants(stmts, "rds:DescribeDBClusterSnapshots")
+	if len(clusters) != 1 || !strings.Contains(fmt.Sprint(clusters[0]["Resource"]), "cluster-snapshot:rds:orders-aurora-*") {
+		t.Errorf("rds:DescribeDBClusterSnapshots granted as %v, want on the cluster's automated cluster snapshots", clusters)
 	}
 	describe := grants(stmts, "rds:DescribeDBSnapshots")
 	if len(describe) != 1 {
@@ -987,6 +1000,31 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 	failed := byName[deploy.StackName+"-executions-failed"]
 	if failed == nil || !strings.Contains(fmt.Sprint(failed["Metrics"]), "ExecutionsFailed") || !strings.Contains(fmt.Sprint(failed["Metrics"]), "ExecutionsTimedOut") {
 		t.Errorf("executions-failed alarm = %v, want failed and timed-out executions", failed)
+	}
+	// The first wait for an export slot notifies: the start function's warning lines
+	// with the quota's error code are counted by a filter on its log group.
+	quota := byName[deploy.StackName+"-export-quota-wait"]
+	if quota == nil || quota["MetricName"] != deploy.ExportQuotaWaitsMetric || quota["Namespace"] != deploy.ExportMetricsNamespace ||
+		quota["Threshold"] != float64(1) || quota["TreatMissingData"] != "notBreaching" {
+		t.Errorf("export-quota-wait alarm = %v", quota)
+	}
+	filters := s.resources("AWS::Logs::MetricFilter")
+	startLogs := ""
+	for id, lg := range s.resources("AWS::Logs::LogGroup") {
+		if strings.HasSuffix(fmt.Sprint(props(lg)["LogGroupName"]), "lambda/"+deploy.FnStartExport) {
+			startLogs = id
+		}
+	}
+	var found bool
+	for _, f := range filters {
+		p := props(f)
+		if p["FilterPattern"] == `{ $.errorCode = "ExportTaskLimitReachedFault" }` && strings.Contains(fmt.Sprint(p["LogGroupName"]), startLogs) && startLogs != "" &&
+			strings.Contains(fmt.Sprint(p["MetricTransformations"]), deploy.ExportQuotaWaitsMetric) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no metric filter counts the quota's error code in the start function's log group %s: %v", startLogs, filters)
 	}
 	dlq := byName[deploy.StackName+"-dead-letters"]
 	if dlq == nil || dlq["MetricName"] != "ApproximateNumberOfMessagesVisible" {

@@ -32,6 +32,15 @@ func templateCases() map[string]func() map[string]any {
 	for _, name := range []string{"defaults", "dbuser"} {
 		cases["federate-"+name] = federateTestContexts[name]
 	}
+	// Aurora: clusters beside instances, and clusters only (no instance rules).
+	cases["aurora"] = func() map[string]any {
+		return map[string]any{
+			KeyDBInstanceIDs: []any{"orders-prod"}, KeyDBClusterIDs: []any{"orders-aurora", "billing-aurora"}, KeyDatabases: []any{"Shop", "billing"},
+		}
+	}
+	cases["aurora-only"] = func() map[string]any {
+		return map[string]any{KeyDBInstanceIDs: nil, KeyDBClusterIDs: []any{"orders-aurora"}, KeyDatabases: []any{"Shop"}}
+	}
 	cases["manual-snapshots"] = func() map[string]any {
 		return map[string]any{
 			KeyDBInstanceIDs: []any{"orders-prod", "Billing-DB"}, KeyDatabases: []any{"Shop", "billing"},

@@ -38,6 +38,7 @@ const (
 	EnvExportPrefix           = "EXPORT_PREFIX"
 	EnvExportRoleArn          = "EXPORT_ROLE_ARN"
 	EnvDBInstanceIDs          = "DB_INSTANCE_IDS"
+	EnvDBClusterIDs           = "DB_CLUSTER_IDS"
 	EnvDatabases              = "DATABASES"
 	EnvIncludeManualSnapshots = "INCLUDE_MANUAL_SNAPSHOTS"
 	EnvExportTimeoutSeconds   = "EXPORT_TIMEOUT_SECONDS"
@@ -128,3 +129,15 @@ func CDKExecutionRoleName(account, region string) string {
 // IAMAllowedPrincipals is the group that Lake Formation grants ALL on every new
 // database and table by default, which leaves access to IAM alone.
 const IAMAllowedPrincipals = "IAM_ALLOWED_PRINCIPALS"
+
+// The export's quota metric: the start function logs each StartExportTask that RDS
+// refuses over its quota of concurrent exports with LogKeyErrorCode =
+// ExportQuotaErrorCode, and a metric filter on its log group counts those lines as
+// ExportQuotaWaitsMetric, whose alarm tells the topic that a snapshot waits.
+const (
+	ExportMetricsNamespace = "Snaplake/Export"
+	ExportQuotaWaitsMetric = "ExportQuotaWaits"
+	LogKeyErrorCode        = "errorCode"
+	// ExportQuotaErrorCode is RDS's error code over the quota (AWS's name).
+	ExportQuotaErrorCode = "ExportTaskLimitReachedFault"
+)

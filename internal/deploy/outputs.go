@@ -18,14 +18,20 @@ const (
 	OutputRoleArns           = "RoleArns"
 	OutputFunctionArns       = "FunctionArns"
 	OutputDBInstanceIDs      = "DBInstanceIds"
-	OutputSourceDatabases    = "SourceDatabases"
+	// OutputDBClusterIDs lists the exported Aurora clusters; a stack has it only
+	// when it exports clusters (DBInstanceIds only when it exports instances).
+	OutputDBClusterIDs    = "DBClusterIds"
+	OutputSourceDatabases = "SourceDatabases"
 )
 
 // Outputs lists the outputs every stack has.
 var Outputs = []string{
 	OutputBucketName, OutputStateMachineArn, OutputTopicArn, OutputWorkGroupName, OutputGlueDatabases, OutputAnalystPolicyArn,
-	OutputDeadLetterQueueURL, OutputKeyArn, OutputRoleArns, OutputFunctionArns, OutputDBInstanceIDs, OutputSourceDatabases,
+	OutputDeadLetterQueueURL, OutputKeyArn, OutputRoleArns, OutputFunctionArns, OutputSourceDatabases,
 }
+
+// SourceOutputs are the export's sources: a stack has at least one of them.
+var SourceOutputs = []string{OutputDBInstanceIDs, OutputDBClusterIDs}
 
 // Outputs of the config-driven ingestion: a stack has them all when its
 // snaplake:ingest context section is set, none otherwise.

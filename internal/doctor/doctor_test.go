@@ -439,3 +439,89 @@ func TestContextEntryTypes(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// An Aurora cluster is checked like an instance: it exists, and its newest automated
+// cluster snapshot is fresh; its rules are checked, and the permission list's
+// {cluster} lines are simulated for it. A stack exporting clusters only has no
+// instance rules and simulates no {instance} line.
+func TestAuroraClusterChecked(t *testing.T) {
+	const perms = testPermissions + "startexport\trds:StartExportTask\tarn:aws:rds:{region}:{account}:cluster-snapshot:rds:{cluster}-{snapshotTime}\t\n"
+	run := func(w *world) (Report, string) {
+		t.Helper()
+		p, err := ParsePermissions([]byte(perms))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		rep, err := Run(context.Background(), Config{Permissions: p, Now: func() time.Time { return testNow }}, w.clients(), &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep, out.String()
+	}
+	aurora := func(w *world) {
+		w.outputs[deploy.OutputDBClusterIDs] = "aurora-a"
+		w.rules["Snaplake-cluster-snapshot-created"] = ebtypes.RuleStateEnabled
+		w.rules["Snaplake-cluster-export-finished"] = ebtypes.RuleStateEnabled
+		w.clusters = map[string]int32{"aurora-a": 7}
+		taken := testNow.Add(-3 * time.Hour)
+		w.clusterSnapshots = map[string][]rdstypes.DBClusterSnapshot{"aurora-a": {{
+			DBClusterSnapshotIdentifier: aws.String("rds:aurora-a-" + taken.Format("2006-01-02-15-04")), Status: aws.String("available"), SnapshotCreateTime: &taken,
+		}}}
+	}
+
+	w := newWorld()
+	aurora(w)
+	rep, out := run(w)
+	if f := failures(rep); len(f) > 0 {
+		t.Fatalf("failures:\n%s\n%s", strings.Join(f, "\n"), out)
+	}
+	for _, want := range []string{
+		"PASS  rule         Snaplake-cluster-snapshot-created: ENABLED",
+		"PASS  rule         Snaplake-cluster-export-finished: ENABLED",
+		"PASS  backups      aurora-a: aurora-mysql available, automated backups kept 7 days",
+		"PASS  snapshot     aurora-a: newest available automated cluster snapshot rds:aurora-a-2026-03-10-09-00, 3h old",
+		"PASS  permissions  startexport: all 6 grants allowed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Clusters only: no instance rule is required, no {instance} line simulated.
+	w = newWorld()
+	aurora(w)
+	delete(w.outputs, deploy.OutputDBInstanceIDs)
+	delete(w.rules, "Snaplake-snapshot-created")
+	delete(w.rules, "Snaplake-export-finished")
+	rep, out = run(w)
+	if f := failures(rep); len(f) > 0 {
+		t.Fatalf("clusters only: failures:\n%s\n%s", strings.Join(f, "\n"), out)
+	}
+	if strings.Contains(out, "prod-a") || !strings.Contains(out, "startexport: all 4 grants allowed") {
+		t.Errorf("clusters only:\n%s", out)
+	}
+
+	// A missing cluster, a stale snapshot, a missing rule fail.
+	w = newWorld()
+	aurora(w)
+	w.outputs[deploy.OutputDBClusterIDs] = "aurora-a,aurora-gone"
+	old := testNow.Add(-40 * time.Hour)
+	w.clusterSnapshots["aurora-a"][0].SnapshotCreateTime = &old
+	delete(w.rules, "Snaplake-cluster-export-finished")
+	rep, out = run(w)
+	f := strings.Join(failures(rep), "\n")
+	for _, want := range []string{"Snaplake-cluster-export-finished: does not exist", "aurora-gone: no such DB cluster", "aurora-a: newest available automated cluster snapshot"} {
+		if !strings.Contains(f, want) {
+			t.Errorf("failures lack %q:\n%s", want, f)
+		}
+	}
+
+	// Neither source output: the stack check says so.
+	w = newWorld()
+	delete(w.outputs, deploy.OutputDBInstanceIDs)
+	rep, _ = run(w)
+	if f := strings.Join(failures(rep), "\n"); !strings.Contains(f, "no source: neither output DBInstanceIds nor DBClusterIds") {
+		t.Errorf("failures:\n%s", f)
+	}
+}

@@ -59,8 +59,11 @@ type world struct {
 	rules       map[string]ebtypes.RuleState // absent: no such rule
 	retention   map[string]int32             // absent: no such instance
 	snapshots   map[string][]rdstypes.DBSnapshot
-	keyState    kmstypes.KeyState
-	keyPolicy   string
+	// Aurora clusters: backup retention (absent: no such cluster) and automated snapshots.
+	clusters         map[string]int32
+	clusterSnapshots map[string][]rdstypes.DBClusterSnapshot
+	keyState         kmstypes.KeyState
+	keyPolicy        string
 	// schedules by group/name (absent: no such schedule); deployIngest adds the sets'.
 	schedules map[string]*scheduler.GetScheduleOutput
 	schedErr  error
@@ -273,6 +276,24 @@ func (f rdsFake) DescribeDBSnapshots(_ context.Context, in *rds.DescribeDBSnapsh
 		out.Marker = aws.String(strconv.Itoa(to))
 	}
 	return out, nil
+}
+
+func (f rdsFake) DescribeDBClusters(_ context.Context, in *rds.DescribeDBClustersInput, _ ...func(*rds.Options)) (*rds.DescribeDBClustersOutput, error) {
+	id := aws.ToString(in.DBClusterIdentifier)
+	days, ok := f.w.clusters[id]
+	if !ok {
+		return nil, &rdstypes.DBClusterNotFoundFault{Message: aws.String("DBCluster " + id + " not found.")}
+	}
+	return &rds.DescribeDBClustersOutput{DBClusters: []rdstypes.DBCluster{{
+		DBClusterIdentifier: aws.String(id), Engine: aws.String("aurora-mysql"), Status: aws.String("available"), BackupRetentionPeriod: aws.Int32(days),
+	}}}, nil
+}
+
+func (f rdsFake) DescribeDBClusterSnapshots(_ context.Context, in *rds.DescribeDBClusterSnapshotsInput, _ ...func(*rds.Options)) (*rds.DescribeDBClusterSnapshotsOutput, error) {
+	if aws.ToString(in.SnapshotType) != "automated" {
+		return nil, fmt.Errorf("fake: want SnapshotType automated, got %q", aws.ToString(in.SnapshotType))
+	}
+	return &rds.DescribeDBClusterSnapshotsOutput{DBClusterSnapshots: f.w.clusterSnapshots[aws.ToString(in.DBClusterIdentifier)]}, nil
 }
 
 type iamFake struct{ w *world }

@@ -62,7 +62,7 @@ var examples = map[string]string{
 // {federateItemStateMachine:<function>} the federate-item workflow of a Federator
 // function and {federateItemExecution:<function>} an execution of it
 // (FederateItemStateMachineArns).
-var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "database", "crawler", "ingestStateMachine", "ingestDatabase", "ingestSecret",
+var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "cluster", "database", "crawler", "ingestStateMachine", "ingestDatabase", "ingestSecret",
 	"federatePublishStateMachine", "federateSubscribeStateMachine"}
 
 // warehouseKinds are the names {warehouse:<kind>} may name: the Federator's
@@ -263,6 +263,7 @@ type Values struct {
 	Roles           map[string]string // RoleArns, and IngestRoleArns (see below)
 	Functions       map[string]string // FunctionArns, and IngestFunctionArns
 	Instances       []string          // DBInstanceIds: {instance} is checked for each
+	Clusters        []string          // DBClusterIds: {cluster} is checked for each
 	Databases       []string          // SourceDatabases: {database} is checked for each
 
 	// IngestStateMachine is IngestStateMachineArn, "" when the stack does not deploy
@@ -339,15 +340,28 @@ func (g Grant) String() string {
 }
 
 // Expand fills the permission's placeholders: one grant per DB instance when it
-// mentions {instance}, per source database when it mentions {database} or
-// {crawler}, per pair when it mentions both kinds. A value the deployment lacks (an empty instance list, a
-// role or function not in the outputs) is an error naming the line.
+// mentions {instance} (per Aurora cluster when it mentions {cluster}), per source
+// database when it mentions {database} or {crawler}, per pair when it mentions both
+// kinds. A value the deployment lacks (an empty source list, a role or function not
+// in the outputs) is an error naming the line, except that a stack exporting only
+// clusters (only instances) has no grant for the instances' (clusters') lines.
 func (p Permission) Expand(v Values) ([]Grant, error) {
 	both := p.Resource + "\t" + p.Context
 	instances, databases := []string{""}, []string{""}
-	if strings.Contains(both, "{instance}") {
-		if instances = v.Instances; len(instances) == 0 {
-			return nil, fmt.Errorf("permissions.txt line %d uses {instance} but the stack lists no DB instances", p.Line)
+	for _, src := range []struct {
+		placeholder, what string
+		ids, others       []string
+	}{{"{instance}", "DB instances", v.Instances, v.Clusters}, {"{cluster}", "DB clusters", v.Clusters, v.Instances}} {
+		if !strings.Contains(both, src.placeholder) {
+			continue
+		}
+		switch {
+		case len(src.ids) > 0:
+			instances = src.ids
+		case len(src.others) > 0:
+			return nil, nil // the stack exports the other kind of source only
+		default:
+			return nil, fmt.Errorf("permissions.txt line %d uses %s but the stack lists no %s", p.Line, src.placeholder, src.what)
 		}
 	}
 	if strings.Contains(both, "{database}") || strings.Contains(both, "{crawler}") {
@@ -393,7 +407,7 @@ func (p Permission) Expand(v Values) ([]Grant, error) {
 					if s = v.FederateSubscribeStateMachine; s == "" {
 						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no FederateSubscribeStateMachineArn output (it does not deploy the Federator)", p.Line, name)
 					}
-				case "instance":
+				case "instance", "cluster":
 					s = inst
 				case "database":
 					s = db

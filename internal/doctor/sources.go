@@ -18,10 +18,11 @@ import (
 )
 
 // RuleNames are the stack's EventBridge rules, named as infra names them
-// (<stack>-<pattern>, on the default bus).
-func RuleNames(stack string) []string {
+// (<stack>-<pattern>, on the default bus): the instance rules when it exports DB
+// instances, the cluster rules when it exports Aurora clusters.
+func RuleNames(stack string, instances, clusters []string) []string {
 	var out []string
-	for _, p := range events.PatternNames() {
+	for _, p := range (events.Params{DBInstanceIDs: instances, DBClusterIDs: clusters}).Routed() {
 		out = append(out, stack+"-"+p)
 	}
 	return out
@@ -29,7 +30,7 @@ func RuleNames(stack string) []string {
 
 // checkRules: each rule exists and is enabled.
 func (r *run) checkRules(ctx context.Context) {
-	for _, name := range RuleNames(r.cfg.Stack) {
+	for _, name := range RuleNames(r.cfg.Stack, r.stack.values.Instances, r.stack.values.Clusters) {
 		out, err := r.c.EventBridge.DescribeRule(ctx, &eventbridge.DescribeRuleInput{Name: aws.String(name)})
 		var nf *ebtypes.ResourceNotFoundException
 		switch {
@@ -47,11 +48,11 @@ func (r *run) checkRules(ctx context.Context) {
 	}
 }
 
-// checkInstances: each configured instance exists, keeps automated backups, and
-// has a fresh available automated snapshot.
+// checkInstances: each configured instance (and Aurora cluster) exists, keeps
+// automated backups, and has a fresh available automated snapshot.
 func (r *run) checkInstances(ctx context.Context, st *stack) {
-	if lack := st.lacks(deploy.OutputDBInstanceIDs); len(lack) > 0 {
-		r.skip("backups", "DB instances", "the stack has no DBInstanceIds output (see the stack check)")
+	if len(st.lacks(deploy.OutputDBInstanceIDs)) > 0 && len(st.lacks(deploy.OutputDBClusterIDs)) > 0 {
+		r.skip("backups", "DB instances", "the stack has neither a DBInstanceIds nor a DBClusterIds output (see the stack check)")
 		return
 	}
 	for _, id := range st.values.Instances {
@@ -59,6 +60,66 @@ func (r *run) checkInstances(ctx context.Context, st *stack) {
 			r.checkSnapshot(ctx, id)
 		}
 	}
+	for _, id := range st.values.Clusters {
+		if r.checkClusterBackups(ctx, id) {
+			r.checkClusterSnapshot(ctx, id)
+		}
+	}
+}
+
+// checkClusterBackups reports the Aurora cluster's automated backups (a cluster
+// always keeps them, 1 to 35 days); false when the cluster could not be found.
+func (r *run) checkClusterBackups(ctx context.Context, id string) bool {
+	out, err := r.c.RDS.DescribeDBClusters(ctx, &rds.DescribeDBClustersInput{DBClusterIdentifier: aws.String(id)})
+	var nf *rdstypes.DBClusterNotFoundFault
+	switch {
+	case errors.As(err, &nf) || (err == nil && len(out.DBClusters) == 0):
+		r.fail("backups", id, "no such DB cluster in "+r.region(),
+			"correct snaplake:dbClusterIds in the CDK context and deploy again, or run doctor in the clusters' region")
+		return false
+	case err != nil:
+		r.fail("backups", id, "could not describe the cluster: "+err.Error(), "give the caller rds:DescribeDBClusters")
+		return false
+	}
+	c := out.DBClusters[0]
+	r.pass("backups", id, fmt.Sprintf("%s %s, automated backups kept %d days", aws.ToString(c.Engine), aws.ToString(c.Status), aws.ToInt32(c.BackupRetentionPeriod)))
+	return true
+}
+
+// checkClusterSnapshot: the cluster's newest available automated cluster snapshot is young enough.
+func (r *run) checkClusterSnapshot(ctx context.Context, id string) {
+	in := &rds.DescribeDBClusterSnapshotsInput{DBClusterIdentifier: aws.String(id), SnapshotType: aws.String("automated"), MaxRecords: aws.Int32(100)}
+	var snaps []rdstypes.DBClusterSnapshot
+	for {
+		out, err := r.c.RDS.DescribeDBClusterSnapshots(ctx, in)
+		if err != nil {
+			r.fail("snapshot", id, "could not list automated cluster snapshots: "+err.Error(), "give the caller rds:DescribeDBClusterSnapshots")
+			return
+		}
+		snaps = append(snaps, out.DBClusterSnapshots...)
+		if aws.ToString(out.Marker) == "" {
+			break
+		}
+		in.Marker = out.Marker
+	}
+	snaps = slices.DeleteFunc(snaps, func(s rdstypes.DBClusterSnapshot) bool {
+		return aws.ToString(s.Status) != "available" || s.SnapshotCreateTime == nil
+	})
+	slices.SortFunc(snaps, func(a, b rdstypes.DBClusterSnapshot) int { return b.SnapshotCreateTime.Compare(*a.SnapshotCreateTime) })
+	if len(snaps) == 0 {
+		r.fail("snapshot", id, "no available automated cluster snapshot",
+			"wait for the cluster's backup window (PreferredBackupWindow), and check the cluster's events")
+		return
+	}
+	newest := snaps[0]
+	age := r.cfg.Now().Sub(*newest.SnapshotCreateTime)
+	detail := fmt.Sprintf("newest available automated cluster snapshot %s, %s old", aws.ToString(newest.DBClusterSnapshotIdentifier), roundAge(age))
+	if age > r.cfg.MaxSnapshotAge {
+		r.fail("snapshot", id, detail+fmt.Sprintf(" (more than %s)", roundAge(r.cfg.MaxSnapshotAge)),
+			"check the cluster's backup window and its RDS events (aws rds describe-events --source-identifier "+id+" --source-type db-cluster --duration 2880): automated backups have stopped")
+		return
+	}
+	r.pass("snapshot", id, detail)
 }
 
 // checkBackups reports the instance's automated backups; false when the instance

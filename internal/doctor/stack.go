@@ -20,6 +20,10 @@ import (
 // app writes them under the same names (deploy.Outputs).
 var RequiredOutputs = deploy.Outputs
 
+// SourceOutputs are the export's sources, DBInstanceIds and DBClusterIds: a stack
+// has the one of each kind it exports, and at least one.
+var SourceOutputs = deploy.SourceOutputs
+
 // IngestOutputs are the outputs of the config-driven ingestion: a stack deploys them
 // all when its snaplake:ingest context section is set, none otherwise.
 var IngestOutputs = deploy.IngestOutputs
@@ -90,6 +94,10 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		st.bad = append(st.bad, missing...)
 		problems = append(problems, "missing outputs "+strings.Join(missing, ", "))
 	}
+	if !slices.ContainsFunc(SourceOutputs, func(o string) bool { _, ok := st.outputs[o]; return ok }) {
+		st.bad = append(st.bad, SourceOutputs...)
+		problems = append(problems, "no source: neither output "+strings.Join(SourceOutputs, " nor "))
+	}
 	var missingIngest []string
 	for _, o := range IngestOutputs {
 		if _, ok := st.outputs[o]; ok {
@@ -139,6 +147,7 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		}
 	}
 	v.Instances = deploy.SplitList(st.outputs[deploy.OutputDBInstanceIDs])
+	v.Clusters = deploy.SplitList(st.outputs[deploy.OutputDBClusterIDs])
 	v.Databases = deploy.SplitList(st.outputs[deploy.OutputSourceDatabases])
 	// The ingestion's and the Federator's roles and functions join the export's:
 	// principal names are distinct across the three (deploy), so one map of each
@@ -161,7 +170,7 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		}
 		maps.Copy(m.into, arns)
 	}
-	for _, o := range []string{deploy.OutputDBInstanceIDs, deploy.OutputSourceDatabases} {
+	for _, o := range []string{deploy.OutputDBInstanceIDs, deploy.OutputDBClusterIDs, deploy.OutputSourceDatabases} {
 		if raw, ok := st.outputs[o]; ok && len(deploy.SplitList(raw)) == 0 {
 			st.bad = append(st.bad, o)
 			problems = append(problems, "output "+o+" is empty")
@@ -173,7 +182,13 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		r.fail("stack", name, where+"; "+strings.Join(problems, "; "),
 			"deploy this version of snaplake (cdk deploy): its stack has every output doctor reads")
 	} else {
-		detail := fmt.Sprintf("%s; all %d outputs present", where, len(RequiredOutputs))
+		present := len(RequiredOutputs) // and the source outputs the stack has
+		for _, o := range SourceOutputs {
+			if _, ok := st.outputs[o]; ok {
+				present++
+			}
+		}
+		detail := fmt.Sprintf("%s; all %d outputs present", where, present)
 		if st.ingest {
 			detail += fmt.Sprintf(", and the ingestion's %d", len(IngestOutputs))
 		}

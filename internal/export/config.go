@@ -21,6 +21,7 @@ type Config struct {
 	RoleArn                string   // the role RDS assumes to write the export
 	KMSKeyID               string   // the pipeline key; RDS requires one
 	DBInstanceIDs          []string // instances whose snapshots are exported
+	DBClusterIDs           []string // Aurora clusters whose automated cluster snapshots are exported
 	Databases              []string // ExportOnly: source databases to export (empty: all)
 	IncludeManualSnapshots bool
 	ExportTimeout          time.Duration
@@ -42,6 +43,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		RoleArn:       getenv(deploy.EnvExportRoleArn),
 		KMSKeyID:      getenv(deploy.EnvKMSKeyID),
 		DBInstanceIDs: deploy.SplitList(getenv(deploy.EnvDBInstanceIDs)),
+		DBClusterIDs:  deploy.SplitList(getenv(deploy.EnvDBClusterIDs)),
 		Databases:     deploy.SplitList(getenv(deploy.EnvDatabases)),
 	}
 	if c.Prefix == "" {
@@ -54,8 +56,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, &deploy.EnvError{Var: req.name, Problem: "is not set"}
 		}
 	}
-	if len(c.DBInstanceIDs) == 0 {
-		return Config{}, &deploy.EnvError{Var: deploy.EnvDBInstanceIDs, Problem: "is not set: list the DB instances whose snapshots to export"}
+	if len(c.DBInstanceIDs) == 0 && len(c.DBClusterIDs) == 0 {
+		return Config{}, &deploy.EnvError{Var: deploy.EnvDBInstanceIDs, Problem: "is not set, and neither is " + deploy.EnvDBClusterIDs + ": list the DB instances or Aurora clusters whose snapshots to export"}
 	}
 	if v := getenv(deploy.EnvIncludeManualSnapshots); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -1,6 +1,8 @@
-// Package export starts the RDS snapshot export for a snapshot-created event: it
-// validates the event, ignores other instances' snapshots, dates the snapshot by its
-// creation, derives the export id and treats a re-delivered event as a no-op.
+// Package export starts the RDS snapshot export for a snapshot-created event (a DB
+// instance's snapshot or an Aurora cluster's automated cluster snapshot): it validates
+// the event, ignores other instances' and clusters' snapshots, dates the snapshot by
+// its creation, derives the export id, treats a re-delivered event as a no-op and
+// reports RDS's concurrent-export quota as an error the workflow waits on.
 package export
 
 import (
@@ -10,15 +12,18 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/aws/awserr"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export/exportid"
 )
 
@@ -27,6 +32,7 @@ type RDS interface {
 	StartExportTask(ctx context.Context, in *rds.StartExportTaskInput, optFns ...func(*rds.Options)) (*rds.StartExportTaskOutput, error)
 	DescribeExportTasks(ctx context.Context, in *rds.DescribeExportTasksInput, optFns ...func(*rds.Options)) (*rds.DescribeExportTasksOutput, error)
 	DescribeDBSnapshots(ctx context.Context, in *rds.DescribeDBSnapshotsInput, optFns ...func(*rds.Options)) (*rds.DescribeDBSnapshotsOutput, error)
+	DescribeDBClusterSnapshots(ctx context.Context, in *rds.DescribeDBClusterSnapshotsInput, optFns ...func(*rds.Options)) (*rds.DescribeDBClusterSnapshotsOutput, error)
 }
 
 // Actions the state machine branches on.
@@ -88,6 +94,34 @@ func (e *ExportFailedError) Error() string {
 	return fmt.Sprintf("export %s is %s: %s", e.ExportID, e.Status, e.Cause)
 }
 
+// ExportQuotaErrorCode is the error code of StartExportTask when the account already
+// runs as many exports as RDS allows at once (five, RDS UG "Exporting DB snapshot data
+// to Amazon S3"). aws-sdk-go-v2's rds package has no type for it, so it is matched by
+// code (smithy.APIError).
+const ExportQuotaErrorCode = deploy.ExportQuotaErrorCode
+
+// ExportQuotaError says RDS refused to start the export because the account already
+// runs its quota of concurrent exports. Nothing is wrong with the snapshot: a slot
+// frees when another export ends, so the state machine retries it with backoff and
+// reports it only when it has waited too long. Lambda reports it as errorType
+// "ExportQuotaError", the name the state machine's Retry lists.
+type ExportQuotaError struct {
+	ExportID, SnapshotArn string
+	Err                   error // RDS's answer
+}
+
+func (e *ExportQuotaError) Error() string {
+	return fmt.Sprintf("start export %s of %s: RDS's quota of concurrent exports is reached, waiting for a slot: %v", e.ExportID, e.SnapshotArn, e.Err)
+}
+
+func (e *ExportQuotaError) Unwrap() error { return e.Err }
+
+// isExportQuota reports whether err is RDS's ExportTaskLimitReachedFault.
+func isExportQuota(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == ExportQuotaErrorCode
+}
+
 // ExportConflictError says the derived export id is taken by an export of another snapshot.
 type ExportConflictError struct {
 	ExportID, SnapshotArn, OtherSourceArn string
@@ -97,7 +131,16 @@ func (e *ExportConflictError) Error() string {
 	return fmt.Sprintf("export id %s already names an export of %s, not of %s", e.ExportID, e.OtherSourceArn, e.SnapshotArn)
 }
 
+// automatedSnapshotRE splits an automated snapshot id, of a DB instance or of an
+// Aurora cluster (both rds:<id>-YYYY-MM-DD-HH-MM), into its instance or cluster.
 var automatedSnapshotRE = regexp.MustCompile(`^rds:(.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$`)
+
+// snapshot is a validated snapshot-created event: the detail, and whether it is an
+// Aurora cluster snapshot.
+type snapshot struct {
+	events.RDSSnapshotDetail
+	cluster bool
+}
 
 // Handle starts the export for a snapshot-created event. The event is the whole
 // EventBridge event, as the rule passes it to the state machine. A throttled AWS
@@ -123,11 +166,15 @@ func (h Handler) handle(ctx context.Context, raw json.RawMessage) (Result, error
 	if !h.ownSnapshot(snap) {
 		// The event pattern can only match "rds:<instance>-" by prefix, so the
 		// snapshots of "<instance>-replica" arrive too, every night: not a failure.
+		kind, key, ids := "DB instance", "instances", h.Config.DBInstanceIDs
+		if snap.cluster {
+			kind, key, ids = "DB cluster", "clusters", h.Config.DBClusterIDs
+		}
 		res.Action = ActionIgnored
-		res.Reason = fmt.Sprintf("snapshot %s is not a snapshot of a configured DB instance (%s)",
-			snap.SourceIdentifier, strings.Join(h.Config.DBInstanceIDs, ", "))
-		h.Log.InfoContext(ctx, "ignoring snapshot of another DB instance",
-			"snapshot", snap.SourceIdentifier, "instances", h.Config.DBInstanceIDs)
+		res.Reason = fmt.Sprintf("snapshot %s is not a snapshot of a configured %s (%s)",
+			snap.SourceIdentifier, kind, strings.Join(ids, ", "))
+		h.Log.InfoContext(ctx, "ignoring snapshot of another "+kind,
+			"snapshot", snap.SourceIdentifier, key, ids)
 		return res, nil
 	}
 	id, err := exportid.FromSnapshot(snap.SourceIdentifier)
@@ -154,6 +201,13 @@ func (h Handler) handle(ctx context.Context, raw json.RawMessage) (Result, error
 	_, err = h.RDS.StartExportTask(ctx, in)
 	var exists *rdstypes.ExportTaskAlreadyExistsFault
 	switch {
+	case isExportQuota(err):
+		// A warning each time: the stack's metric filter counts these lines by their
+		// errorCode, and its alarm tells the topic that a snapshot waits for a slot.
+		// The workflow retries, and notifies again if it gives up.
+		log.WarnContext(ctx, "RDS's quota of concurrent exports is reached; the workflow retries",
+			"snapshotArn", snap.SourceArn, deploy.LogKeyErrorCode, ExportQuotaErrorCode, "error", err)
+		return Result{}, &ExportQuotaError{ExportID: id, SnapshotArn: snap.SourceArn, Err: err}
 	case err == nil:
 		res.Action = ActionStarted
 		log.InfoContext(ctx, "started export", "bucket", h.Config.Bucket, "prefix", h.Config.Prefix,
@@ -170,7 +224,10 @@ func (h Handler) handle(ctx context.Context, raw json.RawMessage) (Result, error
 // snapshotDate is the calendar day, in the configured zone, on which RDS created the
 // snapshot: the partition its tables land in. The event's own Date is when RDS
 // reported the snapshot, which can fall on the next day.
-func (h Handler) snapshotDate(ctx context.Context, d events.RDSSnapshotDetail) (string, error) {
+func (h Handler) snapshotDate(ctx context.Context, d snapshot) (string, error) {
+	if d.cluster {
+		return h.clusterSnapshotDate(ctx, d)
+	}
 	in := &rds.DescribeDBSnapshotsInput{DBSnapshotIdentifier: aws.String(d.SourceIdentifier)}
 	// RDS requires SnapshotType along with the identifier of an automated snapshot.
 	if d.EventID == events.EventAutomatedSnapshotCreated {
@@ -192,6 +249,34 @@ func (h Handler) snapshotDate(ctx context.Context, d events.RDSSnapshotDetail) (
 		}
 		if s.SnapshotCreateTime == nil {
 			return "", fmt.Errorf("describe snapshot %s: RDS gives no creation time (status %q)", d.SourceIdentifier, aws.ToString(s.Status))
+		}
+		return s.SnapshotCreateTime.In(h.Config.snapshotZone()).Format("2006-01-02"), nil
+	}
+	return "", &SnapshotNotFoundError{SnapshotID: d.SourceIdentifier}
+}
+
+// clusterSnapshotDate is snapshotDate for an Aurora cluster's automated snapshot,
+// which DescribeDBClusterSnapshots describes (DescribeDBSnapshots knows only DB
+// instances' snapshots).
+func (h Handler) clusterSnapshotDate(ctx context.Context, d snapshot) (string, error) {
+	out, err := h.RDS.DescribeDBClusterSnapshots(ctx, &rds.DescribeDBClusterSnapshotsInput{
+		DBClusterSnapshotIdentifier: aws.String(d.SourceIdentifier),
+		// As for DB snapshots, an automated one is found by its id with its type.
+		SnapshotType: aws.String("automated"),
+	})
+	var notFound *rdstypes.DBClusterSnapshotNotFoundFault
+	switch {
+	case errors.As(err, &notFound):
+		return "", &SnapshotNotFoundError{SnapshotID: d.SourceIdentifier, Err: err}
+	case err != nil:
+		return "", fmt.Errorf("describe cluster snapshot %s: %w", d.SourceIdentifier, err)
+	}
+	for _, s := range out.DBClusterSnapshots {
+		if !strings.EqualFold(aws.ToString(s.DBClusterSnapshotIdentifier), d.SourceIdentifier) {
+			continue
+		}
+		if s.SnapshotCreateTime == nil {
+			return "", fmt.Errorf("describe cluster snapshot %s: RDS gives no creation time (status %q)", d.SourceIdentifier, aws.ToString(s.Status))
 		}
 		return s.SnapshotCreateTime.In(h.Config.snapshotZone()).Format("2006-01-02"), nil
 	}
@@ -226,14 +311,46 @@ func (h Handler) existing(ctx context.Context, log *slog.Logger, res Result) (Re
 
 // snapshot validates the event: an RDS snapshot-created event this deployment routes,
 // naming one snapshot. Whose snapshot it is, is ownSnapshot's question.
-func (h Handler) snapshot(raw json.RawMessage) (events.RDSSnapshotDetail, error) {
+func (h Handler) snapshot(raw json.RawMessage) (snapshot, error) {
 	env, err := events.ParseEnvelope(raw)
 	if err != nil {
-		return events.RDSSnapshotDetail{}, err
+		return snapshot{}, err
 	}
 	d, err := env.RDSSnapshot()
 	if err != nil {
-		return events.RDSSnapshotDetail{}, err
+		return snapshot{}, err
+	}
+	if env.IsClusterSnapshot() {
+		return h.clusterSnapshot(d)
+	}
+	s, err := h.instanceSnapshot(d)
+	return snapshot{RDSSnapshotDetail: s}, err
+}
+
+// clusterSnapshot validates an "RDS DB Cluster Snapshot Event": an automated cluster
+// snapshot created (RDS-EVENT-0169), its ARN a cluster-snapshot ARN naming it, its id
+// the automated shape. StartExportTask exports a cluster snapshot by that ARN.
+func (h Handler) clusterSnapshot(d events.RDSSnapshotDetail) (snapshot, error) {
+	s := snapshot{RDSSnapshotDetail: d, cluster: true}
+	if len(h.Config.DBClusterIDs) == 0 {
+		return s, &events.InvalidEventError{Reason: "Aurora cluster snapshots are not exported by this deployment (no DB cluster configured)"}
+	}
+	if d.EventID != events.EventAutomatedClusterSnapshotCreated {
+		return s, &events.InvalidEventError{Reason: fmt.Sprintf("event %s is not an automated cluster snapshot created event (%s)", d.EventID, events.EventAutomatedClusterSnapshotCreated)}
+	}
+	if d.SourceArn == "" || !strings.HasSuffix(d.SourceArn, ":cluster-snapshot:"+d.SourceIdentifier) {
+		return s, &events.InvalidEventError{Reason: fmt.Sprintf("SourceArn %q does not name cluster snapshot %q", d.SourceArn, d.SourceIdentifier)}
+	}
+	if !automatedSnapshotRE.MatchString(d.SourceIdentifier) {
+		return s, &events.InvalidEventError{Reason: fmt.Sprintf("%q is not an automated cluster snapshot id (rds:<cluster>-YYYY-MM-DD-HH-MM)", d.SourceIdentifier)}
+	}
+	return s, nil
+}
+
+// instanceSnapshot validates an "RDS DB Snapshot Event" of a DB instance's snapshot.
+func (h Handler) instanceSnapshot(d events.RDSSnapshotDetail) (events.RDSSnapshotDetail, error) {
+	if len(h.Config.DBInstanceIDs) == 0 {
+		return d, &events.InvalidEventError{Reason: "DB instance snapshots are not exported by this deployment (no DB instance configured)"}
 	}
 	switch d.EventID {
 	case events.EventAutomatedSnapshotCreated:
@@ -258,7 +375,11 @@ func (h Handler) snapshot(raw json.RawMessage) (events.RDSSnapshotDetail, error)
 
 // ownSnapshot re-checks exactly what the event pattern can only match by prefix:
 // "rds:prod-" also prefixes the snapshots of an instance named "prod-replica".
-func (h Handler) ownSnapshot(d events.RDSSnapshotDetail) bool {
+func (h Handler) ownSnapshot(d snapshot) bool {
+	if d.cluster {
+		m := automatedSnapshotRE.FindStringSubmatch(d.SourceIdentifier)
+		return m != nil && slices.ContainsFunc(h.Config.DBClusterIDs, func(id string) bool { return strings.EqualFold(m[1], id) })
+	}
 	if d.EventID == events.EventAutomatedSnapshotCreated {
 		m := automatedSnapshotRE.FindStringSubmatch(d.SourceIdentifier)
 		if m == nil {

@@ -34,6 +34,9 @@ type memRDS struct {
 	described  []*rds.DescribeDBSnapshotsInput
 	descErr    error // answer of DescribeDBSnapshots, when set
 	exportsErr error // answer of DescribeExportTasks, when set
+	// clusterSnapshots are the Aurora cluster snapshots, id -> SnapshotCreateTime.
+	clusterSnapshots  map[string]time.Time
+	describedClusters []*rds.DescribeDBClusterSnapshotsInput
 }
 
 // snapshotCreated is when the test snapshots were taken: 03:10 UTC, as their ids say.
@@ -82,6 +85,18 @@ func (m *memRDS) DescribeDBSnapshots(_ context.Context, in *rds.DescribeDBSnapsh
 	}
 	return &rds.DescribeDBSnapshotsOutput{DBSnapshots: []rdstypes.DBSnapshot{{
 		DBSnapshotIdentifier: aws.String(id), SnapshotCreateTime: aws.Time(created), Status: aws.String("available"),
+	}}}, nil
+}
+
+func (m *memRDS) DescribeDBClusterSnapshots(_ context.Context, in *rds.DescribeDBClusterSnapshotsInput, _ ...func(*rds.Options)) (*rds.DescribeDBClusterSnapshotsOutput, error) {
+	m.describedClusters = append(m.describedClusters, in)
+	id := aws.ToString(in.DBClusterSnapshotIdentifier)
+	created, ok := m.clusterSnapshots[id]
+	if !ok {
+		return nil, &rdstypes.DBClusterSnapshotNotFoundFault{Message: aws.String("DBClusterSnapshot " + id + " not found.")}
+	}
+	return &rds.DescribeDBClusterSnapshotsOutput{DBClusterSnapshots: []rdstypes.DBClusterSnapshot{{
+		DBClusterSnapshotIdentifier: aws.String(id), SnapshotCreateTime: aws.Time(created), Status: aws.String("available"),
 	}}}, nil
 }
 

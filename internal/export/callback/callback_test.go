@@ -90,6 +90,15 @@ func rdsEvent(eventID, snapshot, message string) json.RawMessage {
 	"Date":"2026-11-20T04:00:00.000Z","SourceIdentifier":"%[2]s","Message":"%[3]s","EventID":"%[1]s"}}`, eventID, snapshot, message))
 }
 
+// rdsClusterEvent is rdsEvent about an Aurora cluster snapshot.
+func rdsClusterEvent(eventID, snapshot, message string) json.RawMessage {
+	s := string(rdsEvent(eventID, snapshot, message))
+	s = strings.ReplaceAll(s, `"RDS DB Snapshot Event"`, `"RDS DB Cluster Snapshot Event"`)
+	s = strings.ReplaceAll(s, `:snapshot:`, `:cluster-snapshot:`)
+	s = strings.ReplaceAll(s, `"SourceType":"SNAPSHOT"`, `"SourceType":"CLUSTER_SNAPSHOT"`)
+	return json.RawMessage(s)
+}
+
 func crawlerEvent(crawler, state, completion, errMsg string) json.RawMessage {
 	return json.RawMessage(fmt.Sprintf(`{"version":"0","id":"e2","detail-type":"Glue Crawler State Change","source":"aws.glue",
 	"account":"123456789012","time":"2026-11-20T05:00:00Z","region":"eu-west-1","resources":[],
@@ -155,9 +164,17 @@ func TestResumeExportOutcomes(t *testing.T) {
 		{"completed", events.EventExportCompleted, true, ""},
 		{"failed", events.EventExportFailed, false, ErrExportFailed},
 		{"canceled", events.EventExportCanceled, false, ErrExportCanceled},
+		// An Aurora cluster snapshot's export ends with the cluster event ids.
+		{"cluster completed", events.EventClusterExportCompleted, true, ""},
+		{"cluster failed", events.EventClusterExportFailed, false, ErrExportFailed},
+		{"cluster canceled", events.EventClusterExportCanceled, false, ErrExportCanceled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			rdsEvent := rdsEvent
+			if strings.HasPrefix(tt.name, "cluster") {
+				rdsEvent = rdsClusterEvent
+			}
 			ctx := context.Background()
 			st := newStore(t)
 			rec := newRecordingSFN()

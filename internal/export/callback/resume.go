@@ -182,12 +182,14 @@ func judge(raw json.RawMessage) (verdict, error) {
 		}
 		v := verdict{kind: KindExport, key: d.SourceIdentifier, cause: d.Message,
 			output: map[string]string{"status": "COMPLETE", "eventId": d.EventID, "snapshotId": d.SourceIdentifier, "message": d.Message, "date": d.Date}}
+		// A cluster snapshot's export ends with the cluster event ids (RDS DB Cluster
+		// Snapshot Event); the wait is keyed by the snapshot id either way.
 		switch d.EventID {
-		case events.EventExportCompleted:
+		case events.EventExportCompleted, events.EventClusterExportCompleted:
 			v.ok = true
-		case events.EventExportFailed:
+		case events.EventExportFailed, events.EventClusterExportFailed:
 			v.errName = ErrExportFailed
-		case events.EventExportCanceled:
+		case events.EventExportCanceled, events.EventClusterExportCanceled:
 			v.errName = ErrExportCanceled
 		default:
 			v.ignoreReason = "event " + d.EventID + " is not an export outcome"

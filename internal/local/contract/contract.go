@@ -28,7 +28,9 @@ const (
 // instances and databases the demo and the tests use.
 func Context() map[string]any {
 	return map[string]any{
-		"snaplake:dbInstanceIds":      []any{"snaplake-demo", "warehouse-prod", "billing-prod"},
+		"snaplake:dbInstanceIds": []any{"snaplake-demo", "warehouse-prod", "billing-prod"},
+		// The Aurora clusters: the demo's Aurora night, and the sample events'.
+		"snaplake:dbClusterIds":       []any{"snaplake-aurora", "warehouse-aurora"},
 		"snaplake:databases":          []any{"warehouse"},
 		"snaplake:retentionDays":      7,
 		"snaplake:exportTimeoutHours": 12,

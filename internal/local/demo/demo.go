@@ -36,6 +36,10 @@ var Crawler = deploy.CrawlerName(sampledb.Database)
 // InstanceID is the demo's RDS instance: one of the contract's instances.
 const InstanceID = "snaplake-demo"
 
+// ClusterID is the demo's Aurora MySQL cluster, whose automated cluster snapshot an
+// Aurora night exports (Options.Aurora): one of the contract's clusters.
+const ClusterID = "snaplake-aurora"
+
 // DefaultRows is the default size of the sample database.
 const DefaultRows = 1_000_000
 
@@ -53,6 +57,11 @@ type Options struct {
 	// Test hooks.
 	FailExport   string // non-empty: this night's export fails with this reason (RDS-EVENT-0159)
 	DeliverTwice bool   // the snapshot-created event arrives twice, with two event ids
+
+	// Aurora plays an Aurora night: the snapshot is the automated cluster snapshot
+	// of ClusterID, announced by RDS-EVENT-0169 ("RDS DB Cluster Snapshot Event"),
+	// exported by its cluster-snapshot ARN.
+	Aurora bool
 }
 
 // The formats of RunFederate's table lines.
@@ -128,7 +137,7 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 			return rep, err
 		}
 	}
-	if err := takeSnapshot(ctx, srv.pool, night, &rep, p); err != nil {
+	if err := takeSnapshot(ctx, srv.pool, night, opts.Aurora, &rep, p); err != nil {
 		return rep, err
 	}
 

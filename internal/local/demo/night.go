@@ -117,11 +117,17 @@ func addDay(ctx context.Context, pool *sql.DB, night time.Time, p *printer) erro
 
 // takeSnapshot takes the nightly automated snapshot, a copy of the sample database in
 // its own schema, and records it in rep.
-func takeSnapshot(ctx context.Context, pool *sql.DB, night time.Time, rep *Report, p *printer) (err error) {
+func takeSnapshot(ctx context.Context, pool *sql.DB, night time.Time, aurora bool, rep *Report, p *printer) (err error) {
 	t := time.Now()
 	rep.SnapshotDate = night.Format("2006-01-02")
-	rep.SnapshotID = fmt.Sprintf("rds:%s-%s-03-00", InstanceID, rep.SnapshotDate)
-	rep.SnapshotARN = fmt.Sprintf("arn:aws:rds:%s:%s:snapshot:%s", deployed().Region, deployed().Account, rep.SnapshotID)
+	// RDS names automated snapshots rds:<id>-YYYY-MM-DD-HH-MM, an instance's and an
+	// Aurora cluster's alike; their ARNs differ by resource type.
+	source, kind := InstanceID, "snapshot"
+	if aurora {
+		source, kind = ClusterID, "cluster-snapshot"
+	}
+	rep.SnapshotID = fmt.Sprintf("rds:%s-%s-03-00", source, rep.SnapshotDate)
+	rep.SnapshotARN = fmt.Sprintf("arn:aws:rds:%s:%s:%s:%s", deployed().Region, deployed().Account, kind, rep.SnapshotID)
 	rep.SnapshotDB = "snap_" + strings.ReplaceAll(rep.SnapshotDate, "-", "") + "_" + sampledb.Database
 	if err := dropOldSnapshots(ctx, pool, rep.SnapshotDB); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/export/callback"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/iam"
@@ -100,7 +101,11 @@ func (p *printer) observe(o offline.Observation) {
 			p.mu.Lock()
 			d := time.Since(p.exportStart)
 			p.mu.Unlock()
-			p.stage("export (Parquet to S3, RDS layout)", "RDS-EVENT-0161 → resume → execution continues", d)
+			completed := events.EventExportCompleted
+			if strings.Contains(p.rep.SnapshotARN, ":cluster-snapshot:") {
+				completed = events.EventClusterExportCompleted // an Aurora cluster snapshot's export
+			}
+			p.stage("export (Parquet to S3, RDS layout)", completed+" → resume → execution continues", d)
 		case o.Resume.Kind == callback.KindCrawl && o.Resume.Outcome == callback.OutcomeSucceeded:
 			p.mu.Lock()
 			d := time.Since(p.crawlStart[o.Resume.Execution])

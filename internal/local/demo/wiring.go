@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -113,7 +114,8 @@ func (d *deployment) announce(ctx context.Context, rep Report, night time.Time, 
 		if err != nil {
 			return err
 		}
-		p.line("→ RDS-EVENT-0091 \"Automated snapshot created\" for %s matched rule %v", rep.SnapshotID, rules)
+		id, message, _ := createdEvent(rep)
+		p.line("→ %s %q for %s matched rule %v", id, strings.TrimSuffix(message, "."), rep.SnapshotID, rules)
 	}
 	return nil
 }
@@ -171,14 +173,25 @@ func (r snapshotResolver) ResolveSnapshot(_ context.Context, arn string) (rdsexp
 	return r.snap, nil
 }
 
+// createdEvent is the event id, message and category RDS announces the night's
+// snapshot with: an instance's automated snapshot, or an Aurora cluster's (RDS UG,
+// Amazon RDS event categories and event messages).
+func createdEvent(rep Report) (id, message, category string) {
+	if strings.Contains(rep.SnapshotARN, ":cluster-snapshot:") {
+		return events.EventAutomatedClusterSnapshotCreated, "Automated cluster snapshot created.", "backup"
+	}
+	return events.EventAutomatedSnapshotCreated, "Automated snapshot created.", "creation"
+}
+
 func snapshotCreatedEvent(rep Report, night time.Time, n int) []byte {
+	id, message, category := createdEvent(rep)
 	ev := events.NewRDSSnapshotEvent(fmt.Sprintf("snaplake-demo-%s-%d", rep.SnapshotDate, n), deployed().Account, deployed().Region,
 		night.Add(3*time.Hour+2*time.Minute), events.RDSSnapshotDetail{
-			EventCategories:  []string{"creation"},
+			EventCategories:  []string{category},
 			SourceArn:        rep.SnapshotARN,
 			SourceIdentifier: rep.SnapshotID,
-			Message:          "Automated snapshot created.",
-			EventID:          events.EventAutomatedSnapshotCreated,
+			Message:          message,
+			EventID:          id,
 		})
 	b, _ := json.Marshal(ev)
 	return b

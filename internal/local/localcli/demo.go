@@ -18,7 +18,7 @@ func Demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-const demoUsage = `Usage: snaplake demo [--rows N] [--home DIR]
+const demoUsage = `Usage: snaplake demo [--rows N] [--home DIR] [--aurora]
        snaplake demo ingest [--rows N] [--home DIR]
        snaplake demo federate [--home DIR] [--format text|json]
 
@@ -26,7 +26,9 @@ Runs one night of the snaplake pipeline on this machine: a local MariaDB with a 
 warehouse database, a nightly snapshot, the RDS-EVENT-0091 event on a local bus, the
 deployed state machine run by aws-local-stepfunctions with the real Lambda handlers, an
 export to a local S3 server, relocation, a crawl, and an analyst query. Each run is
-the next night: a new snapshot_date partition appears.
+the next night: a new snapshot_date partition appears. With --aurora the night's
+snapshot is an Aurora MySQL cluster's automated cluster snapshot instead, announced
+by RDS-EVENT-0169 and exported by its cluster-snapshot ARN.
 
 snaplake demo ingest runs the config-driven ingestion against the same home: the
 config <home>/snaplake.yaml is uploaded, the Scheduler's clock fires the daily set at
@@ -68,8 +70,11 @@ func (o *demoOptions) options(c *cobra.Command, args []string) (demo.Options, er
 
 // NewDemoCommand is `snaplake demo`, with `demo ingest` and `demo federate` below it.
 func NewDemoCommand() *cobra.Command {
-	c := demoCommand("demo [--rows N] [--home DIR]", "run a night of the pipeline offline, on this machine", nil,
+	var aurora bool
+	c := demoCommand("demo [--rows N] [--home DIR] [--aurora]", "run a night of the pipeline offline, on this machine",
+		func(_ *cobra.Command, opts *demo.Options) error { opts.Aurora = aurora; return nil },
 		func(ctx context.Context, opts demo.Options) error { _, err := demo.Run(ctx, opts); return err })
+	c.Flags().BoolVar(&aurora, "aurora", false, "an Aurora night: export the automated cluster snapshot of the Aurora cluster "+demo.ClusterID+" (RDS-EVENT-0169) instead of an instance's")
 	c.AddCommand(newDemoIngestCommand(), newDemoFederateCommand())
 	return c
 }

@@ -24,6 +24,7 @@ import (
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/doctor"
 	"github.com/snaplake/snaplake/internal/local/contract"
@@ -89,8 +90,32 @@ func (f offlineRules) DescribeRule(_ context.Context, in *eventbridge.DescribeRu
 }
 
 type offlineRDS struct {
-	instances []string
-	taken     time.Time
+	instances, clusters []string
+	taken               time.Time
+}
+
+func (f offlineRDS) DescribeDBClusters(_ context.Context, in *rds.DescribeDBClustersInput, _ ...func(*rds.Options)) (*rds.DescribeDBClustersOutput, error) {
+	id := aws.ToString(in.DBClusterIdentifier)
+	if !slices.Contains(f.clusters, id) {
+		return nil, &rdstypes.DBClusterNotFoundFault{Message: aws.String("DBCluster " + id + " not found.")}
+	}
+	return &rds.DescribeDBClustersOutput{DBClusters: []rdstypes.DBCluster{{
+		DBClusterIdentifier: in.DBClusterIdentifier, Engine: aws.String("aurora-mysql"), Status: aws.String("available"), BackupRetentionPeriod: aws.Int32(7),
+	}}}, nil
+}
+
+func (f offlineRDS) DescribeDBClusterSnapshots(_ context.Context, in *rds.DescribeDBClusterSnapshotsInput, _ ...func(*rds.Options)) (*rds.DescribeDBClusterSnapshotsOutput, error) {
+	id := aws.ToString(in.DBClusterIdentifier)
+	if !slices.Contains(f.clusters, id) {
+		return &rds.DescribeDBClusterSnapshotsOutput{}, nil
+	}
+	return &rds.DescribeDBClusterSnapshotsOutput{DBClusterSnapshots: []rdstypes.DBClusterSnapshot{{
+		DBClusterSnapshotIdentifier: aws.String("rds:" + id + "-" + f.taken.Format("2006-01-02-15-04")),
+		DBClusterIdentifier:         in.DBClusterIdentifier,
+		SnapshotType:                aws.String("automated"),
+		Status:                      aws.String("available"),
+		SnapshotCreateTime:          aws.Time(f.taken),
+	}}}, nil
 }
 
 func (f offlineRDS) DescribeDBInstances(_ context.Context, in *rds.DescribeDBInstancesInput, _ ...func(*rds.Options)) (*rds.DescribeDBInstancesOutput, error) {
@@ -195,11 +220,12 @@ func doctorRun(t *testing.T, c *contract.Contract, auth *iam.Authority, drop ...
 			RoleARN:     aws.String(deployRole),
 		}},
 		LakeFormation: lf.AsPrincipal(deployRole),
-		EventBridge:   offlineRules{doctor.RuleNames(c.Stack)},
-		RDS:           offlineRDS{instances: deploy.SplitList(outputs[deploy.OutputDBInstanceIDs]), taken: now.Add(-3 * time.Hour)},
-		IAM:           auth,
-		KMS:           offlineKMS{key: outputs[deploy.OutputKeyArn], policy: keyPolicy(c)},
-		Scheduler:     offlineSchedules(t, c),
+		EventBridge:   offlineRules{doctor.RuleNames(c.Stack, deploy.SplitList(outputs[deploy.OutputDBInstanceIDs]), deploy.SplitList(outputs[deploy.OutputDBClusterIDs]))},
+		RDS: offlineRDS{instances: deploy.SplitList(outputs[deploy.OutputDBInstanceIDs]), clusters: deploy.SplitList(outputs[deploy.OutputDBClusterIDs]),
+			taken: now.Add(-3 * time.Hour)},
+		IAM:       auth,
+		KMS:       offlineKMS{key: outputs[deploy.OutputKeyArn], policy: keyPolicy(c)},
+		Scheduler: offlineSchedules(t, c),
 	}
 	var out bytes.Buffer
 	rep, err := doctor.Run(context.Background(), doctor.Config{Stack: c.Stack, Now: func() time.Time { return now }}, clients, &out)
@@ -268,7 +294,9 @@ func TestDoctorAgainstTheOfflineAccount(t *testing.T) {
 	for _, r := range rep.Results {
 		checks[r.Check]++
 	}
-	instances := len(deploy.SplitList(c.Functions[deploy.FnStartExport].Environment[deploy.EnvDBInstanceIDs]))
+	// Sources: the instances and the Aurora clusters, each checked for backups and a snapshot.
+	instances := len(deploy.SplitList(c.Functions[deploy.FnStartExport].Environment[deploy.EnvDBInstanceIDs])) +
+		len(deploy.SplitList(c.Functions[deploy.FnStartExport].Environment[deploy.EnvDBClusterIDs]))
 	principals := map[string]bool{}
 	for _, p := range perms {
 		principals[p.Principal] = true
@@ -279,7 +307,7 @@ func TestDoctorAgainstTheOfflineAccount(t *testing.T) {
 	if c.Federate == nil {
 		t.Fatal("the offline contract does not deploy the Federator (snaplake:federate): doctor's checks of it are not exercised")
 	}
-	want := map[string]int{"stack": 1, "rule": 3, "schedule": len(doctor.IngestSets), "ingestion": 0, "federator": 1, "lake-admin": 1,
+	want := map[string]int{"stack": 1, "rule": len(events.PatternNames()), "schedule": len(doctor.IngestSets), "ingestion": 0, "federator": 1, "lake-admin": 1,
 		"backups": instances, "snapshot": instances, "permissions": len(principals), "kms": 3}
 	for k, n := range want {
 		if checks[k] != n {

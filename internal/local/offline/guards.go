@@ -85,6 +85,14 @@ func (g guardedRDS) DescribeDBSnapshots(ctx context.Context, in *rds.DescribeDBS
 	return g.next.DescribeDBSnapshots(ctx, in, optFns...)
 }
 
+func (g guardedRDS) DescribeDBClusterSnapshots(ctx context.Context, in *rds.DescribeDBClusterSnapshotsInput, optFns ...func(*rds.Options)) (*rds.DescribeDBClusterSnapshotsOutput, error) {
+	res := g.a.arn("rds", "cluster-snapshot:"+aws.ToString(in.DBClusterSnapshotIdentifier))
+	if err := g.a.authorize(g.principal, "RDS", "DescribeDBClusterSnapshots", iam.Request{Action: "rds:DescribeDBClusterSnapshots", Resource: res}); err != nil {
+		return nil, err
+	}
+	return g.next.DescribeDBClusterSnapshots(ctx, in, optFns...)
+}
+
 // guardedGlue is Glue's crawler API as one function calls it.
 type guardedGlue struct {
 	a         *Account

@@ -20,8 +20,9 @@ import (
 
 // night runs what every policy statement of the handlers and the workflow is for: an
 // export that succeeds and is announced twice (a duplicate waits, the older
-// execution is superseded), an export that fails (its cause is read from RDS), and
-// an export event nobody waits for. With strict, every step must happen; without, a
+// execution is superseded), an export that fails (its cause is read from RDS), an
+// Aurora cluster snapshot's export (the night before's, so that its partition is
+// its own), and an export event nobody waits for. With strict, every step must happen; without, a
 // step that a denied call prevents is skipped after a while.
 func night(t *testing.T, f *fixture, strict bool) {
 	t.Helper()
@@ -60,6 +61,8 @@ func night(t *testing.T, f *fixture, strict bool) {
 		return false
 	})
 	pub(snapshotEvent(t, "ev-b", "billing-prod"), events.SnapshotCreated)
+	f.rds.outcome["rds:warehouse-aurora-2026-11-19-03-10"] = outcomeComplete
+	pub([]byte(strings.ReplaceAll(string(clusterSnapshotEvent(t, "ev-a")), "2026-11-20-03-10", "2026-11-19-03-10")), events.ClusterSnapshotCreated)
 	stray, err := events.Sample("export-completed")
 	if err != nil {
 		t.Fatal(err)
@@ -138,8 +141,8 @@ func TestTheNightNeedsNoMoreThanThePolicies(t *testing.T) {
 			failed++
 		}
 	}
-	if done != 1 || superseded != 1 || failed != 1 {
-		t.Fatalf("done=%d superseded=%d failed=%d, want 1 each: %+v", done, superseded, failed, res)
+	if done != 2 || superseded != 1 || failed != 1 {
+		t.Fatalf("done=%d superseded=%d failed=%d, want 2 (the instance's and the cluster's), 1, 1: %+v", done, superseded, failed, res)
 	}
 	for _, p := range f.acct.IAM.Principals() {
 		if d := denied(f.acct.IAM, p); len(d) != 0 {

@@ -185,21 +185,24 @@ func New(cfg Config) (*Pipeline, error) {
 	for _, cr := range c.Crawlers {
 		crawlers = append(crawlers, cr.Name)
 	}
-	vars := events.Params{DBInstanceIDs: exportCfg.DBInstanceIDs, CrawlerNames: crawlers, IncludeManualSnapshots: exportCfg.IncludeManualSnapshots}.Vars()
-	rules := []struct {
-		pattern string
-		target  eventbus.Target
-	}{
-		{events.SnapshotCreated, p.startExecution},
-		{events.ExportFinished, p.resumeTarget},
-		{events.CrawlerFinished, p.resumeTarget},
+	params := events.Params{DBInstanceIDs: exportCfg.DBInstanceIDs, DBClusterIDs: exportCfg.DBClusterIDs, CrawlerNames: crawlers,
+		IncludeManualSnapshots: exportCfg.IncludeManualSnapshots}
+	vars := params.Vars()
+	// The stack's rules: an instance's or a cluster's snapshot starts the workflow,
+	// an export's or a crawl's end resumes it.
+	targets := map[string]eventbus.Target{
+		events.SnapshotCreated:        p.startExecution,
+		events.ClusterSnapshotCreated: p.startExecution,
+		events.ExportFinished:         p.resumeTarget,
+		events.ClusterExportFinished:  p.resumeTarget,
+		events.CrawlerFinished:        p.resumeTarget,
 	}
-	for _, r := range rules {
-		pat, err := events.PatternJSON(r.pattern, vars)
+	for _, name := range params.Routed() {
+		pat, err := events.PatternJSON(name, vars)
 		if err != nil {
 			return nil, err
 		}
-		if err := bus.AddRule(r.pattern, pat, r.target); err != nil {
+		if err := bus.AddRule(name, pat, targets[name]); err != nil {
 			return nil, err
 		}
 	}

@@ -19,7 +19,7 @@ const PermissionsHeader = `# Every call the offline run made that IAM allowed, o
 #   <principal> TAB <action> TAB <resource> TAB <condition keys>
 # Generated from the offline runs ("make permissions": the demo's nights, the offline pipeline's night, the Federator's runs):
 # a change here is a change of what the deployed roles are used for, to review like code.
-# The deployment's own names are placeholders ({bucket}, {kmsKey}, {role:<name>}, {instance}, ...)
+# The deployment's own names are placeholders ({bucket}, {kmsKey}, {role:<name>}, {instance}, {cluster}, ...)
 # and per-night names are examples ({exportId}, {table}, {date}, {file}, {key}); snaplake doctor
 # fills them in and asks IAM's policy simulator whether each is allowed in the real account.
 # {warehouse:workgroup} and {warehouse:cluster} are the Federator's warehouses, which no stack
@@ -37,7 +37,9 @@ const ownerKey = "redshift-data:statement-owner-iam-userid"
 
 var (
 	snapshotRE = regexp.MustCompile(`^arn:aws:rds:[^:]+:[^:]+:snapshot:rds:(.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$`)
-	crawlerRE  = regexp.MustCompile(`crawler/` + regexp.QuoteMeta(deploy.CrawlerNamePrefix) + `[^/]+$`)
+	// rdsClusterSnapshotRE is an Aurora cluster's automated cluster snapshot.
+	rdsClusterSnapshotRE = regexp.MustCompile(`^arn:aws:rds:[^:]+:[^:]+:cluster-snapshot:rds:(.+)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$`)
+	crawlerRE            = regexp.MustCompile(`crawler/` + regexp.QuoteMeta(deploy.CrawlerNamePrefix) + `[^/]+$`)
 	// glueTableRE is a catalog table's ARN: the table names depend on the source.
 	glueTableRE = regexp.MustCompile(`table/([^/]+)/[^/*]+$`)
 	// The Federator's warehouses are the operator's, not the stack's: no output names
@@ -159,6 +161,7 @@ func normResource(c *contract.Contract, r string) string {
 	r = strings.ReplaceAll(r, ":"+c.Account+":", ":{account}:")
 	// Snapshots come from the events, whose account and region are the source's.
 	r = snapshotRE.ReplaceAllString(r, "arn:aws:rds:{region}:{account}:snapshot:rds:{instance}-{snapshotTime}")
+	r = rdsClusterSnapshotRE.ReplaceAllString(r, "arn:aws:rds:{region}:{account}:cluster-snapshot:rds:{cluster}-{snapshotTime}")
 	if !strings.Contains(r, "crawler/"+deploy.IngestCrawlerName("")) {
 		r = crawlerRE.ReplaceAllString(r, "crawler/{crawler}")
 	}

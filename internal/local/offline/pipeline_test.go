@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -56,19 +57,40 @@ type scriptedRDS struct {
 	outcome  map[string]string // snapshot id -> outcome
 	started  []string
 	finished chan string
+	// quotaRefusals: that many starts meet RDS's concurrent-export quota
+	// (ExportTaskLimitReachedFault) before one succeeds; -1: every start does.
+	quotaRefusals int
+	refused       int
+}
+
+// snapshotOf is the snapshot id an instance or cluster snapshot ARN names.
+func snapshotOf(arn string) string {
+	for _, sep := range []string{":cluster-snapshot:", ":snapshot:"} {
+		if i := strings.Index(arn, sep); i >= 0 {
+			return arn[i+len(sep):]
+		}
+	}
+	return arn
 }
 
 func (r *scriptedRDS) StartExportTask(ctx context.Context, in *rds.StartExportTaskInput, _ ...func(*rds.Options)) (*rds.StartExportTaskOutput, error) {
 	id := aws.ToString(in.ExportTaskIdentifier)
 	r.mu.Lock()
+	if r.quotaRefusals != 0 {
+		if r.quotaRefusals > 0 {
+			r.quotaRefusals--
+		}
+		r.refused++
+		r.mu.Unlock()
+		return nil, &smithy.GenericAPIError{Code: "ExportTaskLimitReachedFault", Message: "You have reached the limit of 5 concurrent export tasks", Fault: smithy.FaultClient}
+	}
 	if _, ok := r.tasks[id]; ok {
 		r.mu.Unlock()
 		return nil, &rdstypes.ExportTaskAlreadyExistsFault{Message: aws.String("Cannot start export task because a task with the identifier " + id + " already exists")}
 	}
 	r.tasks[id] = rdstypes.ExportTask{ExportTaskIdentifier: in.ExportTaskIdentifier, SourceArn: in.SourceArn, Status: aws.String("STARTING")}
 	r.started = append(r.started, id)
-	snap := aws.ToString(in.SourceArn)
-	snap = snap[strings.Index(snap, ":snapshot:")+len(":snapshot:"):]
+	snap := snapshotOf(aws.ToString(in.SourceArn))
 	outcome := r.outcome[snap]
 	r.mu.Unlock()
 
@@ -161,6 +183,18 @@ func (r *scriptedRDS) DescribeDBSnapshots(_ context.Context, in *rds.DescribeDBS
 	}}}, nil
 }
 
+// DescribeDBClusterSnapshots reads the creation time from an automated cluster snapshot's name.
+func (r *scriptedRDS) DescribeDBClusterSnapshots(ctx context.Context, in *rds.DescribeDBClusterSnapshotsInput, _ ...func(*rds.Options)) (*rds.DescribeDBClusterSnapshotsOutput, error) {
+	out, err := r.DescribeDBSnapshots(ctx, &rds.DescribeDBSnapshotsInput{DBSnapshotIdentifier: in.DBClusterSnapshotIdentifier})
+	if err != nil {
+		return nil, &rdstypes.DBClusterSnapshotNotFoundFault{Message: aws.String("DBClusterSnapshot " + aws.ToString(in.DBClusterSnapshotIdentifier) + " not found.")}
+	}
+	s := out.DBSnapshots[0]
+	return &rds.DescribeDBClusterSnapshotsOutput{DBClusterSnapshots: []rdstypes.DBClusterSnapshot{{
+		DBClusterSnapshotIdentifier: s.DBSnapshotIdentifier, SnapshotCreateTime: s.SnapshotCreateTime, Status: s.Status, SnapshotType: s.SnapshotType,
+	}}}, nil
+}
+
 // finish ends export id with outcome and emits RDS's event for it.
 func (r *scriptedRDS) finish(ctx context.Context, id, outcome string) {
 	o := map[string]struct{ status, eventID, msg string }{
@@ -179,11 +213,19 @@ func (r *scriptedRDS) finish(ctx context.Context, id, outcome string) {
 	r.tasks[id] = task
 	r.mu.Unlock()
 	arn := aws.ToString(task.SourceArn)
-	snap := arn[strings.Index(arn, ":snapshot:")+len(":snapshot:"):]
-	ev := fmt.Sprintf(`{"version":"0","id":"%s","detail-type":"RDS DB Snapshot Event","source":"aws.rds","account":"%s","time":"%s","region":"%s",
-		"resources":["%s"],"detail":{"EventCategories":["notification"],"SourceType":"SNAPSHOT","SourceArn":"%s","Date":"%s",
+	snap := snapshotOf(arn)
+	detailType, sourceType := events.DetailTypeRDSSnapshot, "SNAPSHOT"
+	if strings.Contains(arn, ":cluster-snapshot:") {
+		// RDS reports a cluster snapshot's export with the cluster event ids.
+		detailType, sourceType = events.DetailTypeRDSClusterSnapshot, "CLUSTER_SNAPSHOT"
+		eventID = map[string]string{events.EventExportCompleted: events.EventClusterExportCompleted, events.EventExportFailed: events.EventClusterExportFailed,
+			events.EventExportCanceled: events.EventClusterExportCanceled}[eventID]
+		msg = strings.Replace(msg, "The snapshot", "The cluster snapshot", 1)
+	}
+	ev := fmt.Sprintf(`{"version":"0","id":"%s","detail-type":"%s","source":"aws.rds","account":"%s","time":"%s","region":"%s",
+		"resources":["%s"],"detail":{"EventCategories":["notification"],"SourceType":"%s","SourceArn":"%s","Date":"%s",
 		"SourceIdentifier":"%s","Message":"%s","EventID":"%s"}}`,
-		"ev-"+id+"-"+outcome, contract.Account, time.Now().UTC().Format(time.RFC3339), contract.Region, arn, arn, time.Now().UTC().Format(time.RFC3339Nano), snap, msg, eventID)
+		"ev-"+id+"-"+outcome, detailType, contract.Account, time.Now().UTC().Format(time.RFC3339), contract.Region, arn, sourceType, arn, time.Now().UTC().Format(time.RFC3339Nano), snap, msg, eventID)
 	if _, err := r.publish(ctx, []byte(ev)); err != nil {
 		panic(err)
 	}
@@ -400,6 +442,7 @@ func snapshotEvent(t *testing.T, eventID, instance string) []byte {
 		t.Fatal(err)
 	}
 	s := strings.ReplaceAll(string(raw), "warehouse-prod", instance)
+	s = inDeployment(s)
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
 		t.Fatal(err)
@@ -407,6 +450,16 @@ func snapshotEvent(t *testing.T, eventID, instance string) []byte {
 	m["id"] = eventID
 	b, _ := json.Marshal(m)
 	return b
+}
+
+// inDeployment moves a sample event into the offline deployment's account and
+// Region: RDS puts a snapshot's events on the default bus of the snapshot's own
+// account and Region, and the start function may export only that account's
+// snapshots (its rds:StartExportTask is scoped to them).
+func inDeployment(event string) string {
+	event = strings.ReplaceAll(event, ":eu-west-1:123456789012:", ":"+contract.Region+":"+contract.Account+":")
+	event = strings.ReplaceAll(event, `"account": "123456789012"`, `"account": "`+contract.Account+`"`)
+	return strings.ReplaceAll(event, `"region": "eu-west-1"`, `"region": "`+contract.Region+`"`)
 }
 
 func publish(t *testing.T, f *fixture, ev []byte, wantRules ...string) {

@@ -1,5 +1,7 @@
 // Package rdsexport is the offline stand-in of RDS StartExportTask and
-// DescribeExportTasks: it exports MariaDB snapshot copies to S3 as RDS does.
+// DescribeExportTasks: it exports MariaDB snapshot copies to S3 as RDS does, for DB
+// snapshots and Aurora cluster snapshots alike, within RDS's quota of concurrent
+// exports.
 package rdsexport
 
 import (
@@ -28,7 +30,8 @@ const (
 	StatusFailed     = "FAILED"
 )
 
-// Snapshot is a DB snapshot whose data lives in MariaDB schemas.
+// Snapshot is a DB snapshot, or an Aurora DB cluster snapshot (its Arn a
+// cluster-snapshot ARN), whose data lives in MariaDB schemas.
 type Snapshot struct {
 	ID, Arn string
 	Created time.Time
@@ -38,7 +41,8 @@ type Snapshot struct {
 }
 
 // SnapshotResolver finds the snapshot a SourceArn names. It returns
-// *rdstypes.DBSnapshotNotFoundFault for an unknown snapshot.
+// *rdstypes.DBSnapshotNotFoundFault (*rdstypes.DBClusterSnapshotNotFoundFault for a
+// cluster-snapshot ARN) for an unknown snapshot.
 type SnapshotResolver interface {
 	ResolveSnapshot(ctx context.Context, arn string) (Snapshot, error)
 }
@@ -93,6 +97,31 @@ const maxIdentifierLen = 60
 
 var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
+// MaxConcurrentExports is RDS's quota of snapshot exports in progress at once per
+// account: "You can have up to five concurrent DB snapshot export tasks in
+// progress per AWS account." (RDS UG USER_ExportSnapshot.html and Aurora UG
+// aurora-export-snapshot.html, Limitations: the one quota for DB and cluster
+// snapshots). Over it StartExportTask fails with ExportTaskLimitReachedFault.
+const MaxConcurrentExports = 5
+
+// ExportQuotaErrorCode and exportQuotaMessage are RDS's answer over the quota, as
+// public projects log it (the SDK has no type for the fault).
+const (
+	ExportQuotaErrorCode = "ExportTaskLimitReachedFault"
+	exportQuotaMessage   = "You have reached the limit of 5 concurrent export tasks"
+)
+
+// sourceArnRE is the shape of a SourceArn RDS exports: a DB snapshot, a DB cluster
+// snapshot or (Aurora only) a DB cluster (StartExportTask, SourceArn: "The Amazon
+// Resource Name (ARN) of the snapshot or cluster to export to Amazon S3.").
+var sourceArnRE = regexp.MustCompile(`^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:(snapshot|cluster-snapshot|cluster):(.+)$`)
+
+// IsClusterSnapshotArn reports whether arn names an Aurora DB cluster snapshot.
+func IsClusterSnapshotArn(arn string) bool {
+	m := sourceArnRE.FindStringSubmatch(arn)
+	return m != nil && m[1] == "cluster-snapshot"
+}
+
 // StartExportTask validates the request as RDS does and starts the export
 // in the background, returning the task in status STARTING.
 func (s *Service) StartExportTask(ctx context.Context, in *rds.StartExportTaskInput, optFns ...func(*rds.Options)) (*rds.StartExportTaskOutput, error) {
@@ -133,6 +162,15 @@ func (s *Service) StartExportTask(ctx context.Context, in *rds.StartExportTaskIn
 	if *in.KmsKeyId == "" {
 		return nil, &rdstypes.KMSKeyNotAccessibleFault{Message: aws.String("The KMS key is not accessible.")}
 	}
+	m := sourceArnRE.FindStringSubmatch(*in.SourceArn)
+	switch {
+	case m == nil:
+		return nil, invalidParameter(fmt.Sprintf("The parameter SourceArn is not a valid snapshot or cluster ARN: %q.", *in.SourceArn))
+	case m[1] == "cluster":
+		// A live Aurora cluster export (SourceType CLUSTER) clones the cluster; the
+		// stand-in exports snapshots only, and says so rather than pretending.
+		return nil, invalidParameter(fmt.Sprintf("The offline RDS stand-in exports DB snapshots and DB cluster snapshots only, not a live DB cluster: %q.", *in.SourceArn))
+	}
 
 	snap, err := s.Snapshots.ResolveSnapshot(ctx, *in.SourceArn)
 	if err != nil {
@@ -157,12 +195,21 @@ func (s *Service) StartExportTask(ctx context.Context, in *rds.StartExportTaskIn
 		return nil, &rdstypes.ExportTaskAlreadyExistsFault{Message: aws.String(fmt.Sprintf(
 			"Cannot start export task because a task with the identifier %s already exists.", id))}
 	}
+	running := 0
 	for _, t := range s.tasks {
 		st := aws.ToString(t.info.Status)
-		if aws.ToString(t.info.SourceArn) == *in.SourceArn && (st == StatusStarting || st == StatusInProgress) {
+		if st != StatusStarting && st != StatusInProgress {
+			continue
+		}
+		running++
+		if aws.ToString(t.info.SourceArn) == *in.SourceArn {
 			return nil, &rdstypes.InvalidExportSourceStateFault{Message: aws.String(fmt.Sprintf(
 				"Snapshot %s already has export task %s in progress.", snap.ID, aws.ToString(t.info.ExportTaskIdentifier)))}
 		}
+	}
+	// The quota counts exports in progress, account-wide; a finished one frees its slot.
+	if running >= MaxConcurrentExports {
+		return nil, &smithy.GenericAPIError{Code: ExportQuotaErrorCode, Message: exportQuotaMessage, Fault: smithy.FaultClient}
 	}
 	t := &task{snapshot: snap, info: rdstypes.ExportTask{
 		ExportTaskIdentifier:   aws.String(id),
@@ -304,6 +351,9 @@ type StaticSnapshots map[string]Snapshot
 // ResolveSnapshot implements SnapshotResolver.
 func (m StaticSnapshots) ResolveSnapshot(ctx context.Context, arn string) (Snapshot, error) {
 	snap, ok := m[arn]
+	if !ok && IsClusterSnapshotArn(arn) {
+		return Snapshot{}, &rdstypes.DBClusterSnapshotNotFoundFault{Message: aws.String(fmt.Sprintf("DBClusterSnapshot %s not found.", arn))}
+	}
 	if !ok {
 		return Snapshot{}, &rdstypes.DBSnapshotNotFoundFault{Message: aws.String(fmt.Sprintf("DBSnapshot %s not found.", arn))}
 	}

@@ -53,7 +53,7 @@ func (s *Service) run(ctx context.Context, id string) {
 			t.FailureCause = aws.String(err.Error())
 			t.TaskEndTime = aws.Time(end)
 		})
-		s.publish(ctx, snap, events.EventExportFailed, "The snapshot export task failed.", end)
+		s.publishOutcome(ctx, snap, outcomeFailed, end)
 		return
 	}
 	var bytes int64
@@ -75,13 +75,13 @@ func (s *Service) run(ctx context.Context, id string) {
 			t.Status = aws.String(StatusFailed)
 			t.FailureCause = aws.String(err.Error())
 		})
-		s.publish(ctx, snap, events.EventExportFailed, "The snapshot export task failed.", end)
+		s.publishOutcome(ctx, snap, outcomeFailed, end)
 		return
 	}
 	info = s.update(id, complete)
 	log.Info("export task completed", "snapshot", snap.ID, "tables", len(outcomes), "bytes", bytes,
 		"took", end.Sub(*info.TaskStartTime).Round(time.Millisecond))
-	s.publish(ctx, snap, events.EventExportCompleted, "The snapshot export task completed.", end)
+	s.publishOutcome(ctx, snap, outcomeCompleted, end)
 }
 
 func (s *Service) export(ctx context.Context, id string, info rdstypes.ExportTask, snap Snapshot) ([]tableOutcome, error) {
@@ -229,6 +229,28 @@ func (s *Service) putJSON(ctx context.Context, info rdstypes.ExportTask, name st
 		return fmt.Errorf("put s3://%s/%s: %w", *info.S3Bucket, key, err)
 	}
 	return nil
+}
+
+// Export outcomes RDS reports by event.
+const (
+	outcomeCompleted = "completed"
+	outcomeFailed    = "failed"
+)
+
+// publishOutcome sends RDS's event for an export's end: an "RDS DB Snapshot Event"
+// for a DB snapshot, an "RDS DB Cluster Snapshot Event" with the cluster ids and
+// messages for a cluster snapshot (RDS UG, Amazon RDS event categories and event
+// messages: DB snapshot events, DB cluster snapshot events).
+func (s *Service) publishOutcome(ctx context.Context, snap Snapshot, outcome string, at time.Time) {
+	type ev struct{ id, message string }
+	all := map[bool]map[string]ev{
+		false: {outcomeCompleted: {events.EventExportCompleted, "The snapshot export task completed."},
+			outcomeFailed: {events.EventExportFailed, "The snapshot export task failed."}},
+		true: {outcomeCompleted: {events.EventClusterExportCompleted, "The cluster snapshot export task completed."},
+			outcomeFailed: {events.EventClusterExportFailed, "The cluster snapshot export task failed."}},
+	}
+	e := all[IsClusterSnapshotArn(snap.Arn)][outcome]
+	s.publish(ctx, snap, e.id, e.message, at)
 }
 
 func (s *Service) publish(ctx context.Context, snap Snapshot, eventID, message string, at time.Time) {

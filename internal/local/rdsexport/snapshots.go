@@ -69,3 +69,47 @@ func (s *Service) DescribeDBSnapshots(ctx context.Context, in *rds.DescribeDBSna
 	}
 	return &rds.DescribeDBSnapshotsOutput{DBSnapshots: []rdstypes.DBSnapshot{out}}, nil
 }
+
+// DescribeDBClusterSnapshots answers for one Aurora DB cluster snapshot, named by
+// DBClusterSnapshotIdentifier, as RDS does: its identifier, ARN, creation time, type,
+// status and cluster. DescribeDBSnapshots does not know cluster snapshots, nor this
+// one instances' snapshots: each resolves only its own ARN type, as in RDS.
+func (s *Service) DescribeDBClusterSnapshots(ctx context.Context, in *rds.DescribeDBClusterSnapshotsInput, optFns ...func(*rds.Options)) (*rds.DescribeDBClusterSnapshotsOutput, error) {
+	if in == nil || aws.ToString(in.DBClusterSnapshotIdentifier) == "" {
+		return nil, invalidParameter("The offline RDS stand-in describes one cluster snapshot at a time: DBClusterSnapshotIdentifier is required.")
+	}
+	id := *in.DBClusterSnapshotIdentifier
+	snapType := SnapshotTypeManual
+	if strings.HasPrefix(id, "rds:") {
+		snapType = SnapshotTypeAutomated
+	}
+	notFound := &rdstypes.DBClusterSnapshotNotFoundFault{Message: aws.String(fmt.Sprintf("DBClusterSnapshot %s not found.", id))}
+	if t := aws.ToString(in.SnapshotType); t != "" && t != snapType {
+		return nil, notFound
+	}
+	arn := fmt.Sprintf("arn:aws:rds:%s:%s:cluster-snapshot:%s", s.Region, s.Account, id)
+	snap, err := s.Snapshots.ResolveSnapshot(ctx, arn)
+	var fault *rdstypes.DBClusterSnapshotNotFoundFault
+	var instFault *rdstypes.DBSnapshotNotFoundFault
+	switch {
+	case errors.As(err, &fault), errors.As(err, &instFault):
+		return nil, notFound
+	case err != nil:
+		return nil, fmt.Errorf("resolve cluster snapshot %s: %w", arn, err)
+	}
+	if snap.ID != "" {
+		id = snap.ID
+	}
+	out := rdstypes.DBClusterSnapshot{
+		DBClusterSnapshotIdentifier: aws.String(id),
+		DBClusterSnapshotArn:        aws.String(arn),
+		SnapshotCreateTime:          aws.Time(snap.Created.UTC()),
+		SnapshotType:                aws.String(snapType),
+		Status:                      aws.String("available"),
+		Engine:                      aws.String("aurora-mysql"),
+	}
+	if m := snapshotIDRE.FindStringSubmatch(id); m != nil {
+		out.DBClusterIdentifier = aws.String(m[1])
+	}
+	return &rds.DescribeDBClusterSnapshotsOutput{DBClusterSnapshots: []rdstypes.DBClusterSnapshot{out}}, nil
+}

@@ -40,6 +40,10 @@ type exportTasks struct {
 	tokens        *Tokens
 	exportFailure *TaskError
 
+	// quotaRefusals: that many StartExport calls meet RDS's export quota first; -1: all do.
+	quotaRefusals int
+	starts        int
+
 	mu        sync.Mutex
 	crawlers  []string
 	salesBusy bool
@@ -50,6 +54,17 @@ type exportTasks struct {
 func (x *exportTasks) run(ctx context.Context, call TaskCall) (json.RawMessage, error) {
 	switch call.State {
 	case "StartExport":
+		x.mu.Lock()
+		x.starts++
+		refuse := x.quotaRefusals != 0
+		if x.quotaRefusals > 0 {
+			x.quotaRefusals--
+		}
+		x.mu.Unlock()
+		if refuse {
+			// What Lambda reports for the start function's *export.ExportQuotaError.
+			return nil, &TaskError{Name: "ExportQuotaError", Cause: `{"errorMessage":"start export prod-db-2026-11-20-03-10: RDS's quota of concurrent exports is reached, waiting for a slot: api error ExportTaskLimitReachedFault: You have reached the limit of 5 concurrent export tasks","errorType":"ExportQuotaError"}`}
+		}
 		if got := jsonField(x.t, call.Input, "Payload", "detail", "SourceIdentifier"); got != "rds:prod-db-2026-11-20-03-10" {
 			return nil, fmt.Errorf("StartExport got event %s", call.Input)
 		}
@@ -181,4 +196,47 @@ func TestRealExportDefinition(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A snapshot that meets RDS's quota of concurrent exports waits and retries (the
+// definition's Retry on ExportQuotaError, intervals shortened by the runner); if the
+// quota never frees, the failure is notified as a wait for an export slot.
+func TestExportWaitsForAnExportSlot(t *testing.T) {
+	def := renderExport(t)
+	t.Run("slot frees", func(t *testing.T) {
+		r := newRunner(t, nil)
+		x := &exportTasks{t: t, tokens: r.Tokens, waits: map[string]string{}, quotaRefusals: 3}
+		r.Tasks = x.run
+		res := run(t, r, "export-quota-frees", def, snapshotEvent)
+		if res.Status != StatusSucceeded || x.starts != 4 || len(x.notified) != 0 {
+			t.Fatalf("result %s %s %s after %d starts, %d notifications", res.Status, res.Error, res.Cause, x.starts, len(x.notified))
+		}
+		if res.States[0] != "StartExport" || res.States[1] != "ExportAlreadyHandled" {
+			t.Fatalf("states %v: a retry enters no state", res.States)
+		}
+	})
+	t.Run("slot never frees", func(t *testing.T) {
+		r := newRunner(t, nil)
+		x := &exportTasks{t: t, tokens: r.Tokens, waits: map[string]string{}, quotaRefusals: -1}
+		r.Tasks = x.run
+		res := run(t, r, "export-quota-never", def, snapshotEvent)
+		if res.Status != StatusFailed || res.Error != "ExportQuotaError" {
+			t.Fatalf("result %s %s: %s", res.Status, res.Error, res.Cause)
+		}
+		// The first attempt and MaxAttempts retries, then the failure path.
+		if x.starts != 16 {
+			t.Errorf("%d starts, want 1 + 15 retries", x.starts)
+		}
+		want := []string{"StartExport", "ExportSlotTimedOut", "NotifyFailure", "Failed"}
+		if !reflect.DeepEqual(res.States, want) {
+			t.Fatalf("states %v, want %v", res.States, want)
+		}
+		if len(x.notified) != 1 || !strings.Contains(x.notified[0], "rds:prod-db-2026-11-20-03-10 waited too long for an export slot") ||
+			!strings.Contains(x.notified[0], "ExportTaskLimitReachedFault") {
+			t.Fatalf("notifications %q", x.notified)
+		}
+		if !strings.Contains(res.Cause, "waited too long for an export slot") {
+			t.Fatalf("cause %q", res.Cause)
+		}
+	})
 }
