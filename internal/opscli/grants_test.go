@@ -115,15 +115,24 @@ func TestGrantsPlan(t *testing.T) {
 	const (
 		analytics = `"principal":"arn:aws:iam::123456789012:role/analytics","database":"raw_shop_eu"`
 		support   = `"principal":"arn:aws:iam::123456789012:role/support","database":"raw_shop_eu"`
+		// The same rules govern the current tables' database.
+		analyticsCur = `"principal":"arn:aws:iam::123456789012:role/analytics","database":"raw_shop_eu_current"`
+		supportCur   = `"principal":"arn:aws:iam::123456789012:role/support","database":"raw_shop_eu_current"`
 	)
 	allDesired := `{
   "add": [
     {` + analytics + `,"permissions":["DESCRIBE"]},
     {` + analytics + `,"table":"*","permissions":["SELECT"]},
+    {` + analyticsCur + `,"permissions":["DESCRIBE"]},
+    {` + analyticsCur + `,"table":"*","permissions":["SELECT"]},
     {` + support + `,"permissions":["DESCRIBE"]},
     {` + support + `,"table":"customers","columns":["id","name"],"permissions":["SELECT"]},
     {` + support + `,"table":"order_items","permissions":["SELECT"]},
-    {` + support + `,"table":"orders","permissions":["SELECT"]}
+    {` + support + `,"table":"orders","permissions":["SELECT"]},
+    {` + supportCur + `,"permissions":["DESCRIBE"]},
+    {` + supportCur + `,"table":"customers","columns":["id","name"],"permissions":["SELECT"]},
+    {` + supportCur + `,"table":"order_items","permissions":["SELECT"]},
+    {` + supportCur + `,"table":"orders","permissions":["SELECT"]}
   ],
   "revoke": []
 }
@@ -138,7 +147,7 @@ func TestGrantsPlan(t *testing.T) {
 			name:      "without --current every grant is to add",
 			args:      []string{"plan", "--config", cfg, "--account", "123456789012"},
 			want:      allDesired,
-			stderrHas: "grants plan: database raw_shop_eu, 6 to add, 0 to revoke",
+			stderrHas: "grants plan: database raw_shop_eu, 12 to add, 0 to revoke",
 		},
 		{
 			name: "against list-permissions output",
@@ -148,8 +157,14 @@ func TestGrantsPlan(t *testing.T) {
   "add": [
     {` + analytics + `,"permissions":["DESCRIBE"]},
     {` + analytics + `,"table":"*","permissions":["SELECT"]},
+    {` + analyticsCur + `,"permissions":["DESCRIBE"]},
+    {` + analyticsCur + `,"table":"*","permissions":["SELECT"]},
     {` + support + `,"table":"customers","columns":["id","name"],"permissions":["SELECT"]},
-    {` + support + `,"table":"order_items","permissions":["SELECT"]}
+    {` + support + `,"table":"order_items","permissions":["SELECT"]},
+    {` + supportCur + `,"permissions":["DESCRIBE"]},
+    {` + supportCur + `,"table":"customers","columns":["id","name"],"permissions":["SELECT"]},
+    {` + supportCur + `,"table":"order_items","permissions":["SELECT"]},
+    {` + supportCur + `,"table":"orders","permissions":["SELECT"]}
   ],
   "revoke": [
     {"principal":"IAM_ALLOWED_PRINCIPALS","database":"raw_shop_eu","permissions":["ALL"]},
@@ -158,7 +173,7 @@ func TestGrantsPlan(t *testing.T) {
   ]
 }
 `,
-			stderrHas: "4 to add, 3 to revoke",
+			stderrHas: "10 to add, 3 to revoke",
 		},
 		{
 			name: "another Glue database: nothing of raw_shop_eu is revoked",
@@ -167,10 +182,16 @@ func TestGrantsPlan(t *testing.T) {
   "add": [
     {"principal":"arn:aws:iam::123456789012:role/analytics","database":"hr","permissions":["DESCRIBE"]},
     {"principal":"arn:aws:iam::123456789012:role/analytics","database":"hr","table":"*","permissions":["SELECT"]},
+    {"principal":"arn:aws:iam::123456789012:role/analytics","database":"hr_current","permissions":["DESCRIBE"]},
+    {"principal":"arn:aws:iam::123456789012:role/analytics","database":"hr_current","table":"*","permissions":["SELECT"]},
     {"principal":"arn:aws:iam::123456789012:role/support","database":"hr","permissions":["DESCRIBE"]},
     {"principal":"arn:aws:iam::123456789012:role/support","database":"hr","table":"customers","columns":["id","name"],"permissions":["SELECT"]},
     {"principal":"arn:aws:iam::123456789012:role/support","database":"hr","table":"order_items","permissions":["SELECT"]},
-    {"principal":"arn:aws:iam::123456789012:role/support","database":"hr","table":"orders","permissions":["SELECT"]}
+    {"principal":"arn:aws:iam::123456789012:role/support","database":"hr","table":"orders","permissions":["SELECT"]},
+    {"principal":"arn:aws:iam::123456789012:role/support","database":"hr_current","permissions":["DESCRIBE"]},
+    {"principal":"arn:aws:iam::123456789012:role/support","database":"hr_current","table":"customers","columns":["id","name"],"permissions":["SELECT"]},
+    {"principal":"arn:aws:iam::123456789012:role/support","database":"hr_current","table":"order_items","permissions":["SELECT"]},
+    {"principal":"arn:aws:iam::123456789012:role/support","database":"hr_current","table":"orders","permissions":["SELECT"]}
   ],
   "revoke": [
     {"principal":"arn:aws:iam::123456789012:role/support","database":"hr","table":"staff","permissions":["SELECT"]}
