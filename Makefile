@@ -7,7 +7,7 @@ GO          ?= go
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 VERSITYGW   := $(GOBIN)/versitygw
 VERSITYGW_VERSION := v1.8.0
-LAMBDAS     := startexport awaitcallback resume relocate latest reconfigure finishingest applygrants publish subscribe
+LAMBDAS     := startexport awaitcallback resume relocate latest reconfigure finishingest applygrants ingestcurrent publish subscribe
 NODE_BIN    := tools/node_modules/.bin
 CDK         := CDK_DISABLE_VERSION_CHECK=1 $(NODE_BIN)/cdk
 GOTEST_FLAGS ?=
@@ -116,8 +116,9 @@ bench: deps cli
 	$(GO) test -run '^$$' -bench Plan300 -benchtime 20x -timeout 10m ./internal/ingest/ | tee /tmp/snaplake-bench-ingest.log | grep -v '^ingest plan:'; grep '^ingest plan:' /tmp/snaplake-bench-ingest.log
 	$(GO) test -run '^$$' -bench NoChange300 -benchtime 3x -timeout 10m ./internal/federate/ | tee /tmp/snaplake-bench-federate.log | grep -v '^federate no-change'; grep '^federate no-change' /tmp/snaplake-bench-federate.log
 	$(GO) test -run '^$$' -bench SubscribeFull -benchtime 3x -timeout 20m ./internal/federate/ | tee /tmp/snaplake-bench-federate-subscribe.log | grep -v '^federate subscribe:'; grep '^federate subscribe:' /tmp/snaplake-bench-federate-subscribe.log
-	@# Keep last: the Federator's delivery time, event-driven against the schedules.
 	$(GO) test -run '^$$' -bench FederateDelivery -benchtime 3x -timeout 20m ./internal/local/offline/ | tee /tmp/snaplake-bench-delivery.log | grep -v 'federate delivery'; grep -o 'federate delivery.*' /tmp/snaplake-bench-delivery.log | tail -2
+	@# Keep last: the current tables, 1,000,000 rows after 50 runs of 1% changes, against a fully compacted copy.
+	$(GO) test -run '^$$' -bench Current50Runs -benchtime 1x -timeout 20m ./internal/ingest/current/ | tee /tmp/snaplake-bench-current.log | grep -v '^current '; grep '^current merge:' /tmp/snaplake-bench-current.log; grep '^current table:' /tmp/snaplake-bench-current.log
 
 ## contract: regenerate the offline contract (each function's environment and IAM
 ## policies, resolved from the synthesized template); review its diff before committing

@@ -33,7 +33,7 @@ func analystGrants(t *testing.T, s *synthesized) []string {
 
 // TestAnalystPolicyQueriesIngestedData pins the published analyst policy with and
 // without the ingestion. With it, analysts named in the config's access rules read
-// raw_<db>'s catalog (IAM and Lake Formation must both allow a request) and call
+// raw_<db>'s and raw_<db>_current's catalog (IAM and Lake Formation must both allow a request) and call
 // lakeformation:GetDataAccess, which Athena needs for data registered with Lake
 // Formation and which has no resource type ("*"). They get no S3 or KMS access to
 // raw/: Lake Formation vends credentials of the registration role for it.
@@ -54,7 +54,8 @@ func TestAnalystPolicyQueriesIngestedData(t *testing.T) {
 		// The access rules govern them through Lake Formation: no S3 access to data/
 		// (it would bypass the column grants), GetDataAccess instead.
 		"utc": grantSet(append(base,
-			snapshots+" "+arnOf("glue", "database/raw_warehouse")+" "+arnOf("glue", "table/raw_warehouse/*"),
+			snapshots+" "+arnOf("glue", "database/raw_warehouse")+" "+arnOf("glue", "table/raw_warehouse/*")+
+				" "+arnOf("glue", "database/raw_warehouse_current")+" "+arnOf("glue", "table/raw_warehouse_current/*"),
 			"lakeformation:GetDataAccess on *")...),
 	} {
 		got := analystGrants(t, ingestStackFor(t, name))

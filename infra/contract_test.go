@@ -715,7 +715,8 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 	// The ingestion's permissions are on its database and its registered location;
 	// the others are the nightly snapshot databases'.
 	for _, lp := range lakePermissions {
-		if c.Ingest != nil && ((lp.Location != "" && lp.Location == c.Ingest.LakeLocation) || lp.Database == c.Ingest.Database) {
+		ingestLocation := lp.Location != "" && (strings.HasSuffix(lp.Location, "/"+strings.TrimSuffix(deploy.RawPrefix, "/")) || strings.HasSuffix(lp.Location, "/"+strings.TrimSuffix(deploy.IngestCurrentPrefix, "/")))
+		if c.Ingest != nil && (ingestLocation || lp.Database == c.Ingest.Database || lp.Database == c.Ingest.Database+deploy.IngestCurrentSuffix) {
 			c.Ingest.LakePermissions = append(c.Ingest.LakePermissions, lp)
 		} else {
 			c.LakePermissions = append(c.LakePermissions, lp)

@@ -42,6 +42,7 @@ type Ingest struct {
 	in           IngestConfig
 	sec          awsglue.CfnSecurityConfiguration
 	db           awsglue.CfnDatabase
+	currentDB    awsglue.CfnDatabase
 	crawlerRole  awsiam.Role
 	jobRole      awsiam.Role
 	schedRole    awsiam.Role
@@ -101,6 +102,12 @@ func (x *Ingest) catalogArns() []string {
 	return []string{x.arn("glue", "catalog"), x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*")}
 }
 
+// currentCatalogArns are the Glue catalog, the current database and its tables.
+func (x *Ingest) currentCatalogArns() []string {
+	name := x.in.CurrentDatabase()
+	return []string{x.arn("glue", "catalog"), x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*")}
+}
+
 func (x *Ingest) crawlerArns() []string {
 	var out []string
 	for _, set := range deploy.IngestSets {
@@ -119,11 +126,12 @@ func (x *Ingest) scheduleArns() []string {
 
 // Patterns of IAM5 findings on the ingest resources.
 var (
-	findingLakeObjects = lakeObjectsFinding(deploy.RawPrefix, deploy.IngestStatePrefix, deploy.IngestSetsPrefix, deploy.IngestRunsPrefix)
-	findingRawTables   = arnFinding("glue", `table\/raw_[a-z0-9_]+\/\*`)
-	findingGlueJobLogs = arnFinding("logs", `log-group:\/aws-glue\/jobs\*(:log-stream:\*)?`)
-	findingCrawlerLogs = arnFinding("logs", `log-group:\/aws-glue\/crawlers-role\/\*(:log-stream:\*)?`)
-	findingENIs        = arnFinding("ec2", `network-interface\/\*`)
+	findingLakeObjects   = lakeObjectsFinding(deploy.RawPrefix, deploy.IngestStatePrefix, deploy.IngestSetsPrefix, deploy.IngestRunsPrefix, deploy.IngestCurrentPrefix)
+	findingRawTables     = arnFinding("glue", `table\/raw_[a-z0-9_]+\/\*`)
+	findingCurrentTables = arnFinding("glue", `table\/raw_[a-z0-9_]+_current\/\*`)
+	findingGlueJobLogs   = arnFinding("logs", `log-group:\/aws-glue\/jobs\*(:log-stream:\*)?`)
+	findingCrawlerLogs   = arnFinding("logs", `log-group:\/aws-glue\/crawlers-role\/\*(:log-stream:\*)?`)
+	findingENIs          = arnFinding("ec2", `network-interface\/\*`)
 )
 
 // addServiceRoles creates the roles Glue and EventBridge Scheduler assume.
@@ -225,13 +233,45 @@ func (x *Ingest) addFunctions() {
 	fin.AddToRolePolicy(statement([]string{"s3:DeleteObject"}, x.objects(raw)))
 	fin.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
 	fin.AddToRolePolicy(statement([]string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:BatchDeletePartition"}, x.catalogArns()...))
-	x.suppress(fin.Role(), wildcards("The finish function reads a run's plan and results under state/ingest-runs/, commits the tables' state under state/ingest/, releases the set's lease under state/ingest-sets/, removes failed and replaced loads under raw/ (and the replaced loads' partitions), and writes the raw database's fully reloaded tables.",
+	// A fully reloaded table is current already: its entry in the current database
+	// points at its generation too. The finish retires replaced current
+	// generations (it lists current/ to find those a failed run left).
+	fin.AddToRolePolicy(statement([]string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable"}, x.currentCatalogArns()...))
+	fin.AddToRolePolicy(x.listMatching(deploy.IngestCurrentPrefix + "*"))
+	fin.AddToRolePolicy(statement([]string{"s3:DeleteObject"}, x.objects(deploy.IngestCurrentPrefix+"*")))
+	x.suppress(fin.Role(), wildcards("The finish function reads a run's plan and results under state/ingest-runs/, commits the tables' state under state/ingest/, releases the set's lease under state/ingest-sets/, removes failed and replaced loads under raw/ (and the replaced loads' partitions) and replaced current generations under current/, and writes the raw and current databases' fully reloaded tables.",
 		findingLakeObjects, findingRawTables))
+
+	cur := x.newFunction(functionSpec{
+		name: deploy.FnIngestCurrent, id: "IngestCurrent",
+		description: "Builds one incremental table's current table after an ingest run's load: previous generation, minus the load's keys, plus its newest rows, deletes applied",
+		timeout:     awscdk.Duration_Minutes(jsii.Number(15)), memoryMB: deploy.IngestCurrentMemoryMB,
+		env: env(map[string]string{deploy.EnvMySQLEndpoint: in.Endpoint, deploy.EnvSecretArn: in.SecretArn}),
+	}, func(p *awslambda.FunctionProps) {
+		// The previous generation and the load are merged from local copies.
+		p.EphemeralStorageSize = awscdk.Size_Mebibytes(jsii.Number(deploy.IngestCurrentEphemeralMB))
+	})
+	// It reads the plan, the job's results and the table's state, the load
+	// (raw/) and the previous generation (current/), and writes its own result and
+	// the new generation; a retry of the run's build rewrites its own folder.
+	cur.AddToRolePolicy(x.listMatching(runs, raw, deploy.IngestCurrentPrefix+"*", state))
+	cur.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(runs), x.objects(state), x.objects(raw)))
+	cur.AddToRolePolicy(statement([]string{"s3:PutObject"}, x.objects(deploy.IngestCurrentResultKey("*", "*"))))
+	cur.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, x.objects(deploy.IngestCurrentPrefix+"*")))
+	cur.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
+	cur.AddToRolePolicy(statement([]string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable"}, x.currentCatalogArns()...))
+	// A key check reads every primary key of the source.
+	x.readSourceSecret(func(st awsiam.PolicyStatement) { cur.AddToRolePolicy(st) })
+	if in.InVPC() {
+		x.inVPC(cur)
+	}
+	x.suppress(cur.Role(), wildcards("The current function reads a run's plan and results under state/ingest-runs/ and the tables' state under state/ingest/, reads the loads under raw/, reads and writes the current generations under current/, and writes the current database's tables.",
+		findingLakeObjects, findingCurrentTables))
 
 	// The grants this stack makes itself (addLakeFormation) are never the config's
 	// to revoke. The function's own role is known only once it exists: it is
 	// added to the list below.
-	keep := append([]string{*x.crawlerRole.RoleArn(), *x.jobRole.RoleArn(), *re.Role().RoleArn(), *fin.Role().RoleArn()}, x.snapshots.SnapshotPrincipals...)
+	keep := append([]string{*x.crawlerRole.RoleArn(), *x.jobRole.RoleArn(), *re.Role().RoleArn(), *fin.Role().RoleArn(), *cur.Role().RoleArn()}, x.snapshots.SnapshotPrincipals...)
 	grants := x.newFunction(functionSpec{
 		name: deploy.FnApplyGrants, id: "ApplyGrants",
 		description: "Brings the Lake Formation grants on the raw tables in line with the config's access rules",
@@ -250,7 +290,7 @@ func (x *Ingest) addFunctions() {
 	grants.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.ConfigKey), x.objects(state)))
 	grants.AddToRolePolicy(x.listMatching(deploy.ConfigKey, state))
 	grants.AddToRolePolicy(statement([]string{"kms:Decrypt"}, keyArn))
-	grants.AddToRolePolicy(statement([]string{"glue:GetDatabase", "glue:GetTable", "glue:GetTables"}, x.catalogArns()...))
+	grants.AddToRolePolicy(statement([]string{"glue:GetDatabase", "glue:GetTable", "glue:GetTables"}, append(x.catalogArns(), x.currentCatalogArns()[1:]...)...))
 	if len(x.snapshots.Snapshots) > 0 {
 		// It lists the snapshot databases' tables: a rule may name one before its night.
 		var arns []string
@@ -270,8 +310,8 @@ func (x *Ingest) addFunctions() {
 		"lakeformation:ListPermissions", "lakeformation:BatchGrantPermissions", "lakeformation:BatchRevokePermissions",
 		"lakeformation:GrantPermissions", "lakeformation:RevokePermissions", "lakeformation:GetDataLakeSettings",
 	}, "*"))
-	x.suppress(grants.Role(), wildcards("The grants function reads the tables' state under state/ingest/ and the raw database's tables; Lake Formation's grant actions have no resource type (only \"*\"), and Lake Formation limits them to the raw database, where the function holds the grant options.",
-		findingLakeObjects, findingRawTables))
+	x.suppress(grants.Role(), wildcards("The grants function reads the tables' state under state/ingest/ and the raw and current databases' tables; Lake Formation's grant actions have no resource type (only \"*\"), and Lake Formation limits them to the raw and current databases, where the function holds the grant options.",
+		findingLakeObjects, findingRawTables, findingCurrentTables))
 }
 
 // inVPC runs fn in the configured subnets. The network interface permissions are

@@ -51,6 +51,11 @@ func (c IngestConfig) LakeDatabase() string { return deploy.NormalizeName(c.Data
 // CatalogDatabase is the Glue database of the raw tables.
 func (c IngestConfig) CatalogDatabase() string { return deploy.IngestCatalogDatabase(c.Database) }
 
+// CurrentDatabase is the Glue database of the current tables.
+func (c IngestConfig) CurrentDatabase() string {
+	return deploy.IngestCurrentCatalogDatabase(c.Database)
+}
+
 // Location loads TimeZone.
 func (c IngestConfig) Location() *time.Location {
 	loc, err := time.LoadLocation(c.TimeZone)

@@ -40,6 +40,17 @@ func (x *Ingest) addCatalog() {
 			CreateTableDefaultPermissions: []any{},
 		},
 	})
+	// The current tables: one per ingested table, each key once. Real tables, not
+	// views: Lake Formation grants columns of tables only, and a view would run with
+	// its reader's rights on the raw tables.
+	x.currentDB = awsglue.NewCfnDatabase(x.stack, jsii.String("IngestCurrentGlueDatabase"), &awsglue.CfnDatabaseProps{
+		CatalogId: x.stack.Account(),
+		DatabaseInput: &awsglue.CfnDatabase_DatabaseInputProperty{
+			Name:                          jsii.String(x.in.CurrentDatabase()),
+			Description:                   jsii.String("snaplake: the current tables of MySQL database " + x.in.Database + ": each key once, with its newest values, deletes applied (" + deploy.IngestCurrentPrefix + x.in.LakeDatabase() + "/, and raw/ for fully reloaded tables)"),
+			CreateTableDefaultPermissions: []any{},
+		},
+	})
 }
 
 // scriptAsset uploads the embedded job script: the deployed script is the one the

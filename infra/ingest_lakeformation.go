@@ -19,16 +19,24 @@ func (x *Ingest) addLakeFormation() {
 	// Lake Formation assumes this role to vend credentials for reads of raw/ by the
 	// principals it grants SELECT. Read only: the stack writes raw/ with IAM.
 	x.locationRole = x.serviceRole("IngestLocationRole", "snaplake: Lake Formation reads raw/ for the principals granted its tables", "lakeformation.amazonaws.com")
-	x.locationRole.AddToPolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.RawPrefix+"*")))
-	x.locationRole.AddToPolicy(x.listMatching(deploy.RawPrefix + "*"))
+	x.locationRole.AddToPolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.RawPrefix+"*"), x.objects(deploy.IngestCurrentPrefix+"*")))
+	x.locationRole.AddToPolicy(x.listMatching(deploy.RawPrefix+"*", deploy.IngestCurrentPrefix+"*"))
 	x.locationRole.AddToPolicy(statement([]string{"kms:Decrypt"}, *x.key.KeyArn()))
-	x.suppress(x.locationRole, wildcards("Lake Formation reads the files under the registered location raw/.", findingLakeObjects))
+	x.suppress(x.locationRole, wildcards("Lake Formation reads the files under the registered locations raw/ and current/.", findingLakeObjects))
 	x.location = awslakeformation.NewCfnResource(x.stack, jsii.String("IngestRawLocation"), &awslakeformation.CfnResourceProps{
 		ResourceArn:          jsii.String(rawArn),
 		RoleArn:              x.locationRole.RoleArn(),
 		UseServiceLinkedRole: jsii.Bool(false),
 	})
 	x.location.Node().AddDependency(x.locationRole)
+	// The current tables' generations, governed as raw/ is.
+	currentArn := *x.bucket.BucketArn() + "/" + strings.TrimSuffix(deploy.IngestCurrentPrefix, "/")
+	currentLocation := awslakeformation.NewCfnResource(x.stack, jsii.String("IngestCurrentLocation"), &awslakeformation.CfnResourceProps{
+		ResourceArn:          jsii.String(currentArn),
+		RoleArn:              x.locationRole.RoleArn(),
+		UseServiceLinkedRole: jsii.Bool(false),
+	})
+	currentLocation.Node().AddDependency(x.locationRole)
 
 	dbName := x.in.CatalogDatabase()
 	database, tables := x.lakeDatabase(dbName), x.lakeTables(dbName)
@@ -67,5 +75,34 @@ func (x *Ingest) addLakeFormation() {
 		grant(id+"DatabasePermissions", role, database, []string{"CREATE_TABLE", "ALTER", "DESCRIBE"}, nil)
 		grant(id+"TablesPermissions", role, tables, all, nil)
 		grant(id+"LocationPermissions", role, location, []string{"DATA_LOCATION_ACCESS"}, nil)
+	}
+
+	// The current database: the grants function grants and revokes there as in the
+	// raw database (the config's access rules govern both); the finish function
+	// writes the fully reloaded tables' entries (into raw/, whose location it
+	// holds), the current function the incremental tables' (into current/).
+	curName := x.in.CurrentDatabase()
+	curDatabase, curTables := x.lakeDatabase(curName), x.lakeTables(curName)
+	curLocation := &awslakeformation.CfnPrincipalPermissions_ResourceProperty{
+		DataLocation: &awslakeformation.CfnPrincipalPermissions_DataLocationResourceProperty{CatalogId: account, ResourceArn: jsii.String(currentArn)},
+	}
+	curGrant := func(id string, role awsiam.IRole, resource *awslakeformation.CfnPrincipalPermissions_ResourceProperty, perms, grantable []string) {
+		p := x.lakeGrant(id, role.RoleArn(), resource, perms, grantable, x.currentDB)
+		if resource.DataLocation != nil {
+			p.AddResourceDependency(currentLocation, jsii.String("the data location must be registered first"))
+		}
+	}
+	curGrant("IngestGrantsCurrentDatabasePermissions", applyRole, curDatabase, all, all)
+	curGrant("IngestGrantsCurrentTablesPermissions", applyRole, curTables, all, all)
+	for _, p := range []struct {
+		id       string
+		role     awsiam.IRole
+		location bool
+	}{{"IngestFinishCurrent", x.fns[deploy.FnFinishIngest].Role(), false}, {"IngestCurrent", x.fns[deploy.FnIngestCurrent].Role(), true}} {
+		curGrant(p.id+"DatabasePermissions", p.role, curDatabase, []string{"CREATE_TABLE", "ALTER", "DESCRIBE"}, nil)
+		curGrant(p.id+"TablesPermissions", p.role, curTables, all, nil)
+		if p.location {
+			curGrant(p.id+"LocationPermissions", p.role, curLocation, []string{"DATA_LOCATION_ACCESS"}, nil)
+		}
 	}
 }

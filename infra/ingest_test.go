@@ -263,6 +263,8 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 		raw       = lake + "/raw/*"
 		config    = lake + "/config/snaplake.yaml"
 		catalog   = arnOf("glue", "catalog") + " " + arnOf("glue", "database/raw_warehouse") + " " + arnOf("glue", "table/raw_warehouse/*")
+		current   = arnOf("glue", "catalog") + " " + arnOf("glue", "database/raw_warehouse_current") + " " + arnOf("glue", "table/raw_warehouse_current/*")
+		curFiles  = lake + "/current/*"
 		crawlers  = arnOf("glue", "crawler/snaplake-ingest-daily") + " " + arnOf("glue", "crawler/snaplake-ingest-frequent")
 		schedules = arnOf("scheduler", "schedule/snaplake/snaplake-ingest-daily") + " " + arnOf("scheduler", "schedule/snaplake/snaplake-ingest-frequent")
 		eni       = arnOf("ec2", "network-interface/*")
@@ -315,13 +317,29 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 			"s3:DeleteObject on "+raw,
 			"kms:Decrypt,kms:GenerateDataKey on "+key,
 			"glue:GetTable,glue:CreateTable,glue:UpdateTable,glue:BatchDeletePartition on "+catalog,
+			"glue:GetTable,glue:CreateTable,glue:UpdateTable on "+current,
+			list("current/*"),
+			"s3:DeleteObject on "+curFiles,
+		),
+		"IngestCurrentRole": grantSet(
+			"logs:CreateLogStream,logs:PutLogEvents on ${IngestCurrentLogs.Arn}", xray,
+			list("state/ingest-runs/*", "raw/*", "current/*", "state/ingest/*"),
+			"s3:GetObject on "+runs+" "+state+" "+raw,
+			"s3:PutObject on "+lake+"/state/ingest-runs/*/current/*.json",
+			"s3:GetObject,s3:PutObject,s3:DeleteObject on "+curFiles,
+			"kms:Decrypt,kms:GenerateDataKey on "+key,
+			"glue:GetTable,glue:CreateTable,glue:UpdateTable on "+current,
+			"secretsmanager:GetSecretValue on "+testSecretArn,
+			"ec2:CreateNetworkInterface on "+network+" "+eni,
+			"ec2:DeleteNetworkInterface,ec2:AssignPrivateIpAddresses,ec2:UnassignPrivateIpAddresses on "+eni,
+			"ec2:DescribeNetworkInterfaces,ec2:DescribeSubnets on *",
 		),
 		"ApplyGrantsRole": grantSet(
 			"logs:CreateLogStream,logs:PutLogEvents on ${ApplyGrantsLogs.Arn}", xray,
 			"s3:GetObject on "+config+" "+state,
 			list("config/snaplake.yaml", "state/ingest/*"),
 			"kms:Decrypt on "+key,
-			"glue:GetDatabase,glue:GetTable,glue:GetTables on "+catalog,
+			"glue:GetDatabase,glue:GetTable,glue:GetTables on "+catalog+" "+arnOf("glue", "database/raw_warehouse_current")+" "+arnOf("glue", "table/raw_warehouse_current/*"),
 			// The snapshot databases the same rules govern, and their _latest companions.
 			"glue:GetDatabase,glue:GetTable,glue:GetTables on "+arnOf("glue", "catalog")+" "+arnOf("glue", "database/shop")+" "+arnOf("glue", "table/shop/*")+" "+
 				arnOf("glue", "database/shop_latest")+" "+arnOf("glue", "table/shop_latest/*"),
@@ -357,8 +375,8 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 			"kms:Decrypt on "+key,
 		),
 		"IngestLocationRole": grantSet(
-			"s3:GetObject on "+raw,
-			list("raw/*"),
+			"s3:GetObject on "+raw+" "+curFiles,
+			list("raw/*", "current/*"),
 			"kms:Decrypt on "+key,
 		),
 		"IngestSchedulerRole": grantSet(
@@ -367,7 +385,7 @@ func TestIngestRolesAreLeastPrivilege(t *testing.T) {
 			"kms:Decrypt,kms:GenerateDataKey on "+key,
 		),
 		"IngestStateMachineRole": grantSet(
-			"lambda:InvokeFunction on ${Reconfigure.Arn} ${Reconfigure.Arn}:* ${FinishIngest.Arn} ${FinishIngest.Arn}:* ${ApplyGrants.Arn} ${ApplyGrants.Arn}:*",
+			"lambda:InvokeFunction on ${Reconfigure.Arn} ${Reconfigure.Arn}:* ${FinishIngest.Arn} ${FinishIngest.Arn}:* ${ApplyGrants.Arn} ${ApplyGrants.Arn}:* ${IngestCurrent.Arn} ${IngestCurrent.Arn}:*",
 			"glue:StartJobRun,glue:GetJobRun,glue:GetJobRuns,glue:BatchStopJobRun on "+arnOf("glue", "job/snaplake-ingest"),
 			"glue:StartCrawler,glue:GetCrawler on "+crawlers,
 			"sns:Publish on ${Notifications}",
@@ -651,9 +669,12 @@ func TestIngestCrawlersAndDatabase(t *testing.T) {
 func TestIngestLakeFormation(t *testing.T) {
 	s := ingestStackFor(t, "vpc")
 	locs := s.resources("AWS::LakeFormation::Resource")
-	if len(locs) != 2 {
-		t.Fatalf("%d Lake Formation resources, want raw/ and data/", len(locs))
+	// raw/ and current/ (the current tables' generations), read by the ingestion's
+	// location role, and data/ (the snapshots), read by its own.
+	if len(locs) != 3 {
+		t.Fatalf("%d Lake Formation resources, want raw/, current/ and data/", len(locs))
 	}
+	var arns []string
 	for id, l := range locs {
 		p := props(l)
 		if id == "SnapshotDataLocation" {
@@ -662,9 +683,13 @@ func TestIngestLakeFormation(t *testing.T) {
 			}
 			continue
 		}
-		if render(p["ResourceArn"]) != "${Lake.Arn}/raw" || p["UseServiceLinkedRole"] != false || render(p["RoleArn"]) != "${IngestLocationRole.Arn}" {
-			t.Errorf("registered location %v, want ${Lake.Arn}/raw with its own role", p)
+		arns = append(arns, render(p["ResourceArn"]))
+		if p["UseServiceLinkedRole"] != false || render(p["RoleArn"]) != "${IngestLocationRole.Arn}" {
+			t.Errorf("registered location %v, want its own role", p)
 		}
+	}
+	if sort.Strings(arns); !slices.Equal(arns, []string{"${Lake.Arn}/current", "${Lake.Arn}/raw"}) {
+		t.Errorf("registered locations %v", arns)
 	}
 	noPanic(t, "location role trusts Lake Formation", func() {
 		s.template.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]any{
@@ -699,13 +724,20 @@ func TestIngestLakeFormation(t *testing.T) {
 	sort.Strings(got)
 	want := []string{
 		"${ApplyGrantsRole.Arn}: database raw_warehouse [ALL] grantable [ALL]",
+		"${ApplyGrantsRole.Arn}: database raw_warehouse_current [ALL] grantable [ALL]",
 		"${ApplyGrantsRole.Arn}: tables of raw_warehouse [ALL] grantable [ALL]",
+		"${ApplyGrantsRole.Arn}: tables of raw_warehouse_current [ALL] grantable [ALL]",
 		"${FinishIngestRole.Arn}: database raw_warehouse [CREATE_TABLE ALTER DESCRIBE] grantable []",
+		"${FinishIngestRole.Arn}: database raw_warehouse_current [CREATE_TABLE ALTER DESCRIBE] grantable []",
 		"${FinishIngestRole.Arn}: location ${Lake.Arn}/raw [DATA_LOCATION_ACCESS] grantable []",
 		"${FinishIngestRole.Arn}: tables of raw_warehouse [ALL] grantable []",
+		"${FinishIngestRole.Arn}: tables of raw_warehouse_current [ALL] grantable []",
 		"${IngestCrawlerRole.Arn}: database raw_warehouse [CREATE_TABLE ALTER DESCRIBE] grantable []",
 		"${IngestCrawlerRole.Arn}: location ${Lake.Arn}/raw [DATA_LOCATION_ACCESS] grantable []",
 		"${IngestCrawlerRole.Arn}: tables of raw_warehouse [ALL] grantable []",
+		"${IngestCurrentRole.Arn}: database raw_warehouse_current [CREATE_TABLE ALTER DESCRIBE] grantable []",
+		"${IngestCurrentRole.Arn}: location ${Lake.Arn}/current [DATA_LOCATION_ACCESS] grantable []",
+		"${IngestCurrentRole.Arn}: tables of raw_warehouse_current [ALL] grantable []",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Lake Formation grants\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
@@ -803,11 +835,12 @@ func TestIngestStateMachine(t *testing.T) {
 		subs[k] = render(v)
 	}
 	want := map[string]string{
-		statemachines.ReconfigureFunctionArn:  "${Reconfigure.Arn}",
-		statemachines.FinishIngestFunctionArn: "${FinishIngest.Arn}",
-		statemachines.ApplyGrantsFunctionArn:  "${ApplyGrants.Arn}",
-		statemachines.IngestJobName:           "${IngestJob}",
-		statemachines.NotificationTopicArn:    "${Notifications}",
+		statemachines.ReconfigureFunctionArn:   "${Reconfigure.Arn}",
+		statemachines.FinishIngestFunctionArn:  "${FinishIngest.Arn}",
+		statemachines.ApplyGrantsFunctionArn:   "${ApplyGrants.Arn}",
+		statemachines.IngestCurrentFunctionArn: "${IngestCurrent.Arn}",
+		statemachines.IngestJobName:            "${IngestJob}",
+		statemachines.NotificationTopicArn:     "${Notifications}",
 	}
 	if !reflect.DeepEqual(subs, want) {
 		t.Errorf("substitutions %v, want %v", subs, want)
@@ -870,8 +903,9 @@ func TestIngestFunctions(t *testing.T) {
 			}
 			_, endpoint := env["MYSQL_ENDPOINT"]
 			_, secret := env["SECRET_ARN"]
-			if isRe := fname == deploy.FnReconfigure; endpoint != isRe || secret != isRe {
-				t.Errorf("%s %s: MYSQL_ENDPOINT/SECRET_ARN set %v/%v, want only on reconfigure", name, fname, endpoint, secret)
+			// The current function reads the source for key checks.
+			if isRe := fname == deploy.FnReconfigure || fname == deploy.FnIngestCurrent; endpoint != isRe || secret != isRe {
+				t.Errorf("%s %s: MYSQL_ENDPOINT/SECRET_ARN set %v/%v, want only on reconfigure and ingestcurrent", name, fname, endpoint, secret)
 			}
 			if fname == deploy.FnReconfigure && (env["SECRET_ARN"] != testSecretArn || !strings.HasSuffix(env["MYSQL_ENDPOINT"].(string), ":3306")) {
 				t.Errorf("%s reconfigure: secret %v endpoint %v", name, env["SECRET_ARN"], env["MYSQL_ENDPOINT"])
@@ -879,7 +913,7 @@ func TestIngestFunctions(t *testing.T) {
 			if fname == deploy.FnApplyGrants {
 				for k, v := range map[string]string{
 					"ACCOUNT_ID": "${AWS::AccountId}", "PARTITION": "${AWS::Partition}",
-					"KEEP_PRINCIPALS":    "${IngestCrawlerRole.Arn},${IngestJobRole.Arn},${ReconfigureRole.Arn},${FinishIngestRole.Arn},${CrawlerRole.Arn},${LatestRole.Arn},${ApplyGrantsRole.Arn}",
+					"KEEP_PRINCIPALS":    "${IngestCrawlerRole.Arn},${IngestJobRole.Arn},${ReconfigureRole.Arn},${FinishIngestRole.Arn},${IngestCurrentRole.Arn},${CrawlerRole.Arn},${LatestRole.Arn},${ApplyGrantsRole.Arn}",
 					"SNAPSHOT_DATABASES": "shop",
 				} {
 					if got := render(env[k]); got != v {
@@ -889,7 +923,7 @@ func TestIngestFunctions(t *testing.T) {
 			}
 			vpc := p["VpcConfig"]
 			switch {
-			case fname == deploy.FnReconfigure && name == "vpc":
+			case (fname == deploy.FnReconfigure || fname == deploy.FnIngestCurrent) && name == "vpc":
 				want := map[string]any{"SubnetIds": []any{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"}, "SecurityGroupIds": []any{"sg-0123456789abcdef0"}}
 				if !reflect.DeepEqual(vpc, want) {
 					t.Errorf("%s reconfigure VpcConfig %v, want %v", name, vpc, want)
@@ -1201,14 +1235,14 @@ func TestParseIngestConfigErrors(t *testing.T) {
 }
 
 // TestIngestSecretKey: a source secret encrypted with a customer managed key is
-// decrypted by Secrets Manager with the caller's permission on that key, so the two
-// roles that read the secret (reconfigure, the Glue job) get kms:Decrypt on exactly
+// decrypted by Secrets Manager with the caller's permission on that key, so the three
+// roles that read the secret (reconfigure, the Glue job, the current function) get kms:Decrypt on exactly
 // that key, through Secrets Manager and for that secret only; without the setting,
 // no role holds any KMS permission beyond the stack's key.
 func TestIngestSecretKey(t *testing.T) {
 	cond := `{"StringEquals":{"kms:EncryptionContext:SecretARN":"` + testSecretArn + `","kms:ViaService":"secretsmanager.eu-central-1.amazonaws.com"}}`
 	want := "kms:Decrypt on " + testSecretKey + " when " + cond
-	for _, role := range []string{"ReconfigureRole", "IngestJobRole"} {
+	for _, role := range []string{"ReconfigureRole", "IngestJobRole", "IngestCurrentRole"} {
 		if g := grantsOf(t, ingestStackFor(t, "cmk"), role); !slices.Contains(g, want) {
 			t.Errorf("cmk: %s lacks %s; it has:\n%s", role, want, strings.Join(g, "\n"))
 		}
@@ -1224,7 +1258,7 @@ func TestIngestSecretKey(t *testing.T) {
 				if !strings.HasPrefix(g, "kms:") || strings.Contains(g, " on ${Key.Arn}") {
 					continue
 				}
-				if name == "utc" || g != want || (role != "ReconfigureRole" && role != "IngestJobRole") {
+				if name == "utc" || g != want || (role != "ReconfigureRole" && role != "IngestJobRole" && role != "IngestCurrentRole") {
 					t.Errorf("%s: %s holds %s", name, role, g)
 				}
 			}

@@ -17,18 +17,19 @@ import (
 // ingestSubstitutions returns the values of the ingest workflow's placeholders.
 func (x *Ingest) ingestSubstitutions() map[string]*string {
 	return map[string]*string{
-		statemachines.ReconfigureFunctionArn:  x.fns[deploy.FnReconfigure].FunctionArn(),
-		statemachines.FinishIngestFunctionArn: x.fns[deploy.FnFinishIngest].FunctionArn(),
-		statemachines.ApplyGrantsFunctionArn:  x.fns[deploy.FnApplyGrants].FunctionArn(),
-		statemachines.IngestJobName:           x.job.Ref(),
-		statemachines.NotificationTopicArn:    x.topic.TopicArn(),
+		statemachines.ReconfigureFunctionArn:   x.fns[deploy.FnReconfigure].FunctionArn(),
+		statemachines.FinishIngestFunctionArn:  x.fns[deploy.FnFinishIngest].FunctionArn(),
+		statemachines.ApplyGrantsFunctionArn:   x.fns[deploy.FnApplyGrants].FunctionArn(),
+		statemachines.IngestCurrentFunctionArn: x.fns[deploy.FnIngestCurrent].FunctionArn(),
+		statemachines.IngestJobName:            x.job.Ref(),
+		statemachines.NotificationTopicArn:     x.topic.TopicArn(),
 	}
 }
 
 func (x *Ingest) addStateMachine() {
 	subs := x.ingestSubstitutions()
 	role := x.workflowRole("IngestStateMachineRole", "snaplake ingest workflow", deploy.RoleIngestMachine,
-		deploy.IngestFunctions, "the three ingest functions")
+		deploy.IngestFunctions, "the four ingest functions")
 	// glue:startJobRun.sync starts the run, polls it, and stops it when the
 	// execution stops (Step Functions developer guide, "IAM policies for calling
 	// AWS Glue"); the job is the one resource.

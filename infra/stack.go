@@ -31,7 +31,7 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	})
 	var lakeDBs []string // registered with Lake Formation
 	if cfg.Ingest != nil {
-		lakeDBs = append(lakeDBs, cfg.Ingest.CatalogDatabase())
+		lakeDBs = append(lakeDBs, cfg.Ingest.CatalogDatabase(), cfg.Ingest.CurrentDatabase())
 	}
 	// With the ingestion's grants function, the config's access rules govern the
 	// snapshot databases too, through Lake Formation.

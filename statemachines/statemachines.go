@@ -33,10 +33,11 @@ var Ingest []byte
 
 // Placeholders of the ingest workflow (NotificationTopicArn too).
 const (
-	ReconfigureFunctionArn  = "ReconfigureFunctionArn"
-	FinishIngestFunctionArn = "FinishIngestFunctionArn"
-	ApplyGrantsFunctionArn  = "ApplyGrantsFunctionArn"
-	IngestJobName           = "IngestJobName"
+	ReconfigureFunctionArn   = "ReconfigureFunctionArn"
+	FinishIngestFunctionArn  = "FinishIngestFunctionArn"
+	ApplyGrantsFunctionArn   = "ApplyGrantsFunctionArn"
+	IngestCurrentFunctionArn = "IngestCurrentFunctionArn"
+	IngestJobName            = "IngestJobName"
 )
 
 // FederatePublish and FederateSubscribe are the Federator's two workflows.

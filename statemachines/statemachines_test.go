@@ -59,6 +59,7 @@ var notNotified = map[string]string{
 	"NotifyTableProblems": "a warning: the night goes on to the crawl",
 	"NotifyTableFailures": "the run's tables are committed: it ends in TablesFailed either way",
 	"Load":                "a failed job goes to Finish, which commits what was loaded and notifies the rest",
+	"BuildCurrentTables":  "a table whose current table fails is recorded and goes to Finish, which fails that table and notifies it (TablesFailed)",
 	"NotifyItemFailures":  "the items that succeeded are done: it ends in ItemsFailed either way",
 	// federate-item: one item's execution, started by a Federator workflow that
 	// takes its output, or its failure, as the item's result and notifies it.

@@ -13,10 +13,13 @@ const (
 	FnReconfigure  = "reconfigure"  // starts a run: config, discovery, plan, leases, crawler, schedules
 	FnFinishIngest = "finishingest" // ends a run: watermarks, generation switches, cleanup, summary
 	FnApplyGrants  = "applygrants"  // brings the Lake Formation grants in line with the config
+	// FnIngestCurrent builds one incremental table's current generation after the
+	// load (a Map over the run's tables), before the finish commits the watermarks.
+	FnIngestCurrent = "ingestcurrent"
 )
 
 // IngestFunctions lists the functions the ingest construct deploys.
-var IngestFunctions = []string{FnReconfigure, FnFinishIngest, FnApplyGrants}
+var IngestFunctions = []string{FnReconfigure, FnFinishIngest, FnApplyGrants, FnIngestCurrent}
 
 // Ingest service roles.
 const (
@@ -66,7 +69,39 @@ const (
 	IngestSetsPrefix  = "state/ingest-sets/" // state/ingest-sets/<database>/<set>/lease.json
 	IngestRunsPrefix  = "state/ingest-runs/" // state/ingest-runs/<run>/{plan.json,results/}
 	ConfigKey         = "config/snaplake.yaml"
+	// IngestCurrentPrefix holds the current generations of incremental tables:
+	// current/<database>/<table>/gen=<run>/ (IngestCurrentFolder).
+	IngestCurrentPrefix = "current/"
 )
+
+// Sizes of the ingestcurrent function: it merges local copies of a table's
+// previous generation and load, so its /tmp bounds the table it can rebuild.
+const (
+	IngestCurrentMemoryMB    = 2048
+	IngestCurrentEphemeralMB = 10240
+)
+
+// IngestCurrentSuffix makes the name of the Glue database of the current tables
+// from the ingest database's: raw_shop -> raw_shop_current.
+const IngestCurrentSuffix = "_current"
+
+// IngestCurrentCatalogDatabase is the Glue database of a source database's current
+// tables: one table per ingested table, each key once (IngestCurrentSuffix).
+func IngestCurrentCatalogDatabase(source string) string {
+	return IngestCatalogDatabase(source) + IngestCurrentSuffix
+}
+
+// IngestCurrentDestination is the folder of an incremental table's current
+// generations; lakeDatabase and table are lake (normalized) names.
+func IngestCurrentDestination(lakeDatabase, table string) string {
+	return IngestCurrentPrefix + lakeDatabase + "/" + table + "/"
+}
+
+// IngestCurrentResultKey is where the current function records what it built for
+// a table of a run, for the finish: state/ingest-runs/<run>/current/<table>.json.
+func IngestCurrentResultKey(run, table string) string {
+	return IngestRunsPrefix + run + "/current/" + table + ".json"
+}
 
 // IngestPlanKey is the key of a run's plan, which the reconfigure function writes and
 // the load job and the finish function read; IngestPlanKey("*") is what their IAM

@@ -67,6 +67,22 @@ type TableConfig struct {
 	// (information_schema's estimate) and an integer key is read in ranges, in
 	// parallel. Default 1000000; at least 1000.
 	RowsPerRange int64 `yaml:"rowsPerRange,omitempty" json:"rowsPerRange,omitempty"`
+	// SoftDelete names the column that marks a row deleted in the source: the
+	// table's current table (database <ingest database>_current) leaves such rows
+	// out. Under defaults it applies to the tables that have the column.
+	SoftDelete *SoftDelete `yaml:"softDelete,omitempty" json:"softDelete,omitempty"`
+	// KeyCheck is how often ("168h") a run compares the current table's keys with
+	// every primary key of the source table and drops the keys the source no longer
+	// has (rows deleted for real). It reads every key of the table: choose an
+	// interval that the table's size affords. Empty: never.
+	KeyCheck string `yaml:"keyCheck,omitempty" json:"keyCheck,omitempty"`
+}
+
+// SoftDelete is a table's soft-delete column.
+type SoftDelete struct {
+	// Column marks a row deleted: a boolean or integer column (is_deleted) when it
+	// is not NULL and not 0; any other column (deleted_at) when it is not NULL.
+	Column string `yaml:"column" json:"column"`
 }
 
 // Access grants a role read access to databases, tables or columns.

@@ -86,6 +86,8 @@ type JobPlan struct {
 	LakeDatabase string `json:"lakeDatabase"`
 	// CatalogDatabase is the Glue database of the loaded tables.
 	CatalogDatabase string `json:"catalogDatabase"`
+	// CurrentDatabase is the Glue database of the current tables.
+	CurrentDatabase string `json:"currentDatabase,omitempty"`
 	// RowsPerFile bounds the rows of each Parquet file (Spark's maxRecordsPerFile).
 	RowsPerFile int64      `json:"rowsPerFile"`
 	Tables      []JobTable `json:"tables"`
@@ -113,17 +115,21 @@ type JobTable struct {
 	// each). No ranges: one query.
 	RangeColumn string     `json:"rangeColumn"`
 	Ranges      []KeyRange `json:"ranges"`
+	// Current and NoCurrent are the plan's (PlannedTable): not the job's, which
+	// ignores them, but the current function's.
+	Current   *CurrentPlan `json:"current,omitempty"`
+	NoCurrent string       `json:"noCurrent,omitempty"`
 }
 
 // Job returns the file the job of this plan's run reads.
 func (p Plan) Job(run, bucket string) JobPlan {
 	j := JobPlan{Run: run, Set: p.Set, Bucket: bucket, Database: p.Source.Database, LakeDatabase: p.LakeDatabase, CatalogDatabase: p.CatalogDatabase,
-		RowsPerFile: RowsPerFile, Tables: []JobTable{}}
+		CurrentDatabase: p.CurrentDatabase, RowsPerFile: RowsPerFile, Tables: []JobTable{}}
 	for _, t := range p.Tables {
 		j.Tables = append(j.Tables, JobTable{
 			Source: t.Source, Lake: t.Lake, Mode: t.Mode, Column: t.Column, From: t.From,
 			Folder: t.Folder(run), Result: ResultPrefix(run, t.Lake), Columns: t.Columns,
-			RangeColumn: t.RangeColumn, Ranges: t.Ranges,
+			RangeColumn: t.RangeColumn, Ranges: t.Ranges, Current: t.Current, NoCurrent: t.NoCurrent,
 		})
 	}
 	return j

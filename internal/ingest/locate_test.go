@@ -72,3 +72,44 @@ func TestLaterErrorsNameTheLine(t *testing.T) {
 		t.Errorf("without a locator: %v", got)
 	}
 }
+
+// The current tables' settings are placed like the others: a key check that is
+// not a duration is refused by the loader at its line, a soft-delete column the
+// table lacks by the planner at its line (which fails that table alone).
+func TestCurrentSettingsNameTheLine(t *testing.T) {
+	const bad = `ingest:
+  source:
+    instance: shop-db
+    database: shop
+  tables:
+    orders:
+      keyCheck: weekly
+`
+	_, err := config.ParseSection[ingest.Config]("snaplake.yaml", []byte(bad), deploy.SectionIngest)
+	if err == nil || !strings.Contains(err.Error(), `snaplake.yaml:7`) || !strings.Contains(err.Error(), `"weekly" is not a duration`) {
+		t.Errorf("keyCheck: weekly: %v", err)
+	}
+	const file = `ingest:
+  source:
+    instance: shop-db
+    database: shop
+  tables:
+    orders:
+      column: id
+      softDelete:
+        column: deleted
+`
+	in, err := config.ParseSection[ingest.Config]("snaplake.yaml", []byte(file), deploy.SectionIngest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := []ingest.Table{{Name: "orders", Columns: []ingest.Column{{Name: "id", DataType: "bigint", ColumnType: "bigint"}}, PrimaryKey: []string{"id"}}}
+	p, err := ingest.PlanRun(*in, ingest.SetDaily, time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC), tables, ingest.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `snaplake.yaml:9:9: ingest.tables.orders.softDelete.column: unknown column "deleted"`
+	if len(p.Refused) != 1 || p.Refused[0].Source != "orders" || p.Refused[0].Config != "snaplake.yaml:9" || !strings.Contains(p.Refused[0].Reason, want) {
+		t.Errorf("refused tables %+v, want orders refused with\n%s", p.Refused, want)
+	}
+}

@@ -35,6 +35,9 @@ type TableState struct {
 	Column string `json:"column,omitempty"`
 	// Watermark is the greatest value of Column loaded so far (nil: never loaded).
 	Watermark *string `json:"watermark,omitempty"`
+	// Generation is the folder the table's entry in the current database points
+	// at; "" while it has none (a table without a primary key, or not built yet).
+	Generation string `json:"generation,omitempty"`
 	// LoadingBy names the run loading the table now ("" when none).
 	LoadingBy    string    `json:"loadingBy,omitempty"`
 	LoadingSince time.Time `json:"loadingSince,omitzero"`
@@ -56,6 +59,9 @@ type Plan struct {
 	LakeDatabase string `json:"lakeDatabase"`
 	// CatalogDatabase is the Glue database of the loaded tables (CatalogDatabase).
 	CatalogDatabase string `json:"catalogDatabase"`
+	// CurrentDatabase is the Glue database of the current tables: one per loaded
+	// table, each key once (deploy.IngestCurrentCatalogDatabase).
+	CurrentDatabase string `json:"currentDatabase"`
 	// Bucket is set by InBucket; without it the crawler targets are left out.
 	Bucket string `json:"bucket,omitempty"`
 
@@ -111,6 +117,29 @@ type PlannedTable struct {
 	Ranges      []KeyRange `json:"ranges,omitempty"`
 	// Split says how the table is read and why: its ranges, or one range.
 	Split string `json:"split"`
+	// Current is how the run keeps the current table of an incremental table; nil
+	// for a full reload (whose generation is current already) and for a table
+	// without a primary key, for which NoCurrent says why only the log is kept.
+	Current   *CurrentPlan `json:"current,omitempty"`
+	NoCurrent string       `json:"noCurrent,omitempty"`
+}
+
+// CurrentPlan is how a run builds an incremental table's current generation
+// (internal/ingest/current): the previous one, minus the keys the run's load has,
+// plus the newest loaded row of each, deletes applied.
+type CurrentPlan struct {
+	// Key is the table's primary key, in key order.
+	Key []ColumnName `json:"key"`
+	// Order is the lake name of the watermark column, which tells the newest of a
+	// key's rows within one load.
+	Order string `json:"order"`
+	// SoftDelete, when set, is the column that marks a row deleted.
+	SoftDelete *ColumnName `json:"softDelete,omitempty"`
+	// KeyCheckSeconds is how often the key check (every primary key read from the
+	// source, keys it lacks dropped) runs; 0: never.
+	KeyCheckSeconds int64 `json:"keyCheckSeconds,omitempty"`
+	// Destination is the folder of the table's generations: current/<db>/<table>/.
+	Destination string `json:"destination"`
 }
 
 // SkippedTable is a table of the set that this run does not load.
@@ -224,6 +253,7 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 		Source:          c.Source,
 		LakeDatabase:    NormalizeName(c.Source.Database),
 		CatalogDatabase: CatalogDatabase(c.Source.Database),
+		CurrentDatabase: deploy.IngestCurrentCatalogDatabase(c.Source.Database),
 		Tables:          []PlannedTable{},
 		Skipped:         []SkippedTable{},
 		Renamed:         map[string]string{},
@@ -328,6 +358,9 @@ func PlanRun(c Config, set string, at time.Time, tables []Table, state State) (P
 				from := *ts.Watermark
 				pt.From, pt.Replace = &from, false
 			}
+		}
+		if l.mode == ModeIncremental {
+			pt.Current, pt.NoCurrent = c.currentPlan(byName[n], cols, pt.Column, p.LakeDatabase, lake[n])
 		}
 		rows := cmp.Or(c.Tables[n].RowsPerRange, c.Defaults.RowsPerRange, DefaultRowsPerRange)
 		sp := splitTable(byName[n], rows, pt.Column, pt.From)
@@ -439,4 +472,39 @@ func updateTimeColumn(t *Table) string {
 		}
 	}
 	return ""
+}
+
+// currentPlan is how an incremental table's current table is kept, or why it is
+// not: a table without a primary key has no key to keep once.
+func (c Config) currentPlan(t *Table, cols []ColumnName, order, lakeDatabase, lake string) (*CurrentPlan, string) {
+	if len(t.PrimaryKey) == 0 {
+		return nil, "no primary key: only the log (every loaded version) is kept, no current table"
+	}
+	lakeOf := func(source string) ColumnName {
+		for _, col := range cols {
+			if strings.EqualFold(col.Source, source) {
+				return col
+			}
+		}
+		return ColumnName{Source: source, Lake: NormalizeName(source)}
+	}
+	cp := &CurrentPlan{Order: lakeOf(order).Lake, Destination: deploy.IngestCurrentDestination(lakeDatabase, lake)}
+	for _, k := range t.PrimaryKey {
+		cp.Key = append(cp.Key, lakeOf(k))
+	}
+	tc := c.Tables[t.Name]
+	sd := tc.SoftDelete
+	if sd == nil && c.Defaults.SoftDelete != nil && t.Column(c.Defaults.SoftDelete.Column) != nil {
+		sd = c.Defaults.SoftDelete
+	}
+	if sd != nil && t.Column(sd.Column) != nil {
+		col := lakeOf(t.Column(sd.Column).Name)
+		cp.SoftDelete = &col
+	}
+	if every := cmp.Or(tc.KeyCheck, c.Defaults.KeyCheck); every != "" {
+		if d, err := ParseKeyCheck(every); err == nil { // validated
+			cp.KeyCheckSeconds = int64(d / time.Second)
+		}
+	}
+	return cp, ""
 }

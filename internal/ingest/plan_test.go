@@ -382,3 +382,48 @@ func TestPlanJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestCurrentPlan(t *testing.T) {
+	tables := append(shop(), Table{Name: "Log Lines", Columns: []Column{col("Seq", "bigint"), col("Deleted At", "datetime")}, AutoIncrement: "Seq"},
+		Table{Name: "Line Items", Columns: []Column{col("Order Id", "bigint"), col("Line", "int"), col("deleted_at", "datetime"), col("is_gone", "tinyint")},
+			PrimaryKey: []string{"Order Id", "Line"}, AutoIncrement: "Line"})
+	c := shopConfig()
+	c.Defaults = TableConfig{SoftDelete: &SoftDelete{Column: "deleted_at"}, KeyCheck: "168h"}
+	c.Tables = map[string]TableConfig{
+		"touched": {Column: "updated_at", KeyCheck: "24h"},
+		"orders":  {Mode: ModeFull},
+		"events":  {SoftDelete: &SoftDelete{Column: "payload"}},
+	}
+	p := plan(t, c, SetDaily, "2026-12-03T02:00:00Z", tables, State{})
+	if p.CurrentDatabase != "raw_shop_current" {
+		t.Errorf("CurrentDatabase = %q", p.CurrentDatabase)
+	}
+	got := planned(p)
+	items := got["Line Items"].Current
+	if items == nil || len(items.Key) != 2 || items.Key[0] != (ColumnName{"Order Id", "order_id"}) || items.Key[1].Lake != "line" ||
+		items.Order != "line" || items.SoftDelete == nil || items.SoftDelete.Lake != "deleted_at" ||
+		items.KeyCheckSeconds != 168*3600 || items.Destination != "current/shop/line_items/" {
+		t.Errorf("Line Items: %+v", items)
+	}
+	if tc := got["touched"].Current; tc == nil || tc.KeyCheckSeconds != 24*3600 || tc.SoftDelete != nil || tc.Order != "updated_at" {
+		t.Errorf("touched: %+v (its own keyCheck; defaults' softDelete column it does not have)", tc)
+	}
+	if ev := got["events"].Current; ev == nil || ev.SoftDelete == nil || ev.SoftDelete.Source != "payload" {
+		t.Errorf("events: %+v", ev)
+	}
+	if ll := got["Log Lines"]; ll.Current != nil || !strings.Contains(ll.NoCurrent, "no primary key") {
+		t.Errorf("Log Lines (no primary key): current %+v, noCurrent %q", ll.Current, ll.NoCurrent)
+	}
+	if o := got["orders"]; o.Current != nil || o.NoCurrent != "" {
+		t.Errorf("orders (full reload, current already): %+v %q", o.Current, o.NoCurrent)
+	}
+	j := p.Job("20261203T010000Z-daily", "lake")
+	for _, jt := range j.Tables {
+		if jt.Source == "Line Items" && jt.Current == nil {
+			t.Error("the job plan drops Current")
+		}
+	}
+	if j.CurrentDatabase != "raw_shop_current" {
+		t.Errorf("job CurrentDatabase = %q", j.CurrentDatabase)
+	}
+}

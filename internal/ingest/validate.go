@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrUnknownTable and ErrUnknownColumn mark a config naming a table or column that
@@ -234,6 +235,14 @@ func validateTableConfig(path []string, t TableConfig) []error {
 	if t.RowsPerRange != 0 && t.RowsPerRange < MinRowsPerRange {
 		return []error{fieldErr(with(path, "rowsPerRange"), "%d is below %d: smaller ranges cost more in connections and tasks than they gain (leave it out for %d)", t.RowsPerRange, MinRowsPerRange, DefaultRowsPerRange)}
 	}
+	if t.SoftDelete != nil && strings.TrimSpace(t.SoftDelete.Column) == "" {
+		return []error{fieldErr(with(path, "softDelete", "column"), "missing: the column that marks a row deleted (deleted_at, is_deleted)")}
+	}
+	if t.KeyCheck != "" {
+		if _, err := ParseKeyCheck(t.KeyCheck); err != nil {
+			return []error{fieldErr(with(path, "keyCheck"), "%v", err)}
+		}
+	}
 	switch t.Mode {
 	case "", ModeIncremental:
 		return nil
@@ -277,6 +286,8 @@ func (c Config) CheckTables(tables []Table) []error {
 			unknownTable([]string{"tables", name}, name)
 		case c.Tables[name].Column != "" && t.Column(c.Tables[name].Column) == nil:
 			unknownColumn([]string{"tables", name, "column"}, t, c.Tables[name].Column)
+		case c.Tables[name].SoftDelete != nil && t.Column(c.Tables[name].SoftDelete.Column) == nil:
+			unknownColumn([]string{"tables", name, "softDelete", "column"}, t, c.Tables[name].SoftDelete.Column)
 		}
 	}
 	for i, a := range c.Access {
@@ -316,4 +327,20 @@ func suggest(name string, tables []Table) string {
 		}
 	}
 	return ""
+}
+
+// MinKeyCheck is the shortest keyCheck interval: a key check reads every key of
+// the table, which is not worth doing more often than a frequent run.
+const MinKeyCheck = 15 * time.Minute
+
+// ParseKeyCheck reads a keyCheck interval ("168h").
+func ParseKeyCheck(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration: write hours, e.g. \"168h\" for a week", s)
+	}
+	if d < MinKeyCheck {
+		return 0, fmt.Errorf("%s is below %s: a key check reads every key of the table", d, MinKeyCheck)
+	}
+	return d, nil
 }

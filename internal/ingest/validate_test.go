@@ -76,6 +76,15 @@ func TestValidate(t *testing.T) {
 		{"bad default mode", func(c *Config) { c.Defaults.Mode = "merge" }, map[string]string{"defaults.mode": `"merge" is not a load mode`}},
 		{"full with a column", func(c *Config) { c.Tables["orders"] = TableConfig{Mode: ModeFull, Column: "id"} }, map[string]string{
 			"tables.orders.column": "a full reload takes no column"}},
+		{"soft delete without a column", func(c *Config) { c.Tables["orders"] = TableConfig{SoftDelete: &SoftDelete{}} }, map[string]string{
+			"tables.orders.softDelete.column": "missing"}},
+		{"key check not a duration", func(c *Config) { c.Defaults.KeyCheck = "weekly" }, map[string]string{
+			"defaults.keyCheck": `"weekly" is not a duration`}},
+		{"key check too often", func(c *Config) { c.Tables["orders"] = TableConfig{KeyCheck: "1m"} }, map[string]string{
+			"tables.orders.keyCheck": "below 15m0s"}},
+		{"soft delete and key check", func(c *Config) {
+			c.Tables["orders"] = TableConfig{SoftDelete: &SoftDelete{Column: "deleted_at"}, KeyCheck: "168h"}
+		}, nil},
 		{"incremental without column passes (checked at plan time)", func(c *Config) { c.Tables["orders"] = TableConfig{Mode: ModeIncremental} }, nil},
 		{"role without name", func(c *Config) { c.Access[0].Role = "" }, map[string]string{"access.0.role": "missing"}},
 		{"role with no tables", func(c *Config) { c.Access[1].Tables = nil; c.Access[1].Columns = nil }, map[string]string{
@@ -156,6 +165,7 @@ func TestCheckTables(t *testing.T) {
 	c = validConfig() // names "customer", which the database spells "Customer"
 	c.Sets[SetFrequent] = Set{Tables: []string{"orders", "order_itmes"}}
 	c.Tables["events"] = TableConfig{Column: "seq"}
+	c.Tables["orders"] = TableConfig{SoftDelete: &SoftDelete{Column: "deleted_at"}}
 	c.Access[0].Columns["orders"] = []string{"id", "amount"}
 	var got []string
 	for _, err := range c.CheckTables(tables) {
@@ -169,6 +179,7 @@ func TestCheckTables(t *testing.T) {
 		`sets.frequent.tables.1 table: unknown table "order_itmes": database "shop" has no base table of that name`,
 		`tables.customer table: unknown table "customer": database "shop" has no base table of that name (did you mean "Customer"? table names are case-sensitive)`,
 		`tables.events.column column: unknown column "seq": table "events" has columns id`,
+		`tables.orders.softDelete.column column: unknown column "deleted_at": table "orders" has columns id, total`,
 		`access.0.columns.orders.1 column: unknown column "amount": table "orders" has columns id, total`,
 		`access.1.columns.customer table: unknown table "customer": database "shop" has no base table of that name (did you mean "Customer"? table names are case-sensitive)`,
 	}

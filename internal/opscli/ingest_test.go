@@ -107,6 +107,7 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 		Set, At, TimeZone, NextRun, LakeDatabase, Bucket string
 		Due                                              bool
 		CatalogDatabase                                  string
+		CurrentDatabase                                  string
 		Source                                           struct{ Instance, Database string }
 		Schedule                                         struct {
 			Every, At, Between, Expression string
@@ -119,6 +120,14 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 			Columns                                                        []struct{ Source, Lake string }
 			Split, RangeColumn                                             string
 			Ranges                                                         []struct{ From, To *string }
+			Current                                                        *struct {
+				Key             []struct{ Source, Lake string }
+				Order           string
+				SoftDelete      *struct{ Source, Lake string }
+				KeyCheckSeconds int64
+				Destination     string
+			}
+			NoCurrent string
 		}
 		Skipped        []any
 		CrawlerTargets []string
@@ -130,7 +139,7 @@ func TestIngestPlanAgainstMariaDB(t *testing.T) {
 	if err := dec.Decode(&plan); err != nil {
 		t.Fatalf("plan JSON: %v\n%s", err, stdout.String())
 	}
-	if plan.Set != "frequent" || !plan.Due || plan.TimeZone != "Europe/Berlin" || plan.LakeDatabase != "shop" || plan.CatalogDatabase != "raw_shop" || plan.Bucket != "lake" ||
+	if plan.Set != "frequent" || !plan.Due || plan.TimeZone != "Europe/Berlin" || plan.LakeDatabase != "shop" || plan.CatalogDatabase != "raw_shop" || plan.CurrentDatabase != "raw_shop_current" || plan.Bucket != "lake" ||
 		plan.At != "2026-03-30T08:00:00+02:00" || plan.NextRun != "2026-03-30T08:15:00+02:00" || plan.Source.Database != "shop" ||
 		plan.Schedule.Expression != "cron(0/15 8-17 ? * MON-FRI *)" || len(plan.Skipped) != 0 {
 		t.Errorf("plan: %+v", plan)

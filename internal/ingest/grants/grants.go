@@ -193,14 +193,13 @@ type Databases struct {
 
 // Companions are the databases that hold a table of db under the same name, and on
 // which every grant on db is repeated: a snapshot database's _latest tables (the
-// newest night of each table). Keep this the one place that maps a governed
-// database to its companions. The ingest database's _current companion
-// (deploy.IngestCurrentSuffix) belongs here too.
+// newest night of each table), and an ingest database's _current tables (each key
+// once). Keep this the one place that maps a governed database to its companions.
 func Companions(db string, snapshot bool) []string {
 	if snapshot {
 		return []string{deploy.LatestDatabaseName(db)}
 	}
-	return nil
+	return []string{db + deploy.IngestCurrentSuffix}
 }
 
 // Desired is DesiredIn for rules that name only the ingested tables of database db.

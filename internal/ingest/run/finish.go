@@ -90,6 +90,9 @@ type TableSummary struct {
 	// config names something of it that the source does not have.
 	Config string `json:"config,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Current is what became of the table's current table: built, unchanged,
+	// empty, or why it has none ("none: no primary key...").
+	Current string `json:"current,omitempty"`
 }
 
 func (f *Finisher) now() time.Time {
@@ -142,7 +145,7 @@ func (f *Finisher) Finish(ctx context.Context, in FinishInput) (Summary, error) 
 		}
 		keep := false
 		if err == nil {
-			keep, err = f.commit(ctx, log, st, plan, t, res)
+			keep, err = f.commit(ctx, log, st, plan, t, res, &ts)
 		}
 		if err != nil {
 			ts.Status, ts.Reason = "failed", err.Error()
@@ -159,6 +162,10 @@ func (f *Finisher) Finish(ctx context.Context, in FinishInput) (Summary, error) 
 			log.ErrorContext(ctx, "table not loaded", "table", t.Source, "error", err)
 		} else {
 			ts.Status, ts.Rows, ts.Watermark = "loaded", res.Rows, res.Watermark
+			if t.NoCurrent != "" {
+				ts.Current = "none: " + t.NoCurrent
+				log.WarnContext(ctx, "table has no current table: only its log is kept", "table", t.Source, "reason", t.NoCurrent)
+			}
 			sum.Loaded++
 			sum.Rows += res.Rows
 			if t.Mode == ingest.ModeIncremental {
@@ -191,37 +198,40 @@ func (f *Finisher) Finish(ctx context.Context, in FinishInput) (Summary, error) 
 
 // commit records one loaded table; keep says the run's folder is in use (the
 // catalog points at it, or its watermark is committed) even when an error follows.
-func (f *Finisher) commit(ctx context.Context, log *slog.Logger, st watermark.Store, plan ingest.JobPlan, t ingest.JobTable, res *ingest.TableResult) (keep bool, err error) {
+func (f *Finisher) commit(ctx context.Context, log *slog.Logger, st watermark.Store, plan ingest.JobPlan, t ingest.JobTable, res *ingest.TableResult, ts *TableSummary) (keep bool, err error) {
 	destination := strings.TrimSuffix(t.Folder, lastFolder(t.Folder))
 	mark := watermark.Mark{LakeName: t.Lake, Mode: t.Mode, Column: t.Column, Run: plan.Run}
+	prev, _, err := st.Mark(ctx, plan.Database, t.Source)
+	if err != nil {
+		return false, err
+	}
 	if t.Mode == ingest.ModeFull {
-		prev, _, err := st.Mark(ctx, plan.Database, t.Source)
-		if err != nil {
-			return false, err
-		}
 		if err := f.switchTable(ctx, plan, t, res); err != nil {
 			return false, err
 		}
 		mark.Generation = t.Folder
-		mark.Retired = prev.Retired
-		if prev.Generation != "" && prev.Generation != t.Folder {
-			mark.Retired = append(mark.Retired, watermark.Retired{Folder: prev.Generation, Since: f.now()})
+		if mark.Retired, err = f.retire(ctx, log, t.Source, prev, t.Folder, destination); err != nil {
+			return true, err
 		}
-		// Generations retired longer ago than the grace are deleted; the others wait.
-		kept := mark.Retired[:0:0]
-		for _, r := range mark.Retired {
-			if f.now().Sub(r.Since) < f.grace() || !strings.HasPrefix(r.Folder, destination) {
-				kept = append(kept, r)
-				continue
-			}
-			n, err := deletePrefix(ctx, f.S3, f.Bucket, r.Folder)
-			if err != nil {
-				return true, err
-			}
-			log.InfoContext(ctx, "deleted a replaced generation", "table", t.Source, "folder", r.Folder, "objects", n)
-		}
-		mark.Retired = kept
 		return true, st.Commit(ctx, plan.Database, t.Source, mark)
+	}
+	if t.Current != nil {
+		// The current function built (or kept) the table's current generation and
+		// switched its catalog entry: record it, retire the one it replaced. Without
+		// its result the table fails, and its watermark stays: the next run loads
+		// the same rows again and rebuilds the current table from them.
+		cur, err := readCurrentResult(ctx, f.S3, f.Bucket, plan.Run, t.Lake)
+		if err != nil {
+			return false, err
+		}
+		ts.Current = cur.Status
+		mark.Generation, mark.KeyCheckedAt = cur.Generation, cur.KeyCheckedAt
+		if cur.Generation == "" {
+			mark.Generation, mark.KeyCheckedAt = prev.Generation, prev.KeyCheckedAt
+		}
+		if mark.Retired, err = f.retire(ctx, log, t.Source, prev, mark.Generation, t.Current.Destination); err != nil {
+			return false, err
+		}
 	}
 	mark.Value = t.From
 	if res.Watermark != nil {
@@ -307,50 +317,124 @@ func (f *Finisher) dropPartitions(ctx context.Context, log *slog.Logger, databas
 	return nil
 }
 
-// switchTable points the fully reloaded table's catalog entry at its new
-// generation, creating the entry the first time: one UpdateTable, which readers see
-// at once, whole.
+// switchTable points the fully reloaded table's catalog entries at its new
+// generation: in the ingest database and in the current database (a full reload
+// is current already, so that analysts find every table in one database).
 func (f *Finisher) switchTable(ctx context.Context, plan ingest.JobPlan, t ingest.JobTable, res *ingest.TableResult) error {
 	if f.Glue == nil {
 		f.logger().WarnContext(ctx, "no catalog: the table's entry is not switched", "table", t.Lake, "location", "s3://"+plan.Bucket+"/"+t.Folder)
 		return nil
 	}
-	cols := make([]gluetypes.Column, len(res.Columns))
-	for i, c := range res.Columns {
-		cols[i] = gluetypes.Column{Name: aws.String(strings.ToLower(c.Name)), Type: aws.String(c.Type)}
+	g := Generation{Database: plan.CatalogDatabase, Table: t.Lake, Location: "s3://" + plan.Bucket + "/" + t.Folder, Run: plan.Run,
+		Source: plan.Database + "." + t.Source, Columns: res.Columns}
+	if err := SwitchGeneration(ctx, f.Glue, g); err != nil {
+		return err
 	}
+	if plan.CurrentDatabase == "" {
+		return nil // a plan of an earlier version
+	}
+	g.Database = plan.CurrentDatabase
+	return SwitchGeneration(ctx, f.Glue, g)
+}
+
+// Generation is a table's generation for its catalog entry.
+type Generation struct {
+	Database, Table string
+	// Location is the generation's folder, s3://bucket/prefix/.
+	Location string
+	// Run made the generation; Source is database.table in the source.
+	Run, Source string
+	// Columns are the files' columns with Hive types; none: the entry keeps the
+	// columns it has (a generation rebuilt without a load, by a key check).
+	Columns []ingest.ResultColumn
+}
+
+// SwitchGeneration points a table's catalog entry at a generation, creating the
+// entry the first time: one UpdateTable, which readers see at once, whole. The
+// fully reloaded tables (the finish) and the current tables (the current function)
+// are switched by it.
+func SwitchGeneration(ctx context.Context, api CatalogAPI, g Generation) error {
 	input := &gluetypes.TableInput{
-		Name:      aws.String(t.Lake),
+		Name:      aws.String(g.Table),
 		TableType: aws.String("EXTERNAL_TABLE"),
 		Parameters: map[string]string{
 			"classification":      "parquet",
-			"snaplake:generation": plan.Run,
-			"snaplake:source":     plan.Database + "." + t.Source,
+			"snaplake:generation": g.Run,
+			"snaplake:source":     g.Source,
 		},
 		StorageDescriptor: &gluetypes.StorageDescriptor{
-			Columns:      cols,
-			Location:     aws.String("s3://" + plan.Bucket + "/" + t.Folder),
+			Location:     aws.String(g.Location),
 			InputFormat:  aws.String("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"),
 			OutputFormat: aws.String("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"),
 			SerdeInfo:    &gluetypes.SerDeInfo{SerializationLibrary: aws.String("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe")},
 		},
 	}
-	db := aws.String(plan.CatalogDatabase)
-	_, err := f.Glue.GetTable(ctx, &glue.GetTableInput{DatabaseName: db, Name: input.Name})
+	for _, c := range g.Columns {
+		input.StorageDescriptor.Columns = append(input.StorageDescriptor.Columns, gluetypes.Column{Name: aws.String(strings.ToLower(c.Name)), Type: aws.String(c.Type)})
+	}
+	db := aws.String(g.Database)
+	got, err := api.GetTable(ctx, &glue.GetTableInput{DatabaseName: db, Name: input.Name})
 	var notFound *gluetypes.EntityNotFoundException
 	switch {
 	case errors.As(err, &notFound):
-		if _, err := f.Glue.CreateTable(ctx, &glue.CreateTableInput{DatabaseName: db, TableInput: input}); err != nil {
-			return fmt.Errorf("create table %s.%s: %w", plan.CatalogDatabase, t.Lake, err)
+		if _, err := api.CreateTable(ctx, &glue.CreateTableInput{DatabaseName: db, TableInput: input}); err != nil {
+			return fmt.Errorf("create table %s.%s: %w", g.Database, g.Table, err)
 		}
 	case err != nil:
-		return fmt.Errorf("read table %s.%s: %w", plan.CatalogDatabase, t.Lake, err)
+		return fmt.Errorf("read table %s.%s: %w", g.Database, g.Table, err)
 	default:
-		if _, err := f.Glue.UpdateTable(ctx, &glue.UpdateTableInput{DatabaseName: db, TableInput: input}); err != nil {
-			return fmt.Errorf("switch table %s.%s to generation %s: %w", plan.CatalogDatabase, t.Lake, plan.Run, err)
+		if len(g.Columns) == 0 && got.Table != nil && got.Table.StorageDescriptor != nil {
+			input.StorageDescriptor.Columns = got.Table.StorageDescriptor.Columns
+		}
+		// SkipArchive: by default UpdateTable archives the table's previous version,
+		// and Glue keeps at most 100,000 versions per table and 1,000,000 per account
+		// (ResourceNumberLimitExceededException); a switch every 15 minutes for every
+		// changed table would reach that. The generations themselves are the history.
+		if _, err := api.UpdateTable(ctx, &glue.UpdateTableInput{DatabaseName: db, TableInput: input, SkipArchive: aws.Bool(true)}); err != nil {
+			return fmt.Errorf("switch table %s.%s to generation %s: %w", g.Database, g.Table, g.Run, err)
 		}
 	}
 	return nil
+}
+
+// retire returns the generations of a table still retired after this commit:
+// prev's, plus the generation the table no longer points at (prev.Generation,
+// unless it is current), plus any generation folder under destination that nothing
+// records (a run that built one and failed before its commit). Those retired longer
+// than the grace ago are deleted; the others wait for the queries that may still
+// read them. Only folders under destination are ever deleted.
+func (f *Finisher) retire(ctx context.Context, log *slog.Logger, table string, prev watermark.Mark, current, destination string) ([]watermark.Retired, error) {
+	retired := slices.Clone(prev.Retired)
+	known := map[string]bool{current: true}
+	for _, r := range retired {
+		known[r.Folder] = true
+	}
+	if prev.Generation != "" && !known[prev.Generation] {
+		retired = append(retired, watermark.Retired{Folder: prev.Generation, Since: f.now()})
+		known[prev.Generation] = true
+	}
+	folders, err := subfolders(ctx, f.S3, f.Bucket, destination)
+	if err != nil {
+		return prev.Retired, err
+	}
+	for _, folder := range folders {
+		if strings.HasPrefix(lastFolder(folder), ingest.GenerationKey+"=") && !known[folder] {
+			retired = append(retired, watermark.Retired{Folder: folder, Since: f.now()})
+		}
+	}
+	kept := retired[:0:0]
+	for _, r := range retired {
+		if f.now().Sub(r.Since) < f.grace() || !strings.HasPrefix(r.Folder, destination) {
+			kept = append(kept, r)
+			continue
+		}
+		n, err := deletePrefix(ctx, f.S3, f.Bucket, r.Folder)
+		if err != nil {
+			return append(kept, r), err
+		}
+		log.InfoContext(ctx, "deleted a replaced generation", "table", table, "folder", r.Folder, "objects", n)
+	}
+	return kept, nil
 }
 
 func (f *Finisher) grace() time.Duration {

@@ -130,7 +130,8 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 	}
 	db := ingest.CatalogDatabase(c.Source.Database)
 	dbs := grants.Databases{Ingest: db}
-	scope := []string{db}
+	// The rules govern the ingest database's companion (its _current tables) alike.
+	scope := append([]string{db}, grants.Companions(db, false)...)
 	if len(a.SnapshotDatabases) > 0 {
 		dbs.Snapshot = func(source string) string { return deploy.GlueDatabaseName(a.SnapshotPrefix, source) }
 	}
@@ -148,6 +149,18 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 	}
 	desired = slices.DeleteFunc(desired, func(g grants.Grant) bool {
 		return (g.Database == db || slices.Contains(grants.Companions(db, false), g.Database)) && g.Table != "" && g.Table != grants.TableWildcard && slices.ContainsFunc(pending, func(p string) bool { return ingest.NormalizeName(p) == g.Table })
+	})
+	// A table is granted in the current database once its current table exists (a
+	// full reload's generation, or a built current generation); a table without a
+	// primary key never has one. Lake Formation refuses a grant on a missing table.
+	noCurrent := map[string]bool{}
+	for _, ts := range st.Tables {
+		if ts.LakeName != "" && ts.Generation == "" {
+			noCurrent[ts.LakeName] = true
+		}
+	}
+	desired = slices.DeleteFunc(desired, func(g grants.Grant) bool {
+		return slices.Contains(grants.Companions(db, false), g.Database) && g.Table != "" && g.Table != grants.TableWildcard && noCurrent[g.Table]
 	})
 	if desired, err = a.existingSnapshotTables(ctx, desired, dbs, &pending); err != nil {
 		return GrantsResult{}, &GrantsNotAppliedError{Database: db, Err: err}
@@ -173,7 +186,7 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 	if err != nil {
 		return res, &GrantsNotAppliedError{Database: db, Err: err}
 	}
-	a.logger().InfoContext(ctx, "grants applied", "database", db, "added", res.Added, "revoked", res.Revoked, "pending", pending)
+	a.logger().InfoContext(ctx, "grants applied", "databases", scope, "added", res.Added, "revoked", res.Revoked, "pending", pending)
 	return res, nil
 }
 

@@ -81,3 +81,24 @@ func NewApplyGrants(getenv func(string) string, c ApplyGrantsClients, log *slog.
 	}
 	return lambdamain.Handler(a.Handle), nil
 }
+
+// IngestCurrentClients are what the ingestcurrent function calls.
+type IngestCurrentClients struct {
+	S3      S3API
+	Glue    CatalogAPI
+	Secrets SecretsAPI
+}
+
+// NewCurrent builds the ingestcurrent function (deploy.FnIngestCurrent), which
+// builds one incremental table's current generation after the load.
+func NewCurrent(getenv func(string) string, c IngestCurrentClients, log *slog.Logger) (lambdamain.Func, error) {
+	env, err := EnvFromGetenv(getenv, deploy.EnvIngestDatabase, deploy.EnvMySQLEndpoint, deploy.EnvSecretArn)
+	if err != nil {
+		return nil, err
+	}
+	b := &CurrentBuilder{
+		S3: c.S3, Bucket: env.Bucket, KMSKeyID: env.KMSKeyID, Glue: c.Glue,
+		MySQL: MySQLFromSecret(c.Secrets, env.SecretArn, env.MySQLEndpoint), Log: log,
+	}
+	return lambdamain.Handler(b.Handle), nil
+}

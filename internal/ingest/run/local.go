@@ -29,8 +29,8 @@ type LocalOptions struct {
 	Config           *ingest.Config
 }
 
-// NewLocal builds the run `snaplake ingest run` makes: the same Starter, Loader and
-// Finisher the workflow's Lambdas and job use, pointed at the clients given. It is the
+// NewLocal builds the run `snaplake ingest run` makes: the same Starter, Loader,
+// CurrentBuilder and Finisher the workflow's Lambdas and job use, pointed at the clients given. It is the
 // only place besides the Lambda constructors that assembles them.
 func NewLocal(o LocalOptions, c LocalClients, log *slog.Logger) Local {
 	cfg := o.Config
@@ -42,11 +42,13 @@ func NewLocal(o LocalOptions, c LocalClients, log *slog.Logger) Local {
 			MySQL:   func(context.Context) (*sql.DB, error) { return c.DB, nil },
 			Log:     log,
 		},
-		Loader:   &Loader{S3: c.S3, KMSKeyID: o.KMSKeyID, DB: c.DB, Log: log},
+		Loader: &Loader{S3: c.S3, KMSKeyID: o.KMSKeyID, DB: c.DB, Log: log},
+		Current: &CurrentBuilder{S3: c.S3, Bucket: o.Bucket, KMSKeyID: o.KMSKeyID,
+			MySQL: func(context.Context) (*sql.DB, error) { return c.DB, nil }, Log: log},
 		Finisher: &Finisher{S3: c.S3, Bucket: o.Bucket, KMSKeyID: o.KMSKeyID, Log: log},
 	}
 	if c.Glue != nil {
-		l.Starter.Glue, l.Finisher.Glue = c.Glue, c.Glue
+		l.Starter.Glue, l.Finisher.Glue, l.Current.Glue = c.Glue, c.Glue, c.Glue
 	}
 	return l
 }
@@ -57,6 +59,7 @@ func NewLocal(o LocalOptions, c LocalClients, log *slog.Logger) Local {
 type Local struct {
 	Starter  *Starter
 	Loader   *Loader
+	Current  *CurrentBuilder
 	Finisher *Finisher
 }
 
@@ -82,5 +85,17 @@ func (l Local) Run(ctx context.Context, req RunRequest, at time.Time) (Summary, 
 	} else if failed != nil {
 		in.LoadError = &LoadError{Error: "States.TaskFailed", Cause: failed.Error()}
 	}
+	l.BuildCurrent(ctx, started)
 	return l.Finisher.Finish(ctx, in)
+}
+
+// BuildCurrent builds the run's current tables, one after another, as the
+// workflow's Map does between the load and the finish. A table that fails is
+// recorded, and failed by the finish; the others go on.
+func (l Local) BuildCurrent(ctx context.Context, started Started) {
+	for _, ct := range started.Current {
+		if _, err := l.Current.Build(ctx, ct); err != nil {
+			l.Current.log().ErrorContext(ctx, "current table not built", "table", ct.Table, "error", err)
+		}
+	}
 }

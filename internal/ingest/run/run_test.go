@@ -22,6 +22,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/snaplake/snaplake/internal/config"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/ingest/watermark"
 	gluelocal "github.com/snaplake/snaplake/internal/local/glue"
@@ -107,8 +108,10 @@ func newEnv(t *testing.T, tables map[string]string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cat.CreateDatabase(ingest.CatalogDatabase(name)); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{ingest.CatalogDatabase(name), deploy.IngestCurrentCatalogDatabase(name)} {
+		if err := cat.CreateDatabase(d); err != nil {
+			t.Fatal(err)
+		}
 	}
 	g := &gluelocal.Service{S3: client, Catalog: cat, Log: slog.New(slog.DiscardHandler)}
 	for _, set := range []string{ingest.SetDaily, ingest.SetFrequent} {
@@ -144,7 +147,9 @@ func (e *env) local() Local {
 		Starter: &Starter{S3: e.s3, Bucket: e.bucket, Glue: e.glue, Crawler: func(set string) string { return "snaplake-ingest-" + set },
 			MySQL: func(context.Context) (*sql.DB, error) { return db, nil }, JDBCURL: "jdbc:mysql://db:3306/" + e.name, SecretID: "arn:secret",
 			LeaseTTL: time.Hour, Log: e.log},
-		Loader:   &Loader{S3: e.s3, DB: db, TempDir: e.t.TempDir(), Log: e.log},
+		Loader: &Loader{S3: e.s3, DB: db, TempDir: e.t.TempDir(), Log: e.log},
+		Current: &CurrentBuilder{S3: e.s3, Bucket: e.bucket, Glue: e.glue, MySQL: func(context.Context) (*sql.DB, error) { return db, nil },
+			TempDir: e.t.TempDir(), Now: func() time.Time { return e.now }, Log: e.log},
 		Finisher: &Finisher{S3: e.s3, Bucket: e.bucket, Glue: e.glue, Log: e.log, Now: func() time.Time { return e.now }},
 	}
 }
@@ -493,6 +498,7 @@ func TestFailedTableIsRolledBack(t *testing.T) {
 	if !errors.As(err, &failed) || len(failed.Failed) != 1 || failed.Failed["customer"] == nil {
 		t.Fatalf("load: %v", err)
 	}
+	l.BuildCurrent(ctx, started)
 	sum, err := l.Finisher.Finish(ctx, FinishInput{Run: started, LoadError: &LoadError{Error: "States.TaskFailed", Cause: err.Error()}})
 	if err != nil {
 		t.Fatal(err)

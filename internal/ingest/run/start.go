@@ -128,6 +128,9 @@ type Started struct {
 	Dropped []string              `json:"dropped,omitempty"`
 	// ScheduleChanges are the sets' schedules this run changed to follow the config.
 	ScheduleChanges []schedules.Change `json:"scheduleChanges,omitempty"`
+	// Current lists the tables whose current table the workflow builds after the
+	// load (CurrentBuilder), one Map iteration each: {"run", "table"}.
+	Current []CurrentInput `json:"current"`
 }
 
 // InputError says the execution's input is not a run request.
@@ -382,6 +385,7 @@ func (s *Starter) Start(ctx context.Context, in StartInput) (Started, error) {
 		return Started{}, err
 	}
 	out.Load = true
+	out.Current = CurrentTables(job)
 	out.Arguments = map[string]string{
 		ingest.ArgRunID:    run,
 		ingest.ArgPlan:     "s3://" + s.Bucket + "/" + ingest.PlanKey(run),

@@ -49,8 +49,13 @@ type Mark struct {
 	Value    *string   `json:"value,omitempty"` // nil: loaded whole (a full reload)
 	Run      string    `json:"run"`
 	LoadedAt time.Time `json:"loadedAt"`
-	// Generation is the folder a fully reloaded table's catalog entry points at.
+	// Generation is the folder a fully reloaded table's catalog entry points at, or
+	// an incremental table's current generation (current/<db>/<table>/gen=<run>/),
+	// which its entry in the current database points at.
 	Generation string `json:"generation,omitempty"`
+	// KeyCheckedAt is when the current table's keys were last compared with every
+	// key of the source (a key check, or a load from the beginning).
+	KeyCheckedAt time.Time `json:"keyCheckedAt,omitzero"`
 	// Retired are earlier generations, kept until no running query can still read
 	// them, then deleted.
 	Retired []Retired `json:"retired,omitempty"`
@@ -160,7 +165,7 @@ func (s Store) Load(ctx context.Context, database string) (ingest.State, error) 
 			}
 			ts := st.Tables[table]
 			if file == "watermark.json" {
-				ts.LakeName, ts.Column, ts.Watermark = m.LakeName, m.Column, m.Value
+				ts.LakeName, ts.Column, ts.Watermark, ts.Generation = m.LakeName, m.Column, m.Value, m.Generation
 			} else if l.ExpiresAt.After(s.now()) {
 				ts.LoadingBy, ts.LoadingSince = l.Run, l.Since
 			}

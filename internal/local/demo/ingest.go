@@ -218,12 +218,15 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 	}
 	l := &lake.Lake{Catalog: catalog, Root: filepath.Join(home, "s3")}
 	db := ingest.CatalogDatabase(sampledb.Database)
-	for _, q := range []struct{ role, sql string }{
-		{"analytics", "SELECT count(*) AS downloads, count(DISTINCT load) AS loads FROM " + db + ".file_downloads"},
-		{"support", "SELECT * FROM " + db + ".users ORDER BY id LIMIT 3"},
-		{"support", "SELECT display_name FROM " + db + ".users LIMIT 1"},
+	cur := db + deploy.IngestCurrentSuffix
+	for _, q := range []struct{ role, db, sql string }{
+		{"analytics", db, "SELECT count(*) AS downloads, count(DISTINCT load) AS loads FROM " + db + ".file_downloads"},
+		// The current table: each download once, whatever the loads.
+		{"analytics", cur, "SELECT count(*) AS downloads, count(DISTINCT id) AS ids FROM " + cur + ".file_downloads"},
+		{"support", db, "SELECT * FROM " + db + ".users ORDER BY id LIMIT 3"},
+		{"support", db, "SELECT display_name FROM " + db + ".users LIMIT 1"},
 	} {
-		access := lake.AccessOf(q.role, db, "arn:aws:iam::"+deployed().Account+":role/"+q.role, gs)
+		access := lake.AccessOf(q.role, q.db, "arn:aws:iam::"+deployed().Account+":role/"+q.role, gs)
 		// As `snaplake query --as`: the role has the published analyst policy too.
 		if access.IAM, err = lake.AnalystIdentity(deployed(), q.role, nil); err != nil {
 			return rep, err

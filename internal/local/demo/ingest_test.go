@@ -40,7 +40,7 @@ func TestIngestEndToEnd(t *testing.T) {
 			t.Fatalf("day %d: %d executions, want the daily and the frequent set's", day+1, len(rep.Executions))
 		}
 		for i, res := range rep.Executions {
-			if res.Status != stepfunctions.StatusSucceeded || !strings.Contains(strings.Join(res.States, " "), "Load Finish") {
+			if states := strings.Join(res.States, " "); res.Status != stepfunctions.StatusSucceeded || !strings.Contains(states, "Load BuildCurrentTables") || !strings.Contains(states, " Finish ") {
 				t.Errorf("day %d execution %d: %s %s %s, states %v", day+1, i, res.Status, res.Error, res.Cause, res.States)
 			}
 		}
@@ -115,6 +115,22 @@ func TestIngestEndToEnd(t *testing.T) {
 	users, err := lk.QueryAs(ctx, "SELECT count(*) FROM raw_warehouse.users", support)
 	if err != nil || fmt.Sprint(users.Rows[0]...) != fmt.Sprint(table(days[1].Summaries[0], "users").Rows) {
 		t.Errorf("users (fully reloaded) as support: %v %v, want the last reload's %d rows", users.Rows, err, table(days[1].Summaries[0], "users").Rows)
+	}
+	// The current tables, under the same grants: file_downloads holds each id once,
+	// and support sees only the columns of users it is granted there too.
+	analyticsCur := lake.AccessOf("analytics", "raw_warehouse_current", "arn:aws:iam::"+deployed().Account+":role/analytics", gs)
+	analyticsCur.IAM = analytics.IAM
+	cur, err := lk.QueryAs(ctx, "SELECT count(*), count(DISTINCT id) FROM raw_warehouse_current.file_downloads", analyticsCur)
+	if err != nil || fmt.Sprint(cur.Rows[0]...) != fmt.Sprint(loaded, loaded) {
+		t.Errorf("file_downloads' current table: %v %v, want %d rows, each id once", cur.Rows, err, loaded)
+	}
+	supportCur := lake.AccessOf("support", "raw_warehouse_current", "arn:aws:iam::"+deployed().Account+":role/support", gs)
+	supportCur.IAM = support.IAM
+	if _, err := lk.QueryAs(ctx, "SELECT display_name FROM raw_warehouse_current.users", supportCur); err == nil {
+		t.Error("support read a column of users it is not granted, in the current database")
+	}
+	if res, err := lk.QueryAs(ctx, "SELECT count(*) FROM raw_warehouse_current.users", supportCur); err != nil || fmt.Sprint(res.Rows[0]...) != fmt.Sprint(table(days[1].Summaries[0], "users").Rows) {
+		t.Errorf("users' current table (its generation) as support: %v %v", res, err)
 	}
 	checkPermissions(t, allowed)
 }

@@ -88,8 +88,10 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 
 	// What the stack creates: the Glue database, the crawlers, the schedules and the
 	// Lake Formation permissions of its own roles.
-	if err := cfg.Catalog.CreateDatabase(c.Database); err != nil {
-		return nil, err
+	for _, db := range []string{c.Database, c.Database + deploy.IngestCurrentSuffix} {
+		if err := cfg.Catalog.CreateDatabase(db); err != nil {
+			return nil, err
+		}
 	}
 	// Lake Formation grants on what the account's catalog holds, and on nothing else.
 	cfg.LakeFormation.SetCatalog(cfg.Catalog)
@@ -153,6 +155,14 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("applygrants' deployed environment: %w", err)
 	}
+	current, err := ingestrun.NewCurrent(envOf(deploy.FnIngestCurrent), ingestrun.IngestCurrentClients{
+		S3: acct.S3(deploy.FnIngestCurrent), Glue: acct.Catalog(deploy.FnIngestCurrent, p.Glue),
+		Secrets: acct.Secrets(deploy.FnIngestCurrent, cfg.Secret),
+	}, logFor(deploy.FnIngestCurrent))
+	if err != nil {
+		return nil, fmt.Errorf("ingestcurrent's deployed environment: %w", err)
+	}
+	p.handlers[fn(deploy.FnIngestCurrent).Arn] = current
 	p.handlers[fn(deploy.FnReconfigure).Arn] = reconfigure
 	p.handlers[fn(deploy.FnFinishIngest).Arn] = finish
 	p.handlers[fn(deploy.FnApplyGrants).Arn] = applyGrants

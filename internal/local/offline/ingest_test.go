@@ -45,7 +45,7 @@ const ingestTestConfig = `ingest:
     frequent:
       tables: [file_downloads]
   tables:
-    file_downloads: {mode: incremental, column: id}
+    file_downloads: {mode: incremental, column: id, keyCheck: 24h}
     files: {mode: incremental, column: id}
   defaults:
     mode: full

@@ -112,6 +112,7 @@ func normResource(c *contract.Contract, r string) string {
 			return "{ingestSecret}"
 		}
 		db := c.Ingest.Database
+		r = strings.Replace(r, ":table/"+db+deploy.IngestCurrentSuffix+"/", ":table/{ingestDatabase}"+deploy.IngestCurrentSuffix+"/", 1)
 		r = strings.Replace(r, ":database/"+db, ":database/{ingestDatabase}", 1)
 		r = strings.Replace(r, ":table/"+db+"/", ":table/{ingestDatabase}/", 1)
 	}
@@ -198,7 +199,8 @@ func normKey(k string) string {
 		}
 	case len(parts) == 3 && parts[0]+"/" == deploy.CallbackPrefix && parts[2] != "":
 		parts[2] = "{key}.json"
-	case len(parts) >= 2 && parts[0]+"/" == deploy.RawPrefix:
+	case len(parts) >= 2 && (parts[0]+"/" == deploy.RawPrefix || parts[0]+"/" == deploy.IngestCurrentPrefix):
+		// raw/ and current/: <database>/<table>/{load,gen}=<run>/<file>
 		names := []string{"", "{database}", "{table}", "{load}", "{file}"}
 		for i := 1; i < len(parts) && i < len(names); i++ {
 			if parts[i] == "" {
@@ -270,6 +272,9 @@ func normKey(k string) string {
 		// state/ingest-runs/<run>/plan.json and .../results/<table>/<file>
 		if parts[2] != "" {
 			parts[2] = "{run}"
+		}
+		if len(parts) == 5 && parts[3] == "current" && parts[4] != "" {
+			parts[4] = "{table}.json" // the current function's result
 		}
 		if len(parts) >= 5 && parts[3] == "results" {
 			if parts[4] != "" {
