@@ -107,7 +107,10 @@ func (x *Export) addExportRole() {
 
 // AddExportQuotaAlarm tells the topic when a snapshot first meets RDS's quota of
 // concurrent exports: the start function logs every refusal with its errorCode, a
-// metric filter counts those lines, and the alarm fires on the first one. The
+// metric filter counts those lines, and the alarm fires on the first one (1 of
+// 72 five-minute periods). The 72 periods (6 h) span the workflow's whole wait,
+// whose retries come at most 30 minutes apart, so the alarm stays in ALARM while
+// a snapshot waits: one notification per wait, not one per retry. The
 // workflow keeps retrying; if it gives up, ExportQuotaError is notified too. The
 // stack adds it after every other alarm, so that the key policy's list of alarms
 // keeps the order deployed stacks have.
@@ -125,7 +128,8 @@ func (x *Export) AddExportQuotaAlarm() {
 		Metric:             filter.Metric(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: period}),
 		Threshold:          jsii.Number(1),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-		EvaluationPeriods:  jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(72),
+		DatapointsToAlarm:  jsii.Number(1),
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
 }

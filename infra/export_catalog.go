@@ -181,7 +181,11 @@ func (x *Export) latestLakePermissions(db awsglue.CfnDatabase, snapshotDB, name 
 	}
 	grant("LatestFunctionDatabase", fn.RoleArn(), x.lakeDatabase(name), "CREATE_TABLE", "ALTER", "DESCRIBE")
 	grant("LatestFunctionTables", fn.RoleArn(), x.lakeTables(name), "ALL")
-	grant("LatestFunctionSnapshotTables", fn.RoleArn(), x.lakeTables(snapshotDB), "DESCRIBE")
+	// It reads the snapshot tables' partitions (GetPartitions). The catalog returns a
+	// caller only the metadata its Lake Formation permissions cover, and no page
+	// says DESCRIBE alone covers partitions; SELECT gives no data to a role without
+	// lakeformation:GetDataAccess and S3 access to data/, which this one has not.
+	grant("LatestFunctionSnapshotTables", fn.RoleArn(), x.lakeTables(snapshotDB), "SELECT", "DESCRIBE")
 	if x.governed {
 		// A table pointing into a registered location needs the location permission.
 		x.locationGrant("LatestFunctionLocation-"+name, fn.RoleArn(), db)

@@ -202,7 +202,10 @@ func IngestScheduleName(set string) string { return "snaplake-ingest-" + set }
 // Defaults of the ingestion.
 const (
 	DefaultLeaseTTL = 6 * time.Hour
-	DefaultGrace    = time.Hour
+	// DefaultGrace is how long a replaced generation (a full reload's, a current
+	// table's) is kept for the queries still reading it: Athena's DML timeout can
+	// be raised to 240 minutes.
+	DefaultGrace = 4 * time.Hour
 	// DefaultIngestRowsPerRange is the target rows of one key range of a split
 	// table (snaplake.yaml ingest.defaults.rowsPerRange): one Spark task, one JDBC
 	// connection.

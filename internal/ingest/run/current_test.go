@@ -96,9 +96,9 @@ func TestCurrentFilesStayBounded(t *testing.T) {
 	for _, k := range e.keys(deploy.IngestCurrentDestination(e.name, "items")) {
 		gens[k[:strings.LastIndex(k, "/")]] = true
 	}
-	// One hour of grace at a run every 15 minutes: the current one and at most 4
-	// retired ones are kept.
-	if len(gens) > 6 {
+	// Four hours of grace (deploy.DefaultGrace) at a run every 15 minutes: the
+	// current one and at most 16 retired ones are kept, of 50.
+	if len(gens) > 18 {
 		t.Errorf("%d generations kept: the replaced ones are not retired", len(gens))
 	}
 }

@@ -344,7 +344,7 @@ func TestRunLoadsIncrementalAndFullTables(t *testing.T) {
 	if got := e.lakeIDs("raw/" + e.name + "/audit_log/gen=" + second.Run + "/"); len(got) != 6 {
 		t.Errorf("the new generation holds %d rows, want 6", len(got))
 	}
-	e.now = e.now.Add(2 * time.Hour)
+	e.now = e.now.Add(deploy.DefaultGrace + time.Hour)
 	e.run(ingest.SetDaily)
 	if k := e.keys("raw/" + e.name + "/audit_log/gen=" + run1 + "/"); len(k) != 0 {
 		t.Errorf("the generation replaced more than the grace ago is still there: %v", k)
