@@ -63,6 +63,13 @@ func (x *Export) addFunctions() {
 	start.AddToRolePolicy(passRole(x.exportRole, "rds.amazonaws.com", "export.rds.amazonaws.com"))
 	// StartExportTask makes RDS create a grant on the key for the export's duration.
 	start.AddToRolePolicy(statement([]string{"kms:DescribeKey"}, keyArn))
+	// Which databases and tables the night exports is snaplake.yaml's export section,
+	// read before each export (the config is encrypted with the pipeline key). The exact
+	// key is listable too: a missing config, which means the deployed databases, is told
+	// from a denied read by listing it (internal/aws/s3get).
+	start.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.ConfigKey)))
+	start.AddToRolePolicy(x.listMatching(deploy.ConfigKey))
+	start.AddToRolePolicy(statement([]string{"kms:Decrypt"}, keyArn))
 	start.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:    jsii.Strings("kms:CreateGrant"),
 		Resources:  jsii.Strings(keyArn),
@@ -136,6 +143,9 @@ func (x *Export) addFunctions() {
 			deploy.EnvRetention:          strconv.Itoa(c.RetentionDays),
 			deploy.EnvConcurrency:        "64",
 			deploy.EnvMultipartThreshold: "5368709120",
+			// Only these databases have a crawler: another database the night exports
+			// (snaplake.yaml's export section) is relocated but not crawled.
+			deploy.EnvCrawledDatabases: strings.Join(c.Databases, ","),
 		},
 	}, nil)
 	exports := x.objects(deploy.ExportPrefix + "*")

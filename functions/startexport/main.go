@@ -11,6 +11,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/aws/awsconfig"
 	"github.com/snaplake/snaplake/internal/aws/lambdamain"
@@ -24,6 +25,6 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
-		return exportrun.NewStartExport(os.Getenv, exportrun.StartExportClients{RDS: rds.NewFromConfig(cfg)}, log)
+		return exportrun.NewStartExport(os.Getenv, exportrun.StartExportClients{RDS: rds.NewFromConfig(cfg), S3: s3.NewFromConfig(cfg)}, log)
 	})
 }

@@ -7,10 +7,11 @@ package deploy
 // them all (internal/opscli's File has one field per name, a test holds it to this
 // list).
 const (
+	SectionExport   = "export"
 	SectionIngest   = "ingest"
 	SectionFederate = "federate"
 )
 
 // ConfigSections lists every section of snaplake.yaml, in the order the file's
 // schema declares them.
-var ConfigSections = []string{SectionIngest, SectionFederate}
+var ConfigSections = []string{SectionExport, SectionIngest, SectionFederate}

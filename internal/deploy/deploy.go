@@ -33,14 +33,18 @@ var Functions = []string{FnStartExport, FnAwaitCallback, FnResume, FnRelocate, F
 
 // Environment variable names the functions read and the stack sets.
 const (
-	EnvBucket                 = "BUCKET"
-	EnvKMSKeyID               = "KMS_KEY_ID"
-	EnvLogLevel               = "LOG_LEVEL"
-	EnvExportPrefix           = "EXPORT_PREFIX"
-	EnvExportRoleArn          = "EXPORT_ROLE_ARN"
-	EnvDBInstanceIDs          = "DB_INSTANCE_IDS"
-	EnvDBClusterIDs           = "DB_CLUSTER_IDS"
-	EnvDatabases              = "DATABASES"
+	EnvBucket        = "BUCKET"
+	EnvKMSKeyID      = "KMS_KEY_ID"
+	EnvLogLevel      = "LOG_LEVEL"
+	EnvExportPrefix  = "EXPORT_PREFIX"
+	EnvExportRoleArn = "EXPORT_ROLE_ARN"
+	EnvDBInstanceIDs = "DB_INSTANCE_IDS"
+	EnvDBClusterIDs  = "DB_CLUSTER_IDS"
+	EnvDatabases     = "DATABASES"
+	// EnvCrawledDatabases are the source databases the stack deployed a Glue
+	// database and crawler for (snaplake:databases): the relocate function crawls
+	// only these and reports the night's other databases as not cataloged.
+	EnvCrawledDatabases       = "CRAWLED_DATABASES"
 	EnvIncludeManualSnapshots = "INCLUDE_MANUAL_SNAPSHOTS"
 	EnvExportTimeoutSeconds   = "EXPORT_TIMEOUT_SECONDS"
 	EnvExportRecheckSeconds   = "EXPORT_RECHECK_SECONDS"

@@ -23,6 +23,8 @@ import (
 
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/aws/awserr"
+	"github.com/snaplake/snaplake/internal/aws/s3get"
+	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export/exportid"
 )
@@ -60,13 +62,20 @@ type Result struct {
 	ExportRecheckSeconds int `json:"exportRecheckSeconds"`
 	ExportTimeoutSeconds int `json:"exportTimeoutSeconds"`
 	CrawlTimeoutSeconds  int `json:"crawlTimeoutSeconds"`
+	// Exclude are the databases ("db") and tables ("db.table") of snaplake.yaml's
+	// export section that RDS still writes and relocation must leave out (see
+	// Selection). Never null.
+	Exclude []string `json:"exclude"`
 }
 
 // Handler starts exports. Its zero value is not usable: build it from Config.
 type Handler struct {
 	RDS    RDS
 	Config Config
-	Log    *slog.Logger
+	// S3 reads snaplake.yaml's export section from Config.Bucket each night (nil: no
+	// config, the deployment's databases).
+	S3  s3get.API
+	Log *slog.Logger
 }
 
 // SnapshotNotFoundError says RDS does not know the snapshot the event names, or
@@ -157,6 +166,7 @@ func (h Handler) handle(ctx context.Context, raw json.RawMessage) (Result, error
 		return Result{}, err
 	}
 	res := Result{
+		Exclude:              []string{},
 		SnapshotID:           snap.SourceIdentifier,
 		SnapshotArn:          snap.SourceArn,
 		ExportRecheckSeconds: int(h.Config.exportRecheck() / time.Second),
@@ -182,6 +192,14 @@ func (h Handler) handle(ctx context.Context, raw json.RawMessage) (Result, error
 		return Result{}, fmt.Errorf("derive export id for snapshot %s: %w", snap.SourceIdentifier, err)
 	}
 	res.ExportID = id
+	// The selection is read before anything starts: a config that does not validate
+	// fails the night, with the file and line, instead of exporting what it excludes.
+	sel, err := h.selection(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	exportOnly := sel.exportOnly()
+	res.Exclude = sel.relocateExclude()
 	if res.SnapshotDate, err = h.snapshotDate(ctx, snap); err != nil {
 		return Result{}, err
 	}
@@ -195,8 +213,8 @@ func (h Handler) handle(ctx context.Context, raw json.RawMessage) (Result, error
 		IamRoleArn:           aws.String(h.Config.RoleArn),
 		KmsKeyId:             aws.String(h.Config.KMSKeyID),
 	}
-	if len(h.Config.Databases) > 0 {
-		in.ExportOnly = h.Config.Databases
+	if len(exportOnly) > 0 {
+		in.ExportOnly = exportOnly
 	}
 	_, err = h.RDS.StartExportTask(ctx, in)
 	var exists *rdstypes.ExportTaskAlreadyExistsFault
@@ -211,7 +229,7 @@ func (h Handler) handle(ctx context.Context, raw json.RawMessage) (Result, error
 	case err == nil:
 		res.Action = ActionStarted
 		log.InfoContext(ctx, "started export", "bucket", h.Config.Bucket, "prefix", h.Config.Prefix,
-			"databases", h.Config.Databases, "snapshotDate", res.SnapshotDate)
+			"databases", exportOnly, "exclude", res.Exclude, "snapshotDate", res.SnapshotDate)
 		return res, nil
 	case errors.As(err, &exists):
 		// EventBridge delivers at least once: the same snapshot again is not a failure.
@@ -398,4 +416,27 @@ func (h Handler) ownSnapshot(d snapshot) bool {
 		}
 	}
 	return false
+}
+
+// selection is tonight's export section of snaplake.yaml. Without the file, or
+// without the section, it is the deployment's databases (snaplake:databases, empty:
+// every database) with nothing excluded: the night runs from the deploy on, before
+// any config is uploaded. A section that does not validate is a
+// *config.RefusedError naming the line; a failed read is returned as it is.
+func (h Handler) selection(ctx context.Context) (Selection, error) {
+	deployed := Selection{Databases: h.Config.Databases}
+	if h.S3 == nil {
+		return deployed, nil
+	}
+	sel, err := config.SectionFromS3[Selection](ctx, h.S3, h.Config.Bucket, deploy.SectionExport)
+	var missing *config.MissingError
+	var noSection *config.NoSectionError
+	switch {
+	case errors.As(err, &missing), errors.As(err, &noSection):
+		return deployed, nil
+	case err != nil:
+		h.Log.ErrorContext(ctx, "the export section of the config is refused; no export started", "error", err)
+		return Selection{}, err
+	}
+	return *sel, nil
 }

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"slices"
 
+	"github.com/snaplake/snaplake/internal/export"
 	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/ingest"
 )
@@ -16,6 +17,9 @@ import (
 // list); the published schema follows after `go test ./internal/opscli -run
 // TestPublishedSchemaIsGenerated -update-schema`.
 type File struct {
+	// Export says which source databases and tables the nightly snapshot export
+	// takes into the lake (default: every database).
+	Export *export.Selection `yaml:"export,omitempty" json:"export,omitempty"`
 	// Ingest configures the config-driven loads of MySQL/MariaDB tables into the lake.
 	Ingest *ingest.Config `yaml:"ingest,omitempty" json:"ingest,omitempty"`
 	// Federate configures the Federator: Redshift tables published to S3 once and

@@ -153,14 +153,14 @@ func TestWholeFileNamesEverySection(t *testing.T) {
 		got = append(got, e.Error())
 	}
 	want := []string{
-		"snaplake.yaml:5:1: replicate: unknown section (known: ingest, federate)",
+		"snaplake.yaml:5:1: replicate: unknown section (known: export, ingest, federate)",
 		`snaplake.yaml:6:20: federate.tables: expected a list, got "nope"`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems %q, want %q", got, want)
 	}
 	var missing *config.Error
-	if err := config.Parse("s.yaml", []byte("- ingest\n"), new(File)); !errors.As(err, &missing) || missing.Reason != "expected a mapping of sections (ingest, federate), got a list" {
+	if err := config.Parse("s.yaml", []byte("- ingest\n"), new(File)); !errors.As(err, &missing) || missing.Reason != "expected a mapping of sections (export, ingest, federate), got a list" {
 		t.Errorf("not a mapping: %v", err)
 	}
 }

@@ -56,6 +56,10 @@ type Options struct {
 	// relocated, and deletes older ones. 0 keeps all; negative is invalid. The
 	// partition being written is never pruned, even when backfilling an old date.
 	Retention int
+	// Exclude lists source databases ("db") and tables ("db.table"), matched
+	// case-insensitively, that the run leaves out of DestPrefix: their files in the
+	// export folder are deleted, never copied, and they are not crawled.
+	Exclude []string
 }
 
 // OptionsFromEnv reads the Lambda's configuration: BUCKET (required), SOURCE_PREFIX,

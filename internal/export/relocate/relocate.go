@@ -54,6 +54,9 @@ type Summary struct {
 	Databases []string `json:"databases"`
 	// Tables counts the export's tables with at least one file.
 	Tables int `json:"tables"`
+	// Excluded counts the table files of excluded databases and tables (Options.Exclude)
+	// this run deleted from the export folder without copying them.
+	Excluded int `json:"excluded"`
 	// PrunedPartitions counts snapshot_date partitions deleted by retention.
 	PrunedPartitions int `json:"prunedPartitions"`
 	// Replaced counts objects of an earlier export for the same date deleted from
@@ -156,6 +159,7 @@ type run struct {
 
 	manifestFound bool
 	tablesInfo    []string // keys of export_tables_info_*.json at the export root
+	excluded      []string // keys of excluded tables' files in the export folder
 }
 
 type file struct {
@@ -202,7 +206,7 @@ func (r *run) run(ctx context.Context) error {
 	}
 	// Every copy is verified: deleting the sources and pruning older dates touch
 	// disjoint keys, so they run at once.
-	steps := []func(context.Context) error{r.deleteSources, r.prune}
+	steps := []func(context.Context) error{r.deleteSources, r.deleteExcluded, r.prune}
 	return forEach(ctx, len(steps), len(steps), func(ctx context.Context, i int) error { return steps[i](ctx) })
 }
 
@@ -373,6 +377,10 @@ func (r *run) listSource(ctx context.Context, added func(i int32)) error {
 			r.sum.Skipped++
 			return
 		}
+		if excludes(r.o.Exclude, db, name) {
+			r.excluded = append(r.excluded, key)
+			return
+		}
 		i := r.addFile(rel, db, name, aws.ToInt64(o.Size), true)
 		if added != nil {
 			added(i)
@@ -385,7 +393,8 @@ func (r *run) listSource(ctx context.Context, added func(i int32)) error {
 		return &ExportNotFoundError{Bucket: r.o.Bucket, Prefix: r.exportPrefix}
 	}
 	r.log.Info("relocate listed export", slog.String("prefix", r.exportPrefix),
-		slog.Int("tableFiles", len(r.files)), slog.Int("skipped", r.sum.Skipped), slog.Bool("manifest", r.manifestFound))
+		slog.Int("tableFiles", len(r.files)), slog.Int("skipped", r.sum.Skipped), slog.Int("excluded", len(r.excluded)),
+		slog.Bool("manifest", r.manifestFound))
 	return nil
 }
 
@@ -520,6 +529,45 @@ func (r *run) deleteSources(ctx context.Context) error {
 	}
 	r.log.Info("relocate deleted sources", slog.Int("moved", r.sum.Moved), slog.Int64("bytes", r.sum.Bytes))
 	return nil
+}
+
+// deleteExcluded deletes the excluded tables' files from the export folder: the
+// configuration keeps them out of the lake, and RDS's ExportOnly cannot leave them out
+// of an export of every database. Only keys listed under the export's own folder are
+// deleted (listSource collected them there).
+func (r *run) deleteExcluded(ctx context.Context) error {
+	if len(r.excluded) == 0 {
+		return nil
+	}
+	err := r.deleteKeys(ctx, len(r.excluded), func(i int) (string, int64) { return r.excluded[i], 0 }, func(n int, _ int64) {
+		r.sum.Excluded += n
+	})
+	if err != nil {
+		return err
+	}
+	r.log.Info("relocate deleted excluded tables' files", slog.Int("files", r.sum.Excluded), slog.Any("exclude", r.o.Exclude))
+	return nil
+}
+
+// excludedTarget reports whether an export_tables_info target ("db.table", or "db"
+// for a warning about a whole database) is excluded.
+func (r *run) excludedTarget(target string) bool {
+	db, table, _ := strings.Cut(target, ".")
+	return excludes(r.o.Exclude, db, table)
+}
+
+// excludes reports whether exclude ("db" and "db.table" entries) names the database
+// db or its table (table "" asks for the database alone). Names match
+// case-insensitively: a MySQL schema "Shop" and "shop" are one Glue database, and an
+// exclusion errs on the side of leaving data out.
+func excludes(exclude []string, db, table string) bool {
+	for _, e := range exclude {
+		edb, etable, isTable := strings.Cut(e, ".")
+		if strings.EqualFold(edb, db) && (!isTable || (table != "" && strings.EqualFold(etable, table))) {
+			return true
+		}
+	}
+	return false
 }
 
 // deleteKeys deletes n keys in DeleteObjects batches of up to 1000, concurrently.

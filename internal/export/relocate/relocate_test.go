@@ -419,7 +419,7 @@ func TestOptionsFromEnv(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tt.want {
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("OptionsFromEnv = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})

@@ -77,7 +77,7 @@ func (r *run) readTablesInfo(ctx context.Context) error {
 	for i, sts := range found {
 		tables += len(sts)
 		for _, st := range sts {
-			if !st.problem() {
+			if !st.problem() || r.excludedTarget(st.Target) {
 				continue
 			}
 			r.log.Warn("relocate: RDS did not export table whole", slog.String("table", st.Target),

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/snaplake/snaplake/internal/aws/lambdamain"
+	"github.com/snaplake/snaplake/internal/aws/s3get"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export"
 	"github.com/snaplake/snaplake/internal/export/callback"
@@ -19,6 +20,7 @@ import (
 // StartExportClients are what the start-export function calls.
 type StartExportClients struct {
 	RDS export.RDS
+	S3  s3get.API // reads snaplake.yaml's export section
 }
 
 // NewStartExport builds the start-export function (deploy.FnStartExport).
@@ -27,7 +29,7 @@ func NewStartExport(getenv func(string) string, c StartExportClients, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	h := export.Handler{RDS: c.RDS, Config: cfg, Log: log}
+	h := export.Handler{RDS: c.RDS, S3: c.S3, Config: cfg, Log: log}
 	return lambdamain.Handler(h.Handle), nil
 }
 
@@ -89,7 +91,7 @@ func NewRelocate(getenv func(string) string, c RelocateClients, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	h := relocate.Handler{API: api, Defaults: defaults, Log: log}
+	h := relocate.Handler{API: api, Defaults: defaults, Crawled: deploy.SplitList(getenv(deploy.EnvCrawledDatabases)), Log: log}
 	return lambdamain.Handler(h.Handle), nil
 }
 

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/contract"
@@ -47,6 +50,12 @@ func night(t *testing.T, f *fixture, strict bool) {
 	f.rds.outcome["rds:billing-prod-2026-11-20-03-10"] = outcomeFail
 	pub(snapshotEvent(t, "ev-w1", "warehouse-prod"), events.SnapshotCreated)
 	wait("the first execution waits", func() bool { return len(f.p.Tokens.Waiting()) >= 1 })
+	// The first start found no snaplake.yaml (the deployed databases); the next ones
+	// read its export section, encrypted with the pipeline key as the bucket's default.
+	if _, err := f.admin.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(f.bucket), Key: aws.String(deploy.ConfigKey),
+		Body: strings.NewReader("export:\n  databases: [warehouse]\n")}); err != nil {
+		t.Fatal(err)
+	}
 	pub(snapshotEvent(t, "ev-w2", "warehouse-prod"), events.SnapshotCreated)
 	wait("the first execution is superseded", func() bool {
 		for _, e := range f.p.Executions() {

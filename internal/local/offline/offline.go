@@ -148,7 +148,8 @@ func New(cfg Config) (*Pipeline, error) {
 	// Each handler is built by its function's constructor, as its main builds it,
 	// from its deployed environment and calling AWS as its own role.
 	startEnv := cfg.env(fn(deploy.FnStartExport))
-	if p.startExport, err = exportrun.NewStartExport(startEnv, exportrun.StartExportClients{RDS: acct.RDS(deploy.FnStartExport, cfg.RDS)},
+	if p.startExport, err = exportrun.NewStartExport(startEnv, exportrun.StartExportClients{
+		RDS: acct.RDS(deploy.FnStartExport, cfg.RDS), S3: acct.S3(deploy.FnStartExport)},
 		logFor(deploy.FnStartExport)); err != nil {
 		return nil, fmt.Errorf("startexport's deployed environment: %w", err)
 	}

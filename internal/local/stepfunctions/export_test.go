@@ -72,7 +72,7 @@ func (x *exportTasks) run(ctx context.Context, call TaskCall) (json.RawMessage, 
 		}
 		return json.RawMessage(`{"exportId":"prod-db-2026-11-20-03-10","snapshotId":"rds:prod-db-2026-11-20-03-10",
 			"snapshotArn":"arn:aws:rds:us-east-1:000000000000:snapshot:rds:prod-db-2026-11-20-03-10","snapshotDate":"2026-11-20",
-			"action":"started","exportTimeoutSeconds":30,"exportRecheckSeconds":30,"crawlTimeoutSeconds":30}`), nil
+			"action":"started","exportTimeoutSeconds":30,"exportRecheckSeconds":30,"crawlTimeoutSeconds":30,"exclude":["sales.cards"]}`), nil
 	case "WaitForExport", "Crawl":
 		var in struct {
 			FunctionName string
@@ -105,7 +105,9 @@ func (x *exportTasks) run(ctx context.Context, call TaskCall) (json.RawMessage, 
 		go x.callback(in.Payload.Kind, call.Token)
 		return json.RawMessage(`{"stored":true}`), nil
 	case "Relocate":
-		if got := jsonField(x.t, call.Input, "Payload", "snapshotDate"); got != "2026-11-20" {
+		// The exclusions the start function read from snaplake.yaml reach relocation.
+		if got := jsonField(x.t, call.Input, "Payload", "snapshotDate"); got != "2026-11-20" ||
+			fmt.Sprint(jsonField(x.t, call.Input, "Payload", "exclude")) != "[sales.cards]" {
 			return nil, fmt.Errorf("Relocate got %s", call.Input)
 		}
 		return json.RawMessage(`{"moved":4,"skipped":0,"bytes":4096,"databases":["sales","hr"],
