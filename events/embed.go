@@ -79,11 +79,14 @@ type Vars map[string][]string
 
 // Params are what a deployment configures about its event routing.
 type Params struct {
-	DBInstanceIDs          []string // the RDS instances whose snapshots are exported
-	DBClusterIDs           []string // the Aurora DB clusters whose automated cluster snapshots are exported
-	CrawlerNames           []string // the crawlers whose runs the pipeline waits for
-	IncludeManualSnapshots bool     // also export manual snapshots (RDS-EVENT-0042)
-	LakeBucket             string   // the lake bucket, whose manifests start the subscribers
+	DBInstanceIDs []string // the RDS instances whose snapshots are exported
+	DBClusterIDs  []string // the Aurora DB clusters whose automated cluster snapshots are exported
+	// CrawlerNames are the crawlers whose runs the pipeline waits for, matched as
+	// name prefixes: deploy.CrawlerNamePrefix alone covers the crawlers the crawl wait
+	// creates at runtime. A longer name it also matches has no wait to resume.
+	CrawlerNames           []string
+	IncludeManualSnapshots bool   // also export manual snapshots (RDS-EVENT-0042)
+	LakeBucket             string // the lake bucket, whose manifests start the subscribers
 }
 
 // Vars turns deployment parameters into pattern variables.

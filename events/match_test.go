@@ -313,7 +313,15 @@ func TestPatternFillsPlaceholders(t *testing.T) {
 			pattern: events.CrawlerFinished,
 			params:  events.Params{CrawlerNames: []string{"snaplake-warehouse", "snaplake-billing"}},
 			path:    []string{"detail", "crawlerName"},
-			want:    []any{"snaplake-warehouse", "snaplake-billing"},
+			want:    []any{map[string]any{"prefix": "snaplake-warehouse"}, map[string]any{"prefix": "snaplake-billing"}},
+		},
+		{
+			// A stack that creates crawlers at runtime routes every crawler of its prefix.
+			name:    "crawlers by prefix",
+			pattern: events.CrawlerFinished,
+			params:  events.Params{CrawlerNames: []string{"snaplake-"}},
+			path:    []string{"detail", "crawlerName"},
+			want:    []any{map[string]any{"prefix": "snaplake-"}},
 		},
 		{
 			name:    "crawler end states",

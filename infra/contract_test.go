@@ -27,36 +27,48 @@ var updateContract = flag.Bool("update-contract", false, "rewrite internal/local
 // contract the offline run reads. A change to any function's environment or any
 // role's policy fails here until the contract is regenerated (`make contract`).
 func TestOfflineContractMatchesTemplate(t *testing.T) {
-	dir := t.TempDir()
-	writeDummyAssets(t, dir)
-	ctx := contract.Context()
-	ctx[KeyLambdaAssetDir] = dir
-	cfg, err := ParseConfig(lookupFrom(ctx))
-	if err != nil {
-		t.Fatalf("offline context: %v", err)
-	}
-	s := synth(t, cfg)
-	got, err := resolveContract(s.json)
-	if err != nil {
-		t.Fatalf("resolve the template: %v", err)
-	}
-	b, err := got.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join("..", "internal", "local", "contract", contract.File)
-	if *updateContract {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s", path)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(b, want) {
-		t.Errorf("%s differs from the synthesized template; run `make contract` and review the diff:\n%s", path, lineDiff(string(want), string(b)))
+	for _, tc := range []struct {
+		file string
+		ctx  map[string]any
+	}{
+		{contract.File, contract.Context()},
+		// A stack that catalogs new databases at runtime (a Glue database prefix,
+		// snapshot databases governed by IAM).
+		{contract.RuntimeCatalogFile, contract.RuntimeCatalogContext()},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			dir := t.TempDir()
+			writeDummyAssets(t, dir)
+			ctx := tc.ctx
+			ctx[KeyLambdaAssetDir] = dir
+			cfg, err := ParseConfig(lookupFrom(ctx))
+			if err != nil {
+				t.Fatalf("offline context: %v", err)
+			}
+			s := synth(t, cfg)
+			got, err := resolveContract(s.json)
+			if err != nil {
+				t.Fatalf("resolve the template: %v", err)
+			}
+			b, err := got.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("..", "internal", "local", "contract", tc.file)
+			if *updateContract {
+				if err := os.WriteFile(path, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("wrote %s", path)
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b, want) {
+				t.Errorf("%s differs from the synthesized template; run `make contract` and review the diff:\n%s", path, lineDiff(string(want), string(b)))
+			}
+		})
 	}
 }
 

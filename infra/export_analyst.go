@@ -22,6 +22,12 @@ import (
 // that location: Lake Formation vends the registration role's credentials, so only
 // the principals it granted read the files.
 func (x *Export) addAnalystPolicy(workgroup string, glueDatabases, lakeDatabases []string) awsiam.ManagedPolicy {
+	var runtimeFindings []string
+	if x.catalogsAtRuntime() {
+		// A database the night catalogs at runtime is queryable that night.
+		glueDatabases = x.snapshotDatabaseNames(true)
+		runtimeFindings = []string{arnFinding("glue", `database\/.*\*`)}
+	}
 	catalog := []string{x.arn("glue", "catalog")}
 	for _, name := range slices.Concat(glueDatabases, lakeDatabases) {
 		catalog = append(catalog, x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*"))
@@ -38,6 +44,7 @@ func (x *Export) addAnalystPolicy(workgroup string, glueDatabases, lakeDatabases
 		statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, *x.key.KeyArn()),
 	}
 	findings := []string{objectsUnder(deploy.AthenaResultsPrefix), arnFinding("glue", `table\/.*\/\*`)}
+	findings = append(findings, runtimeFindings...)
 	reason := "Analysts read the catalog of this stack's Glue databases (Lake Formation decides which tables and columns they see), and Athena writes their results under athena-results/."
 	if x.governed {
 		// data/ is registered with Lake Formation: Athena reads it with the

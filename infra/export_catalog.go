@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 
@@ -18,26 +17,6 @@ import (
 // WorkGroupName is the Athena workgroup analysts query the lake with.
 const WorkGroupName = "snaplake"
 
-// CrawlerConfiguration makes each include path exactly one table ("Create a single
-// schema for each S3 include path"), partitioned by the folders below it, so the
-// table level never depends on how Glue counts TableLevelConfiguration levels (its
-// documentation is ambiguous). The state machine points the crawler at one include
-// path per table folder before each run. New partitions inherit the table's schema,
-// so a day's export never forks the table.
-var CrawlerConfiguration = mustJSON(map[string]any{
-	"Version":       1.0,
-	"Grouping":      map[string]any{"TableGroupingPolicy": "CombineCompatibleSchemas"},
-	"CrawlerOutput": map[string]any{"Partitions": map[string]any{"AddOrUpdateBehavior": "InheritFromTable"}},
-})
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
-}
-
 // addCatalog creates one Glue database and crawler per source database and returns
 // the Glue database names.
 func (x *Export) addCatalog() []string {
@@ -53,13 +32,17 @@ func (x *Export) addCatalog() []string {
 		dataPrefixes = append(dataPrefixes, deploy.DataPrefix+db+"/*")
 		objects = append(objects, x.objects(deploy.DataPrefix+db+"/*"))
 	}
+	if x.catalogsAtRuntime() {
+		// A crawler created at runtime (any database the night exports) runs as this
+		// role too, so it reads every database folder of data/.
+		dataPrefixes, objects = []string{deploy.DataPrefix + "*"}, []string{x.objects(deploy.DataPrefix + "*")}
+	}
 	role.AddToPolicy(statement([]string{"s3:GetObject"}, objects...))
 	role.AddToPolicy(x.listMatching(dataPrefixes...))
 	role.AddToPolicy(statement([]string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}, *keyArn))
 	// The catalog: this stack's Glue databases and their tables and partitions only.
 	catalog := []string{x.arn("glue", "catalog")}
-	for _, db := range x.cfg.Databases {
-		name := x.cfg.GlueDatabaseName(db)
+	for _, name := range x.snapshotDatabaseNames(false) {
 		catalog = append(catalog, x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*"))
 	}
 	role.AddToPolicy(statement(crawlerCatalogActions, catalog...))
@@ -68,15 +51,21 @@ func (x *Export) addCatalog() []string {
 	// Crawler logs go to /aws-glue/crawlers-role/<role>-<security configuration>.
 	role.AddToPolicy(statement([]string{"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
 		x.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*"), x.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*")))
-	// The crawl wait hands the role back to Glue when it updates the crawler's targets.
+	// The crawl wait hands the role back to Glue when it updates the crawler's targets
+	// (and when it creates a crawler at runtime).
 	x.fns[deploy.FnAwaitCallback].AddToRolePolicy(passRole(role, "glue.amazonaws.com"))
+	if x.catalogsAtRuntime() {
+		x.fns[deploy.FnAwaitCallback].AddEnvironment(jsii.String(deploy.EnvCrawlerRoleArn), role.RoleArn(), nil)
+		x.fns[deploy.FnAwaitCallback].AddEnvironment(jsii.String(deploy.EnvCrawlerSecurityConfiguration), sec.Ref(), nil)
+	}
 	// The security configuration encrypts the crawler's log group, which Glue names
 	// after the role and the configuration; associating the key needs this.
 	role.AddToPolicy(statement([]string{"logs:AssociateKmsKey"}, x.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*")))
 	x.suppress(role,
 		wildcards("Crawlers read every file under their own database's data/<database>/ prefix and update that database's tables; Glue names the encrypted crawler log group after the role; glue:GetSecurityConfiguration has no resource type.",
-			`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/data\/.*\/\*$/g`,
+			`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/data\/.*\*$/g`,
 			arnFinding("glue", `table\/.*\/\*`),
+			arnFinding("glue", `database\/.*\*`),
 			"Resource::*",
 			literalFinding("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*"),
 			literalFinding("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*")))
@@ -93,7 +82,7 @@ func (x *Export) addCatalog() []string {
 			CatalogId: x.stack.Account(),
 			DatabaseInput: &awsglue.CfnDatabase_DatabaseInputProperty{
 				Name:        jsii.String(name),
-				Description: jsii.String("snaplake: nightly snapshots of MySQL database " + db),
+				Description: jsii.String(deploy.SnapshotDatabaseDescription(db)),
 				// Whatever the account's Lake Formation default for new tables is:
 				// see snapshotLakePermissions.
 				CreateTableDefaultPermissions: x.newTablePermissions(),
@@ -104,7 +93,7 @@ func (x *Export) addCatalog() []string {
 		x.addLatestDatabase(db, name)
 		awsglue.NewCfnCrawler(x.stack, jsii.String("Crawler-"+strings.ToLower(db)), &awsglue.CfnCrawlerProps{
 			Name:         jsii.String(deploy.CrawlerName(db)),
-			Description:  jsii.String("Catalogs data/" + db + "/: one table per include path, partitioned by snapshot_date; the export workflow sets the include paths before each run"),
+			Description:  jsii.String(deploy.CrawlerDescription(db)),
 			Role:         role.RoleArn(),
 			DatabaseName: gdb.Ref(),
 			Targets: &awsglue.CfnCrawler_TargetsProperty{
@@ -117,12 +106,11 @@ func (x *Export) addCatalog() []string {
 				}},
 			},
 			SchemaChangePolicy: &awsglue.CfnCrawler_SchemaChangePolicyProperty{
-				UpdateBehavior: jsii.String("UPDATE_IN_DATABASE"),
-				DeleteBehavior: jsii.String("DELETE_FROM_DATABASE"),
+				UpdateBehavior: jsii.String(deploy.CrawlerUpdateBehavior),
+				DeleteBehavior: jsii.String(deploy.CrawlerDeleteBehavior),
 			},
-			// Pruned partitions must leave the catalog too, so every run looks at all.
-			RecrawlPolicy:                &awsglue.CfnCrawler_RecrawlPolicyProperty{RecrawlBehavior: jsii.String("CRAWL_EVERYTHING")},
-			Configuration:                jsii.String(CrawlerConfiguration),
+			RecrawlPolicy:                &awsglue.CfnCrawler_RecrawlPolicyProperty{RecrawlBehavior: jsii.String(deploy.CrawlerRecrawlBehavior)},
+			Configuration:                jsii.String(deploy.CrawlerConfiguration),
 			CrawlerSecurityConfiguration: sec.Ref(),
 			// No schedule: the state machine starts the crawler after relocation.
 		})
@@ -140,8 +128,24 @@ func (x *Export) addLatestFunction() {
 		timeout:     awscdk.Duration_Minutes(jsii.Number(5)), memoryMB: 256,
 		env: map[string]string{deploy.EnvGlueDatabasePrefix: x.cfg.GlueDatabasePrefix},
 	}, nil)
-	x.suppress(fn.Role(), wildcards("The latest function reads every table of the snapshot databases and writes every table of their _latest companions.",
-		arnFinding("glue", `table\/.*\/\*`)))
+	findings := []string{arnFinding("glue", `table\/.*\/\*`)}
+	if x.catalogsAtRuntime() {
+		// A database cataloged at runtime has its _latest companion the same night.
+		x.latestCatalogAccess(x.cfg.GlueDatabasePrefix+"*", deploy.LatestDatabaseName(x.cfg.GlueDatabasePrefix+"*"))
+		findings = append(findings, arnFinding("glue", `database\/.*\*`))
+	}
+	x.suppress(fn.Role(), wildcards("The latest function reads every table of the snapshot databases and writes every table of their _latest companions.", findings...))
+}
+
+// latestCatalogAccess lets the latest function read the snapshot database name
+// and write its companion latest (names or name patterns). Glue authorizes a table
+// call on the catalog, the database and the table.
+func (x *Export) latestCatalogAccess(name, latest string) {
+	fn := x.fns[deploy.FnLatest]
+	fn.AddToRolePolicy(statement([]string{"glue:GetTables", "glue:GetPartitions"},
+		x.arn("glue", "catalog"), x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*")))
+	fn.AddToRolePolicy(statement([]string{"glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable"},
+		x.arn("glue", "catalog"), x.arn("glue", "database/"+latest), x.arn("glue", "table/"+latest+"/*")))
 }
 
 // addLatestDatabase creates the companion database <name>_latest of the snapshot
@@ -154,17 +158,15 @@ func (x *Export) addLatestDatabase(db, name string) {
 		CatalogId: x.stack.Account(),
 		DatabaseInput: &awsglue.CfnDatabase_DatabaseInputProperty{
 			Name:                          jsii.String(latest),
-			Description:                   jsii.String("snaplake: the newest nightly snapshot of each table of MySQL database " + db + " (one table per table of " + name + ", unpartitioned)"),
+			Description:                   jsii.String(deploy.LatestDatabaseDescription(db, name)),
 			CreateTableDefaultPermissions: x.newTablePermissions(),
 		},
 	})
 	x.Snapshots[latest] = gdb
 	fn := x.fns[deploy.FnLatest]
-	// Glue authorizes a table call on the catalog, the database and the table.
-	fn.AddToRolePolicy(statement([]string{"glue:GetTables", "glue:GetPartitions"},
-		x.arn("glue", "catalog"), x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*")))
-	fn.AddToRolePolicy(statement([]string{"glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable"},
-		x.arn("glue", "catalog"), x.arn("glue", "database/"+latest), x.arn("glue", "table/"+latest+"/*")))
+	if !x.catalogsAtRuntime() { // otherwise addLatestFunction's statements cover every database
+		x.latestCatalogAccess(name, latest)
+	}
 	x.latestLakePermissions(gdb, name, latest, fn.Role())
 }
 
@@ -234,6 +236,38 @@ func (x *Export) locationGrant(id string, principal *string, db awsglue.CfnDatab
 		DataLocation: &awslakeformation.CfnPrincipalPermissions_DataLocationResourceProperty{CatalogId: x.stack.Account(), ResourceArn: jsii.String(dataArn)},
 	}, []string{"DATA_LOCATION_ACCESS"}, nil, db)
 	p.AddResourceDependency(x.dataLocation, jsii.String("the data location must be registered first"))
+}
+
+// catalogsAtRuntime says whether the crawl wait creates the Glue databases and the
+// crawler of a database the night exports that snaplake:databases does not list
+// (snaplake.yaml's export section), so it is queryable the night it first appears.
+// Only with a Glue database prefix: IAM can then be scoped to this stack's
+// databases by name (without one, "database/*" would be every database of the
+// account). And only while IAM governs the snapshot databases: a governed
+// database needs Lake Formation grants (the crawler's, the latest function's, the
+// analysts' rules) that its creator cannot give (a database creator "can grant
+// other principals in the same AWS account permission to create tables in the
+// database", no more). Otherwise such a database is relocated and reported
+// NOT_CATALOGED until it is added to snaplake:databases and deployed.
+func (x *Export) catalogsAtRuntime() bool { return x.cfg.GlueDatabasePrefix != "" && !x.governed }
+
+// snapshotDatabaseNames are the names of the stack's snapshot databases (with
+// their _latest companions if withLatest), in snaplake:databases' order, for IAM
+// resources; when databases are cataloged at runtime, the one name pattern that
+// covers them all.
+func (x *Export) snapshotDatabaseNames(withLatest bool) []string {
+	if x.catalogsAtRuntime() {
+		return []string{x.cfg.GlueDatabasePrefix + "*"}
+	}
+	var out []string
+	for _, db := range x.cfg.Databases {
+		name := x.cfg.GlueDatabaseName(db)
+		out = append(out, name)
+		if withLatest {
+			out = append(out, deploy.LatestDatabaseName(name))
+		}
+	}
+	return out
 }
 
 // snapshotDatabases are the snapshot databases (not their companions), sorted.

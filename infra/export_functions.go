@@ -104,11 +104,24 @@ func (x *Export) addFunctions() {
 	for _, name := range c.CrawlerNames() {
 		crawlers = append(crawlers, x.arn("glue", "crawler/"+name))
 	}
+	awaitFindings := []suppression{wildcards("rds:DescribeExportTasks has no resource type in the IAM Service Authorization Reference: only Resource \"*\" authorizes it.", findingStarResource), wildcards("Task tokens are stored as callbacks/<kind>/<key>.json, one object per waiting task; the list permission is limited to that prefix.", objectsUnder(deploy.CallbackPrefix))}
+	if x.catalogsAtRuntime() {
+		// A database the night exports without a crawler gets its Glue database, its
+		// _latest companion and its crawler from the crawl wait (internal/export/callback),
+		// named by this stack's prefixes, so the night catalogs it without a deploy.
+		crawlers = []string{x.arn("glue", "crawler/"+deploy.CrawlerNamePrefix+"*")}
+		await.AddToRolePolicy(statement([]string{"glue:CreateCrawler"}, crawlers...))
+		// Glue authorizes CreateDatabase on the catalog and the new database.
+		await.AddToRolePolicy(statement([]string{"glue:CreateDatabase"}, x.arn("glue", "catalog"), x.arn("glue", "database/"+x.cfg.GlueDatabasePrefix+"*")))
+		await.AddEnvironment(jsii.String(deploy.EnvGlueDatabasePrefix), jsii.String(x.cfg.GlueDatabasePrefix), nil)
+		awaitFindings = append(awaitFindings, wildcards("The crawl wait creates and runs the crawler and the Glue databases of any database the night exports, named by this stack's prefixes.",
+			literalFinding("glue", "crawler/"+deploy.CrawlerNamePrefix+"*"), literalFinding("glue", "database/"+x.cfg.GlueDatabasePrefix+"*")))
+	}
 	await.AddToRolePolicy(statement([]string{"glue:GetCrawler", "glue:UpdateCrawler", "glue:StartCrawler"}, crawlers...))
 	// The export wait asks whether the export already ended (a re-run, an export that
 	// beat the token, or a lost completion event at a periodic re-check).
 	await.AddToRolePolicy(statement([]string{"rds:DescribeExportTasks"}, "*"))
-	x.suppress(await.Role(), wildcards("rds:DescribeExportTasks has no resource type in the IAM Service Authorization Reference: only Resource \"*\" authorizes it.", findingStarResource), wildcards("Task tokens are stored as callbacks/<kind>/<key>.json, one object per waiting task; the list permission is limited to that prefix.", objectsUnder(deploy.CallbackPrefix)))
+	x.suppress(await.Role(), awaitFindings...)
 
 	// resume runs asynchronously from EventBridge: a failed resume is retried twice
 	// by Lambda, then kept in the dead-letter queue, so the event that would have
@@ -143,11 +156,13 @@ func (x *Export) addFunctions() {
 			deploy.EnvRetention:          strconv.Itoa(c.RetentionDays),
 			deploy.EnvConcurrency:        "64",
 			deploy.EnvMultipartThreshold: "5368709120",
-			// Only these databases have a crawler: another database the night exports
-			// (snaplake.yaml's export section) is relocated but not crawled.
-			deploy.EnvCrawledDatabases: strings.Join(c.Databases, ","),
 		},
 	}, nil)
+	if !x.catalogsAtRuntime() {
+		// Only these databases have a crawler: another database the night exports
+		// (snaplake.yaml's export section) is relocated but not crawled.
+		relocate.AddEnvironment(jsii.String(deploy.EnvCrawledDatabases), jsii.String(strings.Join(c.Databases, ",")), nil)
+	}
 	exports := x.objects(deploy.ExportPrefix + "*")
 	manifests := x.objects(deploy.ExportPrefix + "*/" + deploy.RelocateManifestName)
 	data := x.objects(deploy.DataPrefix + "*")

@@ -61,7 +61,7 @@ func (x *Export) addRules() {
 	params := events.Params{
 		DBInstanceIDs:          x.cfg.DBInstanceIDs,
 		DBClusterIDs:           x.cfg.DBClusterIDs,
-		CrawlerNames:           x.cfg.CrawlerNames(),
+		CrawlerNames:           x.crawlerEventNames(),
 		IncludeManualSnapshots: x.cfg.IncludeManualSnapshots,
 	}
 	vars := params.Vars()
@@ -109,6 +109,16 @@ func (x *Export) addRules() {
 		rule.Node().DefaultChild().(awsevents.CfnRule).AddPropertyOverride(jsii.String("EventPattern"), pattern)
 		rule.AddTarget(targets[name])
 	}
+}
+
+// crawlerEventNames are the crawler name prefixes whose finished runs resume the
+// workflow: every crawler of the stack's prefix when the crawl wait creates
+// crawlers at runtime (their names are not known at deploy), else the deployed ones.
+func (x *Export) crawlerEventNames() []string {
+	if x.catalogsAtRuntime() {
+		return []string{deploy.CrawlerNamePrefix}
+	}
+	return x.cfg.CrawlerNames()
 }
 
 // ruleID turns "snapshot-created" into the construct id "SnapshotCreatedRule".

@@ -197,7 +197,7 @@ func (x *Ingest) addCrawlers() {
 				DeleteBehavior: jsii.String("LOG"),
 			},
 			RecrawlPolicy:                &awsglue.CfnCrawler_RecrawlPolicyProperty{RecrawlBehavior: jsii.String("CRAWL_EVERYTHING")},
-			Configuration:                jsii.String(CrawlerConfiguration),
+			Configuration:                jsii.String(deploy.CrawlerConfiguration),
 			CrawlerSecurityConfiguration: x.sec.Ref(),
 		})
 	}

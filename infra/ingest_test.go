@@ -644,7 +644,7 @@ func TestIngestCrawlersAndDatabase(t *testing.T) {
 		if render(p["DatabaseName"]) != "${"+dbID+"}" || render(p["Role"]) != "${IngestCrawlerRole.Arn}" {
 			t.Errorf("%s: database %v role %v", id, p["DatabaseName"], p["Role"])
 		}
-		if p["Configuration"] != CrawlerConfiguration {
+		if p["Configuration"] != deploy.CrawlerConfiguration {
 			t.Errorf("%s: configuration %v, want the export crawlers' (one schema per include path)", id, p["Configuration"])
 		}
 		// LOG: no ingest table depends on how Glue treats an include path a run left

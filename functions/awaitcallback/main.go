@@ -24,8 +24,9 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
+		gl := glue.NewFromConfig(cfg)
 		return exportrun.NewAwaitCallback(os.Getenv, exportrun.AwaitCallbackClients{
-			S3: awsconfig.NewS3(cfg), SFN: sfn.NewFromConfig(cfg), RDS: rds.NewFromConfig(cfg), Glue: glue.NewFromConfig(cfg),
+			S3: awsconfig.NewS3(cfg), SFN: sfn.NewFromConfig(cfg), RDS: rds.NewFromConfig(cfg), Glue: gl, Catalogs: gl,
 		}, log)
 	})
 }

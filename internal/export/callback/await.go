@@ -78,6 +78,9 @@ type AwaitHandler struct {
 	SFN   SFN
 	RDS   ExportStatus
 	Glue  Crawlers
+	// NewCatalogs, when set, catalogs a database that has no crawler yet (nil: such
+	// a crawl fails with CrawlerNotFoundError).
+	NewCatalogs *NewCatalogs
 	// DataPrefix is where the table folders live in the store's bucket ("data/").
 	DataPrefix string
 	Log        *slog.Logger
@@ -210,6 +213,12 @@ func (h AwaitHandler) pointCrawler(ctx context.Context, log *slog.Logger, req Aw
 	}
 	got, err := h.Glue.GetCrawler(ctx, &glue.GetCrawlerInput{Name: aws.String(req.Key)})
 	var notFound *gluetypes.EntityNotFoundException
+	if errors.As(err, &notFound) && h.NewCatalogs != nil {
+		if err := h.NewCatalogs.create(ctx, log, h.Store.Bucket, h.DataPrefix, req.Folder, req.Key); err != nil {
+			return err
+		}
+		got, err = h.Glue.GetCrawler(ctx, &glue.GetCrawlerInput{Name: aws.String(req.Key)})
+	}
 	if errors.As(err, &notFound) {
 		return &CrawlerNotFoundError{Crawler: req.Key}
 	}

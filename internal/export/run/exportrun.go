@@ -39,6 +39,9 @@ type AwaitCallbackClients struct {
 	SFN  callback.SFN
 	RDS  callback.ExportStatus
 	Glue callback.Crawlers
+	// Catalogs creates the Glue databases and crawler of a database the stack was
+	// not deployed with, when the stack catalogs those at runtime.
+	Catalogs callback.CatalogCreator
 }
 
 // NewAwaitCallback builds the await-callback function (deploy.FnAwaitCallback).
@@ -47,7 +50,11 @@ func NewAwaitCallback(getenv func(string) string, c AwaitCallbackClients, log *s
 	if err != nil {
 		return nil, err
 	}
-	h := callback.AwaitHandler{Store: store, SFN: c.SFN, RDS: c.RDS, Glue: c.Glue,
+	newCatalogs, err := callback.NewCatalogsFromEnv(getenv, c.Catalogs)
+	if err != nil {
+		return nil, err
+	}
+	h := callback.AwaitHandler{Store: store, SFN: c.SFN, RDS: c.RDS, Glue: c.Glue, NewCatalogs: newCatalogs,
 		DataPrefix: callback.DataPrefixFromEnv(getenv), Log: log}
 	return lambdamain.Handler(h.Handle), nil
 }

@@ -65,6 +65,26 @@ const File = "contract.json"
 //go:embed contract.json
 var raw []byte
 
+// RuntimeCatalogFile is the generated contract of RuntimeCatalogContext.
+const RuntimeCatalogFile = "contract-runtime-catalog.json"
+
+//go:embed contract-runtime-catalog.json
+var rawRuntimeCatalog []byte
+
+// RuntimeCatalogContext is Context for a stack that catalogs at runtime a database
+// it was not deployed with: a Glue database prefix, and snapshot databases that IAM
+// governs (no ingestion, hence no Lake Formation governance, and no Federator).
+func RuntimeCatalogContext() map[string]any {
+	ctx := Context()
+	delete(ctx, "snaplake:ingest")
+	delete(ctx, "snaplake:federate")
+	ctx["snaplake:glueDatabasePrefix"] = "snap_"
+	return ctx
+}
+
+// LoadRuntimeCatalog parses the contract of RuntimeCatalogContext.
+func LoadRuntimeCatalog() (*Contract, error) { return Parse(rawRuntimeCatalog) }
+
 // Contract is the resolved deployment.
 type Contract struct {
 	Stack   string `json:"stack"`

@@ -68,7 +68,7 @@ type Service struct {
 	S3      S3API
 	Catalog *Catalog
 	// Crawlers is the configuration of every crawler. Set it before the first call;
-	// afterwards it changes only through UpdateCrawler.
+	// afterwards it changes only through UpdateCrawler and CreateCrawler.
 	Crawlers []Crawler
 	// Publish receives each "Glue Crawler State Change" event, as EventBridge JSON.
 	// Nil drops them.

@@ -174,3 +174,51 @@ func (g guardedSFN) SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailure
 	}
 	return g.tokens.SendTaskFailure(ctx, in, optFns...)
 }
+
+// guardedCatalogs is Glue's CreateDatabase and CreateCrawler as one function calls
+// them (the crawl wait, for a database the stack was not deployed with).
+type guardedCatalogs struct {
+	a         *Account
+	principal string
+	next      callback.CatalogCreator
+}
+
+// GlueCatalogs returns the database and crawler creation of the Glue stand-in as
+// principal may call it.
+func (a *Account) GlueCatalogs(principal string, next callback.CatalogCreator) callback.CatalogCreator {
+	return guardedCatalogs{a: a, principal: principal, next: next}
+}
+
+// CreateDatabase is authorized on the catalog and the new database, as Glue
+// authorizes a database call.
+func (g guardedCatalogs) CreateDatabase(ctx context.Context, in *glue.CreateDatabaseInput, optFns ...func(*glue.Options)) (*glue.CreateDatabaseOutput, error) {
+	var name string
+	if in != nil && in.DatabaseInput != nil {
+		name = strings.ToLower(aws.ToString(in.DatabaseInput.Name))
+	}
+	if err := g.a.authorize(g.principal, "Glue", "CreateDatabase",
+		iam.Request{Action: "glue:CreateDatabase", Resource: g.a.arn("glue", "catalog")},
+		iam.Request{Action: "glue:CreateDatabase", Resource: g.a.arn("glue", "database/"+name)}); err != nil {
+		return nil, err
+	}
+	return g.next.CreateDatabase(ctx, in, optFns...)
+}
+
+// CreateCrawler is authorized on the new crawler, and passing its role to Glue.
+func (g guardedCatalogs) CreateCrawler(ctx context.Context, in *glue.CreateCrawlerInput, optFns ...func(*glue.Options)) (*glue.CreateCrawlerOutput, error) {
+	if in == nil {
+		in = &glue.CreateCrawlerInput{}
+	}
+	reqs := []iam.Request{{Action: "glue:CreateCrawler", Resource: g.a.arn("glue", "crawler/"+aws.ToString(in.Name))}}
+	if role := aws.ToString(in.Role); role != "" {
+		// Glue accepts a role name too.
+		if !strings.HasPrefix(role, "arn:") {
+			role = fmt.Sprintf("arn:aws:iam::%s:role/%s", g.a.Contract.Account, role)
+		}
+		reqs = append(reqs, iam.Request{Action: "iam:PassRole", Resource: role, Context: ctxOf("iam:PassedToService", "glue.amazonaws.com")})
+	}
+	if err := g.a.authorize(g.principal, "Glue", "CreateCrawler", reqs...); err != nil {
+		return nil, err
+	}
+	return g.next.CreateCrawler(ctx, in, optFns...)
+}

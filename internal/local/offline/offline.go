@@ -38,8 +38,10 @@ type Config struct {
 	// from the synthesized template), the IAM authority and the authorizing S3
 	// endpoint every handler and service role reaches S3 through.
 	Account *Account
-	RDS     export.RDS        // the export stand-in
-	Glue    callback.Crawlers // the crawler stand-in
+	RDS     export.RDS // the export stand-in
+	// Glue is the crawler stand-in. If it is also a callback.CatalogCreator, the
+	// crawl wait of a stack that catalogs new databases at runtime creates with it.
+	Glue callback.Crawlers
 	// Catalog is the Data Catalog stand-in the latest function reads and writes; its
 	// databases are the contract's (CreateDatabases).
 	Catalog latest.Catalog
@@ -158,9 +160,15 @@ func New(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("startexport's deployed environment: %w", err)
 	}
+	// A crawler stand-in that can also create databases and crawlers serves the
+	// stack that catalogs new databases at runtime.
+	var catalogs callback.CatalogCreator
+	if cc, ok := cfg.Glue.(callback.CatalogCreator); ok {
+		catalogs = acct.GlueCatalogs(deploy.FnAwaitCallback, cc)
+	}
 	if p.await, err = exportrun.NewAwaitCallback(cfg.env(fn(deploy.FnAwaitCallback)), exportrun.AwaitCallbackClients{
 		S3: acct.S3(deploy.FnAwaitCallback), SFN: acct.SFN(deploy.FnAwaitCallback, p.Tokens),
-		RDS: acct.RDS(deploy.FnAwaitCallback, cfg.RDS), Glue: acct.Glue(deploy.FnAwaitCallback, cfg.Glue),
+		RDS: acct.RDS(deploy.FnAwaitCallback, cfg.RDS), Glue: acct.Glue(deploy.FnAwaitCallback, cfg.Glue), Catalogs: catalogs,
 	}, logFor(deploy.FnAwaitCallback)); err != nil {
 		return nil, fmt.Errorf("awaitcallback's deployed environment: %w", err)
 	}
@@ -198,6 +206,11 @@ func New(cfg Config) (*Pipeline, error) {
 	var crawlers []string
 	for _, cr := range c.Crawlers {
 		crawlers = append(crawlers, cr.Name)
+	}
+	if fn(deploy.FnAwaitCallback).Getenv(deploy.EnvCrawlerRoleArn) != "" {
+		// The stack catalogs new databases at runtime: its rule matches every
+		// crawler of the prefix (infra's crawlerEventNames).
+		crawlers = []string{deploy.CrawlerNamePrefix}
 	}
 	params := events.Params{DBInstanceIDs: exportCfg.DBInstanceIDs, DBClusterIDs: exportCfg.DBClusterIDs, CrawlerNames: crawlers,
 		IncludeManualSnapshots: exportCfg.IncludeManualSnapshots}
