@@ -110,11 +110,14 @@ func (x *Export) addFunctions() {
 		// _latest companion and its crawler from the crawl wait (internal/export/callback),
 		// named by this stack's prefixes, so the night catalogs it without a deploy.
 		crawlers = []string{x.arn("glue", "crawler/"+deploy.CrawlerNamePrefix+"*")}
-		await.AddToRolePolicy(statement([]string{"glue:CreateCrawler"}, crawlers...))
+		// glue:CreateCrawler has no resource type in the Service Authorization
+		// Reference: only "*" authorizes it. What the new crawler can do is bounded by
+		// the one role the function may pass it (the crawler role, above).
+		await.AddToRolePolicy(statement([]string{"glue:CreateCrawler"}, "*"))
 		// Glue authorizes CreateDatabase on the catalog and the new database.
 		await.AddToRolePolicy(statement([]string{"glue:CreateDatabase"}, x.arn("glue", "catalog"), x.arn("glue", "database/"+x.cfg.GlueDatabasePrefix+"*")))
 		await.AddEnvironment(jsii.String(deploy.EnvGlueDatabasePrefix), jsii.String(x.cfg.GlueDatabasePrefix), nil)
-		awaitFindings = append(awaitFindings, wildcards("The crawl wait creates and runs the crawler and the Glue databases of any database the night exports, named by this stack's prefixes.",
+		awaitFindings = append(awaitFindings, wildcards("The crawl wait creates and runs the crawler and the Glue databases of any database the night exports, named by this stack's prefixes; glue:CreateCrawler has no resource type (only \"*\"), and the only role it may pass the new crawler is the crawler role.",
 			literalFinding("glue", "crawler/"+deploy.CrawlerNamePrefix+"*"), literalFinding("glue", "database/"+x.cfg.GlueDatabasePrefix+"*")))
 	}
 	await.AddToRolePolicy(statement([]string{"glue:GetCrawler", "glue:UpdateCrawler", "glue:StartCrawler"}, crawlers...))

@@ -250,17 +250,48 @@ type scriptedGlue struct {
 	publish func(context.Context, []byte) ([]string, error)
 	s3      *s3.Client        // as the crawler role: a crawl lists and reads each table folder
 	fail    map[string]string // crawler -> error message
+	// catalog holds the databases CreateDatabase makes (the latest function's).
+	catalog *localglue.Service
 
-	mu      sync.Mutex
-	running map[string]bool
-	runs    []string
-	targets map[string][]string // crawler -> its include paths
+	mu       sync.Mutex
+	crawlers map[string]bool // the crawlers that exist: the contract's, then the created ones
+	created  []string        // CreateCrawler's, in order
+	running  map[string]bool
+	runs     []string
+	targets  map[string][]string // crawler -> its include paths
+}
+
+func (g *scriptedGlue) exists(name string) error {
+	if !g.crawlers[name] {
+		return &gluetypes.EntityNotFoundException{Message: aws.String("Crawler entry with name " + name + " does not exist")}
+	}
+	return nil
+}
+
+// CreateDatabase is the Glue stand-in's, on the catalog the latest function uses.
+func (g *scriptedGlue) CreateDatabase(ctx context.Context, in *glue.CreateDatabaseInput, optFns ...func(*glue.Options)) (*glue.CreateDatabaseOutput, error) {
+	return g.catalog.CreateDatabase(ctx, in, optFns...)
+}
+
+func (g *scriptedGlue) CreateCrawler(_ context.Context, in *glue.CreateCrawlerInput, _ ...func(*glue.Options)) (*glue.CreateCrawlerOutput, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	name := aws.ToString(in.Name)
+	if g.crawlers[name] {
+		return nil, &gluetypes.AlreadyExistsException{Message: aws.String(name + " already exists")}
+	}
+	g.crawlers[name] = true
+	g.created = append(g.created, name)
+	return &glue.CreateCrawlerOutput{}, nil
 }
 
 func (g *scriptedGlue) GetCrawler(_ context.Context, in *glue.GetCrawlerInput, _ ...func(*glue.Options)) (*glue.GetCrawlerOutput, error) {
 	name := aws.ToString(in.Name)
-	if !strings.HasPrefix(name, deploy.CrawlerNamePrefix) {
-		return nil, &gluetypes.EntityNotFoundException{Message: aws.String("Crawler entry with name " + name + " does not exist")}
+	g.mu.Lock()
+	err := g.exists(name)
+	g.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 	return &glue.GetCrawlerOutput{Crawler: &gluetypes.Crawler{Name: in.Name, Role: aws.String("Snaplake-CrawlerRoleA9495AEE"), DatabaseName: aws.String("warehouse"),
 		Targets: &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String("s3://b/data/warehouse/"), Exclusions: []string{"**"}}}}}}, nil
@@ -270,6 +301,9 @@ func (g *scriptedGlue) UpdateCrawler(_ context.Context, in *glue.UpdateCrawlerIn
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	name := aws.ToString(in.Name)
+	if err := g.exists(name); err != nil {
+		return nil, err
+	}
 	if g.running[name] {
 		return nil, &gluetypes.CrawlerRunningException{Message: aws.String("Crawler with name " + name + " is running")}
 	}
@@ -285,8 +319,8 @@ func (g *scriptedGlue) StartCrawler(_ context.Context, in *glue.StartCrawlerInpu
 	name := aws.ToString(in.Name)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !strings.HasPrefix(name, deploy.CrawlerNamePrefix) {
-		return nil, &gluetypes.EntityNotFoundException{Message: aws.String("Crawler entry with name " + name + " does not exist")}
+	if err := g.exists(name); err != nil {
+		return nil, err
 	}
 	if g.running[name] {
 		return nil, &gluetypes.CrawlerRunningException{Message: aws.String("Crawler with name " + name + " has already started")}
@@ -343,10 +377,11 @@ type fixture struct {
 }
 
 type fixtureOptions struct {
-	iam     *iam.Authority // nil: the contract's policies
-	recheck time.Duration  // EXPORT_RECHECK_SECONDS offline (default 30 s: never within a test)
-	timeout time.Duration  // EXPORT_TIMEOUT_SECONDS offline (default 60 s)
-	crawl   time.Duration  // CRAWL_TIMEOUT_SECONDS offline (default 30 s)
+	contract *contract.Contract // nil: contract.Load()
+	iam      *iam.Authority     // nil: the contract's policies
+	recheck  time.Duration      // EXPORT_RECHECK_SECONDS offline (default 30 s: never within a test)
+	timeout  time.Duration      // EXPORT_TIMEOUT_SECONDS offline (default 60 s)
+	crawl    time.Duration      // CRAWL_TIMEOUT_SECONDS offline (default 30 s)
 }
 
 // newFixture deploys the contract offline on a fresh S3 server: every handler reaches
@@ -361,6 +396,9 @@ func newFixture(t *testing.T, opts ...fixtureOptions) *fixture {
 	c, err := contract.Load()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.contract != nil {
+		c = o.contract
 	}
 	srv, err := s3server.StartFake()
 	if err != nil {
@@ -381,7 +419,10 @@ func newFixture(t *testing.T, opts ...fixtureOptions) *fixture {
 	t.Cleanup(acct.Close)
 	f := &fixture{acct: acct, admin: srv.Client(), bucket: c.Bucket}
 	f.rds = &scriptedRDS{s3: acct.S3(deploy.RoleExport), tasks: map[string]rdstypes.ExportTask{}, outcome: map[string]string{}}
-	f.glue = &scriptedGlue{s3: acct.S3(deploy.RoleCrawler), fail: map[string]string{}, running: map[string]bool{}, targets: map[string][]string{}}
+	f.glue = &scriptedGlue{s3: acct.S3(deploy.RoleCrawler), fail: map[string]string{}, running: map[string]bool{}, targets: map[string][]string{}, crawlers: map[string]bool{}}
+	for _, cr := range c.Crawlers {
+		f.glue.crawlers[cr.Name] = true
+	}
 	timing := Timing{ExportTimeout: cmp.Or(o.timeout, 60*time.Second), ExportRecheck: cmp.Or(o.recheck, 30*time.Second), CrawlTimeout: cmp.Or(o.crawl, 30*time.Second)}
 	// The catalog holds the stack's databases (the scripted crawls add no tables).
 	cat, err := localglue.OpenCatalog(filepath.Join(t.TempDir(), "catalog.json"))
@@ -391,8 +432,9 @@ func newFixture(t *testing.T, opts ...fixtureOptions) *fixture {
 	if err := CreateDatabases(c, cat); err != nil {
 		t.Fatal(err)
 	}
+	f.glue.catalog = &localglue.Service{Catalog: cat}
 	p, err := New(Config{
-		Account: acct, RDS: f.rds, Glue: f.glue, Timing: timing, Catalog: &localglue.Service{Catalog: cat},
+		Account: acct, RDS: f.rds, Glue: f.glue, Timing: timing, Catalog: f.glue.catalog,
 		RetryInterval: 200 * time.Millisecond, // 60 crawler retries: 12 s for the other crawl to end
 		Log:           log,
 	})
