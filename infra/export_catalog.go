@@ -61,14 +61,17 @@ func (x *Export) addCatalog() []string {
 	// The security configuration encrypts the crawler's log group, which Glue names
 	// after the role and the configuration; associating the key needs this.
 	role.AddToPolicy(statement([]string{"logs:AssociateKmsKey"}, x.arn("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*")))
+	crawlerFindings := []string{`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/data\/.*\/\*$/g`, arnFinding("glue", `table\/.*\/\*`)}
+	crawlerReason := "Crawlers read every file under their own database's data/<database>/ prefix and update that database's tables; Glue names the encrypted crawler log group after the role; glue:GetSecurityConfiguration has no resource type."
+	if x.catalogsAtRuntime() {
+		crawlerFindings = append(crawlerFindings, objectsUnder(deploy.DataPrefix), arnFinding("glue", `database\/.*\*`))
+		crawlerReason = "Crawlers (the ones the crawl wait creates at runtime too) read every file under data/ and update the tables of this stack's Glue databases (named by its prefix); Glue names the encrypted crawler log group after the role; glue:GetSecurityConfiguration has no resource type."
+	}
 	x.suppress(role,
-		wildcards("Crawlers read every file under their own database's data/<database>/ prefix and update that database's tables; Glue names the encrypted crawler log group after the role; glue:GetSecurityConfiguration has no resource type.",
-			`regex:/^Resource::<Lake[A-Za-z0-9]+\.Arn>\/data\/.*\*$/g`,
-			arnFinding("glue", `table\/.*\/\*`),
-			arnFinding("glue", `database\/.*\*`),
+		wildcards(crawlerReason, append(crawlerFindings,
 			"Resource::*",
 			literalFinding("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*"),
-			literalFinding("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*")))
+			literalFinding("logs", "log-group:"+glueCrawlerLogGroupPrefix+"*:log-stream:*"))...))
 
 	x.SnapshotPrincipals = append(x.SnapshotPrincipals, *role.RoleArn(), *x.fns[deploy.FnLatest].Role().RoleArn())
 	if x.governed {

@@ -41,6 +41,11 @@ func templateCases() map[string]func() map[string]any {
 	cases["aurora-only"] = func() map[string]any {
 		return map[string]any{KeyDBInstanceIDs: nil, KeyDBClusterIDs: []any{"orders-aurora"}, KeyDatabases: []any{"Shop"}}
 	}
+	// A Glue database prefix, no ingestion: the crawl wait catalogs new databases
+	// at runtime (catalogsAtRuntime).
+	cases["runtime-catalog"] = func() map[string]any {
+		return map[string]any{KeyDatabases: []any{"Shop", "billing"}, KeyGlueDatabasePrefix: "snap_"}
+	}
 	cases["manual-snapshots"] = func() map[string]any {
 		return map[string]any{
 			KeyDBInstanceIDs: []any{"orders-prod", "Billing-DB"}, KeyDatabases: []any{"Shop", "billing"},
