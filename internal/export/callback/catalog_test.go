@@ -1,0 +1,103 @@
+package callback
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/snaplake/snaplake/internal/deploy"
+	localglue "github.com/snaplake/snaplake/internal/local/glue"
+)
+
+// A crawl of a database folder without a crawler creates its Glue database, the
+// _latest companion and the crawler with the stack's crawler settings, then points
+// and starts it; the next crawl finds it. Without NewCatalogs the crawl fails with
+// CrawlerNotFoundError, as before.
+func TestCrawlCreatesTheCatalogOfANewDatabase(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	cat, err := localglue.OpenCatalog(filepath.Join(t.TempDir(), "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &localglue.Service{S3: st.S3.(*s3.Client), Catalog: cat, Duration: 50 * time.Millisecond}
+	t.Cleanup(func() { _ = g.Wait(ctx) })
+	req := AwaitRequest{Kind: KindCrawl, Key: "snaplake-hr", Token: "t", Execution: "e", Folder: "Hr", Tables: []string{"staff"}}
+
+	var nf *CrawlerNotFoundError
+	if _, err := (AwaitHandler{Store: st, Glue: g, DataPrefix: "data/", Log: quietLog()}).Handle(ctx, req); !errors.As(err, &nf) {
+		t.Fatalf("without NewCatalogs: %v, want *CrawlerNotFoundError", err)
+	}
+
+	h := AwaitHandler{Store: st, Glue: g, DataPrefix: "data/", Log: quietLog(),
+		NewCatalogs: &NewCatalogs{Glue: g, DatabasePrefix: "snap_", CrawlerRole: "arn:aws:iam::1:role/crawler", SecurityConfiguration: "sec"}}
+	req.Token, req.Execution = "t2", "e2"
+	if _, err := h.Handle(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	dbs, _ := cat.Databases()
+	if !slices.Contains(dbs, "snap_hr") || !slices.Contains(dbs, "snap_hr_latest") {
+		t.Errorf("databases = %v, want snap_hr and snap_hr_latest", dbs)
+	}
+	got, err := g.GetCrawler(ctx, &glue.GetCrawlerInput{Name: aws.String("snaplake-hr")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := got.Crawler
+	if aws.ToString(c.DatabaseName) != "snap_hr" || aws.ToString(c.Role) != "arn:aws:iam::1:role/crawler" ||
+		aws.ToString(c.Configuration) != deploy.CrawlerConfiguration ||
+		string(c.SchemaChangePolicy.DeleteBehavior) != deploy.CrawlerDeleteBehavior || string(c.RecrawlPolicy.RecrawlBehavior) != deploy.CrawlerRecrawlBehavior {
+		t.Errorf("crawler = db %s role %s conf %s policy %+v recrawl %+v", aws.ToString(c.DatabaseName), aws.ToString(c.Role), aws.ToString(c.Configuration), c.SchemaChangePolicy, c.RecrawlPolicy)
+	}
+	if len(c.Targets.S3Targets) != 1 || aws.ToString(c.Targets.S3Targets[0].Path) != "s3://lake/data/Hr/staff/" {
+		t.Errorf("targets = %+v, want the one table folder", c.Targets.S3Targets)
+	}
+	if err := g.Wait(ctx); err != nil || g.Running("snaplake-hr") {
+		t.Errorf("the crawl did not run to its end: %v", err)
+	}
+	if last, err := g.GetCrawler(ctx, &glue.GetCrawlerInput{Name: aws.String("snaplake-hr")}); err != nil || last.Crawler.LastCrawl == nil || last.Crawler.LastCrawl.Status != gluetypes.LastCrawlStatusSucceeded {
+		t.Errorf("last crawl of the created crawler: %+v %v, want SUCCEEDED", last, err)
+	}
+
+	// A second creation attempt (another execution raced this one) meets
+	// AlreadyExistsException for all three and carries on.
+	if err := h.NewCatalogs.create(ctx, quietLog(), "lake", "data/", "Hr", "snaplake-hr"); err != nil {
+		t.Errorf("creating what exists: %v", err)
+	}
+	// A key that is not the folder's crawler is refused before anything is created.
+	var iw *InvalidWaitError
+	if err := h.NewCatalogs.create(ctx, quietLog(), "lake", "data/", "crm", "snaplake-hr"); !errors.As(err, &iw) {
+		t.Errorf("mismatched key: %v, want *InvalidWaitError", err)
+	}
+}
+
+// NewCatalogsFromEnv: nothing deployed means no creation; a partial deployment is refused.
+func TestNewCatalogsFromEnv(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	if n, err := NewCatalogsFromEnv(env(nil), nil); n != nil || err != nil {
+		t.Errorf("not deployed: %v %v, want nil nil", n, err)
+	}
+	full := map[string]string{deploy.EnvCrawlerRoleArn: "r", deploy.EnvGlueDatabasePrefix: "snap_", deploy.EnvCrawlerSecurityConfiguration: "s"}
+	if n, err := NewCatalogsFromEnv(env(full), &localglue.Service{}); err != nil || n.DatabasePrefix != "snap_" || n.CrawlerRole != "r" || n.SecurityConfiguration != "s" {
+		t.Errorf("deployed: %+v %v", n, err)
+	}
+	for _, drop := range []string{deploy.EnvGlueDatabasePrefix, deploy.EnvCrawlerSecurityConfiguration} {
+		m := map[string]string{}
+		for k, v := range full {
+			if k != drop {
+				m[k] = v
+			}
+		}
+		if _, err := NewCatalogsFromEnv(env(m), &localglue.Service{}); err == nil {
+			t.Errorf("without %s: no error", drop)
+		}
+	}
+}
