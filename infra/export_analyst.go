@@ -25,7 +25,7 @@ func (x *Export) addAnalystPolicy(workgroup string, glueDatabases, lakeDatabases
 	var runtimeFindings []string
 	if x.catalogsAtRuntime() {
 		// A database the night catalogs at runtime is queryable that night.
-		glueDatabases = x.snapshotDatabaseNames(true)
+		glueDatabases = x.snapshotDatabaseNames()
 		runtimeFindings = []string{arnFinding("glue", `database\/.*\*`)}
 	}
 	catalog := []string{x.arn("glue", "catalog")}

@@ -42,7 +42,7 @@ func (x *Export) addCatalog() []string {
 	role.AddToPolicy(statement([]string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}, *keyArn))
 	// The catalog: this stack's Glue databases and their tables and partitions only.
 	catalog := []string{x.arn("glue", "catalog")}
-	for _, name := range x.snapshotDatabaseNames(false) {
+	for _, name := range x.snapshotDatabaseNames() {
 		catalog = append(catalog, x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*"))
 	}
 	role.AddToPolicy(statement(crawlerCatalogActions, catalog...))
@@ -254,21 +254,17 @@ func (x *Export) locationGrant(id string, principal *string, db awsglue.CfnDatab
 // NOT_CATALOGED until it is added to snaplake:databases and deployed.
 func (x *Export) catalogsAtRuntime() bool { return x.cfg.GlueDatabasePrefix != "" && !x.governed }
 
-// snapshotDatabaseNames are the names of the stack's snapshot databases (with
-// their _latest companions if withLatest), in snaplake:databases' order, for IAM
-// resources; when databases are cataloged at runtime, the one name pattern that
-// covers them all.
-func (x *Export) snapshotDatabaseNames(withLatest bool) []string {
+// snapshotDatabaseNames are the names of the stack's snapshot databases (not their
+// companions), in snaplake:databases' order, for IAM resources; when databases are
+// cataloged at runtime, the one name pattern that covers them all, companions
+// included.
+func (x *Export) snapshotDatabaseNames() []string {
 	if x.catalogsAtRuntime() {
 		return []string{x.cfg.GlueDatabasePrefix + "*"}
 	}
 	var out []string
 	for _, db := range x.cfg.Databases {
-		name := x.cfg.GlueDatabaseName(db)
-		out = append(out, name)
-		if withLatest {
-			out = append(out, deploy.LatestDatabaseName(name))
-		}
+		out = append(out, x.cfg.GlueDatabaseName(db))
 	}
 	return out
 }
