@@ -237,11 +237,7 @@ func Merge(in Input) (Output, error) {
 	if err != nil {
 		return out, err
 	}
-	if err := w.finish(); err != nil {
-		return out, err
-	}
-	out.Rows, out.Files = w.total, w.files
-	return out, nil
+	return w.done(out)
 }
 
 // mergeWhole writes a whole-table delta without its soft-deleted rows, in one pass.
@@ -264,11 +260,7 @@ func mergeWhole(in Input, delta []opened, schema *parquet.Schema, key []int, sd 
 	if err != nil {
 		return out, err
 	}
-	if err := w.finish(); err != nil {
-		return out, err
-	}
-	out.Rows, out.Files = w.total, w.files
-	return out, nil
+	return w.done(out)
 }
 
 // SoftDeleted says whether a soft-delete column's value marks its row deleted: a
@@ -481,6 +473,15 @@ func (r *rolling) write(rows []parquet.Row) error {
 
 // finish closes the last file; a generation without rows still has one file, so
 // that the table keeps its schema.
+// done finishes the files and completes out with what they hold.
+func (r *rolling) done(out Output) (Output, error) {
+	if err := r.finish(); err != nil {
+		return out, err
+	}
+	out.Rows, out.Files = r.total, r.files
+	return out, nil
+}
+
 func (r *rolling) finish() error {
 	if r.files == 0 {
 		if err := r.open(); err != nil {

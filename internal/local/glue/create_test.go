@@ -40,7 +40,7 @@ func TestCreateDatabaseAndCrawler(t *testing.T) {
 	}
 
 	cr := &glue.CreateCrawlerInput{Name: aws.String("snaplake-hr"), Role: aws.String("arn:aws:iam::1:role/c"), DatabaseName: aws.String("snap_hr"),
-		Targets: &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String("s3://lake/data/hr/"), Exclusions: []string{"**"}}}},
+		Targets:            &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String("s3://lake/data/hr/"), Exclusions: []string{"**"}}}},
 		SchemaChangePolicy: &gluetypes.SchemaChangePolicy{DeleteBehavior: gluetypes.DeleteBehaviorDeleteFromDatabase}}
 	if _, err := s.CreateCrawler(ctx, cr); err != nil {
 		t.Fatal(err)
