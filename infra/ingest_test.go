@@ -872,7 +872,7 @@ func TestIngestFunctions(t *testing.T) {
 			}
 			env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
 			want := map[string]string{
-				deploy.EnvIngestDatabase: "warehouse", deploy.EnvLeaseTTLSeconds: "21600", deploy.EnvGraceSeconds: "14400",
+				deploy.EnvIngestDatabase: "warehouse", deploy.EnvLeaseTTLSeconds: "21600", deploy.EnvGraceSeconds: "18000",
 				deploy.EnvLogLevel: "INFO",
 			}
 			for k, v := range want {

@@ -204,8 +204,8 @@ const (
 	DefaultLeaseTTL = 6 * time.Hour
 	// DefaultGrace is how long a replaced generation (a full reload's, a current
 	// table's) is kept for the queries still reading it: Athena's DML timeout can
-	// be raised to 240 minutes.
-	DefaultGrace = 4 * time.Hour
+	// be raised to 240 minutes, and an hour more covers a query's time queued.
+	DefaultGrace = 5 * time.Hour
 	// DefaultIngestRowsPerRange is the target rows of one key range of a split
 	// table (snaplake.yaml ingest.defaults.rowsPerRange): one Spark task, one JDBC
 	// connection.

@@ -68,6 +68,15 @@ type CrawlerNotFoundError struct{ Crawler string }
 
 func (e *CrawlerNotFoundError) Error() string { return "crawler " + e.Crawler + " does not exist" }
 
+// CrawlerNotOursError: a crawler of the name this stack would use runs as another
+// role or writes another Glue database (crawler names are account-wide: another
+// stack's, or one made by hand). The wait neither points nor starts it.
+type CrawlerNotOursError struct{ Crawler, Role, Database, WantRole, WantDatabase string }
+
+func (e *CrawlerNotOursError) Error() string {
+	return fmt.Sprintf("crawler %s is not this stack's: it runs as %s into Glue database %s, this stack's would run as %s into %s; rename or delete it", e.Crawler, e.Role, e.Database, e.WantRole, e.WantDatabase)
+}
+
 // AwaitHandler parks a task token under its correlation key BEFORE the awaited thing
 // can end, so its event always finds the token:
 //   - kind crawl: stores the token, then starts the crawler itself;
@@ -224,6 +233,13 @@ func (h AwaitHandler) pointCrawler(ctx context.Context, log *slog.Logger, req Aw
 	}
 	if err != nil {
 		return fmt.Errorf("read crawler %s: %w", req.Key, err)
+	}
+	if h.NewCatalogs != nil {
+		// Its IAM reaches every crawler named snaplake-*, so it checks that this one
+		// is the stack's before it changes or starts it.
+		if err := h.NewCatalogs.owns(got.Crawler, req.Folder); err != nil {
+			return err
+		}
 	}
 	paths := make([]string, 0, len(req.Tables))
 	for _, t := range req.Tables {

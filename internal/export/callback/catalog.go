@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
@@ -112,6 +113,21 @@ func (n *NewCatalogs) create(ctx context.Context, log *slog.Logger, bucket, data
 		return fmt.Errorf("create crawler %s for data/%s: %w", crawler, folder, err)
 	default:
 		log.InfoContext(ctx, "created the crawler of a database the stack was not deployed with", "crawler", crawler, "database", name)
+	}
+	return nil
+}
+
+// owns says whether c is the crawler this stack runs for data folder folder: its
+// role (Glue may answer the ARN or the name) and its Glue database.
+func (n *NewCatalogs) owns(c *gluetypes.Crawler, folder string) error {
+	if c == nil {
+		return nil
+	}
+	role, db := aws.ToString(c.Role), aws.ToString(c.DatabaseName)
+	want := deploy.GlueDatabaseName(n.DatabasePrefix, folder)
+	sameRole := role == n.CrawlerRole || strings.HasSuffix(n.CrawlerRole, ":role/"+role) || strings.HasSuffix(n.CrawlerRole, "/"+role)
+	if !sameRole || db != want {
+		return &CrawlerNotOursError{Crawler: aws.ToString(c.Name), Role: role, Database: db, WantRole: n.CrawlerRole, WantDatabase: want}
 	}
 	return nil
 }

@@ -72,6 +72,20 @@ func TestCrawlCreatesTheCatalogOfANewDatabase(t *testing.T) {
 	if err := h.NewCatalogs.create(ctx, quietLog(), "lake", "data/", "Hr", "snaplake-hr"); err != nil {
 		t.Errorf("creating what exists: %v", err)
 	}
+	// A crawler of this name that is not the stack's (another stack's, or made by
+	// hand: crawler names are account-wide) is neither pointed nor started.
+	if _, err := g.CreateCrawler(ctx, &glue.CreateCrawlerInput{Name: aws.String("snaplake-crm"), Role: aws.String("arn:aws:iam::1:role/other"),
+		DatabaseName: aws.String("other_crm"), Targets: &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String("s3://lake/data/crm/")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var notOurs *CrawlerNotOursError
+	crm := AwaitRequest{Kind: KindCrawl, Key: "snaplake-crm", Token: "t3", Execution: "e3", Folder: "crm", Tables: []string{"leads"}}
+	if _, err := h.Handle(ctx, crm); !errors.As(err, &notOurs) || notOurs.Role != "arn:aws:iam::1:role/other" {
+		t.Errorf("another's crawler: %v, want *CrawlerNotOursError naming its role", err)
+	}
+	if other, err := g.GetCrawler(ctx, &glue.GetCrawlerInput{Name: aws.String("snaplake-crm")}); err != nil || aws.ToString(other.Crawler.Targets.S3Targets[0].Path) != "s3://lake/data/crm/" {
+		t.Errorf("another's crawler was changed: %+v %v", other, err)
+	}
 	// A key that is not the folder's crawler is refused before anything is created.
 	var iw *InvalidWaitError
 	if err := h.NewCatalogs.create(ctx, quietLog(), "lake", "data/", "crm", "snaplake-hr"); !errors.As(err, &iw) {

@@ -96,9 +96,9 @@ func TestCurrentFilesStayBounded(t *testing.T) {
 	for _, k := range e.keys(deploy.IngestCurrentDestination(e.name, "items")) {
 		gens[k[:strings.LastIndex(k, "/")]] = true
 	}
-	// Four hours of grace (deploy.DefaultGrace) at a run every 15 minutes: the
-	// current one and at most 16 retired ones are kept, of 50.
-	if len(gens) > 18 {
+	// Five hours of grace (deploy.DefaultGrace) at a run every 15 minutes: the
+	// current one and at most 20 retired ones are kept, of 50.
+	if len(gens) > 22 {
 		t.Errorf("%d generations kept: the replaced ones are not retired", len(gens))
 	}
 }
