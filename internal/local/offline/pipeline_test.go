@@ -254,8 +254,9 @@ type scriptedGlue struct {
 	catalog *localglue.Service
 
 	mu       sync.Mutex
-	crawlers map[string]bool // the crawlers that exist: the contract's, then the created ones
-	created  []string        // CreateCrawler's, in order
+	crawlers map[string]bool      // the crawlers that exist: the contract's, then the created ones
+	owners   map[string][2]string // crawler -> its role and Glue database, as GetCrawler answers
+	created  []string             // CreateCrawler's, in order
 	running  map[string]bool
 	runs     []string
 	targets  map[string][]string // crawler -> its include paths
@@ -281,6 +282,7 @@ func (g *scriptedGlue) CreateCrawler(_ context.Context, in *glue.CreateCrawlerIn
 		return nil, &gluetypes.AlreadyExistsException{Message: aws.String(name + " already exists")}
 	}
 	g.crawlers[name] = true
+	g.owners[name] = [2]string{aws.ToString(in.Role), aws.ToString(in.DatabaseName)}
 	g.created = append(g.created, name)
 	return &glue.CreateCrawlerOutput{}, nil
 }
@@ -289,11 +291,12 @@ func (g *scriptedGlue) GetCrawler(_ context.Context, in *glue.GetCrawlerInput, _
 	name := aws.ToString(in.Name)
 	g.mu.Lock()
 	err := g.exists(name)
+	owner := g.owners[name]
 	g.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	return &glue.GetCrawlerOutput{Crawler: &gluetypes.Crawler{Name: in.Name, Role: aws.String("Snaplake-CrawlerRoleA9495AEE"), DatabaseName: aws.String("warehouse"),
+	return &glue.GetCrawlerOutput{Crawler: &gluetypes.Crawler{Name: in.Name, Role: aws.String(owner[0]), DatabaseName: aws.String(owner[1]),
 		Targets: &gluetypes.CrawlerTargets{S3Targets: []gluetypes.S3Target{{Path: aws.String("s3://b/data/warehouse/"), Exclusions: []string{"**"}}}}}}, nil
 }
 
@@ -419,9 +422,10 @@ func newFixture(t *testing.T, opts ...fixtureOptions) *fixture {
 	t.Cleanup(acct.Close)
 	f := &fixture{acct: acct, admin: srv.Client(), bucket: c.Bucket}
 	f.rds = &scriptedRDS{s3: acct.S3(deploy.RoleExport), tasks: map[string]rdstypes.ExportTask{}, outcome: map[string]string{}}
-	f.glue = &scriptedGlue{s3: acct.S3(deploy.RoleCrawler), fail: map[string]string{}, running: map[string]bool{}, targets: map[string][]string{}, crawlers: map[string]bool{}}
+	f.glue = &scriptedGlue{s3: acct.S3(deploy.RoleCrawler), fail: map[string]string{}, running: map[string]bool{}, targets: map[string][]string{}, crawlers: map[string]bool{}, owners: map[string][2]string{}}
 	for _, cr := range c.Crawlers {
 		f.glue.crawlers[cr.Name] = true
+		f.glue.owners[cr.Name] = [2]string{cr.RoleArn, cr.Database}
 	}
 	timing := Timing{ExportTimeout: cmp.Or(o.timeout, 60*time.Second), ExportRecheck: cmp.Or(o.recheck, 30*time.Second), CrawlTimeout: cmp.Or(o.crawl, 30*time.Second)}
 	// The catalog holds the stack's databases (the scripted crawls add no tables).
