@@ -32,31 +32,12 @@ func (s *Service) DescribeDBSnapshots(ctx context.Context, in *rds.DescribeDBSna
 	if in == nil || aws.ToString(in.DBSnapshotIdentifier) == "" {
 		return nil, invalidParameter("The offline RDS stand-in describes one snapshot at a time: DBSnapshotIdentifier is required.")
 	}
-	id := *in.DBSnapshotIdentifier
-	snapType := SnapshotTypeManual
-	if strings.HasPrefix(id, "rds:") {
-		snapType = SnapshotTypeAutomated
+	notFound := &rdstypes.DBSnapshotNotFoundFault{Message: aws.String(fmt.Sprintf("DBSnapshot %s not found.", *in.DBSnapshotIdentifier))}
+	snap, snapType, err := s.describeOne(ctx, "snapshot", *in.DBSnapshotIdentifier, aws.ToString(in.SnapshotType), notFound)
+	if err != nil {
+		return nil, err
 	}
-	notFound := &rdstypes.DBSnapshotNotFoundFault{Message: aws.String(fmt.Sprintf("DBSnapshot %s not found.", id))}
-	// A type filter that names the other type finds nothing, as in RDS.
-	if t := aws.ToString(in.SnapshotType); t != "" && t != snapType {
-		return nil, notFound
-	}
-	arn := fmt.Sprintf("arn:aws:rds:%s:%s:snapshot:%s", s.Region, s.Account, id)
-	snap, err := s.Snapshots.ResolveSnapshot(ctx, arn)
-	var fault *rdstypes.DBSnapshotNotFoundFault
-	switch {
-	case errors.As(err, &fault):
-		return nil, notFound // RDS names the id it was asked for, not the ARN
-	case err != nil:
-		return nil, fmt.Errorf("resolve snapshot %s: %w", arn, err)
-	}
-	if snap.ID != "" {
-		id = snap.ID
-	}
-	if snap.Arn != "" {
-		arn = snap.Arn
-	}
+	id, arn := snap.ID, snap.Arn
 	out := rdstypes.DBSnapshot{
 		DBSnapshotIdentifier: aws.String(id),
 		DBSnapshotArn:        aws.String(arn),
@@ -78,28 +59,12 @@ func (s *Service) DescribeDBClusterSnapshots(ctx context.Context, in *rds.Descri
 	if in == nil || aws.ToString(in.DBClusterSnapshotIdentifier) == "" {
 		return nil, invalidParameter("The offline RDS stand-in describes one cluster snapshot at a time: DBClusterSnapshotIdentifier is required.")
 	}
-	id := *in.DBClusterSnapshotIdentifier
-	snapType := SnapshotTypeManual
-	if strings.HasPrefix(id, "rds:") {
-		snapType = SnapshotTypeAutomated
+	notFound := &rdstypes.DBClusterSnapshotNotFoundFault{Message: aws.String(fmt.Sprintf("DBClusterSnapshot %s not found.", *in.DBClusterSnapshotIdentifier))}
+	snap, snapType, err := s.describeOne(ctx, "cluster-snapshot", *in.DBClusterSnapshotIdentifier, aws.ToString(in.SnapshotType), notFound)
+	if err != nil {
+		return nil, err
 	}
-	notFound := &rdstypes.DBClusterSnapshotNotFoundFault{Message: aws.String(fmt.Sprintf("DBClusterSnapshot %s not found.", id))}
-	if t := aws.ToString(in.SnapshotType); t != "" && t != snapType {
-		return nil, notFound
-	}
-	arn := fmt.Sprintf("arn:aws:rds:%s:%s:cluster-snapshot:%s", s.Region, s.Account, id)
-	snap, err := s.Snapshots.ResolveSnapshot(ctx, arn)
-	var fault *rdstypes.DBClusterSnapshotNotFoundFault
-	var instFault *rdstypes.DBSnapshotNotFoundFault
-	switch {
-	case errors.As(err, &fault), errors.As(err, &instFault):
-		return nil, notFound
-	case err != nil:
-		return nil, fmt.Errorf("resolve cluster snapshot %s: %w", arn, err)
-	}
-	if snap.ID != "" {
-		id = snap.ID
-	}
+	id, arn := snap.ID, snap.Arn
 	out := rdstypes.DBClusterSnapshot{
 		DBClusterSnapshotIdentifier: aws.String(id),
 		DBClusterSnapshotArn:        aws.String(arn),
@@ -112,4 +77,36 @@ func (s *Service) DescribeDBClusterSnapshots(ctx context.Context, in *rds.Descri
 		out.DBClusterIdentifier = aws.String(m[1])
 	}
 	return &rds.DescribeDBClusterSnapshotsOutput{DBClusterSnapshots: []rdstypes.DBClusterSnapshot{out}}, nil
+}
+
+// describeOne resolves the one snapshot a Describe call names, as RDS does: its type
+// from the id ("rds:" for automated), nothing found when a type filter names the
+// other type, and notFound (naming the id asked for, not the ARN) when the resolver
+// does not know it. resource is the ARN's resource type: snapshot or cluster-snapshot.
+// The snapshot returned carries its id and ARN.
+func (s *Service) describeOne(ctx context.Context, resource, id, typeFilter string, notFound error) (Snapshot, string, error) {
+	snapType := SnapshotTypeManual
+	if strings.HasPrefix(id, "rds:") {
+		snapType = SnapshotTypeAutomated
+	}
+	if typeFilter != "" && typeFilter != snapType {
+		return Snapshot{}, "", notFound
+	}
+	arn := fmt.Sprintf("arn:aws:rds:%s:%s:%s:%s", s.Region, s.Account, resource, id)
+	snap, err := s.Snapshots.ResolveSnapshot(ctx, arn)
+	var fault *rdstypes.DBSnapshotNotFoundFault
+	var clusterFault *rdstypes.DBClusterSnapshotNotFoundFault
+	switch {
+	case errors.As(err, &fault), errors.As(err, &clusterFault):
+		return Snapshot{}, "", notFound
+	case err != nil:
+		return Snapshot{}, "", fmt.Errorf("resolve %s %s: %w", resource, arn, err)
+	}
+	if snap.ID == "" {
+		snap.ID = id
+	}
+	if snap.Arn == "" {
+		snap.Arn = arn
+	}
+	return snap, snapType, nil
 }
