@@ -35,6 +35,8 @@ func TestOfflineContractMatchesTemplate(t *testing.T) {
 		// A stack that catalogs new databases at runtime (a Glue database prefix,
 		// snapshot databases governed by IAM).
 		{contract.RuntimeCatalogFile, contract.RuntimeCatalogContext()},
+		// The same, governed by Lake Formation (with the ingestion).
+		{contract.GovernedCatalogFile, contract.GovernedCatalogContext()},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			dir := t.TempDir()
@@ -637,6 +639,20 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			}
 			// Sorted out once the ingestion's database and location are known.
 			lakePermissions = append(lakePermissions, lp)
+		case "AWS::LakeFormation::DataLakeSettings":
+			res, err := r.resolve(p)
+			if err != nil {
+				return nil, fmt.Errorf("data lake settings %s: %w", id, err)
+			}
+			m := res.(map[string]any)
+			// Offline models adding administrators only: REPLACE (the default) would
+			// drop the account's own.
+			if m["MutationType"] != "APPEND" || len(m) != 2 {
+				return nil, fmt.Errorf("data lake settings %s: only {Admins, MutationType: APPEND} is modelled offline: %v", id, m)
+			}
+			for _, a := range asList(m["Admins"]) {
+				c.LakeAdmins = append(c.LakeAdmins, fmt.Sprint(a.(map[string]any)["DataLakePrincipalIdentifier"]))
+			}
 		case "AWS::LakeFormation::Resource":
 			loc, err := r.str(p["ResourceArn"])
 			if err != nil {

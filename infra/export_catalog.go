@@ -246,13 +246,16 @@ func (x *Export) locationGrant(id string, principal *string, db awsglue.CfnDatab
 // (snaplake.yaml's export section), so it is queryable the night it first appears.
 // Only with a Glue database prefix: IAM can then be scoped to this stack's
 // databases by name (without one, "database/*" would be every database of the
-// account). And only while IAM governs the snapshot databases: a governed
-// database needs Lake Formation grants (the crawler's, the latest function's, the
-// analysts' rules) that its creator cannot give (a database creator "can grant
-// other principals in the same AWS account permission to create tables in the
-// database", no more). Otherwise such a database is relocated and reported
-// NOT_CATALOGED until it is added to snaplake:databases and deployed.
-func (x *Export) catalogsAtRuntime() bool { return x.cfg.GlueDatabasePrefix != "" && !x.governed }
+// account). Otherwise such a database is relocated and reported NOT_CATALOGED
+// until it is added to snaplake:databases and deployed.
+//
+// Where Lake Formation governs the snapshot databases, the new database also needs
+// the Lake Formation permissions the stack gives its roles on a deployed one
+// (deploy.SnapshotLakeGrants), which its creator cannot give (a database creator
+// "can grant other principals in the same AWS account permission to create tables
+// in the database", no more): the crawl wait's role is made a data lake
+// administrator (governRuntimeCatalog).
+func (x *Export) catalogsAtRuntime() bool { return x.cfg.GlueDatabasePrefix != "" }
 
 // snapshotDatabaseNames are the names of the stack's snapshot databases (not their
 // companions), in snaplake:databases' order, for IAM resources; when databases are
@@ -337,4 +340,34 @@ func (x *Export) addAthena() string {
 		},
 	})
 	return *wg.Ref()
+}
+
+// GrantRuntimeCatalogs lets the crawl wait give a database it catalogs at runtime
+// the Lake Formation permissions of a deployed one, where Lake Formation governs
+// the snapshot databases: grants is the grants function's role (the ingestion's),
+// which holds the grant options the access rules are applied with.
+//
+// The crawl wait's role becomes a data lake administrator: an
+// AWS::LakeFormation::DataLakeSettings with MutationType APPEND adds it to the
+// account's administrators and keeps the others ("APPEND": "adding new values to
+// the current settings"). Its IAM allows lakeformation:GrantPermissions only, and
+// its code grants exactly deploy.SnapshotLakeGrants on the databases it creates.
+func (x *Export) GrantRuntimeCatalogs(grants awsiam.IRole) {
+	if !x.catalogsAtRuntime() || !x.governed {
+		return
+	}
+	await := x.fns[deploy.FnAwaitCallback]
+	await.AddEnvironment(jsii.String(deploy.EnvLatestRoleArn), x.fns[deploy.FnLatest].Role().RoleArn(), nil)
+	await.AddEnvironment(jsii.String(deploy.EnvGrantsRoleArn), grants.RoleArn(), nil)
+	// No resource type in the Service Authorization Reference: only "*"; Lake
+	// Formation decides what a grant may cover.
+	await.AddToRolePolicy(statement([]string{"lakeformation:GrantPermissions"}, "*"))
+	x.suppress(await.Role(), wildcards("lakeformation:GrantPermissions has no resource type (only \"*\"): the crawl wait grants the stack's roles their permissions on a database it catalogs at runtime.", findingStarResource))
+	admin := awslakeformation.NewCfnDataLakeSettings(x.stack, jsii.String("RuntimeCatalogAdministrator"), &awslakeformation.CfnDataLakeSettingsProps{
+		MutationType: jsii.String("APPEND"),
+		Admins: []any{&awslakeformation.CfnDataLakeSettings_DataLakePrincipalProperty{
+			DataLakePrincipalIdentifier: await.Role().RoleArn(),
+		}},
+	})
+	admin.Node().AddDependency(await.Role())
 }

@@ -297,6 +297,15 @@ func (x *Ingest) addFunctions() {
 		for _, name := range slices.Sorted(maps.Keys(x.snapshots.Snapshots)) {
 			arns = append(arns, x.arn("glue", "database/"+name), x.arn("glue", "table/"+name+"/*"))
 		}
+		if p := x.snapshots.GlueDatabasePrefix; p != "" {
+			// The export catalogs new databases at runtime (Export.catalogsAtRuntime):
+			// the rules govern the snapshot database of every folder under data/, which
+			// it lists (one level, with the delimiter).
+			arns = []string{x.arn("glue", "database/"+p+"*"), x.arn("glue", "table/"+p+"*/*")}
+			grants.AddToRolePolicy(x.listMatching(deploy.DataPrefix))
+			x.suppress(grants.Role(), wildcards("The grants function governs every snapshot database named by this stack's Glue database prefix, the ones cataloged at runtime included.",
+				arnFinding("glue", `database\/.*\*`)))
+		}
 		grants.AddToRolePolicy(statement([]string{"glue:GetDatabase", "glue:GetTable", "glue:GetTables"}, append([]string{x.arn("glue", "catalog")}, arns...)...))
 		x.suppress(grants.Role(), wildcards("The grants function lists every table of the snapshot databases the access rules govern, and of their _latest companions.",
 			arnFinding("glue", `table\/.*\/\*`)))

@@ -4,6 +4,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // SnaplakeStackProps configures the stack.
@@ -38,8 +40,9 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	export := NewExport(base, &ExportProps{Config: cfg, LakeDatabases: lakeDBs, Governed: cfg.Ingest != nil})
 	base.AddDeadLettersAlarm()
 	if cfg.Ingest != nil {
-		NewIngest(base, &IngestProps{Config: *cfg.Ingest, Snapshots: export.Snapshots, SnapshotPrincipals: export.SnapshotPrincipals,
+		ingest := NewIngest(base, &IngestProps{Config: *cfg.Ingest, Snapshots: export.Snapshots, SnapshotPrincipals: export.SnapshotPrincipals,
 			SnapshotDatabases: export.snapshotDatabases(), GlueDatabasePrefix: cfg.GlueDatabasePrefix})
+		export.GrantRuntimeCatalogs(ingest.fns[deploy.FnApplyGrants].Role())
 	}
 	if cfg.Federate != nil {
 		NewFederate(base, &FederateProps{Config: *cfg.Federate})

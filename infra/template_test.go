@@ -46,6 +46,11 @@ func templateCases() map[string]func() map[string]any {
 	cases["runtime-catalog"] = func() map[string]any {
 		return map[string]any{KeyDatabases: []any{"Shop", "billing"}, KeyGlueDatabasePrefix: "snap_"}
 	}
+	// The same with the ingestion: Lake Formation governs the snapshot databases, and
+	// the crawl wait grants on a new one as a data lake administrator.
+	cases["governed-runtime-catalog"] = func() map[string]any {
+		return mergeContexts(ingestTestContexts["utc"](), map[string]any{KeyDatabases: []any{"Shop", "billing"}, KeyGlueDatabasePrefix: "snap_"})
+	}
 	cases["manual-snapshots"] = func() map[string]any {
 		return map[string]any{
 			KeyDBInstanceIDs: []any{"orders-prod", "Billing-DB"}, KeyDatabases: []any{"Shop", "billing"},

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/service/glue"
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
@@ -27,6 +28,7 @@ func main() {
 		gl := glue.NewFromConfig(cfg)
 		return exportrun.NewAwaitCallback(os.Getenv, exportrun.AwaitCallbackClients{
 			S3: awsconfig.NewS3(cfg), SFN: sfn.NewFromConfig(cfg), RDS: rds.NewFromConfig(cfg), Glue: gl, Catalogs: gl,
+			Lake: lakeformation.NewFromConfig(cfg),
 		}, log)
 	})
 }

@@ -19,6 +19,11 @@ const (
 	// EnvCrawlerSecurityConfiguration is the Glue security configuration of every
 	// snapshot crawler (it encrypts the crawler's logs).
 	EnvCrawlerSecurityConfiguration = "CRAWLER_SECURITY_CONFIGURATION"
+	// EnvLatestRoleArn and EnvGrantsRoleArn are set where Lake Formation governs the
+	// snapshot databases: the crawl wait grants those roles (and the crawler role)
+	// their SnapshotLakeGrants on a database it catalogs at runtime.
+	EnvLatestRoleArn = "LATEST_ROLE_ARN"
+	EnvGrantsRoleArn = "GRANTS_ROLE_ARN"
 )
 
 // CrawlerConfiguration makes each include path exactly one table ("Create a single

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
+	lftypes "github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 
 	"github.com/snaplake/snaplake/internal/deploy"
 )
@@ -35,16 +38,52 @@ type NewCatalogs struct {
 	// theirs too (it encrypts the crawler's logs with the pipeline key).
 	CrawlerRole           string
 	SecurityConfiguration string
+	// Governed, when set, says Lake Formation governs the snapshot databases: a new
+	// database and its _latest companion grant nothing by default, and the stack's
+	// roles get their deploy.SnapshotLakeGrants through Lake, which the function's
+	// role may give as a data lake administrator (a database's creator can grant
+	// others only CREATE_TABLE).
+	Governed *GovernedCatalogs
 }
+
+// GovernedCatalogs is what cataloging a database under Lake Formation adds.
+type GovernedCatalogs struct {
+	Lake  LakeGranter
+	Roles deploy.SnapshotRoles
+}
+
+// LakeGranter is the Lake Formation call that grants. *lakeformation.Client
+// satisfies it.
+type LakeGranter interface {
+	GrantPermissions(ctx context.Context, in *lakeformation.GrantPermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.GrantPermissionsOutput, error)
+}
+
+// CatalogGrantError says a Lake Formation permission the stack's roles need on a
+// database cataloged at runtime could not be granted: most likely the crawl
+// wait's role is not (or no longer) a data lake administrator.
+type CatalogGrantError struct {
+	Database  string
+	Principal string
+	Err       error
+}
+
+func (e *CatalogGrantError) Error() string {
+	return fmt.Sprintf("grant %s its Lake Formation permissions on %s: %v (the crawl wait's role must be a Lake Formation data lake administrator: the stack adds it, snaplake doctor checks it)", e.Principal, e.Database, e.Err)
+}
+func (e *CatalogGrantError) Unwrap() error { return e.Err }
 
 // NewCatalogsFromEnv reads the settings the stack deploys when it catalogs new
 // databases at runtime; nil (no creation) when it does not, as when the snapshot
 // databases are governed by Lake Formation (see infra's catalogsAtRuntime).
-func NewCatalogsFromEnv(getenv func(string) string, c CatalogCreator) (*NewCatalogs, error) {
+//
+// Where Lake Formation governs them (deploy.EnvGrantsRoleArn set), lake grants the
+// stack's roles their permissions on each database it creates.
+func NewCatalogsFromEnv(getenv func(string) string, c CatalogCreator, lake LakeGranter) (*NewCatalogs, error) {
 	role := getenv(deploy.EnvCrawlerRoleArn)
 	if role == "" {
 		return nil, nil
 	}
+
 	n := &NewCatalogs{Glue: c, DatabasePrefix: getenv(deploy.EnvGlueDatabasePrefix), CrawlerRole: role,
 		SecurityConfiguration: getenv(deploy.EnvCrawlerSecurityConfiguration)}
 	switch {
@@ -54,6 +93,16 @@ func NewCatalogsFromEnv(getenv func(string) string, c CatalogCreator) (*NewCatal
 		return nil, fmt.Errorf("%s is set without %s: new Glue databases would not be scoped to this stack", deploy.EnvCrawlerRoleArn, deploy.EnvGlueDatabasePrefix)
 	case n.SecurityConfiguration == "":
 		return nil, fmt.Errorf("%s is set without %s", deploy.EnvCrawlerRoleArn, deploy.EnvCrawlerSecurityConfiguration)
+	}
+	if grants := getenv(deploy.EnvGrantsRoleArn); grants != "" {
+		latest := getenv(deploy.EnvLatestRoleArn)
+		switch {
+		case latest == "":
+			return nil, fmt.Errorf("%s is set without %s", deploy.EnvGrantsRoleArn, deploy.EnvLatestRoleArn)
+		case lake == nil:
+			return nil, fmt.Errorf("%s is set but no Lake Formation client was given to grant with", deploy.EnvGrantsRoleArn)
+		}
+		n.Governed = &GovernedCatalogs{Lake: lake, Roles: deploy.SnapshotRoles{Crawler: role, Latest: latest, Grants: grants}}
 	}
 	return n, nil
 }
@@ -68,10 +117,15 @@ func (n *NewCatalogs) create(ctx context.Context, log *slog.Logger, bucket, data
 	name := deploy.GlueDatabaseName(n.DatabasePrefix, folder)
 	// New tables grant ALL to IAM_ALLOWED_PRINCIPALS, as the stack's databases do
 	// while IAM governs them: the analyst policy and the crawler's IAM decide access.
+	// Governed, nothing (Lake Formation permissions only): a new table is visible to
+	// no one until the access rules grant it.
 	perms := []gluetypes.PrincipalPermissions{{
 		Principal:   &gluetypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(deploy.IAMAllowedPrincipals)},
 		Permissions: []gluetypes.Permission{gluetypes.PermissionAll},
 	}}
+	if n.Governed != nil {
+		perms = []gluetypes.PrincipalPermissions{}
+	}
 	for _, db := range []gluetypes.DatabaseInput{
 		{Name: aws.String(name), Description: aws.String(deploy.SnapshotDatabaseDescription(folder)), CreateTableDefaultPermissions: perms},
 		{Name: aws.String(deploy.LatestDatabaseName(name)), Description: aws.String(deploy.LatestDatabaseDescription(folder, name)), CreateTableDefaultPermissions: perms},
@@ -85,6 +139,14 @@ func (n *NewCatalogs) create(ctx context.Context, log *slog.Logger, bucket, data
 			return fmt.Errorf("create Glue database %s for data/%s: %w", aws.ToString(db.Name), folder, err)
 		default:
 			log.InfoContext(ctx, "created Glue database", "database", aws.ToString(db.Name))
+		}
+	}
+	// Granted every time (an earlier attempt may have stopped between the creation
+	// and the grants; a permission held already is granted again without change),
+	// and before the crawler exists: its first run needs them.
+	if n.Governed != nil {
+		if err := n.Governed.grant(ctx, log, name); err != nil {
+			return err
 		}
 	}
 	_, err := n.Glue.CreateCrawler(ctx, &glue.CreateCrawlerInput{
@@ -130,4 +192,52 @@ func (n *NewCatalogs) owns(c *gluetypes.Crawler, folder string) error {
 		return &CrawlerNotOursError{Crawler: aws.ToString(c.Name), Role: role, Database: db, WantRole: n.CrawlerRole, WantDatabase: want}
 	}
 	return nil
+}
+
+// grant gives the stack's roles their permissions on the snapshot database name
+// and its _latest companion.
+func (g *GovernedCatalogs) grant(ctx context.Context, log *slog.Logger, name string) error {
+	for _, p := range deploy.SnapshotLakeGrants(name, g.Roles) {
+		res := &lftypes.Resource{Database: &lftypes.DatabaseResource{Name: aws.String(p.Database)}}
+		if p.Table != "" {
+			res = &lftypes.Resource{Table: &lftypes.TableResource{DatabaseName: aws.String(p.Database), TableWildcard: &lftypes.TableWildcard{}}}
+		}
+		in := &lakeformation.GrantPermissionsInput{
+			Principal: &lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(p.Principal)},
+			Resource:  res,
+		}
+		for _, perm := range p.Permissions {
+			in.Permissions = append(in.Permissions, lftypes.Permission(perm))
+		}
+		for _, perm := range p.Grantable {
+			in.PermissionsWithGrantOption = append(in.PermissionsWithGrantOption, lftypes.Permission(perm))
+		}
+		if err := grantRetrying(ctx, g.Lake, in); err != nil {
+			return &CatalogGrantError{Database: p.Database, Principal: p.Principal, Err: err}
+		}
+	}
+	log.InfoContext(ctx, "granted the stack's roles their Lake Formation permissions on a new database", "database", name, "latest", deploy.LatestDatabaseName(name))
+	return nil
+}
+
+// grantRetrying grants in, again after a ConcurrentModificationException (another
+// execution's crawl wait, or the grants function, changing permissions at the same
+// time), at most 5 times.
+func grantRetrying(ctx context.Context, lake LakeGranter, in *lakeformation.GrantPermissionsInput) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if _, err = lake.GrantPermissions(ctx, in); err == nil {
+			return nil
+		}
+		var busy *lftypes.ConcurrentModificationException
+		if !errors.As(err, &busy) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
+	}
+	return err
 }

@@ -42,6 +42,9 @@ type AwaitCallbackClients struct {
 	// Catalogs creates the Glue databases and crawler of a database the stack was
 	// not deployed with, when the stack catalogs those at runtime.
 	Catalogs callback.CatalogCreator
+	// Lake grants the stack's roles their permissions on such a database where Lake
+	// Formation governs the snapshot databases.
+	Lake callback.LakeGranter
 }
 
 // NewAwaitCallback builds the await-callback function (deploy.FnAwaitCallback).
@@ -50,7 +53,7 @@ func NewAwaitCallback(getenv func(string) string, c AwaitCallbackClients, log *s
 	if err != nil {
 		return nil, err
 	}
-	newCatalogs, err := callback.NewCatalogsFromEnv(getenv, c.Catalogs)
+	newCatalogs, err := callback.NewCatalogsFromEnv(getenv, c.Catalogs, c.Lake)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/aws/awserr"
 	"github.com/snaplake/snaplake/internal/config"
@@ -41,7 +42,9 @@ type GrantsApplier struct {
 	// rules'. Empty: rules naming snapshot tables are refused.
 	SnapshotDatabases []string
 	// SnapshotPrefix names a source database's snapshot database
-	// (deploy.GlueDatabaseName).
+	// (deploy.GlueDatabaseName). Set with SnapshotDatabases, the stack catalogs new
+	// databases at runtime: every database folder under data/ has its snapshot
+	// database governed too, once it is cataloged.
 	SnapshotPrefix string
 	// Glue lists the tables of the snapshot databases: a rule naming a table that
 	// is not there yet (before its first night) is pending, like an ingested table
@@ -170,7 +173,11 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 	if len(a.SnapshotDatabases) > 0 && a.Glue == nil {
 		return GrantsResult{}, &GrantsNotAppliedError{Database: db, Err: errors.New("no Glue client to list the snapshot databases' tables")}
 	}
-	for _, s := range a.SnapshotDatabases {
+	snapshots, err := a.snapshotDatabases(ctx)
+	if err != nil {
+		return GrantsResult{}, &GrantsNotAppliedError{Database: db, Err: err}
+	}
+	for _, s := range snapshots {
 		for _, d := range append([]string{s}, grants.Companions(s, true)...) {
 			ts, err := listTables(ctx, a.Glue, d)
 			if err != nil {
@@ -188,6 +195,31 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 	}
 	a.logger().InfoContext(ctx, "grants applied", "databases", scope, "added", res.Added, "revoked", res.Revoked, "pending", pending)
 	return res, nil
+}
+
+// snapshotDatabases are the snapshot databases the rules govern: the deployed
+// ones, and where the stack catalogs new databases at runtime (a prefix), the
+// snapshot database of every folder under data/ (one not cataloged yet has no
+// tables and drops out of the scope).
+func (a *GrantsApplier) snapshotDatabases(ctx context.Context) ([]string, error) {
+	out := slices.Clone(a.SnapshotDatabases)
+	if len(out) == 0 || a.SnapshotPrefix == "" {
+		return out, nil
+	}
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(a.Bucket), Prefix: aws.String(deploy.DataPrefix), Delimiter: aws.String("/")}
+	for p := s3.NewListObjectsV2Paginator(a.S3, in); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list the database folders under %s: %w", deploy.DataPrefix, err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			folder := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), deploy.DataPrefix), "/")
+			if name := deploy.GlueDatabaseName(a.SnapshotPrefix, folder); folder != "" && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out, nil
 }
 
 // existingSnapshotTables drops the grants on snapshot tables (and databases) the

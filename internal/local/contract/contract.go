@@ -85,6 +85,25 @@ func RuntimeCatalogContext() map[string]any {
 // LoadRuntimeCatalog parses the contract of RuntimeCatalogContext.
 func LoadRuntimeCatalog() (*Contract, error) { return Parse(rawRuntimeCatalog) }
 
+// GovernedCatalogFile is the generated contract of GovernedCatalogContext.
+const GovernedCatalogFile = "contract-governed-catalog.json"
+
+//go:embed contract-governed-catalog.json
+var rawGovernedCatalog []byte
+
+// GovernedCatalogContext is RuntimeCatalogContext with the ingestion: Lake
+// Formation governs the snapshot databases, and the crawl wait grants on a new one
+// as a data lake administrator.
+func GovernedCatalogContext() map[string]any {
+	ctx := Context()
+	delete(ctx, "snaplake:federate")
+	ctx["snaplake:glueDatabasePrefix"] = "snap_"
+	return ctx
+}
+
+// LoadGovernedCatalog parses the contract of GovernedCatalogContext.
+func LoadGovernedCatalog() (*Contract, error) { return Parse(rawGovernedCatalog) }
+
 // Contract is the resolved deployment.
 type Contract struct {
 	Stack   string `json:"stack"`
@@ -111,6 +130,9 @@ type Contract struct {
 	// LakePermissions are the Lake Formation permissions the stack gives on the nightly
 	// snapshot databases (the ingestion's are Ingest.LakePermissions).
 	LakePermissions []LakePermission `json:"lakePermissions,omitempty"`
+	// LakeAdmins are the principals the stack appends to the account's data lake
+	// administrators (AWS::LakeFormation::DataLakeSettings, MutationType APPEND).
+	LakeAdmins []string `json:"lakeAdmins,omitempty"`
 	// Ingest is the config-driven ingestion, when the stack deploys it.
 	Ingest *Ingest `json:"ingest,omitempty"`
 	// Federate is the Federator, when the stack deploys it.

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/snaplake/snaplake/internal/export/callback"
 	"github.com/snaplake/snaplake/internal/ingest/grants"
 	ingestrun "github.com/snaplake/snaplake/internal/ingest/run"
 	"github.com/snaplake/snaplake/internal/ingest/schedules"
@@ -117,6 +118,19 @@ func (a *Account) LakeFormation(principal string, lf *lflocal.Service) grants.La
 		arn = r.Arn
 	}
 	return guardedLF{a: a, principal: principal, next: lf.AsPrincipal(arn)}
+}
+
+// LakeGrants is LakeFormation for a caller that grants one permission at a time
+// (GrantPermissions).
+func (a *Account) LakeGrants(principal string, lf *lflocal.Service) callback.LakeGranter {
+	return a.LakeFormation(principal, lf).(guardedLF)
+}
+
+func (g guardedLF) GrantPermissions(ctx context.Context, in *lakeformation.GrantPermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.GrantPermissionsOutput, error) {
+	if err := g.a.authorize(g.principal, "LakeFormation", "GrantPermissions", iam.Request{Action: "lakeformation:GrantPermissions", Resource: "*"}); err != nil {
+		return nil, err
+	}
+	return g.next.GrantPermissions(ctx, in, optFns...)
 }
 
 func (g guardedLF) ListPermissions(ctx context.Context, in *lakeformation.ListPermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.ListPermissionsOutput, error) {

@@ -9,11 +9,15 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
+	lftypes "github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/snaplake/snaplake/events"
@@ -27,6 +31,7 @@ import (
 	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/eventbus"
 	"github.com/snaplake/snaplake/internal/local/iam"
+	lflocal "github.com/snaplake/snaplake/internal/local/lakeformation"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 	"github.com/snaplake/snaplake/statemachines"
 )
@@ -45,6 +50,10 @@ type Config struct {
 	// Catalog is the Data Catalog stand-in the latest function reads and writes; its
 	// databases are the contract's (CreateDatabases).
 	Catalog latest.Catalog
+	// LakeFormation, when set, is the account's Lake Formation: the contract's
+	// administrators are added to it (ApplyLakeAdmins), and the crawl wait of a
+	// governed stack that catalogs at runtime grants with it.
+	LakeFormation *lflocal.Service
 	// Timing replaces the deployed timeouts, which no test or demo can sit through.
 	// Zero fields keep the contract's values.
 	Timing        Timing
@@ -166,9 +175,17 @@ func New(cfg Config) (*Pipeline, error) {
 	if cc, ok := cfg.Glue.(callback.CatalogCreator); ok {
 		catalogs = acct.GlueCatalogs(deploy.FnAwaitCallback, cc)
 	}
+	var lake callback.LakeGranter
+	if cfg.LakeFormation != nil {
+		if err := ApplyLakeAdmins(context.Background(), acct.Contract, cfg.LakeFormation); err != nil {
+			return nil, err
+		}
+		lake = acct.LakeGrants(deploy.FnAwaitCallback, cfg.LakeFormation)
+	}
 	if p.await, err = exportrun.NewAwaitCallback(cfg.env(fn(deploy.FnAwaitCallback)), exportrun.AwaitCallbackClients{
 		S3: acct.S3(deploy.FnAwaitCallback), SFN: acct.SFN(deploy.FnAwaitCallback, p.Tokens),
 		RDS: acct.RDS(deploy.FnAwaitCallback, cfg.RDS), Glue: acct.Glue(deploy.FnAwaitCallback, cfg.Glue), Catalogs: catalogs,
+		Lake: lake,
 	}, logFor(deploy.FnAwaitCallback)); err != nil {
 		return nil, fmt.Errorf("awaitcallback's deployed environment: %w", err)
 	}
@@ -374,4 +391,26 @@ func (a *Account) publish(ctx context.Context, log *slog.Logger, role string, ca
 	a.published.Add(1)
 	out, err := json.Marshal(map[string]string{"MessageId": fmt.Sprintf("offline-%d", a.published.Load())})
 	return Notification{TopicArn: in.TopicArn, Subject: in.Subject, Message: in.Message, At: time.Now().UTC()}, out, err
+}
+
+// ApplyLakeAdmins adds the contract's data lake administrators to lf's, keeping the
+// account's own, as the stack's DataLakeSettings (MutationType APPEND) does.
+func ApplyLakeAdmins(ctx context.Context, c *contract.Contract, lf *lflocal.Service) error {
+	if len(c.LakeAdmins) == 0 {
+		return nil
+	}
+	cur, err := lf.GetDataLakeSettings(ctx, &lakeformation.GetDataLakeSettingsInput{})
+	if err != nil {
+		return err
+	}
+	s := cur.DataLakeSettings
+	for _, a := range c.LakeAdmins {
+		if !slices.ContainsFunc(s.DataLakeAdmins, func(p lftypes.DataLakePrincipal) bool { return aws.ToString(p.DataLakePrincipalIdentifier) == a }) {
+			s.DataLakeAdmins = append(s.DataLakeAdmins, lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(a)})
+		}
+	}
+	if _, err := lf.PutDataLakeSettings(ctx, &lakeformation.PutDataLakeSettingsInput{DataLakeSettings: s}); err != nil {
+		return fmt.Errorf("add the stack's data lake administrators %v: %w", c.LakeAdmins, err)
+	}
+	return nil
 }
