@@ -363,11 +363,12 @@ func (x *Export) GrantRuntimeCatalogs(grants awsiam.IRole) {
 	// Formation decides what a grant may cover.
 	await.AddToRolePolicy(statement([]string{"lakeformation:GrantPermissions"}, "*"))
 	x.suppress(await.Role(), wildcards("lakeformation:GrantPermissions has no resource type (only \"*\"): the crawl wait grants the stack's roles their permissions on a database it catalogs at runtime.", findingStarResource))
-	admin := awslakeformation.NewCfnDataLakeSettings(x.stack, jsii.String("RuntimeCatalogAdministrator"), &awslakeformation.CfnDataLakeSettingsProps{
+	admin := awslakeformation.NewCfnDataLakeSettings(x.stack, jsii.String("RuntimeCatalogLakeAdmin"), &awslakeformation.CfnDataLakeSettingsProps{
 		MutationType: jsii.String("APPEND"),
 		Admins: []any{&awslakeformation.CfnDataLakeSettings_DataLakePrincipalProperty{
 			DataLakePrincipalIdentifier: await.Role().RoleArn(),
 		}},
 	})
 	admin.Node().AddDependency(await.Role())
+	x.output(deploy.OutputRuntimeCatalogAdministrator, *await.Role().RoleArn(), "The crawl wait's role, a Lake Formation data lake administrator: it grants the stack's roles their permissions on a database cataloged at runtime")
 }

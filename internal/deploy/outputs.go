@@ -22,6 +22,10 @@ const (
 	// when it exports clusters (DBInstanceIds only when it exports instances).
 	OutputDBClusterIDs    = "DBClusterIds"
 	OutputSourceDatabases = "SourceDatabases"
+	// OutputRuntimeCatalogAdministrator is the crawl wait's role where the stack makes
+	// it a Lake Formation data lake administrator (a governed stack that catalogs new
+	// databases at runtime): doctor checks it still is one.
+	OutputRuntimeCatalogAdministrator = "RuntimeCatalogAdministrator"
 )
 
 // Outputs lists the outputs every stack has.

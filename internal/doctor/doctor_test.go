@@ -167,6 +167,15 @@ func TestChecksFail(t *testing.T) {
 			want:   []string{"Fix: deploy with the CDK's default synthesizer after `cdk bootstrap`: CloudFormation then deploys as cdk-hnb659fds-cfn-exec-role-123456789012-eu-west-1, which must be a data lake administrator"},
 		},
 		{
+			// A governed stack that catalogs at runtime: its crawl wait was taken out
+			// of the administrators (settings put back without it).
+			name: "crawl wait not a data lake administrator",
+			break_: func(w *world) {
+				w.outputs[deploy.OutputRuntimeCatalogAdministrator] = roleArn("awaitcallback")
+			},
+			want: []string{"FAIL  lake-admin   " + roleArn("awaitcallback") + ": the crawl wait is not a data lake administrator: a database that appears in the export is relocated but the night fails with CatalogGrantError. Fix: redeploy the stack"},
+		},
+		{
 			name: "data lake settings unreadable",
 			break_: func(w *world) {
 				w.lakeErr = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}

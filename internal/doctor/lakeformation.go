@@ -41,7 +41,21 @@ func (r *run) checkLakeAdmin(ctx context.Context, st *stack) {
 	if out.DataLakeSettings != nil {
 		admins = out.DataLakeSettings.DataLakeAdmins
 	}
-	if slices.ContainsFunc(admins, func(p lftypes.DataLakePrincipal) bool { return aws.ToString(p.DataLakePrincipalIdentifier) == role }) {
+	isAdmin := func(arn string) bool {
+		return slices.ContainsFunc(admins, func(p lftypes.DataLakePrincipal) bool { return aws.ToString(p.DataLakePrincipalIdentifier) == arn })
+	}
+	// A governed stack that catalogs new databases at runtime made its crawl wait an
+	// administrator (DataLakeSettings, APPEND); anything that puts the settings
+	// back without it (another stack, Terraform, the console) stops that.
+	if wait := st.outputs[deploy.OutputRuntimeCatalogAdministrator]; wait != "" {
+		if isAdmin(wait) {
+			r.pass(check, wait, "the crawl wait is a data lake administrator: it grants on a database cataloged at runtime")
+		} else {
+			r.fail(check, wait, "the crawl wait is not a data lake administrator: a database that appears in the export is relocated but the night fails with CatalogGrantError",
+				"redeploy the stack (its DataLakeSettings appends the role), or add it under Lake Formation > Administrative roles and tasks > Data lake administrators")
+		}
+	}
+	if isAdmin(role) {
 		r.pass(check, role, "CloudFormation deploys the stack as this role, a data lake administrator")
 		return
 	}

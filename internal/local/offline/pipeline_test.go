@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
+	lftypes "github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -29,6 +31,7 @@ import (
 	"github.com/snaplake/snaplake/internal/local/contract"
 	localglue "github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/iam"
+	lflocal "github.com/snaplake/snaplake/internal/local/lakeformation"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 )
@@ -377,6 +380,7 @@ type fixture struct {
 	bucket string
 	rds    *scriptedRDS
 	glue   *scriptedGlue
+	lake   *lflocal.Service // with fixtureOptions.lakeAdmins
 }
 
 type fixtureOptions struct {
@@ -385,6 +389,9 @@ type fixtureOptions struct {
 	recheck  time.Duration      // EXPORT_RECHECK_SECONDS offline (default 30 s: never within a test)
 	timeout  time.Duration      // EXPORT_TIMEOUT_SECONDS offline (default 60 s)
 	crawl    time.Duration      // CRAWL_TIMEOUT_SECONDS offline (default 30 s)
+	// lakeAdmins, when set, gives the account a Lake Formation (fixture.lake) whose
+	// administrators are these before the stack's are added.
+	lakeAdmins []string
 }
 
 // newFixture deploys the contract offline on a fresh S3 server: every handler reaches
@@ -437,8 +444,21 @@ func newFixture(t *testing.T, opts ...fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	f.glue.catalog = &localglue.Service{Catalog: cat}
+	if len(o.lakeAdmins) > 0 {
+		if f.lake, err = lflocal.Open(filepath.Join(t.TempDir(), "lakeformation.json")); err != nil {
+			t.Fatal(err)
+		}
+		f.lake.SetCatalog(cat)
+		var admins []lftypes.DataLakePrincipal
+		for _, a := range o.lakeAdmins {
+			admins = append(admins, lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(a)})
+		}
+		if _, err := f.lake.PutDataLakeSettings(context.Background(), &lakeformation.PutDataLakeSettingsInput{DataLakeSettings: &lftypes.DataLakeSettings{DataLakeAdmins: admins}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p, err := New(Config{
-		Account: acct, RDS: f.rds, Glue: f.glue, Timing: timing, Catalog: f.glue.catalog,
+		Account: acct, RDS: f.rds, Glue: f.glue, Timing: timing, Catalog: f.glue.catalog, LakeFormation: f.lake,
 		RetryInterval: 200 * time.Millisecond, // 60 crawler retries: 12 s for the other crawl to end
 		Log:           log,
 	})
