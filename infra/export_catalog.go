@@ -360,9 +360,17 @@ func (x *Export) GrantRuntimeCatalogs(grants awsiam.IRole) {
 	await.AddEnvironment(jsii.String(deploy.EnvLatestRoleArn), x.fns[deploy.FnLatest].Role().RoleArn(), nil)
 	await.AddEnvironment(jsii.String(deploy.EnvGrantsRoleArn), grants.RoleArn(), nil)
 	// No resource type in the Service Authorization Reference: only "*"; Lake
-	// Formation decides what a grant may cover.
-	await.AddToRolePolicy(statement([]string{"lakeformation:GrantPermissions"}, "*"))
-	x.suppress(await.Role(), wildcards("lakeformation:GrantPermissions has no resource type (only \"*\"): the crawl wait grants the stack's roles their permissions on a database it catalogs at runtime.", findingStarResource))
+	// Formation decides what a grant may cover. Granting by name also needs
+	// glue:GetDatabase on the database ("IAM permissions required to grant or revoke
+	// Lake Formation permissions"); the revoke takes away the account's default
+	// for new databases (ALL to IAM_ALLOWED_PRINCIPALS).
+	await.AddToRolePolicy(statement([]string{"lakeformation:GrantPermissions", "lakeformation:RevokePermissions"}, "*"))
+	await.AddToRolePolicy(statement([]string{"glue:GetDatabase"}, x.arn("glue", "catalog"), x.arn("glue", "database/"+x.cfg.GlueDatabasePrefix+"*")))
+	// As an administrator it could make others administrators: IAM denies it the call.
+	await.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Effect: awsiam.Effect_DENY, Actions: jsii.Strings("lakeformation:PutDataLakeSettings"), Resources: jsii.Strings("*"),
+	}))
+	x.suppress(await.Role(), wildcards("Lake Formation's grant and revoke actions have no resource type (only \"*\"): the crawl wait grants the stack's roles their permissions on a database it catalogs at runtime, named by this stack's prefix.", findingStarResource))
 	admin := awslakeformation.NewCfnDataLakeSettings(x.stack, jsii.String("RuntimeCatalogLakeAdmin"), &awslakeformation.CfnDataLakeSettingsProps{
 		MutationType: jsii.String("APPEND"),
 		Admins: []any{&awslakeformation.CfnDataLakeSettings_DataLakePrincipalProperty{

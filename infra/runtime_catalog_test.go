@@ -97,8 +97,12 @@ func TestCatalogsAtRuntime(t *testing.T) {
 	if render(ga[deploy.EnvGrantsRoleArn]) != "${ApplyGrantsRole.Arn}" || render(ga[deploy.EnvLatestRoleArn]) != "${LatestRole.Arn}" || render(ga[deploy.EnvCrawlerRoleArn]) != "${CrawlerRole.Arn}" {
 		t.Errorf("governed await-callback environment = %v, want the crawler, latest and grants roles", ga)
 	}
-	if p := policy(gov, "AwaitCallbackRole"); !strings.Contains(p, `"Action":"lakeformation:GrantPermissions","Effect":"Allow","Resource":"*"`) {
-		t.Errorf("governed await-callback policy lacks lakeformation:GrantPermissions:\n%s", p)
+	ap := policy(gov, "AwaitCallbackRole")
+	for _, want := range []string{`"Action":["lakeformation:GrantPermissions","lakeformation:RevokePermissions"],"Effect":"Allow","Resource":"*"`,
+		`"Action":"glue:GetDatabase"`, `"Action":"lakeformation:PutDataLakeSettings","Effect":"Deny","Resource":"*"`} {
+		if !strings.Contains(ap, want) {
+			t.Errorf("governed await-callback policy lacks %s:\n%s", want, ap)
+		}
 	}
 	settings := gov.resources("AWS::LakeFormation::DataLakeSettings")
 	if len(settings) != 1 {

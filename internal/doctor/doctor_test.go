@@ -176,6 +176,11 @@ func TestChecksFail(t *testing.T) {
 			want: []string{"FAIL  lake-admin   " + roleArn("awaitcallback") + ": the crawl wait is not a data lake administrator: a database that appears in the export is relocated but the night fails with CatalogGrantError. Fix: redeploy the stack"},
 		},
 		{
+			name:   "deleted role among the data lake administrators",
+			break_: func(w *world) { w.lakeAdmins = append(w.lakeAdmins, "arn:aws:iam::123456789012:role/deleted-etl") },
+			want: []string{"FAIL  lake-admin   arn:aws:iam::123456789012:role/deleted-etl: is a data lake administrator but the role no longer exists: every put-data-lake-settings that sends the list back fails with \"Invalid principal\""},
+		},
+		{
 			name: "data lake settings unreadable",
 			break_: func(w *world) {
 				w.lakeErr = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}

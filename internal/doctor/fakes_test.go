@@ -362,6 +362,9 @@ func (f schedFake) GetSchedule(_ context.Context, in *scheduler.GetScheduleInput
 
 // GetRole answers a role's unique id: "AROA" and the role name, upper-cased.
 func (f iamFake) GetRole(_ context.Context, in *awsiam.GetRoleInput, _ ...func(*awsiam.Options)) (*awsiam.GetRoleOutput, error) {
+	if strings.HasPrefix(aws.ToString(in.RoleName), "deleted-") {
+		return nil, &iamtypes.NoSuchEntityException{Message: aws.String("The role with name " + aws.ToString(in.RoleName) + " cannot be found.")}
+	}
 	return roleOf(aws.ToString(in.RoleName)), nil
 }
 

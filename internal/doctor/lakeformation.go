@@ -2,10 +2,14 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
 	lftypes "github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 
@@ -41,6 +45,7 @@ func (r *run) checkLakeAdmin(ctx context.Context, st *stack) {
 	if out.DataLakeSettings != nil {
 		admins = out.DataLakeSettings.DataLakeAdmins
 	}
+	r.checkStaleAdmins(ctx, admins)
 	isAdmin := func(arn string) bool {
 		return slices.ContainsFunc(admins, func(p lftypes.DataLakePrincipal) bool { return aws.ToString(p.DataLakePrincipalIdentifier) == arn })
 	}
@@ -61,4 +66,26 @@ func (r *run) checkLakeAdmin(ctx context.Context, st *stack) {
 	}
 	r.fail(check, role, fmt.Sprintf("CloudFormation deploys the stack as this role, which is not a data lake administrator (the account has %d): the stack's Lake Formation grants fail and the next deploy rolls back", len(admins)),
 		"add it under Lake Formation > Administrative roles and tasks > Data lake administrators; with the CLI, read the settings (aws lakeformation get-data-lake-settings), add the role to DataLakeAdmins and put them all back (put-data-lake-settings replaces every setting)")
+}
+
+// checkStaleAdmins: no data lake administrator is a role that no longer exists.
+// Lake Formation keeps a deleted role in the list, and every later
+// PutDataLakeSettings that sends the list back, the stack's own DataLakeSettings
+// included, then fails with "Invalid principal" (aws-cdk issue 19492).
+func (r *run) checkStaleAdmins(ctx context.Context, admins []lftypes.DataLakePrincipal) {
+	const check = "lake-admin"
+	for _, a := range admins {
+		arn := aws.ToString(a.DataLakePrincipalIdentifier)
+		i := strings.Index(arn, ":role/")
+		if i < 0 {
+			continue
+		}
+		name := arn[strings.LastIndex(arn, "/")+1:]
+		_, err := r.c.IAM.GetRole(ctx, &awsiam.GetRoleInput{RoleName: aws.String(name)})
+		var gone *iamtypes.NoSuchEntityException
+		if errors.As(err, &gone) {
+			r.fail(check, arn, "is a data lake administrator but the role no longer exists: every put-data-lake-settings that sends the list back fails with \"Invalid principal\", the stack's own included",
+				"read the settings (aws lakeformation get-data-lake-settings), remove this ARN from DataLakeAdmins and put them all back (put-data-lake-settings)")
+		}
+	}
 }

@@ -52,10 +52,11 @@ type GovernedCatalogs struct {
 	Roles deploy.SnapshotRoles
 }
 
-// LakeGranter is the Lake Formation call that grants. *lakeformation.Client
-// satisfies it.
+// LakeGranter is the Lake Formation calls that grant and revoke.
+// *lakeformation.Client satisfies it.
 type LakeGranter interface {
 	GrantPermissions(ctx context.Context, in *lakeformation.GrantPermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.GrantPermissionsOutput, error)
+	RevokePermissions(ctx context.Context, in *lakeformation.RevokePermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.RevokePermissionsOutput, error)
 }
 
 // CatalogGrantError says a Lake Formation permission the stack's roles need on a
@@ -214,6 +215,21 @@ func (g *GovernedCatalogs) grant(ctx context.Context, log *slog.Logger, name str
 		}
 		if err := grantRetrying(ctx, g.Lake, in); err != nil {
 			return &CatalogGrantError{Database: p.Database, Principal: p.Principal, Err: err}
+		}
+	}
+	// The account's default for new databases (CreateDatabaseDefaultPermissions, ALL
+	// to IAM_ALLOWED_PRINCIPALS until an administrator changes it) applies to a
+	// database whatever its CreateTableDefaultPermissions say: revoked, so that the
+	// database is governed by Lake Formation alone, as its tables are.
+	for _, db := range []string{name, deploy.LatestDatabaseName(name)} {
+		_, err := g.Lake.RevokePermissions(ctx, &lakeformation.RevokePermissionsInput{
+			Principal:   &lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(deploy.IAMAllowedPrincipals)},
+			Resource:    &lftypes.Resource{Database: &lftypes.DatabaseResource{Name: aws.String(db)}},
+			Permissions: []lftypes.Permission{lftypes.PermissionAll},
+		})
+		var nothing *lftypes.InvalidInputException // "No permissions revoked": it held none
+		if err != nil && !errors.As(err, &nothing) {
+			return &CatalogGrantError{Database: db, Principal: deploy.IAMAllowedPrincipals, Err: fmt.Errorf("revoke the account's default: %w", err)}
 		}
 	}
 	log.InfoContext(ctx, "granted the stack's roles their Lake Formation permissions on a new database", "database", name, "latest", deploy.LatestDatabaseName(name))

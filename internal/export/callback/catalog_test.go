@@ -146,7 +146,9 @@ func TestGovernedNewDatabaseGrantsTheStackRoles(t *testing.T) {
 	roles := deploy.SnapshotRoles{Crawler: "arn:aws:iam::111122223333:role/crawler", Latest: "arn:aws:iam::111122223333:role/latest", Grants: "arn:aws:iam::111122223333:role/grants"}
 	env := map[string]string{deploy.EnvCrawlerRoleArn: roles.Crawler, deploy.EnvGlueDatabasePrefix: "snap_", deploy.EnvCrawlerSecurityConfiguration: "sec",
 		deploy.EnvLatestRoleArn: roles.Latest, deploy.EnvGrantsRoleArn: roles.Grants}
-	rec := &recordingCreator{CatalogCreator: g}
+	// The account's CreateDatabaseDefaultPermissions (ALL to IAM_ALLOWED_PRINCIPALS)
+	// applies to every database created.
+	rec := &recordingCreator{CatalogCreator: g, lake: lf}
 	nc, err := NewCatalogsFromEnv(func(k string) string { return env[k] }, rec, lf.AsPrincipal(waitRole))
 	if err != nil || nc.Governed == nil {
 		t.Fatalf("governed env: %+v %v", nc, err)
@@ -215,13 +217,26 @@ func setAdmins(t *testing.T, lf *locallf.Service, admins ...string) {
 	}
 }
 
-// recordingCreator keeps the databases it was asked to create.
+// recordingCreator keeps the databases it was asked to create and, with lake,
+// gives each new one ALL to IAM_ALLOWED_PRINCIPALS, as Lake Formation's default
+// for new databases does.
 type recordingCreator struct {
 	CatalogCreator
+	lake      *locallf.Service
 	databases []gluetypes.DatabaseInput
 }
 
 func (r *recordingCreator) CreateDatabase(ctx context.Context, in *glue.CreateDatabaseInput, optFns ...func(*glue.Options)) (*glue.CreateDatabaseOutput, error) {
 	r.databases = append(r.databases, *in.DatabaseInput)
-	return r.CatalogCreator.CreateDatabase(ctx, in, optFns...)
+	out, err := r.CatalogCreator.CreateDatabase(ctx, in, optFns...)
+	if err == nil && r.lake != nil {
+		if _, err := r.lake.GrantPermissions(ctx, &lakeformation.GrantPermissionsInput{
+			Principal:   &lftypes.DataLakePrincipal{DataLakePrincipalIdentifier: aws.String(deploy.IAMAllowedPrincipals)},
+			Resource:    &lftypes.Resource{Database: &lftypes.DatabaseResource{Name: in.DatabaseInput.Name}},
+			Permissions: []lftypes.Permission{lftypes.PermissionAll},
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return out, err
 }

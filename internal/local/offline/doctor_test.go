@@ -15,6 +15,8 @@ import (
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
@@ -223,7 +225,7 @@ func doctorRun(t *testing.T, c *contract.Contract, auth *iam.Authority, drop ...
 		EventBridge:   offlineRules{doctor.RuleNames(c.Stack, deploy.SplitList(outputs[deploy.OutputDBInstanceIDs]), deploy.SplitList(outputs[deploy.OutputDBClusterIDs]))},
 		RDS: offlineRDS{instances: deploy.SplitList(outputs[deploy.OutputDBInstanceIDs]), clusters: deploy.SplitList(outputs[deploy.OutputDBClusterIDs]),
 			taken: now.Add(-3 * time.Hour)},
-		IAM:       auth,
+		IAM:       bootstrappedIAM{Authority: auth, deployRole: deploy.CDKExecutionRoleName(c.Account, c.Region)},
 		KMS:       offlineKMS{key: outputs[deploy.OutputKeyArn], policy: keyPolicy(c)},
 		Scheduler: offlineSchedules(t, c),
 	}
@@ -481,4 +483,18 @@ func TestDoctorWithoutTheFederator(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// bootstrappedIAM is the offline account's IAM with the CDK's execution role,
+// which `cdk bootstrap` created and CloudFormation deploys the stack as.
+type bootstrappedIAM struct {
+	*iam.Authority
+	deployRole string
+}
+
+func (b bootstrappedIAM) GetRole(ctx context.Context, in *awsiam.GetRoleInput, optFns ...func(*awsiam.Options)) (*awsiam.GetRoleOutput, error) {
+	if aws.ToString(in.RoleName) == b.deployRole {
+		return &awsiam.GetRoleOutput{Role: &iamtypes.Role{RoleName: in.RoleName, RoleId: aws.String("AROACDKEXECUTION")}}, nil
+	}
+	return b.Authority.GetRole(ctx, in, optFns...)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/aws/aws-sdk-go-v2/service/lakeformation"
+	lftypes "github.com/aws/aws-sdk-go-v2/service/lakeformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
@@ -127,10 +128,43 @@ func (a *Account) LakeGrants(principal string, lf *lflocal.Service) callback.Lak
 }
 
 func (g guardedLF) GrantPermissions(ctx context.Context, in *lakeformation.GrantPermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.GrantPermissionsOutput, error) {
-	if err := g.a.authorize(g.principal, "LakeFormation", "GrantPermissions", iam.Request{Action: "lakeformation:GrantPermissions", Resource: "*"}); err != nil {
+	if err := g.a.authorize(g.principal, "LakeFormation", "GrantPermissions", g.namedResource("lakeformation:GrantPermissions", in.Resource)...); err != nil {
 		return nil, err
 	}
 	return g.next.GrantPermissions(ctx, in, optFns...)
+}
+
+func (g guardedLF) RevokePermissions(ctx context.Context, in *lakeformation.RevokePermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.RevokePermissionsOutput, error) {
+	if err := g.a.authorize(g.principal, "LakeFormation", "RevokePermissions", g.namedResource("lakeformation:RevokePermissions", in.Resource)...); err != nil {
+		return nil, err
+	}
+	return g.next.RevokePermissions(ctx, in, optFns...)
+}
+
+// namedResource is what IAM must allow to grant or revoke on r by name: the Lake
+// Formation action, and "glue:GetTable or glue:GetDatabase for a table or database
+// that you're granting permissions using the named resource method" (Lake
+// Formation developer guide, "IAM permissions required to grant or revoke Lake
+// Formation permissions"): GetTable for one table, GetDatabase for a database or
+// all of its tables.
+func (g guardedLF) namedResource(action string, r *lftypes.Resource) []iam.Request {
+	reqs := []iam.Request{{Action: action, Resource: "*"}}
+	glueReq := func(a, resource string) iam.Request {
+		return iam.Request{Action: a, Resource: g.a.arn("glue", resource)}
+	}
+	switch {
+	case r == nil:
+	case r.Database != nil:
+		db := aws.ToString(r.Database.Name)
+		reqs = append(reqs, glueReq("glue:GetDatabase", "catalog"), glueReq("glue:GetDatabase", "database/"+db))
+	case r.Table != nil && r.Table.TableWildcard != nil:
+		db := aws.ToString(r.Table.DatabaseName)
+		reqs = append(reqs, glueReq("glue:GetDatabase", "catalog"), glueReq("glue:GetDatabase", "database/"+db))
+	case r.Table != nil:
+		db, t := aws.ToString(r.Table.DatabaseName), aws.ToString(r.Table.Name)
+		reqs = append(reqs, glueReq("glue:GetTable", "catalog"), glueReq("glue:GetTable", "database/"+db), glueReq("glue:GetTable", "table/"+db+"/"+t))
+	}
+	return reqs
 }
 
 func (g guardedLF) ListPermissions(ctx context.Context, in *lakeformation.ListPermissionsInput, optFns ...func(*lakeformation.Options)) (*lakeformation.ListPermissionsOutput, error) {
