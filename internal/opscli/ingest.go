@@ -39,6 +39,14 @@ more rows than rowsPerRange (default 1000000) and its key is an integer, or in
 one range, with the reason. It reads the config's ingest
 section and the source database's information_schema, and changes nothing.
 
+What the config names that the source does not have is listed under "refused"
+with its file:line, and the command fails: a table or column of the set's
+tables, and, for the access rules' snapshot tables ("snapshots:<db>.<table>"),
+a table that database <db> lacks (or that the RDS export skips) or a column
+its table lacks (snapshot_date is the snapshot's own), or a column list under
+"snapshots:<db>.*", which the grants refuse. A database <db> the
+user cannot see is listed under "unchecked", with a warning, and fails nothing.
+
 The lake's watermarks are not read: every incremental table starts from the
 beginning ("from": null, "replace": true). Without --bucket the crawler include
 paths are left out.
