@@ -203,15 +203,34 @@ func (o ingestPlanOptions) run(cmd *cobra.Command) error {
 // config validate, which checks a section in itself, lets them pass. Roles are
 // taken as written: the account that would turn a name into an ARN is unknown here.
 func snapshotRulesRefused(c ingest.Config) []ingest.RefusedTable {
+	// Only the rules' snapshot tables are given to DesiredIn, so that a refusal of
+	// an ingested table (checked as before) cannot hide one of a snapshot table;
+	// index maps a rule back to its place in the file.
+	var access []ingest.Access
+	var index []int
+	for i, a := range c.Access {
+		snap := ingest.Access{Role: a.Role, Columns: map[string][]string{}}
+		for _, t := range a.Tables {
+			if _, _, ok := ingest.SnapshotTable(t); ok {
+				snap.Tables = append(snap.Tables, t)
+			}
+		}
+		for t, cols := range a.Columns {
+			if _, _, ok := ingest.SnapshotTable(t); ok {
+				snap.Columns[t] = cols
+			}
+		}
+		if len(snap.Tables) > 0 || len(snap.Columns) > 0 {
+			access, index = append(access, snap), append(index, i)
+		}
+	}
 	dbs := grants.Databases{Ingest: ingest.CatalogDatabase(c.Source.Database), Snapshot: func(source string) string { return source }}
-	_, err := grants.DesiredIn(dbs, c.Access, ingest.NormalizeName, strings.TrimSpace)
+	_, err := grants.DesiredIn(dbs, access, ingest.NormalizeName, strings.TrimSpace)
 	var ae *grants.AccessError
 	if !errors.As(err, &ae) {
 		return nil
 	}
-	if _, _, snap := ingest.SnapshotTable(ae.Table); !snap {
-		return nil // the ingested tables' rules are checked as before
-	}
+	ae.Index = index[ae.Index]
 	fe := c.ErrorAt(ae.FieldPath(), "%s", ae.Reason())
 	r := ingest.RefusedTable{Source: ae.Table, Reason: fe.Error()}
 	if fe.File != "" {

@@ -185,6 +185,15 @@ func TestIngestPlanChecksSnapshotColumns(t *testing.T) {
 		if len(r.plan.Refused) != 1 || r.plan.Refused[0].Source != "snapshots:shop.*" || r.plan.Refused[0].Config != fmt.Sprintf("%s:%d", path, line) {
 			t.Errorf("refused %+v", r.plan.Refused)
 		}
+		// A named table beside its database's "*": its columns would widen nothing.
+		config = edit(`tables: ["snapshots:hr.staff", "snapshots:shop.*"]`,
+			`tables: ["snapshots:shop.orders", "snapshots:shop.*"]
+      columns:
+        "snapshots:shop.orders": [id]`)
+		_, r = plan(t, "wildcard2.yaml", config, srv.DSN(""))
+		if r.err == nil || !strings.Contains(r.err.Error(), `ingest.access[1].columns["snapshots:shop.orders"]: role "support", table "snapshots:shop.orders": columns have no effect`) {
+			t.Errorf("columns of a table beside its wildcard: %v", r.err)
+		}
 		// config validate has no database, and no more to say than before.
 		var stdout, stderr bytes.Buffer
 		if err := Config(context.Background(), []string{"validate", path}, &stdout, &stderr); err != nil || !strings.Contains(stdout.String(), ": valid") {
