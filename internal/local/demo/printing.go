@@ -129,6 +129,9 @@ func (p *printer) outcome(rep Report, home string) {
 	for _, r := range rep.Executions {
 		p.line("%s execution %s: %s", mark(r.Status == stepfunctions.StatusSucceeded), r.Status, strings.Join(r.States, " → "))
 	}
+	for _, cr := range rep.CreatedCrawlers {
+		p.line("✓ crawler %s created with its Glue databases: a database the stack was not deployed with, cataloged at runtime", cr)
+	}
 	for _, n := range rep.Notifications {
 		p.line("✉ notification %q to %s (saved in %s)", n.Subject, n.TopicArn, filepath.Join(home, "notifications.jsonl"))
 	}
