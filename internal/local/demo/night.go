@@ -159,6 +159,7 @@ func takeSnapshot(ctx context.Context, pool *sql.DB, c *contract.Contract, night
 		return err
 	}
 	var total int64
+	tables := 0
 	for _, db := range databases {
 		schema := rep.SnapshotSchemas[db]
 		if err := sampledb.Snapshot(ctx, pool, db, schema); err != nil {
@@ -168,9 +169,14 @@ func takeSnapshot(ctx context.Context, pool *sql.DB, c *contract.Contract, night
 			return err
 		}
 		total += sum(rep.Databases[db])
+		tables += len(rep.Databases[db])
 	}
 	rep.SourceCounts = rep.Databases[sampledb.Database]
-	p.stage("snapshot "+rep.SnapshotID, fmt.Sprintf("%s rows in %d databases (%s)", thousands(total), len(databases), strings.Join(databases, ", ")), time.Since(t))
+	detail := fmt.Sprintf("%s rows in %d tables", thousands(total), tables)
+	if len(databases) > 1 {
+		detail += fmt.Sprintf(" of %d databases (%s)", len(databases), strings.Join(databases, ", "))
+	}
+	p.stage("snapshot "+rep.SnapshotID, detail, time.Since(t))
 	return nil
 }
 
