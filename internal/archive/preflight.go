@@ -213,8 +213,8 @@ type tableInfo struct {
 	columns  []columnInfo
 	key      []string // the PRIMARY KEY's columns, in index order
 	cascades []string // foreign keys whose ON DELETE changes another table's rows
-	rows     int64    // TABLE_ROWS, an estimate for InnoDB
-	bytes    int64    // DATA_LENGTH + INDEX_LENGTH
+	// TABLE_ROWS (an estimate for InnoDB), DATA_LENGTH, INDEX_LENGTH, DATA_FREE
+	rows, data, index, free int64
 }
 
 type columnInfo struct{ name, dataType, columnType string }
@@ -248,11 +248,11 @@ func (t *tableInfo) temporalColumns() string {
 // (exactly on a server with lower_case_table_names=0).
 func describe(ctx context.Context, q Querier, schema, table string) (*tableInfo, error) {
 	var info *tableInfo
-	err := each(ctx, q, `SELECT TABLE_NAME, TABLE_TYPE, COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0)
+	err := each(ctx, q, `SELECT TABLE_NAME, TABLE_TYPE, COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0), COALESCE(INDEX_LENGTH, 0), COALESCE(DATA_FREE, 0)
 		FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, []any{schema, table}, func(rows *sql.Rows) error {
 		var name string
 		t := &tableInfo{}
-		if err := rows.Scan(&name, &t.kind, &t.rows, &t.bytes); err != nil {
+		if err := rows.Scan(&name, &t.kind, &t.rows, &t.data, &t.index, &t.free); err != nil {
 			return err
 		}
 		// A server whose information_schema compares names without case would
