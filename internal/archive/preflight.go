@@ -20,8 +20,8 @@ type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// Run is what a run fixes at its start, beside the config.
-type Run struct {
+// RunSettings are what a run fixes at its start, beside the config.
+type RunSettings struct {
 	// Now is the run's start: each table's Cutoff is its retention before it
 	// (Retention.Cutoff). Zero: time.Now().
 	Now time.Time
@@ -66,10 +66,10 @@ func (e *NotConfiguredError) Error() string {
 // ErrNoColumn, ErrNotTemporal, ErrNoKey, ErrCascade or ErrPrivilege; the error
 // joins them. Tables are independent: the Jobs returned are those of the tables
 // that passed, and a caller that must change nothing unless every table passes
-// checks the error first. A section that does not validate, or a Run naming a
+// checks the error first. A section that does not validate, or RunSettings naming a
 // table it does not configure, returns no Jobs. A failed query (the source
 // unreachable) is returned as it is, with no Jobs.
-func Preflight(ctx context.Context, q Querier, c *Config, r Run) ([]Job, error) {
+func Preflight(ctx context.Context, q Querier, c *Config, r RunSettings) ([]Job, error) {
 	if errs := c.Validate(); len(errs) > 0 {
 		for _, err := range errs {
 			var fe *FieldError

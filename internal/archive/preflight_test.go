@@ -4,11 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,41 +16,13 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/mariadb"
 	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
-	"github.com/snaplake/snaplake/internal/local/testenv"
 )
 
-// One MariaDB for the package's tests, started by the first that needs it.
-var source struct {
-	once sync.Once
-	srv  *mariadb.Server
-	stop func()
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if source.stop != nil {
-		source.stop()
-	}
-	os.Exit(code)
-}
-
-func server(t testing.TB) *mariadb.Server {
-	t.Helper()
-	testenv.NeedsServers(t)
-	source.once.Do(func() {
-		source.srv, source.stop, source.err = mariadbtest.StartForMain("snaplake-archive")
-	})
-	if source.err != nil {
-		t.Fatalf("start mariadb: %v", source.err)
-	}
-	return source.srv
-}
-
-// rootDB is a connection as root; each test creates its own database.
+// rootDB starts a MariaDB for the test (the engine's tests share another, started by
+// their TestMain) and connects as root.
 func rootDB(t *testing.T) (*mariadb.Server, *sql.DB) {
 	t.Helper()
-	srv := server(t)
+	srv := mariadbtest.Start(t)
 	db, err := srv.DB("")
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +153,7 @@ func TestPreflightRefusesWhatCannotWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 8, 1, 41, 33, 0, time.UTC)
-	jobs, err := archive.Preflight(context.Background(), db, c, archive.Run{Now: now, Bucket: "lake", KMSKeyID: "key-1", Budget: 14 * time.Minute})
+	jobs, err := archive.Preflight(context.Background(), db, c, archive.RunSettings{Now: now, Bucket: "lake", KMSKeyID: "key-1", Budget: 14 * time.Minute})
 
 	type refusal struct {
 		table    string
@@ -247,12 +217,12 @@ func TestPreflightRefusesWhatCannotWork(t *testing.T) {
 	}
 
 	// --table limits the run; a table the section does not configure is refused.
-	jobs, err = archive.Preflight(context.Background(), db, c, archive.Run{Now: now, Tables: []string{"pf.order_lines"}})
+	jobs, err = archive.Preflight(context.Background(), db, c, archive.RunSettings{Now: now, Tables: []string{"pf.order_lines"}})
 	if err != nil || len(jobs) != 1 || jobs[0].Table != "order_lines" {
 		t.Errorf("--table pf.order_lines: %v, %+v", err, jobs)
 	}
 	var nc *archive.NotConfiguredError
-	if _, err := archive.Preflight(context.Background(), db, c, archive.Run{Tables: []string{"pf.invoices"}}); !errors.As(err, &nc) || nc.Table != "pf.invoices" {
+	if _, err := archive.Preflight(context.Background(), db, c, archive.RunSettings{Tables: []string{"pf.invoices"}}); !errors.As(err, &nc) || nc.Table != "pf.invoices" {
 		t.Errorf("an unconfigured table: %v", err)
 	}
 }
@@ -305,7 +275,7 @@ func TestPreflightAsksTheServerForPrivileges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.user, func(t *testing.T) {
-			jobs, err := archive.Preflight(context.Background(), userDB(t, srv, tt.user), c, archive.Run{})
+			jobs, err := archive.Preflight(context.Background(), userDB(t, srv, tt.user), c, archive.RunSettings{})
 			if tt.want == "" {
 				if err != nil || len(jobs) != 1 {
 					t.Fatalf("preflight: %v, %d jobs; want the table's job", err, len(jobs))
@@ -332,7 +302,7 @@ func TestPreflightRefusesBadNamesBeforeAnyQuery(t *testing.T) {
 		"shop.orders":    {Retention: "0d", Column: "created_at"},
 		"shop.customers": {Retention: "1y", Column: "created`at"},
 	}}
-	jobs, err := archive.Preflight(context.Background(), failingQuerier{t}, c, archive.Run{})
+	jobs, err := archive.Preflight(context.Background(), failingQuerier{t}, c, archive.RunSettings{})
 	want := []string{
 		"archive.tables[\"shop.`orders`\"]: \"shop.`orders`\" is not database.table: two names of 1 to 64 characters joined by one dot, without quotes, backticks, backslashes or whitespace",
 		"archive.tables[\"shop.customers\"].column: table shop.customers: \"created`at\" is not a column name (1 to 64 characters, without quotes, backticks, dots or whitespace): name its DATETIME, TIMESTAMP or DATE column",
