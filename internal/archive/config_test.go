@@ -2,6 +2,7 @@ package archive_test
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -246,5 +247,26 @@ func TestRetentionCutoff(t *testing.T) {
 		if r.String() != tt.retention {
 			t.Errorf("String %q, want %q", r, tt.retention)
 		}
+	}
+}
+
+// TestDocumentedExample: the README's example section loads, and says what its
+// comments say.
+func TestDocumentedExample(t *testing.T) {
+	c, err := config.LoadSection[archive.Config]("testdata/snaplake.yaml", deploy.SectionArchive)
+	if err != nil {
+		t.Fatalf("the example does not load:\n%v", err)
+	}
+	if got := slices.Sorted(maps.Keys(c.Tables)); !slices.Equal(got, []string{"shop.audit_log", "shop.order_events", "shop.sessions"}) {
+		t.Errorf("tables %v", got)
+	}
+	want := archive.Limits{BatchRows: deploy.DefaultArchiveBatchRows, DeleteRows: deploy.DefaultArchiveDeleteRows, Pause: deploy.DefaultArchivePause,
+		MaxReplicaLag: deploy.DefaultArchiveMaxReplicaLag, MaxThreadsRunning: deploy.DefaultArchiveMaxThreadsRunning}
+	if got := c.Limits("shop.audit_log"); got != want {
+		t.Errorf("the example's defaults %+v are not deploy's %+v", got, want)
+	}
+	want.BatchRows, want.Pause = 50000, 200*time.Millisecond
+	if got := c.Limits("shop.sessions"); got != want {
+		t.Errorf("shop.sessions %+v, want %+v", got, want)
 	}
 }
