@@ -77,10 +77,13 @@ type ReplicaConfig struct {
 	// Host is the replica's address, host or host:port (default port 3306). Its lag
 	// is read with SHOW REPLICA STATUS (Seconds_Behind_Master/Source) with the
 	// source's credentials, which a replica shares: the archiving user also needs
-	// REPLICATION CLIENT (MySQL) or SLAVE MONITOR (MariaDB) there.
+	// REPLICATION CLIENT there (MySQL; MariaDB also accepts REPLICA MONITOR). RDS for
+	// MariaDB 10.5 and later refuses SHOW REPLICA STATUS to its users: use instance.
 	Host string `yaml:"host,omitempty" json:"host,omitempty"`
-	// Instance is an RDS read replica's DB instance identifier: its lag is
-	// CloudWatch's ReplicaLag metric of that instance (no database login needed).
+	// Instance is an RDS read replica's DB instance identifier: its lag is the
+	// CloudWatch metric AWS/RDS ReplicaLag of that instance (Seconds_Behind_Master,
+	// one value a minute; -1, replication stopped, counts as too far behind). No
+	// database login is needed, only cloudwatch:GetMetricData.
 	Instance string `yaml:"instance,omitempty" json:"instance,omitempty"`
 }
 
