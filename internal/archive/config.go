@@ -77,8 +77,9 @@ type ReplicaConfig struct {
 	// Host is the replica's address, host or host:port (default port 3306). Its lag
 	// is read with SHOW REPLICA STATUS (Seconds_Behind_Master/Source) with the
 	// source's credentials, which a replica shares: the archiving user also needs
-	// REPLICATION CLIENT there (MySQL; MariaDB also accepts REPLICA MONITOR). RDS for
-	// MariaDB 10.5 and later refuses SHOW REPLICA STATUS to its users: use instance.
+	// REPLICATION CLIENT (MySQL) or REPLICA MONITOR (MariaDB 10.5.9 and later, where
+	// REPLICATION CLIENT no longer allows it). RDS for MariaDB 10.5 and later refuses
+	// SHOW REPLICA STATUS to its users: use instance there.
 	Host string `yaml:"host,omitempty" json:"host,omitempty"`
 	// Instance is an RDS read replica's DB instance identifier: its lag is the
 	// CloudWatch metric AWS/RDS ReplicaLag of that instance (Seconds_Behind_Master,
