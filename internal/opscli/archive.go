@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -160,21 +161,20 @@ func (o archiveSizesOptions) run(cmd *cobra.Command) error {
 // printSizes writes the report as a table, sizes in IEC units.
 func printSizes(w io.Writer, rep sizesReport, withConfig bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	head := "TABLE\tROWS (EST.)\tDATA\tINDEX\tTOTAL\tFREE\t"
+	cells := []string{"TABLE", "ROWS (EST.)", "DATA", "INDEX", "TOTAL", "FREE"}
 	if withConfig {
-		head += "RETENTION\tCUTOFF\tROWS TO ARCHIVE\tRECLAIM (EST.)\t"
+		cells = append(cells, "RETENTION", "CUTOFF", "ROWS TO ARCHIVE", "RECLAIM (EST.)")
 	}
-	fmt.Fprintln(tw, head)
+	fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	for _, t := range rep.Tables {
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t", t.Table, thousands(t.Rows), iecBytes(t.DataBytes), iecBytes(t.IndexBytes), iecBytes(t.TotalBytes), iecBytes(t.FreeBytes))
-		if a := t.Archive; a != nil && a.Error != "" {
-			line += fmt.Sprintf("%s\t%s\t%s\t%s\t", a.Retention, a.Cutoff, "-", "-")
-		} else if a != nil {
-			line += fmt.Sprintf("%s\t%s\t%s\t%s\t", a.Retention, a.Cutoff, thousands(a.Rows), iecBytes(a.Bytes))
-		} else if withConfig {
-			line += "\t\t\t\t"
+		cells = []string{t.Table, thousands(t.Rows), iecBytes(t.DataBytes), iecBytes(t.IndexBytes), iecBytes(t.TotalBytes), iecBytes(t.FreeBytes)}
+		switch a := t.Archive; {
+		case a != nil && a.Error != "":
+			cells = append(cells, a.Retention, a.Cutoff, "-", "-")
+		case a != nil:
+			cells = append(cells, a.Retention, a.Cutoff, thousands(a.Rows), iecBytes(a.Bytes))
 		}
-		fmt.Fprintln(tw, line)
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
