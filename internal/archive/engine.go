@@ -367,7 +367,7 @@ func (r *runner) run(ctx context.Context) error {
 			}
 		}
 	}
-	pending := make(chan *pending, 1)
+	pending := make(chan *pending, 4)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(pending)
