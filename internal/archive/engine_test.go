@@ -464,3 +464,92 @@ func TestVerificationMismatchDeletesNothing(t *testing.T) {
 		t.Fatalf("%d rows archived, want 300", len(rows))
 	}
 }
+
+// With a KMS key, every object and the manifest are written with SSE-KMS and that key.
+func TestObjectsAreWrittenWithSSEKMS(t *testing.T) {
+	db, schema := newSchema(t,
+		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
+		"INSERT INTO t SELECT seq, '2020-01-01' FROM seq_1_to_30")
+	const key = "arn:aws:kms:eu-west-1:123456789012:key/archive"
+	var mu sync.Mutex
+	puts := map[string]string{}
+	f := &sseRecorder{S3API: s3client(t), record: func(k, sse, id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		puts[k] = sse + " " + id
+	}}
+	j := job(schema, "t", cutoff, "id")
+	j.BatchRows, j.KMSKeyID = 10, key
+	sum, err := archive.Run(context.Background(), j, archive.Deps{DB: db, S3: f, Clock: newClock(), Log: testLog(t)})
+	if err != nil || !sum.Complete {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	if len(puts) < 5 { // 3 batches, the manifest, its completion marker
+		t.Fatalf("puts %v", puts)
+	}
+	for k, v := range puts {
+		if v != "aws:kms "+key {
+			t.Errorf("%s written with %q, want SSE-KMS with %s", k, v, key)
+		}
+	}
+}
+
+type sseRecorder struct {
+	archive.S3API
+	record func(key, sse, id string)
+}
+
+func (s *sseRecorder) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	s.record(aws.ToString(in.Key), string(in.ServerSideEncryption), aws.ToString(in.SSEKMSKeyId))
+	return s.S3API.PutObject(ctx, in, o...)
+}
+
+// A second run of the same table changing the manifest under the first one stops the
+// first with a *ConcurrentRunError (the manifest is written with If-Match).
+func TestConcurrentRunIsRefused(t *testing.T) {
+	ctx := context.Background()
+	db, schema := newSchema(t,
+		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
+		"INSERT INTO t SELECT seq, '2020-01-01' FROM seq_1_to_30")
+	client := s3client(t)
+	j := job(schema, "t", cutoff, "id")
+	j.BatchRows = 10
+	var once sync.Once
+	d := archive.Deps{DB: db, S3: client, Clock: newClock(), Log: testLog(t), Progress: func(p archive.Progress) {
+		once.Do(func() {
+			// The other run rewrites the manifest (same content, a new version).
+			key := archive.ManifestKey(schema, "t", cutoff)
+			out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			body := readAll(t, out)
+			if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytesReader(string(body) + " ")}); err != nil {
+				t.Error(err)
+			}
+		})
+	}}
+	_, err := archive.Run(ctx, j, d)
+	var cerr *archive.ConcurrentRunError
+	if !errors.As(err, &cerr) {
+		t.Fatalf("err %v, want ConcurrentRunError", err)
+	}
+}
+
+// A job that cannot run is refused before anything is read or written.
+func TestJobWithoutKeyIsRefused(t *testing.T) {
+	db, schema := newSchema(t, "CREATE TABLE t (id INT NOT NULL, created_at DATETIME NOT NULL)")
+	j := job(schema, "t", cutoff)
+	_, err := archive.Run(context.Background(), j, archive.Deps{DB: db, S3: s3client(t)})
+	var jerr *archive.JobError
+	if !errors.As(err, &jerr) || jerr.Table != "t" {
+		t.Fatalf("err %v, want a JobError naming the table", err)
+	}
+	j = job(schema, "t", cutoff, "nope")
+	_, err = archive.Run(context.Background(), j, archive.Deps{DB: db, S3: s3client(t)})
+	var kerr *archive.KeyColumnError
+	if !errors.As(err, &kerr) || kerr.Column != "nope" {
+		t.Fatalf("err %v, want a KeyColumnError naming the column", err)
+	}
+}
