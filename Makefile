@@ -107,7 +107,7 @@ deploy: deps build
 	$(CDK) deploy --no-notices
 
 ## bench: export against a raw scan, relocation against the published mover, ingest planning for 300 tables,
-## the Federator's delivery time event-driven against its schedules (printed last)
+## the Federator's delivery time event-driven against its schedules, archiving against a raw scan (printed last)
 bench: deps cli
 	$(GO) test -run '^$$' -bench Export -benchtime 1x -timeout 30m ./internal/ingest/mysqlparquet/ | tee /tmp/snaplake-bench-export.log | grep -v '^export:'
 	@grep '^export:' /tmp/snaplake-bench-export.log
@@ -117,6 +117,7 @@ bench: deps cli
 	$(GO) test -run '^$$' -bench NoChange300 -benchtime 3x -timeout 10m ./internal/federate/ | tee /tmp/snaplake-bench-federate.log | grep -v '^federate no-change'; grep '^federate no-change' /tmp/snaplake-bench-federate.log
 	$(GO) test -run '^$$' -bench SubscribeFull -benchtime 3x -timeout 20m ./internal/federate/ | tee /tmp/snaplake-bench-federate-subscribe.log | grep -v '^federate subscribe:'; grep '^federate subscribe:' /tmp/snaplake-bench-federate-subscribe.log
 	$(GO) test -run '^$$' -bench FederateDelivery -benchtime 3x -timeout 20m ./internal/local/offline/ | tee /tmp/snaplake-bench-delivery.log | grep -v 'federate delivery'; grep -o 'federate delivery.*' /tmp/snaplake-bench-delivery.log | tail -2
+	$(GO) test -run '^$$' -bench Archive -benchtime 1x -timeout 20m ./internal/archive/ | tee /tmp/snaplake-bench-archive.log | grep -v '^archive:'; grep '^archive:' /tmp/snaplake-bench-archive.log
 	@# Keep last: the current tables, 1,000,000 rows after 50 runs of 1% changes, against a fully compacted copy.
 	$(GO) test -run '^$$' -bench Current50Runs -benchtime 1x -timeout 20m ./internal/ingest/current/ | tee /tmp/snaplake-bench-current.log | grep -v '^current '; grep '^current merge:' /tmp/snaplake-bench-current.log; grep '^current table:' /tmp/snaplake-bench-current.log
 

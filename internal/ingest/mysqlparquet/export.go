@@ -46,6 +46,17 @@ type Options struct {
 	// NoEmptyFile: a query that returns no rows writes no file (one key range of a
 	// split table), where by default it writes one carrying the schema.
 	NoEmptyFile bool
+	// Index, OrderBy and Limit read one page of a keyset pagination: the rows
+	// through that index (FORCE INDEX, so that a range on the key is never traded
+	// for a filesort on another index), in OrderBy's column order, at most Limit
+	// of them (0: all).
+	Index   string
+	OrderBy []string
+	Limit   int
+	// OnRow, when set, sees every row as the driver returned it, in the order of
+	// the columns read, before it is encoded; the values are valid only during
+	// the call. An error stops the export. It runs on the reading goroutine.
+	OnRow func(vals []driver.Value) error
 }
 
 // Selected is a column to read and the name it is written under.
@@ -157,8 +168,21 @@ func ExportTable(ctx context.Context, db *sql.DB, schema, table string, newFile 
 		names[i] = QuoteIdentifier(n)
 	}
 	query := "SELECT " + strings.Join(names, ", ") + " FROM " + QuoteIdentifier(schema) + "." + QuoteIdentifier(table)
+	if opts.Index != "" {
+		query += " FORCE INDEX (" + QuoteIdentifier(opts.Index) + ")"
+	}
 	if opts.Where != "" {
 		query += " WHERE " + opts.Where
+	}
+	if len(opts.OrderBy) > 0 {
+		order := make([]string, len(opts.OrderBy))
+		for i, c := range opts.OrderBy {
+			order[i] = QuoteIdentifier(c)
+		}
+		query += " ORDER BY " + strings.Join(order, ", ")
+	}
+	if opts.Limit > 0 {
+		query += " LIMIT " + strconv.Itoa(opts.Limit)
 	}
 	free := make(chan *batch, batchesInFlight)
 	for range batchesInFlight {
@@ -167,7 +191,7 @@ func ExportTable(ctx context.Context, db *sql.DB, schema, table string, newFile 
 	full := make(chan *batch, batchesInFlight)
 	readErr := make(chan error, 1)
 	go func() {
-		readErr <- readTable(ctx, conn, query, opts.Args, cols, opts.BatchRows, free, full)
+		readErr <- readTable(ctx, conn, query, opts.Args, cols, opts.BatchRows, opts.OnRow, free, full)
 	}()
 
 	enc := newEncoder(cols, table, opts, newFile)
@@ -254,7 +278,7 @@ func (c *Column) numeric() bool {
 // readTable runs query and batches its rows. It reads through the driver
 // directly when the driver allows it: database/sql's Scan costs as much
 // again as the driver's own decoding, and the reader is half the work.
-func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, cols []Column, batchRows int, free <-chan *batch, full chan<- *batch) error {
+func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, cols []Column, batchRows int, onRow func([]driver.Value) error, free <-chan *batch, full chan<- *batch) error {
 	defer close(full)
 	// With arguments, database/sql converts them; the driver's own interface is
 	// kept for plain reads.
@@ -274,7 +298,7 @@ func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, co
 			}
 			defer drows.Close()
 			vals := make([]driver.Value, len(cols))
-			return readBatches(ctx, cols, batchRows, free, full, vals, func() (bool, error) {
+			return readBatches(ctx, cols, batchRows, free, full, vals, onRow, func() (bool, error) {
 				err := drows.Next(vals)
 				if err == io.EOF {
 					return false, nil
@@ -299,7 +323,7 @@ func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, co
 		}
 	}
 	vals := make([]driver.Value, len(cols))
-	return readBatches(ctx, cols, batchRows, free, full, vals, func() (bool, error) {
+	return readBatches(ctx, cols, batchRows, free, full, vals, onRow, func() (bool, error) {
 		if !rows.Next() {
 			return false, rows.Err()
 		}
@@ -321,7 +345,7 @@ func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, co
 
 // readBatches calls next until it reports no more rows; each call leaves
 // the row's values in vals, valid until the following call.
-func readBatches(ctx context.Context, cols []Column, batchRows int, free <-chan *batch, full chan<- *batch, vals []driver.Value, next func() (bool, error)) error {
+func readBatches(ctx context.Context, cols []Column, batchRows int, free <-chan *batch, full chan<- *batch, vals []driver.Value, onRow func([]driver.Value) error, next func() (bool, error)) error {
 	var b *batch
 	size := 0
 	for {
@@ -331,6 +355,11 @@ func readBatches(ctx context.Context, cols []Column, batchRows int, free <-chan 
 		}
 		if !ok {
 			break
+		}
+		if onRow != nil {
+			if err := onRow(vals); err != nil {
+				return err
+			}
 		}
 		if b == nil {
 			select {
