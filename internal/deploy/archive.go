@@ -9,6 +9,8 @@ const (
 	// the table's folder so that no crawler or table reads it.
 	ArchivePrefix         = "archive/"
 	ArchiveManifestPrefix = "state/archive-runs/"
+	// ArchivePartitionKey partitions an archived table: one partition per run's cutoff.
+	ArchivePartitionKey = "cutoff"
 )
 
 // The archive's functions: the plan (which tables a run archives, each checked
