@@ -20,11 +20,13 @@ import (
 )
 
 const archiveGroupUsage = `Usage: snaplake archive sizes --mysql-dsn DSN [--config FILE] [--top N] [--format text|json]
+       snaplake archive run --config FILE --mysql-dsn DSN --bucket B [--table DB.TABLE] [--dry-run]
 
 Retention archiving moves the rows of production tables older than a retention period
 (the archive section of snaplake.yaml) into the lake, verifies them in S3, then
 deletes them in gentle batches. sizes lists the largest tables and what the config
-would reclaim; 'snaplake archive sizes -h' says more.
+would reclaim; run archives. 'snaplake archive sizes -h' and 'snaplake archive run -h'
+say more.
 `
 
 const archiveSizesUsage = `Usage: snaplake archive sizes --mysql-dsn DSN [--config FILE] [--top N] [--at RFC3339] [--format text|json]
@@ -53,11 +55,10 @@ func Archive(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return run(ctx, NewArchiveCommand(), args, stdout, stderr)
 }
 
-// NewArchiveCommand is `snaplake archive sizes`. (`archive run` joins it with the
-// archiving engine.)
+// NewArchiveCommand is `snaplake archive sizes|run`.
 func NewArchiveCommand() *cobra.Command {
-	return NewGroup("archive", "retention archiving: the largest tables and what the config would reclaim", archiveGroupUsage,
-		newArchiveSizesCommand())
+	return NewGroup("archive", "retention archiving: what the config would reclaim, and the run that archives it", archiveGroupUsage,
+		newArchiveSizesCommand(), newArchiveRunCommand())
 }
 
 // archiveSizesOptions are the flags of `snaplake archive sizes`.
