@@ -189,18 +189,27 @@ type Databases struct {
 	// Snapshot is the Glue database of a source database's nightly snapshots
 	// (deploy.GlueDatabaseName); nil: a rule naming a snapshot table is an error.
 	Snapshot func(source string) string
+	// Archived says whether a source database's snapshot grants are repeated on its
+	// _archive companion (the stack archives it); nil: on no _archive.
+	Archived func(source string) bool
 }
 
 // Companions are the databases that hold a table of db under the same name, and on
 // which every grant on db is repeated: a snapshot database's _latest tables (the
-// newest night of each table), and an ingest database's _current tables (each key
-// once). Keep this the one place that maps a governed database to its companions.
+// newest night of each table) and _archive tables (the rows retention archiving
+// moved out of the source, partitioned by cutoff), and an ingest database's
+// _current tables (each key once). Keep this the one place that maps a governed
+// database to its companions.
 func Companions(db string, snapshot bool) []string {
 	if snapshot {
-		return []string{deploy.LatestDatabaseName(db)}
+		return []string{deploy.LatestDatabaseName(db), deploy.ArchiveDatabaseName(db)}
 	}
 	return []string{db + deploy.IngestCurrentSuffix}
 }
+
+// IsArchive says whether db is a snapshot database's _archive companion, which
+// exists only where the stack archives that database.
+func IsArchive(db string) bool { return strings.HasSuffix(db, deploy.ArchiveDatabaseSuffix) }
 
 // Desired is DesiredIn for rules that name only the ingested tables of database db.
 func Desired(db string, access []ingest.Access, lakeName func(source string) string, principalArn func(role string) string) ([]Grant, error) {
@@ -354,7 +363,7 @@ func DesiredIn(dbs Databases, access []ingest.Access, lakeName func(source strin
 			out = append(out, grants...)
 		}
 		for _, sdb := range slices.Sorted(maps.Keys(r.snapshots)) {
-			out = append(out, r.snapshotGrants(sdb, dbs.Snapshot(sdb))...)
+			out = append(out, r.snapshotGrants(sdb, dbs.Snapshot(sdb), dbs.Archived != nil && dbs.Archived(sdb))...)
 		}
 	}
 	return normalize(out), nil
@@ -386,10 +395,13 @@ func (r *roleRules) ingestGrants(db string, lakeName func(source string) string)
 
 // snapshotGrants are r's grants on the snapshot database glueDB of source database
 // sdb and on its companions, whose tables lack snapshot_date.
-func (r *roleRules) snapshotGrants(sdb, glueDB string) []Grant {
+func (r *roleRules) snapshotGrants(sdb, glueDB string, archived bool) []Grant {
 	var out []Grant
 	glueDB = strings.ToLower(glueDB)
 	for i, d := range append([]string{glueDB}, Companions(glueDB, true)...) {
+		if IsArchive(d) && !archived {
+			continue
+		}
 		out = append(out, Grant{Principal: r.principal, Database: d, Permissions: []string{Describe}})
 		if r.snapshots[sdb][TableWildcard] {
 			out = append(out, Grant{Principal: r.principal, Database: d, Table: TableWildcard, Permissions: []string{Select}})
@@ -403,6 +415,11 @@ func (r *roleRules) snapshotGrants(sdb, glueDB string) []Grant {
 					cols = slices.DeleteFunc(slices.Clone(cols), func(c string) bool { return c == deploy.SnapshotPartitionKey })
 					if len(cols) == 0 {
 						continue // only snapshot_date, which a companion does not have
+					}
+					if IsArchive(d) {
+						// The archive is partitioned by cutoff: the date a row was archived
+						// before, no data of the source's.
+						cols = sortedSet(append(cols, deploy.ArchivePartitionKey))
 					}
 				}
 				g.Columns = cols

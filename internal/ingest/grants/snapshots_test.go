@@ -3,6 +3,7 @@ package grants
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/snaplake/snaplake/internal/ingest"
@@ -67,4 +68,48 @@ func TestDesiredInSnapshotErrors(t *testing.T) {
 			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
 		}
 	}
+}
+
+// Where the stack archives a source database, its snapshot rules hold on the
+// _archive companion too: the whole table, or the same columns (without
+// snapshot_date) plus cutoff, the archive's partition; a database it does not
+// archive gets nothing there.
+func TestDesiredInArchiveCompanion(t *testing.T) {
+	dbs := snapshotDBs
+	dbs.Archived = func(source string) bool { return source == "shop" }
+	support := arn("support")
+	got, err := DesiredIn(dbs, []ingest.Access{
+		{Role: "support", Tables: []string{"snapshots:shop.customers", "snapshots:shop.orders", "snapshots:billing.invoices"},
+			Columns: map[string][]string{"snapshots:shop.customers": {"id", "email", "snapshot_date"}}},
+	}, ingest.NormalizeName, roleARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var archive []string
+	for _, g := range strs(got) {
+		if slices.Contains([]string{"p_shop_archive", "p_billing_archive"}, dbOf(g)) {
+			archive = append(archive, g)
+		}
+	}
+	slices.Sort(archive)
+	want := []string{
+		support + " DESCRIBE on database p_shop_archive",
+		support + " SELECT on columns p_shop_archive.customers(cutoff,email,id)",
+		support + " SELECT on table p_shop_archive.orders",
+	}
+	if !slices.Equal(archive, want) {
+		t.Errorf("grants on the archives\n got %q\nwant %q", archive, want)
+	}
+}
+
+// dbOf is the database a grant's canonical form names.
+func dbOf(g string) string {
+	for _, marker := range []string{" on database ", " on table ", " on columns "} {
+		if _, rest, ok := strings.Cut(g, marker); ok {
+			db, _, _ := strings.Cut(rest, ".")
+			db, _, _ = strings.Cut(db, "(")
+			return db
+		}
+	}
+	return ""
 }

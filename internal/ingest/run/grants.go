@@ -137,6 +137,9 @@ func (a *GrantsApplier) Apply(ctx context.Context, dryRun bool) (GrantsResult, e
 	scope := append([]string{db}, grants.Companions(db, false)...)
 	if len(a.SnapshotDatabases) > 0 {
 		dbs.Snapshot = func(source string) string { return deploy.GlueDatabaseName(a.SnapshotPrefix, source) }
+		// On every _archive companion that exists (existingSnapshotTables drops the
+		// others): the rows archived from a table are governed as its snapshots.
+		dbs.Archived = func(string) bool { return true }
 	}
 	desired, err := grants.DesiredIn(dbs, c.Access, func(source string) string {
 		if n := lakeName(source); n != "" {
@@ -254,6 +257,11 @@ func (a *GrantsApplier) existingSnapshotTables(ctx context.Context, desired []gr
 		ok, err := exists(g.Database, g.Table)
 		if err != nil {
 			return nil, err
+		}
+		if !ok && grants.IsArchive(g.Database) {
+			// A database the stack does not archive, or a table not archived yet: the
+			// run that archives it creates its table, and the next grants run grants it.
+			continue
 		}
 		if !ok {
 			name := ingest.SnapshotTablePrefix + g.Database + "." + cmp.Or(g.Table, grants.TableWildcard)
