@@ -38,6 +38,8 @@ require (
 	quamina.net/go/quamina v1.4.0
 )
 
+require github.com/aws/aws-sdk-go-v2/service/cloudwatch v1.76.0 // indirect
+
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/Masterminds/semver/v3 v3.5.0 // indirect
