@@ -415,3 +415,45 @@ func TestReplicaDSN(t *testing.T) {
 		t.Fatalf("replica DSN %q: %+v", got, c)
 	}
 }
+
+// TestRunWaitsOnRDSReplicaLag: a run whose replica is watched through the ReplicaLag
+// metric deletes nothing while CloudWatch holds no datapoint (lag unknown) or the
+// newest is -1 (replication stopped), then goes on once the replica reports it has
+// caught up.
+func TestRunWaitsOnRDSReplicaLag(t *testing.T) {
+	db, schema := newSchema(t,
+		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
+		"INSERT INTO t SELECT seq, '2020-01-01' FROM seq_1_to_10")
+	clock := newClock()
+	f := &fakeCloudWatch{instance: "orders-replica-1"}
+	f.before = func(call int, in *cloudwatch.GetMetricDataInput) (*cloudwatch.GetMetricDataOutput, error, bool) {
+		// Rows must still all be there while the probe has not said "caught up".
+		if n := count(t, db, "SELECT COUNT(*) FROM t"); n != 10 {
+			t.Errorf("call %d: %d rows left before the replica reported its lag", call, n)
+		}
+		now := in.EndTime.Add(-time.Minute)
+		switch call {
+		case 0, 1: // nothing published yet
+		case 2, 3:
+			f.points = []point{{now, -1}}
+		default:
+			f.points = []point{{now.Add(-time.Minute), -1}, {now, 0}}
+			f.before = nil
+		}
+		return nil, nil, false
+	}
+	d := archive.Deps{DB: db, S3: s3client(t), Clock: clock, Log: testLog(t),
+		Lag: archive.RDSReplicaLag{CW: f, Instance: "orders-replica-1", Now: clock.Now}}
+	j := job(schema, "t", cutoff, "id")
+	j.MaxReplicaLag = time.Second
+	sum, err := archive.Run(context.Background(), j, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Complete || sum.RowsDeleted != 10 {
+		t.Fatalf("summary %+v", sum)
+	}
+	if sum.Pauses[archive.PauseLagUnknown] != 2 || sum.Pauses[archive.PauseReplicaStopped] != 2 {
+		t.Fatalf("pauses %v, want 2 for the unknown lag and 2 for the stopped replica", sum.Pauses)
+	}
+}
