@@ -11,6 +11,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/config v1.33.15
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15
 	github.com/aws/aws-sdk-go-v2/service/cloudformation v1.85.0
+	github.com/aws/aws-sdk-go-v2/service/cloudwatch v1.76.0
 	github.com/aws/aws-sdk-go-v2/service/eventbridge v1.55.11
 	github.com/aws/aws-sdk-go-v2/service/glue v1.173.0
 	github.com/aws/aws-sdk-go-v2/service/iam v1.67.0
@@ -37,8 +38,6 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 	quamina.net/go/quamina v1.4.0
 )
-
-require github.com/aws/aws-sdk-go-v2/service/cloudwatch v1.76.0 // indirect
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
