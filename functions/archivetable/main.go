@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -26,6 +27,7 @@ func main() {
 		}
 		return archiverun.NewArchiveTable(os.Getenv, archiverun.Clients{
 			S3: awsconfig.NewS3(cfg), Secrets: secretsmanager.NewFromConfig(cfg), Glue: glue.NewFromConfig(cfg),
+			CloudWatch: cloudwatch.NewFromConfig(cfg),
 		}, log)
 	})
 }

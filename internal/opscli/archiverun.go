@@ -8,13 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
-	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
 
 	"github.com/snaplake/snaplake/internal/archive"
@@ -46,7 +45,8 @@ to stdout, one JSON line per table. With --catalog the archive's Glue table
 AWS_ENDPOINT_URL_GLUE when set. S3 is reached through AWS_ENDPOINT_URL(_S3).
 
 --mysql-dsn (or ` + MySQLDSNEnv + `) uses go-sql-driver/mysql syntax; a replica named
-by the config's replica.host is reached with the same user and password.
+by the config's replica.host is reached with the same user and password, and
+replica.instance's lag is read from CloudWatch (AWS_ENDPOINT_URL_CLOUDWATCH).
 `
 
 // archiveRunOptions are the flags of `snaplake archive run`.
@@ -121,11 +121,19 @@ func (o archiveRunOptions) run(cmd *cobra.Command) error {
 	}
 	deps := archive.Deps{DB: db, S3: awsconfig.NewS3(awscfg), Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Progress: func(p archive.Progress) { printProgress(stderr, p) }}
-	if c.Replica != nil {
-		if deps.Lag, err = replicaProbe(o.dsn, c.Replica); err != nil {
-			return err
+	openReplica := func(ctx context.Context, addr string) (*sql.DB, error) {
+		dsn, err := archive.ReplicaDSN(o.dsn, addr)
+		if err != nil {
+			return nil, err
 		}
+		return sql.Open("mysql", dsn)
 	}
+	probe, closeProbe, err := archive.LagProbeFor(ctx, c.Replica, openReplica, cloudwatch.NewFromConfig(awscfg))
+	if err != nil {
+		return err
+	}
+	defer closeProbe()
+	deps.Lag = probe
 	var gl *glue.Client
 	if o.catalog {
 		gl = glue.NewFromConfig(awscfg)
@@ -180,29 +188,6 @@ func printDryRun(ctx context.Context, w io.Writer, db *sql.DB, c *archive.Config
 		}
 	}
 	return nil
-}
-
-// replicaProbe watches the config's replica: replica.host with the DSN's user. An
-// RDS replica (replica.instance) is watched through CloudWatch by the archive's
-// Lambda; from a terminal, give its host.
-func replicaProbe(dsn string, r *archive.ReplicaConfig) (archive.LagProbe, error) {
-	if r.Host == "" {
-		return nil, fmt.Errorf("archive.replica.instance (%s) is watched through CloudWatch by the deployed archive; from a terminal, set replica.host", r.Instance)
-	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("--mysql-dsn: %w", err)
-	}
-	cfg.Addr = r.Host
-	if _, _, err := net.SplitHostPort(r.Host); err != nil {
-		cfg.Addr = net.JoinHostPort(r.Host, "3306")
-	}
-	cfg.DBName = ""
-	replica, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		return nil, fmt.Errorf("archive.replica.host %s: %w", r.Host, err)
-	}
-	return archive.ReplicaStatus{DB: replica}, nil
 }
 
 // catalogArchive creates or updates the archive's Glue table and the run's partition.

@@ -65,9 +65,9 @@ type Clients struct {
 	Secrets mysqlsecret.SecretsAPI
 	// Glue catalogs a completed table's archive (the table function only).
 	Glue archive.CatalogAPI
-	// Lag is how the replica named in the config is watched: nil watches none
-	// (a config naming a replica is then refused, since nothing would watch it).
-	Lag func(ctx context.Context, r *archive.ReplicaConfig) (archive.LagProbe, error)
+	// CloudWatch reads an RDS replica's ReplicaLag (the config's replica.instance);
+	// replica.host is reached with the archiving user's secret.
+	CloudWatch archive.CloudWatchAPI
 }
 
 // DatabaseNotArchivedError says the config names a table of a database the stack
@@ -203,14 +203,16 @@ func (h *handler) table(ctx context.Context, req TableRequest) (TableResult, err
 	}
 	job := jobs[0]
 	deps := archive.Deps{DB: db, S3: h.c.S3, Log: log}
-	if cfg.Replica != nil {
-		if h.c.Lag == nil {
-			return TableResult{}, &PlanRefusedError{Err: fmt.Errorf("the config names a replica, and this deployment cannot watch it")}
-		}
-		if deps.Lag, err = h.c.Lag(ctx, cfg.Replica); err != nil {
-			return TableResult{}, err
-		}
+	// The replica shares the source's users: the archiving user's secret reaches it.
+	openReplica := func(ctx context.Context, addr string) (*sql.DB, error) {
+		return mysqlsecret.Open(h.c.Secrets, h.env.SecretArn, addr)(ctx)
 	}
+	probe, closeProbe, err := archive.LagProbeFor(ctx, cfg.Replica, openReplica, h.c.CloudWatch)
+	if err != nil {
+		return TableResult{}, &PlanRefusedError{Err: err}
+	}
+	defer closeProbe()
+	deps.Lag = probe
 	sum, err := archive.Run(ctx, job, deps)
 	res := TableResult{Summary: sum}
 	if err != nil {
