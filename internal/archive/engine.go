@@ -536,40 +536,66 @@ func (r *runner) export(ctx context.Context, n int, cond string, args []any, lim
 	return p, nil
 }
 
-// writeAll uploads and verifies the batches the producer hands over, in order.
+// writeAll uploads the batches the producer hands over, in order, and verifies
+// each one on a goroutine of its own, so that the upload of a batch overlaps the
+// reading back of the one before.
 func (r *runner) writeAll(ctx context.Context, in <-chan *pending) error {
+	written := make(chan int, 4)
+	verifyErr := make(chan error, 1)
+	go func() {
+		var err error
+		for i := range written {
+			if err == nil {
+				if err = r.verify(ctx, i); err != nil {
+					r.fail(err) // stop the reader and the uploads now
+				}
+			}
+		}
+		verifyErr <- err
+	}()
 	var err error
 	for p := range in {
 		if err == nil {
-			err = r.write(ctx, p)
+			var i int
+			if i, err = r.write(ctx, p); err == nil && i >= 0 {
+				written <- i
+			}
 		}
 		if p.path != "" {
 			os.Remove(p.path)
 		}
 	}
+	close(written)
+	if verr := <-verifyErr; verr != nil {
+		return verr
+	}
 	return err
 }
 
-func (r *runner) write(ctx context.Context, p *pending) error {
+// write uploads a batch and records it written; it returns the batch's index, -1
+// when the producer said only that no row is left.
+func (r *runner) write(ctx context.Context, p *pending) (int, error) {
 	if p.rows == 0 {
 		// Nothing after the last batch: the read is over.
-		return r.update(ctx, func(m *Manifest) { m.Exhausted = true })
+		return -1, r.update(ctx, func(m *Manifest) { m.Exhausted = true })
 	}
 	key := r.m.ObjectKey(p.n)
 	if err := r.put(ctx, key, p.path); err != nil {
-		return err
+		return -1, err
 	}
 	b := Batch{N: p.n, Object: key, First: p.first, Last: p.last, Rows: p.rows, Bytes: p.bytes, Checksum: p.sum.String(), State: StateWritten}
+	i := -1
 	if err := r.update(ctx, func(m *Manifest) {
 		m.Batches = append(m.Batches, b)
+		i = len(m.Batches) - 1
 		m.LastKey = p.last
 		m.Exhausted = p.exhausted
 	}); err != nil {
-		return err
+		return -1, err
 	}
 	r.log.Debug("archive: batch written", "table", r.name, "batch", b.N, "object", key, "first", b.First, "last", b.Last, "rows", b.Rows, "checksum", b.Checksum)
 	r.progress(b)
-	return r.verify(ctx, p.n)
+	return i, nil
 }
 
 func (r *runner) put(ctx context.Context, key, path string) error {

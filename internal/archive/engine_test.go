@@ -423,9 +423,22 @@ func TestVerificationMismatchDeletesNothing(t *testing.T) {
 	if n := count(t, db, "SELECT COUNT(*) FROM t"); n != 300 {
 		t.Fatalf("%d rows left, want 300", n)
 	}
+	// The next run writes batch 0 again from the table and finishes.
+	sum, err := archive.Run(ctx, j, archive.Deps{DB: db, S3: client, Clock: newClock(), Log: testLog(t)})
+	if err != nil || !sum.Complete || sum.Rows != 300 || sum.RowsDeleted != 300 {
+		t.Fatalf("rerun: %+v, %v", sum, err)
+	}
+	if rows := archived(t, j); len(rows) != 300 {
+		t.Fatalf("%d rows archived, want 300", len(rows))
+	}
 
-	// The next run rewrites batch 0; batch 1's object is then replaced by batch 0's
-	// (as many rows, other keys): batch 1 stops the run, none of its rows deleted.
+	// Batch 1's object replaced by batch 0's (as many rows, other keys): batch 1
+	// stops the run, none of its rows deleted.
+	db, schema = newSchema(t,
+		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL, v VARCHAR(20))",
+		"INSERT INTO t SELECT seq, '2020-01-01', CONCAT('v', seq) FROM seq_1_to_300")
+	j = job(schema, "t", cutoff, "id")
+	j.BatchRows, j.DeleteRows = 100, 50
 	var mu sync.Mutex
 	var first []byte
 	f = &faultyS3{S3API: client}
@@ -456,7 +469,7 @@ func TestVerificationMismatchDeletesNothing(t *testing.T) {
 	if n := count(t, db, "SELECT COUNT(*) FROM t WHERE id BETWEEN 101 AND 200"); n != 100 {
 		t.Fatalf("%d rows of batch 1 left, want 100", n)
 	}
-	sum, err := archive.Run(ctx, j, archive.Deps{DB: db, S3: client, Clock: newClock(), Log: testLog(t)})
+	sum, err = archive.Run(ctx, j, archive.Deps{DB: db, S3: client, Clock: newClock(), Log: testLog(t)})
 	if err != nil || !sum.Complete || sum.Rows != 300 || sum.RowsDeleted != 300 {
 		t.Fatalf("rerun: %+v, %v", sum, err)
 	}
