@@ -24,7 +24,6 @@ import (
 type S3API interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
@@ -706,8 +705,14 @@ func (r *runner) finish(ctx context.Context) error {
 			return nil
 		}
 	}
+	// Listed, not HEAD: without s3:ListBucket, S3 answers a HEAD of a missing key
+	// with 403, which says nothing; the run lists the bucket anyway (its manifests).
 	orphan := r.m.ObjectKey(len(r.m.Batches))
-	if _, err := r.deps.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.job.Bucket), Key: aws.String(orphan)}); err == nil {
+	list, err := r.deps.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(r.job.Bucket), Prefix: aws.String(orphan), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return fmt.Errorf("archive %s: look for s3://%s/%s: %w", r.name, r.job.Bucket, orphan, err)
+	}
+	if len(list.Contents) > 0 && aws.ToString(list.Contents[0].Key) == orphan {
 		r.log.Warn("archive: replacing an unrecorded batch object a stopped run left with an empty file", "table", r.name, "object", orphan)
 		p, err := r.export(ctx, len(r.m.Batches), "FALSE", nil, 0, false)
 		if err != nil {
@@ -717,17 +722,9 @@ func (r *runner) finish(ctx context.Context) error {
 		if err := r.put(ctx, orphan, p.path); err != nil {
 			return err
 		}
-	} else if !notFound(err) {
-		return fmt.Errorf("archive %s: look for s3://%s/%s: %w", r.name, r.job.Bucket, orphan, err)
 	}
 	if err := r.update(ctx, func(m *Manifest) { m.Complete = true }); err != nil {
 		return err
 	}
 	return r.store.markComplete(ctx)
-}
-
-func notFound(err error) bool {
-	var nf *s3types.NotFound
-	var nsk *s3types.NoSuchKey
-	return errors.As(err, &nf) || errors.As(err, &nsk) || strings.Contains(err.Error(), "StatusCode: 404")
 }

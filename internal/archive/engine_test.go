@@ -566,3 +566,44 @@ func TestJobWithoutKeyIsRefused(t *testing.T) {
 		t.Fatalf("err %v, want a KeyColumnError naming the column", err)
 	}
 }
+
+// A batch object written by a killed run but never recorded, whose rows then moved
+// past the cutoff, is replaced by an empty file when the run completes: the archive
+// holds no row the run did not archive (a later cutoff will archive those rows).
+func TestUnrecordedObjectOfAKilledRunIsEmptied(t *testing.T) {
+	ctx := context.Background()
+	db, schema := newSchema(t,
+		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
+		"INSERT INTO t SELECT seq, '2020-01-01' FROM seq_1_to_30")
+	j := job(schema, "t", cutoff, "id")
+	j.BatchRows = 10
+	var armed atomic.Bool
+	f := &faultyS3{S3API: s3client(t)}
+	f.after = func(op, key string, n int) {
+		if op == "put" && kind(key) == "batch" && n == 2 {
+			armed.Store(true)
+		}
+	}
+	f.fault = func(op, kind string, n int) error {
+		if op == "put" && kind == "manifest" && armed.CompareAndSwap(true, false) {
+			return errInjected
+		}
+		return nil
+	}
+	if _, err := archive.Run(ctx, j, archive.Deps{DB: db, S3: f, Clock: newClock(), Log: testLog(t)}); !errors.Is(err, errInjected) {
+		t.Fatalf("err %v, want the injected failure", err)
+	}
+	if _, err := db.Exec("UPDATE t SET created_at = '2026-06-01' WHERE id > 20"); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := archive.Run(ctx, j, archive.Deps{DB: db, S3: s3client(t), Clock: newClock(), Log: testLog(t)})
+	if err != nil || !sum.Complete || sum.Rows != 20 {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	if rows := archived(t, j); len(rows) != 20 {
+		t.Fatalf("%d rows in the archive, want the 20 archived", len(rows))
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM t"); n != 10 {
+		t.Fatalf("%d rows left, want the 10 that moved", n)
+	}
+}
