@@ -607,3 +607,19 @@ func TestUnrecordedObjectOfAKilledRunIsEmptied(t *testing.T) {
 		t.Fatalf("%d rows left, want the 10 that moved", n)
 	}
 }
+
+// Identifiers are quoted everywhere (a name with a backtick, a space and a quote).
+func TestQuotedIdentifiers(t *testing.T) {
+	db, schema := newSchema(t,
+		"CREATE TABLE `we``ird 'tab` (`the id` INT NOT NULL PRIMARY KEY, `created at` DATETIME NOT NULL)",
+		"INSERT INTO `we``ird 'tab` SELECT seq, IF(seq > 8, '2026-06-01', '2020-01-01') FROM seq_1_to_10")
+	j := job(schema, "we`ird 'tab", cutoff, "the id")
+	j.Column, j.BatchRows, j.DeleteRows = "created at", 3, 2
+	sum, err := archive.Run(context.Background(), j, archive.Deps{DB: db, S3: s3client(t), Clock: newClock(), Log: testLog(t)})
+	if err != nil || !sum.Complete || sum.Rows != 8 || sum.RowsDeleted != 8 {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM `we``ird 'tab`"); n != 2 {
+		t.Fatalf("%d rows left, want 2", n)
+	}
+}
