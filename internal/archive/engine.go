@@ -40,7 +40,8 @@ type Deps struct {
 	Clock Clock
 	Log   *slog.Logger
 	// Progress, when set, is called at each change of a batch's state (the CLI
-	// prints a line per batch from it).
+	// prints a line per batch from it): one call at a time, a batch's calls in the
+	// order of its states.
 	Progress func(Progress)
 	// TempDir holds each batch's Parquet file while it is uploaded and read back
 	// ("" is os.TempDir(); a Lambda's /tmp).
@@ -120,6 +121,7 @@ type runner struct {
 	pauses       map[string]int
 	lastDelete   time.Time
 	cancel       context.CancelFunc
+	progressMu   sync.Mutex
 }
 
 // Run archives one table: it reads the rows older than the cutoff in batches of
@@ -322,6 +324,8 @@ func (r *runner) stopForBudget() {
 
 func (r *runner) progress(b Batch) {
 	if r.deps.Progress != nil {
+		r.progressMu.Lock()
+		defer r.progressMu.Unlock()
 		r.deps.Progress(Progress{Schema: r.job.Schema, Table: r.job.Table, Batch: b.N, State: b.State, Object: b.Object,
 			Rows: b.Rows, Bytes: b.Bytes, Deleted: b.Deleted, Changed: b.Changed})
 	}
