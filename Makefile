@@ -7,7 +7,7 @@ GO          ?= go
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 VERSITYGW   := $(GOBIN)/versitygw
 VERSITYGW_VERSION := v1.8.0
-LAMBDAS     := startexport awaitcallback resume relocate latest reconfigure finishingest applygrants ingestcurrent publish subscribe
+LAMBDAS     := startexport awaitcallback resume relocate latest reconfigure finishingest applygrants ingestcurrent publish subscribe archiveplan archivetable
 NODE_BIN    := tools/node_modules/.bin
 CDK         := CDK_DISABLE_VERSION_CHECK=1 $(NODE_BIN)/cdk
 GOTEST_FLAGS ?=

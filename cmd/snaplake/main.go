@@ -35,7 +35,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(
 		opscli.NewRelocateCommand(), opscli.NewDoctorCommand(), opscli.NewIngestCommand(),
-		opscli.NewFederateCommand(), opscli.NewGrantsCommand(), opscli.NewConfigCommand(),
+		opscli.NewFederateCommand(), opscli.NewGrantsCommand(), opscli.NewConfigCommand(), opscli.NewArchiveCommand(),
 		localcli.NewDemoCommand(), localcli.NewQueryCommand(),
 	)
 	root.Long = `snaplake: nightly RDS snapshot -> S3 Parquet -> Athena, without servers.

@@ -137,7 +137,7 @@ func TestParseReportsEachProblemAtItsLine(t *testing.T) {
 		{
 			name: "unknown section",
 			doc:  source + "replicate: {}\n",
-			want: []string{"snaplake.yaml:5:1: replicate: unknown section (known: export, ingest, federate)"},
+			want: []string{"snaplake.yaml:5:1: replicate: unknown section (known: export, ingest, federate, archive)"},
 		},
 		{
 			name: "a list where a string is expected",
@@ -213,7 +213,7 @@ func TestParseReportsEachProblemAtItsLine(t *testing.T) {
 		{
 			name: "not a mapping",
 			doc:  "- ingest\n",
-			want: []string{"snaplake.yaml:1:1: expected a mapping of sections (export, ingest, federate), got a list"},
+			want: []string{"snaplake.yaml:1:1: expected a mapping of sections (export, ingest, federate, archive), got a list"},
 		},
 		{
 			name: "a second document",

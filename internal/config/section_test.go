@@ -56,7 +56,7 @@ func TestEachCapabilityStandsAlone(t *testing.T) {
 
 	// A typo is nobody's section.
 	_, err = ParseSection[shapeIngest]("snaplake.yaml", []byte(source+"ingets: {}\n"), deploy.SectionIngest)
-	want := []string{"snaplake.yaml:5:1: ingets: unknown section (known: export, ingest, federate)"}
+	want := []string{"snaplake.yaml:5:1: ingets: unknown section (known: export, ingest, federate, archive)"}
 	if got := problems(t, err); !slices.Equal(got, want) {
 		t.Errorf("a typo: %q, want %q", got, want)
 	}

@@ -9,4 +9,57 @@ const (
 	// the table's folder so that no crawler or table reads it.
 	ArchivePrefix         = "archive/"
 	ArchiveManifestPrefix = "state/archive-runs/"
+	// ArchivePartitionKey partitions an archived table: one partition per run's cutoff.
+	ArchivePartitionKey = "cutoff"
 )
+
+// The archive's functions: the plan (which tables a run archives, each checked
+// against MySQL before anything changes) and one bounded invocation of one table's
+// run, which the workflow repeats until the table is complete (each resumes from
+// the table's manifest).
+const (
+	FnArchivePlan  = "archiveplan"
+	FnArchiveTable = "archivetable"
+)
+
+// ArchiveFunctions are the archive's functions, in the order the stack creates them.
+var ArchiveFunctions = []string{FnArchivePlan, FnArchiveTable}
+
+// Environment of the archive functions (with EnvBucket, EnvKMSKeyID, EnvLogLevel,
+// EnvMySQLEndpoint and EnvSecretArn: the archiving user's secret, whose user may
+// SELECT and DELETE the configured tables and nothing else).
+const (
+	// EnvArchiveDatabases are the source databases the stack archives (and has an
+	// archive Glue database for), comma-separated; a configured table of another
+	// database is refused at the plan.
+	EnvArchiveDatabases = "ARCHIVE_DATABASES"
+	// EnvArchiveBudgetMargin is the time (seconds) an invocation keeps for itself
+	// before the Lambda's deadline: the table's run stops cleanly that long before.
+	EnvArchiveBudgetMargin = "ARCHIVE_BUDGET_MARGIN_SECONDS"
+)
+
+// ArchiveMaxInvocations bounds the workflow's loop of one table's invocations
+// (each at most 15 minutes: 96 is a day); a table not complete by then fails the
+// run, notified, and the next run resumes it from its manifest.
+const ArchiveMaxInvocations = 96
+
+// ArchiveDatabaseName is the Glue database of the archived tables of the snapshot
+// database glueDB: a companion beside <db>_latest, so that the access rules that
+// govern a snapshot table govern its archive too.
+func ArchiveDatabaseName(glueDB string) string { return glueDB + ArchiveDatabaseSuffix }
+
+// ArchiveDatabaseSuffix names ArchiveDatabaseName's companion.
+const ArchiveDatabaseSuffix = "_archive"
+
+// Outputs of the archive.
+const (
+	OutputArchiveStateMachineArn = "ArchiveStateMachineArn"
+	OutputArchiveFunctionArns    = "ArchiveFunctionArns"
+	OutputArchiveRoleArns        = "ArchiveRoleArns"
+)
+
+// ArchiveScheduleName is the archive's schedule (in IngestScheduleGroup).
+const ArchiveScheduleName = "snaplake-archive"
+
+// ArchiveFailedAlarm is the name (after the stack's) of the alarm on failed archive runs.
+const ArchiveFailedAlarm = "archive-failed"

@@ -10,8 +10,9 @@ const (
 	SectionExport   = "export"
 	SectionIngest   = "ingest"
 	SectionFederate = "federate"
+	// SectionArchive ("archive") is declared with the archive's names (archive.go).
 )
 
 // ConfigSections lists every section of snaplake.yaml, in the order the file's
 // schema declares them.
-var ConfigSections = []string{SectionExport, SectionIngest, SectionFederate}
+var ConfigSections = []string{SectionExport, SectionIngest, SectionFederate, SectionArchive}

@@ -178,7 +178,7 @@ func TestChecksFail(t *testing.T) {
 		{
 			name:   "deleted role among the data lake administrators",
 			break_: func(w *world) { w.lakeAdmins = append(w.lakeAdmins, "arn:aws:iam::123456789012:role/deleted-etl") },
-			want: []string{"FAIL  lake-admin   arn:aws:iam::123456789012:role/deleted-etl: is a data lake administrator but the role no longer exists: every put-data-lake-settings that sends the list back fails with \"Invalid principal\""},
+			want:   []string{"FAIL  lake-admin   arn:aws:iam::123456789012:role/deleted-etl: is a data lake administrator but the role no longer exists: every put-data-lake-settings that sends the list back fails with \"Invalid principal\""},
 		},
 		{
 			name: "data lake settings unreadable",

@@ -7,7 +7,6 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -70,6 +69,9 @@ type Plan struct {
 	// Refused are the set's tables that the config names something of that the
 	// source does not have: they fail, alone, and the other tables load.
 	Refused []RefusedTable `json:"refused,omitempty"`
+	// Unchecked are the access rules' snapshot tables that `snaplake ingest plan`
+	// could not check against the source (SnapshotAccess); a run leaves it empty.
+	Unchecked []UncheckedTable `json:"unchecked,omitempty"`
 	// CrawlerTargets are the exact include paths of this run's tables, one folder
 	// each and ending in "/": the crawler crawls nothing else.
 	CrawlerTargets []string `json:"crawlerTargets,omitempty"`
@@ -190,13 +192,7 @@ func (c Config) refusedTables(set string, s Set, errs []error) ([]RefusedTable, 
 		}
 		r := byTable[fe.Table]
 		if r == nil {
-			r = &RefusedTable{Source: fe.Table}
-			if fe.File != "" {
-				r.Config = fe.File
-				if fe.Line > 0 {
-					r.Config += ":" + strconv.Itoa(fe.Line)
-				}
-			}
+			r = &RefusedTable{Source: fe.Table, Config: fe.place()}
 			byTable[fe.Table] = r
 			order = append(order, fe.Table)
 		}

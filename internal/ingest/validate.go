@@ -39,6 +39,14 @@ type FieldError struct {
 	Line, Column int
 }
 
+// place is file:line of the field, "" for a config built in Go.
+func (e *FieldError) place() string {
+	if e.File == "" || e.Line <= 0 {
+		return e.File
+	}
+	return e.File + ":" + strconv.Itoa(e.Line)
+}
+
 // FieldPath is the field's path relative to the ingest section.
 func (e *FieldError) FieldPath() []string { return e.Path }
 

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"slices"
 
+	"github.com/snaplake/snaplake/internal/archive"
 	"github.com/snaplake/snaplake/internal/export"
 	"github.com/snaplake/snaplake/internal/federate"
 	"github.com/snaplake/snaplake/internal/ingest"
@@ -25,6 +26,9 @@ type File struct {
 	// Federate configures the Federator: Redshift tables published to S3 once and
 	// subscribed by any number of reporting warehouses.
 	Federate *federate.Config `yaml:"federate,omitempty" json:"federate,omitempty"`
+	// Archive configures retention archiving: the rows of production tables older
+	// than a retention period moved into the lake, verified, then deleted gently.
+	Archive *archive.Config `yaml:"archive,omitempty" json:"archive,omitempty"`
 }
 
 //go:embed snaplake.schema.json

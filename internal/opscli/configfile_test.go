@@ -153,14 +153,14 @@ func TestWholeFileNamesEverySection(t *testing.T) {
 		got = append(got, e.Error())
 	}
 	want := []string{
-		"snaplake.yaml:5:1: replicate: unknown section (known: export, ingest, federate)",
+		"snaplake.yaml:5:1: replicate: unknown section (known: export, ingest, federate, archive)",
 		`snaplake.yaml:6:20: federate.tables: expected a list, got "nope"`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems %q, want %q", got, want)
 	}
 	var missing *config.Error
-	if err := config.Parse("s.yaml", []byte("- ingest\n"), new(File)); !errors.As(err, &missing) || missing.Reason != "expected a mapping of sections (export, ingest, federate), got a list" {
+	if err := config.Parse("s.yaml", []byte("- ingest\n"), new(File)); !errors.As(err, &missing) || missing.Reason != "expected a mapping of sections (export, ingest, federate, archive), got a list" {
 		t.Errorf("not a mapping: %v", err)
 	}
 }
@@ -243,6 +243,9 @@ func TestExamplesAgainstTheSchema(t *testing.T) {
 		{name: "a required field missing", doc: source + "  access: [{tables: [orders]}]\n"},
 		{name: "a map value of the wrong type", doc: source + "  access: [{role: r, columns: {orders: id}}]\n"},
 		{name: "no value", doc: source + "  defaults:\n"},
+		{name: "an archive section", doc: "archive:\n  defaults: {batchRows: 5000, pause: 1s}\n  replica: {host: replica-1}\n  tables:\n    shop.audit_log: {retention: 2y, column: created_at}\n", valid: true},
+		{name: "an archive table without its column", doc: "archive:\n  tables:\n    shop.audit_log: {retention: 2y}\n"},
+		{name: "an archive limit of the wrong type", doc: "archive:\n  tables:\n    shop.audit_log: {retention: 2y, column: c, batchRows: many}\n"},
 	}
 	sch := compileSchema(t)
 	for _, tt := range tests {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
+	"github.com/snaplake/snaplake/internal/ingest/grants"
 )
 
 // MySQLDSNEnv is read when --mysql-dsn is not given.
@@ -35,6 +38,14 @@ how it is read: in key ranges, in parallel, when information_schema estimates
 more rows than rowsPerRange (default 1000000) and its key is an integer, or in
 one range, with the reason. It reads the config's ingest
 section and the source database's information_schema, and changes nothing.
+
+What the config names that the source does not have is listed under "refused"
+with its file:line, and the command fails: a table or column of the set's
+tables, and, for the access rules' snapshot tables ("snapshots:<db>.<table>"),
+a table that database <db> lacks (or that the RDS export skips) or a column
+its table lacks (snapshot_date is the snapshot's own), or a column list under
+"snapshots:<db>.*", which the grants refuse. A database <db> the
+user cannot see is listed under "unchecked", with a warning, and fails nothing.
 
 The lake's watermarks are not read: every incremental table starts from the
 beginning ("from": null, "replace": true). Without --bucket the crawler include
@@ -134,6 +145,19 @@ func (o ingestPlanOptions) run(cmd *cobra.Command) error {
 	if bucket != "" {
 		plan = plan.InBucket(bucket)
 	}
+	// The snapshot tables the access rules name are checked against their source
+	// databases too: otherwise a misspelled column is found only by the grants run,
+	// in AWS. They fail no load, so only the plan does this, not a run.
+	if dbs := c.SnapshotDatabases(); len(dbs) > 0 {
+		sources, err := ingest.DiscoverSnapshotSources(ctx, q, dbs)
+		if err != nil {
+			return err
+		}
+		refused, unchecked := c.SnapshotAccess(sources)
+		plan.Refused = append(plan.Refused, snapshotRulesRefused(*c)...)
+		plan.Refused = append(plan.Refused, refused...)
+		plan.Unchecked = unchecked
+	}
 	out, err := json.MarshalIndent(plan, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode the plan: %w", err)
@@ -141,18 +165,78 @@ func (o ingestPlanOptions) run(cmd *cobra.Command) error {
 	if _, err := fmt.Fprintf(stdout, "%s\n", out); err != nil {
 		return err
 	}
-	slog.New(slog.NewTextHandler(stderr, nil)).Info("ingest plan", "set", set, "due", plan.Due,
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	for _, u := range plan.Unchecked {
+		log.Warn("snapshot table not checked", "table", u.Source, "config", u.Config, "reason", u.Reason)
+	}
+	log.Info("ingest plan", "set", set, "due", plan.Due,
 		"tables", len(plan.Tables), "skipped", len(plan.Skipped), "refused", len(plan.Refused), "renamed", len(plan.Renamed),
-		"metadata_queries", q.Queries(), "took", time.Since(start).Round(time.Millisecond))
+		"unchecked", len(plan.Unchecked), "metadata_queries", q.Queries(), "took", time.Since(start).Round(time.Millisecond))
 	// A run would load the others and fail these, notified: so does the command.
+	// A refused snapshot table fails no load but its grant.
 	if len(plan.Refused) > 0 {
 		reasons := make([]string, len(plan.Refused))
+		loads, snapshots := 0, 0
 		for i, r := range plan.Refused {
 			reasons[i] = r.Reason
+			if _, _, snap := ingest.SnapshotTable(r.Source); snap {
+				snapshots++
+			} else {
+				loads++
+			}
 		}
-		return fmt.Errorf("%s: %d tables of set %s would fail, as the config names what the source does not have: %s", configPath, len(plan.Refused), set, strings.Join(reasons, "; "))
+		var what []string
+		if loads > 0 {
+			what = append(what, fmt.Sprintf("%d tables of set %s would fail", loads, set))
+		}
+		if snapshots > 0 {
+			what = append(what, fmt.Sprintf("the grants on %d snapshot tables would fail", snapshots))
+		}
+		return fmt.Errorf("%s: %s, as the config names what the source does not have: %s", configPath, strings.Join(what, " and "), strings.Join(reasons, "; "))
 	}
 	return nil
+}
+
+// snapshotRulesRefused are the refusals of grants.DesiredIn about snapshot tables
+// (a column list under "snapshots:<db>.*", where every table is granted whole),
+// as refused tables: the grants run refuses the whole config for them, and
+// config validate, which checks a section in itself, lets them pass. Roles are
+// taken as written: the account that would turn a name into an ARN is unknown here.
+func snapshotRulesRefused(c ingest.Config) []ingest.RefusedTable {
+	// Only the rules' snapshot tables are given to DesiredIn, so that a refusal of
+	// an ingested table (checked as before) cannot hide one of a snapshot table;
+	// index maps a rule back to its place in the file.
+	var access []ingest.Access
+	var index []int
+	for i, a := range c.Access {
+		snap := ingest.Access{Role: a.Role, Columns: map[string][]string{}}
+		for _, t := range a.Tables {
+			if _, _, ok := ingest.SnapshotTable(t); ok {
+				snap.Tables = append(snap.Tables, t)
+			}
+		}
+		for t, cols := range a.Columns {
+			if _, _, ok := ingest.SnapshotTable(t); ok {
+				snap.Columns[t] = cols
+			}
+		}
+		if len(snap.Tables) > 0 || len(snap.Columns) > 0 {
+			access, index = append(access, snap), append(index, i)
+		}
+	}
+	dbs := grants.Databases{Ingest: ingest.CatalogDatabase(c.Source.Database), Snapshot: func(source string) string { return source }}
+	_, err := grants.DesiredIn(dbs, access, ingest.NormalizeName, strings.TrimSpace)
+	var ae *grants.AccessError
+	if !errors.As(err, &ae) {
+		return nil
+	}
+	ae.Index = index[ae.Index]
+	fe := c.ErrorAt(ae.FieldPath(), "%s", ae.Reason())
+	r := ingest.RefusedTable{Source: ae.Table, Reason: fe.Error()}
+	if fe.File != "" {
+		r.Config = fe.File + ":" + strconv.Itoa(fe.Line)
+	}
+	return []ingest.RefusedTable{r}
 }
 
 // loadIngest reads the ingest section of the config file, checked by the loader

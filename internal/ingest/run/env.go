@@ -3,18 +3,13 @@ package run
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/go-sql-driver/mysql"
-
-	"github.com/snaplake/snaplake/internal/aws/awserr"
+	"github.com/snaplake/snaplake/internal/aws/mysqlsecret"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
@@ -77,41 +72,12 @@ func (e Env) JDBCURL() string {
 }
 
 // SecretsAPI reads the source's credentials.
-type SecretsAPI interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}
+type SecretsAPI = mysqlsecret.SecretsAPI
 
 // MySQLFromSecret opens the source database with the credentials of the secret
-// (the RDS-managed master secret or any with "username" and "password"), over TLS
-// when the server offers it.
+// (mysqlsecret.Open).
 func MySQLFromSecret(api SecretsAPI, secretArn, endpoint string) func(ctx context.Context) (*sql.DB, error) {
-	var db *sql.DB
-	return func(ctx context.Context) (*sql.DB, error) {
-		if db != nil {
-			return db, nil
-		}
-		out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretArn)})
-		if err != nil {
-			return nil, fmt.Errorf("read the source's secret %s: %w", secretArn, awserr.Surface(err))
-		}
-		var creds struct {
-			Username string `json:"username"`
-			Password string `json:"password"`
-		}
-		if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &creds); err != nil || creds.Username == "" {
-			return nil, fmt.Errorf("secret %s has no JSON \"username\" and \"password\"", secretArn)
-		}
-		c := mysql.NewConfig()
-		c.User, c.Passwd, c.Net, c.Addr = creds.Username, creds.Password, "tcp", endpoint
-		c.TLSConfig = "preferred"
-		c.ParseTime = false
-		db, err = sql.Open("mysql", c.FormatDSN())
-		if err != nil {
-			return nil, err
-		}
-		db.SetMaxOpenConns(4)
-		return db, nil
-	}
+	return mysqlsecret.Open(api, secretArn, endpoint)
 }
 
 // CheckSource refuses a config whose source is not the database the stack was

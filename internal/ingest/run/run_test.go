@@ -536,7 +536,7 @@ func TestBadConfigChangesNothing(t *testing.T) {
 		{"another database than the stack's", strings.Replace(e.config(""), "database: "+e.name, "database: billing", 1),
 			`s3://` + e.bucket + `/config/snaplake.yaml:4:5: ingest.source.database: "billing" is not "` + e.name + `", the database this stack ingests`},
 		{"no ingest section", "federate:\n  tables: [{table: t}]\n", "s3://" + e.bucket + "/config/snaplake.yaml: no ingest section"},
-		{"a typo at the top", e.config("ingset: {}\n"), "snaplake.yaml:5:1: ingset: unknown section (known: export, ingest, federate)"},
+		{"a typo at the top", e.config("ingset: {}\n"), "snaplake.yaml:5:1: ingset: unknown section (known: export, ingest, federate, archive)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

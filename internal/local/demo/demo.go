@@ -4,6 +4,7 @@ package demo
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -62,6 +63,26 @@ type Options struct {
 	// of ClusterID, announced by RDS-EVENT-0169 ("RDS DB Cluster Snapshot Event"),
 	// exported by its cluster-snapshot ARN.
 	Aurora bool
+
+	// Contract is the deployment the night runs as (nil: the offline contract,
+	// contract.Load's), for a night of another stack's settings, such as one that
+	// catalogs new databases at runtime (contract.LoadRuntimeCatalog).
+	Contract *contract.Contract
+	// Config, when set, is the snaplake.yaml uploaded to the lake before the night
+	// starts, as an operator does; empty leaves the lake's config as it is.
+	Config string
+	// BeforeSnapshot, when set, changes the source (the MariaDB server, every
+	// database) after the day's activity and before the night's snapshot: a schema
+	// created during the day is in that night's snapshot.
+	BeforeSnapshot func(ctx context.Context, source *sql.DB) error
+}
+
+// contract is the deployment the night runs as.
+func (o Options) contract() *contract.Contract {
+	if o.Contract != nil {
+		return o.Contract
+	}
+	return deployed()
 }
 
 // The formats of RunFederate's table lines.
@@ -72,18 +93,29 @@ const (
 
 // Report says what a run did.
 type Report struct {
-	SnapshotID    string
-	SnapshotDate  string
-	SnapshotARN   string
-	SnapshotDB    string           // the MariaDB schema holding the snapshot
-	SourceCounts  map[string]int64 // rows per table in the snapshot
+	SnapshotID   string
+	SnapshotDate string
+	SnapshotARN  string
+	SnapshotDB   string           // the MariaDB schema holding the snapshot of the sample database
+	SourceCounts map[string]int64 // rows per table of the sample database in the snapshot
+	// SnapshotSchemas are the MariaDB schemas holding the snapshot, by source database.
+	SnapshotSchemas map[string]string
+	// Databases are the rows per table of every database in the snapshot (an
+	// instance's snapshot holds them all), by source database; the sample's is
+	// SourceCounts.
+	Databases     map[string]map[string]int64
 	Executions    []stepfunctions.Result
 	Notifications []offline.Notification
 	// Allowed is every call the night's roles were allowed, as the IAM authority
 	// recorded it (the reviewed permission list is made from it).
-	Allowed    []iam.Grant
-	ExportsRun int
-	Stages     []Stage
+	Allowed []iam.Grant
+	// Denied is every call of the night's roles that IAM refused.
+	Denied []iam.Grant
+	// CreatedCrawlers are the crawlers the night created: those of databases the
+	// stack was not deployed with, on a stack that catalogs them at runtime.
+	CreatedCrawlers []string
+	ExportsRun      int
+	Stages          []Stage
 }
 
 // Stage is one timed step of the run.
@@ -117,7 +149,8 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 	defer s.close()
 	home, log, p, total := s.home, s.log, s.p, s.start
 
-	srv, err := startServers(ctx, home, log, p)
+	c := opts.contract()
+	srv, err := startServers(ctx, home, c.Bucket, log, p)
 	if err != nil {
 		return rep, err
 	}
@@ -128,7 +161,7 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 	if err != nil {
 		return rep, err
 	}
-	night, nightEnded, err := beginNight(ctx, home, srv.client, p)
+	night, nightEnded, err := beginNight(ctx, home, srv.client, c.Bucket, p)
 	if err != nil {
 		return rep, err
 	}
@@ -137,7 +170,15 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 			return rep, err
 		}
 	}
-	if err := takeSnapshot(ctx, srv.pool, night, opts.Aurora, &rep, p); err != nil {
+	if opts.BeforeSnapshot != nil {
+		if err := opts.BeforeSnapshot(ctx, srv.pool); err != nil {
+			return rep, fmt.Errorf("change the source before the snapshot: %w", err)
+		}
+	}
+	if err := uploadConfig(ctx, srv.client, c.Bucket, opts.Config, p); err != nil {
+		return rep, err
+	}
+	if err := takeSnapshot(ctx, srv.pool, c, night, opts.Aurora, &rep, p); err != nil {
 		return rep, err
 	}
 
@@ -159,15 +200,16 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 		return rep, err
 	}
 	p.outcome(rep, home)
-	p.permissions(rep, d.account.IAM.Denied())
+	p.permissions(rep, rep.Denied)
 	if failed := firstFailure(rep.Executions); failed != nil {
 		return rep, failed
 	}
 
-	if err := p.analyst(ctx, d.catalog, home); err != nil {
+	glueDB := sampleGlueDatabase(c)
+	if err := p.analyst(ctx, d.catalog, home, glueDB); err != nil {
 		return rep, err
 	}
-	p.line("done in %.1fs. Try: snaplake query \"SELECT * FROM warehouse.projects LIMIT 5\"  (run make demo again for the next night)", time.Since(total).Seconds())
+	p.line("done in %.1fs. Try: snaplake query \"SELECT * FROM %s.projects LIMIT 5\"  (run make demo again for the next night)", time.Since(total).Seconds(), glueDB)
 	return rep, nil
 }
 

@@ -39,38 +39,9 @@ func TestNightsEndToEnd(t *testing.T) {
 		}
 		return rep, out.String(), err
 	}
-	lk := func() *lake.Lake {
-		t.Helper()
-		cat, err := glue.OpenCatalog(filepath.Join(home, "catalog.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &lake.Lake{Catalog: cat, Root: filepath.Join(home, "s3")}
-	}
-	query := func(sql string) [][]string {
-		t.Helper()
-		res, err := lk().Query(ctx, sql)
-		if err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-		var rows [][]string
-		for _, r := range res.Rows {
-			var row []string
-			for _, v := range r {
-				row = append(row, fmt.Sprint(v))
-			}
-			rows = append(rows, row)
-		}
-		return rows
-	}
-	one := func(sql string) string {
-		t.Helper()
-		rows := query(sql)
-		if len(rows) != 1 || len(rows[0]) != 1 {
-			t.Fatalf("%s: got %v, want one value", sql, rows)
-		}
-		return rows[0][0]
-	}
+	lk := func() *lake.Lake { t.Helper(); return openLake(t, home) }
+	query := func(sql string) [][]string { t.Helper(); return queryRows(t, home, sql) }
+	one := func(sql string) string { t.Helper(); return queryOne(t, home, sql) }
 
 	// Night 1.
 	first, out, err := run(Options{})
@@ -271,6 +242,45 @@ func TestNightsEndToEnd(t *testing.T) {
 	}
 
 	checkPermissions(t, allowed)
+}
+
+// openLake is the lake of the demo's home as snaplake query reads it: the catalog
+// and the S3 server's files, queried with DuckDB.
+func openLake(t *testing.T, home string) *lake.Lake {
+	t.Helper()
+	cat, err := glue.OpenCatalog(filepath.Join(home, "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &lake.Lake{Catalog: cat, Root: filepath.Join(home, "s3")}
+}
+
+// queryRows runs sql over the lake of home, every value printed.
+func queryRows(t *testing.T, home, sql string) [][]string {
+	t.Helper()
+	res, err := openLake(t, home).Query(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	var rows [][]string
+	for _, r := range res.Rows {
+		var row []string
+		for _, v := range r {
+			row = append(row, fmt.Sprint(v))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// queryOne runs sql, which must answer one value, over the lake of home.
+func queryOne(t *testing.T, home, sql string) string {
+	t.Helper()
+	rows := queryRows(t, home, sql)
+	if len(rows) != 1 || len(rows[0]) != 1 {
+		t.Fatalf("%s: got %v, want one value", sql, rows)
+	}
+	return rows[0][0]
 }
 
 var updatePermissions = flag.Bool("update-permissions", false, "rewrite internal/doctor/permissions.txt from the nights' allowed calls")

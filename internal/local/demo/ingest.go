@@ -95,7 +95,7 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 	defer s.close()
 	home, log, p, total := s.home, s.log, s.p, s.start
 	defer func() { rep.Stages = p.rep.Stages }()
-	srv, err := startServers(ctx, home, log, p)
+	srv, err := startServers(ctx, home, lakeBucket(), log, p)
 	if err != nil {
 		return rep, err
 	}

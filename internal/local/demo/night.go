@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -18,6 +20,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/snaplake/snaplake/internal/deploy"
+	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/offline"
 	"github.com/snaplake/snaplake/internal/local/sampledb"
 )
@@ -66,7 +69,7 @@ func ensureWarehouse(ctx context.Context, pool *sql.DB, rows int, p *printer) (e
 // state.json: the night after the last one that ended, or a pending night an earlier
 // run left unfinished, whose partial output it removes first. nightEnded records the
 // night as ended.
-func beginNight(ctx context.Context, home string, client *s3.Client, p *printer) (night time.Time, nightEnded func() error, err error) {
+func beginNight(ctx context.Context, home string, client *s3.Client, bucket string, p *printer) (night time.Time, nightEnded func() error, err error) {
 	st, err := loadState(home)
 	if err != nil {
 		return night, nil, err
@@ -79,7 +82,7 @@ func beginNight(ctx context.Context, home string, client *s3.Client, p *printer)
 			return night, nil, fmt.Errorf("read %s: pending %q: %w", filepath.Join(home, "state.json"), st.Pending, err)
 		}
 		t := time.Now()
-		n, err := removeNight(ctx, client, night)
+		n, err := removeNight(ctx, client, bucket, night)
 		if err != nil {
 			return night, nil, err
 		}
@@ -115,9 +118,24 @@ func addDay(ctx context.Context, pool *sql.DB, night time.Time, p *printer) erro
 	return nil
 }
 
-// takeSnapshot takes the nightly automated snapshot, a copy of the sample database in
-// its own schema, and records it in rep.
-func takeSnapshot(ctx context.Context, pool *sql.DB, night time.Time, aurora bool, rep *Report, p *printer) (err error) {
+// uploadConfig uploads yaml to the lake as snaplake.yaml, where the night's
+// functions read it; empty leaves the lake's config as it is.
+func uploadConfig(ctx context.Context, client *s3.Client, bucket, yaml string, p *printer) error {
+	if yaml == "" {
+		return nil
+	}
+	t := time.Now()
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(deploy.ConfigKey), Body: strings.NewReader(yaml)}); err != nil {
+		return fmt.Errorf("upload the config to s3://%s/%s: %w", bucket, deploy.ConfigKey, err)
+	}
+	p.stage("config", "s3://"+bucket+"/"+deploy.ConfigKey, time.Since(t))
+	return nil
+}
+
+// takeSnapshot takes the nightly automated snapshot, a copy of every database of
+// the source in a schema of its own, as an RDS snapshot holds every database of the
+// instance, and records it in rep.
+func takeSnapshot(ctx context.Context, pool *sql.DB, c *contract.Contract, night time.Time, aurora bool, rep *Report, p *printer) (err error) {
 	t := time.Now()
 	rep.SnapshotDate = night.Format("2006-01-02")
 	// RDS names automated snapshots rds:<id>-YYYY-MM-DD-HH-MM, an instance's and an
@@ -127,24 +145,44 @@ func takeSnapshot(ctx context.Context, pool *sql.DB, night time.Time, aurora boo
 		source, kind = ClusterID, "cluster-snapshot"
 	}
 	rep.SnapshotID = fmt.Sprintf("rds:%s-%s-03-00", source, rep.SnapshotDate)
-	rep.SnapshotARN = fmt.Sprintf("arn:aws:rds:%s:%s:%s:%s", deployed().Region, deployed().Account, kind, rep.SnapshotID)
-	rep.SnapshotDB = "snap_" + strings.ReplaceAll(rep.SnapshotDate, "-", "") + "_" + sampledb.Database
-	if err := dropOldSnapshots(ctx, pool, rep.SnapshotDB); err != nil {
+	rep.SnapshotARN = fmt.Sprintf("arn:aws:rds:%s:%s:%s:%s", c.Region, c.Account, kind, rep.SnapshotID)
+	databases, err := sampledb.UserDatabases(ctx, pool)
+	if err != nil {
 		return err
 	}
-	if err := sampledb.Snapshot(ctx, pool, sampledb.Database, rep.SnapshotDB); err != nil {
+	rep.SnapshotSchemas, rep.Databases = map[string]string{}, map[string]map[string]int64{}
+	for _, db := range databases {
+		rep.SnapshotSchemas[db] = "snap_" + strings.ReplaceAll(rep.SnapshotDate, "-", "") + "_" + db
+	}
+	rep.SnapshotDB = rep.SnapshotSchemas[sampledb.Database]
+	if err := dropOldSnapshots(ctx, pool, slices.Collect(maps.Values(rep.SnapshotSchemas))); err != nil {
 		return err
 	}
-	if rep.SourceCounts, err = sampledb.Counts(ctx, pool, rep.SnapshotDB); err != nil {
-		return err
+	var total int64
+	tables := 0
+	for _, db := range databases {
+		schema := rep.SnapshotSchemas[db]
+		if err := sampledb.Snapshot(ctx, pool, db, schema); err != nil {
+			return err
+		}
+		if rep.Databases[db], err = sampledb.Counts(ctx, pool, schema); err != nil {
+			return err
+		}
+		total += sum(rep.Databases[db])
+		tables += len(rep.Databases[db])
 	}
-	p.stage("snapshot "+rep.SnapshotID, fmt.Sprintf("%s rows in %d tables", thousands(sum(rep.SourceCounts)), len(rep.SourceCounts)), time.Since(t))
+	rep.SourceCounts = rep.Databases[sampledb.Database]
+	detail := fmt.Sprintf("%s rows in %d tables", thousands(total), tables)
+	if len(databases) > 1 {
+		detail += fmt.Sprintf(" of %d databases (%s)", len(databases), strings.Join(databases, ", "))
+	}
+	p.stage("snapshot "+rep.SnapshotID, detail, time.Since(t))
 	return nil
 }
 
 // dropOldSnapshots removes earlier nights' snapshot schemas: like RDS automated
 // snapshots, only the newest is kept once a new one is taken.
-func dropOldSnapshots(ctx context.Context, db *sql.DB, keep string) error {
+func dropOldSnapshots(ctx context.Context, db *sql.DB, keep []string) error {
 	rows, err := db.QueryContext(ctx, `SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'snap\_%'`)
 	if err != nil {
 		return fmt.Errorf("list snapshot schemas: %w", err)
@@ -156,7 +194,7 @@ func dropOldSnapshots(ctx context.Context, db *sql.DB, keep string) error {
 			rows.Close()
 			return fmt.Errorf("list snapshot schemas: %w", err)
 		}
-		if s != keep {
+		if !slices.Contains(keep, s) {
 			old = append(old, s)
 		}
 	}
@@ -172,16 +210,16 @@ func dropOldSnapshots(ctx context.Context, db *sql.DB, keep string) error {
 
 // removeNight deletes what a killed run left of one night in the lake: the export
 // folder, the night's partitions and its task tokens.
-func removeNight(ctx context.Context, client *s3.Client, night time.Time) (int, error) {
+func removeNight(ctx context.Context, client *s3.Client, bucket string, night time.Time) (int, error) {
 	date := night.Format("2006-01-02")
 	exportID := InstanceID + "-" + date + "-03-00"
 	var keys []s3types.ObjectIdentifier
 	for _, prefix := range []string{deploy.ExportPrefix + exportID + "/", deploy.DataPrefix, deploy.CallbackPrefix} {
-		pg := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(lakeBucket()), Prefix: aws.String(prefix)})
+		pg := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
 			if err != nil {
-				return 0, fmt.Errorf("list s3://%s/%s: %w", lakeBucket(), prefix, err)
+				return 0, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
 			}
 			for _, o := range page.Contents {
 				k := aws.ToString(o.Key)
@@ -195,7 +233,7 @@ func removeNight(ctx context.Context, client *s3.Client, night time.Time) (int, 
 	total := len(keys)
 	for len(keys) > 0 {
 		n := min(len(keys), 1000)
-		out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(lakeBucket()), Delete: &s3types.Delete{Objects: keys[:n], Quiet: aws.Bool(true)}})
+		out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &s3types.Delete{Objects: keys[:n], Quiet: aws.Bool(true)}})
 		if err != nil {
 			return 0, fmt.Errorf("remove the unfinished night %s: %w", date, err)
 		}

@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"github.com/snaplake/snaplake/events"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export/callback"
+	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/iam"
 	"github.com/snaplake/snaplake/internal/local/lake"
 	"github.com/snaplake/snaplake/internal/local/offline"
+	"github.com/snaplake/snaplake/internal/local/sampledb"
 	"github.com/snaplake/snaplake/internal/local/stepfunctions"
 )
 
@@ -126,6 +129,9 @@ func (p *printer) outcome(rep Report, home string) {
 	for _, r := range rep.Executions {
 		p.line("%s execution %s: %s", mark(r.Status == stepfunctions.StatusSucceeded), r.Status, strings.Join(r.States, " → "))
 	}
+	for _, cr := range rep.CreatedCrawlers {
+		p.line("✓ crawler %s created with its Glue databases: a database the stack was not deployed with, cataloged at runtime", cr)
+	}
 	for _, n := range rep.Notifications {
 		p.line("✉ notification %q to %s (saved in %s)", n.Subject, n.TopicArn, filepath.Join(home, "notifications.jsonl"))
 	}
@@ -141,11 +147,12 @@ func firstFailure(rs []stepfunctions.Result) *ExecutionFailedError {
 	return nil
 }
 
-// analyst shows the analyst's view: DuckDB over the lake's Parquet files.
-func (p *printer) analyst(ctx context.Context, catalog *glue.Catalog, home string) error {
+// analyst shows the analyst's view: DuckDB over the lake's Parquet files. glueDB is
+// the sample database's Glue database.
+func (p *printer) analyst(ctx context.Context, catalog *glue.Catalog, home, glueDB string) error {
 	t := time.Now()
 	lk := &lake.Lake{Catalog: catalog, Root: filepath.Join(home, "s3")}
-	if err := p.analystQuery(ctx, lk); err != nil {
+	if err := p.analystQuery(ctx, lk, glueDB); err != nil {
 		return err
 	}
 	p.stage("query", "DuckDB over the lake's Parquet files", time.Since(t))
@@ -162,8 +169,14 @@ GROUP BY p.name
 ORDER BY downloads DESC, project
 LIMIT 5`
 
-func (p *printer) analystQuery(ctx context.Context, lk *lake.Lake) error {
-	parts, err := lk.Query(ctx, `SELECT snapshot_date FROM "warehouse"."file_downloads$partitions" ORDER BY snapshot_date`)
+// sampleGlueDatabase is the Glue database c catalogs the sample database in: its
+// name, or with the stack's Glue database prefix.
+func sampleGlueDatabase(c *contract.Contract) string {
+	return deploy.GlueDatabaseName(c.Functions[deploy.FnAwaitCallback].Environment[deploy.EnvGlueDatabasePrefix], sampledb.Database)
+}
+
+func (p *printer) analystQuery(ctx context.Context, lk *lake.Lake, glueDB string) error {
+	parts, err := lk.Query(ctx, fmt.Sprintf(`SELECT snapshot_date FROM "%s"."file_downloads$partitions" ORDER BY snapshot_date`, glueDB))
 	if err != nil {
 		return fmt.Errorf("list partitions: %w", err)
 	}
@@ -171,9 +184,10 @@ func (p *printer) analystQuery(ctx context.Context, lk *lake.Lake) error {
 	for _, r := range parts.Rows {
 		dates = append(dates, fmt.Sprint(r[0]))
 	}
-	p.line("snapshot_date partitions of warehouse.file_downloads: %s", strings.Join(dates, ", "))
-	p.line("\nAnalyst query (the same SQL runs in Athena):\n%s\n", LatestCountsSQL)
-	res, err := lk.Query(ctx, LatestCountsSQL)
+	p.line("snapshot_date partitions of %s.file_downloads: %s", glueDB, strings.Join(dates, ", "))
+	query := strings.ReplaceAll(LatestCountsSQL, deploy.LatestDatabaseName(sampledb.Database)+".", deploy.LatestDatabaseName(glueDB)+".")
+	p.line("\nAnalyst query (the same SQL runs in Athena):\n%s\n", query)
+	res, err := lk.Query(ctx, query)
 	if err != nil {
 		return fmt.Errorf("analyst query: %w", err)
 	}

@@ -28,7 +28,7 @@ type servers struct {
 
 // startServers starts MariaDB, then versitygw with the lake's bucket. On error it stops
 // whatever it started.
-func startServers(ctx context.Context, home string, log *slog.Logger, p *printer) (_ *servers, err error) {
+func startServers(ctx context.Context, home, bucket string, log *slog.Logger, p *printer) (_ *servers, err error) {
 	srv := &servers{}
 	defer func() {
 		if err != nil {
@@ -45,10 +45,10 @@ func startServers(ctx context.Context, home string, log *slog.Logger, p *printer
 		return nil, fmt.Errorf("start the S3 server: %w", err)
 	}
 	srv.client = srv.s3.Client()
-	if err := ensureBucket(ctx, srv.client, lakeBucket()); err != nil {
+	if err := ensureBucket(ctx, srv.client, bucket); err != nil {
 		return nil, err
 	}
-	p.stage("S3 server (versitygw)", srv.s3.Endpoint+", bucket "+lakeBucket(), time.Since(t))
+	p.stage("S3 server (versitygw)", srv.s3.Endpoint+", bucket "+bucket, time.Since(t))
 	if srv.pool, err = srv.db.DB(""); err != nil {
 		return nil, err
 	}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,15 +19,17 @@ import (
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/export"
+	"github.com/snaplake/snaplake/internal/local/contract"
 	"github.com/snaplake/snaplake/internal/local/glue"
 	"github.com/snaplake/snaplake/internal/local/offline"
 	"github.com/snaplake/snaplake/internal/local/rdsexport"
-	"github.com/snaplake/snaplake/internal/local/sampledb"
 )
 
 // deployment is the offline pipeline around the real code, with its stand-ins for RDS
 // export, Glue, SNS and Step Functions.
 type deployment struct {
+	c          *contract.Contract
+	home       string
 	account    *offline.Account
 	pipeline   *offline.Pipeline
 	rds        *rdsexport.Service
@@ -33,11 +37,14 @@ type deployment struct {
 	counted    *countingRDS
 	catalog    *glue.Catalog
 	exportPool *sql.DB
+	// crawlers are the crawlers Glue had when the night began.
+	crawlers []string
 }
 
 // deploy builds the deployment for tonight's snapshot.
 func deployNight(home string, opts Options, srv *servers, log *slog.Logger, p *printer, rep Report, night time.Time) (_ *deployment, err error) {
-	d := &deployment{}
+	c := opts.contract()
+	d := &deployment{c: c, home: home}
 	if d.catalog, err = glue.OpenCatalog(filepath.Join(home, "catalog.json")); err != nil {
 		return nil, err
 	}
@@ -47,37 +54,51 @@ func deployNight(home string, opts Options, srv *servers, log *slog.Logger, p *p
 	}
 	snapshots := snapshotResolver{rdsexport.Snapshot{
 		ID: rep.SnapshotID, Arn: rep.SnapshotARN, Created: night.Add(3 * time.Hour),
-		Databases: map[string]string{sampledb.Database: rep.SnapshotDB},
+		Databases: rep.SnapshotSchemas,
 	}}
 	if d.exportPool, err = srv.db.DB(""); err != nil {
 		return nil, err
 	}
 	// Every call below is authorized as the role that makes it: RDS writes the export
 	// as the export role, the crawler reads as the crawler role, each function as its own.
-	if d.account, err = offline.NewAccount(srv.s3, offline.AccountOptions{Contract: deployed(), Log: log}); err != nil {
+	if d.account, err = offline.NewAccount(srv.s3, offline.AccountOptions{Contract: c, Log: log}); err != nil {
 		d.close()
 		return nil, err
 	}
 	d.rds = &rdsexport.Service{
 		DB: d.exportPool, Snapshots: snapshots, S3: d.account.S3(deploy.RoleExport), Publish: publish,
 		Progress: p.exportProgress, Log: log.With("component", "rds-export"),
-		Account: deployed().Account, Region: deployed().Region,
+		Account: c.Account, Region: c.Region,
 	}
 	if opts.FailExport != "" {
 		d.rds.FailNext = func(string) string { return opts.FailExport }
 	}
 	var crawlers []glue.Crawler
-	for _, cr := range deployed().Crawlers {
+	for _, cr := range c.Crawlers {
 		// No include paths yet: the crawl wait sets one per table folder before each run.
 		crawlers = append(crawlers, glue.Crawler{Name: cr.Name, Role: cr.RoleArn, Database: cr.Database, Configuration: cr.Configuration,
 			SchemaChangePolicy: glue.SchemaChangePolicyOf(cr.DeleteBehavior, cr.UpdateBehavior)})
 	}
+	// And those earlier nights created, which Glue keeps.
+	created, err := loadCreatedCrawlers(home)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	for _, cr := range created {
+		if !slices.ContainsFunc(crawlers, func(k glue.Crawler) bool { return k.Name == cr.Name }) {
+			crawlers = append(crawlers, cr)
+		}
+	}
+	for _, cr := range crawlers {
+		d.crawlers = append(d.crawlers, cr.Name)
+	}
 	d.glue = &glue.Service{
 		S3: d.account.S3(deploy.RoleCrawler), Catalog: d.catalog, Publish: publish, Log: log.With("component", "glue"),
-		Account: deployed().Account, Region: deployed().Region, Crawlers: crawlers,
+		Account: c.Account, Region: c.Region, Crawlers: crawlers,
 	}
 	// The stack's Glue databases exist from the deploy on, as CloudFormation creates them.
-	if err := offline.CreateDatabases(deployed(), d.catalog); err != nil {
+	if err := offline.CreateDatabases(c, d.catalog); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -114,7 +135,7 @@ func (d *deployment) announce(ctx context.Context, rep Report, night time.Time, 
 		deliveries = 2
 	}
 	for i := 0; i < deliveries; i++ {
-		ev := snapshotCreatedEvent(rep, night, i)
+		ev := snapshotCreatedEvent(d.c, rep, night, i)
 		rules, err := d.pipeline.Publish(ctx, ev)
 		if err != nil {
 			return err
@@ -151,8 +172,54 @@ func (d *deployment) wait(ctx context.Context, rep *Report, log *slog.Logger) er
 	}
 	rep.Notifications = d.pipeline.Notifications()
 	rep.Allowed = d.account.IAM.Allowed()
+	rep.Denied = d.account.IAM.Denied()
 	rep.ExportsRun = int(d.counted.started.Load())
-	return nil
+	var created []glue.Crawler
+	for _, cr := range d.glue.Crawlers {
+		if !slices.ContainsFunc(d.c.Crawlers, func(k contract.Crawler) bool { return k.Name == cr.Name }) {
+			created = append(created, cr)
+		}
+		if !slices.Contains(d.crawlers, cr.Name) {
+			rep.CreatedCrawlers = append(rep.CreatedCrawlers, cr.Name)
+		}
+	}
+	return saveCreatedCrawlers(d.home, created)
+}
+
+// createdCrawlersFile keeps, in the demo's home, the crawlers the nights created
+// (the crawl wait creates one for a database the stack was not deployed with): Glue
+// keeps them between nights, as catalog.json keeps its databases and tables.
+const createdCrawlersFile = "crawlers.json"
+
+func loadCreatedCrawlers(home string) ([]glue.Crawler, error) {
+	var crs []glue.Crawler
+	path := filepath.Join(home, createdCrawlersFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the created crawlers: %w", err)
+	}
+	if err := json.Unmarshal(b, &crs); err != nil {
+		return nil, fmt.Errorf("read %s: %w (delete the file to forget the crawlers the nights created)", path, err)
+	}
+	return crs, nil
+}
+
+func saveCreatedCrawlers(home string, crs []glue.Crawler) error {
+	if len(crs) == 0 {
+		return nil
+	}
+	b, err := json.MarshalIndent(crs, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save the created crawlers: %w", err)
+	}
+	tmp := filepath.Join(home, createdCrawlersFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("save the created crawlers: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(home, createdCrawlersFile))
 }
 
 // countingRDS counts the exports that really started.
@@ -188,9 +255,9 @@ func createdEvent(rep Report) (id, message, category string) {
 	return events.EventAutomatedSnapshotCreated, "Automated snapshot created.", "creation"
 }
 
-func snapshotCreatedEvent(rep Report, night time.Time, n int) []byte {
+func snapshotCreatedEvent(c *contract.Contract, rep Report, night time.Time, n int) []byte {
 	id, message, category := createdEvent(rep)
-	ev := events.NewRDSSnapshotEvent(fmt.Sprintf("snaplake-demo-%s-%d", rep.SnapshotDate, n), deployed().Account, deployed().Region,
+	ev := events.NewRDSSnapshotEvent(fmt.Sprintf("snaplake-demo-%s-%d", rep.SnapshotDate, n), c.Account, c.Region,
 		night.Add(3*time.Hour+2*time.Minute), events.RDSSnapshotDetail{
 			EventCategories:  []string{category},
 			SourceArn:        rep.SnapshotARN,

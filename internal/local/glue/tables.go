@@ -148,8 +148,8 @@ func (s *Service) DeleteTable(_ context.Context, in *glue.DeleteTableInput, _ ..
 // CreateTable has the signature of (*glue.Client).CreateTable. Like Glue it refuses
 // a table in a database that does not exist (EntityNotFoundException), an existing
 // table (AlreadyExistsException), and a table input without a name, an S3 location
-// or columns (InvalidInputException). Only unpartitioned tables are created this way
-// (partitioned ones come from crawls).
+// or columns (InvalidInputException). A partitioned table starts with no partition
+// (BatchCreatePartition adds them).
 func (s *Service) CreateTable(_ context.Context, in *glue.CreateTableInput, _ ...func(*glue.Options)) (*glue.CreateTableOutput, error) {
 	t, err := tableOf(aws.ToString(in.DatabaseName), in.TableInput)
 	if err != nil {
@@ -175,9 +175,11 @@ func (s *Service) UpdateTable(_ context.Context, in *glue.UpdateTableInput, _ ..
 		return nil, err
 	}
 	return &glue.UpdateTableOutput{}, s.Catalog.update(func(st *catalogFile) error {
-		if _, ok := st.table(t.Database, t.Name); !ok {
+		was, ok := st.table(t.Database, t.Name)
+		if !ok {
 			return &gluetypes.EntityNotFoundException{Message: aws.String(fmt.Sprintf("Table %s not found.", t.Name))}
 		}
+		keepPartitions(&t, was)
 		st.putTable(t)
 		return nil
 	})
@@ -197,15 +199,73 @@ func tableOf(database string, in *gluetypes.TableInput) (Table, error) {
 	if sd == nil || !strings.HasPrefix(aws.ToString(sd.Location), "s3://") || len(sd.Columns) == 0 {
 		return Table{}, invalid("table %s: a StorageDescriptor with an s3:// Location and columns is required", aws.ToString(in.Name))
 	}
-	if len(in.PartitionKeys) > 0 {
-		return Table{}, invalid("table %s: partitioned tables are created by crawls offline", aws.ToString(in.Name))
-	}
 	t := Table{Database: strings.ToLower(database), Name: strings.ToLower(aws.ToString(in.Name)), Location: aws.ToString(sd.Location), UpdatedAt: time.Now().UTC(),
 		Parameters: maps.Clone(in.Parameters)}
 	for _, c := range sd.Columns {
 		t.Columns = append(t.Columns, Column{Name: strings.ToLower(aws.ToString(c.Name)), Type: aws.ToString(c.Type)})
 	}
+	for _, k := range in.PartitionKeys {
+		name := strings.ToLower(aws.ToString(k.Name))
+		if name == "" || slices.ContainsFunc(t.Columns, func(c Column) bool { return c.Name == name }) {
+			return Table{}, invalid("table %s: partition key %q is empty or also a column", t.Name, name)
+		}
+		t.PartitionKeys = append(t.PartitionKeys, Column{Name: name, Type: aws.ToString(k.Type)})
+	}
 	return t, nil
+}
+
+// keepPartitions carries the partitions of the table as it was into its new
+// definition: Glue's UpdateTable changes the table, not its partitions (they are
+// dropped only by the partition APIs), as long as the partition keys stay.
+func keepPartitions(t *Table, was Table) {
+	if slices.Equal(t.PartitionKeys, was.PartitionKeys) {
+		t.Partitions, t.PartitionValues = was.Partitions, was.PartitionValues
+	}
+}
+
+// BatchCreatePartition has the signature of (*glue.Client).BatchCreatePartition.
+// Like Glue it refuses more than 100 partitions in one request
+// (InvalidInputException) and a table that does not exist (EntityNotFoundException),
+// and reports in Errors a partition that exists already (AlreadyExistsException) or
+// whose values do not match the partition keys, creating the others. Offline a
+// partition lives at its folder below the table's location
+// (<location>/<key>=<value>/), whatever StorageDescriptor it is given.
+func (s *Service) BatchCreatePartition(_ context.Context, in *glue.BatchCreatePartitionInput, _ ...func(*glue.Options)) (*glue.BatchCreatePartitionOutput, error) {
+	if n := len(in.PartitionInputList); n == 0 || n > 100 {
+		return nil, &gluetypes.InvalidInputException{Message: aws.String(fmt.Sprintf("1 validation error detected: Value at 'partitionInputList' failed to satisfy constraint: Member must have length between 1 and 100 (got %d)", n))}
+	}
+	db, name := strings.ToLower(aws.ToString(in.DatabaseName)), strings.ToLower(aws.ToString(in.TableName))
+	out := &glue.BatchCreatePartitionOutput{}
+	return out, s.Catalog.update(func(st *catalogFile) error {
+		t, ok := st.table(db, name)
+		if !ok {
+			return &gluetypes.EntityNotFoundException{Message: aws.String(fmt.Sprintf("Table %s not found.", name))}
+		}
+		for _, p := range in.PartitionInputList {
+			fail := func(code, msg string) {
+				out.Errors = append(out.Errors, gluetypes.PartitionError{PartitionValues: p.Values,
+					ErrorDetail: &gluetypes.ErrorDetail{ErrorCode: aws.String(code), ErrorMessage: aws.String(msg)}})
+			}
+			if len(p.Values) != len(t.PartitionKeys) || len(p.Values) == 0 {
+				fail("InvalidInputException", fmt.Sprintf("The number of partition values (%d) does not match the number of partition keys (%d).", len(p.Values), len(t.PartitionKeys)))
+				continue
+			}
+			if slices.Contains(partitionIDs(t), strings.Join(p.Values, "/")) {
+				fail("AlreadyExistsException", "Partition already exists.")
+				continue
+			}
+			if len(t.PartitionKeys) == 1 {
+				t.Partitions = append(t.Partitions, p.Values[0])
+				slices.Sort(t.Partitions)
+			} else {
+				t.PartitionValues = append(t.PartitionValues, slices.Clone(p.Values))
+				slices.SortFunc(t.PartitionValues, func(a, b []string) int { return strings.Compare(strings.Join(a, "/"), strings.Join(b, "/")) })
+			}
+		}
+		t.UpdatedAt = time.Now().UTC()
+		st.putTable(t)
+		return nil
+	})
 }
 
 func (st *catalogFile) table(database, name string) (Table, bool) {

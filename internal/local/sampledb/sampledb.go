@@ -226,6 +226,30 @@ func Snapshot(ctx context.Context, db *sql.DB, source, target string) error {
 	return nil
 }
 
+// UserDatabases are the databases an instance's snapshot holds, sorted: every
+// schema with a base table but MariaDB's own, the snapshot copies (snap_...) and
+// the sample's staging schema while it is being created.
+func UserDatabases(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT TABLE_SCHEMA FROM information_schema.TABLES
+		WHERE TABLE_TYPE = 'BASE TABLE'
+		  AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys', ?)
+		  AND TABLE_SCHEMA NOT LIKE 'snap\_%'
+		ORDER BY TABLE_SCHEMA`, staging)
+	if err != nil {
+		return nil, fmt.Errorf("list the databases: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("list the databases: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // DropSchema removes a snapshot schema.
 func DropSchema(ctx context.Context, db *sql.DB, schema string) error {
 	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+quote(schema)); err != nil {
