@@ -24,7 +24,6 @@ import (
 type S3API interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
@@ -41,7 +40,8 @@ type Deps struct {
 	Clock Clock
 	Log   *slog.Logger
 	// Progress, when set, is called at each change of a batch's state (the CLI
-	// prints a line per batch from it).
+	// prints a line per batch from it): one call at a time, a batch's calls in the
+	// order of its states.
 	Progress func(Progress)
 	// TempDir holds each batch's Parquet file while it is uploaded and read back
 	// ("" is os.TempDir(); a Lambda's /tmp).
@@ -121,6 +121,7 @@ type runner struct {
 	pauses       map[string]int
 	lastDelete   time.Time
 	cancel       context.CancelFunc
+	progressMu   sync.Mutex
 }
 
 // Run archives one table: it reads the rows older than the cutoff in batches of
@@ -323,6 +324,8 @@ func (r *runner) stopForBudget() {
 
 func (r *runner) progress(b Batch) {
 	if r.deps.Progress != nil {
+		r.progressMu.Lock()
+		defer r.progressMu.Unlock()
 		r.deps.Progress(Progress{Schema: r.job.Schema, Table: r.job.Table, Batch: b.N, State: b.State, Object: b.Object,
 			Rows: b.Rows, Bytes: b.Bytes, Deleted: b.Deleted, Changed: b.Changed})
 	}
@@ -536,40 +539,66 @@ func (r *runner) export(ctx context.Context, n int, cond string, args []any, lim
 	return p, nil
 }
 
-// writeAll uploads and verifies the batches the producer hands over, in order.
+// writeAll uploads the batches the producer hands over, in order, and verifies
+// each one on a goroutine of its own, so that the upload of a batch overlaps the
+// reading back of the one before.
 func (r *runner) writeAll(ctx context.Context, in <-chan *pending) error {
+	written := make(chan int, 4)
+	verifyErr := make(chan error, 1)
+	go func() {
+		var err error
+		for i := range written {
+			if err == nil {
+				if err = r.verify(ctx, i); err != nil {
+					r.fail(err) // stop the reader and the uploads now
+				}
+			}
+		}
+		verifyErr <- err
+	}()
 	var err error
 	for p := range in {
 		if err == nil {
-			err = r.write(ctx, p)
+			var i int
+			if i, err = r.write(ctx, p); err == nil && i >= 0 {
+				written <- i
+			}
 		}
 		if p.path != "" {
 			os.Remove(p.path)
 		}
 	}
+	close(written)
+	if verr := <-verifyErr; verr != nil {
+		return verr
+	}
 	return err
 }
 
-func (r *runner) write(ctx context.Context, p *pending) error {
+// write uploads a batch and records it written; it returns the batch's index, -1
+// when the producer said only that no row is left.
+func (r *runner) write(ctx context.Context, p *pending) (int, error) {
 	if p.rows == 0 {
 		// Nothing after the last batch: the read is over.
-		return r.update(ctx, func(m *Manifest) { m.Exhausted = true })
+		return -1, r.update(ctx, func(m *Manifest) { m.Exhausted = true })
 	}
 	key := r.m.ObjectKey(p.n)
 	if err := r.put(ctx, key, p.path); err != nil {
-		return err
+		return -1, err
 	}
 	b := Batch{N: p.n, Object: key, First: p.first, Last: p.last, Rows: p.rows, Bytes: p.bytes, Checksum: p.sum.String(), State: StateWritten}
+	i := -1
 	if err := r.update(ctx, func(m *Manifest) {
 		m.Batches = append(m.Batches, b)
+		i = len(m.Batches) - 1
 		m.LastKey = p.last
 		m.Exhausted = p.exhausted
 	}); err != nil {
-		return err
+		return -1, err
 	}
 	r.log.Debug("archive: batch written", "table", r.name, "batch", b.N, "object", key, "first", b.First, "last", b.Last, "rows", b.Rows, "checksum", b.Checksum)
 	r.progress(b)
-	return r.verify(ctx, p.n)
+	return i, nil
 }
 
 func (r *runner) put(ctx context.Context, key, path string) error {
@@ -680,8 +709,14 @@ func (r *runner) finish(ctx context.Context) error {
 			return nil
 		}
 	}
+	// Listed, not HEAD: without s3:ListBucket, S3 answers a HEAD of a missing key
+	// with 403, which says nothing; the run lists the bucket anyway (its manifests).
 	orphan := r.m.ObjectKey(len(r.m.Batches))
-	if _, err := r.deps.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.job.Bucket), Key: aws.String(orphan)}); err == nil {
+	list, err := r.deps.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(r.job.Bucket), Prefix: aws.String(orphan), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return fmt.Errorf("archive %s: look for s3://%s/%s: %w", r.name, r.job.Bucket, orphan, err)
+	}
+	if len(list.Contents) > 0 && aws.ToString(list.Contents[0].Key) == orphan {
 		r.log.Warn("archive: replacing an unrecorded batch object a stopped run left with an empty file", "table", r.name, "object", orphan)
 		p, err := r.export(ctx, len(r.m.Batches), "FALSE", nil, 0, false)
 		if err != nil {
@@ -691,17 +726,9 @@ func (r *runner) finish(ctx context.Context) error {
 		if err := r.put(ctx, orphan, p.path); err != nil {
 			return err
 		}
-	} else if !notFound(err) {
-		return fmt.Errorf("archive %s: look for s3://%s/%s: %w", r.name, r.job.Bucket, orphan, err)
 	}
 	if err := r.update(ctx, func(m *Manifest) { m.Complete = true }); err != nil {
 		return err
 	}
 	return r.store.markComplete(ctx)
-}
-
-func notFound(err error) bool {
-	var nf *s3types.NotFound
-	var nsk *s3types.NoSuchKey
-	return errors.As(err, &nf) || errors.As(err, &nsk) || strings.Contains(err.Error(), "StatusCode: 404")
 }

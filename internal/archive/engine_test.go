@@ -423,9 +423,22 @@ func TestVerificationMismatchDeletesNothing(t *testing.T) {
 	if n := count(t, db, "SELECT COUNT(*) FROM t"); n != 300 {
 		t.Fatalf("%d rows left, want 300", n)
 	}
+	// The next run writes batch 0 again from the table and finishes.
+	sum, err := archive.Run(ctx, j, archive.Deps{DB: db, S3: client, Clock: newClock(), Log: testLog(t)})
+	if err != nil || !sum.Complete || sum.Rows != 300 || sum.RowsDeleted != 300 {
+		t.Fatalf("rerun: %+v, %v", sum, err)
+	}
+	if rows := archived(t, j); len(rows) != 300 {
+		t.Fatalf("%d rows archived, want 300", len(rows))
+	}
 
-	// The next run rewrites batch 0; batch 1's object is then replaced by batch 0's
-	// (as many rows, other keys): batch 1 stops the run, none of its rows deleted.
+	// Batch 1's object replaced by batch 0's (as many rows, other keys): batch 1
+	// stops the run, none of its rows deleted.
+	db, schema = newSchema(t,
+		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL, v VARCHAR(20))",
+		"INSERT INTO t SELECT seq, '2020-01-01', CONCAT('v', seq) FROM seq_1_to_300")
+	j = job(schema, "t", cutoff, "id")
+	j.BatchRows, j.DeleteRows = 100, 50
 	var mu sync.Mutex
 	var first []byte
 	f = &faultyS3{S3API: client}
@@ -456,7 +469,7 @@ func TestVerificationMismatchDeletesNothing(t *testing.T) {
 	if n := count(t, db, "SELECT COUNT(*) FROM t WHERE id BETWEEN 101 AND 200"); n != 100 {
 		t.Fatalf("%d rows of batch 1 left, want 100", n)
 	}
-	sum, err := archive.Run(ctx, j, archive.Deps{DB: db, S3: client, Clock: newClock(), Log: testLog(t)})
+	sum, err = archive.Run(ctx, j, archive.Deps{DB: db, S3: client, Clock: newClock(), Log: testLog(t)})
 	if err != nil || !sum.Complete || sum.Rows != 300 || sum.RowsDeleted != 300 {
 		t.Fatalf("rerun: %+v, %v", sum, err)
 	}
@@ -551,5 +564,62 @@ func TestJobWithoutKeyIsRefused(t *testing.T) {
 	var kerr *archive.KeyColumnError
 	if !errors.As(err, &kerr) || kerr.Column != "nope" {
 		t.Fatalf("err %v, want a KeyColumnError naming the column", err)
+	}
+}
+
+// A batch object written by a killed run but never recorded, whose rows then moved
+// past the cutoff, is replaced by an empty file when the run completes: the archive
+// holds no row the run did not archive (a later cutoff will archive those rows).
+func TestUnrecordedObjectOfAKilledRunIsEmptied(t *testing.T) {
+	ctx := context.Background()
+	db, schema := newSchema(t,
+		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
+		"INSERT INTO t SELECT seq, '2020-01-01' FROM seq_1_to_30")
+	j := job(schema, "t", cutoff, "id")
+	j.BatchRows = 10
+	var armed atomic.Bool
+	f := &faultyS3{S3API: s3client(t)}
+	f.after = func(op, key string, n int) {
+		if op == "put" && kind(key) == "batch" && n == 2 {
+			armed.Store(true)
+		}
+	}
+	f.fault = func(op, kind string, n int) error {
+		if op == "put" && kind == "manifest" && armed.CompareAndSwap(true, false) {
+			return errInjected
+		}
+		return nil
+	}
+	if _, err := archive.Run(ctx, j, archive.Deps{DB: db, S3: f, Clock: newClock(), Log: testLog(t)}); !errors.Is(err, errInjected) {
+		t.Fatalf("err %v, want the injected failure", err)
+	}
+	if _, err := db.Exec("UPDATE t SET created_at = '2026-06-01' WHERE id > 20"); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := archive.Run(ctx, j, archive.Deps{DB: db, S3: s3client(t), Clock: newClock(), Log: testLog(t)})
+	if err != nil || !sum.Complete || sum.Rows != 20 {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	if rows := archived(t, j); len(rows) != 20 {
+		t.Fatalf("%d rows in the archive, want the 20 archived", len(rows))
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM t"); n != 10 {
+		t.Fatalf("%d rows left, want the 10 that moved", n)
+	}
+}
+
+// Identifiers are quoted everywhere (a name with a backtick, a space and a quote).
+func TestQuotedIdentifiers(t *testing.T) {
+	db, schema := newSchema(t,
+		"CREATE TABLE `we``ird 'tab` (`the id` INT NOT NULL PRIMARY KEY, `created at` DATETIME NOT NULL)",
+		"INSERT INTO `we``ird 'tab` SELECT seq, IF(seq > 8, '2026-06-01', '2020-01-01') FROM seq_1_to_10")
+	j := job(schema, "we`ird 'tab", cutoff, "the id")
+	j.Column, j.BatchRows, j.DeleteRows = "created at", 3, 2
+	sum, err := archive.Run(context.Background(), j, archive.Deps{DB: db, S3: s3client(t), Clock: newClock(), Log: testLog(t)})
+	if err != nil || !sum.Complete || sum.Rows != 8 || sum.RowsDeleted != 8 {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM `we``ird 'tab`"); n != 2 {
+		t.Fatalf("%d rows left, want 2", n)
 	}
 }

@@ -280,8 +280,11 @@ func (c *Column) numeric() bool {
 // again as the driver's own decoding, and the reader is half the work.
 func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, cols []Column, batchRows int, onRow func([]driver.Value) error, free <-chan *batch, full chan<- *batch) error {
 	defer close(full)
-	// With arguments, database/sql converts them; the driver's own interface is
-	// kept for plain reads.
+	// Arguments of the plain kinds a driver takes as they are (strings, integers,
+	// bytes) go to the driver directly too; a driver that would rather prepare the
+	// statement (go-sql-driver without interpolateParams) says driver.ErrSkip, and
+	// database/sql does it.
+	named, plain := namedArgs(args)
 	direct := false
 	if err := conn.Raw(func(dc any) error {
 		_, direct = dc.(driver.QueryerContext)
@@ -289,10 +292,14 @@ func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, co
 	}); err != nil {
 		return err
 	}
-	direct = direct && len(args) == 0
-	if direct {
-		return conn.Raw(func(dc any) error {
-			drows, err := dc.(driver.QueryerContext).QueryContext(ctx, query, nil)
+	if direct && plain {
+		skipped := false
+		err := conn.Raw(func(dc any) error {
+			drows, err := dc.(driver.QueryerContext).QueryContext(ctx, query, named)
+			if err == driver.ErrSkip {
+				skipped = true
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -306,6 +313,9 @@ func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, co
 				return err == nil, err
 			})
 		})
+		if !skipped {
+			return err
+		}
 	}
 	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -315,8 +325,12 @@ func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, co
 	raw := make([]sql.RawBytes, len(cols))
 	nums := make([]any, len(cols))
 	dest := make([]any, len(cols))
+	// Numbers and dates are scanned as the driver's values: a driver that parses
+	// dates (parseTime) gives a time.Time, which database/sql would format into
+	// RawBytes as RFC 3339 (the zero date as year 1), not as MySQL writes it.
+	asValue := func(c *Column) bool { return c.numeric() || c.kind == kindDate || c.kind == kindTimestamp }
 	for i := range cols {
-		if cols[i].numeric() {
+		if asValue(&cols[i]) {
 			dest[i] = &nums[i]
 		} else {
 			dest[i] = &raw[i]
@@ -331,7 +345,7 @@ func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, co
 			return false, err
 		}
 		for i := range cols {
-			if cols[i].numeric() {
+			if asValue(&cols[i]) {
 				vals[i] = nums[i]
 			} else if raw[i] == nil {
 				vals[i] = nil
@@ -341,6 +355,21 @@ func readTable(ctx context.Context, conn *sql.Conn, query string, args []any, co
 		}
 		return true, nil
 	})
+}
+
+// namedArgs returns args as the driver's own values, and whether they all are of
+// a kind every driver takes without conversion.
+func namedArgs(args []any) ([]driver.NamedValue, bool) {
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		switch a.(type) {
+		case string, int64, []byte, float64, bool, time.Time:
+		default:
+			return nil, false
+		}
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	return named, true
 }
 
 // readBatches calls next until it reports no more rows; each call leaves

@@ -2,8 +2,12 @@ package mysqlparquet_test
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
 )
@@ -66,4 +70,48 @@ func TestExportOnePageAndOnRow(t *testing.T) {
 			t.Fatalf("file row %d: %v, want %v", i, got, w)
 		}
 	}
+}
+
+// With arguments, the driver is asked directly when it interpolates them, and
+// database/sql prepares the statement when it does not (driver.ErrSkip): the same
+// rows either way, with or without parseTime.
+func TestExportWithArgsIndependentOfDriverOptions(t *testing.T) {
+	ctx := context.Background()
+	db, schema := newSchema(t,
+		`CREATE TABLE ev (id INT NOT NULL PRIMARY KEY, d DATE, dt DATETIME(6), ts TIMESTAMP NULL, f FLOAT, bu BIGINT UNSIGNED, s VARCHAR(10))`,
+		`INSERT INTO ev VALUES (1, '2024-02-29', '2024-02-29 01:02:03.456789', '2024-01-01 00:00:01', 0.5, 18446744073709551615, 'ü'),
+			(2, '0000-00-00', '0000-00-00 00:00:00', NULL, NULL, NULL, NULL), (3, '2024-03-01', '2024-03-01 00:00:00', NULL, 1.5, 7, 'x')`,
+	)
+	var outs []string
+	for _, opts := range []struct{ interpolate, parseTime bool }{{true, false}, {false, false}, {false, true}, {true, true}} {
+		cfg, err := mysql.ParseDSN(server.DSN(schema))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.InterpolateParams, cfg.ParseTime = opts.interpolate, opts.parseTime
+		odb, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var files memFiles
+		var seen int
+		res, err := mysqlparquet.ExportTable(ctx, odb, schema, "ev", files.newFile, mysqlparquet.Options{
+			Where: "id < ? AND s IS NOT NULL OR id = ?", Args: []any{"3", int64(2)}, OrderBy: []string{"id"},
+			OnRow: func([]driver.Value) error { seen++; return nil }})
+		odb.Close()
+		if err != nil {
+			t.Fatalf("%+v: %v", opts, err)
+		}
+		if res.Rows != 2 || seen != 2 {
+			t.Fatalf("%+v: %d rows, %d seen, want rows 1 and 2", opts, res.Rows, seen)
+		}
+		_, rows := readRows(t, files.files[0].Bytes())
+		outs = append(outs, fmt.Sprint(rows))
+	}
+	for i := range outs {
+		if outs[i] != outs[0] {
+			t.Fatalf("driver options changed the export:\n%s\n%s", outs[0], outs[i])
+		}
+	}
+	_ = db
 }
