@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"os"
 	"strconv"
 	"sync"
@@ -36,6 +37,7 @@ func envInt(b *testing.B, name string, def int) int {
 // their rate is what the pause allows, the figure a DBA plans with. Run with
 // -benchtime=1x.
 func BenchmarkArchive(b *testing.B) {
+	testenv.NeedsServers(b)
 	n := envInt(b, "SNAPLAKE_ARCHIVE_BENCH_ROWS", 200_000)
 	deleteFor := time.Duration(envInt(b, "SNAPLAKE_ARCHIVE_BENCH_DELETE_SECONDS", 10)) * time.Second
 	db, schema := newSchema(b)

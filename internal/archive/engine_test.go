@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +28,7 @@ var cutoff = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // from the table, except the moved row, which is kept and reported; the recent rows
 // are untouched.
 func TestKilledAndRerunLosesNothingAndDuplicatesNothing(t *testing.T) {
+	testenv.NeedsServers(t)
 	ctx := context.Background()
 	db, schema := newSchema(t,
 		`CREATE TABLE orders (id BIGINT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL, status VARCHAR(40) NOT NULL,
@@ -208,6 +210,7 @@ func TestKilledAndRerunLosesNothingAndDuplicatesNothing(t *testing.T) {
 // A replica above the lag limit and a busy source make the run wait (each wait
 // counted by its reason), then go on.
 func TestLagAndLoadPauseTheRun(t *testing.T) {
+	testenv.NeedsServers(t)
 	db, schema := newSchema(t,
 		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
 		"INSERT INTO t SELECT seq, '2020-01-01' + INTERVAL seq DAY FROM seq_1_to_100")
@@ -249,6 +252,7 @@ func TestLagAndLoadPauseTheRun(t *testing.T) {
 
 // A stopped replica is a reason to wait too; the budget ends the wait cleanly.
 func TestStoppedReplicaWaitsUntilTheBudget(t *testing.T) {
+	testenv.NeedsServers(t)
 	db, schema := newSchema(t,
 		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
 		"INSERT INTO t SELECT seq, '2020-01-01' FROM seq_1_to_10")
@@ -270,6 +274,7 @@ func TestStoppedReplicaWaitsUntilTheBudget(t *testing.T) {
 
 // SHOW REPLICA STATUS on a server that replicates from nothing is a typed error.
 func TestReplicaStatusOfAServerThatIsNoReplica(t *testing.T) {
+	testenv.NeedsServers(t)
 	db, _ := newSchema(t)
 	_, err := archive.ReplicaStatus{DB: db}.ReplicaLag(context.Background())
 	if !errors.As(err, new(archive.NotAReplicaError)) {
@@ -284,6 +289,7 @@ func TestReplicaStatusOfAServerThatIsNoReplica(t *testing.T) {
 // A composite primary key across many small batches; zero dates, NULLs and
 // utf8mb4 text come back from S3 as they were.
 func TestCompositeKeyZeroDatesNullsAndUTF8(t *testing.T) {
+	testenv.NeedsServers(t)
 	db, schema := newSchema(t,
 		"SET SESSION sql_mode = ''",
 		`CREATE TABLE events (tenant INT NOT NULL, code VARCHAR(30) CHARACTER SET utf8mb4 NOT NULL, created_at DATETIME NOT NULL,
@@ -397,6 +403,7 @@ func TestCompositeKeyZeroDatesNullsAndUTF8(t *testing.T) {
 // *VerificationError before anything of its batch is deleted; the next run writes
 // it again from the table.
 func TestVerificationMismatchDeletesNothing(t *testing.T) {
+	testenv.NeedsServers(t)
 	ctx := context.Background()
 	db, schema := newSchema(t,
 		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL, v VARCHAR(20))",
@@ -480,6 +487,7 @@ func TestVerificationMismatchDeletesNothing(t *testing.T) {
 
 // With a KMS key, every object and the manifest are written with SSE-KMS and that key.
 func TestObjectsAreWrittenWithSSEKMS(t *testing.T) {
+	testenv.NeedsServers(t)
 	db, schema := newSchema(t,
 		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
 		"INSERT INTO t SELECT seq, '2020-01-01' FROM seq_1_to_30")
@@ -520,6 +528,7 @@ func (s *sseRecorder) PutObject(ctx context.Context, in *s3.PutObjectInput, o ..
 // A second run of the same table changing the manifest under the first one stops the
 // first with a *ConcurrentRunError (the manifest is written with If-Match).
 func TestConcurrentRunIsRefused(t *testing.T) {
+	testenv.NeedsServers(t)
 	ctx := context.Background()
 	db, schema := newSchema(t,
 		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
@@ -552,6 +561,7 @@ func TestConcurrentRunIsRefused(t *testing.T) {
 
 // A job that cannot run is refused before anything is read or written.
 func TestJobWithoutKeyIsRefused(t *testing.T) {
+	testenv.NeedsServers(t)
 	db, schema := newSchema(t, "CREATE TABLE t (id INT NOT NULL, created_at DATETIME NOT NULL)")
 	j := job(schema, "t", cutoff)
 	_, err := archive.Run(context.Background(), j, archive.Deps{DB: db, S3: s3client(t)})
@@ -571,6 +581,7 @@ func TestJobWithoutKeyIsRefused(t *testing.T) {
 // past the cutoff, is replaced by an empty file when the run completes: the archive
 // holds no row the run did not archive (a later cutoff will archive those rows).
 func TestUnrecordedObjectOfAKilledRunIsEmptied(t *testing.T) {
+	testenv.NeedsServers(t)
 	ctx := context.Background()
 	db, schema := newSchema(t,
 		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
@@ -610,6 +621,7 @@ func TestUnrecordedObjectOfAKilledRunIsEmptied(t *testing.T) {
 
 // Identifiers are quoted everywhere (a name with a backtick, a space and a quote).
 func TestQuotedIdentifiers(t *testing.T) {
+	testenv.NeedsServers(t)
 	db, schema := newSchema(t,
 		"CREATE TABLE `we``ird 'tab` (`the id` INT NOT NULL PRIMARY KEY, `created at` DATETIME NOT NULL)",
 		"INSERT INTO `we``ird 'tab` SELECT seq, IF(seq > 8, '2026-06-01', '2020-01-01') FROM seq_1_to_10")

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/snaplake/snaplake/internal/local/testenv"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -421,6 +422,7 @@ func TestReplicaDSN(t *testing.T) {
 // newest is -1 (replication stopped), then goes on once the replica reports it has
 // caught up.
 func TestRunWaitsOnRDSReplicaLag(t *testing.T) {
+	testenv.NeedsServers(t)
 	db, schema := newSchema(t,
 		"CREATE TABLE t (id INT NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL)",
 		"INSERT INTO t SELECT seq, '2020-01-01' FROM seq_1_to_10")
