@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -46,6 +47,8 @@ type Base struct {
 	roles   map[string]awsiam.IRole       // service roles by deploy.Role* name
 	alarms  []string                      // alarm names, for the key policy (alarmName)
 	pending []pendingSuppression
+	// schedGroup is the shared "snaplake" schedule group (snaplakeScheduleGroup).
+	schedGroup awsscheduler.CfnScheduleGroup
 }
 
 // BaseProps are the settings every capability shares.

@@ -5,11 +5,24 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // scheduleGroup creates a capability's own EventBridge Scheduler group.
 func (b *Base) scheduleGroup(id, name string) awsscheduler.CfnScheduleGroup {
 	return awsscheduler.NewCfnScheduleGroup(b.stack, jsii.String(id), &awsscheduler.CfnScheduleGroupProps{Name: jsii.String(name)})
+}
+
+// snaplakeScheduleGroup is the group deploy.IngestScheduleGroup ("snaplake") that
+// the ingestion's and the archive's schedules share, created by whichever of them
+// comes first. Its logical ID stays the one the ingestion gave it, so a stack that
+// adds or removes either capability updates the group in place.
+func (b *Base) snaplakeScheduleGroup() awsscheduler.CfnScheduleGroup {
+	if b.schedGroup == nil {
+		b.schedGroup = b.scheduleGroup("IngestScheduleGroup", deploy.IngestScheduleGroup)
+	}
+	return b.schedGroup
 }
 
 // scheduleSpec is what differs between the stack's schedules.

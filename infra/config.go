@@ -28,9 +28,10 @@ const (
 )
 
 // FunctionNames are the Lambda functions the stack can deploy (the ingestion's only
-// with snaplake:ingest, the Federator's only with snaplake:federate); each one's code
+// with snaplake:ingest, the Federator's only with snaplake:federate, the archive's
+// only with snaplake:archive); each one's code
 // is the directory <lambdaAssetDir>/<name>/ holding the `bootstrap` binary.
-var FunctionNames = slices.Concat(deploy.Functions, deploy.IngestFunctions, deploy.FederateFunctions)
+var FunctionNames = slices.Concat(deploy.Functions, deploy.IngestFunctions, deploy.FederateFunctions, deploy.ArchiveFunctions)
 
 // Config is the deployment's configuration, read from the CDK context.
 type Config struct {
@@ -49,6 +50,7 @@ type Config struct {
 	LogRetentionDays       int
 	Ingest                 *IngestConfig   // nil: the config-driven ingestion is not deployed
 	Federate               *FederateConfig // nil: the Federator is not deployed
+	Archive                *ArchiveConfig  // nil: retention archiving is not deployed
 }
 
 // ConfigError names the context key that is missing or wrong and, for an object
@@ -131,6 +133,9 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 	var federateErrs []error
 	c.Federate, federateErrs = parseFederate(lookup(KeyFederate))
 	errs = append(errs, federateErrs...)
+	var archiveErrs []error
+	c.Archive, archiveErrs = parseArchive(lookup(KeyArchive), c)
+	errs = append(errs, archiveErrs...)
 
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
@@ -148,6 +153,9 @@ func (c Config) CheckLambdaAssets() error {
 	}
 	if c.Federate != nil {
 		names = slices.Concat(names, deploy.FederateFunctions)
+	}
+	if c.Archive != nil {
+		names = slices.Concat(names, deploy.ArchiveFunctions)
 	}
 	for _, name := range names {
 		p := filepath.Join(c.LambdaAssetDir, name, "bootstrap")

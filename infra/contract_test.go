@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -437,6 +438,12 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 		}
 		return c.Ingest
 	}
+	archive := func() *contract.Archive {
+		if c.Archive == nil {
+			c.Archive = &contract.Archive{}
+		}
+		return c.Archive
+	}
 	federate := func() *contract.Federate {
 		if c.Federate == nil {
 			c.Federate = &contract.Federate{}
@@ -499,7 +506,11 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			_, isPublish := m[statemachines.PublishFunctionArn]
 			_, isSubscribe := m[statemachines.SubscribeFunctionArn]
 			_, isItem := m[statemachines.ItemFunctionArn]
+			_, isArchive := m[statemachines.ArchivePlanFunctionArn]
 			switch {
+			case isArchive:
+				archive().DefinitionSubstitutions = m
+				archive().StateMachineArn, _ = r.getAtt(id, "Arn")
 			case isItem:
 				arn, _ := r.getAtt(id, "Arn")
 				if federate().ItemStateMachines == nil {
@@ -604,9 +615,12 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 					return nil, err
 				}
 			}
-			if sc.Group == FederateScheduleGroup {
+			switch {
+			case sc.Name == deploy.ArchiveScheduleName:
+				archive().Schedule = sc
+			case sc.Group == FederateScheduleGroup:
 				federate().Schedules = append(federate().Schedules, sc)
-			} else {
+			default:
 				ingest().Schedules = append(ingest().Schedules, sc)
 			}
 		case "AWS::LakeFormation::PrincipalPermissions":
@@ -662,6 +676,9 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			// govern them) is only a registered location.
 			if strings.HasSuffix(loc, "/"+strings.TrimSuffix(deploy.RawPrefix, "/")) {
 				ingest().LakeLocation = loc
+			}
+			if strings.HasSuffix(loc, "/"+strings.TrimSuffix(deploy.ArchivePrefix, "/")) {
+				archive().LakeLocation = loc
 			}
 			c.RegisteredLocations = append(c.RegisteredLocations, loc)
 		case "AWS::IAM::ManagedPolicy":
@@ -740,9 +757,20 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 			}
 		}
 	}
-	// The ingestion's permissions are on its database and its registered location;
-	// the others are the nightly snapshot databases'.
+	// The archive's permissions are on its databases and archive/; the ingestion's
+	// on its database and its registered location; the others are the nightly
+	// snapshot databases'.
+	var archiveDatabases []string
+	if v := c.Outputs[deploy.OutputArchiveGlueDatabases]; v != "" {
+		archiveDatabases = strings.Split(v, ",")
+		archive().Databases = archiveDatabases
+	}
 	for _, lp := range lakePermissions {
+		archiveLocation := lp.Location != "" && strings.HasSuffix(lp.Location, "/"+strings.TrimSuffix(deploy.ArchivePrefix, "/"))
+		if archiveLocation || (lp.Database != "" && slices.Contains(archiveDatabases, lp.Database)) {
+			archive().LakePermissions = append(archive().LakePermissions, lp)
+			continue
+		}
 		ingestLocation := lp.Location != "" && (strings.HasSuffix(lp.Location, "/"+strings.TrimSuffix(deploy.RawPrefix, "/")) || strings.HasSuffix(lp.Location, "/"+strings.TrimSuffix(deploy.IngestCurrentPrefix, "/")))
 		if c.Ingest != nil && (ingestLocation || lp.Database == c.Ingest.Database || lp.Database == c.Ingest.Database+deploy.IngestCurrentSuffix) {
 			c.Ingest.LakePermissions = append(c.Ingest.LakePermissions, lp)
@@ -779,6 +807,21 @@ func resolveContract(tmpl map[string]any) (*contract.Contract, error) {
 		c.Federate.WarehouseRoleArn = c.Roles[deploy.RoleFederateWarehouse].Arn
 		if c.Federate.PublishStateMachineArn == "" || c.Federate.SubscribeStateMachineArn == "" || len(c.Federate.ItemStateMachines) != 2 || len(c.Federate.Schedules) != 2 || len(c.Federate.Rules) != 2 || !c.Federate.BucketEventBridge {
 			return nil, fmt.Errorf("the template's Federator lacks its publish or subscribe state machine, its 2 item state machines, its 2 schedules, its 2 event rules or the lake bucket's EventBridge notifications: %+v", c.Federate)
+		}
+	}
+	if c.Archive != nil {
+		for _, name := range deploy.ArchiveFunctions {
+			if _, ok := c.Functions[name]; !ok {
+				return nil, fmt.Errorf("the template has no function tagged %s=%s", deploy.TagFunction, name)
+			}
+		}
+		for _, name := range deploy.ArchiveServiceRoles {
+			if _, ok := c.Roles[name]; !ok {
+				return nil, fmt.Errorf("the template has no role tagged %s=%s", deploy.TagRole, name)
+			}
+		}
+		if c.Archive.StateMachineArn == "" || c.Archive.Schedule.Name == "" || len(c.Archive.Databases) == 0 || len(c.Archive.LakePermissions) == 0 {
+			return nil, fmt.Errorf("the template's archive lacks its state machine, its schedule, its Glue databases or their Lake Formation permissions: %+v", c.Archive)
 		}
 	}
 	if c.AnalystPolicy == nil {

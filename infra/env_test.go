@@ -19,7 +19,7 @@ const (
 
 // envTestContexts are the context sections a deployment may combine: the base stack,
 // with the ingestion (in a VPC: its network findings are suppressed too), with the
-// Federator, and with both.
+// Federator, with both, and with retention archiving (without and with the ingestion).
 var envTestContexts = map[string]func() map[string]any{
 	"base":            func() map[string]any { return map[string]any{} },
 	"ingest":          func() map[string]any { return map[string]any{KeyIngest: ingestContext(true)} },
@@ -29,6 +29,11 @@ var envTestContexts = map[string]func() map[string]any{
 	"both": func() map[string]any {
 		return map[string]any{KeyIngest: ingestContext(true), KeyFederate: federateContext()}
 	},
+	// Retention archiving in a VPC, IAM governing its databases (no ingestion)...
+	"archive": func() map[string]any { return archiveTestContexts["vpc"]() },
+	// ... and governed by Lake Formation with the ingestion, its secret under a
+	// customer managed key.
+	"archive-governed": func() map[string]any { return archiveTestContexts["governed"]() },
 }
 
 // TestNagCleanWithAndWithoutEnvironment synthesizes each combination of sections

@@ -40,6 +40,8 @@ type Export struct {
 	SnapshotPrincipals []string
 	// dataLocation is data/ registered with Lake Formation (when governed).
 	dataLocation awslakeformation.CfnResource
+	// analyst is the policy analysts query the lake with (export_analyst.go).
+	analyst awsiam.ManagedPolicy
 }
 
 // ExportProps configures the export.
@@ -70,13 +72,13 @@ func NewExport(base *Base, props *ExportProps) *Export {
 	x.addRules()
 	dbNames := x.addCatalog()
 	workgroup := x.addAthena()
-	analyst := x.addAnalystPolicy(workgroup, slices.Sorted(maps.Keys(x.Snapshots)), props.LakeDatabases)
+	x.analyst = x.addAnalystPolicy(workgroup, slices.Sorted(maps.Keys(x.Snapshots)), props.LakeDatabases)
 	x.addAlarms()
 
 	x.output(deploy.OutputStateMachineArn, *x.stateMachine.StateMachineArn(), "The nightly export workflow")
 	x.output(deploy.OutputWorkGroupName, workgroup, "Athena workgroup to query the lake with")
 	x.output(deploy.OutputGlueDatabases, strings.Join(dbNames, ","), "Glue databases, one per source database")
-	x.output(deploy.OutputAnalystPolicyArn, *analyst.ManagedPolicyArn(), "Attach to analysts' roles or groups: query the lake with Athena in the snaplake workgroup")
+	x.output(deploy.OutputAnalystPolicyArn, *x.analyst.ManagedPolicyArn(), "Attach to analysts' roles or groups: query the lake with Athena in the snaplake workgroup")
 	x.output(deploy.OutputRoleArns, x.roleArns(deploy.Functions, deploy.ServiceRoles), "JSON: the role of each function and service, for snaplake doctor")
 	x.output(deploy.OutputFunctionArns, x.functionArns(deploy.Functions), "JSON: each function's ARN, for snaplake doctor")
 	// An output's value cannot be empty: each source list is an output only when set.

@@ -51,6 +51,7 @@ type Ingest struct {
 	location     awslakeformation.CfnResource
 	locationRole awsiam.Role
 	snapshots    *IngestProps // the snapshot databases the grants function governs
+	keep         []string     // deploy.EnvKeepPrincipals of the grants function
 }
 
 // IngestProps configures the ingestion.
@@ -90,6 +91,18 @@ func NewIngest(base *Base, props *IngestProps) *Ingest {
 	x.output(deploy.OutputIngestFunctionArns, x.functionArns(deploy.IngestFunctions), "JSON: each ingest function's ARN, for snaplake doctor")
 	return x
 }
+
+// KeepPrincipals adds roles to those whose Lake Formation grants the grants
+// function never revokes: the stack's own grants to another capability's roles
+// (the archive's table function on the archive databases).
+func (x *Ingest) KeepPrincipals(arns ...string) {
+	x.keep = append(x.keep, arns...)
+	x.fns[deploy.FnApplyGrants].AddEnvironment(jsii.String(deploy.EnvKeepPrincipals), jsii.String(strings.Join(x.keep, ",")), nil)
+}
+
+// GrantsRole is the grants function's role, which holds the grant options the
+// config's access rules are applied with.
+func (x *Ingest) GrantsRole() awsiam.IRole { return x.fns[deploy.FnApplyGrants].Role() }
 
 // readSourceSecret lets a role read the source's secret (readSecrets).
 func (x *Ingest) readSourceSecret(add func(awsiam.PolicyStatement)) {
@@ -213,7 +226,7 @@ func (x *Ingest) addFunctions() {
 	re.AddToRolePolicy(statement([]string{"scheduler:GetSchedule", "scheduler:UpdateSchedule"}, x.scheduleArns()...))
 	re.AddToRolePolicy(passRole(x.schedRole, "scheduler.amazonaws.com"))
 	if in.InVPC() {
-		x.inVPC(re)
+		x.runInVPC(re, x.in.SubnetIDs, x.in.SecurityGroupIDs)
 	}
 	x.suppress(re.Role(), wildcards("The reconfigure function keeps the tables' state under state/ingest/ and the sets' leases under state/ingest-sets/, writes each run's plan as state/ingest-runs/<run>/plan.json, and removes what dead runs left under raw/.",
 		findingLakeObjects))
@@ -263,7 +276,7 @@ func (x *Ingest) addFunctions() {
 	// A key check reads every primary key of the source.
 	x.readSourceSecret(func(st awsiam.PolicyStatement) { cur.AddToRolePolicy(st) })
 	if in.InVPC() {
-		x.inVPC(cur)
+		x.runInVPC(cur, x.in.SubnetIDs, x.in.SecurityGroupIDs)
 	}
 	x.suppress(cur.Role(), wildcards("The current function reads a run's plan and results under state/ingest-runs/ and the tables' state under state/ingest/, reads the loads under raw/, reads and writes the current generations under current/, and writes the current database's tables.",
 		findingLakeObjects, findingCurrentTables))
@@ -285,8 +298,8 @@ func (x *Ingest) addFunctions() {
 			deploy.EnvGlueDatabasePrefix: x.snapshots.GlueDatabasePrefix,
 		}),
 	}, nil)
-	keep = append(keep, *grants.Role().RoleArn())
-	grants.AddEnvironment(jsii.String(deploy.EnvKeepPrincipals), jsii.String(strings.Join(keep, ",")), nil)
+	x.keep = append(keep, *grants.Role().RoleArn())
+	grants.AddEnvironment(jsii.String(deploy.EnvKeepPrincipals), jsii.String(strings.Join(x.keep, ",")), nil)
 	grants.AddToRolePolicy(statement([]string{"s3:GetObject"}, x.objects(deploy.ConfigKey), x.objects(state)))
 	grants.AddToRolePolicy(x.listMatching(deploy.ConfigKey, state))
 	grants.AddToRolePolicy(statement([]string{"kms:Decrypt"}, keyArn))
@@ -321,34 +334,4 @@ func (x *Ingest) addFunctions() {
 	}, "*"))
 	x.suppress(grants.Role(), wildcards("The grants function reads the tables' state under state/ingest/ and the raw and current databases' tables; Lake Formation's grant actions have no resource type (only \"*\"), and Lake Formation limits them to the raw and current databases, where the function holds the grant options.",
 		findingLakeObjects, findingRawTables, findingCurrentTables))
-}
-
-// inVPC runs fn in the configured subnets. The network interface permissions are
-// inline rather than AWSLambdaVPCAccessExecutionRole (which CDK would attach for a
-// Vpc prop): scoped to the subnets and security groups, and no managed policy the
-// offline contract cannot evaluate.
-func (x *Ingest) inVPC(fn awslambda.Function) {
-	fn.Node().DefaultChild().(awslambda.CfnFunction).AddPropertyOverride(jsii.String("VpcConfig"), map[string]any{
-		"SubnetIds": x.in.SubnetIDs, "SecurityGroupIds": x.in.SecurityGroupIDs,
-	})
-	eni := x.arn("ec2", "network-interface/*")
-	fn.AddToRolePolicy(statement([]string{"ec2:CreateNetworkInterface"}, append(x.networkArns(), eni)...))
-	fn.AddToRolePolicy(statement([]string{"ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}, eni))
-	// The Lambda developer guide: DescribeNetworkInterfaces works only on "*"; the
-	// IAM reference lists no resource type for it or DescribeSubnets.
-	fn.AddToRolePolicy(statement([]string{"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}, "*"))
-	x.suppress(fn.Role(), wildcards("Lambda creates and deletes the function's network interfaces in the configured subnets; ec2:Describe* have no resource type.",
-		findingENIs))
-}
-
-// networkArns are the configured subnets and security groups.
-func (x *Ingest) networkArns() []string {
-	var out []string
-	for _, id := range x.in.SubnetIDs {
-		out = append(out, x.arn("ec2", "subnet/"+id))
-	}
-	for _, id := range x.in.SecurityGroupIDs {
-		out = append(out, x.arn("ec2", "security-group/"+id))
-	}
-	return out
 }

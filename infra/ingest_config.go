@@ -113,18 +113,9 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 		return s
 	}
 	list := func(field string, re *regexp.Regexp, what string) []string {
-		l, err := stringList(m[field])
-		if err != nil {
-			fail(field, "%v", err)
-			return nil
-		}
-		for _, id := range l {
-			if !re.MatchString(id) {
-				fail(field, "%q is not %s", id, what)
-			}
-		}
-		if dup := duplicate(l, strings.ToLower); dup != "" {
-			fail(field, "%q is listed twice", dup)
+		l, problems := idList(m[field], re, what)
+		for _, p := range problems {
+			fail(field, "%s", p)
 		}
 		return l
 	}
@@ -192,27 +183,20 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 	case in.SecretArn == "":
 		fail(fieldSecretArn, "required: the ARN of the Secrets Manager secret with the source's username and password")
 	case !secretArnRE.MatchString(in.SecretArn):
-		fail(fieldSecretArn, "%q is not a complete Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)", in.SecretArn)
+		fail(fieldSecretArn, "%s", notASecretArn(in.SecretArn))
 	}
 	if problem := checkSecretKMSKey(in.SecretArn, in.SecretKMSKeyArn); problem != "" {
 		fail(fieldSecretKMSKeyArn, "%s", problem)
 	}
 	if in.Endpoint == "" {
 		fail(fieldEndpoint, "required: host:port of the source database")
-	} else if host, port, err := net.SplitHostPort(in.Endpoint); err != nil || host == "" {
-		fail(fieldEndpoint, "%q is not host:port", in.Endpoint)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		fail(fieldEndpoint, "%q: the port %q is not a number from 1 to 65535", in.Endpoint, port)
+	} else if problem := checkEndpoint(in.Endpoint); problem != "" {
+		fail(fieldEndpoint, "%s", problem)
 	}
-	switch in.TimeZone {
-	case "":
+	if in.TimeZone == "" {
 		in.TimeZone = "UTC"
-	case "Local":
-		fail(fieldTimeZone, "%q depends on the machine: name an IANA zone such as Europe/Berlin", in.TimeZone)
-	default:
-		if _, err := time.LoadLocation(in.TimeZone); err != nil {
-			fail(fieldTimeZone, "%q is not an IANA time zone name (like UTC or Europe/Berlin)", in.TimeZone)
-		}
+	} else if problem := checkScheduleTimeZone(in.TimeZone); problem != "" {
+		fail(fieldTimeZone, "%s", problem)
 	}
 	if in.AvailabilityZone != "" && !azRE.MatchString(in.AvailabilityZone) {
 		fail(fieldAvailabilityZone, "%q is not an availability zone name (like eu-central-1a)", in.AvailabilityZone)
@@ -235,6 +219,53 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 		return nil, errs
 	}
 	return in, nil
+}
+
+// idList reads a list of IDs of the form re (what names it): the list, and what
+// is wrong with it.
+func idList(v any, re *regexp.Regexp, what string) (ids, problems []string) {
+	l, err := stringList(v)
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	for _, id := range l {
+		if !re.MatchString(id) {
+			problems = append(problems, fmt.Sprintf("%q is not %s", id, what))
+		}
+	}
+	if dup := duplicate(l, strings.ToLower); dup != "" {
+		problems = append(problems, fmt.Sprintf("%q is listed twice", dup))
+	}
+	return l, problems
+}
+
+// checkEndpoint says what is wrong with a source's host:port ("" when nothing is).
+func checkEndpoint(endpoint string) string {
+	host, port, err := net.SplitHostPort(endpoint)
+	if err != nil || host == "" {
+		return fmt.Sprintf("%q is not host:port", endpoint)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("%q: the port %q is not a number from 1 to 65535", endpoint, port)
+	}
+	return ""
+}
+
+// checkScheduleTimeZone says what is wrong with the IANA zone of a schedule ("" when
+// nothing is).
+func checkScheduleTimeZone(tz string) string {
+	if tz == "Local" {
+		return fmt.Sprintf("%q depends on the machine: name an IANA zone such as Europe/Berlin", tz)
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return fmt.Sprintf("%q is not an IANA time zone name (like UTC or Europe/Berlin)", tz)
+	}
+	return ""
+}
+
+// notASecretArn is the reason a secret ARN that secretArnRE refuses is refused.
+func notASecretArn(arn string) string {
+	return fmt.Sprintf("%q is not a complete Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)", arn)
 }
 
 // VPCSetup is the optional vpcSetup field of snaplake:ingest: the network the

@@ -126,7 +126,7 @@ func (x *Ingest) addJob() {
 		// subnet as the job's role (tagging them aws-glue-service-resource).
 		role.AddToPolicy(statement([]string{"glue:GetConnection"}, x.arn("glue", "catalog"), x.arn("glue", "connection/"+ingestConnectionName)))
 		eni := x.arn("ec2", "network-interface/*")
-		role.AddToPolicy(statement([]string{"ec2:CreateNetworkInterface"}, append(x.networkArns(), eni)...))
+		role.AddToPolicy(statement([]string{"ec2:CreateNetworkInterface"}, append(x.networkArns(x.in.SubnetIDs, x.in.SecurityGroupIDs), eni)...))
 		role.AddToPolicy(statement([]string{"ec2:DeleteNetworkInterface"}, eni))
 		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions:    jsii.Strings("ec2:CreateTags", "ec2:DeleteTags"),

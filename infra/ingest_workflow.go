@@ -46,7 +46,7 @@ func (x *Ingest) addStateMachine() {
 // config's sets afterwards.
 func (x *Ingest) addSchedules() {
 	x.schedRole.AddToPolicy(statement([]string{"states:StartExecution"}, *x.machine.StateMachineArn()))
-	group := x.scheduleGroup("IngestScheduleGroup", deploy.IngestScheduleGroup)
+	group := x.snaplakeScheduleGroup()
 	loc := x.in.Location()
 	for _, set := range deploy.IngestSets {
 		expr, err := ingest.DefaultSets()[set].ScheduleExpression(loc)

@@ -15,8 +15,8 @@ type SnaplakeStackProps struct {
 }
 
 // NewSnaplakeStack builds the stack: the shared base (base.go), the nightly export
-// (export.go), and the ingestion (ingest.go) and the Federator (federate.go) when
-// their context sections are set. The order is the template's: resources are
+// (export.go), and the ingestion (ingest.go), retention archiving (archive.go) and
+// the Federator (federate.go) when their context sections are set. The order is the template's: resources are
 // chained, listed and named in the order they are created (TestTemplatesUnchanged).
 func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStackProps) awscdk.Stack {
 	var sprops awscdk.StackProps
@@ -39,10 +39,14 @@ func NewSnaplakeStack(scope constructs.Construct, id string, props *SnaplakeStac
 	// snapshot databases too, through Lake Formation.
 	export := NewExport(base, &ExportProps{Config: cfg, LakeDatabases: lakeDBs, Governed: cfg.Ingest != nil})
 	base.AddDeadLettersAlarm()
+	var ingest *Ingest
 	if cfg.Ingest != nil {
-		ingest := NewIngest(base, &IngestProps{Config: *cfg.Ingest, Snapshots: export.Snapshots, SnapshotPrincipals: export.SnapshotPrincipals,
+		ingest = NewIngest(base, &IngestProps{Config: *cfg.Ingest, Snapshots: export.Snapshots, SnapshotPrincipals: export.SnapshotPrincipals,
 			SnapshotDatabases: export.snapshotDatabases(), GlueDatabasePrefix: cfg.GlueDatabasePrefix})
 		export.GrantRuntimeCatalogs(ingest.fns[deploy.FnApplyGrants].Role())
+	}
+	if cfg.Archive != nil {
+		NewArchive(base, &ArchiveProps{Config: *cfg.Archive, Stack: cfg, Export: export, Ingest: ingest})
 	}
 	if cfg.Federate != nil {
 		NewFederate(base, &FederateProps{Config: *cfg.Federate})

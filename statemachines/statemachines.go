@@ -65,8 +65,20 @@ const (
 	ItemFunctionArn     = "ItemFunctionArn"
 )
 
+// Archive is one run of retention archiving: the plan, then each table archived
+// by a bounded loop of invocations of the table function (one table at a time).
+//
+//go:embed archive.asl.json
+var Archive []byte
+
+// Placeholders of the archive workflow (NotificationTopicArn too).
+const (
+	ArchivePlanFunctionArn  = "ArchivePlanFunctionArn"
+	ArchiveTableFunctionArn = "ArchiveTableFunctionArn"
+)
+
 // Definitions are every workflow by name (the file's name without .asl.json).
-var Definitions = map[string][]byte{"export": Export, "ingest": Ingest, "federate-publish": FederatePublish, "federate-subscribe": FederateSubscribe, "federate-item": FederateItem}
+var Definitions = map[string][]byte{"export": Export, "ingest": Ingest, "federate-publish": FederatePublish, "federate-subscribe": FederateSubscribe, "federate-item": FederateItem, "archive": Archive}
 
 var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
 

@@ -216,7 +216,7 @@ func handlerErrorNames(t *testing.T) map[string]bool {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "internal")
 	out := map[string]bool{}
-	for _, pkg := range []string{"aws/awserr", "aws/crawlers", "config", "export/callback", "export", "export/relocate", "export/exportid", "export/run", "aws/s3get", "ingest/run", "ingest/grants", "federate/run", "federate"} {
+	for _, pkg := range []string{"aws/awserr", "aws/crawlers", "config", "export/callback", "export", "export/relocate", "export/exportid", "export/run", "aws/s3get", "ingest/run", "ingest/grants", "federate/run", "federate", "archive", "archive/run"} {
 		fset := token.NewFileSet()
 		pkgs, err := parser.ParseDir(fset, filepath.Join(root, pkg), func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
 		if err != nil {

@@ -1,5 +1,7 @@
 package deploy
 
+import "time"
+
 // Names of retention archiving (internal/archive).
 const (
 	// SectionArchive is the archive section of snaplake.yaml.
@@ -63,3 +65,38 @@ const ArchiveScheduleName = "snaplake-archive"
 
 // ArchiveFailedAlarm is the name (after the stack's) of the alarm on failed archive runs.
 const ArchiveFailedAlarm = "archive-failed"
+
+// The archive's service roles: Step Functions runs the workflow as the first,
+// EventBridge Scheduler starts it as the second, and Lake Formation reads
+// archive/ for the principals it granted the archive tables as the third
+// (registered only where Lake Formation governs the snapshot databases).
+const (
+	RoleArchiveMachine   = "archive-state-machine"
+	RoleArchiveScheduler = "archive-scheduler"
+)
+
+// ArchiveServiceRoles lists the archive's tagged service roles.
+var ArchiveServiceRoles = []string{RoleArchiveMachine, RoleArchiveScheduler}
+
+// Sizes of the archive's functions. The table function holds a batch in memory
+// while it verifies it and writes batch files to /tmp ahead of their upload (a few
+// batches of at most MaxArchiveBatchRows rows); each invocation runs up to Lambda's
+// 15 minutes and stops ArchiveBudgetMargin before its deadline.
+const (
+	ArchiveTableTimeout     = 15 * time.Minute
+	ArchiveTableMemoryMB    = 1024
+	ArchiveTableEphemeralMB = 4096
+	ArchivePlanTimeout      = 5 * time.Minute
+	ArchivePlanMemoryMB     = 256
+	// ArchiveBudgetMargin is EnvArchiveBudgetMargin as deployed: long enough for the
+	// invocation's last batch to be verified and its manifest written.
+	ArchiveBudgetMargin = 60 * time.Second
+)
+
+// DefaultArchiveSchedule is when the archive runs unless the snaplake:archive
+// context says (an EventBridge Scheduler expression, in its timeZone): weekly, on
+// Sunday at 04:00, when production is quiet and after the night's export.
+const DefaultArchiveSchedule = "cron(0 4 ? * SUN *)"
+
+// OutputArchiveGlueDatabases names the archive's Glue databases, comma-separated.
+const OutputArchiveGlueDatabases = "ArchiveGlueDatabases"

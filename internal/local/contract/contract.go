@@ -56,6 +56,14 @@ func Context() map[string]any {
 				},
 			},
 		},
+		// Retention archiving of the demo's warehouse as its archiving user; the
+		// offline run replaces the endpoint with the local MariaDB's. With the
+		// ingestion, Lake Formation governs the archive database.
+		"snaplake:archive": map[string]any{
+			"secretArn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:snaplake-demo-archiver-AbCdEf",
+			"endpoint":  "127.0.0.1:3306",
+			"databases": []any{"warehouse"},
+		},
 	}
 }
 
@@ -73,11 +81,13 @@ var rawRuntimeCatalog []byte
 
 // RuntimeCatalogContext is Context for a stack that catalogs at runtime a database
 // it was not deployed with: a Glue database prefix, and snapshot databases that IAM
-// governs (no ingestion, hence no Lake Formation governance, and no Federator).
+// governs (no ingestion, hence no Lake Formation governance, no Federator and no
+// archive).
 func RuntimeCatalogContext() map[string]any {
 	ctx := Context()
 	delete(ctx, "snaplake:ingest")
 	delete(ctx, "snaplake:federate")
+	delete(ctx, "snaplake:archive")
 	ctx["snaplake:glueDatabasePrefix"] = "snap_"
 	return ctx
 }
@@ -91,12 +101,14 @@ const GovernedCatalogFile = "contract-governed-catalog.json"
 //go:embed contract-governed-catalog.json
 var rawGovernedCatalog []byte
 
-// GovernedCatalogContext is RuntimeCatalogContext with the ingestion: Lake
+// GovernedCatalogContext is RuntimeCatalogContext with the ingestion (and still no
+// Federator or archive): Lake
 // Formation governs the snapshot databases, and the crawl wait grants on a new one
 // as a data lake administrator.
 func GovernedCatalogContext() map[string]any {
 	ctx := Context()
 	delete(ctx, "snaplake:federate")
+	delete(ctx, "snaplake:archive")
 	ctx["snaplake:glueDatabasePrefix"] = "snap_"
 	return ctx
 }
@@ -137,6 +149,9 @@ type Contract struct {
 	Ingest *Ingest `json:"ingest,omitempty"`
 	// Federate is the Federator, when the stack deploys it.
 	Federate *Federate `json:"federate,omitempty"`
+	// Archive is retention archiving, when the stack deploys it (its functions are
+	// in Functions, its service roles in Roles).
+	Archive *Archive `json:"archive,omitempty"`
 	// AnalystPolicy is the managed policy the stack publishes for analysts (the
 	// AnalystPolicyArn output): what `snaplake query --as` evaluates for a role
 	// named in the access rules, as IAM would for a role it is attached to.
@@ -173,6 +188,24 @@ type Federate struct {
 	// BucketEventBridge says the lake bucket sends its events to EventBridge
 	// (NotificationConfiguration.EventBridgeConfiguration).
 	BucketEventBridge bool `json:"bucketEventBridge"`
+}
+
+// Archive is retention archiving's part of the deployment.
+type Archive struct {
+	StateMachineArn string `json:"stateMachineArn"`
+	// DefinitionSubstitutions of the archive state machine.
+	DefinitionSubstitutions map[string]string `json:"definitionSubstitutions"`
+	// Schedule starts a run of every configured table.
+	Schedule Schedule `json:"schedule"`
+	// Databases are the archive Glue databases (<snapshot database>_archive), one
+	// per archived source database; they are in GlueDatabases too.
+	Databases []string `json:"databases"`
+	// LakeLocation is archive/ registered with Lake Formation ("" where IAM governs
+	// the archive databases); it is in RegisteredLocations too.
+	LakeLocation string `json:"lakeLocation,omitempty"`
+	// LakePermissions are the Lake Formation permissions the stack gives on the
+	// archive databases and archive/.
+	LakePermissions []LakePermission `json:"lakePermissions"`
 }
 
 // Rule is an EventBridge rule on the default bus as deployed.
@@ -314,6 +347,10 @@ func (c *Contract) Marshal() ([]byte, error) {
 	}
 	sort.Strings(c.RegisteredLocations)
 	sort.Strings(c.GlueDatabases)
+	if c.Archive != nil {
+		sort.Strings(c.Archive.Databases)
+		sortLakePermissions(c.Archive.LakePermissions)
+	}
 	if c.Federate != nil {
 		sort.Slice(c.Federate.Schedules, func(i, j int) bool { return c.Federate.Schedules[i].Name < c.Federate.Schedules[j].Name })
 		sort.Slice(c.Federate.Rules, func(i, j int) bool { return c.Federate.Rules[i].Name < c.Federate.Rules[j].Name })
