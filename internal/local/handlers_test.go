@@ -29,6 +29,7 @@ var constructors = map[string][]string{
 	module + "/internal/export/run":   {"NewStartExport", "NewAwaitCallback", "NewResume", "NewRelocate"},
 	module + "/internal/ingest/run":   {"NewReconfigure", "NewFinishIngest", "NewApplyGrants"},
 	module + "/internal/federate/run": {"NewPublish", "NewSubscribe"},
+	module + "/internal/archive/run":  {"NewArchivePlan", "NewArchiveTable"},
 }
 
 // TestOnlyTheConstructorsBuildHandlers scans the stand-ins' source (internal/local)

@@ -115,6 +115,10 @@ func NewAuthority(c *contract.Contract) (*iam.Authority, error) {
 		functions = append(slices.Clone(functions), deploy.FederateFunctions...)
 		roles = append(slices.Clone(roles), deploy.FederateServiceRoles...)
 	}
+	if c.Archive != nil {
+		functions = append(slices.Clone(functions), deploy.ArchiveFunctions...)
+		roles = append(slices.Clone(roles), deploy.ArchiveServiceRoles...)
+	}
 	for _, name := range functions {
 		fn, ok := c.Functions[name]
 		if !ok {
