@@ -133,6 +133,7 @@ permissions: deps
 	$(GO) test -count=1 -run TestFederatorAsDeployed ./internal/local/offline -update-permissions
 	$(GO) test -count=1 -run TestFederatorEventDrivenChain ./internal/local/offline -update-permissions
 	$(GO) test -count=1 -run TestFederatorStatementTimeout ./internal/local/offline -update-permissions
+	$(GO) test -count=1 -run TestArchiveWorkflow ./internal/local/offline -update-permissions
 	$(GO) test -count=1 -run 'TestNightsEndToEnd|TestIngestEndToEnd|TestAuroraNight' ./internal/local/demo -update-permissions
 
 ## iam-data: regenerate the offline IAM evaluator's table of actions without resource

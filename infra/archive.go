@@ -75,6 +75,7 @@ func NewArchive(base *Base, props *ArchiveProps) *Archive {
 	x.output(deploy.OutputArchiveGlueDatabases, strings.Join(x.glueNames(), ","), "The archive Glue databases, one per archived source database")
 	x.output(deploy.OutputArchiveRoleArns, x.roleArns(deploy.ArchiveFunctions, deploy.ArchiveServiceRoles), "JSON: the role of each archive function and service, for snaplake doctor")
 	x.output(deploy.OutputArchiveFunctionArns, x.functionArns(deploy.ArchiveFunctions), "JSON: each archive function's ARN, for snaplake doctor")
+	x.output(deploy.OutputArchiveSecretArn, x.ac.SecretArn, "The secret the archive reads and deletes the source's rows with")
 	return x
 }
 

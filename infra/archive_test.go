@@ -506,7 +506,7 @@ func TestArchiveAlarmAndOutputs(t *testing.T) {
 		t.Errorf("alarm %v", alarm)
 	}
 	outputs := s.json["Outputs"].(map[string]any)
-	for _, o := range []string{deploy.OutputArchiveStateMachineArn, deploy.OutputArchiveFunctionArns, deploy.OutputArchiveRoleArns, deploy.OutputArchiveGlueDatabases} {
+	for _, o := range deploy.ArchiveOutputs {
 		if _, ok := outputs[o]; !ok {
 			t.Errorf("no output %s", o)
 		}

@@ -100,3 +100,10 @@ const DefaultArchiveSchedule = "cron(0 4 ? * SUN *)"
 
 // OutputArchiveGlueDatabases names the archive's Glue databases, comma-separated.
 const OutputArchiveGlueDatabases = "ArchiveGlueDatabases"
+
+// OutputArchiveSecretArn is the archiving user's secret.
+const OutputArchiveSecretArn = "ArchiveSecretArn"
+
+// ArchiveOutputs are the archive's outputs: a stack has them all when its
+// snaplake:archive context section is set, none otherwise.
+var ArchiveOutputs = []string{OutputArchiveStateMachineArn, OutputArchiveGlueDatabases, OutputArchiveRoleArns, OutputArchiveFunctionArns, OutputArchiveSecretArn}

@@ -51,6 +51,8 @@ var examples = map[string]string{
 	"schema":     "doctor",
 	"version":    "20260101T030000.000000Z_full_rows=0_ins=none_upd=none",
 	"subscriber": "doctor-check",
+	// The archive's state/archive-runs/<database>/<table>/cutoff=<stamp>.json.
+	"stamp": "20260101T000000Z",
 }
 
 // stackPlaceholders are filled from the stack and its outputs.
@@ -62,7 +64,7 @@ var examples = map[string]string{
 // {federateItemStateMachine:<function>} the federate-item workflow of a Federator
 // function and {federateItemExecution:<function>} an execution of it
 // (FederateItemStateMachineArns).
-var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "cluster", "database", "crawler", "ingestStateMachine", "ingestDatabase", "ingestSecret",
+var stackPlaceholders = []string{"account", "region", "bucket", "kmsKey", "stateMachine", "topic", "instance", "cluster", "database", "crawler", "ingestStateMachine", "ingestDatabase", "ingestSecret", "archiveStateMachine", "archiveDatabase", "archiveSecret",
 	"federatePublishStateMachine", "federateSubscribeStateMachine"}
 
 // warehouseKinds are the names {warehouse:<kind>} may name: the Federator's
@@ -75,12 +77,19 @@ var warehouseKinds = []string{"workgroup", "cluster"}
 // the export's functions and service roles, then the ingestion's, then the Federator's.
 func principals() []string {
 	return slices.Concat(deploy.Functions, deploy.ServiceRoles, deploy.IngestFunctions, deploy.IngestServiceRoles,
-		deploy.FederateFunctions, deploy.FederateServiceRoles)
+		deploy.FederateFunctions, deploy.FederateServiceRoles, deploy.ArchiveFunctions, deploy.ArchiveServiceRoles)
 }
 
 // functions are the names {function:<name>} may name.
 func functions() []string {
-	return slices.Concat(deploy.Functions, deploy.IngestFunctions, deploy.FederateFunctions)
+	return slices.Concat(deploy.Functions, deploy.IngestFunctions, deploy.FederateFunctions, deploy.ArchiveFunctions)
+}
+
+// archivePrincipal reports whether the principal is deployed with retention
+// archiving (the snaplake:archive context section): its role is in the
+// ArchiveRoleArns output, its function in ArchiveFunctionArns.
+func archivePrincipal(name string) bool {
+	return slices.Contains(deploy.ArchiveFunctions, name) || slices.Contains(deploy.ArchiveServiceRoles, name)
 }
 
 // federatePrincipal reports whether the principal is deployed with the Federator
@@ -111,6 +120,9 @@ func roleOutput(principal string) string {
 	if federatePrincipal(principal) {
 		return deploy.OutputFederateRoleArns
 	}
+	if archivePrincipal(principal) {
+		return deploy.OutputArchiveRoleArns
+	}
 	return deploy.OutputRoleArns
 }
 
@@ -120,6 +132,9 @@ func functionOutput(name string) string {
 	}
 	if federatePrincipal(name) {
 		return deploy.OutputFederateFunctionArns
+	}
+	if archivePrincipal(name) {
+		return deploy.OutputArchiveFunctionArns
 	}
 	return deploy.OutputFunctionArns
 }
@@ -272,6 +287,10 @@ type Values struct {
 	IngestStateMachine string
 	// IngestDatabase and IngestSecret are IngestGlueDatabaseName and IngestSecretArn.
 	IngestDatabase, IngestSecret string
+	// ArchiveStateMachine, ArchiveDatabases and ArchiveSecret are the archive's
+	// outputs ("", nil when the stack does not deploy it).
+	ArchiveStateMachine, ArchiveSecret string
+	ArchiveDatabases                   []string
 
 	// FederatePublishStateMachine and FederateSubscribeStateMachine are the outputs
 	// FederatePublishStateMachineArn and FederateSubscribeStateMachineArn, "" when the
@@ -399,6 +418,19 @@ func (p Permission) Expand(v Values) ([]Grant, error) {
 					if s = v.IngestSecret; s == "" {
 						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no IngestSecretArn output (it does not deploy the ingestion)", p.Line, name)
 					}
+				case "archiveStateMachine":
+					if s = v.ArchiveStateMachine; s == "" {
+						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no %s output (it does not deploy the archive)", p.Line, name, deploy.OutputArchiveStateMachineArn)
+					}
+				case "archiveSecret":
+					if s = v.ArchiveSecret; s == "" {
+						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no %s output (it does not deploy the archive)", p.Line, name, deploy.OutputArchiveSecretArn)
+					}
+				case "archiveDatabase":
+					if len(v.ArchiveDatabases) == 0 {
+						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no %s output (it does not deploy the archive)", p.Line, name, deploy.OutputArchiveGlueDatabases)
+					}
+					s = v.ArchiveDatabases[0]
 				case "federatePublishStateMachine":
 					if s = v.FederatePublishStateMachine; s == "" {
 						return "", fmt.Errorf("permissions.txt line %d: {%s}: the stack has no FederatePublishStateMachineArn output (it does not deploy the Federator)", p.Line, name)

@@ -210,9 +210,15 @@ func (r *run) checkPermissions(ctx context.Context, st *stack) {
 	if st.federate && len(federateLack) > 0 {
 		r.skip("permissions", "Federator", "needs the outputs "+strings.Join(federateLack, ", ")+" (see the stack check)")
 	}
+	// And the archive's.
+	archiveLack := st.lacks(ArchiveOutputs...)
+	if st.archive && len(archiveLack) > 0 {
+		r.skip("permissions", "archive", "needs the outputs "+strings.Join(archiveLack, ", ")+" (see the stack check)")
+	}
 	r.readRoleIDs(ctx, st, func(principal string) bool {
 		return !(ingestPrincipal(principal) && (!st.ingest || len(ingestLack) > 0)) &&
-			!(federatePrincipal(principal) && (!st.federate || len(federateLack) > 0))
+			!(federatePrincipal(principal) && (!st.federate || len(federateLack) > 0)) &&
+			!(archivePrincipal(principal) && (!st.archive || len(archiveLack) > 0))
 	})
 	type batch struct {
 		resource, context string
@@ -225,6 +231,9 @@ func (r *run) checkPermissions(ctx context.Context, st *stack) {
 			continue
 		}
 		if federatePrincipal(p.Principal) && (!st.federate || len(federateLack) > 0) {
+			continue
+		}
+		if archivePrincipal(p.Principal) && (!st.archive || len(archiveLack) > 0) {
 			continue
 		}
 		if p.namesWarehouse() {

@@ -32,6 +32,10 @@ var IngestOutputs = deploy.IngestOutputs
 // snaplake:federate context section is set, none otherwise.
 var FederateOutputs = deploy.FederateOutputs
 
+// ArchiveOutputs are the outputs of retention archiving: a stack deploys them all
+// when its snaplake:archive context section is set, none otherwise.
+var ArchiveOutputs = deploy.ArchiveOutputs
+
 // stack is what the stack check found.
 type stack struct {
 	name    string
@@ -42,6 +46,8 @@ type stack struct {
 	ingest bool
 	// federate: the stack deploys the Federator (it has one of FederateOutputs).
 	federate bool
+	// archive: the stack deploys retention archiving (it has one of ArchiveOutputs).
+	archive bool
 	// deployRole is the stack's service role: CloudFormation makes every call of a
 	// deploy as it ("" when the stack has none).
 	deployRole string
@@ -122,6 +128,18 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		st.bad = append(st.bad, missingFederate...)
 		problems = append(problems, "it deploys the Federator but lacks its outputs "+strings.Join(missingFederate, ", "))
 	}
+	var missingArchive []string
+	for _, o := range ArchiveOutputs {
+		if _, ok := st.outputs[o]; ok {
+			st.archive = true
+		} else {
+			missingArchive = append(missingArchive, o)
+		}
+	}
+	if st.archive && len(missingArchive) > 0 {
+		st.bad = append(st.bad, missingArchive...)
+		problems = append(problems, "it deploys the archive but lacks its outputs "+strings.Join(missingArchive, ", "))
+	}
 
 	v := &st.values
 	// arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>
@@ -138,6 +156,9 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 	v.IngestStateMachine = st.outputs[deploy.OutputIngestStateMachineArn]
 	v.IngestDatabase = st.outputs[deploy.OutputIngestGlueDatabaseName]
 	v.IngestSecret = st.outputs[deploy.OutputIngestSecretArn]
+	v.ArchiveStateMachine = st.outputs[deploy.OutputArchiveStateMachineArn]
+	v.ArchiveSecret = st.outputs[deploy.OutputArchiveSecretArn]
+	v.ArchiveDatabases = deploy.SplitList(st.outputs[deploy.OutputArchiveGlueDatabases])
 	v.FederatePublishStateMachine = st.outputs[deploy.OutputFederatePublishStateMachineArn]
 	v.FederateSubscribeStateMachine = st.outputs[deploy.OutputFederateSubscribeStateMachineArn]
 	if raw, ok := st.outputs[deploy.OutputFederateItemStateMachineArns]; ok {
@@ -157,7 +178,8 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		output string
 		into   map[string]string
 	}{{deploy.OutputRoleArns, v.Roles}, {deploy.OutputFunctionArns, v.Functions}, {deploy.OutputIngestRoleArns, v.Roles}, {deploy.OutputIngestFunctionArns, v.Functions},
-		{deploy.OutputFederateRoleArns, v.Roles}, {deploy.OutputFederateFunctionArns, v.Functions}} {
+		{deploy.OutputFederateRoleArns, v.Roles}, {deploy.OutputFederateFunctionArns, v.Functions},
+		{deploy.OutputArchiveRoleArns, v.Roles}, {deploy.OutputArchiveFunctionArns, v.Functions}} {
 		raw, ok := st.outputs[m.output]
 		if !ok {
 			continue
@@ -194,6 +216,9 @@ func (r *run) checkStack(ctx context.Context) (*stack, error) {
 		}
 		if st.federate {
 			detail += fmt.Sprintf(", and the Federator's %d", len(FederateOutputs))
+		}
+		if st.archive {
+			detail += fmt.Sprintf(", and the archive's %d", len(ArchiveOutputs))
 		}
 		r.pass("stack", name, detail)
 	}

@@ -116,6 +116,18 @@ func normResource(c *contract.Contract, r string) string {
 		r = strings.Replace(r, ":database/"+db, ":database/{ingestDatabase}", 1)
 		r = strings.Replace(r, ":table/"+db+"/", ":table/{ingestDatabase}/", 1)
 	}
+	if c.Archive != nil {
+		switch r {
+		case c.Archive.StateMachineArn:
+			return "{archiveStateMachine}"
+		case c.Functions[deploy.FnArchiveTable].Environment[deploy.EnvSecretArn]:
+			return "{archiveSecret}"
+		}
+		for _, db := range c.Archive.Databases {
+			r = strings.Replace(r, ":database/"+db, ":database/{archiveDatabase}", 1)
+			r = strings.Replace(r, ":table/"+db+"/", ":table/{archiveDatabase}/", 1)
+		}
+	}
 	if c.Federate != nil {
 		switch r {
 		case c.Federate.PublishStateMachineArn:
@@ -262,6 +274,25 @@ func normKey(k string) string {
 				parts[4] = "{subscriber}.json"
 			case parts[4] != "manifest.json":
 				parts[4] = "{file}"
+			}
+		}
+	case len(parts) >= 2 && parts[0]+"/" == deploy.ArchivePrefix:
+		// archive/<database>/<table>/cutoff=<date>/batch-<cutoff>-<n>.parquet (or a
+		// prefix of it)
+		names := []string{"", "{database}", "{table}", deploy.ArchivePartitionKey + "={date}", "{file}"}
+		for i := 1; i < len(parts) && i < len(names); i++ {
+			if parts[i] != "" {
+				parts[i] = names[i]
+			}
+		}
+		if len(parts) > len(names) {
+			parts = parts[:len(names)]
+		}
+	case len(parts) >= 3 && parts[0]+"/"+parts[1]+"/" == deploy.ArchiveManifestPrefix:
+		// state/archive-runs/<database>/<table>/cutoff=<stamp>.json
+		for i, name := range []string{"", "", "{database}", "{table}", deploy.ArchivePartitionKey + "={stamp}.json"} {
+			if i >= 2 && i < len(parts) && parts[i] != "" {
+				parts[i] = name
 			}
 		}
 	case len(parts) >= 3 && parts[0]+"/"+parts[1]+"/" == deploy.IngestSetsPrefix:
