@@ -98,6 +98,7 @@ demo: deps cli
 	./build/snaplake demo $(DEMO_FLAGS)
 	./build/snaplake demo ingest $(DEMO_FLAGS)
 	./build/snaplake demo federate $(DEMO_FLAGS)
+	./build/snaplake demo archive $(DEMO_FLAGS)
 
 ## synth / deploy: the CDK app (configure cdk.json context first)
 synth: deps build

@@ -10,7 +10,7 @@ import (
 	"github.com/snaplake/snaplake/internal/opscli"
 )
 
-// Demo runs one night of the pipeline offline: `snaplake demo [ingest|federate] [--rows N] [--home DIR]`.
+// Demo runs one night of the pipeline offline: `snaplake demo [ingest|federate|archive] [--rows N] [--home DIR]`.
 func Demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := NewDemoCommand()
 	c.CompletionOptions.DisableDefaultCmd = true
@@ -21,6 +21,7 @@ func Demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 const demoUsage = `Usage: snaplake demo [--rows N] [--home DIR] [--aurora]
        snaplake demo ingest [--rows N] [--home DIR]
        snaplake demo federate [--home DIR] [--format text|json]
+       snaplake demo archive [--rows N] [--home DIR]
 
 Runs one night of the snaplake pipeline on this machine: a local MariaDB with a sample
 warehouse database, a nightly snapshot, the RDS-EVENT-0091 event on a local bus, the
@@ -44,6 +45,13 @@ what the transform holds (checksums) and federate status. It accepts --rows and
 ignores it, so that make demo passes the same flags to every demo. Each table's
 line says in words what was done; --format json prints the JSON lines of
 'snaplake federate' instead.
+
+snaplake demo archive runs retention archiving against the same home: the archive
+section of <home>/snaplake.yaml (added when missing: warehouse.file_downloads older
+than two years) is uploaded, an archiving MySQL user with SELECT and DELETE on that
+table only is created, the archive's state machine runs with its real functions (the
+rows written to archive/ as Parquet, read back and checked, then deleted in small
+batches), and the archive is queried beside the snapshot.
 `
 
 // demoOptions are the flags the three demos share.
@@ -75,7 +83,7 @@ func NewDemoCommand() *cobra.Command {
 		func(_ *cobra.Command, opts *demo.Options) error { opts.Aurora = aurora; return nil },
 		func(ctx context.Context, opts demo.Options) error { _, err := demo.Run(ctx, opts); return err })
 	c.Flags().BoolVar(&aurora, "aurora", false, "an Aurora night: export the automated cluster snapshot of the Aurora cluster "+demo.ClusterID+" (RDS-EVENT-0169) instead of an instance's")
-	c.AddCommand(newDemoIngestCommand(), newDemoFederateCommand())
+	c.AddCommand(newDemoIngestCommand(), newDemoFederateCommand(), newDemoArchiveCommand())
 	return c
 }
 
@@ -108,6 +116,11 @@ func demoCommand(use, short string, check func(*cobra.Command, *demo.Options) er
 func newDemoIngestCommand() *cobra.Command {
 	return demoCommand("ingest [--rows N] [--home DIR]", "run the config-driven ingestion offline, against the same home", nil,
 		func(ctx context.Context, opts demo.Options) error { _, err := demo.RunIngest(ctx, opts); return err })
+}
+
+func newDemoArchiveCommand() *cobra.Command {
+	return demoCommand("archive [--rows N] [--home DIR]", "run retention archiving offline, against the same home", nil,
+		func(ctx context.Context, opts demo.Options) error { _, err := demo.RunArchive(ctx, opts); return err })
 }
 
 func newDemoFederateCommand() *cobra.Command {
