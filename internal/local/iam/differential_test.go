@@ -279,6 +279,10 @@ func contractValues(t *testing.T, c *contract.Contract) doctor.Values {
 		v.IngestStateMachine, v.IngestDatabase = c.Ingest.StateMachineArn, c.Ingest.Database
 		v.IngestSecret = c.Functions[deploy.FnReconfigure].Environment[deploy.EnvSecretArn]
 	}
+	if c.Archive != nil {
+		v.ArchiveStateMachine, v.ArchiveDatabases = c.Archive.StateMachineArn, c.Archive.Databases
+		v.ArchiveSecret = c.Functions[deploy.FnArchiveTable].Environment[deploy.EnvSecretArn]
+	}
 	if c.Federate != nil {
 		v.FederatePublishStateMachine, v.FederateSubscribeStateMachine = c.Federate.PublishStateMachineArn, c.Federate.SubscribeStateMachineArn
 		v.FederateItemStateMachines = map[string]string{}
