@@ -110,7 +110,7 @@ deploy: deps build
 ## bench: export against a raw scan, relocation against the published mover, ingest planning for 300 tables,
 ## the Federator's delivery time event-driven against its schedules, archiving against a raw scan (printed last)
 bench: deps cli
-	$(GO) test -run '^$$' -bench Export -benchtime 1x -timeout 30m ./internal/ingest/mysqlparquet/ | tee /tmp/snaplake-bench-export.log | grep -v '^export:'
+	$(GO) test -run '^$$' -bench Export -benchtime 1x -timeout 30m ./internal/aws/mysqlparquet/ | tee /tmp/snaplake-bench-export.log | grep -v '^export:'
 	@grep '^export:' /tmp/snaplake-bench-export.log
 	$(GO) run ./internal/local/relocatebench
 	$(GO) test -run '^$$' -bench Reconfigure300 -benchtime 10x -timeout 10m ./internal/ingest/run/ | grep '^ingest reconfigure:'

@@ -12,7 +12,7 @@ import (
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 )
 
 // CatalogAPI is the part of Glue that catalogs an archive: *glue.Client satisfies it.

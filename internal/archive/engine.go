@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 )
 
 // S3API is the part of S3 a run uses; *s3.Client satisfies it.

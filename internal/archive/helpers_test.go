@@ -22,7 +22,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/archive"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 	"github.com/snaplake/snaplake/internal/local/mariadb"
 	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 	"github.com/snaplake/snaplake/internal/local/s3server"

@@ -13,7 +13,7 @@ import (
 
 // capabilities are the rooms of internal/ that hold one capability each: its logic at
 // the top, its run package and its own helpers below it.
-var capabilities = []string{"export", "ingest", "federate"}
+var capabilities = []string{"export", "ingest", "federate", "archive"}
 
 // floor is where a package of internal/ stands: the lower floors never import the
 // higher ones (ARCHITECTURE.md, "What may import what").

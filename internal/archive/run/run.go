@@ -16,7 +16,7 @@ import (
 	"github.com/snaplake/snaplake/internal/aws/mysqlsecret"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 )
 
 // Env is the deployed environment of the archive's functions.

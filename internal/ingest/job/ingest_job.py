@@ -70,7 +70,7 @@ RESULT_SCHEMA = StructType([
 
 # Rows are read in UTC: the session's time_zone (TIMESTAMP values) and the driver's
 # conversions. Zero dates become NULL. TINYINT(1) and YEAR stay numbers, as the
-# offline loader (internal/ingest/mysqlparquet) types them. The driver fetches through a
+# offline loader (internal/aws/mysqlparquet) types them. The driver fetches through a
 # server cursor, so a large table streams instead of being held in memory whole.
 JDBC_PROPERTIES = {
     "driver": "com.mysql.cj.jdbc.Driver",

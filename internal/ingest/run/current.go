@@ -23,7 +23,7 @@ import (
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
 	"github.com/snaplake/snaplake/internal/ingest/current"
-	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 	"github.com/snaplake/snaplake/internal/ingest/watermark"
 )
 

@@ -19,7 +19,7 @@ import (
 	"github.com/snaplake/snaplake/internal/aws/s3get"
 	"github.com/snaplake/snaplake/internal/aws/s3obj"
 	"github.com/snaplake/snaplake/internal/ingest"
-	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 )
 
 // Loader does what the Glue job (internal/ingest/job) does, with the project's Go

@@ -19,7 +19,7 @@ import (
 
 	"github.com/snaplake/snaplake/events"
 	"github.com/snaplake/snaplake/internal/aws/s3obj"
-	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 )
 
 // exportTable is one table of an export: source names and where it lives.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 )
 
 // One page of a keyset pagination: through the primary key, in key order, at most

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 )
 
 // The export runs in a child process (this test binary, re-executed) so

@@ -16,7 +16,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/snaplake/snaplake/internal/ingest/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 	"github.com/snaplake/snaplake/internal/local/mariadb"
 	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 	"github.com/snaplake/snaplake/internal/local/testenv"
