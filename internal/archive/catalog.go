@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
-	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/deploy"
 )
 
 // CatalogAPI is the part of Glue that catalogs an archive: *glue.Client satisfies it.

@@ -21,8 +21,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/snaplake/snaplake/internal/archive"
-	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/local/mariadb"
 	"github.com/snaplake/snaplake/internal/local/mariadb/mariadbtest"
 	"github.com/snaplake/snaplake/internal/local/s3server"

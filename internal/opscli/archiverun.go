@@ -18,9 +18,9 @@ import (
 
 	"github.com/snaplake/snaplake/internal/archive"
 	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 )
 
 const archiveRunUsage = `Usage: snaplake archive run --config FILE --mysql-dsn DSN --bucket B [--table DB.TABLE] [--dry-run] [--kms-key-id K] [--catalog] [--budget D]

@@ -13,10 +13,10 @@ import (
 	"github.com/snaplake/snaplake/internal/archive"
 	"github.com/snaplake/snaplake/internal/aws/awserr"
 	"github.com/snaplake/snaplake/internal/aws/lambdamain"
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 	"github.com/snaplake/snaplake/internal/aws/mysqlsecret"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
-	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 )
 
 // Env is the deployed environment of the archive's functions.

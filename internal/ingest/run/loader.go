@@ -16,10 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 	"github.com/snaplake/snaplake/internal/aws/s3get"
 	"github.com/snaplake/snaplake/internal/aws/s3obj"
 	"github.com/snaplake/snaplake/internal/ingest"
-	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 )
 
 // Loader does what the Glue job (internal/ingest/job) does, with the project's Go

@@ -55,7 +55,7 @@ type ArchiveReport struct {
 	Allowed []iam.Grant
 	// Before and After count the table's rows in MariaDB; Archived the archive's.
 	Before, After, Archived int64
-	Stages []Stage
+	Stages                  []Stage
 }
 
 // RunArchive runs retention archiving against the demo's home: the archive section

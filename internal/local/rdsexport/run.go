@@ -18,8 +18,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/snaplake/snaplake/events"
-	"github.com/snaplake/snaplake/internal/aws/s3obj"
 	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
+	"github.com/snaplake/snaplake/internal/aws/s3obj"
 )
 
 // exportTable is one table of an export: source names and where it lives.
