@@ -101,6 +101,13 @@ func TestArchiveRunByHand(t *testing.T) {
 		t.Fatalf("a table not configured: %v, want *archive.NotConfiguredError and nothing changed", err)
 	}
 
+	// An unreachable bucket: the table fails, named, and nothing is deleted.
+	var stdout, stderr bytes.Buffer
+	err = Archive(context.Background(), []string{"run", "--config", configPath, "--mysql-dsn", srv.DSN(""), "--bucket", "no-such-bucket"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "shop.events") || !strings.Contains(stderr.String(), "shop.events") || count() != 3000 {
+		t.Fatalf("unreachable bucket: %v, stderr %q, rows %d; want the table named and 3,000 rows left", err, stderr.String(), count())
+	}
+
 	out, errOut, err = archiveCmd()
 	if err != nil {
 		t.Fatalf("archive run: %v\n%s", err, errOut)
