@@ -179,9 +179,10 @@ func (x *Archive) addFunctions() {
 	table.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
 	// A table's run creates or updates its archive table and adds the run's cutoff
 	// partition when it completes; in the archive databases only.
+	// (archive.Catalog: GetTable, then CreateTable or UpdateTable, then
+	// BatchCreatePartition, which reports an existing partition in its Errors.)
 	table.AddToRolePolicy(statement([]string{
-		"glue:GetTable", "glue:CreateTable", "glue:UpdateTable",
-		"glue:GetPartition", "glue:GetPartitions", "glue:CreatePartition", "glue:BatchCreatePartition",
+		"glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:BatchCreatePartition",
 	}, x.catalogArns()...))
 	// The RDS ReplicaLag metric of a read replica (snaplake.yaml archive.replica.instance)
 	// pauses the deletes; GetMetricData has no resource type: "*" only.

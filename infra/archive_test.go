@@ -195,7 +195,7 @@ func TestArchiveRolesAreLeastPrivilege(t *testing.T) {
 				"s3:GetObject,s3:PutObject on " + archive + " " + manifests,
 				list("config/snaplake.yaml", "archive/*", "state/archive-runs/*"),
 				"kms:Decrypt,kms:GenerateDataKey on " + key,
-				"glue:GetTable,glue:CreateTable,glue:UpdateTable,glue:GetPartition,glue:GetPartitions,glue:CreatePartition,glue:BatchCreatePartition on " + catalog,
+				"glue:GetTable,glue:CreateTable,glue:UpdateTable,glue:BatchCreatePartition on " + catalog,
 				"cloudwatch:GetMetricData on *",
 			}, extra...)...)
 		}

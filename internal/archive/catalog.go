@@ -78,7 +78,7 @@ func Catalog(ctx context.Context, api CatalogAPI, e CatalogEntry) error {
 		PartitionKeys:     []gluetypes.Column{{Name: aws.String(deploy.ArchivePartitionKey), Type: aws.String("string")}},
 	}
 	db := aws.String(e.Database)
-	_, err := api.GetTable(ctx, &glue.GetTableInput{DatabaseName: db, Name: input.Name})
+	got, err := api.GetTable(ctx, &glue.GetTableInput{DatabaseName: db, Name: input.Name})
 	var notFound *gluetypes.EntityNotFoundException
 	switch {
 	case errors.As(err, &notFound):
@@ -92,7 +92,17 @@ func Catalog(ctx context.Context, api CatalogAPI, e CatalogEntry) error {
 	default:
 		// The source's columns may have changed since the first archive: the table
 		// takes today's (a column dropped since is NULL in the newer partitions, an
-		// old partition's extra column is not read). SkipArchive: no version kept.
+		// old partition's extra column is not read). UpdateTable replaces the table's
+		// definition, so the parameters an operator set on it (say, for Athena to
+		// read objects restored from Glacier) are carried over. SkipArchive: no
+		// version kept.
+		if got != nil && got.Table != nil {
+			for k, v := range got.Table.Parameters {
+				if _, ours := input.Parameters[k]; !ours {
+					input.Parameters[k] = v
+				}
+			}
+		}
 		if _, err := api.UpdateTable(ctx, &glue.UpdateTableInput{DatabaseName: db, TableInput: input, SkipArchive: aws.Bool(true)}); err != nil {
 			return fail(err)
 		}

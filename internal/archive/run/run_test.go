@@ -148,13 +148,21 @@ func TestTableFunctionResumesThenCatalogs(t *testing.T) {
 		tb.Location != "s3://lake/archive/shop/orders/" || len(tb.Columns) != 3 {
 		t.Errorf("catalog entry = %+v, want 3 columns at s3://lake/archive/shop/orders/ with partition cutoff=%s", tb, cutoff)
 	}
-	// Cataloging again (the next run of the same cutoff) changes nothing.
+	// Cataloging again (the next run of the same cutoff) changes nothing, and keeps
+	// a parameter an operator set on the table.
+	tb.Parameters = map[string]string{"operator": "kept"}
+	if err := cat.Put(tb); err != nil {
+		t.Fatal(err)
+	}
 	res, err = table(ctx, json.RawMessage(`{"table":"shop.orders","execution":"e2"}`))
 	if err != nil {
 		t.Fatalf("a run with nothing left: %v", err)
 	}
 	if third := res.(archiverun.TableResult); !third.Complete {
 		t.Errorf("a run with nothing left = %+v", third)
+	}
+	if tb, err = cat.Table("shop_archive", "orders"); err != nil || tb.Parameters["operator"] != "kept" || len(tb.Partitions) != 1 {
+		t.Errorf("after cataloging again: %+v %v, want the operator's parameter kept and one partition", tb, err)
 	}
 
 	// A table of a database the stack does not archive: refused, nothing changed.

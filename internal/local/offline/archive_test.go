@@ -125,6 +125,15 @@ func TestArchiveWorkflow(t *testing.T) {
 		t.Errorf("catalog entry %+v, want one cutoff partition at archive/warehouse/events/", tb)
 	}
 
+	// The next run finds the table complete for its cutoff: nothing to move, the
+	// catalog entry brought up to date (UpdateTable) as the table function's role.
+	if res, err = p.Run(ctx, `{"table":"warehouse.events"}`, time.Now().Add(30*time.Second)); err != nil || res.Status != stepfunctions.StatusSucceeded {
+		t.Fatalf("second run: %v %s %s %s", err, res.Status, res.Error, res.Cause)
+	}
+	if err := root.QueryRow("SELECT COUNT(*) FROM warehouse.events").Scan(&left); err != nil || left != 1000 {
+		t.Errorf("rows after the second run: %d %v", left, err)
+	}
+
 	// A table the archiving user may not DELETE from: refused at the plan, notified.
 	putConfig("archive:\n  tables:\n    warehouse.events:\n      retention: 2y\n      column: at\n    warehouse.audit:\n      retention: 2y\n      column: at\n")
 	res, err = p.Run(ctx, "{}", time.Now().Add(time.Minute))
