@@ -155,8 +155,12 @@ func (x *Archive) addFunctions() {
 		env: env,
 	}, nil)
 	common(plan)
-	plan.AddToRolePolicy(x.listMatching(deploy.ConfigKey))
-	plan.AddToRolePolicy(statement([]string{"kms:Decrypt"}, keyArn))
+	plan.AddToRolePolicy(x.listMatching(deploy.ConfigKey, deploy.ArchiveRunLeaseKey))
+	// The run lease (state/archive-runs/run.lease.json, conditional writes, SSE-KMS):
+	// one run at a time deletes on production.
+	// Released at the run's end: the only object any archive role may delete.
+	plan.AddToRolePolicy(statement([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, x.objects(deploy.ArchiveRunLeaseKey)))
+	plan.AddToRolePolicy(statement([]string{"kms:Decrypt", "kms:GenerateDataKey"}, keyArn))
 
 	table := x.newFunction(functionSpec{
 		name: deploy.FnArchiveTable, id: "ArchiveTable",

@@ -185,7 +185,8 @@ func TestArchiveRolesAreLeastPrivilege(t *testing.T) {
 		plan      = func(logs string, extra ...string) []string {
 			return grantSet(append([]string{
 				"logs:CreateLogStream,logs:PutLogEvents on ${" + logs + ".Arn}", xray,
-				"s3:GetObject on " + config, list("config/snaplake.yaml"), "kms:Decrypt on " + key, secret,
+				"s3:GetObject on " + config, list("config/snaplake.yaml", "state/archive-runs/run.lease.json"), secret,
+				"s3:GetObject,s3:PutObject,s3:DeleteObject on " + lake + "/state/archive-runs/run.lease.json", "kms:Decrypt,kms:GenerateDataKey on " + key,
 			}, extra...)...)
 		}
 		table = func(extra ...string) []string {

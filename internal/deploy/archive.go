@@ -40,6 +40,15 @@ const (
 	EnvArchiveBudgetMargin = "ARCHIVE_BUDGET_MARGIN_SECONDS"
 )
 
+// ArchiveRunLeaseKey is the lease one archive run holds while it runs, so that two
+// runs (a long one and the next scheduled, or one started by hand) never delete on
+// production at once; every invocation renews it for ArchiveRunLeaseTTL, so that a
+// run that died frees it that long after its last invocation.
+const (
+	ArchiveRunLeaseKey = ArchiveManifestPrefix + "run.lease.json"
+	ArchiveRunLeaseTTL = 30 * time.Minute
+)
+
 // ArchiveMaxInvocations bounds the workflow's loop of one table's invocations
 // (each at most 15 minutes: 96 is a day); a table not complete by then fails the
 // run, notified, and the next run resumes it from its manifest.

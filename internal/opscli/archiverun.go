@@ -18,6 +18,7 @@ import (
 
 	"github.com/snaplake/snaplake/internal/archive"
 	"github.com/snaplake/snaplake/internal/aws/awsconfig"
+	"github.com/snaplake/snaplake/internal/aws/lease"
 	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
@@ -119,7 +120,30 @@ func (o archiveRunOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	deps := archive.Deps{DB: db, S3: awsconfig.NewS3(awscfg), Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	// One run at a time deletes on production, the deployed archive's included: the
+	// run lease (deploy.ArchiveRunLeaseKey), held for the whole run and released at
+	// its end (a run that dies frees it after the lease's time).
+	s3c := awsconfig.NewS3(awscfg)
+	host, _ := os.Hostname()
+	runID := fmt.Sprintf("snaplake archive run on %s, pid %d, %s", host, os.Getpid(), now.UTC().Format(time.RFC3339))
+	leases := lease.Store{S3: s3c, Bucket: o.bucket, KMSKeyID: o.kmsKey}
+	ttl := 24 * time.Hour
+	if o.budget > 0 {
+		ttl = o.budget + deploy.ArchiveRunLeaseTTL
+	}
+	if _, err := leases.Acquire(ctx, deploy.ArchiveRunLeaseKey, "the archive run", runID, ttl); err != nil {
+		var names []string
+		for _, j := range jobs {
+			names = append(names, j.Schema+"."+j.Table)
+		}
+		return fmt.Errorf("archive run of %s: nothing was archived or deleted: %w", strings.Join(names, ", "), err)
+	}
+	defer func() {
+		if err := leases.Release(context.WithoutCancel(ctx), deploy.ArchiveRunLeaseKey, "the archive run", runID); err != nil {
+			fmt.Fprintf(stderr, "release the run lease s3://%s/%s: %v\n", o.bucket, deploy.ArchiveRunLeaseKey, err)
+		}
+	}()
+	deps := archive.Deps{DB: db, S3: s3c, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Progress: func(p archive.Progress) { printProgress(stderr, p) }}
 	openReplica := func(ctx context.Context, addr string) (*sql.DB, error) {
 		dsn, err := archive.ReplicaDSN(o.dsn, addr)

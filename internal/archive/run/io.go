@@ -12,6 +12,9 @@ type PlanRequest struct {
 	Table string `json:"table,omitempty"`
 	// Execution names the run in the logs.
 	Execution string `json:"execution,omitempty"`
+	// Release, at the run's end, drops the run lease the plan took, so that the
+	// next run may start at once.
+	Release bool `json:"release,omitempty"`
 }
 
 // PlanResult lists the tables the run archives, each checked against MySQL

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/snaplake/snaplake/internal/archive"
 	"github.com/snaplake/snaplake/internal/aws/awserr"
 	"github.com/snaplake/snaplake/internal/aws/lambdamain"
+	"github.com/snaplake/snaplake/internal/aws/lease"
 	"github.com/snaplake/snaplake/internal/aws/mysqlparquet"
 	"github.com/snaplake/snaplake/internal/aws/mysqlsecret"
 	"github.com/snaplake/snaplake/internal/config"
@@ -61,6 +63,7 @@ func EnvFromGetenv(getenv func(string) string) (Env, error) {
 type Clients struct {
 	S3 interface {
 		archive.S3API
+		lease.API
 	}
 	Secrets mysqlsecret.SecretsAPI
 	// Glue catalogs a completed table's archive (the table function only).
@@ -80,6 +83,16 @@ type DatabaseNotArchivedError struct {
 func (e *DatabaseNotArchivedError) Error() string {
 	return fmt.Sprintf("table %s: its database is not one the stack archives (%s): add it to the snaplake:archive context and deploy", e.Table, strings.Join(e.Databases, ", "))
 }
+
+// RunInProgressError says another archive run holds the run lease
+// (deploy.ArchiveRunLeaseKey): this one changes nothing, so that two runs never
+// delete on production at once.
+type RunInProgressError struct{ Held *lease.HeldError }
+
+func (e *RunInProgressError) Error() string {
+	return "another archive run is in progress: " + e.Held.Error()
+}
+func (e *RunInProgressError) Unwrap() error { return e.Held }
 
 // PlanRefusedError says a table of the run cannot be archived as configured (the
 // preflight's errors, each naming its table and config line): nothing was changed.
@@ -165,11 +178,34 @@ func (h *handler) jobs(ctx context.Context, table string, budget time.Duration) 
 	return cfg, db, jobs, nil
 }
 
+// holdRun takes or renews the run lease for the execution run.
+func (h *handler) holdRun(ctx context.Context, run string) error {
+	st := lease.Store{S3: h.c.S3, Bucket: h.env.Bucket, KMSKeyID: h.env.KMSKeyID}
+	err := st.Renew(ctx, deploy.ArchiveRunLeaseKey, "the archive run", run, deploy.ArchiveRunLeaseTTL)
+	var held *lease.HeldError
+	if errors.As(err, &held) {
+		return &RunInProgressError{Held: held}
+	}
+	return awserr.Surface(err)
+}
+
 func (h *handler) plan(ctx context.Context, req PlanRequest) (PlanResult, error) {
 	log := h.log.With("execution", req.Execution)
+	if req.Release {
+		st := lease.Store{S3: h.c.S3, Bucket: h.env.Bucket, KMSKeyID: h.env.KMSKeyID}
+		if err := st.Release(ctx, deploy.ArchiveRunLeaseKey, "the archive run", req.Execution); err != nil {
+			return PlanResult{}, awserr.Surface(err)
+		}
+		log.InfoContext(ctx, "archive run ended: lease released")
+		return PlanResult{Tables: []string{}}, nil
+	}
 	_, _, jobs, err := h.jobs(ctx, req.Table, 0)
 	if err != nil {
 		log.ErrorContext(ctx, "archive run refused", "table", req.Table, "error", err)
+		return PlanResult{}, err
+	}
+	if err := h.holdRun(ctx, req.Execution); err != nil {
+		log.ErrorContext(ctx, "archive run not started", "error", err)
 		return PlanResult{}, err
 	}
 	out := PlanResult{Tables: []string{}}
@@ -198,6 +234,17 @@ func (h *handler) table(ctx context.Context, req TableRequest) (TableResult, err
 		log.ErrorContext(ctx, "archive of the table refused", "error", err)
 		return TableResult{}, err
 	}
+	// The run's lease, renewed before and after the invocation's work (which ends
+	// within its 15 minutes, half the lease's time).
+	if err := h.holdRun(ctx, req.Execution); err != nil {
+		log.ErrorContext(ctx, "archive of the table not started", "error", err)
+		return TableResult{}, err
+	}
+	defer func() {
+		if err := h.holdRun(context.WithoutCancel(ctx), req.Execution); err != nil {
+			log.WarnContext(ctx, "the run lease was not renewed", "error", err)
+		}
+	}()
 	if len(jobs) != 1 {
 		return TableResult{}, &PlanRefusedError{Err: fmt.Errorf("table %s: the preflight returned %d jobs", req.Table, len(jobs))}
 	}

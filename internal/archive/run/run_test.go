@@ -154,7 +154,15 @@ func TestTableFunctionResumesThenCatalogs(t *testing.T) {
 	if err := cat.Put(tb); err != nil {
 		t.Fatal(err)
 	}
-	res, err = table(ctx, json.RawMessage(`{"table":"shop.orders","execution":"e2"}`))
+	// Another run while e1's lease is live changes nothing: one run at a time.
+	var inProgress *archiverun.RunInProgressError
+	if _, err := plan(ctx, json.RawMessage(`{"execution":"e2"}`)); !errors.As(err, &inProgress) || inProgress.Held.Lease.Run != "e1" {
+		t.Errorf("a second run's plan: %v, want *RunInProgressError naming e1", err)
+	}
+	if _, err := table(ctx, json.RawMessage(`{"table":"shop.orders","execution":"e2"}`)); !errors.As(err, &inProgress) {
+		t.Errorf("a second run's table: %v, want *RunInProgressError", err)
+	}
+	res, err = table(ctx, json.RawMessage(`{"table":"shop.orders","execution":"e1"}`))
 	if err != nil {
 		t.Fatalf("a run with nothing left: %v", err)
 	}

@@ -2,6 +2,7 @@ package offline
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -125,6 +126,26 @@ func TestArchiveWorkflow(t *testing.T) {
 		t.Errorf("catalog entry %+v, want one cutoff partition at archive/warehouse/events/", tb)
 	}
 
+	// The run released its lease at its end; a run started while another holds it
+	// (the lease of a run still going, written here as the bucket's owner) changes
+	// nothing, and says why.
+	if _, err := store.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(deploy.ArchiveRunLeaseKey)}); err == nil {
+		t.Error("the run's lease is still there after the run")
+	}
+	other := fmt.Sprintf(`{"run":"arn:aws:states:us-east-1:000000000000:execution:other","since":%q,"expiresAt":%q}`,
+		time.Now().UTC().Format(time.RFC3339), time.Now().Add(20*time.Minute).UTC().Format(time.RFC3339))
+	if _, err := store.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(deploy.ArchiveRunLeaseKey), Body: strings.NewReader(other)}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = p.Run(ctx, "{}", time.Now().Add(10*time.Second)); err != nil || res.Status != stepfunctions.StatusFailed {
+		t.Fatalf("overlapping run: %v %s, want FAILED", err, res.Status)
+	}
+	if n := p.Notifications(); len(n) == 0 || !strings.Contains(n[len(n)-1].Message, "RunInProgressError") {
+		t.Errorf("the overlapping run's notification does not name RunInProgressError: %+v", n)
+	}
+	if _, err := store.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(c.Bucket), Key: aws.String(deploy.ArchiveRunLeaseKey)}); err != nil {
+		t.Fatal(err)
+	}
 	// The next run finds the table complete for its cutoff: nothing to move, the
 	// catalog entry brought up to date (UpdateTable) as the table function's role.
 	if res, err = p.Run(ctx, `{"table":"warehouse.events"}`, time.Now().Add(30*time.Second)); err != nil || res.Status != stepfunctions.StatusSucceeded {

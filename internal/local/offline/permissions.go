@@ -289,7 +289,11 @@ func normKey(k string) string {
 			parts = parts[:len(names)]
 		}
 	case len(parts) >= 3 && parts[0]+"/"+parts[1]+"/" == deploy.ArchiveManifestPrefix:
-		// state/archive-runs/<database>/<table>/cutoff=<stamp>.json
+		// state/archive-runs/<database>/<table>/cutoff=<stamp>.json; the run lease
+		// state/archive-runs/run.lease.json is one key.
+		if k == deploy.ArchiveRunLeaseKey {
+			break
+		}
 		for i, name := range []string{"", "", "{database}", "{table}", deploy.ArchivePartitionKey + "={stamp}.json"} {
 			if i >= 2 && i < len(parts) && parts[i] != "" {
 				parts[i] = name

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,7 @@ type archiveTasks struct {
 	invocations map[string]int
 	order       []string // tables in the order their invocations came
 	notified    []string // subject: message
+	released    int      // ReleaseRun calls
 }
 
 func (x *archiveTasks) run(_ context.Context, call TaskCall) (json.RawMessage, error) {
@@ -89,6 +91,19 @@ func (x *archiveTasks) run(_ context.Context, call TaskCall) (json.RawMessage, e
 			out["stopped"] = "budget"
 		}
 		return json.Marshal(out)
+	case "ReleaseRun":
+		var req struct {
+			Release   bool
+			Execution string
+		}
+		if err := json.Unmarshal(in.Payload, &req); err != nil {
+			return nil, err
+		}
+		if !strings.HasSuffix(in.FunctionName, ":function:"+deploy.FnArchivePlan) || !req.Release || req.Execution != call.Execution {
+			return nil, fmt.Errorf("ReleaseRun got %s (execution %s)", call.Input, call.Execution)
+		}
+		x.released++
+		return json.RawMessage(`{"tables":[]}`), nil
 	case "NotifyFailure", "NotifyTableFailures":
 		x.notified = append(x.notified, in.Subject+": "+in.Message)
 		return json.RawMessage(`{"MessageId":"1"}`), nil
@@ -131,21 +146,21 @@ func TestRealArchiveDefinition(t *testing.T) {
 			x:          &archiveTasks{tables: []string{"shop.orders", "shop.events"}, rounds: map[string]int{"shop.orders": 3, "shop.events": 1}},
 			wantStatus: StatusSucceeded, wantPlan: `{"table":"","execution":"*"}`,
 			wantStates: cat([]string{"TableGiven", "AllTables", "Plan", "ArchiveTables"}, repeat(3, loop...), []string{"TableDone"},
-				loop, []string{"TableDone", "TableStatuses", "TableStatus", "TableStatus", "AnyTableFailed", "Done"}),
+				loop, []string{"TableDone", "ReleaseRun", "TableStatuses", "TableStatus", "TableStatus", "AnyTableFailed", "Done"}),
 			wantInvoked: map[string]int{"shop.orders": 3, "shop.events": 1},
 		},
 		{
 			name: "operator: one table", input: `{"table":"shop.orders"}`,
 			x:          &archiveTasks{tables: []string{"shop.orders"}, rounds: map[string]int{"shop.orders": 1}},
 			wantStatus: StatusSucceeded, wantPlan: `{"table":"shop.orders","execution":"*"}`,
-			wantStates:  cat([]string{"TableGiven", "Plan", "ArchiveTables"}, loop, []string{"TableDone", "TableStatuses", "TableStatus", "AnyTableFailed", "Done"}),
+			wantStates:  cat([]string{"TableGiven", "Plan", "ArchiveTables"}, loop, []string{"TableDone", "ReleaseRun", "TableStatuses", "TableStatus", "AnyTableFailed", "Done"}),
 			wantInvoked: map[string]int{"shop.orders": 1},
 		},
 		{
 			name: "nothing configured", input: `{}`,
 			x:          &archiveTasks{tables: []string{}},
 			wantStatus: StatusSucceeded, wantPlan: `{"table":"","execution":"*"}`,
-			wantStates:  []string{"TableGiven", "AllTables", "Plan", "ArchiveTables", "TableStatuses", "AnyTableFailed", "Done"},
+			wantStates:  []string{"TableGiven", "AllTables", "Plan", "ArchiveTables", "ReleaseRun", "TableStatuses", "AnyTableFailed", "Done"},
 			wantInvoked: map[string]int{},
 		},
 		{
@@ -154,7 +169,7 @@ func TestRealArchiveDefinition(t *testing.T) {
 				fail: map[string]*TaskError{"shop.orders": {Name: "ConcurrentRunError", Cause: `{"errorMessage":"archive manifest s3://lake/state/archive-runs/shop/orders/cutoff=2026-01-01.json was changed by another run","errorType":"ConcurrentRunError"}`}}},
 			wantStatus: StatusFailed, wantError: "TablesFailed", wantPlan: `{"table":"","execution":"*"}`,
 			wantStates: cat([]string{"TableGiven", "AllTables", "Plan", "ArchiveTables", "ArchiveTable", "TableFailed"}, loop,
-				[]string{"TableDone", "TableStatuses", "TableStatus", "TableStatus", "AnyTableFailed", "NotifyTableFailures", "TablesFailed"}),
+				[]string{"TableDone", "ReleaseRun", "TableStatuses", "TableStatus", "TableStatus", "AnyTableFailed", "NotifyTableFailures", "TablesFailed"}),
 			wantInvoked:  map[string]int{"shop.orders": 1, "shop.events": 1},
 			wantNotified: []string{"snaplake archive: tables failed", `"table":"shop.orders","status":"failed"`, "ConcurrentRunError", `"table":"shop.events","status":"complete"`},
 		},
@@ -163,7 +178,7 @@ func TestRealArchiveDefinition(t *testing.T) {
 			x:          &archiveTasks{tables: []string{"shop.orders"}, rounds: map[string]int{"shop.orders": -1}},
 			wantStatus: StatusFailed, wantError: "TablesFailed", wantPlan: `{"table":"","execution":"*"}`,
 			wantStates: cat([]string{"TableGiven", "AllTables", "Plan", "ArchiveTables"}, repeat(deploy.ArchiveMaxInvocations, loop...),
-				[]string{"TableNotComplete", "TableFailed", "TableStatuses", "TableStatus", "AnyTableFailed", "NotifyTableFailures", "TablesFailed"}),
+				[]string{"TableNotComplete", "TableFailed", "ReleaseRun", "TableStatuses", "TableStatus", "AnyTableFailed", "NotifyTableFailures", "TablesFailed"}),
 			wantInvoked:  map[string]int{"shop.orders": deploy.ArchiveMaxInvocations},
 			wantNotified: []string{"ArchiveNotComplete", fmt.Sprintf("not complete after %d invocations", deploy.ArchiveMaxInvocations), "resumes it from its manifest"},
 		},
@@ -198,6 +213,10 @@ func TestRealArchiveDefinition(t *testing.T) {
 			}
 			if !reflect.DeepEqual(x.invocations, tt.wantInvoked) {
 				t.Fatalf("invocations %v, want %v", x.invocations, tt.wantInvoked)
+			}
+			// Every run that got past its plan ends its hold on production, once.
+			if want := slices.Contains(tt.wantStates, "ReleaseRun"); (x.released == 1) != want {
+				t.Fatalf("ReleaseRun called %d times, want it once: %v", x.released, want)
 			}
 			// One table at a time: each table's invocations are consecutive, in the plan's order.
 			if len(x.order) != len(tt.wantInvoked) {
