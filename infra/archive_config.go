@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -52,29 +50,12 @@ var archiveFields = []string{fieldSecretArn, fieldSecretKMSKeyArn, fieldEndpoint
 // the export's settings already parsed (snaplake:databases). Every problem is a
 // *ConfigError naming the field.
 func parseArchive(v any, c Config) (*ArchiveConfig, []error) {
-	var errs []error
-	fail := func(field, format string, args ...any) {
-		errs = append(errs, &ConfigError{Key: KeyArchive, Field: field, Reason: fmt.Sprintf(format, args...)})
-	}
 	m, objErrs := contextObject(KeyArchive, v, archiveFields)
 	if m == nil {
 		return nil, objErrs
 	}
-	errs = append(errs, objErrs...)
-	str := func(field string) string {
-		s, err := stringValue(m[field])
-		if err != nil {
-			fail(field, "%v", err)
-		}
-		return s
-	}
-	list := func(field string, re *regexp.Regexp, what string) []string {
-		l, problems := idList(m[field], re, what)
-		for _, p := range problems {
-			fail(field, "%s", p)
-		}
-		return l
-	}
+	r := &sectionReader{key: KeyArchive, m: m, errs: objErrs}
+	fail, str, list := r.fail, r.str, r.list
 	a := &ArchiveConfig{
 		SecretArn: str(fieldSecretArn), SecretKMSKeyArn: str(fieldSecretKMSKeyArn), Endpoint: str(fieldEndpoint),
 		SubnetIDs:        list(fieldSubnetIDs, subnetIDRE, "a subnet ID (subnet-0123456789abcdef0)"),
@@ -133,8 +114,8 @@ func parseArchive(v any, c Config) (*ArchiveConfig, []error) {
 		}
 		a.Databases = dbs
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if len(r.errs) > 0 {
+		return nil, r.errs
 	}
 	return a, nil
 }

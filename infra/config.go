@@ -332,3 +332,33 @@ func checkSecretKMSKey(secretArn, keyArn string) string {
 	}
 	return ""
 }
+
+// sectionReader reads the fields of one context section (an object of
+// contextObject's), keeping a *ConfigError naming the field for every problem.
+type sectionReader struct {
+	key  string
+	m    map[string]any
+	errs []error
+}
+
+func (r *sectionReader) fail(field, format string, args ...any) {
+	r.errs = append(r.errs, &ConfigError{Key: r.key, Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+// str is the field as a string ("" when absent).
+func (r *sectionReader) str(field string) string {
+	s, err := stringValue(r.m[field])
+	if err != nil {
+		r.fail(field, "%v", err)
+	}
+	return s
+}
+
+// list is the field as a list of IDs matching re (what describes one).
+func (r *sectionReader) list(field string, re *regexp.Regexp, what string) []string {
+	l, problems := idList(r.m[field], re, what)
+	for _, p := range problems {
+		r.fail(field, "%s", p)
+	}
+	return l
+}

@@ -96,29 +96,12 @@ var (
 // cdk.json arrive as a JSON object, from `-c snaplake:ingest=...` as its JSON text.
 // Every problem is a *ConfigError naming the field.
 func parseIngest(v any, c Config) (*IngestConfig, []error) {
-	var errs []error
-	fail := func(field, format string, args ...any) {
-		errs = append(errs, &ConfigError{Key: KeyIngest, Field: field, Reason: fmt.Sprintf(format, args...)})
-	}
 	m, objErrs := contextObject(KeyIngest, v, ingestFields)
 	if m == nil {
 		return nil, objErrs
 	}
-	errs = append(errs, objErrs...)
-	str := func(field string) string {
-		s, err := stringValue(m[field])
-		if err != nil {
-			fail(field, "%v", err)
-		}
-		return s
-	}
-	list := func(field string, re *regexp.Regexp, what string) []string {
-		l, problems := idList(m[field], re, what)
-		for _, p := range problems {
-			fail(field, "%s", p)
-		}
-		return l
-	}
+	r := &sectionReader{key: KeyIngest, m: m, errs: objErrs}
+	fail, str, list := r.fail, r.str, r.list
 	in := &IngestConfig{
 		Database: str(fieldDatabase), SecretArn: str(fieldSecretArn), SecretKMSKeyArn: str(fieldSecretKMSKeyArn),
 		Endpoint: str(fieldEndpoint), TimeZone: str(fieldTimeZone),
@@ -202,7 +185,7 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 		fail(fieldAvailabilityZone, "%q is not an availability zone name (like eu-central-1a)", in.AvailabilityZone)
 	}
 	setup, setupErrs := parseVPCSetup(m[fieldVPCSetup])
-	errs = append(errs, setupErrs...)
+	r.errs = append(r.errs, setupErrs...)
 	in.VPCSetup = setup
 	if m[fieldVPCSetup] != nil && len(in.SubnetIDs) == 0 {
 		fail(fieldVPCSetup, "needs the VPC fields: subnetIds, securityGroupIds and availabilityZone")
@@ -215,8 +198,8 @@ func parseIngest(v any, c Config) (*IngestConfig, []error) {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if len(r.errs) > 0 {
+		return nil, r.errs
 	}
 	return in, nil
 }
