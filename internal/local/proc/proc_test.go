@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,6 +29,10 @@ func TestMain(m *testing.M) {
 		os.Exit(3)
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
+		// Ready only now: a SIGTERM before signal.Ignore would end the process.
+		if f := os.Getenv("PROC_READY_FILE"); f != "" {
+			_ = os.WriteFile(f, nil, 0o644)
+		}
 		time.Sleep(time.Minute)
 	}
 	os.Exit(0)
@@ -164,8 +169,12 @@ func TestStopKillsWhenShutdownFails(t *testing.T) {
 }
 
 func TestStopKillsAfterTheDeadline(t *testing.T) {
-	cmd := helper(t, "ignore-term")
-	p, err := Start(context.Background(), cmd, Options{Name: "stubborn", Ready: func(context.Context) error { return nil }, Timeout: 10 * time.Second})
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := helper(t, "ignore-term", "PROC_READY_FILE="+ready)
+	p, err := Start(context.Background(), cmd, Options{Name: "stubborn", Ready: func(context.Context) error {
+		_, err := os.Stat(ready) // it ignores SIGTERM from then on
+		return err
+	}, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
