@@ -364,8 +364,12 @@ func TestLagProbeFor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r, ok := p.(archive.RDSReplicaLag); !ok || r.Instance != "orders-replica-1" || r.CW != cw {
-			t.Fatalf("probe %#v, want RDSReplicaLag of orders-replica-1", p)
+		c, ok := p.(*archive.CachedLag)
+		if !ok || c.For != 30*time.Second {
+			t.Fatalf("probe %#v, want RDSReplicaLag kept 30 s", p)
+		}
+		if r, ok := c.Next.(archive.RDSReplicaLag); !ok || r.Instance != "orders-replica-1" || r.CW != cw {
+			t.Fatalf("probe %#v, want RDSReplicaLag of orders-replica-1", c.Next)
 		}
 		if _, _, err := archive.LagProbeFor(ctx, &archive.ReplicaConfig{Instance: "orders-replica-1"}, nil, nil); err == nil {
 			t.Fatal("no error for an instance without a CloudWatch client")
@@ -457,5 +461,44 @@ func TestRunWaitsOnRDSReplicaLag(t *testing.T) {
 	}
 	if sum.Pauses[archive.PauseLagUnknown] != 2 || sum.Pauses[archive.PauseReplicaStopped] != 2 {
 		t.Fatalf("pauses %v, want 2 for the unknown lag and 2 for the stopped replica", sum.Pauses)
+	}
+}
+
+// A metric published once a minute is not read before every DELETE: CachedLag
+// keeps a reading for its time, and asks again after it or after an error.
+func TestCachedLagKeepsAReadingForItsTime(t *testing.T) {
+	now := time.Date(2026, 12, 8, 3, 0, 0, 0, time.UTC)
+	calls, fail := 0, false
+	c := &archive.CachedLag{For: 30 * time.Second, Now: func() time.Time { return now },
+		Next: archive.LagFunc(func(context.Context) (archive.Lag, error) {
+			calls++
+			if fail {
+				return archive.Lag{}, errors.New("throttled")
+			}
+			return archive.Lag{Behind: time.Duration(calls) * time.Second}, nil
+		})}
+	read := func() archive.Lag {
+		t.Helper()
+		l, err := c.ReplicaLag(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if l := read(); l.Behind != time.Second || calls != 1 {
+		t.Fatalf("first reading %v after %d calls", l, calls)
+	}
+	now = now.Add(29 * time.Second)
+	if l := read(); l.Behind != time.Second || calls != 1 {
+		t.Errorf("within 30 s: %v after %d calls, want the kept reading", l, calls)
+	}
+	now = now.Add(2 * time.Second)
+	fail = true
+	if _, err := c.ReplicaLag(context.Background()); err == nil || calls != 2 {
+		t.Errorf("after 30 s a failing probe: %v after %d calls, want its error", err, calls)
+	}
+	fail = false
+	if l := read(); l.Behind != 3*time.Second || calls != 3 {
+		t.Errorf("after an error: %v after %d calls, want a new reading", l, calls)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -32,7 +34,10 @@ func LagProbeFor(ctx context.Context, r *ReplicaConfig, open ReplicaOpener, cw C
 		if cw == nil {
 			return nil, noop, errNoCloudWatch
 		}
-		return RDSReplicaLag{CW: cw, Instance: r.Instance}, noop, nil
+		// RDS publishes ReplicaLag once a minute: a reading is kept for 30 s rather
+		// than asked for before every DELETE (GetMetricData is billed per metric
+		// read and shares the account's request quota).
+		return &CachedLag{Next: RDSReplicaLag{CW: cw, Instance: r.Instance}, For: 30 * time.Second}, noop, nil
 	}
 	if open == nil {
 		return nil, noop, fmt.Errorf("replica.host %s is set but no way to connect to it was given", r.Host)
@@ -69,3 +74,34 @@ func ReplicaDSN(sourceDSN, addr string) (string, error) {
 // errNoCloudWatch says a replica instance is configured but no CloudWatch client was
 // given to read its metric.
 var errNoCloudWatch = errors.New("replica.instance is set but no CloudWatch client was given to read its ReplicaLag metric")
+
+// CachedLag answers Next's last reading for For after it was taken; an error is
+// never kept (the next call asks again).
+type CachedLag struct {
+	Next LagProbe
+	For  time.Duration
+	Now  func() time.Time // time.Now when nil
+
+	mu   sync.Mutex
+	last Lag
+	at   time.Time
+}
+
+// ReplicaLag is Next's reading, at most For old.
+func (c *CachedLag) ReplicaLag(ctx context.Context) (Lag, error) {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && now().Sub(c.at) < c.For {
+		return c.last, nil
+	}
+	l, err := c.Next.ReplicaLag(ctx)
+	if err != nil {
+		return Lag{}, err
+	}
+	c.last, c.at = l, now()
+	return l, nil
+}

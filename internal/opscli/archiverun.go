@@ -170,7 +170,7 @@ func (o archiveRunOptions) run(cmd *cobra.Command) error {
 			return jerr
 		}
 		fmt.Fprintf(stdout, "%s\n", line)
-		if err == nil && sum.Complete && gl != nil {
+		if err == nil && sum.Rows > 0 && gl != nil {
 			err = catalogArchive(ctx, gl, db, o, job, sum)
 		}
 		if err != nil {

@@ -31,8 +31,8 @@ type TableRequest struct {
 
 // TableResult is the table's summary after this invocation. Complete is false when
 // the invocation's time ran out first: the workflow invokes it again, and the
-// next invocation resumes from the manifest. When Complete, the archive's Glue
-// table has the run's cutoff partition (Catalog names it).
+// next invocation resumes from the manifest. Once rows are archived, the archive's
+// Glue table has the run's cutoff partition (Catalog names it), complete or not.
 type TableResult struct {
 	archive.Summary
 	// Catalog is "<archive database>.<table>" once the table is cataloged.

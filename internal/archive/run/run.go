@@ -268,7 +268,10 @@ func (h *handler) table(ctx context.Context, req TableRequest) (TableResult, err
 	}
 	log.InfoContext(ctx, "archive invocation ended", "complete", sum.Complete, "stopped", sum.Stopped, "rows", sum.Rows,
 		"deleted", sum.RowsDeleted, "changed_after_read", sum.ChangedAfterRead, "batches", sum.Batches, "pauses", sum.Pauses)
-	if !sum.Complete {
+	// The rows archived so far are queryable at once, not only when the table's run
+	// completes: each invocation that archived rows makes sure the table and the
+	// run's partition exist (both idempotent).
+	if sum.Rows == 0 {
 		return res, nil
 	}
 	cols, err := mysqlparquet.Columns(ctx, db, job.Schema, job.Table)
