@@ -136,7 +136,7 @@ func NewArchivePlan(getenv func(string) string, c Clients, log *slog.Logger) (la
 
 // NewArchiveTable builds the table function (deploy.FnArchiveTable): one bounded
 // invocation of one table's run, resumed from its manifest, and the table's
-// catalog entry once the run is complete.
+// catalog entry for the rows archived so far.
 func NewArchiveTable(getenv func(string) string, c Clients, log *slog.Logger) (lambdamain.Func, error) {
 	if c.Glue == nil {
 		return nil, fmt.Errorf("the archive's table function needs a Glue client")
