@@ -7,11 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/snaplake/snaplake/internal/archive"
 	archiverun "github.com/snaplake/snaplake/internal/archive/run"
@@ -70,14 +66,11 @@ func RunArchive(ctx context.Context, opts Options) (rep ArchiveReport, err error
 	defer s.close()
 	home, log, p, total := s.home, s.log, s.p, s.start
 	defer func() { rep.Stages = p.rep.Stages }()
-	srv, err := startServers(ctx, home, lakeBucket(), log, p)
+	srv, err := startWarehouse(ctx, home, opts.Rows, log, p)
 	if err != nil {
 		return rep, err
 	}
 	defer srv.stop()
-	if _, err := ensureWarehouse(ctx, srv.pool, opts.Rows, p); err != nil {
-		return rep, err
-	}
 
 	t := time.Now()
 	cfgPath := filepath.Join(home, IngestConfigFile)
@@ -98,8 +91,8 @@ func RunArchive(ctx context.Context, opts Options) (rep ArchiveReport, err error
 			return rep, err
 		}
 	}
-	if _, err := srv.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(lakeBucket()), Key: aws.String(config.S3Key), Body: strings.NewReader(string(data))}); err != nil {
-		return rep, fmt.Errorf("upload the config: %w", err)
+	if err := srv.uploadConfig(ctx, data); err != nil {
+		return rep, err
 	}
 	p.stage("config", cfgPath+" (archive section) → s3://"+lakeBucket()+"/"+config.S3Key, time.Since(t))
 

@@ -10,9 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/deploy"
 	"github.com/snaplake/snaplake/internal/ingest"
@@ -95,14 +92,11 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 	defer s.close()
 	home, log, p, total := s.home, s.log, s.p, s.start
 	defer func() { rep.Stages = p.rep.Stages }()
-	srv, err := startServers(ctx, home, lakeBucket(), log, p)
+	srv, err := startWarehouse(ctx, home, opts.Rows, log, p)
 	if err != nil {
 		return rep, err
 	}
 	defer srv.stop()
-	if _, err := ensureWarehouse(ctx, srv.pool, opts.Rows, p); err != nil {
-		return rep, err
-	}
 
 	// The operator's config, uploaded where the functions read it.
 	t := time.Now()
@@ -119,8 +113,8 @@ func RunIngest(ctx context.Context, opts Options) (rep IngestReport, err error) 
 	if _, err := config.ParseSection[ingest.Config](cfgPath, data, deploy.SectionIngest); err != nil {
 		return rep, err // names the line: nothing is uploaded
 	}
-	if _, err := srv.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(lakeBucket()), Key: aws.String(config.S3Key), Body: strings.NewReader(string(data))}); err != nil {
-		return rep, fmt.Errorf("upload the config: %w", err)
+	if err := srv.uploadConfig(ctx, data); err != nil {
+		return rep, err
 	}
 	p.stage("config", cfgPath+" → s3://"+lakeBucket()+"/"+config.S3Key, time.Since(t))
 

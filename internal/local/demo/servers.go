@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/snaplake/snaplake/internal/config"
 	"github.com/snaplake/snaplake/internal/local/mariadb"
 	"github.com/snaplake/snaplake/internal/local/s3server"
 )
@@ -79,4 +81,26 @@ func ensureBucket(ctx context.Context, client *s3.Client, bucket string) error {
 		return nil
 	}
 	return fmt.Errorf("create bucket %s: %w", bucket, err)
+}
+
+// startWarehouse starts the servers and makes sure the sample warehouse exists:
+// how every demo after the night begins, against the night's home.
+func startWarehouse(ctx context.Context, home string, rows int, log *slog.Logger, p *printer) (*servers, error) {
+	srv, err := startServers(ctx, home, lakeBucket(), log, p)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ensureWarehouse(ctx, srv.pool, rows, p); err != nil {
+		srv.stop()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// uploadConfig puts the operator's snaplake.yaml where the functions read it.
+func (s *servers) uploadConfig(ctx context.Context, data []byte) error {
+	if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(lakeBucket()), Key: aws.String(config.S3Key), Body: bytes.NewReader(data)}); err != nil {
+		return fmt.Errorf("upload the config: %w", err)
+	}
+	return nil
 }
